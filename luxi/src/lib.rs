@@ -1,1 +1,10 @@
-//! luxi
+//! LUXI, the language spoken to the master daemon: framing, requests and
+//! responses, Ganeti's error encoding, opcodes, jobs, the query language, and
+//! a client.
+
+pub mod client;
+pub mod error;
+pub mod framing;
+pub mod protocol;
+
+pub use error::{ErrorCode, GanetiError};

@@ -1,0 +1,124 @@
+//! Requests and responses of the LUXI protocol.
+
+use serde_json::{json, Map, Value};
+
+use crate::error::GanetiError;
+
+/// The protocol version Ganeti 3.0 speaks (`BuildVersion 3 0 0`).
+pub const LUXI_VERSION: u64 = 3_000_000;
+
+/// A parsed request: the method name, its positional arguments and the
+/// client's protocol version, if it sent one.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RawRequest {
+    pub method: String,
+    pub args: Value,
+    pub version: Option<Value>,
+}
+
+/// Parses a request message; a message that is not a JSON object with
+/// `method` and `args` is a protocol error.
+pub fn parse_request(msg: &str) -> Result<RawRequest, GanetiError> {
+    let v: Value = serde_json::from_str(msg)
+        .map_err(|e| GanetiError::luxi(format!("Invalid RPC request (parsing error): {e}")))?;
+    let Value::Object(mut obj) = v else {
+        return Err(GanetiError::luxi("Invalid RPC request (not a dict)"));
+    };
+    let method = obj.remove("method");
+    let args = obj.remove("args");
+    let version = obj.remove("version");
+    match (method, args) {
+        (Some(Value::String(method)), Some(args)) => Ok(RawRequest {
+            method,
+            args,
+            version,
+        }),
+        (Some(m), Some(_)) => Err(GanetiError::luxi(format!(
+            "Invalid RPC request (method must be a string, got {m})"
+        ))),
+        _ => Err(GanetiError::luxi(
+            "Invalid RPC request (no method or arguments in request)",
+        )),
+    }
+}
+
+/// Formats a request message.
+pub fn format_request(method: &str, args: &Value, version: Option<u64>) -> String {
+    let mut obj = Map::new();
+    obj.insert("method".into(), json!(method));
+    obj.insert("args".into(), args.clone());
+    if let Some(v) = version {
+        obj.insert("version".into(), json!(v));
+    }
+    Value::Object(obj).to_string()
+}
+
+/// Formats a response: success with a result, or failure with an encoded error.
+pub fn format_response(result: Result<Value, GanetiError>, version: Option<u64>) -> String {
+    let (success, result) = match result {
+        Ok(v) => (true, v),
+        Err(e) => (false, e.encode()),
+    };
+    let mut obj = Map::new();
+    obj.insert("success".into(), json!(success));
+    obj.insert("result".into(), result);
+    if let Some(v) = version {
+        obj.insert("version".into(), json!(v));
+    }
+    Value::Object(obj).to_string()
+}
+
+/// Parses a response message into the result or the server's error.
+pub fn parse_response(msg: &str) -> Result<Result<Value, GanetiError>, GanetiError> {
+    let v: Value = serde_json::from_str(msg)
+        .map_err(|e| GanetiError::luxi(format!("Error while deserializing response: {e}")))?;
+    let Value::Object(mut obj) = v else {
+        return Err(GanetiError::luxi(format!(
+            "Invalid response from server: {msg}"
+        )));
+    };
+    let (Some(success), Some(result)) = (obj.remove("success"), obj.remove("result")) else {
+        return Err(GanetiError::luxi(format!(
+            "Invalid response from server: {msg}"
+        )));
+    };
+    if success.as_bool() == Some(true) {
+        Ok(Ok(result))
+    } else {
+        Ok(Err(GanetiError::decode(&result)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_round_trip() {
+        let msg = format_request("QueryJobs", &json!([[1], ["status"]]), Some(LUXI_VERSION));
+        let r = parse_request(&msg).unwrap();
+        assert_eq!(r.method, "QueryJobs");
+        assert_eq!(r.args, json!([[1], ["status"]]));
+        assert_eq!(r.version, Some(json!(LUXI_VERSION)));
+    }
+
+    #[test]
+    fn request_without_args_is_refused() {
+        let e = parse_request(r#"{"method": "QueryJobs"}"#).unwrap_err();
+        assert_eq!(e.class, "LuxiError");
+        assert!(e.message().contains("no method or arguments"));
+    }
+
+    #[test]
+    fn request_that_is_not_json_is_refused() {
+        let e = parse_request("{not json").unwrap_err();
+        assert!(e.message().contains("parsing error"), "{e}");
+    }
+
+    #[test]
+    fn failure_response_carries_encoded_error() {
+        let msg = format_response(Err(GanetiError::queue_drained()), None);
+        let r = parse_response(&msg).unwrap().unwrap_err();
+        assert_eq!(r.class, "JobQueueDrainError");
+    }
+}

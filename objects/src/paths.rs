@@ -1,0 +1,170 @@
+//! File-system layout of a node, derived from one root directory.
+//!
+//! Every path hangs off `GANETI_ROOTDIR` (empty means `/`), as in Ganeti's
+//! virtual cluster, so several nodes can live on one machine, each with its
+//! own root. Nothing here touches the file system.
+
+use std::path::{Path, PathBuf};
+
+/// Environment variable that moves a node's whole tree under a directory.
+pub const ROOTDIR_ENV: &str = "GANETI_ROOTDIR";
+/// Environment variable that overrides the node's host name (virtual cluster).
+pub const HOSTNAME_ENV: &str = "GANETI_HOSTNAME";
+
+/// Default TCP port of the node daemon.
+pub const NODED_PORT: u16 = 1811;
+/// Default TCP port of the RAPI daemon.
+pub const RAPI_PORT: u16 = 5080;
+
+/// The paths of one node's tree.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Paths {
+    root: PathBuf,
+}
+
+impl Paths {
+    /// A tree rooted at `root` (`/` for a real node).
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        let root = root.into();
+        let root = if root.as_os_str().is_empty() {
+            PathBuf::from("/")
+        } else {
+            root
+        };
+        Paths { root }
+    }
+
+    /// The tree named by `GANETI_ROOTDIR`, or `/` when it is unset or empty.
+    pub fn from_env() -> Self {
+        Paths::new(std::env::var_os(ROOTDIR_ENV).unwrap_or_default())
+    }
+
+    fn join(&self, rel: &str) -> PathBuf {
+        self.root.join(rel)
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// `var/lib/ganeti`: configuration, certificates, ssconf files.
+    pub fn data_dir(&self) -> PathBuf {
+        self.join("var/lib/ganeti")
+    }
+
+    /// The master's configuration database (SQLite).
+    pub fn config_db(&self) -> PathBuf {
+        self.data_dir().join("config.db")
+    }
+
+    /// The master's job queue database (SQLite).
+    pub fn queue_db(&self) -> PathBuf {
+        self.data_dir().join("queue.db")
+    }
+
+    /// The cluster CA certificate (PEM), present on every node.
+    pub fn cluster_ca_cert(&self) -> PathBuf {
+        self.data_dir().join("cluster-ca.pem")
+    }
+
+    /// The cluster CA private key (PEM), present on the master only.
+    pub fn cluster_ca_key(&self) -> PathBuf {
+        self.data_dir().join("cluster-ca.key")
+    }
+
+    /// This node's certificate and private key (PEM, both in one file), as
+    /// Ganeti's `server.pem`; signed by the cluster CA, used both as the node
+    /// daemon's server certificate and as the client certificate of RPC calls.
+    pub fn node_cert(&self) -> PathBuf {
+        self.data_dir().join("server.pem")
+    }
+
+    /// An ssconf file (`ssconf_<key>`).
+    pub fn ssconf(&self, key: &str) -> PathBuf {
+        self.data_dir().join(format!("ssconf_{key}"))
+    }
+
+    /// `var/run/ganeti`: runtime state.
+    pub fn run_dir(&self) -> PathBuf {
+        self.join("var/run/ganeti")
+    }
+
+    /// Directory of the daemons' unix sockets.
+    pub fn socket_dir(&self) -> PathBuf {
+        self.run_dir().join("socket")
+    }
+
+    /// The LUXI socket of the master daemon.
+    pub fn luxi_socket(&self) -> PathBuf {
+        self.socket_dir().join("ganeti-query")
+    }
+
+    /// The master daemon's pid file.
+    pub fn masterd_pid(&self) -> PathBuf {
+        self.run_dir().join("ganeti-masterd.pid")
+    }
+
+    /// The node daemon's pid file.
+    pub fn noded_pid(&self) -> PathBuf {
+        self.run_dir().join("ganeti-noded.pid")
+    }
+
+    /// Runtime directory of a hypervisor (`var/run/ganeti/<hv>-hypervisor`).
+    pub fn hypervisor_run_dir(&self, hv: &str) -> PathBuf {
+        self.run_dir().join(format!("{hv}-hypervisor"))
+    }
+
+    /// `var/log/ganeti`.
+    pub fn log_dir(&self) -> PathBuf {
+        self.join("var/log/ganeti")
+    }
+
+    /// Log directory of OS scripts.
+    pub fn os_log_dir(&self) -> PathBuf {
+        self.log_dir().join("os")
+    }
+
+    /// Default directory of `file` disks.
+    pub fn file_storage_dir(&self) -> PathBuf {
+        self.join("srv/ganeti/file-storage")
+    }
+
+    /// Default directory of `sharedfile` disks.
+    pub fn shared_file_storage_dir(&self) -> PathBuf {
+        self.join("srv/ganeti/shared-file-storage")
+    }
+
+    /// Where OS definitions are looked up, in order.
+    pub fn os_search_path(&self) -> Vec<PathBuf> {
+        vec![
+            self.join("srv/ganeti/os"),
+            self.join("usr/local/lib/ganeti/os"),
+            self.join("usr/lib/ganeti/os"),
+            self.join("usr/share/ganeti/os"),
+        ]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_hang_off_the_root() {
+        let p = Paths::new("/tmp/node1");
+        assert_eq!(
+            p.luxi_socket(),
+            PathBuf::from("/tmp/node1/var/run/ganeti/socket/ganeti-query")
+        );
+        assert_eq!(
+            p.config_db(),
+            PathBuf::from("/tmp/node1/var/lib/ganeti/config.db")
+        );
+    }
+
+    #[test]
+    fn empty_root_is_slash() {
+        let p = Paths::new("");
+        assert_eq!(p.data_dir(), PathBuf::from("/var/lib/ganeti"));
+    }
+}
