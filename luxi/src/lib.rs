@@ -5,6 +5,7 @@
 pub mod client;
 pub mod error;
 pub mod framing;
+pub mod opcodes;
 pub mod protocol;
 
 pub use error::{ErrorCode, GanetiError};
