@@ -1,1 +1,3 @@
-//! masterd
+//! ganeti-masterd: the master daemon.
+
+pub mod config;

@@ -197,3 +197,114 @@ pub struct Nic {
     /// `mode`, `link`, `vlan`.
     pub nicparams: ParamDict,
 }
+
+impl NodeGroup {
+    /// A new group with Ganeti's defaults.
+    pub fn new(uuid: &str, name: &str, now: Timestamp) -> Self {
+        NodeGroup {
+            uuid: uuid.to_string(),
+            name: name.to_string(),
+            alloc_policy: "preferred".to_string(),
+            ndparams: Default::default(),
+            diskparams: Default::default(),
+            ipolicy: Default::default(),
+            tags: Vec::new(),
+            serial_no: 1,
+            ctime: now,
+            mtime: now,
+        }
+    }
+}
+
+impl Node {
+    /// A new online, vm-capable, master-capable node.
+    pub fn new(uuid: &str, name: &str, primary_ip: &str, group: &str, now: Timestamp) -> Self {
+        Node {
+            uuid: uuid.to_string(),
+            name: name.to_string(),
+            primary_ip: primary_ip.to_string(),
+            secondary_ip: primary_ip.to_string(),
+            group: group.to_string(),
+            master_candidate: true,
+            offline: false,
+            drained: false,
+            master_capable: true,
+            vm_capable: true,
+            powered: true,
+            ndparams: Default::default(),
+            tags: Vec::new(),
+            serial_no: 1,
+            ctime: now,
+            mtime: now,
+        }
+    }
+}
+
+impl Cluster {
+    /// A new cluster with Ganeti's default parameters.
+    pub fn new(uuid: &str, name: &str, master_node: &str, master_ip: &str, now: Timestamp) -> Self {
+        use crate::params::*;
+        let hvs = ["fake", "kvm"];
+        Cluster {
+            uuid: uuid.to_string(),
+            cluster_name: name.to_string(),
+            master_node: master_node.to_string(),
+            master_ip: master_ip.to_string(),
+            master_netdev: "lo".to_string(),
+            master_netmask: 32,
+            mac_prefix: "aa:00:00".to_string(),
+            file_storage_dir: String::new(),
+            shared_file_storage_dir: String::new(),
+            enabled_hypervisors: vec!["fake".to_string()],
+            enabled_disk_templates: vec!["file".to_string(), "diskless".to_string()],
+            hvparams: hvs
+                .iter()
+                .map(|h| (h.to_string(), default_hvparams(h)))
+                .collect(),
+            beparams: [("default".to_string(), default_beparams())].into(),
+            nicparams: [("default".to_string(), default_nicparams())].into(),
+            ndparams: default_ndparams(),
+            diskparams: Default::default(),
+            osparams: Default::default(),
+            ipolicy: default_ipolicy(),
+            candidate_pool_size: 10,
+            default_iallocator: String::new(),
+            maintain_node_health: false,
+            uid_pool: Vec::new(),
+            volume_group_name: String::new(),
+            tags: Vec::new(),
+            serial_no: 1,
+            ctime: now,
+            mtime: now,
+        }
+    }
+
+    /// The instance's hypervisor parameters with the cluster's filled in.
+    pub fn fill_hvparams(&self, inst: &Instance) -> ParamDict {
+        let base = self
+            .hvparams
+            .get(&inst.hypervisor)
+            .cloned()
+            .unwrap_or_default();
+        crate::params::fill(&base, &inst.hvparams)
+    }
+
+    /// The instance's backend parameters with the cluster's filled in.
+    pub fn fill_beparams(&self, inst: &Instance) -> ParamDict {
+        let base = self.beparams.get("default").cloned().unwrap_or_default();
+        let mut be = crate::params::fill(&base, &inst.beparams);
+        // `memory` is the old name of maxmem/minmem.
+        if let Some(m) = inst.beparams.get(crate::params::be::MEMORY).cloned() {
+            be.insert(crate::params::be::MAXMEM.into(), m.clone());
+            be.insert(crate::params::be::MINMEM.into(), m);
+            be.remove(crate::params::be::MEMORY);
+        }
+        be
+    }
+
+    /// The NIC's parameters with the cluster's filled in.
+    pub fn fill_nicparams(&self, nic: &Nic) -> ParamDict {
+        let base = self.nicparams.get("default").cloned().unwrap_or_default();
+        crate::params::fill(&base, &nic.nicparams)
+    }
+}
