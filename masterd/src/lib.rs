@@ -1,3 +1,4 @@
 //! ganeti-masterd: the master daemon.
 
 pub mod config;
+pub mod locking;
