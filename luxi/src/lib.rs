@@ -6,5 +6,6 @@ pub mod client;
 pub mod error;
 pub mod framing;
 pub mod protocol;
+pub mod query;
 
 pub use error::{ErrorCode, GanetiError};
