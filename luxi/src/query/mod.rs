@@ -48,3 +48,6 @@ pub use types::{Cell, FieldDef, FieldKind, QueryFieldsResponse, QueryResponse, R
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod oracle_tests;
