@@ -20,6 +20,9 @@ pub enum QueryError {
     /// that do not exist.
     #[error("Unknown output fields selected: {}", .0.join(", "))]
     UnknownOutputFields(Vec<String>),
+    /// The arguments of a query call are malformed.
+    #[error("{0}")]
+    Request(String),
     /// A getter broke its contract (e.g. a normal status without a value).
     #[error("Internal error: {0}")]
     Internal(String),
@@ -31,6 +34,7 @@ impl QueryError {
     /// - `UnknownFilterField`, `Type` → `ParameterError(msg)` (what Ganeti
     ///   3.0's query daemon raises for them),
     /// - `UnknownOutputFields` → `OpPrereqError(msg, "wrong_input")`,
+    /// - `Request` → `LuxiError(msg)` (a malformed call),
     /// - `Internal` → `ProgrammerError(msg)`.
     pub fn to_ganeti(&self) -> GanetiError {
         let msg = self.to_string();
@@ -38,6 +42,7 @@ impl QueryError {
             QueryError::Parse(_) => GanetiError::filter_parse(msg),
             QueryError::UnknownFilterField(_) | QueryError::Type(_) => GanetiError::parameter(msg),
             QueryError::UnknownOutputFields(_) => GanetiError::prereq(msg, ErrorCode::Inval),
+            QueryError::Request(_) => GanetiError::luxi(msg),
             QueryError::Internal(_) => GanetiError::programmer(msg),
         }
     }

@@ -9,8 +9,8 @@
 //!    [`FieldRegistry<R>`]: [`FieldDef`], the [`DataNeeds`] of the field
 //!    (config, live node data, locks, or custom kinds), [`FieldFlags`] for
 //!    host names and split timestamps, and a getter `Fn(&R) -> Cell`.
-//! 2. On `Query(what, fields, filter)`: parse the filter with
-//!    [`Filter::from_json`], then [`PreparedQuery::new`] checks it against
+//! 2. On `Query(what, fields, filter)`: [`QueryRequest::from_args`] (or
+//!    [`Filter::from_json`] for the filter alone), then [`PreparedQuery::new`] checks it against
 //!    the registry. [`requested_names`] tells whether the user asked for
 //!    names (look each up, report unknown ones, keep that order), otherwise
 //!    take every item nicely sorted by name ([`nice_sort_by`]).
@@ -18,9 +18,11 @@
 //!    prune with [`PreparedQuery::matches`]`(row, DataNeeds::CONFIG)`, fetch
 //!    the live data for the rows left, then [`PreparedQuery::run`] (or
 //!    [`run_query`] in one go) gives the [`QueryResponse`].
-//! 4. `QueryFields(what, fields)`: [`FieldRegistry::query_fields`].
+//! 4. `QueryFields(what, fields)`: [`QueryFieldsRequest::from_args`], then
+//!    [`FieldRegistry::query_fields`].
 //! 5. Old calls (`QueryInstances(names, fields, use_locking)`, ...):
-//!    [`classic_filter`] then [`PreparedQuery::run_legacy`].
+//!    [`ClassicQueryRequest::from_args`], `check_no_locking`, its `filter`,
+//!    then [`PreparedQuery::run_legacy`] over all items nicely sorted.
 //!
 //! Errors are [`QueryError`]s; `GanetiError::from` gives their wire form.
 
@@ -29,6 +31,7 @@ mod eval;
 mod filter;
 mod names;
 mod registry;
+mod request;
 mod run;
 mod types;
 
@@ -43,6 +46,7 @@ pub use names::{
     lookup_name, match_name_component, nice_cmp, nice_sort_by, nice_sort_key, NameLookup, NiceKey,
 };
 pub use registry::{DataNeeds, Field, FieldFlags, FieldRegistry, Getter};
+pub use request::{ClassicQueryRequest, ItemType, QueryFieldsRequest, QueryRequest};
 pub use run::{classic_filter, legacy_rows, run_query, PreparedQuery};
 pub use types::{Cell, FieldDef, FieldKind, QueryFieldsResponse, QueryResponse, ResultStatus};
 
