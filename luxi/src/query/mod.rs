@@ -9,6 +9,12 @@
 //!    [`FieldRegistry<R>`]: [`FieldDef`], the [`DataNeeds`] of the field
 //!    (config, live node data, locks, or custom kinds), [`FieldFlags`] for
 //!    host names and split timestamps, and a getter `Fn(&R) -> Cell`.
+//!
+//!    `R` may borrow (e.g. `InstRow<'a> { cfg: &'a Config, inst: &'a
+//!    Instance, live: Option<&'a Live> }`): then build the registry per
+//!    query with `fn instance_fields<'a>() -> FieldRegistry<InstRow<'a>>`
+//!    (a few hundred small allocations). With an owned `R` (holding an
+//!    `Arc` of the config snapshot) it can be built once and shared.
 //! 2. On `Query(what, fields, filter)`: [`QueryRequest::from_args`] (or
 //!    [`Filter::from_json`] for the filter alone), then [`PreparedQuery::new`] checks it against
 //!    the registry. [`requested_names`] tells whether the user asked for
