@@ -7,5 +7,6 @@ pub mod error;
 pub mod framing;
 pub mod opcodes;
 pub mod protocol;
+pub mod query;
 
 pub use error::{ErrorCode, GanetiError};
