@@ -1,1 +1,2 @@
 //! masterd
+pub mod jobqueue;
