@@ -287,3 +287,42 @@ impl NodeClient {
         result
     }
 }
+
+/// Runs `req` on every node in parallel; answers in the order of `clients`.
+pub async fn call_all<C>(
+    clients: &[NodeClient],
+    req: &C,
+) -> Vec<(String, Result<C::Response, ClientError>)>
+where
+    C: Call + Clone + 'static,
+{
+    let mut set = tokio::task::JoinSet::new();
+    for (i, client) in clients.iter().enumerate() {
+        let client = client.clone();
+        let req = req.clone();
+        set.spawn(async move { (i, client.call(&req).await) });
+    }
+    let mut out: Vec<Option<Result<C::Response, ClientError>>> =
+        (0..clients.len()).map(|_| None).collect();
+    while let Some(joined) = set.join_next().await {
+        // A call future does not panic; a cancelled task leaves its slot empty.
+        if let Ok((i, result)) = joined {
+            out[i] = Some(result);
+        }
+    }
+    clients
+        .iter()
+        .zip(out)
+        .map(|(c, r)| {
+            let r = r.unwrap_or_else(|| {
+                Err(ClientError::Decode {
+                    node: c.node().to_string(),
+                    call: C::NAME.to_string(),
+                    status: 0,
+                    reason: "the call task ended abnormally".into(),
+                })
+            });
+            (c.node().to_string(), r)
+        })
+        .collect()
+}

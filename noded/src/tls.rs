@@ -346,6 +346,79 @@ mod tests {
         client_config(&paths).unwrap();
     }
 
+    /// Runs a TLS handshake over an in-memory pipe; returns the client's
+    /// and the server's outcome.
+    async fn handshake(
+        server: Arc<ServerConfig>,
+        client: Arc<ClientConfig>,
+        server_name: &str,
+    ) -> (Result<(), String>, Result<(), String>) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let (a, b) = tokio::io::duplex(64 * 1024);
+        let name = rustls::pki_types::ServerName::try_from(server_name.to_string()).unwrap();
+        let srv = async move {
+            let mut s = tokio_rustls::TlsAcceptor::from(server)
+                .accept(b)
+                .await
+                .map_err(|e| e.to_string())?;
+            let mut buf = [0u8; 4];
+            s.read_exact(&mut buf).await.map_err(|e| e.to_string())?;
+            s.write_all(b"pong").await.map_err(|e| e.to_string())?;
+            s.shutdown().await.map_err(|e| e.to_string())
+        };
+        let cli = async move {
+            let mut s = tokio_rustls::TlsConnector::from(client)
+                .connect(name, a)
+                .await
+                .map_err(|e| e.to_string())?;
+            s.write_all(b"ping").await.map_err(|e| e.to_string())?;
+            let mut buf = [0u8; 4];
+            s.read_exact(&mut buf).await.map_err(|e| e.to_string())?;
+            Ok(())
+        };
+        tokio::join!(cli, srv)
+    }
+
+    #[tokio::test]
+    async fn short_names_and_ip_names_verify() {
+        let ca = create_cluster_ca("c").unwrap();
+        for (name, ip) in [("node1", "127.0.0.1"), ("127.0.0.2", "127.0.0.2")] {
+            let node = create_node_cert(&ca, name, ip.parse().unwrap()).unwrap();
+            let server = server_config_from_pem(&ca.cert_pem, &node).unwrap();
+            let client = client_config_from_pem(&ca.cert_pem, &node).unwrap();
+            let (c, s) = handshake(server.clone(), client.clone(), name).await;
+            assert_eq!((c, s), (Ok(()), Ok(())), "{name}");
+            // The IP in the certificate is a valid server name as well.
+            let (c, _) = handshake(server, client, ip).await;
+            assert_eq!(c, Ok(()), "{name} by {ip}");
+        }
+    }
+
+    #[tokio::test]
+    async fn the_server_refuses_clients_of_another_ca() {
+        let ca = create_cluster_ca("c").unwrap();
+        let other = create_cluster_ca("other").unwrap();
+        let node = create_node_cert(&ca, "node1", "127.0.0.1".parse().unwrap()).unwrap();
+        let stranger = create_node_cert(&other, "node1", "127.0.0.1".parse().unwrap()).unwrap();
+        let server = server_config_from_pem(&ca.cert_pem, &node).unwrap();
+        let client = client_config_from_pem(&ca.cert_pem, &stranger).unwrap();
+        let (_, s) = handshake(server.clone(), client, "node1").await;
+        assert!(s.is_err(), "server accepted a foreign client certificate");
+        let anon = anonymous_client_config(&ca.cert_pem).unwrap();
+        let (_, s) = handshake(server, anon, "node1").await;
+        assert!(s.is_err(), "server accepted a client without certificate");
+    }
+
+    #[tokio::test]
+    async fn the_client_refuses_a_server_of_another_name() {
+        let ca = create_cluster_ca("c").unwrap();
+        let node = create_node_cert(&ca, "node1", "127.0.0.1".parse().unwrap()).unwrap();
+        let server = server_config_from_pem(&ca.cert_pem, &node).unwrap();
+        let client = client_config_from_pem(&ca.cert_pem, &node).unwrap();
+        let (c, _) = handshake(server, client, "node2").await;
+        assert!(c.is_err());
+    }
+
     #[test]
     fn garbage_pem_is_reported() {
         let err = server_config_from_pem("nope", "nope").unwrap_err();

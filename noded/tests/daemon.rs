@@ -15,6 +15,7 @@ use objects::paths::Paths;
 const NODE: &str = "node1.example.com";
 
 struct Node {
+    name: String,
     _root: tempfile::TempDir,
     paths: Paths,
     child: Child,
@@ -46,19 +47,24 @@ fn wait_until(what: &str, limit: Duration, mut cond: impl FnMut() -> bool) {
     }
 }
 
-fn write_certs(paths: &Paths, ca: &ClusterCa) {
+fn write_certs(paths: &Paths, ca: &ClusterCa, name: &str) {
     tls::write_cluster_ca(paths, ca, true).unwrap();
-    let pem = tls::create_node_cert(ca, NODE, "127.0.0.1".parse().unwrap()).unwrap();
+    let pem = tls::create_node_cert(ca, name, "127.0.0.1".parse().unwrap()).unwrap();
     tls::write_node_cert(paths, &pem).unwrap();
 }
 
 /// Starts a node daemon; `certs` says whether its TLS files exist first.
 fn spawn_node(test_hooks: bool, certs: bool) -> Node {
+    let ca = tls::create_cluster_ca("cluster.example.com").unwrap();
+    spawn_named(NODE, ca, test_hooks, certs)
+}
+
+/// Starts node `name` of the cluster of `ca`.
+fn spawn_named(name: &str, ca: ClusterCa, test_hooks: bool, certs: bool) -> Node {
     let root = tempfile::tempdir().unwrap();
     let paths = Paths::new(root.path());
-    let ca = tls::create_cluster_ca("cluster.example.com").unwrap();
     if certs {
-        write_certs(&paths, &ca);
+        write_certs(&paths, &ca, name);
     }
     let port = free_port();
     let log = std::fs::File::create(root.path().join("noded.stderr")).unwrap();
@@ -83,6 +89,7 @@ fn spawn_node(test_hooks: bool, certs: bool) -> Node {
     }
     let child = cmd.spawn().unwrap();
     let mut node = Node {
+        name: name.to_string(),
         _root: root,
         paths,
         child,
@@ -112,7 +119,7 @@ impl Node {
     }
 
     fn client(&self) -> NodeClient {
-        NodeClient::from_paths(&self.paths, NODE, self.addr).unwrap()
+        NodeClient::from_paths(&self.paths, &self.name, self.addr).unwrap()
     }
 
     fn install_tiny_os(&self) {
@@ -639,7 +646,126 @@ async fn a_node_without_certificates_waits_for_them_then_serves() {
     assert!(node.child.try_wait().unwrap().is_none(), "daemon exited");
 
     let ca = node.ca.clone();
-    write_certs(&node.paths, &ca);
+    write_certs(&node.paths, &ca, NODE);
     node.wait_serving();
     node.client().call(&Version {}).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_fake_instance_migrates_between_two_node_daemons() {
+    let ca = tls::create_cluster_ca("cluster.example.com").unwrap();
+    let src = spawn_named("node1.example.com", ca.clone(), false, true);
+    let dst = spawn_named("node2.example.com", ca, false, true);
+    // The master's client (here node1's certificate) reaches both nodes.
+    let tls_cfg = tls::client_config(&src.paths).unwrap();
+    let s = NodeClient::new(&src.name, src.addr, tls_cfg.clone()).unwrap();
+    let d = NodeClient::new(&dst.name, dst.addr, tls_cfg).unwrap();
+    let both = [s.clone(), d.clone()];
+
+    let versions = noded::client::call_all(&both, &Version {}).await;
+    assert_eq!(versions.len(), 2);
+    assert_eq!(versions[1].0, "node2.example.com");
+    assert!(versions.iter().all(|(_, r)| r.is_ok()));
+
+    let inst = instance("mig", vec![]);
+    s.call(&InstanceStart {
+        instance: inst.clone(),
+        startup_paused: false,
+    })
+    .await
+    .unwrap();
+    let info = s
+        .call(&MigrationInfo {
+            instance: inst.clone(),
+        })
+        .await
+        .unwrap();
+    d.call(&AcceptInstance {
+        instance: inst.clone(),
+        info: info.clone(),
+        target: dst.addr.ip().to_string(),
+    })
+    .await
+    .unwrap();
+    s.call(&MigrateInstance {
+        cluster_name: "cluster.example.com".into(),
+        instance: inst.clone(),
+        target: dst.addr.ip().to_string(),
+        live: true,
+    })
+    .await
+    .unwrap();
+    let status = s
+        .call(&GetMigrationStatus {
+            instance: inst.clone(),
+        })
+        .await
+        .unwrap();
+    assert_eq!(status.status, "completed");
+    d.call(&FinalizeMigrationDst {
+        instance: inst.clone(),
+        info,
+        success: true,
+    })
+    .await
+    .unwrap();
+    s.call(&FinalizeMigrationSrc {
+        instance: inst.clone(),
+        success: true,
+        live: true,
+    })
+    .await
+    .unwrap();
+
+    let list = |c: NodeClient| async move {
+        c.call(&InstanceList {
+            hypervisors: vec!["fake".into()],
+        })
+        .await
+        .unwrap()
+    };
+    assert!(list(s.clone()).await.is_empty());
+    assert_eq!(list(d.clone()).await, vec!["mig"]);
+}
+
+#[tokio::test]
+async fn node_verify_reports_hypervisors_oses_and_storage() {
+    let node = spawn_node(false, true);
+    node.install_tiny_os();
+    let c = node.client();
+    let r = c
+        .call(&NodeVerify {
+            hypervisors: vec![
+                ("fake".to_string(), HvParams::new()),
+                ("nosuch".to_string(), HvParams::new()),
+            ],
+            os: true,
+            file_storage: true,
+        })
+        .await
+        .unwrap();
+    assert_eq!(r.name, NODE);
+    assert_eq!(r.hypervisors["fake"], None);
+    assert!(r.hypervisors["nosuch"]
+        .as_deref()
+        .unwrap()
+        .contains("unknown hypervisor"));
+    assert!(r.os.iter().any(|o| o.name == "tiny" && o.valid));
+    assert!(r.file_storage.is_empty(), "{:?}", r.file_storage);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    assert!((r.time - now).abs() < 60.0);
+
+    std::fs::remove_dir(node.paths.shared_file_storage_dir()).unwrap();
+    let r = c
+        .call(&NodeVerify {
+            file_storage: true,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(r.file_storage.len(), 1, "{:?}", r.file_storage);
+    assert!(r.file_storage[0].contains("shared-file-storage"));
 }

@@ -10,7 +10,7 @@ use hyper::body::Incoming;
 use hyper::header::CONTENT_TYPE;
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use noded::api::*;
 use serde::Serialize;
 use tokio::net::TcpListener;
@@ -23,6 +23,9 @@ use crate::handlers::{self, CallResult, State};
 const MAX_REQUEST: usize = 64 * 1024 * 1024;
 /// Time a client has to finish the TLS handshake.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
+/// Time a client has to send a request's headers (also closes idle
+/// kept-alive connections).
+const HEADER_TIMEOUT: Duration = Duration::from_secs(120);
 /// How long an injected hang lasts (longer than any test's timeout).
 const HANG: Duration = Duration::from_secs(24 * 3600);
 
@@ -59,6 +62,8 @@ pub async fn serve(listener: TcpListener, tls: Arc<rustls::ServerConfig>, state:
                 async move { Ok::<_, std::convert::Infallible>(handle(state, req).await) }
             });
             if let Err(e) = hyper::server::conn::http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(HEADER_TIMEOUT)
                 .serve_connection(TokioIo::new(tls), service)
                 .await
             {
