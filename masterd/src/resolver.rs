@@ -45,8 +45,14 @@ mod tests {
     #[test]
     fn hosts_lines_with_aliases_and_comments() {
         let text = "# comment\n127.0.0.2 node2.example.com node2 # second\n127.0.0.3\tnode3\n";
-        assert_eq!(lookup_hosts(text, "node2"), Some("127.0.0.2".parse().unwrap()));
-        assert_eq!(lookup_hosts(text, "node3"), Some("127.0.0.3".parse().unwrap()));
+        assert_eq!(
+            lookup_hosts(text, "node2"),
+            Some("127.0.0.2".parse().unwrap())
+        );
+        assert_eq!(
+            lookup_hosts(text, "node3"),
+            Some("127.0.0.3".parse().unwrap())
+        );
         assert_eq!(lookup_hosts(text, "second"), None);
         assert_eq!(lookup_hosts(text, "node4"), None);
     }

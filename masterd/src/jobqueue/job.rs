@@ -337,9 +337,11 @@ pub fn op_depends(op: &Value, own_id: JobId) -> Result<(Vec<Dependency>, Option<
     let raw = match op.get("depends") {
         None | Some(Value::Null) => return Ok((Vec::new(), None)),
         Some(Value::Array(a)) => a,
-        Some(other) => return Err(format!(
+        Some(other) => {
+            return Err(format!(
             "Opcode dependencies {other} are invalid, expected a list of [job_id, [status, ...]]"
-        )),
+        ))
+        }
     };
     let mut deps = Vec::with_capacity(raw.len());
     for item in raw {

@@ -146,7 +146,10 @@ pub fn config_problems(cfg: &ConfigData) -> Vec<(&'static str, &'static str, Str
             "ECLUSTERCFG",
             "cluster",
             cfg.cluster.cluster_name.clone(),
-            format!("master node {} is not in the configuration", cfg.cluster.master_node),
+            format!(
+                "master node {} is not in the configuration",
+                cfg.cluster.master_node
+            ),
         ));
     }
     for n in cfg.nodes.values() {
@@ -166,7 +169,10 @@ pub fn config_problems(cfg: &ConfigData) -> Vec<(&'static str, &'static str, Str
                 "ECLUSTERCFG",
                 "instance",
                 i.name.clone(),
-                format!("primary node {} is not in the configuration", i.primary_node),
+                format!(
+                    "primary node {} is not in the configuration",
+                    i.primary_node
+                ),
             ));
         }
         for d in &i.disks {
@@ -247,9 +253,11 @@ impl VerifyGroup {
 impl LogicalUnit for VerifyGroup {
     fn locks(&mut self, cfg: &ConfigData) -> Result<LockRequest, GanetiError> {
         self.group = expand_group(cfg, &self.op.group_name)?.uuid.clone();
-        Ok(LockRequest::new()
-            .bgl(Mode::Shared)
-            .some(Level::NodeGroup, vec![self.group.clone()], Mode::Shared))
+        Ok(LockRequest::new().bgl(Mode::Shared).some(
+            Level::NodeGroup,
+            vec![self.group.clone()],
+            Mode::Shared,
+        ))
     }
 
     fn check_prereq(&mut self, _cfg: &ConfigData) -> Result<(), GanetiError> {
@@ -271,7 +279,12 @@ impl LogicalUnit for VerifyGroup {
                     .cluster
                     .enabled_hypervisors
                     .iter()
-                    .map(|h| (h.clone(), cfg.cluster.hvparams.get(h).cloned().unwrap_or_default()))
+                    .map(|h| {
+                        (
+                            h.clone(),
+                            cfg.cluster.hvparams.get(h).cloned().unwrap_or_default(),
+                        )
+                    })
                     .collect();
                 let node_uuids: Vec<&String> = nodes.iter().map(|n| &n.uuid).collect();
                 let instances: Vec<(String, String, AdminState, String)> = cfg
@@ -352,7 +365,10 @@ impl LogicalUnit for VerifyGroup {
                     Ok(map) => {
                         answered.push(node.uuid.clone());
                         for name in map.keys() {
-                            running.entry(name.clone()).or_default().push(node.uuid.clone());
+                            running
+                                .entry(name.clone())
+                                .or_default()
+                                .push(node.uuid.clone());
                         }
                     }
                 }
@@ -426,7 +442,9 @@ impl LogicalUnit for SetParams {
     fn check_arguments(&mut self) -> Result<(), GanetiError> {
         if let Some(hvs) = &self.op.enabled_hypervisors {
             if hvs.is_empty() {
-                return Err(inval("Enabled hypervisors list must contain at least one member"));
+                return Err(inval(
+                    "Enabled hypervisors list must contain at least one member",
+                ));
             }
             for h in hvs {
                 if !KNOWN_HYPERVISORS.contains(&h.as_str()) {
@@ -439,7 +457,9 @@ impl LogicalUnit for SetParams {
         }
         if let Some(ts) = &self.op.enabled_disk_templates {
             if ts.is_empty() {
-                return Err(inval("Enabled disk templates list must contain at least one member"));
+                return Err(inval(
+                    "Enabled disk templates list must contain at least one member",
+                ));
             }
             for t in ts {
                 if !KNOWN_DISK_TEMPLATES.contains(&t.as_str()) {
@@ -472,7 +492,11 @@ impl LogicalUnit for SetParams {
 
     fn check_prereq(&mut self, cfg: &ConfigData) -> Result<(), GanetiError> {
         if let Some(ts) = &self.op.enabled_disk_templates {
-            if let Some(i) = cfg.instances.values().find(|i| !ts.contains(&i.disk_template)) {
+            if let Some(i) = cfg
+                .instances
+                .values()
+                .find(|i| !ts.contains(&i.disk_template))
+            {
                 return Err(inval(format!(
                     "Cannot disable disk template '{}', because instance '{}' is using it",
                     i.disk_template, i.name
@@ -480,7 +504,11 @@ impl LogicalUnit for SetParams {
             }
         }
         if let Some(hvs) = &self.op.enabled_hypervisors {
-            if let Some(i) = cfg.instances.values().find(|i| !hvs.contains(&i.hypervisor)) {
+            if let Some(i) = cfg
+                .instances
+                .values()
+                .find(|i| !hvs.contains(&i.hypervisor))
+            {
                 return Err(inval(format!(
                     "Cannot disable hypervisor '{}', because instance '{}' is using it",
                     i.hypervisor, i.name

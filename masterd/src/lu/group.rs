@@ -43,7 +43,9 @@ impl LogicalUnit for Add {
     }
 
     fn locks(&mut self, _cfg: &ConfigData) -> Result<LockRequest, GanetiError> {
-        Ok(LockRequest::new().bgl(Mode::Shared).all(Level::NodeGroup, Mode::Exclusive))
+        Ok(LockRequest::new()
+            .bgl(Mode::Shared)
+            .all(Level::NodeGroup, Mode::Exclusive))
     }
 
     fn check_prereq(&mut self, cfg: &ConfigData) -> Result<(), GanetiError> {
@@ -234,7 +236,10 @@ impl LogicalUnit for AssignNodes {
             if self.nodes.iter().any(|n| n == uuid) {
                 self.uuid.clone()
             } else {
-                cfg.nodes.get(uuid).map(|n| n.group.clone()).unwrap_or_default()
+                cfg.nodes
+                    .get(uuid)
+                    .map(|n| n.group.clone())
+                    .unwrap_or_default()
             }
         };
         for inst in cfg.instances.values() {
@@ -298,9 +303,11 @@ impl LogicalUnit for SetParams {
 
     fn locks(&mut self, cfg: &ConfigData) -> Result<LockRequest, GanetiError> {
         self.uuid = expand_group(cfg, &self.op.group_name)?.uuid.clone();
-        Ok(LockRequest::new()
-            .bgl(Mode::Shared)
-            .some(Level::NodeGroup, vec![self.uuid.clone()], Mode::Exclusive))
+        Ok(LockRequest::new().bgl(Mode::Shared).some(
+            Level::NodeGroup,
+            vec![self.uuid.clone()],
+            Mode::Exclusive,
+        ))
     }
 
     fn check_prereq(&mut self, _cfg: &ConfigData) -> Result<(), GanetiError> {

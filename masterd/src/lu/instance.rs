@@ -9,11 +9,11 @@ use objects::validate::{check_host_name, normalize_mac};
 use objects::{AdminState, AdminStateSource, Disk, Instance, Nic};
 use serde_json::{json, Value};
 
-use super::common::{
-    be_params, check_node_not_drained, check_node_online, check_node_vm_capable, disk_spec,
-    expand_instance, expand_node, instance_spec, rpc_error,
-};
 use super::cluster::KNOWN_DISK_TEMPLATES;
+use super::common::{
+    be_params, check_node_not_drained, check_node_online, check_node_vm_capable, expand_instance,
+    expand_node, instance_spec, rpc_error,
+};
 use super::{exists, inval, wrong_state, Ctx, ExecFuture, LogicalUnit};
 use crate::config::{new_uuid, timestamp, Changes, ConfigData};
 use crate::locking::{Level, LockRequest, Mode};
@@ -31,11 +31,7 @@ pub fn check_beparams(p: &ParamDict) -> Result<(), GanetiError> {
             be::AUTO_BALANCE | be::ALWAYS_FAILOVER => {
                 v.is_null() || v.is_boolean() || v.as_str().is_some()
             }
-            _ => {
-                return Err(inval(format!(
-                    "Unknown backend parameter '{k}'"
-                )))
-            }
+            _ => return Err(inval(format!("Unknown backend parameter '{k}'"))),
         };
         if !ok {
             return Err(inval(format!(
@@ -222,7 +218,12 @@ async fn stop_on(
     Ok(())
 }
 
-fn set_admin_state(ctx: &Ctx, uuid: &str, state: AdminState, source: AdminStateSource) -> Result<(), GanetiError> {
+fn set_admin_state(
+    ctx: &Ctx,
+    uuid: &str,
+    state: AdminState,
+    source: AdminStateSource,
+) -> Result<(), GanetiError> {
     let mut inst = get_instance(ctx, uuid)?;
     if inst.admin_state == state && inst.admin_state_source == source {
         return Ok(());
@@ -243,7 +244,10 @@ fn random_mac(cfg: &ConfigData) -> String {
         .collect();
     loop {
         let b: [u8; 3] = rand::random();
-        let mac = format!("{}:{:02x}:{:02x}:{:02x}", cfg.cluster.mac_prefix, b[0], b[1], b[2]);
+        let mac = format!(
+            "{}:{:02x}:{:02x}:{:02x}",
+            cfg.cluster.mac_prefix, b[0], b[1], b[2]
+        );
         if !used.contains(mac.as_str()) {
             return mac;
         }
@@ -298,12 +302,18 @@ impl LogicalUnit for Create {
         for (i, d) in o.disks.iter().enumerate() {
             match d.size {
                 Some(s) if s > 0 => {}
-                Some(_) => return Err(inval(format!("Invalid disk size for disk {i}: must be positive"))),
+                Some(_) => {
+                    return Err(inval(format!(
+                        "Invalid disk size for disk {i}: must be positive"
+                    )))
+                }
                 None => return Err(inval(format!("Missing disk size for disk {i}"))),
             }
             if let Some(m) = &d.mode {
                 if m != "rw" && m != "ro" {
-                    return Err(inval(format!("Invalid disk access mode '{m}' for disk {i}")));
+                    return Err(inval(format!(
+                        "Invalid disk access mode '{m}' for disk {i}"
+                    )));
                 }
             }
         }
@@ -348,7 +358,11 @@ impl LogicalUnit for Create {
         self.pnode = expand_node(cfg, pn)?.uuid.clone();
         Ok(LockRequest::new()
             .bgl(Mode::Shared)
-            .some(Level::Instance, vec![self.op.instance_name.clone()], Mode::Exclusive)
+            .some(
+                Level::Instance,
+                vec![self.op.instance_name.clone()],
+                Mode::Exclusive,
+            )
             .some(Level::Node, vec![self.pnode.clone()], Mode::Exclusive)
             .some(Level::NodeRes, vec![self.pnode.clone()], Mode::Exclusive))
     }
@@ -398,7 +412,10 @@ impl LogicalUnit for Create {
                     .find(|i| i.nics.iter().any(|x| x.mac.eq_ignore_ascii_case(mac)))
                 {
                     return Err(GanetiError::prereq(
-                        format!("MAC address {mac} already in use in cluster (instance {})", other.name),
+                        format!(
+                            "MAC address {mac} already in use in cluster (instance {})",
+                            other.name
+                        ),
                         ErrorCode::NotUnique,
                     ));
                 }
@@ -421,7 +438,9 @@ impl LogicalUnit for Create {
                         cfg.cluster.shared_file_storage_dir.clone()
                     }
                     "sharedfile" => "/srv/ganeti/shared-file-storage".to_string(),
-                    _ if !cfg.cluster.file_storage_dir.is_empty() => cfg.cluster.file_storage_dir.clone(),
+                    _ if !cfg.cluster.file_storage_dir.is_empty() => {
+                        cfg.cluster.file_storage_dir.clone()
+                    }
                     _ => "/srv/ganeti/file-storage".to_string(),
                 };
                 let dir = o.file_storage_dir.clone().map_or(dir.clone(), |sub| {
@@ -512,7 +531,10 @@ impl LogicalUnit for Create {
             // Create the disks, undoing the ones made if one fails.
             let mut created: Vec<rpc::DiskSpec> = Vec::new();
             for d in &spec.disks {
-                ctx.feedback(format!("* creating instance disk {} on {}", d.index, pnode.name));
+                ctx.feedback(format!(
+                    "* creating instance disk {} on {}",
+                    d.index, pnode.name
+                ));
                 let r = master
                     .rpc
                     .call(
@@ -528,7 +550,10 @@ impl LogicalUnit for Create {
                 if let Err(e) = r {
                     remove_disks(ctx, &inst.name, &pnode, &created).await;
                     return Err(rpc_error(
-                        &format!("Can't create block device {} on node {}", d.index, pnode.name),
+                        &format!(
+                            "Can't create block device {} on node {}",
+                            d.index, pnode.name
+                        ),
                         e,
                     ));
                 }
@@ -576,7 +601,12 @@ impl LogicalUnit for Create {
     }
 }
 
-async fn remove_disks(ctx: &Ctx, name: &str, node: &objects::Node, disks: &[rpc::DiskSpec]) -> Vec<String> {
+async fn remove_disks(
+    ctx: &Ctx,
+    name: &str,
+    node: &objects::Node,
+    disks: &[rpc::DiskSpec],
+) -> Vec<String> {
     let mut failed = Vec::new();
     for d in disks {
         if let Err(e) = ctx
@@ -635,7 +665,10 @@ impl LogicalUnit for Remove {
         Box::pin(async move {
             let inst = get_instance(ctx, &self.uuid)?;
             let pnode = get_node(ctx, &inst.primary_node)?;
-            ctx.feedback(format!("Shutting down instance {} on node {}", inst.name, pnode.name));
+            ctx.feedback(format!(
+                "Shutting down instance {} on node {}",
+                inst.name, pnode.name
+            ));
             if let Err(e) = stop_on(ctx, &inst, &pnode, self.op.shutdown_timeout).await {
                 if self.op.ignore_failures {
                     ctx.feedback(format!("Warning: {}", e.message()));
@@ -664,7 +697,10 @@ impl LogicalUnit for Remove {
                     failed.join("; ")
                 )));
             }
-            ctx.feedback(format!("Removing instance {} out of cluster config", inst.name));
+            ctx.feedback(format!(
+                "Removing instance {} out of cluster config",
+                inst.name
+            ));
             let mut ch = Changes::new();
             ch.remove_instance(&self.uuid);
             ctx.master.commit(ch)?;
@@ -732,7 +768,8 @@ impl LogicalUnit for Startup {
             }
             // Temporary parameters apply to this start only.
             inst.hvparams = objects::params::fill(&inst.hvparams, &self.op.hvparams);
-            inst.beparams = objects::params::fill(&inst.beparams, &normalize_beparams(&self.op.beparams));
+            inst.beparams =
+                objects::params::fill(&inst.beparams, &normalize_beparams(&self.op.beparams));
             start_on(ctx, &inst, &pnode, self.op.startup_paused).await?;
             Ok(Value::Null)
         })
@@ -786,7 +823,10 @@ impl LogicalUnit for Shutdown {
                 set_admin_state(ctx, &self.uuid, AdminState::Down, source)?;
             }
             if pnode.offline {
-                ctx.feedback(format!("Primary node {} is offline, not contacting it", pnode.name));
+                ctx.feedback(format!(
+                    "Primary node {} is offline, not contacting it",
+                    pnode.name
+                ));
                 return Ok(Value::Null);
             }
             stop_on(ctx, &inst, &pnode, self.op.timeout).await?;
@@ -1000,7 +1040,9 @@ impl LogicalUnit for SetParams {
             ));
         }
         if o.runtime_mem.is_some() {
-            return Err(inval("Changing runtime memory is not supported by ganeti-rs yet"));
+            return Err(inval(
+                "Changing runtime memory is not supported by ganeti-rs yet",
+            ));
         }
         if o.beparams.is_empty()
             && o.hvparams.is_empty()
@@ -1032,7 +1074,8 @@ impl LogicalUnit for SetParams {
             beparams: be,
             ..inst.clone()
         });
-        if let (Some(min), Some(max)) = (get_u64(&filled, be::MINMEM), get_u64(&filled, be::MAXMEM)) {
+        if let (Some(min), Some(max)) = (get_u64(&filled, be::MINMEM), get_u64(&filled, be::MAXMEM))
+        {
             if min > max {
                 return Err(inval(format!(
                     "Minimum memory ({min} MiB) cannot be larger than maximum memory ({max} MiB)"
@@ -1047,7 +1090,8 @@ impl LogicalUnit for SetParams {
             let mut inst = get_instance(ctx, &self.uuid)?;
             let mut result = Vec::new();
             if !self.op.beparams.is_empty() {
-                inst.beparams = objects::params::update(&inst.beparams, &normalize_beparams(&self.op.beparams));
+                inst.beparams =
+                    objects::params::update(&inst.beparams, &normalize_beparams(&self.op.beparams));
                 for (k, v) in &self.op.beparams {
                     result.push(json!([format!("be/{k}"), v]));
                 }
@@ -1069,7 +1113,11 @@ impl LogicalUnit for SetParams {
                 }
             }
             if let Some(off) = self.op.offline {
-                inst.admin_state = if off { AdminState::Offline } else { AdminState::Down };
+                inst.admin_state = if off {
+                    AdminState::Offline
+                } else {
+                    AdminState::Down
+                };
                 result.push(json!(["admin_state", inst.admin_state.as_str()]));
             }
             let mut ch = Changes::new();
@@ -1112,10 +1160,7 @@ impl LogicalUnit for Reinstall {
             )));
         }
         if inst.disk_template == "diskless" {
-            return Err(inval(format!(
-                "Instance '{}' has no disks",
-                inst.name
-            )));
+            return Err(inval(format!("Instance '{}' has no disks", inst.name)));
         }
         check_node_online(&cfg.nodes[&inst.primary_node])
     }
@@ -1154,7 +1199,10 @@ impl LogicalUnit for Reinstall {
                 .await
                 .map_err(|e| {
                     rpc_error(
-                        &format!("Could not install OS for instance {} on node {}", inst.name, pnode.name),
+                        &format!(
+                            "Could not install OS for instance {} on node {}",
+                            inst.name, pnode.name
+                        ),
                         e,
                     )
                 })?;
@@ -1197,9 +1245,11 @@ impl LogicalUnit for QueryData {
                 .collect::<Result<_, _>>()?
         };
         Ok(if self.op.use_locking {
-            LockRequest::new()
-                .bgl(Mode::Shared)
-                .some(Level::Instance, self.uuids.clone(), Mode::Shared)
+            LockRequest::new().bgl(Mode::Shared).some(
+                Level::Instance,
+                self.uuids.clone(),
+                Mode::Shared,
+            )
         } else {
             LockRequest::new()
         })
@@ -1234,15 +1284,29 @@ impl LogicalUnit for QueryData {
                     })
                 };
                 let cfg = ctx.master.config.read();
-                let group_name = |g: &str| cfg.groups.get(g).map(|g| g.name.clone()).unwrap_or_default();
+                let group_name = |g: &str| {
+                    cfg.groups
+                        .get(g)
+                        .map(|g| g.name.clone())
+                        .unwrap_or_default()
+                };
                 let snodes = inst.secondary_nodes();
                 let nics: Vec<Value> = inst
                     .nics
                     .iter()
                     .map(|n| {
                         let p = cfg.cluster.fill_nicparams(n);
-                        json!([n.name, n.uuid, n.ip, n.mac, p.get("mode"), p.get("link"),
-                               p.get("vlan"), n.network, Value::Null])
+                        json!([
+                            n.name,
+                            n.uuid,
+                            n.ip,
+                            n.mac,
+                            p.get("mode"),
+                            p.get("link"),
+                            p.get("vlan"),
+                            n.network,
+                            Value::Null
+                        ])
                     })
                     .collect();
                 let disks: Vec<Value> = inst
@@ -1393,9 +1457,13 @@ impl LogicalUnit for Failover {
             let source = get_node(ctx, &inst.primary_node)?;
             let target = get_node(ctx, &self.target)?;
             if inst.admin_state == AdminState::Up {
-                check_free_memory(ctx, &target, &inst.hypervisor, be_params(&ctx.master.config.read(), &inst).min_memory()).await?;
+                let needed = be_params(&ctx.master.config.read(), &inst).min_memory();
+                check_free_memory(ctx, &target, &inst.hypervisor, needed).await?;
             }
-            ctx.feedback(format!("* shutting down instance on source node {}", source.name));
+            ctx.feedback(format!(
+                "* shutting down instance on source node {}",
+                source.name
+            ));
             if source.offline {
                 if !self.op.ignore_consistency {
                     return Err(wrong_state(format!(
@@ -1427,7 +1495,10 @@ impl LogicalUnit for Failover {
             ch.instance(inst.clone());
             ctx.master.commit(ch)?;
             if inst.admin_state == AdminState::Up {
-                ctx.feedback(format!("* starting the instance on the target node {}", target.name));
+                ctx.feedback(format!(
+                    "* starting the instance on the target node {}",
+                    target.name
+                ));
                 start_on(ctx, &inst, &target, false).await?;
             }
             Ok(Value::Null)
@@ -1494,6 +1565,8 @@ impl LogicalUnit for Migrate {
     }
 
     fn exec<'a>(&'a mut self, ctx: &'a Ctx) -> ExecFuture<'a> {
-        Box::pin(async move { super::migrate::migrate(ctx, &self.uuid, &self.target, &self.op).await })
+        Box::pin(
+            async move { super::migrate::migrate(ctx, &self.uuid, &self.target, &self.op).await },
+        )
     }
 }

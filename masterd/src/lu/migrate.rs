@@ -137,17 +137,20 @@ pub async fn migrate(
             },
         )
         .await
-        .map_err(|e| rpc_error(&format!("Target node {} cannot accept the instance", target.name), e))?;
+        .map_err(|e| {
+            rpc_error(
+                &format!("Target node {} cannot accept the instance", target.name),
+                e,
+            )
+        })?;
     let cluster_name = master.config.read().cluster.cluster_name.clone();
-    let send = master.rpc.call(
-        &source,
-        &rpc::MigrateInstance {
-            cluster_name,
-            instance: spec.clone(),
-            target: target.primary_ip.clone(),
-            live,
-        },
-    );
+    let send_req = rpc::MigrateInstance {
+        cluster_name,
+        instance: spec.clone(),
+        target: target.primary_ip.clone(),
+        live,
+    };
+    let send = master.rpc.call(&source, &send_req);
     tokio::pin!(send);
     let mut last_pct = None;
     let sent = loop {
@@ -234,7 +237,12 @@ pub async fn migrate(
             },
         )
         .await
-        .map_err(|e| rpc_error(&format!("Could not finalize the migration on {}", target.name), e))?;
+        .map_err(|e| {
+            rpc_error(
+                &format!("Could not finalize the migration on {}", target.name),
+                e,
+            )
+        })?;
     if let Err(e) = master
         .rpc
         .call(

@@ -145,11 +145,7 @@ pub async fn run(master: Arc<Master>, op: OpContext, input: Input) -> Result<Val
     if common.dry_run {
         return Ok(Value::Null);
     }
-    let ctx = Ctx {
-        master,
-        op,
-        common,
-    };
+    let ctx = Ctx { master, op, common };
     lu.exec(&ctx).await
 }
 

@@ -103,7 +103,11 @@ impl LogicalUnit for Add {
                     )));
                 }
             }
-            let existing = master.config.read().node_by_name(&self.op.node_name).cloned();
+            let existing = master
+                .config
+                .read()
+                .node_by_name(&self.op.node_name)
+                .cloned();
             let now = timestamp();
             let mut node = existing.unwrap_or_else(|| {
                 Node::new(&new_uuid(), &self.op.node_name, &self.ip, &self.group, now)
@@ -127,7 +131,10 @@ impl LogicalUnit for Add {
                 node.ndparams = nd.clone();
             }
             // The node must answer with a matching protocol before it joins.
-            ctx.feedback(format!("Contacting node {} at {}", node.name, node.primary_ip));
+            ctx.feedback(format!(
+                "Contacting node {} at {}",
+                node.name, node.primary_ip
+            ));
             let version = master
                 .rpc
                 .call_anyway(&node, &noded::api::Version {})
@@ -144,8 +151,8 @@ impl LogicalUnit for Add {
             {
                 let cfg = master.config.read();
                 let candidates = cfg.nodes.values().filter(|n| n.master_candidate).count();
-                node.master_candidate = node.master_capable
-                    && candidates < cfg.cluster.candidate_pool_size as usize;
+                node.master_candidate =
+                    node.master_capable && candidates < cfg.cluster.candidate_pool_size as usize;
             }
             let mut ch = Changes::new();
             ch.node(node.clone());
@@ -250,9 +257,11 @@ impl LogicalUnit for SetParams {
 
     fn locks(&mut self, cfg: &ConfigData) -> Result<LockRequest, GanetiError> {
         self.uuid = expand_node(cfg, &self.op.node_name)?.uuid.clone();
-        Ok(LockRequest::new()
-            .bgl(Mode::Shared)
-            .some(Level::Node, vec![self.uuid.clone()], Mode::Exclusive))
+        Ok(LockRequest::new().bgl(Mode::Shared).some(
+            Level::Node,
+            vec![self.uuid.clone()],
+            Mode::Exclusive,
+        ))
     }
 
     fn check_prereq(&mut self, cfg: &ConfigData) -> Result<(), GanetiError> {
@@ -268,13 +277,21 @@ impl LogicalUnit for SetParams {
                 node.name
             )));
         }
-        if self.op.master_candidate == Some(true) && !node.master_capable && self.op.master_capable != Some(true) {
+        if self.op.master_candidate == Some(true)
+            && !node.master_capable
+            && self.op.master_capable != Some(true)
+        {
             return Err(inval(format!(
                 "Node {} is not master capable, cannot promote it",
                 node.name
             )));
         }
-        if self.op.vm_capable == Some(false) && cfg.instances.values().any(|i| i.all_nodes().contains(&self.uuid)) {
+        if self.op.vm_capable == Some(false)
+            && cfg
+                .instances
+                .values()
+                .any(|i| i.all_nodes().contains(&self.uuid))
+        {
             return Err(wrong_state(format!(
                 "Node {} hosts instances, cannot unset vm_capable",
                 node.name
@@ -287,7 +304,7 @@ impl LogicalUnit for SetParams {
         Box::pin(async move {
             let mut n = ctx.master.config.read().nodes[&self.uuid].clone();
             let mut result: Vec<Value> = Vec::new();
-            let mut set = |name: &str, old: &mut bool, new: bool, result: &mut Vec<Value>| {
+            let set = |name: &str, old: &mut bool, new: bool, result: &mut Vec<Value>| {
                 if *old != new {
                     *old = new;
                     result.push(json!([name, if new { "True" } else { "False" }]));
@@ -296,21 +313,36 @@ impl LogicalUnit for SetParams {
             if let Some(v) = self.op.offline {
                 set("offline", &mut n.offline, v, &mut result);
                 if v {
-                    set("master_candidate", &mut n.master_candidate, false, &mut result);
+                    set(
+                        "master_candidate",
+                        &mut n.master_candidate,
+                        false,
+                        &mut result,
+                    );
                     set("drained", &mut n.drained, false, &mut result);
                 }
             }
             if let Some(v) = self.op.drained {
                 set("drained", &mut n.drained, v, &mut result);
                 if v {
-                    set("master_candidate", &mut n.master_candidate, false, &mut result);
+                    set(
+                        "master_candidate",
+                        &mut n.master_candidate,
+                        false,
+                        &mut result,
+                    );
                     set("offline", &mut n.offline, false, &mut result);
                 }
             }
             if let Some(v) = self.op.master_capable {
                 set("master_capable", &mut n.master_capable, v, &mut result);
                 if !v {
-                    set("master_candidate", &mut n.master_candidate, false, &mut result);
+                    set(
+                        "master_candidate",
+                        &mut n.master_candidate,
+                        false,
+                        &mut result,
+                    );
                 }
             }
             if let Some(v) = self.op.master_candidate {

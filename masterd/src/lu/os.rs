@@ -97,8 +97,8 @@ impl LogicalUnit for Diagnose {
                     continue;
                 }
                 // Valid only if every answering node has a valid copy.
-                let valid = seen.per_node.len() == answering
-                    && seen.per_node.values().all(|o| o.valid);
+                let valid =
+                    seen.per_node.len() == answering && seen.per_node.values().all(|o| o.valid);
                 let first = seen.per_node.values().next();
                 let variants = first.map(|o| o.variants.clone()).unwrap_or_default();
                 let params: Vec<Value> = first
@@ -108,7 +108,19 @@ impl LogicalUnit for Diagnose {
                 let node_status: BTreeMap<&String, Value> = seen
                     .per_node
                     .iter()
-                    .map(|(n, o)| (n, json!([[o.path, o.valid, o.diagnose, o.variants, o.parameters, o.api_versions]])))
+                    .map(|(n, o)| {
+                        (
+                            n,
+                            json!([[
+                                o.path,
+                                o.valid,
+                                o.diagnose,
+                                o.variants,
+                                o.parameters,
+                                o.api_versions
+                            ]]),
+                        )
+                    })
                     .collect();
                 let row: Vec<Value> = self
                     .op
@@ -122,7 +134,9 @@ impl LogicalUnit for Diagnose {
                         "api_versions" => json!(api),
                         "blacklisted" | "hidden" => json!(false),
                         "os_hvp" => json!({}),
-                        "osparams" => json!(cluster.osparams.get(name).cloned().unwrap_or_default()),
+                        "osparams" => {
+                            json!(cluster.osparams.get(name).cloned().unwrap_or_default())
+                        }
                         "trusted" => json!(true),
                         "node_status" => json!(node_status),
                         _ => Value::Null,

@@ -27,7 +27,9 @@ pub fn check_tag(tag: &str) -> Result<(), GanetiError> {
         .chars()
         .all(|c| c.is_alphanumeric() || "_.+*/:@-".contains(c))
     {
-        return Err(GanetiError::tag(format!("Tag contains invalid characters: {tag}")));
+        return Err(GanetiError::tag(format!(
+            "Tag contains invalid characters: {tag}"
+        )));
     }
     Ok(())
 }
@@ -42,9 +44,7 @@ enum Target {
 }
 
 fn resolve(cfg: &ConfigData, kind: &str, name: Option<&str>) -> Result<Target, GanetiError> {
-    let need_name = || {
-        name.ok_or_else(|| inval(format!("Tag kind '{kind}' needs an object name")))
-    };
+    let need_name = || name.ok_or_else(|| inval(format!("Tag kind '{kind}' needs an object name")));
     Ok(match kind {
         "cluster" => Target::Cluster,
         "node" => Target::Node(expand_node(cfg, need_name()?)?.uuid.clone()),
@@ -61,15 +61,21 @@ fn resolve(cfg: &ConfigData, kind: &str, name: Option<&str>) -> Result<Target, G
 fn lock_for(t: &Target, mode: Mode) -> LockRequest {
     match t {
         Target::Cluster => LockRequest::new().bgl(mode),
-        Target::Node(u) => LockRequest::new()
-            .bgl(Mode::Shared)
-            .some(Level::Node, vec![u.clone()], mode),
-        Target::Group(u) => LockRequest::new()
-            .bgl(Mode::Shared)
-            .some(Level::NodeGroup, vec![u.clone()], mode),
-        Target::Instance(u) => LockRequest::new()
-            .bgl(Mode::Shared)
-            .some(Level::Instance, vec![u.clone()], mode),
+        Target::Node(u) => {
+            LockRequest::new()
+                .bgl(Mode::Shared)
+                .some(Level::Node, vec![u.clone()], mode)
+        }
+        Target::Group(u) => {
+            LockRequest::new()
+                .bgl(Mode::Shared)
+                .some(Level::NodeGroup, vec![u.clone()], mode)
+        }
+        Target::Instance(u) => {
+            LockRequest::new()
+                .bgl(Mode::Shared)
+                .some(Level::Instance, vec![u.clone()], mode)
+        }
     }
 }
 
@@ -77,7 +83,11 @@ fn tags_of(cfg: &ConfigData, t: &Target) -> Vec<String> {
     match t {
         Target::Cluster => cfg.cluster.tags.clone(),
         Target::Node(u) => cfg.nodes.get(u).map(|n| n.tags.clone()).unwrap_or_default(),
-        Target::Group(u) => cfg.groups.get(u).map(|g| g.tags.clone()).unwrap_or_default(),
+        Target::Group(u) => cfg
+            .groups
+            .get(u)
+            .map(|g| g.tags.clone())
+            .unwrap_or_default(),
         Target::Instance(u) => cfg
             .instances
             .get(u)
@@ -87,7 +97,11 @@ fn tags_of(cfg: &ConfigData, t: &Target) -> Vec<String> {
 }
 
 /// The tags of an object (used by the `QueryTags` LUXI call too).
-pub fn query_tags(cfg: &ConfigData, kind: &str, name: Option<&str>) -> Result<Vec<String>, GanetiError> {
+pub fn query_tags(
+    cfg: &ConfigData,
+    kind: &str,
+    name: Option<&str>,
+) -> Result<Vec<String>, GanetiError> {
     let t = resolve(cfg, kind, name)?;
     let mut tags = tags_of(cfg, &t);
     tags.sort();
@@ -125,7 +139,10 @@ impl LogicalUnit for Get {
     fn exec<'a>(&'a mut self, ctx: &'a Ctx) -> ExecFuture<'a> {
         Box::pin(async move {
             let cfg = ctx.master.config.read();
-            let t = self.target.as_ref().ok_or_else(|| GanetiError::programmer("no target"))?;
+            let t = self
+                .target
+                .as_ref()
+                .ok_or_else(|| GanetiError::programmer("no target"))?;
             let mut tags = tags_of(&cfg, t);
             tags.sort();
             Ok(json!(tags))
@@ -166,7 +183,10 @@ impl LogicalUnit for Change {
     }
 
     fn check_prereq(&mut self, cfg: &ConfigData) -> Result<(), GanetiError> {
-        let t = self.target.as_ref().ok_or_else(|| GanetiError::programmer("no target"))?;
+        let t = self
+            .target
+            .as_ref()
+            .ok_or_else(|| GanetiError::programmer("no target"))?;
         let current = tags_of(cfg, t);
         if self.add {
             let mut all = current.clone();
@@ -205,50 +225,53 @@ impl LogicalUnit for Change {
                 .target
                 .clone()
                 .ok_or_else(|| GanetiError::programmer("no target"))?;
-            let changes = {
-                let cfg = ctx.master.config.read();
-                let apply = |tags: &mut Vec<String>| {
-                    if self.add {
-                        for tag in &self.op.tags {
-                            if !tags.contains(tag) {
-                                tags.push(tag.clone());
+            let changes =
+                {
+                    let cfg = ctx.master.config.read();
+                    let apply = |tags: &mut Vec<String>| {
+                        if self.add {
+                            for tag in &self.op.tags {
+                                if !tags.contains(tag) {
+                                    tags.push(tag.clone());
+                                }
                             }
+                        } else {
+                            tags.retain(|x| !self.op.tags.contains(x));
                         }
-                    } else {
-                        tags.retain(|x| !self.op.tags.contains(x));
+                    };
+                    let mut ch = Changes::new();
+                    match &t {
+                        Target::Cluster => {
+                            let mut c = cfg.cluster.clone();
+                            apply(&mut c.tags);
+                            ch.cluster(c);
+                        }
+                        Target::Node(u) => {
+                            let mut n =
+                                cfg.nodes.get(u).cloned().ok_or_else(|| {
+                                    GanetiError::exec("Node vanished while locked")
+                                })?;
+                            apply(&mut n.tags);
+                            ch.node(n);
+                        }
+                        Target::Group(u) => {
+                            let mut g =
+                                cfg.groups.get(u).cloned().ok_or_else(|| {
+                                    GanetiError::exec("Group vanished while locked")
+                                })?;
+                            apply(&mut g.tags);
+                            ch.group(g);
+                        }
+                        Target::Instance(u) => {
+                            let mut i = cfg.instances.get(u).cloned().ok_or_else(|| {
+                                GanetiError::exec("Instance vanished while locked")
+                            })?;
+                            apply(&mut i.tags);
+                            ch.instance(i);
+                        }
                     }
+                    ch
                 };
-                let mut ch = Changes::new();
-                match &t {
-                    Target::Cluster => {
-                        let mut c = cfg.cluster.clone();
-                        apply(&mut c.tags);
-                        ch.cluster(c);
-                    }
-                    Target::Node(u) => {
-                        let mut n = cfg.nodes.get(u).cloned().ok_or_else(|| {
-                            GanetiError::exec("Node vanished while locked")
-                        })?;
-                        apply(&mut n.tags);
-                        ch.node(n);
-                    }
-                    Target::Group(u) => {
-                        let mut g = cfg.groups.get(u).cloned().ok_or_else(|| {
-                            GanetiError::exec("Group vanished while locked")
-                        })?;
-                        apply(&mut g.tags);
-                        ch.group(g);
-                    }
-                    Target::Instance(u) => {
-                        let mut i = cfg.instances.get(u).cloned().ok_or_else(|| {
-                            GanetiError::exec("Instance vanished while locked")
-                        })?;
-                        apply(&mut i.tags);
-                        ch.instance(i);
-                    }
-                }
-                ch
-            };
             ctx.master.commit(changes)?;
             Ok(Value::Null)
         })
@@ -269,9 +292,10 @@ impl Search {
 
 impl LogicalUnit for Search {
     fn check_arguments(&mut self) -> Result<(), GanetiError> {
-        self.re = Some(regex::Regex::new(&self.op.pattern).map_err(|e| {
-            inval(format!("Invalid search pattern '{}': {e}", self.op.pattern))
-        })?);
+        self.re =
+            Some(regex::Regex::new(&self.op.pattern).map_err(|e| {
+                inval(format!("Invalid search pattern '{}': {e}", self.op.pattern))
+            })?);
         Ok(())
     }
 
@@ -285,7 +309,10 @@ impl LogicalUnit for Search {
 
     fn exec<'a>(&'a mut self, ctx: &'a Ctx) -> ExecFuture<'a> {
         Box::pin(async move {
-            let re = self.re.as_ref().ok_or_else(|| GanetiError::programmer("no regex"))?;
+            let re = self
+                .re
+                .as_ref()
+                .ok_or_else(|| GanetiError::programmer("no regex"))?;
             let cfg = ctx.master.config.read();
             let mut out = Vec::new();
             let mut add = |path: String, tags: &[String]| {
