@@ -1,1 +1,9 @@
-//! cli
+//! The `gnt-*` command-line tools: argument parsing, opcode and query
+//! building, and output formatting over the LUXI client. No cluster logic
+//! lives here: the master decides, the CLI asks and prints.
+
+pub mod pyfmt;
+pub mod qlang;
+pub mod table;
+pub mod timefmt;
+pub mod units;
