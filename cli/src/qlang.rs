@@ -94,10 +94,6 @@ impl<'a> Parser<'a> {
         })
     }
 
-    fn peek(&self) -> Option<char> {
-        self.rest().chars().next()
-    }
-
     /// Consumes `kw` if it is next and not followed by an identifier char.
     fn keyword(&mut self, kw: &str) -> bool {
         self.skip_ws();
