@@ -13,3 +13,6 @@ pub mod jobs;
 pub mod opcodes;
 pub mod output;
 pub mod query;
+pub mod info;
+pub mod params;
+pub mod commands;

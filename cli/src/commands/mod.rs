@@ -1,0 +1,143 @@
+//! One module per `gnt-*` binary, plus what they share: the program entry
+//! point and the tag commands.
+
+pub mod cluster;
+pub mod group;
+pub mod instance;
+pub mod job;
+pub mod node;
+pub mod os;
+
+use clap::{Parser, Subcommand};
+use serde_json::{json, Value};
+
+use crate::ctx::{CommonOpts, Ctx, JobOpts};
+use crate::error::{exit, CliError};
+use crate::jobs::submit_or_send;
+use crate::opcodes::OpCode;
+use crate::output;
+
+/// Ganeti's version this implementation is compatible with.
+pub const GANETI_VERSION: &str = "3.0.2";
+
+/// The command line of a `gnt-*` binary: common options and a subcommand.
+#[derive(Parser, Debug)]
+#[command(disable_version_flag = true)]
+pub struct Top<S: Subcommand> {
+    #[command(flatten)]
+    pub common: CommonOpts,
+    #[command(subcommand)]
+    pub cmd: S,
+}
+
+/// Parses the command line, runs the subcommand and returns the exit code,
+/// printing errors as Ganeti does.
+pub fn run<S: Subcommand>(
+    binary: &'static str,
+    about: &'static str,
+    dispatch: impl FnOnce(&mut Ctx, S) -> Result<i32, CliError>,
+) -> i32 {
+    let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some("--version") {
+        output::out(&format!(
+            "{binary} (ganeti-rs {}) {GANETI_VERSION}",
+            env!("CARGO_PKG_VERSION")
+        ));
+        return exit::SUCCESS;
+    }
+    let cmd = <Top<S> as clap::CommandFactory>::command()
+        .name(binary)
+        .bin_name(binary)
+        .about(about);
+    let top = match cmd
+        .try_get_matches_from(&args)
+        .and_then(|m| <Top<S> as clap::FromArgMatches>::from_arg_matches(&m))
+    {
+        Ok(t) => t,
+        Err(e) => {
+            let code = match e.kind() {
+                clap::error::ErrorKind::DisplayHelp
+                | clap::error::ErrorKind::DisplayVersion => exit::SUCCESS,
+                _ => exit::FAILURE,
+            };
+            let _ = e.print();
+            return code;
+        }
+    };
+    let command = args.get(1).cloned().unwrap_or_default();
+    let mut ctx = Ctx::new(binary, &command, top.common);
+    match dispatch(&mut ctx, top.cmd) {
+        Ok(code) => code,
+        Err(e) => {
+            let (code, text) = e.render();
+            output::err(&text);
+            code
+        }
+    }
+}
+
+/// Options of `add-tags` / `remove-tags`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct TagOpts {
+    /// File with tag names, one per line (`-` for stdin)
+    #[arg(long = "from", value_name = "FILE")]
+    pub tags_source: Option<String>,
+    #[command(flatten)]
+    pub job: JobOpts,
+}
+
+fn read_tags_source(src: &Option<String>, tags: &mut Vec<String>) -> Result<(), CliError> {
+    let Some(src) = src else { return Ok(()) };
+    let text = if src == "-" {
+        std::io::read_to_string(std::io::stdin()).map_err(|e| CliError::Io(e.to_string()))?
+    } else {
+        std::fs::read_to_string(src).map_err(|e| CliError::Io(format!("{src}: {e}")))?
+    };
+    tags.extend(text.lines().map(|l| l.trim().to_string()));
+    Ok(())
+}
+
+/// `list-tags`: `QueryTags(kind, name)`, sorted, one per line.
+pub fn list_tags(ctx: &mut Ctx, kind: &str, name: &str) -> Result<i32, CliError> {
+    let res = ctx.call("QueryTags", json!([kind, name]))?;
+    let Some(tags) = res.as_array() else {
+        return Err(CliError::bad_reply("QueryTags", res.to_string()));
+    };
+    let mut tags: Vec<String> = tags.iter().map(crate::pyfmt::py_str).collect();
+    tags.sort();
+    for t in tags {
+        output::out(&t);
+    }
+    Ok(exit::SUCCESS)
+}
+
+/// `add-tags` / `remove-tags`: `OP_TAGS_SET` / `OP_TAGS_DEL`.
+pub fn change_tags(
+    ctx: &mut Ctx,
+    add: bool,
+    kind: &str,
+    name: &str,
+    mut tags: Vec<String>,
+    opts: &TagOpts,
+) -> Result<i32, CliError> {
+    read_tags_source(&opts.tags_source, &mut tags)?;
+    if tags.is_empty() {
+        return Err(CliError::invalid(if add {
+            "No tags to be added"
+        } else {
+            "No tags to be removed"
+        }));
+    }
+    let op = OpCode::new(if add { "OP_TAGS_SET" } else { "OP_TAGS_DEL" })
+        .set("kind", kind)
+        .set("name", name)
+        .set("tags", json!(tags));
+    submit_or_send(ctx, op, &opts.job)?;
+    Ok(exit::SUCCESS)
+}
+
+/// Expects a JSON list reply.
+pub fn expect_list<'a>(method: &str, v: &'a Value) -> Result<&'a Vec<Value>, CliError> {
+    v.as_array()
+        .ok_or_else(|| CliError::bad_reply(method, v.to_string()))
+}
