@@ -26,6 +26,10 @@ pub struct JobOpts {
     /// Priority of the job
     #[arg(long, value_parser = ["low", "normal", "high"])]
     pub priority: Option<String>,
+    /// Set for commands without `--dry-run` in Ganeti: their opcodes keep
+    /// `dry_run` at null, as Ganeti's CLI leaves it.
+    #[arg(skip)]
+    pub no_dry_run_opt: bool,
 }
 
 impl JobOpts {
@@ -97,7 +101,9 @@ impl Ctx {
     pub fn finish_opcode(&self, op: OpCode, jo: Option<&JobOpts>) -> Value {
         let mut op = op.set("debug_level", self.common.debug);
         if let Some(jo) = jo {
-            op = op.set("dry_run", jo.dry_run);
+            if !jo.no_dry_run_opt {
+                op = op.set("dry_run", jo.dry_run);
+            }
             if let Some(p) = jo.priority_value() {
                 op = op.set("priority", p);
             }

@@ -198,9 +198,6 @@ pub fn format_ganeti_error(e: &GanetiError) -> (i32, String) {
             }
             s
         }
-        "LuxiError" | "ProtocolError" | "ConnectionClosedError" | "RequestError" => {
-            format!("Unhandled protocol error while talking to the master daemon:\n{msg}")
-        }
         _ => format!("Unhandled Ganeti error: {msg}"),
     };
     (exit::FAILURE, text.trim_end_matches('\n').to_string())

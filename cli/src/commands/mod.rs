@@ -82,8 +82,27 @@ pub struct TagOpts {
     /// File with tag names, one per line (`-` for stdin)
     #[arg(long = "from", value_name = "FILE")]
     pub tags_source: Option<String>,
-    #[command(flatten)]
-    pub job: JobOpts,
+    /// Submit the job and print its id instead of waiting for it
+    #[arg(long = "submit")]
+    pub submit_only: bool,
+    /// Additionally print the job id as first line on stdout
+    #[arg(long)]
+    pub print_jobid: bool,
+    /// Priority of the job
+    #[arg(long, value_parser = ["low", "normal", "high"])]
+    pub priority: Option<String>,
+}
+
+impl TagOpts {
+    fn job_opts(&self) -> JobOpts {
+        JobOpts {
+            submit_only: self.submit_only,
+            print_jobid: self.print_jobid,
+            dry_run: false,
+            priority: self.priority.clone(),
+            no_dry_run_opt: true,
+        }
+    }
 }
 
 fn read_tags_source(src: &Option<String>, tags: &mut Vec<String>) -> Result<(), CliError> {
@@ -132,7 +151,7 @@ pub fn change_tags(
         .set("kind", kind)
         .set("name", name)
         .set("tags", json!(tags));
-    submit_or_send(ctx, op, &opts.job)?;
+    submit_or_send(ctx, op, &opts.job_opts())?;
     Ok(exit::SUCCESS)
 }
 
