@@ -296,6 +296,23 @@ impl JobExecutor {
             }
             return Ok(res);
         }
+        self.follow(ctx, submitted)
+    }
+
+    /// Follows already submitted jobs, given as `(name, submitted, id or
+    /// error)`; an empty name is not shown (Ganeti's `GetResults`).
+    pub fn follow(
+        &self,
+        ctx: &mut Ctx,
+        submitted: Vec<(String, bool, Value)>,
+    ) -> Result<Vec<JobOutcome>, CliError> {
+        let for_name = |name: &str| {
+            if name.is_empty() {
+                String::new()
+            } else {
+                format!(" for {name}")
+            }
+        };
         let mut results: Vec<Option<JobOutcome>> = vec![None; submitted.len()];
         if self.verbose {
             let ok: Vec<String> = submitted
@@ -313,7 +330,8 @@ impl JobExecutor {
                 pending.push((idx, name, data));
             } else {
                 output::err(&format!(
-                    "Failed to submit job for {name}: {}",
+                    "Failed to submit job{}: {}",
+                    for_name(&name),
                     py_str(&data)
                 ));
                 results[idx] = Some(JobOutcome {
@@ -325,7 +343,8 @@ impl JobExecutor {
         while !pending.is_empty() {
             let (idx, name, id) = choose_job(ctx, &mut pending)?;
             let sid = job_id_str(&id);
-            output::out(&format!("Waiting for job {sid} for {name} ..."));
+            let fname = for_name(&name);
+            output::out(&format!("Waiting for job {sid}{fname} ..."));
             let outcome = match poll_job(ctx, &id, &mut StdioReporter::default()) {
                 Ok(r) => JobOutcome {
                     success: true,
@@ -333,7 +352,7 @@ impl JobExecutor {
                 },
                 Err(CliError::JobLost(m)) => {
                     output::err(&format!(
-                        "Job {sid} for {name} has been archived, cannot check its result"
+                        "Job {sid}{fname} has been archived, cannot check its result"
                     ));
                     JobOutcome {
                         success: false,
@@ -343,7 +362,7 @@ impl JobExecutor {
                 Err(e @ (CliError::NoMaster | CliError::Io(_))) => return Err(e),
                 Err(e) => {
                     let (_, text) = e.render();
-                    output::err(&format!("Job {sid} for {name} has failed: {text}"));
+                    output::err(&format!("Job {sid}{fname} has failed: {text}"));
                     JobOutcome {
                         success: false,
                         result: json!(text),
