@@ -239,7 +239,10 @@ mod tests {
     #[test]
     fn exec_error_renders_message() {
         let e = CliError::exec("Disk creation failed");
-        assert_eq!(e.render().1, "Failure: command execution error:\nDisk creation failed");
+        assert_eq!(
+            e.render().1,
+            "Failure: command execution error:\nDisk creation failed"
+        );
     }
 
     #[test]
@@ -262,7 +265,10 @@ mod tests {
     #[test]
     fn unknown_classes_are_generic() {
         let e = GanetiError::new("HypervisorError", vec![json!("kvm died")]);
-        assert_eq!(format_ganeti_error(&e).1, "Unhandled Ganeti error: kvm died");
+        assert_eq!(
+            format_ganeti_error(&e).1,
+            "Unhandled Ganeti error: kvm died"
+        );
     }
 
     #[test]

@@ -184,7 +184,10 @@ mod tests {
             (
                 "Nodes",
                 Info::List(vec![
-                    Info::ordered(vec![("primary", Info::s("n1")), ("group", Info::s("default"))]),
+                    Info::ordered(vec![
+                        ("primary", Info::s("n1")),
+                        ("group", Info::s("default")),
+                    ]),
                     Info::ordered(vec![("secondaries", Info::s(""))]),
                 ]),
             ),

@@ -126,8 +126,7 @@ pub fn poll_job(
         let entries = log_entries.as_array().cloned().unwrap_or_default();
         if !entries.is_empty() {
             for entry in &entries {
-                let Some([serial, ts, log_type, msg]) = entry.as_array().map(Vec::as_slice)
-                else {
+                let Some([serial, ts, log_type, msg]) = entry.as_array().map(Vec::as_slice) else {
                     return Err(CliError::bad_reply(
                         "WaitForJobChange",
                         format!("log entry {entry}"),

@@ -2,17 +2,17 @@
 //! building, and output formatting over the LUXI client. No cluster logic
 //! lives here: the master decides, the CLI asks and prints.
 
-pub mod pyfmt;
-pub mod qlang;
-pub mod table;
-pub mod timefmt;
-pub mod units;
+pub mod commands;
 pub mod ctx;
 pub mod error;
+pub mod info;
 pub mod jobs;
 pub mod opcodes;
 pub mod output;
-pub mod query;
-pub mod info;
 pub mod params;
-pub mod commands;
+pub mod pyfmt;
+pub mod qlang;
+pub mod query;
+pub mod table;
+pub mod timefmt;
+pub mod units;

@@ -33,7 +33,10 @@ pub fn ask_user(text: &str) -> bool {
     };
     let mut r = std::io::BufReader::new(tty);
     loop {
-        if write!(w, "{text}\ny/[n]/?: ").and_then(|_| w.flush()).is_err() {
+        if write!(w, "{text}\ny/[n]/?: ")
+            .and_then(|_| w.flush())
+            .is_err()
+        {
             return false;
         }
         let mut line = String::new();

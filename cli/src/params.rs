@@ -98,10 +98,7 @@ pub fn split_ident_key_val(opt: &str, value: &str) -> Result<(String, Value), Cl
             return Ok((id.to_string(), Value::Null));
         }
     }
-    Ok((
-        ident.to_string(),
-        Value::Object(split_key_val(opt, rest)?),
-    ))
+    Ok((ident.to_string(), Value::Object(split_key_val(opt, rest)?)))
 }
 
 /// Value types of parameters.
@@ -127,29 +124,92 @@ pub fn be_type(key: &str) -> Option<VType> {
 /// Types of the hypervisor parameters (`HVS_PARAMETER_TYPES`).
 pub fn hv_type(key: &str) -> Option<VType> {
     Some(match key {
-        "acpi" | "pae" | "serial_console" | "spice_playback_compression" | "spice_use_tls"
-        | "spice_use_vdagent" | "use_bootloader" | "use_chroot" | "use_guest_agent"
-        | "use_localtime" | "user_shutdown" | "vhost_net" | "viridian" | "vnc_tls"
-        | "vnc_x509_verify" | "vnet_hdr" => VType::Bool,
-        "cpu_cap" | "cpu_cores" | "cpu_sockets" | "cpu_threads" | "cpu_weight"
-        | "kvm_pci_reservations" | "migration_bandwidth" | "migration_downtime"
-        | "migration_port" | "num_ttys" | "serial_speed" | "spice_ip_version"
-        | "startup_timeout" | "virtio_net_queues" => VType::Int,
+        "acpi"
+        | "pae"
+        | "serial_console"
+        | "spice_playback_compression"
+        | "spice_use_tls"
+        | "spice_use_vdagent"
+        | "use_bootloader"
+        | "use_chroot"
+        | "use_guest_agent"
+        | "use_localtime"
+        | "user_shutdown"
+        | "vhost_net"
+        | "viridian"
+        | "vnc_tls"
+        | "vnc_x509_verify"
+        | "vnet_hdr" => VType::Bool,
+        "cpu_cap"
+        | "cpu_cores"
+        | "cpu_sockets"
+        | "cpu_threads"
+        | "cpu_weight"
+        | "kvm_pci_reservations"
+        | "migration_bandwidth"
+        | "migration_downtime"
+        | "migration_port"
+        | "num_ttys"
+        | "serial_speed"
+        | "spice_ip_version"
+        | "startup_timeout"
+        | "virtio_net_queues" => VType::Int,
         "root_path" => VType::MaybeStr,
-        "blockdev_prefix" | "boot_order" | "bootloader_args" | "bootloader_path"
-        | "cdrom2_image_path" | "cdrom_disk_type" | "cdrom_image_path" | "cpu_mask"
-        | "cpu_type" | "cpuid" | "device_model" | "devices" | "disk_aio" | "disk_cache"
-        | "disk_discard" | "disk_type" | "drop_capabilities" | "extra_cgroups"
-        | "extra_config" | "floppy_image_path" | "init_script" | "initrd_path"
-        | "kernel_args" | "kernel_path" | "keymap" | "kvm_extra" | "kvm_flag" | "kvm_path"
-        | "machine_version" | "mem_path" | "migration_caps" | "migration_mode"
-        | "nic_type" | "pci_pass" | "reboot_behavior" | "scsi_controller_type"
-        | "security_domain" | "security_model" | "soundhw" | "spice_bind"
-        | "spice_image_compression" | "spice_jpeg_wan_compression"
-        | "spice_password_file" | "spice_streaming_video" | "spice_tls_ciphers"
-        | "spice_zlib_glz_wan_compression" | "usb_devices" | "usb_mouse" | "vga"
-        | "vif_script" | "vif_type" | "vnc_bind_address" | "vnc_password_file"
-        | "vnc_x509_path" | "xen_cmd" => VType::Str,
+        "blockdev_prefix"
+        | "boot_order"
+        | "bootloader_args"
+        | "bootloader_path"
+        | "cdrom2_image_path"
+        | "cdrom_disk_type"
+        | "cdrom_image_path"
+        | "cpu_mask"
+        | "cpu_type"
+        | "cpuid"
+        | "device_model"
+        | "devices"
+        | "disk_aio"
+        | "disk_cache"
+        | "disk_discard"
+        | "disk_type"
+        | "drop_capabilities"
+        | "extra_cgroups"
+        | "extra_config"
+        | "floppy_image_path"
+        | "init_script"
+        | "initrd_path"
+        | "kernel_args"
+        | "kernel_path"
+        | "keymap"
+        | "kvm_extra"
+        | "kvm_flag"
+        | "kvm_path"
+        | "machine_version"
+        | "mem_path"
+        | "migration_caps"
+        | "migration_mode"
+        | "nic_type"
+        | "pci_pass"
+        | "reboot_behavior"
+        | "scsi_controller_type"
+        | "security_domain"
+        | "security_model"
+        | "soundhw"
+        | "spice_bind"
+        | "spice_image_compression"
+        | "spice_jpeg_wan_compression"
+        | "spice_password_file"
+        | "spice_streaming_video"
+        | "spice_tls_ciphers"
+        | "spice_zlib_glz_wan_compression"
+        | "usb_devices"
+        | "usb_mouse"
+        | "vga"
+        | "vif_script"
+        | "vif_type"
+        | "vnc_bind_address"
+        | "vnc_password_file"
+        | "vnc_x509_path"
+        | "xen_cmd" => VType::Str,
         _ => return None,
     })
 }
@@ -259,8 +319,14 @@ mod tests {
             split_ident_key_val("-H", "kvm:kernel_path=/k,acpi=false").unwrap(),
             ("kvm".into(), json!({"kernel_path": "/k", "acpi": "false"}))
         );
-        assert_eq!(split_ident_key_val("-H", "kvm").unwrap(), ("kvm".into(), json!({})));
-        assert_eq!(split_ident_key_val("--net", "no_0").unwrap(), ("0".into(), json!(false)));
+        assert_eq!(
+            split_ident_key_val("-H", "kvm").unwrap(),
+            ("kvm".into(), json!({}))
+        );
+        assert_eq!(
+            split_ident_key_val("--net", "no_0").unwrap(),
+            ("0".into(), json!(false))
+        );
         assert_eq!(split_ident_key_val("--disk", "-0").unwrap().0, "-0");
     }
 

@@ -135,7 +135,10 @@ mod tests {
     #[test]
     fn containers_render_like_python() {
         assert_eq!(py_str(&json!(["a", 1, null])), "['a', 1, None]");
-        assert_eq!(py_str(&json!({"k": "v", "n": [true]})), "{'k': 'v', 'n': [True]}");
+        assert_eq!(
+            py_str(&json!({"k": "v", "n": [true]})),
+            "{'k': 'v', 'n': [True]}"
+        );
         assert_eq!(py_str(&json!(["it's"])), "[\"it's\"]");
         assert_eq!(py_str(&json!([])), "[]");
     }

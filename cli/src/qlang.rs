@@ -27,8 +27,7 @@ pub const OP_CONTAINS: &str = "=[]";
 
 /// Characters that make a single list argument a filter rather than a name.
 const FILTER_DETECTION_CHARS: &[char] = &[
-    '!', ' ', '"', '\'', ')', '(', '\x0b', '\n', '\r', '\x0c', '/', '<', '\t', '>', '=', '\\',
-    '~',
+    '!', ' ', '"', '\'', ')', '(', '\x0b', '\n', '\r', '\x0c', '/', '<', '\t', '>', '=', '\\', '~',
 ];
 /// Characters that make a name argument a glob pattern.
 const GLOB_DETECTION_CHARS: &[char] = &['*', '?'];
@@ -183,7 +182,10 @@ impl<'a> Parser<'a> {
         let rest = self.rest();
         let bytes = rest.as_bytes();
         let sign = usize::from(matches!(bytes.first(), Some(b'+' | b'-')));
-        let digits = bytes[sign..].iter().take_while(|b| b.is_ascii_digit()).count();
+        let digits = bytes[sign..]
+            .iter()
+            .take_while(|b| b.is_ascii_digit())
+            .count();
         if digits > 0 {
             let text = &rest[..sign + digits];
             let Ok(n) = text.trim_start_matches('+').parse::<i64>() else {
@@ -315,14 +317,22 @@ impl<'a> Parser<'a> {
             "re" | "!re" => {
                 let re = self.regexp()?;
                 let cond = json!([OP_REGEXP, field, re]);
-                Ok(if *op == "re" { cond } else { json!([OP_NOT, cond]) })
+                Ok(if *op == "re" {
+                    cond
+                } else {
+                    json!([OP_NOT, cond])
+                })
             }
             "glob" | "!glob" => {
                 let Some(pattern) = self.quoted_string()? else {
                     return self.err("Expected quoted string");
                 };
                 let cond = json!([OP_REGEXP, field, dns_name_glob_pattern(&pattern)]);
-                Ok(if *op == "glob" { cond } else { json!([OP_NOT, cond]) })
+                Ok(if *op == "glob" {
+                    cond
+                } else {
+                    json!([OP_NOT, cond])
+                })
             }
             binop => match self.rval()? {
                 Some(v) => Ok(json!([binop, field, v])),
@@ -515,7 +525,16 @@ mod tests {
 
     #[test]
     fn rejects_what_ganeti_rejects() {
-        for text in ["a ==", "== a", "a == b", "name =~ /x/q", "1 == a", "(a", "a b", ""] {
+        for text in [
+            "a ==",
+            "== a",
+            "a == b",
+            "name =~ /x/q",
+            "1 == a",
+            "(a",
+            "a b",
+            "",
+        ] {
             assert!(parse_filter(text).is_err(), "filter {text:?} should fail");
         }
         let e = parse_filter("name =~ /x/q").unwrap_err();
@@ -532,7 +551,10 @@ mod tests {
     #[test]
     fn names_become_an_or_of_equalities() {
         let f = make_filter(&["a".into(), "b".into()], false, "name", false).unwrap();
-        assert_eq!(f, Some(json!(["|", ["==", "name", "a"], ["==", "name", "b"]])));
+        assert_eq!(
+            f,
+            Some(json!(["|", ["==", "name", "a"], ["==", "name", "b"]]))
+        );
         assert_eq!(make_filter(&[], false, "name", false).unwrap(), None);
     }
 
@@ -565,7 +587,11 @@ mod tests {
     fn simple_filter_matches_any_value() {
         assert_eq!(
             make_simple_filter("status", &["queued", "waiting"]),
-            Some(json!(["|", ["==", "status", "queued"], ["==", "status", "waiting"]]))
+            Some(json!([
+                "|",
+                ["==", "status", "queued"],
+                ["==", "status", "waiting"]
+            ]))
         );
         assert_eq!(make_simple_filter("status", &[]), None);
     }

@@ -125,6 +125,9 @@ mod tests {
     fn right_aligned_last_column_is_padded() {
         let c = vec![Column::new("Name", false), Column::new("Count", true)];
         let r = vec![vec!["a".into(), "7".into()]];
-        assert_eq!(format_table(&r, &c, true, None), vec!["Name Count", "a        7"]);
+        assert_eq!(
+            format_table(&r, &c, true, None),
+            vec!["Name Count", "a        7"]
+        );
     }
 }

@@ -38,8 +38,9 @@ pub fn parse_unit(input: &str) -> Result<u64, UnitError> {
         return Err(UnitError::InvalidFormat);
     }
     let mut v = value as u64;
-    if v % 4 != 0 {
-        v += 4 - v % 4;
+    let rem = v % 4;
+    if rem > 0 {
+        v += 4 - rem;
     }
     Ok(v)
 }

@@ -219,10 +219,10 @@ fn verify(ctx: &mut Ctx, a: VerifyArgs) -> Result<i32, CliError> {
     let bad_results = results
         .iter()
         .filter(|r| {
-            !r.result
+            r.result
                 .as_array()
                 .and_then(|a| a.first())
-                .is_some_and(|v| v.as_bool() == Some(true))
+                .is_none_or(|v| v.as_bool() != Some(true))
         })
         .count();
     if bad_jobs == 0 && bad_results == 0 {
@@ -256,7 +256,10 @@ fn modify(ctx: &mut Ctx, a: ModifyArgs) -> Result<i32, CliError> {
         Some(n) => split_key_val("-N", n)?,
         None => Map::new(),
     };
-    let split = |v: &Option<String>| v.as_ref().map(|s| s.split(',').map(str::to_string).collect::<Vec<_>>());
+    let split = |v: &Option<String>| {
+        v.as_ref()
+            .map(|s| s.split(',').map(str::to_string).collect::<Vec<_>>())
+    };
     let hvlist = split(&a.enabled_hypervisors);
     let dts = split(&a.enabled_disk_templates);
     if hvparams.is_empty()
@@ -363,7 +366,9 @@ fn policy_info(ipolicy: &Value) -> Info {
     out.push(("std", format_params_dict_info(&std, &std)));
     out.push((
         "allowed disk templates",
-        Info::s(comma_join(ipolicy.get("disk-templates").unwrap_or(&Value::Null))),
+        Info::s(comma_join(
+            ipolicy.get("disk-templates").unwrap_or(&Value::Null),
+        )),
     ));
     for key in ["vcpu-ratio", "spindle-ratio"] {
         out.push((key, Info::py(ipolicy.get(key).unwrap_or(&Value::Null))));
@@ -433,17 +438,25 @@ fn info(ctx: &mut Ctx) -> Result<i32, CliError> {
     );
     // Ganeti prints its built-in search paths (not prefixed by the root).
     let search = |kind: &str| {
-        ["/srv/ganeti", "/usr/local/lib/ganeti", "/usr/lib/ganeti", "/usr/share/ganeti"]
-            .iter()
-            .map(|d| format!("{d}/{kind}"))
-            .collect::<Vec<_>>()
+        [
+            "/srv/ganeti",
+            "/usr/local/lib/ganeti",
+            "/usr/lib/ganeti",
+            "/usr/share/ganeti",
+        ]
+        .iter()
+        .map(|d| format!("{d}/{kind}"))
+        .collect::<Vec<_>>()
     };
     let os_path = search("os");
     let es_path = search("extstorage");
     let p = |k: &str| Info::py(&f(k));
     let params = Info::ordered(vec![
         ("candidate pool size", p("candidate_pool_size")),
-        ("maximal number of jobs running simultaneously", p("max_running_jobs")),
+        (
+            "maximal number of jobs running simultaneously",
+            p("max_running_jobs"),
+        ),
         (
             "maximal number of jobs simultaneously tracked by the scheduler",
             p("max_tracked_jobs"),
@@ -471,7 +484,10 @@ fn info(ctx: &mut Ctx) -> Result<i32, CliError> {
         ("primary ip version", p("primary_ip_version")),
         ("preallocation wipe disks", p("prealloc_wipe_disks")),
         ("OS search path", Info::s(os_path.join(", "))),
-        ("ExtStorage Providers search path", Info::s(es_path.join(", "))),
+        (
+            "ExtStorage Providers search path",
+            Info::s(es_path.join(", ")),
+        ),
         (
             "enabled disk templates",
             Info::s(comma_join(&f("enabled_disk_templates"))),
@@ -482,7 +498,10 @@ fn info(ctx: &mut Ctx) -> Result<i32, CliError> {
             p("instance_communication_network"),
         ),
         ("zeroing image", p("zeroing_image")),
-        ("compression tools", Info::from_json(&f("compression_tools"))),
+        (
+            "compression tools",
+            Info::from_json(&f("compression_tools")),
+        ),
         ("enabled user shutdown", p("enabled_user_shutdown")),
         ("modify ssh setup", p("modify_ssh_setup")),
         ("ssh_key_type", p("ssh_key_type")),
@@ -498,17 +517,32 @@ fn info(ctx: &mut Ctx) -> Result<i32, CliError> {
         ("Tags", Info::s(tags)),
         ("Default hypervisor", p("default_hypervisor")),
         ("Enabled hypervisors", Info::s(enabled.join(", "))),
-        ("Hypervisor parameters", grouped_params(&Value::Object(hvparams))),
-        ("OS-specific hypervisor parameters", grouped_params(&f("os_hvp"))),
+        (
+            "Hypervisor parameters",
+            grouped_params(&Value::Object(hvparams)),
+        ),
+        (
+            "OS-specific hypervisor parameters",
+            grouped_params(&f("os_hvp")),
+        ),
         ("OS parameters", grouped_params(&f("osparams"))),
         ("Hidden OSes", Info::s(comma_join(&f("hidden_os")))),
-        ("Blacklisted OSes", Info::s(comma_join(&f("blacklisted_os")))),
+        (
+            "Blacklisted OSes",
+            Info::s(comma_join(&f("blacklisted_os"))),
+        ),
         ("Cluster parameters", params),
         ("Default node parameters", grouped_params(&f("ndparams"))),
-        ("Default instance parameters", grouped_params(&f("beparams"))),
+        (
+            "Default instance parameters",
+            grouped_params(&f("beparams")),
+        ),
         ("Default nic parameters", grouped_params(&f("nicparams"))),
         ("Default disk parameters", grouped_params(&f("diskparams"))),
-        ("Instance policy - limits for instances", policy_info(&f("ipolicy"))),
+        (
+            "Instance policy - limits for instances",
+            policy_info(&f("ipolicy")),
+        ),
         ("Data collectors", data_collectors(&r)),
     ]);
     output::out(&format_generic_info(&data));

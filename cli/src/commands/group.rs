@@ -132,7 +132,11 @@ fn dispatch(ctx: &mut Ctx, cmd: Cmd) -> Result<i32, CliError> {
             Ok(exit::SUCCESS)
         }
         Cmd::Remove { job, group } => {
-            submit_or_send(ctx, OpCode::new("OP_GROUP_REMOVE").set("group_name", group), &job)?;
+            submit_or_send(
+                ctx,
+                OpCode::new("OP_GROUP_REMOVE").set("group_name", group),
+                &job,
+            )?;
             Ok(exit::SUCCESS)
         }
         Cmd::Rename {
@@ -234,7 +238,10 @@ fn group_policy_info(custom: &Value, eff: &Value) -> Info {
     };
     let dts = match custom.get("disk-templates") {
         Some(d) if !d.is_null() => list(d),
-        _ => format!("default ({})", list(eff.get("disk-templates").unwrap_or(&Value::Null))),
+        _ => format!(
+            "default ({})",
+            list(eff.get("disk-templates").unwrap_or(&Value::Null))
+        ),
     };
     out.push(("allowed disk templates", Info::s(dts)));
     for key in ["vcpu-ratio", "spindle-ratio"] {

@@ -623,7 +623,9 @@ fn add(ctx: &mut Ctx, a: AddArgs) -> Result<i32, CliError> {
             return Err(CliError::invalid("No disk information specified"));
         }
         if !a.disks.is_empty() && a.sd_size.is_some() {
-            return Err(CliError::invalid("Please use either the '--disk' or '-s' option"));
+            return Err(CliError::invalid(
+                "Please use either the '--disk' or '-s' option",
+            ));
         }
         let raw = match &a.sd_size {
             Some(s) => vec![json!({"size": s})],
@@ -764,21 +766,31 @@ fn flatten_names(v: &Value) -> Vec<String> {
 }
 
 /// Ganeti's `_ExpandMultiNames`: the instances a multi-instance command acts on.
-fn expand_multi_names(ctx: &mut Ctx, mode: Mode, names: &[String]) -> Result<Vec<String>, CliError> {
+fn expand_multi_names(
+    ctx: &mut Ctx,
+    mode: Mode,
+    names: &[String],
+) -> Result<Vec<String>, CliError> {
     match mode {
         Mode::Cluster => {
             if !names.is_empty() {
                 return Err(CliError::invalid("Cluster filter mode takes no arguments"));
             }
             let res = ctx.call("QueryInstances", json!([[], ["name"], false]))?;
-            Ok(first_column("QueryInstances", &res)?.iter().map(py_str).collect())
+            Ok(first_column("QueryInstances", &res)?
+                .iter()
+                .map(py_str)
+                .collect())
         }
         Mode::Instances => {
             if names.is_empty() {
                 return Err(CliError::invalid("No instance names passed"));
             }
             let res = ctx.call("QueryInstances", json!([names, ["name"], false]))?;
-            Ok(first_column("QueryInstances", &res)?.iter().map(py_str).collect())
+            Ok(first_column("QueryInstances", &res)?
+                .iter()
+                .map(py_str)
+                .collect())
         }
         Mode::InstancesByTags => {
             if names.is_empty() {
@@ -1128,7 +1140,10 @@ fn console(ctx: &mut Ctx, a: ConsoleArgs) -> Result<i32, CliError> {
     let oper_state = row.get(1).map(is_truthy).unwrap_or(false);
     if !is_truthy(&console) {
         return Err(CliError::exec(if oper_state {
-            format!("Console information for instance {} is unavailable", a.instance)
+            format!(
+                "Console information for instance {} is unavailable",
+                a.instance
+            )
         } else {
             format!("Instance {} is not running, can't get console", a.instance)
         }));
@@ -1224,7 +1239,10 @@ fn migrate(ctx: &mut Ctx, a: MigrateArgs) -> Result<i32, CliError> {
         let mut text = if a.cleanup {
             format!("Instance {} will be recovered from a failed migration. Note that the migration procedure (including cleanup)", a.instance)
         } else {
-            format!("Instance {} will be migrated. Note that migration", a.instance)
+            format!(
+                "Instance {} will be migrated. Note that migration",
+                a.instance
+            )
         };
         text.push_str(" might impact the instance if anything goes wrong (e.g. due to bugs in the hypervisor). Continue?");
         if !ask_user(&text) {
@@ -1337,8 +1355,14 @@ fn format_instance_info(inst: &Value) -> Info {
         ("Instance name", Info::py(f("name"))),
         ("UUID", Info::py(f("uuid"))),
         ("Serial number", Info::py(f("serial_no"))),
-        ("Creation time", Info::s(crate::timefmt::format_time_value(f("ctime")))),
-        ("Modification time", Info::s(crate::timefmt::format_time_value(f("mtime")))),
+        (
+            "Creation time",
+            Info::s(crate::timefmt::format_time_value(f("ctime"))),
+        ),
+        (
+            "Modification time",
+            Info::s(crate::timefmt::format_time_value(f("mtime"))),
+        ),
         ("State", Info::s(state)),
         ("Nodes", format_nodes_info(inst)),
         ("Operating system", Info::py(f("os"))),
@@ -1361,7 +1385,12 @@ fn format_instance_info(inst: &Value) -> Info {
     }
     let nics: Vec<Info> = f("nics")
         .as_array()
-        .map(|a| a.iter().enumerate().map(|(i, n)| format_nic_info(i, n)).collect())
+        .map(|a| {
+            a.iter()
+                .enumerate()
+                .map(|(i, n)| format_nic_info(i, n))
+                .collect()
+        })
         .unwrap_or_default();
     let disks: Vec<Info> = f("disks")
         .as_array()
@@ -1467,7 +1496,13 @@ fn block_status(dtype: &str, status: &Value) -> String {
         return "not active".into();
     };
     let p = |i: usize| parts.get(i).cloned().unwrap_or(Value::Null);
-    let or_na = |v: Value| if v.is_null() { "N/A".to_string() } else { py_str(&v) };
+    let or_na = |v: Value| {
+        if v.is_null() {
+            "N/A".to_string()
+        } else {
+            py_str(&v)
+        }
+    };
     let mut txt = format!("{} ({}:{})", py_str(&p(0)), or_na(p(1)), or_na(p(2)));
     let ldisk = p(6);
     if dtype == "drbd" {
@@ -1527,16 +1562,25 @@ fn format_block_dev_info(idx: usize, top_level: bool, dev: &Value) -> Info {
             let g = |k: &str| py_str(field(di, k));
             data.push((
                 "nodeA".into(),
-                Info::s(format!("{}, minor={}", g("primary_node"), g("primary_minor"))),
+                Info::s(format!(
+                    "{}, minor={}",
+                    g("primary_node"),
+                    g("primary_minor")
+                )),
             ));
             data.push((
                 "nodeB".into(),
-                Info::s(format!("{}, minor={}", g("secondary_node"), g("secondary_minor"))),
+                Info::s(format!(
+                    "{}, minor={}",
+                    g("secondary_node"),
+                    g("secondary_minor")
+                )),
             ));
             data.push(("port".into(), Info::s(g("port"))));
-        } else if let (true, Some([vg, lv])) =
-            (dtype == "plain", f("logical_id").as_array().map(Vec::as_slice))
-        {
+        } else if let (true, Some([vg, lv])) = (
+            dtype == "plain",
+            f("logical_id").as_array().map(Vec::as_slice),
+        ) {
             data.push((
                 "logical_id".into(),
                 Info::s(format!("{}/{}", py_str(vg), py_str(lv))),
@@ -1546,7 +1590,10 @@ fn format_block_dev_info(idx: usize, top_level: bool, dev: &Value) -> Info {
         }
     }
     if is_truthy(f("pstatus")) {
-        data.push(("on primary".into(), Info::s(block_status(&dtype, f("pstatus")))));
+        data.push((
+            "on primary".into(),
+            Info::s(block_status(&dtype, f("pstatus"))),
+        ));
     }
     if is_truthy(f("sstatus")) {
         data.push((

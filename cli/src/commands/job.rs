@@ -155,8 +155,7 @@ fn dispatch(ctx: &mut Ctx, cmd: Cmd) -> Result<i32, CliError> {
 fn user_status(v: &Value) -> String {
     match v.as_str() {
         Some(
-            s @ ("queued" | "waiting" | "canceling" | "running" | "canceled" | "success"
-            | "error"),
+            s @ ("queued" | "waiting" | "canceling" | "running" | "canceled" | "success" | "error"),
         ) => s.to_string(),
         _ => py_str(v),
     }
@@ -182,9 +181,7 @@ fn job_overrides() -> Overrides {
             (
                 Box::new(|v: &Value| {
                     let items: Vec<Value> = match v {
-                        Value::Array(a) => {
-                            a.iter().map(|t| json!(format_timestamp(t))).collect()
-                        }
+                        Value::Array(a) => a.iter().map(|t| json!(format_timestamp(t))).collect(),
                         _ => vec![],
                     };
                     py_str(&Value::Array(items))
@@ -471,7 +468,10 @@ fn show(ctx: &mut Ctx, ids: &[String]) -> Result<i32, CliError> {
         "start_ts",
         "end_ts",
     ];
-    let nums: Vec<i64> = ids.iter().map(|s| parse_job_id(s)).collect::<Result<_, _>>()?;
+    let nums: Vec<i64> = ids
+        .iter()
+        .map(|s| parse_job_id(s))
+        .collect::<Result<_, _>>()?;
     let filter = if nums.is_empty() {
         None
     } else {
@@ -503,12 +503,27 @@ fn show(ctx: &mut Ctx, ids: &[String]) -> Result<i32, CliError> {
         info.push(("Total processing time".into(), Info::s(total), None));
         let empty = Vec::new();
         let arr = |x: &Value| x.as_array().cloned().unwrap_or_else(|| empty.clone());
-        let (ops, res, st, logs, s_ts, x_ts, e_ts) =
-            (arr(&v(2)), arr(&v(3)), arr(&v(4)), arr(&v(5)), arr(&v(6)), arr(&v(7)), arr(&v(8)));
-        let n = [ops.len(), res.len(), st.len(), logs.len(), s_ts.len(), x_ts.len(), e_ts.len()]
-            .into_iter()
-            .min()
-            .unwrap_or(0);
+        let (ops, res, st, logs, s_ts, x_ts, e_ts) = (
+            arr(&v(2)),
+            arr(&v(3)),
+            arr(&v(4)),
+            arr(&v(5)),
+            arr(&v(6)),
+            arr(&v(7)),
+            arr(&v(8)),
+        );
+        let n = [
+            ops.len(),
+            res.len(),
+            st.len(),
+            logs.len(),
+            s_ts.len(),
+            x_ts.len(),
+            e_ts.len(),
+        ]
+        .into_iter()
+        .min()
+        .unwrap_or(0);
         let mut opcodes = Vec::new();
         for i in 0..n {
             let mut oi: Vec<(String, Info, Option<u32>)> = vec![

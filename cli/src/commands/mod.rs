@@ -56,8 +56,9 @@ pub fn run<S: Subcommand>(
         Ok(t) => t,
         Err(e) => {
             let code = match e.kind() {
-                clap::error::ErrorKind::DisplayHelp
-                | clap::error::ErrorKind::DisplayVersion => exit::SUCCESS,
+                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => {
+                    exit::SUCCESS
+                }
                 _ => exit::FAILURE,
             };
             let _ = e.print();

@@ -180,9 +180,7 @@ fn dispatch(ctx: &mut Ctx, cmd: Cmd) -> Result<i32, CliError> {
         Cmd::Modify(a) => modify(ctx, a),
         Cmd::ListTags { node } => list_tags(ctx, "node", &node),
         Cmd::AddTags { node, tags, opts } => change_tags(ctx, true, "node", &node, tags, &opts),
-        Cmd::RemoveTags { node, tags, opts } => {
-            change_tags(ctx, false, "node", &node, tags, &opts)
-        }
+        Cmd::RemoveTags { node, tags, opts } => change_tags(ctx, false, "node", &node, tags, &opts),
     }
 }
 

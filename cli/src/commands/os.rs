@@ -64,7 +64,11 @@ fn strings(v: &Value) -> Vec<String> {
 }
 
 fn list(ctx: &mut Ctx, no_headers: bool, priority: Option<String>) -> Result<i32, CliError> {
-    let result = submit_opcode(ctx, diagnose_op(&["name", "variants"]), Some(&job_opts(priority)))?;
+    let result = submit_opcode(
+        ctx,
+        diagnose_op(&["name", "variants"]),
+        Some(&job_opts(priority)),
+    )?;
     let Some(rows) = result.as_array() else {
         return Err(CliError::bad_reply("OP_OS_DIAGNOSE", result.to_string()));
     };
@@ -94,7 +98,14 @@ fn os_status(status: &Value, msg: &Value) -> String {
 }
 
 fn diagnose(ctx: &mut Ctx, priority: Option<String>) -> Result<i32, CliError> {
-    let fields = ["name", "valid", "variants", "node_status", "hidden", "blacklisted"];
+    let fields = [
+        "name",
+        "valid",
+        "variants",
+        "node_status",
+        "hidden",
+        "blacklisted",
+    ];
     let result = submit_opcode(ctx, diagnose_op(&fields), Some(&job_opts(priority)))?;
     let Some(rows) = result.as_array() else {
         output::err("Can't get the OS list");
@@ -207,5 +218,9 @@ fn diagnose(ctx: &mut Ctx, priority: Option<String>) -> Result<i32, CliError> {
         }
         output::out("");
     }
-    Ok(if has_bad { exit::FAILURE } else { exit::SUCCESS })
+    Ok(if has_bad {
+        exit::FAILURE
+    } else {
+        exit::SUCCESS
+    })
 }
