@@ -1491,6 +1491,10 @@ fn format_nic_info(idx: usize, nic: &Value) -> Info {
     ])
 }
 
+/// Local disk states (Ganeti's `LDS_*`).
+const LDS_UNKNOWN: i64 = 3;
+const LDS_FAULTY: i64 = 4;
+
 fn block_status(dtype: &str, status: &Value) -> String {
     let Some(parts) = status.as_array().filter(|a| !a.is_empty()) else {
         return "not active".into();
@@ -1519,13 +1523,13 @@ fn block_status(dtype: &str, status: &Value) -> String {
             None => "in sync".into(),
         };
         let degr = if is_truthy(&p(5)) { "*DEGRADED*" } else { "ok" };
-        let ld = match ldisk.as_str() {
-            Some("faulty") => " *MISSING DISK*",
-            Some("unknown") => " *UNCERTAIN STATE*",
+        let ld = match ldisk.as_i64() {
+            Some(LDS_FAULTY) => " *MISSING DISK*",
+            Some(LDS_UNKNOWN) => " *UNCERTAIN STATE*",
             _ => "",
         };
         txt.push_str(&format!(" {sync}, status {degr}{ld}"));
-    } else if dtype == "plain" && ldisk.as_str() == Some("faulty") {
+    } else if dtype == "plain" && ldisk.as_i64() == Some(LDS_FAULTY) {
         txt.push_str(" *FAILED* (failed drive?)");
     }
     txt

@@ -72,19 +72,24 @@ fn list(ctx: &mut Ctx, no_headers: bool, priority: Option<String>) -> Result<i32
     let Some(rows) = result.as_array() else {
         return Err(CliError::bad_reply("OP_OS_DIAGNOSE", result.to_string()));
     };
-    if !no_headers {
-        output::out("Name");
-    }
+    let mut names = Vec::new();
     for row in rows {
         let name = py_str(row.get(0).unwrap_or(&Value::Null));
         let variants = strings(row.get(1).unwrap_or(&Value::Null));
         if variants.is_empty() {
-            output::out(&name);
+            names.push(name);
         } else {
-            for v in variants {
-                output::out(&format!("{name}+{v}"));
-            }
+            names.extend(variants.iter().map(|v| format!("{name}+{v}")));
         }
+    }
+    if !no_headers {
+        // Ganeti pads the title to the widest name (its GenerateTable
+        // drops the padding of the last column only for data rows).
+        let width = names.iter().map(|n| n.chars().count()).max().unwrap_or(0);
+        output::out(&format!("{:<width$}", "Name"));
+    }
+    for n in names {
+        output::out(&n);
     }
     Ok(exit::SUCCESS)
 }
