@@ -345,7 +345,7 @@ fn policy_info(ipolicy: &Value) -> Info {
                 .enumerate()
                 .map(|(k, minmax)| {
                     Info::Ordered(
-                        ["max", "min"]
+                        ["min", "max"]
                             .iter()
                             .map(|key| {
                                 let spec = minmax.get(*key).cloned().unwrap_or(json!({}));

@@ -215,7 +215,7 @@ fn group_policy_info(custom: &Value, eff: &Value) -> Info {
         .enumerate()
         .map(|(k, m)| {
             Info::Ordered(
-                ["max", "min"]
+                ["min", "max"]
                     .iter()
                     .map(|key| {
                         let spec = m.get(*key).unwrap_or(&empty);

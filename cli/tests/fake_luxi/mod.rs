@@ -2,6 +2,9 @@
 //! temporary root that answers each method from canned replies (one after
 //! the other when several are given) and records the requests.
 
+// Each test binary uses a different part of this module.
+#![allow(dead_code)]
+
 use std::collections::HashMap;
 use std::io::{BufReader, Write};
 use std::os::unix::net::UnixListener;
@@ -10,11 +13,13 @@ use std::process::{Command, Output};
 use std::sync::{Arc, Mutex};
 
 use luxi::framing::{read_message, write_message};
-use luxi::protocol::{format_response, parse_request};
+use luxi::protocol::parse_request;
 use luxi::GanetiError;
 use serde_json::{json, Value};
 
-type Replies = HashMap<String, Vec<Result<Value, GanetiError>>>;
+/// Per method, the responses (`{"success", "result"}`) still to give; the
+/// last one is repeated.
+type Replies = HashMap<String, Vec<Value>>;
 
 pub struct FakeMaster {
     pub root: tempfile::TempDir,
@@ -49,13 +54,12 @@ impl FakeMaster {
                             match map.get_mut(&req.method) {
                                 Some(list) if list.len() > 1 => list.remove(0),
                                 Some(list) if list.len() == 1 => list[0].clone(),
-                                _ => Err(GanetiError::luxi(format!(
-                                    "no canned reply for {}",
-                                    req.method
-                                ))),
+                                _ => json!({"success": false, "result": GanetiError::luxi(
+                                    format!("no canned reply for {}", req.method)
+                                ).encode()}),
                             }
                         };
-                        let _ = write_message(&mut w, &format_response(reply, None));
+                        let _ = write_message(&mut w, &reply.to_string());
                         let _ = w.flush();
                     }
                 });
@@ -75,7 +79,18 @@ impl FakeMaster {
             .unwrap()
             .entry(method.to_string())
             .or_default()
-            .push(Ok(v));
+            .push(json!({"success": true, "result": v}));
+        self
+    }
+
+    /// Adds a raw response (`{"success": ..., "result": ...}`) for `method`.
+    pub fn raw(&self, method: &str, response: Value) -> &Self {
+        self.replies
+            .lock()
+            .unwrap()
+            .entry(method.to_string())
+            .or_default()
+            .push(response);
         self
     }
 
@@ -86,7 +101,7 @@ impl FakeMaster {
             .unwrap()
             .entry(method.to_string())
             .or_default()
-            .push(Err(e));
+            .push(json!({"success": false, "result": e.encode()}));
         self
     }
 
