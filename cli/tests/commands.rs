@@ -434,3 +434,20 @@ fn cluster_queue_drain_sets_the_flag() {
         vec![("SetDrainFlag".to_string(), json!([true]))]
     );
 }
+
+#[test]
+fn list_options_can_come_from_the_environment() {
+    let m = FakeMaster::start();
+    m.reply("Query", instance_list_reply());
+    let o = std::process::Command::new(fake_luxi::bin_path("gnt-instance"))
+        .args(["list", "inst1"])
+        .env("GANETI_ROOTDIR", m.root.path())
+        .env("GNT_INSTANCE_LIST", "--no-headers -o name,os")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(
+        m.requests()[0].1,
+        json!(["instance", ["name", "os"], ["|", ["==", "name", "inst1"]]])
+    );
+}

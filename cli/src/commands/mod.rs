@@ -37,7 +37,8 @@ pub fn run<S: Subcommand>(
     about: &'static str,
     dispatch: impl FnOnce(&mut Ctx, S) -> Result<i32, CliError>,
 ) -> i32 {
-    let args: Vec<String> = std::env::args().collect();
+    let mut args: Vec<String> = std::env::args().collect();
+    insert_env_args(binary, &mut args);
     if args.get(1).map(String::as_str) == Some("--version") {
         output::out(&format!(
             "{binary} (ganeti-rs {}) {GANETI_VERSION}",
@@ -75,6 +76,85 @@ pub fn run<S: Subcommand>(
             code
         }
     }
+}
+
+/// Commands whose default options can come from the environment
+/// (`GNT_INSTANCE_LIST="-o name,status"`), as Ganeti's `env_override`.
+const ENV_OVERRIDE: &[(&str, &str)] = &[
+    ("gnt-instance", "list"),
+    ("gnt-node", "list"),
+    ("gnt-group", "list"),
+];
+
+/// Inserts the options of `GNT_<BINARY>_<COMMAND>` right after the command.
+fn insert_env_args(binary: &str, args: &mut Vec<String>) {
+    let Some(cmd) = args.get(1).cloned() else {
+        return;
+    };
+    if !ENV_OVERRIDE.contains(&(binary, cmd.as_str())) {
+        return;
+    }
+    let name = format!("{binary}_{cmd}").replace('-', "_").to_uppercase();
+    if let Ok(extra) = std::env::var(&name) {
+        let words = shell_split(&extra);
+        args.splice(2..2, words);
+    }
+}
+
+/// Splits a string into words as a POSIX shell does for quoting
+/// (single quotes, double quotes, backslashes); no expansions.
+pub fn shell_split(s: &str) -> Vec<String> {
+    let mut words = Vec::new();
+    let mut cur = String::new();
+    let mut in_word = false;
+    let mut chars = s.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\'' => {
+                in_word = true;
+                for c in chars.by_ref() {
+                    if c == '\'' {
+                        break;
+                    }
+                    cur.push(c);
+                }
+            }
+            '"' => {
+                in_word = true;
+                while let Some(c) = chars.next() {
+                    match c {
+                        '"' => break,
+                        '\\' => {
+                            if let Some(n) = chars.next() {
+                                cur.push(n);
+                            }
+                        }
+                        c => cur.push(c),
+                    }
+                }
+            }
+            '\\' => {
+                in_word = true;
+                if let Some(n) = chars.next() {
+                    cur.push(n);
+                }
+            }
+            c if c.is_whitespace() => {
+                if in_word {
+                    words.push(std::mem::take(&mut cur));
+                    in_word = false;
+                }
+            }
+            c => {
+                in_word = true;
+                cur.push(c);
+            }
+        }
+    }
+    if in_word {
+        words.push(cur);
+    }
+    words
 }
 
 /// Options of `add-tags` / `remove-tags`.
@@ -160,4 +240,18 @@ pub fn change_tags(
 pub fn expect_list<'a>(method: &str, v: &'a Value) -> Result<&'a Vec<Value>, CliError> {
     v.as_array()
         .ok_or_else(|| CliError::bad_reply(method, v.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shell_split_handles_quotes() {
+        assert_eq!(
+            shell_split(r#"-o name,status  --separator ':' "a b" c\ d"#),
+            vec!["-o", "name,status", "--separator", ":", "a b", "c d"]
+        );
+        assert!(shell_split("   ").is_empty());
+    }
 }
