@@ -39,6 +39,24 @@ pub enum Cmd {
         #[arg(value_parser = ["drain", "undrain", "info"])]
         command: String,
     },
+    /// Pause, resume or show the state of the watcher
+    Watcher {
+        #[arg(value_parser = ["pause", "continue", "info"])]
+        command: String,
+        /// How long to pause (e.g. 30m, 1h, 4h)
+        duration: Option<String>,
+    },
+    /// Push the configuration and ssconf files to all nodes
+    RedistConf {
+        #[command(flatten)]
+        job: JobOpts,
+    },
+    /// Search the tags of all objects for a regular expression
+    SearchTags {
+        #[arg(long, value_parser = ["low", "normal", "high"])]
+        priority: Option<String>,
+        pattern: String,
+    },
     /// List the tags of the cluster
     ListTags,
     /// Add tags to the cluster
@@ -130,6 +148,12 @@ fn dispatch(ctx: &mut Ctx, cmd: Cmd) -> Result<i32, CliError> {
         Cmd::Getmaster => getmaster(),
         Cmd::Version => version(ctx),
         Cmd::Queue { command } => queue(ctx, &command),
+        Cmd::Watcher { command, duration } => watcher(ctx, &command, duration.as_deref()),
+        Cmd::RedistConf { job } => {
+            submit_or_send(ctx, OpCode::new("OP_CLUSTER_REDIST_CONF"), &job)?;
+            Ok(exit::SUCCESS)
+        }
+        Cmd::SearchTags { priority, pattern } => search_tags(ctx, priority, &pattern),
         Cmd::ListTags => list_tags(ctx, "cluster", ""),
         Cmd::AddTags { tags, opts } => change_tags(ctx, true, "cluster", "", tags, &opts),
         Cmd::RemoveTags { tags, opts } => change_tags(ctx, false, "cluster", "", tags, &opts),
@@ -177,6 +201,77 @@ fn queue(ctx: &mut Ctx, command: &str) -> Result<i32, CliError> {
                 if set { "set" } else { "unset" }
             ));
         }
+    }
+    Ok(exit::SUCCESS)
+}
+
+fn show_watcher_pause(until: &Value) {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0);
+    match until.as_f64() {
+        Some(t) if t >= now => output::out(&format!(
+            "The watcher is paused until {}.",
+            crate::timefmt::ctime(t)
+        )),
+        _ => output::out("The watcher is not paused."),
+    }
+}
+
+fn watcher(ctx: &mut Ctx, command: &str, duration: Option<&str>) -> Result<i32, CliError> {
+    match command {
+        "continue" => {
+            ctx.call("SetWatcherPause", json!([null]))?;
+            output::out("The watcher is no longer paused.");
+        }
+        "pause" => {
+            let Some(d) = duration else {
+                return Err(CliError::invalid("Missing pause duration"));
+            };
+            let secs = crate::commands::job::parse_timespec(d)?;
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs_f64())
+                .unwrap_or(0.0);
+            let r = ctx.call("SetWatcherPause", json!([now + secs as f64]))?;
+            show_watcher_pause(&r);
+        }
+        _ => {
+            let r = ctx.call("QueryConfigValues", json!([["watcher_pause"]]))?;
+            let v = expect_list("QueryConfigValues", &r)?
+                .first()
+                .cloned()
+                .unwrap_or(Value::Null);
+            show_watcher_pause(&v);
+        }
+    }
+    Ok(exit::SUCCESS)
+}
+
+fn search_tags(ctx: &mut Ctx, priority: Option<String>, pattern: &str) -> Result<i32, CliError> {
+    let jo = JobOpts {
+        priority,
+        no_dry_run_opt: true,
+        ..JobOpts::default()
+    };
+    let op = OpCode::new("OP_TAGS_SEARCH").set("pattern", pattern);
+    let result = submit_opcode(ctx, op, Some(&jo))?;
+    let Some(rows) = result.as_array().filter(|r| !r.is_empty()) else {
+        return Ok(exit::FAILURE);
+    };
+    let mut lines: Vec<(String, String)> = rows
+        .iter()
+        .map(|r| {
+            (
+                py_str(r.get(0).unwrap_or(&Value::Null)),
+                py_str(r.get(1).unwrap_or(&Value::Null)),
+            )
+        })
+        .collect();
+    lines.sort();
+    for (path, tag) in lines {
+        output::out(&format!("{path} {tag}"));
     }
     Ok(exit::SUCCESS)
 }

@@ -69,6 +69,70 @@ pub enum Cmd {
     Migrate(MigrateArgs),
     /// Stops the instance, changes its primary node and starts it there
     Failover(FailoverArgs),
+    /// Activate an instance's disks
+    ActivateDisks {
+        /// Ignore the recorded disk sizes
+        #[arg(long)]
+        ignore_size: bool,
+        /// Wait for the disks to synchronise
+        #[arg(long)]
+        wait_for_sync: bool,
+        #[command(flatten)]
+        job: JobOpts,
+        instance: String,
+    },
+    /// Deactivate an instance's disks
+    DeactivateDisks {
+        /// Deactivate even if the instance is running
+        #[arg(short = 'f', long)]
+        force: bool,
+        #[command(flatten)]
+        job: JobOpts,
+        instance: String,
+    },
+    /// Grow an instance's disk
+    GrowDisk {
+        /// Don't wait for the disks to synchronise
+        #[arg(long)]
+        no_wait_for_sync: bool,
+        /// The amount is the new size, not the growth
+        #[arg(long)]
+        absolute: bool,
+        /// Ignore instance policy violations
+        #[arg(long)]
+        ignore_ipolicy: bool,
+        #[command(flatten)]
+        job: JobOpts,
+        instance: String,
+        /// Disk index
+        disk: String,
+        /// Growth (or new size with --absolute), e.g. 1G
+        amount: String,
+    },
+    /// Move an instance to an arbitrary node (file and plain disks)
+    Move {
+        /// Do not ask for confirmation
+        #[arg(short = 'f', long)]
+        force: bool,
+        /// Target node
+        #[arg(short = 'n', long = "node")]
+        node: Option<String>,
+        /// Compression tool for the disk transfer
+        #[arg(long, default_value = "none")]
+        compress: String,
+        /// Maximum time (in seconds) to wait for instance shutdown
+        #[arg(long, default_value_t = 120)]
+        shutdown_timeout: i64,
+        /// Ignore the consistency of the disks
+        #[arg(long)]
+        ignore_consistency: bool,
+        /// Ignore instance policy violations
+        #[arg(long)]
+        ignore_ipolicy: bool,
+        #[command(flatten)]
+        job: JobOpts,
+        instance: String,
+    },
     /// List the tags of the given instance
     ListTags { instance: String },
     /// Add tags to the given instance
@@ -537,6 +601,93 @@ fn dispatch(ctx: &mut Ctx, cmd: Cmd) -> Result<i32, CliError> {
         Cmd::Console(a) => console(ctx, a),
         Cmd::Migrate(a) => migrate(ctx, a),
         Cmd::Failover(a) => failover(ctx, a),
+        Cmd::ActivateDisks {
+            ignore_size,
+            wait_for_sync,
+            mut job,
+            instance,
+        } => {
+            job.no_dry_run_opt = true;
+            let op = OpCode::new("OP_INSTANCE_ACTIVATE_DISKS")
+                .set("instance_name", instance)
+                .set("ignore_size", ignore_size)
+                .set("wait_for_sync", wait_for_sync);
+            let result = submit_or_send(ctx, op, &job)?;
+            for row in result.as_array().into_iter().flatten() {
+                let parts: Vec<String> = row
+                    .as_array()
+                    .map(|r| r.iter().map(py_str).collect())
+                    .unwrap_or_default();
+                output::out(&parts.join(":"));
+            }
+            Ok(exit::SUCCESS)
+        }
+        Cmd::DeactivateDisks {
+            force,
+            job,
+            instance,
+        } => {
+            let op = OpCode::new("OP_INSTANCE_DEACTIVATE_DISKS")
+                .set("instance_name", instance)
+                .set("force", force);
+            submit_or_send(ctx, op, &job)?;
+            Ok(exit::SUCCESS)
+        }
+        Cmd::GrowDisk {
+            no_wait_for_sync,
+            absolute,
+            ignore_ipolicy,
+            job,
+            instance,
+            disk,
+            amount,
+        } => {
+            let disk: i64 = disk.parse().map_err(|_| {
+                CliError::invalid(format!(
+                    "Invalid disk index: invalid literal for int() with base 10: '{disk}'"
+                ))
+            })?;
+            let amount = parse_unit(&amount).map_err(|_| {
+                CliError::invalid(format!("Can't parse the given amount '{amount}'"))
+            })?;
+            let op = OpCode::new("OP_INSTANCE_GROW_DISK")
+                .set("instance_name", instance)
+                .set("disk", disk)
+                .set("amount", amount)
+                .set("wait_for_sync", !no_wait_for_sync)
+                .set("absolute", absolute)
+                .set("ignore_ipolicy", ignore_ipolicy);
+            submit_or_send(ctx, op, &job)?;
+            Ok(exit::SUCCESS)
+        }
+        Cmd::Move {
+            force,
+            node,
+            compress,
+            shutdown_timeout,
+            ignore_consistency,
+            ignore_ipolicy,
+            job,
+            instance,
+        } => {
+            if !force {
+                let text = format!(
+                    "Instance {instance} will be moved. This requires a shutdown of the instance. Continue?"
+                );
+                if !ask_user(&text) {
+                    return Ok(exit::FAILURE);
+                }
+            }
+            let op = OpCode::new("OP_INSTANCE_MOVE")
+                .set("instance_name", instance)
+                .set("target_node", json!(node))
+                .set("compress", compress)
+                .set("shutdown_timeout", shutdown_timeout)
+                .set("ignore_consistency", ignore_consistency)
+                .set("ignore_ipolicy", ignore_ipolicy);
+            submit_or_send(ctx, op, &job)?;
+            Ok(exit::SUCCESS)
+        }
         Cmd::ListTags { instance } => list_tags(ctx, "instance", &instance),
         Cmd::AddTags {
             instance,
