@@ -7,7 +7,7 @@ use crate::commands::{change_tags, expect_list, list_tags, TagOpts};
 use crate::ctx::{Ctx, JobOpts};
 use crate::error::{exit, CliError};
 use crate::info::{format_generic_info, format_params_dict_info, Info};
-use crate::jobs::{submit_opcode, submit_or_send};
+use crate::jobs::{submit_opcode, submit_or_send, JobExecutor};
 use crate::opcodes::OpCode;
 use crate::output::{self, ask_user};
 use crate::params::{parse_yes_no, split_key_val};
@@ -56,6 +56,25 @@ pub enum Cmd {
     Info { nodes: Vec<String> },
     /// Alters the parameters of a node
     Modify(ModifyArgs),
+    /// Migrate all primary instances away from a node
+    Migrate(MigrateArgs),
+    /// Fail over all primary instances of a node to their secondaries
+    Failover {
+        /// Do not ask for confirmation
+        #[arg(short = 'f', long)]
+        force: bool,
+        /// Ignore the consistency of the disks on the secondary
+        #[arg(long)]
+        ignore_consistency: bool,
+        /// Instance allocator to choose the target nodes
+        #[arg(short = 'I', long = "iallocator")]
+        iallocator: Option<String>,
+        #[arg(long, value_parser = ["low", "normal", "high"])]
+        priority: Option<String>,
+        node: String,
+    },
+    /// Relocate the primary and/or secondary instances from a node
+    Evacuate(EvacuateArgs),
     /// List the tags of the given node
     ListTags { node: String },
     /// Add tags to the given node
@@ -149,6 +168,62 @@ pub struct ModifyArgs {
     pub node: String,
 }
 
+#[derive(Args, Debug)]
+pub struct MigrateArgs {
+    /// Do not ask for confirmation
+    #[arg(short = 'f', long)]
+    pub force: bool,
+    /// Do a non-live migration
+    #[arg(long = "non-live")]
+    pub non_live: bool,
+    /// Override the migration mode (live, non-live)
+    #[arg(long, value_parser = ["live", "non-live"])]
+    pub migration_mode: Option<String>,
+    /// Target node
+    #[arg(short = 'n', long = "target-node")]
+    pub target_node: Option<String>,
+    /// Instance allocator to choose the target nodes
+    #[arg(short = 'I', long = "iallocator")]
+    pub iallocator: Option<String>,
+    /// Ignore instance policy violations
+    #[arg(long)]
+    pub ignore_ipolicy: bool,
+    /// Don't change instances' memory to make them fit
+    #[arg(long = "no-runtime-changes")]
+    pub no_runtime_changes: bool,
+    #[command(flatten)]
+    pub job: JobOpts,
+    pub node: String,
+}
+
+#[derive(Args, Debug)]
+pub struct EvacuateArgs {
+    /// Do not ask for confirmation
+    #[arg(short = 'f', long)]
+    pub force: bool,
+    /// Instance allocator to choose the new nodes
+    #[arg(short = 'I', long = "iallocator")]
+    pub iallocator: Option<String>,
+    /// Ignore soft errors of the allocator
+    #[arg(long)]
+    pub ignore_soft_errors: bool,
+    /// New secondary node (evacuates secondary instances only)
+    #[arg(short = 'n', long = "new-secondary")]
+    pub dst_node: Option<String>,
+    /// Release locks early
+    #[arg(long)]
+    pub early_release: bool,
+    /// Evacuate primary instances only
+    #[arg(short = 'p', long)]
+    pub primary_only: bool,
+    /// Evacuate secondary instances only
+    #[arg(short = 's', long)]
+    pub secondary_only: bool,
+    #[command(flatten)]
+    pub job: JobOpts,
+    pub node: String,
+}
+
 /// Entry point of `gnt-node`.
 pub fn main() -> i32 {
     crate::commands::run::<Cmd>("gnt-node", "Ganeti node administration", dispatch)
@@ -178,6 +253,15 @@ fn dispatch(ctx: &mut Ctx, cmd: Cmd) -> Result<i32, CliError> {
         Cmd::ListFields { opts, fields } => generic_list_fields(ctx, "node", &fields, &opts),
         Cmd::Info { nodes } => info(ctx, &nodes),
         Cmd::Modify(a) => modify(ctx, a),
+        Cmd::Migrate(a) => migrate(ctx, a),
+        Cmd::Failover {
+            force,
+            ignore_consistency,
+            iallocator,
+            priority,
+            node,
+        } => failover(ctx, force, ignore_consistency, iallocator, priority, &node),
+        Cmd::Evacuate(a) => evacuate(ctx, a),
         Cmd::ListTags { node } => list_tags(ctx, "node", &node),
         Cmd::AddTags { node, tags, opts } => change_tags(ctx, true, "node", &node, tags, &opts),
         Cmd::RemoveTags { node, tags, opts } => change_tags(ctx, false, "node", &node, tags, &opts),
@@ -319,6 +403,198 @@ fn modify(ctx: &mut Ctx, a: ModifyArgs) -> Result<i32, CliError> {
         }
     }
     Ok(exit::SUCCESS)
+}
+
+/// The primary instances of a node (`QueryNodes([node], [name, pinst_list])`).
+fn primary_instances(ctx: &mut Ctx, node: &str) -> Result<(String, Vec<String>), CliError> {
+    let res = ctx.call("QueryNodes", json!([[node], ["name", "pinst_list"], false]))?;
+    let rows = expect_list("QueryNodes", &res)?;
+    let Some([name, pinst]) = rows.first().and_then(|r| r.as_array()).map(Vec::as_slice) else {
+        return Err(CliError::bad_reply("QueryNodes", res.to_string()));
+    };
+    let pinst: Vec<String> = pinst
+        .as_array()
+        .map(|a| a.iter().map(py_str).collect())
+        .unwrap_or_default();
+    Ok((py_str(name), nice_sort(pinst)))
+}
+
+/// Follows the jobs listed in an opcode result's `jobs` key.
+fn follow_result_jobs(ctx: &mut Ctx, op_id: &str, result: &Value) -> Result<usize, CliError> {
+    let Some(jobs) = result.get("jobs").and_then(Value::as_array) else {
+        return Err(CliError::bad_reply(
+            op_id,
+            format!("result without job list: {result}"),
+        ));
+    };
+    let submitted = jobs
+        .iter()
+        .map(|j| {
+            let ok = j.get(0).and_then(Value::as_bool).unwrap_or(false);
+            (String::new(), ok, j.get(1).cloned().unwrap_or(Value::Null))
+        })
+        .collect();
+    let results = JobExecutor::new(true).follow(ctx, submitted)?;
+    Ok(results.iter().filter(|r| !r.success).count())
+}
+
+fn migrate(ctx: &mut Ctx, a: MigrateArgs) -> Result<i32, CliError> {
+    let (node, pinst) = primary_instances(ctx, &a.node)?;
+    if pinst.is_empty() {
+        output::out(&format!("No primary instances on node {node}, exiting."));
+        return Ok(exit::SUCCESS);
+    }
+    if !(a.force || ask_user(&format!("Migrate instance(s) {}?", pinst.join(", ")))) {
+        return Ok(exit::CONFIRMATION);
+    }
+    if a.non_live && a.migration_mode.is_some() {
+        return Err(CliError::invalid(
+            "Only one of the --non-live and --migration-mode options can be passed",
+        ));
+    }
+    let mode = if a.non_live {
+        Some("non-live".to_string())
+    } else {
+        a.migration_mode.clone()
+    };
+    let op = OpCode::new("OP_NODE_MIGRATE")
+        .set("node_name", a.node.clone())
+        .set("mode", json!(mode))
+        .set("iallocator", json!(a.iallocator))
+        .set("target_node", json!(a.target_node))
+        .set("allow_runtime_changes", !a.no_runtime_changes)
+        .set("ignore_ipolicy", a.ignore_ipolicy);
+    let mut job = a.job.clone();
+    job.no_dry_run_opt = true;
+    let result = submit_or_send(ctx, op, &job)?;
+    let bad = follow_result_jobs(ctx, "OP_NODE_MIGRATE", &result)?;
+    if bad == 0 {
+        output::out("All instances migrated successfully.");
+        Ok(exit::SUCCESS)
+    } else {
+        output::out(&format!(
+            "There were {bad} errors during the node migration."
+        ));
+        Ok(exit::FAILURE)
+    }
+}
+
+fn failover(
+    ctx: &mut Ctx,
+    force: bool,
+    ignore_consistency: bool,
+    iallocator: Option<String>,
+    priority: Option<String>,
+    node: &str,
+) -> Result<i32, CliError> {
+    let (node, pinst) = primary_instances(ctx, node)?;
+    if pinst.is_empty() {
+        output::err(&format!("No primary instances on node {node}, exiting."));
+        return Ok(exit::SUCCESS);
+    }
+    let quoted: Vec<String> = pinst.iter().map(|n| format!("'{n}'")).collect();
+    if !force && !ask_user(&format!("Fail over instance(s) {}?", quoted.join(","))) {
+        return Ok(2);
+    }
+    let job = JobOpts {
+        priority,
+        no_dry_run_opt: true,
+        ..JobOpts::default()
+    };
+    let mut jex = JobExecutor::new(true);
+    for name in &pinst {
+        let op = OpCode::new("OP_INSTANCE_FAILOVER")
+            .set("instance_name", name.as_str())
+            .set("ignore_consistency", ignore_consistency)
+            .set("iallocator", json!(iallocator));
+        jex.queue_job(ctx, name, op, &job);
+    }
+    let results = jex.wait_or_show(ctx, true)?;
+    let bad = results.iter().filter(|r| !r.success).count();
+    if bad == 0 {
+        output::out(&format!(
+            "All {} instance(s) failed over successfully.",
+            results.len()
+        ));
+    } else {
+        output::out(&format!(
+            "There were errors during the failover:\n{bad} error(s) out of {} instance(s).",
+            results.len()
+        ));
+    }
+    Ok(exit::SUCCESS)
+}
+
+fn evacuate(ctx: &mut Ctx, mut a: EvacuateArgs) -> Result<i32, CliError> {
+    if a.dst_node.is_some() {
+        output::err("New secondary node given (disabling iallocator), hence evacuating secondary instances only.");
+        a.secondary_only = true;
+        a.primary_only = false;
+    }
+    if a.secondary_only && a.primary_only {
+        return Err(CliError::invalid(
+            "Only one of the --primary-only and --secondary-only options can be passed",
+        ));
+    }
+    let mode = if a.primary_only {
+        "primary-only"
+    } else if a.secondary_only {
+        "secondary-only"
+    } else {
+        "all"
+    };
+    let mut fields = Vec::new();
+    if !a.secondary_only {
+        fields.push("pinst_list");
+    }
+    if !a.primary_only {
+        fields.push("sinst_list");
+    }
+    let res = ctx.call("QueryNodes", json!([[a.node], fields, false]))?;
+    let mut instances: Vec<String> = Vec::new();
+    for row in expect_list("QueryNodes", &res)? {
+        for list in row.as_array().into_iter().flatten() {
+            for i in list.as_array().into_iter().flatten() {
+                let n = py_str(i);
+                if !instances.contains(&n) {
+                    instances.push(n);
+                }
+            }
+        }
+    }
+    if instances.is_empty() {
+        output::err(&format!(
+            "No instances to evacuate on node(s) {}, exiting.",
+            a.node
+        ));
+        return Ok(exit::SUCCESS);
+    }
+    let text = format!(
+        "Relocate instance(s) {} from node(s) {}?",
+        nice_sort(instances).join(", "),
+        a.node
+    );
+    if !(a.force || ask_user(&text)) {
+        return Ok(exit::CONFIRMATION);
+    }
+    let op = OpCode::new("OP_NODE_EVACUATE")
+        .set("node_name", a.node.clone())
+        .set("mode", mode)
+        .set("remote_node", json!(a.dst_node))
+        .set("iallocator", json!(a.iallocator))
+        .set("early_release", a.early_release)
+        .set("ignore_soft_errors", a.ignore_soft_errors);
+    let mut job = a.job.clone();
+    job.no_dry_run_opt = true;
+    let result = submit_or_send(ctx, op, &job)?;
+    let bad = follow_result_jobs(ctx, "OP_NODE_EVACUATE", &result)?;
+    if bad == 0 {
+        output::out("All instances evacuated successfully.");
+        Ok(exit::SUCCESS)
+    } else {
+        output::out(&format!("There were {bad} errors during the evacuation."));
+        Ok(exit::FAILURE)
+    }
 }
 
 /// Sorts names with embedded numbers numerically (Ganeti's `NiceSort`).
