@@ -451,3 +451,129 @@ fn list_options_can_come_from_the_environment() {
         json!(["instance", ["name", "os"], ["|", ["==", "name", "inst1"]]])
     );
 }
+
+#[test]
+fn partial_failure_names_the_failed_opcode() {
+    let m = FakeMaster::start();
+    m.reply("SubmitJob", json!(6));
+    m.reply("WaitForJobChange", json!([["error"], []]));
+    m.reply(
+        "QueryJobs",
+        json!([["error", ["success", "error"], [null, "disk 1 failed"]]]),
+    );
+    let o = m.run("gnt-instance", &["remove", "-f", "inst1"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(
+        stderr(&o),
+        "Failure: command execution error:\npartial failure (opcode 1): disk 1 failed\n"
+    );
+}
+
+#[test]
+fn lost_and_canceled_jobs_are_reported() {
+    let m = FakeMaster::start();
+    m.reply("SubmitJob", json!(6));
+    m.reply("WaitForJobChange", json!(null));
+    let o = m.run("gnt-instance", &["remove", "-f", "inst1"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(
+        stderr(&o),
+        "Error checking job status: Job with id 6 lost\n"
+    );
+
+    let m = FakeMaster::start();
+    m.reply("SubmitJob", json!(7));
+    m.reply("WaitForJobChange", json!([["canceled"], []]));
+    m.reply("QueryJobs", json!([["canceled", ["canceled"], [null]]]));
+    let o = m.run("gnt-instance", &["remove", "-f", "inst1"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(stderr(&o), "Unhandled Ganeti error: Job was canceled\n");
+}
+
+#[test]
+fn waiting_job_is_announced_once_on_stderr() {
+    let m = FakeMaster::start();
+    m.reply("SubmitJob", json!(8));
+    m.reply("WaitForJobChange", json!([["queued"], []]));
+    m.reply("WaitForJobChange", json!("nochange"));
+    m.reply("WaitForJobChange", json!("nochange"));
+    m.reply("WaitForJobChange", json!([["success"], []]));
+    m.reply("QueryJobs", json!([["success", ["success"], [null]]]));
+    let o = m.run("gnt-instance", &["remove", "-f", "inst1"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(stderr(&o), "Job 8 is waiting in queue\n");
+    let waits: Vec<Value> = m
+        .requests()
+        .into_iter()
+        .filter(|(m, _)| m == "WaitForJobChange")
+        .map(|(_, a)| a)
+        .collect();
+    assert_eq!(waits[1], json!([8, ["status"], ["queued"], null, 60]));
+}
+
+#[test]
+fn user_reason_and_options_reach_the_opcode() {
+    let m = FakeMaster::start();
+    m.reply("SubmitJob", json!(9));
+    let o = m.run(
+        "gnt-instance",
+        &[
+            "remove",
+            "-f",
+            "--submit",
+            "--print-jobid",
+            "--dry-run",
+            "--priority",
+            "high",
+            "-d",
+            "--reason",
+            "maintenance",
+            "inst1",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(stdout(&o), "9\n");
+    assert_eq!(stderr(&o), "JobID: 9\n");
+    let op = &m.requests()[0].1[0][0];
+    assert_eq!(op["dry_run"], true);
+    assert_eq!(op["priority"], -10);
+    assert_eq!(op["debug_level"], 1);
+    assert_eq!(op["reason"][0][0], "gnt:user");
+    assert_eq!(op["reason"][0][1], "maintenance");
+    assert_eq!(op["reason"][1][0], "gnt:client:gnt-instance");
+    assert_eq!(op["reason"][1][1], "remove");
+    assert!(op["reason"][1][2].as_u64().unwrap() > 1_600_000_000_000_000_000);
+}
+
+#[test]
+fn bad_sizes_and_filters_are_refused_before_contacting_the_master() {
+    let m = FakeMaster::start();
+    let o = m.run(
+        "gnt-instance",
+        &[
+            "add",
+            "-t",
+            "plain",
+            "-o",
+            "x",
+            "--disk",
+            "0:size=lots",
+            "i",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(
+        stderr(&o),
+        "Failure: prerequisites not met for this operation:\nerror type: wrong_input, error details:\nInvalid disk size for disk 0: Invalid format\n"
+    );
+    let o = m.run("gnt-instance", &["list", "name == "]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).starts_with(
+            "Error while parsing query filter: Failed to parse query filter 'name == '"
+        ),
+        "{}",
+        stderr(&o)
+    );
+    assert!(m.requests().is_empty());
+}
