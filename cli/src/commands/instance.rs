@@ -133,6 +133,66 @@ pub enum Cmd {
         job: JobOpts,
         instance: String,
     },
+    /// Replaces disks for the instance
+    ReplaceDisks {
+        /// Replace the disks on the primary node
+        #[arg(short = 'p', long)]
+        on_primary: bool,
+        /// Replace the disks on the secondary node
+        #[arg(short = 's', long)]
+        on_secondary: bool,
+        /// Replace faulty disks automatically
+        #[arg(short = 'a', long)]
+        auto: bool,
+        /// New secondary node
+        #[arg(short = 'n', long = "new-secondary")]
+        new_secondary: Option<String>,
+        /// Instance allocator to choose the new secondary
+        #[arg(short = 'I', long = "iallocator")]
+        iallocator: Option<String>,
+        /// Comma-separated disk indices to act on
+        #[arg(long)]
+        disks: Option<String>,
+        /// Release locks early
+        #[arg(long)]
+        early_release: bool,
+        /// Ignore instance policy violations
+        #[arg(long)]
+        ignore_ipolicy: bool,
+        #[command(flatten)]
+        job: JobOpts,
+        instance: String,
+    },
+    /// Recreate an instance's disks
+    RecreateDisks {
+        /// Disk changes: N[:size=SIZE,...]
+        #[arg(long = "disk")]
+        disks: Vec<String>,
+        /// New nodes: pnode[:snode]
+        #[arg(short = 'n', long = "node")]
+        node: Option<String>,
+        /// Instance allocator to choose the nodes
+        #[arg(short = 'I', long = "iallocator")]
+        iallocator: Option<String>,
+        #[command(flatten)]
+        job: JobOpts,
+        instance: String,
+    },
+    /// Change group of instance
+    ChangeGroup {
+        /// Destination node group (repeatable)
+        #[arg(long = "to")]
+        to: Vec<String>,
+        /// Instance allocator
+        #[arg(short = 'I', long = "iallocator")]
+        iallocator: Option<String>,
+        /// Release locks early
+        #[arg(long)]
+        early_release: bool,
+        #[command(flatten)]
+        job: JobOpts,
+        instance: String,
+    },
     /// List the tags of the given instance
     ListTags { instance: String },
     /// Add tags to the given instance
@@ -687,6 +747,174 @@ fn dispatch(ctx: &mut Ctx, cmd: Cmd) -> Result<i32, CliError> {
                 .set("ignore_ipolicy", ignore_ipolicy);
             submit_or_send(ctx, op, &job)?;
             Ok(exit::SUCCESS)
+        }
+        Cmd::ReplaceDisks {
+            on_primary,
+            on_secondary,
+            auto,
+            new_secondary,
+            iallocator,
+            disks,
+            early_release,
+            ignore_ipolicy,
+            job,
+            instance,
+        } => {
+            let disks: Vec<i64> = match &disks {
+                Some(d) => d
+                    .split(',')
+                    .map(|i| {
+                        i.parse().map_err(|_| {
+                            CliError::invalid(format!(
+                                "Invalid disk index passed: invalid literal for int() with base 10: '{i}'"
+                            ))
+                        })
+                    })
+                    .collect::<Result<_, _>>()?,
+                None => vec![],
+            };
+            let count = [
+                on_primary,
+                on_secondary,
+                auto,
+                new_secondary.is_some(),
+                iallocator.is_some(),
+            ]
+            .iter()
+            .filter(|b| **b)
+            .count();
+            if count != 1 {
+                return Err(CliError::invalid(
+                    "One and only one of the -p, -s, -a, -n and -I options must be passed",
+                ));
+            }
+            let mode = if on_primary {
+                "replace_on_primary"
+            } else if on_secondary {
+                "replace_on_secondary"
+            } else if auto {
+                if !disks.is_empty() {
+                    return Err(CliError::invalid(
+                        "Cannot specify disks when using automatic mode",
+                    ));
+                }
+                "replace_auto"
+            } else {
+                "replace_new_secondary"
+            };
+            let op = OpCode::new("OP_INSTANCE_REPLACE_DISKS")
+                .set("instance_name", instance)
+                .set("disks", json!(disks))
+                .set("remote_node", json!(new_secondary))
+                .set("mode", mode)
+                .set("iallocator", json!(iallocator))
+                .set("early_release", early_release)
+                .set("ignore_ipolicy", ignore_ipolicy);
+            submit_or_send(ctx, op, &job)?;
+            Ok(exit::SUCCESS)
+        }
+        Cmd::RecreateDisks {
+            disks,
+            node,
+            iallocator,
+            job,
+            instance,
+        } => {
+            let mut changes = Vec::new();
+            for d in &disks {
+                let (ident, dict) = split_ident_key_val("--disk", d)?;
+                let idx: i64 = ident.parse().map_err(|_| {
+                    CliError::invalid(format!(
+                        "Invalid disk index passed: invalid literal for int() with base 10: '{ident}'"
+                    ))
+                })?;
+                let Value::Object(mut dict) = dict else {
+                    return Err(CliError::invalid(format!(
+                        "Invalid disk/{idx} value: expected dict, got {}",
+                        py_str(&dict)
+                    )));
+                };
+                if let Some(size) = dict.get("size").cloned() {
+                    let mib = parse_unit(&py_str(&size)).map_err(|e| {
+                        CliError::invalid(format!("Invalid disk size for disk {idx}: {e}"))
+                    })?;
+                    dict.insert("size".into(), json!(mib));
+                }
+                if let Some(sp) = dict.get("spindles").cloned() {
+                    let n: i64 = py_str(&sp).parse().map_err(|_| {
+                        CliError::invalid(format!(
+                            "Invalid spindles for disk {idx}: invalid literal for int() with base 10: '{}'",
+                            py_str(&sp)
+                        ))
+                    })?;
+                    dict.insert("spindles".into(), json!(n));
+                }
+                changes.push(json!([idx, dict]));
+            }
+            let nodes: Vec<String> = match &node {
+                Some(n) => {
+                    if iallocator.is_some() {
+                        return Err(CliError::invalid(
+                            "At most one of either --nodes or --iallocator can be passed",
+                        ));
+                    }
+                    n.splitn(2, ':').map(str::to_string).collect()
+                }
+                None => vec![],
+            };
+            let op = OpCode::new("OP_INSTANCE_RECREATE_DISKS")
+                .set("instance_name", instance)
+                .set("disks", json!(changes))
+                .set("nodes", json!(nodes))
+                .set("iallocator", json!(iallocator));
+            submit_or_send(ctx, op, &job)?;
+            Ok(exit::SUCCESS)
+        }
+        Cmd::ChangeGroup {
+            to,
+            iallocator,
+            early_release,
+            mut job,
+            instance,
+        } => {
+            job.no_dry_run_opt = true;
+            let target = if to.is_empty() {
+                Value::Null
+            } else {
+                json!(to)
+            };
+            let op = OpCode::new("OP_INSTANCE_CHANGE_GROUP")
+                .set("instance_name", instance.clone())
+                .set("iallocator", json!(iallocator))
+                .set("target_groups", target)
+                .set("early_release", early_release);
+            let result = submit_or_send(ctx, op, &job)?;
+            let Some(jobs) = result.get("jobs").and_then(Value::as_array) else {
+                return Err(CliError::bad_reply(
+                    "OP_INSTANCE_CHANGE_GROUP",
+                    format!("result without job list: {result}"),
+                ));
+            };
+            let submitted = jobs
+                .iter()
+                .map(|j| {
+                    let ok = j.get(0).and_then(Value::as_bool).unwrap_or(false);
+                    (String::new(), ok, j.get(1).cloned().unwrap_or(Value::Null))
+                })
+                .collect();
+            let results = JobExecutor::new(true).follow(ctx, submitted)?;
+            let bad = results.iter().filter(|r| !r.success).count();
+            if bad == 0 {
+                output::out(&format!(
+                    "Instance '{instance}' changed group successfully."
+                ));
+                Ok(exit::SUCCESS)
+            } else {
+                output::out(&format!(
+                    "There were {bad} errors while changing group of instance '{instance}'."
+                ));
+                Ok(exit::FAILURE)
+            }
         }
         Cmd::ListTags { instance } => list_tags(ctx, "instance", &instance),
         Cmd::AddTags {
