@@ -361,6 +361,21 @@ pub struct InstanceCreate {
     pub helper_shutdown_timeout: Option<u64>,
     #[serde(default)]
     pub compress: Option<String>,
+    /// Import-only parameters: accepted, and meaningless for `create`.
+    #[serde(default)]
+    pub source_shutdown_timeout: Option<u64>,
+    #[serde(default)]
+    pub source_handshake: Option<Value>,
+    #[serde(default)]
+    pub source_instance_name: Option<String>,
+    #[serde(default)]
+    pub source_x509_ca: Option<String>,
+    #[serde(default)]
+    pub src_node: Option<String>,
+    #[serde(default)]
+    pub src_node_uuid: Option<String>,
+    #[serde(default)]
+    pub src_path: Option<String>,
 }
 
 /// `OP_INSTANCE_REMOVE`.
@@ -726,9 +741,10 @@ fn typed<T: DeserializeOwned>(op_id: &str, body: &Map<String, Value>) -> Result<
             )));
         }
     }
+    // `null` means "not set": the field takes its default, as in Ganeti.
     let known: Map<String, Value> = body
         .iter()
-        .filter(|(k, _)| supported.contains(&k.as_str()))
+        .filter(|(k, v)| supported.contains(&k.as_str()) && !v.is_null())
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
     serde_json::from_value(Value::Object(known))
@@ -754,7 +770,7 @@ pub fn parse(v: &Value) -> Result<Input, GanetiError> {
     let mut body = Map::new();
     for (k, v) in obj {
         if COMMON_FIELDS.contains(&k.as_str()) {
-            if k != "OP_ID" {
+            if k != "OP_ID" && !v.is_null() {
                 common.insert(k.clone(), v.clone());
             }
         } else if op_fields.contains(&k.as_str()) {
@@ -856,12 +872,12 @@ mod tests {
     #[test]
     fn unsupported_ganeti_parameter_set_is_refused() {
         let e = parse(&json!({"OP_ID": "OP_INSTANCE_CREATE", "instance_name": "x",
-            "disk_template": "diskless", "mode": "create", "source_x509_ca": "abc"}))
+            "disk_template": "diskless", "mode": "create", "forthcoming": true}))
         .unwrap_err();
-        assert!(e.message().contains("source_x509_ca"), "{e}");
+        assert!(e.message().contains("forthcoming"), "{e}");
         // ...but the same parameter left at its default is fine.
         parse(&json!({"OP_ID": "OP_INSTANCE_CREATE", "instance_name": "x",
-            "disk_template": "diskless", "mode": "create", "source_x509_ca": null}))
+            "disk_template": "diskless", "mode": "create", "forthcoming": false}))
         .unwrap();
     }
 

@@ -290,6 +290,9 @@ impl LogicalUnit for Create {
                 KNOWN_DISK_TEMPLATES.join(", ")
             )));
         }
+        if o.src_node.is_some() || o.src_path.is_some() || o.source_x509_ca.is_some() {
+            return Err(inval("Import parameters (src_node, src_path, source_x509_ca) are only valid in import mode"));
+        }
         if o.disk_template == "diskless" && !o.disks.is_empty() {
             return Err(inval("Diskless instances cannot have disks"));
         }
