@@ -236,7 +236,8 @@ fn query_jobs(
     let reg = job::registry();
     let q = PreparedQuery::new(&reg, fields, filter).map_err(qerr)?;
     let queue = master.queue();
-    let ids: Vec<u64> = match luxi::query::requested_values(filter, "id") {
+    let ids: Vec<u64> = match luxi::query::requested_values(filter, "id").filter(|v| !v.is_empty())
+    {
         Some(vals) => vals
             .iter()
             .filter_map(|v| {
