@@ -10,6 +10,8 @@ set -euo pipefail
 repo="$(cd "$(dirname "$0")/.." && pwd)"
 base="${GANETI_VCLUSTER:-$repo/.vcluster}"
 bin="${GANETI_BIN:-$repo/target/debug}"
+# Node k listens on $net.k (several clusters can run side by side).
+net="${GANETI_VCLUSTER_NET:-127.0.0}"
 
 envvars() {
     echo "export GANETI_ROOTDIR=$base/node1 GANETI_HOSTNAME=node1 PATH=$bin:\$PATH"
@@ -43,7 +45,7 @@ up() {
     fi
     mkdir -p "$base/shared"
     local hosts=""
-    for k in $(seq "$n"); do hosts+="127.0.0.$k node$k"$'\n'; done
+    for k in $(seq "$n"); do hosts+="$net.$k node$k"$'\n'; done
     for k in $(seq "$n"); do
         local root="$base/node$k"
         mkdir -p "$root/etc" "$root/srv/ganeti/os"

@@ -239,14 +239,34 @@ pub fn init(a: InitArgs) -> Result<i32, CliError> {
     Ok(exit::SUCCESS)
 }
 
+/// Starts the node daemon of the tree `paths` on `ip` and waits until it
+/// accepts connections.
 fn start_node_daemon(paths: &Paths, ip: IpAddr) -> Result<(), CliError> {
-    let ip = ip.to_string();
+    let port: u16 = std::env::var("GANETI_NODED_PORT")
+        .ok()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(objects::paths::NODED_PORT);
+    let ip_s = ip.to_string();
+    let port_s = port.to_string();
     start_daemon(
         "ganeti-noded",
         paths.root(),
         &paths.noded_pid(),
-        &["--bind", &ip],
-    )
+        &["--bind", &ip_s, "--port", &port_s],
+    )?;
+    let addr = std::net::SocketAddr::new(ip, port);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(1)).is_err() {
+        if Instant::now() > deadline {
+            return Err(exec_err(format!(
+                "The node daemon of {} does not accept connections on {addr}; see {}",
+                paths.root().display(),
+                paths.log_dir().join("node-daemon.log").display()
+            )));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Ok(())
 }
 
 /// The tree of `node` on a virtual cluster whose master tree is `master`.
