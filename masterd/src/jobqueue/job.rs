@@ -263,7 +263,7 @@ impl Job {
         self.ops
             .iter()
             .flat_map(|op| op.log.iter())
-            .filter(|e| newer_than.map_or(true, |n| e.serial > n))
+            .filter(|e| newer_than.is_none_or(|n| e.serial > n))
             .map(LogEntry::to_value)
             .collect()
     }

@@ -563,7 +563,7 @@ impl LogicalUnit for Create {
                 created.push(d.clone());
             }
             if o.no_install != Some(true) {
-                ctx.feedback(format!("* running the instance OS create scripts..."));
+                ctx.feedback("* running the instance OS create scripts...");
                 let r = master
                     .rpc
                     .call(

@@ -159,8 +159,8 @@ pub async fn migrate(
             _ = tokio::time::sleep(Duration::from_secs(1)) => {
                 if let Ok(st) = master.rpc.call(&source, &rpc::GetMigrationStatus { instance: spec.clone() }).await {
                     if let (Some(done), Some(total)) = (st.transferred_ram, st.total_ram) {
-                        if total > 0 {
-                            let pct = (done * 100 / total).min(100);
+                        if let Some(pct) = (done * 100).checked_div(total) {
+                            let pct = pct.min(100);
                             if last_pct != Some(pct) {
                                 ctx.feedback(format!("* memory transfer progress: {pct}.00 %"));
                                 last_pct = Some(pct);

@@ -71,7 +71,7 @@ fn unknown_resource(what: &str) -> GanetiError {
 }
 
 /// Sorts names the way Ganeti lists them.
-fn sorted<'a, T>(mut v: Vec<&'a T>, name: impl Fn(&T) -> &str) -> Vec<&'a T> {
+fn sorted<T>(mut v: Vec<&T>, name: impl Fn(&T) -> &str) -> Vec<&T> {
     v.sort_by(|a, b| luxi::query::nice_cmp(name(a), name(b)));
     v
 }
