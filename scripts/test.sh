@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The test command of README.md: installs what the tests need, then runs
-# formatting, lint and the whole test suite.
+# The test command of README.md: installs what the tests need, then checks
+# formatting and lints, builds the daemons and tools the end-to-end tests
+# run, and runs the whole test suite.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -8,4 +9,6 @@ cd "$(dirname "$0")/.."
 
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
+# The end-to-end tests start the real binaries from target/debug.
+cargo build --workspace --bins
 cargo nextest run --workspace --no-fail-fast

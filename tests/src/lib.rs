@@ -15,12 +15,14 @@ use serde_json::Value;
 /// The directory of the built binaries (`target/debug`).
 pub fn bin_dir() -> PathBuf {
     let exe = std::env::current_exe().expect("test executable path");
-    // target/debug/deps/<test> -> target/debug
-    let dir = exe
+    // target/<profile>/deps/<test> or target/<profile>/<bin>
+    let mut dir = exe
         .parent()
-        .and_then(Path::parent)
-        .expect("test executable lives in target/<profile>/deps")
+        .expect("executable has a directory")
         .to_path_buf();
+    if dir.ends_with("deps") {
+        dir.pop();
+    }
     for b in [
         "ganeti-masterd",
         "ganeti-noded",
