@@ -329,6 +329,7 @@ pub fn cluster_info(master: &Master) -> Value {
         "candidate_pool_size": c.candidate_pool_size,
         "max_running_jobs": 20,
         "max_tracked_jobs": 25,
+        "mac_prefix": c.mac_prefix,
         "master_netdev": c.master_netdev,
         "master_netmask": c.master_netmask,
         "use_external_mip_script": false,
