@@ -245,6 +245,13 @@ fn python_tools_agree_with_ours() {
     c.same("gnt-os", &["list"]);
     c.same("gnt-os", &["diagnose"]);
 
+    // Resources ganeti-rs has no objects of yet: empty lists, not errors.
+    assert_eq!(
+        c.python_ok("gnt-network", &["list"]),
+        "Network Subnet Gateway MacPrefix GroupList Tags\n"
+    );
+    assert_eq!(c.python_ok("gnt-filter", &["list", "--no-headers"]), "");
+
     // Errors: same message, same exit code.
     let missing = c.same("gnt-instance", &["info", "nosuch"]);
     assert_ne!(missing.code, Some(0));
