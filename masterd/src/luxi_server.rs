@@ -212,12 +212,13 @@ pub async fn dispatch(
             let names = (!req.fields.is_empty()).then_some(req.fields.as_slice());
             Ok(json!(crate::query::query_fields(req.what.as_str(), names)?))
         }
-        "QueryInstances" | "QueryNodes" | "QueryGroups" => {
+        "QueryInstances" | "QueryNodes" | "QueryGroups" | "QueryNetworks" => {
             let req = ClassicQueryRequest::from_args(method, args).map_err(GanetiError::from)?;
             req.check_no_locking()?;
             let what = match method {
                 "QueryInstances" => ItemType::Instance,
                 "QueryNodes" => ItemType::Node,
+                "QueryNetworks" => ItemType::Network,
                 _ => ItemType::Group,
             };
             let resp =
@@ -226,7 +227,6 @@ pub async fn dispatch(
                 luxi::query::legacy_rows(resp).map_err(GanetiError::from)?
             ))
         }
-        "QueryNetworks" => Ok(json!([])),
         "QueryExports" => Ok(json!({})),
         "QueryFilters" => Ok(json!([])),
         "QueryClusterInfo" => Ok(cluster_info(master)),
@@ -329,6 +329,7 @@ pub fn cluster_info(master: &Master) -> Value {
         "candidate_pool_size": c.candidate_pool_size,
         "max_running_jobs": 20,
         "max_tracked_jobs": 25,
+        "mac_prefix": c.mac_prefix,
         "master_netdev": c.master_netdev,
         "master_netmask": c.master_netmask,
         "use_external_mip_script": false,

@@ -454,6 +454,7 @@ pub const OPCODE_FIELDS: &[(&str, &[&str])] = &[
             "offline",
             "conflicts_check",
             "hotplug",
+            "hotplug_if_possible",
             "instance_communication",
         ],
     ),

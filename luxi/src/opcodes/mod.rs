@@ -487,6 +487,10 @@ pub struct InstanceSetParams {
     pub conflicts_check: bool,
     #[serde(default)]
     pub hotplug: bool,
+    /// Hotplug when the hypervisor can, else change at the next restart
+    /// (Ganeti 3.0.2's gnt-instance modify always sends it).
+    #[serde(default)]
+    pub hotplug_if_possible: bool,
     #[serde(default)]
     pub nics: Vec<Value>,
     #[serde(default)]

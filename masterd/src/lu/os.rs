@@ -117,7 +117,11 @@ impl LogicalUnit for Diagnose {
                                 o.diagnose,
                                 o.variants,
                                 o.parameters,
-                                o.api_versions
+                                o.api_versions,
+                                // trusted: Ganeti marks an OS untrusted only
+                                // when it ships `create_untrusted`, which the
+                                // node daemon does not run.
+                                true
                             ]]),
                         )
                     })

@@ -8,6 +8,7 @@ pub mod instance;
 pub mod job;
 pub mod live;
 pub mod node;
+pub mod unstored;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -106,6 +107,8 @@ pub async fn query(
         "node" => query_nodes(master, fields, filter).await,
         "group" => query_groups(master, fields, filter),
         "job" => query_jobs(master, fields, filter),
+        "network" => query_unstored(unstored::network_registry(), "Network", fields, filter),
+        "filter" => query_unstored(unstored::filter_registry(), "Filter", fields, filter),
         other => Err(unknown_resource(other)),
     }
 }
@@ -252,6 +255,21 @@ fn query_jobs(
     q.run(rows).map_err(qerr)
 }
 
+/// A resource ganeti-rs stores no objects of: checks the fields and the
+/// filter, refuses names (none exist) and answers no rows.
+fn query_unstored(
+    reg: FieldRegistry<unstored::NoRow>,
+    kind: &str,
+    fields: &[String],
+    filter: &Filter,
+) -> Result<QueryResponse, GanetiError> {
+    let q = PreparedQuery::new(&reg, fields, filter).map_err(qerr)?;
+    check_names(kind, luxi::query::requested_names(filter, "name"), |_| {
+        false
+    })?;
+    q.run(std::iter::empty::<unstored::NoRow>()).map_err(qerr)
+}
+
 /// `QueryFields(what, fields)`.
 pub fn query_fields(
     what: &str,
@@ -263,6 +281,8 @@ pub fn query_fields(
         "node" => node::registry().query_fields(&names),
         "group" => group::registry().query_fields(&names),
         "job" => job::registry().query_fields(&names),
+        "network" => unstored::network_registry().query_fields(&names),
+        "filter" => unstored::filter_registry().query_fields(&names),
         other => return Err(unknown_resource(other)),
     };
     Ok(resp)

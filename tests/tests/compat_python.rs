@@ -1,0 +1,310 @@
+//! Compatibility with Ganeti 3.0's own Python command-line tools.
+//!
+//! Debian's `ganeti-3.0` package (unpacked by `scripts/python-ganeti.sh`, not
+//! installed) provides the real `gnt-instance`, `gnt-node`, ... of Ganeti
+//! 3.0.2. They run here against a ganeti-rs virtual cluster (ganeti-masterd
+//! and three ganeti-noded) and must give the same answers as our CLIs, and
+//! what they change must be seen by ours.
+//!
+//! Needs the workspace binaries built first (`cargo build --workspace
+//! --bins`), like the other end-to-end tests, and Debian's python3 with the
+//! modules ganeti-3.0 depends on, which `scripts/python-ganeti.sh` installs
+//! with apt. When that fails the test fails; set
+//! `GANETI_SKIP_PYTHON_ORACLE=1` to skip it on purpose.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+use tests::{repo_root, VCluster};
+
+/// Seconds a Python command may take before it counts as hung.
+const PY_TIMEOUT_SECS: &str = "120";
+
+/// The unpacked Python tools: the directory holding `gnt-instance` and the
+/// `ganeti` package, or `None` when skipping was asked for.
+fn python_tools() -> Option<PathBuf> {
+    if std::env::var("GANETI_SKIP_PYTHON_ORACLE").as_deref() == Ok("1") {
+        eprintln!("GANETI_SKIP_PYTHON_ORACLE=1: not comparing with Ganeti's Python tools");
+        return None;
+    }
+    let script = repo_root().join("scripts/python-ganeti.sh");
+    let out = Command::new(&script)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}", script.display()));
+    assert!(
+        out.status.success(),
+        "{} failed ({}): Debian's Ganeti 3.0 Python tools or their python3 modules \
+         could not be installed; set GANETI_SKIP_PYTHON_ORACLE=1 to skip this test.\n{}",
+        script.display(),
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let dir = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+    assert!(
+        dir.join("gnt-instance").is_file() && dir.join("ganeti").is_dir(),
+        "{} printed {}, which holds no gnt-instance and ganeti package",
+        script.display(),
+        dir.display()
+    );
+    Some(dir)
+}
+
+/// Output of one command: what the comparisons look at.
+#[derive(Debug, PartialEq, Eq)]
+struct Answer {
+    code: Option<i32>,
+    stdout: String,
+    stderr: String,
+}
+
+impl From<Output> for Answer {
+    fn from(o: Output) -> Self {
+        Answer {
+            code: o.status.code(),
+            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+        }
+    }
+}
+
+struct Compat {
+    vc: VCluster,
+    py: PathBuf,
+}
+
+impl Compat {
+    /// Runs Ganeti's Python `cmd` on the master node (Debian's python3).
+    fn python(&self, cmd: &str, args: &[&str]) -> Answer {
+        let out = Command::new("timeout")
+            .arg(PY_TIMEOUT_SECS)
+            .arg("/usr/bin/python3")
+            .arg(self.py.join(cmd))
+            .args(args)
+            .env("PYTHONPATH", &self.py)
+            .env("PYTHONDONTWRITEBYTECODE", "1")
+            // Deterministic set order (Ganeti prints some sets as they iterate).
+            .env("PYTHONHASHSEED", "0")
+            .env("GANETI_ROOTDIR", self.vc.root(1))
+            .env("GANETI_HOSTNAME", "node1")
+            .output()
+            .unwrap_or_else(|e| panic!("running Python {cmd}: {e}"));
+        let a = Answer::from(out);
+        assert_ne!(
+            a.code,
+            Some(124),
+            "Python {cmd} {args:?} did not finish in {PY_TIMEOUT_SECS} s"
+        );
+        assert!(
+            !a.stderr.contains("Traceback (most recent call last)"),
+            "Python {cmd} {args:?} crashed:\n{}",
+            a.stderr
+        );
+        a
+    }
+
+    /// Runs our `cmd` on the master node.
+    fn ours(&self, cmd: &str, args: &[&str]) -> Answer {
+        self.vc.gnt(cmd, args).into()
+    }
+
+    /// Asserts both give the same exit code, standard output and standard
+    /// error; returns the answer.
+    fn same(&self, cmd: &str, args: &[&str]) -> Answer {
+        let ours = self.ours(cmd, args);
+        let theirs = self.python(cmd, args);
+        assert_eq!(
+            ours, theirs,
+            "{cmd} {args:?}: ours (left) and Ganeti's Python (right) differ"
+        );
+        ours
+    }
+
+    /// Runs Python `cmd`, which must succeed; returns its standard output.
+    fn python_ok(&self, cmd: &str, args: &[&str]) -> String {
+        let a = self.python(cmd, args);
+        assert_eq!(
+            a.code,
+            Some(0),
+            "Python {cmd} {args:?} failed:\n{}\n{}",
+            a.stdout,
+            a.stderr
+        );
+        a.stdout
+    }
+
+    /// `name:pnode:status` of every instance, by our CLI.
+    fn our_status(&self) -> String {
+        self.vc.ok(
+            "gnt-instance",
+            &[
+                "list",
+                "-o",
+                "name,pnode,status",
+                "--no-headers",
+                "--separator=:",
+            ],
+        )
+    }
+}
+
+#[test]
+fn python_tools_agree_with_ours() {
+    let Some(py) = python_tools() else {
+        return;
+    };
+    let c = Compat {
+        vc: VCluster::up("0.90", 3),
+        py,
+    };
+
+    // An instance created by our CLI, one by Ganeti's.
+    c.vc.ok(
+        "gnt-instance",
+        &[
+            "add",
+            "-t",
+            "file",
+            "--disk",
+            "0:size=100M",
+            "-o",
+            "tiny",
+            "-n",
+            "node2",
+            "--no-name-check",
+            "--no-ip-check",
+            "inst1",
+        ],
+    );
+    c.python_ok(
+        "gnt-instance",
+        &[
+            "add",
+            "-t",
+            "diskless",
+            "-o",
+            "tiny",
+            "-n",
+            "node3",
+            "--no-name-check",
+            "--no-ip-check",
+            "--no-start",
+            "inst2",
+        ],
+    );
+    assert_eq!(
+        c.our_status(),
+        "inst1:node2:running\ninst2:node3:ADMIN_down\n"
+    );
+
+    // Lists: default fields, chosen fields, separators.
+    let list = c.same("gnt-instance", &["list"]);
+    assert!(
+        list.stdout.starts_with("Instance ") && list.stdout.contains("inst2"),
+        "{}",
+        list.stdout
+    );
+    c.same(
+        "gnt-instance",
+        &[
+            "list",
+            "-o",
+            "name,pnode,status",
+            "--no-headers",
+            "--separator=:",
+        ],
+    );
+    c.same(
+        "gnt-instance",
+        &[
+            "list",
+            "-o",
+            "name,pnode,snodes,admin_state,oper_state,be/memory,disk.sizes,nic.macs,disk_template",
+        ],
+    );
+    // DFree is the host's live free disk space: it may move between the two
+    // runs, so it is left out; every other default column is compared.
+    c.same(
+        "gnt-node",
+        &[
+            "list",
+            "-o",
+            "name,dtotal,mtotal,mnode,mfree,pinst_cnt,sinst_cnt",
+        ],
+    );
+    c.same(
+        "gnt-node",
+        &["list", "-o", "name,pip,sip,role,group,offline,drained"],
+    );
+    let jobs = c.same("gnt-job", &["list"]);
+    assert!(
+        jobs.stdout.contains("INSTANCE_CREATE(inst2)"),
+        "{}",
+        jobs.stdout
+    );
+    c.same("gnt-group", &["list"]);
+    c.same("gnt-os", &["list"]);
+    c.same("gnt-os", &["diagnose"]);
+
+    // Resources ganeti-rs has no objects of yet: empty lists, not errors.
+    assert_eq!(
+        c.python_ok("gnt-network", &["list"]),
+        "Network Subnet Gateway MacPrefix GroupList Tags\n"
+    );
+    assert_eq!(c.python_ok("gnt-filter", &["list", "--no-headers"]), "");
+
+    // Errors: same message, same exit code.
+    let missing = c.same("gnt-instance", &["info", "nosuch"]);
+    assert_ne!(missing.code, Some(0));
+
+    // Python shuts down and starts the instance our CLI created.
+    c.python_ok("gnt-instance", &["shutdown", "inst1"]);
+    assert_eq!(
+        c.our_status(),
+        "inst1:node2:ADMIN_down\ninst2:node3:ADMIN_down\n"
+    );
+    c.python_ok("gnt-instance", &["startup", "inst1"]);
+    assert_eq!(
+        c.our_status(),
+        "inst1:node2:running\ninst2:node3:ADMIN_down\n"
+    );
+
+    // Detailed information, after the state changes above.
+    let info = c.same("gnt-instance", &["info", "inst1"]);
+    for line in [
+        "- Instance name: inst1",
+        "State: configured to be up, actual state is up",
+        "- primary: node2",
+        "Disk template: file",
+        "- disk/0: file, size 100M",
+    ] {
+        assert!(
+            info.stdout.contains(line),
+            "no {line:?} in:\n{}",
+            info.stdout
+        );
+    }
+    c.same("gnt-instance", &["info", "--static", "inst2"]);
+    c.same("gnt-node", &["info", "node2"]);
+
+    // Python modifies (it sends Ganeti 3.0.2's full OP_INSTANCE_SET_PARAMS).
+    c.python_ok("gnt-instance", &["modify", "-B", "memory=256", "inst2"]);
+    assert_eq!(
+        c.vc.list("gnt-instance", "name,be/memory", &["inst2"]),
+        vec![vec!["inst2", "256"]]
+    );
+
+    // gnt-cluster info (Python prints the ipolicy's min/max in its set
+    // iteration order, fixed by PYTHONHASHSEED=0 to min first, as ours).
+    let info = c.same("gnt-cluster", &["info"]);
+    for line in [
+        "Cluster name: vcluster",
+        "Master node: node1",
+        "  mac prefix: aa:00:00",
+    ] {
+        assert!(
+            info.stdout.contains(line),
+            "no {line:?} in:\n{}",
+            info.stdout
+        );
+    }
+}
