@@ -115,13 +115,20 @@ fn pid_alive(pidfile: &Path) -> Option<i32> {
 
 /// Starts `binary` with `args` in the tree `root` unless its pid file
 /// names a live process.
-fn start_daemon(binary: &str, root: &Path, pidfile: &Path, args: &[&str]) -> Result<(), CliError> {
+fn start_daemon(
+    binary: &str,
+    root: &Path,
+    node: &str,
+    pidfile: &Path,
+    args: &[&str],
+) -> Result<(), CliError> {
     if pid_alive(pidfile).is_some() {
         return Ok(());
     }
     let status = Command::new(daemon_binary(binary))
         .args(args)
         .env("GANETI_ROOTDIR", root)
+        .env(HOSTNAME_ENV, node)
         .status()
         .map_err(|e| exec_err(format!("Cannot start {binary}: {e}")))?;
     if !status.success() {
@@ -233,15 +240,15 @@ pub fn init(a: InitArgs) -> Result<i32, CliError> {
         master_netdev: a.master_netdev.clone(),
     };
     init_cluster(&paths, &params).map_err(|e| prereq(masterd::lu::common::error_chain(&e)))?;
-    start_node_daemon(&paths, ip)?;
-    start_daemon("ganeti-masterd", paths.root(), &paths.masterd_pid(), &[])?;
+    start_node_daemon(&paths, &master, ip)?;
+    start_daemon("ganeti-masterd", paths.root(), &master, &paths.masterd_pid(), &[])?;
     wait_for_master(&paths)?;
     Ok(exit::SUCCESS)
 }
 
 /// Starts the node daemon of the tree `paths` on `ip` and waits until it
 /// accepts connections.
-fn start_node_daemon(paths: &Paths, ip: IpAddr) -> Result<(), CliError> {
+fn start_node_daemon(paths: &Paths, node: &str, ip: IpAddr) -> Result<(), CliError> {
     let port: u16 = std::env::var("GANETI_NODED_PORT")
         .ok()
         .and_then(|p| p.parse().ok())
@@ -251,6 +258,7 @@ fn start_node_daemon(paths: &Paths, ip: IpAddr) -> Result<(), CliError> {
     start_daemon(
         "ganeti-noded",
         paths.root(),
+        node,
         &paths.noded_pid(),
         &["--bind", &ip_s, "--port", &port_s],
     )?;
@@ -331,7 +339,7 @@ pub fn node_setup(node: &str) -> Result<(), CliError> {
             masterd::lu::common::error_chain(&e)
         ))
     })?;
-    start_node_daemon(&node_paths, ip)
+    start_node_daemon(&node_paths, node, ip)
 }
 
 /// `gnt-cluster destroy --yes-do-it`.
