@@ -241,7 +241,13 @@ pub fn init(a: InitArgs) -> Result<i32, CliError> {
     };
     init_cluster(&paths, &params).map_err(|e| prereq(masterd::lu::common::error_chain(&e)))?;
     start_node_daemon(&paths, &master, ip)?;
-    start_daemon("ganeti-masterd", paths.root(), &master, &paths.masterd_pid(), &[])?;
+    start_daemon(
+        "ganeti-masterd",
+        paths.root(),
+        &master,
+        &paths.masterd_pid(),
+        &[],
+    )?;
     wait_for_master(&paths)?;
     Ok(exit::SUCCESS)
 }

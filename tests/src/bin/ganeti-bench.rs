@@ -35,9 +35,15 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 }
 
 fn main() {
-    let jobs: usize = std::env::var("BENCH_JOBS").ok().and_then(|v| v.parse().ok()).unwrap_or(2000);
+    let jobs: usize = std::env::var("BENCH_JOBS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2000);
     let clients: usize = 8;
-    let instances: usize = std::env::var("BENCH_INSTANCES").ok().and_then(|v| v.parse().ok()).unwrap_or(1000);
+    let instances: usize = std::env::var("BENCH_INSTANCES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1000);
     std::env::set_var("GANETI_FAKE_MEMORY", "10000000");
     let vc = VCluster::up("0.91", 3);
 
@@ -58,7 +64,10 @@ fn main() {
                 })
             })
             .collect();
-        handles.into_iter().flat_map(|h| h.join().expect("client")).collect()
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().expect("client"))
+            .collect()
     });
     let submitted = t0.elapsed();
     let mut c = vc.luxi();
@@ -124,8 +133,12 @@ fn main() {
     let mut q = Vec::new();
     for _ in 0..10 {
         let t = Instant::now();
-        c.query("instance", &["name", "pnode", "status", "oper_ram"], Value::Null)
-            .expect("Query");
+        c.query(
+            "instance",
+            &["name", "pnode", "status", "oper_ram"],
+            Value::Null,
+        )
+        .expect("Query");
         q.push(t.elapsed());
     }
     q.sort();
