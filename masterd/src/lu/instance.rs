@@ -336,11 +336,8 @@ impl LogicalUnit for Create {
         if o.no_install != Some(true) && o.os_type.is_none() {
             return Err(inval("No guest OS or OS variant specified"));
         }
-        if o.pnode.is_none() && o.pnode_uuid.is_none() {
-            return Err(inval(
-                "No primary node given; automatic placement with an iallocator is not \
-                 available in ganeti-rs yet, give one with -n",
-            ));
+        if o.pnode.is_some() && o.iallocator.is_some() {
+            return Err(inval("Give either a primary node or an iallocator, not both"));
         }
         if o.snode.is_some() {
             return Err(inval(format!(
@@ -352,12 +349,21 @@ impl LogicalUnit for Create {
     }
 
     fn locks(&mut self, cfg: &ConfigData) -> Result<LockRequest, GanetiError> {
-        let pn = self
-            .op
-            .pnode_uuid
-            .as_deref()
-            .or(self.op.pnode.as_deref())
-            .unwrap_or_default();
+        let pn = self.op.pnode_uuid.as_deref().or(self.op.pnode.as_deref());
+        let Some(pn) = pn else {
+            // The iallocator picks the node: any may be chosen.
+            if self.op.iallocator.is_none() && cfg.cluster.default_iallocator.is_empty() {
+                return Err(inval(
+                    "No iallocator or primary node given and no cluster-wide default \
+                     iallocator found; please specify either an iallocator or a primary node",
+                ));
+            }
+            return Ok(LockRequest::new()
+                .bgl(Mode::Shared)
+                .some(Level::Instance, vec![self.op.instance_name.clone()], Mode::Exclusive)
+                .all(Level::Node, Mode::Exclusive)
+                .all(Level::NodeRes, Mode::Exclusive));
+        };
         self.pnode = expand_node(cfg, pn)?.uuid.clone();
         Ok(LockRequest::new()
             .bgl(Mode::Shared)
@@ -377,10 +383,11 @@ impl LogicalUnit for Create {
                 self.op.instance_name
             )));
         }
-        let node = &cfg.nodes[&self.pnode];
-        check_node_online(node)?;
-        check_node_not_drained(node)?;
-        check_node_vm_capable(node)?;
+        if let Some(node) = cfg.nodes.get(&self.pnode) {
+            check_node_online(node)?;
+            check_node_not_drained(node)?;
+            check_node_vm_capable(node)?;
+        }
         self.hypervisor = self
             .op
             .hypervisor
@@ -432,6 +439,42 @@ impl LogicalUnit for Create {
             let master = &ctx.master;
             let o = &self.op;
             let now = timestamp();
+            if self.pnode.is_empty() {
+                let plugin = o
+                    .iallocator
+                    .clone()
+                    .unwrap_or_else(|| master.config.read().cluster.default_iallocator.clone());
+                let be = objects::params::fill(
+                    &master.config.read().cluster.beparams.get("default").cloned().unwrap_or_default(),
+                    &normalize_beparams(&o.beparams),
+                );
+                let req = crate::iallocator::AllocRequest {
+                    name: o.instance_name.clone(),
+                    disk_template: o.disk_template.clone(),
+                    memory: get_u64(&be, be::MAXMEM).or_else(|| get_u64(&be, be::MEMORY)).unwrap_or(128),
+                    vcpus: get_u64(&be, be::VCPUS).unwrap_or(1),
+                    spindle_use: get_u64(&be, be::SPINDLE_USE).unwrap_or(1),
+                    disks: o.disks.iter().map(|d| d.size.unwrap_or(0)).collect(),
+                    nics: o.nics.len(),
+                    os: o.os_type.clone().unwrap_or_default(),
+                    tags: o.tags.clone(),
+                    hypervisor: self.hypervisor.clone(),
+                };
+                let nodes = crate::iallocator::allocate(master, &plugin, &req).await?;
+                let node = {
+                    let cfg = master.config.read();
+                    let n = expand_node(&cfg, &nodes[0])?.clone();
+                    check_node_online(&n)?;
+                    check_node_not_drained(&n)?;
+                    check_node_vm_capable(&n)?;
+                    n
+                };
+                ctx.feedback(format!(
+                    "Selected nodes for instance {} via iallocator {plugin}: {}",
+                    o.instance_name, node.name
+                ));
+                self.pnode = node.uuid.clone();
+            }
             let pnode = get_node(ctx, &self.pnode)?;
             let uuid = new_uuid();
             let (disks, nics) = {

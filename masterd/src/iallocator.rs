@@ -1,0 +1,214 @@
+//! Running an iallocator plugin (Ganeti's external allocator protocol):
+//! the cluster's state plus a request go to the plugin as a JSON file, the
+//! answer comes back on its standard output. `hail` from our htools speaks
+//! it, as do Ganeti's own plugins.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use luxi::error::{ErrorCode, GanetiError};
+use objects::params::{be, get_u64};
+use serde_json::{json, Map, Value};
+
+use crate::master::Master;
+
+/// Where iallocator plugins are looked up: next to the daemon, the node
+/// tree's `usr/lib/ganeti/iallocators`, then the `PATH`.
+fn find_plugin(master: &Master, name: &str) -> Option<PathBuf> {
+    if name.contains('/') {
+        let p = PathBuf::from(name);
+        return p.exists().then_some(p);
+    }
+    let mut dirs: Vec<PathBuf> = Vec::new();
+    if let Some(d) = std::env::current_exe().ok().and_then(|e| e.parent().map(PathBuf::from)) {
+        dirs.push(d);
+    }
+    dirs.push(master.paths.root().join("usr/lib/ganeti/iallocators"));
+    dirs.push(PathBuf::from("/usr/lib/ganeti/iallocators"));
+    if let Some(path) = std::env::var_os("PATH") {
+        dirs.extend(std::env::split_paths(&path));
+    }
+    dirs.into_iter().map(|d| d.join(name)).find(|p| p.exists())
+}
+
+/// The cluster part of an iallocator request, with live node data.
+async fn cluster_data(master: &Arc<Master>) -> Map<String, Value> {
+    let nodes: Vec<objects::Node> = master.config.read().nodes.values().cloned().collect();
+    let live = crate::query::live::Live::fetch(master, nodes.clone(), true, false).await;
+    let cfg = master.config.read();
+    let c = &cfg.cluster;
+    let mut groups = Map::new();
+    for g in cfg.groups.values() {
+        groups.insert(
+            g.uuid.clone(),
+            json!({"name": g.name, "alloc_policy": g.alloc_policy, "networks": [],
+                   "ipolicy": objects::params::fill(&c.ipolicy, &g.ipolicy), "tags": g.tags}),
+        );
+    }
+    let mut pri_mem: std::collections::HashMap<&str, (u64, u64)> = Default::default();
+    for i in cfg.instances.values() {
+        let mem = get_u64(&c.fill_beparams(i), be::MAXMEM).unwrap_or(0);
+        let e = pri_mem.entry(i.primary_node.as_str()).or_default();
+        e.0 += mem;
+        if i.admin_state == objects::AdminState::Up {
+            e.1 += mem;
+        }
+    }
+    let mut nmap = Map::new();
+    for n in &nodes {
+        let mut o = json!({
+            "tags": n.tags, "primary_ip": n.primary_ip, "secondary_ip": n.secondary_ip,
+            "offline": n.offline, "drained": n.drained, "master_candidate": n.master_candidate,
+            "group": n.group, "master_capable": n.master_capable, "vm_capable": n.vm_capable,
+            "ndparams": objects::params::fill(&c.ndparams, &n.ndparams),
+        });
+        let info = live.node_info.get(&n.uuid).and_then(|a| a.data());
+        match info {
+            Some(d) if !n.offline => {
+                let hv = d.hypervisors.first().map(|h| h.info.clone());
+                let st = d.storage.first();
+                let (ip, iu) = pri_mem.get(n.uuid.as_str()).copied().unwrap_or_default();
+                if let (Some(hv), Some(o)) = (hv, o.as_object_mut()) {
+                    o.insert("total_memory".into(), json!(hv.memory_total));
+                    o.insert("reserved_memory".into(), json!(hv.memory_dom0));
+                    o.insert("free_memory".into(), json!(hv.memory_free));
+                    o.insert("total_cpus".into(), json!(hv.cpu_total));
+                    o.insert("reserved_cpus".into(), json!(hv.cpu_dom0));
+                    o.insert("total_disk".into(), json!(st.map_or(0, |s| s.total_mib)));
+                    o.insert("free_disk".into(), json!(st.map_or(0, |s| s.free_mib)));
+                    o.insert("total_spindles".into(), json!(0));
+                    o.insert("free_spindles".into(), json!(0));
+                    o.insert("i_pri_memory".into(), json!(ip));
+                    o.insert("i_pri_up_memory".into(), json!(iu));
+                }
+            }
+            _ => {
+                // A node without live data cannot take instances.
+                if let Some(o) = o.as_object_mut() {
+                    o.insert("offline".into(), json!(true));
+                }
+            }
+        }
+        nmap.insert(n.name.clone(), o);
+    }
+    let mut imap = Map::new();
+    for i in cfg.instances.values() {
+        let bep = c.fill_beparams(i);
+        let disks: Vec<Value> = i.disks.iter().map(|d| json!({"size": d.size, "mode": d.mode, "spindles": d.spindles})).collect();
+        let mut nodes = vec![cfg.node_name(&i.primary_node).to_string()];
+        nodes.extend(i.secondary_nodes().iter().map(|s| cfg.node_name(s).to_string()));
+        imap.insert(
+            i.name.clone(),
+            json!({
+                "tags": i.tags, "admin_state": i.admin_state.as_str(),
+                "vcpus": get_u64(&bep, be::VCPUS).unwrap_or(1),
+                "memory": get_u64(&bep, be::MAXMEM).unwrap_or(0),
+                "spindle_use": get_u64(&bep, be::SPINDLE_USE).unwrap_or(1),
+                "os": i.os, "nodes": nodes,
+                "nics": i.nics.iter().map(|n| json!({"mac": n.mac, "ip": n.ip, "network": n.network})).collect::<Vec<_>>(),
+                "disks": disks,
+                "disk_template": i.disk_template,
+                "disk_space_total": i.disks.iter().map(|d| d.size).sum::<u64>(),
+                "hypervisor": i.hypervisor,
+            }),
+        );
+    }
+    let mut top = Map::new();
+    top.insert("version".into(), json!(2));
+    top.insert("cluster_name".into(), json!(c.cluster_name));
+    top.insert("cluster_tags".into(), json!(c.tags));
+    top.insert("enabled_hypervisors".into(), json!(c.enabled_hypervisors));
+    top.insert("ipolicy".into(), json!(c.ipolicy));
+    top.insert("nodegroups".into(), Value::Object(groups));
+    top.insert("nodes".into(), Value::Object(nmap));
+    top.insert("instances".into(), Value::Object(imap));
+    top
+}
+
+/// What a new instance needs, for an `allocate` request.
+pub struct AllocRequest {
+    pub name: String,
+    pub disk_template: String,
+    pub memory: u64,
+    pub vcpus: u64,
+    pub spindle_use: u64,
+    pub disks: Vec<u64>,
+    pub nics: usize,
+    pub os: String,
+    pub tags: Vec<String>,
+    pub hypervisor: String,
+}
+
+/// Asks plugin `name` where to put a new instance; returns node names.
+pub async fn allocate(
+    master: &Arc<Master>,
+    name: &str,
+    req: &AllocRequest,
+) -> Result<Vec<String>, GanetiError> {
+    let plugin = find_plugin(master, name).ok_or_else(|| {
+        GanetiError::prereq(
+            format!("Can't find the iallocator '{name}'"),
+            ErrorCode::NoEnt,
+        )
+    })?;
+    let mut top = cluster_data(master).await;
+    top.insert(
+        "request".into(),
+        json!({
+            "type": "allocate", "name": req.name, "disk_template": req.disk_template,
+            "tags": req.tags, "os": req.os, "vcpus": req.vcpus, "memory": req.memory,
+            "spindle_use": req.spindle_use,
+            "disks": req.disks.iter().map(|s| json!({"size": s, "mode": "rw"})).collect::<Vec<_>>(),
+            "disk_space_total": req.disks.iter().sum::<u64>(),
+            "nics": (0..req.nics).map(|_| json!({"mac": "auto", "ip": null, "network": null})).collect::<Vec<_>>(),
+            "required_nodes": 1, "hypervisor": req.hypervisor,
+        }),
+    );
+    let file = tempfile_in(master)?;
+    std::fs::write(&file, Value::Object(top).to_string())
+        .map_err(|e| GanetiError::exec(format!("Cannot write the iallocator request: {e}")))?;
+    let out = tokio::process::Command::new(&plugin)
+        .arg(&file)
+        .output()
+        .await
+        .map_err(|e| GanetiError::exec(format!("Cannot run iallocator {}: {e}", plugin.display())));
+    let _ = std::fs::remove_file(&file);
+    let out = out?;
+    if !out.status.success() {
+        return Err(GanetiError::exec(format!(
+            "Iallocator '{name}' failed ({}): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        )));
+    }
+    let answer: Value = serde_json::from_slice(&out.stdout).map_err(|e| {
+        GanetiError::exec(format!("Iallocator '{name}' gave an invalid answer: {e}"))
+    })?;
+    if answer.get("success").and_then(Value::as_bool) != Some(true) {
+        return Err(GanetiError::prereq(
+            format!(
+                "Can't compute nodes using iallocator '{name}': {}",
+                answer.get("info").and_then(Value::as_str).unwrap_or("no reason given")
+            ),
+            ErrorCode::NoRes,
+        ));
+    }
+    let nodes: Vec<String> = answer
+        .get("result")
+        .and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect())
+        .unwrap_or_default();
+    if nodes.is_empty() {
+        return Err(GanetiError::exec(format!("Iallocator '{name}' returned no node")));
+    }
+    Ok(nodes)
+}
+
+fn tempfile_in(master: &Master) -> Result<PathBuf, GanetiError> {
+    let dir = master.paths.run_dir();
+    std::fs::create_dir_all(&dir)
+        .map_err(|e| GanetiError::exec(format!("Cannot create {}: {e}", dir.display())))?;
+    let n: u64 = rand::random();
+    Ok(dir.join(format!("iallocator-{n:016x}.json")))
+}
+
