@@ -120,6 +120,8 @@ struct Inner {
     addr: SocketAddr,
     server_name: ServerName<'static>,
     connector: TlsConnector,
+    /// Upper bound on every call's timeout (tests of hanging nodes).
+    max_timeout: Option<Duration>,
 }
 
 impl std::fmt::Debug for NodeClient {
@@ -150,8 +152,24 @@ impl NodeClient {
                 addr,
                 server_name,
                 connector: TlsConnector::from(tls),
+                max_timeout: None,
             }),
         })
+    }
+
+    /// The same client with every call's timeout (default or explicit)
+    /// capped at `max`, so that a test of a hanging node does not wait for
+    /// the production timeouts.
+    pub fn with_max_timeout(&self, max: Duration) -> Self {
+        NodeClient {
+            inner: Arc::new(Inner {
+                node: self.inner.node.clone(),
+                addr: self.inner.addr,
+                server_name: self.inner.server_name.clone(),
+                connector: self.inner.connector.clone(),
+                max_timeout: Some(max),
+            }),
+        }
     }
 
     /// A client authenticated with the node files under `paths` (the
@@ -214,6 +232,10 @@ impl NodeClient {
         body: Vec<u8>,
         timeout: Duration,
     ) -> Result<(u16, Bytes), ClientError> {
+        let timeout = match self.inner.max_timeout {
+            Some(max) => timeout.min(max),
+            None => timeout,
+        };
         match tokio::time::timeout(timeout, self.exchange(call, body)).await {
             Ok(result) => result,
             Err(_) => Err(ClientError::Timeout {

@@ -611,6 +611,25 @@ async fn test_hooks_inject_errors_and_hangs_that_the_client_timeout_catches() {
     // Only the next call hung; the following one answers.
     c.call(&NodeInfo::default()).await.unwrap();
 
+    // A cap on the client bounds the calls' default timeouts.
+    c.call(&TestSetFailure {
+        call: "instance_start".into(),
+        mode: FailureMode::Hang,
+        count: 1,
+    })
+    .await
+    .unwrap();
+    let capped = c.with_max_timeout(Duration::from_millis(300));
+    let err = capped
+        .call(&InstanceStart {
+            instance: instance("hang", vec![]),
+            startup_paused: false,
+        })
+        .await
+        .unwrap_err();
+    assert!(err.is_timeout(), "{err:?}");
+    assert!(err.to_string().contains("timed out after 300ms"), "{err}");
+
     let err = c
         .call(&TestSetFailure {
             call: "no_such_call".into(),
@@ -768,4 +787,32 @@ async fn node_verify_reports_hypervisors_oses_and_storage() {
         .unwrap();
     assert_eq!(r.file_storage.len(), 1, "{:?}", r.file_storage);
     assert!(r.file_storage[0].contains("shared-file-storage"));
+}
+
+#[test]
+fn a_port_in_use_is_reported_at_once() {
+    let held = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = held.local_addr().unwrap().port();
+    let root = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_ganeti-noded"))
+        .args(["--bind", "127.0.0.1", "--port", &port.to_string()])
+        .env("GANETI_ROOTDIR", root.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!("cannot bind 127.0.0.1:{port}")),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn bad_options_are_rejected() {
+    let out = Command::new(env!("CARGO_BIN_EXE_ganeti-noded"))
+        .args(["--port", "notaport"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--port"));
 }

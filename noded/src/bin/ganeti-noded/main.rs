@@ -48,6 +48,12 @@ const CERT_POLL: Duration = Duration::from_millis(500);
 fn main() -> std::process::ExitCode {
     let args = Args::parse();
     let paths = absolute_paths();
+    // Fail where the caller sees it when the address cannot be used; the
+    // real listener is opened once the TLS files exist.
+    if let Err(e) = std::net::TcpListener::bind((args.bind, args.port)) {
+        eprintln!("ganeti-noded: cannot bind {}:{}: {e}", args.bind, args.port);
+        return std::process::ExitCode::FAILURE;
+    }
     if !args.foreground {
         if let Err(e) = nix::unistd::daemon(true, false) {
             eprintln!("ganeti-noded: cannot daemonize: {e}");
