@@ -656,6 +656,38 @@ mod tests {
         assert_eq!(unit, Reply::Ok(()));
     }
 
+    /// Pins the JSON shape of an instance as the master sends it.
+    #[test]
+    fn an_instance_spec_decodes_from_its_documented_json() {
+        let json = serde_json::json!({
+            "name": "inst1.example.com",
+            "uuid": "6d1b1c3e-0000-4000-8000-000000000001",
+            "primary_node": "node1.example.com",
+            "secondary_nodes": [],
+            "hypervisor": "fake",
+            "hvparams": {"kernel_path": "/boot/vmlinuz", "acpi": true},
+            "beparams": {"memory": 512, "minmem": 256, "vcpus": 2,
+                         "auto_balance": true, "always_failover": false},
+            "os": "tiny+default",
+            "osparams": {"greeting": "hi"},
+            "disks": [{"uuid": "d0", "index": 0, "size": 1024, "dev_type": "file",
+                       "logical_id": "/srv/ganeti/file-storage/inst1/d0.file.disk0",
+                       "mode": "rw"}],
+            "nics": [{"mac": "aa:00:00:00:00:01", "ip": null, "mode": "bridged",
+                      "link": "br0", "network": null}],
+            "tags": ["web"]
+        });
+        let spec: InstanceSpec = serde_json::from_value(json).unwrap();
+        assert_eq!(spec.beparams.maxmem, 512);
+        assert_eq!(spec.beparams.min_memory(), 256);
+        assert_eq!(spec.disks[0].dev_type, DiskTemplate::File);
+        assert_eq!(spec.nics[0].mode, NicMode::Bridged);
+        // Missing required fields are named.
+        let err =
+            serde_json::from_value::<InstanceSpec>(serde_json::json!({"name": "x"})).unwrap_err();
+        assert!(err.to_string().contains("missing field `uuid`"), "{err}");
+    }
+
     #[test]
     fn call_names_are_unique() {
         let mut names = CALLS.to_vec();

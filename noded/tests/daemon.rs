@@ -59,15 +59,13 @@ fn spawn_node(test_hooks: bool, certs: bool) -> Node {
     spawn_named(NODE, ca, test_hooks, certs)
 }
 
-/// Starts node `name` of the cluster of `ca`.
-fn spawn_named(name: &str, ca: ClusterCa, test_hooks: bool, certs: bool) -> Node {
-    let root = tempfile::tempdir().unwrap();
-    let paths = Paths::new(root.path());
-    if certs {
-        write_certs(&paths, &ca, name);
-    }
-    let port = free_port();
-    let log = std::fs::File::create(root.path().join("noded.stderr")).unwrap();
+/// Runs `ganeti-noded` for node `name` rooted at `paths`.
+fn start_process(name: &str, paths: &Paths, port: u16, test_hooks: bool) -> Child {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(paths.root().join("noded.stderr"))
+        .unwrap();
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_ganeti-noded"));
     cmd.args([
         "--bind",
@@ -77,8 +75,8 @@ fn spawn_named(name: &str, ca: ClusterCa, test_hooks: bool, certs: bool) -> Node
         "-f",
         "-d",
     ])
-    .env("GANETI_ROOTDIR", root.path())
-    .env("GANETI_HOSTNAME", NODE)
+    .env("GANETI_ROOTDIR", paths.root())
+    .env("GANETI_HOSTNAME", name)
     .env("GANETI_FAKE_MEMORY", "4096")
     .env("GANETI_FAKE_CPUS", "4")
     .stdin(Stdio::null())
@@ -87,7 +85,18 @@ fn spawn_named(name: &str, ca: ClusterCa, test_hooks: bool, certs: bool) -> Node
     if test_hooks {
         cmd.arg("--enable-test-hooks");
     }
-    let child = cmd.spawn().unwrap();
+    cmd.spawn().unwrap()
+}
+
+/// Starts node `name` of the cluster of `ca`.
+fn spawn_named(name: &str, ca: ClusterCa, test_hooks: bool, certs: bool) -> Node {
+    let root = tempfile::tempdir().unwrap();
+    let paths = Paths::new(root.path());
+    if certs {
+        write_certs(&paths, &ca, name);
+    }
+    let port = free_port();
+    let child = start_process(name, &paths, port, test_hooks);
     let mut node = Node {
         name: name.to_string(),
         _root: root,
@@ -116,6 +125,17 @@ impl Node {
             }
             TcpStream::connect(addr).is_ok()
         });
+    }
+
+    /// Kills the daemon and starts a new one on the same port and root.
+    fn restart(&mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+        wait_until("the port to close", Duration::from_secs(60), || {
+            TcpStream::connect(self.addr).is_err()
+        });
+        self.child = start_process(&self.name, &self.paths, self.addr.port(), false);
+        self.wait_serving();
     }
 
     fn client(&self) -> NodeClient {
@@ -815,4 +835,30 @@ fn bad_options_are_rejected() {
         .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("--port"));
+}
+
+#[tokio::test]
+async fn a_client_survives_a_restart_of_the_node_daemon() {
+    let mut node = spawn_node(false, true);
+    let c = node.client();
+    for _ in 0..20 {
+        c.call(&Version {}).await.unwrap();
+    }
+    let inst = instance("persist", vec![]);
+    c.call(&InstanceStart {
+        instance: inst,
+        startup_paused: false,
+    })
+    .await
+    .unwrap();
+    node.restart();
+    // Kept connections died with the old daemon; the client notices and
+    // reconnects. The fake instance outlives the daemon, as a VM would.
+    let list = c
+        .call(&InstanceList {
+            hypervisors: vec!["fake".into()],
+        })
+        .await
+        .unwrap();
+    assert_eq!(list, vec!["persist"]);
 }

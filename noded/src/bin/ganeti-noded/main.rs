@@ -50,7 +50,7 @@ fn main() -> std::process::ExitCode {
     let paths = absolute_paths();
     // Fail where the caller sees it when the address cannot be used; the
     // real listener is opened once the TLS files exist.
-    if let Err(e) = std::net::TcpListener::bind((args.bind, args.port)) {
+    if let Err(e) = check_bindable(args.bind, args.port) {
         eprintln!("ganeti-noded: cannot bind {}:{}: {e}", args.bind, args.port);
         return std::process::ExitCode::FAILURE;
     }
@@ -82,6 +82,16 @@ fn main() -> std::process::ExitCode {
             std::process::ExitCode::FAILURE
         }
     }
+}
+
+/// Binds (without listening, so that nobody can connect) and releases.
+fn check_bindable(ip: IpAddr, port: u16) -> std::io::Result<()> {
+    let socket = match ip {
+        IpAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+        IpAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(std::net::SocketAddr::new(ip, port))
 }
 
 /// The node's tree, with a relative `GANETI_ROOTDIR` made absolute (the
