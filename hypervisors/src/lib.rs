@@ -123,6 +123,12 @@ pub trait Hypervisor: Send + Sync {
     /// Stops `instance` (by name: the instance may be gone from the config).
     fn stop(&self, instance_name: &str, hvparams: &HvParams, opts: StopOptions) -> Result<()>;
 
+    /// Removes what a stopped instance left behind (runtime files,
+    /// sockets); called after a successful stop.
+    fn cleanup(&self, _instance_name: &str) -> Result<()> {
+        Ok(())
+    }
+
     /// Reboots a running instance from inside the guest.
     fn reboot(&self, instance: &InstanceSpec) -> Result<()>;
 

@@ -274,6 +274,10 @@ fn stop(s: &State, inst: &InstanceSpec, timeout_secs: u64) -> CallResult<()> {
             Err(e) => return Err(hv_err(e)),
         }
     }
+    if let Err(e) = hv.cleanup(&inst.name) {
+        // The instance is stopped; leftovers do not undo that.
+        tracing::warn!(instance = %inst.name, error = %chain(&e), "cleanup after stop failed");
+    }
     info!(instance = %inst.name, "stopped");
     Ok(())
 }
