@@ -577,6 +577,16 @@ pub const UPLOADABLE_FILES: &[&str] = &[
 ];
 call!(UploadFile, "upload_file", (), timeouts::NORMAL);
 
+// ---------------------------------------------------------------- leaving
+
+/// The node leaves the cluster: the regular files of its data directory
+/// (certificates, ssconf, cluster files) are removed and the daemon stops
+/// listening once it has answered, then waits for new certificates as a
+/// node that never joined.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct NodeLeaveCluster {}
+call!(NodeLeaveCluster, "node_leave_cluster", (), timeouts::NORMAL);
+
 // ---------------------------------------------------------------- test hooks
 
 /// How an injected failure behaves.
@@ -630,6 +640,7 @@ pub const CALLS: &[&str] = &[
     OsValidate::NAME,
     WriteSsconfFiles::NAME,
     UploadFile::NAME,
+    NodeLeaveCluster::NAME,
     TestSetFailure::NAME,
 ];
 

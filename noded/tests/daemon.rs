@@ -862,3 +862,33 @@ async fn a_client_survives_a_restart_of_the_node_daemon() {
         .unwrap();
     assert_eq!(list, vec!["persist"]);
 }
+
+#[tokio::test]
+async fn a_node_that_leaves_the_cluster_waits_to_join_another() {
+    let mut node = spawn_node(false, true);
+    let c = node.client();
+    c.call(&WriteSsconfFiles {
+        values: BTreeMap::from([("cluster_name".to_string(), "old".to_string())]),
+    })
+    .await
+    .unwrap();
+    c.call(&NodeLeaveCluster {}).await.unwrap();
+    let addr = node.addr;
+    wait_until(
+        "the daemon to stop listening",
+        Duration::from_secs(60),
+        || TcpStream::connect(addr).is_err(),
+    );
+    assert!(!node.paths.node_cert().exists());
+    assert!(!node.paths.cluster_ca_cert().exists());
+    assert!(!node.paths.ssconf("cluster_name").exists());
+    assert!(node.child.try_wait().unwrap().is_none(), "daemon exited");
+
+    // Joining a new cluster: new CA, new certificate.
+    let new_ca = tls::create_cluster_ca("new.example.com").unwrap();
+    write_certs(&node.paths, &new_ca, NODE);
+    node.wait_serving();
+    node.client().call(&Version {}).await.unwrap();
+    // The old cluster's client is no longer accepted.
+    assert!(c.call(&Version {}).await.is_err());
+}

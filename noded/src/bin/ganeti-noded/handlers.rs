@@ -28,6 +28,8 @@ pub struct State {
     pub registry: Registry,
     /// `None` unless started with `--enable-test-hooks`.
     pub hooks: Option<TestHooks>,
+    /// Signalled when the node has left the cluster.
+    pub left: tokio::sync::Notify,
 }
 
 pub type CallResult<T> = Result<T, RpcError>;
@@ -568,6 +570,34 @@ pub fn upload_file(s: &State, r: UploadFile) -> CallResult<()> {
     let target = s.paths.root().join(rel);
     noded::tls::write_file_atomically(&target, r.content.as_bytes(), r.mode)
         .map_err(|e| failed(chain(&e)))
+}
+
+pub fn node_leave_cluster(s: &State, _r: NodeLeaveCluster) -> CallResult<()> {
+    let dir = s.paths.data_dir();
+    let entries = std::fs::read_dir(&dir)
+        .map_err(|e| failed(format!("cannot list '{}': {e}", dir.display())))?;
+    let mut problems = Vec::new();
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if entry
+            .file_type()
+            .map(|t| t.is_file() || t.is_symlink())
+            .unwrap_or(false)
+        {
+            if let Err(e) = std::fs::remove_file(&path) {
+                problems.push(format!("{}: {e}", path.display()));
+            }
+        }
+    }
+    if !problems.is_empty() {
+        return Err(failed(format!(
+            "cannot remove cluster files: {}",
+            problems.join("; ")
+        )));
+    }
+    info!("left the cluster: cluster files removed");
+    s.left.notify_one();
+    Ok(())
 }
 
 pub fn test_set_failure(s: &State, r: TestSetFailure) -> CallResult<()> {

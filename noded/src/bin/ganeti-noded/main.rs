@@ -215,23 +215,30 @@ async fn run(args: Args, paths: Paths) -> Result<()> {
         paths: paths.clone(),
         node_name,
         hooks: args.enable_test_hooks.then(TestHooks::default),
+        left: tokio::sync::Notify::new(),
     });
 
-    let tls = tokio::select! {
-        tls = wait_for_tls(&paths) => tls,
-        _ = shutdown_signal() => {
-            let _ = std::fs::remove_file(paths.noded_pid());
-            return Ok(());
+    loop {
+        let tls = tokio::select! {
+            tls = wait_for_tls(&paths) => tls,
+            _ = shutdown_signal() => break,
+        };
+        let listener = TcpListener::bind((args.bind, args.port))
+            .await
+            .with_context(|| format!("binding {}:{}", args.bind, args.port))?;
+        info!("listening on {}:{}", args.bind, args.port);
+        tokio::select! {
+            _ = server::serve(listener, tls, state.clone()) => {}
+            _ = state.left.notified() => {
+                // Calls in progress finish on their own connections.
+                info!("stopped listening after leaving the cluster");
+                continue;
+            }
+            _ = shutdown_signal() => {
+                info!("terminating");
+                break;
+            }
         }
-    };
-    let listener = TcpListener::bind((args.bind, args.port))
-        .await
-        .with_context(|| format!("binding {}:{}", args.bind, args.port))?;
-    info!("listening on {}:{}", args.bind, args.port);
-
-    tokio::select! {
-        _ = server::serve(listener, tls, state) => {}
-        _ = shutdown_signal() => info!("terminating"),
     }
     let _ = std::fs::remove_file(paths.noded_pid());
     Ok(())

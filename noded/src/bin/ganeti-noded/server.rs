@@ -29,9 +29,13 @@ const HEADER_TIMEOUT: Duration = Duration::from_secs(120);
 /// How long an injected hang lasts (longer than any test's timeout).
 const HANG: Duration = Duration::from_secs(24 * 3600);
 
-/// Serves `listener` until the process ends.
+/// Serves `listener` until this future is dropped; then every connection
+/// finishes the call it is running and closes (a node that left the
+/// cluster keeps no authenticated connection).
 pub async fn serve(listener: TcpListener, tls: Arc<rustls::ServerConfig>, state: Arc<State>) {
     let acceptor = TlsAcceptor::from(tls);
+    // Dropped with this future, which tells the connections to close.
+    let (_alive, alive_rx) = tokio::sync::watch::channel(());
     loop {
         let (tcp, peer) = match listener.accept().await {
             Ok(c) => c,
@@ -45,6 +49,7 @@ pub async fn serve(listener: TcpListener, tls: Arc<rustls::ServerConfig>, state:
         let _ = tcp.set_nodelay(true);
         let acceptor = acceptor.clone();
         let state = state.clone();
+        let mut alive = alive_rx.clone();
         tokio::spawn(async move {
             let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
                 Ok(Ok(s)) => s,
@@ -61,12 +66,19 @@ pub async fn serve(listener: TcpListener, tls: Arc<rustls::ServerConfig>, state:
                 let state = state.clone();
                 async move { Ok::<_, std::convert::Infallible>(handle(state, req).await) }
             });
-            if let Err(e) = hyper::server::conn::http1::Builder::new()
+            let conn = hyper::server::conn::http1::Builder::new()
                 .timer(TokioTimer::new())
                 .header_read_timeout(HEADER_TIMEOUT)
-                .serve_connection(TokioIo::new(tls), service)
-                .await
-            {
+                .serve_connection(TokioIo::new(tls), service);
+            tokio::pin!(conn);
+            let result = tokio::select! {
+                r = conn.as_mut() => r,
+                _ = alive.changed() => {
+                    conn.as_mut().graceful_shutdown();
+                    conn.await
+                }
+            };
+            if let Err(e) = result {
                 debug!(%peer, error = %e, "connection ended with an error");
             }
         });
@@ -215,6 +227,7 @@ async fn dispatch(state: Arc<State>, call: &str, body: Bytes) -> CallResult<serd
         OsValidate::NAME => run(state, body, h::os_validate).await,
         WriteSsconfFiles::NAME => run(state, body, h::write_ssconf_files).await,
         UploadFile::NAME => run(state, body, h::upload_file).await,
+        NodeLeaveCluster::NAME => run(state, body, h::node_leave_cluster).await,
         TestSetFailure::NAME => run(state, body, h::test_set_failure).await,
         other => Err(RpcError::new(
             ErrorKind::UnknownCall,
