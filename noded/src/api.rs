@@ -577,6 +577,17 @@ pub const UPLOADABLE_FILES: &[&str] = &[
 ];
 call!(UploadFile, "upload_file", (), timeouts::NORMAL);
 
+// ---------------------------------------------------------------- test delay
+
+/// Sleeps `duration` seconds on the node (`OP_TEST_DELAY` with
+/// `on_nodes`). The default timeout is short: call it with
+/// `call_with_timeout(duration + 5 s)`, as Ganeti does.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TestDelay {
+    pub duration: f64,
+}
+call!(TestDelay, "test_delay", (), timeouts::URGENT);
+
 // ---------------------------------------------------------------- leaving
 
 /// The node leaves the cluster: the regular files of its data directory
@@ -641,6 +652,7 @@ pub const CALLS: &[&str] = &[
     WriteSsconfFiles::NAME,
     UploadFile::NAME,
     NodeLeaveCluster::NAME,
+    TestDelay::NAME,
     TestSetFailure::NAME,
 ];
 

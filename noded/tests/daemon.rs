@@ -592,10 +592,29 @@ async fn malformed_requests_get_a_clear_error_and_the_daemon_keeps_serving() {
         .unwrap_err();
     assert_eq!(err.remote_kind(), Some(ErrorKind::Refused));
 
+    // Values of the right type but out of range are named too.
+    let err = c.call(&TestDelay { duration: -1.0 }).await.unwrap_err();
+    assert_eq!(err.remote_kind(), Some(ErrorKind::BadRequest));
+    assert!(err.to_string().contains("invalid delay -1"), "{err}");
+
     assert_eq!(
         c.call(&Version {}).await.unwrap().protocol,
         PROTOCOL_VERSION
     );
+}
+
+#[tokio::test]
+async fn test_delay_sleeps_on_the_node() {
+    let node = spawn_node(false, true);
+    let c = node.client();
+    let start = Instant::now();
+    c.call(&TestDelay { duration: 0.3 }).await.unwrap();
+    assert!(start.elapsed() >= Duration::from_millis(300));
+    let err = c
+        .call_with_timeout(&TestDelay { duration: 5.0 }, Duration::from_millis(200))
+        .await
+        .unwrap_err();
+    assert!(err.is_timeout(), "{err:?}");
 }
 
 #[tokio::test]

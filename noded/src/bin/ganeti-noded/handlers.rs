@@ -600,6 +600,20 @@ pub fn node_leave_cluster(s: &State, _r: NodeLeaveCluster) -> CallResult<()> {
     Ok(())
 }
 
+/// Longest delay `test_delay` accepts.
+const MAX_TEST_DELAY: f64 = 86400.0;
+
+pub fn test_delay(_s: &State, r: TestDelay) -> CallResult<()> {
+    if !r.duration.is_finite() || !(0.0..=MAX_TEST_DELAY).contains(&r.duration) {
+        return Err(bad(format!(
+            "invalid delay {}: expected 0 to {MAX_TEST_DELAY} seconds",
+            r.duration
+        )));
+    }
+    std::thread::sleep(Duration::from_secs_f64(r.duration));
+    Ok(())
+}
+
 pub fn test_set_failure(s: &State, r: TestSetFailure) -> CallResult<()> {
     let Some(hooks) = &s.hooks else {
         return Err(RpcError::new(

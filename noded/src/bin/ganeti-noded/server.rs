@@ -228,6 +228,7 @@ async fn dispatch(state: Arc<State>, call: &str, body: Bytes) -> CallResult<serd
         WriteSsconfFiles::NAME => run(state, body, h::write_ssconf_files).await,
         UploadFile::NAME => run(state, body, h::upload_file).await,
         NodeLeaveCluster::NAME => run(state, body, h::node_leave_cluster).await,
+        TestDelay::NAME => run(state, body, h::test_delay).await,
         TestSetFailure::NAME => run(state, body, h::test_set_failure).await,
         other => Err(RpcError::new(
             ErrorKind::UnknownCall,
