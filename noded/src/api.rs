@@ -577,6 +577,47 @@ pub const UPLOADABLE_FILES: &[&str] = &[
 ];
 call!(UploadFile, "upload_file", (), timeouts::NORMAL);
 
+// ---------------------------------------------------------------- hooks
+
+/// When a hook runs: before or after the operation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HooksPhase {
+    Pre,
+    Post,
+}
+
+/// Runs the node's hook scripts `etc/ganeti/hooks/<hpath>-<phase>.d/*` in
+/// name order, each with exactly `env` (plus `PATH` if absent).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunHooks {
+    /// The operation's hooks path (`instance-start`, `node-add`, ...).
+    pub hpath: String,
+    pub phase: HooksPhase,
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+}
+
+/// Result of one hook script, as Ganeti's `HKR_*`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HookStatus {
+    /// Not run (not executable, or a name run-parts ignores).
+    Skip,
+    Fail,
+    Success,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HookResult {
+    /// `<hpath>-<phase>.d/<script>`.
+    pub script: String,
+    pub status: HookStatus,
+    /// Standard output and error, trimmed.
+    pub output: String,
+}
+call!(RunHooks, "hooks_runner", Vec<HookResult>, timeouts::NORMAL);
+
 // ---------------------------------------------------------------- test delay
 
 /// Sleeps `duration` seconds on the node (`OP_TEST_DELAY` with
@@ -652,6 +693,7 @@ pub const CALLS: &[&str] = &[
     WriteSsconfFiles::NAME,
     UploadFile::NAME,
     NodeLeaveCluster::NAME,
+    RunHooks::NAME,
     TestDelay::NAME,
     TestSetFailure::NAME,
 ];

@@ -911,3 +911,36 @@ async fn a_node_that_leaves_the_cluster_waits_to_join_another() {
     // The old cluster's client is no longer accepted.
     assert!(c.call(&Version {}).await.is_err());
 }
+
+#[tokio::test]
+async fn hooks_run_on_the_node_with_the_given_environment() {
+    let node = spawn_node(false, true);
+    let dir = node.paths.hooks_dir().join("instance-start-post.d");
+    std::fs::create_dir_all(&dir).unwrap();
+    let script = dir.join("50-record");
+    std::fs::write(
+        &script,
+        "#!/bin/sh\necho \"started $GANETI_INSTANCE_NAME\"\n",
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+
+    let r = node
+        .client()
+        .call(&RunHooks {
+            hpath: "instance-start".into(),
+            phase: HooksPhase::Post,
+            env: BTreeMap::from([("GANETI_INSTANCE_NAME".to_string(), "inst1".to_string())]),
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        r,
+        vec![HookResult {
+            script: "instance-start-post.d/50-record".into(),
+            status: HookStatus::Success,
+            output: "started inst1".into(),
+        }]
+    );
+}

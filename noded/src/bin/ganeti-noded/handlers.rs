@@ -14,8 +14,8 @@ use objects::paths::Paths;
 use storage::{StorageContext, StorageError};
 use tracing::info;
 
-use crate::hooks::TestHooks;
 use crate::os::{self, OsError, Script};
+use crate::test_hooks::TestHooks;
 
 /// How long OS scripts may run (create/import can copy whole images).
 const OS_CREATE_TIMEOUT: Duration = Duration::from_secs(12 * 3600);
@@ -598,6 +598,23 @@ pub fn node_leave_cluster(s: &State, _r: NodeLeaveCluster) -> CallResult<()> {
     info!("left the cluster: cluster files removed");
     s.left.notify_one();
     Ok(())
+}
+
+/// Longest a single hook script may run.
+const HOOK_TIMEOUT: Duration = Duration::from_secs(600);
+
+pub fn hooks_runner(s: &State, r: RunHooks) -> CallResult<Vec<HookResult>> {
+    crate::hooks_runner::run_hooks(
+        &s.paths.hooks_dir(),
+        &r.hpath,
+        r.phase,
+        &r.env,
+        HOOK_TIMEOUT,
+    )
+    .map_err(|e| match e {
+        crate::hooks_runner::HooksError::InvalidPath(_) => bad(chain(&e)),
+        _ => failed(chain(&e)),
+    })
 }
 
 /// Longest delay `test_delay` accepts.

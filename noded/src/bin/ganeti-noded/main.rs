@@ -2,9 +2,11 @@
 //! certificates; every path derives from `GANETI_ROOTDIR`.
 
 mod handlers;
-mod hooks;
+mod hooks_runner;
 mod os;
+mod process;
 mod server;
+mod test_hooks;
 
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -19,7 +21,7 @@ use tokio::net::TcpListener;
 use tracing::{error, info, warn};
 
 use crate::handlers::State;
-use crate::hooks::TestHooks;
+use crate::test_hooks::TestHooks;
 
 /// Ganeti node daemon.
 #[derive(Debug, Parser)]

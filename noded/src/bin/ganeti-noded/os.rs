@@ -5,15 +5,15 @@ use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::os::unix::fs::PermissionsExt;
-use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use hypervisors::{AttachedDisk, InstanceSpec};
 use noded::api::OsInfo;
 use objects::paths::Paths;
 use storage::DiskTemplate;
+
+use crate::process::{self, Outcome};
 
 /// OS API versions this node speaks, newest first.
 pub const SUPPORTED_API_VERSIONS: &[u32] = &[20, 15, 10];
@@ -495,56 +495,23 @@ pub fn run_script(
         std::fs::create_dir_all(dir).map_err(|e| io("create", dir, e))?;
     }
     let out = File::create(log).map_err(|e| io("create", log, e))?;
-    let err = out.try_clone().map_err(|e| io("open", log, e))?;
     let path = os.script(script);
-    let mut child = Command::new(&path)
-        .args(args)
-        .env_clear()
-        .envs(env)
-        .current_dir(&os.path)
-        .stdin(Stdio::null())
-        .stdout(out)
-        .stderr(err)
-        .process_group(0)
-        .spawn()
-        .map_err(|e| io("run", &path, e))?;
-    let deadline = Instant::now() + timeout;
-    let failed = |reason: String| OsError::ScriptFailed {
-        script: script.file_name(),
-        reason,
-        log: log.to_path_buf(),
-        tail: tail(log),
-    };
-    loop {
-        match child.try_wait().map_err(|e| io("wait for", &path, e))? {
-            Some(status) if status.success() => return Ok(()),
-            Some(status) => {
-                let reason = match (status.code(), status.signal()) {
-                    (Some(code), _) => format!("exited with code {code}"),
-                    (None, Some(sig)) => format!("killed by signal {sig}"),
-                    _ => "failed".to_string(),
-                };
-                return Err(failed(reason));
-            }
-            None if Instant::now() >= deadline => {
-                if let Ok(pid) = i32::try_from(child.id()) {
-                    let _ = nix::sys::signal::killpg(
-                        nix::unistd::Pid::from_raw(pid),
-                        nix::sys::signal::Signal::SIGKILL,
-                    );
-                }
-                let _ = child.kill();
-                let _ = child.wait();
-                return Err(failed(format!("timed out after {timeout:?}")));
-            }
-            None => std::thread::sleep(Duration::from_millis(20)),
-        }
+    match process::run(&path, args, env, &os.path, out, timeout).map_err(|e| io("run", &path, e))? {
+        Outcome::Success => Ok(()),
+        Outcome::Failed(reason) => Err(OsError::ScriptFailed {
+            script: script.file_name(),
+            reason,
+            log: log.to_path_buf(),
+            tail: tail(log),
+        }),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use std::os::unix::fs::PermissionsExt;
+
+    use std::time::Instant;
 
     use hypervisors::{BeParams, HvParams, NicMode, NicSpec};
     use storage::{DiskMode, DiskSpec};

@@ -229,6 +229,7 @@ async fn dispatch(state: Arc<State>, call: &str, body: Bytes) -> CallResult<serd
         UploadFile::NAME => run(state, body, h::upload_file).await,
         NodeLeaveCluster::NAME => run(state, body, h::node_leave_cluster).await,
         TestDelay::NAME => run(state, body, h::test_delay).await,
+        RunHooks::NAME => run(state, body, h::hooks_runner).await,
         TestSetFailure::NAME => run(state, body, h::test_set_failure).await,
         other => Err(RpcError::new(
             ErrorKind::UnknownCall,
