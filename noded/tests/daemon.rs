@@ -720,6 +720,10 @@ async fn a_fake_instance_migrates_between_two_node_daemons() {
     let d = NodeClient::new(&dst.name, dst.addr, tls_cfg).unwrap();
     let both = [s.clone(), d.clone()];
 
+    let pool = noded::client::NodeClients::new(tls::client_config(&src.paths).unwrap());
+    let again = pool.get(&dst.name, dst.addr).unwrap();
+    assert_eq!(again.node(), "node2.example.com");
+    again.call(&Version {}).await.unwrap();
     let versions = noded::client::call_all(&both, &Version {}).await;
     assert_eq!(versions.len(), 2);
     assert_eq!(versions[1].0, "node2.example.com");
@@ -942,5 +946,28 @@ async fn hooks_run_on_the_node_with_the_given_environment() {
             status: HookStatus::Success,
             output: "started inst1".into(),
         }]
+    );
+}
+
+/// Prints the cost of a call (run with `--ignored --nocapture`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "benchmark: prints figures, asserts nothing about speed"]
+async fn bench_call_latency() {
+    let node = spawn_node(false, true);
+    let c = node.client();
+    c.call(&Version {}).await.unwrap();
+    let n = 500;
+    let start = Instant::now();
+    for _ in 0..n {
+        c.call(&Version {}).await.unwrap();
+    }
+    let reused = start.elapsed() / n;
+    let start = Instant::now();
+    for _ in 0..n {
+        node.client().call(&Version {}).await.unwrap();
+    }
+    let fresh = start.elapsed() / n;
+    println!(
+        "version call: {reused:?} on a kept connection, {fresh:?} with a new connection each time"
     );
 }
