@@ -971,3 +971,32 @@ async fn bench_call_latency() {
         "version call: {reused:?} on a kept connection, {fresh:?} with a new connection each time"
     );
 }
+
+#[test]
+fn a_second_daemon_on_the_same_root_is_refused() {
+    let node = spawn_node(false, true);
+    let out = Command::new(env!("CARGO_BIN_EXE_ganeti-noded"))
+        .args([
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            &free_port().to_string(),
+            "-f",
+        ])
+        .env("GANETI_ROOTDIR", node.paths.root())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!("another ganeti-noded (pid {})", node.child.id())),
+        "{stderr}"
+    );
+    // The running daemon's pid file is left alone.
+    assert_eq!(
+        std::fs::read_to_string(node.paths.noded_pid())
+            .unwrap()
+            .trim(),
+        node.child.id().to_string()
+    );
+}

@@ -56,11 +56,27 @@ fn main() -> std::process::ExitCode {
         eprintln!("ganeti-noded: cannot bind {}:{}: {e}", args.bind, args.port);
         return std::process::ExitCode::FAILURE;
     }
+    if let Err(e) = ensure_dirs(&paths) {
+        eprintln!("ganeti-noded: {e:#}");
+        return std::process::ExitCode::FAILURE;
+    }
+    let mut pid_file = match take_pid_file(&paths) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("ganeti-noded: {e:#}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
     if !args.foreground {
+        // The lock on the pid file passes to the daemon process.
         if let Err(e) = nix::unistd::daemon(true, false) {
             eprintln!("ganeti-noded: cannot daemonize: {e}");
             return std::process::ExitCode::FAILURE;
         }
+    }
+    if let Err(e) = pid_file.write_pid() {
+        eprintln!("ganeti-noded: {e:#}");
+        return std::process::ExitCode::FAILURE;
     }
     if let Err(e) = init_logging(&args, &paths) {
         eprintln!("ganeti-noded: cannot set up logging: {e:#}");
@@ -80,7 +96,6 @@ fn main() -> std::process::ExitCode {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             error!("{e:#}");
-            let _ = std::fs::remove_file(paths.noded_pid());
             std::process::ExitCode::FAILURE
         }
     }
@@ -188,19 +203,60 @@ async fn wait_for_tls(paths: &Paths) -> Arc<rustls::ServerConfig> {
     }
 }
 
-fn write_pid_file(paths: &Paths) -> Result<()> {
-    let pid_file = paths.noded_pid();
-    noded::tls::write_file_atomically(
-        &pid_file,
-        format!("{}\n", std::process::id()).as_bytes(),
-        0o644,
-    )
-    .with_context(|| format!("writing the pid file {}", pid_file.display()))
+/// The pid file, locked while the daemon runs and removed when it stops.
+struct PidFile {
+    path: PathBuf,
+    lock: nix::fcntl::Flock<std::fs::File>,
+}
+
+impl PidFile {
+    /// Writes this process's id.
+    fn write_pid(&mut self) -> Result<()> {
+        use std::io::{Seek, Write};
+        let f = &mut *self.lock;
+        f.set_len(0)
+            .and_then(|()| f.rewind())
+            .and_then(|()| writeln!(f, "{}", std::process::id()))
+            .and_then(|()| f.sync_all())
+            .with_context(|| format!("writing the pid file {}", self.path.display()))
+    }
+}
+
+impl Drop for PidFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+/// Takes the pid file: locked for the life of the process, so that a
+/// second daemon on the same root refuses to start.
+fn take_pid_file(paths: &Paths) -> Result<PidFile> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let path = paths.noded_pid();
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o644)
+        .open(&path)
+        .with_context(|| format!("opening the pid file {}", path.display()))?;
+    match nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusiveNonblock) {
+        Ok(lock) => Ok(PidFile { path, lock }),
+        Err((mut file, _)) => {
+            let mut other = String::new();
+            let _ = file.read_to_string(&mut other);
+            anyhow::bail!(
+                "another ganeti-noded (pid {}) runs with the root {}",
+                other.trim(),
+                paths.root().display()
+            )
+        }
+    }
 }
 
 async fn run(args: Args, paths: Paths) -> Result<()> {
-    ensure_dirs(&paths)?;
-    write_pid_file(&paths)?;
     let node_name = node_name();
     info!(
         node = %node_name,
@@ -242,7 +298,6 @@ async fn run(args: Args, paths: Paths) -> Result<()> {
             }
         }
     }
-    let _ = std::fs::remove_file(paths.noded_pid());
     Ok(())
 }
 
