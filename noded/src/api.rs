@@ -481,6 +481,46 @@ call!(
     timeouts::URGENT
 );
 
+/// Creates a directory for file-based disks (config path, below the file
+/// or shared file storage directory); existing is fine.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FileStorageDirCreate {
+    pub path: String,
+}
+call!(
+    FileStorageDirCreate,
+    "file_storage_dir_create",
+    (),
+    timeouts::FAST
+);
+
+/// Removes such a directory if it is empty (missing is fine; not empty
+/// fails).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FileStorageDirRemove {
+    pub path: String,
+}
+call!(
+    FileStorageDirRemove,
+    "file_storage_dir_remove",
+    (),
+    timeouts::FAST
+);
+
+/// Renames such a directory (instance rename); already renamed is fine,
+/// both existing fails.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FileStorageDirRename {
+    pub old_path: String,
+    pub new_path: String,
+}
+call!(
+    FileStorageDirRename,
+    "file_storage_dir_rename",
+    (),
+    timeouts::FAST
+);
+
 // ---------------------------------------------------------------- OS
 
 /// Runs the OS `create` script for the instance (disks are assembled
@@ -686,6 +726,9 @@ pub const CALLS: &[&str] = &[
     BlockdevShutdown::NAME,
     BlockdevGrow::NAME,
     BlockdevInfo::NAME,
+    FileStorageDirCreate::NAME,
+    FileStorageDirRemove::NAME,
+    FileStorageDirRename::NAME,
     InstanceOsAdd::NAME,
     OsRename::NAME,
     OsDiagnose::NAME,

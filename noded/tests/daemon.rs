@@ -354,13 +354,44 @@ async fn an_instance_goes_through_its_life_cycle_on_the_fake_hypervisor() {
         .unwrap();
     assert!(gone.is_none());
 
-    c.call(&BlockdevRemove {
-        instance_name: "inst1".into(),
-        disk,
+    // Instance rename: the instance's directory moves with it.
+    let mut disk = disk;
+    c.call(&FileStorageDirRename {
+        old_path: "/srv/ganeti/file-storage/inst1".into(),
+        new_path: "/srv/ganeti/file-storage/inst9".into(),
     })
     .await
     .unwrap();
     assert!(!disk_path.exists());
+    disk.logical_id = Some("/srv/ganeti/file-storage/inst9/d0.file.disk0".into());
+    let sizes = c
+        .call(&BlockdevInfo {
+            instance_name: "inst9".into(),
+            disks: vec![disk.clone()],
+        })
+        .await
+        .unwrap();
+    assert_eq!(sizes[0].as_ref().map(|i| i.size_mib), Some(16));
+
+    c.call(&BlockdevRemove {
+        instance_name: "inst9".into(),
+        disk,
+    })
+    .await
+    .unwrap();
+    assert!(!node.paths.file_storage_dir().join("inst9").exists());
+    c.call(&FileStorageDirRemove {
+        path: "/srv/ganeti/file-storage/inst9".into(),
+    })
+    .await
+    .unwrap();
+    let err = c
+        .call(&FileStorageDirCreate {
+            path: "/var/tmp/x".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.remote_kind(), Some(ErrorKind::Refused));
 }
 
 #[tokio::test]

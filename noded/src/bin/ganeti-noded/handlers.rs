@@ -470,6 +470,20 @@ pub fn blockdev_info(s: &State, r: BlockdevInfo) -> CallResult<Vec<Option<Device
         .collect()
 }
 
+pub fn file_storage_dir_create(s: &State, r: FileStorageDirCreate) -> CallResult<()> {
+    storage::dirs::create_dir(&s.storage()?, &r.path)
+        .map(|_| ())
+        .map_err(st_err)
+}
+
+pub fn file_storage_dir_remove(s: &State, r: FileStorageDirRemove) -> CallResult<()> {
+    storage::dirs::remove_dir(&s.storage()?, &r.path).map_err(st_err)
+}
+
+pub fn file_storage_dir_rename(s: &State, r: FileStorageDirRename) -> CallResult<()> {
+    storage::dirs::rename_dir(&s.storage()?, &r.old_path, &r.new_path).map_err(st_err)
+}
+
 // ---------------------------------------------------------------- OS
 
 pub fn instance_os_add(s: &State, r: InstanceOsAdd) -> CallResult<()> {
