@@ -324,6 +324,30 @@ async fn an_instance_goes_through_its_life_cycle_on_the_fake_hypervisor() {
         .unwrap();
     assert_eq!(info.hypervisors[0].info.memory_free, 4096 - 512);
 
+    c.call(&InstanceBalloonMemory {
+        instance: inst.clone(),
+        memory_mib: 300,
+    })
+    .await
+    .unwrap();
+    let all = c
+        .call(&AllInstancesInfo {
+            hypervisors: fake(),
+        })
+        .await
+        .unwrap();
+    assert_eq!(all["inst1"].info.memory, 300);
+    let console = c
+        .call(&InstanceConsole {
+            instance: inst.clone(),
+        })
+        .await
+        .unwrap();
+    assert!(
+        matches!(console, ConsoleInfo::Message { .. }),
+        "{console:?}"
+    );
+
     c.call(&InstanceReboot {
         instance: inst.clone(),
         reboot_type: RebootType::Hard,
