@@ -10,6 +10,7 @@ pub mod error;
 pub mod fake;
 pub mod instance;
 pub mod linux;
+pub mod qmp;
 pub mod registry;
 
 use std::time::Duration;
