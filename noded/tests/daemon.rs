@@ -1055,3 +1055,76 @@ fn a_second_daemon_on_the_same_root_is_refused() {
         node.child.id().to_string()
     );
 }
+
+/// Kills a daemonized noded (by its pid file) when dropped.
+struct Daemonized(i32);
+
+impl Drop for Daemonized {
+    fn drop(&mut self) {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(self.0),
+            nix::sys::signal::Signal::SIGKILL,
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_daemonized_node_logs_to_its_file_and_reopens_it_on_sighup() {
+    let root = tempfile::tempdir().unwrap();
+    let paths = Paths::new(root.path());
+    let ca = tls::create_cluster_ca("c").unwrap();
+    write_certs(&paths, &ca, NODE);
+    let port = free_port();
+    let status = Command::new(env!("CARGO_BIN_EXE_ganeti-noded"))
+        .args(["--bind", "127.0.0.1", "--port", &port.to_string()])
+        .env("GANETI_ROOTDIR", root.path())
+        .env("GANETI_HOSTNAME", NODE)
+        .status()
+        .unwrap();
+    assert!(status.success(), "the starting process reports success");
+    let pid_file = paths.noded_pid();
+    wait_until("the pid file", Duration::from_secs(60), || {
+        std::fs::read_to_string(&pid_file).is_ok_and(|s| s.trim().parse::<i32>().is_ok())
+    });
+    let pid: i32 = std::fs::read_to_string(&pid_file)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let guard = Daemonized(pid);
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    wait_until("the daemon to listen", Duration::from_secs(60), || {
+        TcpStream::connect(addr).is_ok()
+    });
+    NodeClient::from_paths(&paths, NODE, addr)
+        .unwrap()
+        .call(&Version {})
+        .await
+        .unwrap();
+
+    let log = paths.log_dir().join("node-daemon.log");
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(text.contains("listening on 127.0.0.1"), "{text}");
+
+    let rotated = paths.log_dir().join("node-daemon.log.1");
+    std::fs::rename(&log, &rotated).unwrap();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid),
+        nix::sys::signal::Signal::SIGHUP,
+    )
+    .unwrap();
+    wait_until(
+        "the log file to be reopened",
+        Duration::from_secs(60),
+        || std::fs::read_to_string(&log).is_ok_and(|t| t.contains("log file reopened")),
+    );
+
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    wait_until("the pid file to go", Duration::from_secs(60), || {
+        !pid_file.exists()
+    });
+}

@@ -3,6 +3,7 @@
 
 mod handlers;
 mod hooks_runner;
+mod logfile;
 mod os;
 mod process;
 mod server;
@@ -21,6 +22,7 @@ use tokio::net::TcpListener;
 use tracing::{error, info, warn};
 
 use crate::handlers::State;
+use crate::logfile::LogFile;
 use crate::test_hooks::TestHooks;
 
 /// Ganeti node daemon.
@@ -78,10 +80,13 @@ fn main() -> std::process::ExitCode {
         eprintln!("ganeti-noded: {e:#}");
         return std::process::ExitCode::FAILURE;
     }
-    if let Err(e) = init_logging(&args, &paths) {
-        eprintln!("ganeti-noded: cannot set up logging: {e:#}");
-        return std::process::ExitCode::FAILURE;
-    }
+    let log_file = match init_logging(&args, &paths) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("ganeti-noded: cannot set up logging: {e:#}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -92,6 +97,9 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::FAILURE;
         }
     };
+    if let Some(log) = log_file {
+        runtime.spawn(reopen_on_hangup(log));
+    }
     match runtime.block_on(run(args, paths.clone())) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
@@ -124,28 +132,39 @@ fn absolute_paths() -> Paths {
     }
 }
 
-fn init_logging(args: &Args, paths: &Paths) -> Result<()> {
+/// Logs to stderr (foreground) or to the log file, which is returned so
+/// that SIGHUP can reopen it.
+fn init_logging(args: &Args, paths: &Paths) -> Result<Option<LogFile>> {
     let level = if args.debug { "debug" } else { "info" };
     let filter = tracing_subscriber::EnvFilter::try_from_env("GANETI_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
     let builder = tracing_subscriber::fmt().with_env_filter(filter);
     if args.foreground {
         builder.with_writer(std::io::stderr).init();
-    } else {
-        let dir = paths.log_dir();
-        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-        let file_path = dir.join("node-daemon.log");
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&file_path)
-            .with_context(|| format!("opening {}", file_path.display()))?;
-        builder
-            .with_ansi(false)
-            .with_writer(std::sync::Mutex::new(file))
-            .init();
+        return Ok(None);
     }
-    Ok(())
+    let dir = paths.log_dir();
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let file_path = dir.join("node-daemon.log");
+    let log =
+        LogFile::open(&file_path).with_context(|| format!("opening {}", file_path.display()))?;
+    builder.with_ansi(false).with_writer(log.clone()).init();
+    Ok(Some(log))
+}
+
+/// Reopens the log file on every SIGHUP.
+async fn reopen_on_hangup(log: LogFile) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let Ok(mut hup) = signal(SignalKind::hangup()) else {
+        warn!("cannot catch SIGHUP: the log file will not be reopened");
+        return;
+    };
+    while hup.recv().await.is_some() {
+        match log.reopen() {
+            Ok(()) => info!("log file reopened"),
+            Err(e) => eprintln!("ganeti-noded: cannot reopen the log file: {e}"),
+        }
+    }
 }
 
 fn node_name() -> String {
