@@ -561,6 +561,10 @@ pub struct OsInfo {
     /// (name, description).
     pub parameters: Vec<(String, String)>,
     pub api_versions: Vec<u32>,
+    /// Whether the OS has a (trusted) `create` script; an OS with only
+    /// `create_untrusted` is not trusted.
+    #[serde(default = "default_true")]
+    pub trusted: bool,
 }
 call!(OsDiagnose, "os_diagnose", Vec<OsInfo>, timeouts::FAST);
 

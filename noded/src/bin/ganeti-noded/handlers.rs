@@ -489,6 +489,16 @@ pub fn file_storage_dir_rename(s: &State, r: FileStorageDirRename) -> CallResult
 pub fn instance_os_add(s: &State, r: InstanceOsAdd) -> CallResult<()> {
     let inst = &r.instance;
     let os_def = os::find(&s.paths, &inst.os).map_err(os_err)?;
+    if !os_def.trusted {
+        return Err(RpcError::new(
+            ErrorKind::Unsupported,
+            format!(
+                "OS '{}' has only an untrusted create script (create_untrusted), \
+                 which needs an OS installation helper: not supported",
+                os_def.name
+            ),
+        ));
+    }
     let disks = s.assemble_disks(inst)?;
     let mut env = os::instance_env(&os_def, inst, &disks, r.debug).map_err(os_err)?;
     if r.reinstall {
