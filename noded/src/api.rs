@@ -693,6 +693,9 @@ pub enum FailureMode {
     Error,
     /// Never answer (the caller's timeout fires).
     Hang,
+    /// The daemon exits at once without answering, leaving its pid file
+    /// (a node that dies in the middle of a call).
+    Crash,
 }
 
 /// Makes the next `count` calls of `call` fail (only with

@@ -1,10 +1,11 @@
-//! The real `ganeti-noded` binary, on 127.0.0.1 with its own root, called
+//! The real `ganeti-noded` binary, on a loopback address with its own root, called
 //! through the client.
 
 use std::collections::BTreeMap;
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU16, Ordering};
 use std::time::{Duration, Instant};
 
 use noded::api::*;
@@ -16,6 +17,7 @@ const NODE: &str = "node1.example.com";
 
 struct Node {
     name: String,
+    test_hooks: bool,
     _root: tempfile::TempDir,
     paths: Paths,
     child: Child,
@@ -30,12 +32,19 @@ impl Drop for Node {
     }
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+/// A loopback address and port no other test uses at the same time: the
+/// address comes from the test process's id (tests may run in parallel
+/// processes), the port from a counter (and in parallel threads).
+fn unique_addr() -> SocketAddr {
+    static NEXT: AtomicU16 = AtomicU16::new(0);
+    let pid = std::process::id();
+    let ip = Ipv4Addr::new(
+        127,
+        ((pid >> 14) & 0xff) as u8 | 0x80,
+        ((pid >> 6) & 0xff) as u8,
+        ((pid & 0x3f) + 1) as u8,
+    );
+    SocketAddr::new(ip.into(), 21000 + NEXT.fetch_add(1, Ordering::SeqCst))
 }
 
 /// Polls `cond` every 20 ms until it holds or `limit` passes.
@@ -60,7 +69,7 @@ fn spawn_node(test_hooks: bool, certs: bool) -> Node {
 }
 
 /// Runs `ganeti-noded` for node `name` rooted at `paths`.
-fn start_process(name: &str, paths: &Paths, port: u16, test_hooks: bool) -> Child {
+fn start_process(name: &str, paths: &Paths, addr: SocketAddr, test_hooks: bool) -> Child {
     let log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -69,9 +78,9 @@ fn start_process(name: &str, paths: &Paths, port: u16, test_hooks: bool) -> Chil
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_ganeti-noded"));
     cmd.args([
         "--bind",
-        "127.0.0.1",
+        &addr.ip().to_string(),
         "--port",
-        &port.to_string(),
+        &addr.port().to_string(),
         "-f",
         "-d",
     ])
@@ -95,14 +104,15 @@ fn spawn_named(name: &str, ca: ClusterCa, test_hooks: bool, certs: bool) -> Node
     if certs {
         write_certs(&paths, &ca, name);
     }
-    let port = free_port();
-    let child = start_process(name, &paths, port, test_hooks);
+    let addr = unique_addr();
+    let child = start_process(name, &paths, addr, test_hooks);
     let mut node = Node {
         name: name.to_string(),
+        test_hooks,
         _root: root,
         paths,
         child,
-        addr: SocketAddr::from(([127, 0, 0, 1], port)),
+        addr,
         ca,
     };
     if certs {
@@ -131,10 +141,15 @@ impl Node {
     fn restart(&mut self) {
         self.child.kill().unwrap();
         self.child.wait().unwrap();
+        self.restart_after_exit();
+    }
+
+    /// Starts the daemon again after it exited.
+    fn restart_after_exit(&mut self) {
         wait_until("the port to close", Duration::from_secs(60), || {
             TcpStream::connect(self.addr).is_err()
         });
-        self.child = start_process(&self.name, &self.paths, self.addr.port(), false);
+        self.child = start_process(&self.name, &self.paths, self.addr, self.test_hooks);
         self.wait_serving();
     }
 
@@ -673,8 +688,8 @@ async fn test_delay_sleeps_on_the_node() {
 }
 
 #[tokio::test]
-async fn test_hooks_inject_errors_and_hangs_that_the_client_timeout_catches() {
-    let node = spawn_node(true, true);
+async fn test_hooks_inject_errors_hangs_and_crashes() {
+    let mut node = spawn_node(true, true);
     let c = node.client();
 
     c.call(&TestSetFailure {
@@ -723,6 +738,38 @@ async fn test_hooks_inject_errors_and_hangs_that_the_client_timeout_catches() {
         .unwrap_err();
     assert!(err.is_timeout(), "{err:?}");
     assert!(err.to_string().contains("timed out after 300ms"), "{err}");
+
+    // A crash: the call gets no answer and the daemon is gone.
+    c.call(&TestSetFailure {
+        call: "instance_list".into(),
+        mode: FailureMode::Crash,
+        count: 1,
+    })
+    .await
+    .unwrap();
+    let err = c
+        .call(&InstanceList {
+            hypervisors: vec!["fake".into()],
+        })
+        .await
+        .unwrap_err();
+    // No answer at all (the retry on a fresh connection may meet the
+    // dying daemon too).
+    assert!(
+        matches!(
+            err,
+            ClientError::Http { .. } | ClientError::Handshake { .. } | ClientError::Connect { .. }
+        ),
+        "{err:?}"
+    );
+    let status = node.child.wait().unwrap();
+    assert_eq!(status.code(), Some(70));
+    assert!(
+        node.paths.noded_pid().exists(),
+        "a crash leaves the pid file"
+    );
+    node.restart_after_exit();
+    let c = node.client();
 
     let err = c
         .call(&TestSetFailure {
@@ -1030,12 +1077,13 @@ async fn bench_call_latency() {
 #[test]
 fn a_second_daemon_on_the_same_root_is_refused() {
     let node = spawn_node(false, true);
+    let addr = unique_addr();
     let out = Command::new(env!("CARGO_BIN_EXE_ganeti-noded"))
         .args([
             "--bind",
-            "127.0.0.1",
+            &addr.ip().to_string(),
             "--port",
-            &free_port().to_string(),
+            &addr.port().to_string(),
             "-f",
         ])
         .env("GANETI_ROOTDIR", node.paths.root())
@@ -1074,9 +1122,14 @@ async fn a_daemonized_node_logs_to_its_file_and_reopens_it_on_sighup() {
     let paths = Paths::new(root.path());
     let ca = tls::create_cluster_ca("c").unwrap();
     write_certs(&paths, &ca, NODE);
-    let port = free_port();
+    let addr = unique_addr();
     let status = Command::new(env!("CARGO_BIN_EXE_ganeti-noded"))
-        .args(["--bind", "127.0.0.1", "--port", &port.to_string()])
+        .args([
+            "--bind",
+            &addr.ip().to_string(),
+            "--port",
+            &addr.port().to_string(),
+        ])
         .env("GANETI_ROOTDIR", root.path())
         .env("GANETI_HOSTNAME", NODE)
         .status()
@@ -1092,7 +1145,6 @@ async fn a_daemonized_node_logs_to_its_file_and_reopens_it_on_sighup() {
         .parse()
         .unwrap();
     let guard = Daemonized(pid);
-    let addr = SocketAddr::from(([127, 0, 0, 1], port));
     wait_until("the daemon to listen", Duration::from_secs(60), || {
         TcpStream::connect(addr).is_ok()
     });
@@ -1104,7 +1156,7 @@ async fn a_daemonized_node_logs_to_its_file_and_reopens_it_on_sighup() {
 
     let log = paths.log_dir().join("node-daemon.log");
     let text = std::fs::read_to_string(&log).unwrap();
-    assert!(text.contains("listening on 127.0.0.1"), "{text}");
+    assert!(text.contains(&format!("listening on {addr}")), "{text}");
 
     let rotated = paths.log_dir().join("node-daemon.log.1");
     std::fs::rename(&log, &rotated).unwrap();

@@ -26,6 +26,8 @@ const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
 /// Time a client has to send a request's headers (also closes idle
 /// kept-alive connections).
 const HEADER_TIMEOUT: Duration = Duration::from_secs(120);
+/// Exit status of a crash injected by a test hook.
+const CRASH_EXIT_CODE: i32 = 70;
 /// How long an injected hang lasts (longer than any test's timeout).
 const HANG: Duration = Duration::from_secs(24 * 3600);
 
@@ -146,6 +148,10 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Response<Full<Byte
                 }
                 Some(FailureMode::Hang) => {
                     tokio::time::sleep(HANG).await;
+                }
+                Some(FailureMode::Crash) => {
+                    warn!(%call, "crashing on purpose (test hook)");
+                    std::process::exit(CRASH_EXIT_CODE);
                 }
                 None => {}
             }
