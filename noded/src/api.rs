@@ -213,6 +213,38 @@ call!(
     timeouts::NORMAL
 );
 
+/// Fingerprints of cluster files, to find nodes whose copies differ
+/// (`gnt-cluster verify`'s file check).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct FileChecksums {
+    /// Paths as the cluster knows them (absolute, without the node's root).
+    pub paths: Vec<String>,
+}
+call!(
+    FileChecksums,
+    "file_checksums",
+    BTreeMap<String, Option<String>>,
+    timeouts::FAST
+);
+
+/// From this node, tries a TCP connection to each target's node daemon
+/// (`gnt-cluster verify`'s network test).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct NodeNetTest {
+    /// (node name, address).
+    pub targets: Vec<(String, String)>,
+    /// Port of the node daemons; 1811 when absent.
+    #[serde(default)]
+    pub port: Option<u16>,
+}
+// Answer: per target node, `None` when reachable, else the problem.
+call!(
+    NodeNetTest,
+    "node_net_test",
+    BTreeMap<String, Option<String>>,
+    timeouts::FAST
+);
+
 // ---------------------------------------------------------------- instances
 
 /// Assembles the instance's disks on this node, then starts it.
@@ -713,6 +745,8 @@ pub const CALLS: &[&str] = &[
     Version::NAME,
     NodeInfo::NAME,
     NodeVerify::NAME,
+    FileChecksums::NAME,
+    NodeNetTest::NAME,
     InstanceStart::NAME,
     InstanceShutdown::NAME,
     InstanceReboot::NAME,

@@ -1182,3 +1182,57 @@ async fn a_daemonized_node_logs_to_its_file_and_reopens_it_on_sighup() {
     // Stopped on its own: nothing left to kill.
     std::mem::forget(guard);
 }
+
+#[tokio::test]
+async fn cluster_verify_helpers_compare_files_and_test_the_network() {
+    let ca = tls::create_cluster_ca("cluster.example.com").unwrap();
+    let a = spawn_named("node1.example.com", ca.clone(), false, true);
+    let b = spawn_named("node2.example.com", ca, false, true);
+    let ca_path = "/var/lib/ganeti/cluster-ca.pem".to_string();
+    let cert_path = "/var/lib/ganeti/server.pem".to_string();
+    let missing = "/var/lib/ganeti/nosuch".to_string();
+    let req = FileChecksums {
+        paths: vec![ca_path.clone(), cert_path.clone(), missing.clone()],
+    };
+    let sa = a.client().call(&req).await.unwrap();
+    let sb = b.client().call(&req).await.unwrap();
+    // Same CA file on both nodes; each node has its own certificate.
+    assert!(sa[&ca_path].is_some());
+    assert_eq!(sa[&ca_path], sb[&ca_path]);
+    assert_ne!(sa[&cert_path], sb[&cert_path]);
+    assert_eq!(sa[&missing], None);
+    let err = a
+        .client()
+        .call(&FileChecksums {
+            paths: vec!["/var/lib/../../etc/passwd".into()],
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.remote_kind(), Some(ErrorKind::BadRequest));
+
+    // b is reachable from a; a closed port is reported.
+    let closed = TcpListener::bind("127.0.0.1:0").unwrap();
+    let closed_port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let r = a
+        .client()
+        .call(&NodeNetTest {
+            targets: vec![("node2.example.com".into(), b.addr.ip().to_string())],
+            port: Some(b.addr.port()),
+        })
+        .await
+        .unwrap();
+    assert_eq!(r["node2.example.com"], None);
+    let r = a
+        .client()
+        .call(&NodeNetTest {
+            targets: vec![("gone".into(), "127.0.0.1".into())],
+            port: Some(closed_port),
+        })
+        .await
+        .unwrap();
+    assert!(
+        r["gone"].as_deref().unwrap().contains("cannot reach"),
+        "{r:?}"
+    );
+}

@@ -86,6 +86,10 @@ fn failed(msg: impl Into<String>) -> RpcError {
     RpcError::new(ErrorKind::Failed, msg)
 }
 
+fn bad(msg: impl Into<String>) -> RpcError {
+    RpcError::new(ErrorKind::BadRequest, msg)
+}
+
 impl State {
     fn hv(&self, name: &str) -> CallResult<Arc<dyn Hypervisor>> {
         self.registry.get(name).map_err(hv_err)
@@ -218,6 +222,55 @@ pub fn node_verify(s: &State, r: NodeVerify) -> CallResult<NodeVerifyResult> {
         os: os_list,
         file_storage,
     })
+}
+
+/// FNV-1a (64 bits) of `data`: stable across versions and machines;
+/// enough to tell copies apart, not meant to resist forgery.
+fn fingerprint(data: &[u8]) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in data {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    format!("fnv1a64:{h:016x}:{}", data.len())
+}
+
+pub fn file_checksums(s: &State, r: FileChecksums) -> CallResult<BTreeMap<String, Option<String>>> {
+    let mut out = BTreeMap::new();
+    for path in r.paths {
+        let rel = path
+            .strip_prefix('/')
+            .ok_or_else(|| bad(format!("path '{path}' must be absolute")))?;
+        if rel.split('/').any(|c| c == "..") {
+            return Err(bad(format!("path '{path}' must not contain '..'")));
+        }
+        let sum = match std::fs::read(s.paths.root().join(rel)) {
+            Ok(data) => Some(fingerprint(&data)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => return Err(failed(format!("cannot read '{path}': {e}"))),
+        };
+        out.insert(path, sum);
+    }
+    Ok(out)
+}
+
+/// Time allowed for each connection of the network test.
+const NET_TEST_TIMEOUT: Duration = Duration::from_secs(5);
+
+pub fn node_net_test(_s: &State, r: NodeNetTest) -> CallResult<BTreeMap<String, Option<String>>> {
+    let port = r.port.unwrap_or(objects::paths::NODED_PORT);
+    let mut out = BTreeMap::new();
+    for (name, ip) in r.targets {
+        let ip: std::net::IpAddr = ip
+            .parse()
+            .map_err(|_| bad(format!("invalid address '{ip}' for node '{name}'")))?;
+        let addr = std::net::SocketAddr::new(ip, port);
+        let problem = std::net::TcpStream::connect_timeout(&addr, NET_TEST_TIMEOUT)
+            .err()
+            .map(|e| format!("cannot reach {addr}: {e}"));
+        out.insert(name, problem);
+    }
+    Ok(out)
 }
 
 fn check_writable_dir(dir: &Path) -> Option<String> {
@@ -553,10 +606,6 @@ pub fn os_validate(s: &State, r: OsValidate) -> CallResult<bool> {
 }
 
 // ---------------------------------------------------------------- files
-
-fn bad(msg: impl Into<String>) -> RpcError {
-    RpcError::new(ErrorKind::BadRequest, msg)
-}
 
 pub fn write_ssconf_files(s: &State, r: WriteSsconfFiles) -> CallResult<()> {
     for key in r.values.keys() {

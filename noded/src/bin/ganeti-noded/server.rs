@@ -207,6 +207,8 @@ async fn dispatch(state: Arc<State>, call: &str, body: Bytes) -> CallResult<serd
         Version::NAME => run(state, body, h::version).await,
         NodeInfo::NAME => run(state, body, h::node_info).await,
         NodeVerify::NAME => run(state, body, h::node_verify).await,
+        FileChecksums::NAME => run(state, body, h::file_checksums).await,
+        NodeNetTest::NAME => run(state, body, h::node_net_test).await,
         InstanceStart::NAME => run(state, body, h::instance_start).await,
         InstanceShutdown::NAME => run(state, body, h::instance_shutdown).await,
         InstanceReboot::NAME => run(state, body, h::instance_reboot).await,
