@@ -513,6 +513,40 @@ call!(
     timeouts::URGENT
 );
 
+/// Health of a disk's local data (Ganeti's `ldisk` status).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LocalDiskStatus {
+    Okay,
+    Unknown,
+    Faulty,
+}
+
+/// Status of one disk on this node (`gnt-instance info`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BlockDevStatus {
+    pub dev_path: Option<String>,
+    /// Resync progress in percent, while a replicated disk syncs.
+    pub sync_percent: Option<f64>,
+    /// Seconds left of the resync, if known.
+    pub estimated_time: Option<u64>,
+    pub is_degraded: bool,
+    pub ldisk_status: LocalDiskStatus,
+}
+
+/// Finds a disk on this node and reports its status (`None`: not here).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BlockdevFind {
+    pub instance_name: String,
+    pub disk: DiskSpec,
+}
+call!(
+    BlockdevFind,
+    "blockdev_find",
+    Option<BlockDevStatus>,
+    timeouts::URGENT
+);
+
 /// Creates a directory for file-based disks (config path, below the file
 /// or shared file storage directory); existing is fine.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -767,6 +801,7 @@ pub const CALLS: &[&str] = &[
     BlockdevShutdown::NAME,
     BlockdevGrow::NAME,
     BlockdevInfo::NAME,
+    BlockdevFind::NAME,
     FileStorageDirCreate::NAME,
     FileStorageDirRemove::NAME,
     FileStorageDirRename::NAME,

@@ -411,6 +411,17 @@ async fn an_instance_goes_through_its_life_cycle_on_the_fake_hypervisor() {
         .await
         .unwrap();
     assert_eq!(sizes[0].as_ref().map(|i| i.size_mib), Some(16));
+    let status = c
+        .call(&BlockdevFind {
+            instance_name: "inst9".into(),
+            disk: disk.clone(),
+        })
+        .await
+        .unwrap()
+        .expect("disk found");
+    assert_eq!(status.ldisk_status, LocalDiskStatus::Okay);
+    assert!(!status.is_degraded);
+    assert!(status.dev_path.unwrap().ends_with("inst9/d0.file.disk0"));
 
     c.call(&BlockdevRemove {
         instance_name: "inst9".into(),
@@ -419,6 +430,14 @@ async fn an_instance_goes_through_its_life_cycle_on_the_fake_hypervisor() {
     .await
     .unwrap();
     assert!(!node.paths.file_storage_dir().join("inst9").exists());
+    let gone = c
+        .call(&BlockdevFind {
+            instance_name: "inst9".into(),
+            disk: file_disk("d0", 16),
+        })
+        .await
+        .unwrap();
+    assert!(gone.is_none());
     c.call(&FileStorageDirRemove {
         path: "/srv/ganeti/file-storage/inst9".into(),
     })

@@ -523,6 +523,22 @@ pub fn blockdev_info(s: &State, r: BlockdevInfo) -> CallResult<Vec<Option<Device
         .collect()
 }
 
+pub fn blockdev_find(s: &State, r: BlockdevFind) -> CallResult<Option<BlockDevStatus>> {
+    let ctx = s.storage()?;
+    let dev = storage::open(&ctx, &r.instance_name, &r.disk).map_err(st_err)?;
+    match dev.info() {
+        Ok(info) => Ok(Some(BlockDevStatus {
+            dev_path: info.path.map(|p| p.display().to_string()),
+            sync_percent: None,
+            estimated_time: None,
+            is_degraded: false,
+            ldisk_status: LocalDiskStatus::Okay,
+        })),
+        Err(StorageError::NotFound(_)) => Ok(None),
+        Err(e) => Err(st_err(e)),
+    }
+}
+
 pub fn file_storage_dir_create(s: &State, r: FileStorageDirCreate) -> CallResult<()> {
     storage::dirs::create_dir(&s.storage()?, &r.path)
         .map(|_| ())

@@ -229,6 +229,7 @@ async fn dispatch(state: Arc<State>, call: &str, body: Bytes) -> CallResult<serd
         BlockdevShutdown::NAME => run(state, body, h::blockdev_shutdown).await,
         BlockdevGrow::NAME => run(state, body, h::blockdev_grow).await,
         BlockdevInfo::NAME => run(state, body, h::blockdev_info).await,
+        BlockdevFind::NAME => run(state, body, h::blockdev_find).await,
         FileStorageDirCreate::NAME => run(state, body, h::file_storage_dir_create).await,
         FileStorageDirRemove::NAME => run(state, body, h::file_storage_dir_remove).await,
         FileStorageDirRename::NAME => run(state, body, h::file_storage_dir_rename).await,
