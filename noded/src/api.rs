@@ -40,6 +40,10 @@ pub trait Call: Serialize + DeserializeOwned + Send + Sync {
     const NAME: &'static str;
     /// Default timeout of the whole call (connect, send, run, answer).
     const TIMEOUT: Duration;
+    /// Whether running the call twice does no more than running it once;
+    /// only such calls are sent again when a kept connection turns out to
+    /// be closed.
+    const IDEMPOTENT: bool = true;
     type Response: Serialize + DeserializeOwned + Send + 'static;
 }
 
@@ -498,7 +502,13 @@ pub struct BlockdevGrow {
     #[serde(default)]
     pub dry_run: bool,
 }
-call!(BlockdevGrow, "blockdev_grow", (), timeouts::NORMAL);
+impl Call for BlockdevGrow {
+    const NAME: &'static str = "blockdev_grow";
+    const TIMEOUT: Duration = timeouts::NORMAL;
+    /// Growing twice grows twice.
+    const IDEMPOTENT: bool = false;
+    type Response = ();
+}
 
 /// Path and size of disks (`None` for a disk missing on this node).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -223,7 +223,7 @@ impl NodeClient {
             call: C::NAME.to_string(),
             source,
         })?;
-        let (status, answer) = self.call_raw(C::NAME, body, timeout).await?;
+        let (status, answer) = self.post(C::NAME, body, timeout, C::IDEMPOTENT).await?;
         let reply: Reply<C::Response> =
             serde_json::from_slice(&answer).map_err(|e| ClientError::Decode {
                 node: self.inner.node.clone(),
@@ -242,18 +242,29 @@ impl NodeClient {
     }
 
     /// Posts raw bytes to `/<call>`; returns the HTTP status and body.
-    /// For tests and tools; use [`NodeClient::call`] otherwise.
+    /// For tests and tools; use [`NodeClient::call`] otherwise. Never sent
+    /// twice.
     pub async fn call_raw(
         &self,
         call: &str,
         body: Vec<u8>,
         timeout: Duration,
     ) -> Result<(u16, Bytes), ClientError> {
+        self.post(call, body, timeout, false).await
+    }
+
+    async fn post(
+        &self,
+        call: &str,
+        body: Vec<u8>,
+        timeout: Duration,
+        idempotent: bool,
+    ) -> Result<(u16, Bytes), ClientError> {
         let timeout = match self.inner.max_timeout {
             Some(max) => timeout.min(max),
             None => timeout,
         };
-        match tokio::time::timeout(timeout, self.exchange(call, body)).await {
+        match tokio::time::timeout(timeout, self.exchange(call, body, idempotent)).await {
             Ok(result) => result,
             Err(_) => Err(ClientError::Timeout {
                 node: self.inner.node.clone(),
@@ -325,7 +336,12 @@ impl NodeClient {
         Ok(sender)
     }
 
-    async fn exchange(&self, call: &str, body: Vec<u8>) -> Result<(u16, Bytes), ClientError> {
+    async fn exchange(
+        &self,
+        call: &str,
+        body: Vec<u8>,
+        idempotent: bool,
+    ) -> Result<(u16, Bytes), ClientError> {
         let inner = &self.inner;
         let node = || inner.node.clone();
         let http = |source| ClientError::Http {
@@ -348,13 +364,15 @@ impl NodeClient {
         };
         // Let connection tasks notice a server that went away meanwhile.
         tokio::task::yield_now().await;
-        let (sender, response) = match self.take_idle() {
+        // A call that must not run twice gets a new connection: a kept
+        // one may turn out closed, and then whether the node ran the call
+        // is unknown.
+        let kept = if idempotent { self.take_idle() } else { None };
+        let (sender, response) = match kept {
             Some(mut sender) => match sender.send_request(request()?).await {
                 Ok(response) => (sender, response),
                 // A kept connection that the server closed (a restarted
-                // daemon): the request got no answer, so it is sent once
-                // more on a new connection. Node calls are written to be
-                // safe to repeat.
+                // daemon): sent once more on a new connection.
                 Err(e) if stale_connection(&e) => {
                     let mut sender = self.connect(call).await?;
                     let response = sender.send_request(request()?).await.map_err(http)?;
