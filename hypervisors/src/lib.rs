@@ -10,6 +10,7 @@ pub mod error;
 pub mod fake;
 pub mod instance;
 pub mod linux;
+pub mod qmp;
 pub mod registry;
 
 use std::time::Duration;
@@ -122,6 +123,12 @@ pub trait Hypervisor: Send + Sync {
 
     /// Stops `instance` (by name: the instance may be gone from the config).
     fn stop(&self, instance_name: &str, hvparams: &HvParams, opts: StopOptions) -> Result<()>;
+
+    /// Removes what a stopped instance left behind (runtime files,
+    /// sockets); called after a successful stop.
+    fn cleanup(&self, _instance_name: &str) -> Result<()> {
+        Ok(())
+    }
 
     /// Reboots a running instance from inside the guest.
     fn reboot(&self, instance: &InstanceSpec) -> Result<()>;

@@ -40,6 +40,10 @@ pub trait Call: Serialize + DeserializeOwned + Send + Sync {
     const NAME: &'static str;
     /// Default timeout of the whole call (connect, send, run, answer).
     const TIMEOUT: Duration;
+    /// Whether running the call twice does no more than running it once;
+    /// only such calls are sent again when a kept connection turns out to
+    /// be closed.
+    const IDEMPOTENT: bool = true;
     type Response: Serialize + DeserializeOwned + Send + 'static;
 }
 
@@ -211,6 +215,38 @@ call!(
     "node_verify",
     NodeVerifyResult,
     timeouts::NORMAL
+);
+
+/// Fingerprints of cluster files, to find nodes whose copies differ
+/// (`gnt-cluster verify`'s file check).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct FileChecksums {
+    /// Paths as the cluster knows them (absolute, without the node's root).
+    pub paths: Vec<String>,
+}
+call!(
+    FileChecksums,
+    "file_checksums",
+    BTreeMap<String, Option<String>>,
+    timeouts::FAST
+);
+
+/// From this node, tries a TCP connection to each target's node daemon
+/// (`gnt-cluster verify`'s network test).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct NodeNetTest {
+    /// (node name, address).
+    pub targets: Vec<(String, String)>,
+    /// Port of the node daemons; 1811 when absent.
+    #[serde(default)]
+    pub port: Option<u16>,
+}
+// Answer: per target node, `None` when reachable, else the problem.
+call!(
+    NodeNetTest,
+    "node_net_test",
+    BTreeMap<String, Option<String>>,
+    timeouts::FAST
 );
 
 // ---------------------------------------------------------------- instances
@@ -466,7 +502,13 @@ pub struct BlockdevGrow {
     #[serde(default)]
     pub dry_run: bool,
 }
-call!(BlockdevGrow, "blockdev_grow", (), timeouts::NORMAL);
+impl Call for BlockdevGrow {
+    const NAME: &'static str = "blockdev_grow";
+    const TIMEOUT: Duration = timeouts::NORMAL;
+    /// Growing twice grows twice.
+    const IDEMPOTENT: bool = false;
+    type Response = ();
+}
 
 /// Path and size of disks (`None` for a disk missing on this node).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -479,6 +521,80 @@ call!(
     "blockdev_info",
     Vec<Option<DeviceInfo>>,
     timeouts::URGENT
+);
+
+/// Health of a disk's local data (Ganeti's `ldisk` status).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LocalDiskStatus {
+    Okay,
+    Unknown,
+    Faulty,
+}
+
+/// Status of one disk on this node (`gnt-instance info`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BlockDevStatus {
+    pub dev_path: Option<String>,
+    /// Resync progress in percent, while a replicated disk syncs.
+    pub sync_percent: Option<f64>,
+    /// Seconds left of the resync, if known.
+    pub estimated_time: Option<u64>,
+    pub is_degraded: bool,
+    pub ldisk_status: LocalDiskStatus,
+}
+
+/// Finds a disk on this node and reports its status (`None`: not here).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BlockdevFind {
+    pub instance_name: String,
+    pub disk: DiskSpec,
+}
+call!(
+    BlockdevFind,
+    "blockdev_find",
+    Option<BlockDevStatus>,
+    timeouts::URGENT
+);
+
+/// Creates a directory for file-based disks (config path, below the file
+/// or shared file storage directory); existing is fine.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FileStorageDirCreate {
+    pub path: String,
+}
+call!(
+    FileStorageDirCreate,
+    "file_storage_dir_create",
+    (),
+    timeouts::FAST
+);
+
+/// Removes such a directory if it is empty (missing is fine; not empty
+/// fails).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FileStorageDirRemove {
+    pub path: String,
+}
+call!(
+    FileStorageDirRemove,
+    "file_storage_dir_remove",
+    (),
+    timeouts::FAST
+);
+
+/// Renames such a directory (instance rename); already renamed is fine,
+/// both existing fails.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FileStorageDirRename {
+    pub old_path: String,
+    pub new_path: String,
+}
+call!(
+    FileStorageDirRename,
+    "file_storage_dir_rename",
+    (),
+    timeouts::FAST
 );
 
 // ---------------------------------------------------------------- OS
@@ -521,6 +637,10 @@ pub struct OsInfo {
     /// (name, description).
     pub parameters: Vec<(String, String)>,
     pub api_versions: Vec<u32>,
+    /// Whether the OS has a (trusted) `create` script; an OS with only
+    /// `create_untrusted` is not trusted.
+    #[serde(default = "default_true")]
+    pub trusted: bool,
 }
 call!(OsDiagnose, "os_diagnose", Vec<OsInfo>, timeouts::FAST);
 
@@ -577,6 +697,68 @@ pub const UPLOADABLE_FILES: &[&str] = &[
 ];
 call!(UploadFile, "upload_file", (), timeouts::NORMAL);
 
+// ---------------------------------------------------------------- hooks
+
+/// When a hook runs: before or after the operation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HooksPhase {
+    Pre,
+    Post,
+}
+
+/// Runs the node's hook scripts `etc/ganeti/hooks/<hpath>-<phase>.d/*` in
+/// name order, each with exactly `env` (plus `PATH` if absent).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunHooks {
+    /// The operation's hooks path (`instance-start`, `node-add`, ...).
+    pub hpath: String,
+    pub phase: HooksPhase,
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+}
+
+/// Result of one hook script, as Ganeti's `HKR_*`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HookStatus {
+    /// Not run (not executable, or a name run-parts ignores).
+    Skip,
+    Fail,
+    Success,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HookResult {
+    /// `<hpath>-<phase>.d/<script>`.
+    pub script: String,
+    pub status: HookStatus,
+    /// Standard output and error, trimmed.
+    pub output: String,
+}
+call!(RunHooks, "hooks_runner", Vec<HookResult>, timeouts::NORMAL);
+
+// ---------------------------------------------------------------- test delay
+
+/// Sleeps `duration` seconds on the node (`OP_TEST_DELAY` with
+/// `on_nodes`). The default timeout is short: call it with
+/// `call_with_timeout(duration + 5 s)`, as Ganeti does.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TestDelay {
+    pub duration: f64,
+}
+call!(TestDelay, "test_delay", (), timeouts::URGENT);
+
+// ---------------------------------------------------------------- leaving
+
+/// The node leaves the cluster: the regular files of its data directory
+/// (certificates, ssconf, cluster files) are removed and the daemon stops
+/// listening once it has answered, then waits for new certificates as a
+/// node that never joined.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct NodeLeaveCluster {}
+call!(NodeLeaveCluster, "node_leave_cluster", (), timeouts::NORMAL);
+
 // ---------------------------------------------------------------- test hooks
 
 /// How an injected failure behaves.
@@ -587,6 +769,9 @@ pub enum FailureMode {
     Error,
     /// Never answer (the caller's timeout fires).
     Hang,
+    /// The daemon exits at once without answering, leaving its pid file
+    /// (a node that dies in the middle of a call).
+    Crash,
 }
 
 /// Makes the next `count` calls of `call` fail (only with
@@ -604,6 +789,8 @@ pub const CALLS: &[&str] = &[
     Version::NAME,
     NodeInfo::NAME,
     NodeVerify::NAME,
+    FileChecksums::NAME,
+    NodeNetTest::NAME,
     InstanceStart::NAME,
     InstanceShutdown::NAME,
     InstanceReboot::NAME,
@@ -624,12 +811,19 @@ pub const CALLS: &[&str] = &[
     BlockdevShutdown::NAME,
     BlockdevGrow::NAME,
     BlockdevInfo::NAME,
+    BlockdevFind::NAME,
+    FileStorageDirCreate::NAME,
+    FileStorageDirRemove::NAME,
+    FileStorageDirRename::NAME,
     InstanceOsAdd::NAME,
     OsRename::NAME,
     OsDiagnose::NAME,
     OsValidate::NAME,
     WriteSsconfFiles::NAME,
     UploadFile::NAME,
+    NodeLeaveCluster::NAME,
+    RunHooks::NAME,
+    TestDelay::NAME,
     TestSetFailure::NAME,
 ];
 
@@ -654,6 +848,38 @@ mod tests {
         );
         let unit: Reply<()> = serde_json::from_str(r#"{"ok": null}"#).unwrap();
         assert_eq!(unit, Reply::Ok(()));
+    }
+
+    /// Pins the JSON shape of an instance as the master sends it.
+    #[test]
+    fn an_instance_spec_decodes_from_its_documented_json() {
+        let json = serde_json::json!({
+            "name": "inst1.example.com",
+            "uuid": "6d1b1c3e-0000-4000-8000-000000000001",
+            "primary_node": "node1.example.com",
+            "secondary_nodes": [],
+            "hypervisor": "fake",
+            "hvparams": {"kernel_path": "/boot/vmlinuz", "acpi": true},
+            "beparams": {"memory": 512, "minmem": 256, "vcpus": 2,
+                         "auto_balance": true, "always_failover": false},
+            "os": "tiny+default",
+            "osparams": {"greeting": "hi"},
+            "disks": [{"uuid": "d0", "index": 0, "size": 1024, "dev_type": "file",
+                       "logical_id": "/srv/ganeti/file-storage/inst1/d0.file.disk0",
+                       "mode": "rw"}],
+            "nics": [{"mac": "aa:00:00:00:00:01", "ip": null, "mode": "bridged",
+                      "link": "br0", "network": null}],
+            "tags": ["web"]
+        });
+        let spec: InstanceSpec = serde_json::from_value(json).unwrap();
+        assert_eq!(spec.beparams.maxmem, 512);
+        assert_eq!(spec.beparams.min_memory(), 256);
+        assert_eq!(spec.disks[0].dev_type, DiskTemplate::File);
+        assert_eq!(spec.nics[0].mode, NicMode::Bridged);
+        // Missing required fields are named.
+        let err =
+            serde_json::from_value::<InstanceSpec>(serde_json::json!({"name": "x"})).unwrap_err();
+        assert!(err.to_string().contains("missing field `uuid`"), "{err}");
     }
 
     #[test]

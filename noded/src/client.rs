@@ -12,11 +12,12 @@
 //! ```
 
 use std::net::SocketAddr;
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
+use hyper::client::conn::http1::SendRequest;
 use hyper::header::{CONTENT_TYPE, HOST};
 use hyper::Request;
 use hyper_util::rt::TokioIo;
@@ -108,8 +109,9 @@ impl ClientError {
     }
 }
 
-/// A client of one node's daemon. Cheap to clone; every call opens its own
-/// connection, so calls may run concurrently.
+/// A client of one node's daemon. Cheap to clone (clones share their
+/// connections); calls may run concurrently, each on its own connection,
+/// and finished connections are kept for reuse for a short while.
 #[derive(Clone)]
 pub struct NodeClient {
     inner: Arc<Inner>,
@@ -120,7 +122,22 @@ struct Inner {
     addr: SocketAddr,
     server_name: ServerName<'static>,
     connector: TlsConnector,
+    /// Upper bound on every call's timeout (tests of hanging nodes).
+    max_timeout: Option<Duration>,
+    /// Connections whose last exchange completed, newest last.
+    idle: Mutex<Vec<IdleConnection>>,
 }
+
+struct IdleConnection {
+    sender: SendRequest<Full<Bytes>>,
+    since: Instant,
+}
+
+/// Connections kept per node.
+const MAX_IDLE: usize = 8;
+/// How long a connection is kept unused; well below the server's idle
+/// limit, so that the server never closes a connection as we reuse it.
+const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 
 impl std::fmt::Debug for NodeClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -150,8 +167,26 @@ impl NodeClient {
                 addr,
                 server_name,
                 connector: TlsConnector::from(tls),
+                max_timeout: None,
+                idle: Mutex::new(Vec::new()),
             }),
         })
+    }
+
+    /// The same client with every call's timeout (default or explicit)
+    /// capped at `max`, so that a test of a hanging node does not wait for
+    /// the production timeouts.
+    pub fn with_max_timeout(&self, max: Duration) -> Self {
+        NodeClient {
+            inner: Arc::new(Inner {
+                node: self.inner.node.clone(),
+                addr: self.inner.addr,
+                server_name: self.inner.server_name.clone(),
+                connector: self.inner.connector.clone(),
+                max_timeout: Some(max),
+                idle: Mutex::new(Vec::new()),
+            }),
+        }
     }
 
     /// A client authenticated with the node files under `paths` (the
@@ -188,7 +223,7 @@ impl NodeClient {
             call: C::NAME.to_string(),
             source,
         })?;
-        let (status, answer) = self.call_raw(C::NAME, body, timeout).await?;
+        let (status, answer) = self.post(C::NAME, body, timeout, C::IDEMPOTENT).await?;
         let reply: Reply<C::Response> =
             serde_json::from_slice(&answer).map_err(|e| ClientError::Decode {
                 node: self.inner.node.clone(),
@@ -207,14 +242,29 @@ impl NodeClient {
     }
 
     /// Posts raw bytes to `/<call>`; returns the HTTP status and body.
-    /// For tests and tools; use [`NodeClient::call`] otherwise.
+    /// For tests and tools; use [`NodeClient::call`] otherwise. Never sent
+    /// twice.
     pub async fn call_raw(
         &self,
         call: &str,
         body: Vec<u8>,
         timeout: Duration,
     ) -> Result<(u16, Bytes), ClientError> {
-        match tokio::time::timeout(timeout, self.exchange(call, body)).await {
+        self.post(call, body, timeout, false).await
+    }
+
+    async fn post(
+        &self,
+        call: &str,
+        body: Vec<u8>,
+        timeout: Duration,
+        idempotent: bool,
+    ) -> Result<(u16, Bytes), ClientError> {
+        let timeout = match self.inner.max_timeout {
+            Some(max) => timeout.min(max),
+            None => timeout,
+        };
+        match tokio::time::timeout(timeout, self.exchange(call, body, idempotent)).await {
             Ok(result) => result,
             Err(_) => Err(ClientError::Timeout {
                 node: self.inner.node.clone(),
@@ -224,13 +274,39 @@ impl NodeClient {
         }
     }
 
-    async fn exchange(&self, call: &str, body: Vec<u8>) -> Result<(u16, Bytes), ClientError> {
+    fn take_idle(&self) -> Option<SendRequest<Full<Bytes>>> {
+        let mut idle = self.inner.idle.lock().unwrap_or_else(|p| p.into_inner());
+        while let Some(conn) = idle.pop() {
+            if conn.since.elapsed() < IDLE_TIMEOUT
+                && !conn.sender.is_closed()
+                && conn.sender.is_ready()
+            {
+                return Some(conn.sender);
+            }
+        }
+        None
+    }
+
+    fn put_idle(&self, sender: SendRequest<Full<Bytes>>) {
+        if sender.is_closed() {
+            return;
+        }
+        let mut idle = self.inner.idle.lock().unwrap_or_else(|p| p.into_inner());
+        if idle.len() >= MAX_IDLE {
+            idle.remove(0);
+        }
+        idle.push(IdleConnection {
+            sender,
+            since: Instant::now(),
+        });
+    }
+
+    async fn connect(&self, call: &str) -> Result<SendRequest<Full<Bytes>>, ClientError> {
         let inner = &self.inner;
-        let node = || inner.node.clone();
         let tcp = TcpStream::connect(inner.addr)
             .await
             .map_err(|source| ClientError::Connect {
-                node: node(),
+                node: inner.node.clone(),
                 call: call.to_string(),
                 addr: inner.addr,
                 source,
@@ -241,51 +317,148 @@ impl NodeClient {
             .connect(inner.server_name.clone(), tcp)
             .await
             .map_err(|source| ClientError::Handshake {
-                node: node(),
+                node: inner.node.clone(),
                 call: call.to_string(),
                 source,
             })?;
+        let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
+            .await
+            .map_err(|source| ClientError::Http {
+                node: inner.node.clone(),
+                call: call.to_string(),
+                source,
+            })?;
+        // Drives the connection; ends when the sender is dropped or the
+        // server closes.
+        tokio::spawn(async move {
+            let _ = conn.await;
+        });
+        Ok(sender)
+    }
+
+    async fn exchange(
+        &self,
+        call: &str,
+        body: Vec<u8>,
+        idempotent: bool,
+    ) -> Result<(u16, Bytes), ClientError> {
+        let inner = &self.inner;
+        let node = || inner.node.clone();
         let http = |source| ClientError::Http {
             node: node(),
             call: call.to_string(),
             source,
         };
-        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
-            .await
-            .map_err(http)?;
-        let conn = tokio::spawn(async move {
-            let _ = conn.await;
-        });
-        let request = Request::post(format!("/{call}"))
-            .header(HOST, inner.node.as_str())
-            .header(CONTENT_TYPE, "application/json")
-            .body(Full::new(Bytes::from(body)))
-            .map_err(|e| ClientError::Decode {
-                node: node(),
-                call: call.to_string(),
-                status: 0,
-                reason: format!("cannot build the request: {e}"),
-            })?;
-        let result = async {
-            let response = sender.send_request(request).await.map_err(http)?;
-            let status = response.status().as_u16();
-            let limited = http_body_util::Limited::new(response.into_body(), MAX_ANSWER);
-            let bytes = limited
-                .collect()
-                .await
+        let body = Bytes::from(body);
+        let request = || {
+            Request::post(format!("/{call}"))
+                .header(HOST, inner.node.as_str())
+                .header(CONTENT_TYPE, "application/json")
+                .body(Full::new(body.clone()))
                 .map_err(|e| ClientError::Decode {
                     node: node(),
                     call: call.to_string(),
-                    status,
-                    reason: format!("cannot read the answer: {e}"),
-                })?
-                .to_bytes();
-            Ok((status, bytes))
-        }
-        .await;
-        conn.abort();
-        result
+                    status: 0,
+                    reason: format!("cannot build the request: {e}"),
+                })
+        };
+        // Let connection tasks notice a server that went away meanwhile.
+        tokio::task::yield_now().await;
+        // A call that must not run twice gets a new connection: a kept
+        // one may turn out closed, and then whether the node ran the call
+        // is unknown.
+        let kept = if idempotent { self.take_idle() } else { None };
+        let (sender, response) = match kept {
+            Some(mut sender) => match sender.send_request(request()?).await {
+                Ok(response) => (sender, response),
+                // A kept connection that the server closed (a restarted
+                // daemon): sent once more on a new connection.
+                Err(e) if stale_connection(&e) => {
+                    let mut sender = self.connect(call).await?;
+                    let response = sender.send_request(request()?).await.map_err(http)?;
+                    (sender, response)
+                }
+                Err(e) => return Err(http(e)),
+            },
+            None => {
+                let mut sender = self.connect(call).await?;
+                let response = sender.send_request(request()?).await.map_err(http)?;
+                (sender, response)
+            }
+        };
+        let status = response.status().as_u16();
+        let limited = http_body_util::Limited::new(response.into_body(), MAX_ANSWER);
+        let bytes = limited
+            .collect()
+            .await
+            .map_err(|e| ClientError::Decode {
+                node: node(),
+                call: call.to_string(),
+                status,
+                reason: format!("cannot read the answer: {e}"),
+            })?
+            .to_bytes();
+        self.put_idle(sender);
+        Ok((status, bytes))
     }
+}
+
+/// Clients of many nodes sharing one TLS configuration; hands out the same
+/// client (and so the same kept connections) for the same node, which
+/// saves a TLS handshake (about a millisecond) per call.
+pub struct NodeClients {
+    tls: Arc<rustls::ClientConfig>,
+    clients: Mutex<std::collections::HashMap<(String, SocketAddr), NodeClient>>,
+}
+
+impl NodeClients {
+    pub fn new(tls: Arc<rustls::ClientConfig>) -> Self {
+        NodeClients {
+            tls,
+            clients: Mutex::new(std::collections::HashMap::new()),
+        }
+    }
+
+    /// The client of node `node_name` at `addr`.
+    pub fn get(&self, node_name: &str, addr: SocketAddr) -> Result<NodeClient, ClientError> {
+        let mut clients = self.clients.lock().unwrap_or_else(|p| p.into_inner());
+        let key = (node_name.to_string(), addr);
+        if let Some(c) = clients.get(&key) {
+            return Ok(c.clone());
+        }
+        let c = NodeClient::new(node_name, addr, self.tls.clone())?;
+        clients.insert(key, c.clone());
+        Ok(c)
+    }
+
+    /// Forgets every client (e.g. after the certificates changed).
+    pub fn clear(&self) {
+        self.clients
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
+    }
+}
+
+/// Whether `e` says the connection was closed before any answer came.
+fn stale_connection(e: &hyper::Error) -> bool {
+    if e.is_canceled() || e.is_incomplete_message() || e.is_closed() {
+        return true;
+    }
+    let mut src = std::error::Error::source(e);
+    while let Some(s) = src {
+        if let Some(io) = s.downcast_ref::<std::io::Error>() {
+            return matches!(
+                io.kind(),
+                std::io::ErrorKind::UnexpectedEof
+                    | std::io::ErrorKind::ConnectionReset
+                    | std::io::ErrorKind::BrokenPipe
+                    | std::io::ErrorKind::ConnectionAborted
+            );
+        }
+        src = s.source();
+    }
+    false
 }
 
 /// Runs `req` on every node in parallel; answers in the order of `clients`.

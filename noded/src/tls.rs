@@ -196,6 +196,23 @@ pub fn write_node_cert(paths: &Paths, pem: &str) -> Result<(), TlsError> {
     write_file_atomically(&paths.node_cert(), pem.as_bytes(), 0o600)
 }
 
+/// Gives a node (whose tree is `node_paths`) what it needs to join the
+/// cluster of `ca`: the CA certificate (not its key) and a new node
+/// certificate for `node_name` / `ip`. A waiting `ganeti-noded` starts
+/// serving once both are there.
+pub fn install_node_files(
+    node_paths: &Paths,
+    ca: &ClusterCa,
+    node_name: &str,
+    ip: IpAddr,
+) -> Result<(), TlsError> {
+    let pem = create_node_cert(ca, node_name, ip)?;
+    // Each file appears whole (written aside, then renamed), so a waiting
+    // daemon never reads half of one.
+    write_node_cert(node_paths, &pem)?;
+    write_cluster_ca(node_paths, ca, false)
+}
+
 fn read(path: &Path) -> Result<String, TlsError> {
     std::fs::read_to_string(path).map_err(|source| TlsError::Io {
         action: "read",
@@ -417,6 +434,17 @@ mod tests {
         let client = client_config_from_pem(&ca.cert_pem, &node).unwrap();
         let (c, _) = handshake(server, client, "node2").await;
         assert!(c.is_err());
+    }
+
+    #[test]
+    fn installed_node_files_hold_no_ca_key() {
+        let tmp = tempfile::tempdir().unwrap();
+        let paths = Paths::new(tmp.path());
+        let ca = create_cluster_ca("c").unwrap();
+        install_node_files(&paths, &ca, "node2", "127.0.0.2".parse().unwrap()).unwrap();
+        assert!(!paths.cluster_ca_key().exists());
+        server_config(&paths).unwrap();
+        client_config(&paths).unwrap();
     }
 
     #[test]

@@ -1,10 +1,11 @@
-//! The real `ganeti-noded` binary, on 127.0.0.1 with its own root, called
+//! The real `ganeti-noded` binary, on a loopback address with its own root, called
 //! through the client.
 
 use std::collections::BTreeMap;
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU16, Ordering};
 use std::time::{Duration, Instant};
 
 use noded::api::*;
@@ -16,6 +17,7 @@ const NODE: &str = "node1.example.com";
 
 struct Node {
     name: String,
+    test_hooks: bool,
     _root: tempfile::TempDir,
     paths: Paths,
     child: Child,
@@ -30,12 +32,19 @@ impl Drop for Node {
     }
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+/// A loopback address and port no other test uses at the same time: the
+/// address comes from the test process's id (tests may run in parallel
+/// processes), the port from a counter (and in parallel threads).
+fn unique_addr() -> SocketAddr {
+    static NEXT: AtomicU16 = AtomicU16::new(0);
+    let pid = std::process::id();
+    let ip = Ipv4Addr::new(
+        127,
+        ((pid >> 14) & 0xff) as u8 | 0x80,
+        ((pid >> 6) & 0xff) as u8,
+        ((pid & 0x3f) + 1) as u8,
+    );
+    SocketAddr::new(ip.into(), 21000 + NEXT.fetch_add(1, Ordering::SeqCst))
 }
 
 /// Polls `cond` every 20 ms until it holds or `limit` passes.
@@ -59,26 +68,24 @@ fn spawn_node(test_hooks: bool, certs: bool) -> Node {
     spawn_named(NODE, ca, test_hooks, certs)
 }
 
-/// Starts node `name` of the cluster of `ca`.
-fn spawn_named(name: &str, ca: ClusterCa, test_hooks: bool, certs: bool) -> Node {
-    let root = tempfile::tempdir().unwrap();
-    let paths = Paths::new(root.path());
-    if certs {
-        write_certs(&paths, &ca, name);
-    }
-    let port = free_port();
-    let log = std::fs::File::create(root.path().join("noded.stderr")).unwrap();
+/// Runs `ganeti-noded` for node `name` rooted at `paths`.
+fn start_process(name: &str, paths: &Paths, addr: SocketAddr, test_hooks: bool) -> Child {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(paths.root().join("noded.stderr"))
+        .unwrap();
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_ganeti-noded"));
     cmd.args([
         "--bind",
-        "127.0.0.1",
+        &addr.ip().to_string(),
         "--port",
-        &port.to_string(),
+        &addr.port().to_string(),
         "-f",
         "-d",
     ])
-    .env("GANETI_ROOTDIR", root.path())
-    .env("GANETI_HOSTNAME", NODE)
+    .env("GANETI_ROOTDIR", paths.root())
+    .env("GANETI_HOSTNAME", name)
     .env("GANETI_FAKE_MEMORY", "4096")
     .env("GANETI_FAKE_CPUS", "4")
     .stdin(Stdio::null())
@@ -87,13 +94,25 @@ fn spawn_named(name: &str, ca: ClusterCa, test_hooks: bool, certs: bool) -> Node
     if test_hooks {
         cmd.arg("--enable-test-hooks");
     }
-    let child = cmd.spawn().unwrap();
+    cmd.spawn().unwrap()
+}
+
+/// Starts node `name` of the cluster of `ca`.
+fn spawn_named(name: &str, ca: ClusterCa, test_hooks: bool, certs: bool) -> Node {
+    let root = tempfile::tempdir().unwrap();
+    let paths = Paths::new(root.path());
+    if certs {
+        write_certs(&paths, &ca, name);
+    }
+    let addr = unique_addr();
+    let child = start_process(name, &paths, addr, test_hooks);
     let mut node = Node {
         name: name.to_string(),
+        test_hooks,
         _root: root,
         paths,
         child,
-        addr: SocketAddr::from(([127, 0, 0, 1], port)),
+        addr,
         ca,
     };
     if certs {
@@ -116,6 +135,22 @@ impl Node {
             }
             TcpStream::connect(addr).is_ok()
         });
+    }
+
+    /// Kills the daemon and starts a new one on the same port and root.
+    fn restart(&mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+        self.restart_after_exit();
+    }
+
+    /// Starts the daemon again after it exited.
+    fn restart_after_exit(&mut self) {
+        wait_until("the port to close", Duration::from_secs(60), || {
+            TcpStream::connect(self.addr).is_err()
+        });
+        self.child = start_process(&self.name, &self.paths, self.addr, self.test_hooks);
+        self.wait_serving();
     }
 
     fn client(&self) -> NodeClient {
@@ -304,6 +339,30 @@ async fn an_instance_goes_through_its_life_cycle_on_the_fake_hypervisor() {
         .unwrap();
     assert_eq!(info.hypervisors[0].info.memory_free, 4096 - 512);
 
+    c.call(&InstanceBalloonMemory {
+        instance: inst.clone(),
+        memory_mib: 300,
+    })
+    .await
+    .unwrap();
+    let all = c
+        .call(&AllInstancesInfo {
+            hypervisors: fake(),
+        })
+        .await
+        .unwrap();
+    assert_eq!(all["inst1"].info.memory, 300);
+    let console = c
+        .call(&InstanceConsole {
+            instance: inst.clone(),
+        })
+        .await
+        .unwrap();
+    assert!(
+        matches!(console, ConsoleInfo::Message { .. }),
+        "{console:?}"
+    );
+
     c.call(&InstanceReboot {
         instance: inst.clone(),
         reboot_type: RebootType::Hard,
@@ -334,13 +393,63 @@ async fn an_instance_goes_through_its_life_cycle_on_the_fake_hypervisor() {
         .unwrap();
     assert!(gone.is_none());
 
-    c.call(&BlockdevRemove {
-        instance_name: "inst1".into(),
-        disk,
+    // Instance rename: the instance's directory moves with it.
+    let mut disk = disk;
+    c.call(&FileStorageDirRename {
+        old_path: "/srv/ganeti/file-storage/inst1".into(),
+        new_path: "/srv/ganeti/file-storage/inst9".into(),
     })
     .await
     .unwrap();
     assert!(!disk_path.exists());
+    disk.logical_id = Some("/srv/ganeti/file-storage/inst9/d0.file.disk0".into());
+    let sizes = c
+        .call(&BlockdevInfo {
+            instance_name: "inst9".into(),
+            disks: vec![disk.clone()],
+        })
+        .await
+        .unwrap();
+    assert_eq!(sizes[0].as_ref().map(|i| i.size_mib), Some(16));
+    let status = c
+        .call(&BlockdevFind {
+            instance_name: "inst9".into(),
+            disk: disk.clone(),
+        })
+        .await
+        .unwrap()
+        .expect("disk found");
+    assert_eq!(status.ldisk_status, LocalDiskStatus::Okay);
+    assert!(!status.is_degraded);
+    assert!(status.dev_path.unwrap().ends_with("inst9/d0.file.disk0"));
+
+    c.call(&BlockdevRemove {
+        instance_name: "inst9".into(),
+        disk,
+    })
+    .await
+    .unwrap();
+    assert!(!node.paths.file_storage_dir().join("inst9").exists());
+    let gone = c
+        .call(&BlockdevFind {
+            instance_name: "inst9".into(),
+            disk: file_disk("d0", 16),
+        })
+        .await
+        .unwrap();
+    assert!(gone.is_none());
+    c.call(&FileStorageDirRemove {
+        path: "/srv/ganeti/file-storage/inst9".into(),
+    })
+    .await
+    .unwrap();
+    let err = c
+        .call(&FileStorageDirCreate {
+            path: "/var/tmp/x".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.remote_kind(), Some(ErrorKind::Refused));
 }
 
 #[tokio::test]
@@ -572,6 +681,11 @@ async fn malformed_requests_get_a_clear_error_and_the_daemon_keeps_serving() {
         .unwrap_err();
     assert_eq!(err.remote_kind(), Some(ErrorKind::Refused));
 
+    // Values of the right type but out of range are named too.
+    let err = c.call(&TestDelay { duration: -1.0 }).await.unwrap_err();
+    assert_eq!(err.remote_kind(), Some(ErrorKind::BadRequest));
+    assert!(err.to_string().contains("invalid delay -1"), "{err}");
+
     assert_eq!(
         c.call(&Version {}).await.unwrap().protocol,
         PROTOCOL_VERSION
@@ -579,8 +693,22 @@ async fn malformed_requests_get_a_clear_error_and_the_daemon_keeps_serving() {
 }
 
 #[tokio::test]
-async fn test_hooks_inject_errors_and_hangs_that_the_client_timeout_catches() {
-    let node = spawn_node(true, true);
+async fn test_delay_sleeps_on_the_node() {
+    let node = spawn_node(false, true);
+    let c = node.client();
+    let start = Instant::now();
+    c.call(&TestDelay { duration: 0.3 }).await.unwrap();
+    assert!(start.elapsed() >= Duration::from_millis(300));
+    let err = c
+        .call_with_timeout(&TestDelay { duration: 5.0 }, Duration::from_millis(200))
+        .await
+        .unwrap_err();
+    assert!(err.is_timeout(), "{err:?}");
+}
+
+#[tokio::test]
+async fn test_hooks_inject_errors_hangs_and_crashes() {
+    let mut node = spawn_node(true, true);
     let c = node.client();
 
     c.call(&TestSetFailure {
@@ -610,6 +738,57 @@ async fn test_hooks_inject_errors_and_hangs_that_the_client_timeout_catches() {
     assert!(start.elapsed() < Duration::from_secs(10));
     // Only the next call hung; the following one answers.
     c.call(&NodeInfo::default()).await.unwrap();
+
+    // A cap on the client bounds the calls' default timeouts.
+    c.call(&TestSetFailure {
+        call: "instance_start".into(),
+        mode: FailureMode::Hang,
+        count: 1,
+    })
+    .await
+    .unwrap();
+    let capped = c.with_max_timeout(Duration::from_millis(300));
+    let err = capped
+        .call(&InstanceStart {
+            instance: instance("hang", vec![]),
+            startup_paused: false,
+        })
+        .await
+        .unwrap_err();
+    assert!(err.is_timeout(), "{err:?}");
+    assert!(err.to_string().contains("timed out after 300ms"), "{err}");
+
+    // A crash: the call gets no answer and the daemon is gone.
+    c.call(&TestSetFailure {
+        call: "instance_list".into(),
+        mode: FailureMode::Crash,
+        count: 1,
+    })
+    .await
+    .unwrap();
+    let err = c
+        .call(&InstanceList {
+            hypervisors: vec!["fake".into()],
+        })
+        .await
+        .unwrap_err();
+    // No answer at all (the retry on a fresh connection may meet the
+    // dying daemon too).
+    assert!(
+        matches!(
+            err,
+            ClientError::Http { .. } | ClientError::Handshake { .. } | ClientError::Connect { .. }
+        ),
+        "{err:?}"
+    );
+    let status = node.child.wait().unwrap();
+    assert_eq!(status.code(), Some(70));
+    assert!(
+        node.paths.noded_pid().exists(),
+        "a crash leaves the pid file"
+    );
+    node.restart_after_exit();
+    let c = node.client();
 
     let err = c
         .call(&TestSetFailure {
@@ -662,6 +841,10 @@ async fn a_fake_instance_migrates_between_two_node_daemons() {
     let d = NodeClient::new(&dst.name, dst.addr, tls_cfg).unwrap();
     let both = [s.clone(), d.clone()];
 
+    let pool = noded::client::NodeClients::new(tls::client_config(&src.paths).unwrap());
+    let again = pool.get(&dst.name, dst.addr).unwrap();
+    assert_eq!(again.node(), "node2.example.com");
+    again.call(&Version {}).await.unwrap();
     let versions = noded::client::call_all(&both, &Version {}).await;
     assert_eq!(versions.len(), 2);
     assert_eq!(versions[1].0, "node2.example.com");
@@ -768,4 +951,307 @@ async fn node_verify_reports_hypervisors_oses_and_storage() {
         .unwrap();
     assert_eq!(r.file_storage.len(), 1, "{:?}", r.file_storage);
     assert!(r.file_storage[0].contains("shared-file-storage"));
+}
+
+#[test]
+fn a_port_in_use_is_reported_at_once() {
+    let held = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = held.local_addr().unwrap().port();
+    let root = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_ganeti-noded"))
+        .args(["--bind", "127.0.0.1", "--port", &port.to_string()])
+        .env("GANETI_ROOTDIR", root.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!("cannot bind 127.0.0.1:{port}")),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn bad_options_are_rejected() {
+    let out = Command::new(env!("CARGO_BIN_EXE_ganeti-noded"))
+        .args(["--port", "notaport"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--port"));
+}
+
+#[tokio::test]
+async fn a_client_survives_a_restart_of_the_node_daemon() {
+    let mut node = spawn_node(false, true);
+    let c = node.client();
+    for _ in 0..20 {
+        c.call(&Version {}).await.unwrap();
+    }
+    let inst = instance("persist", vec![]);
+    c.call(&InstanceStart {
+        instance: inst,
+        startup_paused: false,
+    })
+    .await
+    .unwrap();
+    node.restart();
+    // Kept connections died with the old daemon; the client notices and
+    // reconnects. The fake instance outlives the daemon, as a VM would.
+    let list = c
+        .call(&InstanceList {
+            hypervisors: vec!["fake".into()],
+        })
+        .await
+        .unwrap();
+    assert_eq!(list, vec!["persist"]);
+}
+
+#[tokio::test]
+async fn a_node_that_leaves_the_cluster_waits_to_join_another() {
+    let mut node = spawn_node(false, true);
+    let c = node.client();
+    c.call(&WriteSsconfFiles {
+        values: BTreeMap::from([("cluster_name".to_string(), "old".to_string())]),
+    })
+    .await
+    .unwrap();
+    c.call(&NodeLeaveCluster {}).await.unwrap();
+    let addr = node.addr;
+    wait_until(
+        "the daemon to stop listening",
+        Duration::from_secs(60),
+        || TcpStream::connect(addr).is_err(),
+    );
+    assert!(!node.paths.node_cert().exists());
+    assert!(!node.paths.cluster_ca_cert().exists());
+    assert!(!node.paths.ssconf("cluster_name").exists());
+    assert!(node.child.try_wait().unwrap().is_none(), "daemon exited");
+
+    // Joining a new cluster: new CA, new certificate.
+    let new_ca = tls::create_cluster_ca("new.example.com").unwrap();
+    write_certs(&node.paths, &new_ca, NODE);
+    node.wait_serving();
+    node.client().call(&Version {}).await.unwrap();
+    // The old cluster's client is no longer accepted.
+    assert!(c.call(&Version {}).await.is_err());
+}
+
+#[tokio::test]
+async fn hooks_run_on_the_node_with_the_given_environment() {
+    let node = spawn_node(false, true);
+    let dir = node.paths.hooks_dir().join("instance-start-post.d");
+    std::fs::create_dir_all(&dir).unwrap();
+    let script = dir.join("50-record");
+    std::fs::write(
+        &script,
+        "#!/bin/sh\necho \"started $GANETI_INSTANCE_NAME\"\n",
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+
+    let r = node
+        .client()
+        .call(&RunHooks {
+            hpath: "instance-start".into(),
+            phase: HooksPhase::Post,
+            env: BTreeMap::from([("GANETI_INSTANCE_NAME".to_string(), "inst1".to_string())]),
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        r,
+        vec![HookResult {
+            script: "instance-start-post.d/50-record".into(),
+            status: HookStatus::Success,
+            output: "started inst1".into(),
+        }]
+    );
+}
+
+/// Prints the cost of a call (run with `--ignored --nocapture`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "benchmark: prints figures, asserts nothing about speed"]
+async fn bench_call_latency() {
+    let node = spawn_node(false, true);
+    let c = node.client();
+    c.call(&Version {}).await.unwrap();
+    let n = 500;
+    let start = Instant::now();
+    for _ in 0..n {
+        c.call(&Version {}).await.unwrap();
+    }
+    let reused = start.elapsed() / n;
+    let start = Instant::now();
+    for _ in 0..n {
+        node.client().call(&Version {}).await.unwrap();
+    }
+    let fresh = start.elapsed() / n;
+    println!(
+        "version call: {reused:?} on a kept connection, {fresh:?} with a new connection each time"
+    );
+}
+
+#[test]
+fn a_second_daemon_on_the_same_root_is_refused() {
+    let node = spawn_node(false, true);
+    let addr = unique_addr();
+    let out = Command::new(env!("CARGO_BIN_EXE_ganeti-noded"))
+        .args([
+            "--bind",
+            &addr.ip().to_string(),
+            "--port",
+            &addr.port().to_string(),
+            "-f",
+        ])
+        .env("GANETI_ROOTDIR", node.paths.root())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!("another ganeti-noded (pid {})", node.child.id())),
+        "{stderr}"
+    );
+    // The running daemon's pid file is left alone.
+    assert_eq!(
+        std::fs::read_to_string(node.paths.noded_pid())
+            .unwrap()
+            .trim(),
+        node.child.id().to_string()
+    );
+}
+
+/// Kills a daemonized noded (by its pid file) when dropped.
+struct Daemonized(i32);
+
+impl Drop for Daemonized {
+    fn drop(&mut self) {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(self.0),
+            nix::sys::signal::Signal::SIGKILL,
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_daemonized_node_logs_to_its_file_and_reopens_it_on_sighup() {
+    let root = tempfile::tempdir().unwrap();
+    let paths = Paths::new(root.path());
+    let ca = tls::create_cluster_ca("c").unwrap();
+    write_certs(&paths, &ca, NODE);
+    let addr = unique_addr();
+    let status = Command::new(env!("CARGO_BIN_EXE_ganeti-noded"))
+        .args([
+            "--bind",
+            &addr.ip().to_string(),
+            "--port",
+            &addr.port().to_string(),
+        ])
+        .env("GANETI_ROOTDIR", root.path())
+        .env("GANETI_HOSTNAME", NODE)
+        .status()
+        .unwrap();
+    assert!(status.success(), "the starting process reports success");
+    let pid_file = paths.noded_pid();
+    wait_until("the pid file", Duration::from_secs(60), || {
+        std::fs::read_to_string(&pid_file).is_ok_and(|s| s.trim().parse::<i32>().is_ok())
+    });
+    let pid: i32 = std::fs::read_to_string(&pid_file)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let guard = Daemonized(pid);
+    wait_until("the daemon to listen", Duration::from_secs(60), || {
+        TcpStream::connect(addr).is_ok()
+    });
+    NodeClient::from_paths(&paths, NODE, addr)
+        .unwrap()
+        .call(&Version {})
+        .await
+        .unwrap();
+
+    let log = paths.log_dir().join("node-daemon.log");
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(text.contains(&format!("listening on {addr}")), "{text}");
+
+    let rotated = paths.log_dir().join("node-daemon.log.1");
+    std::fs::rename(&log, &rotated).unwrap();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid),
+        nix::sys::signal::Signal::SIGHUP,
+    )
+    .unwrap();
+    wait_until(
+        "the log file to be reopened",
+        Duration::from_secs(60),
+        || std::fs::read_to_string(&log).is_ok_and(|t| t.contains("log file reopened")),
+    );
+
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    wait_until("the pid file to go", Duration::from_secs(60), || {
+        !pid_file.exists()
+    });
+    // Stopped on its own: nothing left to kill.
+    std::mem::forget(guard);
+}
+
+#[tokio::test]
+async fn cluster_verify_helpers_compare_files_and_test_the_network() {
+    let ca = tls::create_cluster_ca("cluster.example.com").unwrap();
+    let a = spawn_named("node1.example.com", ca.clone(), false, true);
+    let b = spawn_named("node2.example.com", ca, false, true);
+    let ca_path = "/var/lib/ganeti/cluster-ca.pem".to_string();
+    let cert_path = "/var/lib/ganeti/server.pem".to_string();
+    let missing = "/var/lib/ganeti/nosuch".to_string();
+    let req = FileChecksums {
+        paths: vec![ca_path.clone(), cert_path.clone(), missing.clone()],
+    };
+    let sa = a.client().call(&req).await.unwrap();
+    let sb = b.client().call(&req).await.unwrap();
+    // Same CA file on both nodes; each node has its own certificate.
+    assert!(sa[&ca_path].is_some());
+    assert_eq!(sa[&ca_path], sb[&ca_path]);
+    assert_ne!(sa[&cert_path], sb[&cert_path]);
+    assert_eq!(sa[&missing], None);
+    let err = a
+        .client()
+        .call(&FileChecksums {
+            paths: vec!["/var/lib/../../etc/passwd".into()],
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.remote_kind(), Some(ErrorKind::BadRequest));
+
+    // b is reachable from a; a closed port is reported.
+    let closed = TcpListener::bind("127.0.0.1:0").unwrap();
+    let closed_port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let r = a
+        .client()
+        .call(&NodeNetTest {
+            targets: vec![("node2.example.com".into(), b.addr.ip().to_string())],
+            port: Some(b.addr.port()),
+        })
+        .await
+        .unwrap();
+    assert_eq!(r["node2.example.com"], None);
+    let r = a
+        .client()
+        .call(&NodeNetTest {
+            targets: vec![("gone".into(), "127.0.0.1".into())],
+            port: Some(closed_port),
+        })
+        .await
+        .unwrap();
+    assert!(
+        r["gone"].as_deref().unwrap().contains("cannot reach"),
+        "{r:?}"
+    );
 }

@@ -84,6 +84,16 @@ impl Paths {
         self.data_dir().join(format!("ssconf_{key}"))
     }
 
+    /// `etc/ganeti`: the node's own configuration.
+    pub fn conf_dir(&self) -> PathBuf {
+        self.join("etc/ganeti")
+    }
+
+    /// Hook scripts, in `<hpath>-<pre|post>.d` directories.
+    pub fn hooks_dir(&self) -> PathBuf {
+        self.conf_dir().join("hooks")
+    }
+
     /// `var/run/ganeti`: runtime state.
     pub fn run_dir(&self) -> PathBuf {
         self.join("var/run/ganeti")

@@ -6,6 +6,7 @@
 //! keeps its disks) and gets a device to act on.
 
 pub mod context;
+pub mod dirs;
 pub mod disk;
 pub mod error;
 pub mod file;

@@ -196,3 +196,38 @@ fn space_info_reports_the_file_system() {
     assert!(info.total_mib > 0);
     assert!(info.free_mib <= info.total_mib);
 }
+
+#[test]
+fn instance_directories_are_created_renamed_and_removed() {
+    use storage::dirs;
+    let tmp = tempfile::tempdir().unwrap();
+    let ctx = ctx(tmp.path());
+    let old = "/srv/ganeti/file-storage/inst1";
+    let new = "/srv/ganeti/file-storage/inst2";
+    let made = dirs::create_dir(&ctx, old).unwrap();
+    assert!(made.is_dir());
+    dirs::create_dir(&ctx, old).unwrap();
+    std::fs::write(made.join("d0"), "x").unwrap();
+
+    dirs::rename_dir(&ctx, old, new).unwrap();
+    let renamed = ctx.file_storage_dir().join("inst2");
+    assert!(renamed.join("d0").exists() && !made.exists());
+    // Done already: fine. Both present: refused.
+    dirs::rename_dir(&ctx, old, new).unwrap();
+    dirs::create_dir(&ctx, old).unwrap();
+    let err = dirs::rename_dir(&ctx, old, new).unwrap_err();
+    assert!(err.to_string().contains("both exist"), "{err}");
+
+    // Not empty: refused; empty: removed; missing: fine.
+    assert!(dirs::remove_dir(&ctx, new).is_err());
+    std::fs::remove_file(renamed.join("d0")).unwrap();
+    dirs::remove_dir(&ctx, new).unwrap();
+    assert!(!renamed.exists());
+    dirs::remove_dir(&ctx, new).unwrap();
+
+    // The storage directories themselves and anything outside are refused.
+    for bad in ["/srv/ganeti/file-storage", "/srv/elsewhere/x", "/etc/x"] {
+        assert!(dirs::create_dir(&ctx, bad).is_err(), "{bad}");
+    }
+    dirs::create_dir(&ctx, "/srv/ganeti/shared-file-storage/inst3").unwrap();
+}

@@ -14,8 +14,8 @@ use objects::paths::Paths;
 use storage::{StorageContext, StorageError};
 use tracing::info;
 
-use crate::hooks::TestHooks;
 use crate::os::{self, OsError, Script};
+use crate::test_hooks::TestHooks;
 
 /// How long OS scripts may run (create/import can copy whole images).
 const OS_CREATE_TIMEOUT: Duration = Duration::from_secs(12 * 3600);
@@ -28,6 +28,8 @@ pub struct State {
     pub registry: Registry,
     /// `None` unless started with `--enable-test-hooks`.
     pub hooks: Option<TestHooks>,
+    /// Signalled when the node has left the cluster.
+    pub left: tokio::sync::Notify,
 }
 
 pub type CallResult<T> = Result<T, RpcError>;
@@ -82,6 +84,10 @@ fn os_err(e: OsError) -> RpcError {
 
 fn failed(msg: impl Into<String>) -> RpcError {
     RpcError::new(ErrorKind::Failed, msg)
+}
+
+fn bad(msg: impl Into<String>) -> RpcError {
+    RpcError::new(ErrorKind::BadRequest, msg)
 }
 
 impl State {
@@ -218,6 +224,55 @@ pub fn node_verify(s: &State, r: NodeVerify) -> CallResult<NodeVerifyResult> {
     })
 }
 
+/// FNV-1a (64 bits) of `data`: stable across versions and machines;
+/// enough to tell copies apart, not meant to resist forgery.
+fn fingerprint(data: &[u8]) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in data {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    format!("fnv1a64:{h:016x}:{}", data.len())
+}
+
+pub fn file_checksums(s: &State, r: FileChecksums) -> CallResult<BTreeMap<String, Option<String>>> {
+    let mut out = BTreeMap::new();
+    for path in r.paths {
+        let rel = path
+            .strip_prefix('/')
+            .ok_or_else(|| bad(format!("path '{path}' must be absolute")))?;
+        if rel.split('/').any(|c| c == "..") {
+            return Err(bad(format!("path '{path}' must not contain '..'")));
+        }
+        let sum = match std::fs::read(s.paths.root().join(rel)) {
+            Ok(data) => Some(fingerprint(&data)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => return Err(failed(format!("cannot read '{path}': {e}"))),
+        };
+        out.insert(path, sum);
+    }
+    Ok(out)
+}
+
+/// Time allowed for each connection of the network test.
+const NET_TEST_TIMEOUT: Duration = Duration::from_secs(5);
+
+pub fn node_net_test(_s: &State, r: NodeNetTest) -> CallResult<BTreeMap<String, Option<String>>> {
+    let port = r.port.unwrap_or(objects::paths::NODED_PORT);
+    let mut out = BTreeMap::new();
+    for (name, ip) in r.targets {
+        let ip: std::net::IpAddr = ip
+            .parse()
+            .map_err(|_| bad(format!("invalid address '{ip}' for node '{name}'")))?;
+        let addr = std::net::SocketAddr::new(ip, port);
+        let problem = std::net::TcpStream::connect_timeout(&addr, NET_TEST_TIMEOUT)
+            .err()
+            .map(|e| format!("cannot reach {addr}: {e}"));
+        out.insert(name, problem);
+    }
+    Ok(out)
+}
+
 fn check_writable_dir(dir: &Path) -> Option<String> {
     match std::fs::metadata(dir) {
         Err(e) => Some(format!("storage directory '{}': {e}", dir.display())),
@@ -273,6 +328,10 @@ fn stop(s: &State, inst: &InstanceSpec, timeout_secs: u64) -> CallResult<()> {
             Ok(()) | Err(HypervisorError::NotRunning(_)) => {}
             Err(e) => return Err(hv_err(e)),
         }
+    }
+    if let Err(e) = hv.cleanup(&inst.name) {
+        // The instance is stopped; leftovers do not undo that.
+        tracing::warn!(instance = %inst.name, error = %chain(&e), "cleanup after stop failed");
     }
     info!(instance = %inst.name, "stopped");
     Ok(())
@@ -464,11 +523,51 @@ pub fn blockdev_info(s: &State, r: BlockdevInfo) -> CallResult<Vec<Option<Device
         .collect()
 }
 
+pub fn blockdev_find(s: &State, r: BlockdevFind) -> CallResult<Option<BlockDevStatus>> {
+    let ctx = s.storage()?;
+    let dev = storage::open(&ctx, &r.instance_name, &r.disk).map_err(st_err)?;
+    match dev.info() {
+        Ok(info) => Ok(Some(BlockDevStatus {
+            dev_path: info.path.map(|p| p.display().to_string()),
+            sync_percent: None,
+            estimated_time: None,
+            is_degraded: false,
+            ldisk_status: LocalDiskStatus::Okay,
+        })),
+        Err(StorageError::NotFound(_)) => Ok(None),
+        Err(e) => Err(st_err(e)),
+    }
+}
+
+pub fn file_storage_dir_create(s: &State, r: FileStorageDirCreate) -> CallResult<()> {
+    storage::dirs::create_dir(&s.storage()?, &r.path)
+        .map(|_| ())
+        .map_err(st_err)
+}
+
+pub fn file_storage_dir_remove(s: &State, r: FileStorageDirRemove) -> CallResult<()> {
+    storage::dirs::remove_dir(&s.storage()?, &r.path).map_err(st_err)
+}
+
+pub fn file_storage_dir_rename(s: &State, r: FileStorageDirRename) -> CallResult<()> {
+    storage::dirs::rename_dir(&s.storage()?, &r.old_path, &r.new_path).map_err(st_err)
+}
+
 // ---------------------------------------------------------------- OS
 
 pub fn instance_os_add(s: &State, r: InstanceOsAdd) -> CallResult<()> {
     let inst = &r.instance;
     let os_def = os::find(&s.paths, &inst.os).map_err(os_err)?;
+    if !os_def.trusted {
+        return Err(RpcError::new(
+            ErrorKind::Unsupported,
+            format!(
+                "OS '{}' has only an untrusted create script (create_untrusted), \
+                 which needs an OS installation helper: not supported",
+                os_def.name
+            ),
+        ));
+    }
     let disks = s.assemble_disks(inst)?;
     let mut env = os::instance_env(&os_def, inst, &disks, r.debug).map_err(os_err)?;
     if r.reinstall {
@@ -524,10 +623,6 @@ pub fn os_validate(s: &State, r: OsValidate) -> CallResult<bool> {
 
 // ---------------------------------------------------------------- files
 
-fn bad(msg: impl Into<String>) -> RpcError {
-    RpcError::new(ErrorKind::BadRequest, msg)
-}
-
 pub fn write_ssconf_files(s: &State, r: WriteSsconfFiles) -> CallResult<()> {
     for key in r.values.keys() {
         if key.is_empty() || !key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
@@ -564,6 +659,65 @@ pub fn upload_file(s: &State, r: UploadFile) -> CallResult<()> {
     let target = s.paths.root().join(rel);
     noded::tls::write_file_atomically(&target, r.content.as_bytes(), r.mode)
         .map_err(|e| failed(chain(&e)))
+}
+
+pub fn node_leave_cluster(s: &State, _r: NodeLeaveCluster) -> CallResult<()> {
+    let dir = s.paths.data_dir();
+    let entries = std::fs::read_dir(&dir)
+        .map_err(|e| failed(format!("cannot list '{}': {e}", dir.display())))?;
+    let mut problems = Vec::new();
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if entry
+            .file_type()
+            .map(|t| t.is_file() || t.is_symlink())
+            .unwrap_or(false)
+        {
+            if let Err(e) = std::fs::remove_file(&path) {
+                problems.push(format!("{}: {e}", path.display()));
+            }
+        }
+    }
+    if !problems.is_empty() {
+        return Err(failed(format!(
+            "cannot remove cluster files: {}",
+            problems.join("; ")
+        )));
+    }
+    info!("left the cluster: cluster files removed");
+    s.left.notify_one();
+    Ok(())
+}
+
+/// Longest a single hook script may run.
+const HOOK_TIMEOUT: Duration = Duration::from_secs(600);
+
+pub fn hooks_runner(s: &State, r: RunHooks) -> CallResult<Vec<HookResult>> {
+    crate::hooks_runner::run_hooks(
+        &s.paths.hooks_dir(),
+        &r.hpath,
+        r.phase,
+        &r.env,
+        HOOK_TIMEOUT,
+    )
+    .map_err(|e| match e {
+        crate::hooks_runner::HooksError::InvalidPath(_) => bad(chain(&e)),
+        _ => failed(chain(&e)),
+    })
+}
+
+/// Longest delay `test_delay` accepts.
+const MAX_TEST_DELAY: f64 = 86400.0;
+
+pub fn test_delay(_s: &State, r: TestDelay) -> CallResult<()> {
+    if !r.duration.is_finite() || !(0.0..=MAX_TEST_DELAY).contains(&r.duration) {
+        return Err(bad(format!(
+            "invalid delay {}: expected 0 to {MAX_TEST_DELAY} seconds",
+            r.duration
+        )));
+    }
+    std::thread::sleep(Duration::from_secs_f64(r.duration));
+    Ok(())
 }
 
 pub fn test_set_failure(s: &State, r: TestSetFailure) -> CallResult<()> {

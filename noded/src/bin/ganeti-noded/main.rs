@@ -2,9 +2,12 @@
 //! certificates; every path derives from `GANETI_ROOTDIR`.
 
 mod handlers;
-mod hooks;
+mod hooks_runner;
+mod logfile;
 mod os;
+mod process;
 mod server;
+mod test_hooks;
 
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -19,7 +22,8 @@ use tokio::net::TcpListener;
 use tracing::{error, info, warn};
 
 use crate::handlers::State;
-use crate::hooks::TestHooks;
+use crate::logfile::LogFile;
+use crate::test_hooks::TestHooks;
 
 /// Ganeti node daemon.
 #[derive(Debug, Parser)]
@@ -48,16 +52,41 @@ const CERT_POLL: Duration = Duration::from_millis(500);
 fn main() -> std::process::ExitCode {
     let args = Args::parse();
     let paths = absolute_paths();
+    // Fail where the caller sees it when the address cannot be used; the
+    // real listener is opened once the TLS files exist.
+    if let Err(e) = check_bindable(args.bind, args.port) {
+        eprintln!("ganeti-noded: cannot bind {}:{}: {e}", args.bind, args.port);
+        return std::process::ExitCode::FAILURE;
+    }
+    if let Err(e) = ensure_dirs(&paths) {
+        eprintln!("ganeti-noded: {e:#}");
+        return std::process::ExitCode::FAILURE;
+    }
+    let mut pid_file = match take_pid_file(&paths) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("ganeti-noded: {e:#}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
     if !args.foreground {
+        // The lock on the pid file passes to the daemon process.
         if let Err(e) = nix::unistd::daemon(true, false) {
             eprintln!("ganeti-noded: cannot daemonize: {e}");
             return std::process::ExitCode::FAILURE;
         }
     }
-    if let Err(e) = init_logging(&args, &paths) {
-        eprintln!("ganeti-noded: cannot set up logging: {e:#}");
+    if let Err(e) = pid_file.write_pid() {
+        eprintln!("ganeti-noded: {e:#}");
         return std::process::ExitCode::FAILURE;
     }
+    let log_file = match init_logging(&args, &paths) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("ganeti-noded: cannot set up logging: {e:#}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -68,14 +97,26 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::FAILURE;
         }
     };
+    if let Some(log) = log_file {
+        runtime.spawn(reopen_on_hangup(log));
+    }
     match runtime.block_on(run(args, paths.clone())) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             error!("{e:#}");
-            let _ = std::fs::remove_file(paths.noded_pid());
             std::process::ExitCode::FAILURE
         }
     }
+}
+
+/// Binds (without listening, so that nobody can connect) and releases.
+fn check_bindable(ip: IpAddr, port: u16) -> std::io::Result<()> {
+    let socket = match ip {
+        IpAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+        IpAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(std::net::SocketAddr::new(ip, port))
 }
 
 /// The node's tree, with a relative `GANETI_ROOTDIR` made absolute (the
@@ -91,28 +132,39 @@ fn absolute_paths() -> Paths {
     }
 }
 
-fn init_logging(args: &Args, paths: &Paths) -> Result<()> {
+/// Logs to stderr (foreground) or to the log file, which is returned so
+/// that SIGHUP can reopen it.
+fn init_logging(args: &Args, paths: &Paths) -> Result<Option<LogFile>> {
     let level = if args.debug { "debug" } else { "info" };
     let filter = tracing_subscriber::EnvFilter::try_from_env("GANETI_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
     let builder = tracing_subscriber::fmt().with_env_filter(filter);
     if args.foreground {
         builder.with_writer(std::io::stderr).init();
-    } else {
-        let dir = paths.log_dir();
-        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-        let file_path = dir.join("node-daemon.log");
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&file_path)
-            .with_context(|| format!("opening {}", file_path.display()))?;
-        builder
-            .with_ansi(false)
-            .with_writer(std::sync::Mutex::new(file))
-            .init();
+        return Ok(None);
     }
-    Ok(())
+    let dir = paths.log_dir();
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let file_path = dir.join("node-daemon.log");
+    let log =
+        LogFile::open(&file_path).with_context(|| format!("opening {}", file_path.display()))?;
+    builder.with_ansi(false).with_writer(log.clone()).init();
+    Ok(Some(log))
+}
+
+/// Reopens the log file on every SIGHUP.
+async fn reopen_on_hangup(log: LogFile) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let Ok(mut hup) = signal(SignalKind::hangup()) else {
+        warn!("cannot catch SIGHUP: the log file will not be reopened");
+        return;
+    };
+    while hup.recv().await.is_some() {
+        match log.reopen() {
+            Ok(()) => info!("log file reopened"),
+            Err(e) => eprintln!("ganeti-noded: cannot reopen the log file: {e}"),
+        }
+    }
 }
 
 fn node_name() -> String {
@@ -170,19 +222,60 @@ async fn wait_for_tls(paths: &Paths) -> Arc<rustls::ServerConfig> {
     }
 }
 
-fn write_pid_file(paths: &Paths) -> Result<()> {
-    let pid_file = paths.noded_pid();
-    noded::tls::write_file_atomically(
-        &pid_file,
-        format!("{}\n", std::process::id()).as_bytes(),
-        0o644,
-    )
-    .with_context(|| format!("writing the pid file {}", pid_file.display()))
+/// The pid file, locked while the daemon runs and removed when it stops.
+struct PidFile {
+    path: PathBuf,
+    lock: nix::fcntl::Flock<std::fs::File>,
+}
+
+impl PidFile {
+    /// Writes this process's id.
+    fn write_pid(&mut self) -> Result<()> {
+        use std::io::{Seek, Write};
+        let f = &mut *self.lock;
+        f.set_len(0)
+            .and_then(|()| f.rewind())
+            .and_then(|()| writeln!(f, "{}", std::process::id()))
+            .and_then(|()| f.sync_all())
+            .with_context(|| format!("writing the pid file {}", self.path.display()))
+    }
+}
+
+impl Drop for PidFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+/// Takes the pid file: locked for the life of the process, so that a
+/// second daemon on the same root refuses to start.
+fn take_pid_file(paths: &Paths) -> Result<PidFile> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let path = paths.noded_pid();
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o644)
+        .open(&path)
+        .with_context(|| format!("opening the pid file {}", path.display()))?;
+    match nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusiveNonblock) {
+        Ok(lock) => Ok(PidFile { path, lock }),
+        Err((mut file, _)) => {
+            let mut other = String::new();
+            let _ = file.read_to_string(&mut other);
+            anyhow::bail!(
+                "another ganeti-noded (pid {}) runs with the root {}",
+                other.trim(),
+                paths.root().display()
+            )
+        }
+    }
 }
 
 async fn run(args: Args, paths: Paths) -> Result<()> {
-    ensure_dirs(&paths)?;
-    write_pid_file(&paths)?;
     let node_name = node_name();
     info!(
         node = %node_name,
@@ -199,25 +292,31 @@ async fn run(args: Args, paths: Paths) -> Result<()> {
         paths: paths.clone(),
         node_name,
         hooks: args.enable_test_hooks.then(TestHooks::default),
+        left: tokio::sync::Notify::new(),
     });
 
-    let tls = tokio::select! {
-        tls = wait_for_tls(&paths) => tls,
-        _ = shutdown_signal() => {
-            let _ = std::fs::remove_file(paths.noded_pid());
-            return Ok(());
+    loop {
+        let tls = tokio::select! {
+            tls = wait_for_tls(&paths) => tls,
+            _ = shutdown_signal() => break,
+        };
+        let listener = TcpListener::bind((args.bind, args.port))
+            .await
+            .with_context(|| format!("binding {}:{}", args.bind, args.port))?;
+        info!("listening on {}:{}", args.bind, args.port);
+        tokio::select! {
+            _ = server::serve(listener, tls, state.clone()) => {}
+            _ = state.left.notified() => {
+                // Calls in progress finish on their own connections.
+                info!("stopped listening after leaving the cluster");
+                continue;
+            }
+            _ = shutdown_signal() => {
+                info!("terminating");
+                break;
+            }
         }
-    };
-    let listener = TcpListener::bind((args.bind, args.port))
-        .await
-        .with_context(|| format!("binding {}:{}", args.bind, args.port))?;
-    info!("listening on {}:{}", args.bind, args.port);
-
-    tokio::select! {
-        _ = server::serve(listener, tls, state) => {}
-        _ = shutdown_signal() => info!("terminating"),
     }
-    let _ = std::fs::remove_file(paths.noded_pid());
     Ok(())
 }
 

@@ -5,15 +5,15 @@ use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::os::unix::fs::PermissionsExt;
-use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use hypervisors::{AttachedDisk, InstanceSpec};
 use noded::api::OsInfo;
 use objects::paths::Paths;
 use storage::DiskTemplate;
+
+use crate::process::{self, Outcome};
 
 /// OS API versions this node speaks, newest first.
 pub const SUPPORTED_API_VERSIONS: &[u32] = &[20, 15, 10];
@@ -71,17 +71,18 @@ fn io(action: &'static str, path: &Path, source: std::io::Error) -> OsError {
 pub struct OsDefinition {
     pub name: String,
     pub path: PathBuf,
+    /// Has a `create` script (not only `create_untrusted`).
+    pub trusted: bool,
     pub api_versions: Vec<u32>,
     pub variants: Vec<String>,
     pub parameters: Vec<(String, String)>,
 }
 
-/// The scripts of an OS definition.
+/// The scripts of an OS definition that the node runs (import and export
+/// are checked to exist but not run yet).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Script {
     Create,
-    Import,
-    Export,
     Rename,
     Verify,
 }
@@ -90,8 +91,6 @@ impl Script {
     pub fn file_name(self) -> &'static str {
         match self {
             Script::Create => "create",
-            Script::Import => "import",
-            Script::Export => "export",
             Script::Rename => "rename",
             Script::Verify => "verify",
         }
@@ -231,38 +230,50 @@ pub fn load(name: &str, dir: &Path) -> Result<OsDefinition, String> {
             dir.display()
         ));
     }
+    // (file, required)
     let mut scripts = vec![
-        Script::Create,
-        Script::Import,
-        Script::Export,
-        Script::Rename,
+        ("create", false),
+        ("create_untrusted", false),
+        ("import", true),
+        ("export", true),
+        ("rename", true),
     ];
     if newest >= 20 {
-        scripts.push(Script::Verify);
+        scripts.push(("verify", true));
     }
-    for s in scripts {
-        let p = dir.join(s.file_name());
-        let meta = std::fs::metadata(&p).map_err(|e| {
-            format!(
-                "file '{}' under '{}' is missing ({e})",
-                s.file_name(),
-                dir.display()
-            )
-        })?;
+    let mut present = Vec::new();
+    for (file, required) in scripts {
+        let p = dir.join(file);
+        let meta = match std::fs::metadata(&p) {
+            Ok(m) => m,
+            Err(e) if !required && e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => {
+                return Err(format!(
+                    "file '{file}' under '{}' is missing ({e})",
+                    dir.display()
+                ))
+            }
+        };
         if !meta.is_file() {
             return Err(format!(
-                "file '{}' under '{}' is not a regular file",
-                s.file_name(),
+                "file '{file}' under '{}' is not a regular file",
                 dir.display()
             ));
         }
         if meta.permissions().mode() & 0o100 == 0 {
             return Err(format!(
-                "file '{}' under '{}' is not executable",
-                s.file_name(),
+                "file '{file}' under '{}' is not executable",
                 dir.display()
             ));
         }
+        present.push(file);
+    }
+    let trusted = present.contains(&"create");
+    if !trusted && !present.contains(&"create_untrusted") {
+        return Err(format!(
+            "a create script (create or create_untrusted) must exist under '{}'",
+            dir.display()
+        ));
     }
     let variants_file = dir.join("variants.list");
     let variants = if newest >= 15 && variants_file.exists() {
@@ -291,6 +302,7 @@ pub fn load(name: &str, dir: &Path) -> Result<OsDefinition, String> {
     Ok(OsDefinition {
         name: name.to_string(),
         path: dir.to_path_buf(),
+        trusted,
         api_versions,
         variants,
         parameters,
@@ -321,6 +333,7 @@ pub fn diagnose(paths: &Paths) -> Vec<OsInfo> {
                     variants: os.variants,
                     parameters: os.parameters,
                     api_versions: os.api_versions,
+                    trusted: os.trusted,
                 },
                 Err(reason) => OsInfo {
                     name,
@@ -330,6 +343,7 @@ pub fn diagnose(paths: &Paths) -> Vec<OsInfo> {
                     variants: vec![],
                     parameters: vec![],
                     api_versions: vec![],
+                    trusted: true,
                 },
             };
             out.push(info);
@@ -495,56 +509,23 @@ pub fn run_script(
         std::fs::create_dir_all(dir).map_err(|e| io("create", dir, e))?;
     }
     let out = File::create(log).map_err(|e| io("create", log, e))?;
-    let err = out.try_clone().map_err(|e| io("open", log, e))?;
     let path = os.script(script);
-    let mut child = Command::new(&path)
-        .args(args)
-        .env_clear()
-        .envs(env)
-        .current_dir(&os.path)
-        .stdin(Stdio::null())
-        .stdout(out)
-        .stderr(err)
-        .process_group(0)
-        .spawn()
-        .map_err(|e| io("run", &path, e))?;
-    let deadline = Instant::now() + timeout;
-    let failed = |reason: String| OsError::ScriptFailed {
-        script: script.file_name(),
-        reason,
-        log: log.to_path_buf(),
-        tail: tail(log),
-    };
-    loop {
-        match child.try_wait().map_err(|e| io("wait for", &path, e))? {
-            Some(status) if status.success() => return Ok(()),
-            Some(status) => {
-                let reason = match (status.code(), status.signal()) {
-                    (Some(code), _) => format!("exited with code {code}"),
-                    (None, Some(sig)) => format!("killed by signal {sig}"),
-                    _ => "failed".to_string(),
-                };
-                return Err(failed(reason));
-            }
-            None if Instant::now() >= deadline => {
-                if let Ok(pid) = i32::try_from(child.id()) {
-                    let _ = nix::sys::signal::killpg(
-                        nix::unistd::Pid::from_raw(pid),
-                        nix::sys::signal::Signal::SIGKILL,
-                    );
-                }
-                let _ = child.kill();
-                let _ = child.wait();
-                return Err(failed(format!("timed out after {timeout:?}")));
-            }
-            None => std::thread::sleep(Duration::from_millis(20)),
-        }
+    match process::run(&path, args, env, &os.path, out, timeout).map_err(|e| io("run", &path, e))? {
+        Outcome::Success => Ok(()),
+        Outcome::Failed(reason) => Err(OsError::ScriptFailed {
+            script: script.file_name(),
+            reason,
+            log: log.to_path_buf(),
+            tail: tail(log),
+        }),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use std::os::unix::fs::PermissionsExt;
+
+    use std::time::Instant;
 
     use hypervisors::{BeParams, HvParams, NicMode, NicSpec};
     use storage::{DiskMode, DiskSpec};
@@ -655,6 +636,10 @@ mod tests {
         let bad = make_os(&paths, "noexec", "exit 0");
         std::fs::set_permissions(bad.join("create"), std::fs::Permissions::from_mode(0o644))
             .unwrap();
+        let untrusted = make_os(&paths, "untrusted", "exit 0");
+        std::fs::rename(untrusted.join("create"), untrusted.join("create_untrusted")).unwrap();
+        let nocreate = make_os(&paths, "nocreate", "exit 0");
+        std::fs::remove_file(nocreate.join("create")).unwrap();
         let old = make_os(&paths, "old", "exit 0");
         std::fs::write(old.join("ganeti_api_version"), "5\n").unwrap();
         let list = diagnose(&paths);
@@ -663,6 +648,9 @@ mod tests {
         assert!(!by_name("noexec").valid);
         assert!(by_name("noexec").diagnose.contains("not executable"));
         assert!(by_name("old").diagnose.contains("API version mismatch"));
+        assert!(by_name("good").trusted);
+        assert!(by_name("untrusted").valid && !by_name("untrusted").trusted);
+        assert!(by_name("nocreate").diagnose.contains("a create script"));
         assert!(matches!(
             find(&paths, "noexec"),
             Err(OsError::Invalid { .. })

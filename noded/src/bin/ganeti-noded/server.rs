@@ -26,12 +26,18 @@ const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
 /// Time a client has to send a request's headers (also closes idle
 /// kept-alive connections).
 const HEADER_TIMEOUT: Duration = Duration::from_secs(120);
+/// Exit status of a crash injected by a test hook.
+const CRASH_EXIT_CODE: i32 = 70;
 /// How long an injected hang lasts (longer than any test's timeout).
 const HANG: Duration = Duration::from_secs(24 * 3600);
 
-/// Serves `listener` until the process ends.
+/// Serves `listener` until this future is dropped; then every connection
+/// finishes the call it is running and closes (a node that left the
+/// cluster keeps no authenticated connection).
 pub async fn serve(listener: TcpListener, tls: Arc<rustls::ServerConfig>, state: Arc<State>) {
     let acceptor = TlsAcceptor::from(tls);
+    // Dropped with this future, which tells the connections to close.
+    let (_alive, alive_rx) = tokio::sync::watch::channel(());
     loop {
         let (tcp, peer) = match listener.accept().await {
             Ok(c) => c,
@@ -45,6 +51,7 @@ pub async fn serve(listener: TcpListener, tls: Arc<rustls::ServerConfig>, state:
         let _ = tcp.set_nodelay(true);
         let acceptor = acceptor.clone();
         let state = state.clone();
+        let mut alive = alive_rx.clone();
         tokio::spawn(async move {
             let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
                 Ok(Ok(s)) => s,
@@ -61,12 +68,19 @@ pub async fn serve(listener: TcpListener, tls: Arc<rustls::ServerConfig>, state:
                 let state = state.clone();
                 async move { Ok::<_, std::convert::Infallible>(handle(state, req).await) }
             });
-            if let Err(e) = hyper::server::conn::http1::Builder::new()
+            let conn = hyper::server::conn::http1::Builder::new()
                 .timer(TokioTimer::new())
                 .header_read_timeout(HEADER_TIMEOUT)
-                .serve_connection(TokioIo::new(tls), service)
-                .await
-            {
+                .serve_connection(TokioIo::new(tls), service);
+            tokio::pin!(conn);
+            let result = tokio::select! {
+                r = conn.as_mut() => r,
+                _ = alive.changed() => {
+                    conn.as_mut().graceful_shutdown();
+                    conn.await
+                }
+            };
+            if let Err(e) = result {
                 debug!(%peer, error = %e, "connection ended with an error");
             }
         });
@@ -135,6 +149,10 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Response<Full<Byte
                 Some(FailureMode::Hang) => {
                     tokio::time::sleep(HANG).await;
                 }
+                Some(FailureMode::Crash) => {
+                    warn!(%call, "crashing on purpose (test hook)");
+                    std::process::exit(CRASH_EXIT_CODE);
+                }
                 None => {}
             }
         }
@@ -189,6 +207,8 @@ async fn dispatch(state: Arc<State>, call: &str, body: Bytes) -> CallResult<serd
         Version::NAME => run(state, body, h::version).await,
         NodeInfo::NAME => run(state, body, h::node_info).await,
         NodeVerify::NAME => run(state, body, h::node_verify).await,
+        FileChecksums::NAME => run(state, body, h::file_checksums).await,
+        NodeNetTest::NAME => run(state, body, h::node_net_test).await,
         InstanceStart::NAME => run(state, body, h::instance_start).await,
         InstanceShutdown::NAME => run(state, body, h::instance_shutdown).await,
         InstanceReboot::NAME => run(state, body, h::instance_reboot).await,
@@ -209,12 +229,19 @@ async fn dispatch(state: Arc<State>, call: &str, body: Bytes) -> CallResult<serd
         BlockdevShutdown::NAME => run(state, body, h::blockdev_shutdown).await,
         BlockdevGrow::NAME => run(state, body, h::blockdev_grow).await,
         BlockdevInfo::NAME => run(state, body, h::blockdev_info).await,
+        BlockdevFind::NAME => run(state, body, h::blockdev_find).await,
+        FileStorageDirCreate::NAME => run(state, body, h::file_storage_dir_create).await,
+        FileStorageDirRemove::NAME => run(state, body, h::file_storage_dir_remove).await,
+        FileStorageDirRename::NAME => run(state, body, h::file_storage_dir_rename).await,
         InstanceOsAdd::NAME => run(state, body, h::instance_os_add).await,
         OsRename::NAME => run(state, body, h::os_rename).await,
         OsDiagnose::NAME => run(state, body, h::os_diagnose).await,
         OsValidate::NAME => run(state, body, h::os_validate).await,
         WriteSsconfFiles::NAME => run(state, body, h::write_ssconf_files).await,
         UploadFile::NAME => run(state, body, h::upload_file).await,
+        NodeLeaveCluster::NAME => run(state, body, h::node_leave_cluster).await,
+        TestDelay::NAME => run(state, body, h::test_delay).await,
+        RunHooks::NAME => run(state, body, h::hooks_runner).await,
         TestSetFailure::NAME => run(state, body, h::test_set_failure).await,
         other => Err(RpcError::new(
             ErrorKind::UnknownCall,
