@@ -263,7 +263,10 @@ impl Job {
         self.ops
             .iter()
             .flat_map(|op| op.log.iter())
-            .filter(|e| newer_than.map_or(true, |n| e.serial > n))
+            .filter(|e| match newer_than {
+                None => true,
+                Some(n) => e.serial > n,
+            })
             .map(LogEntry::to_value)
             .collect()
     }
@@ -337,9 +340,11 @@ pub fn op_depends(op: &Value, own_id: JobId) -> Result<(Vec<Dependency>, Option<
     let raw = match op.get("depends") {
         None | Some(Value::Null) => return Ok((Vec::new(), None)),
         Some(Value::Array(a)) => a,
-        Some(other) => return Err(format!(
+        Some(other) => {
+            return Err(format!(
             "Opcode dependencies {other} are invalid, expected a list of [job_id, [status, ...]]"
-        )),
+        ))
+        }
     };
     let mut deps = Vec::with_capacity(raw.len());
     for item in raw {
