@@ -11,6 +11,8 @@
 //! job either shows which opcode may have run (and is marked failed) or none
 //! did (and it runs again), never an opcode run twice.
 
+#[cfg(test)]
+mod bench;
 mod context;
 pub mod job;
 mod store;
@@ -22,7 +24,7 @@ use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
 
 use luxi::{ErrorCode, GanetiError};
@@ -159,6 +161,8 @@ pub struct JobQueue {
     state: Mutex<State>,
     schedule: Notify,
     started: AtomicBool,
+    /// The queue itself, to spawn job tasks from `&self` methods.
+    me: Weak<JobQueue>,
 }
 
 /// What the dependencies of an opcode say.
@@ -183,6 +187,16 @@ enum Step {
 
 fn encode_exec_error(msg: &str) -> Value {
     GanetiError::exec(msg).encode()
+}
+
+/// Marks opcode `idx` as started (waiting for its locks).
+fn mark_started(job: &mut Job, idx: usize, now: Timestamp) {
+    let op = &mut job.ops[idx];
+    op.status = OpStatus::Waiting;
+    op.start = Some(now);
+    if job.start.is_none() {
+        job.start = Some(now);
+    }
 }
 
 fn not_found(id: JobId) -> String {
@@ -245,7 +259,8 @@ impl JobQueue {
             drained = state.drained,
             "job queue opened"
         );
-        Ok(Arc::new(JobQueue {
+        Ok(Arc::new_cyclic(|me| JobQueue {
+            me: me.clone(),
             opts,
             executor,
             store,
@@ -253,6 +268,10 @@ impl JobQueue {
             schedule: Notify::new(),
             started: AtomicBool::new(false),
         }))
+    }
+
+    fn me(&self) -> Option<Arc<JobQueue>> {
+        self.me.upgrade()
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -410,14 +429,13 @@ impl JobQueue {
         let job = &mut entry.job;
         let step = match check {
             DepCheck::Continue => {
-                let op = &mut job.ops[idx];
-                op.status = OpStatus::Waiting;
-                op.start = Some(now);
-                if job.start.is_none() {
-                    job.start = Some(now);
+                // An opcode already marked waiting (at submit or at the end of
+                // the previous opcode) had its start written then.
+                if job.ops[idx].status == OpStatus::Queued {
+                    mark_started(job, idx, now);
+                    entry.last_write = self.store.write_job(job);
                 }
-                let input = op.input.clone();
-                entry.last_write = self.store.write_job(job);
+                let input = job.ops[idx].input.clone();
                 Step::Run {
                     idx,
                     input,
@@ -426,13 +444,8 @@ impl JobQueue {
                 }
             }
             DepCheck::Wait(dep_rx) => {
-                let op = &mut job.ops[idx];
-                if op.status == OpStatus::Queued {
-                    op.status = OpStatus::Waiting;
-                    op.start = Some(now);
-                    if job.start.is_none() {
-                        job.start = Some(now);
-                    }
+                if job.ops[idx].status == OpStatus::Queued {
+                    mark_started(job, idx, now);
                     entry.last_write = self.store.write_job(job);
                     entry.changed.send_replace(());
                 }
@@ -484,6 +497,11 @@ impl JobQueue {
                     if canceling {
                         // The opcode finished all the same; the rest is canceled.
                         job.mark_unfinished(OpStatus::Canceled, json!(job::CANCELED_RESULT), now);
+                    } else if job.ops.get(idx + 1).is_some_and(|next| {
+                        next.status == OpStatus::Queued && next.depends.is_empty()
+                    }) {
+                        // Record the next opcode's start in the same commit.
+                        mark_started(job, idx + 1, now);
                     }
                 }
                 Err(e) if canceling => {
@@ -557,6 +575,11 @@ impl JobQueue {
                 }
             }
         }
+        // Dependents start only once the final status is committed.
+        let last_write = self.lock().jobs.get(&id).map_or(0, |e| e.last_write);
+        if let Err(e) = self.store.wait_durable(last_write).await {
+            tracing::error!(job = id, error = %e, "final job status not committed");
+        }
         {
             let mut st = self.lock();
             st.running = st.running.saturating_sub(1);
@@ -605,6 +628,9 @@ impl JobQueue {
             }
         }
         let refused = n - built.len();
+        // Jobs that can start at once are written as started: one commit
+        // covers their submission and the start of their first opcode.
+        let prestarted = self.prestart(&mut built, received);
         let mut seq = 0;
         for job in &built {
             seq = self.store.write_job(job);
@@ -619,6 +645,7 @@ impl JobQueue {
         if let Err(e) = durable {
             tracing::error!(error = %e, "job submission could not be committed");
             st.unfinished = st.unfinished.saturating_sub(built.len());
+            st.running = st.running.saturating_sub(prestarted.len());
             let err = GanetiError::from(e);
             return results
                 .into_iter()
@@ -627,14 +654,55 @@ impl JobQueue {
         }
         for job in built {
             tracing::debug!(job = job.id, ops = job.ops.len(), "job submitted");
-            st.queued.insert((job.priority(), job.id));
+            if !prestarted.contains(&job.id) {
+                st.queued.insert((job.priority(), job.id));
+            }
             let mut entry = Entry::new(job);
             entry.last_write = seq;
             st.jobs.insert(entry.job.id, entry);
         }
         drop(st);
+        for &id in &prestarted {
+            if let Some(q) = self.me() {
+                tokio::spawn(async move { q.run_job(id).await });
+            }
+        }
         self.schedule.notify_one();
         results
+    }
+
+    /// Marks as started the jobs (of a submission) that the scheduler would
+    /// start at once: no dependencies, a free slot, and no eligible queued
+    /// job before them. They count as running; returns their ids.
+    fn prestart(&self, jobs: &mut [Job], now: Timestamp) -> Vec<JobId> {
+        let mut started = Vec::new();
+        if !self.started.load(Ordering::Acquire) {
+            return started;
+        }
+        let mut st = self.lock();
+        for job in jobs.iter_mut() {
+            if st.running >= self.opts.max_running_jobs {
+                break;
+            }
+            if job.dependencies().next().is_some() {
+                break;
+            }
+            let key = (job.priority(), job.id);
+            let ahead = st.queued.range(..key).any(|&(_, qid)| {
+                st.jobs.get(&qid).is_some_and(|e| {
+                    !e.job.dependencies().any(|d| {
+                        d != qid && st.jobs.get(&d).is_some_and(|dj| !dj.job.is_finalized())
+                    })
+                })
+            });
+            if ahead {
+                break;
+            }
+            mark_started(job, 0, now);
+            st.running += 1;
+            started.push(job.id);
+        }
+        started
     }
 
     fn build_job(
