@@ -740,3 +740,181 @@ fn reopen_after_crash_fails_running_jobs_and_reruns_queued_ones() {
         "nothing ran twice"
     );
 }
+
+/// An executor for the crash tests: appends `job:op` to a file when an
+/// opcode starts (a plain append survives `kill -9` of the process), then
+/// behaves as [`TestExec`].
+struct RecordingExec {
+    record: PathBuf,
+    inner: TestExec,
+}
+
+impl OpExecutor for RecordingExec {
+    fn validate(&self, op: &Value) -> Result<(), GanetiError> {
+        self.inner.validate(op)
+    }
+
+    fn summary(&self, op: &Value) -> String {
+        self.inner.summary(op)
+    }
+
+    fn execute(&self, ctx: OpContext, op: Value) -> OpFuture {
+        use std::io::Write;
+        let line = format!("{}:{}\n", ctx.job_id(), ctx.op_index());
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.record)
+            .and_then(|mut f| f.write_all(line.as_bytes()))
+            .unwrap();
+        self.inner.execute(ctx, op)
+    }
+}
+
+const CHILD_ENV: &str = "JOBQUEUE_CRASH_CHILD_DIR";
+
+/// The child side of `kill_9_mid_run_loses_no_job_and_runs_none_twice`:
+/// submits jobs from several tasks, printing each id once submit returns,
+/// until it is killed. Does nothing unless started by that test.
+#[test]
+#[ignore = "run as a child process by the kill -9 test"]
+fn crash_child() {
+    let Some(dir) = std::env::var_os(CHILD_ENV).map(PathBuf::from) else {
+        return;
+    };
+    let exec = Arc::new(RecordingExec {
+        record: dir.join("started.log"),
+        inner: TestExec::default(),
+    });
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let q = JobQueue::open(
+        &dir.join("queue.db"),
+        QueueOptions {
+            max_running_jobs: 4,
+            ..QueueOptions::default()
+        },
+        exec,
+    )
+    .unwrap();
+    rt.block_on(async move {
+        q.start();
+        // One job that never finishes: it is running at the kill.
+        let stuck = q.submit(vec![gate("never"), noop()]).await.unwrap();
+        println!("SUBMITTED {stuck}");
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        for _ in 0..8 {
+            let q = Arc::clone(&q);
+            let tx = tx.clone();
+            tokio::spawn(async move {
+                loop {
+                    let id = q.submit(vec![noop(), noop()]).await.unwrap();
+                    if tx.send(id).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+        while let Some(id) = rx.recv().await {
+            use std::io::Write;
+            let mut out = std::io::stdout().lock();
+            writeln!(out, "SUBMITTED {id}").unwrap();
+            out.flush().unwrap();
+        }
+    });
+}
+
+#[test]
+fn kill_9_mid_run_loses_no_job_and_runs_none_twice() {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "jobqueue::tests::crash_child",
+            "--exact",
+            "--ignored",
+            "--nocapture",
+        ])
+        .env(CHILD_ENV, dir.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut submitted = Vec::new();
+    for line in std::io::BufReader::new(stdout).lines() {
+        let line = line.unwrap();
+        if let Some(id) = line.strip_prefix("SUBMITTED ") {
+            submitted.push(id.trim().parse::<JobId>().unwrap());
+            if submitted.len() >= 300 {
+                break;
+            }
+        }
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    assert!(
+        submitted.len() >= 300,
+        "the child submitted {} jobs",
+        submitted.len()
+    );
+
+    let record = dir.path().join("started.log");
+    let exec = Arc::new(RecordingExec {
+        record: record.clone(),
+        inner: TestExec::default(),
+    });
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let q = JobQueue::open(&dir.path().join("queue.db"), QueueOptions::default(), exec).unwrap();
+    rt.block_on(async {
+        q.start();
+        // Every id returned by submit is in the queue and finishes.
+        let f = fields(&["status"]);
+        for &id in &submitted {
+            assert!(
+                q.query_jobs(Some(&[id]), &f).unwrap()[0].is_some(),
+                "job {id} was lost"
+            );
+        }
+        for id in q.job_ids(false) {
+            wait_final(&q, id).await;
+        }
+    });
+    let stuck = submitted[0];
+    assert_eq!(field(&q, stuck, "status"), json!("error"));
+    assert_eq!(
+        field(&q, stuck, "opresult")[0],
+        json!(["OpExecError", [job::INTERRUPTED_MSG]])
+    );
+    // No opcode started twice, across both processes.
+    let log = std::fs::read_to_string(&record).unwrap();
+    let mut seen = HashSet::new();
+    for line in log.lines() {
+        assert!(seen.insert(line.to_string()), "opcode {line} started twice");
+    }
+    // Interrupted jobs are failed, all others succeeded.
+    let (mut failed, mut total) = (0, 0);
+    for id in q.job_ids(false) {
+        let status = field(&q, id, "status");
+        total += 1;
+        if status == json!("error") {
+            failed += 1;
+            assert_eq!(
+                field(&q, id, "opresult")
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .filter(|r| **r == json!(["OpExecError", [job::INTERRUPTED_MSG]]))
+                    .count(),
+                1,
+                "job {id}"
+            );
+        } else {
+            assert_eq!(status, json!("success"), "job {id}");
+        }
+    }
+    println!(
+        "{} jobs submitted before the kill, {total} in the queue, {failed} interrupted, {} opcode starts",
+        submitted.len(),
+        seen.len()
+    );
+}
