@@ -77,14 +77,22 @@ fn report(name: &str, mut lat: Vec<Duration>, elapsed: Duration) {
 #[test]
 #[ignore = "benchmark: run with --ignored --nocapture in release mode"]
 fn bench_job_queue() {
-    let dir = tempfile::tempdir().expect("tempdir");
+    let disk = tempfile::tempdir().expect("tempdir");
+    run_bench("disk", disk.path());
+    // The same on tmpfs: the queue's own cost, without the disk's fsync.
+    if let Ok(shm) = tempfile::tempdir_in("/dev/shm") {
+        run_bench("tmpfs", shm.path());
+    }
+}
+
+fn run_bench(label: &str, dir: &std::path::Path) {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .expect("runtime");
     let q = JobQueue::open(
-        &dir.path().join("queue.db"),
+        &dir.join("queue.db"),
         QueueOptions::default(),
         Arc::new(NoopExec),
     )
@@ -98,7 +106,11 @@ fn bench_job_queue() {
         for _ in 0..n {
             lat.push(submit_and_wait(&q).await);
         }
-        report("sequential (1 client)", lat, t0.elapsed());
+        report(
+            &format!("{label}, sequential (1 client)"),
+            lat,
+            t0.elapsed(),
+        );
 
         // Many clients at once: throughput with group commit.
         for clients in [16usize, 64] {
@@ -121,7 +133,7 @@ fn bench_job_queue() {
                 lat.extend(t.await.expect("client task"));
             }
             report(
-                &format!("concurrent ({clients} clients)"),
+                &format!("{label}, concurrent ({clients} clients)"),
                 lat,
                 t0.elapsed(),
             );

@@ -129,6 +129,12 @@ pub(crate) struct Entry {
 }
 
 impl Entry {
+    /// Whether jobs depending on this one must wait: it is not finished, or
+    /// its final status is not committed yet.
+    fn blocks(&self, committed: u64) -> bool {
+        !self.job.is_finalized() || self.last_write > committed
+    }
+
     fn new(job: Job) -> Entry {
         let log_serial = job.log_serial();
         Entry {
@@ -305,6 +311,7 @@ impl JobQueue {
             return Vec::new();
         }
         let mut picked = Vec::new();
+        let committed = self.store.committed();
         for &(prio, id) in &st.queued {
             if picked.len() >= free {
                 break;
@@ -317,7 +324,7 @@ impl JobQueue {
             let blocked = entry
                 .job
                 .dependencies()
-                .any(|dep| dep != id && st.jobs.get(&dep).is_some_and(|d| !d.job.is_finalized()));
+                .any(|dep| dep != id && st.jobs.get(&dep).is_some_and(|d| d.blocks(committed)));
             if !blocked {
                 picked.push((prio, id));
             }
@@ -575,17 +582,18 @@ impl JobQueue {
                 }
             }
         }
-        // Dependents start only once the final status is committed.
-        let last_write = self.lock().jobs.get(&id).map_or(0, |e| e.last_write);
-        if let Err(e) = self.store.wait_durable(last_write).await {
-            tracing::error!(job = id, error = %e, "final job status not committed");
-        }
-        {
+        let last_write = {
             let mut st = self.lock();
             st.running = st.running.saturating_sub(1);
             st.unfinished = st.unfinished.saturating_sub(1);
-        }
+            st.jobs.get(&id).map_or(0, |e| e.last_write)
+        };
         tracing::debug!(job = id, "job finished");
+        self.schedule.notify_one();
+        // Its dependents start once the final status is committed.
+        if let Err(e) = self.store.wait_durable(last_write).await {
+            tracing::error!(job = id, error = %e, "final job status not committed");
+        }
         self.schedule.notify_one();
     }
 
@@ -688,11 +696,12 @@ impl JobQueue {
                 break;
             }
             let key = (job.priority(), job.id);
+            let committed = self.store.committed();
             let ahead = st.queued.range(..key).any(|&(_, qid)| {
                 st.jobs.get(&qid).is_some_and(|e| {
-                    !e.job.dependencies().any(|d| {
-                        d != qid && st.jobs.get(&d).is_some_and(|dj| !dj.job.is_finalized())
-                    })
+                    !e.job
+                        .dependencies()
+                        .any(|d| d != qid && st.jobs.get(&d).is_some_and(|dj| dj.blocks(committed)))
                 })
             });
             if ahead {

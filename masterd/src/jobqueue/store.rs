@@ -92,6 +92,18 @@ impl Store {
             source: e,
         };
         writer.execute_batch(SCHEMA).map_err(ctx)?;
+        // Checkpoints (copying the WAL into the database, with their own
+        // fsyncs) run in a thread of their own, not in the commit path.
+        writer
+            .pragma_update(None, "wal_autocheckpoint", 0)
+            .map_err(ctx)?;
+        let checkpointer = open_conn(path)?;
+        let (ckpt_tx, ckpt_rx) = mpsc::sync_channel::<()>(1);
+        let ckpt_path = path.to_path_buf();
+        thread::Builder::new()
+            .name("jobqueue-checkpoint".into())
+            .spawn(move || checkpoint_loop(checkpointer, &ckpt_path, ckpt_rx))
+            .map_err(|e| QueueError::Thread { source: e })?;
         let loaded = load(&writer, path)?;
         let reader = open_conn(path)?;
 
@@ -102,7 +114,16 @@ impl Store {
         let thread_path = path.to_path_buf();
         thread::Builder::new()
             .name("jobqueue-writer".into())
-            .spawn(move || writer_loop(writer, &thread_path, rx, committed_tx, thread_failures))
+            .spawn(move || {
+                writer_loop(
+                    writer,
+                    &thread_path,
+                    rx,
+                    committed_tx,
+                    thread_failures,
+                    ckpt_tx,
+                )
+            })
             .map_err(|e| QueueError::Thread { source: e })?;
         Ok((
             Store {
@@ -149,6 +170,11 @@ impl Store {
     }
 
     /// Waits until the write with sequence number `seq` is committed.
+    /// The highest committed sequence number.
+    pub fn committed(&self) -> u64 {
+        *self.committed.borrow()
+    }
+
     pub async fn wait_durable(&self, seq: u64) -> Result<(), QueueError> {
         let mut rx = self.committed.clone();
         if rx.wait_for(|c| *c >= seq).await.is_err() && *rx.borrow() < seq {
@@ -274,7 +300,9 @@ fn writer_loop(
     rx: mpsc::Receiver<(u64, Write)>,
     committed: watch::Sender<u64>,
     failures: Arc<Mutex<BTreeMap<u64, (u64, String)>>>,
+    checkpoint: mpsc::SyncSender<()>,
 ) {
+    let mut until_checkpoint = CHECKPOINT_EVERY;
     while let Ok(first) = rx.recv() {
         let mut batch = vec![first];
         while let Ok(more) = rx.try_recv() {
@@ -292,8 +320,31 @@ fn writer_loop(
             }
         }
         committed.send_replace(hi);
+        until_checkpoint -= 1;
+        if until_checkpoint == 0 {
+            until_checkpoint = CHECKPOINT_EVERY;
+            // A checkpoint already asked for is enough.
+            let _ = checkpoint.try_send(());
+        }
     }
     tracing::debug!(path = %path.display(), "job queue writer thread exits");
+}
+
+/// Commits between two checkpoints of the WAL.
+const CHECKPOINT_EVERY: u64 = 200;
+
+fn checkpoint_loop(conn: Connection, path: &Path, rx: mpsc::Receiver<()>) {
+    while rx.recv().is_ok() {
+        let r = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
+            Ok((r.get::<_, i64>(1)?, r.get::<_, i64>(2)?))
+        });
+        match r {
+            Ok((log, done)) => tracing::trace!(log, done, "job queue WAL checkpoint"),
+            Err(e) => {
+                tracing::warn!(path = %path.display(), error = %e, "job queue WAL checkpoint failed")
+            }
+        }
+    }
 }
 
 fn commit_batch(conn: &mut Connection, batch: Vec<(u64, Write)>) -> rusqlite::Result<()> {
