@@ -14,6 +14,7 @@ use super::*;
 /// Opcodes:
 /// - `OP_TEST_NOOP`: succeeds at once with `true`.
 /// - `OP_TEST_FAIL`: fails with `OpExecError("boom")`.
+/// - `OP_TEST_PANIC`: panics.
 /// - `OP_TEST_GATE {"gate"}`: running; logs "started"; succeeds with the gate
 ///   name once the test opens the gate.
 /// - `OP_TEST_LOCKWAIT {"gate"}`: stays "waiting" until the gate opens (then
@@ -48,7 +49,10 @@ impl TestExec {
 impl OpExecutor for TestExec {
     fn validate(&self, op: &Value) -> Result<(), GanetiError> {
         match op.get("OP_ID").and_then(Value::as_str) {
-            Some("OP_TEST_NOOP" | "OP_TEST_FAIL" | "OP_TEST_GATE" | "OP_TEST_LOCKWAIT") => Ok(()),
+            Some(
+                "OP_TEST_NOOP" | "OP_TEST_FAIL" | "OP_TEST_GATE" | "OP_TEST_LOCKWAIT"
+                | "OP_TEST_PANIC",
+            ) => Ok(()),
             other => Err(GanetiError::opcode_unknown(format!(
                 "Unknown opcode {}",
                 other.unwrap_or("(none)")
@@ -75,6 +79,7 @@ impl OpExecutor for TestExec {
                     ctx.set_running();
                     Ok(json!(true))
                 }
+                "OP_TEST_PANIC" => panic!("test executor panics on purpose"),
                 "OP_TEST_FAIL" => {
                     ctx.set_running();
                     Err(GanetiError::exec("boom"))
@@ -917,4 +922,70 @@ fn kill_9_mid_run_loses_no_job_and_runs_none_twice() {
         submitted.len(),
         seen.len()
     );
+}
+
+#[tokio::test]
+async fn panicking_opcode_fails_the_job_not_the_queue() {
+    let fx = fixture();
+    let q = &fx.queue;
+    let id = q
+        .submit(vec![json!({"OP_ID": "OP_TEST_PANIC"}), noop()])
+        .await
+        .unwrap();
+    assert_eq!(wait_final(q, id).await, "error");
+    let res = field(q, id, "opresult");
+    assert_eq!(res[0][0], json!("OpExecError"));
+    assert_eq!(res[1], json!(["OpExecError", ["Preceding opcode failed"]]));
+    let next = q.submit(vec![noop()]).await.unwrap();
+    assert_eq!(wait_final(q, next).await, "success");
+}
+
+#[tokio::test]
+async fn submit_many_refuses_only_the_invalid_job() {
+    let fx = fixture();
+    let q = &fx.queue;
+    let res = q
+        .submit_many(vec![
+            vec![noop()],
+            vec![json!({"OP_ID": "OP_BAD"})],
+            vec![noop()],
+        ])
+        .await;
+    assert_eq!(res[0], Ok(1));
+    assert_eq!(res[1].as_ref().unwrap_err().class, "OpCodeUnknown");
+    assert_eq!(res[2], Ok(3), "ids are allocated for the whole call");
+    assert_eq!(
+        q.query_jobs(Some(&[2]), &fields(&["id"])).unwrap(),
+        vec![None]
+    );
+    wait_final(q, 1).await;
+    wait_final(q, 3).await;
+}
+
+#[tokio::test]
+async fn reported_final_status_is_committed() {
+    let fx = fixture();
+    let q = &fx.queue;
+    let id = q.submit(vec![noop()]).await.unwrap();
+    assert_eq!(wait_final(q, id).await, "success");
+    // Read the database from another connection, as after a crash.
+    let conn = rusqlite::Connection::open(&fx.path).unwrap();
+    let data: String = conn
+        .query_row("SELECT data FROM jobs WHERE id = ?1", [id as i64], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    let job: job::Job = serde_json::from_str(&data).unwrap();
+    assert_eq!(job.status(), job::JobStatus::Success);
+}
+
+#[tokio::test]
+async fn finished_job_cannot_be_canceled() {
+    let fx = fixture();
+    let q = &fx.queue;
+    let id = q.submit(vec![noop()]).await.unwrap();
+    wait_final(q, id).await;
+    let (ok, msg) = q.cancel(id, false).await.unwrap();
+    assert!(!ok);
+    assert_eq!(msg, format!("Job {id} is no longer waiting in the queue"));
 }
