@@ -1,0 +1,653 @@
+//! `gnt-cluster`: cluster-wide administration.
+
+use clap::{Args, Subcommand};
+use serde_json::{json, Map, Value};
+
+use crate::commands::node::nice_sort;
+use crate::commands::{change_tags, expect_list, list_tags, TagOpts};
+use crate::ctx::{Ctx, JobOpts};
+use crate::error::{exit, CliError};
+use crate::info::{format_generic_info, format_params_dict_info, Info};
+use crate::jobs::{submit_opcode, submit_or_send, JobExecutor};
+use crate::opcodes::OpCode;
+use crate::output;
+use crate::params::{be_type, force_dict_type, hv_type, split_ident_key_val, split_key_val};
+use crate::pyfmt::py_str;
+use crate::timefmt::format_time_value;
+
+#[derive(Subcommand, Debug)]
+pub enum Cmd {
+    /// Initialises a new cluster with this node as its master
+    Init(crate::commands::bootstrap::InitArgs),
+    /// Destroys the cluster: stops the daemons and removes its files
+    Destroy {
+        /// Confirm that the cluster is to be destroyed
+        #[arg(long = "yes-do-it")]
+        yes_do_it: bool,
+    },
+    /// Show cluster configuration
+    #[command(alias = "show")]
+    Info {
+        /// Use roman numbers for positive integers (accepted, not used)
+        #[arg(long = "roman")]
+        roman: bool,
+    },
+    /// Does a check on the cluster configuration
+    Verify(VerifyArgs),
+    /// Alters the parameters of the cluster
+    Modify(ModifyArgs),
+    /// Show the master node of the cluster
+    Getmaster,
+    /// Show the software version
+    Version,
+    /// Change or show the job queue's drain flag: drain, undrain or info
+    Queue {
+        #[arg(value_parser = ["drain", "undrain", "info"])]
+        command: String,
+    },
+    /// Pause, resume or show the state of the watcher
+    Watcher {
+        #[arg(value_parser = ["pause", "continue", "info"])]
+        command: String,
+        /// How long to pause (e.g. 30m, 1h, 4h)
+        duration: Option<String>,
+    },
+    /// Push the configuration and ssconf files to all nodes
+    RedistConf {
+        #[command(flatten)]
+        job: JobOpts,
+    },
+    /// Search the tags of all objects for a regular expression
+    SearchTags {
+        #[arg(long, value_parser = ["low", "normal", "high"])]
+        priority: Option<String>,
+        pattern: String,
+    },
+    /// List the tags of the cluster
+    ListTags,
+    /// Add tags to the cluster
+    AddTags {
+        tags: Vec<String>,
+        #[command(flatten)]
+        opts: TagOpts,
+    },
+    /// Remove tags from the cluster
+    RemoveTags {
+        tags: Vec<String>,
+        #[command(flatten)]
+        opts: TagOpts,
+    },
+}
+
+#[derive(Args, Debug)]
+pub struct VerifyArgs {
+    /// Increase the verbosity
+    #[arg(short = 'v', long)]
+    pub verbose: bool,
+    /// Print error codes in machine-readable form
+    #[arg(long)]
+    pub error_codes: bool,
+    /// Simulate errors (for testing)
+    #[arg(long = "debug-simulate-errors")]
+    pub simulate_errors: bool,
+    /// Skip the N+1 memory redundancy check
+    #[arg(long = "no-nplus1-mem")]
+    pub skip_nplusone_mem: bool,
+    /// Error codes to ignore, comma-separated
+    #[arg(short = 'I', long = "ignore-errors", value_delimiter = ',')]
+    pub ignore_errors: Vec<String>,
+    /// Verify only this node group
+    #[arg(short = 'g', long = "node-group")]
+    pub nodegroup: Option<String>,
+    /// Also check for clutter left by earlier operations
+    #[arg(long)]
+    pub verify_clutter: bool,
+    #[arg(long)]
+    pub dry_run: bool,
+    #[arg(long, value_parser = ["low", "normal", "high"])]
+    pub priority: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct ModifyArgs {
+    /// Hypervisor parameters: hv:key=val,... (repeatable)
+    #[arg(short = 'H', long = "hypervisor-parameters")]
+    pub hvparams: Vec<String>,
+    /// Default backend parameters: key=val,...
+    #[arg(short = 'B', long = "backend-parameters")]
+    pub beparams: Option<String>,
+    /// Default NIC parameters: key=val,...
+    #[arg(short = 'N', long = "nic-parameters")]
+    pub nicparams: Option<String>,
+    /// Number of master candidates
+    #[arg(short = 'C', long = "candidate-pool-size")]
+    pub candidate_pool_size: Option<i64>,
+    /// Comma-separated list of enabled hypervisors
+    #[arg(long = "enabled-hypervisors")]
+    pub enabled_hypervisors: Option<String>,
+    /// Comma-separated list of enabled disk templates
+    #[arg(long = "enabled-disk-templates")]
+    pub enabled_disk_templates: Option<String>,
+    /// Maximum number of jobs running at once
+    #[arg(long = "max-running-jobs")]
+    pub max_running_jobs: Option<i64>,
+    /// Default instance allocator
+    #[arg(short = 'I', long = "default-iallocator")]
+    pub default_iallocator: Option<String>,
+    /// Force the operation
+    #[arg(short = 'f', long)]
+    pub force: bool,
+    #[command(flatten)]
+    pub job: JobOpts,
+}
+
+/// Entry point of `gnt-cluster`.
+pub fn main() -> i32 {
+    crate::commands::run::<Cmd>("gnt-cluster", "Ganeti cluster administration", dispatch)
+}
+
+fn dispatch(ctx: &mut Ctx, cmd: Cmd) -> Result<i32, CliError> {
+    match cmd {
+        Cmd::Init(a) => crate::commands::bootstrap::init(a),
+        Cmd::Destroy { yes_do_it } => crate::commands::bootstrap::destroy(yes_do_it),
+        Cmd::Info { .. } => info(ctx),
+        Cmd::Verify(a) => verify(ctx, a),
+        Cmd::Modify(a) => modify(ctx, a),
+        Cmd::Getmaster => getmaster(),
+        Cmd::Version => version(ctx),
+        Cmd::Queue { command } => queue(ctx, &command),
+        Cmd::Watcher { command, duration } => watcher(ctx, &command, duration.as_deref()),
+        Cmd::RedistConf { job } => {
+            submit_or_send(ctx, OpCode::new("OP_CLUSTER_REDIST_CONF"), &job)?;
+            Ok(exit::SUCCESS)
+        }
+        Cmd::SearchTags { priority, pattern } => search_tags(ctx, priority, &pattern),
+        Cmd::ListTags => list_tags(ctx, "cluster", ""),
+        Cmd::AddTags { tags, opts } => change_tags(ctx, true, "cluster", "", tags, &opts),
+        Cmd::RemoveTags { tags, opts } => change_tags(ctx, false, "cluster", "", tags, &opts),
+    }
+}
+
+fn getmaster() -> Result<i32, CliError> {
+    let paths = objects::paths::Paths::from_env();
+    let path = paths.ssconf("master_node");
+    let master = std::fs::read_to_string(&path).map_err(|_| {
+        CliError::Ganeti(luxi::GanetiError::configuration(format!(
+            "Can't read ssconf file {}",
+            path.display()
+        )))
+    })?;
+    output::out(master.trim());
+    Ok(exit::SUCCESS)
+}
+
+fn version(ctx: &mut Ctx) -> Result<i32, CliError> {
+    let r = ctx.call("QueryClusterInfo", json!([]))?;
+    let g = |k: &str| py_str(r.get(k).unwrap_or(&Value::Null));
+    output::out(&format!("Software version: {}", g("software_version")));
+    output::out(&format!("Internode protocol: {}", g("protocol_version")));
+    output::out(&format!("Configuration format: {}", g("config_version")));
+    output::out(&format!("OS api version: {}", g("os_api_version")));
+    output::out(&format!("Export interface: {}", g("export_version")));
+    output::out(&format!("VCS version: {}", g("vcs_version")));
+    Ok(exit::SUCCESS)
+}
+
+fn queue(ctx: &mut Ctx, command: &str) -> Result<i32, CliError> {
+    match command {
+        "drain" | "undrain" => {
+            ctx.call("SetDrainFlag", json!([command == "drain"]))?;
+        }
+        _ => {
+            let r = ctx.call("QueryConfigValues", json!([["drain_flag"]]))?;
+            let set = expect_list("QueryConfigValues", &r)?
+                .first()
+                .and_then(Value::as_bool)
+                .unwrap_or(false);
+            output::out(&format!(
+                "The drain flag is {}",
+                if set { "set" } else { "unset" }
+            ));
+        }
+    }
+    Ok(exit::SUCCESS)
+}
+
+fn show_watcher_pause(until: &Value) {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0);
+    match until.as_f64() {
+        Some(t) if t >= now => output::out(&format!(
+            "The watcher is paused until {}.",
+            crate::timefmt::ctime(t)
+        )),
+        _ => output::out("The watcher is not paused."),
+    }
+}
+
+fn watcher(ctx: &mut Ctx, command: &str, duration: Option<&str>) -> Result<i32, CliError> {
+    match command {
+        "continue" => {
+            ctx.call("SetWatcherPause", json!([null]))?;
+            output::out("The watcher is no longer paused.");
+        }
+        "pause" => {
+            let Some(d) = duration else {
+                return Err(CliError::invalid("Missing pause duration"));
+            };
+            let secs = crate::commands::job::parse_timespec(d)?;
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs_f64())
+                .unwrap_or(0.0);
+            let r = ctx.call("SetWatcherPause", json!([now + secs as f64]))?;
+            show_watcher_pause(&r);
+        }
+        _ => {
+            let r = ctx.call("QueryConfigValues", json!([["watcher_pause"]]))?;
+            let v = expect_list("QueryConfigValues", &r)?
+                .first()
+                .cloned()
+                .unwrap_or(Value::Null);
+            show_watcher_pause(&v);
+        }
+    }
+    Ok(exit::SUCCESS)
+}
+
+fn search_tags(ctx: &mut Ctx, priority: Option<String>, pattern: &str) -> Result<i32, CliError> {
+    let jo = JobOpts {
+        priority,
+        no_dry_run_opt: true,
+        ..JobOpts::default()
+    };
+    let op = OpCode::new("OP_TAGS_SEARCH").set("pattern", pattern);
+    let result = submit_opcode(ctx, op, Some(&jo))?;
+    let Some(rows) = result.as_array().filter(|r| !r.is_empty()) else {
+        return Ok(exit::FAILURE);
+    };
+    let mut lines: Vec<(String, String)> = rows
+        .iter()
+        .map(|r| {
+            (
+                py_str(r.get(0).unwrap_or(&Value::Null)),
+                py_str(r.get(1).unwrap_or(&Value::Null)),
+            )
+        })
+        .collect();
+    lines.sort();
+    for (path, tag) in lines {
+        output::out(&format!("{path} {tag}"));
+    }
+    Ok(exit::SUCCESS)
+}
+
+fn verify(ctx: &mut Ctx, a: VerifyArgs) -> Result<i32, CliError> {
+    let skip: Vec<&str> = if a.skip_nplusone_mem {
+        vec!["nplusone_mem"]
+    } else {
+        vec![]
+    };
+    let op = OpCode::new("OP_CLUSTER_VERIFY")
+        .set("verbose", a.verbose)
+        .set("error_codes", a.error_codes)
+        .set("debug_simulate_errors", a.simulate_errors)
+        .set("skip_checks", json!(skip))
+        .set("ignore_errors", json!(a.ignore_errors))
+        .set("group_name", json!(a.nodegroup))
+        .set("verify_clutter", a.verify_clutter);
+    let jo = JobOpts {
+        dry_run: a.dry_run,
+        priority: a.priority.clone(),
+        ..JobOpts::default()
+    };
+    let result = submit_opcode(ctx, op, Some(&jo))?;
+    let Some(jobs) = result.get("jobs").and_then(Value::as_array) else {
+        return Err(CliError::bad_reply(
+            "OP_CLUSTER_VERIFY",
+            format!("result without job list: {result}"),
+        ));
+    };
+    let submitted: Vec<(String, bool, Value)> = jobs
+        .iter()
+        .map(|j| {
+            let ok = j.get(0).and_then(Value::as_bool).unwrap_or(false);
+            (String::new(), ok, j.get(1).cloned().unwrap_or(Value::Null))
+        })
+        .collect();
+    let results = JobExecutor::new(true).follow(ctx, submitted)?;
+    let bad_jobs = results.iter().filter(|r| !r.success).count();
+    let bad_results = results
+        .iter()
+        .filter(|r| {
+            r.result
+                .as_array()
+                .and_then(|a| a.first())
+                .is_none_or(|v| v.as_bool() != Some(true))
+        })
+        .count();
+    if bad_jobs == 0 && bad_results == 0 {
+        return Ok(exit::SUCCESS);
+    }
+    if bad_jobs > 0 {
+        output::out(&format!(
+            "{bad_jobs} job(s) failed while verifying the cluster."
+        ));
+    }
+    Ok(exit::FAILURE)
+}
+
+fn modify(ctx: &mut Ctx, a: ModifyArgs) -> Result<i32, CliError> {
+    let mut hvparams = Map::new();
+    for h in &a.hvparams {
+        let (hv, params) = split_ident_key_val("-H", h)?;
+        let mut params = match params {
+            Value::Object(m) => m,
+            _ => Map::new(),
+        };
+        force_dict_type(&mut params, hv_type, false)?;
+        hvparams.insert(hv, Value::Object(params));
+    }
+    let mut beparams = match &a.beparams {
+        Some(b) => split_key_val("-B", b)?,
+        None => Map::new(),
+    };
+    force_dict_type(&mut beparams, be_type, false)?;
+    let nicparams = match &a.nicparams {
+        Some(n) => split_key_val("-N", n)?,
+        None => Map::new(),
+    };
+    let split = |v: &Option<String>| {
+        v.as_ref()
+            .map(|s| s.split(',').map(str::to_string).collect::<Vec<_>>())
+    };
+    let hvlist = split(&a.enabled_hypervisors);
+    let dts = split(&a.enabled_disk_templates);
+    if hvparams.is_empty()
+        && beparams.is_empty()
+        && nicparams.is_empty()
+        && a.candidate_pool_size.is_none()
+        && hvlist.is_none()
+        && dts.is_none()
+        && a.max_running_jobs.is_none()
+        && a.default_iallocator.is_none()
+    {
+        output::err("Please give at least one of the parameters.");
+        return Ok(exit::FAILURE);
+    }
+    let op = OpCode::new("OP_CLUSTER_SET_PARAMS")
+        .set("enabled_hypervisors", json!(hvlist))
+        .set("hvparams", Value::Object(hvparams))
+        .set("beparams", Value::Object(beparams))
+        .set("nicparams", Value::Object(nicparams))
+        .set("diskparams", json!({}))
+        .set("ipolicy", json!({}))
+        .set("hv_state", json!({}))
+        .set("disk_state", json!({}))
+        .set("enabled_data_collectors", json!({}))
+        .set("data_collector_interval", json!({}))
+        .set("candidate_pool_size", json!(a.candidate_pool_size))
+        .set("max_running_jobs", json!(a.max_running_jobs))
+        .set("default_iallocator", json!(a.default_iallocator))
+        .set("enabled_disk_templates", json!(dts))
+        .set("force", a.force);
+    submit_or_send(ctx, op, &a.job)?;
+    Ok(exit::SUCCESS)
+}
+
+/// Ganeti's `_FormatGroupedParams`: nested dicts with values as text.
+fn grouped_params(v: &Value) -> Info {
+    match v {
+        Value::Object(m) => Info::Dict(
+            m.iter()
+                .map(|(k, v)| {
+                    let inner = if v.is_object() {
+                        grouped_params(v)
+                    } else {
+                        Info::py(v)
+                    };
+                    (k.clone(), inner)
+                })
+                .collect(),
+        ),
+        other => Info::py(other),
+    }
+}
+
+fn comma_join(v: &Value) -> String {
+    v.as_array()
+        .map(|a| a.iter().map(py_str).collect::<Vec<_>>().join(", "))
+        .unwrap_or_default()
+}
+
+fn uid_pool(v: &Value) -> String {
+    v.as_array()
+        .map(|ranges| {
+            ranges
+                .iter()
+                .map(|r| match r.as_array().map(Vec::as_slice) {
+                    Some([a, b]) if a == b => py_str(a),
+                    Some([a, b]) => format!("{}-{}", py_str(a), py_str(b)),
+                    _ => py_str(r),
+                })
+                .collect::<Vec<_>>()
+                .join(", ")
+        })
+        .unwrap_or_default()
+}
+
+fn policy_info(ipolicy: &Value) -> Info {
+    let mut out: Vec<(&str, Info)> = Vec::new();
+    let bounds: Vec<Info> = ipolicy
+        .get("minmax")
+        .and_then(Value::as_array)
+        .map(|mm| {
+            mm.iter()
+                .enumerate()
+                .map(|(k, minmax)| {
+                    Info::Ordered(
+                        ["min", "max"]
+                            .iter()
+                            .map(|key| {
+                                let spec = minmax.get(*key).cloned().unwrap_or(json!({}));
+                                (
+                                    format!("{key}/{k}"),
+                                    format_params_dict_info(&spec, &spec),
+                                    None,
+                                )
+                            })
+                            .collect(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    out.push(("bounds specs", Info::List(bounds)));
+    let std = ipolicy.get("std").cloned().unwrap_or(json!({}));
+    out.push(("std", format_params_dict_info(&std, &std)));
+    out.push((
+        "allowed disk templates",
+        Info::s(comma_join(
+            ipolicy.get("disk-templates").unwrap_or(&Value::Null),
+        )),
+    ));
+    for key in ["vcpu-ratio", "spindle-ratio"] {
+        out.push((key, Info::py(ipolicy.get(key).unwrap_or(&Value::Null))));
+    }
+    Info::ordered(out)
+}
+
+fn data_collectors(r: &Value) -> Info {
+    let enabled = r.get("enabled_data_collectors").and_then(Value::as_object);
+    let interval = r.get("data_collector_interval");
+    let mut out = std::collections::BTreeMap::new();
+    if let Some(enabled) = enabled {
+        for (k, active) in enabled {
+            let us = interval
+                .and_then(|i| i.get(k))
+                .and_then(Value::as_f64)
+                .unwrap_or(0.0);
+            out.insert(
+                k.clone(),
+                Info::Dict(
+                    [
+                        ("active".to_string(), Info::py(active)),
+                        ("interval".to_string(), Info::s(format!("{:.3}s", us / 1e6))),
+                    ]
+                    .into_iter()
+                    .collect(),
+                ),
+            );
+        }
+    }
+    Info::Dict(out)
+}
+
+fn info(ctx: &mut Ctx) -> Result<i32, CliError> {
+    let r = ctx.call("QueryClusterInfo", json!([]))?;
+    if !r.is_object() {
+        return Err(CliError::bad_reply("QueryClusterInfo", r.to_string()));
+    }
+    let f = |k: &str| r.get(k).cloned().unwrap_or(Value::Null);
+    let tags = match f("tags").as_array().filter(|t| !t.is_empty()) {
+        Some(t) => nice_sort(t.iter().map(py_str).collect()).join(", "),
+        None => "(none)".into(),
+    };
+    let reserved = match f("reserved_lvs").as_array().filter(|t| !t.is_empty()) {
+        Some(_) => comma_join(&f("reserved_lvs")),
+        None => "(none)".into(),
+    };
+    let enabled_hv = f("enabled_hypervisors");
+    let enabled: Vec<String> = enabled_hv
+        .as_array()
+        .map(|a| a.iter().map(py_str).collect())
+        .unwrap_or_default();
+    let hvparams: Map<String, Value> = f("hvparams")
+        .as_object()
+        .map(|m| {
+            m.iter()
+                .filter(|(k, _)| enabled.contains(k))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect()
+        })
+        .unwrap_or_default();
+    let arch = f("architecture");
+    let arch_text = format!(
+        "{} ({})",
+        py_str(arch.get(0).unwrap_or(&Value::Null)),
+        py_str(arch.get(1).unwrap_or(&Value::Null))
+    );
+    // Ganeti prints its built-in search paths (not prefixed by the root).
+    let search = |kind: &str| {
+        [
+            "/srv/ganeti",
+            "/usr/local/lib/ganeti",
+            "/usr/lib/ganeti",
+            "/usr/share/ganeti",
+        ]
+        .iter()
+        .map(|d| format!("{d}/{kind}"))
+        .collect::<Vec<_>>()
+    };
+    let os_path = search("os");
+    let es_path = search("extstorage");
+    let p = |k: &str| Info::py(&f(k));
+    let params = Info::ordered(vec![
+        ("candidate pool size", p("candidate_pool_size")),
+        (
+            "maximal number of jobs running simultaneously",
+            p("max_running_jobs"),
+        ),
+        (
+            "maximal number of jobs simultaneously tracked by the scheduler",
+            p("max_tracked_jobs"),
+        ),
+        ("mac prefix", p("mac_prefix")),
+        ("master netdev", p("master_netdev")),
+        ("master netmask", p("master_netmask")),
+        (
+            "use external master IP address setup script",
+            p("use_external_mip_script"),
+        ),
+        ("lvm volume group", p("volume_group_name")),
+        ("lvm reserved volumes", Info::s(reserved)),
+        ("drbd usermode helper", p("drbd_usermode_helper")),
+        ("file storage path", p("file_storage_dir")),
+        ("shared file storage path", p("shared_file_storage_dir")),
+        ("gluster storage path", p("gluster_storage_dir")),
+        ("maintenance of node health", p("maintain_node_health")),
+        ("uid pool", Info::s(uid_pool(&f("uid_pool")))),
+        ("default instance allocator", p("default_iallocator")),
+        (
+            "default instance allocator parameters",
+            Info::from_json(&f("default_iallocator_params")),
+        ),
+        ("primary ip version", p("primary_ip_version")),
+        ("preallocation wipe disks", p("prealloc_wipe_disks")),
+        ("OS search path", Info::s(os_path.join(", "))),
+        (
+            "ExtStorage Providers search path",
+            Info::s(es_path.join(", ")),
+        ),
+        (
+            "enabled disk templates",
+            Info::s(comma_join(&f("enabled_disk_templates"))),
+        ),
+        ("install image", p("install_image")),
+        (
+            "instance communication network",
+            p("instance_communication_network"),
+        ),
+        ("zeroing image", p("zeroing_image")),
+        (
+            "compression tools",
+            Info::from_json(&f("compression_tools")),
+        ),
+        ("enabled user shutdown", p("enabled_user_shutdown")),
+        ("modify ssh setup", p("modify_ssh_setup")),
+        ("ssh_key_type", p("ssh_key_type")),
+        ("ssh_key_bits", p("ssh_key_bits")),
+    ]);
+    let data = Info::ordered(vec![
+        ("Cluster name", p("name")),
+        ("Cluster UUID", p("uuid")),
+        ("Creation time", Info::s(format_time_value(&f("ctime")))),
+        ("Modification time", Info::s(format_time_value(&f("mtime")))),
+        ("Master node", p("master")),
+        ("Architecture (this node)", Info::s(arch_text)),
+        ("Tags", Info::s(tags)),
+        ("Default hypervisor", p("default_hypervisor")),
+        ("Enabled hypervisors", Info::s(enabled.join(", "))),
+        (
+            "Hypervisor parameters",
+            grouped_params(&Value::Object(hvparams)),
+        ),
+        (
+            "OS-specific hypervisor parameters",
+            grouped_params(&f("os_hvp")),
+        ),
+        ("OS parameters", grouped_params(&f("osparams"))),
+        ("Hidden OSes", Info::s(comma_join(&f("hidden_os")))),
+        (
+            "Blacklisted OSes",
+            Info::s(comma_join(&f("blacklisted_os"))),
+        ),
+        ("Cluster parameters", params),
+        ("Default node parameters", grouped_params(&f("ndparams"))),
+        (
+            "Default instance parameters",
+            grouped_params(&f("beparams")),
+        ),
+        ("Default nic parameters", grouped_params(&f("nicparams"))),
+        ("Default disk parameters", grouped_params(&f("diskparams"))),
+        (
+            "Instance policy - limits for instances",
+            policy_info(&f("ipolicy")),
+        ),
+        ("Data collectors", data_collectors(&r)),
+    ]);
+    output::out(&format_generic_info(&data));
+    Ok(exit::SUCCESS)
+}
