@@ -126,6 +126,8 @@ pub(crate) struct Entry {
     last_write: u64,
     /// Set when a cancel is asked for while the job waits for locks.
     cancel: Arc<AtomicBool>,
+    /// Stops the running opcode's task (a cancel with `kill`).
+    abort: Option<tokio::task::AbortHandle>,
 }
 
 impl Entry {
@@ -143,6 +145,7 @@ impl Entry {
             changed: watch::Sender::new(()),
             last_write: 0,
             cancel: Arc::new(AtomicBool::new(false)),
+            abort: None,
         }
     }
 }
@@ -572,12 +575,22 @@ impl JobQueue {
                     let fut = self.executor.execute(ctx, input);
                     // Run it as its own task so that a panic fails the opcode
                     // instead of losing the job.
-                    let result = match tokio::spawn(fut).await {
+                    let task = tokio::spawn(fut);
+                    if let Some(e) = self.lock().jobs.get_mut(&id) {
+                        e.abort = Some(task.abort_handle());
+                    }
+                    let result = match task.await {
                         Ok(r) => r,
+                        Err(e) if e.is_cancelled() => {
+                            Err(GanetiError::exec(format!("Job {id} was killed by request")))
+                        }
                         Err(e) => Err(GanetiError::exec(format!(
                             "Opcode execution ended abnormally: {e}"
                         ))),
                     };
+                    if let Some(e) = self.lock().jobs.get_mut(&id) {
+                        e.abort = None;
+                    }
                     self.finish_op(id, idx, result);
                 }
             }
@@ -896,7 +909,9 @@ impl JobQueue {
 
     /// Cancels a job that has not started running: a queued job is canceled
     /// at once; a job waiting for locks is marked canceling and its opcode
-    /// sees [`OpContext::is_canceled`]. `kill` is accepted and treated alike.
+    /// sees [`OpContext::is_canceled`]. With `kill`, the running (or
+    /// waiting) opcode's task is also stopped: a killed running opcode fails
+    /// with "Job N was killed by request".
     pub async fn cancel(&self, id: JobId, kill: bool) -> Result<(bool, String), GanetiError> {
         let now = Timestamp::now();
         let outcome = {
@@ -927,11 +942,26 @@ impl JobQueue {
                     entry.cancel.store(true, Ordering::Release);
                     entry.last_write = self.store.write_job(&entry.job);
                     entry.changed.send_replace(());
+                    if kill {
+                        if let Some(abort) = &entry.abort {
+                            abort.abort();
+                        }
+                    }
                     Some((
                         entry.last_write,
                         (true, format!("Job {id} will be canceled")),
                     ))
                 }
+                JobStatus::Running if kill => match &entry.abort {
+                    Some(abort) => {
+                        // Like Ganeti's SIGKILL: the opcode stops at its next
+                        // await point and fails; its locks are released.
+                        abort.abort();
+                        tracing::warn!(job = id, "killing running job");
+                        return Ok((true, format!("Job {id} will be killed")));
+                    }
+                    None => None,
+                },
                 _ => None,
             }
         };

@@ -989,3 +989,23 @@ async fn finished_job_cannot_be_canceled() {
     assert!(!ok);
     assert_eq!(msg, format!("Job {id} is no longer waiting in the queue"));
 }
+
+#[tokio::test]
+async fn kill_stops_a_running_job() {
+    let fx = fixture();
+    let q = &fx.queue;
+    let id = q.submit(vec![gate("never"), noop()]).await.unwrap();
+    wait_status(q, id, |s| s == "running").await;
+    let (ok, msg) = q.cancel(id, false).await.unwrap();
+    assert!(!ok, "{msg}");
+    let (ok, msg) = q.cancel(id, true).await.unwrap();
+    assert!(ok, "{msg}");
+    assert_eq!(wait_final(q, id).await, "error");
+    assert_eq!(
+        field(q, id, "opresult"),
+        json!([
+            ["OpExecError", [format!("Job {id} was killed by request")]],
+            ["OpExecError", ["Preceding opcode failed"]]
+        ])
+    );
+}
