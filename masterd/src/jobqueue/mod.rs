@@ -198,6 +198,31 @@ fn encode_exec_error(msg: &str) -> Value {
     GanetiError::exec(msg).encode()
 }
 
+/// Appends the queue's entry to an opcode's reason trail, as Ganeti does:
+/// `["gnt:opcode:<op id in lower case>", "job=<id>;index=<idx>", <ns>]`.
+fn append_reason(
+    op: &mut serde_json::Map<String, Value>,
+    id: JobId,
+    idx: usize,
+    received: Timestamp,
+) {
+    let op_id = op.get("OP_ID").and_then(Value::as_str).unwrap_or_default();
+    let src = format!(
+        "gnt:opcode:{}",
+        op_id.strip_prefix("OP_").unwrap_or(op_id).to_lowercase()
+    );
+    let ns = i128::from(received.0) * 1_000_000_000 + i128::from(received.1) * 1000;
+    let entry = json!([src, format!("job={id};index={idx}"), ns as i64]);
+    match op.get_mut("reason") {
+        Some(Value::Array(trail)) => trail.push(entry),
+        Some(Value::Null) | None => {
+            op.insert("reason".into(), json!([entry]));
+        }
+        // A malformed trail is left for the opcode's own validation.
+        Some(_) => {}
+    }
+}
+
 /// Marks opcode `idx` as started (waiting for its locks).
 fn mark_started(job: &mut Job, idx: usize, now: Timestamp) {
     let op = &mut job.ops[idx];
@@ -752,8 +777,11 @@ impl JobQueue {
                 job::op_priority(&op).map_err(|m| GanetiError::prereq(m, ErrorCode::Inval))?;
             let (deps, stored) =
                 job::op_depends(&op, id).map_err(|m| GanetiError::prereq(m, ErrorCode::Inval))?;
-            if let (Some(stored), Some(obj)) = (stored, op.as_object_mut()) {
-                obj.insert("depends".into(), stored);
+            if let Some(obj) = op.as_object_mut() {
+                if let Some(stored) = stored {
+                    obj.insert("depends".into(), stored);
+                }
+                append_reason(obj, id, idx, received);
             }
             let summary = self.executor.summary(&op);
             qops.push(QueuedOp::new(op, summary, priority, deps));

@@ -1009,3 +1009,31 @@ async fn kill_stops_a_running_job() {
         ])
     );
 }
+
+#[tokio::test]
+async fn submit_extends_the_reason_trail() {
+    let fx = fixture();
+    let q = &fx.queue;
+    let id = q
+        .submit(vec![
+            json!({"OP_ID": "OP_TEST_NOOP", "reason": [["gnt:client:gnt-debug", "test", 1]]}),
+            noop(),
+        ])
+        .await
+        .unwrap();
+    let ops = field(q, id, "ops");
+    let received = field(q, id, "received_ts");
+    let ns = received[0].as_i64().unwrap() * 1_000_000_000 + received[1].as_i64().unwrap() * 1000;
+    assert_eq!(
+        ops[0]["reason"],
+        json!([
+            ["gnt:client:gnt-debug", "test", 1],
+            ["gnt:opcode:test_noop", format!("job={id};index=0"), ns]
+        ])
+    );
+    assert_eq!(
+        ops[1]["reason"],
+        json!([["gnt:opcode:test_noop", format!("job={id};index=1"), ns]])
+    );
+    wait_final(q, id).await;
+}
