@@ -9,7 +9,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::thread;
 
 use rusqlite::{params, Connection, OptionalExtension};
@@ -59,6 +59,24 @@ pub struct Store {
     failures: Arc<Mutex<BTreeMap<u64, (u64, String)>>>,
     /// A connection for reading what is not kept in memory (archived jobs).
     reader: Mutex<Connection>,
+    /// The committed sequence number for blocking waiters, and whether the
+    /// writer has stopped.
+    blocking: Arc<Blocking>,
+}
+
+/// What blocking (non-async) waiters for a commit wait on.
+#[derive(Default)]
+struct Blocking {
+    state: Mutex<(u64, bool)>,
+    cond: Condvar,
+}
+
+impl Blocking {
+    fn set(&self, committed: u64, stopped: bool) {
+        let mut s = self.state.lock().expect("store blocking lock poisoned");
+        *s = (committed.max(s.0), stopped || s.1);
+        self.cond.notify_all();
+    }
 }
 
 fn open_conn(path: &Path) -> Result<Connection, QueueError> {
@@ -111,6 +129,8 @@ impl Store {
         let (committed_tx, committed) = watch::channel(0u64);
         let failures = Arc::new(Mutex::new(BTreeMap::new()));
         let thread_failures = Arc::clone(&failures);
+        let blocking = Arc::new(Blocking::default());
+        let thread_blocking = Arc::clone(&blocking);
         let thread_path = path.to_path_buf();
         thread::Builder::new()
             .name("jobqueue-writer".into())
@@ -121,6 +141,7 @@ impl Store {
                     rx,
                     committed_tx,
                     thread_failures,
+                    &thread_blocking,
                     ckpt_tx,
                 )
             })
@@ -132,6 +153,7 @@ impl Store {
                 committed,
                 failures,
                 reader: Mutex::new(reader),
+                blocking,
             },
             loaded,
         ))
@@ -185,16 +207,24 @@ impl Store {
 
     /// Blocking variant of [`Store::wait_durable`], for callers outside the runtime.
     pub fn wait_durable_blocking(&self, seq: u64) -> Result<(), QueueError> {
-        let mut rx = self.committed.clone();
+        let mut s = self
+            .blocking
+            .state
+            .lock()
+            .expect("store blocking lock poisoned");
         loop {
-            if *rx.borrow_and_update() >= seq {
+            if s.0 >= seq {
+                drop(s);
                 return self.check_failed(seq);
             }
-            if rx.has_changed().is_err() {
+            if s.1 {
                 return Err(QueueError::WriterStopped);
             }
-            // A short blocking wait: only used by rare administrative calls.
-            thread::sleep(std::time::Duration::from_micros(200));
+            s = self
+                .blocking
+                .cond
+                .wait(s)
+                .expect("store blocking lock poisoned");
         }
     }
 
@@ -300,6 +330,7 @@ fn writer_loop(
     rx: mpsc::Receiver<(u64, Write)>,
     committed: watch::Sender<u64>,
     failures: Arc<Mutex<BTreeMap<u64, (u64, String)>>>,
+    blocking: &Blocking,
     checkpoint: mpsc::SyncSender<()>,
 ) {
     let mut until_checkpoint = CHECKPOINT_EVERY;
@@ -320,6 +351,7 @@ fn writer_loop(
             }
         }
         committed.send_replace(hi);
+        blocking.set(hi, false);
         until_checkpoint -= 1;
         if until_checkpoint == 0 {
             until_checkpoint = CHECKPOINT_EVERY;
@@ -327,6 +359,7 @@ fn writer_loop(
             let _ = checkpoint.try_send(());
         }
     }
+    blocking.set(0, true);
     tracing::debug!(path = %path.display(), "job queue writer thread exits");
 }
 
