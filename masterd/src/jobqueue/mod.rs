@@ -11,6 +11,8 @@
 //! job either shows which opcode may have run (and is marked failed) or none
 //! did (and it runs again), never an opcode run twice.
 
+#[cfg(test)]
+mod bench;
 mod context;
 pub mod job;
 mod store;
@@ -22,7 +24,7 @@ use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
 
 use luxi::{ErrorCode, GanetiError};
@@ -124,9 +126,17 @@ pub(crate) struct Entry {
     last_write: u64,
     /// Set when a cancel is asked for while the job waits for locks.
     cancel: Arc<AtomicBool>,
+    /// Stops the running opcode's task (a cancel with `kill`).
+    abort: Option<tokio::task::AbortHandle>,
 }
 
 impl Entry {
+    /// Whether jobs depending on this one must wait: it is not finished, or
+    /// its final status is not committed yet.
+    fn blocks(&self, committed: u64) -> bool {
+        !self.job.is_finalized() || self.last_write > committed
+    }
+
     fn new(job: Job) -> Entry {
         let log_serial = job.log_serial();
         Entry {
@@ -135,6 +145,7 @@ impl Entry {
             changed: watch::Sender::new(()),
             last_write: 0,
             cancel: Arc::new(AtomicBool::new(false)),
+            abort: None,
         }
     }
 }
@@ -159,6 +170,8 @@ pub struct JobQueue {
     state: Mutex<State>,
     schedule: Notify,
     started: AtomicBool,
+    /// The queue itself, to spawn job tasks from `&self` methods.
+    me: Weak<JobQueue>,
 }
 
 /// What the dependencies of an opcode say.
@@ -183,6 +196,41 @@ enum Step {
 
 fn encode_exec_error(msg: &str) -> Value {
     GanetiError::exec(msg).encode()
+}
+
+/// Appends the queue's entry to an opcode's reason trail, as Ganeti does:
+/// `["gnt:opcode:<op id in lower case>", "job=<id>;index=<idx>", <ns>]`.
+fn append_reason(
+    op: &mut serde_json::Map<String, Value>,
+    id: JobId,
+    idx: usize,
+    received: Timestamp,
+) {
+    let op_id = op.get("OP_ID").and_then(Value::as_str).unwrap_or_default();
+    let src = format!(
+        "gnt:opcode:{}",
+        op_id.strip_prefix("OP_").unwrap_or(op_id).to_lowercase()
+    );
+    let ns = i128::from(received.0) * 1_000_000_000 + i128::from(received.1) * 1000;
+    let entry = json!([src, format!("job={id};index={idx}"), ns as i64]);
+    match op.get_mut("reason") {
+        Some(Value::Array(trail)) => trail.push(entry),
+        Some(Value::Null) | None => {
+            op.insert("reason".into(), json!([entry]));
+        }
+        // A malformed trail is left for the opcode's own validation.
+        Some(_) => {}
+    }
+}
+
+/// Marks opcode `idx` as started (waiting for its locks).
+fn mark_started(job: &mut Job, idx: usize, now: Timestamp) {
+    let op = &mut job.ops[idx];
+    op.status = OpStatus::Waiting;
+    op.start = Some(now);
+    if job.start.is_none() {
+        job.start = Some(now);
+    }
 }
 
 fn not_found(id: JobId) -> String {
@@ -245,7 +293,8 @@ impl JobQueue {
             drained = state.drained,
             "job queue opened"
         );
-        Ok(Arc::new(JobQueue {
+        Ok(Arc::new_cyclic(|me| JobQueue {
+            me: me.clone(),
             opts,
             executor,
             store,
@@ -253,6 +302,10 @@ impl JobQueue {
             schedule: Notify::new(),
             started: AtomicBool::new(false),
         }))
+    }
+
+    fn me(&self) -> Option<Arc<JobQueue>> {
+        self.me.upgrade()
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -286,6 +339,7 @@ impl JobQueue {
             return Vec::new();
         }
         let mut picked = Vec::new();
+        let committed = self.store.committed();
         for &(prio, id) in &st.queued {
             if picked.len() >= free {
                 break;
@@ -298,7 +352,7 @@ impl JobQueue {
             let blocked = entry
                 .job
                 .dependencies()
-                .any(|dep| dep != id && st.jobs.get(&dep).is_some_and(|d| !d.job.is_finalized()));
+                .any(|dep| dep != id && st.jobs.get(&dep).is_some_and(|d| d.blocks(committed)));
             if !blocked {
                 picked.push((prio, id));
             }
@@ -410,14 +464,13 @@ impl JobQueue {
         let job = &mut entry.job;
         let step = match check {
             DepCheck::Continue => {
-                let op = &mut job.ops[idx];
-                op.status = OpStatus::Waiting;
-                op.start = Some(now);
-                if job.start.is_none() {
-                    job.start = Some(now);
+                // An opcode already marked waiting (at submit or at the end of
+                // the previous opcode) had its start written then.
+                if job.ops[idx].status == OpStatus::Queued {
+                    mark_started(job, idx, now);
+                    entry.last_write = self.store.write_job(job);
                 }
-                let input = op.input.clone();
-                entry.last_write = self.store.write_job(job);
+                let input = job.ops[idx].input.clone();
                 Step::Run {
                     idx,
                     input,
@@ -426,13 +479,8 @@ impl JobQueue {
                 }
             }
             DepCheck::Wait(dep_rx) => {
-                let op = &mut job.ops[idx];
-                if op.status == OpStatus::Queued {
-                    op.status = OpStatus::Waiting;
-                    op.start = Some(now);
-                    if job.start.is_none() {
-                        job.start = Some(now);
-                    }
+                if job.ops[idx].status == OpStatus::Queued {
+                    mark_started(job, idx, now);
                     entry.last_write = self.store.write_job(job);
                     entry.changed.send_replace(());
                 }
@@ -484,6 +532,11 @@ impl JobQueue {
                     if canceling {
                         // The opcode finished all the same; the rest is canceled.
                         job.mark_unfinished(OpStatus::Canceled, json!(job::CANCELED_RESULT), now);
+                    } else if job.ops.get(idx + 1).is_some_and(|next| {
+                        next.status == OpStatus::Queued && next.depends.is_empty()
+                    }) {
+                        // Record the next opcode's start in the same commit.
+                        mark_started(job, idx + 1, now);
                     }
                 }
                 Err(e) if canceling => {
@@ -547,22 +600,38 @@ impl JobQueue {
                     let fut = self.executor.execute(ctx, input);
                     // Run it as its own task so that a panic fails the opcode
                     // instead of losing the job.
-                    let result = match tokio::spawn(fut).await {
+                    let task = tokio::spawn(fut);
+                    if let Some(e) = self.lock().jobs.get_mut(&id) {
+                        e.abort = Some(task.abort_handle());
+                    }
+                    let result = match task.await {
                         Ok(r) => r,
+                        Err(e) if e.is_cancelled() => {
+                            Err(GanetiError::exec(format!("Job {id} was killed by request")))
+                        }
                         Err(e) => Err(GanetiError::exec(format!(
                             "Opcode execution ended abnormally: {e}"
                         ))),
                     };
+                    if let Some(e) = self.lock().jobs.get_mut(&id) {
+                        e.abort = None;
+                    }
                     self.finish_op(id, idx, result);
                 }
             }
         }
-        {
+        let last_write = {
             let mut st = self.lock();
             st.running = st.running.saturating_sub(1);
             st.unfinished = st.unfinished.saturating_sub(1);
-        }
+            st.jobs.get(&id).map_or(0, |e| e.last_write)
+        };
         tracing::debug!(job = id, "job finished");
+        self.schedule.notify_one();
+        // Its dependents start once the final status is committed.
+        if let Err(e) = self.store.wait_durable(last_write).await {
+            tracing::error!(job = id, error = %e, "final job status not committed");
+        }
         self.schedule.notify_one();
     }
 
@@ -605,6 +674,9 @@ impl JobQueue {
             }
         }
         let refused = n - built.len();
+        // Jobs that can start at once are written as started: one commit
+        // covers their submission and the start of their first opcode.
+        let prestarted = self.prestart(&mut built, received);
         let mut seq = 0;
         for job in &built {
             seq = self.store.write_job(job);
@@ -619,6 +691,7 @@ impl JobQueue {
         if let Err(e) = durable {
             tracing::error!(error = %e, "job submission could not be committed");
             st.unfinished = st.unfinished.saturating_sub(built.len());
+            st.running = st.running.saturating_sub(prestarted.len());
             let err = GanetiError::from(e);
             return results
                 .into_iter()
@@ -627,14 +700,56 @@ impl JobQueue {
         }
         for job in built {
             tracing::debug!(job = job.id, ops = job.ops.len(), "job submitted");
-            st.queued.insert((job.priority(), job.id));
+            if !prestarted.contains(&job.id) {
+                st.queued.insert((job.priority(), job.id));
+            }
             let mut entry = Entry::new(job);
             entry.last_write = seq;
             st.jobs.insert(entry.job.id, entry);
         }
         drop(st);
+        for &id in &prestarted {
+            if let Some(q) = self.me() {
+                tokio::spawn(async move { q.run_job(id).await });
+            }
+        }
         self.schedule.notify_one();
         results
+    }
+
+    /// Marks as started the jobs (of a submission) that the scheduler would
+    /// start at once: no dependencies, a free slot, and no eligible queued
+    /// job before them. They count as running; returns their ids.
+    fn prestart(&self, jobs: &mut [Job], now: Timestamp) -> Vec<JobId> {
+        let mut started = Vec::new();
+        if !self.started.load(Ordering::Acquire) {
+            return started;
+        }
+        let mut st = self.lock();
+        for job in jobs.iter_mut() {
+            if st.running >= self.opts.max_running_jobs {
+                break;
+            }
+            if job.dependencies().next().is_some() {
+                break;
+            }
+            let key = (job.priority(), job.id);
+            let committed = self.store.committed();
+            let ahead = st.queued.range(..key).any(|&(_, qid)| {
+                st.jobs.get(&qid).is_some_and(|e| {
+                    !e.job
+                        .dependencies()
+                        .any(|d| d != qid && st.jobs.get(&d).is_some_and(|dj| dj.blocks(committed)))
+                })
+            });
+            if ahead {
+                break;
+            }
+            mark_started(job, 0, now);
+            st.running += 1;
+            started.push(job.id);
+        }
+        started
     }
 
     fn build_job(
@@ -662,8 +777,11 @@ impl JobQueue {
                 job::op_priority(&op).map_err(|m| GanetiError::prereq(m, ErrorCode::Inval))?;
             let (deps, stored) =
                 job::op_depends(&op, id).map_err(|m| GanetiError::prereq(m, ErrorCode::Inval))?;
-            if let (Some(stored), Some(obj)) = (stored, op.as_object_mut()) {
-                obj.insert("depends".into(), stored);
+            if let Some(obj) = op.as_object_mut() {
+                if let Some(stored) = stored {
+                    obj.insert("depends".into(), stored);
+                }
+                append_reason(obj, id, idx, received);
             }
             let summary = self.executor.summary(&op);
             qops.push(QueuedOp::new(op, summary, priority, deps));
@@ -819,7 +937,9 @@ impl JobQueue {
 
     /// Cancels a job that has not started running: a queued job is canceled
     /// at once; a job waiting for locks is marked canceling and its opcode
-    /// sees [`OpContext::is_canceled`]. `kill` is accepted and treated alike.
+    /// sees [`OpContext::is_canceled`]. With `kill`, the running (or
+    /// waiting) opcode's task is also stopped: a killed running opcode fails
+    /// with "Job N was killed by request".
     pub async fn cancel(&self, id: JobId, kill: bool) -> Result<(bool, String), GanetiError> {
         let now = Timestamp::now();
         let outcome = {
@@ -850,11 +970,26 @@ impl JobQueue {
                     entry.cancel.store(true, Ordering::Release);
                     entry.last_write = self.store.write_job(&entry.job);
                     entry.changed.send_replace(());
+                    if kill {
+                        if let Some(abort) = &entry.abort {
+                            abort.abort();
+                        }
+                    }
                     Some((
                         entry.last_write,
                         (true, format!("Job {id} will be canceled")),
                     ))
                 }
+                JobStatus::Running if kill => match &entry.abort {
+                    Some(abort) => {
+                        // Like Ganeti's SIGKILL: the opcode stops at its next
+                        // await point and fails; its locks are released.
+                        abort.abort();
+                        tracing::warn!(job = id, "killing running job");
+                        return Ok((true, format!("Job {id} will be killed")));
+                    }
+                    None => None,
+                },
                 _ => None,
             }
         };

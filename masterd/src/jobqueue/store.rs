@@ -9,7 +9,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::thread;
 
 use rusqlite::{params, Connection, OptionalExtension};
@@ -59,6 +59,24 @@ pub struct Store {
     failures: Arc<Mutex<BTreeMap<u64, (u64, String)>>>,
     /// A connection for reading what is not kept in memory (archived jobs).
     reader: Mutex<Connection>,
+    /// The committed sequence number for blocking waiters, and whether the
+    /// writer has stopped.
+    blocking: Arc<Blocking>,
+}
+
+/// What blocking (non-async) waiters for a commit wait on.
+#[derive(Default)]
+struct Blocking {
+    state: Mutex<(u64, bool)>,
+    cond: Condvar,
+}
+
+impl Blocking {
+    fn set(&self, committed: u64, stopped: bool) {
+        let mut s = self.state.lock().expect("store blocking lock poisoned");
+        *s = (committed.max(s.0), stopped || s.1);
+        self.cond.notify_all();
+    }
 }
 
 fn open_conn(path: &Path) -> Result<Connection, QueueError> {
@@ -92,6 +110,18 @@ impl Store {
             source: e,
         };
         writer.execute_batch(SCHEMA).map_err(ctx)?;
+        // Checkpoints (copying the WAL into the database, with their own
+        // fsyncs) run in a thread of their own, not in the commit path.
+        writer
+            .pragma_update(None, "wal_autocheckpoint", 0)
+            .map_err(ctx)?;
+        let checkpointer = open_conn(path)?;
+        let (ckpt_tx, ckpt_rx) = mpsc::sync_channel::<()>(1);
+        let ckpt_path = path.to_path_buf();
+        thread::Builder::new()
+            .name("jobqueue-checkpoint".into())
+            .spawn(move || checkpoint_loop(checkpointer, &ckpt_path, ckpt_rx))
+            .map_err(|e| QueueError::Thread { source: e })?;
         let loaded = load(&writer, path)?;
         let reader = open_conn(path)?;
 
@@ -99,10 +129,22 @@ impl Store {
         let (committed_tx, committed) = watch::channel(0u64);
         let failures = Arc::new(Mutex::new(BTreeMap::new()));
         let thread_failures = Arc::clone(&failures);
+        let blocking = Arc::new(Blocking::default());
+        let thread_blocking = Arc::clone(&blocking);
         let thread_path = path.to_path_buf();
         thread::Builder::new()
             .name("jobqueue-writer".into())
-            .spawn(move || writer_loop(writer, &thread_path, rx, committed_tx, thread_failures))
+            .spawn(move || {
+                writer_loop(
+                    writer,
+                    &thread_path,
+                    rx,
+                    committed_tx,
+                    thread_failures,
+                    &thread_blocking,
+                    ckpt_tx,
+                )
+            })
             .map_err(|e| QueueError::Thread { source: e })?;
         Ok((
             Store {
@@ -111,6 +153,7 @@ impl Store {
                 committed,
                 failures,
                 reader: Mutex::new(reader),
+                blocking,
             },
             loaded,
         ))
@@ -149,6 +192,11 @@ impl Store {
     }
 
     /// Waits until the write with sequence number `seq` is committed.
+    /// The highest committed sequence number.
+    pub fn committed(&self) -> u64 {
+        *self.committed.borrow()
+    }
+
     pub async fn wait_durable(&self, seq: u64) -> Result<(), QueueError> {
         let mut rx = self.committed.clone();
         if rx.wait_for(|c| *c >= seq).await.is_err() && *rx.borrow() < seq {
@@ -159,16 +207,24 @@ impl Store {
 
     /// Blocking variant of [`Store::wait_durable`], for callers outside the runtime.
     pub fn wait_durable_blocking(&self, seq: u64) -> Result<(), QueueError> {
-        let mut rx = self.committed.clone();
+        let mut s = self
+            .blocking
+            .state
+            .lock()
+            .expect("store blocking lock poisoned");
         loop {
-            if *rx.borrow_and_update() >= seq {
+            if s.0 >= seq {
+                drop(s);
                 return self.check_failed(seq);
             }
-            if rx.has_changed().is_err() {
+            if s.1 {
                 return Err(QueueError::WriterStopped);
             }
-            // A short blocking wait: only used by rare administrative calls.
-            thread::sleep(std::time::Duration::from_micros(200));
+            s = self
+                .blocking
+                .cond
+                .wait(s)
+                .expect("store blocking lock poisoned");
         }
     }
 
@@ -274,7 +330,10 @@ fn writer_loop(
     rx: mpsc::Receiver<(u64, Write)>,
     committed: watch::Sender<u64>,
     failures: Arc<Mutex<BTreeMap<u64, (u64, String)>>>,
+    blocking: &Blocking,
+    checkpoint: mpsc::SyncSender<()>,
 ) {
+    let mut until_checkpoint = CHECKPOINT_EVERY;
     while let Ok(first) = rx.recv() {
         let mut batch = vec![first];
         while let Ok(more) = rx.try_recv() {
@@ -292,8 +351,33 @@ fn writer_loop(
             }
         }
         committed.send_replace(hi);
+        blocking.set(hi, false);
+        until_checkpoint -= 1;
+        if until_checkpoint == 0 {
+            until_checkpoint = CHECKPOINT_EVERY;
+            // A checkpoint already asked for is enough.
+            let _ = checkpoint.try_send(());
+        }
     }
+    blocking.set(0, true);
     tracing::debug!(path = %path.display(), "job queue writer thread exits");
+}
+
+/// Commits between two checkpoints of the WAL.
+const CHECKPOINT_EVERY: u64 = 200;
+
+fn checkpoint_loop(conn: Connection, path: &Path, rx: mpsc::Receiver<()>) {
+    while rx.recv().is_ok() {
+        let r = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
+            Ok((r.get::<_, i64>(1)?, r.get::<_, i64>(2)?))
+        });
+        match r {
+            Ok((log, done)) => tracing::trace!(log, done, "job queue WAL checkpoint"),
+            Err(e) => {
+                tracing::warn!(path = %path.display(), error = %e, "job queue WAL checkpoint failed")
+            }
+        }
+    }
 }
 
 fn commit_batch(conn: &mut Connection, batch: Vec<(u64, Write)>) -> rusqlite::Result<()> {
