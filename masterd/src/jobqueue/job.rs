@@ -263,14 +263,7 @@ impl Job {
         self.ops
             .iter()
             .flat_map(|op| op.log.iter())
-<<<<<<< HEAD
             .filter(|e| newer_than.is_none_or(|n| e.serial > n))
-=======
-            .filter(|e| match newer_than {
-                None => true,
-                Some(n) => e.serial > n,
-            })
->>>>>>> jobqueue
             .map(LogEntry::to_value)
             .collect()
     }
