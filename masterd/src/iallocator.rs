@@ -20,7 +20,10 @@ fn find_plugin(master: &Master, name: &str) -> Option<PathBuf> {
         return p.exists().then_some(p);
     }
     let mut dirs: Vec<PathBuf> = Vec::new();
-    if let Some(d) = std::env::current_exe().ok().and_then(|e| e.parent().map(PathBuf::from)) {
+    if let Some(d) = std::env::current_exe()
+        .ok()
+        .and_then(|e| e.parent().map(PathBuf::from))
+    {
         dirs.push(d);
     }
     dirs.push(master.paths.root().join("usr/lib/ganeti/iallocators"));
@@ -94,9 +97,17 @@ async fn cluster_data(master: &Arc<Master>) -> Map<String, Value> {
     let mut imap = Map::new();
     for i in cfg.instances.values() {
         let bep = c.fill_beparams(i);
-        let disks: Vec<Value> = i.disks.iter().map(|d| json!({"size": d.size, "mode": d.mode, "spindles": d.spindles})).collect();
+        let disks: Vec<Value> = i
+            .disks
+            .iter()
+            .map(|d| json!({"size": d.size, "mode": d.mode, "spindles": d.spindles}))
+            .collect();
         let mut nodes = vec![cfg.node_name(&i.primary_node).to_string()];
-        nodes.extend(i.secondary_nodes().iter().map(|s| cfg.node_name(s).to_string()));
+        nodes.extend(
+            i.secondary_nodes()
+                .iter()
+                .map(|s| cfg.node_name(s).to_string()),
+        );
         imap.insert(
             i.name.clone(),
             json!({
@@ -188,7 +199,10 @@ pub async fn allocate(
         return Err(GanetiError::prereq(
             format!(
                 "Can't compute nodes using iallocator '{name}': {}",
-                answer.get("info").and_then(Value::as_str).unwrap_or("no reason given")
+                answer
+                    .get("info")
+                    .and_then(Value::as_str)
+                    .unwrap_or("no reason given")
             ),
             ErrorCode::NoRes,
         ));
@@ -196,10 +210,16 @@ pub async fn allocate(
     let nodes: Vec<String> = answer
         .get("result")
         .and_then(Value::as_array)
-        .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect()
+        })
         .unwrap_or_default();
     if nodes.is_empty() {
-        return Err(GanetiError::exec(format!("Iallocator '{name}' returned no node")));
+        return Err(GanetiError::exec(format!(
+            "Iallocator '{name}' returned no node"
+        )));
     }
     Ok(nodes)
 }
@@ -211,4 +231,3 @@ fn tempfile_in(master: &Master) -> Result<PathBuf, GanetiError> {
     let n: u64 = rand::random();
     Ok(dir.join(format!("iallocator-{n:016x}.json")))
 }
-

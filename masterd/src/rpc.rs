@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use noded::api::Call;
-use noded::client::{ClientError, NodeClient};
+use noded::client::{ClientError, NodeClient, NodeClients};
 use objects::paths::Paths;
 use objects::Node;
 
@@ -39,7 +39,8 @@ impl RpcFailure {
 pub struct Rpc {
     paths: Paths,
     port: u16,
-    tls: Mutex<Option<Arc<rustls::ClientConfig>>>,
+    /// Clients by node, keeping their connections (created on first use).
+    clients: Mutex<Option<Arc<NodeClients>>>,
     /// Overrides every call's timeout (tests).
     timeout_override: Option<Duration>,
 }
@@ -50,7 +51,7 @@ impl Rpc {
         Rpc {
             paths,
             port,
-            tls: Mutex::new(None),
+            clients: Mutex::new(None),
             timeout_override: None,
         }
     }
@@ -61,13 +62,14 @@ impl Rpc {
         self
     }
 
-    fn tls(&self) -> Result<Arc<rustls::ClientConfig>, RpcFailure> {
-        let mut g = self.tls.lock().unwrap_or_else(|e| e.into_inner());
+    fn clients(&self) -> Result<Arc<NodeClients>, RpcFailure> {
+        let mut g = self.clients.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(c) = g.as_ref() {
             return Ok(c.clone());
         }
-        let c = noded::tls::client_config(&self.paths)
+        let tls = noded::tls::client_config(&self.paths)
             .map_err(|e| RpcFailure::Tls(ClientError::from(e)))?;
+        let c = Arc::new(NodeClients::new(tls));
         *g = Some(c.clone());
         Ok(c)
     }
@@ -80,11 +82,9 @@ impl Rpc {
                 node: node.name.clone(),
                 ip: node.primary_ip.clone(),
             })?;
-        Ok(NodeClient::new(
-            &node.name,
-            SocketAddr::new(ip, self.port),
-            self.tls()?,
-        )?)
+        Ok(self
+            .clients()?
+            .get(&node.name, SocketAddr::new(ip, self.port))?)
     }
 
     /// Calls `req` on `node`; an offline node is not contacted.

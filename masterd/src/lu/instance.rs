@@ -337,7 +337,9 @@ impl LogicalUnit for Create {
             return Err(inval("No guest OS or OS variant specified"));
         }
         if o.pnode.is_some() && o.iallocator.is_some() {
-            return Err(inval("Give either a primary node or an iallocator, not both"));
+            return Err(inval(
+                "Give either a primary node or an iallocator, not both",
+            ));
         }
         if o.snode.is_some() {
             return Err(inval(format!(
@@ -360,7 +362,11 @@ impl LogicalUnit for Create {
             }
             return Ok(LockRequest::new()
                 .bgl(Mode::Shared)
-                .some(Level::Instance, vec![self.op.instance_name.clone()], Mode::Exclusive)
+                .some(
+                    Level::Instance,
+                    vec![self.op.instance_name.clone()],
+                    Mode::Exclusive,
+                )
                 .all(Level::Node, Mode::Exclusive)
                 .all(Level::NodeRes, Mode::Exclusive));
         };
@@ -445,13 +451,22 @@ impl LogicalUnit for Create {
                     .clone()
                     .unwrap_or_else(|| master.config.read().cluster.default_iallocator.clone());
                 let be = objects::params::fill(
-                    &master.config.read().cluster.beparams.get("default").cloned().unwrap_or_default(),
+                    &master
+                        .config
+                        .read()
+                        .cluster
+                        .beparams
+                        .get("default")
+                        .cloned()
+                        .unwrap_or_default(),
                     &normalize_beparams(&o.beparams),
                 );
                 let req = crate::iallocator::AllocRequest {
                     name: o.instance_name.clone(),
                     disk_template: o.disk_template.clone(),
-                    memory: get_u64(&be, be::MAXMEM).or_else(|| get_u64(&be, be::MEMORY)).unwrap_or(128),
+                    memory: get_u64(&be, be::MAXMEM)
+                        .or_else(|| get_u64(&be, be::MEMORY))
+                        .unwrap_or(128),
                     vcpus: get_u64(&be, be::VCPUS).unwrap_or(1),
                     spindle_use: get_u64(&be, be::SPINDLE_USE).unwrap_or(1),
                     disks: o.disks.iter().map(|d| d.size.unwrap_or(0)).collect(),
