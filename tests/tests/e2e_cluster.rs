@@ -369,3 +369,74 @@ fn verify_is_clean_then_reports_an_instance_stopped_behind_its_back() {
         vec![vec!["ERROR_down"]]
     );
 }
+
+#[test]
+fn migrate_and_failover_move_a_running_instance() {
+    let vc = VCluster::up("0.18", 3);
+    vc.ok(
+        "gnt-instance",
+        &[
+            "add",
+            "-t",
+            "diskless",
+            "-o",
+            "tiny",
+            "-n",
+            "node2",
+            "--no-name-check",
+            "--no-ip-check",
+            "mover",
+        ],
+    );
+    let out = vc.ok(
+        "gnt-instance",
+        &["migrate", "-f", "--target-node", "node3", "mover"],
+    );
+    assert!(out.contains("migrating instance to node3"), "{out}");
+    assert_eq!(
+        vc.list("gnt-instance", "pnode,status", &["mover"]),
+        vec![vec!["node3", "running"]]
+    );
+    // Only the target runs it now.
+    assert!(!vc
+        .root(2)
+        .join("var/run/ganeti/fake-hypervisor/mover")
+        .exists());
+    assert!(vc
+        .root(3)
+        .join("var/run/ganeti/fake-hypervisor/mover")
+        .exists());
+    vc.ok(
+        "gnt-instance",
+        &["failover", "-f", "--target-node", "node1", "mover"],
+    );
+    assert_eq!(
+        vc.list("gnt-instance", "pnode,status", &["mover"]),
+        vec![vec!["node1", "running"]]
+    );
+    // File disks live on one node: no migration.
+    vc.ok(
+        "gnt-instance",
+        &[
+            "add",
+            "-t",
+            "file",
+            "--disk",
+            "0:size=16M",
+            "-o",
+            "tiny",
+            "-n",
+            "node2",
+            "--no-name-check",
+            "--no-ip-check",
+            "fixed",
+        ],
+    );
+    let err = vc.fails(
+        "gnt-instance",
+        &["migrate", "-f", "--target-node", "node3", "fixed"],
+    );
+    assert!(err.contains("does not allow migrations"), "{err}");
+    let out = vc.ok("gnt-cluster", &["verify"]);
+    assert!(!out.contains("ERROR"), "{out}");
+}
