@@ -155,6 +155,19 @@ impl Instance {
         out
     }
 
+    /// Makes `to` the primary node, in place of the current one, in the
+    /// instance and in its disks' node lists (failover and migration).
+    pub fn set_primary(&mut self, to: &str) {
+        let from = std::mem::replace(&mut self.primary_node, to.to_string());
+        for d in &mut self.disks {
+            for n in &mut d.nodes {
+                if *n == from {
+                    *n = to.to_string();
+                }
+            }
+        }
+    }
+
     /// UUIDs of every node the instance lives on, primary first.
     pub fn all_nodes(&self) -> Vec<String> {
         let mut out = vec![self.primary_node.clone()];

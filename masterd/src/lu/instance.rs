@@ -1467,6 +1467,26 @@ fn target_of(
     }
 }
 
+/// Expands the instance and its target node of a failover or migration;
+/// returns their UUIDs and the locks: the instance, its nodes and the target.
+fn move_locks(
+    cfg: &ConfigData,
+    name: &str,
+    target: Option<&str>,
+    iallocator: Option<&str>,
+) -> Result<(String, String, LockRequest), GanetiError> {
+    let inst = expand_instance(cfg, name)?;
+    let to = target_of(cfg, inst, target, iallocator)?;
+    let mut nodes = inst.all_nodes();
+    nodes.push(to.clone());
+    let req = LockRequest::new()
+        .bgl(Mode::Shared)
+        .some(Level::Instance, vec![inst.uuid.clone()], Mode::Exclusive)
+        .some(Level::Node, nodes.clone(), Mode::Exclusive)
+        .some(Level::NodeRes, nodes, Mode::Exclusive);
+    Ok((inst.uuid.clone(), to, req))
+}
+
 /// `OP_INSTANCE_FAILOVER`: stop on the primary, start on the target.
 pub struct Failover {
     op: opcodes::InstanceFailover,
@@ -1486,21 +1506,20 @@ impl Failover {
 
 impl LogicalUnit for Failover {
     fn locks(&mut self, cfg: &ConfigData) -> Result<LockRequest, GanetiError> {
-        let inst = expand_instance(cfg, &self.op.instance_name)?;
-        self.uuid = inst.uuid.clone();
         let target = self
             .op
             .target_node_uuid
             .as_deref()
             .or(self.op.target_node.as_deref());
-        self.target = target_of(cfg, inst, target, self.op.iallocator.as_deref())?;
-        let mut nodes = inst.all_nodes();
-        nodes.push(self.target.clone());
-        Ok(LockRequest::new()
-            .bgl(Mode::Shared)
-            .some(Level::Instance, vec![self.uuid.clone()], Mode::Exclusive)
-            .some(Level::Node, nodes.clone(), Mode::Exclusive)
-            .some(Level::NodeRes, nodes, Mode::Exclusive))
+        let (uuid, to, req) = move_locks(
+            cfg,
+            &self.op.instance_name,
+            target,
+            self.op.iallocator.as_deref(),
+        )?;
+        self.uuid = uuid;
+        self.target = to;
+        Ok(req)
     }
 
     fn check_prereq(&mut self, cfg: &ConfigData) -> Result<(), GanetiError> {
@@ -1544,14 +1563,7 @@ impl LogicalUnit for Failover {
                 }
                 ctx.feedback(format!("Warning: {}", e.message()));
             }
-            for d in &mut inst.disks {
-                for n in &mut d.nodes {
-                    if *n == source.uuid {
-                        *n = target.uuid.clone();
-                    }
-                }
-            }
-            inst.primary_node = target.uuid.clone();
+            inst.set_primary(&target.uuid);
             let mut ch = Changes::new();
             ch.instance(inst.clone());
             ctx.master.commit(ch)?;
@@ -1598,21 +1610,20 @@ impl LogicalUnit for Migrate {
     }
 
     fn locks(&mut self, cfg: &ConfigData) -> Result<LockRequest, GanetiError> {
-        let inst = expand_instance(cfg, &self.op.instance_name)?;
-        self.uuid = inst.uuid.clone();
         let target = self
             .op
             .target_node_uuid
             .as_deref()
             .or(self.op.target_node.as_deref());
-        self.target = target_of(cfg, inst, target, self.op.iallocator.as_deref())?;
-        let mut nodes = inst.all_nodes();
-        nodes.push(self.target.clone());
-        Ok(LockRequest::new()
-            .bgl(Mode::Shared)
-            .some(Level::Instance, vec![self.uuid.clone()], Mode::Exclusive)
-            .some(Level::Node, nodes.clone(), Mode::Exclusive)
-            .some(Level::NodeRes, nodes, Mode::Exclusive))
+        let (uuid, to, req) = move_locks(
+            cfg,
+            &self.op.instance_name,
+            target,
+            self.op.iallocator.as_deref(),
+        )?;
+        self.uuid = uuid;
+        self.target = to;
+        Ok(req)
     }
 
     fn check_prereq(&mut self, cfg: &ConfigData) -> Result<(), GanetiError> {

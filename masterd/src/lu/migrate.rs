@@ -72,14 +72,7 @@ pub async fn migrate(
             )));
         }
         ctx.feedback("Instance is not running, failing over instead");
-        for d in &mut inst.disks {
-            for n in &mut d.nodes {
-                if *n == source.uuid {
-                    *n = target.uuid.clone();
-                }
-            }
-        }
-        inst.primary_node = target.uuid.clone();
+        inst.set_primary(&target.uuid);
         let mut ch = Changes::new();
         ch.instance(inst);
         master.commit(ch)?;
@@ -215,14 +208,7 @@ pub async fn migrate(
             inst.name
         )));
     }
-    for d in &mut inst.disks {
-        for n in &mut d.nodes {
-            if *n == source.uuid {
-                *n = target.uuid.clone();
-            }
-        }
-    }
-    inst.primary_node = target.uuid.clone();
+    inst.set_primary(&target.uuid);
     let mut ch = Changes::new();
     ch.instance(inst.clone());
     master.commit(ch)?;
