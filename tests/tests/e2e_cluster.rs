@@ -440,3 +440,29 @@ fn migrate_and_failover_move_a_running_instance() {
     let out = vc.ok("gnt-cluster", &["verify"]);
     assert!(!out.contains("ERROR"), "{out}");
 }
+
+#[test]
+fn os_query_and_diagnose_see_the_shipped_os_on_every_node() {
+    let vc = VCluster::up("0.19", 3);
+    let mut c = vc.luxi();
+    let r = c
+        .query(
+            "os",
+            &["name", "valid", "variants"],
+            serde_json::Value::Null,
+        )
+        .unwrap();
+    assert_eq!(
+        r["data"],
+        json!([[[0, "tiny"], [0, true], [0, ["default", "verbose"]]]]),
+        "{r}"
+    );
+    let out = vc.ok("gnt-os", &["list"]);
+    assert!(out.lines().any(|l| l.trim() == "tiny+default"), "{out}");
+    // An OS missing on one node is not valid.
+    std::fs::remove_file(vc.root(3).join("srv/ganeti/os/tiny")).unwrap();
+    let r = c
+        .query("os", &["name", "valid"], serde_json::Value::Null)
+        .unwrap();
+    assert_eq!(r["data"], json!([[[0, "tiny"], [0, false]]]), "{r}");
+}

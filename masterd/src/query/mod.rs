@@ -8,6 +8,7 @@ pub mod instance;
 pub mod job;
 pub mod live;
 pub mod node;
+pub mod os;
 pub mod unstored;
 
 use std::collections::HashMap;
@@ -107,6 +108,7 @@ pub async fn query(
         "node" => query_nodes(master, fields, filter).await,
         "group" => query_groups(master, fields, filter),
         "job" => query_jobs(master, fields, filter),
+        "os" => query_os(master, fields, filter).await,
         "network" => query_unstored(unstored::network_registry(), "Network", fields, filter),
         "filter" => query_unstored(unstored::filter_registry(), "Filter", fields, filter),
         other => Err(unknown_resource(other)),
@@ -270,6 +272,17 @@ fn query_unstored(
     q.run(std::iter::empty::<unstored::NoRow>()).map_err(qerr)
 }
 
+async fn query_os(
+    master: &Arc<Master>,
+    fields: &[String],
+    filter: &Filter,
+) -> Result<QueryResponse, GanetiError> {
+    let rows = crate::lu::os::os_rows(master).await;
+    let reg = os::registry();
+    let q = PreparedQuery::new(&reg, fields, filter).map_err(qerr)?;
+    q.run(rows.iter()).map_err(qerr)
+}
+
 /// `QueryFields(what, fields)`.
 pub fn query_fields(
     what: &str,
@@ -281,6 +294,7 @@ pub fn query_fields(
         "node" => node::registry().query_fields(&names),
         "group" => group::registry().query_fields(&names),
         "job" => job::registry().query_fields(&names),
+        "os" => os::registry().query_fields(&names),
         "network" => unstored::network_registry().query_fields(&names),
         "filter" => unstored::filter_registry().query_fields(&names),
         other => return Err(unknown_resource(other)),
