@@ -1,0 +1,6 @@
+//! hail
+
+fn main() {
+    eprintln!("hail: not implemented yet");
+    std::process::exit(1);
+}

@@ -1,0 +1,6 @@
+//! hinfo
+
+fn main() {
+    eprintln!("hinfo: not implemented yet");
+    std::process::exit(1);
+}

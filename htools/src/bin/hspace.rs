@@ -1,0 +1,6 @@
+//! hspace
+
+fn main() {
+    eprintln!("hspace: not implemented yet");
+    std::process::exit(1);
+}
