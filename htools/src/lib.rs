@@ -5,6 +5,7 @@ pub mod backend;
 pub mod balance;
 pub mod cli;
 pub mod error;
+pub mod gen;
 pub mod loader;
 pub mod metrics;
 pub mod model;

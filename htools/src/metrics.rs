@@ -205,9 +205,13 @@ impl Scratch {
 
     /// Replaces a node's contribution (Ganeti's `updateStatistics`).
     pub fn replace(&mut self, old: &NodeStats, new: &NodeStats) {
-        let a = node_values(old);
+        self.replace_vals(&node_values(old), new);
+    }
+
+    /// Like [`Scratch::replace`], with the old node's values precomputed.
+    pub fn replace_vals(&mut self, a: &[f64; N_METRICS], new: &NodeStats) {
         let b = node_values(new);
-        let online = !old.offline;
+        let online = !new.offline;
         let n = self.n;
         for (i, m) in METRICS.iter().enumerate() {
             match m.2 {

@@ -67,6 +67,10 @@ struct Opts {
     /// Ignore soft errors (policy, N+1, tags) when moving.
     #[arg(long = "ignore-soft-errors")]
     ignore_soft_errors: bool,
+    /// Evaluate all moves in every round, as Ganeti does (slower on large
+    /// clusters; ganeti-rs extension).
+    #[arg(long = "exhaustive")]
+    exhaustive: bool,
     /// More output (repeatable).
     #[arg(short = 'v', long = "verbose", action = clap::ArgAction::Count)]
     verbose: u8,
@@ -239,6 +243,7 @@ fn run() -> Result<ExitCode> {
         evac_mode: o.evac_mode,
         restricted_migration: o.restricted_migration,
         ignore_soft_errors: o.ignore_soft_errors,
+        exhaustive: o.exhaustive,
     };
     let mut jobs: Vec<MoveJob> = Vec::new();
     let before = c.clone();
