@@ -1,6 +1,7 @@
 //! htools: cluster balancing, allocation and capacity planning for
 //! ganeti-rs, compatible with Ganeti 3.0's htools.
 
+pub mod alloc;
 pub mod backend;
 pub mod balance;
 pub mod cli;

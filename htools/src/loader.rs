@@ -221,6 +221,29 @@ fn build_peers(node: &mut Node, insts: &[Instance]) {
     node.s.p_rem = rmem as f64 / node.s.t_mem;
 }
 
+/// Gives a new instance (not yet in the cluster) its exclusion and
+/// desired-location tags, as the cluster tags define them.
+pub fn set_instance_tags(c: &mut Cluster, inst: &mut Instance) {
+    let extags: Vec<String> = c
+        .tags
+        .iter()
+        .filter_map(|t| t.strip_prefix(EX_TAGS_PREFIX))
+        .filter(|t| !t.is_empty())
+        .map(str::to_string)
+        .collect();
+    let dsrd: Vec<String> = c
+        .tags
+        .iter()
+        .filter_map(|t| t.strip_prefix(DESIRED_LOCATION_PREFIX))
+        .filter(|t| !t.is_empty())
+        .map(str::to_string)
+        .collect();
+    let ex = tags_with_prefixes(&inst.tags, &extags);
+    inst.excl_tags = ex.iter().map(|t| c.intern(t)).collect();
+    let dl = tags_with_prefixes(&inst.tags, &dsrd);
+    inst.dsrd_loc_tags = intern_sorted(c, &dl);
+}
+
 /// Merges raw backend data into a consistent cluster (Ganeti's
 /// `mergeData` followed by `updateMissing`). Returns the warnings about
 /// inconsistent data.
