@@ -188,7 +188,7 @@ fn eval_alloc(c: &Cluster, st: &ClusterStats, inst: &Instance, p: usize, s: usiz
 /// Whether every node of the group of `p` could still fail over or
 /// re-create its primaries after an allocation (a simplified form of
 /// Ganeti's global N+1 check).
-fn redundant_after(c: &Cluster, inst: &Instance, nodes: &[usize]) -> bool {
+pub fn redundant_after(c: &Cluster, inst: &Instance, nodes: &[usize]) -> bool {
     let mut c2 = c.clone();
     if place_instance(&mut c2, inst.clone(), nodes[0], nodes.get(1).copied().unwrap_or(NO_SECONDARY), true).is_err() {
         return false;
