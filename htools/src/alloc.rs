@@ -200,7 +200,7 @@ pub fn redundant_after(c: &Cluster, inst: &Instance, nodes: &[usize]) -> bool {
     })
 }
 
-fn can_evacuate(c: &Cluster, n: usize, members: &[usize]) -> bool {
+pub fn can_evacuate(c: &Cluster, n: usize, members: &[usize]) -> bool {
     let mut c2 = c.clone();
     let prims = c2.nodes[n].plist.clone();
     let mut others = Vec::new();

@@ -96,15 +96,20 @@ pub struct ClusterStats {
     pub pairs: HashMap<(u32, u32), u32>,
     /// Value of the map metric: sum over pairs of (count - 1).
     pub map_value: f64,
+    /// Number of nodes (online and offline); with none, the score is 0
+    /// and there are no metrics, as in Ganeti.
+    pub total_nodes: usize,
 }
 
 impl ClusterStats {
     /// Computes the statistics from scratch (two passes for the variances).
     pub fn compute<'a>(nodes: impl Iterator<Item = &'a Node> + Clone) -> ClusterStats {
         let mut n = 0.0;
+        let mut total_nodes = 0;
         let mut sum = [0.0; N_METRICS];
         let mut pairs: HashMap<(u32, u32), u32> = HashMap::new();
         for node in nodes.clone() {
+            total_nodes += 1;
             let v = node_values(&node.s);
             let online = !node.s.offline;
             if online {
@@ -142,13 +147,14 @@ impl ClusterStats {
                 var[i] /= n;
             }
         }
-        let map_value = pairs.values().map(|&c| c as f64 - 1.0).sum();
+        let map_value = pairs.values().fold(0.0, |a, &c| a + (c as f64 - 1.0));
         ClusterStats {
             n,
             sum,
             var,
             pairs,
             map_value,
+            total_nodes,
         }
     }
 
@@ -167,6 +173,9 @@ impl ClusterStats {
 
     /// The cluster score.
     pub fn score(&self) -> f64 {
+        if self.total_nodes == 0 {
+            return 0.0;
+        }
         score_of(&self.sum, &self.var, self.map_value)
     }
 }
@@ -294,13 +303,13 @@ pub fn optimal_score<'a>(nodes: impl Iterator<Item = &'a Node> + Clone) -> f64 {
     if mems.len() <= 1 {
         return 0.0;
     }
-    let total: f64 = mems.iter().sum();
+    let total: f64 = mems.iter().fold(0.0, |a, b| a + b);
     let max = mems.iter().cloned().fold(f64::MIN, f64::max);
     let less = total - max;
     if less <= 0.0 {
         return 0.0;
     }
-    let drbd: f64 = nodes.map(|n| n.peers.values().sum::<i64>() as f64).sum();
+    let drbd: f64 = nodes.fold(0.0, |a, n| a + n.peers.values().sum::<i64>() as f64);
     RESERVED_MEM_RTOTAL_COEFF * (drbd / less - drbd / total)
 }
 
@@ -308,8 +317,10 @@ pub fn optimal_score<'a>(nodes: impl Iterator<Item = &'a Node> + Clone) -> f64 {
 pub fn print_stats(lp: &str, st: &ClusterStats) -> String {
     let vals = st.values();
     let header = vec!["Field".to_string(), "Value".into(), "Weight".into()];
+    let shown = if st.total_nodes == 0 { 0 } else { N_METRICS };
     let rows: Vec<Vec<String>> = METRICS
         .iter()
+        .take(shown)
         .zip(vals.iter())
         .map(|(m, v)| vec![m.1.to_string(), format!("{v:.8}"), format!("x{:.2}", m.0)])
         .collect();
