@@ -14,6 +14,7 @@ pub mod model;
 pub mod moves;
 pub mod nodeops;
 pub mod output;
+pub mod reboot;
 pub mod types;
 
 pub use error::{Error, Result};
