@@ -1,5 +1,7 @@
 //! Writes a generated Ganeti-format cluster file to stdout.
-//! Usage: gencluster NODES INSTANCES [SEED]
+//! Usage: gencluster NODES INSTANCES [SEED [HOT_WEIGHT]]
+//! (HOT_WEIGHT: how many times more primaries the first quarter of the
+//! nodes gets; default 4)
 
 fn main() {
     let a: Vec<String> = std::env::args().collect();
@@ -8,6 +10,7 @@ fn main() {
         nodes: get(1, 50) as usize,
         instances: get(2, 1000) as usize,
         seed: get(3, 1),
+        hot_weight: get(4, 4) as i64,
         ..Default::default()
     };
     print!("{}", htools::gen::generate(&spec));

@@ -545,10 +545,10 @@ pub struct Balancer {
     since_full: usize,
 }
 
-const FULL_EVERY: usize = 16;
+const FULL_EVERY: usize = 64;
 /// Clusters with fewer (instance, node) pairs are always evaluated
 /// exhaustively.
-const EXHAUSTIVE_BELOW: usize = 50_000;
+const EXHAUSTIVE_BELOW: usize = 20_000;
 
 impl Balancer {
     pub fn new(c: &Cluster) -> Self {
