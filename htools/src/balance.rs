@@ -1,0 +1,764 @@
+//! The greedy balancing loop (hbal).
+//!
+//! Each round scores every allowed move of every movable instance against
+//! running statistics (only the touched nodes are updated per candidate),
+//! in parallel over instances, and applies the best one if it improves the
+//! score enough.
+
+use rayon::prelude::*;
+
+use crate::loader::common_count;
+use crate::metrics::{loc_excl_delta, node_values, ClusterStats, Scratch, N_METRICS};
+use crate::model::{Cluster, NodeStats};
+use crate::moves::{apply_effect, MoveEffect};
+use crate::nodeops::{add_pri, add_sec, check_migration, remove_pri, remove_sec, NodeView};
+use crate::output::Placement;
+use crate::types::{IMove, MirrorType, NO_SECONDARY};
+
+/// The algorithm options of hbal.
+#[derive(Debug, Clone)]
+pub struct BalanceOptions {
+    /// `-l`: maximum number of moves (negative: unlimited).
+    pub max_length: i64,
+    /// `-e`: stop when the score is at most this above the optimum.
+    pub min_score: f64,
+    /// `-g`: minimum gain per move, once the score is below the limit.
+    pub min_gain: f64,
+    /// `--min-gain-limit`.
+    pub min_gain_limit: f64,
+    /// `--no-disk-moves` clears this.
+    pub disk_moves: bool,
+    /// `--no-instance-moves` clears this.
+    pub instance_moves: bool,
+    /// `-E`: only move instances on offline nodes.
+    pub evac_mode: bool,
+    /// `--restricted-migration`.
+    pub restricted_migration: bool,
+    /// `--ignore-soft-errors`.
+    pub ignore_soft_errors: bool,
+    /// Evaluate every move of every instance in every round, as Ganeti
+    /// does, even on large clusters (where by default cached moves are
+    /// re-scored and only moves involving changed nodes are re-evaluated).
+    pub exhaustive: bool,
+}
+
+impl Default for BalanceOptions {
+    fn default() -> Self {
+        BalanceOptions {
+            max_length: -1,
+            min_score: 1e-9,
+            min_gain: 1e-2,
+            min_gain_limit: 1e-1,
+            disk_moves: true,
+            instance_moves: true,
+            evac_mode: false,
+            restricted_migration: false,
+            ignore_soft_errors: false,
+            exhaustive: false,
+        }
+    }
+}
+
+/// The moves Ganeti considers for one instance and target node.
+pub fn possible_moves(
+    mir: MirrorType,
+    use_secondary: bool,
+    inst_moves: bool,
+    disk_moves: bool,
+    restricted: bool,
+    primary_drained: bool,
+    tdx: usize,
+) -> Vec<IMove> {
+    match mir {
+        MirrorType::None => vec![],
+        MirrorType::External => {
+            if inst_moves {
+                vec![IMove::FailoverToAny(tdx)]
+            } else {
+                vec![]
+            }
+        }
+        MirrorType::Internal => {
+            if !disk_moves {
+                vec![]
+            } else if !inst_moves {
+                vec![IMove::ReplaceSecondary(tdx)]
+            } else if restricted && !primary_drained {
+                vec![IMove::ReplaceSecondary(tdx)]
+            } else if use_secondary {
+                if !restricted {
+                    vec![
+                        IMove::ReplaceSecondary(tdx),
+                        IMove::ReplaceAndFailover(tdx),
+                        IMove::ReplacePrimary(tdx),
+                        IMove::FailoverAndReplace(tdx),
+                    ]
+                } else {
+                    vec![
+                        IMove::ReplaceSecondary(tdx),
+                        IMove::ReplaceAndFailover(tdx),
+                        IMove::FailoverAndReplace(tdx),
+                    ]
+                }
+            } else {
+                vec![IMove::ReplaceSecondary(tdx), IMove::ReplaceAndFailover(tdx)]
+            }
+        }
+    }
+}
+
+/// Tolerance under which two scores count as equal (so that rounding
+/// noise never makes a move look like an improvement).
+fn eps(x: f64) -> f64 {
+    1e-12 * x.abs().max(1.0)
+}
+
+struct Candidate {
+    score: f64,
+    inst: usize,
+    mv: IMove,
+    eff: MoveEffect,
+}
+
+fn slot<T>(v: &mut Vec<Option<T>>, k: usize) {
+    if v.len() <= k {
+        v.resize_with(k + 1, || None);
+    }
+}
+
+/// Per-round data shared by all candidate evaluations.
+struct Round<'a> {
+    c: &'a Cluster,
+    st: &'a ClusterStats,
+    opts: &'a BalanceOptions,
+    is_online: &'a [bool],
+    /// Metric values of each node at the start of the round.
+    vals: &'a [[f64; N_METRICS]],
+    ini: f64,
+}
+
+/// Keeps the best candidate seen so far for one instance.
+struct Best {
+    cur: f64,
+    found: Option<(f64, IMove, [(usize, NodeStats); 3], usize, usize, usize, i64)>,
+}
+
+impl Best {
+    fn offer(&mut self, sc: f64, mv: IMove, nodes: [(usize, NodeStats); 3], n: usize, p: usize, s: usize, loc: i64) {
+        if sc < self.cur - eps(self.cur) {
+            self.cur = sc;
+            self.found = Some((sc, mv, nodes, n, p, s, loc));
+        }
+    }
+}
+
+/// The best move of one instance, if any beats the round's initial score.
+///
+/// The instance's removal from its current nodes is computed once; each
+/// target node then only needs the additions, and the score only the
+/// replacement of the nodes whose state depends on the target.
+fn best_for_instance(
+    r: &Round<'_>,
+    idx: usize,
+    targets: &[usize],
+    with_failover: bool,
+) -> Option<Candidate> {
+    let c = r.c;
+    let inst = &c.instances[idx];
+    let force = r.opts.ignore_soft_errors;
+    let opdx = inst.pnode;
+    let osdx = inst.snode;
+    let mir = inst.template.mirror_type();
+    if mir == MirrorType::Internal && osdx == NO_SECONDARY {
+        return None;
+    }
+    let use_secondary = osdx != NO_SECONDARY
+        && osdx < r.is_online.len()
+        && r.is_online[osdx]
+        && r.opts.instance_moves;
+    let op = &c.nodes[opdx];
+    let base = Scratch::new(r.st);
+    let mut best = Best {
+        cur: r.ini,
+        found: None,
+    };
+    let map_delta = |np: usize| -> f64 {
+        if np == opdx {
+            0.0
+        } else {
+            loc_excl_delta(&r.st.pairs, inst, op, &c.nodes[np])
+        }
+    };
+    let dummy = op.s;
+    let drained = op.s.offline;
+    let targets = targets
+        .iter()
+        .copied()
+        .filter(|&t| t != opdx && t != osdx && r.is_online[t]);
+
+    if mir == MirrorType::External {
+        if !r.opts.instance_moves {
+            return None;
+        }
+        let mut vp = NodeView::new(op);
+        let mut sp = op.s;
+        remove_pri(&mut vp, &mut sp, inst, inst.location_score);
+        let mut sc0 = base.clone();
+        sc0.replace_vals(&r.vals[opdx], &sp);
+        let f = op.s.offline || force;
+        for t in targets {
+            let tn = &c.nodes[t];
+            if check_migration(op, tn).is_err() {
+                continue;
+            }
+            let mut vt = NodeView::new(tn);
+            let mut st = tn.s;
+            if add_pri(&mut vt, &mut st, inst, inst.location_score, f).is_err() {
+                continue;
+            }
+            let mut sc = sc0.clone();
+            sc.replace_vals(&r.vals[t], &st);
+            sc.add_map_delta(map_delta(t));
+            best.offer(
+                sc.score(),
+                IMove::FailoverToAny(t),
+                [(opdx, sp), (t, st), (usize::MAX, dummy)],
+                2,
+                t,
+                osdx,
+                inst.location_score,
+            );
+        }
+        return best.into_candidate(idx);
+    }
+    if mir != MirrorType::Internal {
+        return None;
+    }
+    let os = &c.nodes[osdx];
+    // removal from the current nodes, shared by all moves
+    let mut vp_r = NodeView::new(op);
+    let mut sp_r = op.s;
+    remove_pri(&mut vp_r, &mut sp_r, inst, inst.location_score);
+    let vs_r = NodeView::new(os);
+    let mut ss_r = os.s;
+    remove_sec(&vs_r, &mut ss_r, inst);
+    let mig_ps = check_migration(op, os).is_ok();
+
+    // plain failover
+    if with_failover && use_secondary && mig_ps {
+        let mut vs = NodeView::new(os);
+        let mut ss = ss_r;
+        let mut sp = sp_r;
+        let vp = NodeView {
+            node: op,
+            tags: vp_r.tags.clone(),
+        };
+        if add_pri(&mut vs, &mut ss, inst, inst.location_score, op.s.offline || force).is_ok()
+            && add_sec(&vp, &mut sp, inst, osdx, op.s.offline || force, op.s.offline).is_ok()
+        {
+            let mut sc = base.clone();
+            sc.replace_vals(&r.vals[opdx], &sp);
+            sc.replace_vals(&r.vals[osdx], &ss);
+            sc.add_map_delta(map_delta(osdx));
+            best.offer(
+                sc.score(),
+                IMove::Failover,
+                [(opdx, sp), (osdx, ss), (usize::MAX, dummy)],
+                2,
+                osdx,
+                opdx,
+                inst.location_score,
+            );
+        }
+    }
+    let kinds = possible_moves(
+        mir,
+        use_secondary,
+        r.opts.instance_moves,
+        r.opts.disk_moves,
+        r.opts.restricted_migration,
+        drained,
+        0,
+    );
+    let want = |m: fn(usize) -> IMove| kinds.iter().any(|k| std::mem::discriminant(k) == std::mem::discriminant(&m(0)));
+    let do_rs = want(IMove::ReplaceSecondary);
+    let do_raf = want(IMove::ReplaceAndFailover);
+    let do_rp = want(IMove::ReplacePrimary);
+    let do_far = want(IMove::FailoverAndReplace);
+    let force_s = os.s.offline || force;
+    let force_p = op.s.offline || force;
+    // scratch with the secondary's removal applied (shared by r:, r: f)
+    let mut sc_s = base.clone();
+    sc_s.replace_vals(&r.vals[osdx], &ss_r);
+    // caches keyed by the instance's new location score
+    let mut rs_cache: Vec<Option<Option<(NodeStats, Scratch)>>> = Vec::new();
+    let mut far_cache: Vec<Option<Option<(NodeStats, Scratch)>>> = Vec::new();
+    let mut rp_cache: Vec<Option<Option<NodeStats>>> = Vec::new();
+    for t in targets {
+        let tn = &c.nodes[t];
+        if do_rs {
+            let nl = common_count(&op.loc_tags, &tn.loc_tags);
+            let k = nl as usize;
+            slot(&mut rs_cache, k);
+            if rs_cache[k].is_none() {
+                let mut vp = NodeView {
+                    node: op,
+                    tags: vp_r.tags.clone(),
+                };
+                let mut sp = sp_r;
+                rs_cache[k] = Some(if add_pri(&mut vp, &mut sp, inst, nl, true).is_ok() {
+                    let mut sc = sc_s.clone();
+                    sc.replace_vals(&r.vals[opdx], &sp);
+                    Some((sp, sc))
+                } else {
+                    None
+                });
+            }
+            if let Some(Some((sp, sc0))) = &rs_cache[k] {
+                let vt = NodeView::new(tn);
+                let mut st = tn.s;
+                if add_sec(&vt, &mut st, inst, opdx, force_s, false).is_ok() {
+                    let mut sc = sc0.clone();
+                    sc.replace_vals(&r.vals[t], &st);
+                    best.offer(
+                        sc.score(),
+                        IMove::ReplaceSecondary(t),
+                        [(opdx, *sp), (osdx, ss_r), (t, st)],
+                        3,
+                        opdx,
+                        t,
+                        nl,
+                    );
+                }
+            }
+        }
+        if do_raf && check_migration(op, tn).is_ok() {
+            let nl = common_count(&tn.loc_tags, &op.loc_tags);
+            let mut vt = NodeView::new(tn);
+            let mut st = tn.s;
+            if add_pri(&mut vt, &mut st, inst, nl, force).is_ok() {
+                let vp = NodeView {
+                    node: op,
+                    tags: vp_r.tags.clone(),
+                };
+                let mut sp = sp_r;
+                if add_sec(&vp, &mut sp, inst, t, force_s, false).is_ok() {
+                    let mut sc = sc_s.clone();
+                    sc.replace_vals(&r.vals[opdx], &sp);
+                    sc.replace_vals(&r.vals[t], &st);
+                    sc.add_map_delta(map_delta(t));
+                    best.offer(
+                        sc.score(),
+                        IMove::ReplaceAndFailover(t),
+                        [(t, st), (opdx, sp), (osdx, ss_r)],
+                        3,
+                        t,
+                        opdx,
+                        nl,
+                    );
+                }
+            }
+        }
+        if do_rp && mig_ps && check_migration(os, tn).is_ok() {
+            let nl = common_count(&tn.loc_tags, &os.loc_tags);
+            let k = nl as usize;
+            slot(&mut rp_cache, k);
+            if rp_cache[k].is_none() {
+                let mut vs = NodeView::new(os);
+                let mut ss = ss_r;
+                rp_cache[k] = Some(if add_pri(&mut vs, &mut ss, inst, nl, force_p).is_ok() {
+                    remove_pri(&mut vs, &mut ss, inst, nl);
+                    Some(ss)
+                } else {
+                    None
+                });
+            }
+            if let Some(Some(ss2)) = rp_cache[k] {
+                let mut vt = NodeView::new(tn);
+                let mut st = tn.s;
+                if add_pri(&mut vt, &mut st, inst, nl, force_p).is_ok() {
+                    let vs = NodeView::new(os);
+                    let mut ss = ss2;
+                    if add_sec(&vs, &mut ss, inst, t, force_p, false).is_ok() {
+                        let mut sc = base.clone();
+                        sc.replace_vals(&r.vals[opdx], &sp_r);
+                        sc.replace_vals(&r.vals[osdx], &ss);
+                        sc.replace_vals(&r.vals[t], &st);
+                        sc.add_map_delta(map_delta(t));
+                        best.offer(
+                            sc.score(),
+                            IMove::ReplacePrimary(t),
+                            [(opdx, sp_r), (osdx, ss), (t, st)],
+                            3,
+                            t,
+                            osdx,
+                            nl,
+                        );
+                    }
+                }
+            }
+        }
+        if do_far && mig_ps {
+            let nl = common_count(&os.loc_tags, &tn.loc_tags);
+            let k = nl as usize;
+            slot(&mut far_cache, k);
+            if far_cache[k].is_none() {
+                let mut vs = NodeView::new(os);
+                let mut ss = ss_r;
+                far_cache[k] = Some(if add_pri(&mut vs, &mut ss, inst, nl, force_p).is_ok() {
+                    let mut sc = base.clone();
+                    sc.replace_vals(&r.vals[opdx], &sp_r);
+                    sc.replace_vals(&r.vals[osdx], &ss);
+                    sc.add_map_delta(map_delta(osdx));
+                    Some((ss, sc))
+                } else {
+                    None
+                });
+            }
+            if let Some(Some((ss, sc0))) = &far_cache[k] {
+                let vt = NodeView::new(tn);
+                let mut st = tn.s;
+                if add_sec(&vt, &mut st, inst, osdx, force_p, false).is_ok() {
+                    let mut sc = sc0.clone();
+                    sc.replace_vals(&r.vals[t], &st);
+                    best.offer(
+                        sc.score(),
+                        IMove::FailoverAndReplace(t),
+                        [(t, st), (osdx, *ss), (opdx, sp_r)],
+                        3,
+                        osdx,
+                        t,
+                        nl,
+                    );
+                }
+            }
+        }
+    }
+    best.into_candidate(idx)
+}
+
+impl Best {
+    fn into_candidate(self, idx: usize) -> Option<Candidate> {
+        let (score, mv, nodes, n, p, s, loc) = self.found?;
+        Some(Candidate {
+            score,
+            inst: idx,
+            mv,
+            eff: MoveEffect {
+                nodes: nodes[..n].to_vec(),
+                new_pnode: p,
+                new_snode: s,
+                new_loc_score: loc,
+            },
+        })
+    }
+}
+
+/// The score of the cluster restricted to `nodes`.
+pub fn group_stats(c: &Cluster, nodes: &[usize]) -> ClusterStats {
+    ClusterStats::compute(nodes.iter().map(|&i| &c.nodes[i]))
+}
+
+/// Exact score after an effect, recomputed over all nodes of the group.
+fn exact_score_after(c: &Cluster, nodes: &[usize], st: &ClusterStats, idx: usize, eff: &MoveEffect) -> f64 {
+    // Build the metric sums with the touched nodes substituted.
+    let mut n = 0.0;
+    let mut sum = [0.0; N_METRICS];
+    let stats_of = |i: usize| -> crate::model::NodeStats {
+        eff.nodes
+            .iter()
+            .find(|(k, _)| *k == i)
+            .map(|(_, s)| *s)
+            .unwrap_or(c.nodes[i].s)
+    };
+    use crate::metrics::{Kind, METRICS};
+    for &i in nodes {
+        let s = stats_of(i);
+        let v = node_values(&s);
+        let online = !s.offline;
+        if online {
+            n += 1.0;
+        }
+        for (k, m) in METRICS.iter().enumerate() {
+            let take = match m.2 {
+                Kind::OfflineSum => !online,
+                Kind::Map => false,
+                _ => online,
+            };
+            if take {
+                sum[k] += v[k];
+            }
+        }
+    }
+    let mut var = [0.0; N_METRICS];
+    for &i in nodes {
+        let s = stats_of(i);
+        if s.offline {
+            continue;
+        }
+        let v = node_values(&s);
+        for (k, m) in METRICS.iter().enumerate() {
+            if m.2 == Kind::StdDev {
+                let d = v[k] - sum[k] / n;
+                var[k] += d * d;
+            }
+        }
+    }
+    let inst = &c.instances[idx];
+    let map_value = st.map_value
+        + if eff.new_pnode != inst.pnode {
+            crate::metrics::loc_excl_delta(&st.pairs, inst, &c.nodes[inst.pnode], &c.nodes[eff.new_pnode])
+        } else {
+            0.0
+        };
+    let mut total = 0.0;
+    for (k, m) in METRICS.iter().enumerate() {
+        let v = match m.2 {
+            Kind::StdDev => (var[k] / n).sqrt(),
+            Kind::Sum | Kind::OfflineSum => sum[k],
+            Kind::Map => map_value,
+        };
+        total += m.0 * v;
+    }
+    total
+}
+
+/// A cached best move of one instance.
+#[derive(Clone)]
+struct Cached {
+    /// Round in which the moves of the instance were last evaluated.
+    round: usize,
+    best: Option<(IMove, MoveEffect)>,
+}
+
+/// Balancing state kept across rounds: the best move of each instance,
+/// and which nodes changed in which round. An instance whose nodes did not
+/// change only needs its cached move re-scored and the moves onto nodes
+/// that changed since; every `FULL_EVERY` rounds, and before giving up, all
+/// moves of all instances are evaluated again (so the loop ends where no
+/// single move improves the score, as Ganeti's does).
+pub struct Balancer {
+    cache: Vec<Option<Cached>>,
+    node_round: Vec<usize>,
+    changes: Vec<(usize, Vec<usize>)>,
+    round: usize,
+    since_full: usize,
+}
+
+const FULL_EVERY: usize = 64;
+/// Clusters with fewer (instance, node) pairs are always evaluated
+/// exhaustively.
+const EXHAUSTIVE_BELOW: usize = 20_000;
+
+impl Balancer {
+    pub fn new(c: &Cluster) -> Self {
+        Balancer {
+            cache: vec![None; c.instances.len()],
+            node_round: vec![0; c.nodes.len()],
+            changes: Vec::new(),
+            round: 1,
+            since_full: usize::MAX,
+        }
+    }
+
+    fn changed_since(&self, round: usize) -> Vec<usize> {
+        let mut v: Vec<usize> = self
+            .changes
+            .iter()
+            .filter(|(r, _)| *r >= round)
+            .flat_map(|(_, n)| n.iter().copied())
+            .collect();
+        v.sort_unstable();
+        v.dedup();
+        v
+    }
+
+    /// One balancing step (Ganeti's `tryBalance`): the best move, applied,
+    /// or `None` when no move improves the score enough.
+    pub fn step(
+        &mut self,
+        c: &mut Cluster,
+        nodes: &[usize],
+        insts: &[usize],
+        opts: &BalanceOptions,
+    ) -> Option<Placement> {
+        let online = nodes.iter().filter(|&&n| !c.nodes[n].s.offline).count();
+        let small = insts.len().saturating_mul(online) <= EXHAUSTIVE_BELOW;
+        let full = opts.exhaustive || small || self.since_full >= FULL_EVERY;
+        match self.step_inner(c, nodes, insts, opts, full) {
+            Some(p) => Some(p),
+            None if !full => self.step_inner(c, nodes, insts, opts, true),
+            None => None,
+        }
+    }
+
+    fn step_inner(
+        &mut self,
+        c: &mut Cluster,
+        nodes: &[usize],
+        insts: &[usize],
+        opts: &BalanceOptions,
+        full: bool,
+    ) -> Option<Placement> {
+        if full {
+            self.since_full = 0;
+        } else {
+            self.since_full += 1;
+        }
+        let st = group_stats(c, nodes);
+        let ini = st.score();
+        let online: Vec<usize> = nodes
+            .iter()
+            .copied()
+            .filter(|&n| !c.nodes[n].s.offline)
+            .collect();
+        let mut is_online = vec![false; c.nodes.len()];
+        for &n in &online {
+            is_online[n] = true;
+        }
+        let victims: Vec<usize> = insts
+            .iter()
+            .copied()
+            .filter(|&i| {
+                let inst = &c.instances[i];
+                let evac_ok = !opts.evac_mode
+                    || inst
+                        .all_nodes()
+                        .iter()
+                        .any(|&n| n < c.nodes.len() && c.nodes[n].s.offline);
+                evac_ok && inst.movable && inst.auto_balance
+            })
+            .collect();
+        let vals: Vec<[f64; N_METRICS]> = c.nodes.iter().map(|n| node_values(&n.s)).collect();
+        let round = Round {
+            c,
+            st: &st,
+            opts,
+                is_online: &is_online,
+            vals: &vals,
+            ini,
+        };
+        let now = self.round;
+        let this = &*self;
+        let results: Vec<(usize, Option<Candidate>, Cached)> = victims
+            .par_iter()
+            .enumerate()
+            .map(|(order, &i)| {
+                let inst = &c.instances[i];
+                let cached = this.cache[i].as_ref();
+                let stale = |n: usize| n != NO_SECONDARY && this.node_round[n] >= cached.map(|x| x.round).unwrap_or(0);
+                let own_changed = cached.is_none() || stale(inst.pnode) || stale(inst.snode);
+                let cand = if full || own_changed {
+                    best_for_instance(&round, i, &online, true)
+                } else {
+                    let cached = cached.expect("checked above");
+                    let mut best: Option<Candidate> = None;
+                    if let Some((mv, eff)) = &cached.best {
+                        if eff.nodes.iter().all(|(n, _)| !stale(*n)) {
+                            let sc = crate::moves::score_effect(c, &st, i, eff);
+                            if sc < ini - eps(ini) {
+                                best = Some(Candidate {
+                                    score: sc,
+                                    inst: i,
+                                    mv: *mv,
+                                    eff: eff.clone(),
+                                });
+                            }
+                        }
+                    }
+                    let targets = this.changed_since(cached.round);
+                    if let Some(b) = best_for_instance(&round, i, &targets, false) {
+                        if best.as_ref().map(|x| b.score < x.score - eps(x.score)).unwrap_or(true) {
+                            best = Some(b);
+                        }
+                    }
+                    best
+                };
+                let entry = Cached {
+                    round: now,
+                    best: cand.as_ref().map(|b| (b.mv, b.eff.clone())),
+                };
+                (order, cand, entry)
+            })
+            .collect();
+        let mut best: Option<(usize, Candidate)> = None;
+        for (order, cand, entry) in results {
+            let i = victims[order];
+            self.cache[i] = Some(entry);
+            if let Some(cand) = cand {
+                let better = match &best {
+                    None => true,
+                    Some((_, b)) => cand.score < b.score - eps(b.score),
+                };
+                if better {
+                    best = Some((order, cand));
+                }
+            }
+        }
+        self.round += 1;
+        let best = best?.1;
+        let fin = exact_score_after(c, nodes, &st, best.inst, &best.eff);
+        if !(fin < ini && (ini > opts.min_gain_limit || ini - fin >= opts.min_gain)) {
+            return None;
+        }
+        let inst = &c.instances[best.inst];
+        let plc = Placement {
+            inst: best.inst,
+            old_pnode: inst.pnode,
+            old_snode: inst.snode,
+            new_pnode: best.eff.new_pnode,
+            new_snode: best.eff.new_snode,
+            mv: best.mv,
+            score: fin,
+            running: inst.is_running(),
+        };
+        let touched: Vec<usize> = best.eff.nodes.iter().map(|(n, _)| *n).collect();
+        apply_effect(c, best.inst, &best.eff);
+        for &n in &touched {
+            self.node_round[n] = self.round;
+        }
+        self.changes.push((self.round, touched));
+        self.round += 1;
+        Some(plc)
+    }
+}
+
+/// One balancing step without state across rounds.
+pub fn try_balance(
+    c: &mut Cluster,
+    nodes: &[usize],
+    insts: &[usize],
+    opts: &BalanceOptions,
+) -> Option<Placement> {
+    Balancer::new(c).step(c, nodes, insts, opts)
+}
+
+/// Runs the balancing loop; `on_move` sees each accepted move (with its
+/// 1-based position) as soon as it is applied.
+pub fn balance(
+    c: &mut Cluster,
+    nodes: &[usize],
+    insts: &[usize],
+    opts: &BalanceOptions,
+    min_score: f64,
+    mut on_move: impl FnMut(&Cluster, &Placement, usize),
+) -> Vec<Placement> {
+    let mut plcs = Vec::new();
+    let mut b = Balancer::new(c);
+    loop {
+        let cur = group_stats(c, nodes).score();
+        let allowed =
+            (opts.max_length < 0 || (plcs.len() as i64) < opts.max_length) && cur > min_score;
+        if !allowed {
+            break;
+        }
+        match b.step(c, nodes, insts, opts) {
+            Some(p) => {
+                plcs.push(p);
+                on_move(c, plcs.last().expect("just pushed"), plcs.len());
+            }
+            None => break,
+        }
+    }
+    plcs
+}

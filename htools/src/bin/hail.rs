@@ -1,0 +1,241 @@
+//! hail: the iallocator plugin (Ganeti's request JSON in, response out).
+
+use std::process::ExitCode;
+
+use anyhow::{bail, Context, Result};
+use clap::Parser;
+use serde_json::{json, Value};
+
+use htools::alloc::{
+    allocate_secondary,
+    best_group_alloc, change_group, node_evacuate, place_instance, relocate, try_alloc, alloc_nodes,
+    AllocOptions, EvacSolution,
+};
+use htools::backend::iallocator::{self, RequestKind};
+use htools::loader;
+use htools::model::{Cluster, Instance};
+use htools::output::{node_fields, print_nodes};
+use htools::types::NO_SECONDARY;
+
+#[derive(Parser, Debug)]
+#[command(name = "hail", about = "Iallocator plugin for ganeti-rs (Ganeti-compatible)")]
+struct Opts {
+    /// The request file ("-" for standard input).
+    input: String,
+    /// Print the node list before and after, optionally with these fields.
+    #[arg(short = 'p', long = "print-nodes", value_name = "FIELDS", num_args = 0..=1, default_missing_value = "", require_equals = true)]
+    print_nodes: Option<String>,
+    /// Save the cluster state to FILE.pre-ialloc / FILE.post-ialloc.
+    #[arg(short = 'S', long = "save", value_name = "FILE")]
+    save: Option<String>,
+    /// Ignore soft errors (policy, N+1, tags).
+    #[arg(long = "ignore-soft-errors")]
+    ignore_soft_errors: bool,
+    /// Skip the global N+1 redundancy check of allocations.
+    #[arg(long = "no-capacity-checks")]
+    no_capacity_checks: bool,
+    /// Only allocate on these nodes (comma-separated).
+    #[arg(long = "restrict-allocation-to", value_name = "NODES", value_delimiter = ',')]
+    restrict: Option<Vec<String>>,
+    /// Ignore dynamic utilisation data.
+    #[arg(long = "ignore-dynu")]
+    ignore_dynu: bool,
+    /// More output (repeatable).
+    #[arg(short = 'v', long = "verbose", action = clap::ArgAction::Count)]
+    verbose: u8,
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_env("HTOOLS_LOG"))
+        .with_writer(std::io::stderr)
+        .init();
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("Error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn alloc_one(c: &Cluster, inst: &Instance, count: usize, group: Option<&str>, opts: &AllocOptions) -> Result<(Vec<usize>, String), String> {
+    match group {
+        None => {
+            let (g, sol, msgs) = best_group_alloc(c, None, inst, count, opts)?;
+            let mut all = vec![format!("Selected group: {}", c.groups[g].name)];
+            all.extend(msgs);
+            let nodes = sol.best.map(|b| b.0).unwrap_or_default();
+            Ok((nodes, all.join(", ")))
+        }
+        Some(gn) => {
+            let g = c
+                .groups
+                .iter()
+                .position(|g| g.name == gn)
+                .ok_or_else(|| format!("Unknown group '{gn}'"))?;
+            let nodes = alloc_nodes(c, g, opts);
+            let sol = try_alloc(c, &nodes, inst, count, opts);
+            let pol = c.groups[g].alloc_policy.as_str();
+            let msg = format!("Group {gn} ({pol}): {}", sol.describe(c));
+            match sol.best {
+                Some((n, _)) => Ok((n, msg)),
+                None => Err(msg),
+            }
+        }
+    }
+}
+
+fn names(c: &Cluster, ns: &[usize]) -> Value {
+    json!(ns.iter().map(|&n| c.nodes[n].name.clone()).collect::<Vec<_>>())
+}
+
+fn evac_result(c: &Cluster, es: &EvacSolution) -> (String, String) {
+    let moved: Vec<Value> = es
+        .moved
+        .iter()
+        .map(|(i, g, ns)| json!([c.instances[*i].name, c.groups[*g].name, names(c, ns)]))
+        .collect();
+    let failed: Vec<Value> = es
+        .failed
+        .iter()
+        .map(|(i, m)| json!([c.instances[*i].name, m]))
+        .collect();
+    (
+        format!(
+            "{} instances failed to move and {} were moved successfully",
+            failed.len(),
+            moved.len()
+        ),
+        format!(
+            "[{},{},[{}]]",
+            Value::from(moved),
+            Value::from(failed),
+            es.jobs
+                .iter()
+                .map(|j| format!("[{}]", j.join(",")))
+                .collect::<Vec<_>>()
+                .join(",")
+        ),
+    )
+}
+
+fn process(c: &mut Cluster, kind: RequestKind, opts: &AllocOptions) -> Result<(String, String), String> {
+    match kind {
+        RequestKind::Allocate { mut inst, required_nodes, group, restrict } => {
+            loader::set_instance_tags(c, &mut inst);
+            let mut o = opts.clone();
+            if o.restrict_to_nodes.is_none() {
+                o.restrict_to_nodes = restrict;
+            }
+            let (nodes, info) = alloc_one(c, &inst, required_nodes, group.as_deref(), &o)?;
+            let s = nodes.get(1).copied().unwrap_or(NO_SECONDARY);
+            let _ = place_instance(c, *inst, nodes[0], s, true);
+            Ok((info, names(c, &nodes).to_string()))
+        }
+        RequestKind::MultiAllocate(reqs) => {
+            let mut ok = Vec::new();
+            for (mut inst, count, group) in reqs {
+                loader::set_instance_tags(c, &mut inst);
+                let name = inst.name.clone();
+                let (nodes, _) = alloc_one(c, &inst, count, group.as_deref(), opts)?;
+                let s = nodes.get(1).copied().unwrap_or(NO_SECONDARY);
+                place_instance(c, inst, nodes[0], s, true)
+                    .map_err(|f| format!("internal error placing {name}: {}", f.name()))?;
+                ok.push(json!([name, names(c, &nodes)]));
+            }
+            Ok((
+                format!("0 instances failed to allocate and {} were allocated successfully", ok.len()),
+                json!([ok, Vec::<Value>::new()]).to_string(),
+            ))
+        }
+        RequestKind::Relocate { idx, required_nodes, from } => {
+            let nodes = relocate(c, idx, required_nodes, &from, opts)?;
+            Ok(("success".into(), names(c, &nodes).to_string()))
+        }
+        RequestKind::NodeEvacuate { idxs, mode } => {
+            let es = node_evacuate(c, mode, &idxs, opts);
+            Ok(evac_result(c, &es))
+        }
+        RequestKind::AllocateSecondary { idx } => {
+            let sol = allocate_secondary(c, idx, opts)?;
+            let info = sol.describe(c);
+            match sol.best {
+                Some((ns, _)) if ns.len() == 2 => Ok((info, Value::String(c.nodes[ns[1]].name.clone()).to_string())),
+                _ => Err(info),
+            }
+        }
+        RequestKind::ChangeGroup { idxs, groups } => {
+            let es = change_group(c, &idxs, &groups, opts);
+            Ok(evac_result(c, &es))
+        }
+    }
+}
+
+fn run() -> Result<()> {
+    let o = Opts::parse();
+    let body = if o.input == "-" {
+        std::io::read_to_string(std::io::stdin()).context("reading standard input")?
+    } else {
+        std::fs::read_to_string(&o.input).with_context(|| format!("reading '{}'", o.input))?
+    };
+    let (mut c, kind) = iallocator::parse(&body)?;
+    let warnings = loader::merge(
+        &mut c,
+        &loader::MergeOptions {
+            ignore_dynu: o.ignore_dynu,
+            ..Default::default()
+        },
+    )?;
+    if !warnings.is_empty() {
+        eprintln!("Warning: cluster has inconsistent data:");
+        for w in &warnings {
+            eprintln!("  - {w}");
+        }
+        eprintln!();
+    }
+    if o.verbose > 1 {
+        eprintln!("Received request: {kind:?}");
+    }
+    let fields = o.print_nodes.as_deref().map(|f| node_fields(Some(f)));
+    let all: Vec<usize> = (0..c.nodes.len()).collect();
+    if let Some(f) = &fields {
+        eprintln!("Initial cluster status:");
+        eprintln!("{}", print_nodes(&c, &all, f));
+    }
+    if let Some(s) = &o.save {
+        std::fs::write(format!("{s}.pre-ialloc"), htools::backend::text::serialize(&c))?;
+    }
+    let opts = AllocOptions {
+        ignore_soft_errors: o.ignore_soft_errors,
+        no_capacity_checks: o.no_capacity_checks,
+        restrict_to_nodes: o.restrict.clone(),
+    };
+    let out = match process(&mut c, kind, &opts) {
+        Ok((info, result)) => {
+            if let Some(f) = &fields {
+                eprintln!("Final cluster status:");
+                eprintln!("{}", print_nodes(&c, &all, f));
+            }
+            if let Some(s) = &o.save {
+                std::fs::write(format!("{s}.post-ialloc"), htools::backend::text::serialize(&c))?;
+            }
+            format_response(true, &format!("Request successful: {info}"), result)
+        }
+        Err(msg) => format_response(false, &format!("Request failed: {msg}"), "[]".into()),
+    };
+    println!("{out}");
+    if out.is_empty() {
+        bail!("empty response");
+    }
+    Ok(())
+}
+
+fn format_response(success: bool, info: &str, result: String) -> String {
+    format!(
+        "{{\"success\":{},\"info\":{},\"result\":{}}}",
+        success,
+        Value::String(info.to_string()),
+        result
+    )
+}

@@ -1,0 +1,290 @@
+//! Capacity planning (hspace): cluster resource statistics and repeated
+//! allocation of standard-size and tiered instances.
+
+use crate::alloc::{try_alloc, AllocOptions};
+use crate::metrics::ClusterStats;
+use crate::model::{Cluster, Disk, Instance};
+use crate::types::{DiskTemplate, FailMode, InstanceStatus, NO_SECONDARY};
+
+/// Cluster-wide resource statistics (Ganeti's `CStats`).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CStats {
+    pub fmem: i64,
+    pub fdsk: i64,
+    pub fspn: i64,
+    pub amem: i64,
+    pub adsk: i64,
+    pub acpu: i64,
+    pub mmem: i64,
+    pub mdsk: i64,
+    pub mcpu: i64,
+    pub imem: i64,
+    pub idsk: i64,
+    pub ispn: i64,
+    pub icpu: i64,
+    pub tmem: f64,
+    pub tdsk: f64,
+    pub tspn: f64,
+    pub tcpu: f64,
+    pub vcpu: i64,
+    pub ncpu: f64,
+    pub xmem: i64,
+    pub nmem: i64,
+    pub score: f64,
+    pub ninst: usize,
+}
+
+/// Totals over all nodes (Ganeti's `totalResources`).
+pub fn total_resources(c: &Cluster) -> CStats {
+    let mut cs = CStats::default();
+    for n in &c.nodes {
+        let s = &n.s;
+        cs.fmem += s.unallocated_mem();
+        cs.fdsk += s.f_dsk;
+        cs.fspn += s.f_spindles;
+        cs.amem += s.avail_mem();
+        cs.adsk += s.avail_disk();
+        cs.acpu += s.avail_cpu();
+        cs.mmem = cs.mmem.max(s.avail_mem());
+        cs.mdsk = cs.mdsk.max(s.avail_disk());
+        cs.mcpu = cs.mcpu.max(s.avail_cpu());
+        cs.imem += s.i_mem;
+        cs.idsk += s.t_dsk.trunc() as i64 - s.f_dsk;
+        cs.ispn += s.t_spindles - s.f_spindles;
+        cs.icpu += s.u_cpu;
+        cs.tmem += s.t_mem;
+        cs.tdsk += s.t_dsk;
+        cs.tspn += s.t_spindles as f64;
+        cs.tcpu += s.t_cpu;
+        cs.vcpu += s.hi_cpu;
+        cs.ncpu += s.u_cpu as f64 / s.vcpu_ratio;
+        cs.xmem += s.x_mem;
+        cs.nmem += s.n_mem;
+        cs.ninst += s.n_pri;
+    }
+    cs.score = ClusterStats::compute(c.nodes.iter()).score();
+    cs
+}
+
+/// A requested instance size.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RSpec {
+    pub cpu: i64,
+    pub mem: i64,
+    pub dsk: i64,
+    pub spn: i64,
+}
+
+/// A new instance of the given size.
+pub fn inst_from_spec(sp: &RSpec, dt: DiskTemplate, su: i64) -> Instance {
+    Instance::new(
+        "new",
+        sp.mem,
+        sp.dsk,
+        vec![Disk {
+            size: sp.dsk,
+            spindles: Some(sp.spn),
+        }],
+        sp.cpu,
+        InstanceStatus::Running,
+        Vec::new(),
+        true,
+        NO_SECONDARY,
+        NO_SECONDARY,
+        dt,
+        su,
+        false,
+    )
+}
+
+pub fn spec_of(i: &Instance) -> RSpec {
+    let spn = match i.disks.as_slice() {
+        [Disk {
+            spindles: Some(s), ..
+        }] => *s,
+        _ => 0,
+    };
+    RSpec {
+        cpu: i.vcpus,
+        mem: i.mem,
+        dsk: i.dsk,
+        spn,
+    }
+}
+
+/// Shrinks an instance by one unit of the failing resource.
+pub fn shrink(inst: &Instance, fm: FailMode) -> Option<Instance> {
+    let mut i = inst.clone();
+    match fm {
+        FailMode::Mem => {
+            let v = i.mem - 64;
+            if v < 64 {
+                return None;
+            }
+            i.mem = v;
+        }
+        FailMode::Disk => {
+            if i.disks.iter().any(|d| d.size - 256 < 256) {
+                return None;
+            }
+            for d in i.disks.iter_mut() {
+                d.size -= 256;
+            }
+            i.dsk -= 256 * i.disks.len() as i64;
+        }
+        FailMode::Cpu => {
+            let v = i.vcpus - 1;
+            if v < 1 {
+                return None;
+            }
+            i.vcpus = v;
+        }
+        FailMode::Spindles => match i.disks.as_mut_slice() {
+            [Disk {
+                spindles: Some(s), ..
+            }] => {
+                if *s - 1 < 1 {
+                    return None;
+                }
+                *s -= 1;
+            }
+            _ => return None,
+        },
+        _ => return None,
+    }
+    Some(i)
+}
+
+/// Failure counts, as Ganeti collapses them: every mode, in order.
+pub fn collapse_failures(f: &[FailMode]) -> Vec<(FailMode, usize)> {
+    FailMode::ALL
+        .iter()
+        .map(|&m| (m, f.iter().filter(|x| **x == m).count()))
+        .collect()
+}
+
+/// The outcome of a capacity run.
+#[derive(Debug, Clone)]
+pub struct AllocRun {
+    /// Failure counts of the last failed attempt, most frequent first.
+    pub reasons: Vec<(FailMode, usize)>,
+    /// Indices of the instances allocated, in order.
+    pub allocated: Vec<usize>,
+}
+
+/// Allocates copies of `inst` on `nodes` until one does not fit (or
+/// `limit` are placed). Each placement is first chosen without the global
+/// N+1 check; only if the result is not redundant are the candidates
+/// checked one by one (as Ganeti's big and small steps do).
+pub fn iterate_alloc(c: &mut Cluster, nodes: &[usize], inst: &Instance, limit: Option<usize>, opts: &AllocOptions, out: &mut Vec<usize>) -> Vec<(FailMode, usize)> {
+    let count = inst.template.required_nodes();
+    let check = !opts.no_capacity_checks && inst.template != DiskTemplate::Drbd8;
+    let mut loose = opts.clone();
+    loose.no_capacity_checks = true;
+    loop {
+        if let Some(l) = limit {
+            if out.len() >= l {
+                return collapse_failures(&[]);
+            }
+        }
+        let mut i = inst.clone();
+        i.name = format!("new-{}", out.len());
+        i.alias = i.name.clone();
+        let sol = try_alloc(c, nodes, &i, count, &loose);
+        let Some((mut ns, _)) = sol.best else {
+            return collapse_failures(&sol.failures);
+        };
+        if check && !crate::alloc::redundant_after(c, &i, &ns) {
+            let strict = try_alloc(c, nodes, &i, count, opts);
+            match strict.best {
+                None => return collapse_failures(&strict.failures),
+                Some((n2, _)) => ns = n2,
+            }
+        }
+        let s = ns.get(1).copied().unwrap_or(NO_SECONDARY);
+        match crate::alloc::place_instance(c, i, ns[0], s, true) {
+            Ok(idx) => out.push(idx),
+            Err(f) => return collapse_failures(&[f]),
+        }
+    }
+}
+
+fn sort_reasons(mut r: Vec<(FailMode, usize)>) -> Vec<(FailMode, usize)> {
+    r.sort_by(|a, b| b.1.cmp(&a.1));
+    r
+}
+
+/// Standard (fixed-size) allocation.
+pub fn standard(c: &mut Cluster, nodes: &[usize], inst: &Instance, limit: Option<usize>, opts: &AllocOptions) -> AllocRun {
+    let mut out = Vec::new();
+    let r = iterate_alloc(c, nodes, inst, limit, opts, &mut out);
+    AllocRun {
+        reasons: sort_reasons(r),
+        allocated: out,
+    }
+}
+
+/// Tiered allocation (Ganeti's `tieredAlloc`): allocate as many as fit,
+/// then shrink the instance along its most frequent failure and go on; if
+/// that never allocates anything more, shrink along one failure mode until
+/// the instance fits again.
+pub fn tiered(c: &mut Cluster, nodes: &[usize], inst: &Instance, limit: Option<usize>, opts: &AllocOptions) -> AllocRun {
+    let mut out = Vec::new();
+    let r = tiered_rec(c, nodes, inst, limit, opts, &mut out);
+    AllocRun {
+        reasons: sort_reasons(r),
+        allocated: out,
+    }
+}
+
+fn single_opts(inst: &Instance, opts: &AllocOptions) -> AllocOptions {
+    let mut o = opts.clone();
+    if inst.template == DiskTemplate::Drbd8 {
+        o.no_capacity_checks = true;
+    }
+    o
+}
+
+fn tiered_rec(
+    c: &mut Cluster,
+    nodes: &[usize],
+    inst: &Instance,
+    limit: Option<usize>,
+    opts: &AllocOptions,
+    out: &mut Vec<usize>,
+) -> Vec<(FailMode, usize)> {
+    let errs = iterate_alloc(c, nodes, inst, limit, opts, out);
+    if limit.map(|l| out.len() >= l).unwrap_or(false) {
+        return errs;
+    }
+    let mut sorted = errs.clone();
+    sorted.sort_by(|a, b| a.1.cmp(&b.1));
+    let Some(&(top, _)) = sorted.last() else {
+        return errs;
+    };
+    let Some(next) = shrink(inst, top) else {
+        return errs;
+    };
+    let before = out.len();
+    let r = tiered_rec(c, nodes, &next, limit, opts, out);
+    if out.len() > before {
+        return r;
+    }
+    // no progress: find a failure mode along which shrinking alone helps
+    let o = single_opts(inst, opts);
+    let count = inst.template.required_nodes();
+    for &(fm, _) in sorted.iter().rev() {
+        let mut cur = Some(inst.clone());
+        while let Some(i) = cur {
+            let sol = try_alloc(c, nodes, &i, count, &o);
+            if sol.best.is_some() {
+                return tiered_rec(c, nodes, &i, limit, opts, out);
+            }
+            if !sol.failures.contains(&fm) {
+                break;
+            }
+            cur = shrink(&i, fm);
+        }
+    }
+    errs
+}

@@ -1,0 +1,202 @@
+//! Reboot groups (hroller): colouring the graph of nodes that must not
+//! reboot together, as Ganeti's hroller does.
+
+use std::collections::BTreeMap;
+
+use crate::model::Cluster;
+use crate::nodeops::{add_pri, commit_add_pri, commit_remove_pri, remove_pri, NodeView};
+use crate::types::DiskTemplate;
+
+/// An undirected multigraph over node indices `lo..=hi` (adjacency lists
+/// keep duplicate edges, as Ganeti's do, since degrees count them).
+pub struct Graph {
+    pub lo: usize,
+    pub adj: Vec<Vec<usize>>,
+}
+
+impl Graph {
+    fn deg(&self, v: usize) -> usize {
+        self.adj[v - self.lo].len()
+    }
+    fn neigh(&self, v: usize) -> &[usize] {
+        &self.adj[v - self.lo]
+    }
+    fn vertices(&self) -> std::ops::Range<usize> {
+        self.lo..self.lo + self.adj.len()
+    }
+}
+
+/// Builds the reboot graph of the selected `nodes`: primary and secondary
+/// of each DRBD instance are connected, and (unless `offline_maintenance`)
+/// so are the primaries of instances sharing a secondary.
+pub fn reboot_graph(c: &Cluster, nodes: &[usize], offline_maintenance: bool) -> Option<Graph> {
+    let lo = *nodes.iter().min()?;
+    let hi = *nodes.iter().max()?;
+    let valid = |x: usize| nodes.contains(&x);
+    let mut edges = Vec::new();
+    for i in &c.instances {
+        if i.template == DiskTemplate::Drbd8 && i.snode != crate::types::NO_SECONDARY {
+            edges.push((i.pnode, i.snode));
+            edges.push((i.snode, i.pnode));
+        }
+    }
+    if !offline_maintenance {
+        for n in &c.nodes {
+            let prims: Vec<usize> = n.slist.iter().map(|&i| c.instances[i].pnode).collect();
+            for &a in &prims {
+                for &b in &prims {
+                    if !edges.contains(&(a, b)) {
+                        edges.push((a, b));
+                    }
+                }
+            }
+        }
+    }
+    let mut adj = vec![Vec::new(); hi - lo + 1];
+    for (a, b) in edges {
+        if valid(a) && valid(b) {
+            adj[a - lo].insert(0, b);
+        }
+    }
+    Some(Graph { lo, adj })
+}
+
+fn color_node(g: &Graph, cmap: &BTreeMap<usize, usize>, v: usize) -> usize {
+    let used: Vec<usize> = g.neigh(v).iter().filter_map(|n| cmap.get(n).copied()).collect();
+    (0..).find(|c| !used.contains(c)).unwrap_or(0)
+}
+
+fn color_lf(g: &Graph) -> BTreeMap<usize, usize> {
+    let mut order: Vec<usize> = g.vertices().collect();
+    order.sort_by_key(|&v| g.deg(v));
+    let mut cmap = BTreeMap::new();
+    for &v in order.iter().rev() {
+        let c = color_node(g, &cmap, v);
+        cmap.insert(v, c);
+    }
+    cmap
+}
+
+fn color_dynamic(g: &Graph, key: impl Fn(&BTreeMap<usize, usize>, usize) -> (usize, usize)) -> BTreeMap<usize, usize> {
+    let mut left: Vec<usize> = g.vertices().collect();
+    let mut cmap = BTreeMap::new();
+    while !left.is_empty() {
+        let mut best = 0;
+        for i in 0..left.len() {
+            if key(&cmap, left[i]) >= key(&cmap, left[best]) {
+                best = i;
+            }
+        }
+        let v = left.remove(best);
+        let c = color_node(g, &cmap, v);
+        cmap.insert(v, c);
+    }
+    cmap
+}
+
+fn by_color(cmap: &BTreeMap<usize, usize>) -> Vec<Vec<usize>> {
+    let mut m: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
+    for (&v, &c) in cmap {
+        m.entry(c).or_default().push(v);
+    }
+    m.into_values().collect()
+}
+
+/// The smallest of the LF, DSatur and DColor colourings, as groups of
+/// vertices (by colour).
+pub fn smallest_coloring(g: &Graph) -> Vec<Vec<usize>> {
+    let lf = color_lf(g);
+    let dsatur = color_dynamic(g, |cm, v| {
+        let mut cs: Vec<usize> = g.neigh(v).iter().filter_map(|n| cm.get(n).copied()).collect();
+        cs.sort_unstable();
+        cs.dedup();
+        (cs.len(), g.deg(v))
+    });
+    let dcolor = color_dynamic(g, |cm, v| {
+        (g.neigh(v).iter().filter(|n| cm.contains_key(n)).count(), g.deg(v))
+    });
+    let all = [by_color(&lf), by_color(&dsatur), by_color(&dcolor)];
+    let mut best = &all[0];
+    for a in &all[1..] {
+        if a.len() < best.len() {
+            best = a;
+        }
+    }
+    best.clone()
+}
+
+/// Non-redundant (not DRBD) primaries of a node.
+fn non_redundant(c: &Cluster, n: usize) -> Vec<usize> {
+    c.nodes[n]
+        .plist
+        .iter()
+        .copied()
+        .filter(|&i| c.instances[i].template != DiskTemplate::Drbd8)
+        .collect()
+}
+
+fn relocate(c: &mut Cluster, insts: &[usize], targets: &[usize]) -> bool {
+    for &i in insts {
+        let inst = c.instances[i].clone();
+        let mut placed = false;
+        for &t in targets {
+            let mut v = NodeView::new(&c.nodes[t]);
+            let mut st = c.nodes[t].s;
+            if add_pri(&mut v, &mut st, &inst, inst.location_score, true).is_ok() {
+                let old = inst.pnode;
+                let mut vo = NodeView::new(&c.nodes[old]);
+                let mut so = c.nodes[old].s;
+                remove_pri(&mut vo, &mut so, &inst, inst.location_score);
+                commit_remove_pri(&mut c.nodes[old], i, &inst);
+                c.nodes[old].s = so;
+                commit_add_pri(&mut c.nodes[t], i, &inst);
+                c.nodes[t].s = st;
+                c.instances[i].pnode = t;
+                placed = true;
+                break;
+            }
+        }
+        if !placed {
+            return false;
+        }
+    }
+    true
+}
+
+/// Greedily picks the nodes of `group` whose non-redundant instances can
+/// move elsewhere (Ganeti's `greedyClearNodes`).
+fn clear_nodes(c: &Cluster, group: &[usize], targets: &[usize]) -> Vec<usize> {
+    fn go(c: &Cluster, rest: &[usize], targets: &[usize]) -> Option<Vec<usize>> {
+        let Some((&n, tail)) = rest.split_first() else {
+            return Some(Vec::new());
+        };
+        let others: Vec<usize> = targets.iter().copied().filter(|&t| t != n).collect();
+        let grp = c.nodes[n].group;
+        let same: Vec<usize> = others.iter().copied().filter(|&t| c.nodes[t].group == grp).collect();
+        let mut c2 = c.clone();
+        if relocate(&mut c2, &non_redundant(c, n), &same) {
+            if let Some(mut r) = go(&c2, tail, &others) {
+                r.insert(0, n);
+                return Some(r);
+            }
+        }
+        go(c, tail, targets)
+    }
+    go(c, group, targets).unwrap_or_default()
+}
+
+/// Splits a colour group into sub-groups whose non-redundant instances can
+/// be moved away; `None` if some node can never be cleared.
+pub fn partition_non_redundant(c: &Cluster, group: &[usize], targets: &[usize]) -> Option<Vec<Vec<usize>>> {
+    let mut out = Vec::new();
+    let mut rest = group.to_vec();
+    while !rest.is_empty() {
+        let g = clear_nodes(c, &rest, targets);
+        if g.is_empty() {
+            return None;
+        }
+        rest.retain(|n| !g.contains(n));
+        out.push(g);
+    }
+    Some(out)
+}

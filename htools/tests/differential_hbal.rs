@@ -1,0 +1,77 @@
+//! Differential tests against Debian's Ganeti 3.0 hbal: same initial
+//! score, final score no worse.
+
+use htools::gen::{generate, GenSpec};
+
+mod common;
+use common::*;
+
+fn compare(file: &std::path::Path, extra: &[&str], deb: &std::path::Path) {
+    let f = file.to_str().expect("utf8 path");
+    let mut args = vec!["-t", f];
+    args.extend_from_slice(extra);
+    let (_, theirs, _) = run(deb, &args);
+    let (ok, ours, err) = run(&our_bin("hbal"), &args);
+    let t_ini = find_score(&theirs, "Initial score:");
+    let o_ini = find_score(&ours, "Initial score:");
+    assert_eq!(t_ini.is_some(), o_ini.is_some(), "{f} {extra:?}: ours:\n{ours}{err}\ntheirs:\n{theirs}");
+    let (Some(t_ini), Some(o_ini)) = (t_ini, o_ini) else {
+        return;
+    };
+    assert!(ok, "{f}: {err}");
+    assert!((t_ini - o_ini).abs() < 1e-6, "{f} {extra:?}: initial score {o_ini} vs Ganeti {t_ini}");
+    let t_fin = final_score(&theirs).expect("their final score");
+    let o_fin = final_score(&ours).expect("our final score");
+    assert!(o_fin <= t_fin + 1e-6, "{f} {extra:?}: final score {o_fin} worse than Ganeti's {t_fin}");
+}
+
+#[test]
+fn generated_clusters_match_ganeti() {
+    let Some(deb) = debian_tool("hbal") else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut specs = Vec::new();
+    for seed in 1..=4u64 {
+        specs.push(GenSpec { nodes: 6, instances: 30, seed, ..Default::default() });
+        specs.push(GenSpec {
+            nodes: 9,
+            instances: 60,
+            seed,
+            node_mem: 64 * 1024,
+            exclusion_tags: true,
+            drbd_percent: 80,
+            ..Default::default()
+        });
+    }
+    specs.push(GenSpec { nodes: 8, instances: 40, seed: 11, offline: 1, ..Default::default() });
+    for (i, spec) in specs.iter().enumerate() {
+        let p = dir.path().join(format!("c{i}.data"));
+        std::fs::write(&p, generate(spec)).expect("write");
+        compare(&p, &[], &deb);
+        compare(&p, &["--no-disk-moves"], &deb);
+        compare(&p, &["-l", "3"], &deb);
+        if spec.offline > 0 {
+            compare(&p, &["-E"], &deb);
+        }
+    }
+}
+
+#[test]
+fn ganeti_example_files_match_ganeti() {
+    let Some(deb) = debian_tool("hbal") else {
+        return;
+    };
+    let Some(dir) = ganeti_data_dir() else {
+        eprintln!("SKIP: Ganeti's test data not found");
+        return;
+    };
+    for e in std::fs::read_dir(dir).expect("read dir") {
+        let p = e.expect("entry").path();
+        if p.extension().and_then(|x| x.to_str()) == Some("data") {
+            for extra in [&[][..], &["--restricted-migration"], &["-G", "group-01"], &["--ignore-dynu"]] {
+                compare(&p, extra, &deb);
+            }
+        }
+    }
+}
