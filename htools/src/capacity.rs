@@ -176,7 +176,14 @@ pub struct AllocRun {
 /// `limit` are placed). Each placement is first chosen without the global
 /// N+1 check; only if the result is not redundant are the candidates
 /// checked one by one (as Ganeti's big and small steps do).
-pub fn iterate_alloc(c: &mut Cluster, nodes: &[usize], inst: &Instance, limit: Option<usize>, opts: &AllocOptions, out: &mut Vec<usize>) -> Vec<(FailMode, usize)> {
+pub fn iterate_alloc(
+    c: &mut Cluster,
+    nodes: &[usize],
+    inst: &Instance,
+    limit: Option<usize>,
+    opts: &AllocOptions,
+    out: &mut Vec<usize>,
+) -> Vec<(FailMode, usize)> {
     let count = inst.template.required_nodes();
     let check = !opts.no_capacity_checks && inst.template != DiskTemplate::Drbd8;
     let mut loose = opts.clone();
@@ -215,7 +222,13 @@ fn sort_reasons(mut r: Vec<(FailMode, usize)>) -> Vec<(FailMode, usize)> {
 }
 
 /// Standard (fixed-size) allocation.
-pub fn standard(c: &mut Cluster, nodes: &[usize], inst: &Instance, limit: Option<usize>, opts: &AllocOptions) -> AllocRun {
+pub fn standard(
+    c: &mut Cluster,
+    nodes: &[usize],
+    inst: &Instance,
+    limit: Option<usize>,
+    opts: &AllocOptions,
+) -> AllocRun {
     let mut out = Vec::new();
     let r = iterate_alloc(c, nodes, inst, limit, opts, &mut out);
     AllocRun {
@@ -228,7 +241,13 @@ pub fn standard(c: &mut Cluster, nodes: &[usize], inst: &Instance, limit: Option
 /// then shrink the instance along its most frequent failure and go on; if
 /// that never allocates anything more, shrink along one failure mode until
 /// the instance fits again.
-pub fn tiered(c: &mut Cluster, nodes: &[usize], inst: &Instance, limit: Option<usize>, opts: &AllocOptions) -> AllocRun {
+pub fn tiered(
+    c: &mut Cluster,
+    nodes: &[usize],
+    inst: &Instance,
+    limit: Option<usize>,
+    opts: &AllocOptions,
+) -> AllocRun {
     let mut out = Vec::new();
     let r = tiered_rec(c, nodes, inst, limit, opts, &mut out);
     AllocRun {

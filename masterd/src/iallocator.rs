@@ -183,7 +183,9 @@ pub async fn allocate(
         .output()
         .await
         .map_err(|e| GanetiError::exec(format!("Cannot run iallocator {}: {e}", plugin.display())));
-    let _ = std::fs::remove_file(&file);
+    if std::env::var_os("GANETI_KEEP_IALLOCATOR_INPUT").is_none() {
+        let _ = std::fs::remove_file(&file);
+    }
     let out = out?;
     if !out.status.success() {
         return Err(GanetiError::exec(format!(

@@ -466,3 +466,68 @@ fn os_query_and_diagnose_see_the_shipped_os_on_every_node() {
         .unwrap();
     assert_eq!(r["data"], json!([[[0, "tiny"], [0, false]]]), "{r}");
 }
+
+#[test]
+fn hail_places_instances_when_no_node_is_given() {
+    let vc = VCluster::up("0.20", 3);
+    // node2 is already busy: hail should prefer the emptier nodes.
+    vc.ok(
+        "gnt-instance",
+        &[
+            "add",
+            "-t",
+            "diskless",
+            "-o",
+            "tiny",
+            "-n",
+            "node2",
+            "-B",
+            "maxmem=2048",
+            "--no-name-check",
+            "--no-ip-check",
+            "big",
+        ],
+    );
+    let out = vc.ok(
+        "gnt-instance",
+        // Diskless: the virtual nodes share the host's file system, whose
+        // free space hail (rightly) finds short of its reserve on a busy host.
+        &[
+            "add",
+            "-t",
+            "diskless",
+            "-o",
+            "tiny",
+            "-I",
+            "hail",
+            "--no-name-check",
+            "--no-ip-check",
+            "placed",
+        ],
+    );
+    assert!(out.contains("via iallocator hail"), "{out}");
+    let rows = vc.list("gnt-instance", "name,pnode,status", &["placed"]);
+    assert_eq!(rows[0][2], "running");
+    assert_ne!(rows[0][1], "node2", "hail picked the busiest node");
+    // A request no node can satisfy fails with hail's reason, and leaves
+    // nothing behind.
+    let err = vc.fails(
+        "gnt-instance",
+        &[
+            "add",
+            "-t",
+            "diskless",
+            "-o",
+            "tiny",
+            "-I",
+            "hail",
+            "-B",
+            "maxmem=100000000",
+            "--no-name-check",
+            "--no-ip-check",
+            "huge",
+        ],
+    );
+    assert!(err.contains("iallocator"), "{err}");
+    assert_eq!(vc.list("gnt-instance", "name", &[]).len(), 2);
+}

@@ -140,8 +140,8 @@ fn load_inst(line: &str, nodes: &[Node]) -> Result<Instance> {
     let mem = num("memory", &owner, f[1])?;
     let dsk = num("disk", &owner, f[2])?;
     let vcpus = num("vcpus", &owner, f[3])?;
-    let status = InstanceStatus::parse(f[4])
-        .map_err(|e| Error::parse(owner.clone(), e.to_string()))?;
+    let status =
+        InstanceStatus::parse(f[4]).map_err(|e| Error::parse(owner.clone(), e.to_string()))?;
     let auto_bal = yes_no("auto_balance", &owner, f[5])?;
     let dt = DiskTemplate::parse(f[8]).map_err(|e| Error::parse(owner.clone(), e.to_string()))?;
     let su = num("spindle use", &owner, get(10, "1"))?;
