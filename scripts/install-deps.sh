@@ -6,11 +6,12 @@ set -euo pipefail
 need=()
 have() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
 # Build: a C compiler for the bundled SQLite (the machine has gcc).
-# Tests: coreutils' timeout, and the Python modules Debian's Ganeti 3.0 tools
-# need (the compatibility test runs them against our master).
+# Tests: coreutils' timeout, the Python modules Debian's Ganeti 3.0 tools
+# need (the compatibility test runs them against our master), and Debian's
+# Ganeti 3.0 htools (the differential tests of our htools run them).
 base=(coreutils python3 python3-simplejson python3-pyparsing python3-openssl
       python3-pyinotify python3-pycurl python3-paramiko python3-bitarray
-      python3-psutil python3-yaml)
+      python3-psutil python3-yaml ganeti-htools)
 for pkg in "$@" "${base[@]}"; do
     have "$pkg" || need+=("$pkg")
 done
