@@ -34,6 +34,16 @@ fn nodes_and_groups() {
     vc.ok("gnt-group", &["assign-nodes", "default", "node3"]);
     vc.ok("gnt-group", &["remove", "rack3"]);
     assert_eq!(vc.list("gnt-group", "name", &[]), vec![vec!["default"]]);
+
+    // Removing a node: it leaves the config and forgets the cluster.
+    let err = vc.fails("gnt-node", &["remove", "node1"]);
+    assert!(err.contains("master node"), "{err}");
+    vc.ok("gnt-node", &["remove", "node3"]);
+    assert_eq!(
+        vc.list("gnt-node", "name", &[]),
+        vec![vec!["node1"], vec!["node2"]]
+    );
+    assert!(!vc.root(3).join("var/lib/ganeti/server.pem").exists());
 }
 
 #[test]

@@ -207,9 +207,24 @@ impl LogicalUnit for Remove {
 
     fn exec<'a>(&'a mut self, ctx: &'a Ctx) -> ExecFuture<'a> {
         Box::pin(async move {
+            let node = ctx.master.config.read().nodes[&self.uuid].clone();
             let mut ch = Changes::new();
             ch.remove_node(&self.uuid);
             ctx.master.commit(ch)?;
+            // The node forgets the cluster (its certificates); a node that
+            // cannot be reached is only warned about, as in Ganeti.
+            if let Err(e) = ctx
+                .master
+                .rpc
+                .call(&node, &noded::api::NodeLeaveCluster {})
+                .await
+            {
+                ctx.feedback(format!(
+                    "Warning: node {} could not be told to leave the cluster: {}",
+                    node.name,
+                    super::common::error_chain(&e)
+                ));
+            }
             Ok(Value::Null)
         })
     }
