@@ -333,6 +333,23 @@ fn defaults(op_id: &str) -> Vec<(&'static str, Value)> {
             ("ndparams", n.clone()),
         ],
         "OP_GROUP_REMOVE" => vec![("group_name", n.clone())],
+        "OP_GROUP_SET_PARAMS" => vec![
+            ("alloc_policy", n.clone()),
+            ("disk_state", n.clone()),
+            ("diskparams", n.clone()),
+            ("group_name", n.clone()),
+            ("hv_state", n.clone()),
+            ("ipolicy", n.clone()),
+            ("ndparams", n.clone()),
+        ],
+        "OP_GROUP_EVACUATE" => vec![
+            ("early_release", json!(false)),
+            ("force_failover", json!(false)),
+            ("group_name", n.clone()),
+            ("iallocator", n.clone()),
+            ("sequential", json!(false)),
+            ("target_groups", n.clone()),
+        ],
         "OP_GROUP_RENAME" => vec![("group_name", n.clone()), ("new_name", n.clone())],
         "OP_GROUP_ASSIGN_NODES" => vec![
             ("force", json!(false)),

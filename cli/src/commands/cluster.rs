@@ -30,6 +30,14 @@ pub enum Cmd {
     Verify(VerifyArgs),
     /// Alters the parameters of the cluster
     Modify(ModifyArgs),
+    /// Check the disks of all instances and activate those needing it
+    VerifyDisks {
+        /// Only this node group
+        #[arg(short = 'g', long = "node-group")]
+        nodegroup: Option<String>,
+        #[arg(long, value_parser = ["low", "normal", "high"])]
+        priority: Option<String>,
+    },
     /// Show the master node of the cluster
     Getmaster,
     /// Show the software version
@@ -145,6 +153,10 @@ fn dispatch(ctx: &mut Ctx, cmd: Cmd) -> Result<i32, CliError> {
         Cmd::Info { .. } => info(ctx),
         Cmd::Verify(a) => verify(ctx, a),
         Cmd::Modify(a) => modify(ctx, a),
+        Cmd::VerifyDisks {
+            nodegroup,
+            priority,
+        } => verify_disks(ctx, nodegroup, priority),
         Cmd::Getmaster => getmaster(),
         Cmd::Version => version(ctx),
         Cmd::Queue { command } => queue(ctx, &command),
@@ -329,6 +341,121 @@ fn verify(ctx: &mut Ctx, a: VerifyArgs) -> Result<i32, CliError> {
         ));
     }
     Ok(exit::FAILURE)
+}
+
+fn verify_disks(
+    ctx: &mut Ctx,
+    nodegroup: Option<String>,
+    priority: Option<String>,
+) -> Result<i32, CliError> {
+    let jo = JobOpts {
+        priority,
+        no_dry_run_opt: true,
+        ..JobOpts::default()
+    };
+    let op = OpCode::new("OP_CLUSTER_VERIFY_DISKS").set("group_name", json!(nodegroup));
+    let result = submit_opcode(ctx, op, Some(&jo))?;
+    let Some(jobs) = result.get("jobs").and_then(Value::as_array) else {
+        return Err(CliError::bad_reply(
+            "OP_CLUSTER_VERIFY_DISKS",
+            format!("result without job list: {result}"),
+        ));
+    };
+    let submitted = jobs
+        .iter()
+        .map(|j| {
+            let ok = j.get(0).and_then(Value::as_bool).unwrap_or(false);
+            (String::new(), ok, j.get(1).cloned().unwrap_or(Value::Null))
+        })
+        .collect();
+    let mut rc = exit::SUCCESS;
+    for outcome in JobExecutor::new(true).follow(ctx, submitted)? {
+        if !outcome.success {
+            output::out(&format!("Job failed: {}", py_str(&outcome.result)));
+            continue;
+        }
+        let Some([bad_nodes, instances, missing]) = outcome
+            .result
+            .get(0)
+            .and_then(Value::as_array)
+            .map(Vec::as_slice)
+        else {
+            return Err(CliError::bad_reply(
+                "OP_GROUP_VERIFY_DISKS",
+                outcome.result.to_string(),
+            ));
+        };
+        let empty = Map::new();
+        let bad_nodes = bad_nodes.as_object().unwrap_or(&empty);
+        let missing = missing.as_object().unwrap_or(&empty);
+        for (node, text) in bad_nodes {
+            let text = py_str(text);
+            let tail: String = {
+                let chars: Vec<char> = text.chars().collect();
+                chars[chars.len().saturating_sub(400)..].iter().collect()
+            };
+            output::out(&format!("Error gathering data on node {node}: {tail}"));
+            rc = exit::FAILURE;
+            output::out("You need to fix these nodes first before fixing instances");
+        }
+        let instances: Vec<String> = instances
+            .as_array()
+            .map(|a| a.iter().map(py_str).collect())
+            .unwrap_or_default();
+        for iname in &instances {
+            if missing.contains_key(iname) {
+                continue;
+            }
+            let op = OpCode::new("OP_INSTANCE_ACTIVATE_DISKS").set("instance_name", iname.as_str());
+            output::out(&format!("Activating disks for instance '{iname}'"));
+            match submit_opcode(ctx, op, Some(&jo)) {
+                Ok(_) => {}
+                Err(e @ (CliError::NoMaster | CliError::Protocol(_))) => return Err(e),
+                Err(e) => {
+                    let (code, msg) = e.render();
+                    rc |= code;
+                    output::err(&format!(
+                        "Error activating disks for instance {iname}: {msg}"
+                    ));
+                }
+            }
+        }
+        if !missing.is_empty() {
+            for (iname, ival) in missing {
+                let mut vols: Vec<(String, String)> = ival
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|x| {
+                        (
+                            py_str(x.get(0).unwrap_or(&Value::Null)),
+                            py_str(x.get(1).unwrap_or(&Value::Null)),
+                        )
+                    })
+                    .collect();
+                if vols.iter().all(|(n, _)| bad_nodes.contains_key(n)) {
+                    output::out(&format!(
+                        "Instance {iname} cannot be verified as it lives on broken nodes"
+                    ));
+                    continue;
+                }
+                output::out(&format!("Instance {iname} has missing logical volumes:"));
+                vols.sort();
+                for (node, vol) in vols {
+                    if bad_nodes.contains_key(&node) {
+                        output::out(&format!("\tbroken node {node} /dev/{vol}"));
+                    } else {
+                        output::out(&format!("\t{node} /dev/{vol}"));
+                    }
+                }
+            }
+            output::out("You need to replace or recreate disks for all the above instances if this message persists after fixing broken nodes.");
+            rc = exit::FAILURE;
+        } else if instances.is_empty() {
+            output::out("No disks need to be activated.");
+        }
+    }
+    Ok(rc)
 }
 
 fn modify(ctx: &mut Ctx, a: ModifyArgs) -> Result<i32, CliError> {
