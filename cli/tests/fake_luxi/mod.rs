@@ -133,7 +133,8 @@ pub fn run_with_root(root: &Path, bin: &str, args: &[&str]) -> Output {
         .args(args)
         .env("GANETI_ROOTDIR", root)
         .env("GANETI_HOSTNAME", "node1")
-        .env_remove("TZ")
+        // The expected outputs are in UTC.
+        .env("TZ", "UTC")
         .output()
         .unwrap()
 }
