@@ -113,13 +113,17 @@ pub struct VerifyArgs {
 #[derive(Args, Debug)]
 pub struct ModifyArgs {
     /// Hypervisor parameters: hv:key=val,... (repeatable)
-    #[arg(short = 'H', long = "hypervisor-parameters")]
+    #[arg(
+        short = 'H',
+        long = "hypervisor-parameters",
+        allow_hyphen_values = true
+    )]
     pub hvparams: Vec<String>,
     /// Default backend parameters: key=val,...
-    #[arg(short = 'B', long = "backend-parameters")]
+    #[arg(short = 'B', long = "backend-parameters", allow_hyphen_values = true)]
     pub beparams: Option<String>,
     /// Default NIC parameters: key=val,...
-    #[arg(short = 'N', long = "nic-parameters")]
+    #[arg(short = 'N', long = "nic-parameters", allow_hyphen_values = true)]
     pub nicparams: Option<String>,
     /// Number of master candidates
     #[arg(short = 'C', long = "candidate-pool-size")]

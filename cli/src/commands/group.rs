@@ -25,7 +25,7 @@ pub enum Cmd {
     /// Add a new node group to the cluster
     Add {
         /// Node parameters: key=val,...
-        #[arg(long = "node-parameters")]
+        #[arg(long = "node-parameters", allow_hyphen_values = true)]
         ndparams: Option<String>,
         /// Allocation policy: preferred, last_resort or unallocable
         #[arg(long = "alloc-policy")]
@@ -37,7 +37,7 @@ pub enum Cmd {
     /// Alter the parameters of a node group
     Modify {
         /// Node parameters: key=val,...
-        #[arg(long = "node-parameters")]
+        #[arg(long = "node-parameters", allow_hyphen_values = true)]
         ndparams: Option<String>,
         /// Allocation policy: preferred, last_resort or unallocable
         #[arg(long = "alloc-policy")]

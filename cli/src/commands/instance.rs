@@ -166,7 +166,7 @@ pub enum Cmd {
     /// Recreate an instance's disks
     RecreateDisks {
         /// Disk changes: N[:size=SIZE,...]
-        #[arg(long = "disk")]
+        #[arg(long = "disk", allow_hyphen_values = true)]
         disks: Vec<String>,
         /// New nodes: pnode[:snode]
         #[arg(short = 'n', long = "node")]
@@ -237,25 +237,29 @@ pub struct AddArgs {
     #[arg(short = 'o', long = "os-type")]
     pub os: Option<String>,
     /// Disk parameters: N:size=SIZE[,mode=...]
-    #[arg(long = "disk")]
+    #[arg(long = "disk", allow_hyphen_values = true)]
     pub disks: Vec<String>,
     /// Size of the only disk (shortcut for --disk 0:size=SIZE)
     #[arg(short = 's', long = "os-size")]
     pub sd_size: Option<String>,
     /// Backend parameters: key=val,...
-    #[arg(short = 'B', long = "backend-parameters")]
+    #[arg(short = 'B', long = "backend-parameters", allow_hyphen_values = true)]
     pub beparams: Option<String>,
     /// Hypervisor and its parameters: hv[:key=val,...]
-    #[arg(short = 'H', long = "hypervisor-parameters")]
+    #[arg(
+        short = 'H',
+        long = "hypervisor-parameters",
+        allow_hyphen_values = true
+    )]
     pub hypervisor: Option<String>,
     /// NIC parameters: N:key=val,...
-    #[arg(long = "net")]
+    #[arg(long = "net", allow_hyphen_values = true)]
     pub nics: Vec<String>,
     /// Do not create any network cards for the instance
     #[arg(long)]
     pub no_nics: bool,
     /// OS parameters: key=val,...
-    #[arg(short = 'O', long = "os-parameters")]
+    #[arg(short = 'O', long = "os-parameters", allow_hyphen_values = true)]
     pub osparams: Option<String>,
     /// Don't start the instance after creation
     #[arg(long)]
@@ -415,10 +419,14 @@ pub struct StartupArgs {
     #[command(flatten)]
     pub multi: MultiOpts,
     /// Temporary hypervisor parameters: key=val,...
-    #[arg(short = 'H', long = "hypervisor-parameters")]
+    #[arg(
+        short = 'H',
+        long = "hypervisor-parameters",
+        allow_hyphen_values = true
+    )]
     pub hvparams: Option<String>,
     /// Temporary backend parameters: key=val,...
-    #[arg(short = 'B', long = "backend-parameters")]
+    #[arg(short = 'B', long = "backend-parameters", allow_hyphen_values = true)]
     pub beparams: Option<String>,
     /// Ignore offline nodes and do as much as possible
     #[arg(long = "ignore-offline")]
@@ -494,16 +502,20 @@ pub struct RenameArgs {
 #[derive(Args, Debug)]
 pub struct ModifyArgs {
     /// Backend parameters: key=val,...
-    #[arg(short = 'B', long = "backend-parameters")]
+    #[arg(short = 'B', long = "backend-parameters", allow_hyphen_values = true)]
     pub beparams: Option<String>,
     /// Hypervisor parameters: key=val,...
-    #[arg(short = 'H', long = "hypervisor-parameters")]
+    #[arg(
+        short = 'H',
+        long = "hypervisor-parameters",
+        allow_hyphen_values = true
+    )]
     pub hvparams: Option<String>,
     /// Change the OS
     #[arg(short = 'o', long = "os-type")]
     pub os: Option<String>,
     /// OS parameters: key=val,...
-    #[arg(short = 'O', long = "os-parameters")]
+    #[arg(short = 'O', long = "os-parameters", allow_hyphen_values = true)]
     pub osparams: Option<String>,
     /// Force an unknown OS variant
     #[arg(long)]
@@ -546,7 +558,7 @@ pub struct ReinstallArgs {
     #[arg(long)]
     pub force_variant: bool,
     /// OS parameters: key=val,...
-    #[arg(short = 'O', long = "os-parameters")]
+    #[arg(short = 'O', long = "os-parameters", allow_hyphen_values = true)]
     pub osparams: Option<String>,
     #[command(flatten)]
     pub multi: MultiOpts,

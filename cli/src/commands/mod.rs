@@ -247,6 +247,17 @@ mod tests {
     use super::*;
 
     #[test]
+    fn command_lines_are_consistent() {
+        use clap::CommandFactory;
+        Top::<cluster::Cmd>::command().debug_assert();
+        Top::<group::Cmd>::command().debug_assert();
+        Top::<instance::Cmd>::command().debug_assert();
+        Top::<job::Cmd>::command().debug_assert();
+        Top::<node::Cmd>::command().debug_assert();
+        Top::<os::Cmd>::command().debug_assert();
+    }
+
+    #[test]
     fn shell_split_handles_quotes() {
         assert_eq!(
             shell_split(r#"-o name,status  --separator ':' "a b" c\ d"#),

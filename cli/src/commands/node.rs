@@ -111,7 +111,7 @@ pub struct AddArgs {
     #[arg(long = "vm-capable")]
     pub vm_capable: Option<String>,
     /// Node parameters: key=val,...
-    #[arg(long = "node-parameters")]
+    #[arg(long = "node-parameters", allow_hyphen_values = true)]
     pub ndparams: Option<String>,
     /// Accepted for compatibility; the node setup is always done
     #[arg(long)]
@@ -158,7 +158,7 @@ pub struct ModifyArgs {
     #[arg(long)]
     pub auto_promote: bool,
     /// Node parameters: key=val,...
-    #[arg(long = "node-parameters")]
+    #[arg(long = "node-parameters", allow_hyphen_values = true)]
     pub ndparams: Option<String>,
     /// Set the powered flag: yes or no
     #[arg(long = "node-powered")]
