@@ -288,14 +288,14 @@ pub fn force_dict_type(
     Ok(())
 }
 
-/// Parses a yes/no option value.
-pub fn parse_yes_no(opt: &str, v: &str) -> Result<bool, CliError> {
-    match v.to_lowercase().as_str() {
-        "yes" => Ok(true),
-        "no" => Ok(false),
-        _ => Err(CliError::invalid(format!(
-            "option {opt}: invalid choice: '{v}' (choose from 'yes', 'no')"
-        ))),
+/// Parses a boolean option value (yes/no/true/false, any case), as
+/// Ganeti's `check_bool`.
+pub fn parse_yes_no(_opt: &str, v: &str) -> Result<bool, CliError> {
+    let v = v.to_lowercase();
+    match v.as_str() {
+        "yes" | "true" => Ok(true),
+        "no" | "false" => Ok(false),
+        _ => Err(parameter_error(format!("Invalid boolean value '{v}'"))),
     }
 }
 

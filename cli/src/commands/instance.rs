@@ -10,7 +10,9 @@ use crate::info::{format_generic_info, format_params_dict_info, Info};
 use crate::jobs::{submit_opcode, submit_or_send, JobExecutor};
 use crate::opcodes::OpCode;
 use crate::output::{self, ask_user, confirm_operation};
-use crate::params::{be_type, force_dict_type, hv_type, split_ident_key_val, split_key_val};
+use crate::params::{
+    be_type, force_dict_type, hv_type, parse_yes_no, split_ident_key_val, split_key_val,
+};
 use crate::pyfmt::py_str;
 use crate::query::{
     comma_overrides, generic_list, generic_list_fields, parse_fields, ListFieldsOpts, ListOpts,
@@ -303,6 +305,21 @@ pub struct AddArgs {
     /// Opportunistically acquire node locks
     #[arg(long)]
     pub opportunistic_locking: bool,
+    /// Only reserve the resources, do not create the instance yet
+    #[arg(long)]
+    pub forthcoming: bool,
+    /// Create an instance whose resources were reserved (--forthcoming)
+    #[arg(long)]
+    pub commit: bool,
+    /// Enable instance communication: yes or no
+    #[arg(short = 'c', long = "communication")]
+    pub communication: Option<String>,
+    /// Startup timeout of the helper VM (seconds)
+    #[arg(long)]
+    pub helper_startup_timeout: Option<i64>,
+    /// Shutdown timeout of the helper VM (seconds)
+    #[arg(long)]
+    pub helper_shutdown_timeout: Option<i64>,
     #[command(flatten)]
     pub job: JobOpts,
     /// The new instance's name
@@ -501,6 +518,33 @@ pub struct RenameArgs {
 
 #[derive(Args, Debug)]
 pub struct ModifyArgs {
+    /// NIC changes: add[:key=val,...], N:remove, N[:modify],key=val,...
+    #[arg(long = "net", allow_hyphen_values = true)]
+    pub nics: Vec<String>,
+    /// Disk changes: add:size=SIZE,..., N:remove, N:modify,key=val, attach/detach
+    #[arg(long = "disk", allow_hyphen_values = true)]
+    pub disks: Vec<String>,
+    /// Convert the disks to this template
+    #[arg(short = 't', long = "disk-template")]
+    pub disk_template: Option<String>,
+    /// Secondary node for a conversion to a mirrored template
+    #[arg(short = 'n', long = "node")]
+    pub node: Option<String>,
+    /// Instance allocator (for disk template conversions)
+    #[arg(short = 'I', long = "iallocator")]
+    pub iallocator: Option<String>,
+    /// New primary node (for an offline instance)
+    #[arg(long = "new-primary")]
+    pub new_primary: Option<String>,
+    /// Don't wait for the disks to synchronise
+    #[arg(long)]
+    pub no_wait_for_sync: bool,
+    /// Don't check for conflicting IPs
+    #[arg(long)]
+    pub no_conflicts_check: bool,
+    /// Enable or disable instance communication: yes or no
+    #[arg(short = 'c', long = "communication")]
+    pub communication: Option<String>,
     /// Backend parameters: key=val,...
     #[arg(short = 'B', long = "backend-parameters", allow_hyphen_values = true)]
     pub beparams: Option<String>,
@@ -976,6 +1020,15 @@ fn indexed_dicts(opt: &str, values: &[String], what: &str) -> Result<Vec<Value>,
 }
 
 fn add(ctx: &mut Ctx, a: AddArgs) -> Result<i32, CliError> {
+    if a.forthcoming && a.commit {
+        return Err(CliError::invalid(
+            "Creating an instance only forthcoming and commiting it are mutally exclusive",
+        ));
+    }
+    let communication = match &a.communication {
+        Some(c) => parse_yes_no("--communication", c)?,
+        None => false,
+    };
     let (pnode, snode) = match a.node.as_deref() {
         Some(n) => match n.split_once(':') {
             Some((p, s)) => (Some(p.to_string()), Some(s.to_string())),
@@ -1104,7 +1157,11 @@ fn add(ctx: &mut Ctx, a: AddArgs) -> Result<i32, CliError> {
         .set("no_install", a.no_install)
         .set("identify_defaults", false)
         .set("ignore_ipolicy", a.ignore_ipolicy)
-        .set("instance_communication", false);
+        .set("instance_communication", communication)
+        .set("forthcoming", a.forthcoming)
+        .set("commit", a.commit)
+        .set("helper_startup_timeout", json!(a.helper_startup_timeout))
+        .set("helper_shutdown_timeout", json!(a.helper_shutdown_timeout));
     submit_or_send(ctx, op, &a.job)?;
     Ok(exit::SUCCESS)
 }
@@ -1381,17 +1438,100 @@ fn force_types_allowing_default(
     Ok(())
 }
 
+/// Ganeti's `_ConvertNicDiskModifications`: `--net`/`--disk` values into
+/// `[action, identifier, params]` entries.
+fn convert_modifications(opt: &str, values: &[String]) -> Result<Vec<Value>, CliError> {
+    const ACTIONS: [&str; 5] = ["add", "attach", "remove", "detach", "modify"];
+    let mut out = Vec::new();
+    for v in values {
+        let (ident, params) = split_ident_key_val(opt, v)?;
+        let mut params = match params {
+            Value::Object(m) => m,
+            other => {
+                return Err(CliError::invalid(format!(
+                    "Invalid {opt} value: expected dict, got {}",
+                    py_str(&other)
+                )))
+            }
+        };
+        let (action, identifier) = if ACTIONS[..4].contains(&ident.as_str()) {
+            (ident.clone(), json!(-1))
+        } else {
+            let mut action = "modify".to_string();
+            let mut count = 0;
+            for a in ACTIONS {
+                if params.remove(a).is_some() {
+                    count += 1;
+                    action = a.to_string();
+                }
+            }
+            if count > 1 {
+                return Err(CliError::invalid(format!(
+                    "Cannot do more than one of the following operations at the same time: {}",
+                    ACTIONS.join(", ")
+                )));
+            }
+            (action, json!(ident))
+        };
+        if (action == "remove" || action == "detach") && !params.is_empty() {
+            return Err(CliError::invalid(
+                "Not accepting parameters on removal/detach",
+            ));
+        }
+        out.push(json!([action, identifier, params]));
+    }
+    Ok(out)
+}
+
+/// Ganeti's `_ParseDiskSizes`: sizes and spindles of disk changes as numbers.
+fn parse_disk_sizes(mods: &mut [Value]) -> Result<(), CliError> {
+    for m in mods.iter_mut() {
+        let Some([action, _, Value::Object(params)]) = m.as_array_mut().map(Vec::as_mut_slice)
+        else {
+            continue;
+        };
+        if let Some(sp) = params.get("spindles").cloned() {
+            let n: i64 = py_str(&sp).parse().map_err(|_| {
+                CliError::invalid(format!("Invalid spindles value '{}'", py_str(&sp)))
+            })?;
+            params.insert("spindles".into(), json!(n));
+        }
+        if let Some(size) = params.get("size").cloned() {
+            let mib = parse_unit(&py_str(&size)).map_err(|e| {
+                CliError::Ganeti(luxi::GanetiError::new(
+                    "UnitParseError",
+                    vec![json!(e.to_string())],
+                ))
+            })?;
+            params.insert("size".into(), json!(mib));
+        } else if action == "add" {
+            return Err(CliError::invalid("Missing required parameter 'size'"));
+        }
+    }
+    Ok(())
+}
+
 fn modify(ctx: &mut Ctx, a: ModifyArgs) -> Result<i32, CliError> {
     let mut be = keyval("-B", &a.beparams)?;
     let mut hv = keyval("-H", &a.hvparams)?;
     let osparams = keyval("-O", &a.osparams)?;
-    if be.is_empty()
+    let communication = a
+        .communication
+        .as_deref()
+        .map(|c| parse_yes_no("--communication", c))
+        .transpose()?;
+    if a.nics.is_empty()
+        && a.disks.is_empty()
+        && a.disk_template.is_none()
+        && be.is_empty()
         && hv.is_empty()
         && a.os.is_none()
         && osparams.is_empty()
         && !a.offline
         && !a.online
         && a.runtime_mem.is_none()
+        && a.new_primary.is_none()
+        && communication.is_none()
     {
         output::err("Please give at least one of the parameters.");
         return Ok(exit::FAILURE);
@@ -1415,8 +1555,20 @@ fn modify(ctx: &mut Ctx, a: ModifyArgs) -> Result<i32, CliError> {
         ),
         None => None,
     };
+    let nics = convert_modifications("--net", &a.nics)?;
+    let mut disks = convert_modifications("--disk", &a.disks)?;
+    parse_disk_sizes(&mut disks)?;
     let op = OpCode::new("OP_INSTANCE_SET_PARAMS")
         .set("instance_name", a.instance.clone())
+        .set("nics", json!(nics))
+        .set("disks", json!(disks))
+        .set("disk_template", json!(a.disk_template))
+        .set("remote_node", json!(a.node))
+        .set("iallocator", json!(a.iallocator))
+        .set("pnode", json!(a.new_primary))
+        .set("wait_for_sync", !a.no_wait_for_sync)
+        .set("conflicts_check", !a.no_conflicts_check)
+        .set("instance_communication", json!(communication))
         .set("hvparams", Value::Object(hv.clone()))
         .set("beparams", Value::Object(be))
         .set("runtime_mem", json!(runtime_mem))
