@@ -161,8 +161,8 @@ fn dispatch(ctx: &mut Ctx, cmd: Cmd) -> Result<i32, CliError> {
                 .set("ipolicy", json!({}))
                 .set("hv_state", json!({}))
                 .set("disk_state", json!({}));
-            submit_or_send(ctx, op, &job)?;
-            Ok(exit::SUCCESS)
+            let result = submit_or_send(ctx, op, &job)?;
+            crate::commands::cluster::get_result(ctx, &result)
         }
         Cmd::Modify {
             ndparams,
