@@ -39,8 +39,11 @@ fn civil(secs: i64) -> Civil {
     }
 }
 
+/// Timestamps beyond ±3000 years are clamped (they only come from bad data).
+const MAX_SECS: f64 = 1e11;
+
 fn in_zone(zone: &Zone, secs: f64) -> Civil {
-    let t = secs.floor() as i64;
+    let t = secs.clamp(-MAX_SECS, MAX_SECS).floor() as i64;
     civil(t + zone.offset_at(t))
 }
 
@@ -152,6 +155,17 @@ mod tests {
             "2026-11-22 19:48:25.000042"
         );
         assert_eq!(format_timestamp(&json!(null)), "?");
+    }
+
+    #[test]
+    fn absurd_times_do_not_panic() {
+        let paris =
+            Zone::from_rule(crate::tz::PosixRule::parse("CET-1CEST,M3.5.0,M10.5.0/3").unwrap());
+        for t in [f64::MAX, f64::MIN, f64::NAN, 1e300, -1e300] {
+            let _ = format_time_in(&paris, t);
+            let _ = ctime_in(&paris, t);
+        }
+        assert_eq!(format_time_value(&json!("x")), "N/A");
     }
 
     #[test]

@@ -322,6 +322,11 @@ impl Zone {
         } else {
             (44usize, 4usize, [isut, isstd, leap, time, typ, chars])
         };
+        // Real zones have a few hundred transitions and a dozen types;
+        // refuse anything absurd rather than allocate for it.
+        if time > 100_000 || typ > 256 || typ == 0 || chars > 4096 || leap > 10_000 {
+            return None;
+        }
         let times_at = base;
         let idx_at = times_at + time * tsize;
         let types_at = idx_at + time;
