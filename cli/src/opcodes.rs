@@ -246,6 +246,33 @@ fn defaults(op_id: &str) -> Vec<(&'static str, Value)> {
             ("target_node_uuid", n.clone()),
         ],
         "OP_TAGS_SEARCH" => vec![("pattern", n.clone())],
+        "OP_NODE_QUERYVOLS" => vec![("nodes", json!([])), ("output_fields", n.clone())],
+        "OP_NODE_QUERY_STORAGE" => vec![
+            ("name", n.clone()),
+            ("nodes", json!([])),
+            ("output_fields", n.clone()),
+            ("storage_type", n.clone()),
+        ],
+        "OP_NODE_POWERCYCLE" => vec![
+            ("force", json!(false)),
+            ("node_name", n.clone()),
+            ("node_uuid", n.clone()),
+        ],
+        "OP_NODE_MODIFY_STORAGE" => vec![
+            ("changes", n.clone()),
+            ("name", n.clone()),
+            ("node_name", n.clone()),
+            ("node_uuid", n.clone()),
+            ("storage_type", n.clone()),
+        ],
+        "OP_REPAIR_NODE_STORAGE" => vec![
+            ("ignore_consistency", json!(false)),
+            ("name", n.clone()),
+            ("node_name", n.clone()),
+            ("node_uuid", n.clone()),
+            ("storage_type", n.clone()),
+        ],
+        "OP_CLUSTER_REPAIR_DISK_SIZES" => vec![("instances", json!([]))],
         "OP_INSTANCE_REPLACE_DISKS" => vec![
             ("disks", json!([])),
             ("early_release", json!(false)),

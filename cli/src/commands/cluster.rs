@@ -8,7 +8,7 @@ use crate::commands::{change_tags, expect_list, list_tags, TagOpts};
 use crate::ctx::{Ctx, JobOpts};
 use crate::error::{exit, CliError};
 use crate::info::{format_generic_info, format_params_dict_info, Info};
-use crate::jobs::{submit_opcode, submit_or_send, JobExecutor};
+use crate::jobs::{submit_bare, submit_opcode, submit_or_send, JobExecutor};
 use crate::opcodes::OpCode;
 use crate::output;
 use crate::params::{
@@ -43,6 +43,24 @@ pub enum Cmd {
     },
     /// Show the master node of the cluster
     Getmaster,
+    /// Check whether the master daemon answers (exit code 0 or 1)
+    MasterPing,
+    /// Activate the master IP
+    ActivateMasterIp,
+    /// Deactivate the master IP
+    DeactivateMasterIp {
+        /// Do not ask for confirmation
+        #[arg(long = "yes")]
+        confirm: bool,
+    },
+    /// Update the recorded sizes of instance disks
+    RepairDiskSizes {
+        #[arg(long)]
+        dry_run: bool,
+        #[arg(long, value_parser = ["low", "normal", "high"])]
+        priority: Option<String>,
+        instances: Vec<String>,
+    },
     /// Show the software version
     Version,
     /// Change or show the job queue's drain flag: drain, undrain or info
@@ -252,6 +270,35 @@ fn dispatch(ctx: &mut Ctx, cmd: Cmd) -> Result<i32, CliError> {
             priority,
         } => verify_disks(ctx, nodegroup, priority),
         Cmd::Getmaster => getmaster(),
+        Cmd::MasterPing => Ok(match ctx.call("QueryClusterInfo", json!([])) {
+            Ok(_) => exit::SUCCESS,
+            Err(_) => exit::FAILURE,
+        }),
+        Cmd::ActivateMasterIp => {
+            submit_bare(ctx, OpCode::new("OP_CLUSTER_ACTIVATE_MASTER_IP"))?;
+            Ok(exit::SUCCESS)
+        }
+        Cmd::DeactivateMasterIp { confirm } => {
+            if !confirm && !crate::output::ask_user("This will disable the master IP. All the open connections to the master IP will be closed. To reach the master you will need to use its node IP. Continue?") {
+                return Ok(exit::FAILURE);
+            }
+            submit_bare(ctx, OpCode::new("OP_CLUSTER_DEACTIVATE_MASTER_IP"))?;
+            Ok(exit::SUCCESS)
+        }
+        Cmd::RepairDiskSizes {
+            dry_run,
+            priority,
+            instances,
+        } => {
+            let jo = JobOpts {
+                dry_run,
+                priority,
+                ..JobOpts::default()
+            };
+            let op = OpCode::new("OP_CLUSTER_REPAIR_DISK_SIZES").set("instances", json!(instances));
+            submit_opcode(ctx, op, Some(&jo))?;
+            Ok(exit::SUCCESS)
+        }
         Cmd::Version => version(ctx),
         Cmd::Queue { command } => queue(ctx, &command),
         Cmd::Watcher { command, duration } => watcher(ctx, &command, duration.as_deref()),
