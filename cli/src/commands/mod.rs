@@ -2,8 +2,10 @@
 //! point and the tag commands.
 
 pub mod cluster;
+mod cluster_info;
 pub mod group;
 pub mod instance;
+mod instance_info;
 pub mod job;
 pub mod node;
 pub mod os;
