@@ -246,6 +246,11 @@ fn defaults(op_id: &str) -> Vec<(&'static str, Value)> {
             ("target_node_uuid", n.clone()),
         ],
         "OP_TAGS_SEARCH" => vec![("pattern", n.clone())],
+        "OP_INSTANCE_MULTI_ALLOC" => vec![
+            ("iallocator", n.clone()),
+            ("instances", json!([])),
+            ("opportunistic_locking", json!(false)),
+        ],
         "OP_NODE_QUERYVOLS" => vec![("nodes", json!([])), ("output_fields", n.clone())],
         "OP_NODE_QUERY_STORAGE" => vec![
             ("name", n.clone()),

@@ -41,6 +41,16 @@ const LIST_COMMA_FIELDS: &[&str] = &[
 pub enum Cmd {
     /// Creates and adds a new instance to the cluster
     Add(AddArgs),
+    /// Create a bunch of instances based on specs in a JSON file
+    BatchCreate {
+        /// Instance allocator for all instances
+        #[arg(short = 'I', long = "iallocator")]
+        iallocator: Option<String>,
+        #[command(flatten)]
+        job: JobOpts,
+        /// JSON file: a list of OP_INSTANCE_CREATE parameter dictionaries
+        file: String,
+    },
     /// Shuts down the instance and removes it
     Remove(RemoveArgs),
     /// Lists the instances and their status
@@ -691,6 +701,11 @@ pub fn main() -> i32 {
 fn dispatch(ctx: &mut Ctx, cmd: Cmd) -> Result<i32, CliError> {
     match cmd {
         Cmd::Add(a) => add(ctx, a),
+        Cmd::BatchCreate {
+            iallocator,
+            job,
+            file,
+        } => batch_create(ctx, iallocator, &job, &file),
         Cmd::Remove(a) => remove(ctx, a),
         Cmd::List(a) => generic_list(
             ctx,
@@ -1163,6 +1178,82 @@ fn add(ctx: &mut Ctx, a: AddArgs) -> Result<i32, CliError> {
         .set("helper_shutdown_timeout", json!(a.helper_shutdown_timeout));
     submit_or_send(ctx, op, &a.job)?;
     Ok(exit::SUCCESS)
+}
+
+/// Ganeti's `BatchCreate`: one `OP_INSTANCE_MULTI_ALLOC` with an
+/// `OP_INSTANCE_CREATE` per entry of the file, then the resulting jobs.
+fn batch_create(
+    ctx: &mut Ctx,
+    iallocator: Option<String>,
+    job: &JobOpts,
+    file: &str,
+) -> Result<i32, CliError> {
+    let data = std::fs::read_to_string(file)
+        .map_err(|e| crate::output::python_io_error(&e, file))
+        .and_then(|t| serde_json::from_str::<Value>(&t).map_err(|e| e.to_string()));
+    let data = match data {
+        Ok(d) => d,
+        Err(e) => {
+            output::err(&format!("Can't parse the instance definition file: {e}"));
+            return Ok(exit::FAILURE);
+        }
+    };
+    let Some(entries) = data.as_array().filter(|a| a.iter().all(Value::is_object)) else {
+        output::err("The instance definition file is not List of Dictionary");
+        return Ok(exit::FAILURE);
+    };
+    let template = OpCode::new("OP_INSTANCE_CREATE");
+    let mut instances = Vec::new();
+    for (idx, entry) in entries.iter().enumerate() {
+        let Some(entry) = entry.as_object() else {
+            continue;
+        };
+        let mut unknown: Vec<&str> = entry
+            .keys()
+            .map(String::as_str)
+            .filter(|k| *k == "OP_ID" || !template.0.contains_key(*k))
+            .collect();
+        if !unknown.is_empty() {
+            unknown.sort_unstable();
+            return Err(CliError::invalid(format!(
+                "Unknown fields in definition {idx}: {}",
+                unknown.join(", ")
+            )));
+        }
+        let mut op = template.clone();
+        for (k, v) in entry {
+            op = op.set(k, v.clone());
+        }
+        instances.push(op.into_value());
+    }
+    let mut job = job.clone();
+    job.no_dry_run_opt = false;
+    let op = OpCode::new("OP_INSTANCE_MULTI_ALLOC")
+        .set("iallocator", json!(iallocator))
+        .set("instances", Value::Array(instances));
+    let result = submit_or_send(ctx, op, &job)?;
+    let Some(jobs) = result.get("jobs").and_then(Value::as_array) else {
+        return Err(CliError::bad_reply(
+            "OP_INSTANCE_MULTI_ALLOC",
+            format!("result without job list: {result}"),
+        ));
+    };
+    let submitted = jobs
+        .iter()
+        .map(|j| {
+            let ok = j.get(0).and_then(Value::as_bool).unwrap_or(false);
+            (String::new(), ok, j.get(1).cloned().unwrap_or(Value::Null))
+        })
+        .collect();
+    let results = JobExecutor::new(true).follow(ctx, submitted)?;
+    let bad = results.iter().filter(|r| !r.success).count();
+    if bad == 0 {
+        output::out("All instances created successfully.");
+        Ok(exit::SUCCESS)
+    } else {
+        output::out(&format!("There were {bad} errors during the creation."));
+        Ok(exit::FAILURE)
+    }
 }
 
 /// Checks that instances exist (`QueryInstances(names, ["name"], false)`).

@@ -193,7 +193,8 @@ fn read_tags_source(src: &Option<String>, tags: &mut Vec<String>) -> Result<(), 
     let text = if src == "-" {
         std::io::read_to_string(std::io::stdin()).map_err(|e| CliError::Io(e.to_string()))?
     } else {
-        std::fs::read_to_string(src).map_err(|e| CliError::Io(format!("{src}: {e}")))?
+        std::fs::read_to_string(src)
+            .map_err(|e| CliError::Io(crate::output::python_io_error(&e, src)))?
     };
     tags.extend(text.lines().map(|l| l.trim().to_string()));
     Ok(())

@@ -131,6 +131,7 @@ pub fn bin_path(bin: &str) -> PathBuf {
 pub fn run_with_root(root: &Path, bin: &str, args: &[&str]) -> Output {
     Command::new(bin_path(bin))
         .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
         .env("GANETI_ROOTDIR", root)
         .env("GANETI_HOSTNAME", "node1")
         // The expected outputs are in UTC.
