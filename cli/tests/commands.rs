@@ -441,7 +441,7 @@ fn list_options_can_come_from_the_environment() {
     m.reply("Query", instance_list_reply());
     let o = std::process::Command::new(fake_luxi::bin_path("gnt-instance"))
         .args(["list", "inst1"])
-        .env("GANETI_ROOTDIR", m.root.path())
+        .env("GANETI_ROOTDIR", m.root())
         .env("GNT_INSTANCE_LIST", "--no-headers -o name,os")
         .output()
         .unwrap();

@@ -1741,10 +1741,11 @@ fn reinstall(ctx: &mut Ctx, a: ReinstallArgs) -> Result<i32, CliError> {
     })
 }
 
+/// Ganeti's `ShellQuote`: quotes unless only `[-.,=:/_+@A-Za-z0-9]`.
 fn shell_quote(s: &str) -> String {
     if !s.is_empty()
         && s.chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-._/=:@,+%".contains(c))
+            .all(|c| c.is_ascii_alphanumeric() || "-.,=:/_+@".contains(c))
     {
         s.to_string()
     } else {
@@ -1809,9 +1810,9 @@ fn console(ctx: &mut Ctx, a: ConsoleArgs) -> Result<i32, CliError> {
                 Some(v) => py_str(v),
                 None => String::new(),
             };
-            let known_hosts = objects::paths::Paths::from_env()
-                .data_dir()
-                .join("known_hosts");
+            let paths = objects::paths::Paths::from_env();
+            let known_hosts = paths.data_dir().join("known_hosts");
+            let host = get("host");
             let mut cmd = vec![
                 "ssh".to_string(),
                 "-oEscapeChar=none".into(),
@@ -1819,14 +1820,43 @@ fn console(ctx: &mut Ctx, a: ConsoleArgs) -> Result<i32, CliError> {
                 format!("-oGlobalKnownHostsFile={}", known_hosts.display()),
                 "-oUserKnownHostsFile=/dev/null".into(),
                 "-oCheckHostIp=no".into(),
+                "-oConnectTimeout=10".into(),
                 format!("-oHostKeyAlias={cluster_name}"),
             ];
-            if let Some(p) = console.get("port").filter(|p| !p.is_null()) {
-                cmd.push("-p".into());
-                cmd.push(py_str(p));
+            if let Some(p) = console
+                .get("port")
+                .and_then(Value::as_i64)
+                .filter(|p| *p != 0)
+            {
+                cmd.push(format!("-oPort={p}"));
             }
-            cmd.extend(["-oBatchMode=yes".into(), "-t".into()]);
-            cmd.push(format!("{}@{}", get("user"), get("host")));
+            cmd.push("-oBatchMode=yes".into());
+            cmd.push("-oStrictHostKeyChecking=yes".into());
+            let family =
+                std::fs::read_to_string(paths.ssconf("primary_ip_family")).unwrap_or_default();
+            cmd.push(if family.trim() == "10" { "-6" } else { "-4" }.into());
+            cmd.extend(["-t".into(), "-t".into()]);
+            cmd.push(format!("{}@{host}", get("user")));
+            // In a virtual cluster the remote command runs in the node's root.
+            if let Some(root) =
+                std::env::var_os(objects::paths::ROOTDIR_ENV).filter(|r| !r.is_empty())
+            {
+                let base = std::path::Path::new(&root)
+                    .parent()
+                    .map(|p| p.to_path_buf())
+                    .unwrap_or_default();
+                let node_root = format!("{}/{host}", base.display());
+                cmd.push(format!(
+                    "export {}={};",
+                    objects::paths::ROOTDIR_ENV,
+                    shell_quote(&node_root)
+                ));
+                cmd.push(format!(
+                    "export {}={};",
+                    objects::paths::HOSTNAME_ENV,
+                    shell_quote(&host)
+                ));
+            }
             cmd.push(command);
             if a.show_command {
                 output::out(

@@ -91,8 +91,9 @@ def main():
     p = subprocess.run(["/usr/bin/python3", os.path.join(share, case["bin"])]
                        + case["args"], env=env, capture_output=True, text=True,
                        cwd=os.path.dirname(os.path.dirname(HERE)))
-    out = dict(case, rc=p.returncode, stdout=p.stdout, stderr=p.stderr,
-               requests=mask_reason(log))
+    # Paths under the temporary directory are recorded as BASE.
+    out = dict(case, rc=p.returncode, stdout=p.stdout.replace(base, "BASE"),
+               stderr=p.stderr.replace(base, "BASE"), requests=mask_reason(log))
     with open(os.path.join(HERE, case["name"] + ".json"), "w") as f:
       json.dump(out, f, indent=1, sort_keys=True)
       f.write("\n")
