@@ -1,1 +1,216 @@
-//! hypervisors
+//! Hypervisors: the [`Hypervisor`] trait, the `fake` driver and the
+//! registry that finds a driver by name.
+//!
+//! Drivers are synchronous; the node daemon calls them from blocking
+//! threads. The trait is shaped after what a QEMU/KVM driver needs (runtime
+//! state replayed on restart and migration, a migration handshake in four
+//! steps, a console command, ballooning).
+
+pub mod error;
+pub mod fake;
+pub mod instance;
+pub mod linux;
+pub mod registry;
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+pub use error::{HypervisorError, Result};
+pub use instance::{AttachedDisk, BeParams, HvParams, InstanceSpec, NicMode, NicSpec};
+pub use registry::Registry;
+
+/// Run state of an instance as its hypervisor reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum InstanceState {
+    Running,
+    Paused,
+    Shutdown,
+}
+
+/// What a hypervisor knows about one of its instances.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InstanceRuntimeInfo {
+    pub name: String,
+    /// Hypervisor-specific id (a domain id, a pid).
+    pub id: String,
+    /// Memory in use, MiB.
+    pub memory: u64,
+    pub vcpus: u32,
+    pub state: InstanceState,
+    /// CPU time used, seconds.
+    pub cpu_time: f64,
+}
+
+/// Node resources as a hypervisor sees them (memory in MiB).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HvNodeInfo {
+    pub memory_total: u64,
+    /// Memory available for new instances.
+    pub memory_free: u64,
+    /// Memory used by the node itself.
+    pub memory_dom0: u64,
+    /// Memory used by this hypervisor's instances.
+    pub memory_instances: u64,
+    pub cpu_total: u32,
+    pub cpu_dom0: u32,
+    pub cpu_nodes: u32,
+    pub cpu_sockets: u32,
+}
+
+/// How to reach an instance's console.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum ConsoleInfo {
+    /// Nothing to connect to; a message for the user.
+    Message { instance: String, message: String },
+    /// Run a command on a node (e.g. `socat` on a serial socket).
+    Ssh {
+        instance: String,
+        host: String,
+        user: String,
+        command: Vec<String>,
+    },
+    Vnc {
+        instance: String,
+        host: String,
+        port: u16,
+        display: u16,
+    },
+    Spice {
+        instance: String,
+        host: String,
+        port: u16,
+    },
+}
+
+/// State of a running migration.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MigrationStatus {
+    /// `active`, `completed`, `failed`, `cancelled`.
+    pub status: String,
+    #[serde(default)]
+    pub transferred_ram: Option<u64>,
+    #[serde(default)]
+    pub total_ram: Option<u64>,
+}
+
+/// How to stop an instance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StopOptions {
+    /// Kill instead of asking the guest to shut down.
+    pub force: bool,
+    /// Give the guest this long to shut down cleanly before failing.
+    pub timeout: Duration,
+    /// A second attempt (after a first one that timed out).
+    pub retry: bool,
+}
+
+/// A virtualisation technology on one node.
+pub trait Hypervisor: Send + Sync {
+    /// The name the cluster configuration uses (`fake`, `kvm`).
+    fn name(&self) -> &'static str;
+
+    /// Starts `instance` with its disks already assembled.
+    fn start(
+        &self,
+        instance: &InstanceSpec,
+        disks: &[AttachedDisk],
+        startup_paused: bool,
+    ) -> Result<()>;
+
+    /// Stops `instance` (by name: the instance may be gone from the config).
+    fn stop(&self, instance_name: &str, hvparams: &HvParams, opts: StopOptions) -> Result<()>;
+
+    /// Reboots a running instance from inside the guest.
+    fn reboot(&self, instance: &InstanceSpec) -> Result<()>;
+
+    /// Information on one instance; `None` if it does not run here.
+    fn instance_info(
+        &self,
+        instance_name: &str,
+        hvparams: &HvParams,
+    ) -> Result<Option<InstanceRuntimeInfo>>;
+
+    /// Names of the instances that run here.
+    fn list_instances(&self, hvparams: &HvParams) -> Result<Vec<String>>;
+
+    /// Information on every instance that runs here.
+    fn all_instances_info(&self, hvparams: &HvParams) -> Result<Vec<InstanceRuntimeInfo>>;
+
+    /// Node memory and CPUs as seen by this hypervisor.
+    fn node_info(&self, hvparams: &HvParams) -> Result<HvNodeInfo>;
+
+    /// Checks the hypervisor is usable; `Some(problem)` when it is not.
+    fn verify(&self, hvparams: &HvParams) -> Result<Option<String>>;
+
+    /// Changes the memory of a running instance to `memory_mib`.
+    fn balloon_memory(&self, instance: &InstanceSpec, memory_mib: u64) -> Result<()>;
+
+    /// How to reach the console of `instance`.
+    fn console(&self, instance: &InstanceSpec, primary_node: &str) -> Result<ConsoleInfo>;
+
+    /// Whether this hypervisor can live-migrate.
+    fn can_migrate(&self) -> bool {
+        false
+    }
+
+    /// Source side, before anything else: opaque data for the target
+    /// (e.g. the runtime description of a QEMU process).
+    fn migration_info(&self, _instance: &InstanceSpec) -> Result<String> {
+        Err(self.unsupported("migration"))
+    }
+
+    /// Target side: prepares to receive `instance` on `target` (an address
+    /// of this node).
+    fn accept_instance(&self, _instance: &InstanceSpec, _info: &str, _target: &str) -> Result<()> {
+        Err(self.unsupported("migration"))
+    }
+
+    /// Source side: sends `instance` to `target`.
+    fn migrate_instance(
+        &self,
+        _cluster_name: &str,
+        _instance: &InstanceSpec,
+        _target: &str,
+        _live: bool,
+    ) -> Result<()> {
+        Err(self.unsupported("migration"))
+    }
+
+    /// Target side, after the transfer: keeps the instance running on
+    /// success, cleans up otherwise.
+    fn finalize_migration_dst(
+        &self,
+        _instance: &InstanceSpec,
+        _info: &str,
+        _success: bool,
+    ) -> Result<()> {
+        Err(self.unsupported("migration"))
+    }
+
+    /// Source side, after the transfer: stops the source on success, keeps
+    /// it running otherwise.
+    fn finalize_migration_src(
+        &self,
+        _instance: &InstanceSpec,
+        _success: bool,
+        _live: bool,
+    ) -> Result<()> {
+        Err(self.unsupported("migration"))
+    }
+
+    /// Progress of the running migration of `instance`.
+    fn migration_status(&self, _instance: &InstanceSpec) -> Result<MigrationStatus> {
+        Err(self.unsupported("migration"))
+    }
+
+    /// The "not supported" error of this hypervisor for `operation`.
+    fn unsupported(&self, operation: &'static str) -> HypervisorError {
+        HypervisorError::Unsupported {
+            hypervisor: self.name(),
+            operation,
+        }
+    }
+}

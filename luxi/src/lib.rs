@@ -5,6 +5,8 @@
 pub mod client;
 pub mod error;
 pub mod framing;
+pub mod opcodes;
 pub mod protocol;
+pub mod query;
 
 pub use error::{ErrorCode, GanetiError};

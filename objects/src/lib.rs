@@ -2,4 +2,10 @@
 //! disks, NICs; parameter dictionaries and their inheritance; validation.
 //! No I/O happens here.
 
+pub mod model;
+pub mod params;
 pub mod paths;
+pub mod validate;
+
+pub use model::*;
+pub use params::ParamDict;

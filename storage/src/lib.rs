@@ -1,1 +1,100 @@
-//! storage
+//! Block devices of a node: the [`BlockDevice`] trait and its drivers
+//! (`diskless`, `file`, `sharedfile`).
+//!
+//! The crate knows nothing of jobs or the cluster configuration: the node
+//! daemon gives it a [`DiskSpec`] and a [`StorageContext`] (where this node
+//! keeps its disks) and gets a device to act on.
+
+pub mod context;
+pub mod disk;
+pub mod error;
+pub mod file;
+pub mod space;
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+pub use context::StorageContext;
+pub use disk::{DiskMode, DiskSpec, DiskTemplate};
+pub use error::{Result, StorageError};
+pub use file::FileDevice;
+
+/// Bytes in a MiB.
+pub const MIB: u64 = 1024 * 1024;
+
+/// What a node knows about a device.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeviceInfo {
+    /// The path the hypervisor uses, if the device has one.
+    pub path: Option<PathBuf>,
+    /// Current size in MiB (rounded down).
+    pub size_mib: u64,
+}
+
+/// One block device of an instance on this node.
+///
+/// Operations are idempotent where that is safe: creating an existing
+/// device of the same size and removing a missing one succeed.
+pub trait BlockDevice: Send + Sync + std::fmt::Debug {
+    /// Creates the device with `size_mib` MiB; returns its path.
+    fn create(&self, size_mib: u64) -> Result<PathBuf>;
+    /// Removes the device and its data.
+    fn remove(&self) -> Result<()>;
+    /// Makes the device usable; returns the path to give the hypervisor.
+    fn assemble(&self) -> Result<Option<PathBuf>>;
+    /// Makes the device unused (the data stays).
+    fn shutdown(&self) -> Result<()>;
+    /// Grows the device by `amount_mib` MiB (only checks when `dry_run`).
+    fn grow(&self, amount_mib: u64, dry_run: bool) -> Result<()>;
+    /// Whether the device exists on this node.
+    fn exists(&self) -> Result<bool>;
+    /// Path and size.
+    fn info(&self) -> Result<DeviceInfo>;
+}
+
+/// The "device" of a disk-less instance: nothing to create or assemble.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct DisklessDevice;
+
+impl BlockDevice for DisklessDevice {
+    fn create(&self, _size_mib: u64) -> Result<PathBuf> {
+        Err(StorageError::Unsupported(DiskTemplate::Diskless))
+    }
+    fn remove(&self) -> Result<()> {
+        Ok(())
+    }
+    fn assemble(&self) -> Result<Option<PathBuf>> {
+        Ok(None)
+    }
+    fn shutdown(&self) -> Result<()> {
+        Ok(())
+    }
+    fn grow(&self, _amount_mib: u64, _dry_run: bool) -> Result<()> {
+        Err(StorageError::Unsupported(DiskTemplate::Diskless))
+    }
+    fn exists(&self) -> Result<bool> {
+        Ok(true)
+    }
+    fn info(&self) -> Result<DeviceInfo> {
+        Ok(DeviceInfo {
+            path: None,
+            size_mib: 0,
+        })
+    }
+}
+
+/// The device of `disk`, an instance's disk, on this node.
+pub fn open(
+    ctx: &StorageContext,
+    instance_name: &str,
+    disk: &DiskSpec,
+) -> Result<Box<dyn BlockDevice>> {
+    match disk.dev_type {
+        DiskTemplate::Diskless => Ok(Box::new(DisklessDevice)),
+        DiskTemplate::File | DiskTemplate::SharedFile => {
+            Ok(Box::new(FileDevice::open(ctx, instance_name, disk)?))
+        }
+        other => Err(StorageError::Unsupported(other)),
+    }
+}

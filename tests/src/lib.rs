@@ -1,1 +1,213 @@
-//! end-to-end test helpers
+//! Helpers for the end-to-end tests: a virtual cluster of real processes
+//! (ganeti-masterd, one ganeti-noded per node) in a temporary directory,
+//! and ways to run the gnt-* commands and LUXI calls against it.
+//!
+//! The binaries must be built first (`cargo build --workspace --bins`, which
+//! `scripts/test.sh` does before running the tests).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use luxi::client::Client;
+use serde_json::Value;
+
+/// The directory of the built binaries (`target/debug`).
+pub fn bin_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    // target/debug/deps/<test> -> target/debug
+    let dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("test executable lives in target/<profile>/deps")
+        .to_path_buf();
+    for b in [
+        "ganeti-masterd",
+        "ganeti-noded",
+        "gnt-cluster",
+        "gnt-instance",
+    ] {
+        assert!(
+            dir.join(b).exists(),
+            "{} is missing: build the binaries first (cargo build --workspace --bins)",
+            dir.join(b).display()
+        );
+    }
+    dir
+}
+
+/// The repository's root.
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ is inside the repository")
+        .to_path_buf()
+}
+
+/// A running virtual cluster; torn down when dropped.
+pub struct VCluster {
+    pub dir: tempfile::TempDir,
+    pub net: String,
+    pub nodes: usize,
+    bin: PathBuf,
+}
+
+impl VCluster {
+    /// Brings up `nodes` nodes on `127.<net>.k`; `net` must be unique among
+    /// tests that run at the same time (e.g. "0.11").
+    pub fn up(net: &str, nodes: usize) -> VCluster {
+        let dir = tempfile::Builder::new()
+            .prefix("ganeti-vcluster-")
+            .tempdir()
+            .expect("temporary directory");
+        let bin = bin_dir();
+        let vc = VCluster {
+            dir,
+            net: format!("127.{net}"),
+            nodes,
+            bin,
+        };
+        let out = vc.script(&["up", &nodes.to_string()]);
+        assert!(
+            out.status.success(),
+            "vcluster up failed:\n{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        vc
+    }
+
+    fn base(&self) -> PathBuf {
+        self.dir.path().join("vc")
+    }
+
+    fn script(&self, args: &[&str]) -> Output {
+        Command::new(repo_root().join("scripts/vcluster.sh"))
+            .args(args)
+            .env("GANETI_VCLUSTER", self.base())
+            .env("GANETI_BIN", &self.bin)
+            .env("GANETI_VCLUSTER_NET", &self.net)
+            .output()
+            .expect("running scripts/vcluster.sh")
+    }
+
+    /// The tree of node `k` (1-based).
+    pub fn root(&self, k: usize) -> PathBuf {
+        self.base().join(format!("node{k}"))
+    }
+
+    /// The master's paths.
+    pub fn paths(&self) -> objects::paths::Paths {
+        objects::paths::Paths::new(self.root(1))
+    }
+
+    /// Runs a command of ours (`gnt-instance`, ...) on the master.
+    pub fn gnt(&self, cmd: &str, args: &[&str]) -> Output {
+        Command::new(self.bin.join(cmd))
+            .args(args)
+            .env("GANETI_ROOTDIR", self.root(1))
+            .env("GANETI_HOSTNAME", "node1")
+            .output()
+            .unwrap_or_else(|e| panic!("running {cmd}: {e}"))
+    }
+
+    /// Runs a command that must succeed; returns its standard output.
+    pub fn ok(&self, cmd: &str, args: &[&str]) -> String {
+        let out = self.gnt(cmd, args);
+        assert!(
+            out.status.success(),
+            "{cmd} {args:?} failed ({}):\n{}\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).to_string()
+    }
+
+    /// Runs a command that must fail; returns stdout and stderr together.
+    pub fn fails(&self, cmd: &str, args: &[&str]) -> String {
+        let out = self.gnt(cmd, args);
+        assert!(
+            !out.status.success(),
+            "{cmd} {args:?} unexpectedly succeeded:\n{}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    }
+
+    /// A LUXI connection to the master.
+    pub fn luxi(&self) -> Client {
+        Client::connect(&self.paths().luxi_socket()).expect("connecting to the master")
+    }
+
+    /// Waits until job `id` is finished; returns its status.
+    pub fn wait_job(&self, id: u64) -> String {
+        let mut c = self.luxi();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let r = c.query_jobs(Some(&[id]), &["status"]).expect("QueryJobs");
+            let status = r[0][0].as_str().unwrap_or_default().to_string();
+            if ["success", "error", "canceled"].contains(&status.as_str()) {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "job {id} did not finish");
+            // Block until the job changes (long poll, not a sleep).
+            let _ =
+                c.wait_for_job_change(id, &["status"], serde_json::json!([status]), Value::Null, 5);
+        }
+    }
+
+    /// The pid of the master daemon.
+    pub fn masterd_pid(&self) -> i32 {
+        std::fs::read_to_string(self.paths().masterd_pid())
+            .expect("masterd pid file")
+            .trim()
+            .parse()
+            .expect("pid")
+    }
+
+    /// Starts the master daemon again (after it was killed).
+    pub fn restart_masterd(&self) {
+        let status = Command::new(self.bin.join("ganeti-masterd"))
+            .env("GANETI_ROOTDIR", self.root(1))
+            .env("GANETI_HOSTNAME", "node1")
+            .status()
+            .expect("starting ganeti-masterd");
+        assert!(status.success(), "ganeti-masterd did not start");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(mut c) = Client::connect(&self.paths().luxi_socket()) {
+                if c.call("QueryConfigValues", serde_json::json!([["cluster_name"]]))
+                    .is_ok()
+                {
+                    return;
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "ganeti-masterd did not come back"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// The rows of `gnt-<what> list -o <fields> --no-headers --separator=|`.
+    pub fn list(&self, cmd: &str, fields: &str, extra: &[&str]) -> Vec<Vec<String>> {
+        let mut args = vec!["list", "--no-headers", "--separator=|", "-o", fields];
+        args.extend_from_slice(extra);
+        self.ok(cmd, &args)
+            .lines()
+            .map(|l| l.split('|').map(str::to_string).collect())
+            .collect()
+    }
+}
+
+impl Drop for VCluster {
+    fn drop(&mut self) {
+        let _ = self.script(&["down"]);
+    }
+}

@@ -17,8 +17,14 @@ use crate::pyfmt::py_str;
 
 #[derive(Subcommand, Debug)]
 pub enum Cmd {
-    // `init` and `destroy` need the master's bootstrap library and are
-    // added with it; they belong here, next to the other subcommands.
+    /// Initialises a new cluster with this node as its master
+    Init(crate::commands::bootstrap::InitArgs),
+    /// Destroys the cluster: stops the daemons and removes its files
+    Destroy {
+        /// Confirm that the cluster is to be destroyed
+        #[arg(long = "yes-do-it")]
+        yes_do_it: bool,
+    },
     /// Show cluster configuration
     #[command(alias = "show")]
     Info {
@@ -259,6 +265,8 @@ pub fn main() -> i32 {
 
 fn dispatch(ctx: &mut Ctx, cmd: Cmd) -> Result<i32, CliError> {
     match cmd {
+        Cmd::Init(a) => crate::commands::bootstrap::init(a),
+        Cmd::Destroy { yes_do_it } => crate::commands::bootstrap::destroy(yes_do_it),
         Cmd::Info { .. } => super::cluster_info::info(ctx),
         Cmd::Verify(a) => verify(ctx, a),
         Cmd::Modify(a) => modify(ctx, a),

@@ -166,7 +166,8 @@ pub struct AddArgs {
     /// Node parameters: key=val,...
     #[arg(long = "node-parameters", allow_hyphen_values = true)]
     pub ndparams: Option<String>,
-    /// Accepted for compatibility; the node setup is always done
+    /// Skip the node setup: the node already runs its node daemon with the
+    /// cluster's certificates
     #[arg(long)]
     pub no_node_setup: bool,
     /// Accepted for compatibility
@@ -402,17 +403,6 @@ fn dispatch(ctx: &mut Ctx, cmd: Cmd) -> Result<i32, CliError> {
     }
 }
 
-/// Prepares a new node before it joins the cluster: installs the cluster's
-/// certificates and starts its node daemon, as Ganeti's
-/// `bootstrap.SetupNodeDaemon` does over SSH.
-///
-/// This belongs to the master's bootstrap library (the lead's); until it is
-/// wired in, it does nothing and the node must already run `ganeti-noded`
-/// with the cluster's certificates.
-pub fn node_setup(_cluster_name: &str, _node: &str, _opts: &AddArgs) -> Result<(), CliError> {
-    Ok(())
-}
-
 fn yes_no(opt: &str, v: &Option<String>) -> Result<Option<bool>, CliError> {
     v.as_deref().map(|s| parse_yes_no(opt, s)).transpose()
 }
@@ -457,7 +447,10 @@ fn add(ctx: &mut Ctx, a: AddArgs) -> Result<i32, CliError> {
         .first()
         .map(py_str)
         .unwrap_or_default();
-    node_setup(&cluster_name, &node, &a)?;
+    let _ = &cluster_name;
+    if !a.no_node_setup {
+        crate::commands::bootstrap::node_setup(&node)?;
+    }
     let ndparams = match &a.ndparams {
         Some(p) => Value::Object(split_key_val("--node-parameters", p)?),
         None => Value::Null,

@@ -1,0 +1,188 @@
+//! Running a query: selected fields plus a filter over the caller's rows,
+//! giving the `Query` response, or the plain rows of the old `QueryInstances`
+//! / `QueryNodes` / `QueryGroups` / ... calls.
+
+use std::borrow::Borrow;
+
+use serde_json::Value;
+
+use super::error::QueryError;
+use super::eval::CompiledFilter;
+use super::filter::{make_simple_filter, Filter, FilterValue};
+use super::registry::{DataNeeds, FieldRegistry};
+use super::types::{Cell, FieldDef, FieldKind, QueryResponse};
+
+/// A query checked against a registry, ready to run over rows.
+pub struct PreparedQuery<'r, R> {
+    registry: &'r FieldRegistry<R>,
+    /// Per requested field, its index in the registry (`None`: unknown).
+    columns: Vec<Option<usize>>,
+    defs: Vec<FieldDef>,
+    filter: CompiledFilter,
+}
+
+impl<'r, R> PreparedQuery<'r, R> {
+    /// Checks `filter` against `registry` (unknown filter fields and
+    /// operators unfit for a field's kind are errors) and resolves `fields`
+    /// (unknown ones become columns of kind `unknown`).
+    pub fn new(
+        registry: &'r FieldRegistry<R>,
+        fields: &[String],
+        filter: &Filter,
+    ) -> Result<Self, QueryError> {
+        let filter = CompiledFilter::new(registry, filter)?;
+        Ok(PreparedQuery {
+            registry,
+            columns: fields.iter().map(|n| registry.index_of(n)).collect(),
+            defs: registry.field_defs(fields),
+            filter,
+        })
+    }
+
+    /// The definitions of the requested fields, in order.
+    pub fn fields(&self) -> &[FieldDef] {
+        &self.defs
+    }
+
+    /// The requested fields the registry does not know.
+    pub fn unknown_fields(&self) -> Vec<&str> {
+        self.defs
+            .iter()
+            .filter(|d| d.kind == FieldKind::Unknown)
+            .map(|d| d.name.as_str())
+            .collect()
+    }
+
+    /// The data the requested fields and the filter need: the caller
+    /// fetches live data only if this contains [`DataNeeds::LIVE`].
+    pub fn needs(&self) -> DataNeeds {
+        self.columns
+            .iter()
+            .flatten()
+            .fold(self.filter_needs(), |acc, &i| {
+                acc | self.registry.by_index(i).needs
+            })
+    }
+
+    /// The data the filter alone needs.
+    pub fn filter_needs(&self) -> DataNeeds {
+        self.filter.needs(self.registry)
+    }
+
+    /// Whether `row` passes the filter, given the data its context holds.
+    /// With less than [`PreparedQuery::filter_needs`] available this is a
+    /// first pass: it may let rows through that the final pass drops, never
+    /// the reverse; use it to prune rows before fetching live data.
+    pub fn matches(&self, row: &R, available: DataNeeds) -> Result<bool, QueryError> {
+        self.filter.matches(self.registry, row, available)
+    }
+
+    /// The requested cells of `row`.
+    pub fn row(&self, row: &R) -> Vec<Cell> {
+        self.columns
+            .iter()
+            .map(|c| match c {
+                Some(i) => self.registry.by_index(*i).get(row),
+                None => Cell::unknown(),
+            })
+            .collect()
+    }
+
+    /// Filters `rows` (all data available) and returns the response, rows
+    /// in the order given. Ganeti's order is by name, nicely sorted
+    /// ([`super::nice_sort_by`]), or the order of the requested names
+    /// ([`super::requested_names`]): the caller's to establish.
+    pub fn run<I>(&self, rows: I) -> Result<QueryResponse, QueryError>
+    where
+        I: IntoIterator,
+        I::Item: Borrow<R>,
+    {
+        let mut data = Vec::new();
+        for r in rows {
+            let r = r.borrow();
+            if self.matches(r, DataNeeds::ALL)? {
+                data.push(self.row(r));
+            }
+        }
+        Ok(QueryResponse {
+            fields: self.defs.clone(),
+            data,
+        })
+    }
+
+    /// The old result format: plain values, `null` where the status is not
+    /// normal. Unknown fields fail the whole query, as in Ganeti.
+    pub fn run_legacy<I>(&self, rows: I) -> Result<Vec<Vec<Value>>, QueryError>
+    where
+        I: IntoIterator,
+        I::Item: Borrow<R>,
+    {
+        let unknown = self.unknown_fields();
+        if !unknown.is_empty() {
+            return Err(QueryError::UnknownOutputFields(
+                unknown.into_iter().map(str::to_string).collect(),
+            ));
+        }
+        legacy_rows(self.run(rows)?)
+    }
+}
+
+/// Runs `fields` and `filter` over `rows`, every row's data available.
+pub fn run_query<R, I>(
+    registry: &FieldRegistry<R>,
+    rows: I,
+    fields: &[String],
+    filter: &Filter,
+) -> Result<QueryResponse, QueryError>
+where
+    I: IntoIterator,
+    I::Item: Borrow<R>,
+{
+    PreparedQuery::new(registry, fields, filter)?.run(rows)
+}
+
+/// Converts a `Query` response to the old format (Ganeti's `queryCompat`):
+/// each row a list of plain values, `null` for non-normal cells; any
+/// unknown field is an `OpPrereqError` "Unknown output fields selected".
+pub fn legacy_rows(resp: QueryResponse) -> Result<Vec<Vec<Value>>, QueryError> {
+    let unknown: Vec<String> = resp
+        .fields
+        .iter()
+        .filter(|d| d.kind == FieldKind::Unknown)
+        .map(|d| d.name.clone())
+        .collect();
+    if !unknown.is_empty() {
+        return Err(QueryError::UnknownOutputFields(unknown));
+    }
+    Ok(resp
+        .data
+        .into_iter()
+        .map(|row| {
+            row.into_iter()
+                .map(|c| match c.status {
+                    super::ResultStatus::Normal => c.value.unwrap_or(Value::Null),
+                    _ => Value::Null,
+                })
+                .collect()
+        })
+        .collect())
+}
+
+/// The filter of the old `Query*` calls for `names` (Ganeti's
+/// `handleClassicQuery`): an item is selected if any of `name_fields`
+/// (`["name", "uuid"]` for most resources, `["id"]` for jobs) equals one of
+/// the names; no names means every item. Names not found are silently
+/// absent from the result; rows keep the (nicely sorted) order of all
+/// items. Ganeti refuses `use_locking=true` on these calls with
+/// `OpPrereqError("Sync queries are not allowed", "wrong_input")`.
+pub fn classic_filter(name_fields: &[&str], names: &[FilterValue]) -> Filter {
+    if names.is_empty() {
+        return Filter::Empty;
+    }
+    Filter::Or(
+        name_fields
+            .iter()
+            .map(|f| make_simple_filter(f, names.iter().cloned()))
+            .collect(),
+    )
+}

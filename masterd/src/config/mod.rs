@@ -1,0 +1,478 @@
+//! The configuration store: every object in its own SQLite row (WAL,
+//! synchronous=FULL), mirrored in memory. A change is one transaction that
+//! bumps the cluster's `serial_no` and the changed objects' `serial_no` and
+//! `mtime`, so it costs O(objects changed), not O(cluster).
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, RwLock, RwLockReadGuard};
+
+use objects::{Cluster, Instance, Node, NodeGroup};
+use rusqlite::{params, Connection, OptionalExtension};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+/// What can go wrong with the configuration store.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot open configuration database {path}")]
+    Open {
+        path: PathBuf,
+        #[source]
+        source: rusqlite::Error,
+    },
+    #[error("configuration database error")]
+    Db(#[from] rusqlite::Error),
+    #[error("corrupt {kind} row '{key}' in the configuration database")]
+    Corrupt {
+        kind: &'static str,
+        key: String,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("the configuration database has no cluster object: run gnt-cluster init first")]
+    NotInitialized,
+    #[error("the configuration database already holds a cluster")]
+    AlreadyInitialized,
+}
+
+/// The whole configuration, in memory.
+#[derive(Debug, Clone)]
+pub struct ConfigData {
+    pub cluster: Cluster,
+    pub nodes: BTreeMap<String, Node>,
+    pub groups: BTreeMap<String, NodeGroup>,
+    pub instances: BTreeMap<String, Instance>,
+    node_names: HashMap<String, String>,
+    group_names: HashMap<String, String>,
+    instance_names: HashMap<String, String>,
+}
+
+impl ConfigData {
+    fn new(cluster: Cluster) -> Self {
+        ConfigData {
+            cluster,
+            nodes: BTreeMap::new(),
+            groups: BTreeMap::new(),
+            instances: BTreeMap::new(),
+            node_names: HashMap::new(),
+            group_names: HashMap::new(),
+            instance_names: HashMap::new(),
+        }
+    }
+
+    /// A node by name.
+    pub fn node_by_name(&self, name: &str) -> Option<&Node> {
+        self.node_names.get(name).and_then(|u| self.nodes.get(u))
+    }
+
+    /// A node group by name.
+    pub fn group_by_name(&self, name: &str) -> Option<&NodeGroup> {
+        self.group_names.get(name).and_then(|u| self.groups.get(u))
+    }
+
+    /// An instance by name.
+    pub fn instance_by_name(&self, name: &str) -> Option<&Instance> {
+        self.instance_names
+            .get(name)
+            .and_then(|u| self.instances.get(u))
+    }
+
+    /// Resolves a node name or UUID, accepting a unique short name
+    /// (`node1` for `node1.example.com`), as Ganeti's name expansion does.
+    pub fn expand_node(&self, name: &str) -> Option<&Node> {
+        if let Some(n) = self.node_by_name(name).or_else(|| self.nodes.get(name)) {
+            return Some(n);
+        }
+        unique_prefix(self.nodes.values(), name, |n| &n.name)
+    }
+
+    /// Resolves an instance name or UUID (see [`ConfigData::expand_node`]).
+    pub fn expand_instance(&self, name: &str) -> Option<&Instance> {
+        if let Some(i) = self
+            .instance_by_name(name)
+            .or_else(|| self.instances.get(name))
+        {
+            return Some(i);
+        }
+        unique_prefix(self.instances.values(), name, |i| &i.name)
+    }
+
+    /// Resolves a group name or UUID.
+    pub fn expand_group(&self, name: &str) -> Option<&NodeGroup> {
+        self.group_by_name(name).or_else(|| self.groups.get(name))
+    }
+
+    /// The master node.
+    pub fn master_node(&self) -> Option<&Node> {
+        self.nodes.get(&self.cluster.master_node)
+    }
+
+    /// The name of a node UUID, or the UUID itself if unknown.
+    pub fn node_name<'a>(&'a self, uuid: &'a str) -> &'a str {
+        self.nodes
+            .get(uuid)
+            .map(|n| n.name.as_str())
+            .unwrap_or(uuid)
+    }
+
+    /// Instances whose primary node is `node_uuid`.
+    pub fn primary_instances<'a>(
+        &'a self,
+        node_uuid: &'a str,
+    ) -> impl Iterator<Item = &'a Instance> {
+        self.instances
+            .values()
+            .filter(move |i| i.primary_node == node_uuid)
+    }
+
+    /// Instances that have `node_uuid` as a secondary node.
+    pub fn secondary_instances<'a>(
+        &'a self,
+        node_uuid: &'a str,
+    ) -> impl Iterator<Item = &'a Instance> {
+        self.instances
+            .values()
+            .filter(move |i| i.secondary_nodes().iter().any(|s| s == node_uuid))
+    }
+
+    fn put_node(&mut self, n: Node) {
+        if let Some(old) = self.nodes.get(&n.uuid) {
+            self.node_names.remove(&old.name);
+        }
+        self.node_names.insert(n.name.clone(), n.uuid.clone());
+        self.nodes.insert(n.uuid.clone(), n);
+    }
+
+    fn put_group(&mut self, g: NodeGroup) {
+        if let Some(old) = self.groups.get(&g.uuid) {
+            self.group_names.remove(&old.name);
+        }
+        self.group_names.insert(g.name.clone(), g.uuid.clone());
+        self.groups.insert(g.uuid.clone(), g);
+    }
+
+    fn put_instance(&mut self, i: Instance) {
+        if let Some(old) = self.instances.get(&i.uuid) {
+            self.instance_names.remove(&old.name);
+        }
+        self.instance_names.insert(i.name.clone(), i.uuid.clone());
+        self.instances.insert(i.uuid.clone(), i);
+    }
+}
+
+fn unique_prefix<'a, T: 'a>(
+    items: impl Iterator<Item = &'a T>,
+    short: &str,
+    name: impl Fn(&T) -> &str,
+) -> Option<&'a T> {
+    let prefix = format!("{short}.");
+    let mut found = None;
+    for it in items {
+        if name(it).starts_with(&prefix) {
+            if found.is_some() {
+                return None;
+            }
+            found = Some(it);
+        }
+    }
+    found
+}
+
+/// A set of changes committed together.
+#[derive(Debug, Default)]
+pub struct Changes {
+    cluster: Option<Cluster>,
+    nodes: Vec<Node>,
+    groups: Vec<NodeGroup>,
+    instances: Vec<Instance>,
+    removed_nodes: Vec<String>,
+    removed_groups: Vec<String>,
+    removed_instances: Vec<String>,
+}
+
+impl Changes {
+    pub fn new() -> Self {
+        Changes::default()
+    }
+    pub fn cluster(&mut self, c: Cluster) -> &mut Self {
+        self.cluster = Some(c);
+        self
+    }
+    pub fn node(&mut self, n: Node) -> &mut Self {
+        self.nodes.push(n);
+        self
+    }
+    pub fn group(&mut self, g: NodeGroup) -> &mut Self {
+        self.groups.push(g);
+        self
+    }
+    pub fn instance(&mut self, i: Instance) -> &mut Self {
+        self.instances.push(i);
+        self
+    }
+    pub fn remove_node(&mut self, uuid: &str) -> &mut Self {
+        self.removed_nodes.push(uuid.to_string());
+        self
+    }
+    pub fn remove_group(&mut self, uuid: &str) -> &mut Self {
+        self.removed_groups.push(uuid.to_string());
+        self
+    }
+    pub fn remove_instance(&mut self, uuid: &str) -> &mut Self {
+        self.removed_instances.push(uuid.to_string());
+        self
+    }
+    pub fn is_empty(&self) -> bool {
+        self.cluster.is_none()
+            && self.nodes.is_empty()
+            && self.groups.is_empty()
+            && self.instances.is_empty()
+            && self.removed_nodes.is_empty()
+            && self.removed_groups.is_empty()
+            && self.removed_instances.is_empty()
+    }
+}
+
+/// The configuration store.
+pub struct ConfigStore {
+    db: Mutex<Connection>,
+    data: RwLock<ConfigData>,
+}
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS cluster (id INTEGER PRIMARY KEY CHECK (id = 0), data TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS nodes (uuid TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, data TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS nodegroups (uuid TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, data TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS instances (uuid TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, data TEXT NOT NULL);
+";
+
+fn open_db(path: &Path) -> Result<Connection, ConfigError> {
+    let conn = Connection::open(path).map_err(|source| ConfigError::Open {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    conn.execute_batch(SCHEMA)?;
+    Ok(conn)
+}
+
+fn decode<T: DeserializeOwned>(kind: &'static str, key: &str, s: &str) -> Result<T, ConfigError> {
+    serde_json::from_str(s).map_err(|source| ConfigError::Corrupt {
+        kind,
+        key: key.to_string(),
+        source,
+    })
+}
+
+fn encode<T: Serialize>(v: &T) -> String {
+    // Our own objects always serialise.
+    serde_json::to_string(v).unwrap_or_else(|e| panic!("config object does not serialise: {e}"))
+}
+
+fn now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}
+
+impl ConfigStore {
+    /// Creates a new configuration with its first objects.
+    pub fn create(
+        path: &Path,
+        cluster: Cluster,
+        group: NodeGroup,
+        master: Node,
+    ) -> Result<ConfigStore, ConfigError> {
+        let mut conn = open_db(path)?;
+        let exists: Option<i64> = conn
+            .query_row("SELECT id FROM cluster", [], |r| r.get(0))
+            .optional()?;
+        if exists.is_some() {
+            return Err(ConfigError::AlreadyInitialized);
+        }
+        let tx = conn.transaction()?;
+        tx.execute(
+            "INSERT INTO cluster (id, data) VALUES (0, ?1)",
+            params![encode(&cluster)],
+        )?;
+        tx.execute(
+            "INSERT INTO nodegroups (uuid, name, data) VALUES (?1, ?2, ?3)",
+            params![group.uuid, group.name, encode(&group)],
+        )?;
+        tx.execute(
+            "INSERT INTO nodes (uuid, name, data) VALUES (?1, ?2, ?3)",
+            params![master.uuid, master.name, encode(&master)],
+        )?;
+        tx.commit()?;
+        let mut data = ConfigData::new(cluster);
+        data.put_group(group);
+        data.put_node(master);
+        Ok(ConfigStore {
+            db: Mutex::new(conn),
+            data: RwLock::new(data),
+        })
+    }
+
+    /// Opens an existing configuration.
+    pub fn open(path: &Path) -> Result<ConfigStore, ConfigError> {
+        if !path.exists() {
+            return Err(ConfigError::NotInitialized);
+        }
+        let conn = open_db(path)?;
+        let cluster: Option<String> = conn
+            .query_row("SELECT data FROM cluster", [], |r| r.get(0))
+            .optional()?;
+        let cluster: Cluster = decode(
+            "cluster",
+            "cluster",
+            &cluster.ok_or(ConfigError::NotInitialized)?,
+        )?;
+        let mut data = ConfigData::new(cluster);
+        for (key, json) in rows(&conn, "SELECT uuid, data FROM nodegroups")? {
+            data.put_group(decode("node group", &key, &json)?);
+        }
+        for (key, json) in rows(&conn, "SELECT uuid, data FROM nodes")? {
+            data.put_node(decode("node", &key, &json)?);
+        }
+        for (key, json) in rows(&conn, "SELECT uuid, data FROM instances")? {
+            data.put_instance(decode("instance", &key, &json)?);
+        }
+        Ok(ConfigStore {
+            db: Mutex::new(conn),
+            data: RwLock::new(data),
+        })
+    }
+
+    /// Read access to the configuration.
+    pub fn read(&self) -> RwLockReadGuard<'_, ConfigData> {
+        self.data.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A copy of the cluster object.
+    pub fn cluster(&self) -> Cluster {
+        self.read().cluster.clone()
+    }
+
+    /// Commits `changes` in one transaction; returns the new cluster serial.
+    pub fn commit(&self, mut changes: Changes) -> Result<u64, ConfigError> {
+        let db = self.db.lock().unwrap_or_else(|e| e.into_inner());
+        let mut data = self.data.write().unwrap_or_else(|e| e.into_inner());
+        let t = now();
+        let mut cluster = changes
+            .cluster
+            .take()
+            .unwrap_or_else(|| data.cluster.clone());
+        cluster.serial_no = data.cluster.serial_no + 1;
+        cluster.mtime = t;
+        for n in &mut changes.nodes {
+            n.serial_no = data.nodes.get(&n.uuid).map_or(1, |o| o.serial_no + 1);
+            n.mtime = t;
+        }
+        for g in &mut changes.groups {
+            g.serial_no = data.groups.get(&g.uuid).map_or(1, |o| o.serial_no + 1);
+            g.mtime = t;
+        }
+        for i in &mut changes.instances {
+            i.serial_no = data.instances.get(&i.uuid).map_or(1, |o| o.serial_no + 1);
+            i.mtime = t;
+        }
+        {
+            // rusqlite's transaction needs &mut; the guard gives it.
+            let mut db = db;
+            let tx = db.transaction()?;
+            tx.execute(
+                "UPDATE cluster SET data = ?1 WHERE id = 0",
+                params![encode(&cluster)],
+            )?;
+            for u in &changes.removed_instances {
+                tx.execute("DELETE FROM instances WHERE uuid = ?1", params![u])?;
+            }
+            for u in &changes.removed_nodes {
+                tx.execute("DELETE FROM nodes WHERE uuid = ?1", params![u])?;
+            }
+            for u in &changes.removed_groups {
+                tx.execute("DELETE FROM nodegroups WHERE uuid = ?1", params![u])?;
+            }
+            for g in &changes.groups {
+                tx.execute(
+                    "INSERT INTO nodegroups (uuid, name, data) VALUES (?1, ?2, ?3) \
+                     ON CONFLICT(uuid) DO UPDATE SET name = excluded.name, data = excluded.data",
+                    params![g.uuid, g.name, encode(g)],
+                )?;
+            }
+            for n in &changes.nodes {
+                tx.execute(
+                    "INSERT INTO nodes (uuid, name, data) VALUES (?1, ?2, ?3) \
+                     ON CONFLICT(uuid) DO UPDATE SET name = excluded.name, data = excluded.data",
+                    params![n.uuid, n.name, encode(n)],
+                )?;
+            }
+            for i in &changes.instances {
+                tx.execute(
+                    "INSERT INTO instances (uuid, name, data) VALUES (?1, ?2, ?3) \
+                     ON CONFLICT(uuid) DO UPDATE SET name = excluded.name, data = excluded.data",
+                    params![i.uuid, i.name, encode(i)],
+                )?;
+            }
+            tx.commit()?;
+        }
+        // The database holds the change; now memory follows.
+        for u in &changes.removed_instances {
+            if let Some(old) = data.instances.remove(u) {
+                data.instance_names.remove(&old.name);
+            }
+        }
+        for u in &changes.removed_nodes {
+            if let Some(old) = data.nodes.remove(u) {
+                data.node_names.remove(&old.name);
+            }
+        }
+        for u in &changes.removed_groups {
+            if let Some(old) = data.groups.remove(u) {
+                data.group_names.remove(&old.name);
+            }
+        }
+        for g in changes.groups {
+            data.put_group(g);
+        }
+        for n in changes.nodes {
+            data.put_node(n);
+        }
+        for i in changes.instances {
+            data.put_instance(i);
+        }
+        let serial = cluster.serial_no;
+        data.cluster = cluster;
+        Ok(serial)
+    }
+}
+
+fn rows(conn: &Connection, sql: &str) -> Result<Vec<(String, String)>, ConfigError> {
+    let mut stmt = conn.prepare(sql)?;
+    let out = stmt
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(out)
+}
+
+/// A new random UUID (version 4), as Ganeti's.
+pub fn new_uuid() -> String {
+    let b: [u8; 16] = rand::random();
+    format!(
+        "{:02x}{:02x}{:02x}{:02x}-{:02x}{:02x}-4{:x}{:02x}-{:x}{:x}{:02x}-{:02x}{:02x}{:02x}{:02x}{:02x}{:02x}",
+        b[0], b[1], b[2], b[3], b[4], b[5], b[6] & 0x0f, b[7], 8 | (b[8] & 0x3), b[8] >> 4, b[9],
+        b[10], b[11], b[12], b[13], b[14], b[15]
+    )
+}
+
+/// The current time as Ganeti timestamps it.
+pub fn timestamp() -> f64 {
+    now()
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,118 @@
+use super::*;
+use objects::{AdminState, AdminStateSource};
+
+fn fresh(dir: &Path) -> ConfigStore {
+    let g = NodeGroup::new("g-uuid", "default", 1.0);
+    let n = Node::new("n1-uuid", "node1", "127.0.0.1", "g-uuid", 1.0);
+    let c = Cluster::new("c-uuid", "cluster", "n1-uuid", "127.0.0.1", 1.0);
+    ConfigStore::create(&dir.join("config.db"), c, g, n).unwrap()
+}
+
+fn instance(uuid: &str, name: &str) -> Instance {
+    Instance {
+        uuid: uuid.into(),
+        name: name.into(),
+        primary_node: "n1-uuid".into(),
+        os: "tiny".into(),
+        hypervisor: "fake".into(),
+        hvparams: Default::default(),
+        beparams: Default::default(),
+        osparams: Default::default(),
+        admin_state: AdminState::Down,
+        admin_state_source: AdminStateSource::Admin,
+        disk_template: "diskless".into(),
+        disks: vec![],
+        nics: vec![],
+        disks_active: false,
+        network_port: None,
+        tags: vec![],
+        serial_no: 0,
+        ctime: 1.0,
+        mtime: 1.0,
+    }
+}
+
+#[test]
+fn commit_bumps_serials_and_survives_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = fresh(dir.path());
+    let s1 = store.cluster().serial_no;
+    let s2 = store
+        .commit({
+            let mut c = Changes::new();
+            c.instance(instance("i1-uuid", "inst1"));
+            c
+        })
+        .unwrap();
+    assert_eq!(s2, s1 + 1);
+    assert_eq!(store.read().instance_by_name("inst1").unwrap().serial_no, 1);
+    drop(store);
+    let store = ConfigStore::open(&dir.path().join("config.db")).unwrap();
+    let data = store.read();
+    assert_eq!(data.cluster.serial_no, s2);
+    assert_eq!(data.instance_by_name("inst1").unwrap().uuid, "i1-uuid");
+    assert_eq!(data.node_by_name("node1").unwrap().primary_ip, "127.0.0.1");
+}
+
+#[test]
+fn rename_updates_the_name_index() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = fresh(dir.path());
+    let mut c = Changes::new();
+    c.instance(instance("i1-uuid", "inst1"));
+    store.commit(c).unwrap();
+    let mut i = store.read().instance_by_name("inst1").unwrap().clone();
+    i.name = "inst2".into();
+    let mut c = Changes::new();
+    c.instance(i);
+    store.commit(c).unwrap();
+    let data = store.read();
+    assert!(data.instance_by_name("inst1").is_none());
+    assert_eq!(data.instance_by_name("inst2").unwrap().serial_no, 2);
+}
+
+#[test]
+fn a_failed_commit_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = fresh(dir.path());
+    let mut c = Changes::new();
+    c.instance(instance("i1-uuid", "inst1"));
+    store.commit(c).unwrap();
+    let serial = store.cluster().serial_no;
+    // A second instance with the same name violates the UNIQUE constraint.
+    let mut c = Changes::new();
+    c.instance(instance("i2-uuid", "other"));
+    c.instance(instance("i3-uuid", "inst1"));
+    assert!(store.commit(c).is_err());
+    let data = store.read();
+    assert_eq!(data.cluster.serial_no, serial);
+    assert!(data.instance_by_name("other").is_none());
+    drop(data);
+    drop(store);
+    let store = ConfigStore::open(&dir.path().join("config.db")).unwrap();
+    assert!(store.read().instance_by_name("other").is_none());
+}
+
+#[test]
+fn short_names_expand_when_unique() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = fresh(dir.path());
+    let mut c = Changes::new();
+    c.instance(instance("i1-uuid", "web.example.com"));
+    store.commit(c).unwrap();
+    assert_eq!(store.read().expand_instance("web").unwrap().uuid, "i1-uuid");
+    assert!(store.read().expand_instance("we").is_none());
+}
+
+#[test]
+fn create_twice_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    drop(fresh(dir.path()));
+    let g = NodeGroup::new("g", "default", 1.0);
+    let n = Node::new("n", "node1", "127.0.0.1", "g", 1.0);
+    let c = Cluster::new("c", "cluster", "n", "127.0.0.1", 1.0);
+    assert!(matches!(
+        ConfigStore::create(&dir.path().join("config.db"), c, g, n),
+        Err(ConfigError::AlreadyInitialized)
+    ));
+}

@@ -1,0 +1,1023 @@
+//! The master daemon's persistent job queue.
+//!
+//! Jobs (lists of opcodes) are kept in memory and in SQLite ([`store`]); a job
+//! is committed before its id is returned. A scheduler task starts queued jobs
+//! by priority, then id, up to `max_running_jobs` at once, and only when the
+//! jobs they depend on are no longer queued or running (as Ganeti 3.0's
+//! scheduler: such a job stays "queued" meanwhile). Each job runs as a task
+//! that hands its opcodes one after the other to the [`OpExecutor`].
+//!
+//! Before an opcode is handed over, its start is committed; so after a crash a
+//! job either shows which opcode may have run (and is marked failed) or none
+//! did (and it runs again), never an opcode run twice.
+
+mod context;
+pub mod job;
+mod store;
+#[cfg(test)]
+mod tests;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use luxi::{ErrorCode, GanetiError};
+use serde_json::{json, Value};
+use tokio::sync::{watch, Notify};
+
+pub use context::OpContext;
+use job::{Dependency, Job, JobStatus, OpStatus, QueuedOp, Timestamp};
+use store::Store;
+
+pub type JobId = u64;
+
+/// The future an [`OpExecutor`] returns for one opcode.
+pub type OpFuture = Pin<Box<dyn Future<Output = Result<Value, GanetiError>> + Send>>;
+
+/// What runs the opcodes: supplied by the master.
+pub trait OpExecutor: Send + Sync + 'static {
+    /// Checks an opcode dict at submit time (unknown `OP_ID`, bad fields); an
+    /// `Err` refuses the whole job.
+    fn validate(&self, op: &Value) -> Result<(), GanetiError>;
+    /// A short summary for the job's `summary` field, e.g.
+    /// `"INSTANCE_CREATE(inst1.example.com)"`.
+    fn summary(&self, op: &Value) -> String;
+    /// Runs one opcode. The opcode starts as "waiting"; the future calls
+    /// `ctx.set_running()` once it holds its locks (and `ctx.set_waiting()`
+    /// if it has to wait again).
+    fn execute(&self, ctx: OpContext, op: Value) -> OpFuture;
+}
+
+/// Tunables of the queue.
+#[derive(Debug, Clone)]
+pub struct QueueOptions {
+    /// How many jobs may run at once (Ganeti's default: 20).
+    pub max_running_jobs: usize,
+    /// How many unfinished jobs the queue accepts (Ganeti's hard limit: 5000).
+    pub max_queued_jobs: usize,
+}
+
+impl Default for QueueOptions {
+    fn default() -> Self {
+        QueueOptions {
+            max_running_jobs: 20,
+            max_queued_jobs: 5000,
+        }
+    }
+}
+
+/// Failures of the queue's storage.
+#[derive(Debug, thiserror::Error)]
+pub enum QueueError {
+    /// The job queue database failed.
+    #[error("job queue database {path}")]
+    Sqlite {
+        path: PathBuf,
+        #[source]
+        source: rusqlite::Error,
+    },
+    /// The writer thread could not be started.
+    #[error("starting the job queue writer thread")]
+    Thread {
+        #[source]
+        source: std::io::Error,
+    },
+    /// The writer thread is gone, nothing can be committed.
+    #[error("the job queue writer thread has stopped")]
+    WriterStopped,
+    /// A commit failed.
+    #[error("committing to the job queue database {path} failed: {message}")]
+    Commit { path: PathBuf, message: String },
+    /// A job's stored state could not be read.
+    #[error("job {id} in the queue database is unreadable: {message}")]
+    Corrupt { id: JobId, message: String },
+}
+
+impl From<QueueError> for GanetiError {
+    fn from(e: QueueError) -> Self {
+        let mut msg = e.to_string();
+        let mut src = std::error::Error::source(&e);
+        while let Some(s) = src {
+            msg.push_str(": ");
+            msg.push_str(&s.to_string());
+            src = s.source();
+        }
+        GanetiError::new("JobQueueError", vec![json!(msg)])
+    }
+}
+
+/// The longest a `WaitForJobChange` call waits (Ganeti's `LUXI_WFJC_TIMEOUT`).
+pub const WFJC_MAX_TIMEOUT: Duration = Duration::from_secs(29);
+
+/// A live (not archived) job and what the queue keeps beside it.
+pub(crate) struct Entry {
+    pub(crate) job: Job,
+    /// The highest log serial handed out.
+    pub(crate) log_serial: u64,
+    /// Bumped on every change, for `WaitForJobChange` and dependents.
+    changed: watch::Sender<()>,
+    /// The sequence number of the newest write of this job.
+    last_write: u64,
+    /// Set when a cancel is asked for while the job waits for locks.
+    cancel: Arc<AtomicBool>,
+}
+
+impl Entry {
+    fn new(job: Job) -> Entry {
+        let log_serial = job.log_serial();
+        Entry {
+            job,
+            log_serial,
+            changed: watch::Sender::new(()),
+            last_write: 0,
+            cancel: Arc::new(AtomicBool::new(false)),
+        }
+    }
+}
+
+#[derive(Default)]
+struct State {
+    jobs: BTreeMap<JobId, Entry>,
+    /// Jobs waiting to be started, by (priority, id).
+    queued: BTreeSet<(i32, JobId)>,
+    running: usize,
+    /// Jobs accepted and not finished (the `max_queued_jobs` count).
+    unfinished: usize,
+    next_id: JobId,
+    drained: bool,
+}
+
+/// The job queue.
+pub struct JobQueue {
+    opts: QueueOptions,
+    executor: Arc<dyn OpExecutor>,
+    store: Store,
+    state: Mutex<State>,
+    schedule: Notify,
+    started: AtomicBool,
+}
+
+/// What the dependencies of an opcode say.
+enum DepCheck {
+    Continue,
+    Wait(watch::Receiver<()>),
+    Cancel,
+    Fail(String),
+}
+
+/// What a job's task does next.
+enum Step {
+    Run {
+        idx: usize,
+        input: Value,
+        seq: u64,
+        cancel: Arc<AtomicBool>,
+    },
+    WaitDeps(watch::Receiver<()>, watch::Receiver<()>),
+    Done,
+}
+
+fn encode_exec_error(msg: &str) -> Value {
+    GanetiError::exec(msg).encode()
+}
+
+fn not_found(id: JobId) -> String {
+    format!("Job {id} not found")
+}
+
+impl JobQueue {
+    /// Opens (or creates) the queue database at `path` (WAL,
+    /// synchronous=FULL) and recovers it: jobs that were running, waiting or
+    /// canceling are marked failed, queued jobs are queued again.
+    pub fn open(
+        path: &Path,
+        opts: QueueOptions,
+        executor: Arc<dyn OpExecutor>,
+    ) -> Result<Arc<JobQueue>, QueueError> {
+        let (store, loaded) = Store::open(path)?;
+        let mut state = State {
+            next_id: loaded.max_id + 1,
+            drained: loaded.drained,
+            ..State::default()
+        };
+        let now = Timestamp::now();
+        let mut last_seq = 0;
+        for mut job in loaded.jobs {
+            match job.status() {
+                JobStatus::Queued => {
+                    state.queued.insert((job.priority(), job.id));
+                    state.unfinished += 1;
+                }
+                JobStatus::Waiting | JobStatus::Running | JobStatus::Canceling => {
+                    tracing::warn!(
+                        job = job.id,
+                        "job was unfinished when the queue stopped; marking it failed"
+                    );
+                    let mut first = true;
+                    for op in job.ops.iter_mut().filter(|o| !o.status.is_finalized()) {
+                        op.status = OpStatus::Error;
+                        op.result = encode_exec_error(if first {
+                            job::INTERRUPTED_MSG
+                        } else {
+                            job::PRECEDING_FAILED
+                        });
+                        op.end = Some(now);
+                        first = false;
+                    }
+                    job.end = Some(now);
+                    last_seq = store.write_job(&job);
+                }
+                _ => {}
+            }
+            state.jobs.insert(job.id, Entry::new(job));
+        }
+        if last_seq > 0 {
+            store.wait_durable_blocking(last_seq)?;
+        }
+        tracing::info!(
+            path = %path.display(),
+            jobs = state.jobs.len(),
+            queued = state.queued.len(),
+            drained = state.drained,
+            "job queue opened"
+        );
+        Ok(Arc::new(JobQueue {
+            opts,
+            executor,
+            store,
+            state: Mutex::new(state),
+            schedule: Notify::new(),
+            started: AtomicBool::new(false),
+        }))
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().expect("job queue state lock poisoned")
+    }
+
+    /// Starts the scheduler task (call once from within a tokio runtime).
+    pub fn start(self: &Arc<Self>) {
+        if self.started.swap(true, Ordering::AcqRel) {
+            tracing::warn!("job queue scheduler already started");
+            return;
+        }
+        let queue = Arc::clone(self);
+        tokio::spawn(async move {
+            loop {
+                let picked = queue.pick_jobs();
+                for id in picked {
+                    let q = Arc::clone(&queue);
+                    tokio::spawn(async move { q.run_job(id).await });
+                }
+                queue.schedule.notified().await;
+            }
+        });
+    }
+
+    /// Chooses the jobs to start now and counts them as running.
+    fn pick_jobs(&self) -> Vec<JobId> {
+        let mut st = self.lock();
+        let free = self.opts.max_running_jobs.saturating_sub(st.running);
+        if free == 0 || st.queued.is_empty() {
+            return Vec::new();
+        }
+        let mut picked = Vec::new();
+        for &(prio, id) in &st.queued {
+            if picked.len() >= free {
+                break;
+            }
+            let Some(entry) = st.jobs.get(&id) else {
+                continue;
+            };
+            // Ganeti 3.0: a job is eligible when none of the jobs it depends
+            // on is queued or running.
+            let blocked = entry
+                .job
+                .dependencies()
+                .any(|dep| dep != id && st.jobs.get(&dep).is_some_and(|d| !d.job.is_finalized()));
+            if !blocked {
+                picked.push((prio, id));
+            }
+        }
+        for key in &picked {
+            st.queued.remove(key);
+        }
+        st.running += picked.len();
+        picked.into_iter().map(|(_, id)| id).collect()
+    }
+
+    /// Applies `f` to an entry, persists and announces the change if `f` says so.
+    fn modify<R>(&self, id: JobId, f: impl FnOnce(&mut Entry) -> (bool, R)) -> Option<R> {
+        let mut st = self.lock();
+        let entry = st.jobs.get_mut(&id)?;
+        let (changed, r) = f(entry);
+        if changed {
+            entry.last_write = self.store.write_job(&entry.job);
+            entry.changed.send_replace(());
+        }
+        Some(r)
+    }
+
+    pub(crate) fn with_op<R>(
+        &self,
+        id: JobId,
+        idx: usize,
+        f: impl FnOnce(&Job, &QueuedOp) -> R,
+    ) -> Option<R> {
+        let st = self.lock();
+        let entry = st.jobs.get(&id)?;
+        let op = entry.job.ops.get(idx)?;
+        Some(f(&entry.job, op))
+    }
+
+    pub(crate) fn update_op(
+        &self,
+        id: JobId,
+        idx: usize,
+        f: impl FnOnce(&mut Entry, usize) -> bool,
+    ) {
+        self.modify(id, |entry| {
+            if idx >= entry.job.ops.len() {
+                return (false, ());
+            }
+            (f(entry, idx), ())
+        });
+    }
+
+    /// Checks the dependencies of one opcode of job `id`.
+    fn check_deps(&self, st: &State, id: JobId, deps: &[Dependency]) -> DepCheck {
+        for dep in deps {
+            if dep.job == id {
+                return DepCheck::Fail("Job can't depend on itself".into());
+            }
+            let status = match st.jobs.get(&dep.job) {
+                Some(e) => {
+                    let s = e.job.status();
+                    if !s.is_finalized() {
+                        return DepCheck::Wait(e.changed.subscribe());
+                    }
+                    s
+                }
+                None => match self.store.read_job(dep.job) {
+                    Ok(Some(j)) => j.status(),
+                    Ok(None) => {
+                        return DepCheck::Fail(format!("Dependency error: {}", not_found(dep.job)))
+                    }
+                    Err(e) => return DepCheck::Fail(format!("Dependency error: {e}")),
+                },
+            };
+            if status == JobStatus::Canceled && !dep.statuses.contains(&JobStatus::Canceled) {
+                return DepCheck::Cancel;
+            }
+            if !dep.statuses.is_empty() && !dep.statuses.contains(&status) {
+                let wanted: Vec<&str> = dep.statuses.iter().map(|s| s.as_str()).collect();
+                return DepCheck::Fail(format!(
+                    "Dependency job {} finished with status '{}', not one of '{}' as required",
+                    dep.job,
+                    status.as_str(),
+                    wanted.join(", ")
+                ));
+            }
+        }
+        DepCheck::Continue
+    }
+
+    /// Decides the next step of job `id` and prepares it.
+    fn next_step(&self, id: JobId) -> Step {
+        let mut st = self.lock();
+        let Some(entry) = st.jobs.get(&id) else {
+            return Step::Done;
+        };
+        if entry.job.is_finalized() {
+            return Step::Done;
+        }
+        let Some(idx) = entry.job.ops.iter().position(|o| !o.status.is_finalized()) else {
+            return Step::Done;
+        };
+        let now = Timestamp::now();
+        let check = if entry.job.ops[idx].status == OpStatus::Canceling {
+            DepCheck::Cancel
+        } else {
+            let deps = entry.job.ops[idx].depends.clone();
+            self.check_deps(&st, id, &deps)
+        };
+        let own_rx = entry.changed.subscribe();
+        let entry = st.jobs.get_mut(&id).expect("job entry present under lock");
+        let job = &mut entry.job;
+        let step = match check {
+            DepCheck::Continue => {
+                let op = &mut job.ops[idx];
+                op.status = OpStatus::Waiting;
+                op.start = Some(now);
+                if job.start.is_none() {
+                    job.start = Some(now);
+                }
+                let input = op.input.clone();
+                entry.last_write = self.store.write_job(job);
+                Step::Run {
+                    idx,
+                    input,
+                    seq: entry.last_write,
+                    cancel: Arc::clone(&entry.cancel),
+                }
+            }
+            DepCheck::Wait(dep_rx) => {
+                let op = &mut job.ops[idx];
+                if op.status == OpStatus::Queued {
+                    op.status = OpStatus::Waiting;
+                    op.start = Some(now);
+                    if job.start.is_none() {
+                        job.start = Some(now);
+                    }
+                    entry.last_write = self.store.write_job(job);
+                    entry.changed.send_replace(());
+                }
+                return Step::WaitDeps(dep_rx, own_rx);
+            }
+            DepCheck::Cancel => {
+                job.mark_unfinished(OpStatus::Canceled, json!(job::CANCELED_RESULT), now);
+                job.end = Some(now);
+                entry.last_write = self.store.write_job(job);
+                Step::Done
+            }
+            DepCheck::Fail(msg) => {
+                tracing::info!(job = id, "{msg}");
+                let op = &mut job.ops[idx];
+                op.status = OpStatus::Error;
+                op.result = encode_exec_error(&msg);
+                if op.start.is_none() {
+                    op.start = Some(now);
+                }
+                op.end = Some(now);
+                job.mark_unfinished(
+                    OpStatus::Error,
+                    encode_exec_error(job::PRECEDING_FAILED),
+                    now,
+                );
+                job.end = Some(now);
+                entry.last_write = self.store.write_job(job);
+                Step::Done
+            }
+        };
+        entry.changed.send_replace(());
+        step
+    }
+
+    /// Records the outcome of opcode `idx` of job `id`.
+    fn finish_op(&self, id: JobId, idx: usize, result: Result<Value, GanetiError>) {
+        self.modify(id, |entry| {
+            let now = Timestamp::now();
+            let job = &mut entry.job;
+            let Some(op) = job.ops.get_mut(idx) else {
+                return (false, ());
+            };
+            let canceling = op.status == OpStatus::Canceling;
+            op.end = Some(now);
+            match result {
+                Ok(v) => {
+                    op.status = OpStatus::Success;
+                    op.result = v;
+                    if canceling {
+                        // The opcode finished all the same; the rest is canceled.
+                        job.mark_unfinished(OpStatus::Canceled, json!(job::CANCELED_RESULT), now);
+                    }
+                }
+                Err(e) if canceling => {
+                    tracing::info!(job = id, op = idx, error = %e, "opcode stopped after cancel");
+                    job.mark_unfinished(OpStatus::Canceled, json!(job::CANCELED_RESULT), now);
+                }
+                Err(e) => {
+                    tracing::info!(job = id, op = idx, error = %e, "opcode failed");
+                    op.status = OpStatus::Error;
+                    op.result = e.encode();
+                    job.mark_unfinished(
+                        OpStatus::Error,
+                        encode_exec_error(job::PRECEDING_FAILED),
+                        now,
+                    );
+                }
+            }
+            if job.is_finalized() {
+                job.end = Some(now);
+            }
+            (true, ())
+        });
+    }
+
+    /// Runs job `id` (counted as running by the scheduler) to its end.
+    async fn run_job(self: Arc<Self>, id: JobId) {
+        loop {
+            match self.next_step(id) {
+                Step::Done => break,
+                Step::WaitDeps(mut dep_rx, mut own_rx) => {
+                    tokio::select! {
+                        _ = dep_rx.changed() => {}
+                        _ = own_rx.changed() => {}
+                    }
+                }
+                Step::Run {
+                    idx,
+                    input,
+                    seq,
+                    cancel,
+                } => {
+                    // The start of an opcode is durable before it runs: after a
+                    // crash it is reported as interrupted, never run again.
+                    if let Err(e) = self.store.wait_durable(seq).await {
+                        tracing::error!(job = id, error = %e, "cannot record opcode start");
+                        self.finish_op(
+                            id,
+                            idx,
+                            Err(GanetiError::exec(format!(
+                                "Cannot record the opcode start: {e}"
+                            ))),
+                        );
+                        continue;
+                    }
+                    let ctx = OpContext {
+                        queue: Arc::clone(&self),
+                        job_id: id,
+                        op_index: idx,
+                        cancel,
+                    };
+                    let fut = self.executor.execute(ctx, input);
+                    // Run it as its own task so that a panic fails the opcode
+                    // instead of losing the job.
+                    let result = match tokio::spawn(fut).await {
+                        Ok(r) => r,
+                        Err(e) => Err(GanetiError::exec(format!(
+                            "Opcode execution ended abnormally: {e}"
+                        ))),
+                    };
+                    self.finish_op(id, idx, result);
+                }
+            }
+        }
+        {
+            let mut st = self.lock();
+            st.running = st.running.saturating_sub(1);
+            st.unfinished = st.unfinished.saturating_sub(1);
+        }
+        tracing::debug!(job = id, "job finished");
+        self.schedule.notify_one();
+    }
+
+    /// Submits one job; it is durable when its id is returned.
+    pub async fn submit(&self, ops: Vec<Value>) -> Result<JobId, GanetiError> {
+        self.submit_many(vec![ops])
+            .await
+            .pop()
+            .unwrap_or_else(|| Err(GanetiError::programmer("no job submitted")))
+    }
+
+    /// Submits several jobs; relative (negative) job ids in `depends` count
+    /// back from each job's own id, so `-1` is the job just before in `jobs`.
+    pub async fn submit_many(&self, jobs: Vec<Vec<Value>>) -> Vec<Result<JobId, GanetiError>> {
+        let n = jobs.len();
+        let first_id = {
+            let mut st = self.lock();
+            if st.drained {
+                return (0..n).map(|_| Err(GanetiError::queue_drained())).collect();
+            }
+            if st.unfinished + n > self.opts.max_queued_jobs {
+                return (0..n).map(|_| Err(GanetiError::queue_full())).collect();
+            }
+            let first = st.next_id;
+            st.next_id += n as JobId;
+            st.unfinished += n;
+            first
+        };
+        let received = Timestamp::now();
+        let mut results = Vec::with_capacity(n);
+        let mut built = Vec::with_capacity(n);
+        for (i, ops) in jobs.into_iter().enumerate() {
+            let id = first_id + i as JobId;
+            match self.build_job(id, ops, received) {
+                Ok(job) => {
+                    results.push(Ok(id));
+                    built.push(job);
+                }
+                Err(e) => results.push(Err(e)),
+            }
+        }
+        let refused = n - built.len();
+        let mut seq = 0;
+        for job in &built {
+            seq = self.store.write_job(job);
+        }
+        let durable = if seq > 0 {
+            self.store.wait_durable(seq).await
+        } else {
+            Ok(())
+        };
+        let mut st = self.lock();
+        st.unfinished = st.unfinished.saturating_sub(refused);
+        if let Err(e) = durable {
+            tracing::error!(error = %e, "job submission could not be committed");
+            st.unfinished = st.unfinished.saturating_sub(built.len());
+            let err = GanetiError::from(e);
+            return results
+                .into_iter()
+                .map(|r| r.and_then(|_| Err(err.clone())))
+                .collect();
+        }
+        for job in built {
+            tracing::debug!(job = job.id, ops = job.ops.len(), "job submitted");
+            st.queued.insert((job.priority(), job.id));
+            let mut entry = Entry::new(job);
+            entry.last_write = seq;
+            st.jobs.insert(entry.job.id, entry);
+        }
+        drop(st);
+        self.schedule.notify_one();
+        results
+    }
+
+    fn build_job(
+        &self,
+        id: JobId,
+        ops: Vec<Value>,
+        received: Timestamp,
+    ) -> Result<Job, GanetiError> {
+        if ops.is_empty() {
+            return Err(GanetiError::new(
+                "GenericError",
+                vec![json!("A job needs at least one opcode")],
+            ));
+        }
+        let mut qops = Vec::with_capacity(ops.len());
+        for (idx, mut op) in ops.into_iter().enumerate() {
+            if !op.is_object() {
+                return Err(GanetiError::prereq(
+                    format!("Opcode {idx} of the job is not a dict: {op}"),
+                    ErrorCode::Inval,
+                ));
+            }
+            self.executor.validate(&op)?;
+            let priority =
+                job::op_priority(&op).map_err(|m| GanetiError::prereq(m, ErrorCode::Inval))?;
+            let (deps, stored) =
+                job::op_depends(&op, id).map_err(|m| GanetiError::prereq(m, ErrorCode::Inval))?;
+            if let (Some(stored), Some(obj)) = (stored, op.as_object_mut()) {
+                obj.insert("depends".into(), stored);
+            }
+            let summary = self.executor.summary(&op);
+            qops.push(QueuedOp::new(op, summary, priority, deps));
+        }
+        Ok(Job {
+            id,
+            ops: qops,
+            received,
+            start: None,
+            end: None,
+            archived: false,
+        })
+    }
+
+    /// Looks a job up, in memory or among the archived ones.
+    fn lookup<R>(&self, id: JobId, f: impl FnOnce(&Job) -> R) -> Result<Option<R>, QueueError> {
+        {
+            let st = self.lock();
+            if let Some(e) = st.jobs.get(&id) {
+                return Ok(Some(f(&e.job)));
+            }
+        }
+        Ok(self.store.read_job(id)?.map(|j| f(&j)))
+    }
+
+    fn check_fields(fields: &[String]) -> Result<(), GanetiError> {
+        let unknown: Vec<&str> = fields
+            .iter()
+            .map(String::as_str)
+            .filter(|f| !job::JOB_FIELDS.contains(f))
+            .collect();
+        if unknown.is_empty() {
+            Ok(())
+        } else {
+            Err(GanetiError::prereq(
+                format!("Unknown output fields selected: {}", unknown.join(",")),
+                ErrorCode::Inval,
+            ))
+        }
+    }
+
+    fn fields_of(job: &Job, fields: &[String]) -> Vec<Value> {
+        fields
+            .iter()
+            .map(|f| job.field(f).unwrap_or(Value::Null))
+            .collect()
+    }
+
+    /// The legacy `QueryJobs` result: per job the values of `fields`, `None`
+    /// for an unknown job. Without ids: all jobs not archived.
+    pub fn query_jobs(
+        &self,
+        ids: Option<&[JobId]>,
+        fields: &[String],
+    ) -> Result<Vec<Option<Vec<Value>>>, GanetiError> {
+        Self::check_fields(fields)?;
+        match ids {
+            None => {
+                let st = self.lock();
+                Ok(st
+                    .jobs
+                    .values()
+                    .filter(|e| !e.job.archived)
+                    .map(|e| Some(Self::fields_of(&e.job, fields)))
+                    .collect())
+            }
+            Some(ids) => ids
+                .iter()
+                .map(|&id| {
+                    self.lookup(id, |j| Self::fields_of(j, fields))
+                        .map_err(GanetiError::from)
+                })
+                .collect(),
+        }
+    }
+
+    /// The ids of the jobs, optionally with the archived ones, ascending.
+    pub fn job_ids(&self, include_archived: bool) -> Vec<JobId> {
+        let mut ids: Vec<JobId> = {
+            let st = self.lock();
+            st.jobs
+                .values()
+                .filter(|e| !e.job.archived)
+                .map(|e| e.job.id)
+                .collect()
+        };
+        if include_archived {
+            match self.store.archived_ids() {
+                Ok(a) => ids.extend(a),
+                Err(e) => tracing::error!(error = %e, "listing archived jobs failed"),
+            }
+            ids.sort_unstable();
+            ids.dedup();
+        }
+        ids
+    }
+
+    /// One field of one job (archived jobs included), for `Query("job")`.
+    pub fn job_field(&self, id: JobId, field: &str) -> Option<Value> {
+        match self.lookup(id, |j| j.field(field)) {
+            Ok(v) => v.flatten(),
+            Err(e) => {
+                tracing::error!(job = id, error = %e, "reading job failed");
+                None
+            }
+        }
+    }
+
+    /// Ganeti's `WaitForJobChange`: `[job_info, log_entries]` as soon as the
+    /// job's `fields` differ from `prev_job_info`, it has log entries newer
+    /// than `prev_log_serial`, or it is finished; `"nochange"` after
+    /// `timeout` (at most [`WFJC_MAX_TIMEOUT`]). `JobLost` for a job not in
+    /// the queue (unknown or archived).
+    pub async fn wait_for_job_change(
+        &self,
+        id: JobId,
+        fields: &[String],
+        prev_job_info: Value,
+        prev_log_serial: Value,
+        timeout: Duration,
+    ) -> Result<Value, GanetiError> {
+        Self::check_fields(fields)?;
+        let newer_than = prev_log_serial.as_i64().and_then(|s| u64::try_from(s).ok());
+        let deadline = Instant::now() + timeout.min(WFJC_MAX_TIMEOUT);
+        loop {
+            let (info, logs, finalized, last_write, mut rx) = {
+                let st = self.lock();
+                let Some(e) = st.jobs.get(&id).filter(|e| !e.job.archived) else {
+                    return Err(GanetiError::job_lost(not_found(id)));
+                };
+                (
+                    Value::Array(Self::fields_of(&e.job, fields)),
+                    e.job.log_entries(newer_than),
+                    e.job.is_finalized(),
+                    e.last_write,
+                    e.changed.subscribe(),
+                )
+            };
+            if finalized {
+                // Report a final status only once it is committed.
+                self.store.wait_durable(last_write).await?;
+                return Ok(json!([info, logs]));
+            }
+            if info != prev_job_info || !logs.is_empty() {
+                return Ok(json!([info, logs]));
+            }
+            match tokio::time::timeout_at(deadline.into(), rx.changed()).await {
+                Err(_) => return Ok(json!("nochange")),
+                Ok(_) => continue,
+            }
+        }
+    }
+
+    /// Cancels a job that has not started running: a queued job is canceled
+    /// at once; a job waiting for locks is marked canceling and its opcode
+    /// sees [`OpContext::is_canceled`]. `kill` is accepted and treated alike.
+    pub async fn cancel(&self, id: JobId, kill: bool) -> Result<(bool, String), GanetiError> {
+        let now = Timestamp::now();
+        let outcome = {
+            let mut st = self.lock();
+            let Some(entry) = st.jobs.get_mut(&id).filter(|e| !e.job.archived) else {
+                return Ok((false, not_found(id)));
+            };
+            let prio = entry.job.priority();
+            match entry.job.status() {
+                JobStatus::Queued => {
+                    entry
+                        .job
+                        .mark_unfinished(OpStatus::Canceled, json!(job::CANCELED_RESULT), now);
+                    entry.job.end = Some(now);
+                    entry.last_write = self.store.write_job(&entry.job);
+                    entry.changed.send_replace(());
+                    let seq = entry.last_write;
+                    if st.queued.remove(&(prio, id)) {
+                        // Not started: the scheduler no longer knows it.
+                        st.unfinished = st.unfinished.saturating_sub(1);
+                    }
+                    Some((seq, (true, format!("Job {id} canceled"))))
+                }
+                JobStatus::Waiting => {
+                    entry
+                        .job
+                        .mark_unfinished(OpStatus::Canceling, Value::Null, now);
+                    entry.cancel.store(true, Ordering::Release);
+                    entry.last_write = self.store.write_job(&entry.job);
+                    entry.changed.send_replace(());
+                    Some((
+                        entry.last_write,
+                        (true, format!("Job {id} will be canceled")),
+                    ))
+                }
+                _ => None,
+            }
+        };
+        tracing::debug!(job = id, kill, "cancel requested");
+        match outcome {
+            Some((seq, answer)) => {
+                self.store.wait_durable(seq).await?;
+                self.schedule.notify_one();
+                Ok(answer)
+            }
+            None => Ok((false, format!("Job {id} is no longer waiting in the queue"))),
+        }
+    }
+
+    /// Changes the priority of a job's pending opcodes.
+    pub async fn change_priority(
+        &self,
+        id: JobId,
+        priority: i32,
+    ) -> Result<(bool, String), GanetiError> {
+        if !(job::PRIO_HIGHEST..=job::PRIO_LOWEST).contains(&priority) {
+            return Err(GanetiError::prereq(
+                format!(
+                    "Priority {priority} is invalid, expected an integer from {} to {}",
+                    job::PRIO_HIGHEST,
+                    job::PRIO_LOWEST
+                ),
+                ErrorCode::Inval,
+            ));
+        }
+        let seq = {
+            let mut st = self.lock();
+            let Some(entry) = st.jobs.get_mut(&id).filter(|e| !e.job.archived) else {
+                return Ok((false, not_found(id)));
+            };
+            let status = entry.job.status();
+            if status.is_finalized() {
+                return Ok((false, format!("Job {id} is finished")));
+            }
+            if status == JobStatus::Canceling {
+                return Ok((false, format!("Job {id} is cancelling")));
+            }
+            let old_prio = entry.job.priority();
+            let mut changed = false;
+            for op in entry
+                .job
+                .ops
+                .iter_mut()
+                .filter(|o| matches!(o.status, OpStatus::Queued | OpStatus::Waiting))
+            {
+                op.priority = priority;
+                changed = true;
+            }
+            if !changed {
+                return Ok((false, format!("Job {id} had no pending opcodes")));
+            }
+            let new_prio = entry.job.priority();
+            entry.last_write = self.store.write_job(&entry.job);
+            entry.changed.send_replace(());
+            let seq = entry.last_write;
+            if st.queued.remove(&(old_prio, id)) {
+                st.queued.insert((new_prio, id));
+            }
+            seq
+        };
+        self.store.wait_durable(seq).await?;
+        self.schedule.notify_one();
+        Ok((
+            true,
+            format!("Priorities of pending opcodes for job {id} have been changed to {priority}"),
+        ))
+    }
+
+    /// Archives a finished job; `false` for an unknown, archived or
+    /// unfinished job.
+    pub async fn archive(&self, id: JobId) -> Result<bool, GanetiError> {
+        let seq = {
+            let mut st = self.lock();
+            let Some(entry) = st.jobs.get_mut(&id) else {
+                return Ok(false);
+            };
+            if entry.job.archived || !entry.job.is_finalized() {
+                return Ok(false);
+            }
+            entry.job.archived = true;
+            entry.last_write = self.store.write_job(&entry.job);
+            entry.changed.send_replace(());
+            entry.last_write
+        };
+        self.store.wait_durable(seq).await?;
+        self.lock().jobs.remove(&id);
+        tracing::debug!(job = id, "job archived");
+        Ok(true)
+    }
+
+    /// Archives the finished jobs that ended at least `age_secs` ago (all
+    /// finished jobs when negative), for at most about `timeout_secs`.
+    /// Returns (jobs archived, jobs left unexamined).
+    pub async fn auto_archive(
+        &self,
+        age_secs: i64,
+        timeout_secs: i64,
+    ) -> Result<(u64, u64), GanetiError> {
+        let started = Instant::now();
+        let budget = Duration::from_secs(timeout_secs.max(0) as u64);
+        let now = Timestamp::now();
+        let mut archived = Vec::new();
+        let mut remaining = 0u64;
+        let mut seq = 0;
+        {
+            let mut st = self.lock();
+            let total = st.jobs.len();
+            for (n, entry) in st.jobs.values_mut().enumerate() {
+                if n % 256 == 0 && started.elapsed() > budget {
+                    remaining = (total - n) as u64;
+                    break;
+                }
+                let job = &mut entry.job;
+                if job.archived || !job.is_finalized() {
+                    continue;
+                }
+                let ended = job.end.or(job.start).unwrap_or(job.received);
+                if age_secs >= 0 && ended.0 > now.0 - age_secs {
+                    continue;
+                }
+                job.archived = true;
+                seq = self.store.write_job(job);
+                entry.last_write = seq;
+                entry.changed.send_replace(());
+                archived.push(job.id);
+            }
+        }
+        if seq > 0 {
+            self.store.wait_durable(seq).await?;
+        }
+        {
+            let mut st = self.lock();
+            for id in &archived {
+                st.jobs.remove(id);
+            }
+        }
+        tracing::info!(archived = archived.len(), remaining, "auto-archived jobs");
+        Ok((archived.len() as u64, remaining))
+    }
+
+    /// Sets the drain flag (persisted): a drained queue refuses new jobs.
+    pub fn set_drain_flag(&self, drain: bool) -> Result<(), QueueError> {
+        let seq = {
+            let mut st = self.lock();
+            st.drained = drain;
+            self.store
+                .write_meta(store::META_DRAINED, drain.then(|| "1".to_string()))
+        };
+        tracing::info!(drain, "job queue drain flag set");
+        self.store.wait_durable_blocking(seq)
+    }
+
+    pub fn drained(&self) -> bool {
+        self.lock().drained
+    }
+
+    /// The number of jobs running now.
+    pub fn running_jobs(&self) -> usize {
+        self.lock().running
+    }
+}

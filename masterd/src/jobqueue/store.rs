@@ -1,0 +1,332 @@
+//! The queue's SQLite database and its writer thread.
+//!
+//! All writes go through one thread that takes every write pending at the
+//! moment, puts them in one transaction (keeping only the newest state of each
+//! job) and commits it: group commit. Each write has a sequence number; a
+//! caller that needs its write durable waits until the committed sequence
+//! number reaches it.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::thread;
+
+use rusqlite::{params, Connection, OptionalExtension};
+use tokio::sync::watch;
+
+use super::job::Job;
+use super::{JobId, QueueError};
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS jobs (
+    id INTEGER PRIMARY KEY,
+    archived INTEGER NOT NULL DEFAULT 0,
+    data TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS meta (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+";
+
+/// The meta key of the drain flag.
+pub const META_DRAINED: &str = "drained";
+
+/// One pending write.
+enum Write {
+    /// The whole state of a job.
+    Job {
+        id: JobId,
+        archived: bool,
+        data: String,
+    },
+    /// A meta value; `None` deletes it.
+    Meta { key: String, value: Option<String> },
+}
+
+struct Sender {
+    next_seq: u64,
+    tx: mpsc::Sender<(u64, Write)>,
+}
+
+/// The writing side of the store, shared by the queue.
+pub struct Store {
+    path: PathBuf,
+    sender: Mutex<Sender>,
+    committed: watch::Receiver<u64>,
+    /// Failed batches, by last sequence number: (first sequence number, error).
+    failures: Arc<Mutex<BTreeMap<u64, (u64, String)>>>,
+    /// A connection for reading what is not kept in memory (archived jobs).
+    reader: Mutex<Connection>,
+}
+
+fn open_conn(path: &Path) -> Result<Connection, QueueError> {
+    let ctx = |e| QueueError::Sqlite {
+        path: path.to_path_buf(),
+        source: e,
+    };
+    let conn = Connection::open(path).map_err(ctx)?;
+    conn.pragma_update(None, "journal_mode", "WAL")
+        .map_err(ctx)?;
+    conn.pragma_update(None, "synchronous", "FULL")
+        .map_err(ctx)?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))
+        .map_err(ctx)?;
+    Ok(conn)
+}
+
+/// What is read from the database when the queue opens.
+pub struct Loaded {
+    pub jobs: Vec<Job>,
+    pub max_id: JobId,
+    pub drained: bool,
+}
+
+impl Store {
+    /// Opens (creating if needed) the database and starts the writer thread.
+    pub fn open(path: &Path) -> Result<(Store, Loaded), QueueError> {
+        let writer = open_conn(path)?;
+        let ctx = |e| QueueError::Sqlite {
+            path: path.to_path_buf(),
+            source: e,
+        };
+        writer.execute_batch(SCHEMA).map_err(ctx)?;
+        let loaded = load(&writer, path)?;
+        let reader = open_conn(path)?;
+
+        let (tx, rx) = mpsc::channel::<(u64, Write)>();
+        let (committed_tx, committed) = watch::channel(0u64);
+        let failures = Arc::new(Mutex::new(BTreeMap::new()));
+        let thread_failures = Arc::clone(&failures);
+        let thread_path = path.to_path_buf();
+        thread::Builder::new()
+            .name("jobqueue-writer".into())
+            .spawn(move || writer_loop(writer, &thread_path, rx, committed_tx, thread_failures))
+            .map_err(|e| QueueError::Thread { source: e })?;
+        Ok((
+            Store {
+                path: path.to_path_buf(),
+                sender: Mutex::new(Sender { next_seq: 1, tx }),
+                committed,
+                failures,
+                reader: Mutex::new(reader),
+            },
+            loaded,
+        ))
+    }
+
+    fn push(&self, w: Write) -> u64 {
+        let mut s = self.sender.lock().expect("store sender lock poisoned");
+        let seq = s.next_seq;
+        s.next_seq += 1;
+        if s.tx.send((seq, w)).is_err() {
+            // The writer thread is gone; report the write as failed.
+            self.failures
+                .lock()
+                .expect("store failures lock poisoned")
+                .insert(seq, (seq, "the job queue writer thread has stopped".into()));
+        }
+        seq
+    }
+
+    /// Queues a write of the whole job; returns its sequence number.
+    pub fn write_job(&self, job: &Job) -> u64 {
+        let data = serde_json::to_string(job).expect("a job always serializes to JSON");
+        self.push(Write::Job {
+            id: job.id,
+            archived: job.archived,
+            data,
+        })
+    }
+
+    /// Queues a write of a meta value; returns its sequence number.
+    pub fn write_meta(&self, key: &str, value: Option<String>) -> u64 {
+        self.push(Write::Meta {
+            key: key.to_string(),
+            value,
+        })
+    }
+
+    /// Waits until the write with sequence number `seq` is committed.
+    pub async fn wait_durable(&self, seq: u64) -> Result<(), QueueError> {
+        let mut rx = self.committed.clone();
+        if rx.wait_for(|c| *c >= seq).await.is_err() && *rx.borrow() < seq {
+            return Err(QueueError::WriterStopped);
+        }
+        self.check_failed(seq)
+    }
+
+    /// Blocking variant of [`Store::wait_durable`], for callers outside the runtime.
+    pub fn wait_durable_blocking(&self, seq: u64) -> Result<(), QueueError> {
+        let mut rx = self.committed.clone();
+        loop {
+            if *rx.borrow_and_update() >= seq {
+                return self.check_failed(seq);
+            }
+            if rx.has_changed().is_err() {
+                return Err(QueueError::WriterStopped);
+            }
+            // A short blocking wait: only used by rare administrative calls.
+            thread::sleep(std::time::Duration::from_micros(200));
+        }
+    }
+
+    fn check_failed(&self, seq: u64) -> Result<(), QueueError> {
+        let failures = self.failures.lock().expect("store failures lock poisoned");
+        if let Some((hi, (lo, msg))) = failures.range(seq..).next() {
+            if *lo <= seq && seq <= *hi {
+                return Err(QueueError::Commit {
+                    path: self.path.clone(),
+                    message: msg.clone(),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads a job from the database (used for archived jobs).
+    pub fn read_job(&self, id: JobId) -> Result<Option<Job>, QueueError> {
+        let conn = self.reader.lock().expect("store reader lock poisoned");
+        let data: Option<String> = conn
+            .query_row("SELECT data FROM jobs WHERE id = ?1", [id as i64], |r| {
+                r.get(0)
+            })
+            .optional()
+            .map_err(|e| QueueError::Sqlite {
+                path: self.path.clone(),
+                source: e,
+            })?;
+        match data {
+            None => Ok(None),
+            Some(d) => serde_json::from_str(&d)
+                .map(Some)
+                .map_err(|e| QueueError::Corrupt {
+                    id,
+                    message: e.to_string(),
+                }),
+        }
+    }
+
+    /// The ids of the archived jobs.
+    pub fn archived_ids(&self) -> Result<Vec<JobId>, QueueError> {
+        let conn = self.reader.lock().expect("store reader lock poisoned");
+        let ctx = |e| QueueError::Sqlite {
+            path: self.path.clone(),
+            source: e,
+        };
+        let mut stmt = conn
+            .prepare_cached("SELECT id FROM jobs WHERE archived != 0 ORDER BY id")
+            .map_err(ctx)?;
+        let ids = stmt
+            .query_map([], |r| r.get::<_, i64>(0))
+            .map_err(ctx)?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(ctx)?;
+        Ok(ids.into_iter().map(|i| i as JobId).collect())
+    }
+}
+
+fn load(conn: &Connection, path: &Path) -> Result<Loaded, QueueError> {
+    let ctx = |e| QueueError::Sqlite {
+        path: path.to_path_buf(),
+        source: e,
+    };
+    let max_id: Option<i64> = conn
+        .query_row("SELECT MAX(id) FROM jobs", [], |r| r.get(0))
+        .map_err(ctx)?;
+    let drained = conn
+        .query_row(
+            "SELECT value FROM meta WHERE key = ?1",
+            [META_DRAINED],
+            |r| r.get::<_, String>(0),
+        )
+        .optional()
+        .map_err(ctx)?
+        .is_some_and(|v| v == "1");
+    let mut stmt = conn
+        .prepare("SELECT id, data FROM jobs WHERE archived = 0 ORDER BY id")
+        .map_err(ctx)?;
+    let rows = stmt
+        .query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))
+        .map_err(ctx)?;
+    let mut jobs = Vec::new();
+    for row in rows {
+        let (id, data) = row.map_err(ctx)?;
+        match serde_json::from_str::<Job>(&data) {
+            Ok(job) => jobs.push(job),
+            Err(e) => {
+                // One unreadable job must not keep the master from starting.
+                tracing::error!(job = id, error = %e, "skipping unreadable job in the queue database");
+            }
+        }
+    }
+    Ok(Loaded {
+        jobs,
+        max_id: max_id.unwrap_or(0).max(0) as JobId,
+        drained,
+    })
+}
+
+fn writer_loop(
+    mut conn: Connection,
+    path: &Path,
+    rx: mpsc::Receiver<(u64, Write)>,
+    committed: watch::Sender<u64>,
+    failures: Arc<Mutex<BTreeMap<u64, (u64, String)>>>,
+) {
+    while let Ok(first) = rx.recv() {
+        let mut batch = vec![first];
+        while let Ok(more) = rx.try_recv() {
+            batch.push(more);
+        }
+        let lo = batch.first().map_or(0, |w| w.0);
+        let hi = batch.last().map_or(0, |w| w.0);
+        if let Err(e) = commit_batch(&mut conn, batch) {
+            tracing::error!(path = %path.display(), error = %e, first_seq = lo, last_seq = hi,
+                "committing job queue writes failed");
+            let mut f = failures.lock().expect("store failures lock poisoned");
+            f.insert(hi, (lo, e.to_string()));
+            while f.len() > 1024 {
+                f.pop_first();
+            }
+        }
+        committed.send_replace(hi);
+    }
+    tracing::debug!(path = %path.display(), "job queue writer thread exits");
+}
+
+fn commit_batch(conn: &mut Connection, batch: Vec<(u64, Write)>) -> rusqlite::Result<()> {
+    // Keep the newest state of each job only; meta writes are few.
+    let mut jobs: HashMap<JobId, (bool, String)> = HashMap::new();
+    let mut metas: Vec<(String, Option<String>)> = Vec::new();
+    for (_, w) in batch {
+        match w {
+            Write::Job { id, archived, data } => {
+                jobs.insert(id, (archived, data));
+            }
+            Write::Meta { key, value } => metas.push((key, value)),
+        }
+    }
+    let tx = conn.transaction()?;
+    {
+        let mut stmt = tx.prepare_cached(
+            "INSERT INTO jobs (id, archived, data) VALUES (?1, ?2, ?3)
+             ON CONFLICT(id) DO UPDATE SET archived = excluded.archived, data = excluded.data",
+        )?;
+        for (id, (archived, data)) in &jobs {
+            stmt.execute(params![*id as i64, i64::from(*archived), data])?;
+        }
+        for (key, value) in &metas {
+            match value {
+                Some(v) => tx.execute(
+                    "INSERT INTO meta (key, value) VALUES (?1, ?2)
+                     ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                    params![key, v],
+                )?,
+                None => tx.execute("DELETE FROM meta WHERE key = ?1", params![key])?,
+            };
+        }
+    }
+    tx.commit()
+}

@@ -1,0 +1,186 @@
+//! Helpers shared by the logical units: name expansion with Ganeti's
+//! messages, node state checks, and the instance description sent to nodes.
+
+use std::collections::BTreeMap;
+
+use luxi::error::GanetiError;
+use noded::api::{BeParams, DiskMode, DiskSpec, DiskTemplate, InstanceSpec, NicMode, NicSpec};
+use objects::params::{be, get_bool, get_u64};
+use objects::{Disk, Instance, Node, NodeGroup};
+use serde_json::Value;
+
+use super::{noent, wrong_state};
+use crate::config::ConfigData;
+use crate::rpc::RpcFailure;
+
+/// An instance by name, UUID or unique short name.
+pub fn expand_instance<'a>(cfg: &'a ConfigData, name: &str) -> Result<&'a Instance, GanetiError> {
+    cfg.expand_instance(name)
+        .ok_or_else(|| noent(format!("Instance '{name}' not known")))
+}
+
+/// A node by name, UUID or unique short name.
+pub fn expand_node<'a>(cfg: &'a ConfigData, name: &str) -> Result<&'a Node, GanetiError> {
+    cfg.expand_node(name)
+        .ok_or_else(|| noent(format!("Node '{name}' not known")))
+}
+
+/// A node group by name or UUID.
+pub fn expand_group<'a>(cfg: &'a ConfigData, name: &str) -> Result<&'a NodeGroup, GanetiError> {
+    cfg.expand_group(name)
+        .ok_or_else(|| noent(format!("Group '{name}' not found")))
+}
+
+/// Refuses an offline node.
+pub fn check_node_online(node: &Node) -> Result<(), GanetiError> {
+    if node.offline {
+        return Err(wrong_state(format!("Can't use offline node {}", node.name)));
+    }
+    Ok(())
+}
+
+/// Refuses a drained node as a target for new instances.
+pub fn check_node_not_drained(node: &Node) -> Result<(), GanetiError> {
+    if node.drained {
+        return Err(wrong_state(format!("Can't use drained node {}", node.name)));
+    }
+    Ok(())
+}
+
+/// Refuses a node that cannot host instances.
+pub fn check_node_vm_capable(node: &Node) -> Result<(), GanetiError> {
+    if !node.vm_capable {
+        return Err(wrong_state(format!(
+            "Can't use non-vm_capable node {}",
+            node.name
+        )));
+    }
+    Ok(())
+}
+
+/// Turns a node RPC failure into the job's error.
+pub fn rpc_error(what: &str, e: RpcFailure) -> GanetiError {
+    GanetiError::exec(format!("{what}: {}", error_chain(&e)))
+}
+
+/// An error with its sources, `a: b: c`.
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        let m = c.to_string();
+        if !s.contains(&m) {
+            s.push_str(": ");
+            s.push_str(&m);
+        }
+        cur = c.source();
+    }
+    s
+}
+
+fn template(name: &str) -> Result<DiskTemplate, GanetiError> {
+    serde_json::from_value(Value::String(name.to_string()))
+        .map_err(|_| GanetiError::programmer(format!("unknown disk template '{name}'")))
+}
+
+/// The node's view of one disk.
+pub fn disk_spec(disk: &Disk, index: usize) -> Result<DiskSpec, GanetiError> {
+    let logical_id = match &disk.logical_id {
+        Value::Array(a) => a.get(1).and_then(Value::as_str).map(str::to_string),
+        Value::String(s) => Some(s.clone()),
+        _ => None,
+    };
+    Ok(DiskSpec {
+        uuid: disk.uuid.clone(),
+        index,
+        size: disk.size,
+        dev_type: template(&disk.dev_type)?,
+        logical_id,
+        mode: if disk.mode == "ro" {
+            DiskMode::Ro
+        } else {
+            DiskMode::Rw
+        },
+        name: disk.name.clone(),
+        params: disk.params.clone(),
+    })
+}
+
+/// The filled backend parameters as the node wants them.
+pub fn be_params(cfg: &ConfigData, inst: &Instance) -> BeParams {
+    let be = cfg.cluster.fill_beparams(inst);
+    let maxmem = get_u64(&be, be::MAXMEM).unwrap_or(128);
+    BeParams {
+        maxmem,
+        minmem: get_u64(&be, be::MINMEM),
+        vcpus: get_u64(&be, be::VCPUS).unwrap_or(1) as u32,
+        auto_balance: get_bool(&be, be::AUTO_BALANCE).unwrap_or(true),
+        always_failover: get_bool(&be, be::ALWAYS_FAILOVER).unwrap_or(false),
+        spindle_use: get_u64(&be, be::SPINDLE_USE).unwrap_or(1) as u32,
+    }
+}
+
+/// Everything a node needs to run the instance.
+pub fn instance_spec(cfg: &ConfigData, inst: &Instance) -> Result<InstanceSpec, GanetiError> {
+    let disks = inst
+        .disks
+        .iter()
+        .enumerate()
+        .map(|(i, d)| disk_spec(d, i))
+        .collect::<Result<Vec<_>, _>>()?;
+    let nics = inst
+        .nics
+        .iter()
+        .map(|n| {
+            let p = cfg.cluster.fill_nicparams(n);
+            let text = |k: &str| p.get(k).and_then(Value::as_str).unwrap_or("").to_string();
+            NicSpec {
+                mac: n.mac.clone(),
+                ip: n.ip.clone(),
+                mode: match text("mode").as_str() {
+                    "routed" => NicMode::Routed,
+                    "openvswitch" => NicMode::Openvswitch,
+                    _ => NicMode::Bridged,
+                },
+                link: text("link"),
+                network: n.network.clone(),
+                uuid: Some(n.uuid.clone()),
+                name: n.name.clone(),
+                vlan: Some(text("vlan")).filter(|v| !v.is_empty()),
+            }
+        })
+        .collect();
+    let osparams: BTreeMap<String, String> = cfg
+        .cluster
+        .osparams
+        .get(inst.os.split('+').next().unwrap_or(""))
+        .into_iter()
+        .flatten()
+        .chain(inst.osparams.iter())
+        .map(|(k, v)| {
+            let s = match v {
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            (k.clone(), s)
+        })
+        .collect();
+    Ok(InstanceSpec {
+        name: inst.name.clone(),
+        uuid: inst.uuid.clone(),
+        primary_node: cfg.node_name(&inst.primary_node).to_string(),
+        secondary_nodes: inst
+            .secondary_nodes()
+            .iter()
+            .map(|u| cfg.node_name(u).to_string())
+            .collect(),
+        hypervisor: inst.hypervisor.clone(),
+        hvparams: cfg.cluster.fill_hvparams(inst),
+        beparams: be_params(cfg, inst),
+        os: inst.os.clone(),
+        osparams,
+        disks,
+        nics,
+        tags: inst.tags.clone(),
+    })
+}

@@ -1,0 +1,266 @@
+//! Live migration of an instance between two nodes:
+//! source `migration_info` → target `accept_instance` → source
+//! `migrate_instance` (progress polled into the job log) → config commit →
+//! target and source finalize. A failure on the way finalizes both sides
+//! as failed, which leaves the instance running on the source only.
+
+use std::time::Duration;
+
+use luxi::error::GanetiError;
+use luxi::opcodes;
+use noded::api as rpc;
+use objects::Instance;
+use serde_json::Value;
+
+use super::common::{error_chain, instance_spec, rpc_error};
+use super::{wrong_state, Ctx};
+use crate::config::Changes;
+
+fn node(ctx: &Ctx, uuid: &str) -> Result<objects::Node, GanetiError> {
+    ctx.master
+        .config
+        .read()
+        .nodes
+        .get(uuid)
+        .cloned()
+        .ok_or_else(|| GanetiError::exec(format!("Node {uuid} vanished while locked")))
+}
+
+/// Migrates instance `uuid` to node `target_uuid`.
+pub async fn migrate(
+    ctx: &Ctx,
+    uuid: &str,
+    target_uuid: &str,
+    op: &opcodes::InstanceMigrate,
+) -> Result<Value, GanetiError> {
+    let master = &ctx.master;
+    let mut inst: Instance = master
+        .config
+        .read()
+        .instances
+        .get(uuid)
+        .cloned()
+        .ok_or_else(|| GanetiError::exec("Instance vanished while locked"))?;
+    let source = node(ctx, &inst.primary_node)?;
+    let target = node(ctx, target_uuid)?;
+    let hvparams = master.config.read().cluster.fill_hvparams(&inst);
+    let live = match (op.live, op.mode.as_deref()) {
+        (Some(l), _) => l,
+        (None, Some(m)) => m == "live",
+        (None, None) => hvparams.get("migration_mode").and_then(Value::as_str) != Some("non-live"),
+    };
+    let spec = instance_spec(&master.config.read(), &inst)?;
+    let running = master
+        .rpc
+        .call(
+            &source,
+            &rpc::InstanceInfo {
+                instance: inst.name.clone(),
+                hypervisor: inst.hypervisor.clone(),
+                hvparams: hvparams.clone(),
+            },
+        )
+        .await
+        .map_err(|e| rpc_error(&format!("Can't contact node {}", source.name), e))?
+        .is_some();
+    if !running {
+        if !op.allow_failover {
+            return Err(wrong_state(format!(
+                "Instance {} is not running on its primary node {}, cannot migrate \
+                 (use failover instead)",
+                inst.name, source.name
+            )));
+        }
+        ctx.feedback("Instance is not running, failing over instead");
+        for d in &mut inst.disks {
+            for n in &mut d.nodes {
+                if *n == source.uuid {
+                    *n = target.uuid.clone();
+                }
+            }
+        }
+        inst.primary_node = target.uuid.clone();
+        let mut ch = Changes::new();
+        ch.instance(inst);
+        master.commit(ch)?;
+        return Ok(Value::Null);
+    }
+    ctx.feedback(format!(
+        "* checking target node {} has enough memory",
+        target.name
+    ));
+    let info = master
+        .rpc
+        .call(
+            &target,
+            &rpc::NodeInfo {
+                hypervisors: vec![(inst.hypervisor.clone(), hvparams.clone())],
+                storage: vec![],
+            },
+        )
+        .await
+        .map_err(|e| rpc_error(&format!("Can't get data from node {}", target.name), e))?;
+    let free = info.hypervisors.first().map_or(0, |h| h.info.memory_free);
+    if free < spec.beparams.min_memory() {
+        return Err(GanetiError::prereq(
+            format!(
+                "Not enough memory on target node {}: needed {} MiB, available {free} MiB",
+                target.name,
+                spec.beparams.min_memory()
+            ),
+            luxi::error::ErrorCode::NoRes,
+        ));
+    }
+    ctx.feedback(format!(
+        "* migrating instance to {} ({})",
+        target.name,
+        if live { "live" } else { "non-live" }
+    ));
+    let migration_info = master
+        .rpc
+        .call(
+            &source,
+            &rpc::MigrationInfo {
+                instance: spec.clone(),
+            },
+        )
+        .await
+        .map_err(|e| rpc_error("Failed to gather migration information", e))?;
+    master
+        .rpc
+        .call(
+            &target,
+            &rpc::AcceptInstance {
+                instance: spec.clone(),
+                info: migration_info.clone(),
+                target: target.primary_ip.clone(),
+            },
+        )
+        .await
+        .map_err(|e| {
+            rpc_error(
+                &format!("Target node {} cannot accept the instance", target.name),
+                e,
+            )
+        })?;
+    let cluster_name = master.config.read().cluster.cluster_name.clone();
+    let send_req = rpc::MigrateInstance {
+        cluster_name,
+        instance: spec.clone(),
+        target: target.primary_ip.clone(),
+        live,
+    };
+    let send = master.rpc.call(&source, &send_req);
+    tokio::pin!(send);
+    let mut last_pct = None;
+    let sent = loop {
+        tokio::select! {
+            r = &mut send => break r,
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {
+                if let Ok(st) = master.rpc.call(&source, &rpc::GetMigrationStatus { instance: spec.clone() }).await {
+                    if let (Some(done), Some(total)) = (st.transferred_ram, st.total_ram) {
+                        if let Some(pct) = (done * 100).checked_div(total) {
+                            let pct = pct.min(100);
+                            if last_pct != Some(pct) {
+                                ctx.feedback(format!("* memory transfer progress: {pct}.00 %"));
+                                last_pct = Some(pct);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    };
+    if let Err(e) = sent {
+        let msg = error_chain(&e);
+        ctx.feedback(format!("Migration failed, aborting: {msg}"));
+        let dst = master
+            .rpc
+            .call(
+                &target,
+                &rpc::FinalizeMigrationDst {
+                    instance: spec.clone(),
+                    info: migration_info.clone(),
+                    success: false,
+                },
+            )
+            .await;
+        if let Err(e2) = dst {
+            ctx.feedback(format!(
+                "Warning: could not clean up the target node {}: {}",
+                target.name,
+                error_chain(&e2)
+            ));
+        }
+        let src = master
+            .rpc
+            .call(
+                &source,
+                &rpc::FinalizeMigrationSrc {
+                    instance: spec.clone(),
+                    success: false,
+                    live,
+                },
+            )
+            .await;
+        if let Err(e2) = src {
+            ctx.feedback(format!(
+                "Warning: could not finalize the source node {}: {}",
+                source.name,
+                error_chain(&e2)
+            ));
+        }
+        return Err(GanetiError::exec(format!(
+            "Could not migrate instance {}: {msg}",
+            inst.name
+        )));
+    }
+    for d in &mut inst.disks {
+        for n in &mut d.nodes {
+            if *n == source.uuid {
+                *n = target.uuid.clone();
+            }
+        }
+    }
+    inst.primary_node = target.uuid.clone();
+    let mut ch = Changes::new();
+    ch.instance(inst.clone());
+    master.commit(ch)?;
+    master
+        .rpc
+        .call(
+            &target,
+            &rpc::FinalizeMigrationDst {
+                instance: spec.clone(),
+                info: migration_info,
+                success: true,
+            },
+        )
+        .await
+        .map_err(|e| {
+            rpc_error(
+                &format!("Could not finalize the migration on {}", target.name),
+                e,
+            )
+        })?;
+    if let Err(e) = master
+        .rpc
+        .call(
+            &source,
+            &rpc::FinalizeMigrationSrc {
+                instance: spec,
+                success: true,
+                live,
+            },
+        )
+        .await
+    {
+        ctx.feedback(format!(
+            "Warning: could not finalize the migration on the source node {}: {}",
+            source.name,
+            error_chain(&e)
+        ));
+    }
+    ctx.feedback("* done");
+    Ok(Value::Null)
+}

@@ -1,0 +1,170 @@
+//! Logical units: one per opcode, all with Ganeti's life cycle.
+//!
+//! 1. `check_arguments`: the opcode alone, no config.
+//! 2. `locks`: expand names against the config and say what to lock.
+//! 3. (the driver acquires the locks; the job shows `waiting` meanwhile,
+//!    then re-expands names and retries if the config changed under it.)
+//! 4. `check_prereq`: check the config, under the locks.
+//! 5. `exec`: node RPCs and one config commit.
+
+pub mod cluster;
+pub mod common;
+pub mod group;
+pub mod instance;
+pub mod migrate;
+pub mod node;
+pub mod os;
+pub mod tags;
+pub mod test;
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use luxi::error::{ErrorCode, GanetiError};
+use luxi::opcodes::{Common, Input, OpCode};
+use serde_json::{json, Value};
+
+use crate::config::ConfigData;
+use crate::jobqueue::OpContext;
+use crate::locking::LockRequest;
+use crate::master::Master;
+
+/// The future a logical unit's `exec` returns.
+pub type ExecFuture<'a> = Pin<Box<dyn Future<Output = Result<Value, GanetiError>> + Send + 'a>>;
+
+/// What a logical unit sees while it runs.
+pub struct Ctx {
+    pub master: Arc<Master>,
+    pub op: OpContext,
+    pub common: Common,
+}
+
+impl Ctx {
+    /// A message in the job log.
+    pub fn feedback(&self, msg: impl Into<String>) {
+        self.op.log("message", json!(msg.into()));
+    }
+}
+
+/// One opcode's implementation.
+pub trait LogicalUnit: Send {
+    /// Checks the opcode's own arguments.
+    fn check_arguments(&mut self) -> Result<(), GanetiError> {
+        Ok(())
+    }
+    /// Expands names and declares the locks.
+    fn locks(&mut self, cfg: &ConfigData) -> Result<LockRequest, GanetiError>;
+    /// Checks prerequisites against the config, under the locks.
+    fn check_prereq(&mut self, cfg: &ConfigData) -> Result<(), GanetiError>;
+    /// Does the work.
+    fn exec<'a>(&'a mut self, ctx: &'a Ctx) -> ExecFuture<'a>;
+}
+
+/// The logical unit for an opcode.
+pub fn for_opcode(op: OpCode) -> Box<dyn LogicalUnit> {
+    match op {
+        OpCode::TestDelay(o) => Box::new(test::TestDelay::new(o)),
+        OpCode::ClusterVerify(o) => Box::new(cluster::Verify::new(o)),
+        OpCode::ClusterVerifyConfig(o) => Box::new(cluster::VerifyConfig::new(o)),
+        OpCode::ClusterVerifyGroup(o) => Box::new(cluster::VerifyGroup::new(o)),
+        OpCode::ClusterSetParams(o) => Box::new(cluster::SetParams::new(o)),
+        OpCode::NodeAdd(o) => Box::new(node::Add::new(o)),
+        OpCode::NodeRemove(o) => Box::new(node::Remove::new(o)),
+        OpCode::NodeSetParams(o) => Box::new(node::SetParams::new(o)),
+        OpCode::GroupAdd(o) => Box::new(group::Add::new(o)),
+        OpCode::GroupRemove(o) => Box::new(group::Remove::new(o)),
+        OpCode::GroupRename(o) => Box::new(group::Rename::new(o)),
+        OpCode::GroupAssignNodes(o) => Box::new(group::AssignNodes::new(o)),
+        OpCode::GroupSetParams(o) => Box::new(group::SetParams::new(o)),
+        OpCode::InstanceCreate(o) => Box::new(instance::Create::new(o)),
+        OpCode::InstanceRemove(o) => Box::new(instance::Remove::new(o)),
+        OpCode::InstanceStartup(o) => Box::new(instance::Startup::new(o)),
+        OpCode::InstanceShutdown(o) => Box::new(instance::Shutdown::new(o)),
+        OpCode::InstanceReboot(o) => Box::new(instance::Reboot::new(o)),
+        OpCode::InstanceRename(o) => Box::new(instance::Rename::new(o)),
+        OpCode::InstanceSetParams(o) => Box::new(instance::SetParams::new(o)),
+        OpCode::InstanceReinstall(o) => Box::new(instance::Reinstall::new(o)),
+        OpCode::InstanceQueryData(o) => Box::new(instance::QueryData::new(o)),
+        OpCode::InstanceMigrate(o) => Box::new(instance::Migrate::new(o)),
+        OpCode::InstanceFailover(o) => Box::new(instance::Failover::new(o)),
+        OpCode::OsDiagnose(o) => Box::new(os::Diagnose::new(o)),
+        OpCode::TagsGet(o) => Box::new(tags::Get::new(o)),
+        OpCode::TagsSet(o) => Box::new(tags::Change::new(o, true)),
+        OpCode::TagsDel(o) => Box::new(tags::Change::new(o, false)),
+        OpCode::TagsSearch(o) => Box::new(tags::Search::new(o)),
+    }
+}
+
+/// Runs one opcode through its logical unit.
+pub async fn run(master: Arc<Master>, op: OpContext, input: Input) -> Result<Value, GanetiError> {
+    let Input { op: opcode, common } = input;
+    let mut lu = for_opcode(opcode);
+    lu.check_arguments()?;
+    let mut attempts = 0;
+    let _guard = loop {
+        attempts += 1;
+        let req = {
+            let cfg = master.config.read();
+            lu.locks(&cfg)?
+        };
+        op.set_waiting();
+        let canceled_op = op.clone();
+        let guard = master
+            .locks
+            .acquire(
+                req.clone(),
+                move || canceled_op.is_canceled(),
+                Duration::from_millis(500),
+            )
+            .await
+            .map_err(|e| GanetiError::exec(e.to_string()))?;
+        // The config may have changed while we waited: if the same
+        // expansion asks for other locks now, start over.
+        let again = {
+            let cfg = master.config.read();
+            lu.locks(&cfg)?
+        };
+        if again == req {
+            break guard;
+        }
+        drop(guard);
+        if attempts > 10 {
+            return Err(GanetiError::prereq(
+                "The configuration kept changing while waiting for locks",
+                ErrorCode::TempNoRes,
+            ));
+        }
+    };
+    op.set_running();
+    {
+        let cfg = master.config.read();
+        lu.check_prereq(&cfg)?;
+    }
+    if common.dry_run {
+        return Ok(Value::Null);
+    }
+    let ctx = Ctx { master, op, common };
+    lu.exec(&ctx).await
+}
+
+/// `OpPrereqError(msg, wrong_input)`.
+pub fn inval(msg: impl Into<String>) -> GanetiError {
+    GanetiError::prereq(msg, ErrorCode::Inval)
+}
+
+/// `OpPrereqError(msg, wrong_state)`.
+pub fn wrong_state(msg: impl Into<String>) -> GanetiError {
+    GanetiError::prereq(msg, ErrorCode::State)
+}
+
+/// `OpPrereqError(msg, unknown_entity)`.
+pub fn noent(msg: impl Into<String>) -> GanetiError {
+    GanetiError::prereq(msg, ErrorCode::NoEnt)
+}
+
+/// `OpPrereqError(msg, already_exists)`.
+pub fn exists(msg: impl Into<String>) -> GanetiError {
+    GanetiError::prereq(msg, ErrorCode::Exists)
+}

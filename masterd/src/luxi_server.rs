@@ -1,0 +1,395 @@
+//! The LUXI server: a unix socket, ETX-framed JSON requests, one task per
+//! connection. Every malformed request gets an encoded error and the
+//! connection (and daemon) keeps serving.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use luxi::error::GanetiError;
+use luxi::framing::{aio, FrameError};
+use luxi::protocol::{self, LUXI_VERSION};
+use luxi::query::{ClassicQueryRequest, ItemType, QueryFieldsRequest, QueryRequest};
+use serde_json::{json, Value};
+use tokio::io::BufReader;
+use tokio::net::{UnixListener, UnixStream};
+
+use crate::master::Master;
+
+/// Binds the LUXI socket (mode 0660), replacing a stale one.
+pub fn bind(path: &Path) -> std::io::Result<UnixListener> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    if path.exists() {
+        // A socket nobody answers on is left over from a dead daemon.
+        if std::os::unix::net::UnixStream::connect(path).is_ok() {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::AddrInUse,
+                format!("another master daemon is serving {}", path.display()),
+            ));
+        }
+        std::fs::remove_file(path)?;
+    }
+    let l = UnixListener::bind(path)?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660))?;
+    Ok(l)
+}
+
+/// Serves connections until the listener fails.
+pub async fn serve(master: Arc<Master>, listener: UnixListener) {
+    loop {
+        match listener.accept().await {
+            Ok((stream, _)) => {
+                let m = master.clone();
+                tokio::spawn(async move { handle(m, stream).await });
+            }
+            Err(e) => {
+                tracing::error!("LUXI accept failed: {e}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+}
+
+async fn handle(master: Arc<Master>, stream: UnixStream) {
+    let (r, mut w) = stream.into_split();
+    let mut r = BufReader::new(r);
+    loop {
+        let msg = match aio::read_message(&mut r).await {
+            Ok(m) => m,
+            Err(FrameError::Closed) => return,
+            Err(FrameError::Io(e)) => {
+                tracing::debug!("LUXI connection error: {e}");
+                return;
+            }
+            Err(e) => {
+                // Oversized, truncated or not UTF-8: answer, then drop the
+                // connection (its framing can no longer be trusted).
+                let reply = protocol::format_response(
+                    Err(GanetiError::luxi(format!("Invalid LUXI message: {e}"))),
+                    Some(LUXI_VERSION),
+                );
+                let _ = aio::write_message(&mut w, &reply).await;
+                return;
+            }
+        };
+        let result = match protocol::parse_request(&msg) {
+            Ok(req) => dispatch(&master, &req.method, &req.args).await,
+            Err(e) => Err(e),
+        };
+        if let Err(e) = &result {
+            tracing::debug!("LUXI request failed: {e}");
+        }
+        let reply = protocol::format_response(result, Some(LUXI_VERSION));
+        if aio::write_message(&mut w, &reply).await.is_err() {
+            return;
+        }
+    }
+}
+
+fn args_n<'a>(method: &str, args: &'a Value, n: usize) -> Result<&'a [Value], GanetiError> {
+    match args.as_array() {
+        Some(a) if a.len() == n => Ok(a),
+        Some(a) => Err(GanetiError::luxi(format!(
+            "{method}: expected {n} arguments, got {}",
+            a.len()
+        ))),
+        None => Err(GanetiError::luxi(format!(
+            "{method}: arguments must be a list, got {args}"
+        ))),
+    }
+}
+
+fn job_id(method: &str, v: &Value) -> Result<u64, GanetiError> {
+    match v {
+        Value::Number(n) => n.as_u64(),
+        Value::String(s) => s.parse().ok(),
+        _ => None,
+    }
+    .ok_or_else(|| GanetiError::luxi(format!("{method}: invalid job id {v}")))
+}
+
+fn ops_list(method: &str, v: &Value) -> Result<Vec<Value>, GanetiError> {
+    v.as_array().cloned().ok_or_else(|| {
+        GanetiError::luxi(format!(
+            "{method}: a job must be a list of opcodes, got {v}"
+        ))
+    })
+}
+
+fn strings(method: &str, v: &Value) -> Result<Vec<String>, GanetiError> {
+    match v {
+        Value::Null => Ok(Vec::new()),
+        Value::Array(a) => a
+            .iter()
+            .map(|x| {
+                x.as_str().map(str::to_string).ok_or_else(|| {
+                    GanetiError::luxi(format!("{method}: expected a list of strings, got {v}"))
+                })
+            })
+            .collect(),
+        _ => Err(GanetiError::luxi(format!(
+            "{method}: expected a list of strings, got {v}"
+        ))),
+    }
+}
+
+/// Runs one LUXI method.
+pub async fn dispatch(
+    master: &Arc<Master>,
+    method: &str,
+    args: &Value,
+) -> Result<Value, GanetiError> {
+    let queue = master.queue();
+    match method {
+        "SubmitJob" | "SubmitJobToDrainedQueue" => {
+            let a = args_n(method, args, 1)?;
+            let ops = ops_list(method, &a[0])?;
+            Ok(json!(queue.submit(ops).await?))
+        }
+        "SubmitManyJobs" => {
+            let a = args_n(method, args, 1)?;
+            let jobs = a[0]
+                .as_array()
+                .ok_or_else(|| GanetiError::luxi("SubmitManyJobs: expected a list of jobs"))?
+                .iter()
+                .map(|j| ops_list(method, j))
+                .collect::<Result<Vec<_>, _>>()?;
+            let res = queue.submit_many(jobs).await;
+            Ok(Value::Array(
+                res.into_iter()
+                    .map(|r| match r {
+                        Ok(id) => json!([true, id]),
+                        Err(e) => json!([false, e.message()]),
+                    })
+                    .collect(),
+            ))
+        }
+        "WaitForJobChange" => {
+            let a = args_n(method, args, 5)?;
+            let id = job_id(method, &a[0])?;
+            let fields = strings(method, &a[1])?;
+            let timeout = a[4].as_f64().unwrap_or(0.0).clamp(0.0, 3600.0);
+            queue
+                .wait_for_job_change(
+                    id,
+                    &fields,
+                    a[2].clone(),
+                    a[3].clone(),
+                    Duration::from_secs_f64(timeout),
+                )
+                .await
+        }
+        "QueryJobs" => {
+            let a = args_n(method, args, 2)?;
+            let ids = match &a[0] {
+                Value::Null => None,
+                Value::Array(v) => Some(
+                    v.iter()
+                        .map(|x| job_id(method, x))
+                        .collect::<Result<Vec<_>, _>>()?,
+                ),
+                other => {
+                    return Err(GanetiError::luxi(format!(
+                        "QueryJobs: invalid job ids {other}"
+                    )))
+                }
+            };
+            let fields = strings(method, &a[1])?;
+            let rows = queue.query_jobs(ids.as_deref(), &fields)?;
+            Ok(json!(rows))
+        }
+        "Query" => {
+            let req = QueryRequest::from_args(args).map_err(GanetiError::from)?;
+            let resp =
+                crate::query::query(master, req.what.as_str(), &req.fields, &req.filter).await?;
+            Ok(json!(resp))
+        }
+        "QueryFields" => {
+            let req = QueryFieldsRequest::from_args(args).map_err(GanetiError::from)?;
+            let names = (!req.fields.is_empty()).then_some(req.fields.as_slice());
+            Ok(json!(crate::query::query_fields(req.what.as_str(), names)?))
+        }
+        "QueryInstances" | "QueryNodes" | "QueryGroups" => {
+            let req = ClassicQueryRequest::from_args(method, args).map_err(GanetiError::from)?;
+            req.check_no_locking()?;
+            let what = match method {
+                "QueryInstances" => ItemType::Instance,
+                "QueryNodes" => ItemType::Node,
+                _ => ItemType::Group,
+            };
+            let resp =
+                crate::query::query(master, what.as_str(), &req.fields, &req.filter(what)).await?;
+            Ok(json!(
+                luxi::query::legacy_rows(resp).map_err(GanetiError::from)?
+            ))
+        }
+        "QueryNetworks" => Ok(json!([])),
+        "QueryExports" => Ok(json!({})),
+        "QueryFilters" => Ok(json!([])),
+        "QueryClusterInfo" => Ok(cluster_info(master)),
+        "QueryConfigValues" => {
+            let a = args_n(method, args, 1)?;
+            let fields = strings(method, &a[0])?;
+            config_values(master, &fields)
+        }
+        "QueryTags" => {
+            let a = args_n(method, args, 2)?;
+            let kind = a[0]
+                .as_str()
+                .ok_or_else(|| GanetiError::luxi("QueryTags: kind must be a string"))?;
+            let name = a[1].as_str().filter(|s| !s.is_empty());
+            let cfg = master.config.read();
+            Ok(json!(crate::lu::tags::query_tags(&cfg, kind, name)?))
+        }
+        "CancelJob" => {
+            let a = args
+                .as_array()
+                .filter(|a| !a.is_empty() && a.len() <= 2)
+                .ok_or_else(|| {
+                    GanetiError::luxi("CancelJob: expected [job_id] or [job_id, kill]")
+                })?;
+            let id = job_id(method, &a[0])?;
+            let kill = a.get(1).and_then(Value::as_bool).unwrap_or(false);
+            let (ok, msg) = queue.cancel(id, kill).await?;
+            Ok(json!([ok, msg]))
+        }
+        "ArchiveJob" => {
+            let a = args_n(method, args, 1)?;
+            Ok(json!(queue.archive(job_id(method, &a[0])?).await?))
+        }
+        "AutoArchiveJobs" => {
+            let a = args_n(method, args, 2)?;
+            let age = a[0]
+                .as_i64()
+                .ok_or_else(|| GanetiError::luxi("AutoArchiveJobs: age must be an integer"))?;
+            let timeout = a[1].as_i64().unwrap_or(60);
+            let (n, left) = queue.auto_archive(age, timeout).await?;
+            Ok(json!([n, left]))
+        }
+        "ChangeJobPriority" => {
+            let a = args_n(method, args, 2)?;
+            let id = job_id(method, &a[0])?;
+            let prio = a[1].as_i64().ok_or_else(|| {
+                GanetiError::luxi("ChangeJobPriority: priority must be an integer")
+            })?;
+            let (ok, msg) = queue.change_priority(id, prio as i32).await?;
+            Ok(json!([ok, msg]))
+        }
+        "SetDrainFlag" => {
+            let a = args_n(method, args, 1)?;
+            let flag = a[0]
+                .as_bool()
+                .ok_or_else(|| GanetiError::luxi("SetDrainFlag: flag must be a boolean"))?;
+            queue
+                .set_drain_flag(flag)
+                .map_err(|e| GanetiError::exec(format!("Cannot set the drain flag: {e}")))?;
+            Ok(json!(true))
+        }
+        "SetWatcherPause" => {
+            let a = args_n(method, args, 1)?;
+            let until = a[0].as_f64();
+            *master
+                .watcher_pause
+                .lock()
+                .unwrap_or_else(|e| e.into_inner()) = until;
+            Ok(json!(until))
+        }
+        other => Err(GanetiError::luxi(format!("Unknown LUXI method '{other}'"))),
+    }
+}
+
+/// `QueryClusterInfo`: the keys Ganeti's `gnt-cluster info` reads.
+pub fn cluster_info(master: &Master) -> Value {
+    let cfg = master.config.read();
+    let c = &cfg.cluster;
+    let default_hv = c.enabled_hypervisors.first().cloned().unwrap_or_default();
+    json!({
+        "software_version": crate::VERSION,
+        "protocol_version": LUXI_VERSION,
+        "config_version": LUXI_VERSION,
+        "os_api_version": 20,
+        "export_version": 0,
+        "vcs_version": format!("ganeti-rs {}", crate::VERSION),
+        "architecture": [std::env::consts::ARCH, std::env::consts::ARCH],
+        "name": c.cluster_name,
+        "master": cfg.master_node().map(|n| n.name.clone()).unwrap_or_default(),
+        "default_hypervisor": default_hv,
+        "enabled_hypervisors": c.enabled_hypervisors,
+        "hvparams": c.hvparams,
+        "os_hvp": {},
+        "beparams": c.beparams,
+        "osparams": c.osparams,
+        "ipolicy": c.ipolicy,
+        "nicparams": c.nicparams,
+        "ndparams": c.ndparams,
+        "diskparams": c.diskparams,
+        "candidate_pool_size": c.candidate_pool_size,
+        "max_running_jobs": 20,
+        "max_tracked_jobs": 25,
+        "master_netdev": c.master_netdev,
+        "master_netmask": c.master_netmask,
+        "use_external_mip_script": false,
+        "volume_group_name": c.volume_group_name,
+        "drbd_usermode_helper": null,
+        "file_storage_dir": c.file_storage_dir,
+        "shared_file_storage_dir": c.shared_file_storage_dir,
+        "gluster_storage_dir": "",
+        "maintain_node_health": c.maintain_node_health,
+        "ctime": c.ctime,
+        "mtime": c.mtime,
+        "uuid": c.uuid,
+        "tags": c.tags,
+        "uid_pool": c.uid_pool,
+        "default_iallocator": c.default_iallocator,
+        "default_iallocator_params": {},
+        "reserved_lvs": [],
+        "primary_ip_version": 4,
+        "prealloc_wipe_disks": false,
+        "hidden_os": [],
+        "blacklisted_os": [],
+        "enabled_disk_templates": c.enabled_disk_templates,
+        "install_image": "",
+        "instance_communication_network": "",
+        "zeroing_image": "",
+        "compression_tools": ["gzip", "gzip-fast", "gzip-slow"],
+        "enabled_user_shutdown": false,
+        "modify_etc_hosts": false,
+        "modify_ssh_setup": false,
+        "ssh_key_type": "rsa",
+        "ssh_key_bits": 2048,
+        "enabled_data_collectors": {},
+        "data_collector_interval": {},
+    })
+}
+
+fn config_values(master: &Master, fields: &[String]) -> Result<Value, GanetiError> {
+    let cfg = master.config.read();
+    let queue = master.queue();
+    fields
+        .iter()
+        .map(|f| {
+            Ok(match f.as_str() {
+                "cluster_name" => json!(cfg.cluster.cluster_name),
+                "master_node" => json!(cfg.master_node().map(|n| n.name.clone())),
+                "drain_flag" => json!(queue.drained()),
+                "watcher_pause" => json!(*master
+                    .watcher_pause
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())),
+                "volume_group_name" => json!(cfg.cluster.volume_group_name),
+                "default_hypervisor" => json!(cfg.cluster.enabled_hypervisors.first()),
+                "max_running_jobs" => json!(20),
+                "max_tracked_jobs" => json!(25),
+                other => {
+                    return Err(GanetiError::parameter(format!(
+                        "Unknown configuration value requested: {other}"
+                    )))
+                }
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map(Value::Array)
+}

@@ -1,0 +1,114 @@
+//! Live data for queries, fetched from the nodes in parallel. A node that
+//! does not answer gives "no data" for its rows; an offline node gives
+//! "offline". Neither fails the query.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use noded::api as rpc;
+use objects::Node;
+
+use crate::master::Master;
+
+/// What one node told us (or why it did not).
+#[derive(Debug, Clone)]
+pub enum NodeAnswer<T> {
+    Offline,
+    NoData,
+    Data(T),
+}
+
+impl<T> NodeAnswer<T> {
+    pub fn data(&self) -> Option<&T> {
+        match self {
+            NodeAnswer::Data(d) => Some(d),
+            _ => None,
+        }
+    }
+}
+
+/// Live data of the nodes asked.
+#[derive(Default)]
+pub struct Live {
+    pub node_info: HashMap<String, NodeAnswer<rpc::NodeInfoResult>>,
+    pub instances: HashMap<String, NodeAnswer<BTreeMap<String, rpc::RunningInstance>>>,
+}
+
+impl Live {
+    /// Fetches node info (`with_node_info`) and instance lists
+    /// (`with_instances`) from `nodes`.
+    pub async fn fetch(
+        master: &Arc<Master>,
+        nodes: Vec<Node>,
+        with_node_info: bool,
+        with_instances: bool,
+    ) -> Live {
+        let mut live = Live::default();
+        let (offline, online): (Vec<Node>, Vec<Node>) = nodes.into_iter().partition(|n| n.offline);
+        for n in &offline {
+            live.node_info.insert(n.uuid.clone(), NodeAnswer::Offline);
+            live.instances.insert(n.uuid.clone(), NodeAnswer::Offline);
+        }
+        let hvs: Vec<(String, objects::ParamDict)> = {
+            let cfg = master.config.read();
+            cfg.cluster
+                .enabled_hypervisors
+                .iter()
+                .map(|h| {
+                    (
+                        h.clone(),
+                        cfg.cluster.hvparams.get(h).cloned().unwrap_or_default(),
+                    )
+                })
+                .collect()
+        };
+        let info_req = rpc::NodeInfo {
+            hypervisors: hvs.iter().take(1).cloned().collect(),
+            storage: vec![rpc::StorageUnit {
+                kind: rpc::DiskTemplate::File,
+            }],
+        };
+        let list_req = rpc::AllInstancesInfo { hypervisors: hvs };
+        let (infos, lists) = tokio::join!(
+            async {
+                if with_node_info {
+                    Some(master.rpc.call_many(&online, &info_req).await)
+                } else {
+                    None
+                }
+            },
+            async {
+                if with_instances {
+                    Some(master.rpc.call_many(&online, &list_req).await)
+                } else {
+                    None
+                }
+            }
+        );
+        if let Some(infos) = infos {
+            for (n, r) in online.iter().zip(infos) {
+                let a = match r {
+                    Ok(d) => NodeAnswer::Data(d),
+                    Err(e) => {
+                        tracing::debug!("node_info on {} failed: {e}", n.name);
+                        NodeAnswer::NoData
+                    }
+                };
+                live.node_info.insert(n.uuid.clone(), a);
+            }
+        }
+        if let Some(lists) = lists {
+            for (n, r) in online.iter().zip(lists) {
+                let a = match r {
+                    Ok(d) => NodeAnswer::Data(d),
+                    Err(e) => {
+                        tracing::debug!("all_instances_info on {} failed: {e}", n.name);
+                        NodeAnswer::NoData
+                    }
+                };
+                live.instances.insert(n.uuid.clone(), a);
+            }
+        }
+        live
+    }
+}

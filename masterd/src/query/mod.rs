@@ -1,0 +1,269 @@
+//! Queries: the `Query`, `QueryFields` and legacy `Query*` LUXI calls over
+//! the resources instance, node, group and job. Fields are declared once
+//! per resource (see the submodules); live fields are fetched from the
+//! nodes in parallel only when a requested field or the filter needs them.
+
+pub mod group;
+pub mod instance;
+pub mod job;
+pub mod live;
+pub mod node;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use luxi::error::{ErrorCode, GanetiError};
+use luxi::query::{
+    Cell, DataNeeds, FieldDef, FieldFlags, FieldKind, FieldRegistry, Filter, PreparedQuery,
+    QueryFieldsResponse, QueryResponse,
+};
+use serde_json::json;
+
+use crate::master::Master;
+use live::Live;
+
+/// Adds uuid, serial_no, ctime, mtime and tags, common to config objects.
+pub fn common_fields<R, G>(r: &mut FieldRegistry<R>, get: G)
+where
+    G: Fn(&R) -> (String, u64, f64, f64, Vec<String>) + Copy + Send + Sync + 'static,
+{
+    use FieldKind::*;
+    let c = DataNeeds::CONFIG;
+    r.add(
+        FieldDef::new("uuid", "UUID", Text, "Object UUID"),
+        c,
+        move |x| Cell::normal(get(x).0),
+    )
+    .add(
+        FieldDef::new(
+            "serial_no",
+            "SerialNo",
+            Number,
+            "Object serial number, incremented on each modification",
+        ),
+        c,
+        move |x| Cell::normal(get(x).1),
+    )
+    .add_flagged(
+        FieldDef::new("ctime", "CTime", Timestamp, "Creation timestamp"),
+        c,
+        FieldFlags::Timestamp,
+        move |x| Cell::normal(get(x).2),
+    )
+    .add_flagged(
+        FieldDef::new("mtime", "MTime", Timestamp, "Modification timestamp"),
+        c,
+        FieldFlags::Timestamp,
+        move |x| Cell::normal(get(x).3),
+    )
+    .add(FieldDef::new("tags", "Tags", Other, "Tags"), c, move |x| {
+        Cell::normal(json!(get(x).4))
+    });
+}
+
+fn qerr(e: luxi::query::QueryError) -> GanetiError {
+    e.into()
+}
+
+/// The resources a query may name.
+fn unknown_resource(what: &str) -> GanetiError {
+    GanetiError::prereq(format!("Resource type '{what}' unknown"), ErrorCode::Inval)
+}
+
+/// Sorts names the way Ganeti lists them.
+fn sorted<T>(mut v: Vec<&T>, name: impl Fn(&T) -> &str) -> Vec<&T> {
+    v.sort_by(|a, b| luxi::query::nice_cmp(name(a), name(b)));
+    v
+}
+
+/// Checks that every name the filter asks for exists; Ganeti refuses a
+/// query for an unknown object by name.
+fn check_names(
+    kind: &str,
+    requested: Option<Vec<String>>,
+    exists: impl Fn(&str) -> bool,
+) -> Result<(), GanetiError> {
+    for n in requested.unwrap_or_default() {
+        if !exists(&n) {
+            return Err(GanetiError::prereq(
+                format!("{kind} name {n} not found"),
+                ErrorCode::NoEnt,
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Runs a query; `legacy` gives the old row format.
+pub async fn query(
+    master: &Arc<Master>,
+    what: &str,
+    fields: &[String],
+    filter: &Filter,
+) -> Result<QueryResponse, GanetiError> {
+    match what {
+        "instance" => query_instances(master, fields, filter).await,
+        "node" => query_nodes(master, fields, filter).await,
+        "group" => query_groups(master, fields, filter),
+        "job" => query_jobs(master, fields, filter),
+        other => Err(unknown_resource(other)),
+    }
+}
+
+async fn query_instances(
+    master: &Arc<Master>,
+    fields: &[String],
+    filter: &Filter,
+) -> Result<QueryResponse, GanetiError> {
+    let needs = {
+        let reg = instance::registry();
+        PreparedQuery::new(&reg, fields, filter)
+            .map_err(qerr)?
+            .needs()
+    };
+    let live = if needs.intersects(DataNeeds::LIVE) {
+        let nodes = master.config.read().nodes.values().cloned().collect();
+        Some(Live::fetch(master, nodes, false, true).await)
+    } else {
+        None
+    };
+    let cfg = master.config.read();
+    let reg = instance::registry();
+    check_names(
+        "Instance",
+        luxi::query::requested_names(filter, "name"),
+        |n| cfg.expand_instance(n).is_some(),
+    )?;
+    let q = PreparedQuery::new(&reg, fields, filter).map_err(qerr)?;
+    let rows = sorted(cfg.instances.values().collect(), |i| &i.name)
+        .into_iter()
+        .map(|i| instance::InstRow::new(&cfg, i, live.as_ref()));
+    q.run(rows).map_err(qerr)
+}
+
+async fn query_nodes(
+    master: &Arc<Master>,
+    fields: &[String],
+    filter: &Filter,
+) -> Result<QueryResponse, GanetiError> {
+    let needs = {
+        let reg = node::registry();
+        PreparedQuery::new(&reg, fields, filter)
+            .map_err(qerr)?
+            .needs()
+    };
+    let live = if needs.intersects(DataNeeds::LIVE) {
+        let nodes = master.config.read().nodes.values().cloned().collect();
+        Some(Live::fetch(master, nodes, true, false).await)
+    } else {
+        None
+    };
+    let cfg = master.config.read();
+    let reg = node::registry();
+    check_names("Node", luxi::query::requested_names(filter, "name"), |n| {
+        cfg.expand_node(n).is_some()
+    })?;
+    let mut pinst: HashMap<&str, Vec<&objects::Instance>> = HashMap::new();
+    let mut sinst: HashMap<String, Vec<&objects::Instance>> = HashMap::new();
+    for i in cfg.instances.values() {
+        pinst.entry(i.primary_node.as_str()).or_default().push(i);
+        for s in i.secondary_nodes() {
+            sinst.entry(s).or_default().push(i);
+        }
+    }
+    let q = PreparedQuery::new(&reg, fields, filter).map_err(qerr)?;
+    let rows = sorted(cfg.nodes.values().collect(), |n| &n.name)
+        .into_iter()
+        .map(|n| {
+            node::NodeRow::new(
+                &cfg,
+                n,
+                pinst.get(n.uuid.as_str()).cloned().unwrap_or_default(),
+                sinst.get(&n.uuid).cloned().unwrap_or_default(),
+                live.as_ref(),
+            )
+        });
+    q.run(rows).map_err(qerr)
+}
+
+fn query_groups(
+    master: &Arc<Master>,
+    fields: &[String],
+    filter: &Filter,
+) -> Result<QueryResponse, GanetiError> {
+    let cfg = master.config.read();
+    let reg = group::registry();
+    check_names("Group", luxi::query::requested_names(filter, "name"), |n| {
+        cfg.expand_group(n).is_some()
+    })?;
+    let q = PreparedQuery::new(&reg, fields, filter).map_err(qerr)?;
+    let rows = sorted(cfg.groups.values().collect(), |g| &g.name)
+        .into_iter()
+        .map(|g| {
+            let mut nodes: Vec<&str> = cfg
+                .nodes
+                .values()
+                .filter(|n| n.group == g.uuid)
+                .map(|n| n.name.as_str())
+                .collect();
+            nodes.sort();
+            let mut instances: Vec<&str> = cfg
+                .instances
+                .values()
+                .filter(|i| {
+                    cfg.nodes
+                        .get(&i.primary_node)
+                        .is_some_and(|n| n.group == g.uuid)
+                })
+                .map(|i| i.name.as_str())
+                .collect();
+            instances.sort();
+            group::GroupRow {
+                cfg: &cfg,
+                group: g,
+                nodes,
+                instances,
+            }
+        });
+    q.run(rows).map_err(qerr)
+}
+
+fn query_jobs(
+    master: &Arc<Master>,
+    fields: &[String],
+    filter: &Filter,
+) -> Result<QueryResponse, GanetiError> {
+    let reg = job::registry();
+    let q = PreparedQuery::new(&reg, fields, filter).map_err(qerr)?;
+    let queue = master.queue();
+    let ids: Vec<u64> = match luxi::query::requested_values(filter, "id").filter(|v| !v.is_empty())
+    {
+        Some(vals) => vals
+            .iter()
+            .filter_map(|v| {
+                v.to_json()
+                    .as_u64()
+                    .or_else(|| v.to_json().as_str().and_then(|s| s.parse().ok()))
+            })
+            .collect(),
+        None => queue.job_ids(false),
+    };
+    let rows = ids.into_iter().map(|id| job::JobRow { id, queue });
+    q.run(rows).map_err(qerr)
+}
+
+/// `QueryFields(what, fields)`.
+pub fn query_fields(
+    what: &str,
+    fields: Option<&[String]>,
+) -> Result<QueryFieldsResponse, GanetiError> {
+    let names: Vec<String> = fields.map(<[String]>::to_vec).unwrap_or_default();
+    let resp = match what {
+        "instance" => instance::registry().query_fields(&names),
+        "node" => node::registry().query_fields(&names),
+        "group" => group::registry().query_fields(&names),
+        "job" => job::registry().query_fields(&names),
+        other => return Err(unknown_resource(other)),
+    };
+    Ok(resp)
+}

@@ -1,0 +1,142 @@
+//! The master's side of node RPC: one typed call to a node, or the same call
+//! to many nodes in parallel, each with the call's timeout.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use noded::api::Call;
+use noded::client::{ClientError, NodeClient};
+use objects::paths::Paths;
+use objects::Node;
+
+/// A failed call to a node, naming the node and the call.
+#[derive(Debug, thiserror::Error)]
+pub enum RpcFailure {
+    #[error("node {node} is marked offline")]
+    Offline { node: String },
+    #[error("node {node} has an invalid address '{ip}'")]
+    BadAddress { node: String, ip: String },
+    #[error("cannot load the cluster certificates for node RPC")]
+    Tls(#[source] ClientError),
+    #[error(transparent)]
+    Call(#[from] ClientError),
+}
+
+impl RpcFailure {
+    /// Whether the node could not be reached at all (as opposed to a node
+    /// that answered with an error).
+    pub fn is_unreachable(&self) -> bool {
+        match self {
+            RpcFailure::Offline { .. } => true,
+            RpcFailure::Call(e) => e.is_unreachable() || e.is_timeout(),
+            _ => false,
+        }
+    }
+}
+
+/// Node RPC for the master.
+pub struct Rpc {
+    paths: Paths,
+    port: u16,
+    tls: Mutex<Option<Arc<rustls::ClientConfig>>>,
+    /// Overrides every call's timeout (tests).
+    timeout_override: Option<Duration>,
+}
+
+impl Rpc {
+    /// Node RPC with the certificates under `paths`; nodes listen on `port`.
+    pub fn new(paths: Paths, port: u16) -> Self {
+        Rpc {
+            paths,
+            port,
+            tls: Mutex::new(None),
+            timeout_override: None,
+        }
+    }
+
+    /// Every call gives up after `t` (instead of the call's own timeout).
+    pub fn with_timeout(mut self, t: Duration) -> Self {
+        self.timeout_override = Some(t);
+        self
+    }
+
+    fn tls(&self) -> Result<Arc<rustls::ClientConfig>, RpcFailure> {
+        let mut g = self.tls.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(c) = g.as_ref() {
+            return Ok(c.clone());
+        }
+        let c = noded::tls::client_config(&self.paths)
+            .map_err(|e| RpcFailure::Tls(ClientError::from(e)))?;
+        *g = Some(c.clone());
+        Ok(c)
+    }
+
+    fn client(&self, node: &Node) -> Result<NodeClient, RpcFailure> {
+        let ip: IpAddr = node
+            .primary_ip
+            .parse()
+            .map_err(|_| RpcFailure::BadAddress {
+                node: node.name.clone(),
+                ip: node.primary_ip.clone(),
+            })?;
+        Ok(NodeClient::new(
+            &node.name,
+            SocketAddr::new(ip, self.port),
+            self.tls()?,
+        )?)
+    }
+
+    /// Calls `req` on `node`; an offline node is not contacted.
+    pub async fn call<C: Call>(&self, node: &Node, req: &C) -> Result<C::Response, RpcFailure> {
+        if node.offline {
+            return Err(RpcFailure::Offline {
+                node: node.name.clone(),
+            });
+        }
+        self.call_anyway(node, req).await
+    }
+
+    /// Calls `req` on `node` even when it is marked offline (node add).
+    pub async fn call_anyway<C: Call>(
+        &self,
+        node: &Node,
+        req: &C,
+    ) -> Result<C::Response, RpcFailure> {
+        let client = self.client(node)?;
+        let timeout = self.timeout_override.unwrap_or(C::TIMEOUT);
+        Ok(client.call_with_timeout(req, timeout).await?)
+    }
+
+    /// Calls `req` on every node in parallel; results in the nodes' order.
+    pub async fn call_many<C: Call + Clone + 'static>(
+        self: &Arc<Self>,
+        nodes: &[Node],
+        req: &C,
+    ) -> Vec<Result<C::Response, RpcFailure>> {
+        let mut set = tokio::task::JoinSet::new();
+        for (idx, node) in nodes.iter().enumerate() {
+            let rpc = self.clone();
+            let node = node.clone();
+            let req = req.clone();
+            set.spawn(async move { (idx, rpc.call(&node, &req).await) });
+        }
+        let mut out: Vec<Option<Result<C::Response, RpcFailure>>> =
+            (0..nodes.len()).map(|_| None).collect();
+        while let Some(res) = set.join_next().await {
+            if let Ok((idx, r)) = res {
+                out[idx] = Some(r);
+            }
+        }
+        out.into_iter()
+            .zip(nodes)
+            .map(|(r, n)| {
+                r.unwrap_or_else(|| {
+                    Err(RpcFailure::Offline {
+                        node: n.name.clone(),
+                    })
+                })
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,666 @@
+//! The node RPC API: one request type per call, its response type and its
+//! default timeout.
+//!
+//! On the wire each call is `POST /<NAME>` with the request as a JSON body;
+//! the answer is `{"ok": <response>}` or `{"error": {"kind", "message"}}`
+//! (see [`Reply`]). The master uses these types through
+//! [`crate::client::NodeClient::call`].
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+pub use hypervisors::{
+    AttachedDisk, BeParams, ConsoleInfo, HvNodeInfo, HvParams, InstanceRuntimeInfo, InstanceSpec,
+    InstanceState, MigrationStatus, NicMode, NicSpec,
+};
+pub use storage::space::SpaceInfo;
+pub use storage::{DeviceInfo, DiskMode, DiskSpec, DiskTemplate};
+
+/// Version of this protocol; bumped on incompatible changes.
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// Timeouts of Ganeti's RPC classes.
+pub mod timeouts {
+    use std::time::Duration;
+    /// Quick queries.
+    pub const URGENT: Duration = Duration::from_secs(60);
+    pub const FAST: Duration = Duration::from_secs(5 * 60);
+    pub const NORMAL: Duration = Duration::from_secs(15 * 60);
+    pub const SLOW: Duration = Duration::from_secs(3600);
+    pub const FOUR_HOURS: Duration = Duration::from_secs(4 * 3600);
+    pub const ONE_DAY: Duration = Duration::from_secs(86400);
+}
+
+/// A node RPC: the request type names the call and its response.
+pub trait Call: Serialize + DeserializeOwned + Send + Sync {
+    /// The call's name, the URL path after `/`.
+    const NAME: &'static str;
+    /// Default timeout of the whole call (connect, send, run, answer).
+    const TIMEOUT: Duration;
+    type Response: Serialize + DeserializeOwned + Send + 'static;
+}
+
+macro_rules! call {
+    ($req:ty, $name:literal, $resp:ty, $timeout:expr) => {
+        impl Call for $req {
+            const NAME: &'static str = $name;
+            const TIMEOUT: Duration = $timeout;
+            type Response = $resp;
+        }
+    };
+}
+
+/// The body of every answer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Reply<T> {
+    Ok(T),
+    Error(RpcError),
+}
+
+/// What went wrong on the node.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[error("{kind}: {message}")]
+pub struct RpcError {
+    pub kind: ErrorKind,
+    pub message: String,
+}
+
+impl RpcError {
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+        RpcError {
+            kind,
+            message: message.into(),
+        }
+    }
+}
+
+/// Classes of node errors, for callers that react differently.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorKind {
+    /// The request could not be understood (bad JSON, wrong types, bad
+    /// method or path).
+    BadRequest,
+    /// No call of that name.
+    UnknownCall,
+    /// An argument names something that does not exist here.
+    NotFound,
+    /// The node cannot do this (unknown template, hypervisor without it).
+    Unsupported,
+    /// The operation was attempted and failed.
+    Failed,
+    /// Failure injected by a test hook.
+    Injected,
+    /// The call is refused (e.g. test hooks while disabled, a path outside
+    /// the allow-list).
+    Refused,
+    /// A bug or an unexpected condition on the node.
+    Internal,
+}
+
+impl std::fmt::Display for ErrorKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let s = match self {
+            ErrorKind::BadRequest => "bad request",
+            ErrorKind::UnknownCall => "unknown call",
+            ErrorKind::NotFound => "not found",
+            ErrorKind::Unsupported => "unsupported",
+            ErrorKind::Failed => "failed",
+            ErrorKind::Injected => "injected failure",
+            ErrorKind::Refused => "refused",
+            ErrorKind::Internal => "internal error",
+        };
+        f.write_str(s)
+    }
+}
+
+// ---------------------------------------------------------------- version
+
+/// Protocol and software version of the node daemon.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Version {}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VersionInfo {
+    pub protocol: u32,
+    pub software: String,
+}
+call!(Version, "version", VersionInfo, timeouts::URGENT);
+
+// ---------------------------------------------------------------- node
+
+/// Resources of the node: memory and CPUs per hypervisor, space per
+/// storage unit.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct NodeInfo {
+    /// Hypervisors to ask, each with its cluster-level hvparams.
+    #[serde(default)]
+    pub hypervisors: Vec<(String, HvParams)>,
+    /// Storage to measure; the node's file storage directory when empty.
+    #[serde(default)]
+    pub storage: Vec<StorageUnit>,
+}
+
+/// A storage unit to measure.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StorageUnit {
+    /// `file` or `sharedfile`.
+    pub kind: DiskTemplate,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NodeInfoResult {
+    /// The node's name as it knows itself.
+    pub name: String,
+    /// Changes at each boot of the node.
+    pub bootid: String,
+    /// Per hypervisor, in the order asked.
+    pub hypervisors: Vec<HvInfo>,
+    pub storage: Vec<StorageInfo>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HvInfo {
+    pub name: String,
+    /// Memory in MiB and CPUs.
+    pub info: HvNodeInfo,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StorageInfo {
+    pub kind: DiskTemplate,
+    /// The directory, as a path on the node.
+    pub path: String,
+    pub total_mib: u64,
+    pub free_mib: u64,
+}
+call!(NodeInfo, "node_info", NodeInfoResult, timeouts::URGENT);
+
+/// Basic health checks of the node.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct NodeVerify {
+    /// Hypervisors to verify, with their hvparams.
+    #[serde(default)]
+    pub hypervisors: Vec<(String, HvParams)>,
+    /// Check the OS search path.
+    #[serde(default)]
+    pub os: bool,
+    /// Check the file storage directories.
+    #[serde(default)]
+    pub file_storage: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NodeVerifyResult {
+    pub name: String,
+    /// Node time (seconds since the epoch), to compare clocks.
+    pub time: f64,
+    /// Per hypervisor: `None` when fine, else the problem.
+    pub hypervisors: BTreeMap<String, Option<String>>,
+    /// OS definitions found (when asked).
+    pub os: Vec<OsInfo>,
+    /// Problems with the file storage directories (when asked).
+    pub file_storage: Vec<String>,
+}
+call!(
+    NodeVerify,
+    "node_verify",
+    NodeVerifyResult,
+    timeouts::NORMAL
+);
+
+// ---------------------------------------------------------------- instances
+
+/// Assembles the instance's disks on this node, then starts it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InstanceStart {
+    pub instance: InstanceSpec,
+    #[serde(default)]
+    pub startup_paused: bool,
+}
+call!(InstanceStart, "instance_start", (), timeouts::NORMAL);
+
+/// Stops the instance (its disks stay assembled).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InstanceShutdown {
+    pub instance: InstanceSpec,
+    /// Seconds the guest has to shut down cleanly before it is killed.
+    #[serde(default = "default_shutdown_timeout")]
+    pub timeout_secs: u64,
+}
+call!(InstanceShutdown, "instance_shutdown", (), timeouts::NORMAL);
+
+fn default_shutdown_timeout() -> u64 {
+    120
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RebootType {
+    /// From inside the guest.
+    Soft,
+    /// Hypervisor-level stop and start.
+    Hard,
+    /// Stop, re-assemble disks, start.
+    Full,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InstanceReboot {
+    pub instance: InstanceSpec,
+    pub reboot_type: RebootType,
+    #[serde(default = "default_shutdown_timeout")]
+    pub shutdown_timeout_secs: u64,
+}
+call!(InstanceReboot, "instance_reboot", (), timeouts::NORMAL);
+
+/// Runtime information on one instance (`None`: not running here).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InstanceInfo {
+    pub instance: String,
+    pub hypervisor: String,
+    #[serde(default)]
+    pub hvparams: HvParams,
+}
+call!(
+    InstanceInfo,
+    "instance_info",
+    Option<InstanceRuntimeInfo>,
+    timeouts::URGENT
+);
+
+/// Names of the instances running here under the given hypervisors.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InstanceList {
+    pub hypervisors: Vec<String>,
+}
+call!(InstanceList, "instance_list", Vec<String>, timeouts::URGENT);
+
+/// Runtime information on every instance running here, by name.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AllInstancesInfo {
+    pub hypervisors: Vec<(String, HvParams)>,
+}
+
+/// One running instance and the hypervisor that runs it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunningInstance {
+    pub hypervisor: String,
+    #[serde(flatten)]
+    pub info: InstanceRuntimeInfo,
+}
+call!(
+    AllInstancesInfo,
+    "all_instances_info",
+    BTreeMap<String, RunningInstance>,
+    timeouts::URGENT
+);
+
+/// Changes the memory of a running instance.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InstanceBalloonMemory {
+    pub instance: InstanceSpec,
+    pub memory_mib: u64,
+}
+call!(
+    InstanceBalloonMemory,
+    "instance_balloon_memory",
+    (),
+    timeouts::NORMAL
+);
+
+/// How to reach the console of an instance.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InstanceConsole {
+    pub instance: InstanceSpec,
+}
+call!(
+    InstanceConsole,
+    "instance_console",
+    ConsoleInfo,
+    timeouts::URGENT
+);
+
+// ---------------------------------------------------------------- migration
+
+/// Source node: opaque data the target needs to accept the instance.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MigrationInfo {
+    pub instance: InstanceSpec,
+}
+call!(MigrationInfo, "migration_info", String, timeouts::NORMAL);
+
+/// Target node: prepare to receive the instance (disks are assembled).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AcceptInstance {
+    pub instance: InstanceSpec,
+    /// From [`MigrationInfo`].
+    pub info: String,
+    /// Address of this (the target) node.
+    pub target: String,
+}
+call!(AcceptInstance, "accept_instance", (), timeouts::NORMAL);
+
+/// Source node: send the instance to the target.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MigrateInstance {
+    pub cluster_name: String,
+    pub instance: InstanceSpec,
+    pub target: String,
+    pub live: bool,
+}
+call!(MigrateInstance, "migrate_instance", (), timeouts::SLOW);
+
+/// Target node: keep (success) or drop (failure) the received instance.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FinalizeMigrationDst {
+    pub instance: InstanceSpec,
+    pub info: String,
+    pub success: bool,
+}
+call!(
+    FinalizeMigrationDst,
+    "finalize_migration_dst",
+    (),
+    timeouts::NORMAL
+);
+
+/// Source node: stop the source (success) or keep it running (failure).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FinalizeMigrationSrc {
+    pub instance: InstanceSpec,
+    pub success: bool,
+    pub live: bool,
+}
+call!(
+    FinalizeMigrationSrc,
+    "finalize_migration_src",
+    (),
+    timeouts::NORMAL
+);
+
+/// Source node: progress of the migration.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GetMigrationStatus {
+    pub instance: InstanceSpec,
+}
+call!(
+    GetMigrationStatus,
+    "migration_status",
+    MigrationStatus,
+    timeouts::URGENT
+);
+
+// ---------------------------------------------------------------- block devices
+
+/// Creates a disk of an instance on this node.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BlockdevCreate {
+    pub instance_name: String,
+    pub disk: DiskSpec,
+    /// Size in MiB; the disk's own size when absent.
+    #[serde(default)]
+    pub size: Option<u64>,
+    /// Whether this node is the instance's primary.
+    #[serde(default = "default_true")]
+    pub on_primary: bool,
+}
+
+fn default_true() -> bool {
+    true
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BlockdevCreateResult {
+    /// The device's path on this node, if it has one.
+    pub path: Option<String>,
+}
+call!(
+    BlockdevCreate,
+    "blockdev_create",
+    BlockdevCreateResult,
+    timeouts::SLOW
+);
+
+/// Removes a disk and its data.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BlockdevRemove {
+    pub instance_name: String,
+    pub disk: DiskSpec,
+}
+call!(BlockdevRemove, "blockdev_remove", (), timeouts::NORMAL);
+
+/// Makes a disk usable on this node; returns what the hypervisor needs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BlockdevAssemble {
+    pub instance_name: String,
+    pub disk: DiskSpec,
+    #[serde(default = "default_true")]
+    pub on_primary: bool,
+}
+call!(
+    BlockdevAssemble,
+    "blockdev_assemble",
+    AttachedDisk,
+    timeouts::NORMAL
+);
+
+/// Makes a disk unused on this node (the data stays).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BlockdevShutdown {
+    pub instance_name: String,
+    pub disk: DiskSpec,
+}
+call!(BlockdevShutdown, "blockdev_shutdown", (), timeouts::NORMAL);
+
+/// Grows a disk by `amount` MiB.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BlockdevGrow {
+    pub instance_name: String,
+    pub disk: DiskSpec,
+    pub amount: u64,
+    #[serde(default)]
+    pub dry_run: bool,
+}
+call!(BlockdevGrow, "blockdev_grow", (), timeouts::NORMAL);
+
+/// Path and size of disks (`None` for a disk missing on this node).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BlockdevInfo {
+    pub instance_name: String,
+    pub disks: Vec<DiskSpec>,
+}
+call!(
+    BlockdevInfo,
+    "blockdev_info",
+    Vec<Option<DeviceInfo>>,
+    timeouts::URGENT
+);
+
+// ---------------------------------------------------------------- OS
+
+/// Runs the OS `create` script for the instance (disks are assembled
+/// first). `reinstall` sets `INSTANCE_REINSTALL=1`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InstanceOsAdd {
+    pub instance: InstanceSpec,
+    #[serde(default)]
+    pub reinstall: bool,
+    #[serde(default)]
+    pub debug: u32,
+}
+call!(InstanceOsAdd, "instance_os_add", (), timeouts::ONE_DAY);
+
+/// Runs the OS `rename` script (`instance` carries the new name).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OsRename {
+    pub instance: InstanceSpec,
+    pub old_name: String,
+    #[serde(default)]
+    pub debug: u32,
+}
+call!(OsRename, "instance_run_rename", (), timeouts::FOUR_HOURS);
+
+/// Lists the OS definitions of this node.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct OsDiagnose {}
+
+/// One OS definition found on a node.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OsInfo {
+    pub name: String,
+    pub path: String,
+    pub valid: bool,
+    /// Why the OS is not valid; empty when it is.
+    pub diagnose: String,
+    pub variants: Vec<String>,
+    /// (name, description).
+    pub parameters: Vec<(String, String)>,
+    pub api_versions: Vec<u32>,
+}
+call!(OsDiagnose, "os_diagnose", Vec<OsInfo>, timeouts::FAST);
+
+/// Runs the OS `verify` script on parameters.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OsValidate {
+    /// Name with optional `+variant`.
+    pub os: String,
+    #[serde(default)]
+    pub osparams: BTreeMap<String, String>,
+    /// Fail when the OS is missing (else report `false`).
+    #[serde(default = "default_true")]
+    pub required: bool,
+}
+call!(OsValidate, "os_validate", bool, timeouts::FAST);
+
+// ---------------------------------------------------------------- files
+
+/// Replaces the node's ssconf files (`key` -> content of `ssconf_<key>`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct WriteSsconfFiles {
+    pub values: BTreeMap<String, String>,
+}
+call!(WriteSsconfFiles, "write_ssconf_files", (), timeouts::FAST);
+
+/// Writes one of the cluster files a node may receive.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UploadFile {
+    /// Path as the cluster knows it (absolute, without the node's root),
+    /// e.g. `/var/lib/ganeti/known_hosts`; see [`UPLOADABLE_FILES`].
+    pub path: String,
+    pub content: String,
+    /// Permission bits.
+    #[serde(default = "default_mode")]
+    pub mode: u32,
+}
+
+fn default_mode() -> u32 {
+    0o600
+}
+
+/// Files that `upload_file` accepts, relative to the node's root.
+pub const UPLOADABLE_FILES: &[&str] = &[
+    "var/lib/ganeti/cluster-ca.pem",
+    "var/lib/ganeti/known_hosts",
+    "var/lib/ganeti/rapi.pem",
+    "var/lib/ganeti/rapi/users",
+    "var/lib/ganeti/cluster-domain-secret",
+    "var/lib/ganeti/hmac.key",
+    "var/lib/ganeti/spice.pem",
+    "var/lib/ganeti/spice-ca.pem",
+    "var/lib/ganeti/vnc-cluster-password",
+    "etc/hosts",
+];
+call!(UploadFile, "upload_file", (), timeouts::NORMAL);
+
+// ---------------------------------------------------------------- test hooks
+
+/// How an injected failure behaves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FailureMode {
+    /// Answer an error of kind [`ErrorKind::Injected`].
+    Error,
+    /// Never answer (the caller's timeout fires).
+    Hang,
+}
+
+/// Makes the next `count` calls of `call` fail (only with
+/// `--enable-test-hooks`). A `count` of 0 clears the failure.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TestSetFailure {
+    pub call: String,
+    pub mode: FailureMode,
+    pub count: u32,
+}
+call!(TestSetFailure, "test_set_failure", (), timeouts::URGENT);
+
+/// Names of every call the node daemon serves.
+pub const CALLS: &[&str] = &[
+    Version::NAME,
+    NodeInfo::NAME,
+    NodeVerify::NAME,
+    InstanceStart::NAME,
+    InstanceShutdown::NAME,
+    InstanceReboot::NAME,
+    InstanceInfo::NAME,
+    InstanceList::NAME,
+    AllInstancesInfo::NAME,
+    InstanceBalloonMemory::NAME,
+    InstanceConsole::NAME,
+    MigrationInfo::NAME,
+    AcceptInstance::NAME,
+    MigrateInstance::NAME,
+    FinalizeMigrationDst::NAME,
+    FinalizeMigrationSrc::NAME,
+    GetMigrationStatus::NAME,
+    BlockdevCreate::NAME,
+    BlockdevRemove::NAME,
+    BlockdevAssemble::NAME,
+    BlockdevShutdown::NAME,
+    BlockdevGrow::NAME,
+    BlockdevInfo::NAME,
+    InstanceOsAdd::NAME,
+    OsRename::NAME,
+    OsDiagnose::NAME,
+    OsValidate::NAME,
+    WriteSsconfFiles::NAME,
+    UploadFile::NAME,
+    TestSetFailure::NAME,
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replies_have_the_documented_shape() {
+        let ok: Reply<VersionInfo> = Reply::Ok(VersionInfo {
+            protocol: 1,
+            software: "x".into(),
+        });
+        assert_eq!(
+            serde_json::to_value(&ok).unwrap(),
+            serde_json::json!({"ok": {"protocol": 1, "software": "x"}})
+        );
+        let err: Reply<()> = Reply::Error(RpcError::new(ErrorKind::BadRequest, "m"));
+        assert_eq!(
+            serde_json::to_value(&err).unwrap(),
+            serde_json::json!({"error": {"kind": "bad_request", "message": "m"}})
+        );
+        let unit: Reply<()> = serde_json::from_str(r#"{"ok": null}"#).unwrap();
+        assert_eq!(unit, Reply::Ok(()));
+    }
+
+    #[test]
+    fn call_names_are_unique() {
+        let mut names = CALLS.to_vec();
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), CALLS.len());
+    }
+}

@@ -1,0 +1,585 @@
+//! What each call does on the node. The functions are synchronous and run
+//! on blocking threads; the server decodes requests and encodes answers.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use hypervisors::{
+    AttachedDisk, HvParams, Hypervisor, HypervisorError, InstanceSpec, Registry, StopOptions,
+};
+use noded::api::*;
+use objects::paths::Paths;
+use storage::{StorageContext, StorageError};
+use tracing::info;
+
+use crate::hooks::TestHooks;
+use crate::os::{self, OsError, Script};
+
+/// How long OS scripts may run (create/import can copy whole images).
+const OS_CREATE_TIMEOUT: Duration = Duration::from_secs(12 * 3600);
+const OS_SHORT_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// Everything a call may use.
+pub struct State {
+    pub paths: Paths,
+    pub node_name: String,
+    pub registry: Registry,
+    /// `None` unless started with `--enable-test-hooks`.
+    pub hooks: Option<TestHooks>,
+}
+
+pub type CallResult<T> = Result<T, RpcError>;
+
+/// The message of `e` followed by its sources.
+pub fn chain(e: &dyn std::error::Error) -> String {
+    let mut msg = e.to_string();
+    let mut src = e.source();
+    while let Some(s) = src {
+        msg.push_str(": ");
+        msg.push_str(&s.to_string());
+        src = s.source();
+    }
+    msg
+}
+
+fn hv_err(e: HypervisorError) -> RpcError {
+    let kind = match &e {
+        HypervisorError::Unknown { .. } | HypervisorError::Unsupported { .. } => {
+            ErrorKind::Unsupported
+        }
+        HypervisorError::InvalidName { .. } | HypervisorError::InvalidParameter { .. } => {
+            ErrorKind::BadRequest
+        }
+        _ => ErrorKind::Failed,
+    };
+    RpcError::new(kind, chain(&e))
+}
+
+fn st_err(e: StorageError) -> RpcError {
+    let kind = match &e {
+        StorageError::Unsupported(_) => ErrorKind::Unsupported,
+        StorageError::PathOutsideStorageDir { .. } | StorageError::InvalidPath { .. } => {
+            ErrorKind::Refused
+        }
+        StorageError::InvalidName { .. } | StorageError::InvalidSize(_) => ErrorKind::BadRequest,
+        StorageError::NotFound(_) => ErrorKind::NotFound,
+        _ => ErrorKind::Failed,
+    };
+    RpcError::new(kind, chain(&e))
+}
+
+fn os_err(e: OsError) -> RpcError {
+    let kind = match &e {
+        OsError::NotFound { .. } => ErrorKind::NotFound,
+        OsError::InvalidName(_) | OsError::UnknownParameters { .. } => ErrorKind::BadRequest,
+        OsError::UnsupportedVariant { .. } => ErrorKind::Unsupported,
+        _ => ErrorKind::Failed,
+    };
+    RpcError::new(kind, chain(&e))
+}
+
+fn failed(msg: impl Into<String>) -> RpcError {
+    RpcError::new(ErrorKind::Failed, msg)
+}
+
+impl State {
+    fn hv(&self, name: &str) -> CallResult<Arc<dyn Hypervisor>> {
+        self.registry.get(name).map_err(hv_err)
+    }
+
+    fn storage(&self) -> CallResult<StorageContext> {
+        StorageContext::from_paths(&self.paths).map_err(st_err)
+    }
+
+    /// Assembles every disk of `inst`.
+    fn assemble_disks(&self, inst: &InstanceSpec) -> CallResult<Vec<AttachedDisk>> {
+        let ctx = self.storage()?;
+        inst.disks
+            .iter()
+            .map(|disk| {
+                let dev = storage::open(&ctx, &inst.name, disk).map_err(st_err)?;
+                let path = dev.assemble().map_err(|e| {
+                    let mut err = st_err(e);
+                    err.message = format!(
+                        "disk {} of instance '{}': {}",
+                        disk.index, inst.name, err.message
+                    );
+                    err
+                })?;
+                Ok(AttachedDisk {
+                    index: disk.index,
+                    path,
+                    uri: None,
+                    mode: disk.mode,
+                })
+            })
+            .collect()
+    }
+}
+
+fn bootid() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/random/boot_id")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_default()
+}
+
+fn now() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}
+
+// ---------------------------------------------------------------- node
+
+pub fn version(_s: &State, _r: Version) -> CallResult<VersionInfo> {
+    Ok(VersionInfo {
+        protocol: PROTOCOL_VERSION,
+        software: noded::SOFTWARE_VERSION.to_string(),
+    })
+}
+
+pub fn node_info(s: &State, r: NodeInfo) -> CallResult<NodeInfoResult> {
+    let mut hvs = Vec::new();
+    for (name, params) in &r.hypervisors {
+        let info = s.hv(name)?.node_info(params).map_err(hv_err)?;
+        hvs.push(HvInfo {
+            name: name.clone(),
+            info,
+        });
+    }
+    let ctx = s.storage()?;
+    let units = if r.storage.is_empty() {
+        vec![StorageUnit {
+            kind: DiskTemplate::File,
+        }]
+    } else {
+        r.storage
+    };
+    let mut storage_info = Vec::new();
+    for unit in units {
+        let dir = match unit.kind {
+            DiskTemplate::File => ctx.file_storage_dir(),
+            DiskTemplate::SharedFile => ctx.shared_file_storage_dir(),
+            other => {
+                return Err(RpcError::new(
+                    ErrorKind::Unsupported,
+                    format!("no space report for storage of kind '{other}'"),
+                ))
+            }
+        };
+        let space = storage::space::space_info(dir).map_err(st_err)?;
+        storage_info.push(StorageInfo {
+            kind: unit.kind,
+            path: dir.display().to_string(),
+            total_mib: space.total_mib,
+            free_mib: space.free_mib,
+        });
+    }
+    Ok(NodeInfoResult {
+        name: s.node_name.clone(),
+        bootid: bootid(),
+        hypervisors: hvs,
+        storage: storage_info,
+    })
+}
+
+pub fn node_verify(s: &State, r: NodeVerify) -> CallResult<NodeVerifyResult> {
+    let mut hvs = BTreeMap::new();
+    for (name, params) in &r.hypervisors {
+        let problem = match s.hv(name) {
+            Ok(hv) => hv.verify(params).unwrap_or_else(|e| Some(chain(&e))),
+            Err(e) => Some(e.message),
+        };
+        hvs.insert(name.clone(), problem);
+    }
+    let os_list = if r.os {
+        os::diagnose(&s.paths)
+    } else {
+        Vec::new()
+    };
+    let mut file_storage = Vec::new();
+    if r.file_storage {
+        let ctx = s.storage()?;
+        for dir in [ctx.file_storage_dir(), ctx.shared_file_storage_dir()] {
+            if let Some(problem) = check_writable_dir(dir) {
+                file_storage.push(problem);
+            }
+        }
+    }
+    Ok(NodeVerifyResult {
+        name: s.node_name.clone(),
+        time: now(),
+        hypervisors: hvs,
+        os: os_list,
+        file_storage,
+    })
+}
+
+fn check_writable_dir(dir: &Path) -> Option<String> {
+    match std::fs::metadata(dir) {
+        Err(e) => Some(format!("storage directory '{}': {e}", dir.display())),
+        Ok(m) if !m.is_dir() => Some(format!("'{}' is not a directory", dir.display())),
+        Ok(_) => nix::unistd::access(dir, nix::unistd::AccessFlags::W_OK)
+            .err()
+            .map(|e| format!("storage directory '{}' is not writable: {e}", dir.display())),
+    }
+}
+
+// ---------------------------------------------------------------- instances
+
+pub fn instance_start(s: &State, r: InstanceStart) -> CallResult<()> {
+    let inst = &r.instance;
+    let hv = s.hv(&inst.hypervisor)?;
+    if hv
+        .instance_info(&inst.name, &inst.hvparams)
+        .map_err(hv_err)?
+        .is_some()
+    {
+        info!(instance = %inst.name, "already running, not starting");
+        return Ok(());
+    }
+    let disks = s.assemble_disks(inst)?;
+    hv.start(inst, &disks, r.startup_paused).map_err(hv_err)?;
+    info!(instance = %inst.name, "started");
+    Ok(())
+}
+
+fn stop(s: &State, inst: &InstanceSpec, timeout_secs: u64) -> CallResult<()> {
+    let hv = s.hv(&inst.hypervisor)?;
+    if hv
+        .instance_info(&inst.name, &inst.hvparams)
+        .map_err(hv_err)?
+        .is_none()
+    {
+        info!(instance = %inst.name, "not running, nothing to stop");
+        return Ok(());
+    }
+    let opts = StopOptions {
+        force: false,
+        timeout: Duration::from_secs(timeout_secs),
+        retry: false,
+    };
+    if let Err(e) = hv.stop(&inst.name, &inst.hvparams, opts) {
+        info!(instance = %inst.name, error = %chain(&e), "clean stop failed, forcing");
+        let force = StopOptions {
+            force: true,
+            retry: true,
+            ..opts
+        };
+        match hv.stop(&inst.name, &inst.hvparams, force) {
+            Ok(()) | Err(HypervisorError::NotRunning(_)) => {}
+            Err(e) => return Err(hv_err(e)),
+        }
+    }
+    info!(instance = %inst.name, "stopped");
+    Ok(())
+}
+
+pub fn instance_shutdown(s: &State, r: InstanceShutdown) -> CallResult<()> {
+    stop(s, &r.instance, r.timeout_secs)
+}
+
+pub fn instance_reboot(s: &State, r: InstanceReboot) -> CallResult<()> {
+    let inst = &r.instance;
+    let hv = s.hv(&inst.hypervisor)?;
+    if hv
+        .instance_info(&inst.name, &inst.hvparams)
+        .map_err(hv_err)?
+        .is_none()
+    {
+        return Err(failed(format!(
+            "cannot reboot instance '{}': it is not running",
+            inst.name
+        )));
+    }
+    match r.reboot_type {
+        RebootType::Soft => hv.reboot(inst).map_err(hv_err),
+        RebootType::Hard | RebootType::Full => {
+            stop(s, inst, r.shutdown_timeout_secs)?;
+            if r.reboot_type == RebootType::Full {
+                let ctx = s.storage()?;
+                for disk in &inst.disks {
+                    storage::open(&ctx, &inst.name, disk)
+                        .and_then(|d| d.shutdown())
+                        .map_err(st_err)?;
+                }
+            }
+            let disks = s.assemble_disks(inst)?;
+            hv.start(inst, &disks, false).map_err(hv_err)
+        }
+    }
+}
+
+pub fn instance_info(s: &State, r: InstanceInfo) -> CallResult<Option<InstanceRuntimeInfo>> {
+    s.hv(&r.hypervisor)?
+        .instance_info(&r.instance, &r.hvparams)
+        .map_err(hv_err)
+}
+
+pub fn instance_list(s: &State, r: InstanceList) -> CallResult<Vec<String>> {
+    let mut names = Vec::new();
+    for name in &r.hypervisors {
+        names.extend(
+            s.hv(name)?
+                .list_instances(&HvParams::new())
+                .map_err(hv_err)?,
+        );
+    }
+    names.sort();
+    names.dedup();
+    Ok(names)
+}
+
+pub fn all_instances_info(
+    s: &State,
+    r: AllInstancesInfo,
+) -> CallResult<BTreeMap<String, RunningInstance>> {
+    let mut out = BTreeMap::new();
+    for (name, params) in &r.hypervisors {
+        for info in s.hv(name)?.all_instances_info(params).map_err(hv_err)? {
+            out.insert(
+                info.name.clone(),
+                RunningInstance {
+                    hypervisor: name.clone(),
+                    info,
+                },
+            );
+        }
+    }
+    Ok(out)
+}
+
+pub fn instance_balloon_memory(s: &State, r: InstanceBalloonMemory) -> CallResult<()> {
+    s.hv(&r.instance.hypervisor)?
+        .balloon_memory(&r.instance, r.memory_mib)
+        .map_err(hv_err)
+}
+
+pub fn instance_console(s: &State, r: InstanceConsole) -> CallResult<ConsoleInfo> {
+    s.hv(&r.instance.hypervisor)?
+        .console(&r.instance, &r.instance.primary_node)
+        .map_err(hv_err)
+}
+
+// ---------------------------------------------------------------- migration
+
+pub fn migration_info(s: &State, r: MigrationInfo) -> CallResult<String> {
+    s.hv(&r.instance.hypervisor)?
+        .migration_info(&r.instance)
+        .map_err(hv_err)
+}
+
+pub fn accept_instance(s: &State, r: AcceptInstance) -> CallResult<()> {
+    s.assemble_disks(&r.instance)?;
+    s.hv(&r.instance.hypervisor)?
+        .accept_instance(&r.instance, &r.info, &r.target)
+        .map_err(hv_err)
+}
+
+pub fn migrate_instance(s: &State, r: MigrateInstance) -> CallResult<()> {
+    s.hv(&r.instance.hypervisor)?
+        .migrate_instance(&r.cluster_name, &r.instance, &r.target, r.live)
+        .map_err(hv_err)
+}
+
+pub fn finalize_migration_dst(s: &State, r: FinalizeMigrationDst) -> CallResult<()> {
+    s.hv(&r.instance.hypervisor)?
+        .finalize_migration_dst(&r.instance, &r.info, r.success)
+        .map_err(hv_err)
+}
+
+pub fn finalize_migration_src(s: &State, r: FinalizeMigrationSrc) -> CallResult<()> {
+    s.hv(&r.instance.hypervisor)?
+        .finalize_migration_src(&r.instance, r.success, r.live)
+        .map_err(hv_err)
+}
+
+pub fn migration_status(s: &State, r: GetMigrationStatus) -> CallResult<MigrationStatus> {
+    s.hv(&r.instance.hypervisor)?
+        .migration_status(&r.instance)
+        .map_err(hv_err)
+}
+
+// ---------------------------------------------------------------- block devices
+
+pub fn blockdev_create(s: &State, r: BlockdevCreate) -> CallResult<BlockdevCreateResult> {
+    let ctx = s.storage()?;
+    let dev = storage::open(&ctx, &r.instance_name, &r.disk).map_err(st_err)?;
+    let path = dev.create(r.size.unwrap_or(r.disk.size)).map_err(st_err)?;
+    info!(instance = %r.instance_name, disk = r.disk.index, path = %path.display(), "disk created");
+    Ok(BlockdevCreateResult {
+        path: Some(path.display().to_string()),
+    })
+}
+
+pub fn blockdev_remove(s: &State, r: BlockdevRemove) -> CallResult<()> {
+    let ctx = s.storage()?;
+    storage::open(&ctx, &r.instance_name, &r.disk)
+        .and_then(|d| d.remove())
+        .map_err(st_err)
+}
+
+pub fn blockdev_assemble(s: &State, r: BlockdevAssemble) -> CallResult<AttachedDisk> {
+    let ctx = s.storage()?;
+    let path = storage::open(&ctx, &r.instance_name, &r.disk)
+        .and_then(|d| d.assemble())
+        .map_err(st_err)?;
+    Ok(AttachedDisk {
+        index: r.disk.index,
+        path,
+        uri: None,
+        mode: r.disk.mode,
+    })
+}
+
+pub fn blockdev_shutdown(s: &State, r: BlockdevShutdown) -> CallResult<()> {
+    let ctx = s.storage()?;
+    storage::open(&ctx, &r.instance_name, &r.disk)
+        .and_then(|d| d.shutdown())
+        .map_err(st_err)
+}
+
+pub fn blockdev_grow(s: &State, r: BlockdevGrow) -> CallResult<()> {
+    let ctx = s.storage()?;
+    storage::open(&ctx, &r.instance_name, &r.disk)
+        .and_then(|d| d.grow(r.amount, r.dry_run))
+        .map_err(st_err)
+}
+
+pub fn blockdev_info(s: &State, r: BlockdevInfo) -> CallResult<Vec<Option<DeviceInfo>>> {
+    let ctx = s.storage()?;
+    r.disks
+        .iter()
+        .map(|disk| {
+            let dev = storage::open(&ctx, &r.instance_name, disk).map_err(st_err)?;
+            match dev.info() {
+                Ok(info) => Ok(Some(info)),
+                Err(StorageError::NotFound(_)) => Ok(None),
+                Err(e) => Err(st_err(e)),
+            }
+        })
+        .collect()
+}
+
+// ---------------------------------------------------------------- OS
+
+pub fn instance_os_add(s: &State, r: InstanceOsAdd) -> CallResult<()> {
+    let inst = &r.instance;
+    let os_def = os::find(&s.paths, &inst.os).map_err(os_err)?;
+    let disks = s.assemble_disks(inst)?;
+    let mut env = os::instance_env(&os_def, inst, &disks, r.debug).map_err(os_err)?;
+    if r.reinstall {
+        env.insert("INSTANCE_REINSTALL".into(), "1".into());
+    }
+    let log = os::log_file(&s.paths, "add", &inst.os, &inst.name);
+    os::run_script(&os_def, Script::Create, &[], &env, &log, OS_CREATE_TIMEOUT).map_err(os_err)?;
+    info!(instance = %inst.name, os = %inst.os, log = %log.display(), "OS created");
+    Ok(())
+}
+
+pub fn os_rename(s: &State, r: OsRename) -> CallResult<()> {
+    let inst = &r.instance;
+    let os_def = os::find(&s.paths, &inst.os).map_err(os_err)?;
+    let disks = s.assemble_disks(inst)?;
+    let mut env = os::instance_env(&os_def, inst, &disks, r.debug).map_err(os_err)?;
+    env.insert("OLD_INSTANCE_NAME".into(), r.old_name.clone());
+    let log = os::log_file(
+        &s.paths,
+        "rename",
+        &inst.os,
+        &format!("{}-{}", r.old_name, inst.name),
+    );
+    os::run_script(&os_def, Script::Rename, &[], &env, &log, OS_SHORT_TIMEOUT).map_err(os_err)
+}
+
+pub fn os_diagnose(s: &State, _r: OsDiagnose) -> CallResult<Vec<OsInfo>> {
+    Ok(os::diagnose(&s.paths))
+}
+
+pub fn os_validate(s: &State, r: OsValidate) -> CallResult<bool> {
+    let os_def = match os::find(&s.paths, &r.os) {
+        Ok(o) => o,
+        Err(OsError::NotFound { .. }) if !r.required => return Ok(false),
+        Err(e) => return Err(os_err(e)),
+    };
+    os_def.check_parameters(&r.osparams).map_err(os_err)?;
+    let env = os::core_env(&os_def, &r.os, &r.osparams, 0).map_err(os_err)?;
+    if os_def.api_version() >= 20 {
+        let log = os::log_file(&s.paths, "verify", &r.os, "params");
+        os::run_script(
+            &os_def,
+            Script::Verify,
+            &["parameters"],
+            &env,
+            &log,
+            OS_SHORT_TIMEOUT,
+        )
+        .map_err(os_err)?;
+    }
+    Ok(true)
+}
+
+// ---------------------------------------------------------------- files
+
+fn bad(msg: impl Into<String>) -> RpcError {
+    RpcError::new(ErrorKind::BadRequest, msg)
+}
+
+pub fn write_ssconf_files(s: &State, r: WriteSsconfFiles) -> CallResult<()> {
+    for key in r.values.keys() {
+        if key.is_empty() || !key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+            return Err(bad(format!(
+                "invalid ssconf key '{key}': only letters, digits and '_' are allowed"
+            )));
+        }
+    }
+    for (key, value) in &r.values {
+        noded::tls::write_file_atomically(&s.paths.ssconf(key), value.as_bytes(), 0o644)
+            .map_err(|e| failed(chain(&e)))?;
+    }
+    Ok(())
+}
+
+pub fn upload_file(s: &State, r: UploadFile) -> CallResult<()> {
+    let rel = r
+        .path
+        .strip_prefix('/')
+        .ok_or_else(|| bad(format!("upload path '{}' must be absolute", r.path)))?;
+    if !UPLOADABLE_FILES.contains(&rel) {
+        return Err(RpcError::new(
+            ErrorKind::Refused,
+            format!(
+                "'{}' is not a file a node accepts (allowed: /{})",
+                r.path,
+                UPLOADABLE_FILES.join(", /")
+            ),
+        ));
+    }
+    if r.mode & !0o777 != 0 {
+        return Err(bad(format!("invalid file mode {:o}", r.mode)));
+    }
+    let target = s.paths.root().join(rel);
+    noded::tls::write_file_atomically(&target, r.content.as_bytes(), r.mode)
+        .map_err(|e| failed(chain(&e)))
+}
+
+pub fn test_set_failure(s: &State, r: TestSetFailure) -> CallResult<()> {
+    let Some(hooks) = &s.hooks else {
+        return Err(RpcError::new(
+            ErrorKind::Refused,
+            "test hooks are disabled (start ganeti-noded with --enable-test-hooks)",
+        ));
+    };
+    if !CALLS.contains(&r.call.as_str()) {
+        return Err(bad(format!(
+            "cannot inject failures into unknown call '{}'",
+            r.call
+        )));
+    }
+    info!(call = %r.call, mode = ?r.mode, count = r.count, "test hook set");
+    hooks.set(&r.call, r.mode, r.count);
+    Ok(())
+}

@@ -1,0 +1,224 @@
+//! HTTPS with client certificates: accepting connections, decoding calls,
+//! answering. Nothing a client sends can make this panic or stop serving.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::header::CONTENT_TYPE;
+use hyper::service::service_fn;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use noded::api::*;
+use serde::Serialize;
+use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
+use tracing::{debug, warn};
+
+use crate::handlers::{self, CallResult, State};
+
+/// Largest request accepted.
+const MAX_REQUEST: usize = 64 * 1024 * 1024;
+/// Time a client has to finish the TLS handshake.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
+/// Time a client has to send a request's headers (also closes idle
+/// kept-alive connections).
+const HEADER_TIMEOUT: Duration = Duration::from_secs(120);
+/// How long an injected hang lasts (longer than any test's timeout).
+const HANG: Duration = Duration::from_secs(24 * 3600);
+
+/// Serves `listener` until the process ends.
+pub async fn serve(listener: TcpListener, tls: Arc<rustls::ServerConfig>, state: Arc<State>) {
+    let acceptor = TlsAcceptor::from(tls);
+    loop {
+        let (tcp, peer) = match listener.accept().await {
+            Ok(c) => c,
+            Err(e) => {
+                // Out of file descriptors and the like: back off a little.
+                warn!(error = %e, "accept failed");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let _ = tcp.set_nodelay(true);
+        let acceptor = acceptor.clone();
+        let state = state.clone();
+        tokio::spawn(async move {
+            let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
+                Ok(Ok(s)) => s,
+                Ok(Err(e)) => {
+                    warn!(%peer, error = %e, "TLS handshake refused");
+                    return;
+                }
+                Err(_) => {
+                    warn!(%peer, "TLS handshake timed out");
+                    return;
+                }
+            };
+            let service = service_fn(move |req| {
+                let state = state.clone();
+                async move { Ok::<_, std::convert::Infallible>(handle(state, req).await) }
+            });
+            if let Err(e) = hyper::server::conn::http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(HEADER_TIMEOUT)
+                .serve_connection(TokioIo::new(tls), service)
+                .await
+            {
+                debug!(%peer, error = %e, "connection ended with an error");
+            }
+        });
+    }
+}
+
+fn answer<T: Serialize>(status: StatusCode, reply: &Reply<T>) -> Response<Full<Bytes>> {
+    let body = serde_json::to_vec(reply).unwrap_or_else(|e| {
+        format!(r#"{{"error":{{"kind":"internal","message":"cannot encode the answer: {e}"}}}}"#)
+            .into_bytes()
+    });
+    let mut resp = Response::new(Full::new(Bytes::from(body)));
+    *resp.status_mut() = status;
+    resp.headers_mut().insert(
+        CONTENT_TYPE,
+        hyper::header::HeaderValue::from_static("application/json"),
+    );
+    resp
+}
+
+fn error_response(err: RpcError) -> Response<Full<Bytes>> {
+    let status = match err.kind {
+        ErrorKind::BadRequest => StatusCode::BAD_REQUEST,
+        ErrorKind::UnknownCall | ErrorKind::NotFound => StatusCode::NOT_FOUND,
+        ErrorKind::Refused => StatusCode::FORBIDDEN,
+        _ => StatusCode::INTERNAL_SERVER_ERROR,
+    };
+    answer::<()>(status, &Reply::Error(err))
+}
+
+async fn handle(state: Arc<State>, req: Request<Incoming>) -> Response<Full<Bytes>> {
+    if req.method() != Method::POST {
+        return error_response(RpcError::new(
+            ErrorKind::BadRequest,
+            format!(
+                "method {} not allowed: calls are POST /<call>",
+                req.method()
+            ),
+        ));
+    }
+    let call = req.uri().path().trim_start_matches('/').to_string();
+    if !CALLS.contains(&call.as_str()) {
+        return error_response(RpcError::new(
+            ErrorKind::UnknownCall,
+            format!("unknown call '{call}'"),
+        ));
+    }
+    let body = match Limited::new(req.into_body(), MAX_REQUEST).collect().await {
+        Ok(b) => b.to_bytes(),
+        Err(e) => {
+            return error_response(RpcError::new(
+                ErrorKind::BadRequest,
+                format!("cannot read the body of call '{call}': {e}"),
+            ))
+        }
+    };
+    if let Some(hooks) = &state.hooks {
+        if call != TestSetFailure::NAME {
+            match hooks.take(&call) {
+                Some(FailureMode::Error) => {
+                    return error_response(RpcError::new(
+                        ErrorKind::Injected,
+                        format!("failure of call '{call}' injected by a test hook"),
+                    ))
+                }
+                Some(FailureMode::Hang) => {
+                    tokio::time::sleep(HANG).await;
+                }
+                None => {}
+            }
+        }
+    }
+    debug!(%call, "call");
+    match dispatch(state, &call, body).await {
+        Ok(value) => answer(StatusCode::OK, &Reply::Ok(value)),
+        Err(err) => {
+            warn!(%call, error = %err, "call failed");
+            error_response(err)
+        }
+    }
+}
+
+/// Decodes the request of call `C`, runs `f` on a blocking thread, encodes
+/// the result.
+async fn run<C, F>(state: Arc<State>, body: Bytes, f: F) -> CallResult<serde_json::Value>
+where
+    C: Call + 'static,
+    F: FnOnce(&State, C) -> CallResult<C::Response> + Send + 'static,
+{
+    let body: &[u8] = if body.iter().all(u8::is_ascii_whitespace) {
+        b"{}"
+    } else {
+        &body
+    };
+    let req: C = serde_json::from_slice(body).map_err(|e| {
+        RpcError::new(
+            ErrorKind::BadRequest,
+            format!("invalid arguments for call '{}': {e}", C::NAME),
+        )
+    })?;
+    let result = tokio::task::spawn_blocking(move || f(&state, req))
+        .await
+        .map_err(|e| {
+            RpcError::new(
+                ErrorKind::Internal,
+                format!("call '{}' crashed: {e}", C::NAME),
+            )
+        })??;
+    serde_json::to_value(result).map_err(|e| {
+        RpcError::new(
+            ErrorKind::Internal,
+            format!("cannot encode the result of call '{}': {e}", C::NAME),
+        )
+    })
+}
+
+async fn dispatch(state: Arc<State>, call: &str, body: Bytes) -> CallResult<serde_json::Value> {
+    use handlers as h;
+    match call {
+        Version::NAME => run(state, body, h::version).await,
+        NodeInfo::NAME => run(state, body, h::node_info).await,
+        NodeVerify::NAME => run(state, body, h::node_verify).await,
+        InstanceStart::NAME => run(state, body, h::instance_start).await,
+        InstanceShutdown::NAME => run(state, body, h::instance_shutdown).await,
+        InstanceReboot::NAME => run(state, body, h::instance_reboot).await,
+        InstanceInfo::NAME => run(state, body, h::instance_info).await,
+        InstanceList::NAME => run(state, body, h::instance_list).await,
+        AllInstancesInfo::NAME => run(state, body, h::all_instances_info).await,
+        InstanceBalloonMemory::NAME => run(state, body, h::instance_balloon_memory).await,
+        InstanceConsole::NAME => run(state, body, h::instance_console).await,
+        MigrationInfo::NAME => run(state, body, h::migration_info).await,
+        AcceptInstance::NAME => run(state, body, h::accept_instance).await,
+        MigrateInstance::NAME => run(state, body, h::migrate_instance).await,
+        FinalizeMigrationDst::NAME => run(state, body, h::finalize_migration_dst).await,
+        FinalizeMigrationSrc::NAME => run(state, body, h::finalize_migration_src).await,
+        GetMigrationStatus::NAME => run(state, body, h::migration_status).await,
+        BlockdevCreate::NAME => run(state, body, h::blockdev_create).await,
+        BlockdevRemove::NAME => run(state, body, h::blockdev_remove).await,
+        BlockdevAssemble::NAME => run(state, body, h::blockdev_assemble).await,
+        BlockdevShutdown::NAME => run(state, body, h::blockdev_shutdown).await,
+        BlockdevGrow::NAME => run(state, body, h::blockdev_grow).await,
+        BlockdevInfo::NAME => run(state, body, h::blockdev_info).await,
+        InstanceOsAdd::NAME => run(state, body, h::instance_os_add).await,
+        OsRename::NAME => run(state, body, h::os_rename).await,
+        OsDiagnose::NAME => run(state, body, h::os_diagnose).await,
+        OsValidate::NAME => run(state, body, h::os_validate).await,
+        WriteSsconfFiles::NAME => run(state, body, h::write_ssconf_files).await,
+        UploadFile::NAME => run(state, body, h::upload_file).await,
+        TestSetFailure::NAME => run(state, body, h::test_set_failure).await,
+        other => Err(RpcError::new(
+            ErrorKind::UnknownCall,
+            format!("unknown call '{other}'"),
+        )),
+    }
+}

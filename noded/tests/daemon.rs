@@ -1,0 +1,771 @@
+//! The real `ganeti-noded` binary, on 127.0.0.1 with its own root, called
+//! through the client.
+
+use std::collections::BTreeMap;
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use noded::api::*;
+use noded::client::{ClientError, NodeClient};
+use noded::tls::{self, ClusterCa};
+use objects::paths::Paths;
+
+const NODE: &str = "node1.example.com";
+
+struct Node {
+    name: String,
+    _root: tempfile::TempDir,
+    paths: Paths,
+    child: Child,
+    addr: SocketAddr,
+    ca: ClusterCa,
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Polls `cond` every 20 ms until it holds or `limit` passes.
+fn wait_until(what: &str, limit: Duration, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + limit;
+    while !cond() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn write_certs(paths: &Paths, ca: &ClusterCa, name: &str) {
+    tls::write_cluster_ca(paths, ca, true).unwrap();
+    let pem = tls::create_node_cert(ca, name, "127.0.0.1".parse().unwrap()).unwrap();
+    tls::write_node_cert(paths, &pem).unwrap();
+}
+
+/// Starts a node daemon; `certs` says whether its TLS files exist first.
+fn spawn_node(test_hooks: bool, certs: bool) -> Node {
+    let ca = tls::create_cluster_ca("cluster.example.com").unwrap();
+    spawn_named(NODE, ca, test_hooks, certs)
+}
+
+/// Starts node `name` of the cluster of `ca`.
+fn spawn_named(name: &str, ca: ClusterCa, test_hooks: bool, certs: bool) -> Node {
+    let root = tempfile::tempdir().unwrap();
+    let paths = Paths::new(root.path());
+    if certs {
+        write_certs(&paths, &ca, name);
+    }
+    let port = free_port();
+    let log = std::fs::File::create(root.path().join("noded.stderr")).unwrap();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_ganeti-noded"));
+    cmd.args([
+        "--bind",
+        "127.0.0.1",
+        "--port",
+        &port.to_string(),
+        "-f",
+        "-d",
+    ])
+    .env("GANETI_ROOTDIR", root.path())
+    .env("GANETI_HOSTNAME", NODE)
+    .env("GANETI_FAKE_MEMORY", "4096")
+    .env("GANETI_FAKE_CPUS", "4")
+    .stdin(Stdio::null())
+    .stdout(Stdio::null())
+    .stderr(log);
+    if test_hooks {
+        cmd.arg("--enable-test-hooks");
+    }
+    let child = cmd.spawn().unwrap();
+    let mut node = Node {
+        name: name.to_string(),
+        _root: root,
+        paths,
+        child,
+        addr: SocketAddr::from(([127, 0, 0, 1], port)),
+        ca,
+    };
+    if certs {
+        node.wait_serving();
+    }
+    node
+}
+
+impl Node {
+    fn wait_serving(&mut self) {
+        let addr = self.addr;
+        let child = &mut self.child;
+        let stderr = self.paths.root().join("noded.stderr");
+        wait_until("the node daemon to listen", Duration::from_secs(60), || {
+            if let Ok(Some(status)) = child.try_wait() {
+                panic!(
+                    "ganeti-noded exited ({status}): {}",
+                    std::fs::read_to_string(&stderr).unwrap_or_default()
+                );
+            }
+            TcpStream::connect(addr).is_ok()
+        });
+    }
+
+    fn client(&self) -> NodeClient {
+        NodeClient::from_paths(&self.paths, &self.name, self.addr).unwrap()
+    }
+
+    fn install_tiny_os(&self) {
+        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../share/os/tiny");
+        let dst = self.paths.os_search_path()[0].join("tiny");
+        std::fs::create_dir_all(&dst).unwrap();
+        for entry in std::fs::read_dir(&src).unwrap() {
+            let entry = entry.unwrap();
+            std::fs::copy(entry.path(), dst.join(entry.file_name())).unwrap();
+        }
+    }
+}
+
+fn instance(name: &str, disks: Vec<DiskSpec>) -> InstanceSpec {
+    InstanceSpec {
+        name: name.into(),
+        uuid: format!("{name}-uuid"),
+        primary_node: NODE.into(),
+        secondary_nodes: vec![],
+        hypervisor: "fake".into(),
+        hvparams: HvParams::new(),
+        beparams: BeParams {
+            maxmem: 512,
+            minmem: Some(256),
+            vcpus: 2,
+            auto_balance: true,
+            always_failover: false,
+            spindle_use: 1,
+        },
+        os: "tiny+default".into(),
+        osparams: BTreeMap::from([("greeting".to_string(), "hello".to_string())]),
+        disks,
+        nics: vec![NicSpec {
+            mac: "aa:00:00:11:22:33".into(),
+            ip: None,
+            mode: NicMode::Bridged,
+            link: "br0".into(),
+            network: None,
+            uuid: None,
+            name: None,
+            vlan: None,
+        }],
+        tags: vec![],
+    }
+}
+
+fn file_disk(uuid: &str, size: u64) -> DiskSpec {
+    DiskSpec {
+        uuid: uuid.into(),
+        index: 0,
+        size,
+        dev_type: DiskTemplate::File,
+        logical_id: None,
+        mode: DiskMode::Rw,
+        name: None,
+        params: Default::default(),
+    }
+}
+
+fn fake() -> Vec<(String, HvParams)> {
+    vec![("fake".to_string(), HvParams::new())]
+}
+
+#[tokio::test]
+async fn an_instance_goes_through_its_life_cycle_on_the_fake_hypervisor() {
+    let node = spawn_node(false, true);
+    node.install_tiny_os();
+    let c = node.client();
+
+    let v = c.call(&Version {}).await.unwrap();
+    assert_eq!(v.protocol, PROTOCOL_VERSION);
+    assert_eq!(v.software, noded::SOFTWARE_VERSION);
+
+    let info = c
+        .call(&NodeInfo {
+            hypervisors: fake(),
+            storage: vec![],
+        })
+        .await
+        .unwrap();
+    assert_eq!(info.name, NODE);
+    assert_eq!(info.hypervisors[0].info.memory_total, 4096);
+    assert_eq!(info.hypervisors[0].info.memory_free, 4096);
+    assert_eq!(info.hypervisors[0].info.cpu_total, 4);
+    assert_eq!(info.storage[0].kind, DiskTemplate::File);
+    assert!(info.storage[0].total_mib > 0);
+
+    let oses = c.call(&OsDiagnose {}).await.unwrap();
+    let tiny = oses.iter().find(|o| o.name == "tiny").expect("tiny listed");
+    assert!(tiny.valid, "{}", tiny.diagnose);
+    assert_eq!(tiny.variants, vec!["default", "verbose"]);
+    assert_eq!(tiny.api_versions, vec![20]);
+    assert_eq!(tiny.parameters[0].0, "greeting");
+
+    let disk = file_disk("d0", 16);
+    let inst = instance("inst1", vec![disk.clone()]);
+    let created = c
+        .call(&BlockdevCreate {
+            instance_name: "inst1".into(),
+            disk: disk.clone(),
+            size: None,
+            on_primary: true,
+        })
+        .await
+        .unwrap();
+    let disk_path = PathBuf::from(created.path.unwrap());
+    assert!(disk_path.starts_with(node.paths.file_storage_dir()));
+    assert_eq!(std::fs::metadata(&disk_path).unwrap().len(), 16 << 20);
+
+    c.call(&InstanceOsAdd {
+        instance: inst.clone(),
+        reinstall: false,
+        debug: 0,
+    })
+    .await
+    .unwrap();
+    let header = std::fs::read(&disk_path).unwrap();
+    let text = String::from_utf8_lossy(&header[..200]);
+    assert!(
+        text.starts_with(
+            "GANETI-RS TINY OS\ninstance=inst1\nvariant=default\nreinstall=0\ngreeting=hello\n"
+        ),
+        "{text}"
+    );
+    assert_eq!(header.len(), 16 << 20, "create must not truncate the disk");
+    let logs: Vec<_> = std::fs::read_dir(node.paths.os_log_dir())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        logs.iter()
+            .any(|l| l.starts_with("add-tiny+default-inst1-")),
+        "{logs:?}"
+    );
+
+    c.call(&InstanceStart {
+        instance: inst.clone(),
+        startup_paused: false,
+    })
+    .await
+    .unwrap();
+    // Starting a running instance is accepted (idempotent).
+    c.call(&InstanceStart {
+        instance: inst.clone(),
+        startup_paused: false,
+    })
+    .await
+    .unwrap();
+    let list = c
+        .call(&InstanceList {
+            hypervisors: vec!["fake".into()],
+        })
+        .await
+        .unwrap();
+    assert_eq!(list, vec!["inst1"]);
+    let one = c
+        .call(&InstanceInfo {
+            instance: "inst1".into(),
+            hypervisor: "fake".into(),
+            hvparams: HvParams::new(),
+        })
+        .await
+        .unwrap()
+        .expect("inst1 running");
+    assert_eq!(
+        (one.memory, one.vcpus, one.state),
+        (512, 2, InstanceState::Running)
+    );
+    let all = c
+        .call(&AllInstancesInfo {
+            hypervisors: fake(),
+        })
+        .await
+        .unwrap();
+    assert_eq!(all["inst1"].hypervisor, "fake");
+    let info = c
+        .call(&NodeInfo {
+            hypervisors: fake(),
+            storage: vec![],
+        })
+        .await
+        .unwrap();
+    assert_eq!(info.hypervisors[0].info.memory_free, 4096 - 512);
+
+    c.call(&InstanceReboot {
+        instance: inst.clone(),
+        reboot_type: RebootType::Hard,
+        shutdown_timeout_secs: 5,
+    })
+    .await
+    .unwrap();
+    c.call(&InstanceShutdown {
+        instance: inst.clone(),
+        timeout_secs: 5,
+    })
+    .await
+    .unwrap();
+    let list = c
+        .call(&InstanceList {
+            hypervisors: vec!["fake".into()],
+        })
+        .await
+        .unwrap();
+    assert!(list.is_empty());
+    let gone = c
+        .call(&InstanceInfo {
+            instance: "inst1".into(),
+            hypervisor: "fake".into(),
+            hvparams: HvParams::new(),
+        })
+        .await
+        .unwrap();
+    assert!(gone.is_none());
+
+    c.call(&BlockdevRemove {
+        instance_name: "inst1".into(),
+        disk,
+    })
+    .await
+    .unwrap();
+    assert!(!disk_path.exists());
+}
+
+#[tokio::test]
+async fn node_errors_come_back_typed_and_explained() {
+    let node = spawn_node(false, true);
+    node.install_tiny_os();
+    let c = node.client();
+
+    // Not enough memory on the fake node.
+    let mut big = instance("big", vec![]);
+    big.beparams.maxmem = 8192;
+    big.beparams.minmem = Some(8192);
+    let err = c
+        .call(&InstanceStart {
+            instance: big,
+            startup_paused: false,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.remote_kind(), Some(ErrorKind::Failed));
+    assert!(err.to_string().contains("not enough memory"), "{err}");
+
+    // A disk outside the storage directory.
+    let mut disk = file_disk("d0", 1);
+    disk.logical_id = Some("/var/tmp/evil.img".into());
+    let err = c
+        .call(&BlockdevCreate {
+            instance_name: "x".into(),
+            disk,
+            size: None,
+            on_primary: true,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.remote_kind(), Some(ErrorKind::Refused));
+    assert!(
+        err.to_string()
+            .contains("outside the allowed storage directory"),
+        "{err}"
+    );
+
+    // Unknown OS variant; unknown hypervisor.
+    let mut inst = instance("i", vec![]);
+    inst.os = "tiny+nosuch".into();
+    let err = c
+        .call(&InstanceOsAdd {
+            instance: inst,
+            reinstall: false,
+            debug: 0,
+        })
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("does not support variant 'nosuch'"),
+        "{err}"
+    );
+    let mut inst = instance("i", vec![]);
+    inst.hypervisor = "xen-hvm".into();
+    let err = c
+        .call(&InstanceStart {
+            instance: inst,
+            startup_paused: false,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.remote_kind(), Some(ErrorKind::Unsupported));
+    assert!(
+        err.to_string().contains("unknown hypervisor 'xen-hvm'"),
+        "{err}"
+    );
+
+    // A diskless instance installs fine; parameters are validated.
+    c.call(&InstanceOsAdd {
+        instance: instance("diskless", vec![]),
+        reinstall: true,
+        debug: 1,
+    })
+    .await
+    .unwrap();
+    let ok = c
+        .call(&OsValidate {
+            os: "tiny".into(),
+            osparams: BTreeMap::from([("greeting".to_string(), "x".repeat(300))]),
+            required: true,
+        })
+        .await
+        .unwrap_err();
+    assert!(ok.to_string().contains("longer than 200"), "{ok}");
+
+    // Uploads outside the allow-list are refused; ssconf files are written.
+    let err = c
+        .call(&UploadFile {
+            path: "/etc/passwd".into(),
+            content: "x".into(),
+            mode: 0o644,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.remote_kind(), Some(ErrorKind::Refused));
+    c.call(&UploadFile {
+        path: "/var/lib/ganeti/known_hosts".into(),
+        content: "k".into(),
+        mode: 0o644,
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        std::fs::read_to_string(node.paths.data_dir().join("known_hosts")).unwrap(),
+        "k"
+    );
+    c.call(&WriteSsconfFiles {
+        values: BTreeMap::from([(
+            "cluster_name".to_string(),
+            "cluster.example.com\n".to_string(),
+        )]),
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        std::fs::read_to_string(node.paths.ssconf("cluster_name")).unwrap(),
+        "cluster.example.com\n"
+    );
+    let err = c
+        .call(&WriteSsconfFiles {
+            values: BTreeMap::from([("../x".to_string(), String::new())]),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.remote_kind(), Some(ErrorKind::BadRequest));
+}
+
+#[tokio::test]
+async fn clients_without_a_cluster_signed_certificate_are_refused() {
+    let node = spawn_node(false, true);
+
+    // No client certificate at all.
+    let anon = tls::anonymous_client_config(&node.ca.cert_pem).unwrap();
+    let c = NodeClient::new(NODE, node.addr, anon).unwrap();
+    let err = c.call(&Version {}).await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            ClientError::Handshake { .. } | ClientError::Http { .. }
+        ),
+        "{err:?}"
+    );
+
+    // A certificate from another cluster's CA.
+    let other = tls::create_cluster_ca("other").unwrap();
+    let pem = tls::create_node_cert(&other, NODE, "127.0.0.1".parse().unwrap()).unwrap();
+    let cfg = tls::client_config_from_pem(&node.ca.cert_pem, &pem).unwrap();
+    let err = NodeClient::new(NODE, node.addr, cfg)
+        .unwrap()
+        .call(&Version {})
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            ClientError::Handshake { .. } | ClientError::Http { .. }
+        ),
+        "{err:?}"
+    );
+
+    // The client checks the server's name too.
+    let cfg = tls::client_config(&node.paths).unwrap();
+    let err = NodeClient::new("node2.example.com", node.addr, cfg)
+        .unwrap()
+        .call(&Version {})
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ClientError::Handshake { .. }), "{err:?}");
+
+    // The daemon still serves proper clients.
+    node.client().call(&Version {}).await.unwrap();
+}
+
+#[tokio::test]
+async fn malformed_requests_get_a_clear_error_and_the_daemon_keeps_serving() {
+    let node = spawn_node(false, true);
+    let c = node.client();
+    let t = Duration::from_secs(30);
+
+    let (status, body) = c
+        .call_raw("instance_start", b"{not json".to_vec(), t)
+        .await
+        .unwrap();
+    assert_eq!(status, 400);
+    let reply: Reply<()> = serde_json::from_slice(&body).unwrap();
+    let Reply::Error(e) = reply else {
+        panic!("expected an error")
+    };
+    assert_eq!(e.kind, ErrorKind::BadRequest);
+    assert!(
+        e.message
+            .contains("invalid arguments for call 'instance_start'"),
+        "{}",
+        e.message
+    );
+
+    let (status, body) = c
+        .call_raw("instance_start", br#"{"instance": 5}"#.to_vec(), t)
+        .await
+        .unwrap();
+    assert_eq!(status, 400);
+    let text = String::from_utf8_lossy(&body);
+    assert!(text.contains("invalid type"), "{text}");
+
+    let (status, body) = c.call_raw("no_such_call", b"{}".to_vec(), t).await.unwrap();
+    assert_eq!(status, 404);
+    let text = String::from_utf8_lossy(&body);
+    assert!(text.contains("unknown call 'no_such_call'"), "{text}");
+
+    let (status, _) = c
+        .call_raw("blockdev_grow", vec![0xff, 0xfe, 0x00], t)
+        .await
+        .unwrap();
+    assert_eq!(status, 400);
+
+    // Hooks are refused without --enable-test-hooks.
+    let err = c
+        .call(&TestSetFailure {
+            call: "version".into(),
+            mode: FailureMode::Error,
+            count: 1,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.remote_kind(), Some(ErrorKind::Refused));
+
+    assert_eq!(
+        c.call(&Version {}).await.unwrap().protocol,
+        PROTOCOL_VERSION
+    );
+}
+
+#[tokio::test]
+async fn test_hooks_inject_errors_and_hangs_that_the_client_timeout_catches() {
+    let node = spawn_node(true, true);
+    let c = node.client();
+
+    c.call(&TestSetFailure {
+        call: "version".into(),
+        mode: FailureMode::Error,
+        count: 1,
+    })
+    .await
+    .unwrap();
+    let err = c.call(&Version {}).await.unwrap_err();
+    assert_eq!(err.remote_kind(), Some(ErrorKind::Injected));
+    c.call(&Version {}).await.unwrap();
+
+    c.call(&TestSetFailure {
+        call: "node_info".into(),
+        mode: FailureMode::Hang,
+        count: 1,
+    })
+    .await
+    .unwrap();
+    let start = Instant::now();
+    let err = c
+        .call_with_timeout(&NodeInfo::default(), Duration::from_millis(500))
+        .await
+        .unwrap_err();
+    assert!(err.is_timeout(), "{err:?}");
+    assert!(start.elapsed() < Duration::from_secs(10));
+    // Only the next call hung; the following one answers.
+    c.call(&NodeInfo::default()).await.unwrap();
+
+    let err = c
+        .call(&TestSetFailure {
+            call: "no_such_call".into(),
+            mode: FailureMode::Error,
+            count: 1,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.remote_kind(), Some(ErrorKind::BadRequest));
+}
+
+#[tokio::test]
+async fn a_node_without_certificates_waits_for_them_then_serves() {
+    let mut node = spawn_node(false, false);
+    let pid_file = node.paths.noded_pid();
+    wait_until("the pid file", Duration::from_secs(60), || {
+        pid_file.exists()
+    });
+    assert_eq!(
+        std::fs::read_to_string(&pid_file).unwrap().trim(),
+        node.child.id().to_string()
+    );
+    let stderr = node.paths.root().join("noded.stderr");
+    wait_until("the waiting message", Duration::from_secs(60), || {
+        std::fs::read_to_string(&stderr)
+            .unwrap_or_default()
+            .contains("waiting for the node certificate")
+    });
+    assert!(
+        TcpStream::connect(node.addr).is_err(),
+        "serving without certificates"
+    );
+    assert!(node.child.try_wait().unwrap().is_none(), "daemon exited");
+
+    let ca = node.ca.clone();
+    write_certs(&node.paths, &ca, NODE);
+    node.wait_serving();
+    node.client().call(&Version {}).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_fake_instance_migrates_between_two_node_daemons() {
+    let ca = tls::create_cluster_ca("cluster.example.com").unwrap();
+    let src = spawn_named("node1.example.com", ca.clone(), false, true);
+    let dst = spawn_named("node2.example.com", ca, false, true);
+    // The master's client (here node1's certificate) reaches both nodes.
+    let tls_cfg = tls::client_config(&src.paths).unwrap();
+    let s = NodeClient::new(&src.name, src.addr, tls_cfg.clone()).unwrap();
+    let d = NodeClient::new(&dst.name, dst.addr, tls_cfg).unwrap();
+    let both = [s.clone(), d.clone()];
+
+    let versions = noded::client::call_all(&both, &Version {}).await;
+    assert_eq!(versions.len(), 2);
+    assert_eq!(versions[1].0, "node2.example.com");
+    assert!(versions.iter().all(|(_, r)| r.is_ok()));
+
+    let inst = instance("mig", vec![]);
+    s.call(&InstanceStart {
+        instance: inst.clone(),
+        startup_paused: false,
+    })
+    .await
+    .unwrap();
+    let info = s
+        .call(&MigrationInfo {
+            instance: inst.clone(),
+        })
+        .await
+        .unwrap();
+    d.call(&AcceptInstance {
+        instance: inst.clone(),
+        info: info.clone(),
+        target: dst.addr.ip().to_string(),
+    })
+    .await
+    .unwrap();
+    s.call(&MigrateInstance {
+        cluster_name: "cluster.example.com".into(),
+        instance: inst.clone(),
+        target: dst.addr.ip().to_string(),
+        live: true,
+    })
+    .await
+    .unwrap();
+    let status = s
+        .call(&GetMigrationStatus {
+            instance: inst.clone(),
+        })
+        .await
+        .unwrap();
+    assert_eq!(status.status, "completed");
+    d.call(&FinalizeMigrationDst {
+        instance: inst.clone(),
+        info,
+        success: true,
+    })
+    .await
+    .unwrap();
+    s.call(&FinalizeMigrationSrc {
+        instance: inst.clone(),
+        success: true,
+        live: true,
+    })
+    .await
+    .unwrap();
+
+    let list = |c: NodeClient| async move {
+        c.call(&InstanceList {
+            hypervisors: vec!["fake".into()],
+        })
+        .await
+        .unwrap()
+    };
+    assert!(list(s.clone()).await.is_empty());
+    assert_eq!(list(d.clone()).await, vec!["mig"]);
+}
+
+#[tokio::test]
+async fn node_verify_reports_hypervisors_oses_and_storage() {
+    let node = spawn_node(false, true);
+    node.install_tiny_os();
+    let c = node.client();
+    let r = c
+        .call(&NodeVerify {
+            hypervisors: vec![
+                ("fake".to_string(), HvParams::new()),
+                ("nosuch".to_string(), HvParams::new()),
+            ],
+            os: true,
+            file_storage: true,
+        })
+        .await
+        .unwrap();
+    assert_eq!(r.name, NODE);
+    assert_eq!(r.hypervisors["fake"], None);
+    assert!(r.hypervisors["nosuch"]
+        .as_deref()
+        .unwrap()
+        .contains("unknown hypervisor"));
+    assert!(r.os.iter().any(|o| o.name == "tiny" && o.valid));
+    assert!(r.file_storage.is_empty(), "{:?}", r.file_storage);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    assert!((r.time - now).abs() < 60.0);
+
+    std::fs::remove_dir(node.paths.shared_file_storage_dir()).unwrap();
+    let r = c
+        .call(&NodeVerify {
+            file_storage: true,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(r.file_storage.len(), 1, "{:?}", r.file_storage);
+    assert!(r.file_storage[0].contains("shared-file-storage"));
+}

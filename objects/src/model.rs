@@ -1,0 +1,310 @@
+//! The configuration objects: what the master stores and the queries show.
+//!
+//! Field names follow Ganeti's configuration objects so that values carry
+//! over to queries and RAPI unchanged.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::params::ParamDict;
+
+/// Seconds since the epoch, as a float (Ganeti's `ctime`/`mtime`).
+pub type Timestamp = f64;
+
+/// The cluster-wide object.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Cluster {
+    pub uuid: String,
+    pub cluster_name: String,
+    /// UUID of the master node.
+    pub master_node: String,
+    pub master_ip: String,
+    pub master_netdev: String,
+    pub master_netmask: u32,
+    pub mac_prefix: String,
+    pub file_storage_dir: String,
+    pub shared_file_storage_dir: String,
+    pub enabled_hypervisors: Vec<String>,
+    pub enabled_disk_templates: Vec<String>,
+    /// Per hypervisor: its parameters.
+    pub hvparams: BTreeMap<String, ParamDict>,
+    /// Under the key `default`.
+    pub beparams: BTreeMap<String, ParamDict>,
+    /// Under the key `default`.
+    pub nicparams: BTreeMap<String, ParamDict>,
+    pub ndparams: ParamDict,
+    pub diskparams: BTreeMap<String, ParamDict>,
+    pub osparams: BTreeMap<String, ParamDict>,
+    pub ipolicy: ParamDict,
+    pub candidate_pool_size: u32,
+    pub default_iallocator: String,
+    pub maintain_node_health: bool,
+    pub uid_pool: Vec<Value>,
+    pub volume_group_name: String,
+    pub tags: Vec<String>,
+    pub serial_no: u64,
+    pub ctime: Timestamp,
+    pub mtime: Timestamp,
+}
+
+/// A node group.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct NodeGroup {
+    pub uuid: String,
+    pub name: String,
+    /// `preferred`, `last_resort` or `unallocable`.
+    pub alloc_policy: String,
+    pub ndparams: ParamDict,
+    pub diskparams: BTreeMap<String, ParamDict>,
+    pub ipolicy: ParamDict,
+    pub tags: Vec<String>,
+    pub serial_no: u64,
+    pub ctime: Timestamp,
+    pub mtime: Timestamp,
+}
+
+/// A physical machine of the cluster.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Node {
+    pub uuid: String,
+    pub name: String,
+    pub primary_ip: String,
+    pub secondary_ip: String,
+    /// UUID of its node group.
+    pub group: String,
+    pub master_candidate: bool,
+    pub offline: bool,
+    pub drained: bool,
+    pub master_capable: bool,
+    pub vm_capable: bool,
+    pub powered: bool,
+    pub ndparams: ParamDict,
+    pub tags: Vec<String>,
+    pub serial_no: u64,
+    pub ctime: Timestamp,
+    pub mtime: Timestamp,
+}
+
+/// The administrative state of an instance.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum AdminState {
+    Up,
+    Down,
+    Offline,
+}
+
+impl AdminState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AdminState::Up => "up",
+            AdminState::Down => "down",
+            AdminState::Offline => "offline",
+        }
+    }
+}
+
+/// Who last set the admin state (`admin` or `user`).
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum AdminStateSource {
+    Admin,
+    User,
+}
+
+/// A virtual machine.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Instance {
+    pub uuid: String,
+    pub name: String,
+    /// UUID of the primary node.
+    pub primary_node: String,
+    pub os: String,
+    pub hypervisor: String,
+    /// The instance's own hypervisor parameters (overrides of the cluster's).
+    pub hvparams: ParamDict,
+    /// The instance's own backend parameters.
+    pub beparams: ParamDict,
+    pub osparams: ParamDict,
+    pub admin_state: AdminState,
+    pub admin_state_source: AdminStateSource,
+    pub disk_template: String,
+    pub disks: Vec<Disk>,
+    pub nics: Vec<Nic>,
+    pub disks_active: bool,
+    pub network_port: Option<u16>,
+    pub tags: Vec<String>,
+    pub serial_no: u64,
+    pub ctime: Timestamp,
+    pub mtime: Timestamp,
+}
+
+impl Instance {
+    /// UUIDs of the secondary nodes: every node of a disk but the primary.
+    pub fn secondary_nodes(&self) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for d in &self.disks {
+            for n in &d.nodes {
+                if *n != self.primary_node && !out.contains(n) {
+                    out.push(n.clone());
+                }
+            }
+        }
+        out
+    }
+
+    /// UUIDs of every node the instance lives on, primary first.
+    pub fn all_nodes(&self) -> Vec<String> {
+        let mut out = vec![self.primary_node.clone()];
+        out.extend(self.secondary_nodes());
+        out
+    }
+}
+
+/// A virtual disk.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Disk {
+    pub uuid: String,
+    pub name: Option<String>,
+    /// The disk template of the device (`file`, `sharedfile`, `diskless`, ...).
+    pub dev_type: String,
+    /// Template-specific identity; for file disks `[driver, path]`.
+    pub logical_id: Value,
+    /// UUIDs of the nodes that hold the disk.
+    pub nodes: Vec<String>,
+    pub iv_name: String,
+    /// Size in MiB.
+    pub size: u64,
+    /// `rw` or `ro`.
+    pub mode: String,
+    pub params: ParamDict,
+    pub spindles: Option<u64>,
+    pub serial_no: u64,
+    pub ctime: Timestamp,
+    pub mtime: Timestamp,
+}
+
+/// A virtual network card.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Nic {
+    pub uuid: String,
+    pub name: Option<String>,
+    pub mac: String,
+    pub ip: Option<String>,
+    pub network: Option<String>,
+    /// `mode`, `link`, `vlan`.
+    pub nicparams: ParamDict,
+}
+
+impl NodeGroup {
+    /// A new group with Ganeti's defaults.
+    pub fn new(uuid: &str, name: &str, now: Timestamp) -> Self {
+        NodeGroup {
+            uuid: uuid.to_string(),
+            name: name.to_string(),
+            alloc_policy: "preferred".to_string(),
+            ndparams: Default::default(),
+            diskparams: Default::default(),
+            ipolicy: Default::default(),
+            tags: Vec::new(),
+            serial_no: 1,
+            ctime: now,
+            mtime: now,
+        }
+    }
+}
+
+impl Node {
+    /// A new online, vm-capable, master-capable node.
+    pub fn new(uuid: &str, name: &str, primary_ip: &str, group: &str, now: Timestamp) -> Self {
+        Node {
+            uuid: uuid.to_string(),
+            name: name.to_string(),
+            primary_ip: primary_ip.to_string(),
+            secondary_ip: primary_ip.to_string(),
+            group: group.to_string(),
+            master_candidate: true,
+            offline: false,
+            drained: false,
+            master_capable: true,
+            vm_capable: true,
+            powered: true,
+            ndparams: Default::default(),
+            tags: Vec::new(),
+            serial_no: 1,
+            ctime: now,
+            mtime: now,
+        }
+    }
+}
+
+impl Cluster {
+    /// A new cluster with Ganeti's default parameters.
+    pub fn new(uuid: &str, name: &str, master_node: &str, master_ip: &str, now: Timestamp) -> Self {
+        use crate::params::*;
+        let hvs = ["fake", "kvm"];
+        Cluster {
+            uuid: uuid.to_string(),
+            cluster_name: name.to_string(),
+            master_node: master_node.to_string(),
+            master_ip: master_ip.to_string(),
+            master_netdev: "lo".to_string(),
+            master_netmask: 32,
+            mac_prefix: "aa:00:00".to_string(),
+            file_storage_dir: String::new(),
+            shared_file_storage_dir: String::new(),
+            enabled_hypervisors: vec!["fake".to_string()],
+            enabled_disk_templates: vec!["file".to_string(), "diskless".to_string()],
+            hvparams: hvs
+                .iter()
+                .map(|h| (h.to_string(), default_hvparams(h)))
+                .collect(),
+            beparams: [("default".to_string(), default_beparams())].into(),
+            nicparams: [("default".to_string(), default_nicparams())].into(),
+            ndparams: default_ndparams(),
+            diskparams: Default::default(),
+            osparams: Default::default(),
+            ipolicy: default_ipolicy(),
+            candidate_pool_size: 10,
+            default_iallocator: String::new(),
+            maintain_node_health: false,
+            uid_pool: Vec::new(),
+            volume_group_name: String::new(),
+            tags: Vec::new(),
+            serial_no: 1,
+            ctime: now,
+            mtime: now,
+        }
+    }
+
+    /// The instance's hypervisor parameters with the cluster's filled in.
+    pub fn fill_hvparams(&self, inst: &Instance) -> ParamDict {
+        let base = self
+            .hvparams
+            .get(&inst.hypervisor)
+            .cloned()
+            .unwrap_or_default();
+        crate::params::fill(&base, &inst.hvparams)
+    }
+
+    /// The instance's backend parameters with the cluster's filled in.
+    pub fn fill_beparams(&self, inst: &Instance) -> ParamDict {
+        let base = self.beparams.get("default").cloned().unwrap_or_default();
+        let mut be = crate::params::fill(&base, &inst.beparams);
+        // `memory` is the old name of maxmem/minmem.
+        if let Some(m) = inst.beparams.get(crate::params::be::MEMORY).cloned() {
+            be.insert(crate::params::be::MAXMEM.into(), m.clone());
+            be.insert(crate::params::be::MINMEM.into(), m);
+            be.remove(crate::params::be::MEMORY);
+        }
+        be
+    }
+
+    /// The NIC's parameters with the cluster's filled in.
+    pub fn fill_nicparams(&self, nic: &Nic) -> ParamDict {
+        let base = self.nicparams.get("default").cloned().unwrap_or_default();
+        crate::params::fill(&base, &nic.nicparams)
+    }
+}

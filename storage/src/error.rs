@@ -1,0 +1,61 @@
+//! Errors of block device operations.
+
+use std::path::PathBuf;
+
+use crate::disk::DiskTemplate;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    /// The disk template has no driver on this node.
+    #[error("disk template '{0}' is not supported by this node")]
+    Unsupported(DiskTemplate),
+
+    /// A path lies outside every directory allowed for file storage.
+    #[error("path '{path}' is outside the allowed storage directory '{allowed}'")]
+    PathOutsideStorageDir { path: PathBuf, allowed: PathBuf },
+
+    /// A path the configuration gave is not acceptable at all.
+    #[error("invalid storage path '{path}': {reason}")]
+    InvalidPath { path: String, reason: String },
+
+    /// A name used to build a path is not acceptable.
+    #[error("invalid {what} '{value}': {reason}")]
+    InvalidName {
+        what: &'static str,
+        value: String,
+        reason: &'static str,
+    },
+
+    #[error("disk file '{0}' already exists with a different size")]
+    AlreadyExists(PathBuf),
+
+    #[error("disk file '{0}' does not exist")]
+    NotFound(PathBuf),
+
+    #[error("cannot {action} '{path}'")]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    #[error("invalid size: {0}")]
+    InvalidSize(String),
+}
+
+impl StorageError {
+    pub(crate) fn io(
+        action: &'static str,
+        path: impl Into<PathBuf>,
+        source: std::io::Error,
+    ) -> Self {
+        StorageError::Io {
+            action,
+            path: path.into(),
+            source,
+        }
+    }
+}
+
+pub type Result<T, E = StorageError> = std::result::Result<T, E>;

@@ -1,0 +1,371 @@
+//! End to end on a 3-node virtual cluster of real processes: nodes, groups,
+//! instances, queries, jobs, the drain flag, offline nodes and verify.
+
+use serde_json::json;
+use tests::VCluster;
+
+#[test]
+fn nodes_and_groups() {
+    let vc = VCluster::up("0.11", 3);
+    let nodes = vc.list("gnt-node", "name,pip,role,group", &[]);
+    assert_eq!(
+        nodes,
+        vec![
+            vec!["node1", "127.0.11.1", "M", "default"],
+            vec!["node2", "127.0.11.2", "C", "default"],
+            vec!["node3", "127.0.11.3", "C", "default"],
+        ]
+    );
+    vc.ok("gnt-group", &["add", "rack2"]);
+    let err = vc.fails("gnt-group", &["add", "rack2"]);
+    assert!(err.contains("already exists"), "{err}");
+    vc.ok("gnt-group", &["assign-nodes", "rack2", "node3"]);
+    vc.ok("gnt-group", &["rename", "rack2", "rack3"]);
+    let groups = vc.list("gnt-group", "name,node_cnt,node_list", &[]);
+    assert_eq!(
+        groups,
+        vec![
+            vec!["default", "2", "node1,node2"],
+            vec!["rack3", "1", "node3"]
+        ]
+    );
+    let err = vc.fails("gnt-group", &["remove", "rack3"]);
+    assert!(err.contains("not empty"), "{err}");
+    vc.ok("gnt-group", &["assign-nodes", "default", "node3"]);
+    vc.ok("gnt-group", &["remove", "rack3"]);
+    assert_eq!(vc.list("gnt-group", "name", &[]), vec![vec!["default"]]);
+}
+
+#[test]
+fn instance_life_cycle_on_two_nodes() {
+    let vc = VCluster::up("0.12", 3);
+    vc.ok(
+        "gnt-instance",
+        &[
+            "add",
+            "-t",
+            "file",
+            "--disk",
+            "0:size=64M",
+            "-o",
+            "tiny",
+            "-n",
+            "node2",
+            "--no-name-check",
+            "--no-ip-check",
+            "inst1",
+        ],
+    );
+    vc.ok(
+        "gnt-instance",
+        &[
+            "add",
+            "-t",
+            "diskless",
+            "-o",
+            "tiny",
+            "-n",
+            "node3",
+            "--no-name-check",
+            "--no-ip-check",
+            "inst2",
+        ],
+    );
+    assert_eq!(
+        vc.list("gnt-instance", "name,pnode,status,disk.sizes", &[]),
+        vec![
+            vec!["inst1", "node2", "running", "64"],
+            vec!["inst2", "node3", "running", ""],
+        ]
+    );
+    // The disk is a sparse file of the right size in node2's tree.
+    let disk_dir = vc.root(2).join("srv/ganeti/file-storage/inst1");
+    let files: Vec<_> = std::fs::read_dir(&disk_dir).unwrap().flatten().collect();
+    assert_eq!(files.len(), 1);
+    assert_eq!(files[0].metadata().unwrap().len(), 64 * 1024 * 1024);
+
+    vc.ok("gnt-instance", &["shutdown", "inst1"]);
+    assert_eq!(
+        vc.list("gnt-instance", "status", &["inst1"]),
+        vec![vec!["ADMIN_down"]]
+    );
+    vc.ok("gnt-instance", &["startup", "inst1"]);
+    assert_eq!(
+        vc.list("gnt-instance", "status", &["inst1"]),
+        vec![vec!["running"]]
+    );
+    vc.ok("gnt-instance", &["reboot", "inst2"]);
+    assert_eq!(
+        vc.list("gnt-instance", "status", &["inst2"]),
+        vec![vec!["running"]]
+    );
+
+    // Rename needs the instance down.
+    let err = vc.fails(
+        "gnt-instance",
+        &[
+            "rename",
+            "-f",
+            "--no-name-check",
+            "--no-ip-check",
+            "inst1",
+            "web1",
+        ],
+    );
+    assert!(err.contains("cannot rename"), "{err}");
+    vc.ok("gnt-instance", &["shutdown", "inst1"]);
+    vc.ok(
+        "gnt-instance",
+        &[
+            "rename",
+            "-f",
+            "--no-name-check",
+            "--no-ip-check",
+            "inst1",
+            "web1",
+        ],
+    );
+    assert_eq!(
+        vc.list("gnt-instance", "name,status", &[]),
+        vec![vec!["inst2", "running"], vec!["web1", "ADMIN_down"]]
+    );
+    vc.ok("gnt-instance", &["remove", "-f", "web1"]);
+    vc.ok("gnt-instance", &["remove", "-f", "inst2"]);
+    assert!(vc.list("gnt-instance", "name", &[]).is_empty());
+    assert_eq!(
+        std::fs::read_dir(&disk_dir).map(|d| d.count()).unwrap_or(0),
+        0
+    );
+    // Nothing runs on the nodes any more.
+    for k in 2..=3 {
+        let dir = vc.root(k).join("var/run/ganeti/fake-hypervisor");
+        let left = std::fs::read_dir(&dir).map(|d| d.count()).unwrap_or(0);
+        assert_eq!(left, 0, "instances left on node{k}");
+    }
+}
+
+#[test]
+fn list_with_fields_and_filters() {
+    let vc = VCluster::up("0.13", 3);
+    for (name, node) in [("web1", "node2"), ("web2", "node3"), ("db1", "node2")] {
+        vc.ok(
+            "gnt-instance",
+            &[
+                "add",
+                "-t",
+                "diskless",
+                "-o",
+                "tiny",
+                "-n",
+                node,
+                "--no-name-check",
+                "--no-ip-check",
+                "-B",
+                "maxmem=256",
+                name,
+            ],
+        );
+    }
+    let rows = vc.list(
+        "gnt-instance",
+        "name,pnode,be/maxmem",
+        &["-F", "pnode == \"node2\""],
+    );
+    assert_eq!(
+        rows,
+        vec![vec!["db1", "node2", "256"], vec!["web1", "node2", "256"]]
+    );
+    let rows = vc.list("gnt-instance", "name", &["-F", "name =~ /^web/"]);
+    assert_eq!(rows, vec![vec!["web1"], vec!["web2"]]);
+    let rows = vc.list("gnt-instance", "name,oper_ram", &["web2", "db1"]);
+    assert_eq!(rows.len(), 2);
+    assert!(rows.iter().all(|r| r[1] == "256"), "{rows:?}");
+    let err = vc.fails("gnt-instance", &["list", "nosuch"]);
+    assert!(err.contains("nosuch"), "{err}");
+    // Header and unit formatting of the default list.
+    let out = vc.ok("gnt-instance", &["list", "-o", "name,be/maxmem"]);
+    assert!(out.starts_with("Instance ConfigMaxMem\n"), "{out}");
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("web1 ") && l.ends_with(" 256M")),
+        "{out}"
+    );
+    let nodes = vc.list("gnt-node", "name,pinst_cnt,pinst_list", &[]);
+    assert_eq!(nodes[1], vec!["node2", "2", "db1,web1"]);
+}
+
+#[test]
+fn jobs_list_info_watch_cancel_and_depend() {
+    let vc = VCluster::up("0.14", 3);
+    let mut c = vc.luxi();
+    // A long job, one queued behind it through a dependency, one that
+    // needs it to succeed.
+    let long = c
+        .submit_job(vec![
+            json!({"OP_ID": "OP_TEST_DELAY", "duration": 2.0, "repeat": 1}),
+        ])
+        .unwrap();
+    let blocked = c
+        .submit_job(vec![json!({"OP_ID": "OP_TEST_DELAY", "duration": 0,
+                                 "depends": [[long, []]]})])
+        .unwrap();
+    let after = c
+        .submit_job(vec![json!({"OP_ID": "OP_TEST_DELAY", "duration": 0,
+                                 "depends": [[long, ["success"]]]})])
+        .unwrap();
+    let cancel = vc.ok("gnt-job", &["cancel", &blocked.to_string()]);
+    assert!(
+        cancel.contains("canceled") || cancel.contains("Canceled"),
+        "{cancel}"
+    );
+    assert_eq!(vc.wait_job(blocked), "canceled");
+    let watch = vc.ok("gnt-job", &["watch", &long.to_string()]);
+    assert!(watch.contains("Test delay iteration 1/1"), "{watch}");
+    assert_eq!(vc.wait_job(long), "success");
+    assert_eq!(vc.wait_job(after), "success");
+    // A job that depends on a failed one fails too, naming it.
+    let bad = c
+        .submit_job(vec![
+            json!({"OP_ID": "OP_INSTANCE_STARTUP", "instance_name": "nosuch"}),
+        ])
+        .unwrap();
+    let dep = c
+        .submit_job(vec![json!({"OP_ID": "OP_TEST_DELAY", "duration": 0,
+                                 "depends": [[bad, ["success"]]]})])
+        .unwrap();
+    assert_eq!(vc.wait_job(bad), "error");
+    assert_eq!(vc.wait_job(dep), "error");
+    let jobs = vc.list("gnt-job", "id,status", &[]);
+    assert!(
+        jobs.contains(&vec![blocked.to_string(), "canceled".into()]),
+        "{jobs:?}"
+    );
+    assert!(
+        jobs.contains(&vec![after.to_string(), "success".into()]),
+        "{jobs:?}"
+    );
+    let info = vc.ok("gnt-job", &["info", &bad.to_string()]);
+    assert!(info.contains("OP_INSTANCE_STARTUP"), "{info}");
+    assert!(info.contains("Instance 'nosuch' not known"), "{info}");
+}
+
+#[test]
+fn drain_flag_refuses_new_jobs() {
+    let vc = VCluster::up("0.15", 2);
+    vc.ok("gnt-cluster", &["queue", "drain"]);
+    let info = vc.ok("gnt-cluster", &["queue", "info"]);
+    assert!(info.contains("The drain flag is set"), "{info}");
+    let err = vc.fails(
+        "gnt-instance",
+        &[
+            "add",
+            "-t",
+            "diskless",
+            "-o",
+            "tiny",
+            "-n",
+            "node2",
+            "--no-name-check",
+            "--no-ip-check",
+            "i1",
+        ],
+    );
+    assert!(err.contains("marked for drain"), "{err}");
+    vc.ok("gnt-cluster", &["queue", "undrain"]);
+    vc.ok(
+        "gnt-instance",
+        &[
+            "add",
+            "-t",
+            "diskless",
+            "-o",
+            "tiny",
+            "-n",
+            "node2",
+            "--no-name-check",
+            "--no-ip-check",
+            "i1",
+        ],
+    );
+}
+
+#[test]
+fn offline_node_shows_offline_and_is_refused() {
+    let vc = VCluster::up("0.16", 3);
+    vc.ok("gnt-node", &["modify", "--offline", "yes", "node3"]);
+    let rows = vc.list("gnt-node", "name,offline,mfree,role", &[]);
+    assert_eq!(rows[2], vec!["node3", "Y", "*", "O"]);
+    assert_ne!(rows[1][2], "*");
+    let err = vc.fails(
+        "gnt-instance",
+        &[
+            "add",
+            "-t",
+            "diskless",
+            "-o",
+            "tiny",
+            "-n",
+            "node3",
+            "--no-name-check",
+            "--no-ip-check",
+            "i1",
+        ],
+    );
+    assert!(err.contains("offline node node3"), "{err}");
+    vc.ok(
+        "gnt-node",
+        &["modify", "--force", "--offline", "no", "node3"],
+    );
+    vc.ok(
+        "gnt-instance",
+        &[
+            "add",
+            "-t",
+            "diskless",
+            "-o",
+            "tiny",
+            "-n",
+            "node3",
+            "--no-name-check",
+            "--no-ip-check",
+            "i1",
+        ],
+    );
+}
+
+#[test]
+fn verify_is_clean_then_reports_an_instance_stopped_behind_its_back() {
+    let vc = VCluster::up("0.17", 3);
+    vc.ok(
+        "gnt-instance",
+        &[
+            "add",
+            "-t",
+            "diskless",
+            "-o",
+            "tiny",
+            "-n",
+            "node2",
+            "--no-name-check",
+            "--no-ip-check",
+            "inst1",
+        ],
+    );
+    let out = vc.ok("gnt-cluster", &["verify"]);
+    assert!(!out.contains("ERROR"), "{out}");
+    // Stop the instance behind masterd's back: the fake hypervisor's state
+    // file on node2 goes away.
+    std::fs::remove_file(vc.root(2).join("var/run/ganeti/fake-hypervisor/inst1")).unwrap();
+    let out = vc.gnt("gnt-cluster", &["verify"]);
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "verify should fail:\n{text}");
+    assert!(
+        text.contains("ERROR: instance inst1: instance not running on its primary node node2"),
+        "{text}"
+    );
+    assert_eq!(
+        vc.list("gnt-instance", "status", &["inst1"]),
+        vec![vec!["ERROR_down"]]
+    );
+}
