@@ -216,6 +216,19 @@ pub fn submit_opcode(ctx: &mut Ctx, op: OpCode, jo: Option<&JobOpts>) -> Result<
         .unwrap_or(Value::Null))
 }
 
+/// Submits an opcode exactly as built, without the generic options (as
+/// Ganeti's commands that call `SubmitOpCode` without options do), follows
+/// the job and returns the opcode's result.
+pub fn submit_bare(ctx: &mut Ctx, op: OpCode) -> Result<Value, CliError> {
+    let id = send_job(ctx, vec![op.into_value()])?;
+    let results = poll_job(ctx, &id, &mut StdioReporter::default())?;
+    Ok(results
+        .as_array()
+        .and_then(|a| a.first())
+        .cloned()
+        .unwrap_or(Value::Null))
+}
+
 /// With `--submit`, submits and returns `CliError::Submitted` (printed as
 /// `JobID: N`); otherwise like [`submit_opcode`] (Ganeti's `SubmitOrSend`).
 pub fn submit_or_send(ctx: &mut Ctx, op: OpCode, jo: &JobOpts) -> Result<Value, CliError> {

@@ -15,4 +15,5 @@ pub mod qlang;
 pub mod query;
 pub mod table;
 pub mod timefmt;
+pub mod tz;
 pub mod units;

@@ -71,3 +71,16 @@ pub fn confirm_operation(names: &[String], list_type: &str, text: &str, extra: &
     }
     ask_user(&q)
 }
+
+/// An I/O error as Python prints it: `[Errno 2] No such file or directory: 'f'`.
+pub fn python_io_error(e: &std::io::Error, path: &str) -> String {
+    let text = e.to_string();
+    let text = match text.rfind(" (os error ") {
+        Some(i) => text[..i].to_string(),
+        None => text,
+    };
+    match e.raw_os_error() {
+        Some(code) => format!("[Errno {code}] {text}: '{path}'"),
+        None => format!("{text}: '{path}'"),
+    }
+}

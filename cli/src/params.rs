@@ -109,6 +109,7 @@ pub enum VType {
     Bool,
     Size,
     Int,
+    Float,
 }
 
 /// Types of the backend parameters (`BES_PARAMETER_COMPAT`).
@@ -117,6 +118,35 @@ pub fn be_type(key: &str) -> Option<VType> {
         "always_failover" | "auto_balance" => VType::Bool,
         "maxmem" | "memory" | "minmem" => VType::Size,
         "spindle_use" | "vcpus" => VType::Int,
+        _ => return None,
+    })
+}
+
+/// Types of the node parameters (`NDS_PARAMETER_TYPES`).
+pub fn nd_type(key: &str) -> Option<VType> {
+    Some(match key {
+        "cpu_speed" => VType::Float,
+        "exclusive_storage" | "ovs" => VType::Bool,
+        "oob_program" => VType::Str,
+        "ovs_link" | "ovs_name" => VType::MaybeStr,
+        "spindle_count" | "ssh_port" => VType::Int,
+        _ => return None,
+    })
+}
+
+/// Types of the NIC parameters (`NICS_PARAMETER_TYPES`).
+pub fn nic_type(key: &str) -> Option<VType> {
+    matches!(key, "link" | "mode" | "vlan").then_some(VType::Str)
+}
+
+/// Types of the disk template parameters (`DISK_DT_TYPES`).
+pub fn disk_dt_type(key: &str) -> Option<VType> {
+    Some(match key {
+        "access" | "disk-barriers" | "disk-custom" | "host" | "metavg" | "net-custom" | "pool"
+        | "protocol" | "volume" => VType::Str,
+        "c-delay-target" | "c-fill-target" | "c-max-rate" | "c-min-rate" | "c-plan-ahead"
+        | "data-stripes" | "meta-stripes" | "port" | "resync-rate" | "stripes" => VType::Int,
+        "dynamic-resync" | "meta-barriers" => VType::Bool,
         _ => return None,
     })
 }
@@ -269,6 +299,17 @@ pub fn force_dict_type(
                     }
                 }
             }
+            VType::Float => {
+                let text = py_scalar(val);
+                match text.trim().parse::<f64>() {
+                    Ok(n) => Some(json!(n)),
+                    Err(_) => {
+                        return Err(type_error(format!(
+                            "'{key}' (value {text}) is not a valid float"
+                        )))
+                    }
+                }
+            }
             VType::Int => {
                 let text = py_scalar(val);
                 match text.trim().parse::<i64>() {
@@ -288,14 +329,14 @@ pub fn force_dict_type(
     Ok(())
 }
 
-/// Parses a yes/no option value.
-pub fn parse_yes_no(opt: &str, v: &str) -> Result<bool, CliError> {
-    match v.to_lowercase().as_str() {
-        "yes" => Ok(true),
-        "no" => Ok(false),
-        _ => Err(CliError::invalid(format!(
-            "option {opt}: invalid choice: '{v}' (choose from 'yes', 'no')"
-        ))),
+/// Parses a boolean option value (yes/no/true/false, any case), as
+/// Ganeti's `check_bool`.
+pub fn parse_yes_no(_opt: &str, v: &str) -> Result<bool, CliError> {
+    let v = v.to_lowercase();
+    match v.as_str() {
+        "yes" | "true" => Ok(true),
+        "no" | "false" => Ok(false),
+        _ => Err(parameter_error(format!("Invalid boolean value '{v}'"))),
     }
 }
 

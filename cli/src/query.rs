@@ -31,7 +31,7 @@ pub struct ListOpts {
     #[arg(long)]
     pub no_headers: bool,
     /// Separator between output fields (default: aligned columns)
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     pub separator: Option<String>,
     /// Units for sizes: h (human-readable), m, g or t
     #[arg(long, value_enum)]
@@ -51,7 +51,7 @@ pub struct ListFieldsOpts {
     #[arg(long)]
     pub no_headers: bool,
     /// Separator between output fields
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     pub separator: Option<String>,
 }
 

@@ -441,7 +441,7 @@ fn list_options_can_come_from_the_environment() {
     m.reply("Query", instance_list_reply());
     let o = std::process::Command::new(fake_luxi::bin_path("gnt-instance"))
         .args(["list", "inst1"])
-        .env("GANETI_ROOTDIR", m.root.path())
+        .env("GANETI_ROOTDIR", m.root())
         .env("GNT_INSTANCE_LIST", "--no-headers -o name,os")
         .output()
         .unwrap();
@@ -576,4 +576,86 @@ fn bad_sizes_and_filters_are_refused_before_contacting_the_master() {
         stderr(&o)
     );
     assert!(m.requests().is_empty());
+}
+
+/// Replies of every wrong shape for the methods the commands use.
+fn garbage_replies() -> Vec<Value> {
+    vec![
+        json!(null),
+        json!(true),
+        json!(7),
+        json!("x"),
+        json!([]),
+        json!([1, 2, 3]),
+        json!([[1], "x"]),
+        json!([["x", [1]], [[1, 2]]]),
+        json!({}),
+        json!({"fields": "x", "data": 1}),
+        json!({"fields": [{"name": 1}], "data": [[1]]}),
+        json!({"jobs": [[1, 2, 3], "x"]}),
+    ]
+}
+
+#[test]
+fn bad_replies_never_crash_the_tools() {
+    let commands: &[(&str, &[&str])] = &[
+        ("gnt-instance", &["list"]),
+        ("gnt-instance", &["info", "i1"]),
+        ("gnt-instance", &["startup", "i1"]),
+        ("gnt-instance", &["startup", "--all", "--force-multiple"]),
+        ("gnt-instance", &["remove", "-f", "i1"]),
+        ("gnt-instance", &["console", "--show-cmd", "i1"]),
+        ("gnt-instance", &["change-group", "i1"]),
+        ("gnt-node", &["list"]),
+        ("gnt-node", &["info"]),
+        ("gnt-node", &["migrate", "-f", "n1"]),
+        ("gnt-node", &["evacuate", "-f", "n1"]),
+        ("gnt-node", &["add", "n9"]),
+        ("gnt-group", &["info"]),
+        ("gnt-job", &["list"]),
+        ("gnt-job", &["info", "1"]),
+        ("gnt-job", &["watch", "1"]),
+        ("gnt-job", &["cancel", "--pending", "-f"]),
+        ("gnt-job", &["autoarchive", "all"]),
+        ("gnt-cluster", &["info"]),
+        ("gnt-cluster", &["version"]),
+        ("gnt-cluster", &["verify"]),
+        ("gnt-cluster", &["verify-disks"]),
+        ("gnt-cluster", &["queue", "info"]),
+        ("gnt-cluster", &["list-tags"]),
+        ("gnt-os", &["list"]),
+        ("gnt-os", &["diagnose"]),
+    ];
+    let methods = [
+        "Query",
+        "QueryFields",
+        "QueryJobs",
+        "QueryInstances",
+        "QueryNodes",
+        "QueryGroups",
+        "QueryClusterInfo",
+        "QueryConfigValues",
+        "QueryTags",
+        "SubmitJob",
+        "SubmitManyJobs",
+        "WaitForJobChange",
+        "CancelJob",
+        "AutoArchiveJobs",
+    ];
+    for garbage in garbage_replies() {
+        for (bin, args) in commands {
+            let m = FakeMaster::start();
+            for method in methods {
+                m.reply(method, garbage.clone());
+            }
+            // Whatever they print, a job poll must end: give it a final state.
+            m.reply("WaitForJobChange", json!([["error"], []]));
+            let o = m.run(bin, args);
+            let err = stderr(&o);
+            assert!(
+                !err.contains("panicked") && o.status.code().is_some(),
+                "{bin} {args:?} with replies {garbage}: {err}"
+            );
+        }
+    }
 }

@@ -51,6 +51,10 @@ fn check(path: &std::path::Path) -> Result<(), String> {
         .map(|a| a.as_str().unwrap())
         .collect();
     let o = m.run(case["bin"].as_str().unwrap(), &args);
+    // Paths under the temporary directory are recorded as BASE.
+    let base = m.base.path().display().to_string();
+    let stdout = |o: &std::process::Output| stdout(o).replace(&base, "BASE");
+    let stderr = |o: &std::process::Output| stderr(o).replace(&base, "BASE");
     let mut problems = Vec::new();
     if stdout(&o) != case["stdout"].as_str().unwrap() {
         problems.push(format!(

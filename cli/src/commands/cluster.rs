@@ -3,17 +3,17 @@
 use clap::{Args, Subcommand};
 use serde_json::{json, Map, Value};
 
-use crate::commands::node::nice_sort;
 use crate::commands::{change_tags, expect_list, list_tags, TagOpts};
 use crate::ctx::{Ctx, JobOpts};
 use crate::error::{exit, CliError};
-use crate::info::{format_generic_info, format_params_dict_info, Info};
-use crate::jobs::{submit_opcode, submit_or_send, JobExecutor};
+use crate::jobs::{submit_bare, submit_opcode, submit_or_send, JobExecutor};
 use crate::opcodes::OpCode;
 use crate::output;
-use crate::params::{be_type, force_dict_type, hv_type, split_ident_key_val, split_key_val};
+use crate::params::{
+    be_type, disk_dt_type, force_dict_type, hv_type, nd_type, nic_type, parse_yes_no,
+    split_ident_key_val, split_key_val,
+};
 use crate::pyfmt::py_str;
-use crate::timefmt::format_time_value;
 
 #[derive(Subcommand, Debug)]
 pub enum Cmd {
@@ -36,8 +36,34 @@ pub enum Cmd {
     Verify(VerifyArgs),
     /// Alters the parameters of the cluster
     Modify(ModifyArgs),
+    /// Check the disks of all instances and activate those needing it
+    VerifyDisks {
+        /// Only this node group
+        #[arg(short = 'g', long = "node-group")]
+        nodegroup: Option<String>,
+        #[arg(long, value_parser = ["low", "normal", "high"])]
+        priority: Option<String>,
+    },
     /// Show the master node of the cluster
     Getmaster,
+    /// Check whether the master daemon answers (exit code 0 or 1)
+    MasterPing,
+    /// Activate the master IP
+    ActivateMasterIp,
+    /// Deactivate the master IP
+    DeactivateMasterIp {
+        /// Do not ask for confirmation
+        #[arg(long = "yes")]
+        confirm: bool,
+    },
+    /// Update the recorded sizes of instance disks
+    RepairDiskSizes {
+        #[arg(long)]
+        dry_run: bool,
+        #[arg(long, value_parser = ["low", "normal", "high"])]
+        priority: Option<String>,
+        instances: Vec<String>,
+    },
     /// Show the software version
     Version,
     /// Change or show the job queue's drain flag: drain, undrain or info
@@ -111,29 +137,120 @@ pub struct VerifyArgs {
 #[derive(Args, Debug)]
 pub struct ModifyArgs {
     /// Hypervisor parameters: hv:key=val,... (repeatable)
-    #[arg(short = 'H', long = "hypervisor-parameters")]
+    #[arg(
+        short = 'H',
+        long = "hypervisor-parameters",
+        allow_hyphen_values = true
+    )]
     pub hvparams: Vec<String>,
     /// Default backend parameters: key=val,...
-    #[arg(short = 'B', long = "backend-parameters")]
+    #[arg(short = 'B', long = "backend-parameters", allow_hyphen_values = true)]
     pub beparams: Option<String>,
     /// Default NIC parameters: key=val,...
-    #[arg(short = 'N', long = "nic-parameters")]
+    #[arg(short = 'N', long = "nic-parameters", allow_hyphen_values = true)]
     pub nicparams: Option<String>,
+    /// Default node parameters: key=val,...
+    #[arg(long = "node-parameters", allow_hyphen_values = true)]
+    pub ndparams: Option<String>,
+    /// Disk template parameters: template:key=val,... (repeatable)
+    #[arg(short = 'D', long = "disk-parameters", allow_hyphen_values = true)]
+    pub diskparams: Vec<String>,
     /// Number of master candidates
     #[arg(short = 'C', long = "candidate-pool-size")]
     pub candidate_pool_size: Option<i64>,
+    /// Maximum number of jobs running at once
+    #[arg(long = "max-running-jobs")]
+    pub max_running_jobs: Option<i64>,
+    /// Maximum number of jobs tracked by the scheduler
+    #[arg(long = "max-tracked-jobs")]
+    pub max_tracked_jobs: Option<i64>,
     /// Comma-separated list of enabled hypervisors
     #[arg(long = "enabled-hypervisors")]
     pub enabled_hypervisors: Option<String>,
     /// Comma-separated list of enabled disk templates
     #[arg(long = "enabled-disk-templates")]
     pub enabled_disk_templates: Option<String>,
-    /// Maximum number of jobs running at once
-    #[arg(long = "max-running-jobs")]
-    pub max_running_jobs: Option<i64>,
+    /// MAC address prefix for new NICs
+    #[arg(short = 'm', long = "mac-prefix")]
+    pub mac_prefix: Option<String>,
+    /// Network device of the master IP
+    #[arg(long = "master-netdev")]
+    pub master_netdev: Option<String>,
+    /// Netmask (prefix length) of the master IP
+    #[arg(long = "master-netmask")]
+    pub master_netmask: Option<String>,
+    /// LVM volume group
+    #[arg(long = "vg-name")]
+    pub vg_name: Option<String>,
+    /// DRBD usermode helper
+    #[arg(long = "drbd-usermode-helper")]
+    pub drbd_helper: Option<String>,
+    /// Keep nodes healthy (yes/no)
+    #[arg(long = "maintain-node-health")]
+    pub maintain_node_health: Option<String>,
+    /// User-id pool: ranges such as 1000-2000,3000
+    #[arg(long = "uid-pool")]
+    pub uid_pool: Option<String>,
+    /// User-ids to add to the pool
+    #[arg(long = "add-uids")]
+    pub add_uids: Option<String>,
+    /// User-ids to remove from the pool
+    #[arg(long = "remove-uids")]
+    pub remove_uids: Option<String>,
     /// Default instance allocator
     #[arg(short = 'I', long = "default-iallocator")]
     pub default_iallocator: Option<String>,
+    /// Parameters of the default instance allocator: key=val,...
+    #[arg(long = "default-iallocator-params", allow_hyphen_values = true)]
+    pub default_iallocator_params: Option<String>,
+    /// Comma-separated logical volumes the cluster must ignore
+    #[arg(long = "reserved-lvs")]
+    pub reserved_lvs: Option<String>,
+    /// Wipe disks before use (yes/no)
+    #[arg(long = "prealloc-wipe-disks")]
+    pub prealloc_wipe_disks: Option<String>,
+    /// Use an external script to set up the master IP (yes/no)
+    #[arg(long = "use-external-mip-script")]
+    pub use_external_mip_script: Option<String>,
+    /// Manage /etc/hosts (yes/no)
+    #[arg(long = "modify-etc-hosts")]
+    pub modify_etc_hosts: Option<String>,
+    /// Allow user shutdown of instances (yes/no)
+    #[arg(long = "user-shutdown")]
+    pub enabled_user_shutdown: Option<String>,
+    /// Directory of file disks
+    #[arg(long = "file-storage-dir")]
+    pub file_storage_dir: Option<String>,
+    /// Directory of shared file disks
+    #[arg(long = "shared-file-storage-dir")]
+    pub shared_file_storage_dir: Option<String>,
+    /// Image for instance installation helpers
+    #[arg(long = "install-image")]
+    pub install_image: Option<String>,
+    /// Image for disk zeroing helpers
+    #[arg(long = "zeroing-image")]
+    pub zeroing_image: Option<String>,
+    /// Network for instance communication
+    #[arg(long = "instance-communication-network")]
+    pub instance_communication_network: Option<String>,
+    /// Comma-separated compression tools (empty: the defaults)
+    #[arg(long = "compression-tools")]
+    pub compression_tools: Option<String>,
+    /// Enable data collectors: name=true|false,...
+    #[arg(long = "enabled-data-collectors")]
+    pub enabled_data_collectors: Option<String>,
+    /// Data collector intervals in seconds: name=seconds,...
+    #[arg(long = "data-collector-interval")]
+    pub data_collector_interval: Option<String>,
+    /// Allowed disk templates of the instance policy
+    #[arg(long = "ipolicy-disk-templates")]
+    pub ipolicy_disk_templates: Option<String>,
+    /// vCPU ratio of the instance policy
+    #[arg(long = "ipolicy-vcpu-ratio")]
+    pub ipolicy_vcpu_ratio: Option<String>,
+    /// Spindle ratio of the instance policy
+    #[arg(long = "ipolicy-spindle-ratio")]
+    pub ipolicy_spindle_ratio: Option<String>,
     /// Force the operation
     #[arg(short = 'f', long)]
     pub force: bool,
@@ -150,10 +267,43 @@ fn dispatch(ctx: &mut Ctx, cmd: Cmd) -> Result<i32, CliError> {
     match cmd {
         Cmd::Init(a) => crate::commands::bootstrap::init(a),
         Cmd::Destroy { yes_do_it } => crate::commands::bootstrap::destroy(yes_do_it),
-        Cmd::Info { .. } => info(ctx),
+        Cmd::Info { .. } => super::cluster_info::info(ctx),
         Cmd::Verify(a) => verify(ctx, a),
         Cmd::Modify(a) => modify(ctx, a),
+        Cmd::VerifyDisks {
+            nodegroup,
+            priority,
+        } => verify_disks(ctx, nodegroup, priority),
         Cmd::Getmaster => getmaster(),
+        Cmd::MasterPing => Ok(match ctx.call("QueryClusterInfo", json!([])) {
+            Ok(_) => exit::SUCCESS,
+            Err(_) => exit::FAILURE,
+        }),
+        Cmd::ActivateMasterIp => {
+            submit_bare(ctx, OpCode::new("OP_CLUSTER_ACTIVATE_MASTER_IP"))?;
+            Ok(exit::SUCCESS)
+        }
+        Cmd::DeactivateMasterIp { confirm } => {
+            if !confirm && !crate::output::ask_user("This will disable the master IP. All the open connections to the master IP will be closed. To reach the master you will need to use its node IP. Continue?") {
+                return Ok(exit::FAILURE);
+            }
+            submit_bare(ctx, OpCode::new("OP_CLUSTER_DEACTIVATE_MASTER_IP"))?;
+            Ok(exit::SUCCESS)
+        }
+        Cmd::RepairDiskSizes {
+            dry_run,
+            priority,
+            instances,
+        } => {
+            let jo = JobOpts {
+                dry_run,
+                priority,
+                ..JobOpts::default()
+            };
+            let op = OpCode::new("OP_CLUSTER_REPAIR_DISK_SIZES").set("instances", json!(instances));
+            submit_opcode(ctx, op, Some(&jo))?;
+            Ok(exit::SUCCESS)
+        }
         Cmd::Version => version(ctx),
         Cmd::Queue { command } => queue(ctx, &command),
         Cmd::Watcher { command, duration } => watcher(ctx, &command, duration.as_deref()),
@@ -339,315 +489,450 @@ fn verify(ctx: &mut Ctx, a: VerifyArgs) -> Result<i32, CliError> {
     Ok(exit::FAILURE)
 }
 
+fn verify_disks(
+    ctx: &mut Ctx,
+    nodegroup: Option<String>,
+    priority: Option<String>,
+) -> Result<i32, CliError> {
+    let jo = JobOpts {
+        priority,
+        no_dry_run_opt: true,
+        ..JobOpts::default()
+    };
+    let op = OpCode::new("OP_CLUSTER_VERIFY_DISKS").set("group_name", json!(nodegroup));
+    let result = submit_opcode(ctx, op, Some(&jo))?;
+    let Some(jobs) = result.get("jobs").and_then(Value::as_array) else {
+        return Err(CliError::bad_reply(
+            "OP_CLUSTER_VERIFY_DISKS",
+            format!("result without job list: {result}"),
+        ));
+    };
+    let submitted = jobs
+        .iter()
+        .map(|j| {
+            let ok = j.get(0).and_then(Value::as_bool).unwrap_or(false);
+            (String::new(), ok, j.get(1).cloned().unwrap_or(Value::Null))
+        })
+        .collect();
+    let mut rc = exit::SUCCESS;
+    for outcome in JobExecutor::new(true).follow(ctx, submitted)? {
+        if !outcome.success {
+            output::out(&format!("Job failed: {}", py_str(&outcome.result)));
+            continue;
+        }
+        let Some([bad_nodes, instances, missing]) = outcome
+            .result
+            .get(0)
+            .and_then(Value::as_array)
+            .map(Vec::as_slice)
+        else {
+            return Err(CliError::bad_reply(
+                "OP_GROUP_VERIFY_DISKS",
+                outcome.result.to_string(),
+            ));
+        };
+        let empty = Map::new();
+        let bad_nodes = bad_nodes.as_object().unwrap_or(&empty);
+        let missing = missing.as_object().unwrap_or(&empty);
+        for (node, text) in bad_nodes {
+            let text = py_str(text);
+            let tail: String = {
+                let chars: Vec<char> = text.chars().collect();
+                chars[chars.len().saturating_sub(400)..].iter().collect()
+            };
+            output::out(&format!("Error gathering data on node {node}: {tail}"));
+            rc = exit::FAILURE;
+            output::out("You need to fix these nodes first before fixing instances");
+        }
+        let instances: Vec<String> = instances
+            .as_array()
+            .map(|a| a.iter().map(py_str).collect())
+            .unwrap_or_default();
+        for iname in &instances {
+            if missing.contains_key(iname) {
+                continue;
+            }
+            let op = OpCode::new("OP_INSTANCE_ACTIVATE_DISKS").set("instance_name", iname.as_str());
+            output::out(&format!("Activating disks for instance '{iname}'"));
+            match submit_opcode(ctx, op, Some(&jo)) {
+                Ok(_) => {}
+                Err(e @ (CliError::NoMaster | CliError::Protocol(_))) => return Err(e),
+                Err(e) => {
+                    let (code, msg) = e.render();
+                    rc |= code;
+                    output::err(&format!(
+                        "Error activating disks for instance {iname}: {msg}"
+                    ));
+                }
+            }
+        }
+        if !missing.is_empty() {
+            for (iname, ival) in missing {
+                let mut vols: Vec<(String, String)> = ival
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|x| {
+                        (
+                            py_str(x.get(0).unwrap_or(&Value::Null)),
+                            py_str(x.get(1).unwrap_or(&Value::Null)),
+                        )
+                    })
+                    .collect();
+                if vols.iter().all(|(n, _)| bad_nodes.contains_key(n)) {
+                    output::out(&format!(
+                        "Instance {iname} cannot be verified as it lives on broken nodes"
+                    ));
+                    continue;
+                }
+                output::out(&format!("Instance {iname} has missing logical volumes:"));
+                vols.sort();
+                for (node, vol) in vols {
+                    if bad_nodes.contains_key(&node) {
+                        output::out(&format!("\tbroken node {node} /dev/{vol}"));
+                    } else {
+                        output::out(&format!("\t{node} /dev/{vol}"));
+                    }
+                }
+            }
+            output::out("You need to replace or recreate disks for all the above instances if this message persists after fixing broken nodes.");
+            rc = exit::FAILURE;
+        } else if instances.is_empty() {
+            output::out("No disks need to be activated.");
+        }
+    }
+    Ok(rc)
+}
+
+/// Ganeti's `ParseUidPool`: `1000-2000,3000` into sorted `[low, high]` pairs.
+fn parse_uid_pool(value: &str) -> Result<Vec<(i64, i64)>, CliError> {
+    let mut ranges = Vec::new();
+    for def in value.split(',').filter(|d| !d.is_empty()) {
+        let bounds: Vec<&str> = def.split('-').collect();
+        if bounds.len() > 2 {
+            return Err(CliError::invalid(format!(
+                "Invalid user-id range definition. Only one hyphen allowed: {}",
+                crate::pyfmt::py_repr(&json!(bounds))
+            )));
+        }
+        let parse = |s: &str, which: &str| {
+            s.trim().parse::<i64>().map_err(|_| {
+                CliError::invalid(format!(
+                    "Invalid user-id value for {which} boundary of user-id range: invalid literal for int() with base 10: '{s}'"
+                ))
+            })
+        };
+        let lower = parse(bounds[0], "lower")?;
+        let higher = parse(bounds[bounds.len() - 1], "higher")?;
+        ranges.push((lower, higher));
+    }
+    ranges.sort();
+    Ok(ranges)
+}
+
+fn opt_bool(opt: &str, v: &Option<String>) -> Result<Option<bool>, CliError> {
+    v.as_deref().map(|s| parse_yes_no(opt, s)).transpose()
+}
+
+/// `--ipolicy-*-ratio` values: a number or "default".
+fn maybe_float(opt: &str, v: &Option<String>) -> Result<Option<Value>, CliError> {
+    match v.as_deref().map(str::to_lowercase) {
+        None => Ok(None),
+        Some(s) if s == "default" => Ok(Some(json!("default"))),
+        Some(s) => s
+            .parse::<f64>()
+            .map(|f| Some(json!(f)))
+            .map_err(|_| CliError::invalid(format!("option {opt}: invalid value: '{s}'"))),
+    }
+}
+
 fn modify(ctx: &mut Ctx, a: ModifyArgs) -> Result<i32, CliError> {
     let mut hvparams = Map::new();
     for h in &a.hvparams {
         let (hv, params) = split_ident_key_val("-H", h)?;
-        let mut params = match params {
-            Value::Object(m) => m,
-            _ => Map::new(),
-        };
-        force_dict_type(&mut params, hv_type, false)?;
-        hvparams.insert(hv, Value::Object(params));
+        hvparams.insert(hv, params);
+    }
+    let mut diskparams = Map::new();
+    for d in &a.diskparams {
+        let (dt, params) = split_ident_key_val("-D", d)?;
+        diskparams.insert(dt, params);
     }
     let mut beparams = match &a.beparams {
         Some(b) => split_key_val("-B", b)?,
         None => Map::new(),
     };
-    force_dict_type(&mut beparams, be_type, false)?;
-    let nicparams = match &a.nicparams {
+    let mut nicparams = match &a.nicparams {
         Some(n) => split_key_val("-N", n)?,
         None => Map::new(),
     };
-    let split = |v: &Option<String>| {
-        v.as_ref()
-            .map(|s| s.split(',').map(str::to_string).collect::<Vec<_>>())
+    let mut ndparams = match &a.ndparams {
+        Some(n) => Some(split_key_val("--node-parameters", n)?),
+        None => None,
     };
-    let hvlist = split(&a.enabled_hypervisors);
-    let dts = split(&a.enabled_disk_templates);
-    if hvparams.is_empty()
+    let iallocator_params = match &a.default_iallocator_params {
+        Some(p) => Some(split_key_val("--default-iallocator-params", p)?),
+        None => None,
+    };
+    let enabled_collectors = match &a.enabled_data_collectors {
+        Some(p) => split_key_val("--enabled-data-collectors", p)?,
+        None => Map::new(),
+    };
+    let collector_interval = match &a.data_collector_interval {
+        Some(p) => split_key_val("--data-collector-interval", p)?,
+        None => Map::new(),
+    };
+    let maintain_node_health = opt_bool("--maintain-node-health", &a.maintain_node_health)?;
+    let prealloc_wipe_disks = opt_bool("--prealloc-wipe-disks", &a.prealloc_wipe_disks)?;
+    let use_external_mip_script =
+        opt_bool("--use-external-mip-script", &a.use_external_mip_script)?;
+    let modify_etc_hosts = opt_bool("--modify-etc-hosts", &a.modify_etc_hosts)?;
+    let enabled_user_shutdown = opt_bool("--user-shutdown", &a.enabled_user_shutdown)?;
+    let vcpu_ratio = maybe_float("--ipolicy-vcpu-ratio", &a.ipolicy_vcpu_ratio)?;
+    let spindle_ratio = maybe_float("--ipolicy-spindle-ratio", &a.ipolicy_spindle_ratio)?;
+    let nothing = a.vg_name.is_none()
+        && a.drbd_helper.is_none()
+        && a.enabled_hypervisors.as_deref().unwrap_or("").is_empty()
+        && hvparams.is_empty()
         && beparams.is_empty()
         && nicparams.is_empty()
+        && ndparams.as_ref().is_none_or(|m| m.is_empty())
+        && diskparams.is_empty()
         && a.candidate_pool_size.is_none()
-        && hvlist.is_none()
-        && dts.is_none()
         && a.max_running_jobs.is_none()
+        && a.max_tracked_jobs.is_none()
+        && a.uid_pool.is_none()
+        && maintain_node_health.is_none()
+        && a.add_uids.is_none()
+        && a.remove_uids.is_none()
         && a.default_iallocator.is_none()
-    {
+        && iallocator_params.is_none()
+        && a.reserved_lvs.is_none()
+        && a.mac_prefix.is_none()
+        && a.master_netdev.is_none()
+        && a.master_netmask.is_none()
+        && use_external_mip_script.is_none()
+        && prealloc_wipe_disks.is_none()
+        && a.enabled_disk_templates.as_deref().unwrap_or("").is_empty()
+        && a.ipolicy_disk_templates.is_none()
+        && vcpu_ratio.is_none()
+        && spindle_ratio.is_none()
+        && modify_etc_hosts.is_none()
+        && a.file_storage_dir.is_none()
+        && a.install_image.is_none()
+        && a.instance_communication_network.is_none()
+        && a.zeroing_image.is_none()
+        && a.shared_file_storage_dir.is_none()
+        && a.compression_tools.is_none()
+        && enabled_user_shutdown.is_none()
+        && collector_interval.is_empty()
+        && enabled_collectors.is_empty();
+    if nothing {
         output::err("Please give at least one of the parameters.");
         return Ok(exit::FAILURE);
     }
-    let op = OpCode::new("OP_CLUSTER_SET_PARAMS")
-        .set("enabled_hypervisors", json!(hvlist))
-        .set("hvparams", Value::Object(hvparams))
-        .set("beparams", Value::Object(beparams))
-        .set("nicparams", Value::Object(nicparams))
-        .set("diskparams", json!({}))
-        .set("ipolicy", json!({}))
-        .set("hv_state", json!({}))
-        .set("disk_state", json!({}))
-        .set("enabled_data_collectors", json!({}))
-        .set("data_collector_interval", json!({}))
-        .set("candidate_pool_size", json!(a.candidate_pool_size))
-        .set("max_running_jobs", json!(a.max_running_jobs))
-        .set("default_iallocator", json!(a.default_iallocator))
-        .set("enabled_disk_templates", json!(dts))
-        .set("force", a.force);
-    submit_or_send(ctx, op, &a.job)?;
-    Ok(exit::SUCCESS)
-}
-
-/// Ganeti's `_FormatGroupedParams`: nested dicts with values as text.
-fn grouped_params(v: &Value) -> Info {
-    match v {
-        Value::Object(m) => Info::Dict(
-            m.iter()
-                .map(|(k, v)| {
-                    let inner = if v.is_object() {
-                        grouped_params(v)
-                    } else {
-                        Info::py(v)
-                    };
-                    (k.clone(), inner)
-                })
-                .collect(),
-        ),
-        other => Info::py(other),
-    }
-}
-
-fn comma_join(v: &Value) -> String {
-    v.as_array()
-        .map(|a| a.iter().map(py_str).collect::<Vec<_>>().join(", "))
-        .unwrap_or_default()
-}
-
-fn uid_pool(v: &Value) -> String {
-    v.as_array()
-        .map(|ranges| {
-            ranges
-                .iter()
-                .map(|r| match r.as_array().map(Vec::as_slice) {
-                    Some([a, b]) if a == b => py_str(a),
-                    Some([a, b]) => format!("{}-{}", py_str(a), py_str(b)),
-                    _ => py_str(r),
-                })
-                .collect::<Vec<_>>()
-                .join(", ")
-        })
-        .unwrap_or_default()
-}
-
-fn policy_info(ipolicy: &Value) -> Info {
-    let mut out: Vec<(&str, Info)> = Vec::new();
-    let bounds: Vec<Info> = ipolicy
-        .get("minmax")
-        .and_then(Value::as_array)
-        .map(|mm| {
-            mm.iter()
-                .enumerate()
-                .map(|(k, minmax)| {
-                    Info::Ordered(
-                        ["min", "max"]
-                            .iter()
-                            .map(|key| {
-                                let spec = minmax.get(*key).cloned().unwrap_or(json!({}));
-                                (
-                                    format!("{key}/{k}"),
-                                    format_params_dict_info(&spec, &spec),
-                                    None,
-                                )
-                            })
-                            .collect(),
-                    )
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    out.push(("bounds specs", Info::List(bounds)));
-    let std = ipolicy.get("std").cloned().unwrap_or(json!({}));
-    out.push(("std", format_params_dict_info(&std, &std)));
-    out.push((
-        "allowed disk templates",
-        Info::s(comma_join(
-            ipolicy.get("disk-templates").unwrap_or(&Value::Null),
-        )),
-    ));
-    for key in ["vcpu-ratio", "spindle-ratio"] {
-        out.push((key, Info::py(ipolicy.get(key).unwrap_or(&Value::Null))));
-    }
-    Info::ordered(out)
-}
-
-fn data_collectors(r: &Value) -> Info {
-    let enabled = r.get("enabled_data_collectors").and_then(Value::as_object);
-    let interval = r.get("data_collector_interval");
-    let mut out = std::collections::BTreeMap::new();
-    if let Some(enabled) = enabled {
-        for (k, active) in enabled {
-            let us = interval
-                .and_then(|i| i.get(k))
-                .and_then(Value::as_f64)
-                .unwrap_or(0.0);
-            out.insert(
-                k.clone(),
-                Info::Dict(
-                    [
-                        ("active".to_string(), Info::py(active)),
-                        ("interval".to_string(), Info::s(format!("{:.3}s", us / 1e6))),
-                    ]
-                    .into_iter()
-                    .collect(),
-                ),
-            );
+    let dts: Option<Vec<String>> = a
+        .enabled_disk_templates
+        .as_deref()
+        .filter(|s| !s.is_empty())
+        .map(|s| s.split(',').map(str::to_string).collect());
+    if let (Some(dts), Some(_)) = (&dts, &a.vg_name) {
+        if !dts.iter().any(|d| d == "plain" || d == "drbd") {
+            output::out("You specified a volume group with --vg-name, but you did not enable any of the following lvm-based disk templates: drbd, plain");
         }
     }
-    Info::Dict(out)
+    if let (Some(dts), Some(h)) = (&dts, &a.drbd_helper) {
+        if !dts.iter().any(|d| d == "drbd") && !h.is_empty() {
+            output::out("You specified a DRBD usermode helper with  --drbd-usermode-helper while DRBD is not enabled.");
+        }
+    }
+    let hvlist: Option<Vec<String>> = a
+        .enabled_hypervisors
+        .as_deref()
+        .map(|s| s.split(',').map(str::to_string).collect());
+    for params in hvparams.values_mut() {
+        if let Value::Object(m) = params {
+            force_dict_type(m, hv_type, false)?;
+        }
+    }
+    for params in diskparams.values_mut() {
+        if let Value::Object(m) = params {
+            force_dict_type(m, disk_dt_type, false)?;
+        }
+    }
+    force_dict_type(&mut beparams, be_type, false)?;
+    force_dict_type(&mut nicparams, nic_type, false)?;
+    if let Some(nd) = ndparams.as_mut() {
+        force_dict_type(nd, nd_type, false)?;
+    }
+    let mut ipolicy = Map::new();
+    if let Some(d) = &a.ipolicy_disk_templates {
+        let list: Vec<&str> = if d.is_empty() {
+            vec![]
+        } else {
+            d.split(',').collect()
+        };
+        ipolicy.insert("disk-templates".into(), json!(list));
+    }
+    if let Some(v) = vcpu_ratio {
+        ipolicy.insert("vcpu-ratio".into(), v);
+    }
+    if let Some(v) = spindle_ratio {
+        ipolicy.insert("spindle-ratio".into(), v);
+    }
+    let uids = |v: &Option<String>| -> Result<Value, CliError> {
+        Ok(match v {
+            Some(s) => json!(parse_uid_pool(s)?
+                .into_iter()
+                .map(|(l, h)| json!([l, h]))
+                .collect::<Vec<_>>()),
+            None => Value::Null,
+        })
+    };
+    let reserved_lvs = a.reserved_lvs.as_deref().map(|s| {
+        if s.is_empty() {
+            vec![]
+        } else {
+            crate::params::unescape_and_split(s, ',')
+        }
+    });
+    let master_netmask = match &a.master_netmask {
+        Some(m) => match m.trim().parse::<i64>() {
+            Ok(n) => Some(n),
+            Err(_) => {
+                output::err("The --master-netmask option expects an int parameter.");
+                return Ok(exit::FAILURE);
+            }
+        },
+        None => None,
+    };
+    let compression_tools: Value = match a.compression_tools.as_deref() {
+        None => Value::Null,
+        Some("") => json!(["gzip", "gzip-fast", "gzip-slow"]),
+        Some(s) => json!(s.split(',').collect::<Vec<_>>()),
+    };
+    const COLLECTORS: [&str; 6] = [
+        "cpu-avg-load",
+        "diskstats",
+        "drbd",
+        "inst-status-xen",
+        "lv",
+        "xen-cpu-avg-load",
+    ];
+    let enabled_collectors: Map<String, Value> = enabled_collectors
+        .into_iter()
+        .map(|(k, v)| {
+            let on = py_str(&v).to_lowercase().starts_with('t');
+            (k, json!(on))
+        })
+        .collect();
+    let unknown: Vec<&str> = enabled_collectors
+        .keys()
+        .map(String::as_str)
+        .filter(|k| !COLLECTORS.contains(k))
+        .collect();
+    if !unknown.is_empty() {
+        output::err(&format!(
+            "Data collector names not recognized: {}",
+            unknown.join(", ")
+        ));
+    }
+    let mut intervals = Map::new();
+    for (k, v) in &collector_interval {
+        match py_str(v).trim().parse::<f64>() {
+            Ok(secs) if secs * 1e6 >= 1.0 => {
+                intervals.insert(k.clone(), json!((secs * 1e6) as i64));
+            }
+            Ok(_) => {
+                output::err("Some interval times where not above zero.");
+                return Ok(exit::FAILURE);
+            }
+            Err(_) => {
+                output::err(&format!(
+                    "Can't transform all values to integers: {}",
+                    py_str(&Value::Object(collector_interval.clone()))
+                ));
+                return Ok(exit::FAILURE);
+            }
+        }
+    }
+    let op = OpCode::new("OP_CLUSTER_SET_PARAMS")
+        .set("vg_name", json!(a.vg_name))
+        .set("drbd_helper", json!(a.drbd_helper))
+        .set("enabled_hypervisors", json!(hvlist))
+        .set("hvparams", Value::Object(hvparams))
+        .set("os_hvp", Value::Null)
+        .set("beparams", Value::Object(beparams))
+        .set("nicparams", Value::Object(nicparams))
+        .set("ndparams", json!(ndparams))
+        .set("diskparams", Value::Object(diskparams))
+        .set("ipolicy", Value::Object(ipolicy))
+        .set("candidate_pool_size", json!(a.candidate_pool_size))
+        .set("max_running_jobs", json!(a.max_running_jobs))
+        .set("max_tracked_jobs", json!(a.max_tracked_jobs))
+        .set("maintain_node_health", json!(maintain_node_health))
+        .set("modify_etc_hosts", json!(modify_etc_hosts))
+        .set("uid_pool", uids(&a.uid_pool)?)
+        .set("add_uids", uids(&a.add_uids)?)
+        .set("remove_uids", uids(&a.remove_uids)?)
+        .set("default_iallocator", json!(a.default_iallocator))
+        .set("default_iallocator_params", json!(iallocator_params))
+        .set("prealloc_wipe_disks", json!(prealloc_wipe_disks))
+        .set("mac_prefix", json!(a.mac_prefix))
+        .set("master_netdev", json!(a.master_netdev))
+        .set("master_netmask", json!(master_netmask))
+        .set("reserved_lvs", json!(reserved_lvs))
+        .set("use_external_mip_script", json!(use_external_mip_script))
+        .set("hv_state", json!({}))
+        .set("disk_state", json!({}))
+        .set("enabled_disk_templates", json!(dts))
+        .set("force", a.force)
+        .set("file_storage_dir", json!(a.file_storage_dir))
+        .set("install_image", json!(a.install_image))
+        .set(
+            "instance_communication_network",
+            json!(a.instance_communication_network),
+        )
+        .set("zeroing_image", json!(a.zeroing_image))
+        .set("shared_file_storage_dir", json!(a.shared_file_storage_dir))
+        .set("compression_tools", compression_tools)
+        .set("enabled_user_shutdown", json!(enabled_user_shutdown))
+        .set("enabled_data_collectors", Value::Object(enabled_collectors))
+        .set("data_collector_interval", Value::Object(intervals));
+    let result = submit_or_send(ctx, op, &a.job)?;
+    get_result(ctx, &result)
 }
 
-fn info(ctx: &mut Ctx) -> Result<i32, CliError> {
-    let r = ctx.call("QueryClusterInfo", json!([]))?;
-    if !r.is_object() {
-        return Err(CliError::bad_reply("QueryClusterInfo", r.to_string()));
-    }
-    let f = |k: &str| r.get(k).cloned().unwrap_or(Value::Null);
-    let tags = match f("tags").as_array().filter(|t| !t.is_empty()) {
-        Some(t) => nice_sort(t.iter().map(py_str).collect()).join(", "),
-        None => "(none)".into(),
+/// Ganeti's `base.GetResult`: when an opcode's result is only a list of
+/// jobs, follows them and fails if any failed.
+pub fn get_result(ctx: &mut Ctx, result: &Value) -> Result<i32, CliError> {
+    let jobs = match result.as_object() {
+        Some(m) if m.len() == 1 => m.get("jobs").and_then(Value::as_array),
+        _ => None,
     };
-    let reserved = match f("reserved_lvs").as_array().filter(|t| !t.is_empty()) {
-        Some(_) => comma_join(&f("reserved_lvs")),
-        None => "(none)".into(),
-    };
-    let enabled_hv = f("enabled_hypervisors");
-    let enabled: Vec<String> = enabled_hv
-        .as_array()
-        .map(|a| a.iter().map(py_str).collect())
-        .unwrap_or_default();
-    let hvparams: Map<String, Value> = f("hvparams")
-        .as_object()
-        .map(|m| {
-            m.iter()
-                .filter(|(k, _)| enabled.contains(k))
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect()
+    let Some(jobs) = jobs.filter(|jobs| {
+        jobs.iter().all(|j| {
+            j.as_array()
+                .is_some_and(|p| p.len() == 2 && p[0].is_boolean())
         })
-        .unwrap_or_default();
-    let arch = f("architecture");
-    let arch_text = format!(
-        "{} ({})",
-        py_str(arch.get(0).unwrap_or(&Value::Null)),
-        py_str(arch.get(1).unwrap_or(&Value::Null))
-    );
-    // Ganeti prints its built-in search paths (not prefixed by the root).
-    let search = |kind: &str| {
-        [
-            "/srv/ganeti",
-            "/usr/local/lib/ganeti",
-            "/usr/lib/ganeti",
-            "/usr/share/ganeti",
-        ]
-        .iter()
-        .map(|d| format!("{d}/{kind}"))
-        .collect::<Vec<_>>()
+    }) else {
+        return Ok(exit::SUCCESS);
     };
-    let os_path = search("os");
-    let es_path = search("extstorage");
-    let p = |k: &str| Info::py(&f(k));
-    let params = Info::ordered(vec![
-        ("candidate pool size", p("candidate_pool_size")),
-        (
-            "maximal number of jobs running simultaneously",
-            p("max_running_jobs"),
-        ),
-        (
-            "maximal number of jobs simultaneously tracked by the scheduler",
-            p("max_tracked_jobs"),
-        ),
-        ("mac prefix", p("mac_prefix")),
-        ("master netdev", p("master_netdev")),
-        ("master netmask", p("master_netmask")),
-        (
-            "use external master IP address setup script",
-            p("use_external_mip_script"),
-        ),
-        ("lvm volume group", p("volume_group_name")),
-        ("lvm reserved volumes", Info::s(reserved)),
-        ("drbd usermode helper", p("drbd_usermode_helper")),
-        ("file storage path", p("file_storage_dir")),
-        ("shared file storage path", p("shared_file_storage_dir")),
-        ("gluster storage path", p("gluster_storage_dir")),
-        ("maintenance of node health", p("maintain_node_health")),
-        ("uid pool", Info::s(uid_pool(&f("uid_pool")))),
-        ("default instance allocator", p("default_iallocator")),
-        (
-            "default instance allocator parameters",
-            Info::from_json(&f("default_iallocator_params")),
-        ),
-        ("primary ip version", p("primary_ip_version")),
-        ("preallocation wipe disks", p("prealloc_wipe_disks")),
-        ("OS search path", Info::s(os_path.join(", "))),
-        (
-            "ExtStorage Providers search path",
-            Info::s(es_path.join(", ")),
-        ),
-        (
-            "enabled disk templates",
-            Info::s(comma_join(&f("enabled_disk_templates"))),
-        ),
-        ("install image", p("install_image")),
-        (
-            "instance communication network",
-            p("instance_communication_network"),
-        ),
-        ("zeroing image", p("zeroing_image")),
-        (
-            "compression tools",
-            Info::from_json(&f("compression_tools")),
-        ),
-        ("enabled user shutdown", p("enabled_user_shutdown")),
-        ("modify ssh setup", p("modify_ssh_setup")),
-        ("ssh_key_type", p("ssh_key_type")),
-        ("ssh_key_bits", p("ssh_key_bits")),
-    ]);
-    let data = Info::ordered(vec![
-        ("Cluster name", p("name")),
-        ("Cluster UUID", p("uuid")),
-        ("Creation time", Info::s(format_time_value(&f("ctime")))),
-        ("Modification time", Info::s(format_time_value(&f("mtime")))),
-        ("Master node", p("master")),
-        ("Architecture (this node)", Info::s(arch_text)),
-        ("Tags", Info::s(tags)),
-        ("Default hypervisor", p("default_hypervisor")),
-        ("Enabled hypervisors", Info::s(enabled.join(", "))),
-        (
-            "Hypervisor parameters",
-            grouped_params(&Value::Object(hvparams)),
-        ),
-        (
-            "OS-specific hypervisor parameters",
-            grouped_params(&f("os_hvp")),
-        ),
-        ("OS parameters", grouped_params(&f("osparams"))),
-        ("Hidden OSes", Info::s(comma_join(&f("hidden_os")))),
-        (
-            "Blacklisted OSes",
-            Info::s(comma_join(&f("blacklisted_os"))),
-        ),
-        ("Cluster parameters", params),
-        ("Default node parameters", grouped_params(&f("ndparams"))),
-        (
-            "Default instance parameters",
-            grouped_params(&f("beparams")),
-        ),
-        ("Default nic parameters", grouped_params(&f("nicparams"))),
-        ("Default disk parameters", grouped_params(&f("diskparams"))),
-        (
-            "Instance policy - limits for instances",
-            policy_info(&f("ipolicy")),
-        ),
-        ("Data collectors", data_collectors(&r)),
-    ]);
-    output::out(&format_generic_info(&data));
-    Ok(exit::SUCCESS)
+    let submitted = jobs
+        .iter()
+        .map(|j| (String::new(), j[0].as_bool().unwrap_or(false), j[1].clone()))
+        .collect();
+    let bad: Vec<Value> = JobExecutor::new(true)
+        .follow(ctx, submitted)?
+        .into_iter()
+        .filter(|r| !r.success)
+        .map(|r| r.result)
+        .collect();
+    if bad.is_empty() {
+        return Ok(exit::SUCCESS);
+    }
+    for job in &bad {
+        output::out(&format!("Job failed, result is '{}'.", py_str(job)));
+    }
+    output::out(&format!("{} job(s) failed.", py_str(&Value::Array(bad))));
+    Ok(exit::FAILURE)
 }

@@ -7,7 +7,7 @@ use crate::commands::{change_tags, expect_list, list_tags, TagOpts};
 use crate::ctx::{Ctx, JobOpts};
 use crate::error::{exit, CliError};
 use crate::info::{format_generic_info, format_params_dict_info, Info};
-use crate::jobs::submit_or_send;
+use crate::jobs::{submit_or_send, JobExecutor};
 use crate::opcodes::OpCode;
 use crate::output;
 use crate::params::split_key_val;
@@ -25,11 +25,44 @@ pub enum Cmd {
     /// Add a new node group to the cluster
     Add {
         /// Node parameters: key=val,...
-        #[arg(long = "node-parameters")]
+        #[arg(long = "node-parameters", allow_hyphen_values = true)]
         ndparams: Option<String>,
         /// Allocation policy: preferred, last_resort or unallocable
         #[arg(long = "alloc-policy")]
         alloc_policy: Option<String>,
+        #[command(flatten)]
+        job: JobOpts,
+        group: String,
+    },
+    /// Alter the parameters of a node group
+    Modify {
+        /// Node parameters: key=val,...
+        #[arg(long = "node-parameters", allow_hyphen_values = true)]
+        ndparams: Option<String>,
+        /// Allocation policy: preferred, last_resort or unallocable
+        #[arg(long = "alloc-policy")]
+        alloc_policy: Option<String>,
+        #[command(flatten)]
+        job: JobOpts,
+        group: String,
+    },
+    /// Move all instances of a group to other groups
+    Evacuate {
+        /// Instance allocator
+        #[arg(short = 'I', long = "iallocator")]
+        iallocator: Option<String>,
+        /// Destination node group (repeatable)
+        #[arg(long = "to")]
+        to: Vec<String>,
+        /// Release locks early
+        #[arg(long)]
+        early_release: bool,
+        /// Move instances one after the other
+        #[arg(long)]
+        sequential: bool,
+        /// Fail over instead of migrating
+        #[arg(long)]
+        force_failover: bool,
         #[command(flatten)]
         job: JobOpts,
         group: String,
@@ -128,8 +161,87 @@ fn dispatch(ctx: &mut Ctx, cmd: Cmd) -> Result<i32, CliError> {
                 .set("ipolicy", json!({}))
                 .set("hv_state", json!({}))
                 .set("disk_state", json!({}));
-            submit_or_send(ctx, op, &job)?;
+            let result = submit_or_send(ctx, op, &job)?;
+            crate::commands::cluster::get_result(ctx, &result)
+        }
+        Cmd::Modify {
+            ndparams,
+            alloc_policy,
+            job,
+            group,
+        } => {
+            if ndparams.is_none() && alloc_policy.is_none() {
+                output::err("Please give at least one of the parameters.");
+                return Ok(exit::FAILURE);
+            }
+            let nd = match &ndparams {
+                Some(p) => Value::Object(split_key_val("--node-parameters", p)?),
+                None => Value::Null,
+            };
+            let op = OpCode::new("OP_GROUP_SET_PARAMS")
+                .set("group_name", group.clone())
+                .set("ndparams", nd)
+                .set("alloc_policy", json!(alloc_policy))
+                .set("hv_state", json!({}))
+                .set("disk_state", json!({}))
+                .set("diskparams", json!({}))
+                .set("ipolicy", json!({}));
+            let result = submit_or_send(ctx, op, &job)?;
+            if let Some(changes) = result.as_array().filter(|c| !c.is_empty()) {
+                output::out(&format!("Modified node group {group}"));
+                for c in changes {
+                    if let Some([param, data]) = c.as_array().map(Vec::as_slice) {
+                        output::out(&format!(" - {:<5} -> {}", py_str(param), py_str(data)));
+                    }
+                }
+            }
             Ok(exit::SUCCESS)
+        }
+        Cmd::Evacuate {
+            iallocator,
+            to,
+            early_release,
+            sequential,
+            force_failover,
+            mut job,
+            group,
+        } => {
+            job.no_dry_run_opt = true;
+            let target = if to.is_empty() {
+                Value::Null
+            } else {
+                json!(to)
+            };
+            let op = OpCode::new("OP_GROUP_EVACUATE")
+                .set("group_name", group)
+                .set("iallocator", json!(iallocator))
+                .set("target_groups", target)
+                .set("early_release", early_release)
+                .set("sequential", sequential)
+                .set("force_failover", force_failover);
+            let result = submit_or_send(ctx, op, &job)?;
+            let Some(jobs) = result.get("jobs").and_then(Value::as_array) else {
+                return Err(CliError::bad_reply(
+                    "OP_GROUP_EVACUATE",
+                    format!("result without job list: {result}"),
+                ));
+            };
+            let submitted = jobs
+                .iter()
+                .map(|j| {
+                    let ok = j.get(0).and_then(Value::as_bool).unwrap_or(false);
+                    (String::new(), ok, j.get(1).cloned().unwrap_or(Value::Null))
+                })
+                .collect();
+            let results = JobExecutor::new(true).follow(ctx, submitted)?;
+            let bad = results.iter().filter(|r| !r.success).count();
+            if bad == 0 {
+                output::out("All instances evacuated successfully.");
+                Ok(exit::SUCCESS)
+            } else {
+                output::out(&format!("There were {bad} errors during the evacuation."));
+                Ok(exit::FAILURE)
+            }
         }
         Cmd::Remove { job, group } => {
             submit_or_send(

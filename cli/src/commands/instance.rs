@@ -6,17 +6,18 @@ use serde_json::{json, Map, Value};
 use crate::commands::{change_tags, expect_list, list_tags, TagOpts};
 use crate::ctx::{Ctx, JobOpts};
 use crate::error::{exit, CliError};
-use crate::info::{format_generic_info, format_params_dict_info, Info};
-use crate::jobs::{submit_opcode, submit_or_send, JobExecutor};
+use crate::jobs::{submit_or_send, JobExecutor};
 use crate::opcodes::OpCode;
 use crate::output::{self, ask_user, confirm_operation};
-use crate::params::{be_type, force_dict_type, hv_type, split_ident_key_val, split_key_val};
+use crate::params::{
+    be_type, force_dict_type, hv_type, parse_yes_no, split_ident_key_val, split_key_val,
+};
 use crate::pyfmt::py_str;
 use crate::query::{
     comma_overrides, generic_list, generic_list_fields, parse_fields, ListFieldsOpts, ListOpts,
     ListRequest,
 };
-use crate::units::{format_unit, parse_unit, Unit};
+use crate::units::parse_unit;
 
 /// Default fields of `gnt-instance list`.
 pub const LIST_DEF_FIELDS: &[&str] = &["name", "hypervisor", "os", "pnode", "status", "oper_ram"];
@@ -40,6 +41,16 @@ const LIST_COMMA_FIELDS: &[&str] = &[
 pub enum Cmd {
     /// Creates and adds a new instance to the cluster
     Add(AddArgs),
+    /// Create a bunch of instances based on specs in a JSON file
+    BatchCreate {
+        /// Instance allocator for all instances
+        #[arg(short = 'I', long = "iallocator")]
+        iallocator: Option<String>,
+        #[command(flatten)]
+        job: JobOpts,
+        /// JSON file: a list of OP_INSTANCE_CREATE parameter dictionaries
+        file: String,
+    },
     /// Shuts down the instance and removes it
     Remove(RemoveArgs),
     /// Lists the instances and their status
@@ -166,7 +177,7 @@ pub enum Cmd {
     /// Recreate an instance's disks
     RecreateDisks {
         /// Disk changes: N[:size=SIZE,...]
-        #[arg(long = "disk")]
+        #[arg(long = "disk", allow_hyphen_values = true)]
         disks: Vec<String>,
         /// New nodes: pnode[:snode]
         #[arg(short = 'n', long = "node")]
@@ -237,25 +248,29 @@ pub struct AddArgs {
     #[arg(short = 'o', long = "os-type")]
     pub os: Option<String>,
     /// Disk parameters: N:size=SIZE[,mode=...]
-    #[arg(long = "disk")]
+    #[arg(long = "disk", allow_hyphen_values = true)]
     pub disks: Vec<String>,
     /// Size of the only disk (shortcut for --disk 0:size=SIZE)
     #[arg(short = 's', long = "os-size")]
     pub sd_size: Option<String>,
     /// Backend parameters: key=val,...
-    #[arg(short = 'B', long = "backend-parameters")]
+    #[arg(short = 'B', long = "backend-parameters", allow_hyphen_values = true)]
     pub beparams: Option<String>,
     /// Hypervisor and its parameters: hv[:key=val,...]
-    #[arg(short = 'H', long = "hypervisor-parameters")]
+    #[arg(
+        short = 'H',
+        long = "hypervisor-parameters",
+        allow_hyphen_values = true
+    )]
     pub hypervisor: Option<String>,
     /// NIC parameters: N:key=val,...
-    #[arg(long = "net")]
+    #[arg(long = "net", allow_hyphen_values = true)]
     pub nics: Vec<String>,
     /// Do not create any network cards for the instance
     #[arg(long)]
     pub no_nics: bool,
     /// OS parameters: key=val,...
-    #[arg(short = 'O', long = "os-parameters")]
+    #[arg(short = 'O', long = "os-parameters", allow_hyphen_values = true)]
     pub osparams: Option<String>,
     /// Don't start the instance after creation
     #[arg(long)]
@@ -299,6 +314,21 @@ pub struct AddArgs {
     /// Opportunistically acquire node locks
     #[arg(long)]
     pub opportunistic_locking: bool,
+    /// Only reserve the resources, do not create the instance yet
+    #[arg(long)]
+    pub forthcoming: bool,
+    /// Create an instance whose resources were reserved (--forthcoming)
+    #[arg(long)]
+    pub commit: bool,
+    /// Enable instance communication: yes or no
+    #[arg(short = 'c', long = "communication")]
+    pub communication: Option<String>,
+    /// Startup timeout of the helper VM (seconds)
+    #[arg(long)]
+    pub helper_startup_timeout: Option<i64>,
+    /// Shutdown timeout of the helper VM (seconds)
+    #[arg(long)]
+    pub helper_shutdown_timeout: Option<i64>,
     #[command(flatten)]
     pub job: JobOpts,
     /// The new instance's name
@@ -415,10 +445,14 @@ pub struct StartupArgs {
     #[command(flatten)]
     pub multi: MultiOpts,
     /// Temporary hypervisor parameters: key=val,...
-    #[arg(short = 'H', long = "hypervisor-parameters")]
+    #[arg(
+        short = 'H',
+        long = "hypervisor-parameters",
+        allow_hyphen_values = true
+    )]
     pub hvparams: Option<String>,
     /// Temporary backend parameters: key=val,...
-    #[arg(short = 'B', long = "backend-parameters")]
+    #[arg(short = 'B', long = "backend-parameters", allow_hyphen_values = true)]
     pub beparams: Option<String>,
     /// Ignore offline nodes and do as much as possible
     #[arg(long = "ignore-offline")]
@@ -493,17 +527,48 @@ pub struct RenameArgs {
 
 #[derive(Args, Debug)]
 pub struct ModifyArgs {
+    /// NIC changes: add[:key=val,...], N:remove, N[:modify],key=val,...
+    #[arg(long = "net", allow_hyphen_values = true)]
+    pub nics: Vec<String>,
+    /// Disk changes: add:size=SIZE,..., N:remove, N:modify,key=val, attach/detach
+    #[arg(long = "disk", allow_hyphen_values = true)]
+    pub disks: Vec<String>,
+    /// Convert the disks to this template
+    #[arg(short = 't', long = "disk-template")]
+    pub disk_template: Option<String>,
+    /// Secondary node for a conversion to a mirrored template
+    #[arg(short = 'n', long = "node")]
+    pub node: Option<String>,
+    /// Instance allocator (for disk template conversions)
+    #[arg(short = 'I', long = "iallocator")]
+    pub iallocator: Option<String>,
+    /// New primary node (for an offline instance)
+    #[arg(long = "new-primary")]
+    pub new_primary: Option<String>,
+    /// Don't wait for the disks to synchronise
+    #[arg(long)]
+    pub no_wait_for_sync: bool,
+    /// Don't check for conflicting IPs
+    #[arg(long)]
+    pub no_conflicts_check: bool,
+    /// Enable or disable instance communication: yes or no
+    #[arg(short = 'c', long = "communication")]
+    pub communication: Option<String>,
     /// Backend parameters: key=val,...
-    #[arg(short = 'B', long = "backend-parameters")]
+    #[arg(short = 'B', long = "backend-parameters", allow_hyphen_values = true)]
     pub beparams: Option<String>,
     /// Hypervisor parameters: key=val,...
-    #[arg(short = 'H', long = "hypervisor-parameters")]
+    #[arg(
+        short = 'H',
+        long = "hypervisor-parameters",
+        allow_hyphen_values = true
+    )]
     pub hvparams: Option<String>,
     /// Change the OS
     #[arg(short = 'o', long = "os-type")]
     pub os: Option<String>,
     /// OS parameters: key=val,...
-    #[arg(short = 'O', long = "os-parameters")]
+    #[arg(short = 'O', long = "os-parameters", allow_hyphen_values = true)]
     pub osparams: Option<String>,
     /// Force an unknown OS variant
     #[arg(long)]
@@ -546,7 +611,7 @@ pub struct ReinstallArgs {
     #[arg(long)]
     pub force_variant: bool,
     /// OS parameters: key=val,...
-    #[arg(short = 'O', long = "os-parameters")]
+    #[arg(short = 'O', long = "os-parameters", allow_hyphen_values = true)]
     pub osparams: Option<String>,
     #[command(flatten)]
     pub multi: MultiOpts,
@@ -636,6 +701,11 @@ pub fn main() -> i32 {
 fn dispatch(ctx: &mut Ctx, cmd: Cmd) -> Result<i32, CliError> {
     match cmd {
         Cmd::Add(a) => add(ctx, a),
+        Cmd::BatchCreate {
+            iallocator,
+            job,
+            file,
+        } => batch_create(ctx, iallocator, &job, &file),
         Cmd::Remove(a) => remove(ctx, a),
         Cmd::List(a) => generic_list(
             ctx,
@@ -651,7 +721,7 @@ fn dispatch(ctx: &mut Ctx, cmd: Cmd) -> Result<i32, CliError> {
             },
         ),
         Cmd::ListFields(a) => generic_list_fields(ctx, "instance", &a.fields, &a.opts),
-        Cmd::Info(a) => info(ctx, a),
+        Cmd::Info(a) => super::instance_info::info(ctx, a),
         Cmd::Startup(a) => startup(ctx, a),
         Cmd::Shutdown(a) => shutdown(ctx, a),
         Cmd::Reboot(a) => reboot(ctx, a),
@@ -964,6 +1034,15 @@ fn indexed_dicts(opt: &str, values: &[String], what: &str) -> Result<Vec<Value>,
 }
 
 fn add(ctx: &mut Ctx, a: AddArgs) -> Result<i32, CliError> {
+    if a.forthcoming && a.commit {
+        return Err(CliError::invalid(
+            "Creating an instance only forthcoming and commiting it are mutally exclusive",
+        ));
+    }
+    let communication = match &a.communication {
+        Some(c) => parse_yes_no("--communication", c)?,
+        None => false,
+    };
     let (pnode, snode) = match a.node.as_deref() {
         Some(n) => match n.split_once(':') {
             Some((p, s)) => (Some(p.to_string()), Some(s.to_string())),
@@ -1092,9 +1171,89 @@ fn add(ctx: &mut Ctx, a: AddArgs) -> Result<i32, CliError> {
         .set("no_install", a.no_install)
         .set("identify_defaults", false)
         .set("ignore_ipolicy", a.ignore_ipolicy)
-        .set("instance_communication", false);
+        .set("instance_communication", communication)
+        .set("forthcoming", a.forthcoming)
+        .set("commit", a.commit)
+        .set("helper_startup_timeout", json!(a.helper_startup_timeout))
+        .set("helper_shutdown_timeout", json!(a.helper_shutdown_timeout));
     submit_or_send(ctx, op, &a.job)?;
     Ok(exit::SUCCESS)
+}
+
+/// Ganeti's `BatchCreate`: one `OP_INSTANCE_MULTI_ALLOC` with an
+/// `OP_INSTANCE_CREATE` per entry of the file, then the resulting jobs.
+fn batch_create(
+    ctx: &mut Ctx,
+    iallocator: Option<String>,
+    job: &JobOpts,
+    file: &str,
+) -> Result<i32, CliError> {
+    let data = std::fs::read_to_string(file)
+        .map_err(|e| crate::output::python_io_error(&e, file))
+        .and_then(|t| serde_json::from_str::<Value>(&t).map_err(|e| e.to_string()));
+    let data = match data {
+        Ok(d) => d,
+        Err(e) => {
+            output::err(&format!("Can't parse the instance definition file: {e}"));
+            return Ok(exit::FAILURE);
+        }
+    };
+    let Some(entries) = data.as_array().filter(|a| a.iter().all(Value::is_object)) else {
+        output::err("The instance definition file is not List of Dictionary");
+        return Ok(exit::FAILURE);
+    };
+    let template = OpCode::new("OP_INSTANCE_CREATE");
+    let mut instances = Vec::new();
+    for (idx, entry) in entries.iter().enumerate() {
+        let Some(entry) = entry.as_object() else {
+            continue;
+        };
+        let mut unknown: Vec<&str> = entry
+            .keys()
+            .map(String::as_str)
+            .filter(|k| *k == "OP_ID" || !template.0.contains_key(*k))
+            .collect();
+        if !unknown.is_empty() {
+            unknown.sort_unstable();
+            return Err(CliError::invalid(format!(
+                "Unknown fields in definition {idx}: {}",
+                unknown.join(", ")
+            )));
+        }
+        let mut op = template.clone();
+        for (k, v) in entry {
+            op = op.set(k, v.clone());
+        }
+        instances.push(op.into_value());
+    }
+    let mut job = job.clone();
+    job.no_dry_run_opt = false;
+    let op = OpCode::new("OP_INSTANCE_MULTI_ALLOC")
+        .set("iallocator", json!(iallocator))
+        .set("instances", Value::Array(instances));
+    let result = submit_or_send(ctx, op, &job)?;
+    let Some(jobs) = result.get("jobs").and_then(Value::as_array) else {
+        return Err(CliError::bad_reply(
+            "OP_INSTANCE_MULTI_ALLOC",
+            format!("result without job list: {result}"),
+        ));
+    };
+    let submitted = jobs
+        .iter()
+        .map(|j| {
+            let ok = j.get(0).and_then(Value::as_bool).unwrap_or(false);
+            (String::new(), ok, j.get(1).cloned().unwrap_or(Value::Null))
+        })
+        .collect();
+    let results = JobExecutor::new(true).follow(ctx, submitted)?;
+    let bad = results.iter().filter(|r| !r.success).count();
+    if bad == 0 {
+        output::out("All instances created successfully.");
+        Ok(exit::SUCCESS)
+    } else {
+        output::out(&format!("There were {bad} errors during the creation."));
+        Ok(exit::FAILURE)
+    }
 }
 
 /// Checks that instances exist (`QueryInstances(names, ["name"], false)`).
@@ -1325,7 +1484,7 @@ fn rename(ctx: &mut Ctx, a: RenameArgs) -> Result<i32, CliError> {
     Ok(exit::SUCCESS)
 }
 
-fn is_truthy(v: &Value) -> bool {
+pub(super) fn is_truthy(v: &Value) -> bool {
     match v {
         Value::Null => false,
         Value::Bool(b) => *b,
@@ -1369,17 +1528,100 @@ fn force_types_allowing_default(
     Ok(())
 }
 
+/// Ganeti's `_ConvertNicDiskModifications`: `--net`/`--disk` values into
+/// `[action, identifier, params]` entries.
+fn convert_modifications(opt: &str, values: &[String]) -> Result<Vec<Value>, CliError> {
+    const ACTIONS: [&str; 5] = ["add", "attach", "remove", "detach", "modify"];
+    let mut out = Vec::new();
+    for v in values {
+        let (ident, params) = split_ident_key_val(opt, v)?;
+        let mut params = match params {
+            Value::Object(m) => m,
+            other => {
+                return Err(CliError::invalid(format!(
+                    "Invalid {opt} value: expected dict, got {}",
+                    py_str(&other)
+                )))
+            }
+        };
+        let (action, identifier) = if ACTIONS[..4].contains(&ident.as_str()) {
+            (ident.clone(), json!(-1))
+        } else {
+            let mut action = "modify".to_string();
+            let mut count = 0;
+            for a in ACTIONS {
+                if params.remove(a).is_some() {
+                    count += 1;
+                    action = a.to_string();
+                }
+            }
+            if count > 1 {
+                return Err(CliError::invalid(format!(
+                    "Cannot do more than one of the following operations at the same time: {}",
+                    ACTIONS.join(", ")
+                )));
+            }
+            (action, json!(ident))
+        };
+        if (action == "remove" || action == "detach") && !params.is_empty() {
+            return Err(CliError::invalid(
+                "Not accepting parameters on removal/detach",
+            ));
+        }
+        out.push(json!([action, identifier, params]));
+    }
+    Ok(out)
+}
+
+/// Ganeti's `_ParseDiskSizes`: sizes and spindles of disk changes as numbers.
+fn parse_disk_sizes(mods: &mut [Value]) -> Result<(), CliError> {
+    for m in mods.iter_mut() {
+        let Some([action, _, Value::Object(params)]) = m.as_array_mut().map(Vec::as_mut_slice)
+        else {
+            continue;
+        };
+        if let Some(sp) = params.get("spindles").cloned() {
+            let n: i64 = py_str(&sp).parse().map_err(|_| {
+                CliError::invalid(format!("Invalid spindles value '{}'", py_str(&sp)))
+            })?;
+            params.insert("spindles".into(), json!(n));
+        }
+        if let Some(size) = params.get("size").cloned() {
+            let mib = parse_unit(&py_str(&size)).map_err(|e| {
+                CliError::Ganeti(luxi::GanetiError::new(
+                    "UnitParseError",
+                    vec![json!(e.to_string())],
+                ))
+            })?;
+            params.insert("size".into(), json!(mib));
+        } else if action == "add" {
+            return Err(CliError::invalid("Missing required parameter 'size'"));
+        }
+    }
+    Ok(())
+}
+
 fn modify(ctx: &mut Ctx, a: ModifyArgs) -> Result<i32, CliError> {
     let mut be = keyval("-B", &a.beparams)?;
     let mut hv = keyval("-H", &a.hvparams)?;
     let osparams = keyval("-O", &a.osparams)?;
-    if be.is_empty()
+    let communication = a
+        .communication
+        .as_deref()
+        .map(|c| parse_yes_no("--communication", c))
+        .transpose()?;
+    if a.nics.is_empty()
+        && a.disks.is_empty()
+        && a.disk_template.is_none()
+        && be.is_empty()
         && hv.is_empty()
         && a.os.is_none()
         && osparams.is_empty()
         && !a.offline
         && !a.online
         && a.runtime_mem.is_none()
+        && a.new_primary.is_none()
+        && communication.is_none()
     {
         output::err("Please give at least one of the parameters.");
         return Ok(exit::FAILURE);
@@ -1403,8 +1645,20 @@ fn modify(ctx: &mut Ctx, a: ModifyArgs) -> Result<i32, CliError> {
         ),
         None => None,
     };
+    let nics = convert_modifications("--net", &a.nics)?;
+    let mut disks = convert_modifications("--disk", &a.disks)?;
+    parse_disk_sizes(&mut disks)?;
     let op = OpCode::new("OP_INSTANCE_SET_PARAMS")
         .set("instance_name", a.instance.clone())
+        .set("nics", json!(nics))
+        .set("disks", json!(disks))
+        .set("disk_template", json!(a.disk_template))
+        .set("remote_node", json!(a.node))
+        .set("iallocator", json!(a.iallocator))
+        .set("pnode", json!(a.new_primary))
+        .set("wait_for_sync", !a.no_wait_for_sync)
+        .set("conflicts_check", !a.no_conflicts_check)
+        .set("instance_communication", json!(communication))
         .set("hvparams", Value::Object(hv.clone()))
         .set("beparams", Value::Object(be))
         .set("runtime_mem", json!(runtime_mem))
@@ -1487,10 +1741,11 @@ fn reinstall(ctx: &mut Ctx, a: ReinstallArgs) -> Result<i32, CliError> {
     })
 }
 
+/// Ganeti's `ShellQuote`: quotes unless only `[-.,=:/_+@A-Za-z0-9]`.
 fn shell_quote(s: &str) -> String {
     if !s.is_empty()
         && s.chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-._/=:@,+%".contains(c))
+            .all(|c| c.is_ascii_alphanumeric() || "-.,=:/_+@".contains(c))
     {
         s.to_string()
     } else {
@@ -1555,9 +1810,9 @@ fn console(ctx: &mut Ctx, a: ConsoleArgs) -> Result<i32, CliError> {
                 Some(v) => py_str(v),
                 None => String::new(),
             };
-            let known_hosts = objects::paths::Paths::from_env()
-                .data_dir()
-                .join("known_hosts");
+            let paths = objects::paths::Paths::from_env();
+            let known_hosts = paths.data_dir().join("known_hosts");
+            let host = get("host");
             let mut cmd = vec![
                 "ssh".to_string(),
                 "-oEscapeChar=none".into(),
@@ -1565,14 +1820,43 @@ fn console(ctx: &mut Ctx, a: ConsoleArgs) -> Result<i32, CliError> {
                 format!("-oGlobalKnownHostsFile={}", known_hosts.display()),
                 "-oUserKnownHostsFile=/dev/null".into(),
                 "-oCheckHostIp=no".into(),
+                "-oConnectTimeout=10".into(),
                 format!("-oHostKeyAlias={cluster_name}"),
             ];
-            if let Some(p) = console.get("port").filter(|p| !p.is_null()) {
-                cmd.push("-p".into());
-                cmd.push(py_str(p));
+            if let Some(p) = console
+                .get("port")
+                .and_then(Value::as_i64)
+                .filter(|p| *p != 0)
+            {
+                cmd.push(format!("-oPort={p}"));
             }
-            cmd.extend(["-oBatchMode=yes".into(), "-t".into()]);
-            cmd.push(format!("{}@{}", get("user"), get("host")));
+            cmd.push("-oBatchMode=yes".into());
+            cmd.push("-oStrictHostKeyChecking=yes".into());
+            let family =
+                std::fs::read_to_string(paths.ssconf("primary_ip_family")).unwrap_or_default();
+            cmd.push(if family.trim() == "10" { "-6" } else { "-4" }.into());
+            cmd.extend(["-t".into(), "-t".into()]);
+            cmd.push(format!("{}@{host}", get("user")));
+            // In a virtual cluster the remote command runs in the node's root.
+            if let Some(root) =
+                std::env::var_os(objects::paths::ROOTDIR_ENV).filter(|r| !r.is_empty())
+            {
+                let base = std::path::Path::new(&root)
+                    .parent()
+                    .map(|p| p.to_path_buf())
+                    .unwrap_or_default();
+                let node_root = format!("{}/{host}", base.display());
+                cmd.push(format!(
+                    "export {}={};",
+                    objects::paths::ROOTDIR_ENV,
+                    shell_quote(&node_root)
+                ));
+                cmd.push(format!(
+                    "export {}={};",
+                    objects::paths::HOSTNAME_ENV,
+                    shell_quote(&host)
+                ));
+            }
             cmd.push(command);
             if a.show_command {
                 output::out(
@@ -1687,316 +1971,4 @@ fn failover(ctx: &mut Ctx, a: FailoverArgs) -> Result<i32, CliError> {
         .set("cleanup", a.cleanup);
     submit_or_send(ctx, op, &a.job)?;
     Ok(exit::SUCCESS)
-}
-
-// ---- info ----
-
-fn info(ctx: &mut Ctx, a: InfoArgs) -> Result<i32, CliError> {
-    if a.instances.is_empty() && !a.show_all {
-        output::err("No instance selected. Please pass in --all if you want to query all instances.\nNote that this can take a long time on a big cluster.");
-        return Ok(exit::FAILURE);
-    }
-    if !a.instances.is_empty() && a.show_all {
-        output::err("Cannot use --all if you specify instance names.");
-        return Ok(exit::FAILURE);
-    }
-    let op = OpCode::new("OP_INSTANCE_QUERY_DATA")
-        .set("instances", json!(a.instances))
-        .set("static", a.static_)
-        .set("use_locking", !a.static_);
-    let result = submit_opcode(ctx, op, None)?;
-    let Some(map) = result.as_object().filter(|m| !m.is_empty()) else {
-        if result.is_object() || result.is_null() {
-            output::out("No instances.");
-            return Ok(exit::FAILURE);
-        }
-        return Err(CliError::bad_reply(
-            "OP_INSTANCE_QUERY_DATA",
-            "result is not a dictionary",
-        ));
-    };
-    let items: Vec<Info> = map.values().map(format_instance_info).collect();
-    output::out(&format_generic_info(&Info::List(items)));
-    Ok(exit::SUCCESS)
-}
-
-fn field<'a>(v: &'a Value, k: &str) -> &'a Value {
-    v.get(k).unwrap_or(&Value::Null)
-}
-
-fn format_instance_info(inst: &Value) -> Info {
-    let f = |k: &str| field(inst, k);
-    let mut state = format!("configured to be {}", py_str(f("config_state")));
-    if is_truthy(f("run_state")) {
-        state.push_str(&format!(", actual state is {}", py_str(f("run_state"))));
-    }
-    let mut entries: Vec<(&str, Info)> = vec![
-        ("Instance name", Info::py(f("name"))),
-        ("UUID", Info::py(f("uuid"))),
-        ("Serial number", Info::py(f("serial_no"))),
-        (
-            "Creation time",
-            Info::s(crate::timefmt::format_time_value(f("ctime"))),
-        ),
-        (
-            "Modification time",
-            Info::s(crate::timefmt::format_time_value(f("mtime"))),
-        ),
-        ("State", Info::s(state)),
-        ("Nodes", format_nodes_info(inst)),
-        ("Operating system", Info::py(f("os"))),
-        (
-            "Operating system parameters",
-            format_params_dict_info(f("os_instance"), f("os_actual")),
-        ),
-    ];
-    if inst.get("network_port").is_some() {
-        entries.push(("Allocated network port", Info::py(f("network_port"))));
-    }
-    entries.push(("Hypervisor", Info::py(f("hypervisor"))));
-    if let Some(c) = vnc_console_info(inst) {
-        entries.push(("console connection", Info::s(c)));
-    }
-    let mut be_actual = f("be_actual").clone();
-    if let Some(m) = be_actual.as_object_mut() {
-        let maxmem = m.get("maxmem").cloned().unwrap_or(Value::Null);
-        m.insert("memory".into(), maxmem);
-    }
-    let nics: Vec<Info> = f("nics")
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .enumerate()
-                .map(|(i, n)| format_nic_info(i, n))
-                .collect()
-        })
-        .unwrap_or_default();
-    let disks: Vec<Info> = f("disks")
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .enumerate()
-                .map(|(i, d)| format_block_dev_info(i, true, d))
-                .collect()
-        })
-        .unwrap_or_default();
-    entries.extend([
-        (
-            "Hypervisor parameters",
-            format_params_dict_info(f("hv_instance"), f("hv_actual")),
-        ),
-        (
-            "Back-end parameters",
-            format_params_dict_info(f("be_instance"), &be_actual),
-        ),
-        ("NICs", Info::List(nics)),
-        ("Disk template", Info::py(f("disk_template"))),
-        ("Disks", Info::List(disks)),
-    ]);
-    Info::ordered(entries)
-}
-
-fn format_nodes_info(inst: &Value) -> Info {
-    let f = |k: &str| field(inst, k);
-    let pgroup = format!(
-        "{} (UUID {})",
-        py_str(f("pnode_group_name")),
-        py_str(f("pnode_group_uuid"))
-    );
-    let empty = Vec::new();
-    let snodes = f("snodes").as_array().unwrap_or(&empty);
-    let gnames = f("snodes_group_names").as_array().unwrap_or(&empty);
-    let guuids = f("snodes_group_uuids").as_array().unwrap_or(&empty);
-    let secs: Vec<String> = snodes
-        .iter()
-        .zip(gnames)
-        .zip(guuids)
-        .map(|((n, g), u)| {
-            format!(
-                "{} (group {}, group UUID {})",
-                py_str(n),
-                py_str(g),
-                py_str(u)
-            )
-        })
-        .collect();
-    Info::List(vec![
-        Info::ordered(vec![
-            ("primary", Info::py(f("pnode"))),
-            ("group", Info::s(pgroup)),
-        ]),
-        Info::ordered(vec![("secondaries", Info::s(secs.join(", ")))]),
-    ])
-}
-
-fn vnc_console_info(inst: &Value) -> Option<String> {
-    let bind = inst
-        .get("hv_actual")
-        .and_then(|h| h.get("vnc_bind_address"))
-        .filter(|v| is_truthy(v))?;
-    let bind = py_str(bind);
-    let pnode = py_str(field(inst, "pnode"));
-    let port = field(inst, "network_port");
-    let display = port.as_i64().map(|p| p - 5900).unwrap_or(0);
-    let is_ip4 = bind.parse::<std::net::Ipv4Addr>().is_ok();
-    let s = if display > 0 && bind == "0.0.0.0" {
-        format!("{pnode}:{} (display {display})", py_str(port))
-    } else if display > 0 && is_ip4 {
-        format!("{bind}:{} (node {pnode}) (display {display})", py_str(port))
-    } else {
-        format!("{pnode}:{bind}")
-    };
-    Some(format!("vnc to {s}"))
-}
-
-fn format_nic_info(idx: usize, nic: &Value) -> Info {
-    let empty = Vec::new();
-    let parts = nic.as_array().unwrap_or(&empty);
-    let p = |i: usize| parts.get(i).cloned().unwrap_or(Value::Null);
-    let network_name = match p(8) {
-        v if is_truthy(&v) => v.get("name").cloned().unwrap_or(Value::Null),
-        _ => Value::Null,
-    };
-    Info::ordered(vec![
-        (&*format!("nic/{idx}"), Info::s("")),
-        ("MAC", Info::py(&p(3))),
-        ("IP", Info::py(&p(2))),
-        ("mode", Info::py(&p(4))),
-        ("link", Info::py(&p(5))),
-        ("vlan", Info::py(&p(6))),
-        ("network", Info::py(&network_name)),
-        ("UUID", Info::py(&p(1))),
-        ("name", Info::py(&p(0))),
-    ])
-}
-
-/// Local disk states (Ganeti's `LDS_*`).
-const LDS_UNKNOWN: i64 = 3;
-const LDS_FAULTY: i64 = 4;
-
-fn block_status(dtype: &str, status: &Value) -> String {
-    let Some(parts) = status.as_array().filter(|a| !a.is_empty()) else {
-        return "not active".into();
-    };
-    let p = |i: usize| parts.get(i).cloned().unwrap_or(Value::Null);
-    let or_na = |v: Value| {
-        if v.is_null() {
-            "N/A".to_string()
-        } else {
-            py_str(&v)
-        }
-    };
-    let mut txt = format!("{} ({}:{})", py_str(&p(0)), or_na(p(1)), or_na(p(2)));
-    let ldisk = p(6);
-    if dtype == "drbd" {
-        let sync = match p(3).as_f64() {
-            Some(syncp) => {
-                let mut s = format!("*RECOVERING* {syncp:5.2}%,");
-                if is_truthy(&p(4)) {
-                    s.push_str(&format!(" ETA {}s", py_str(&p(4))));
-                } else {
-                    s.push_str(" ETA unknown");
-                }
-                s
-            }
-            None => "in sync".into(),
-        };
-        let degr = if is_truthy(&p(5)) { "*DEGRADED*" } else { "ok" };
-        let ld = match ldisk.as_i64() {
-            Some(LDS_FAULTY) => " *MISSING DISK*",
-            Some(LDS_UNKNOWN) => " *UNCERTAIN STATE*",
-            _ => "",
-        };
-        txt.push_str(&format!(" {sync}, status {degr}{ld}"));
-    } else if dtype == "plain" && ldisk.as_i64() == Some(LDS_FAULTY) {
-        txt.push_str(" *FAILED* (failed drive?)");
-    }
-    txt
-}
-
-fn format_block_dev_info(idx: usize, top_level: bool, dev: &Value) -> Info {
-    let f = |k: &str| field(dev, k);
-    let dtype = py_str(f("dev_type"));
-    let txt = if top_level {
-        if f("iv_name").is_null() {
-            format!("disk {idx}")
-        } else {
-            py_str(f("iv_name"))
-        }
-    } else {
-        format!("child {idx}")
-    };
-    let nice_size = match f("size") {
-        Value::Number(n) if n.is_i64() || n.is_u64() => {
-            format_unit(n.as_f64().unwrap_or(0.0), Unit::H)
-        }
-        other => py_str(other),
-    };
-    let mut data: Vec<(String, Info)> = vec![(txt, Info::s(format!("{dtype}, size {nice_size}")))];
-    if top_level {
-        if !f("spindles").is_null() {
-            data.push(("spindles".into(), Info::py(f("spindles"))));
-        }
-        data.push(("access mode".into(), Info::py(f("mode"))));
-    }
-    if !f("logical_id").is_null() {
-        if dtype == "drbd" {
-            let di = f("drbd_info");
-            let g = |k: &str| py_str(field(di, k));
-            data.push((
-                "nodeA".into(),
-                Info::s(format!(
-                    "{}, minor={}",
-                    g("primary_node"),
-                    g("primary_minor")
-                )),
-            ));
-            data.push((
-                "nodeB".into(),
-                Info::s(format!(
-                    "{}, minor={}",
-                    g("secondary_node"),
-                    g("secondary_minor")
-                )),
-            ));
-            data.push(("port".into(), Info::s(g("port"))));
-        } else if let (true, Some([vg, lv])) = (
-            dtype == "plain",
-            f("logical_id").as_array().map(Vec::as_slice),
-        ) {
-            data.push((
-                "logical_id".into(),
-                Info::s(format!("{}/{}", py_str(vg), py_str(lv))),
-            ));
-        } else {
-            data.push(("logical_id".into(), Info::py(f("logical_id"))));
-        }
-    }
-    if is_truthy(f("pstatus")) {
-        data.push((
-            "on primary".into(),
-            Info::s(block_status(&dtype, f("pstatus"))),
-        ));
-    }
-    if is_truthy(f("sstatus")) {
-        data.push((
-            "on secondary".into(),
-            Info::s(block_status(&dtype, f("sstatus"))),
-        ));
-    }
-    data.push(("name".into(), Info::py(f("name"))));
-    data.push(("UUID".into(), Info::py(f("uuid"))));
-    if let Some(children) = f("children").as_array().filter(|c| !c.is_empty()) {
-        data.push((
-            "child devices".into(),
-            Info::List(
-                children
-                    .iter()
-                    .enumerate()
-                    .map(|(i, c)| format_block_dev_info(i, false, c))
-                    .collect(),
-            ),
-        ));
-    }
-    Info::Ordered(data.into_iter().map(|(k, v)| (k, v, None)).collect())
 }

@@ -3,8 +3,10 @@
 
 pub mod bootstrap;
 pub mod cluster;
+mod cluster_info;
 pub mod group;
 pub mod instance;
+mod instance_info;
 pub mod job;
 pub mod node;
 pub mod os;
@@ -192,7 +194,8 @@ fn read_tags_source(src: &Option<String>, tags: &mut Vec<String>) -> Result<(), 
     let text = if src == "-" {
         std::io::read_to_string(std::io::stdin()).map_err(|e| CliError::Io(e.to_string()))?
     } else {
-        std::fs::read_to_string(src).map_err(|e| CliError::Io(format!("{src}: {e}")))?
+        std::fs::read_to_string(src)
+            .map_err(|e| CliError::Io(crate::output::python_io_error(&e, src)))?
     };
     tags.extend(text.lines().map(|l| l.trim().to_string()));
     Ok(())
@@ -246,6 +249,17 @@ pub fn expect_list<'a>(method: &str, v: &'a Value) -> Result<&'a Vec<Value>, Cli
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn command_lines_are_consistent() {
+        use clap::CommandFactory;
+        Top::<cluster::Cmd>::command().debug_assert();
+        Top::<group::Cmd>::command().debug_assert();
+        Top::<instance::Cmd>::command().debug_assert();
+        Top::<job::Cmd>::command().debug_assert();
+        Top::<node::Cmd>::command().debug_assert();
+        Top::<os::Cmd>::command().debug_assert();
+    }
 
     #[test]
     fn shell_split_handles_quotes() {

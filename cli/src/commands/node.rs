@@ -16,6 +16,7 @@ use crate::query::{
     comma_overrides, generic_list, generic_list_fields, parse_fields, ListFieldsOpts, ListOpts,
     ListRequest,
 };
+use crate::table::generate_table;
 
 /// Default fields of `gnt-node list`.
 pub const LIST_DEF_FIELDS: &[&str] = &[
@@ -75,6 +76,58 @@ pub enum Cmd {
     },
     /// Relocate the primary and/or secondary instances from a node
     Evacuate(EvacuateArgs),
+    /// List logical volumes on node(s)
+    Volumes {
+        #[command(flatten)]
+        opts: TableOpts,
+        nodes: Vec<String>,
+    },
+    /// List physical volumes (or other storage units) on node(s)
+    ListStorage {
+        #[command(flatten)]
+        opts: TableOpts,
+        /// Storage type: file, lvm-pv, lvm-vg, sharedfile, gluster
+        #[arg(short = 't', long = "storage-type",
+              value_parser = ["file", "lvm-pv", "lvm-vg", "sharedfile", "gluster"])]
+        storage_type: Option<String>,
+        nodes: Vec<String>,
+    },
+    /// Modify storage volume on a node
+    ModifyStorage {
+        /// Set the allocatable flag: yes or no
+        #[arg(long)]
+        allocatable: Option<String>,
+        #[command(flatten)]
+        job: JobOpts,
+        node: String,
+        #[arg(value_parser = ["file", "lvm-pv", "lvm-vg", "sharedfile", "gluster"])]
+        storage_type: String,
+        name: String,
+    },
+    /// Repairs a storage volume on a node
+    RepairStorage {
+        /// Ignore the consistency of the disks
+        #[arg(long)]
+        ignore_consistency: bool,
+        #[command(flatten)]
+        job: JobOpts,
+        node: String,
+        #[arg(value_parser = ["file", "lvm-pv", "lvm-vg", "sharedfile", "gluster"])]
+        storage_type: String,
+        name: String,
+    },
+    /// Tries to forcefully powercycle a node
+    Powercycle {
+        /// Force the operation (even on the master)
+        #[arg(short = 'f', long)]
+        force: bool,
+        /// Do not ask for confirmation
+        #[arg(long = "yes")]
+        confirm: bool,
+        #[command(flatten)]
+        job: JobOpts,
+        node: String,
+    },
     /// List the tags of the given node
     ListTags { node: String },
     /// Add tags to the given node
@@ -111,9 +164,10 @@ pub struct AddArgs {
     #[arg(long = "vm-capable")]
     pub vm_capable: Option<String>,
     /// Node parameters: key=val,...
-    #[arg(long = "node-parameters")]
+    #[arg(long = "node-parameters", allow_hyphen_values = true)]
     pub ndparams: Option<String>,
-    /// Accepted for compatibility; the node setup is always done
+    /// Skip the node setup: the node already runs its node daemon with the
+    /// cluster's certificates
     #[arg(long)]
     pub no_node_setup: bool,
     /// Accepted for compatibility
@@ -158,7 +212,7 @@ pub struct ModifyArgs {
     #[arg(long)]
     pub auto_promote: bool,
     /// Node parameters: key=val,...
-    #[arg(long = "node-parameters")]
+    #[arg(long = "node-parameters", allow_hyphen_values = true)]
     pub ndparams: Option<String>,
     /// Set the powered flag: yes or no
     #[arg(long = "node-powered")]
@@ -166,6 +220,25 @@ pub struct ModifyArgs {
     #[command(flatten)]
     pub job: JobOpts,
     pub node: String,
+}
+
+/// Options of the plain tables of `volumes` and `list-storage`.
+#[derive(Args, Debug, Clone)]
+pub struct TableOpts {
+    /// Don't display column headers
+    #[arg(long)]
+    pub no_headers: bool,
+    /// Separator between output fields
+    #[arg(long, allow_hyphen_values = true)]
+    pub separator: Option<String>,
+    /// Units for sizes: h, m, g or t
+    #[arg(long, value_enum)]
+    pub units: Option<crate::units::Unit>,
+    /// Comma-separated list of output fields; `+f1,f2` adds to the defaults
+    #[arg(short = 'o', long = "output", value_name = "FIELDS")]
+    pub output: Option<String>,
+    #[arg(long, value_parser = ["low", "normal", "high"])]
+    pub priority: Option<String>,
 }
 
 #[derive(Args, Debug)]
@@ -262,6 +335,68 @@ fn dispatch(ctx: &mut Ctx, cmd: Cmd) -> Result<i32, CliError> {
             node,
         } => failover(ctx, force, ignore_consistency, iallocator, priority, &node),
         Cmd::Evacuate(a) => evacuate(ctx, a),
+        Cmd::Volumes { opts, nodes } => volumes(ctx, &opts, &nodes),
+        Cmd::ListStorage {
+            opts,
+            storage_type,
+            nodes,
+        } => list_storage(ctx, &opts, storage_type, &nodes),
+        Cmd::ModifyStorage {
+            allocatable,
+            job,
+            node,
+            storage_type,
+            name,
+        } => {
+            let Some(alloc) = yes_no("--allocatable", &allocatable)? else {
+                output::err("No changes to perform, exiting.");
+                return Ok(exit::SUCCESS);
+            };
+            let op = OpCode::new("OP_NODE_MODIFY_STORAGE")
+                .set("node_name", node)
+                .set("storage_type", storage_type)
+                .set("name", name)
+                .set("changes", json!({"allocatable": alloc}));
+            submit_or_send(ctx, op, &job)?;
+            Ok(exit::SUCCESS)
+        }
+        Cmd::RepairStorage {
+            ignore_consistency,
+            job,
+            node,
+            storage_type,
+            name,
+        } => {
+            let op = OpCode::new("OP_REPAIR_NODE_STORAGE")
+                .set("node_name", node)
+                .set("storage_type", storage_type)
+                .set("name", name)
+                .set("ignore_consistency", ignore_consistency);
+            submit_or_send(ctx, op, &job)?;
+            Ok(exit::SUCCESS)
+        }
+        Cmd::Powercycle {
+            force,
+            confirm,
+            job,
+            node,
+        } => {
+            if !confirm
+                && !ask_user(&format!(
+                    "Are you sure you want to hard powercycle node {node}?"
+                ))
+            {
+                return Ok(2);
+            }
+            let op = OpCode::new("OP_NODE_POWERCYCLE")
+                .set("node_name", node)
+                .set("force", force);
+            let result = submit_or_send(ctx, op, &job)?;
+            if !result.is_null() && result != json!("") && result != json!(false) {
+                output::err(&py_str(&result));
+            }
+            Ok(exit::SUCCESS)
+        }
         Cmd::ListTags { node } => list_tags(ctx, "node", &node),
         Cmd::AddTags { node, tags, opts } => change_tags(ctx, true, "node", &node, tags, &opts),
         Cmd::RemoveTags { node, tags, opts } => change_tags(ctx, false, "node", &node, tags, &opts),
@@ -395,6 +530,130 @@ fn modify(ctx: &mut Ctx, a: ModifyArgs) -> Result<i32, CliError> {
         }
     }
     Ok(exit::SUCCESS)
+}
+
+fn table_job_opts(opts: &TableOpts) -> JobOpts {
+    JobOpts {
+        priority: opts.priority.clone(),
+        no_dry_run_opt: true,
+        ..JobOpts::default()
+    }
+}
+
+fn volumes(ctx: &mut Ctx, opts: &TableOpts, nodes: &[String]) -> Result<i32, CliError> {
+    let fields = parse_fields(
+        opts.output.as_deref(),
+        &["node", "phys", "vg", "name", "size", "instance"],
+    );
+    let op = OpCode::new("OP_NODE_QUERYVOLS")
+        .set("nodes", json!(nodes))
+        .set("output_fields", json!(fields));
+    let result = submit_opcode(ctx, op, Some(&table_job_opts(opts)))?;
+    let rows = rows_of("OP_NODE_QUERYVOLS", &result)?;
+    let headers = [
+        ("node", "Node"),
+        ("phys", "PhysDev"),
+        ("vg", "VG"),
+        ("name", "Name"),
+        ("size", "Size"),
+        ("instance", "Instance"),
+    ];
+    for line in generate_table(
+        (!opts.no_headers).then_some(&headers[..]),
+        &fields,
+        opts.separator.as_deref(),
+        &rows,
+        &["size"],
+        &["size"],
+        opts.units,
+    ) {
+        output::out(&line);
+    }
+    Ok(exit::SUCCESS)
+}
+
+fn rows_of(op_id: &str, result: &Value) -> Result<Vec<Vec<Value>>, CliError> {
+    let Some(rows) = result.as_array() else {
+        return Err(CliError::bad_reply(op_id, result.to_string()));
+    };
+    rows.iter()
+        .map(|r| {
+            r.as_array()
+                .cloned()
+                .ok_or_else(|| CliError::bad_reply(op_id, r.to_string()))
+        })
+        .collect()
+}
+
+fn list_storage(
+    ctx: &mut Ctx,
+    opts: &TableOpts,
+    storage_type: Option<String>,
+    nodes: &[String],
+) -> Result<i32, CliError> {
+    let fields = parse_fields(
+        opts.output.as_deref(),
+        &[
+            "node",
+            "type",
+            "name",
+            "size",
+            "used",
+            "free",
+            "allocatable",
+        ],
+    );
+    let op = OpCode::new("OP_NODE_QUERY_STORAGE")
+        .set("nodes", json!(nodes))
+        .set("storage_type", json!(storage_type))
+        .set("output_fields", json!(fields));
+    let result = submit_opcode(ctx, op, Some(&table_job_opts(opts)))?;
+    let mut rows = rows_of("OP_NODE_QUERY_STORAGE", &result)?;
+    for row in rows.iter_mut() {
+        for (i, f) in fields.iter().enumerate() {
+            if let Some(v) = row.get_mut(i) {
+                let text = if f == "allocatable" {
+                    if is_true(v) { "Y" } else { "N" }.to_string()
+                } else {
+                    py_str(v)
+                };
+                *v = Value::String(text);
+            }
+        }
+    }
+    let headers = [
+        ("node", "Node"),
+        ("type", "Type"),
+        ("name", "Name"),
+        ("size", "Size"),
+        ("used", "Used"),
+        ("free", "Free"),
+        ("allocatable", "Allocatable"),
+    ];
+    let units = ["size", "used", "free"];
+    for line in generate_table(
+        (!opts.no_headers).then_some(&headers[..]),
+        &fields,
+        opts.separator.as_deref(),
+        &rows,
+        &units,
+        &units,
+        opts.units,
+    ) {
+        output::out(&line);
+    }
+    Ok(exit::SUCCESS)
+}
+
+fn is_true(v: &Value) -> bool {
+    match v {
+        Value::Null => false,
+        Value::Bool(b) => *b,
+        Value::Number(n) => n.as_f64() != Some(0.0),
+        Value::String(s) => !s.is_empty(),
+        Value::Array(a) => !a.is_empty(),
+        Value::Object(o) => !o.is_empty(),
+    }
 }
 
 /// The primary instances of a node (`QueryNodes([node], [name, pinst_list])`).

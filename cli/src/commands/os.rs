@@ -1,14 +1,16 @@
 //! `gnt-os`: operating system definitions.
 
 use clap::Subcommand;
-use serde_json::Value;
+use serde_json::{json, Value};
 
 use crate::commands::node::nice_sort;
 use crate::ctx::{Ctx, JobOpts};
 use crate::error::{exit, CliError};
-use crate::jobs::submit_opcode;
+use crate::info::{format_generic_info, Info};
+use crate::jobs::{submit_opcode, submit_or_send};
 use crate::opcodes::OpCode;
 use crate::output;
+use crate::params::{parse_yes_no, split_ident_key_val, split_key_val};
 use crate::pyfmt::py_str;
 
 #[derive(Subcommand, Debug)]
@@ -20,6 +22,38 @@ pub enum Cmd {
         no_headers: bool,
         #[arg(long, value_parser = ["low", "normal", "high"])]
         priority: Option<String>,
+    },
+    /// Show detailed information about operating systems
+    #[command(alias = "show")]
+    Info {
+        #[arg(long, value_parser = ["low", "normal", "high"])]
+        priority: Option<String>,
+        oses: Vec<String>,
+    },
+    /// Modify the OS parameters
+    Modify {
+        /// Hypervisor parameters for this OS: hv:key=val,... (repeatable)
+        #[arg(
+            short = 'H',
+            long = "hypervisor-parameters",
+            allow_hyphen_values = true
+        )]
+        hvparams: Vec<String>,
+        /// OS parameters: key=val,...
+        #[arg(short = 'O', long = "os-parameters", allow_hyphen_values = true)]
+        osparams: Option<String>,
+        /// Private OS parameters: key=val,...
+        #[arg(long = "os-parameters-private", allow_hyphen_values = true)]
+        osparams_private: Option<String>,
+        /// Hide the OS (yes) or show it again (no)
+        #[arg(long)]
+        hidden: Option<String>,
+        /// Blacklist the OS (yes) or allow it again (no)
+        #[arg(long)]
+        blacklisted: Option<String>,
+        #[command(flatten)]
+        job: JobOpts,
+        os: String,
     },
     /// Diagnose all OSes on all nodes
     Diagnose {
@@ -54,6 +88,61 @@ fn dispatch(ctx: &mut Ctx, cmd: Cmd) -> Result<i32, CliError> {
             priority,
         } => list(ctx, no_headers, priority),
         Cmd::Diagnose { priority } => diagnose(ctx, priority),
+        Cmd::Info { priority, oses } => info(ctx, priority, oses),
+        Cmd::Modify {
+            hvparams,
+            osparams,
+            osparams_private,
+            hidden,
+            blacklisted,
+            job,
+            os,
+        } => {
+            let mut hv = serde_json::Map::new();
+            for h in &hvparams {
+                let (name, params) = split_ident_key_val("-H", h)?;
+                hv.insert(name, params);
+            }
+            let keyval = |opt: &str, v: &Option<String>| -> Result<Option<Value>, CliError> {
+                match v {
+                    Some(s) => {
+                        let m = split_key_val(opt, s)?;
+                        Ok((!m.is_empty()).then(|| json!({ os.as_str(): m })))
+                    }
+                    None => Ok(None),
+                }
+            };
+            let osp = keyval("-O", &osparams)?;
+            let osp_private = keyval("--os-parameters-private", &osparams_private)?;
+            let ddm = |opt: &str, v: &Option<String>| -> Result<Option<Value>, CliError> {
+                Ok(v.as_deref()
+                    .map(|s| parse_yes_no(opt, s))
+                    .transpose()?
+                    .map(|b| json!([[if b { "add" } else { "remove" }, os.as_str()]])))
+            };
+            let hid = ddm("--hidden", &hidden)?;
+            let blk = ddm("--blacklisted", &blacklisted)?;
+            let os_hvp = (!hv.is_empty()).then(|| json!({ os.as_str(): hv }));
+            if os_hvp.is_none()
+                && osp.is_none()
+                && osp_private.is_none()
+                && hid.is_none()
+                && blk.is_none()
+            {
+                output::err(
+                    "At least one of OS parameters or hypervisor parameters must be passed",
+                );
+                return Ok(exit::FAILURE);
+            }
+            let op = OpCode::new("OP_CLUSTER_SET_PARAMS")
+                .set("os_hvp", json!(os_hvp))
+                .set("osparams", json!(osp))
+                .set("osparams_private_cluster", json!(osp_private))
+                .set("hidden_os", json!(hid))
+                .set("blacklisted_os", json!(blk));
+            submit_or_send(ctx, op, &job)?;
+            Ok(exit::SUCCESS)
+        }
     }
 }
 
@@ -90,6 +179,98 @@ fn list(ctx: &mut Ctx, no_headers: bool, priority: Option<String>) -> Result<i32
     }
     for n in names {
         output::out(&n);
+    }
+    Ok(exit::SUCCESS)
+}
+
+fn info(ctx: &mut Ctx, priority: Option<String>, mut oses: Vec<String>) -> Result<i32, CliError> {
+    let fields = [
+        "name",
+        "valid",
+        "variants",
+        "parameters",
+        "api_versions",
+        "blacklisted",
+        "hidden",
+        "os_hvp",
+        "osparams",
+        "trusted",
+    ];
+    let result = submit_opcode(ctx, diagnose_op(&fields), Some(&job_opts(priority)))?;
+    let Some(rows) = result.as_array() else {
+        output::err("Can't get the OS list");
+        return Ok(exit::FAILURE);
+    };
+    let filter = !oses.is_empty();
+    let mut total_hvp = serde_json::Map::new();
+    let mut total_osparams = serde_json::Map::new();
+    for row in rows {
+        let Some(r) = row.as_array().filter(|r| r.len() == fields.len()) else {
+            return Err(CliError::bad_reply("OP_OS_DIAGNOSE", row.to_string()));
+        };
+        for (total, v) in [(&mut total_hvp, &r[7]), (&mut total_osparams, &r[8])] {
+            if let Some(m) = v.as_object() {
+                total.extend(m.iter().map(|(k, v)| (k.clone(), v.clone())));
+            }
+        }
+        let name = py_str(&r[0]);
+        if filter {
+            match oses.iter().position(|o| *o == name) {
+                Some(i) => {
+                    oses.remove(i);
+                }
+                None => continue,
+            }
+        }
+        output::out(&format!("{name}:"));
+        output::out(&format!("  - valid: {}", py_str(&r[1])));
+        output::out(&format!("  - hidden: {}", py_str(&r[6])));
+        output::out(&format!("  - blacklisted: {}", py_str(&r[5])));
+        if r[1].as_bool() == Some(true) {
+            output::out("  - API versions:");
+            let mut apis: Vec<Value> = r[4].as_array().cloned().unwrap_or_default();
+            apis.sort_by_key(|v| v.as_i64().unwrap_or(0));
+            for v in apis {
+                output::out(&format!("    - {}", py_str(&v)));
+            }
+            output::out("  - variants:");
+            for v in strings(&r[2]) {
+                output::out(&format!("    - {v}"));
+            }
+            output::out("  - parameters:");
+            for p in r[3].as_array().into_iter().flatten() {
+                output::out(&format!(
+                    "    - {}: {}",
+                    py_str(p.get(0).unwrap_or(&Value::Null)),
+                    py_str(p.get(1).unwrap_or(&Value::Null))
+                ));
+            }
+        }
+        output::out(&format!("  - trusted: {}", py_str(&r[9])));
+        output::out("");
+    }
+    for name in oses {
+        if !total_hvp.contains_key(&name) && !total_osparams.contains_key(&name) {
+            output::out(&format!("{name}: "));
+        } else {
+            let empty = json!({});
+            let info = Info::Ordered(vec![(
+                name.clone(),
+                Info::ordered(vec![
+                    (
+                        "OS-specific hypervisor parameters",
+                        Info::from_json(total_hvp.get(&name).unwrap_or(&empty)),
+                    ),
+                    (
+                        "OS parameters",
+                        Info::from_json(total_osparams.get(&name).unwrap_or(&empty)),
+                    ),
+                ]),
+                None,
+            )]);
+            output::out(&format_generic_info(&info));
+        }
+        output::out("");
     }
     Ok(exit::SUCCESS)
 }

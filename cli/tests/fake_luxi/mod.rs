@@ -22,15 +22,17 @@ use serde_json::{json, Value};
 type Replies = HashMap<String, Vec<Value>>;
 
 pub struct FakeMaster {
-    pub root: tempfile::TempDir,
+    /// The directory holding the node's root (`<base>/node1`), as in
+    /// Ganeti's virtual cluster where a root is named after its node.
+    pub base: tempfile::TempDir,
     replies: Arc<Mutex<Replies>>,
     requests: Arc<Mutex<Vec<(String, Value)>>>,
 }
 
 impl FakeMaster {
     pub fn start() -> FakeMaster {
-        let root = tempfile::tempdir().unwrap();
-        let sock_dir = root.path().join("var/run/ganeti/socket");
+        let base = tempfile::tempdir().unwrap();
+        let sock_dir = base.path().join("node1/var/run/ganeti/socket");
         std::fs::create_dir_all(&sock_dir).unwrap();
         let listener = UnixListener::bind(sock_dir.join("ganeti-query")).unwrap();
         let replies: Arc<Mutex<Replies>> = Arc::default();
@@ -66,7 +68,7 @@ impl FakeMaster {
             }
         });
         FakeMaster {
-            root,
+            base,
             replies,
             requests,
         }
@@ -110,9 +112,14 @@ impl FakeMaster {
         self.requests.lock().unwrap().clone()
     }
 
+    /// The node's root directory (`GANETI_ROOTDIR`).
+    pub fn root(&self) -> PathBuf {
+        self.base.path().join("node1")
+    }
+
     /// Runs a CLI binary against this master.
     pub fn run(&self, bin: &str, args: &[&str]) -> Output {
-        run_with_root(self.root.path(), bin, args)
+        run_with_root(&self.root(), bin, args)
     }
 }
 
@@ -131,9 +138,11 @@ pub fn bin_path(bin: &str) -> PathBuf {
 pub fn run_with_root(root: &Path, bin: &str, args: &[&str]) -> Output {
     Command::new(bin_path(bin))
         .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
         .env("GANETI_ROOTDIR", root)
         .env("GANETI_HOSTNAME", "node1")
-        .env_remove("TZ")
+        // The expected outputs are in UTC.
+        .env("TZ", "UTC")
         .output()
         .unwrap()
 }

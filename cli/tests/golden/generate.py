@@ -87,10 +87,13 @@ def main():
     serve(os.path.join(sockdir, "ganeti-query"), case["replies"], log)
     env = dict(os.environ, GANETI_ROOTDIR=root, GANETI_HOSTNAME="node1",
                TZ="UTC", PYTHONPATH=share, PYTHONHASHSEED="0")
+    # Paths in arguments are relative to the crate (cli/), as in the tests.
     p = subprocess.run(["/usr/bin/python3", os.path.join(share, case["bin"])]
-                       + case["args"], env=env, capture_output=True, text=True)
-    out = dict(case, rc=p.returncode, stdout=p.stdout, stderr=p.stderr,
-               requests=mask_reason(log))
+                       + case["args"], env=env, capture_output=True, text=True,
+                       cwd=os.path.dirname(os.path.dirname(HERE)))
+    # Paths under the temporary directory are recorded as BASE.
+    out = dict(case, rc=p.returncode, stdout=p.stdout.replace(base, "BASE"),
+               stderr=p.stderr.replace(base, "BASE"), requests=mask_reason(log))
     with open(os.path.join(HERE, case["name"] + ".json"), "w") as f:
       json.dump(out, f, indent=1, sort_keys=True)
       f.write("\n")
