@@ -1,0 +1,293 @@
+//! The test guest of the KVM hypervisor's tests (`scripts/build-test-guest.sh`)
+//! boots under QEMU (TCG: no KVM needed), prints its boot line and then an
+//! increasing counter on the serial console, and powers off on the ACPI
+//! power button; no QEMU is left behind.
+
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::net::UnixStream;
+use std::path::PathBuf;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::time::{Duration, Instant};
+
+use tests::repo_root;
+
+const BOOT_LINE: &str = "ganeti-rs test guest booted";
+/// Generous: the guest boots in about 4 s under TCG on a busy machine.
+const BOOT_DEADLINE: Duration = Duration::from_secs(90);
+
+/// The target directory of this build (`target/` or `$CARGO_TARGET_DIR`),
+/// from the test executable's path: `<target>/<profile>/deps/<test>`.
+fn target_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    exe.ancestors()
+        .nth(3)
+        .expect("the test executable is in <target>/<profile>/deps")
+        .to_path_buf()
+}
+
+/// Builds (or finds cached) the guest; returns (vmlinuz, initrd.img).
+fn build_guest() -> (PathBuf, PathBuf) {
+    let out_dir = target_dir().join("test-guest");
+    let script = repo_root().join("scripts/build-test-guest.sh");
+    let out = Command::new(&script)
+        .arg(&out_dir)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}", script.display()));
+    assert!(
+        out.status.success(),
+        "{} failed ({}): {}{}",
+        script.display(),
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (kernel, initrd) = (out_dir.join("vmlinuz"), out_dir.join("initrd.img"));
+    assert!(kernel.is_file(), "{} was not built", kernel.display());
+    assert!(initrd.is_file(), "{} was not built", initrd.display());
+    (kernel, initrd)
+}
+
+/// A QEMU running the test guest, serial console on its stdout; killed and
+/// reaped when dropped, so a failing test leaves no QEMU behind.
+struct Guest {
+    child: Child,
+    /// Lines of the serial console, read by a thread.
+    serial: Receiver<String>,
+    /// Everything seen on the console so far, for error messages.
+    seen: Vec<String>,
+    dir: tempfile::TempDir,
+}
+
+impl Guest {
+    fn start() -> Guest {
+        let (kernel, initrd) = build_guest();
+        let dir = tempfile::tempdir().unwrap();
+        let qmp = dir.path().join("qmp.sock");
+        let stderr = std::fs::File::create(dir.path().join("qemu.stderr")).unwrap();
+        let mut child = Command::new("qemu-system-x86_64")
+            .args(["-machine", "accel=tcg", "-m", "256", "-nographic"])
+            .args(["-no-reboot", "-monitor", "none", "-serial", "stdio"])
+            .arg("-qmp")
+            .arg(format!("unix:{},server=on,wait=off", qmp.display()))
+            .arg("-pidfile")
+            .arg(dir.path().join("qemu.pid"))
+            .arg("-kernel")
+            .arg(&kernel)
+            .arg("-initrd")
+            .arg(&initrd)
+            .args(["-append", "console=ttyS0 panic=-1 quiet"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(stderr)
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!("cannot start qemu-system-x86_64 ({e}): run scripts/install-deps.sh")
+            });
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (tx, serial) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut r = BufReader::new(stdout);
+            let mut buf = Vec::new();
+            loop {
+                buf.clear();
+                match r.read_until(b'\n', &mut buf) {
+                    Ok(0) | Err(_) => return,
+                    Ok(_) => {
+                        let line = String::from_utf8_lossy(&buf).trim_end().to_string();
+                        if tx.send(line).is_err() {
+                            return;
+                        }
+                    }
+                }
+            }
+        });
+        Guest {
+            child,
+            serial,
+            seen: Vec::new(),
+            dir,
+        }
+    }
+
+    fn stderr(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("qemu.stderr")).unwrap_or_default()
+    }
+
+    /// Reads console lines until `pred` matches one (returned), failing at
+    /// `deadline` or when QEMU closes the console.
+    fn wait_line(&mut self, what: &str, deadline: Instant, pred: impl Fn(&str) -> bool) -> String {
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.serial.recv_timeout(left) {
+                Ok(line) => {
+                    self.seen.push(line.clone());
+                    if pred(&line) {
+                        return line;
+                    }
+                }
+                Err(e) => {
+                    let why = match e {
+                        RecvTimeoutError::Timeout => "timed out",
+                        RecvTimeoutError::Disconnected => "QEMU closed the console",
+                    };
+                    panic!(
+                        "waiting for {what}: {why}; console:\n{}\nQEMU stderr:\n{}",
+                        self.seen.join("\n"),
+                        self.stderr()
+                    );
+                }
+            }
+        }
+    }
+
+    /// The guest's counter on this console line, if it is one.
+    fn counter(line: &str) -> Option<u64> {
+        line.split_once("counter ")?.1.trim().parse().ok()
+    }
+
+    /// Waits until QEMU exits by itself, failing at `deadline`.
+    fn wait_exit(&mut self, deadline: Instant) -> ExitStatus {
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "QEMU did not exit; console:\n{}",
+                self.seen.join("\n")
+            );
+            // Keep draining the console so the guest never blocks on it.
+            while let Ok(line) = self.serial.try_recv() {
+                self.seen.push(line);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Processes whose command line names this guest's directory: its QEMU.
+    fn qemus_left(&self) -> Vec<String> {
+        let tag = self.dir.path().to_string_lossy().into_owned();
+        let mut left = Vec::new();
+        for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+            if !entry
+                .file_name()
+                .to_string_lossy()
+                .bytes()
+                .all(|b| b.is_ascii_digit())
+            {
+                continue;
+            }
+            let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
+                continue;
+            };
+            let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+            if cmdline.contains(&tag) {
+                left.push(format!(
+                    "{}: {cmdline}",
+                    entry.file_name().to_string_lossy()
+                ));
+            }
+        }
+        left
+    }
+}
+
+impl Drop for Guest {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn qmp_command(conn: &mut BufReader<UnixStream>, command: &str) {
+    writeln!(conn.get_mut(), r#"{{"execute": "{command}"}}"#).unwrap();
+    // Events may come before the answer.
+    let mut line = String::new();
+    loop {
+        line.clear();
+        let n = conn.read_line(&mut line).unwrap();
+        assert!(n > 0, "QMP closed before answering {command}");
+        let answer: serde_json::Value = serde_json::from_str(&line).unwrap();
+        if answer.get("return").is_some() {
+            return;
+        }
+        assert!(
+            answer.get("error").is_none(),
+            "QMP {command} failed: {line}"
+        );
+    }
+}
+
+#[test]
+fn guest_boots_then_counts_and_kill_leaves_no_qemu() {
+    let started = Instant::now();
+    let mut guest = Guest::start();
+    let deadline = started + BOOT_DEADLINE;
+    guest.wait_line("the boot line", deadline, |l| l.contains(BOOT_LINE));
+    let booted = started.elapsed();
+    // The counter starts at 1 and goes up by one a line.
+    let mut expect = 1;
+    while expect <= 5 {
+        let line = guest.wait_line(&format!("counter {expect}"), deadline, |l| {
+            Guest::counter(l).is_some()
+        });
+        assert_eq!(
+            Guest::counter(&line),
+            Some(expect),
+            "counter out of order; console:\n{}",
+            guest.seen.join("\n")
+        );
+        expect += 1;
+    }
+    eprintln!(
+        "guest booted in {:.1} s (build included), counted to 5 in {:.1} s",
+        booted.as_secs_f64(),
+        started.elapsed().as_secs_f64()
+    );
+
+    let pid = guest.child.id();
+    let pidfile = std::fs::read_to_string(guest.dir.path().join("qemu.pid")).unwrap();
+    assert_eq!(pidfile.trim(), pid.to_string(), "QEMU's pid file");
+    guest.child.kill().unwrap();
+    let status = guest.child.wait().unwrap();
+    assert!(!status.success(), "QEMU was killed: {status}");
+    let left = guest.qemus_left();
+    assert!(left.is_empty(), "QEMU left after kill: {left:?}");
+}
+
+#[test]
+fn power_button_powers_the_guest_off() {
+    let mut guest = Guest::start();
+    let deadline = Instant::now() + BOOT_DEADLINE;
+    guest.wait_line("the boot line", deadline, |l| l.contains(BOOT_LINE));
+    // The counter runs: /init (and its acpid) are up.
+    guest.wait_line("counter 1", deadline, |l| Guest::counter(l) == Some(1));
+
+    let sock = UnixStream::connect(guest.dir.path().join("qmp.sock")).unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    let mut conn = BufReader::new(sock);
+    let mut greeting = String::new();
+    conn.read_line(&mut greeting).unwrap();
+    assert!(greeting.contains("QMP"), "QMP greeting: {greeting}");
+    qmp_command(&mut conn, "qmp_capabilities");
+    qmp_command(&mut conn, "system_powerdown");
+
+    let status = guest.wait_exit(Instant::now() + Duration::from_secs(60));
+    assert!(
+        status.success(),
+        "QEMU exit after guest poweroff: {status}; stderr: {}",
+        guest.stderr()
+    );
+    while let Ok(line) = guest.serial.try_recv() {
+        guest.seen.push(line);
+    }
+    assert!(
+        guest.seen.iter().any(|l| l.contains("power button")),
+        "the guest did not report the power button; console:\n{}",
+        guest.seen.join("\n")
+    );
+    let left = guest.qemus_left();
+    assert!(left.is_empty(), "QEMU left after poweroff: {left:?}");
+}
