@@ -5,10 +5,10 @@ use crate::loader::common_count;
 use crate::metrics::{ClusterStats, Scratch};
 use crate::model::{Cluster, Instance};
 use crate::moves::{apply_effect, eval_move, score_effect};
-use crate::nodeops::{
-    add_pri, add_sec, commit_add_pri, commit_add_sec, NodeView,
+use crate::nodeops::{add_pri, add_sec, commit_add_pri, commit_add_sec, NodeView};
+use crate::types::{
+    DiskTemplate, FailMode, IMove, IPolicy, ISpec, MirrorType, OpResult, NO_SECONDARY,
 };
-use crate::types::{DiskTemplate, FailMode, IMove, IPolicy, ISpec, MirrorType, OpResult, NO_SECONDARY};
 
 /// Options of the allocation algorithms.
 #[derive(Debug, Clone, Default)]
@@ -21,11 +21,20 @@ pub struct AllocOptions {
     pub restrict_to_nodes: Option<Vec<String>>,
 }
 
-fn compare_spec(which: std::cmp::Ordering, inst: &Instance, spec: &ISpec, excl: bool) -> OpResult<()> {
+fn compare_spec(
+    which: std::cmp::Ordering,
+    inst: &Instance,
+    spec: &ISpec,
+    excl: bool,
+) -> OpResult<()> {
     if inst.mem.cmp(&spec.mem_size) == which {
         return Err(FailMode::Mem);
     }
-    if inst.disks.iter().any(|d| d.size.cmp(&spec.disk_size) == which) {
+    if inst
+        .disks
+        .iter()
+        .any(|d| d.size.cmp(&spec.disk_size) == which)
+    {
         return Err(FailMode::Disk);
     }
     if inst.vcpus.cmp(&spec.cpu_count) == which {
@@ -114,7 +123,13 @@ impl AllocSolution {
 
 /// Places a (new or moved) instance on nodes, updating stats and lists.
 /// Returns the index of the instance.
-pub fn place_instance(c: &mut Cluster, mut inst: Instance, p: usize, s: usize, force: bool) -> OpResult<usize> {
+pub fn place_instance(
+    c: &mut Cluster,
+    mut inst: Instance,
+    p: usize,
+    s: usize,
+    force: bool,
+) -> OpResult<usize> {
     inst.pnode = p;
     inst.snode = s;
     inst.location_score = if s == NO_SECONDARY {
@@ -145,7 +160,14 @@ pub fn place_instance(c: &mut Cluster, mut inst: Instance, p: usize, s: usize, f
 }
 
 /// Evaluates placing `inst` on `p` (and `s`); returns the new score.
-fn eval_alloc(c: &Cluster, st: &ClusterStats, inst: &Instance, p: usize, s: usize, force: bool) -> OpResult<f64> {
+fn eval_alloc(
+    c: &Cluster,
+    st: &ClusterStats,
+    inst: &Instance,
+    p: usize,
+    s: usize,
+    force: bool,
+) -> OpResult<f64> {
     let pn = &c.nodes[p];
     inst_matches_policy(inst, &pn.ipolicy, pn.s.excl_storage)?;
     let loc = if s == NO_SECONDARY {
@@ -190,12 +212,22 @@ fn eval_alloc(c: &Cluster, st: &ClusterStats, inst: &Instance, p: usize, s: usiz
 /// Ganeti's global N+1 check).
 pub fn redundant_after(c: &Cluster, inst: &Instance, nodes: &[usize]) -> bool {
     let mut c2 = c.clone();
-    if place_instance(&mut c2, inst.clone(), nodes[0], nodes.get(1).copied().unwrap_or(NO_SECONDARY), true).is_err() {
+    if place_instance(
+        &mut c2,
+        inst.clone(),
+        nodes[0],
+        nodes.get(1).copied().unwrap_or(NO_SECONDARY),
+        true,
+    )
+    .is_err()
+    {
         return false;
     }
     (0..c2.nodes.len()).all(|n| {
         let grp = c2.nodes[n].group;
-        let members: Vec<usize> = (0..c2.nodes.len()).filter(|&m| c2.nodes[m].group == grp).collect();
+        let members: Vec<usize> = (0..c2.nodes.len())
+            .filter(|&m| c2.nodes[m].group == grp)
+            .collect();
         can_evacuate(&c2, n, &members)
     })
 }
@@ -270,7 +302,13 @@ pub fn can_evacuate(c: &Cluster, n: usize, members: &[usize]) -> bool {
 
 /// Tries all placements of `inst` on `nodes` (Ganeti's `tryAlloc`):
 /// `count` 1 for single-node templates, 2 for DRBD.
-pub fn try_alloc(c: &Cluster, nodes: &[usize], inst: &Instance, count: usize, opts: &AllocOptions) -> AllocSolution {
+pub fn try_alloc(
+    c: &Cluster,
+    nodes: &[usize],
+    inst: &Instance,
+    count: usize,
+    opts: &AllocOptions,
+) -> AllocSolution {
     let mut cands = Vec::new();
     if count == 1 {
         cands.extend(nodes.iter().map(|&p| (p, NO_SECONDARY)));
@@ -288,7 +326,12 @@ pub fn try_alloc(c: &Cluster, nodes: &[usize], inst: &Instance, count: usize, op
 
 /// Scores the given (primary, secondary) placements and picks the best one
 /// that passes the global N+1 check.
-pub fn try_alloc_on(c: &Cluster, cands: &[(usize, usize)], inst: &Instance, opts: &AllocOptions) -> AllocSolution {
+pub fn try_alloc_on(
+    c: &Cluster,
+    cands: &[(usize, usize)],
+    inst: &Instance,
+    opts: &AllocOptions,
+) -> AllocSolution {
     let st = ClusterStats::compute(c.nodes.iter());
     let force = opts.ignore_soft_errors;
     let mut sol = AllocSolution::default();
@@ -297,7 +340,11 @@ pub fn try_alloc_on(c: &Cluster, cands: &[(usize, usize)], inst: &Instance, opts
         match eval_alloc(c, &st, inst, p, s, force) {
             Ok(v) => good.push((
                 v,
-                if s == NO_SECONDARY { vec![p] } else { vec![p, s] },
+                if s == NO_SECONDARY {
+                    vec![p]
+                } else {
+                    vec![p, s]
+                },
             )),
             Err(f) => sol.failures.push(f),
         }
@@ -323,7 +370,11 @@ pub fn try_alloc_on(c: &Cluster, cands: &[(usize, usize)], inst: &Instance, opts
 /// Finds a secondary for an instance that has none (Ganeti's
 /// `tryAllocateSecondary`): the solution, on a copy of the cluster with the
 /// instance taken off its primary and turned into DRBD.
-pub fn allocate_secondary(c: &Cluster, idx: usize, opts: &AllocOptions) -> Result<AllocSolution, String> {
+pub fn allocate_secondary(
+    c: &Cluster,
+    idx: usize,
+    opts: &AllocOptions,
+) -> Result<AllocSolution, String> {
     let inst = c.instances[idx].clone();
     if inst.snode != NO_SECONDARY {
         return Err("Instance already has a secondary".into());
@@ -361,9 +412,12 @@ pub fn alloc_nodes(c: &Cluster, g: usize, opts: &AllocOptions) -> Vec<usize> {
 }
 
 fn has_networks(c: &Cluster, g: usize, inst: &Instance) -> bool {
-    inst.nics
-        .iter()
-        .all(|n| n.network.as_ref().map(|x| c.groups[g].networks.contains(x)).unwrap_or(true))
+    inst.nics.iter().all(|n| {
+        n.network
+            .as_ref()
+            .map(|x| c.groups[g].networks.contains(x))
+            .unwrap_or(true)
+    })
 }
 
 /// Allocation across groups (Ganeti's `findBestAllocGroup`): the chosen
@@ -401,7 +455,11 @@ pub fn best_group_alloc(
         if nodes.is_empty() || (count == 2 && nodes.len() < 2) {
             msgs.push(format!(
                 "Group {gname}: error {}",
-                if count == 1 { "No online nodes" } else { "Not enough online nodes" }
+                if count == 1 {
+                    "No online nodes"
+                } else {
+                    "Not enough online nodes"
+                }
             ));
             continue;
         }
@@ -413,8 +471,14 @@ pub fn best_group_alloc(
     }
     good.reverse();
     good.sort_by(|a, b| {
-        let ka = (c.groups[a.0].alloc_policy, a.1.best.as_ref().map(|x| x.1).unwrap_or(f64::MAX));
-        let kb = (c.groups[b.0].alloc_policy, b.1.best.as_ref().map(|x| x.1).unwrap_or(f64::MAX));
+        let ka = (
+            c.groups[a.0].alloc_policy,
+            a.1.best.as_ref().map(|x| x.1).unwrap_or(f64::MAX),
+        );
+        let kb = (
+            c.groups[b.0].alloc_policy,
+            b.1.best.as_ref().map(|x| x.1).unwrap_or(f64::MAX),
+        );
         ka.0.cmp(&kb.0).then(ka.1.total_cmp(&kb.1))
     });
     match good.into_iter().next() {
@@ -464,7 +528,9 @@ pub fn move_to_job(c: &Cluster, idx: usize, mv: IMove) -> Vec<String> {
     let name = serde_json::Value::String(inst.name.clone()).to_string();
     let node = |n: usize| serde_json::Value::String(c.nodes[n].name.clone()).to_string();
     let mig = |target: Option<usize>| {
-        let tgt = target.map(|t| format!(",\"target_node\":{}", node(t))).unwrap_or_default();
+        let tgt = target
+            .map(|t| format!(",\"target_node\":{}", node(t)))
+            .unwrap_or_default();
         if inst.forthcoming {
             format!(
                 "{{\"OP_ID\":\"OP_INSTANCE_FAILOVER\",\"instance_name\":{name},\"shutdown_timeout\":120,\"ignore_consistency\":false{tgt},\"ignore_ipolicy\":false,\"cleanup\":false}}"
@@ -497,7 +563,13 @@ fn group_stats(c: &Cluster, g: usize) -> ClusterStats {
 
 /// Moves one instance to the best of `avail` with a single-node move
 /// (replace secondary for DRBD, failover-to-any for shared storage).
-fn evac_one_node(c: &mut Cluster, idx: usize, g: usize, avail: &[usize], force: bool) -> Result<Vec<String>, String> {
+fn evac_one_node(
+    c: &mut Cluster,
+    idx: usize,
+    g: usize,
+    avail: &[usize],
+    force: bool,
+) -> Result<Vec<String>, String> {
     let mk: fn(usize) -> IMove = match c.instances[idx].template.mirror_type() {
         MirrorType::None => return Err("Can't relocate/evacuate non-mirrored instances".into()),
         MirrorType::Internal => IMove::ReplaceSecondary,
@@ -511,7 +583,11 @@ fn evac_one_node(c: &mut Cluster, idx: usize, g: usize, avail: &[usize], force: 
             Err(fm) => msg.push_str(&format!(" Node {} failed: {};", c.nodes[t].name, fm.name())),
             Ok(eff) => {
                 let sc = score_effect(c, &st, idx, &eff);
-                if best.as_ref().map(|b| !(b.0 < sc)).unwrap_or(true) {
+                if best
+                    .as_ref()
+                    .map(|b| sc <= b.0 || b.0.is_nan())
+                    .unwrap_or(true)
+                {
                     best = Some((sc, t, eff));
                 }
             }
@@ -525,7 +601,13 @@ fn evac_one_node(c: &mut Cluster, idx: usize, g: usize, avail: &[usize], force: 
 }
 
 /// Moves a DRBD instance to a new pair of nodes (change-all evacuation).
-fn evac_drbd_all(c: &mut Cluster, idx: usize, g: usize, avail: &[usize], force: bool) -> Result<Vec<String>, String> {
+fn evac_drbd_all(
+    c: &mut Cluster,
+    idx: usize,
+    g: usize,
+    avail: &[usize],
+    force: bool,
+) -> Result<Vec<String>, String> {
     let mut best: Option<(f64, Cluster, Vec<IMove>)> = None;
     let mut last_err = String::from("no nodes available");
     for &tp in avail {
@@ -540,9 +622,15 @@ fn evac_drbd_all(c: &mut Cluster, idx: usize, g: usize, avail: &[usize], force: 
                 if c2.nodes[c2.instances[idx].pnode].s.offline {
                     v.push((IMove::Failover, "Failing over to the secondary"));
                 }
-                v.push((IMove::ReplaceSecondary(tp), "Changing secondary to new primary"));
+                v.push((
+                    IMove::ReplaceSecondary(tp),
+                    "Changing secondary to new primary",
+                ));
                 v.push((IMove::Failover, "Failing over to new primary"));
-                v.push((IMove::ReplaceSecondary(ts), "Changing secondary to final secondary"));
+                v.push((
+                    IMove::ReplaceSecondary(ts),
+                    "Changing secondary to final secondary",
+                ));
                 v
             };
             let mut ok = true;
@@ -563,16 +651,25 @@ fn evac_drbd_all(c: &mut Cluster, idx: usize, g: usize, avail: &[usize], force: 
                 continue;
             }
             let sc = group_stats(&c2, g).score();
-            if best.as_ref().map(|b| !(b.0 < sc)).unwrap_or(true) {
+            if best
+                .as_ref()
+                .map(|b| sc <= b.0 || b.0.is_nan())
+                .unwrap_or(true)
+            {
                 best = Some((sc, c2, ops));
             }
         }
     }
     let Some((_, c2, ops)) = best else {
-        return Err(format!("Can't find any good nodes for relocation: {last_err}"));
+        return Err(format!(
+            "Can't find any good nodes for relocation: {last_err}"
+        ));
     };
     *c = c2;
-    Ok(ops.into_iter().flat_map(|m| move_to_job(c, idx, m)).collect())
+    Ok(ops
+        .into_iter()
+        .flat_map(|m| move_to_job(c, idx, m))
+        .collect())
 }
 
 fn evac_instance(
@@ -585,12 +682,14 @@ fn evac_instance(
 ) -> Result<Vec<String>, String> {
     let t = c.instances[idx].template;
     match t {
-        DiskTemplate::Plain | DiskTemplate::File => {
-            Err(format!("Instances of type {} cannot be relocated", t.as_str()))
-        }
+        DiskTemplate::Plain | DiskTemplate::File => Err(format!(
+            "Instances of type {} cannot be relocated",
+            t.as_str()
+        )),
         DiskTemplate::Drbd8 => match mode {
             EvacMode::ChangePrimary => {
-                let eff = eval_move(c, idx, IMove::Failover, force).map_err(|f| f.name().to_string())?;
+                let eff =
+                    eval_move(c, idx, IMove::Failover, force).map_err(|f| f.name().to_string())?;
                 apply_effect(c, idx, &eff);
                 Ok(move_to_job(c, idx, IMove::Failover))
             }
@@ -613,7 +712,8 @@ fn record(c: &Cluster, es: &mut EvacSolution, idx: usize, r: Result<Vec<String>,
     match r {
         Ok(job) => {
             let inst = &c.instances[idx];
-            es.moved.push((idx, c.nodes[inst.pnode].group, inst.all_nodes()));
+            es.moved
+                .push((idx, c.nodes[inst.pnode].group, inst.all_nodes()));
             es.jobs.push(job);
         }
         Err(m) => es.failed.push((idx, m)),
@@ -621,7 +721,12 @@ fn record(c: &Cluster, es: &mut EvacSolution, idx: usize, r: Result<Vec<String>,
 }
 
 /// Node evacuation (Ganeti's `tryNodeEvac`).
-pub fn node_evacuate(c: &mut Cluster, mode: EvacMode, idxs: &[usize], opts: &AllocOptions) -> EvacSolution {
+pub fn node_evacuate(
+    c: &mut Cluster,
+    mode: EvacMode,
+    idxs: &[usize],
+    opts: &AllocOptions,
+) -> EvacSolution {
     let mut evac_nodes: Vec<usize> = Vec::new();
     for &i in idxs {
         let inst = &c.instances[i];
@@ -638,7 +743,12 @@ pub fn node_evacuate(c: &mut Cluster, mode: EvacMode, idxs: &[usize], opts: &All
         let g = c.nodes[c.instances[i].pnode].group;
         let pdx = c.instances[i].pnode;
         let avail: Vec<usize> = (0..c.nodes.len())
-            .filter(|&n| c.nodes[n].group == g && !c.nodes[n].s.offline && n != pdx && !evac_nodes.contains(&n))
+            .filter(|&n| {
+                c.nodes[n].group == g
+                    && !c.nodes[n].s.offline
+                    && n != pdx
+                    && !evac_nodes.contains(&n)
+            })
             .collect();
         let r = evac_instance(c, mode, i, g, &avail, opts.ignore_soft_errors);
         record(c, &mut es, i, r);
@@ -647,14 +757,25 @@ pub fn node_evacuate(c: &mut Cluster, mode: EvacMode, idxs: &[usize], opts: &All
 }
 
 /// Moving instances to other groups (Ganeti's `tryChangeGroup`).
-pub fn change_group(c: &mut Cluster, idxs: &[usize], targets: &[usize], opts: &AllocOptions) -> EvacSolution {
-    let evac_groups: Vec<usize> = idxs.iter().map(|&i| c.nodes[c.instances[i].pnode].group).collect();
+pub fn change_group(
+    c: &mut Cluster,
+    idxs: &[usize],
+    targets: &[usize],
+    opts: &AllocOptions,
+) -> EvacSolution {
+    let evac_groups: Vec<usize> = idxs
+        .iter()
+        .map(|&i| c.nodes[c.instances[i].pnode].group)
+        .collect();
     let all: Vec<usize> = if targets.is_empty() {
         (0..c.groups.len()).collect()
     } else {
         targets.to_vec()
     };
-    let target: Vec<usize> = all.into_iter().filter(|g| !evac_groups.contains(g)).collect();
+    let target: Vec<usize> = all
+        .into_iter()
+        .filter(|g| !evac_groups.contains(g))
+        .collect();
     let mut es = EvacSolution::default();
     for &i in idxs {
         let inst = c.instances[i].clone();
@@ -673,7 +794,13 @@ pub fn change_group(c: &mut Cluster, idxs: &[usize], targets: &[usize], opts: &A
 
 /// Relocation of one instance's secondary (DRBD) or primary (shared
 /// storage) away from `from` (Ganeti's `processRelocate`); the new nodes.
-pub fn relocate(c: &mut Cluster, idx: usize, count: usize, from: &[usize], opts: &AllocOptions) -> Result<Vec<usize>, String> {
+pub fn relocate(
+    c: &mut Cluster,
+    idx: usize,
+    count: usize,
+    from: &[usize],
+    opts: &AllocOptions,
+) -> Result<Vec<usize>, String> {
     if count != 1 {
         return Err(format!("Exchange {count} nodes mode is not implemented"));
     }

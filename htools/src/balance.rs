@@ -81,9 +81,7 @@ pub fn possible_moves(
         MirrorType::Internal => {
             if !disk_moves {
                 vec![]
-            } else if !inst_moves {
-                vec![IMove::ReplaceSecondary(tdx)]
-            } else if restricted && !primary_drained {
+            } else if !inst_moves || (restricted && !primary_drained) {
                 vec![IMove::ReplaceSecondary(tdx)]
             } else if use_secondary {
                 if !restricted {
@@ -137,14 +135,35 @@ struct Round<'a> {
     ini: f64,
 }
 
+/// A candidate: score, move, touched nodes (and how many), new primary,
+/// new secondary, new location score.
+type Found = (
+    f64,
+    IMove,
+    [(usize, NodeStats); 3],
+    usize,
+    usize,
+    usize,
+    i64,
+);
+
 /// Keeps the best candidate seen so far for one instance.
 struct Best {
     cur: f64,
-    found: Option<(f64, IMove, [(usize, NodeStats); 3], usize, usize, usize, i64)>,
+    found: Option<Found>,
 }
 
 impl Best {
-    fn offer(&mut self, sc: f64, mv: IMove, nodes: [(usize, NodeStats); 3], n: usize, p: usize, s: usize, loc: i64) {
+    fn offer(
+        &mut self,
+        sc: f64,
+        mv: IMove,
+        nodes: [(usize, NodeStats); 3],
+        n: usize,
+        p: usize,
+        s: usize,
+        loc: i64,
+    ) {
         if sc < self.cur - eps(self.cur) {
             self.cur = sc;
             self.found = Some((sc, mv, nodes, n, p, s, loc));
@@ -253,8 +272,23 @@ fn best_for_instance(
             node: op,
             tags: vp_r.tags.clone(),
         };
-        if add_pri(&mut vs, &mut ss, inst, inst.location_score, op.s.offline || force).is_ok()
-            && add_sec(&vp, &mut sp, inst, osdx, op.s.offline || force, op.s.offline).is_ok()
+        if add_pri(
+            &mut vs,
+            &mut ss,
+            inst,
+            inst.location_score,
+            op.s.offline || force,
+        )
+        .is_ok()
+            && add_sec(
+                &vp,
+                &mut sp,
+                inst,
+                osdx,
+                op.s.offline || force,
+                op.s.offline,
+            )
+            .is_ok()
         {
             let mut sc = base.clone();
             sc.replace_vals(&r.vals[opdx], &sp);
@@ -280,7 +314,11 @@ fn best_for_instance(
         drained,
         0,
     );
-    let want = |m: fn(usize) -> IMove| kinds.iter().any(|k| std::mem::discriminant(k) == std::mem::discriminant(&m(0)));
+    let want = |m: fn(usize) -> IMove| {
+        kinds
+            .iter()
+            .any(|k| std::mem::discriminant(k) == std::mem::discriminant(&m(0)))
+    };
     let do_rs = want(IMove::ReplaceSecondary);
     let do_raf = want(IMove::ReplaceAndFailover);
     let do_rp = want(IMove::ReplacePrimary);
@@ -460,7 +498,13 @@ pub fn group_stats(c: &Cluster, nodes: &[usize]) -> ClusterStats {
 }
 
 /// Exact score after an effect, recomputed over all nodes of the group.
-fn exact_score_after(c: &Cluster, nodes: &[usize], st: &ClusterStats, idx: usize, eff: &MoveEffect) -> f64 {
+fn exact_score_after(
+    c: &Cluster,
+    nodes: &[usize],
+    st: &ClusterStats,
+    idx: usize,
+    eff: &MoveEffect,
+) -> f64 {
     // Build the metric sums with the touched nodes substituted.
     let mut n = 0.0;
     let mut sum = [0.0; N_METRICS];
@@ -507,7 +551,12 @@ fn exact_score_after(c: &Cluster, nodes: &[usize], st: &ClusterStats, idx: usize
     let inst = &c.instances[idx];
     let map_value = st.map_value
         + if eff.new_pnode != inst.pnode {
-            crate::metrics::loc_excl_delta(&st.pairs, inst, &c.nodes[inst.pnode], &c.nodes[eff.new_pnode])
+            crate::metrics::loc_excl_delta(
+                &st.pairs,
+                inst,
+                &c.nodes[inst.pnode],
+                &c.nodes[eff.new_pnode],
+            )
         } else {
             0.0
         };
@@ -634,7 +683,7 @@ impl Balancer {
             c,
             st: &st,
             opts,
-                is_online: &is_online,
+            is_online: &is_online,
             vals: &vals,
             ini,
         };
@@ -646,7 +695,9 @@ impl Balancer {
             .map(|(order, &i)| {
                 let inst = &c.instances[i];
                 let cached = this.cache[i].as_ref();
-                let stale = |n: usize| n != NO_SECONDARY && this.node_round[n] >= cached.map(|x| x.round).unwrap_or(0);
+                let stale = |n: usize| {
+                    n != NO_SECONDARY && this.node_round[n] >= cached.map(|x| x.round).unwrap_or(0)
+                };
                 let own_changed = cached.is_none() || stale(inst.pnode) || stale(inst.snode);
                 let cand = if full || own_changed {
                     best_for_instance(&round, i, &online, true)
@@ -668,7 +719,11 @@ impl Balancer {
                     }
                     let targets = this.changed_since(cached.round);
                     if let Some(b) = best_for_instance(&round, i, &targets, false) {
-                        if best.as_ref().map(|x| b.score < x.score - eps(x.score)).unwrap_or(true) {
+                        if best
+                            .as_ref()
+                            .map(|x| b.score < x.score - eps(x.score))
+                            .unwrap_or(true)
+                        {
                             best = Some(b);
                         }
                     }

@@ -176,7 +176,14 @@ pub struct AllocRun {
 /// `limit` are placed). Each placement is first chosen without the global
 /// N+1 check; only if the result is not redundant are the candidates
 /// checked one by one (as Ganeti's big and small steps do).
-pub fn iterate_alloc(c: &mut Cluster, nodes: &[usize], inst: &Instance, limit: Option<usize>, opts: &AllocOptions, out: &mut Vec<usize>) -> Vec<(FailMode, usize)> {
+pub fn iterate_alloc(
+    c: &mut Cluster,
+    nodes: &[usize],
+    inst: &Instance,
+    limit: Option<usize>,
+    opts: &AllocOptions,
+    out: &mut Vec<usize>,
+) -> Vec<(FailMode, usize)> {
     let count = inst.template.required_nodes();
     let check = !opts.no_capacity_checks && inst.template != DiskTemplate::Drbd8;
     let mut loose = opts.clone();
@@ -210,12 +217,18 @@ pub fn iterate_alloc(c: &mut Cluster, nodes: &[usize], inst: &Instance, limit: O
 }
 
 fn sort_reasons(mut r: Vec<(FailMode, usize)>) -> Vec<(FailMode, usize)> {
-    r.sort_by(|a, b| b.1.cmp(&a.1));
+    r.sort_by_key(|x| std::cmp::Reverse(x.1));
     r
 }
 
 /// Standard (fixed-size) allocation.
-pub fn standard(c: &mut Cluster, nodes: &[usize], inst: &Instance, limit: Option<usize>, opts: &AllocOptions) -> AllocRun {
+pub fn standard(
+    c: &mut Cluster,
+    nodes: &[usize],
+    inst: &Instance,
+    limit: Option<usize>,
+    opts: &AllocOptions,
+) -> AllocRun {
     let mut out = Vec::new();
     let r = iterate_alloc(c, nodes, inst, limit, opts, &mut out);
     AllocRun {
@@ -228,13 +241,34 @@ pub fn standard(c: &mut Cluster, nodes: &[usize], inst: &Instance, limit: Option
 /// then shrink the instance along its most frequent failure and go on; if
 /// that never allocates anything more, shrink along one failure mode until
 /// the instance fits again.
-pub fn tiered(c: &mut Cluster, nodes: &[usize], inst: &Instance, limit: Option<usize>, opts: &AllocOptions) -> AllocRun {
-    let mut out = Vec::new();
-    let r = tiered_rec(c, nodes, inst, limit, opts, &mut out);
-    AllocRun {
-        reasons: sort_reasons(r),
-        allocated: out,
-    }
+pub fn tiered(
+    c: &mut Cluster,
+    nodes: &[usize],
+    inst: &Instance,
+    limit: Option<usize>,
+    opts: &AllocOptions,
+) -> AllocRun {
+    // one level of recursion per shrinking step (thousands for memory):
+    // run on a thread with a stack large enough for that
+    std::thread::scope(|s| {
+        let h = std::thread::Builder::new()
+            .stack_size(1 << 30)
+            .spawn_scoped(s, || {
+                let mut out = Vec::new();
+                let r = tiered_rec(c, nodes, inst, limit, opts, &mut out);
+                AllocRun {
+                    reasons: sort_reasons(r),
+                    allocated: out,
+                }
+            });
+        match h {
+            Ok(h) => h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)),
+            Err(_) => AllocRun {
+                reasons: collapse_failures(&[FailMode::Internal]),
+                allocated: Vec::new(),
+            },
+        }
+    })
 }
 
 fn single_opts(inst: &Instance, opts: &AllocOptions) -> AllocOptions {
@@ -258,7 +292,7 @@ fn tiered_rec(
         return errs;
     }
     let mut sorted = errs.clone();
-    sorted.sort_by(|a, b| a.1.cmp(&b.1));
+    sorted.sort_by_key(|x| x.1);
     let Some(&(top, _)) = sorted.last() else {
         return errs;
     };

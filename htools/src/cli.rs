@@ -46,7 +46,11 @@ pub struct DataOpts {
     #[arg(long = "select-instances", value_name = "INSTS", value_delimiter = ',')]
     pub select_instances: Vec<String>,
     /// Never move these instances (comma-separated).
-    #[arg(long = "exclude-instances", value_name = "INSTS", value_delimiter = ',')]
+    #[arg(
+        long = "exclude-instances",
+        value_name = "INSTS",
+        value_delimiter = ','
+    )]
     pub exclude_instances: Vec<String>,
 }
 
@@ -116,8 +120,12 @@ pub fn parse_util_file(path: &str) -> Result<Vec<(String, DynUtil)>> {
             ));
         }
         let p = |v: &str| -> Result<f64> {
-            v.parse()
-                .map_err(|_| Error::parse(format!("utilisation of {}", f[0]), format!("bad value '{v}'")))
+            v.parse().map_err(|_| {
+                Error::parse(
+                    format!("utilisation of {}", f[0]),
+                    format!("bad value '{v}'"),
+                )
+            })
         };
         out.push((
             f[0].to_string(),
@@ -140,7 +148,9 @@ pub fn split_cluster(c: &Cluster) -> Vec<(usize, Vec<usize>, Vec<usize>)> {
     gids.dedup();
     gids.into_iter()
         .map(|g| {
-            let nodes: Vec<usize> = (0..c.nodes.len()).filter(|&i| c.nodes[i].group == g).collect();
+            let nodes: Vec<usize> = (0..c.nodes.len())
+                .filter(|&i| c.nodes[i].group == g)
+                .collect();
             let insts: Vec<usize> = (0..c.instances.len())
                 .filter(|&i| c.nodes[c.instances[i].pnode].group == g)
                 .collect();

@@ -41,7 +41,11 @@ impl Error {
             msg: msg.into(),
         }
     }
-    pub fn unknown(kind: &'static str, name: impl Into<String>, context: impl Into<String>) -> Self {
+    pub fn unknown(
+        kind: &'static str,
+        name: impl Into<String>,
+        context: impl Into<String>,
+    ) -> Self {
         Error::Unknown {
             kind,
             name: name.into(),

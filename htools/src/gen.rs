@@ -145,7 +145,11 @@ pub fn generate(spec: &GenSpec) -> String {
     }
     let mut out = String::from("default|uuid-default|preferred||\n\n");
     for i in 0..n {
-        let off = if i >= n - spec.offline.min(n) { 'Y' } else { 'N' };
+        let off = if i >= n - spec.offline.min(n) {
+            'Y'
+        } else {
+            'N'
+        };
         let _ = writeln!(
             out,
             "node{i:04}.example.com|{}|{nmem}|{}|{}|{}|{}|{off}|uuid-default|16||N|0|1|1.000000",

@@ -268,7 +268,10 @@ pub fn loc_excl_delta(
     let mut overlay: Vec<((u32, u32), i64)> = Vec::new();
     let get = |ov: &Vec<((u32, u32), i64)>, k: (u32, u32)| -> i64 {
         pairs.get(&k).copied().unwrap_or(0) as i64
-            + ov.iter().filter(|(kk, _)| *kk == k).map(|(_, d)| d).sum::<i64>()
+            + ov.iter()
+                .filter(|(kk, _)| *kk == k)
+                .map(|(_, d)| d)
+                .sum::<i64>()
     };
     let mut d = 0.0;
     if !old.s.offline {

@@ -108,7 +108,10 @@ impl Instance {
     }
 
     pub fn is_running(&self) -> bool {
-        matches!(self.status, InstanceStatus::Running | InstanceStatus::ErrorUp)
+        matches!(
+            self.status,
+            InstanceStatus::Running | InstanceStatus::ErrorUp
+        )
     }
     pub fn is_offline(&self) -> bool {
         self.status == InstanceStatus::AdminOffline
@@ -139,7 +142,9 @@ impl Instance {
         self.template == DiskTemplate::Drbd8
     }
     pub fn total_spindles(&self) -> Option<i64> {
-        self.disks.iter().try_fold(0i64, |acc, d| d.spindles.map(|s| acc + s))
+        self.disks
+            .iter()
+            .try_fold(0i64, |acc, d| d.spindles.map(|s| acc + s))
     }
     /// The nodes the instance lives on (primary, and secondary for DRBD).
     pub fn all_nodes(&self) -> Vec<usize> {

@@ -20,7 +20,6 @@ pub struct MoveEffect {
     pub new_loc_score: i64,
 }
 
-
 /// Evaluates a move of instance `idx` (Ganeti's `applyMoveEx`), without
 /// changing the cluster.
 pub fn eval_move(c: &Cluster, idx: usize, mv: IMove, force: bool) -> OpResult<MoveEffect> {
@@ -38,8 +37,21 @@ pub fn eval_move(c: &Cluster, idx: usize, mv: IMove, force: bool) -> OpResult<Mo
             remove_pri(&mut vp, &mut sp, inst, inst.location_score);
             remove_sec(&vs, &mut ss, inst);
             check_migration(op, os)?;
-            add_pri(&mut vs, &mut ss, inst, inst.location_score, op.s.offline || force)?;
-            add_sec(&vp, &mut sp, inst, osdx, op.s.offline || force, op.s.offline)?;
+            add_pri(
+                &mut vs,
+                &mut ss,
+                inst,
+                inst.location_score,
+                op.s.offline || force,
+            )?;
+            add_sec(
+                &vp,
+                &mut sp,
+                inst,
+                osdx,
+                op.s.offline || force,
+                op.s.offline,
+            )?;
             Ok(MoveEffect {
                 nodes: vec![(opdx, sp), (osdx, ss)],
                 new_pnode: osdx,
@@ -52,7 +64,13 @@ pub fn eval_move(c: &Cluster, idx: usize, mv: IMove, force: bool) -> OpResult<Mo
             check_migration(op, np)?;
             let mut vn = NodeView::new(np);
             let mut sn = np.s;
-            add_pri(&mut vn, &mut sn, inst, inst.location_score, op.s.offline || force)?;
+            add_pri(
+                &mut vn,
+                &mut sn,
+                inst,
+                inst.location_score,
+                op.s.offline || force,
+            )?;
             let mut vp = NodeView::new(op);
             let mut sp = op.s;
             remove_pri(&mut vp, &mut sp, inst, inst.location_score);

@@ -89,7 +89,10 @@ fn show_list(v: &[usize]) -> String {
     v.reverse();
     format!(
         "[{}]",
-        v.iter().map(|x| x.to_string()).collect::<Vec<_>>().join(",")
+        v.iter()
+            .map(|x| x.to_string())
+            .collect::<Vec<_>>()
+            .join(",")
     )
 }
 
@@ -162,7 +165,11 @@ pub fn node_fields(spec: Option<&str>) -> Vec<String> {
         Some(s) => {
             if let Some(rest) = s.strip_prefix('+') {
                 let mut d = d;
-                d.extend(rest.split(',').filter(|x| !x.is_empty()).map(str::to_string));
+                d.extend(
+                    rest.split(',')
+                        .filter(|x| !x.is_empty())
+                        .map(str::to_string),
+                );
                 d
             } else {
                 s.split(',').map(str::to_string).collect()
@@ -228,8 +235,18 @@ pub fn print_insts(c: &Cluster, insts: &[usize]) -> String {
 
 /// The short move description and the `gnt-instance` commands of a move
 /// (Ganeti's `computeMoves`).
-pub fn compute_moves(inst: &Instance, name: &str, mv: IMove, npri: &str, nsec: &str) -> (String, Vec<String>) {
-    let morf = if inst.is_running() { "migrate" } else { "failover" };
+pub fn compute_moves(
+    inst: &Instance,
+    name: &str,
+    mv: IMove,
+    npri: &str,
+    nsec: &str,
+) -> (String, Vec<String>) {
+    let morf = if inst.is_running() {
+        "migrate"
+    } else {
+        "failover"
+    };
     let mig = format!("{morf} -f {name}");
     let rep = |n: &str| format!("replace-disks -n {n} {name}");
     match mv {
@@ -268,7 +285,13 @@ fn node_alias(c: &Cluster, i: usize) -> &str {
 }
 
 /// The solution line of a move, as hbal prints it.
-pub fn solution_line(c: &Cluster, p: &Placement, pos: usize, nmlen: usize, imlen: usize) -> (String, Vec<String>) {
+pub fn solution_line(
+    c: &Cluster,
+    p: &Placement,
+    pos: usize,
+    nmlen: usize,
+    imlen: usize,
+) -> (String, Vec<String>) {
     let pmlen = 2 * nmlen + 1;
     let inst = &c.instances[p.inst];
     let inam = &inst.alias;

@@ -62,7 +62,11 @@ pub fn reboot_graph(c: &Cluster, nodes: &[usize], offline_maintenance: bool) -> 
 }
 
 fn color_node(g: &Graph, cmap: &BTreeMap<usize, usize>, v: usize) -> usize {
-    let used: Vec<usize> = g.neigh(v).iter().filter_map(|n| cmap.get(n).copied()).collect();
+    let used: Vec<usize> = g
+        .neigh(v)
+        .iter()
+        .filter_map(|n| cmap.get(n).copied())
+        .collect();
     (0..).find(|c| !used.contains(c)).unwrap_or(0)
 }
 
@@ -77,7 +81,10 @@ fn color_lf(g: &Graph) -> BTreeMap<usize, usize> {
     cmap
 }
 
-fn color_dynamic(g: &Graph, key: impl Fn(&BTreeMap<usize, usize>, usize) -> (usize, usize)) -> BTreeMap<usize, usize> {
+fn color_dynamic(
+    g: &Graph,
+    key: impl Fn(&BTreeMap<usize, usize>, usize) -> (usize, usize),
+) -> BTreeMap<usize, usize> {
     let mut left: Vec<usize> = g.vertices().collect();
     let mut cmap = BTreeMap::new();
     while !left.is_empty() {
@@ -107,13 +114,20 @@ fn by_color(cmap: &BTreeMap<usize, usize>) -> Vec<Vec<usize>> {
 pub fn smallest_coloring(g: &Graph) -> Vec<Vec<usize>> {
     let lf = color_lf(g);
     let dsatur = color_dynamic(g, |cm, v| {
-        let mut cs: Vec<usize> = g.neigh(v).iter().filter_map(|n| cm.get(n).copied()).collect();
+        let mut cs: Vec<usize> = g
+            .neigh(v)
+            .iter()
+            .filter_map(|n| cm.get(n).copied())
+            .collect();
         cs.sort_unstable();
         cs.dedup();
         (cs.len(), g.deg(v))
     });
     let dcolor = color_dynamic(g, |cm, v| {
-        (g.neigh(v).iter().filter(|n| cm.contains_key(n)).count(), g.deg(v))
+        (
+            g.neigh(v).iter().filter(|n| cm.contains_key(n)).count(),
+            g.deg(v),
+        )
     });
     let all = [by_color(&lf), by_color(&dsatur), by_color(&dcolor)];
     let mut best = &all[0];
@@ -172,7 +186,11 @@ fn clear_nodes(c: &Cluster, group: &[usize], targets: &[usize]) -> Vec<usize> {
         };
         let others: Vec<usize> = targets.iter().copied().filter(|&t| t != n).collect();
         let grp = c.nodes[n].group;
-        let same: Vec<usize> = others.iter().copied().filter(|&t| c.nodes[t].group == grp).collect();
+        let same: Vec<usize> = others
+            .iter()
+            .copied()
+            .filter(|&t| c.nodes[t].group == grp)
+            .collect();
         let mut c2 = c.clone();
         if relocate(&mut c2, &non_redundant(c, n), &same) {
             if let Some(mut r) = go(&c2, tail, &others) {
@@ -187,7 +205,11 @@ fn clear_nodes(c: &Cluster, group: &[usize], targets: &[usize]) -> Vec<usize> {
 
 /// Splits a colour group into sub-groups whose non-redundant instances can
 /// be moved away; `None` if some node can never be cleared.
-pub fn partition_non_redundant(c: &Cluster, group: &[usize], targets: &[usize]) -> Option<Vec<Vec<usize>>> {
+pub fn partition_non_redundant(
+    c: &Cluster,
+    group: &[usize],
+    targets: &[usize],
+) -> Option<Vec<Vec<usize>>> {
     let mut out = Vec::new();
     let mut rest = group.to_vec();
     while !rest.is_empty() {

@@ -12,7 +12,10 @@ fn load(spec: &GenSpec) -> htools::model::Cluster {
 }
 
 fn n1_failures(c: &htools::model::Cluster) -> usize {
-    c.nodes.iter().filter(|n| !n.s.offline && n.s.fail_n1).count()
+    c.nodes
+        .iter()
+        .filter(|n| !n.s.offline && n.s.fail_n1)
+        .count()
 }
 
 proptest! {
@@ -69,19 +72,41 @@ proptest! {
 fn incremental_state_matches_a_fresh_load() {
     // After balancing, the node stats kept up to date move by move must be
     // those a fresh placement of the instances gives.
-    let spec = GenSpec { nodes: 8, instances: 60, seed: 7, ..Default::default() };
+    let spec = GenSpec {
+        nodes: 8,
+        instances: 60,
+        seed: 7,
+        ..Default::default()
+    };
     let mut c = load(&spec);
     let all: Vec<usize> = (0..c.nodes.len()).collect();
     let insts: Vec<usize> = (0..c.instances.len()).collect();
-    let plcs = balance(&mut c, &all, &insts, &BalanceOptions::default(), 1e-9, |_, _, _| {});
+    let plcs = balance(
+        &mut c,
+        &all,
+        &insts,
+        &BalanceOptions::default(),
+        1e-9,
+        |_, _, _| {},
+    );
     assert!(!plcs.is_empty(), "generated cluster should need moves");
     let mut fresh = c.clone();
     for n in fresh.nodes.iter_mut() {
         let keep = n.clone();
         *n = htools::model::Node::new(
-            &keep.name, keep.s.t_mem, keep.s.n_mem, keep.s.f_mem, keep.s.t_dsk, keep.s.f_dsk,
-            keep.s.t_cpu, keep.s.n_cpu, keep.s.offline, keep.s.t_spindles, keep.s.f_spindles,
-            keep.group, keep.s.excl_storage,
+            &keep.name,
+            keep.s.t_mem,
+            keep.s.n_mem,
+            keep.s.f_mem,
+            keep.s.t_dsk,
+            keep.s.f_dsk,
+            keep.s.t_cpu,
+            keep.s.n_cpu,
+            keep.s.offline,
+            keep.s.t_spindles,
+            keep.s.f_spindles,
+            keep.group,
+            keep.s.excl_storage,
         );
         n.tags = keep.tags.clone();
     }

@@ -14,15 +14,25 @@ fn compare(file: &std::path::Path, extra: &[&str], deb: &std::path::Path) {
     let (ok, ours, err) = run(&our_bin("hbal"), &args);
     let t_ini = find_score(&theirs, "Initial score:");
     let o_ini = find_score(&ours, "Initial score:");
-    assert_eq!(t_ini.is_some(), o_ini.is_some(), "{f} {extra:?}: ours:\n{ours}{err}\ntheirs:\n{theirs}");
+    assert_eq!(
+        t_ini.is_some(),
+        o_ini.is_some(),
+        "{f} {extra:?}: ours:\n{ours}{err}\ntheirs:\n{theirs}"
+    );
     let (Some(t_ini), Some(o_ini)) = (t_ini, o_ini) else {
         return;
     };
     assert!(ok, "{f}: {err}");
-    assert!((t_ini - o_ini).abs() < 1e-6, "{f} {extra:?}: initial score {o_ini} vs Ganeti {t_ini}");
+    assert!(
+        (t_ini - o_ini).abs() < 1e-6,
+        "{f} {extra:?}: initial score {o_ini} vs Ganeti {t_ini}"
+    );
     let t_fin = final_score(&theirs).expect("their final score");
     let o_fin = final_score(&ours).expect("our final score");
-    assert!(o_fin <= t_fin + 1e-6, "{f} {extra:?}: final score {o_fin} worse than Ganeti's {t_fin}");
+    assert!(
+        o_fin <= t_fin + 1e-6,
+        "{f} {extra:?}: final score {o_fin} worse than Ganeti's {t_fin}"
+    );
 }
 
 #[test]
@@ -33,7 +43,12 @@ fn generated_clusters_match_ganeti() {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut specs = Vec::new();
     for seed in 1..=4u64 {
-        specs.push(GenSpec { nodes: 6, instances: 30, seed, ..Default::default() });
+        specs.push(GenSpec {
+            nodes: 6,
+            instances: 30,
+            seed,
+            ..Default::default()
+        });
         specs.push(GenSpec {
             nodes: 9,
             instances: 60,
@@ -44,7 +59,13 @@ fn generated_clusters_match_ganeti() {
             ..Default::default()
         });
     }
-    specs.push(GenSpec { nodes: 8, instances: 40, seed: 11, offline: 1, ..Default::default() });
+    specs.push(GenSpec {
+        nodes: 8,
+        instances: 40,
+        seed: 11,
+        offline: 1,
+        ..Default::default()
+    });
     for (i, spec) in specs.iter().enumerate() {
         let p = dir.path().join(format!("c{i}.data"));
         std::fs::write(&p, generate(spec)).expect("write");
@@ -69,7 +90,12 @@ fn ganeti_example_files_match_ganeti() {
     for e in std::fs::read_dir(dir).expect("read dir") {
         let p = e.expect("entry").path();
         if p.extension().and_then(|x| x.to_str()) == Some("data") {
-            for extra in [&[][..], &["--restricted-migration"], &["-G", "group-01"], &["--ignore-dynu"]] {
+            for extra in [
+                &[][..],
+                &["--restricted-migration"],
+                &["-G", "group-01"],
+                &["--ignore-dynu"],
+            ] {
                 compare(&p, extra, &deb);
             }
         }

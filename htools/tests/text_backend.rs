@@ -47,8 +47,14 @@ fn serialization_is_ganeti_format() {
 #[test]
 fn malformed_input_is_a_clear_error() {
     let cases = [
-        ("g1|u1|preferred||\n\nn1|abc|0|0|0|0|1|N|u1\n\n\n", "total memory"),
-        ("g1|u1|preferred||\n\nn1|1|0|0|0|0|1|N|u2\n\n\n", "Unknown group 'u2'"),
+        (
+            "g1|u1|preferred||\n\nn1|abc|0|0|0|0|1|N|u1\n\n\n",
+            "total memory",
+        ),
+        (
+            "g1|u1|preferred||\n\nn1|1|0|0|0|0|1|N|u2\n\n\n",
+            "Unknown group 'u2'",
+        ),
         (
             "g1|u1|preferred||\n\nn1|1|0|0|0|0|1|N|u1\n\ni1|1|1|1|running|Y|n9||plain|\n\n",
             "Unknown node 'n9' for instance i1",
@@ -62,7 +68,10 @@ fn malformed_input_is_a_clear_error() {
     ];
     for (data, want) in cases {
         let err = text::parse(data).expect_err(data).to_string();
-        assert!(err.contains(want), "error '{err}' does not mention '{want}'");
+        assert!(
+            err.contains(want),
+            "error '{err}' does not mention '{want}'"
+        );
     }
 }
 

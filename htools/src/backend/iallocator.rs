@@ -41,14 +41,23 @@ fn ctx<T>(what: &str, v: Option<T>) -> Result<T> {
 }
 
 fn get<'a>(o: &'a Map<String, Value>, k: &str, owner: &str) -> Result<&'a Value> {
-    o.get(k)
-        .ok_or_else(|| Error::parse(format!("invalid data for {owner}"), format!("missing key '{k}'")))
+    o.get(k).ok_or_else(|| {
+        Error::parse(
+            format!("invalid data for {owner}"),
+            format!("missing key '{k}'"),
+        )
+    })
 }
 
 fn as_i64(v: &Value, k: &str, owner: &str) -> Result<i64> {
     v.as_i64()
         .or_else(|| v.as_f64().map(|f| f as i64))
-        .ok_or_else(|| Error::parse(format!("invalid data for {owner}"), format!("'{k}' is not a number")))
+        .ok_or_else(|| {
+            Error::parse(
+                format!("invalid data for {owner}"),
+                format!("'{k}' is not a number"),
+            )
+        })
 }
 
 fn num(o: &Map<String, Value>, k: &str, owner: &str) -> Result<i64> {
@@ -56,21 +65,33 @@ fn num(o: &Map<String, Value>, k: &str, owner: &str) -> Result<i64> {
 }
 
 fn fnum(o: &Map<String, Value>, k: &str, owner: &str) -> Result<f64> {
-    get(o, k, owner)?
-        .as_f64()
-        .ok_or_else(|| Error::parse(format!("invalid data for {owner}"), format!("'{k}' is not a number")))
+    get(o, k, owner)?.as_f64().ok_or_else(|| {
+        Error::parse(
+            format!("invalid data for {owner}"),
+            format!("'{k}' is not a number"),
+        )
+    })
 }
 
 fn string(o: &Map<String, Value>, k: &str, owner: &str) -> Result<String> {
     get(o, k, owner)?
         .as_str()
         .map(str::to_string)
-        .ok_or_else(|| Error::parse(format!("invalid data for {owner}"), format!("'{k}' is not a string")))
+        .ok_or_else(|| {
+            Error::parse(
+                format!("invalid data for {owner}"),
+                format!("'{k}' is not a string"),
+            )
+        })
 }
 
 fn strings(v: Option<&Value>) -> Vec<String> {
     v.and_then(|v| v.as_array())
-        .map(|a| a.iter().filter_map(|x| x.as_str().map(str::to_string)).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(|x| x.as_str().map(str::to_string))
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -137,7 +158,10 @@ pub fn base_instance(name: &str, o: &Map<String, Value>) -> Result<Instance> {
         .into_iter()
         .flatten()
         .map(|n| Nic {
-            network: n.get("network").and_then(|v| v.as_str()).map(str::to_string),
+            network: n
+                .get("network")
+                .and_then(|v| v.as_str())
+                .map(str::to_string),
         })
         .collect();
     let mut inst = Instance::new(
@@ -153,7 +177,9 @@ pub fn base_instance(name: &str, o: &Map<String, Value>) -> Result<Instance> {
         0,
         DiskTemplate::parse(&string(o, "disk_template", &owner)?)?,
         num(o, "spindle_use", &owner)?,
-        o.get("forthcoming").and_then(|v| v.as_bool()).unwrap_or(false),
+        o.get("forthcoming")
+            .and_then(|v| v.as_bool())
+            .unwrap_or(false),
     );
     inst.nics = nics;
     Ok(inst)
@@ -192,9 +218,15 @@ pub fn parse(body: &str) -> Result<(Cluster, RequestKind)> {
             .iter()
             .position(|g| *g == gu)
             .ok_or_else(|| Error::unknown("group", gu.clone(), format!(" for node {name}")))?;
-        let vm_capable = o.get("vm_capable").and_then(|v| v.as_bool()).unwrap_or(true);
+        let vm_capable = o
+            .get("vm_capable")
+            .and_then(|v| v.as_bool())
+            .unwrap_or(true);
         let ndp = obj(get(o, "ndparams", &owner)?, &owner)?;
-        let excl = ndp.get("exclusive_storage").and_then(|v| v.as_bool()).unwrap_or(false);
+        let excl = ndp
+            .get("exclusive_storage")
+            .and_then(|v| v.as_bool())
+            .unwrap_or(false);
         let live = !offline && vm_capable;
         let lv = |k: &str| -> Result<f64> {
             if live {
@@ -238,7 +270,10 @@ pub fn parse(body: &str) -> Result<(Cluster, RequestKind)> {
         let mut inst = base_instance(name, o)?;
         let ns = strings(o.get("nodes"));
         let Some(p) = ns.first() else {
-            return Err(Error::parse("iallocator request", format!("empty node list for instance {name}")));
+            return Err(Error::parse(
+                "iallocator request",
+                format!("empty node list for instance {name}"),
+            ));
         };
         inst.pnode = node_idx(p, name)?;
         inst.snode = match ns.get(1) {
@@ -269,7 +304,10 @@ pub fn parse(body: &str) -> Result<(Cluster, RequestKind)> {
             RequestKind::Allocate {
                 inst: Box::new(base_instance(&name, req)?),
                 required_nodes: num(req, "required_nodes", "request")? as usize,
-                group: req.get("group_name").and_then(|v| v.as_str()).map(str::to_string),
+                group: req
+                    .get("group_name")
+                    .and_then(|v| v.as_str())
+                    .map(str::to_string),
                 restrict: req.get("restrict-to-nodes").map(|v| strings(Some(v))),
             }
         }
@@ -319,13 +357,19 @@ pub fn parse(body: &str) -> Result<(Cluster, RequestKind)> {
         }
         "multi-allocate" => {
             let mut v = Vec::new();
-            for r in get(req, "instances", "request")?.as_array().into_iter().flatten() {
+            for r in get(req, "instances", "request")?
+                .as_array()
+                .into_iter()
+                .flatten()
+            {
                 let r = obj(r, "multi-allocate request")?;
                 let name = string(r, "name", "multi-allocate request")?;
                 v.push((
                     base_instance(&name, r)?,
                     num(r, "required_nodes", "multi-allocate request")? as usize,
-                    req.get("group_name").and_then(|v| v.as_str()).map(str::to_string),
+                    req.get("group_name")
+                        .and_then(|v| v.as_str())
+                        .map(str::to_string),
                 ));
             }
             RequestKind::MultiAllocate(v)

@@ -12,7 +12,8 @@ pub fn parse_unit(s: &str) -> Result<i64> {
     }
     let v: f64 = digits
         .parse::<i64>()
-        .map_err(|_| Error::parse("size", format!("can't parse string '{s}'")))? as f64;
+        .map_err(|_| Error::parse("size", format!("can't parse string '{s}'")))?
+        as f64;
     let unit = s[digits.len()..].trim_start_matches(' ');
     let up = unit.to_uppercase();
     let dec = (1000.0f64 / 1024.0).powi(2);

@@ -37,7 +37,7 @@ fn sep_split<'a>(lines: &[&'a str]) -> Vec<Vec<&'a str>> {
 fn num<T: std::str::FromStr>(what: &str, owner: &str, v: &str) -> Result<T> {
     v.trim().parse::<T>().map_err(|_| {
         Error::parse(
-            format!("{owner}"),
+            owner.to_string(),
             format!("cannot parse {what} value '{v}'"),
         )
     })
@@ -140,8 +140,8 @@ fn load_inst(line: &str, nodes: &[Node]) -> Result<Instance> {
     let mem = num("memory", &owner, f[1])?;
     let dsk = num("disk", &owner, f[2])?;
     let vcpus = num("vcpus", &owner, f[3])?;
-    let status = InstanceStatus::parse(f[4])
-        .map_err(|e| Error::parse(owner.clone(), e.to_string()))?;
+    let status =
+        InstanceStatus::parse(f[4]).map_err(|e| Error::parse(owner.clone(), e.to_string()))?;
     let auto_bal = yes_no("auto_balance", &owner, f[5])?;
     let dt = DiskTemplate::parse(f[8]).map_err(|e| Error::parse(owner.clone(), e.to_string()))?;
     let su = num("spindle use", &owner, get(10, "1"))?;
@@ -211,7 +211,7 @@ fn load_ipolicy(line: &str) -> Result<(String, IPolicy)> {
     } else {
         f[2].split(';').collect()
     };
-    if specs.len() % 2 != 0 {
+    if !specs.len().is_multiple_of(2) {
         return Err(Error::parse(
             format!("ipolicy of {disp}"),
             "odd number of min/max specs",

@@ -7,9 +7,8 @@ use clap::Parser;
 use serde_json::{json, Value};
 
 use htools::alloc::{
-    allocate_secondary,
-    best_group_alloc, change_group, node_evacuate, place_instance, relocate, try_alloc, alloc_nodes,
-    AllocOptions, EvacSolution,
+    alloc_nodes, allocate_secondary, best_group_alloc, change_group, node_evacuate, place_instance,
+    relocate, try_alloc, AllocOptions, EvacSolution,
 };
 use htools::backend::iallocator::{self, RequestKind};
 use htools::loader;
@@ -18,7 +17,10 @@ use htools::output::{node_fields, print_nodes};
 use htools::types::NO_SECONDARY;
 
 #[derive(Parser, Debug)]
-#[command(name = "hail", about = "Iallocator plugin for ganeti-rs (Ganeti-compatible)")]
+#[command(
+    name = "hail",
+    about = "Iallocator plugin for ganeti-rs (Ganeti-compatible)"
+)]
 struct Opts {
     /// The request file ("-" for standard input).
     input: String,
@@ -35,7 +37,11 @@ struct Opts {
     #[arg(long = "no-capacity-checks")]
     no_capacity_checks: bool,
     /// Only allocate on these nodes (comma-separated).
-    #[arg(long = "restrict-allocation-to", value_name = "NODES", value_delimiter = ',')]
+    #[arg(
+        long = "restrict-allocation-to",
+        value_name = "NODES",
+        value_delimiter = ','
+    )]
     restrict: Option<Vec<String>>,
     /// Ignore dynamic utilisation data.
     #[arg(long = "ignore-dynu")]
@@ -59,7 +65,13 @@ fn main() -> ExitCode {
     }
 }
 
-fn alloc_one(c: &Cluster, inst: &Instance, count: usize, group: Option<&str>, opts: &AllocOptions) -> Result<(Vec<usize>, String), String> {
+fn alloc_one(
+    c: &Cluster,
+    inst: &Instance,
+    count: usize,
+    group: Option<&str>,
+    opts: &AllocOptions,
+) -> Result<(Vec<usize>, String), String> {
     match group {
         None => {
             let (g, sol, msgs) = best_group_alloc(c, None, inst, count, opts)?;
@@ -87,7 +99,10 @@ fn alloc_one(c: &Cluster, inst: &Instance, count: usize, group: Option<&str>, op
 }
 
 fn names(c: &Cluster, ns: &[usize]) -> Value {
-    json!(ns.iter().map(|&n| c.nodes[n].name.clone()).collect::<Vec<_>>())
+    json!(ns
+        .iter()
+        .map(|&n| c.nodes[n].name.clone())
+        .collect::<Vec<_>>())
 }
 
 fn evac_result(c: &Cluster, es: &EvacSolution) -> (String, String) {
@@ -120,9 +135,18 @@ fn evac_result(c: &Cluster, es: &EvacSolution) -> (String, String) {
     )
 }
 
-fn process(c: &mut Cluster, kind: RequestKind, opts: &AllocOptions) -> Result<(String, String), String> {
+fn process(
+    c: &mut Cluster,
+    kind: RequestKind,
+    opts: &AllocOptions,
+) -> Result<(String, String), String> {
     match kind {
-        RequestKind::Allocate { mut inst, required_nodes, group, restrict } => {
+        RequestKind::Allocate {
+            mut inst,
+            required_nodes,
+            group,
+            restrict,
+        } => {
             loader::set_instance_tags(c, &mut inst);
             let mut o = opts.clone();
             if o.restrict_to_nodes.is_none() {
@@ -145,11 +169,18 @@ fn process(c: &mut Cluster, kind: RequestKind, opts: &AllocOptions) -> Result<(S
                 ok.push(json!([name, names(c, &nodes)]));
             }
             Ok((
-                format!("0 instances failed to allocate and {} were allocated successfully", ok.len()),
+                format!(
+                    "0 instances failed to allocate and {} were allocated successfully",
+                    ok.len()
+                ),
                 json!([ok, Vec::<Value>::new()]).to_string(),
             ))
         }
-        RequestKind::Relocate { idx, required_nodes, from } => {
+        RequestKind::Relocate {
+            idx,
+            required_nodes,
+            from,
+        } => {
             let nodes = relocate(c, idx, required_nodes, &from, opts)?;
             Ok(("success".into(), names(c, &nodes).to_string()))
         }
@@ -161,7 +192,9 @@ fn process(c: &mut Cluster, kind: RequestKind, opts: &AllocOptions) -> Result<(S
             let sol = allocate_secondary(c, idx, opts)?;
             let info = sol.describe(c);
             match sol.best {
-                Some((ns, _)) if ns.len() == 2 => Ok((info, Value::String(c.nodes[ns[1]].name.clone()).to_string())),
+                Some((ns, _)) if ns.len() == 2 => {
+                    Ok((info, Value::String(c.nodes[ns[1]].name.clone()).to_string()))
+                }
                 _ => Err(info),
             }
         }
@@ -204,7 +237,10 @@ fn run() -> Result<()> {
         eprintln!("{}", print_nodes(&c, &all, f));
     }
     if let Some(s) = &o.save {
-        std::fs::write(format!("{s}.pre-ialloc"), htools::backend::text::serialize(&c))?;
+        std::fs::write(
+            format!("{s}.pre-ialloc"),
+            htools::backend::text::serialize(&c),
+        )?;
     }
     let opts = AllocOptions {
         ignore_soft_errors: o.ignore_soft_errors,
@@ -218,7 +254,10 @@ fn run() -> Result<()> {
                 eprintln!("{}", print_nodes(&c, &all, f));
             }
             if let Some(s) = &o.save {
-                std::fs::write(format!("{s}.post-ialloc"), htools::backend::text::serialize(&c))?;
+                std::fs::write(
+                    format!("{s}.post-ialloc"),
+                    htools::backend::text::serialize(&c),
+                )?;
             }
             format_response(true, &format!("Request successful: {info}"), result)
         }

@@ -15,7 +15,10 @@ use htools::output::{
 };
 
 #[derive(Parser, Debug)]
-#[command(name = "hbal", about = "Cluster balancer for ganeti-rs (Ganeti-compatible)")]
+#[command(
+    name = "hbal",
+    about = "Cluster balancer for ganeti-rs (Ganeti-compatible)"
+)]
 struct Opts {
     #[command(flatten)]
     data: DataOpts,
@@ -44,10 +47,20 @@ struct Opts {
     #[arg(short = 'l', long = "max-length", value_name = "N", default_value_t = -1, allow_negative_numbers = true)]
     max_length: i64,
     /// Stop when the score is at most this much above the optimum.
-    #[arg(short = 'e', long = "min-score", value_name = "SCORE", default_value_t = 1e-9)]
+    #[arg(
+        short = 'e',
+        long = "min-score",
+        value_name = "SCORE",
+        default_value_t = 1e-9
+    )]
     min_score: f64,
     /// Minimum gain per move once the score is below --min-gain-limit.
-    #[arg(short = 'g', long = "min-gain", value_name = "DELTA", default_value_t = 1e-2)]
+    #[arg(
+        short = 'g',
+        long = "min-gain",
+        value_name = "DELTA",
+        default_value_t = 1e-2
+    )]
     min_gain: f64,
     /// Score under which --min-gain applies.
     #[arg(long = "min-gain-limit", value_name = "SCORE", default_value_t = 1e-1)]
@@ -120,7 +133,12 @@ fn run() -> Result<ExitCode> {
         writeln!(out, "Cluster is empty, exiting.")?;
         return Ok(ExitCode::SUCCESS);
     }
-    writeln!(out, "Loaded {} nodes, {} instances", c.nodes.len(), c.instances.len())?;
+    writeln!(
+        out,
+        "Loaded {} nodes, {} instances",
+        c.nodes.len(),
+        c.instances.len()
+    )?;
     if verbose > 1 {
         let mut names: Vec<&str> = c.nodes.iter().map(|n| n.name.as_str()).collect();
         names.extend(c.instances.iter().map(|i| i.name.as_str()));
@@ -162,7 +180,12 @@ fn run() -> Result<ExitCode> {
             }
         }
     };
-    writeln!(out, "Group size {} nodes, {} instances", nodes.len(), insts.len())?;
+    writeln!(
+        out,
+        "Group size {} nodes, {} instances",
+        nodes.len(),
+        insts.len()
+    )?;
     writeln!(out, "Selected node group: {gname}")?;
     let bad_nodes: Vec<usize> = nodes
         .iter()
@@ -171,7 +194,13 @@ fn run() -> Result<ExitCode> {
         .collect();
     let mut bad_insts: Vec<usize> = bad_nodes
         .iter()
-        .flat_map(|&n| c.nodes[n].slist.iter().chain(c.nodes[n].plist.iter()).copied())
+        .flat_map(|&n| {
+            c.nodes[n]
+                .slist
+                .iter()
+                .chain(c.nodes[n].plist.iter())
+                .copied()
+        })
         .collect();
     bad_insts.sort_unstable();
     bad_insts.dedup();
@@ -195,7 +224,10 @@ fn run() -> Result<ExitCode> {
         )?;
     }
     if policy_bad > 0 {
-        writeln!(out, "The cluster contains {policy_bad} policy-violating nodes.")?;
+        writeln!(
+            out,
+            "The cluster contains {policy_bad} policy-violating nodes."
+        )?;
         if o.ignore_soft_errors {
             writeln!(out, "Continuing, ignoring soft errors.")?;
         } else {
@@ -215,7 +247,11 @@ fn run() -> Result<ExitCode> {
     let ini_cv = st.score();
     let opt_cv = optimal_score(nodes.iter().map(|&n| &c.nodes[n]));
     if verbose > 2 {
-        write!(out, "Initial coefficients: overall {ini_cv:.8}\n{}", print_stats("  ", &st))?;
+        write!(
+            out,
+            "Initial coefficients: overall {ini_cv:.8}\n{}",
+            print_stats("  ", &st)
+        )?;
     } else {
         writeln!(out, "Initial score: {ini_cv:.8}")?;
     }
@@ -231,8 +267,16 @@ fn run() -> Result<ExitCode> {
     }
     writeln!(out, "Trying to minimize the CV...")?;
     out.flush()?;
-    let imlen = insts.iter().map(|&i| c.instances[i].alias.len()).max().unwrap_or(0);
-    let nmlen = nodes.iter().map(|&n| c.nodes[n].alias.len()).max().unwrap_or(0);
+    let imlen = insts
+        .iter()
+        .map(|&i| c.instances[i].alias.len())
+        .max()
+        .unwrap_or(0);
+    let nmlen = nodes
+        .iter()
+        .map(|&n| c.nodes[n].alias.len())
+        .max()
+        .unwrap_or(0);
     let opts = BalanceOptions {
         max_length: o.max_length,
         min_score: o.min_score,
@@ -247,33 +291,47 @@ fn run() -> Result<ExitCode> {
     };
     let mut jobs: Vec<MoveJob> = Vec::new();
     let before = c.clone();
-    let plcs = balance(&mut c, &nodes, &insts, &opts, opt_cv + o.min_score, |_, p, pos| {
-        let (line, cmds) = solution_line(&before, p, pos, nmlen, imlen);
-        let mut inv: Vec<usize> = vec![p.new_pnode, p.new_snode, p.old_pnode, p.old_snode];
-        inv.retain(|&n| n != htools::types::NO_SECONDARY);
-        let mut seen = Vec::new();
-        for n in inv {
-            if !seen.contains(&n) {
-                seen.push(n);
+    let plcs = balance(
+        &mut c,
+        &nodes,
+        &insts,
+        &opts,
+        opt_cv + o.min_score,
+        |_, p, pos| {
+            let (line, cmds) = solution_line(&before, p, pos, nmlen, imlen);
+            let mut inv: Vec<usize> = vec![p.new_pnode, p.new_snode, p.old_pnode, p.old_snode];
+            inv.retain(|&n| n != htools::types::NO_SECONDARY);
+            let mut seen = Vec::new();
+            for n in inv {
+                if !seen.contains(&n) {
+                    seen.push(n);
+                }
             }
-        }
-        jobs.push(MoveJob {
-            nodes: seen,
-            inst: p.inst,
-            cmds,
-        });
-        let mut so = std::io::stdout().lock();
-        let _ = writeln!(so, "{line}");
-        let _ = so.flush();
-    });
+            jobs.push(MoveJob {
+                nodes: seen,
+                inst: p.inst,
+                cmds,
+            });
+            let mut so = std::io::stdout().lock();
+            let _ = writeln!(so, "{line}");
+            let _ = so.flush();
+        },
+    );
     let fin_st = ClusterStats::compute(nodes.iter().map(|&n| &c.nodes[n]));
     let fin_cv = fin_st.score();
     if plcs.is_empty() {
         writeln!(out, "No solution found")?;
     } else if verbose > 2 {
-        write!(out, "Final coefficients:   overall {fin_cv:.8}\n{}", print_stats("  ", &fin_st))?;
+        write!(
+            out,
+            "Final coefficients:   overall {fin_cv:.8}\n{}",
+            print_stats("  ", &fin_st)
+        )?;
     } else {
-        writeln!(out, "Cluster score improved from {ini_cv:.8} to {fin_cv:.8}")?;
+        writeln!(
+            out,
+            "Cluster score improved from {ini_cv:.8} to {fin_cv:.8}"
+        )?;
     }
     if verbose >= 1 {
         writeln!(out, "Solution length={}", plcs.len())?;

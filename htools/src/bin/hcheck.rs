@@ -12,7 +12,10 @@ use htools::metrics::{optimal_score, ClusterStats};
 use htools::model::Cluster;
 
 #[derive(Parser, Debug)]
-#[command(name = "hcheck", about = "Cluster health check for ganeti-rs (Ganeti-compatible)")]
+#[command(
+    name = "hcheck",
+    about = "Cluster health check for ganeti-rs (Ganeti-compatible)"
+)]
 struct Opts {
     #[command(flatten)]
     data: DataOpts,
@@ -29,10 +32,20 @@ struct Opts {
     #[arg(short = 'l', long = "max-length", value_name = "N", default_value_t = -1, allow_negative_numbers = true)]
     max_length: i64,
     /// Minimum score of the simulated rebalance.
-    #[arg(short = 'e', long = "min-score", value_name = "SCORE", default_value_t = 1e-9)]
+    #[arg(
+        short = 'e',
+        long = "min-score",
+        value_name = "SCORE",
+        default_value_t = 1e-9
+    )]
     min_score: f64,
     /// Minimum gain of the simulated rebalance.
-    #[arg(short = 'g', long = "min-gain", value_name = "DELTA", default_value_t = 1e-2)]
+    #[arg(
+        short = 'g',
+        long = "min-gain",
+        value_name = "DELTA",
+        default_value_t = 1e-2
+    )]
     min_gain: f64,
     /// Score under which --min-gain applies.
     #[arg(long = "min-gain-limit", value_name = "SCORE", default_value_t = 1e-1)]
@@ -61,14 +74,24 @@ fn group_checks(c: &Cluster, nodes: &[usize], capacity: bool) -> (Vec<i64>, f64)
         .iter()
         .filter(|&&n| !c.nodes[n].s.offline && c.nodes[n].s.fail_n1)
         .count() as i64;
-    let conflicts = nodes.iter().filter(|&&n| c.nodes[n].s.conflicts > 0).count() as i64;
-    let offline: Vec<usize> = nodes.iter().copied().filter(|&n| c.nodes[n].s.offline).collect();
+    let conflicts = nodes
+        .iter()
+        .filter(|&&n| c.nodes[n].s.conflicts > 0)
+        .count() as i64;
+    let offline: Vec<usize> = nodes
+        .iter()
+        .copied()
+        .filter(|&n| c.nodes[n].s.offline)
+        .collect();
     let off_pri: i64 = offline.iter().map(|&n| c.nodes[n].plist.len() as i64).sum();
     // as Ganeti counts it: the number of offline nodes
     let off_sec = offline.len() as i64;
     let mut v = vec![n1, conflicts, off_pri, off_sec];
     if capacity {
-        let gn1 = nodes.iter().filter(|&&n| !can_evacuate(c, n, nodes)).count() as i64;
+        let gn1 = nodes
+            .iter()
+            .filter(|&&n| !can_evacuate(c, n, nodes))
+            .count() as i64;
         v.push(gn1);
     }
     let score = ClusterStats::compute(nodes.iter().map(|&n| &c.nodes[n])).score();
@@ -97,9 +120,20 @@ struct Printer {
 }
 
 impl Printer {
-    fn stats(&self, phase: &str, level: &str, title: &str, values: &[(String, String)], capacity: bool) {
+    fn stats(
+        &self,
+        phase: &str,
+        level: &str,
+        title: &str,
+        values: &[(String, String)],
+        capacity: bool,
+    ) {
         if self.machine {
-            let mut keys: Vec<&str> = COMMON.iter().take(if capacity { 5 } else { 4 }).map(|k| k.0).collect();
+            let mut keys: Vec<&str> = COMMON
+                .iter()
+                .take(if capacity { 5 } else { 4 })
+                .map(|k| k.0)
+                .collect();
             keys.push(last_key(level));
             for (k, (_, v)) in keys.iter().zip(values.iter()) {
                 println!("HCHECK_{phase}_{level}_{k}={}", quote(v));
@@ -191,7 +225,13 @@ fn run() -> Result<bool> {
         if totals.is_empty() {
             vals[0].0 = COMMON[0].1.to_string();
         }
-        p.stats(phase, "CLUSTER", &format!("Cluster statistics {descr}"), &vals, capacity);
+        p.stats(
+            phase,
+            "CLUSTER",
+            &format!("Cluster statistics {descr}"),
+            &vals,
+            capacity,
+        );
         need
     };
     // decide first, then print the header line before the statistics

@@ -10,7 +10,10 @@ use htools::metrics::{print_stats, ClusterStats};
 use htools::output::{node_fields, print_insts, print_nodes, print_table};
 
 #[derive(Parser, Debug)]
-#[command(name = "hinfo", about = "Cluster information for ganeti-rs (Ganeti-compatible)")]
+#[command(
+    name = "hinfo",
+    about = "Cluster information for ganeti-rs (Ganeti-compatible)"
+)]
 struct Opts {
     #[command(flatten)]
     data: DataOpts,
@@ -75,7 +78,8 @@ fn run() -> Result<()> {
         .instances
         .iter()
         .filter(|i| {
-            i.snode != htools::types::NO_SECONDARY && c.nodes[i.pnode].group != c.nodes[i.snode].group
+            i.snode != htools::types::NO_SECONDARY
+                && c.nodes[i.pnode].group != c.nodes[i.snode].group
         })
         .map(|i| i.name.as_str())
         .collect();
@@ -99,7 +103,13 @@ fn run() -> Result<()> {
             .collect();
         let mut bad_i: Vec<usize> = bad
             .iter()
-            .flat_map(|&n| c.nodes[n].plist.iter().chain(c.nodes[n].slist.iter()).copied())
+            .flat_map(|&n| {
+                c.nodes[n]
+                    .plist
+                    .iter()
+                    .chain(c.nodes[n].slist.iter())
+                    .copied()
+            })
             .collect();
         bad_i.sort_unstable();
         bad_i.dedup();
@@ -116,20 +126,36 @@ fn run() -> Result<()> {
         ]);
     }
     if verbose > 1 {
-        let header: Vec<String> = ["Group", "Nodes", "Instances", "Bad_Nodes", "Bad_Instances", "N+1", "Score"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
+        let header: Vec<String> = [
+            "Group",
+            "Nodes",
+            "Instances",
+            "Bad_Nodes",
+            "Bad_Instances",
+            "N+1",
+            "Score",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
         print!(
             "Node group information:\n{}",
-            print_table("  ", &header, &rows, &[false, true, true, true, true, false, true])
+            print_table(
+                "  ",
+                &header,
+                &rows,
+                &[false, true, true, true, true, false, true]
+            )
         );
     }
     println!("Cluster is N+1 {}", if happy { "happy" } else { "unhappy" });
     let all: Vec<usize> = (0..c.nodes.len()).collect();
     if o.print_instances {
         eprintln!("\nInstances instance map:");
-        eprint!("{}", print_insts(&c, &(0..c.instances.len()).collect::<Vec<_>>()));
+        eprint!(
+            "{}",
+            print_insts(&c, &(0..c.instances.len()).collect::<Vec<_>>())
+        );
     }
     if let Some(f) = o.print_nodes.as_deref() {
         eprintln!("\nCluster status:");

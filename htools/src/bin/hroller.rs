@@ -9,7 +9,10 @@ use htools::cli::DataOpts;
 use htools::reboot::{partition_non_redundant, reboot_graph, smallest_coloring};
 
 #[derive(Parser, Debug)]
-#[command(name = "hroller", about = "Node reboot groups for ganeti-rs (Ganeti-compatible)")]
+#[command(
+    name = "hroller",
+    about = "Node reboot groups for ganeti-rs (Ganeti-compatible)"
+)]
 struct Opts {
     #[command(flatten)]
     data: DataOpts,
@@ -55,7 +58,12 @@ fn main() -> ExitCode {
 fn run() -> Result<()> {
     let o = Opts::parse();
     let (c, _) = o.data.load().context("failed to load data, aborting")?;
-    let masters: Vec<&str> = c.nodes.iter().filter(|n| n.is_master).map(|n| n.name.as_str()).collect();
+    let masters: Vec<&str> = c
+        .nodes
+        .iter()
+        .filter(|n| n.is_master)
+        .map(|n| n.name.as_str())
+        .collect();
     match masters.len() {
         0 if !o.force => bail!("No master node found (maybe not supported by backend)."),
         0 => eprintln!("Warning: No master node found (maybe not supported by backend)."),
@@ -92,7 +100,9 @@ fn run() -> Result<()> {
         bail!("Cannot create node graph");
     };
     let coloring = smallest_coloring(&graph);
-    let all_online: Vec<usize> = (0..c.nodes.len()).filter(|&n| !c.nodes[n].s.offline).collect();
+    let all_online: Vec<usize> = (0..c.nodes.len())
+        .filter(|&n| !c.nodes[n].s.offline)
+        .collect();
     let mut groups: Vec<Vec<usize>> = if o.ignore_non_redundant {
         coloring
     } else {
@@ -108,15 +118,17 @@ fn run() -> Result<()> {
     for g in groups.iter_mut() {
         g.retain(|n| nodes.contains(n));
     }
-    groups.sort_by(|a, b| b.len().cmp(&a.len()));
+    groups.sort_by_key(|g| std::cmp::Reverse(g.len()));
     // the master reboots last, within the last group
-    let (mut without, mut with): (Vec<Vec<usize>>, Vec<Vec<usize>>) =
-        groups.into_iter().partition(|g| !g.iter().any(|&n| c.nodes[n].is_master));
+    let (mut without, mut with): (Vec<Vec<usize>>, Vec<Vec<usize>>) = groups
+        .into_iter()
+        .partition(|g| !g.iter().any(|&n| c.nodes[n].is_master));
     for g in with.iter_mut() {
         g.sort_by_key(|&n| c.nodes[n].is_master);
     }
     without.append(&mut with);
-    let names = |g: &[usize]| -> Vec<String> { g.iter().map(|&n| c.nodes[n].name.clone()).collect() };
+    let names =
+        |g: &[usize]| -> Vec<String> { g.iter().map(|&n| c.nodes[n].name.clone()).collect() };
     if o.one_step_only {
         if !o.no_headers {
             println!("'First Reboot Group'");

@@ -7,7 +7,9 @@ use clap::Parser;
 
 use htools::alloc::AllocOptions;
 use htools::backend::simu::parse_unit;
-use htools::capacity::{inst_from_spec, spec_of, standard, tiered, total_resources, AllocRun, CStats, RSpec};
+use htools::capacity::{
+    inst_from_spec, spec_of, standard, tiered, total_resources, AllocRun, CStats, RSpec,
+};
 use htools::cli::DataOpts;
 use htools::metrics::{print_stats, ClusterStats};
 use htools::model::Cluster;
@@ -15,7 +17,10 @@ use htools::output::{node_fields, print_nodes};
 use htools::types::{DiskTemplate, FailMode};
 
 #[derive(Parser, Debug)]
-#[command(name = "hspace", about = "Cluster capacity estimation for ganeti-rs (Ganeti-compatible)")]
+#[command(
+    name = "hspace",
+    about = "Cluster capacity estimation for ganeti-rs (Ganeti-compatible)"
+)]
 struct Opts {
     #[command(flatten)]
     data: DataOpts,
@@ -82,9 +87,13 @@ fn parse_spec(descr: &str, s: &str) -> Result<RSpec> {
     Ok(RSpec {
         dsk: parse_unit(f[0]).with_context(|| format!("{descr} specs disk"))?,
         mem: parse_unit(f[1]).with_context(|| format!("{descr} specs memory"))?,
-        cpu: f[2].parse().with_context(|| format!("{descr} specs cpus"))?,
+        cpu: f[2]
+            .parse()
+            .with_context(|| format!("{descr} specs cpus"))?,
         spn: match f.get(3) {
-            Some(v) => v.parse().with_context(|| format!("{descr} specs spindles"))?,
+            Some(v) => v
+                .parse()
+                .with_context(|| format!("{descr} specs spindles"))?,
             None => 1,
         },
     })
@@ -113,17 +122,33 @@ fn stats_keys(out: &mut String, ph: &str, cs: &CStats) {
     key(out, &k("MEM_RESVD"), cs.fmem - cs.amem);
     key(out, &k("MEM_INST"), cs.imem);
     key(out, &k("MEM_OVERHEAD"), cs.xmem + cs.nmem);
-    key(out, &k("MEM_EFF"), format!("{:.8}", eff(cs.imem as f64, cs.tmem)));
+    key(
+        out,
+        &k("MEM_EFF"),
+        format!("{:.8}", eff(cs.imem as f64, cs.tmem)),
+    );
     key(out, &k("DSK_FREE"), cs.fdsk);
     key(out, &k("DSK_AVAIL"), cs.adsk);
     key(out, &k("DSK_RESVD"), cs.fdsk - cs.adsk);
     key(out, &k("DSK_INST"), cs.idsk);
-    key(out, &k("DSK_EFF"), format!("{:.8}", eff(cs.idsk as f64, cs.tdsk)));
+    key(
+        out,
+        &k("DSK_EFF"),
+        format!("{:.8}", eff(cs.idsk as f64, cs.tdsk)),
+    );
     key(out, &k("SPN_FREE"), cs.fspn);
     key(out, &k("SPN_INST"), cs.ispn);
-    key(out, &k("SPN_EFF"), format!("{:.8}", eff(cs.ispn as f64, cs.tspn)));
+    key(
+        out,
+        &k("SPN_EFF"),
+        format!("{:.8}", eff(cs.ispn as f64, cs.tspn)),
+    );
     key(out, &k("CPU_INST"), cs.icpu);
-    key(out, &k("CPU_EFF"), format!("{:.8}", eff(cs.icpu as f64, cs.vcpu as f64)));
+    key(
+        out,
+        &k("CPU_EFF"),
+        format!("{:.8}", eff(cs.icpu as f64, cs.vcpu as f64)),
+    );
     key(out, &k("MNODE_MEM_AVAIL"), cs.mmem);
     key(out, &k("MNODE_DSK_AVAIL"), cs.mdsk);
 }
@@ -192,7 +217,11 @@ fn run() -> Result<()> {
     }
     if verbose > 2 {
         let st = ClusterStats::compute(c.nodes.iter());
-        eprint!("Initial coefficients: overall {:.8}\n{}", st.score(), print_stats("  ", &st));
+        eprint!(
+            "Initial coefficients: overall {:.8}\n{}",
+            st.score(),
+            print_stats("  ", &st)
+        );
     }
     let ini = total_resources(&c);
     let mut out = String::new();
@@ -220,7 +249,11 @@ fn run() -> Result<()> {
         );
         println!(
             "There are {} initial instances on the cluster.",
-            if ini.ninst > 0 { ini.ninst.to_string() } else { "no".into() }
+            if ini.ninst > 0 {
+                ini.ninst.to_string()
+            } else {
+                "no".into()
+            }
         );
     }
     let bad = c.nodes.iter().any(|n| !n.s.offline && n.s.fail_n1);
@@ -234,7 +267,11 @@ fn run() -> Result<()> {
     let nodes: Vec<usize> = (0..c.nodes.len())
         .filter(|&n| !c.nodes[n].s.offline && groups[c.nodes[n].group].is_allocable())
         .collect();
-    let limit = if o.max_length < 0 { None } else { Some(o.max_length as usize) };
+    let limit = if o.max_length < 0 {
+        None
+    } else {
+        Some(o.max_length as usize)
+    };
     let aopts = AllocOptions {
         ignore_soft_errors: o.ignore_soft_errors,
         no_capacity_checks: o.no_capacity_checks,
@@ -246,7 +283,12 @@ fn run() -> Result<()> {
             .ipolicy
             .minmax
             .iter()
-            .map(|mm| RSpec { cpu: mm.max.cpu_count, mem: mm.max.mem_size, dsk: mm.max.disk_size, spn: mm.max.spindle_use })
+            .map(|mm| RSpec {
+                cpu: mm.max.cpu_count,
+                mem: mm.max.mem_size,
+                dsk: mm.max.disk_size,
+                spn: mm.max.spindle_use,
+            })
             .collect(),
     };
     let Some(&tspec) = tspecs.first() else {
@@ -255,9 +297,18 @@ fn run() -> Result<()> {
     let run_mode = |tiered_mode: bool, specs: &[RSpec]| -> (Cluster, AllocRun) {
         let mut c2 = c.clone();
         if stop {
-            return (c2, AllocRun { reasons: vec![(FailMode::N1, 1)], allocated: vec![] });
+            return (
+                c2,
+                AllocRun {
+                    reasons: vec![(FailMode::N1, 1)],
+                    allocated: vec![],
+                },
+            );
         }
-        let mut total = AllocRun { reasons: Vec::new(), allocated: Vec::new() };
+        let mut total = AllocRun {
+            reasons: Vec::new(),
+            allocated: Vec::new(),
+        };
         for spec in specs {
             let left = limit.map(|l| l.saturating_sub(total.allocated.len()));
             if left == Some(0) {
@@ -276,7 +327,14 @@ fn run() -> Result<()> {
     };
     // tiered
     let (tc, tr) = run_mode(true, &tspecs);
-    print_ispec(machine, "TSPEC_INI", "Tiered (initial size)", &tspec, dt, excl);
+    print_ispec(
+        machine,
+        "TSPEC_INI",
+        "Tiered (initial size)",
+        &tspec,
+        dt,
+        excl,
+    );
     if let Some(f) = &fields {
         eprintln!("\nTiered allocation status:");
         eprintln!("{}", print_nodes(&tc, &all, f));
@@ -302,7 +360,13 @@ fn run() -> Result<()> {
         key(&mut out, "TSPEC", tspecs.join(" "));
         // allocation deltas (used, pool, unavailable)
         let used = (ini.icpu, ini.ncpu, ini.imem, ini.idsk, ini.ispn);
-        let pool = (tcs.icpu - ini.icpu, tcs.ncpu - ini.ncpu, tcs.imem - ini.imem, tcs.idsk - ini.idsk, tcs.ispn - ini.ispn);
+        let pool = (
+            tcs.icpu - ini.icpu,
+            tcs.ncpu - ini.ncpu,
+            tcs.imem - ini.imem,
+            tcs.idsk - ini.idsk,
+            tcs.ispn - ini.ispn,
+        );
         let unav = (
             tcs.vcpu - tcs.icpu,
             tcs.tcpu - tcs.ncpu,
@@ -334,7 +398,12 @@ fn run() -> Result<()> {
         Some(s) => parse_spec("standard", s)?,
         None => {
             let st = &c.ipolicy.std;
-            RSpec { cpu: st.cpu_count, mem: st.mem_size, dsk: st.disk_size, spn: st.spindle_use }
+            RSpec {
+                cpu: st.cpu_count,
+                mem: st.mem_size,
+                dsk: st.disk_size,
+                spn: st.spindle_use,
+            }
         }
     };
     let (sc, sr) = run_mode(false, &[sspec]);
@@ -344,19 +413,34 @@ fn run() -> Result<()> {
         eprintln!("{}", print_nodes(&sc, &all, f));
     }
     if let Some(s) = &o.save {
-        std::fs::write(format!("{s}.standard"), htools::backend::text::serialize(&sc))?;
+        std::fs::write(
+            format!("{s}.standard"),
+            htools::backend::text::serialize(&sc),
+        )?;
     }
     if machine {
         let fcs = total_resources(&sc);
         stats_keys(&mut out, "FIN", &fcs);
         let num = c.instances.len();
         let fin = num + sr.allocated.len();
-        key(&mut out, "ALLOC_USAGE", format!("{:.8}", num as f64 / fin as f64));
+        key(
+            &mut out,
+            "ALLOC_USAGE",
+            format!("{:.8}", num as f64 / fin as f64),
+        );
         key(&mut out, "ALLOC_INSTANCES", sr.allocated.len());
-        let main = sr.reasons.first().map(|r| fail_name(r.0)).unwrap_or("FailInternal");
+        let main = sr
+            .reasons
+            .first()
+            .map(|r| fail_name(r.0))
+            .unwrap_or("FailInternal");
         key(&mut out, "ALLOC_FAIL_REASON", main.to_uppercase());
         for (m, n) in &sr.reasons {
-            key(&mut out, &format!("ALLOC_{}_CNT", m.name().to_uppercase()), n);
+            key(
+                &mut out,
+                &format!("ALLOC_{}_CNT", m.name().to_uppercase()),
+                n,
+            );
         }
         key(&mut out, "OK", 1);
         print!("{out}");
@@ -388,7 +472,11 @@ fn print_ispec(machine: bool, prefix: &str, descr: &str, sp: &RSpec, dt: DiskTem
 }
 
 fn print_fr(ini: &Cluster, fin: &Cluster, r: &AllocRun, spn: bool) {
-    let main = r.reasons.first().map(|x| x.0.name()).unwrap_or("FailInternal");
+    let main = r
+        .reasons
+        .first()
+        .map(|x| x.0.name())
+        .unwrap_or("FailInternal");
     println!("  - most likely failure reason: {main}");
     println!(
         "  - initial cluster score: {:.8}",
