@@ -611,10 +611,12 @@ impl Balancer {
     }
 
     fn changed_since(&self, round: usize) -> Vec<usize> {
+        // changes are recorded in round order: scan back from the newest
         let mut v: Vec<usize> = self
             .changes
             .iter()
-            .filter(|(r, _)| *r >= round)
+            .rev()
+            .take_while(|(r, _)| *r >= round)
             .flat_map(|(_, n)| n.iter().copied())
             .collect();
         v.sort_unstable();
