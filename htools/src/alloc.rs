@@ -583,7 +583,11 @@ fn evac_one_node(
             Err(fm) => msg.push_str(&format!(" Node {} failed: {};", c.nodes[t].name, fm.name())),
             Ok(eff) => {
                 let sc = score_effect(c, &st, idx, &eff);
-                if best.as_ref().map(|b| !(b.0 < sc)).unwrap_or(true) {
+                if best
+                    .as_ref()
+                    .map(|b| sc <= b.0 || b.0.is_nan())
+                    .unwrap_or(true)
+                {
                     best = Some((sc, t, eff));
                 }
             }
@@ -647,7 +651,11 @@ fn evac_drbd_all(
                 continue;
             }
             let sc = group_stats(&c2, g).score();
-            if best.as_ref().map(|b| !(b.0 < sc)).unwrap_or(true) {
+            if best
+                .as_ref()
+                .map(|b| sc <= b.0 || b.0.is_nan())
+                .unwrap_or(true)
+            {
                 best = Some((sc, c2, ops));
             }
         }

@@ -81,9 +81,7 @@ pub fn possible_moves(
         MirrorType::Internal => {
             if !disk_moves {
                 vec![]
-            } else if !inst_moves {
-                vec![IMove::ReplaceSecondary(tdx)]
-            } else if restricted && !primary_drained {
+            } else if !inst_moves || (restricted && !primary_drained) {
                 vec![IMove::ReplaceSecondary(tdx)]
             } else if use_secondary {
                 if !restricted {
@@ -137,18 +135,22 @@ struct Round<'a> {
     ini: f64,
 }
 
+/// A candidate: score, move, touched nodes (and how many), new primary,
+/// new secondary, new location score.
+type Found = (
+    f64,
+    IMove,
+    [(usize, NodeStats); 3],
+    usize,
+    usize,
+    usize,
+    i64,
+);
+
 /// Keeps the best candidate seen so far for one instance.
 struct Best {
     cur: f64,
-    found: Option<(
-        f64,
-        IMove,
-        [(usize, NodeStats); 3],
-        usize,
-        usize,
-        usize,
-        i64,
-    )>,
+    found: Option<Found>,
 }
 
 impl Best {
@@ -609,10 +611,12 @@ impl Balancer {
     }
 
     fn changed_since(&self, round: usize) -> Vec<usize> {
+        // changes are recorded in round order: scan back from the newest
         let mut v: Vec<usize> = self
             .changes
             .iter()
-            .filter(|(r, _)| *r >= round)
+            .rev()
+            .take_while(|(r, _)| *r >= round)
             .flat_map(|(_, n)| n.iter().copied())
             .collect();
         v.sort_unstable();

@@ -217,7 +217,7 @@ pub fn iterate_alloc(
 }
 
 fn sort_reasons(mut r: Vec<(FailMode, usize)>) -> Vec<(FailMode, usize)> {
-    r.sort_by(|a, b| b.1.cmp(&a.1));
+    r.sort_by_key(|x| std::cmp::Reverse(x.1));
     r
 }
 
@@ -248,12 +248,27 @@ pub fn tiered(
     limit: Option<usize>,
     opts: &AllocOptions,
 ) -> AllocRun {
-    let mut out = Vec::new();
-    let r = tiered_rec(c, nodes, inst, limit, opts, &mut out);
-    AllocRun {
-        reasons: sort_reasons(r),
-        allocated: out,
-    }
+    // one level of recursion per shrinking step (thousands for memory):
+    // run on a thread with a stack large enough for that
+    std::thread::scope(|s| {
+        let h = std::thread::Builder::new()
+            .stack_size(1 << 30)
+            .spawn_scoped(s, || {
+                let mut out = Vec::new();
+                let r = tiered_rec(c, nodes, inst, limit, opts, &mut out);
+                AllocRun {
+                    reasons: sort_reasons(r),
+                    allocated: out,
+                }
+            });
+        match h {
+            Ok(h) => h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)),
+            Err(_) => AllocRun {
+                reasons: collapse_failures(&[FailMode::Internal]),
+                allocated: Vec::new(),
+            },
+        }
+    })
 }
 
 fn single_opts(inst: &Instance, opts: &AllocOptions) -> AllocOptions {
@@ -277,7 +292,7 @@ fn tiered_rec(
         return errs;
     }
     let mut sorted = errs.clone();
-    sorted.sort_by(|a, b| a.1.cmp(&b.1));
+    sorted.sort_by_key(|x| x.1);
     let Some(&(top, _)) = sorted.last() else {
         return errs;
     };

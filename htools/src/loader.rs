@@ -126,7 +126,7 @@ fn set_pri(node: &mut Node, idx: usize, inst: &Instance) {
         }
         s.n_pri += 1;
         s.p_cpu = s.u_cpu as f64 / s.t_cpu;
-        s.util_load = s.util_load.add(inst.util);
+        s.util_load = s.util_load.plus(inst.util);
         if !s.excl_storage && inst.uses_local_storage() {
             s.inst_spindles += inst.spindle_use as f64;
         }
@@ -142,7 +142,7 @@ fn set_pri(node: &mut Node, idx: usize, inst: &Instance) {
         s.u_cpu_forth += inst.vcpus;
     }
     s.p_cpu_forth = s.u_cpu_forth as f64 / s.t_cpu;
-    s.util_load_forth = s.util_load_forth.add(inst.util);
+    s.util_load_forth = s.util_load_forth.plus(inst.util);
     if !inst.uses_memory() {
         s.f_mem_forth -= inst.mem;
     }

@@ -171,14 +171,12 @@ pub fn add_pri(
     let new_ucpu_forth = inc_if(i_online, s.u_cpu_forth, inst.vcpus);
     let new_pcpu_forth = new_ucpu_forth as f64 / s.t_cpu;
     let new_dp_forth = s.new_pdsk(new_free_sp_forth, new_dsk_forth);
-    let new_load_forth = s.util_load_forth.add(inst.util);
+    let new_load_forth = s.util_load_forth.plus(inst.util);
 
     let forth_violation = || -> OpResult<()> {
         if new_mem_forth <= 0 {
             Err(FailMode::Mem)
-        } else if uses_disk && new_dsk_forth <= 0 {
-            Err(FailMode::Disk)
-        } else if uses_disk && new_dsk_forth < s.lo_dsk {
+        } else if uses_disk && (new_dsk_forth <= 0 || new_dsk_forth < s.lo_dsk) {
             Err(FailMode::Disk)
         } else if uses_disk && s.excl_storage && new_free_sp_forth < 0 {
             Err(FailMode::Spindles)
@@ -238,7 +236,7 @@ pub fn add_pri(
         s.p_dsk = s.new_pdsk(new_free_sp, new_dsk);
         s.u_cpu = new_ucpu;
         s.p_cpu = new_pcpu;
-        s.util_load = s.util_load.add(inst.util);
+        s.util_load = s.util_load.plus(inst.util);
         s.inst_spindles = new_inst_sp;
         s.f_spindles = new_free_sp;
         s.location_score += loc_score + desired_loc_score(v.node, inst);
@@ -273,7 +271,7 @@ pub fn remove_pri(v: &mut NodeView<'_>, s: &mut NodeStats, inst: &Instance, loc_
         s.p_dsk = s.new_pdsk(new_free_sp, new_dsk);
         s.u_cpu = dec_if(i_online, s.u_cpu, inst.vcpus);
         s.p_cpu = s.u_cpu as f64 / s.t_cpu;
-        s.util_load = s.util_load.sub(inst.util);
+        s.util_load = s.util_load.minus(inst.util);
         s.inst_spindles = new_inst_sp;
         s.f_spindles = new_free_sp;
         s.location_score -= loc_score + desired_loc_score(v.node, inst);
@@ -290,7 +288,7 @@ pub fn remove_pri(v: &mut NodeView<'_>, s: &mut NodeStats, inst: &Instance, loc_
     s.f_spindles_forth = new_free_sp_forth;
     s.u_cpu_forth = dec_if(i_online, s.u_cpu_forth, inst.vcpus);
     s.p_cpu_forth = s.u_cpu_forth as f64 / s.t_cpu;
-    s.util_load_forth = s.util_load_forth.sub(inst.util);
+    s.util_load_forth = s.util_load_forth.minus(inst.util);
 }
 
 /// Removes a secondary instance (Ganeti's `removeSec`).
@@ -358,9 +356,7 @@ pub fn add_sec(
     let new_inst_sp_forth = spindle_use(s, true, inst, s.inst_spindles_forth);
     let new_dp_forth = s.new_pdsk(new_free_sp_forth, new_dsk_forth);
     let forth_violation = || -> OpResult<()> {
-        if !inst.has_secondary() {
-            Err(FailMode::Disk)
-        } else if new_dsk_forth <= 0 || new_dsk_forth < s.lo_dsk {
+        if !inst.has_secondary() || new_dsk_forth <= 0 || new_dsk_forth < s.lo_dsk {
             Err(FailMode::Disk)
         } else if s.excl_storage && new_free_sp_forth < 0 {
             Err(FailMode::Spindles)

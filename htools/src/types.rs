@@ -255,7 +255,7 @@ impl DynUtil {
         dsk: 1.0,
         net: 1.0,
     };
-    pub fn add(self, o: DynUtil) -> DynUtil {
+    pub fn plus(self, o: DynUtil) -> DynUtil {
         DynUtil {
             cpu: self.cpu + o.cpu,
             mem: self.mem + o.mem,
@@ -263,7 +263,7 @@ impl DynUtil {
             net: self.net + o.net,
         }
     }
-    pub fn sub(self, o: DynUtil) -> DynUtil {
+    pub fn minus(self, o: DynUtil) -> DynUtil {
         DynUtil {
             cpu: self.cpu - o.cpu,
             mem: self.mem - o.mem,

@@ -37,7 +37,7 @@ fn sep_split<'a>(lines: &[&'a str]) -> Vec<Vec<&'a str>> {
 fn num<T: std::str::FromStr>(what: &str, owner: &str, v: &str) -> Result<T> {
     v.trim().parse::<T>().map_err(|_| {
         Error::parse(
-            format!("{owner}"),
+            owner.to_string(),
             format!("cannot parse {what} value '{v}'"),
         )
     })
@@ -211,7 +211,7 @@ fn load_ipolicy(line: &str) -> Result<(String, IPolicy)> {
     } else {
         f[2].split(';').collect()
     };
-    if specs.len() % 2 != 0 {
+    if !specs.len().is_multiple_of(2) {
         return Err(Error::parse(
             format!("ipolicy of {disp}"),
             "odd number of min/max specs",

@@ -118,7 +118,7 @@ fn run() -> Result<()> {
     for g in groups.iter_mut() {
         g.retain(|n| nodes.contains(n));
     }
-    groups.sort_by(|a, b| b.len().cmp(&a.len()));
+    groups.sort_by_key(|g| std::cmp::Reverse(g.len()));
     // the master reboots last, within the last group
     let (mut without, mut with): (Vec<Vec<usize>>, Vec<Vec<usize>>) = groups
         .into_iter()

@@ -67,7 +67,7 @@ impl LogicalUnit for Diagnose {
             let rows = os_rows(&ctx.master).await;
             let out = rows
                 .into_iter()
-                .filter(|r| self.op.names.is_empty() || self.op.names.iter().any(|n| *n == r.name))
+                .filter(|r| self.op.names.is_empty() || self.op.names.contains(&r.name))
                 .map(|r| {
                     Value::Array(
                         self.op
