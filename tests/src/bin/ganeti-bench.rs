@@ -113,10 +113,13 @@ fn main() {
             })]
         })
         .collect();
-    let res = c.submit_many_jobs(batch).expect("SubmitManyJobs");
-    for r in res.as_array().expect("list") {
-        let id = r[1].as_u64().expect("job id");
-        wait_done(&mut c, id);
+    // In chunks: the queue holds at most 5000 unfinished jobs, as Ganeti's.
+    for chunk in batch.chunks(2000) {
+        let res = c.submit_many_jobs(chunk.to_vec()).expect("SubmitManyJobs");
+        for r in res.as_array().expect("list") {
+            let id = r[1].as_u64().unwrap_or_else(|| panic!("job refused: {r}"));
+            wait_done(&mut c, id);
+        }
     }
     println!(
         "created {instances} running instances on 3 nodes in {:.1} s",
