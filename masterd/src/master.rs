@@ -21,6 +21,9 @@ pub struct Master {
     queue: OnceLock<Arc<JobQueue>>,
     /// Watcher pause, as Ganeti's `SetWatcherPause` sets it.
     pub watcher_pause: std::sync::Mutex<Option<f64>>,
+    /// ssconf distribution: `.0` a change is waiting to be pushed, `.1` a
+    /// push is running (bursts of commits coalesce into few pushes).
+    ssconf: std::sync::Mutex<(bool, bool)>,
 }
 
 impl Master {
@@ -32,6 +35,7 @@ impl Master {
             rpc: Arc::new(rpc),
             queue: OnceLock::new(),
             watcher_pause: std::sync::Mutex::new(None),
+            ssconf: std::sync::Mutex::new((false, false)),
         })
     }
 
@@ -100,9 +104,35 @@ impl Master {
                 crate::lu::common::error_chain(&e)
             ))
         })?;
-        let me = self.clone();
-        tokio::spawn(async move { me.distribute_ssconf().await });
+        self.schedule_ssconf();
         Ok(serial)
+    }
+
+    /// Pushes the ssconf files soon. While a push runs, further changes
+    /// only mark it to run once more when it ends.
+    fn schedule_ssconf(self: &Arc<Self>) {
+        {
+            let mut st = self.ssconf.lock().unwrap_or_else(|e| e.into_inner());
+            st.0 = true;
+            if st.1 {
+                return;
+            }
+            st.1 = true;
+        }
+        let me = self.clone();
+        tokio::spawn(async move {
+            loop {
+                {
+                    let mut st = me.ssconf.lock().unwrap_or_else(|e| e.into_inner());
+                    if !st.0 {
+                        st.1 = false;
+                        return;
+                    }
+                    st.0 = false;
+                }
+                me.distribute_ssconf().await;
+            }
+        });
     }
 
     /// The ssconf key/values of the current configuration (Ganeti's
