@@ -58,6 +58,14 @@ pub fn check_node_vm_capable(node: &Node) -> Result<(), GanetiError> {
     Ok(())
 }
 
+/// Refuses a node that cannot take a new or moved instance: offline,
+/// drained or not vm-capable.
+pub fn check_target_node(node: &Node) -> Result<(), GanetiError> {
+    check_node_online(node)?;
+    check_node_not_drained(node)?;
+    check_node_vm_capable(node)
+}
+
 /// Turns a node RPC failure into the job's error.
 pub fn rpc_error(what: &str, e: RpcFailure) -> GanetiError {
     GanetiError::exec(format!("{what}: {}", error_chain(&e)))

@@ -11,8 +11,8 @@ use serde_json::{json, Value};
 
 use super::cluster::KNOWN_DISK_TEMPLATES;
 use super::common::{
-    be_params, check_node_not_drained, check_node_online, check_node_vm_capable, expand_instance,
-    expand_node, instance_spec, rpc_error,
+    be_params, check_node_online, check_target_node, expand_instance, expand_node, instance_spec,
+    rpc_error,
 };
 use super::{exists, inval, wrong_state, Ctx, ExecFuture, LogicalUnit};
 use crate::config::{new_uuid, timestamp, Changes, ConfigData};
@@ -390,9 +390,7 @@ impl LogicalUnit for Create {
             )));
         }
         if let Some(node) = cfg.nodes.get(&self.pnode) {
-            check_node_online(node)?;
-            check_node_not_drained(node)?;
-            check_node_vm_capable(node)?;
+            check_target_node(node)?;
         }
         self.hypervisor = self
             .op
@@ -479,9 +477,7 @@ impl LogicalUnit for Create {
                 let node = {
                     let cfg = master.config.read();
                     let n = expand_node(&cfg, &nodes[0])?.clone();
-                    check_node_online(&n)?;
-                    check_node_not_drained(&n)?;
-                    check_node_vm_capable(&n)?;
+                    check_target_node(&n)?;
                     n
                 };
                 ctx.feedback(format!(
@@ -1487,6 +1483,13 @@ fn move_locks(
     Ok((inst.uuid.clone(), to, req))
 }
 
+/// The instance's disks allow `what` (failover or migration) and the target
+/// node can take it.
+fn check_move(cfg: &ConfigData, uuid: &str, target: &str, what: &str) -> Result<(), GanetiError> {
+    movable(&cfg.instances[uuid], what)?;
+    check_target_node(&cfg.nodes[target])
+}
+
 /// `OP_INSTANCE_FAILOVER`: stop on the primary, start on the target.
 pub struct Failover {
     op: opcodes::InstanceFailover,
@@ -1523,12 +1526,7 @@ impl LogicalUnit for Failover {
     }
 
     fn check_prereq(&mut self, cfg: &ConfigData) -> Result<(), GanetiError> {
-        let inst = &cfg.instances[&self.uuid];
-        movable(inst, "failover")?;
-        let t = &cfg.nodes[&self.target];
-        check_node_online(t)?;
-        check_node_not_drained(t)?;
-        check_node_vm_capable(t)
+        check_move(cfg, &self.uuid, &self.target, "failover")
     }
 
     fn exec<'a>(&'a mut self, ctx: &'a Ctx) -> ExecFuture<'a> {
@@ -1627,13 +1625,8 @@ impl LogicalUnit for Migrate {
     }
 
     fn check_prereq(&mut self, cfg: &ConfigData) -> Result<(), GanetiError> {
-        let inst = &cfg.instances[&self.uuid];
-        movable(inst, "migration")?;
-        let t = &cfg.nodes[&self.target];
-        check_node_online(t)?;
-        check_node_not_drained(t)?;
-        check_node_vm_capable(t)?;
-        check_node_online(&cfg.nodes[&inst.primary_node])
+        check_move(cfg, &self.uuid, &self.target, "migration")?;
+        check_node_online(&cfg.nodes[&cfg.instances[&self.uuid].primary_node])
     }
 
     fn exec<'a>(&'a mut self, ctx: &'a Ctx) -> ExecFuture<'a> {
