@@ -24,6 +24,8 @@ pub struct InitParams {
     pub candidate_pool_size: Option<u32>,
     pub mac_prefix: Option<String>,
     pub master_netdev: Option<String>,
+    /// The default iallocator plugin; `hail` when unset and found.
+    pub default_iallocator: Option<String>,
 }
 
 /// Why initialisation failed.
@@ -132,6 +134,22 @@ pub fn init_cluster(paths: &Paths, p: &InitParams) -> Result<(), BootstrapError>
     }
     if let Some(d) = &p.master_netdev {
         cluster.master_netdev = d.clone();
+    }
+    match &p.default_iallocator {
+        Some(a) if !a.is_empty() => {
+            if crate::iallocator::find_plugin(paths.root(), a).is_none() {
+                return Err(BootstrapError::Invalid(format!(
+                    "Invalid default iallocator script '{a}' specified"
+                )));
+            }
+            cluster.default_iallocator = a.clone();
+        }
+        Some(_) => {}
+        None => {
+            if crate::iallocator::find_plugin(paths.root(), "hail").is_some() {
+                cluster.default_iallocator = "hail".into();
+            }
+        }
     }
     ConfigStore::create(&db, cluster, group, master)?;
     Ok(())

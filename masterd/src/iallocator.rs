@@ -12,12 +12,13 @@ use serde_json::{json, Map, Value};
 
 use crate::master::Master;
 
-/// Where iallocator plugins are looked up: next to the daemon, the node
-/// tree's `usr/lib/ganeti/iallocators`, then the `PATH`.
-fn find_plugin(master: &Master, name: &str) -> Option<PathBuf> {
+/// Where iallocator plugins are looked up: next to the running program,
+/// the node tree's `usr/lib/ganeti/iallocators`, the system's, then the
+/// `PATH`. A name with a `/` is a path.
+pub fn find_plugin(root: &std::path::Path, name: &str) -> Option<PathBuf> {
     if name.contains('/') {
         let p = PathBuf::from(name);
-        return p.exists().then_some(p);
+        return p.is_file().then_some(p);
     }
     let mut dirs: Vec<PathBuf> = Vec::new();
     if let Some(d) = std::env::current_exe()
@@ -26,12 +27,12 @@ fn find_plugin(master: &Master, name: &str) -> Option<PathBuf> {
     {
         dirs.push(d);
     }
-    dirs.push(master.paths.root().join("usr/lib/ganeti/iallocators"));
+    dirs.push(root.join("usr/lib/ganeti/iallocators"));
     dirs.push(PathBuf::from("/usr/lib/ganeti/iallocators"));
     if let Some(path) = std::env::var_os("PATH") {
         dirs.extend(std::env::split_paths(&path));
     }
-    dirs.into_iter().map(|d| d.join(name)).find(|p| p.exists())
+    dirs.into_iter().map(|d| d.join(name)).find(|p| p.is_file())
 }
 
 /// The cluster part of an iallocator request, with live node data.
@@ -156,25 +157,78 @@ pub async fn allocate(
     name: &str,
     req: &AllocRequest,
 ) -> Result<Vec<String>, GanetiError> {
-    let plugin = find_plugin(master, name).ok_or_else(|| {
+    let request = json!({
+        "type": "allocate", "name": req.name, "disk_template": req.disk_template,
+        "tags": req.tags, "os": req.os, "vcpus": req.vcpus, "memory": req.memory,
+        "spindle_use": req.spindle_use,
+        "disks": req.disks.iter().map(|s| json!({"size": s, "mode": "rw"})).collect::<Vec<_>>(),
+        "disk_space_total": req.disks.iter().sum::<u64>(),
+        "nics": (0..req.nics).map(|_| json!({"mac": "auto", "ip": null, "network": null})).collect::<Vec<_>>(),
+        "required_nodes": 1, "hypervisor": req.hypervisor,
+    });
+    node_list(name, run(master, name, request).await?)
+}
+
+/// Asks plugin `name` for a new node for instance `instance`, away from
+/// the nodes `from` (Ganeti's `relocate` request); returns node names.
+pub async fn relocate(
+    master: &Arc<Master>,
+    name: &str,
+    instance: &str,
+    from: &[String],
+) -> Result<Vec<String>, GanetiError> {
+    let request = json!({
+        "type": "relocate", "name": instance, "required_nodes": 1,
+        "relocate_from": from,
+    });
+    node_list(name, run(master, name, request).await?)
+}
+
+/// Asks plugin `name` how to move `instances` off their node (Ganeti's
+/// `node-evacuate` request, `mode` being `primary-only`, `secondary-only`
+/// or `all`); returns the answer's `[moved, failed, jobs]`.
+pub async fn node_evacuate(
+    master: &Arc<Master>,
+    name: &str,
+    mode: &str,
+    instances: &[String],
+    ignore_soft_errors: bool,
+) -> Result<Value, GanetiError> {
+    let request = json!({
+        "type": "node-evacuate", "evac_mode": mode, "instances": instances,
+        "ignore_soft_errors": ignore_soft_errors,
+    });
+    run(master, name, request).await
+}
+
+fn node_list(name: &str, result: Value) -> Result<Vec<String>, GanetiError> {
+    let nodes: Vec<String> = result
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default();
+    if nodes.is_empty() {
+        return Err(GanetiError::exec(format!(
+            "Iallocator '{name}' returned no node"
+        )));
+    }
+    Ok(nodes)
+}
+
+/// Runs plugin `name` on the cluster data plus `request`; the answer's
+/// `result` when it says `success`.
+async fn run(master: &Arc<Master>, name: &str, request: Value) -> Result<Value, GanetiError> {
+    let plugin = find_plugin(master.paths.root(), name).ok_or_else(|| {
         GanetiError::prereq(
             format!("Can't find the iallocator '{name}'"),
             ErrorCode::NoEnt,
         )
     })?;
     let mut top = cluster_data(master).await;
-    top.insert(
-        "request".into(),
-        json!({
-            "type": "allocate", "name": req.name, "disk_template": req.disk_template,
-            "tags": req.tags, "os": req.os, "vcpus": req.vcpus, "memory": req.memory,
-            "spindle_use": req.spindle_use,
-            "disks": req.disks.iter().map(|s| json!({"size": s, "mode": "rw"})).collect::<Vec<_>>(),
-            "disk_space_total": req.disks.iter().sum::<u64>(),
-            "nics": (0..req.nics).map(|_| json!({"mac": "auto", "ip": null, "network": null})).collect::<Vec<_>>(),
-            "required_nodes": 1, "hypervisor": req.hypervisor,
-        }),
-    );
+    top.insert("request".into(), request);
     let file = tempfile_in(master)?;
     std::fs::write(&file, Value::Object(top).to_string())
         .map_err(|e| GanetiError::exec(format!("Cannot write the iallocator request: {e}")))?;
@@ -194,7 +248,7 @@ pub async fn allocate(
             String::from_utf8_lossy(&out.stderr).trim()
         )));
     }
-    let answer: Value = serde_json::from_slice(&out.stdout).map_err(|e| {
+    let mut answer: Value = serde_json::from_slice(&out.stdout).map_err(|e| {
         GanetiError::exec(format!("Iallocator '{name}' gave an invalid answer: {e}"))
     })?;
     if answer.get("success").and_then(Value::as_bool) != Some(true) {
@@ -209,21 +263,10 @@ pub async fn allocate(
             ErrorCode::NoRes,
         ));
     }
-    let nodes: Vec<String> = answer
-        .get("result")
-        .and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .filter_map(|v| v.as_str().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default();
-    if nodes.is_empty() {
-        return Err(GanetiError::exec(format!(
-            "Iallocator '{name}' returned no node"
-        )));
-    }
-    Ok(nodes)
+    Ok(answer
+        .get_mut("result")
+        .map(Value::take)
+        .unwrap_or(Value::Null))
 }
 
 fn tempfile_in(master: &Master) -> Result<PathBuf, GanetiError> {

@@ -51,6 +51,9 @@ pub struct InitArgs {
     /// Network device of the master IP
     #[arg(long = "master-netdev")]
     pub master_netdev: Option<String>,
+    /// Default iallocator plugin (default: hail, when installed)
+    #[arg(short = 'I', long = "default-iallocator")]
+    pub default_iallocator: Option<String>,
     /// Directory of file-based disks
     #[arg(long = "file-storage-dir")]
     pub file_storage_dir: Option<String>,
@@ -238,6 +241,7 @@ pub fn init(a: InitArgs) -> Result<i32, CliError> {
         candidate_pool_size: a.candidate_pool_size,
         mac_prefix: a.mac_prefix.clone(),
         master_netdev: a.master_netdev.clone(),
+        default_iallocator: a.default_iallocator.clone(),
     };
     init_cluster(&paths, &params).map_err(|e| prereq(masterd::lu::common::error_chain(&e)))?;
     start_node_daemon(&paths, &master, ip)?;

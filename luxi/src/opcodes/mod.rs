@@ -183,6 +183,48 @@ pub struct NodeRemove {
     pub node_uuid: Option<String>,
 }
 
+/// `OP_NODE_MIGRATE`: one migration job per primary instance of the node.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct NodeMigrate {
+    pub node_name: String,
+    #[serde(default)]
+    pub node_uuid: Option<String>,
+    #[serde(default)]
+    pub mode: Option<String>,
+    #[serde(default)]
+    pub live: Option<bool>,
+    #[serde(default)]
+    pub target_node: Option<String>,
+    #[serde(default)]
+    pub target_node_uuid: Option<String>,
+    #[serde(default = "default_true")]
+    pub allow_runtime_changes: bool,
+    #[serde(default)]
+    pub ignore_ipolicy: bool,
+    #[serde(default)]
+    pub iallocator: Option<String>,
+}
+
+/// `OP_NODE_EVACUATE`: moves instances off a node, in jobs.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct NodeEvacuate {
+    pub node_name: String,
+    #[serde(default)]
+    pub node_uuid: Option<String>,
+    #[serde(default)]
+    pub early_release: bool,
+    #[serde(default)]
+    pub remote_node: Option<String>,
+    #[serde(default)]
+    pub remote_node_uuid: Option<String>,
+    #[serde(default)]
+    pub iallocator: Option<String>,
+    /// `primary-only`, `secondary-only` or `all`.
+    pub mode: String,
+    #[serde(default)]
+    pub ignore_soft_errors: bool,
+}
+
 /// `OP_NODE_SET_PARAMS`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct NodeSetParams {
@@ -633,6 +675,8 @@ pub enum OpCode {
     InstanceQueryData(InstanceQueryData),
     InstanceMigrate(InstanceMigrate),
     InstanceFailover(InstanceFailover),
+    NodeMigrate(NodeMigrate),
+    NodeEvacuate(NodeEvacuate),
     OsDiagnose(OsDiagnose),
     TagsGet(TagsGet),
     TagsSet(TagsChange),
@@ -675,6 +719,8 @@ impl OpCode {
             OpCode::InstanceQueryData(_) => "OP_INSTANCE_QUERY_DATA",
             OpCode::InstanceMigrate(_) => "OP_INSTANCE_MIGRATE",
             OpCode::InstanceFailover(_) => "OP_INSTANCE_FAILOVER",
+            OpCode::NodeMigrate(_) => "OP_NODE_MIGRATE",
+            OpCode::NodeEvacuate(_) => "OP_NODE_EVACUATE",
             OpCode::OsDiagnose(_) => "OP_OS_DIAGNOSE",
             OpCode::TagsGet(_) => "OP_TAGS_GET",
             OpCode::TagsSet(_) => "OP_TAGS_SET",
@@ -707,6 +753,8 @@ impl OpCode {
             OpCode::InstanceReinstall(o) => Some(&o.instance_name),
             OpCode::InstanceMigrate(o) => Some(&o.instance_name),
             OpCode::InstanceFailover(o) => Some(&o.instance_name),
+            OpCode::NodeMigrate(o) => Some(&o.node_name),
+            OpCode::NodeEvacuate(o) => Some(&o.node_name),
             OpCode::TagsGet(o) => Some(&o.kind),
             OpCode::TagsSet(o) | OpCode::TagsDel(o) => Some(&o.kind),
             _ => None,
@@ -816,6 +864,8 @@ pub fn parse(v: &Value) -> Result<Input, GanetiError> {
         "OP_INSTANCE_QUERY_DATA" => OpCode::InstanceQueryData(typed(op_id, &body)?),
         "OP_INSTANCE_MIGRATE" => OpCode::InstanceMigrate(typed(op_id, &body)?),
         "OP_INSTANCE_FAILOVER" => OpCode::InstanceFailover(typed(op_id, &body)?),
+        "OP_NODE_MIGRATE" => OpCode::NodeMigrate(typed(op_id, &body)?),
+        "OP_NODE_EVACUATE" => OpCode::NodeEvacuate(typed(op_id, &body)?),
         "OP_OS_DIAGNOSE" => OpCode::OsDiagnose(typed(op_id, &body)?),
         "OP_TAGS_GET" => OpCode::TagsGet(typed(op_id, &body)?),
         "OP_TAGS_SET" => OpCode::TagsSet(typed(op_id, &body)?),

@@ -114,15 +114,7 @@ impl LogicalUnit for Verify {
                 }
                 jobs.push(vec![op]);
             }
-            let results = ctx.master.queue().submit_many(jobs).await;
-            let ids: Vec<Value> = results
-                .into_iter()
-                .map(|r| match r {
-                    Ok(id) => json!([true, id]),
-                    Err(e) => json!([false, e.message()]),
-                })
-                .collect();
-            Ok(json!({ "jobs": ids }))
+            Ok(ctx.submit_jobs(jobs).await)
         })
     }
 }

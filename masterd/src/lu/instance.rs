@@ -1434,14 +1434,24 @@ fn movable(inst: &Instance, what: &str) -> Result<(), GanetiError> {
     Ok(())
 }
 
+/// Where a failover or migration goes: a node UUID, or the iallocator
+/// plugin that will choose it once all nodes are locked.
+enum Target {
+    Node(String),
+    Allocator(String),
+}
+
 fn target_of(
     cfg: &ConfigData,
     inst: &Instance,
     target: Option<&str>,
     iallocator: Option<&str>,
-) -> Result<String, GanetiError> {
+) -> Result<Target, GanetiError> {
     match (target, iallocator) {
-        (Some(t), _) => {
+        (Some(_), Some(_)) => Err(inval(
+            "Give either a target node or an iallocator, not both",
+        )),
+        (Some(t), None) => {
             let n = expand_node(cfg, t)?;
             if n.uuid == inst.primary_node {
                 return Err(inval(format!(
@@ -1449,38 +1459,89 @@ fn target_of(
                     inst.name, n.name
                 )));
             }
-            Ok(n.uuid.clone())
+            Ok(Target::Node(n.uuid.clone()))
         }
-        (None, Some(_)) => Err(inval(
-            "Choosing the target node with an iallocator is not available in ganeti-rs yet; \
-             give --target-node",
-        )),
+        (None, Some(a)) => Ok(Target::Allocator(a.to_string())),
+        (None, None) if !cfg.cluster.default_iallocator.is_empty() => {
+            Ok(Target::Allocator(cfg.cluster.default_iallocator.clone()))
+        }
         (None, None) => Err(inval(format!(
-            "No target node given for instance {}: the '{}' template needs one \
-             (--target-node)",
+            "No target node or iallocator given for instance {} and no cluster-wide \
+             default iallocator found; please specify either an iallocator or a \
+             target node (the '{}' template needs one)",
             inst.name, inst.disk_template
         ))),
     }
 }
 
-/// Expands the instance and its target node of a failover or migration;
-/// returns their UUIDs and the locks: the instance, its nodes and the target.
+/// Expands the instance and its target of a failover or migration;
+/// returns the instance's UUID, the target node's UUID (empty when an
+/// iallocator chooses it) and the locks: the instance, its nodes and the
+/// target, or every node for an iallocator.
 fn move_locks(
     cfg: &ConfigData,
     name: &str,
     target: Option<&str>,
     iallocator: Option<&str>,
-) -> Result<(String, String, LockRequest), GanetiError> {
+) -> Result<(String, String, Option<String>, LockRequest), GanetiError> {
     let inst = expand_instance(cfg, name)?;
-    let to = target_of(cfg, inst, target, iallocator)?;
-    let mut nodes = inst.all_nodes();
-    nodes.push(to.clone());
-    let req = LockRequest::new()
-        .bgl(Mode::Shared)
-        .some(Level::Instance, vec![inst.uuid.clone()], Mode::Exclusive)
-        .some(Level::Node, nodes.clone(), Mode::Exclusive)
-        .some(Level::NodeRes, nodes, Mode::Exclusive);
-    Ok((inst.uuid.clone(), to, req))
+    let req = LockRequest::new().bgl(Mode::Shared).some(
+        Level::Instance,
+        vec![inst.uuid.clone()],
+        Mode::Exclusive,
+    );
+    match target_of(cfg, inst, target, iallocator)? {
+        Target::Node(to) => {
+            let mut nodes = inst.all_nodes();
+            nodes.push(to.clone());
+            let req = req.some(Level::Node, nodes.clone(), Mode::Exclusive).some(
+                Level::NodeRes,
+                nodes,
+                Mode::Exclusive,
+            );
+            Ok((inst.uuid.clone(), to, None, req))
+        }
+        Target::Allocator(a) => {
+            let req = req
+                .all(Level::Node, Mode::Exclusive)
+                .all(Level::NodeRes, Mode::Exclusive);
+            Ok((inst.uuid.clone(), String::new(), Some(a), req))
+        }
+    }
+}
+
+/// Runs `plugin` to choose the node instance `uuid` moves to (a relocate
+/// request away from its primary) and checks the node can take it.
+async fn choose_target(
+    ctx: &Ctx,
+    uuid: &str,
+    plugin: &str,
+    what: &str,
+) -> Result<String, GanetiError> {
+    let (name, from) = {
+        let cfg = ctx.master.config.read();
+        let inst = &cfg.instances[uuid];
+        (
+            inst.name.clone(),
+            cfg.node_name(&inst.primary_node).to_string(),
+        )
+    };
+    let nodes =
+        crate::iallocator::relocate(&ctx.master, plugin, &name, std::slice::from_ref(&from))
+            .await?;
+    let cfg = ctx.master.config.read();
+    let node = expand_node(&cfg, &nodes[0])?;
+    if node.name == from {
+        return Err(GanetiError::exec(format!(
+            "Iallocator '{plugin}' chose the instance's own node {from}"
+        )));
+    }
+    check_move(&cfg, uuid, &node.uuid, what)?;
+    ctx.feedback(format!(
+        "Selected nodes for instance {name} via iallocator {plugin}: {}",
+        node.name
+    ));
+    Ok(node.uuid.clone())
 }
 
 /// The instance's disks allow `what` (failover or migration) and the target
@@ -1495,6 +1556,7 @@ pub struct Failover {
     op: opcodes::InstanceFailover,
     uuid: String,
     target: String,
+    allocator: Option<String>,
 }
 
 impl Failover {
@@ -1503,6 +1565,7 @@ impl Failover {
             op,
             uuid: String::new(),
             target: String::new(),
+            allocator: None,
         }
     }
 }
@@ -1514,7 +1577,7 @@ impl LogicalUnit for Failover {
             .target_node_uuid
             .as_deref()
             .or(self.op.target_node.as_deref());
-        let (uuid, to, req) = move_locks(
+        let (uuid, to, allocator, req) = move_locks(
             cfg,
             &self.op.instance_name,
             target,
@@ -1522,15 +1585,22 @@ impl LogicalUnit for Failover {
         )?;
         self.uuid = uuid;
         self.target = to;
+        self.allocator = allocator;
         Ok(req)
     }
 
     fn check_prereq(&mut self, cfg: &ConfigData) -> Result<(), GanetiError> {
+        if self.allocator.is_some() {
+            return movable(&cfg.instances[&self.uuid], "failover");
+        }
         check_move(cfg, &self.uuid, &self.target, "failover")
     }
 
     fn exec<'a>(&'a mut self, ctx: &'a Ctx) -> ExecFuture<'a> {
         Box::pin(async move {
+            if let Some(plugin) = &self.allocator {
+                self.target = choose_target(ctx, &self.uuid, plugin, "failover").await?;
+            }
             let mut inst = get_instance(ctx, &self.uuid)?;
             let source = get_node(ctx, &inst.primary_node)?;
             let target = get_node(ctx, &self.target)?;
@@ -1582,6 +1652,7 @@ pub struct Migrate {
     op: opcodes::InstanceMigrate,
     uuid: String,
     target: String,
+    allocator: Option<String>,
 }
 
 impl Migrate {
@@ -1590,6 +1661,7 @@ impl Migrate {
             op,
             uuid: String::new(),
             target: String::new(),
+            allocator: None,
         }
     }
 }
@@ -1601,9 +1673,6 @@ impl LogicalUnit for Migrate {
                 return Err(inval(format!("Invalid migration mode '{m}'")));
             }
         }
-        if self.op.cleanup {
-            return Err(inval("Migration cleanup is not supported by ganeti-rs yet"));
-        }
         Ok(())
     }
 
@@ -1613,7 +1682,21 @@ impl LogicalUnit for Migrate {
             .target_node_uuid
             .as_deref()
             .or(self.op.target_node.as_deref());
-        let (uuid, to, req) = move_locks(
+        if self.op.cleanup {
+            // The instance may run on any node: look at all of them.
+            let inst = expand_instance(cfg, &self.op.instance_name)?;
+            self.uuid = inst.uuid.clone();
+            self.target = match target {
+                Some(t) => expand_node(cfg, t)?.uuid.clone(),
+                None => String::new(),
+            };
+            return Ok(LockRequest::new()
+                .bgl(Mode::Shared)
+                .some(Level::Instance, vec![inst.uuid.clone()], Mode::Exclusive)
+                .all(Level::Node, Mode::Exclusive)
+                .all(Level::NodeRes, Mode::Exclusive));
+        }
+        let (uuid, to, allocator, req) = move_locks(
             cfg,
             &self.op.instance_name,
             target,
@@ -1621,17 +1704,32 @@ impl LogicalUnit for Migrate {
         )?;
         self.uuid = uuid;
         self.target = to;
+        self.allocator = allocator;
         Ok(req)
     }
 
     fn check_prereq(&mut self, cfg: &ConfigData) -> Result<(), GanetiError> {
-        check_move(cfg, &self.uuid, &self.target, "migration")?;
+        if self.op.cleanup {
+            return movable(&cfg.instances[&self.uuid], "migration");
+        }
+        if self.allocator.is_some() {
+            movable(&cfg.instances[&self.uuid], "migration")?;
+        } else {
+            check_move(cfg, &self.uuid, &self.target, "migration")?;
+        }
         check_node_online(&cfg.nodes[&cfg.instances[&self.uuid].primary_node])
     }
 
     fn exec<'a>(&'a mut self, ctx: &'a Ctx) -> ExecFuture<'a> {
-        Box::pin(
-            async move { super::migrate::migrate(ctx, &self.uuid, &self.target, &self.op).await },
-        )
+        Box::pin(async move {
+            if self.op.cleanup {
+                let target = (!self.target.is_empty()).then_some(self.target.as_str());
+                return super::migrate::cleanup(ctx, &self.uuid, target).await;
+            }
+            if let Some(plugin) = &self.allocator {
+                self.target = choose_target(ctx, &self.uuid, plugin, "migration").await?;
+            }
+            super::migrate::migrate(ctx, &self.uuid, &self.target, &self.op).await
+        })
     }
 }

@@ -250,3 +250,167 @@ pub async fn migrate(
     ctx.feedback("* done");
     Ok(Value::Null)
 }
+
+/// The online nodes that run instance `inst` (by name), asked in parallel.
+async fn find_locations(ctx: &Ctx, inst: &Instance) -> Result<Vec<objects::Node>, GanetiError> {
+    ctx.feedback(
+        "* checking where the instance actually runs (if this hangs, the hypervisor might \
+         be in a bad state)",
+    );
+    let nodes: Vec<objects::Node> = ctx
+        .master
+        .config
+        .read()
+        .nodes
+        .values()
+        .filter(|n| !n.offline)
+        .cloned()
+        .collect();
+    let req = rpc::InstanceList {
+        hypervisors: vec![inst.hypervisor.clone()],
+    };
+    let answers = ctx.master.rpc.call_many(&nodes, &req).await;
+    let mut found = Vec::new();
+    for (node, answer) in nodes.into_iter().zip(answers) {
+        let names =
+            answer.map_err(|e| rpc_error(&format!("Can't contact node {}", node.name), e))?;
+        if names.contains(&inst.name) {
+            found.push(node);
+        }
+    }
+    Ok(found)
+}
+
+/// `gnt-instance migrate --cleanup`: after a migration that was cut off
+/// (master restart, node failure), finds where the instance really runs,
+/// aborts a half-done transfer (running on two nodes: the target copy is
+/// dropped, the source resumed) and points the config at the node that
+/// runs it.
+pub async fn cleanup(
+    ctx: &Ctx,
+    uuid: &str,
+    target_uuid: Option<&str>,
+) -> Result<Value, GanetiError> {
+    let master = &ctx.master;
+    let mut inst: Instance = master
+        .config
+        .read()
+        .instances
+        .get(uuid)
+        .cloned()
+        .ok_or_else(|| GanetiError::exec("Instance vanished while locked"))?;
+    let source = node(ctx, &inst.primary_node)?;
+    let mut locations = find_locations(ctx, &inst).await?;
+    let elsewhere = |locs: &[objects::Node]| -> Vec<objects::Node> {
+        locs.iter()
+            .filter(|n| n.uuid != source.uuid && target_uuid.is_none_or(|t| t == n.uuid))
+            .cloned()
+            .collect()
+    };
+    let on_source = |locs: &[objects::Node]| locs.iter().any(|n| n.uuid == source.uuid);
+    if on_source(&locations) && !elsewhere(&locations).is_empty() {
+        ctx.feedback("Trying to cleanup after failed migration");
+        let spec = instance_spec(&master.config.read(), &inst)?;
+        let info = master
+            .rpc
+            .call(
+                &source,
+                &rpc::MigrationInfo {
+                    instance: spec.clone(),
+                },
+            )
+            .await
+            .map_err(|e| {
+                rpc_error(
+                    &format!(
+                        "Failed fetching source migration information from {}",
+                        source.name
+                    ),
+                    e,
+                )
+            })?;
+        let mut failures = Vec::new();
+        for target in elsewhere(&locations) {
+            let r = master
+                .rpc
+                .call(
+                    &target,
+                    &rpc::FinalizeMigrationDst {
+                        instance: spec.clone(),
+                        info: info.clone(),
+                        success: false,
+                    },
+                )
+                .await;
+            if let Err(e) = r {
+                failures.push(format!("{}: {}", target.name, error_chain(&e)));
+            }
+        }
+        let r = master
+            .rpc
+            .call(
+                &source,
+                &rpc::FinalizeMigrationSrc {
+                    instance: spec,
+                    success: false,
+                    live: true,
+                },
+            )
+            .await;
+        if let Err(e) = r {
+            failures.push(format!("{}: {}", source.name, error_chain(&e)));
+        }
+        if !failures.is_empty() {
+            return Err(GanetiError::exec(format!(
+                "Instance migration cleanup failed: {}",
+                failures.join(", ")
+            )));
+        }
+        locations = find_locations(ctx, &inst).await?;
+    }
+    let others = elsewhere(&locations);
+    let on_src = on_source(&locations);
+    if on_src && !others.is_empty() {
+        return Err(GanetiError::exec(
+            "Instance seems to be running on two nodes, or the hypervisor is confused; \
+             you will have to ensure manually that it runs only on one and restart this \
+             operation",
+        ));
+    }
+    if on_src {
+        ctx.feedback(format!(
+            "* instance confirmed to be running on its primary node ({})",
+            source.name
+        ));
+        ctx.feedback("* done");
+        return Ok(Value::Null);
+    }
+    let target = match others.as_slice() {
+        [one] => one.clone(),
+        [] => {
+            return Err(GanetiError::exec(
+                "Instance does not seem to be running at all; in this case it's safer to \
+                 repair by running 'gnt-instance stop' to ensure disk shutdown, and then \
+                 restarting it",
+            ))
+        }
+        many => {
+            let names: Vec<&str> = many.iter().map(|n| n.name.as_str()).collect();
+            return Err(GanetiError::exec(format!(
+                "Instance seems to be running on several nodes ({}); you will have to \
+                 ensure manually that it runs only on one and restart this operation",
+                names.join(", ")
+            )));
+        }
+    };
+    ctx.feedback(format!(
+        "* instance running on secondary node ({}), updating config",
+        target.name
+    ));
+    inst.set_primary(&target.uuid);
+    let mut ch = Changes::new();
+    ch.instance(inst);
+    master.commit(ch)?;
+    ctx.feedback("* done");
+    Ok(Value::Null)
+}

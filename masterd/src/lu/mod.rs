@@ -46,6 +46,20 @@ impl Ctx {
     pub fn feedback(&self, msg: impl Into<String>) {
         self.op.log("message", json!(msg.into()));
     }
+
+    /// Submits `jobs` (each a list of opcode dicts) and returns Ganeti's
+    /// `ResultWithJobs` value: `{"jobs": [[true, id] | [false, error]]}`.
+    pub async fn submit_jobs(&self, jobs: Vec<Vec<Value>>) -> Value {
+        let results = self.master.queue().submit_many(jobs).await;
+        let ids: Vec<Value> = results
+            .into_iter()
+            .map(|r| match r {
+                Ok(id) => json!([true, id]),
+                Err(e) => json!([false, e.message()]),
+            })
+            .collect();
+        json!({ "jobs": ids })
+    }
 }
 
 /// One opcode's implementation.
@@ -73,6 +87,8 @@ pub fn for_opcode(op: OpCode) -> Box<dyn LogicalUnit> {
         OpCode::NodeAdd(o) => Box::new(node::Add::new(o)),
         OpCode::NodeRemove(o) => Box::new(node::Remove::new(o)),
         OpCode::NodeSetParams(o) => Box::new(node::SetParams::new(o)),
+        OpCode::NodeMigrate(o) => Box::new(node::Migrate::new(o)),
+        OpCode::NodeEvacuate(o) => Box::new(node::Evacuate::new(o)),
         OpCode::GroupAdd(o) => Box::new(group::Add::new(o)),
         OpCode::GroupRemove(o) => Box::new(group::Remove::new(o)),
         OpCode::GroupRename(o) => Box::new(group::Rename::new(o)),

@@ -384,3 +384,278 @@ impl LogicalUnit for SetParams {
         })
     }
 }
+
+/// Names of the instances whose primary (or, with `secondary`, secondary)
+/// node is `node`, sorted.
+fn node_instances(cfg: &ConfigData, node: &str, secondary: bool) -> Vec<String> {
+    let mut names: Vec<String> = cfg
+        .instances
+        .values()
+        .filter(|i| {
+            if secondary {
+                i.secondary_nodes().iter().any(|s| s == node)
+            } else {
+                i.primary_node == node
+            }
+        })
+        .map(|i| i.name.clone())
+        .collect();
+    names.sort();
+    names
+}
+
+/// `OP_NODE_MIGRATE`: one `OP_INSTANCE_MIGRATE` job per primary instance.
+pub struct Migrate {
+    op: opcodes::NodeMigrate,
+    uuid: String,
+}
+
+impl Migrate {
+    pub fn new(op: opcodes::NodeMigrate) -> Self {
+        Migrate {
+            op,
+            uuid: String::new(),
+        }
+    }
+}
+
+impl LogicalUnit for Migrate {
+    fn check_arguments(&mut self) -> Result<(), GanetiError> {
+        if self.op.iallocator.is_some()
+            && (self.op.target_node.is_some() || self.op.target_node_uuid.is_some())
+        {
+            return Err(inval(
+                "Give either a target node or an iallocator, not both",
+            ));
+        }
+        Ok(())
+    }
+
+    fn locks(&mut self, cfg: &ConfigData) -> Result<LockRequest, GanetiError> {
+        let name = self.op.node_uuid.as_deref().unwrap_or(&self.op.node_name);
+        self.uuid = expand_node(cfg, name)?.uuid.clone();
+        Ok(LockRequest::new().some(Level::Node, vec![self.uuid.clone()], Mode::Shared))
+    }
+
+    fn check_prereq(&mut self, _cfg: &ConfigData) -> Result<(), GanetiError> {
+        Ok(())
+    }
+
+    fn exec<'a>(&'a mut self, ctx: &'a Ctx) -> ExecFuture<'a> {
+        Box::pin(async move {
+            let o = &self.op;
+            let names = node_instances(&ctx.master.config.read(), &self.uuid, false);
+            let jobs = names
+                .into_iter()
+                .map(|name| {
+                    vec![json!({
+                        "OP_ID": "OP_INSTANCE_MIGRATE",
+                        "instance_name": name,
+                        "mode": o.mode,
+                        "live": o.live,
+                        "iallocator": o.iallocator,
+                        "target_node": o.target_node,
+                        "target_node_uuid": o.target_node_uuid,
+                        "allow_runtime_changes": o.allow_runtime_changes,
+                        "ignore_ipolicy": o.ignore_ipolicy,
+                        "priority": ctx.common.priority,
+                    })]
+                })
+                .collect();
+            Ok(ctx.submit_jobs(jobs).await)
+        })
+    }
+}
+
+/// `OP_NODE_EVACUATE`: asks the iallocator how to move the node's
+/// instances away and submits the jobs it proposes.
+pub struct Evacuate {
+    op: opcodes::NodeEvacuate,
+    uuid: String,
+    plugin: String,
+}
+
+impl Evacuate {
+    pub fn new(op: opcodes::NodeEvacuate) -> Self {
+        Evacuate {
+            op,
+            uuid: String::new(),
+            plugin: String::new(),
+        }
+    }
+}
+
+const EVAC_PRIMARY: &str = "primary-only";
+const EVAC_SECONDARY: &str = "secondary-only";
+const EVAC_ALL: &str = "all";
+
+impl LogicalUnit for Evacuate {
+    fn check_arguments(&mut self) -> Result<(), GanetiError> {
+        let o = &self.op;
+        if ![EVAC_PRIMARY, EVAC_SECONDARY, EVAC_ALL].contains(&o.mode.as_str()) {
+            return Err(inval(format!(
+                "Invalid evacuation mode '{}'; expected one of {EVAC_PRIMARY}, \
+                 {EVAC_SECONDARY}, {EVAC_ALL}",
+                o.mode
+            )));
+        }
+        let remote = o.remote_node.is_some() || o.remote_node_uuid.is_some();
+        if remote && o.iallocator.is_some() {
+            return Err(inval(
+                "Give either a new secondary node or an iallocator, not both",
+            ));
+        }
+        if remote && o.mode != EVAC_SECONDARY {
+            return Err(inval(
+                "Without the use of an iallocator only secondary instances can be evacuated",
+            ));
+        }
+        if o.mode == EVAC_ALL {
+            return Err(inval(
+                "Due to an issue with the iallocator interface it is not possible to \
+                 evacuate all instances at once; specify explicitly whether to evacuate \
+                 primary or secondary instances",
+            ));
+        }
+        Ok(())
+    }
+
+    fn locks(&mut self, cfg: &ConfigData) -> Result<LockRequest, GanetiError> {
+        let o = &self.op;
+        let name = o.node_uuid.as_deref().unwrap_or(&o.node_name);
+        self.uuid = expand_node(cfg, name)?.uuid.clone();
+        if let Some(r) = o.remote_node_uuid.as_deref().or(o.remote_node.as_deref()) {
+            if expand_node(cfg, r)?.uuid == self.uuid {
+                return Err(inval("Can not use evacuated node as a new secondary node"));
+            }
+        } else {
+            self.plugin = o
+                .iallocator
+                .clone()
+                .unwrap_or_else(|| cfg.cluster.default_iallocator.clone());
+            if self.plugin.is_empty() {
+                return Err(inval(
+                    "No iallocator or new secondary node given and no cluster-wide default \
+                     iallocator found; please specify either an iallocator or a node",
+                ));
+            }
+        }
+        // The iallocator looks at every node; the moves run in their own jobs.
+        Ok(LockRequest::new().all(Level::Node, Mode::Shared))
+    }
+
+    fn check_prereq(&mut self, _cfg: &ConfigData) -> Result<(), GanetiError> {
+        Ok(())
+    }
+
+    fn exec<'a>(&'a mut self, ctx: &'a Ctx) -> ExecFuture<'a> {
+        Box::pin(async move {
+            let o = &self.op;
+            let (node_name, names) = {
+                let cfg = ctx.master.config.read();
+                let secondary = o.mode == EVAC_SECONDARY;
+                (
+                    cfg.node_name(&self.uuid).to_string(),
+                    node_instances(&cfg, &self.uuid, secondary),
+                )
+            };
+            if names.is_empty() {
+                ctx.feedback(format!("No instances to evacuate from node '{node_name}'"));
+                return Ok(ctx.submit_jobs(Vec::new()).await);
+            }
+            ctx.feedback(format!(
+                "Evacuating instances from node '{node_name}': {}",
+                names.join(", ")
+            ));
+            if self.plugin.is_empty() {
+                // A new secondary for internally mirrored disks (DRBD):
+                // no template of ganeti-rs has secondaries yet.
+                return Err(inval(
+                    "Changing the secondary node (replace-disks) is not supported by \
+                     ganeti-rs yet",
+                ));
+            }
+            let result = crate::iallocator::node_evacuate(
+                &ctx.master,
+                &self.plugin,
+                &o.mode,
+                &names,
+                o.ignore_soft_errors,
+            )
+            .await?;
+            let (moved, failed, jobs) = parse_evacuation(&self.plugin, &result)?;
+            if !failed.is_empty() {
+                let reason = failed.join(", ");
+                ctx.feedback(format!("Unable to evacuate instances {reason}"));
+                return Err(GanetiError::exec(format!(
+                    "Unable to evacuate instances {reason}"
+                )));
+            }
+            if !moved.is_empty() {
+                ctx.feedback(format!("Instances to be moved: {}", moved.join(", ")));
+            }
+            let jobs = jobs
+                .into_iter()
+                .map(|ops| {
+                    ops.into_iter()
+                        .map(|mut op| {
+                            if let Some(m) = op.as_object_mut() {
+                                m.insert("priority".into(), json!(ctx.common.priority));
+                                if m.contains_key("early_release") {
+                                    m.insert("early_release".into(), json!(o.early_release));
+                                }
+                            }
+                            op
+                        })
+                        .collect()
+                })
+                .collect();
+            Ok(ctx.submit_jobs(jobs).await)
+        })
+    }
+}
+
+/// The moves (`name (to nodes)`), failures (`name (reason)`) and jobs of
+/// an iallocator's node-evacuate answer `[moved, failed, jobs]`.
+type Evacuation = (Vec<String>, Vec<String>, Vec<Vec<Value>>);
+
+fn parse_evacuation(plugin: &str, result: &Value) -> Result<Evacuation, GanetiError> {
+    let bad = || {
+        GanetiError::exec(format!(
+            "Iallocator '{plugin}' gave an invalid node-evacuate answer: {result}"
+        ))
+    };
+    let [moved, failed, jobs] = result.as_array().map(Vec::as_slice).ok_or_else(bad)? else {
+        return Err(bad());
+    };
+    let text = |v: &Value| {
+        v.as_str()
+            .map(str::to_string)
+            .unwrap_or_else(|| v.to_string())
+    };
+    let mut m = Vec::new();
+    for e in moved.as_array().ok_or_else(bad)? {
+        let e = e.as_array().ok_or_else(bad)?;
+        let name = e.first().map(text).ok_or_else(bad)?;
+        let nodes: Vec<String> = e
+            .get(2)
+            .and_then(Value::as_array)
+            .map(|a| a.iter().map(text).collect())
+            .unwrap_or_default();
+        m.push(format!("{name} (to {})", nodes.join(", ")));
+    }
+    let mut f = Vec::new();
+    for e in failed.as_array().ok_or_else(bad)? {
+        let e = e.as_array().ok_or_else(bad)?;
+        f.push(format!(
+            "{} ({})",
+            e.first().map(text).unwrap_or_default(),
+            e.get(1).map(text).unwrap_or_default()
+        ));
+    }
+    let mut j = Vec::new();
+    for ops in jobs.as_array().ok_or_else(bad)? {
+        j.push(ops.as_array().ok_or_else(bad)?.clone());
+    }
+    Ok((m, f, j))
+}

@@ -1,0 +1,166 @@
+//! Moving instances off nodes on a virtual cluster (fake hypervisor):
+//! migrate and failover with the default iallocator, `migrate --cleanup`
+//! after an interrupted migration, `gnt-node migrate` and
+//! `gnt-node evacuate`.
+
+use tests::VCluster;
+
+fn add_diskless(vc: &VCluster, node: &str, name: &str) {
+    vc.ok(
+        "gnt-instance",
+        &[
+            "add",
+            "-t",
+            "diskless",
+            "-o",
+            "tiny",
+            "-n",
+            node,
+            "--no-name-check",
+            "--no-ip-check",
+            name,
+        ],
+    );
+}
+
+fn fake_state(vc: &VCluster, node: usize, name: &str) -> std::path::PathBuf {
+    vc.root(node)
+        .join("var/run/ganeti/fake-hypervisor")
+        .join(name)
+}
+
+#[test]
+fn migrate_and_failover_choose_the_target_with_the_default_iallocator() {
+    let vc = VCluster::up("0.40", 3);
+    let out = vc.ok("gnt-cluster", &["info"]);
+    assert!(
+        out.lines()
+            .any(|l| l.trim() == "default instance allocator: hail"),
+        "{out}"
+    );
+    add_diskless(&vc, "node2", "roamer");
+    let out = vc.ok("gnt-instance", &["migrate", "-f", "roamer"]);
+    assert!(out.contains("via iallocator hail"), "{out}");
+    let rows = vc.list("gnt-instance", "pnode,status", &["roamer"]);
+    assert_ne!(rows[0][0], "node2", "{rows:?}");
+    assert_eq!(rows[0][1], "running");
+    let after_migrate = rows[0][0].clone();
+    let out = vc.ok("gnt-instance", &["failover", "-f", "-I", "hail", "roamer"]);
+    assert!(out.contains("via iallocator hail"), "{out}");
+    let rows = vc.list("gnt-instance", "pnode,status", &["roamer"]);
+    assert_ne!(rows[0][0], after_migrate, "{rows:?}");
+    assert_eq!(rows[0][1], "running");
+    // A target node and an iallocator together are refused.
+    let err = vc.fails(
+        "gnt-instance",
+        &[
+            "migrate",
+            "-f",
+            "-I",
+            "hail",
+            "--target-node",
+            "node1",
+            "roamer",
+        ],
+    );
+    assert!(err.contains("not both"), "{err}");
+}
+
+#[test]
+fn migrate_cleanup_finds_where_the_instance_runs() {
+    let vc = VCluster::up("0.41", 3);
+    add_diskless(&vc, "node2", "lost");
+    // The migration "finished" on node3 but the master never recorded it.
+    std::fs::rename(fake_state(&vc, 2, "lost"), fake_state(&vc, 3, "lost")).unwrap();
+    assert_eq!(
+        vc.list("gnt-instance", "pnode,status", &["lost"]),
+        vec![vec!["node2", "ERROR_wrongnode"]]
+    );
+    let out = vc.ok("gnt-instance", &["migrate", "-f", "--cleanup", "lost"]);
+    assert!(out.contains("running on secondary node (node3)"), "{out}");
+    assert_eq!(
+        vc.list("gnt-instance", "pnode,status", &["lost"]),
+        vec![vec!["node3", "running"]]
+    );
+    // Cut off half-way: it runs on both; the copy on the target goes.
+    std::fs::copy(fake_state(&vc, 3, "lost"), fake_state(&vc, 1, "lost")).unwrap();
+    let out = vc.ok("gnt-instance", &["migrate", "-f", "--cleanup", "lost"]);
+    assert!(out.contains("cleanup after failed migration"), "{out}");
+    assert!(
+        out.contains("confirmed to be running on its primary node (node3)"),
+        "{out}"
+    );
+    assert!(!fake_state(&vc, 1, "lost").exists());
+    assert!(fake_state(&vc, 3, "lost").exists());
+    // Nowhere at all: refused, config untouched.
+    std::fs::remove_file(fake_state(&vc, 3, "lost")).unwrap();
+    let err = vc.fails("gnt-instance", &["migrate", "-f", "--cleanup", "lost"]);
+    assert!(err.contains("does not seem to be running at all"), "{err}");
+    assert_eq!(
+        vc.list("gnt-instance", "pnode", &["lost"]),
+        vec![vec!["node3"]]
+    );
+}
+
+#[test]
+fn node_migrate_and_evacuate_empty_a_node() {
+    let vc = VCluster::up("0.42", 3);
+    for name in ["a1", "a2", "a3"] {
+        add_diskless(&vc, "node2", name);
+    }
+    let out = vc.ok("gnt-node", &["migrate", "-f", "node2"]);
+    assert!(
+        out.contains("All instances migrated successfully."),
+        "{out}"
+    );
+    let rows = vc.list("gnt-instance", "name,pnode,status", &[]);
+    assert_eq!(rows.len(), 3);
+    for r in &rows {
+        assert_ne!(r[1], "node2", "{rows:?}");
+        assert_eq!(r[2], "running", "{rows:?}");
+    }
+    assert_eq!(
+        vc.list("gnt-node", "pinst_cnt", &["node2"]),
+        vec![vec!["0"]]
+    );
+    // Move them all to node3, then evacuate node3 with the iallocator.
+    for r in &rows {
+        if r[1] != "node3" {
+            vc.ok(
+                "gnt-instance",
+                &["migrate", "-f", "--target-node", "node3", &r[0]],
+            );
+        }
+    }
+    let out = vc.ok("gnt-node", &["evacuate", "-f", "-p", "node3"]);
+    assert!(
+        out.contains("All instances evacuated successfully."),
+        "{out}"
+    );
+    let rows = vc.list("gnt-instance", "name,pnode,status", &[]);
+    for r in &rows {
+        assert_ne!(r[1], "node3", "{rows:?}");
+        assert_eq!(r[2], "running", "{rows:?}");
+    }
+    // Nothing left to do is not an error: the opcode submits no job.
+    let mut c = vc.luxi();
+    let id = c
+        .submit_job(vec![serde_json::json!({
+            "OP_ID": "OP_NODE_EVACUATE", "node_name": "node3", "mode": "primary-only"
+        })])
+        .unwrap();
+    assert_eq!(vc.wait_job(id), "success");
+    let r = c.query_jobs(Some(&[id]), &["opresult", "oplog"]).unwrap();
+    assert_eq!(r[0][0], serde_json::json!([{"jobs": []}]), "{r}");
+    assert!(
+        r[0][1].to_string().contains("No instances to evacuate"),
+        "{r}"
+    );
+    // Evacuating "all" at once is refused, as in Ganeti.
+    add_diskless(&vc, "node3", "b1");
+    let err = vc.fails("gnt-node", &["evacuate", "-f", "node3"]);
+    assert!(
+        err.contains("not possible to evacuate all instances"),
+        "{err}"
+    );
+}
