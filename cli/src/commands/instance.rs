@@ -1813,6 +1813,44 @@ fn console(ctx: &mut Ctx, a: ConsoleArgs) -> Result<i32, CliError> {
             let paths = objects::paths::Paths::from_env();
             let known_hosts = paths.data_dir().join("known_hosts");
             let host = get("host");
+            // A node on this machine (a virtual cluster's 127.0.0.x): run
+            // the console command here, without ssh.
+            let local =
+                masterd::resolver::resolve(&paths, &host).is_some_and(|ip| ip.is_loopback());
+            if local {
+                let argv: Vec<String> = match console.get("command") {
+                    Some(Value::Array(parts)) => parts.iter().map(py_str).collect(),
+                    Some(v) => vec!["sh".into(), "-c".into(), py_str(v)],
+                    None => Vec::new(),
+                };
+                let Some((prog, args)) = argv.split_first() else {
+                    return Err(CliError::exec(format!(
+                        "No console command for instance {}",
+                        a.instance
+                    )));
+                };
+                if a.show_command {
+                    output::out(
+                        &argv
+                            .iter()
+                            .map(|c| shell_quote(c))
+                            .collect::<Vec<_>>()
+                            .join(" "),
+                    );
+                    return Ok(exit::SUCCESS);
+                }
+                let status = std::process::Command::new(prog)
+                    .args(args)
+                    .status()
+                    .map_err(|e| CliError::Io(format!("{prog}: {e}")))?;
+                if !status.success() {
+                    return Err(CliError::exec(format!(
+                        "Connection to console of instance {} failed, please check cluster configuration",
+                        a.instance
+                    )));
+                }
+                return Ok(exit::SUCCESS);
+            }
             let mut cmd = vec![
                 "ssh".to_string(),
                 "-oEscapeChar=none".into(),

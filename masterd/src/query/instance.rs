@@ -29,6 +29,41 @@ pub struct InstRow<'a> {
     pub cfg: &'a ConfigData,
     pub inst: &'a Instance,
     pub live: LiveInst<'a>,
+    /// Console descriptions (Ganeti's dicts) by instance UUID, when the
+    /// `console` field was asked for.
+    pub consoles: Option<&'a std::collections::HashMap<String, Value>>,
+}
+
+/// Data kind of the `console` field: one RPC per running instance.
+pub const CONSOLE: DataNeeds = DataNeeds::custom(8);
+
+/// Ganeti's console dict (`InstanceConsole.ToDict`) for what a node said.
+pub fn console_dict(c: &noded::api::ConsoleInfo) -> Value {
+    use noded::api::ConsoleInfo as C;
+    match c {
+        C::Message { instance, message } => {
+            json!({"instance": instance, "kind": "msg", "message": message})
+        }
+        C::Ssh {
+            instance,
+            host,
+            user,
+            command,
+        } => json!({"instance": instance, "kind": "ssh", "host": host, "user": user,
+                    "command": command}),
+        C::Vnc {
+            instance,
+            host,
+            port,
+            display,
+        } => json!({"instance": instance, "kind": "vnc", "host": host, "port": port,
+                    "display": display}),
+        C::Spice {
+            instance,
+            host,
+            port,
+        } => json!({"instance": instance, "kind": "spice", "host": host, "port": port}),
+    }
 }
 
 impl<'a> InstRow<'a> {
@@ -61,7 +96,21 @@ impl<'a> InstRow<'a> {
                 },
             },
         };
-        InstRow { cfg, inst, live }
+        InstRow {
+            cfg,
+            inst,
+            live,
+            consoles: None,
+        }
+    }
+
+    /// The row with the console descriptions fetched for the query.
+    pub fn with_consoles(
+        mut self,
+        consoles: Option<&'a std::collections::HashMap<String, Value>>,
+    ) -> Self {
+        self.consoles = consoles;
+        self
     }
 
     fn pnode_offline(&self) -> bool {
@@ -148,6 +197,14 @@ pub fn registry<'a>() -> FieldRegistry<InstRow<'a>> {
         c,
         FieldFlags::Hostname,
         |r| Cell::normal(r.inst.name.as_str()),
+    )
+    .add(
+        FieldDef::new("console", "Console", Other, "Instance console information"),
+        c | live | CONSOLE,
+        |r| match r.consoles.and_then(|m| m.get(&r.inst.uuid)) {
+            Some(v) => Cell::normal(v.clone()),
+            None => Cell::unavail(),
+        },
     )
     .add(
         FieldDef::new("os", "OS", Text, "Operating system"),

@@ -132,6 +132,10 @@ async fn query_instances(
     } else {
         None
     };
+    let consoles = match (&live, needs.intersects(instance::CONSOLE)) {
+        (Some(live), true) => Some(consoles(master, live, filter).await),
+        _ => None,
+    };
     let cfg = master.config.read();
     let reg = instance::registry();
     check_names(
@@ -142,8 +146,67 @@ async fn query_instances(
     let q = PreparedQuery::new(&reg, fields, filter).map_err(qerr)?;
     let rows = sorted(cfg.instances.values().collect(), |i| &i.name)
         .into_iter()
-        .map(|i| instance::InstRow::new(&cfg, i, live.as_ref()));
+        .map(|i| instance::InstRow::new(&cfg, i, live.as_ref()).with_consoles(consoles.as_ref()));
     q.run(rows).map_err(qerr)
+}
+
+/// The console descriptions of the instances that run on their primary
+/// node (those the filter names, or all), asked of the nodes in parallel.
+async fn consoles(
+    master: &Arc<Master>,
+    live: &Live,
+    filter: &Filter,
+) -> HashMap<String, serde_json::Value> {
+    let wanted = luxi::query::requested_names(filter, "name");
+    let mut calls = Vec::new();
+    {
+        let cfg = master.config.read();
+        for i in cfg.instances.values() {
+            if let Some(names) = &wanted {
+                if !names
+                    .iter()
+                    .any(|n| cfg.expand_instance(n).is_some_and(|e| e.uuid == i.uuid))
+                {
+                    continue;
+                }
+            }
+            let running = live
+                .instances
+                .get(&i.primary_node)
+                .and_then(|a| a.data())
+                .is_some_and(|m| m.contains_key(&i.name));
+            let (Some(node), Ok(spec)) = (
+                cfg.nodes.get(&i.primary_node),
+                crate::lu::common::instance_spec(&cfg, i),
+            ) else {
+                continue;
+            };
+            if running {
+                calls.push((i.uuid.clone(), node.clone(), spec));
+            }
+        }
+    }
+    let mut set = tokio::task::JoinSet::new();
+    for (uuid, node, spec) in calls {
+        let master = master.clone();
+        set.spawn(async move {
+            let r = master
+                .rpc
+                .call(&node, &noded::api::InstanceConsole { instance: spec })
+                .await;
+            (uuid, r)
+        });
+    }
+    let mut out = HashMap::new();
+    while let Some(Ok((uuid, r))) = set.join_next().await {
+        match r {
+            Ok(c) => {
+                out.insert(uuid, instance::console_dict(&c));
+            }
+            Err(e) => tracing::debug!("instance_console for {uuid} failed: {e}"),
+        }
+    }
+    out
 }
 
 async fn query_nodes(
