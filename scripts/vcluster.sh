@@ -5,7 +5,13 @@
 #
 #   scripts/vcluster.sh up [N]   build, then create and start an N-node cluster (default 3)
 #   scripts/vcluster.sh env      print the environment that points the CLIs at it
-#   scripts/vcluster.sh down     stop every daemon and remove the cluster's files
+#   scripts/vcluster.sh down     stop every daemon and instance, remove the cluster's files
+#
+# Every node's /srv/ganeti/shared-file-storage is the same directory
+# ($GANETI_VCLUSTER/shared), as a `sharedfile` cluster needs.
+# GANETI_VCLUSTER_HV: enabled hypervisors, the first the default (fake).
+# GANETI_VCLUSTER_HVPARAMS: hypervisor parameters for init (-H), e.g.
+#   kvm:kvm_flag=disabled,kernel_path=/path/vmlinuz
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/.." && pwd)"
 base="${GANETI_VCLUSTER:-$repo/.vcluster}"
@@ -20,8 +26,14 @@ envvars() {
 down() {
     shopt -s nullglob
     local pids=()
-    for f in "$base"/node*/var/run/ganeti/*.pid; do
+    # Instances first (QEMU processes of the kvm hypervisor), then daemons.
+    for f in "$base"/node*/var/run/ganeti/kvm-hypervisor/pid/* "$base"/node*/var/run/ganeti/*.pid; do
         pid=$(cat "$f" 2>/dev/null || true)
+        # A QEMU's command line names its sockets below $base: a stale pid
+        # file never gets an unrelated process killed.
+        case "$f" in */kvm-hypervisor/*)
+            tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF "$base/" || continue ;;
+        esac
         if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
             kill -TERM "$pid" 2>/dev/null || true
             pids+=("$pid")
@@ -51,10 +63,16 @@ up() {
         mkdir -p "$root/etc" "$root/srv/ganeti/os"
         printf '%s' "$hosts" > "$root/etc/hosts"
         ln -s "$repo/share/os/tiny" "$root/srv/ganeti/os/tiny"
+        ln -s "$base/shared" "$root/srv/ganeti/shared-file-storage"
     done
     export GANETI_ROOTDIR="$base/node1" GANETI_HOSTNAME=node1
     export GANETI_FAKE_MEMORY="${GANETI_FAKE_MEMORY:-8192}"
-    "$bin/gnt-cluster" init --enabled-hypervisors=fake \
+    local hvargs=()
+    if [ -n "${GANETI_VCLUSTER_HVPARAMS:-}" ]; then
+        hvargs=(-H "$GANETI_VCLUSTER_HVPARAMS")
+    fi
+    "$bin/gnt-cluster" init --enabled-hypervisors="${GANETI_VCLUSTER_HV:-fake}" \
+        "${hvargs[@]}" \
         --enabled-disk-templates=file,diskless,sharedfile \
         --nic-parameters=link=br0 vcluster
     for k in $(seq 2 "$n"); do

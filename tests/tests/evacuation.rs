@@ -164,3 +164,62 @@ fn node_migrate_and_evacuate_empty_a_node() {
         "{err}"
     );
 }
+
+/// Every file below `dir`, recursively.
+fn files_below(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(files_below(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
+
+#[test]
+fn sharedfile_instances_move_to_any_node_with_their_disk() {
+    let vc = VCluster::up("0.43", 3);
+    vc.ok(
+        "gnt-instance",
+        &[
+            "add",
+            "-t",
+            "sharedfile",
+            "--disk",
+            "0:size=32M",
+            "-o",
+            "tiny",
+            "-n",
+            "node2",
+            "--no-name-check",
+            "--no-ip-check",
+            "shared1",
+        ],
+    );
+    let shared = vc.dir.path().join("vc/shared");
+    let disks = files_below(&shared);
+    assert_eq!(disks.len(), 1, "{disks:?}");
+    assert_eq!(std::fs::metadata(&disks[0]).unwrap().len(), 32 << 20);
+    vc.ok(
+        "gnt-instance",
+        &["migrate", "-f", "--target-node", "node3", "shared1"],
+    );
+    vc.ok(
+        "gnt-instance",
+        &["failover", "-f", "--target-node", "node1", "shared1"],
+    );
+    assert_eq!(
+        vc.list("gnt-instance", "pnode,status", &["shared1"]),
+        vec![vec!["node1", "running"]]
+    );
+    // The same disk all along, and verify is clean.
+    assert_eq!(files_below(&shared), disks);
+    let out = vc.ok("gnt-cluster", &["verify"]);
+    assert!(!out.contains("ERROR"), "{out}");
+    // Removed from node1, the shared disk goes.
+    vc.ok("gnt-instance", &["remove", "-f", "shared1"]);
+    assert!(files_below(&shared).is_empty());
+}
