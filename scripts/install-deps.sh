@@ -13,6 +13,7 @@ base=(coreutils python3 python3-simplejson python3-pyparsing python3-openssl
       python3-pyinotify python3-pycurl python3-paramiko python3-bitarray
       python3-psutil python3-yaml ganeti-htools)
 base+=(qemu-system-x86 cpio gzip)  # the test guest: scripts/build-test-guest.sh
+base+=(socat iproute2)     # the kvm hypervisor: serial consoles, tap devices
 for pkg in "$@" "${base[@]}"; do
     have "$pkg" || need+=("$pkg")
 done

@@ -58,6 +58,12 @@ impl VCluster {
     /// Brings up `nodes` nodes on `127.<net>.k`; `net` must be unique among
     /// tests that run at the same time (e.g. "0.11").
     pub fn up(net: &str, nodes: usize) -> VCluster {
+        VCluster::up_with(net, nodes, &[])
+    }
+
+    /// Like [`VCluster::up`], with extra environment for
+    /// `scripts/vcluster.sh` (e.g. `GANETI_VCLUSTER_HV`).
+    pub fn up_with(net: &str, nodes: usize, env: &[(&str, &str)]) -> VCluster {
         let dir = tempfile::Builder::new()
             .prefix("ganeti-vcluster-")
             .tempdir()
@@ -69,7 +75,7 @@ impl VCluster {
             nodes,
             bin,
         };
-        let out = vc.script(&["up", &nodes.to_string()]);
+        let out = vc.script_env(&["up", &nodes.to_string()], env);
         assert!(
             out.status.success(),
             "vcluster up failed:\n{}\n{}",
@@ -84,11 +90,16 @@ impl VCluster {
     }
 
     fn script(&self, args: &[&str]) -> Output {
+        self.script_env(args, &[])
+    }
+
+    fn script_env(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
         Command::new(repo_root().join("scripts/vcluster.sh"))
             .args(args)
             .env("GANETI_VCLUSTER", self.base())
             .env("GANETI_BIN", &self.bin)
             .env("GANETI_VCLUSTER_NET", &self.net)
+            .envs(env.iter().copied())
             .output()
             .expect("running scripts/vcluster.sh")
     }
@@ -212,4 +223,37 @@ impl Drop for VCluster {
     fn drop(&mut self) {
         let _ = self.script(&["down"]);
     }
+}
+
+/// The target directory of this build (`target/` or `$CARGO_TARGET_DIR`),
+/// from the running executable's path: `<target>/<profile>/deps/<test>`.
+pub fn target_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    exe.ancestors()
+        .nth(3)
+        .expect("the test executable is in <target>/<profile>/deps")
+        .to_path_buf()
+}
+
+/// Builds (or finds cached) the test guest of `scripts/build-test-guest.sh`;
+/// returns (vmlinuz, initrd.img).
+pub fn test_guest() -> (PathBuf, PathBuf) {
+    let out_dir = target_dir().join("test-guest");
+    let script = repo_root().join("scripts/build-test-guest.sh");
+    let out = Command::new(&script)
+        .arg(&out_dir)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}", script.display()));
+    assert!(
+        out.status.success(),
+        "{} failed ({}): {}{}",
+        script.display(),
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (kernel, initrd) = (out_dir.join("vmlinuz"), out_dir.join("initrd.img"));
+    assert!(kernel.is_file(), "{} was not built", kernel.display());
+    assert!(initrd.is_file(), "{} was not built", initrd.display());
+    (kernel, initrd)
 }

@@ -1,0 +1,294 @@
+//! Real QEMU instances on a 3-node virtual cluster (TCG, the test guest of
+//! `scripts/build-test-guest.sh`): the serial console, soft reboot, live
+//! migration node1 → node2 → node3 while the guest counts, failover, a
+//! QEMU killed behind the master's back, shutdown with a timeout, a guest
+//! that ignores the power button, and a failed migration.
+
+use std::io::{BufRead, BufReader};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{self, Receiver};
+use std::time::{Duration, Instant};
+
+use tests::{test_guest, VCluster};
+
+const BOOT_LINE: &str = "ganeti-rs test guest booted";
+/// Generous: under TCG on a loaded machine the guest may take 10 s.
+const DEADLINE: Duration = Duration::from_secs(120);
+
+fn kvm_cluster(net: &str) -> VCluster {
+    let (kernel, initrd) = test_guest();
+    let hv = format!(
+        "kvm:kvm_flag=disabled,kernel_path={},initrd_path={},serial_console=true,\
+         kernel_args=panic=-1 quiet,vnc_bind_address=,machine_version=pc",
+        kernel.display(),
+        initrd.display()
+    );
+    VCluster::up_with(
+        net,
+        3,
+        &[
+            ("GANETI_VCLUSTER_HV", "kvm"),
+            ("GANETI_VCLUSTER_HVPARAMS", &hv),
+        ],
+    )
+}
+
+fn add_guest(vc: &VCluster, node: &str, name: &str) {
+    vc.ok(
+        "gnt-instance",
+        &[
+            "add",
+            "-t",
+            "sharedfile",
+            "--disk",
+            "0:size=16M",
+            "--no-nics",
+            "-B",
+            "maxmem=128,minmem=128",
+            "-o",
+            "tiny",
+            "-n",
+            node,
+            "--no-name-check",
+            "--no-ip-check",
+            name,
+        ],
+    );
+}
+
+fn pid_file(vc: &VCluster, node: usize, name: &str) -> PathBuf {
+    vc.root(node)
+        .join("var/run/ganeti/kvm-hypervisor/pid")
+        .join(name)
+}
+
+/// The pid of the instance's QEMU on node `node`, if it runs there.
+fn qemu_pid(vc: &VCluster, node: usize, name: &str) -> Option<i32> {
+    let pid: i32 = std::fs::read_to_string(pid_file(vc, node, name))
+        .ok()?
+        .trim()
+        .parse()
+        .ok()?;
+    Path::new(&format!("/proc/{pid}")).exists().then_some(pid)
+}
+
+/// The serial socket, from `gnt-instance console --show-cmd` (a local
+/// node's console command: `socat ... UNIX-CONNECT:<socket>`).
+fn serial_socket(vc: &VCluster, name: &str) -> PathBuf {
+    let cmd = vc.ok("gnt-instance", &["console", "--show-cmd", name]);
+    let sock = cmd
+        .split_whitespace()
+        .find_map(|w| w.trim_matches('\'').strip_prefix("UNIX-CONNECT:"))
+        .unwrap_or_else(|| panic!("no serial socket in the console command: {cmd}"));
+    PathBuf::from(sock)
+}
+
+/// A connection to an instance's serial console; lines arrive through a
+/// reader thread.
+struct Serial {
+    lines: Receiver<String>,
+    seen: Vec<String>,
+}
+
+impl Serial {
+    fn connect(path: &Path) -> Serial {
+        let stream = UnixStream::connect(path)
+            .unwrap_or_else(|e| panic!("cannot connect to {}: {e}", path.display()));
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stream).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line.trim().to_string()).is_err() {
+                    break;
+                }
+            }
+        });
+        Serial {
+            lines: rx,
+            seen: Vec::new(),
+        }
+    }
+
+    /// Waits for a line for which `f` says something; returns it.
+    fn wait<T>(&mut self, what: &str, f: impl Fn(&str) -> Option<T>) -> T {
+        let end = Instant::now() + DEADLINE;
+        loop {
+            let left = end.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(l) => {
+                    let r = f(&l);
+                    self.seen.push(l);
+                    if let Some(v) = r {
+                        return v;
+                    }
+                }
+                Err(e) => panic!(
+                    "no {what} on the serial console ({e:?}); last lines: {:?}",
+                    &self.seen[self.seen.len().saturating_sub(10)..]
+                ),
+            }
+        }
+    }
+
+    /// The next counter value.
+    fn counter(&mut self) -> u64 {
+        self.wait("counter", counter_of)
+    }
+}
+
+fn counter_of(line: &str) -> Option<u64> {
+    line.strip_prefix("counter ")?.trim().parse().ok()
+}
+
+#[test]
+fn kvm_instance_boots_reboots_migrates_fails_over_and_stops() {
+    let vc = kvm_cluster("0.50");
+    add_guest(&vc, "node1", "guest1");
+    assert_eq!(
+        vc.list("gnt-instance", "pnode,status,hypervisor", &["guest1"]),
+        vec![vec!["node1", "running", "kvm"]]
+    );
+    let pid1 = qemu_pid(&vc, 1, "guest1").expect("QEMU runs on node1");
+    let mut serial = Serial::connect(&serial_socket(&vc, "guest1"));
+    serial.counter();
+
+    // A soft reboot resets the guest inside the same QEMU.
+    vc.ok("gnt-instance", &["reboot", "--type=soft", "guest1"]);
+    serial.wait("boot line after the reboot", |l| (l == BOOT_LINE).then_some(()));
+    let after_reboot = serial.counter();
+    assert!(after_reboot < 50, "the counter did not restart: {after_reboot}");
+    assert_eq!(qemu_pid(&vc, 1, "guest1"), Some(pid1));
+
+    // Live migration: the guest goes on counting, it does not reboot.
+    let mut last = serial.counter();
+    for (from, to) in [(1, 2), (2, 3)] {
+        let target = format!("node{to}");
+        let out = vc.ok(
+            "gnt-instance",
+            &["migrate", "-f", "--target-node", &target, "guest1"],
+        );
+        assert!(out.contains(&format!("migrating instance to {target}")), "{out}");
+        assert_eq!(
+            vc.list("gnt-instance", "pnode,status", &["guest1"]),
+            vec![vec![target.as_str(), "running"]]
+        );
+        assert!(qemu_pid(&vc, from, "guest1").is_none(), "QEMU left on node{from}");
+        assert!(qemu_pid(&vc, to, "guest1").is_some(), "no QEMU on {target}");
+        let mut s = Serial::connect(&serial_socket(&vc, "guest1"));
+        let now = s.counter();
+        assert!(
+            now > last,
+            "counter went from {last} to {now} across the migration to {target}"
+        );
+        assert!(
+            !s.seen.iter().any(|l| l == BOOT_LINE),
+            "the guest rebooted: {:?}",
+            s.seen
+        );
+        last = s.counter();
+        serial = s;
+    }
+    drop(serial);
+
+    // Failover stops the guest and boots it on the target.
+    vc.ok(
+        "gnt-instance",
+        &["failover", "-f", "--target-node", "node1", "guest1"],
+    );
+    assert_eq!(
+        vc.list("gnt-instance", "pnode,status", &["guest1"]),
+        vec![vec!["node1", "running"]]
+    );
+    assert!(qemu_pid(&vc, 3, "guest1").is_none());
+    let mut s = Serial::connect(&serial_socket(&vc, "guest1"));
+    let fresh = s.counter();
+    assert!(fresh < last, "failover did not restart the guest ({fresh} >= {last})");
+    drop(s);
+
+    // A QEMU that dies behind the master's back is seen by list and verify.
+    let pid = qemu_pid(&vc, 1, "guest1").expect("QEMU on node1");
+    nix_kill(pid);
+    wait_until("QEMU to die", || !Path::new(&format!("/proc/{pid}")).exists());
+    assert_eq!(
+        vc.list("gnt-instance", "status", &["guest1"]),
+        vec![vec!["ERROR_down"]]
+    );
+    let out = vc.gnt("gnt-cluster", &["verify"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("instance guest1: instance not running on its primary node node1"),
+        "{text}"
+    );
+
+    // Started again, then shut down cleanly within the timeout.
+    vc.ok("gnt-instance", &["startup", "guest1"]);
+    let mut s = Serial::connect(&serial_socket(&vc, "guest1"));
+    s.counter();
+    drop(s);
+    let pid = qemu_pid(&vc, 1, "guest1").expect("QEMU on node1");
+    vc.ok("gnt-instance", &["shutdown", "--timeout=60", "guest1"]);
+    assert_eq!(
+        vc.list("gnt-instance", "status", &["guest1"]),
+        vec![vec!["ADMIN_down"]]
+    );
+    assert!(!Path::new(&format!("/proc/{pid}")).exists());
+    assert!(!pid_file(&vc, 1, "guest1").exists());
+
+    // Without ACPI the guest never sees the power button: the shutdown
+    // kills it when the timeout is up.
+    vc.ok("gnt-instance", &["modify", "-H", "acpi=false", "guest1"]);
+    vc.ok("gnt-instance", &["startup", "guest1"]);
+    let pid = qemu_pid(&vc, 1, "guest1").expect("QEMU on node1");
+    let t = Instant::now();
+    vc.ok("gnt-instance", &["shutdown", "--timeout=2", "guest1"]);
+    assert!(t.elapsed() >= Duration::from_secs(2), "{:?}", t.elapsed());
+    assert!(!Path::new(&format!("/proc/{pid}")).exists());
+
+    vc.ok("gnt-instance", &["remove", "-f", "guest1"]);
+    assert!(std::fs::read_dir(vc.dir.path().join("vc/shared"))
+        .unwrap()
+        .next()
+        .is_none());
+}
+
+#[test]
+fn a_failed_migration_leaves_the_instance_on_its_source() {
+    let vc = kvm_cluster("0.51");
+    add_guest(&vc, "node1", "stays");
+    let mut s = Serial::connect(&serial_socket(&vc, "stays"));
+    let before = s.counter();
+    drop(s);
+    // The target cannot listen for the migration: its node daemon holds
+    // the port already.
+    vc.ok("gnt-instance", &["modify", "-H", "migration_port=1811", "stays"]);
+    let err = vc.fails(
+        "gnt-instance",
+        &["migrate", "-f", "--target-node", "node2", "stays"],
+    );
+    assert!(err.to_lowercase().contains("migrat"), "{err}");
+    assert_eq!(
+        vc.list("gnt-instance", "pnode,status", &["stays"]),
+        vec![vec!["node1", "running"]]
+    );
+    assert!(qemu_pid(&vc, 2, "stays").is_none(), "QEMU left on the target");
+    let mut s = Serial::connect(&serial_socket(&vc, "stays"));
+    let after = s.counter();
+    assert!(after > before, "the guest restarted: {before} -> {after}");
+}
+
+fn nix_kill(pid: i32) {
+    let st = std::process::Command::new("kill")
+        .args(["-9", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(st.success());
+}
+
+fn wait_until(what: &str, f: impl Fn() -> bool) {
+    let end = Instant::now() + DEADLINE;
+    while !f() {
+        assert!(Instant::now() < end, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
