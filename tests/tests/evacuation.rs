@@ -223,3 +223,55 @@ fn sharedfile_instances_move_to_any_node_with_their_disk() {
     vc.ok("gnt-instance", &["remove", "-f", "shared1"]);
     assert!(files_below(&shared).is_empty());
 }
+
+#[test]
+fn runtime_memory_balloons_within_the_instance_limits() {
+    let vc = VCluster::up("0.44", 2);
+    vc.ok(
+        "gnt-instance",
+        &[
+            "add",
+            "-t",
+            "diskless",
+            "-o",
+            "tiny",
+            "-n",
+            "node2",
+            "-B",
+            "minmem=256,maxmem=1024",
+            "--no-name-check",
+            "--no-ip-check",
+            "elastic",
+        ],
+    );
+    assert_eq!(
+        vc.list("gnt-instance", "oper_ram", &["elastic"]),
+        vec![vec!["1024"]]
+    );
+    vc.ok("gnt-instance", &["modify", "-m", "512", "elastic"]);
+    assert_eq!(
+        vc.list("gnt-instance", "oper_ram", &["elastic"]),
+        vec![vec!["512"]]
+    );
+    let err = vc.fails("gnt-instance", &["modify", "-m", "128", "elastic"]);
+    assert!(
+        err.contains("must have memory between 256 and 1024 MB"),
+        "{err}"
+    );
+    assert_eq!(
+        vc.list("gnt-instance", "oper_ram", &["elastic"]),
+        vec![vec!["512"]]
+    );
+    // --force goes below minmem; a stopped instance cannot balloon.
+    vc.ok(
+        "gnt-instance",
+        &["modify", "--force", "-m", "128", "elastic"],
+    );
+    assert_eq!(
+        vc.list("gnt-instance", "oper_ram", &["elastic"]),
+        vec![vec!["128"]]
+    );
+    vc.ok("gnt-instance", &["shutdown", "elastic"]);
+    let err = vc.fails("gnt-instance", &["modify", "-m", "512", "elastic"]);
+    assert!(err.contains("is not running"), "{err}");
+}

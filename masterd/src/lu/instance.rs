@@ -135,6 +135,7 @@ async fn check_free_memory(
     node: &objects::Node,
     hv: &str,
     needed: u64,
+    reason: &str,
 ) -> Result<(), GanetiError> {
     let hvparams = ctx
         .master
@@ -165,7 +166,7 @@ async fn check_free_memory(
     if free < needed {
         return Err(GanetiError::prereq(
             format!(
-                "Not enough memory on node {} for starting instance: needed {needed} MiB, \
+                "Not enough memory on node {} for {reason}: needed {needed} MiB, \
                  available {free} MiB",
                 node.name
             ),
@@ -182,7 +183,15 @@ async fn start_on(
     paused: bool,
 ) -> Result<(), GanetiError> {
     let spec = instance_spec(&ctx.master.config.read(), inst)?;
-    check_free_memory(ctx, node, &inst.hypervisor, spec.beparams.min_memory()).await?;
+    let reason = format!("starting instance {}", inst.name);
+    check_free_memory(
+        ctx,
+        node,
+        &inst.hypervisor,
+        spec.beparams.min_memory(),
+        &reason,
+    )
+    .await?;
     ctx.master
         .rpc
         .call(
@@ -1096,12 +1105,11 @@ impl LogicalUnit for SetParams {
                 "Adding, removing or changing NICs and disks is not supported by ganeti-rs yet",
             ));
         }
-        if o.runtime_mem.is_some() {
-            return Err(inval(
-                "Changing runtime memory is not supported by ganeti-rs yet",
-            ));
+        if o.runtime_mem == Some(0) {
+            return Err(inval("Runtime memory must be a positive number of MiB"));
         }
         if o.beparams.is_empty()
+            && o.runtime_mem.is_none()
             && o.hvparams.is_empty()
             && o.os_name.is_none()
             && o.osparams.is_empty()
@@ -1146,6 +1154,11 @@ impl LogicalUnit for SetParams {
         Box::pin(async move {
             let mut inst = get_instance(ctx, &self.uuid)?;
             let mut result = Vec::new();
+            if let Some(mem) = self.op.runtime_mem {
+                // Before anything changes: a refused balloon changes nothing.
+                self.balloon(ctx, &inst, mem).await?;
+                result.push(json!(["runtime_memory", mem]));
+            }
             if !self.op.beparams.is_empty() {
                 inst.beparams =
                     objects::params::update(&inst.beparams, &normalize_beparams(&self.op.beparams));
@@ -1182,6 +1195,73 @@ impl LogicalUnit for SetParams {
             ctx.master.commit(ch)?;
             Ok(Value::Array(result))
         })
+    }
+}
+
+impl SetParams {
+    /// Changes the memory of the running instance to `mem` MiB: within
+    /// minmem..maxmem (after this opcode's changes) unless forced, and
+    /// only if the node has the memory a growth needs.
+    async fn balloon(&self, ctx: &Ctx, inst: &Instance, mem: u64) -> Result<(), GanetiError> {
+        let (node, spec, hvparams, min, max) = {
+            let cfg = ctx.master.config.read();
+            let be =
+                objects::params::update(&inst.beparams, &normalize_beparams(&self.op.beparams));
+            let proposed = Instance {
+                beparams: be,
+                ..inst.clone()
+            };
+            let filled = cfg.cluster.fill_beparams(&proposed);
+            (
+                cfg.nodes[&inst.primary_node].clone(),
+                instance_spec(&cfg, inst)?,
+                cfg.cluster.fill_hvparams(inst),
+                get_u64(&filled, be::MINMEM).unwrap_or(0),
+                get_u64(&filled, be::MAXMEM).unwrap_or(u64::MAX),
+            )
+        };
+        let info = ctx
+            .master
+            .rpc
+            .call(
+                &node,
+                &rpc::InstanceInfo {
+                    instance: inst.name.clone(),
+                    hypervisor: inst.hypervisor.clone(),
+                    hvparams,
+                },
+            )
+            .await
+            .map_err(|e| rpc_error(&format!("Error checking node {}", node.name), e))?;
+        let Some(info) = info else {
+            return Err(wrong_state(format!(
+                "Instance {} is not running",
+                inst.name
+            )));
+        };
+        if !self.op.force && (mem > max || mem < min) {
+            return Err(inval(format!(
+                "Instance {} must have memory between {min} and {max} MB of memory unless \
+                 --force is given",
+                inst.name
+            )));
+        }
+        if mem > info.memory {
+            let reason = format!("ballooning memory for instance {}", inst.name);
+            check_free_memory(ctx, &node, &inst.hypervisor, mem - info.memory, &reason).await?;
+        }
+        ctx.master
+            .rpc
+            .call(
+                &node,
+                &rpc::InstanceBalloonMemory {
+                    instance: spec,
+                    memory_mib: mem,
+                },
+            )
+            .await
+            .map_err(|e| rpc_error("Cannot modify instance runtime memory", e))?;
+        Ok(())
     }
 }
 
@@ -1606,7 +1686,8 @@ impl LogicalUnit for Failover {
             let target = get_node(ctx, &self.target)?;
             if inst.admin_state == AdminState::Up {
                 let needed = be_params(&ctx.master.config.read(), &inst).min_memory();
-                check_free_memory(ctx, &target, &inst.hypervisor, needed).await?;
+                let reason = format!("failing over instance {}", inst.name);
+                check_free_memory(ctx, &target, &inst.hypervisor, needed, &reason).await?;
             }
             ctx.feedback(format!(
                 "* shutting down instance on source node {}",
