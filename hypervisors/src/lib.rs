@@ -95,6 +95,12 @@ pub struct MigrationStatus {
     pub transferred_ram: Option<u64>,
     #[serde(default)]
     pub total_ram: Option<u64>,
+    /// Time the migration took (or has taken so far), milliseconds.
+    #[serde(default)]
+    pub total_time_ms: Option<u64>,
+    /// Time the guest was stopped for the switch-over, milliseconds.
+    #[serde(default)]
+    pub downtime_ms: Option<u64>,
 }
 
 /// How to stop an instance.

@@ -5,6 +5,8 @@
 //! The binaries must be built first (`cargo build --workspace --bins`, which
 //! `scripts/test.sh` does before running the tests).
 
+pub mod guest;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
@@ -226,12 +228,19 @@ impl Drop for VCluster {
 }
 
 /// The target directory of this build (`target/` or `$CARGO_TARGET_DIR`),
-/// from the running executable's path: `<target>/<profile>/deps/<test>`.
+/// from the running executable's path: `<target>/<profile>/deps/<test>` or
+/// `<target>/<profile>/<bin>`.
 pub fn target_dir() -> PathBuf {
-    let exe = std::env::current_exe().expect("test executable path");
-    exe.ancestors()
-        .nth(3)
-        .expect("the test executable is in <target>/<profile>/deps")
+    let exe = std::env::current_exe().expect("executable path");
+    let mut dir = exe
+        .parent()
+        .expect("executable has a directory")
+        .to_path_buf();
+    if dir.ends_with("deps") {
+        dir.pop();
+    }
+    dir.parent()
+        .expect("the executable is in <target>/<profile>")
         .to_path_buf()
 }
 

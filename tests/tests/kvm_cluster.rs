@@ -4,35 +4,11 @@
 //! QEMU killed behind the master's back, shutdown with a timeout, a guest
 //! that ignores the power button, and a failed migration.
 
-use std::io::{BufRead, BufReader};
-use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
-use std::sync::mpsc::{self, Receiver};
 use std::time::{Duration, Instant};
 
-use tests::{test_guest, VCluster};
-
-const BOOT_LINE: &str = "ganeti-rs test guest booted";
-/// Generous: under TCG on a loaded machine the guest may take 10 s.
-const DEADLINE: Duration = Duration::from_secs(120);
-
-fn kvm_cluster(net: &str) -> VCluster {
-    let (kernel, initrd) = test_guest();
-    let hv = format!(
-        "kvm:kvm_flag=disabled,kernel_path={},initrd_path={},serial_console=true,\
-         kernel_args=panic=-1 quiet,vnc_bind_address=,machine_version=pc",
-        kernel.display(),
-        initrd.display()
-    );
-    VCluster::up_with(
-        net,
-        3,
-        &[
-            ("GANETI_VCLUSTER_HV", "kvm"),
-            ("GANETI_VCLUSTER_HVPARAMS", &hv),
-        ],
-    )
-}
+use tests::guest::{kvm_cluster, Serial, BOOT_LINE, DEADLINE};
+use tests::VCluster;
 
 fn add_guest(vc: &VCluster, node: &str, name: &str) {
     vc.ok(
@@ -82,63 +58,6 @@ fn serial_socket(vc: &VCluster, name: &str) -> PathBuf {
         .find_map(|w| w.trim_matches('\'').strip_prefix("UNIX-CONNECT:"))
         .unwrap_or_else(|| panic!("no serial socket in the console command: {cmd}"));
     PathBuf::from(sock)
-}
-
-/// A connection to an instance's serial console; lines arrive through a
-/// reader thread.
-struct Serial {
-    lines: Receiver<String>,
-    seen: Vec<String>,
-}
-
-impl Serial {
-    fn connect(path: &Path) -> Serial {
-        let stream = UnixStream::connect(path)
-            .unwrap_or_else(|e| panic!("cannot connect to {}: {e}", path.display()));
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stream).lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line.trim().to_string()).is_err() {
-                    break;
-                }
-            }
-        });
-        Serial {
-            lines: rx,
-            seen: Vec::new(),
-        }
-    }
-
-    /// Waits for a line for which `f` says something; returns it.
-    fn wait<T>(&mut self, what: &str, f: impl Fn(&str) -> Option<T>) -> T {
-        let end = Instant::now() + DEADLINE;
-        loop {
-            let left = end.saturating_duration_since(Instant::now());
-            match self.lines.recv_timeout(left) {
-                Ok(l) => {
-                    let r = f(&l);
-                    self.seen.push(l);
-                    if let Some(v) = r {
-                        return v;
-                    }
-                }
-                Err(e) => panic!(
-                    "no {what} on the serial console ({e:?}); last lines: {:?}",
-                    &self.seen[self.seen.len().saturating_sub(10)..]
-                ),
-            }
-        }
-    }
-
-    /// The next counter value.
-    fn counter(&mut self) -> u64 {
-        self.wait("counter", counter_of)
-    }
-}
-
-fn counter_of(line: &str) -> Option<u64> {
-    line.strip_prefix("counter ")?.trim().parse().ok()
 }
 
 #[test]

@@ -152,11 +152,12 @@ pub async fn migrate(
             _ = tokio::time::sleep(Duration::from_secs(1)) => {
                 if let Ok(st) = master.rpc.call(&source, &rpc::GetMigrationStatus { instance: spec.clone() }).await {
                     if let (Some(done), Some(total)) = (st.transferred_ram, st.total_ram) {
-                        if let Some(pct) = (done * 100).checked_div(total) {
-                            let pct = pct.min(100);
-                            if last_pct != Some(pct) {
-                                ctx.feedback(format!("* memory transfer progress: {pct}.00 %"));
-                                last_pct = Some(pct);
+                        if total > 0 {
+                            let pct = (done as f64 * 100.0 / total as f64).min(100.0);
+                            let shown = format!("{pct:.2}");
+                            if last_pct.as_ref() != Some(&shown) {
+                                ctx.feedback(format!("* memory transfer progress: {shown} %"));
+                                last_pct = Some(shown);
                             }
                         }
                     }
@@ -207,6 +208,25 @@ pub async fn migrate(
             "Could not migrate instance {}: {msg}",
             inst.name
         )));
+    }
+    // QEMU's own figures, before the source process goes.
+    if let Ok(st) = master
+        .rpc
+        .call(
+            &source,
+            &rpc::GetMigrationStatus {
+                instance: spec.clone(),
+            },
+        )
+        .await
+    {
+        if let (Some(total), Some(down)) = (st.total_time_ms, st.downtime_ms) {
+            let mib = st.transferred_ram.map_or(0, |b| b >> 20);
+            ctx.feedback(format!(
+                "* migration completed: total time {total} ms, downtime {down} ms, \
+                 {mib} MiB transferred"
+            ));
+        }
     }
     inst.set_primary(&target.uuid);
     let mut ch = Changes::new();
