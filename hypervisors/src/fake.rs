@@ -390,6 +390,8 @@ impl Hypervisor for FakeHypervisor {
             status: "completed".into(),
             transferred_ram: None,
             total_ram: None,
+            total_time_ms: None,
+            downtime_ms: None,
         })
     }
 }

@@ -1,4 +1,4 @@
-//! Hypervisors: the [`Hypervisor`] trait, the `fake` driver and the
+//! Hypervisors: the [`Hypervisor`] trait, the `kvm` and `fake` drivers and the
 //! registry that finds a driver by name.
 //!
 //! Drivers are synchronous; the node daemon calls them from blocking
@@ -9,6 +9,7 @@
 pub mod error;
 pub mod fake;
 pub mod instance;
+pub mod kvm;
 pub mod linux;
 pub mod qmp;
 pub mod registry;
@@ -95,6 +96,12 @@ pub struct MigrationStatus {
     pub transferred_ram: Option<u64>,
     #[serde(default)]
     pub total_ram: Option<u64>,
+    /// Time the migration took (or has taken so far), milliseconds.
+    #[serde(default)]
+    pub total_time_ms: Option<u64>,
+    /// Time the guest was stopped for the switch-over, milliseconds.
+    #[serde(default)]
+    pub downtime_ms: Option<u64>,
 }
 
 /// How to stop an instance.
