@@ -611,7 +611,7 @@ fn a_target_killed_mid_migration_leaves_the_source_running_and_the_target_clean(
 #[test]
 fn a_bridged_nic_joins_its_bridge_and_its_tap_goes_with_the_instance() {
     // A bridge of our own, with no address: nothing reaches the host.
-    let bridge = format!("gtbr{:x}", std::process::id() & 0xffff_ff);
+    let bridge = format!("gtbr{:x}", std::process::id() & 0x00ff_ffff);
     let made = Command::new("ip")
         .args(["link", "add", &bridge, "type", "bridge"])
         .output();
