@@ -334,6 +334,10 @@ fn start_info_console_reboot_and_clean_stop() {
     let all = node.hv.all_instances_info(NONE).unwrap();
     assert_eq!(all.len(), 1);
     assert_eq!(node.hv.node_info(NONE).unwrap().memory_instances, 256);
+    // A new driver on the same root (a restarted node daemon) finds it.
+    let restarted = KvmHypervisor::new(&Paths::new(node.root.path()));
+    let again = restarted.instance_info(name, NONE).unwrap().unwrap();
+    assert_eq!((again.id, again.memory), (info.id.clone(), 256));
 
     match node.hv.console(&inst, "node1.example.com").unwrap() {
         ConsoleInfo::Ssh { host, command, .. } => {
@@ -689,4 +693,77 @@ fn verify_and_start_name_a_missing_qemu() {
     let err = node.hv.start(&inst, &[], false).unwrap_err();
     assert!(err.to_string().contains("kvm_path"), "{err}");
     assert!(node.hv.list_instances(NONE).unwrap().is_empty());
+}
+
+#[test]
+fn with_user_shutdown_a_guest_power_off_is_reported_then_stop_quits() {
+    let node = Node::new();
+    let mut guard = Guard::default();
+    let inst = spec(&unique("usershut"), &[("user_shutdown", json!(true))]);
+    let name = inst.name.as_str();
+    let mut serial = start_and_boot(&node, &mut guard, &inst);
+    let pid = node.pid(name).unwrap();
+
+    // The guest powers itself off (here: on the power button).
+    node.qmp(name, "system_powerdown", None);
+    serial.wait_line(
+        "the power button line",
+        Instant::now() + BOOT_DEADLINE,
+        |l| l.contains("power button"),
+    );
+    poll("the shutdown state", Duration::from_secs(60), || {
+        let info = node.hv.instance_info(name, NONE).unwrap()?;
+        (info.state == InstanceState::Shutdown).then_some(())
+    });
+    assert_eq!(node.pid(name), Some(pid), "QEMU stays for the user to see");
+
+    node.hv.stop(name, NONE, soft(30)).unwrap();
+    assert!(node.pid(name).is_none());
+    assert!(node.hv.list_instances(NONE).unwrap().is_empty());
+}
+
+#[test]
+fn a_routed_nic_gets_a_route_that_goes_with_its_tap() {
+    let node = Node::new();
+    let mut guard = Guard::default();
+    let mut inst = spec(&unique("routed"), &[]);
+    // A documentation address in a table of its own: nothing is routed.
+    let table = (std::process::id() % 1000 + 1000).to_string();
+    inst.nics = vec![NicSpec {
+        mac: "aa:00:00:12:34:57".into(),
+        ip: Some("192.0.2.77".into()),
+        mode: NicMode::Routed,
+        link: table.clone(),
+        network: None,
+        uuid: None,
+        name: None,
+        vlan: None,
+    }];
+    let name = inst.name.clone();
+    guard.watch(&node, &name);
+    if let Err(e) = node.hv.start(&inst, &[], true) {
+        let msg = e.to_string();
+        if msg.contains("tuntap") || msg.contains("'ip'") {
+            eprintln!("SKIPPED: cannot make tap devices here: {msg}");
+            return;
+        }
+        panic!("start: {msg}");
+    }
+    let tap = hypervisors::kvm::nics::tap_name(node.root.path(), &name, 0);
+    let routes = Command::new("ip")
+        .args(["route", "show", "table", &table])
+        .output()
+        .unwrap();
+    let routes = String::from_utf8_lossy(&routes.stdout).into_owned();
+    assert!(
+        routes.contains(&format!("192.0.2.77 dev {tap}")),
+        "routes of table {table}: {routes}"
+    );
+    node.hv.stop(&name, NONE, FORCE).unwrap();
+    assert!(!Path::new("/sys/class/net").join(&tap).exists());
+    let routes = Command::new("ip")
+        .args(["route", "show", "table", &table])
+        .output()
+        .unwrap();
+    assert!(!String::from_utf8_lossy(&routes.stdout).contains("192.0.2.77"));
 }

@@ -454,16 +454,26 @@ impl Hypervisor for KvmHypervisor {
     fn stop(&self, instance_name: &str, hvparams: &HvParams, opts: StopOptions) -> Result<()> {
         let name = instance_name;
         let pid = self.running_pid(name)?;
+        let hvparams = KvmRuntime::load(&self.dirs, name)
+            .ok()
+            .flatten()
+            .map(|rt| rt.launch.hvparams)
+            .unwrap_or_else(|| hvparams.clone());
+        let params = KvmParams::parse(&hvparams)?;
         if opts.force {
             info!(instance = name, pid, "killing QEMU");
-            process::kill_qemu(name, pid, &self.dirs.qmp_socket(name), KILL_GRACE)?;
+            let qmp = self.dirs.qmp_socket(name);
+            if params.user_shutdown {
+                // With -no-shutdown QEMU pauses on SIGTERM instead of
+                // exiting: ask it to quit first.
+                let quit = self.with_qmp(name, QMP_QUERY_TIMEOUT, |q| q.execute("quit", None));
+                if quit.is_ok() && process::wait_gone(pid, &qmp, KILL_GRACE) {
+                    let _guard = lock(&self.lock);
+                    return self.remove_leftovers(name);
+                }
+            }
+            process::kill_qemu(name, pid, &qmp, KILL_GRACE)?;
         } else {
-            let hvparams = KvmRuntime::load(&self.dirs, name)
-                .ok()
-                .flatten()
-                .map(|rt| rt.launch.hvparams)
-                .unwrap_or_else(|| hvparams.clone());
-            let params = KvmParams::parse(&hvparams)?;
             info!(instance = name, pid, timeout = ?opts.timeout, "asking the guest to power off");
             self.soft_stop(name, pid, &params, opts.timeout)?;
         }
