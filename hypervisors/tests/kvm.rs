@@ -767,3 +767,69 @@ fn a_routed_nic_gets_a_route_that_goes_with_its_tap() {
         .unwrap();
     assert!(!String::from_utf8_lossy(&routes.stdout).contains("192.0.2.77"));
 }
+
+#[test]
+fn non_live_migration_pauses_moves_and_resumes_the_guest() {
+    let src = Node::new();
+    let dst = Node::new();
+    let mut guard = Guard::default();
+    let inst = spec(&unique("nonlive"), &[("migration_mode", json!("non-live"))]);
+    let name = inst.name.as_str();
+    let mut src_serial = start_and_boot(&src, &mut guard, &inst);
+    let before = src_serial.counter_at_least(2);
+
+    let info = src.hv.migration_info(&inst).unwrap();
+    guard.watch(&dst, name);
+    dst.hv.accept_instance(&inst, &info, "127.0.0.2").unwrap();
+    let mut dst_serial = dst.serial(name);
+    src.hv
+        .migrate_instance("cluster", &inst, "127.0.0.2", false)
+        .unwrap();
+    dst.hv.finalize_migration_dst(&inst, &info, true).unwrap();
+    src.hv.finalize_migration_src(&inst, true, false).unwrap();
+
+    let info = dst.hv.instance_info(name, NONE).unwrap().unwrap();
+    assert_eq!(info.state, InstanceState::Running);
+    let next = dst_serial.counter_at_least(before + 1);
+    dst_serial.counter_at_least(next + 3);
+    assert!(!dst_serial.seen.iter().any(|l| l.contains(BOOT_LINE)));
+    assert!(src.pid(name).is_none());
+    dst.hv.stop(name, NONE, FORCE).unwrap();
+}
+
+#[test]
+fn without_a_serial_console_the_console_is_vnc() {
+    let node = Node::new();
+    let mut guard = Guard::default();
+    let inst = spec(
+        &unique("vnc"),
+        &[
+            ("serial_console", json!(false)),
+            ("vnc_bind_address", json!("127.0.0.1")),
+        ],
+    );
+    let name = inst.name.as_str();
+    guard.watch(&node, name);
+    node.hv.start(&inst, &[], true).unwrap();
+    match node.hv.console(&inst, "node1.example.com").unwrap() {
+        ConsoleInfo::Vnc {
+            host,
+            port,
+            display,
+            ..
+        } => {
+            assert_eq!(host, "127.0.0.1");
+            assert!(port >= 5900, "{port}");
+            assert_eq!(display, port - 5900);
+        }
+        other => panic!("console: {other:?}"),
+    }
+    assert!(!node.hv.dirs().serial_socket(name).exists());
+    node.hv.stop(name, NONE, FORCE).unwrap();
+
+    let plain = spec(&unique("noconsole"), &[("serial_console", json!(false))]);
+    assert!(matches!(
+        node.hv.console(&plain, "node1").unwrap(),
+        ConsoleInfo::Message { .. }
+    ));
+}

@@ -48,17 +48,22 @@ pub fn build(
         KvmFlag::Enabled => a.push(["-enable-kvm"]),
         KvmFlag::Disabled => a.push(["-accel", "tcg"]),
     }
+    // `-machine acpi=off` rather than the deprecated `-no-acpi`.
+    let mut machine = Vec::new();
     if !params.machine_version.is_empty() {
-        a.push(["-machine", &params.machine_version]);
+        machine.push(params.machine_version.clone());
+    }
+    if !params.acpi {
+        machine.push("acpi=off".to_string());
+    }
+    if !machine.is_empty() {
+        a.push(["-machine", &machine.join(",")]);
     }
     if !params.cpu_type.is_empty() {
         a.push(["-cpu", &params.cpu_type]);
     }
     a.push(["-m", &launch.maxmem.to_string()]);
     a.push(["-smp", &smp(launch.vcpus, params)]);
-    if !params.acpi {
-        a.push(["-no-acpi"]);
-    }
     if params.reboot_exits {
         a.push(["-no-reboot"]);
     }
@@ -394,7 +399,7 @@ mod tests {
             &["-accel", "tcg"],
             &["-m", "256"],
             &["-smp", "2,cores=2"],
-            &["-no-acpi"],
+            &["-machine", "acpi=off"],
             &["-no-reboot"],
             &["-serial", "unix:/r/ctrl/inst1.serial,server=on,wait=off"],
             &["-display", "none"],
@@ -410,10 +415,11 @@ mod tests {
 
     #[test]
     fn defaults_use_kvm_and_a_kernel() {
-        let (l, p) = launch(&[]);
+        let (l, p) = launch(&[("machine_version", json!("pc-i440fx-7.2"))]);
         let args = build(&l, &p, &node(), &[], &LaunchMode::default()).unwrap();
         for seq in [
             &["-enable-kvm"][..],
+            &["-machine", "pc-i440fx-7.2"],
             &["-kernel", "/boot/vmlinuz-3-kvmU"],
             &["-append", "root=/dev/vda1 ro console=ttyS0,38400"],
         ] {
