@@ -182,6 +182,20 @@ pub trait Hypervisor: Send + Sync {
         Err(self.unsupported("migration"))
     }
 
+    /// Target side, as [`Hypervisor::accept_instance`], given the disks as
+    /// assembled on this node: their paths may differ from the source's
+    /// (every node of a virtual cluster has its own root).
+    fn accept_instance_with_disks(
+        &self,
+        instance: &InstanceSpec,
+        info: &str,
+        target: &str,
+        disks: &[AttachedDisk],
+    ) -> Result<()> {
+        let _ = disks;
+        self.accept_instance(instance, info, target)
+    }
+
     /// Source side: sends `instance` to `target`.
     fn migrate_instance(
         &self,

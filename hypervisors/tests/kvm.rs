@@ -19,8 +19,8 @@ use hypervisors::kvm::process;
 use hypervisors::kvm::KvmHypervisor;
 use hypervisors::qmp::Qmp;
 use hypervisors::{
-    BeParams, ConsoleInfo, HvParams, Hypervisor, HypervisorError, InstanceSpec, InstanceState,
-    NicMode, NicSpec, StopOptions,
+    AttachedDisk, BeParams, ConsoleInfo, HvParams, Hypervisor, HypervisorError, InstanceSpec,
+    InstanceState, NicMode, NicSpec, StopOptions,
 };
 use objects::paths::Paths;
 use serde_json::{json, Value};
@@ -472,12 +472,30 @@ fn live_migration_between_two_roots_keeps_the_guest_running() {
     let mut guard = Guard::default();
     let inst = spec(&unique("migr"), &[]);
     let name = inst.name.as_str();
-    let mut src_serial = start_and_boot(&src, &mut guard, &inst);
+    // A disk, at a path of each node's own (same content).
+    let disk_on = |node: &Node| {
+        let path = node.root.path().join("disk0");
+        std::fs::write(&path, vec![0u8; 4 << 20]).unwrap();
+        AttachedDisk {
+            index: 0,
+            path: Some(path),
+            uri: None,
+            mode: Default::default(),
+        }
+    };
+    let (src_disk, dst_disk) = (disk_on(&src), disk_on(&dst));
+    guard.watch(&src, name);
+    src.hv.start(&inst, &[src_disk], true).unwrap();
+    let mut src_serial = src.serial(name);
+    src.qmp(name, "cont", None);
+    src_serial.boot_line();
     src_serial.counter_at_least(3);
 
     let info = src.hv.migration_info(&inst).unwrap();
     guard.watch(&dst, name);
-    dst.hv.accept_instance(&inst, &info, "127.0.0.2").unwrap();
+    dst.hv
+        .accept_instance_with_disks(&inst, &info, "127.0.0.2", std::slice::from_ref(&dst_disk))
+        .unwrap();
     // Waiting for the data, the instance does not run on the target yet.
     assert!(dst.pid(name).is_some());
     assert!(dst.hv.list_instances(NONE).unwrap().is_empty());
@@ -524,6 +542,18 @@ fn live_migration_between_two_roots_keeps_the_guest_running() {
     assert_eq!(dst.hv.list_instances(NONE).unwrap(), vec![name.to_string()]);
     let info = dst.hv.instance_info(name, NONE).unwrap().unwrap();
     assert_eq!((info.state, info.memory), (InstanceState::Running, 256));
+    let block = dst.qmp(name, "query-block", None);
+    let file = block
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["device"] == "disk0")
+        .map(|b| b["inserted"]["file"].clone());
+    assert_eq!(
+        file,
+        Some(json!(dst_disk.path.unwrap().display().to_string())),
+        "{block}"
+    );
     assert!(src.hv.list_instances(NONE).unwrap().is_empty());
     assert!(src.pid(name).is_none());
     assert!(!src.hv.dirs().runtime_file(name).exists());

@@ -14,7 +14,7 @@ use super::params::KvmParams;
 use super::runtime::KvmRuntime;
 use super::{lock, process, KvmHypervisor, KILL_GRACE, QMP_TIMEOUT};
 use crate::error::{HypervisorError, Result};
-use crate::{InstanceSpec, MigrationStatus};
+use crate::{AttachedDisk, InstanceSpec, MigrationStatus};
 
 /// How often the source asks QEMU how the migration goes.
 const POLL: Duration = Duration::from_millis(50);
@@ -56,16 +56,34 @@ impl KvmHypervisor {
         instance: &InstanceSpec,
         info: &str,
         target: &str,
+        local_disks: Option<&[AttachedDisk]>,
     ) -> Result<()> {
         let name = &instance.name;
         Self::check_name(name)?;
-        let rt = KvmRuntime::parse(info)
+        let mut rt = KvmRuntime::parse(info)
             .map_err(|e| Self::failed(name, format!("bad migration info from the source: {e}")))?;
         if rt.launch.name != *name {
             return Err(Self::failed(
                 name,
                 format!("the migration info is for instance '{}'", rt.launch.name),
             ));
+        }
+        if let Some(disks) = local_disks {
+            // The same devices, at this node's paths.
+            let mut disks = disks.to_vec();
+            disks.sort_by_key(|d| d.index);
+            let indexes = |d: &[AttachedDisk]| d.iter().map(|d| d.index).collect::<Vec<_>>();
+            if indexes(&disks) != indexes(&rt.launch.disks) {
+                return Err(Self::failed(
+                    name,
+                    format!(
+                        "the target has disks {:?}, the source {:?}",
+                        indexes(&disks),
+                        indexes(&rt.launch.disks)
+                    ),
+                ));
+            }
+            rt.launch.disks = disks;
         }
         let port = KvmParams::parse(&instance.hvparams)?.migration_port;
         let _guard = lock(&self.lock);

@@ -646,7 +646,17 @@ impl Hypervisor for KvmHypervisor {
     }
 
     fn accept_instance(&self, instance: &InstanceSpec, info: &str, target: &str) -> Result<()> {
-        self.accept_instance_impl(instance, info, target)
+        self.accept_instance_impl(instance, info, target, None)
+    }
+
+    fn accept_instance_with_disks(
+        &self,
+        instance: &InstanceSpec,
+        info: &str,
+        target: &str,
+        disks: &[AttachedDisk],
+    ) -> Result<()> {
+        self.accept_instance_impl(instance, info, target, Some(disks))
     }
 
     fn migrate_instance(
