@@ -863,3 +863,57 @@ fn without_a_serial_console_the_console_is_vnc() {
         ConsoleInfo::Message { .. }
     ));
 }
+
+#[test]
+fn many_instances_start_concurrently_and_are_listed_quickly() {
+    const N: usize = 8;
+    let node = Node::new();
+    let mut guard = Guard::default();
+    let specs: Vec<InstanceSpec> = (0..N)
+        .map(|i| {
+            let mut s = spec(&unique(&format!("many{i}")), &[]);
+            s.beparams.maxmem = 128;
+            s.beparams.minmem = Some(128);
+            s
+        })
+        .collect();
+    for s in &specs {
+        guard.watch(&node, &s.name);
+    }
+    let t0 = Instant::now();
+    std::thread::scope(|scope| {
+        for s in &specs {
+            let hv = &node.hv;
+            // Paused: the guests take no CPU while we measure.
+            scope.spawn(move || hv.start(s, &[], true).unwrap());
+        }
+    });
+    let started = t0.elapsed();
+
+    let t0 = Instant::now();
+    let names = node.hv.list_instances(NONE).unwrap();
+    let listed = t0.elapsed();
+    assert_eq!(names.len(), N);
+    let t0 = Instant::now();
+    let all = node.hv.all_instances_info(NONE).unwrap();
+    let queried = t0.elapsed();
+    assert_eq!(all.len(), N);
+    assert!(all
+        .iter()
+        .all(|i| i.state == InstanceState::Paused && i.memory == 128));
+    eprintln!(
+        "{N} instances: started in {} ms (concurrently), listed in {:.1} ms, \
+         all_instances_info in {:.1} ms ({:.1} ms each)",
+        started.as_millis(),
+        listed.as_secs_f64() * 1e3,
+        queried.as_secs_f64() * 1e3,
+        queried.as_secs_f64() * 1e3 / N as f64
+    );
+    std::thread::scope(|scope| {
+        for s in &specs {
+            let hv = &node.hv;
+            scope.spawn(move || hv.stop(&s.name, NONE, FORCE).unwrap());
+        }
+    });
+    assert!(node.hv.list_instances(NONE).unwrap().is_empty());
+}

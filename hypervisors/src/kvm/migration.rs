@@ -86,7 +86,7 @@ impl KvmHypervisor {
             rt.launch.disks = disks;
         }
         let port = KvmParams::parse(&instance.hvparams)?.migration_port;
-        let _guard = lock(&self.lock);
+        let _guard = self.instance_lock(name);
         if self.live_pid(name).is_some() {
             return Err(Self::failed(name, "it already runs on the target node"));
         }
@@ -201,7 +201,7 @@ impl KvmHypervisor {
         Self::check_name(name)?;
         if !success {
             info!(instance = %name, "migration failed: removing the target QEMU");
-            let _guard = lock(&self.lock);
+            let _guard = self.instance_lock(name);
             return self.kill_and_clean(name);
         }
         let was_running = KvmRuntime::parse(info)
@@ -230,7 +230,7 @@ impl KvmHypervisor {
         if was_running && status_of(&status) != "running" {
             self.qmp_command(name, "cont", None)?;
         }
-        let _guard = lock(&self.lock);
+        let _guard = self.instance_lock(name);
         let mut rt = KvmRuntime::load(&self.dirs, name)?
             .ok_or_else(|| Self::failed(name, "the target's runtime file is missing"))?;
         rt.incoming = false;
@@ -261,7 +261,7 @@ impl KvmHypervisor {
                     process::kill_qemu(name, pid, &qmp, KILL_GRACE)?;
                 }
             }
-            let _guard = lock(&self.lock);
+            let _guard = self.instance_lock(name);
             self.remove_leftovers(name)?;
             info!(instance = %name, "migration finalized on the source");
             return Ok(());

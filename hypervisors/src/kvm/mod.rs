@@ -16,11 +16,11 @@ pub mod params;
 pub mod process;
 pub mod runtime;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use objects::paths::Paths;
@@ -47,6 +47,8 @@ const QMP_QUERY_TIMEOUT: Duration = Duration::from_secs(2);
 const START_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long a QEMU gets between SIGTERM and SIGKILL.
 const KILL_GRACE: Duration = Duration::from_secs(5);
+/// Instances queried at once by `all_instances_info`.
+const ALL_INFO_WORKERS: usize = 8;
 /// The binary used when the default `kvm_path` does not exist.
 const QEMU_BINARY: &str = "qemu-system-x86_64";
 
@@ -54,8 +56,9 @@ const QEMU_BINARY: &str = "qemu-system-x86_64";
 pub struct KvmHypervisor {
     paths: Paths,
     dirs: KvmDirs,
-    /// Serialises starts, stops and migrations' bookkeeping.
-    lock: Mutex<()>,
+    /// Instances whose start, stop or migration bookkeeping is under way
+    /// (one at a time per instance).
+    busy: Arc<(Mutex<HashSet<String>>, Condvar)>,
     /// One QMP session at a time per socket (QEMU serves one client).
     qmp_locks: Mutex<HashMap<PathBuf, Arc<Mutex<()>>>>,
     /// Instances paused by a non-live migration (to resume on failure).
@@ -84,9 +87,24 @@ impl KvmHypervisor {
         KvmHypervisor {
             paths: paths.clone(),
             dirs: KvmDirs::new(paths),
-            lock: Mutex::new(()),
+            busy: Arc::default(),
             qmp_locks: Mutex::new(HashMap::new()),
             stopped_for_migration: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Waits until no other thread works on instance `name`, then holds it
+    /// until the guard is dropped.
+    fn instance_lock(&self, name: &str) -> InstanceGuard {
+        let (set, cv) = &*self.busy;
+        let mut busy = lock(set);
+        while busy.contains(name) {
+            busy = cv.wait(busy).unwrap_or_else(|p| p.into_inner());
+        }
+        busy.insert(name.to_string());
+        InstanceGuard {
+            busy: self.busy.clone(),
+            name: name.to_string(),
         }
     }
 
@@ -403,6 +421,20 @@ impl KvmHypervisor {
     }
 }
 
+/// Holds an instance for one thread (see [`KvmHypervisor::instance_lock`]).
+struct InstanceGuard {
+    busy: Arc<(Mutex<HashSet<String>>, Condvar)>,
+    name: String,
+}
+
+impl Drop for InstanceGuard {
+    fn drop(&mut self) {
+        let (set, cv) = &*self.busy;
+        lock(set).remove(&self.name);
+        cv.notify_all();
+    }
+}
+
 fn qmp_error(name: &str, e: crate::qmp::QmpError) -> HypervisorError {
     HypervisorError::Qmp {
         instance: name.to_string(),
@@ -429,7 +461,7 @@ impl Hypervisor for KvmHypervisor {
         startup_paused: bool,
     ) -> Result<()> {
         Self::check_name(&instance.name)?;
-        let _guard = lock(&self.lock);
+        let _guard = self.instance_lock(&instance.name);
         if self.live_pid(&instance.name).is_some() {
             return Err(HypervisorError::AlreadyRunning(instance.name.clone()));
         }
@@ -468,7 +500,7 @@ impl Hypervisor for KvmHypervisor {
                 // exiting: ask it to quit first.
                 let quit = self.with_qmp(name, QMP_QUERY_TIMEOUT, |q| q.execute("quit", None));
                 if quit.is_ok() && process::wait_gone(pid, &qmp, KILL_GRACE) {
-                    let _guard = lock(&self.lock);
+                    let _guard = self.instance_lock(name);
                     return self.remove_leftovers(name);
                 }
             }
@@ -477,13 +509,13 @@ impl Hypervisor for KvmHypervisor {
             info!(instance = name, pid, timeout = ?opts.timeout, "asking the guest to power off");
             self.soft_stop(name, pid, &params, opts.timeout)?;
         }
-        let _guard = lock(&self.lock);
+        let _guard = self.instance_lock(name);
         self.remove_leftovers(name)
     }
 
     fn cleanup(&self, instance_name: &str) -> Result<()> {
         Self::check_name(instance_name)?;
-        let _guard = lock(&self.lock);
+        let _guard = self.instance_lock(instance_name);
         if self.live_pid(instance_name).is_some() {
             warn!(
                 instance = instance_name,
@@ -525,12 +557,40 @@ impl Hypervisor for KvmHypervisor {
     }
 
     fn all_instances_info(&self, _hvparams: &HvParams) -> Result<Vec<InstanceRuntimeInfo>> {
+        let names: Vec<String> = self
+            .dirs
+            .names()?
+            .into_iter()
+            .filter(|n| Self::check_name(n).is_ok())
+            .collect();
+        // One QMP session per instance: a few of them at a time.
+        let workers = names.len().clamp(1, ALL_INFO_WORKERS);
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        let results: Vec<Vec<(usize, Result<Option<InstanceRuntimeInfo>>)>> =
+            std::thread::scope(|scope| {
+                let handles: Vec<_> = (0..workers)
+                    .map(|_| {
+                        scope.spawn(|| {
+                            let mut got = Vec::new();
+                            loop {
+                                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                                let Some(name) = names.get(i) else { break };
+                                got.push((i, self.info_of(name, QMP_QUERY_TIMEOUT)));
+                            }
+                            got
+                        })
+                    })
+                    .collect();
+                handles
+                    .into_iter()
+                    .map(|h| h.join().unwrap_or_default())
+                    .collect()
+            });
+        let mut results: Vec<_> = results.into_iter().flatten().collect();
+        results.sort_by_key(|(i, _)| *i);
         let mut out = Vec::new();
-        for name in self.dirs.names()? {
-            if Self::check_name(&name).is_err() {
-                continue;
-            }
-            if let Some(info) = self.info_of(&name, QMP_QUERY_TIMEOUT)? {
+        for (_, r) in results {
+            if let Some(info) = r? {
                 out.push(info);
             }
         }
@@ -581,7 +641,7 @@ impl Hypervisor for KvmHypervisor {
         let name = &instance.name;
         self.running_pid(name)?;
         self.qmp_command(name, "balloon", Some(json!({"value": memory_mib << 20})))?;
-        let _guard = lock(&self.lock);
+        let _guard = self.instance_lock(name);
         if let Some(mut rt) = KvmRuntime::load(&self.dirs, name)? {
             rt.memory = memory_mib;
             rt.save(&self.dirs)?;
