@@ -3,11 +3,14 @@
 #
 #   OUTDIR/vmlinuz     Debian's cloud kernel (linux-image-cloud-amd64)
 #   OUTDIR/initrd.img  a gzip'ed cpio initramfs of busybox-static whose /init
-#                      mounts /proc, /sys and /dev, prints
+#                      mounts /proc, /sys and /dev, loads the virtio drivers
+#                      (PCI, balloon, block, net), starts acpid, prints
 #                      "ganeti-rs test guest booted" on the serial console,
 #                      then "counter 1", "counter 2", ... every 100 ms forever.
 #                      The ACPI power button powers it off (QMP
-#                      system_powerdown, ganeti's soft shutdown).
+#                      system_powerdown, ganeti's soft shutdown). The boot
+#                      line comes only once acpid listens to the power button,
+#                      so a power-down sent after it is never missed.
 #
 # Boot it with: qemu-system-x86_64 -m 256 -nographic -kernel vmlinuz
 #   -initrd initrd.img -append "console=ttyS0 panic=-1 quiet"
@@ -70,7 +73,16 @@ moddir="kernel/lib/modules/$kver/kernel/drivers"
 r=initramfs
 mkdir -p "$r"/{bin,sbin,usr/bin,usr/sbin,proc,sys,dev,tmp,lib/modules,etc/acpi/PWRF}
 cp busybox/bin/busybox "$r/bin/busybox"
-cp "$moddir/acpi/button.ko" "$moddir/input/evdev.ko" "$r/lib/modules/"
+# Modules, in load order (dependencies first).
+modules="virtio/virtio_ring virtio/virtio virtio/virtio_pci_modern_dev
+    virtio/virtio_pci_legacy_dev virtio/virtio_pci virtio/virtio_balloon
+    block/virtio_blk ../net/core/failover net/net_failover net/virtio_net
+    input/evdev acpi/button"
+: >"$r/lib/modules/order"
+for m in $modules; do
+    cp "$moddir/$m.ko" "$r/lib/modules/"
+    basename "$m" >>"$r/lib/modules/order"
+done
 # busybox acpid runs /etc/acpi/PWRF/00000080 on a power button press.
 cat >"$r/etc/acpi/PWRF/00000080" <<'EOF'
 #!/bin/sh
@@ -84,9 +96,21 @@ mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
 exec </dev/ttyS0 >/dev/ttyS0 2>&1
-insmod /lib/modules/evdev.ko
-insmod /lib/modules/button.ko
-acpid -c /etc/acpi -l /dev/null
+for m in $(cat /lib/modules/order); do
+    insmod "/lib/modules/$m.ko"
+done
+# acpid in the foreground (of a background job), so we know its pid; the
+# guest is ready once acpid holds the power button's event device open.
+acpid -f -c /etc/acpi -l /dev/null &
+acpid_pid=$!
+if [ -d /sys/firmware/acpi ]; then
+    n=0
+    until ls -l "/proc/$acpid_pid/fd" 2>/dev/null | grep -q /dev/input/event; do
+        n=$((n + 1))
+        [ "$n" -ge 1000 ] && { echo "test guest: acpid did not open the power button"; break; }
+        usleep 10000
+    done
+fi
 echo "ganeti-rs test guest booted"
 i=0
 while :; do

@@ -40,6 +40,16 @@ pub enum HypervisorError {
         source: std::io::Error,
     },
 
+    #[error("cannot talk to QEMU of instance '{instance}'")]
+    Qmp {
+        instance: String,
+        #[source]
+        source: crate::qmp::QmpError,
+    },
+
+    #[error("migration of instance '{instance}' failed: {reason}")]
+    Migration { instance: String, reason: String },
+
     #[error("cannot read node resources: {0}")]
     NodeInfo(String),
 

@@ -1,4 +1,4 @@
-//! Hypervisors: the [`Hypervisor`] trait, the `fake` driver and the
+//! Hypervisors: the [`Hypervisor`] trait, the `kvm` and `fake` drivers and the
 //! registry that finds a driver by name.
 //!
 //! Drivers are synchronous; the node daemon calls them from blocking
@@ -9,6 +9,7 @@
 pub mod error;
 pub mod fake;
 pub mod instance;
+pub mod kvm;
 pub mod linux;
 pub mod qmp;
 pub mod registry;
@@ -179,6 +180,20 @@ pub trait Hypervisor: Send + Sync {
     /// of this node).
     fn accept_instance(&self, _instance: &InstanceSpec, _info: &str, _target: &str) -> Result<()> {
         Err(self.unsupported("migration"))
+    }
+
+    /// Target side, as [`Hypervisor::accept_instance`], given the disks as
+    /// assembled on this node: their paths may differ from the source's
+    /// (every node of a virtual cluster has its own root).
+    fn accept_instance_with_disks(
+        &self,
+        instance: &InstanceSpec,
+        info: &str,
+        target: &str,
+        disks: &[AttachedDisk],
+    ) -> Result<()> {
+        let _ = disks;
+        self.accept_instance(instance, info, target)
     }
 
     /// Source side: sends `instance` to `target`.

@@ -7,6 +7,7 @@ use objects::paths::Paths;
 
 use crate::error::{HypervisorError, Result};
 use crate::fake::FakeHypervisor;
+use crate::kvm::KvmHypervisor;
 use crate::Hypervisor;
 
 /// The hypervisors of one node, created once and shared.
@@ -21,6 +22,8 @@ impl Registry {
         let mut drivers: BTreeMap<&'static str, Arc<dyn Hypervisor>> = BTreeMap::new();
         let fake = FakeHypervisor::from_env(paths);
         drivers.insert(fake.name(), Arc::new(fake));
+        let kvm = KvmHypervisor::new(paths);
+        drivers.insert(kvm.name(), Arc::new(kvm));
         Registry { drivers }
     }
 

@@ -257,13 +257,11 @@ fn guest_boots_then_counts_and_kill_leaves_no_qemu() {
 }
 
 #[test]
-#[ignore = "flaky here: the guest sometimes misses the ACPI power button event under load; to be fixed with the kvm driver (issue 4)"]
 fn power_button_powers_the_guest_off() {
     let mut guest = Guest::start();
     let deadline = Instant::now() + BOOT_DEADLINE;
+    // The guest prints its boot line once acpid holds the power button open.
     guest.wait_line("the boot line", deadline, |l| l.contains(BOOT_LINE));
-    // The counter runs: /init (and its acpid) are up.
-    guest.wait_line("counter 1", deadline, |l| Guest::counter(l) == Some(1));
 
     let sock = UnixStream::connect(guest.dir.path().join("qmp.sock")).unwrap();
     sock.set_read_timeout(Some(Duration::from_secs(30)))
