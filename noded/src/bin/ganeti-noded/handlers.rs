@@ -432,9 +432,9 @@ pub fn migration_info(s: &State, r: MigrationInfo) -> CallResult<String> {
 }
 
 pub fn accept_instance(s: &State, r: AcceptInstance) -> CallResult<()> {
-    s.assemble_disks(&r.instance)?;
+    let disks = s.assemble_disks(&r.instance)?;
     s.hv(&r.instance.hypervisor)?
-        .accept_instance(&r.instance, &r.info, &r.target)
+        .accept_instance_with_disks(&r.instance, &r.info, &r.target, &disks)
         .map_err(hv_err)
 }
 
