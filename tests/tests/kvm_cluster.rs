@@ -4,7 +4,7 @@
 //! QEMU killed behind the master's back, shutdown with a timeout, a guest
 //! that ignores the power button, and a failed migration.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use tests::guest::{kvm_cluster, Serial, BOOT_LINE, DEADLINE};
