@@ -726,6 +726,23 @@ fn verify_and_start_name_a_missing_qemu() {
 }
 
 #[test]
+fn a_qemu_that_refuses_to_start_says_why_and_leaves_nothing() {
+    let node = Node::new();
+    let mut guard = Guard::default();
+    let inst = spec(
+        &unique("badopt"),
+        &[("kvm_extra", json!("-no-such-option"))],
+    );
+    guard.watch(&node, &inst.name);
+    let err = node.hv.start(&inst, &[], false).unwrap_err().to_string();
+    assert!(err.contains("failed to start"), "{err}");
+    assert!(err.contains("no-such-option"), "QEMU's message: {err}");
+    assert!(node.hv.list_instances(NONE).unwrap().is_empty());
+    assert!(node.hv.dirs().names().unwrap().is_empty());
+    assert!(!node.hv.dirs().runtime_file(&inst.name).exists());
+}
+
+#[test]
 fn with_user_shutdown_a_guest_power_off_is_reported_then_stop_quits() {
     let node = Node::new();
     let mut guard = Guard::default();
