@@ -945,3 +945,51 @@ fn many_instances_start_concurrently_and_are_listed_quickly() {
     });
     assert!(node.hv.list_instances(NONE).unwrap().is_empty());
 }
+
+#[test]
+fn two_roots_on_one_host_each_see_and_stop_only_their_own_qemu() {
+    let a = Node::new();
+    let b = Node::new();
+    let mut guard = Guard::default();
+    let inst = spec(&unique("twice"), &[]);
+    let name = inst.name.as_str();
+    guard.watch(&a, name);
+    guard.watch(&b, name);
+    a.hv.start(&inst, &[], true).unwrap();
+    b.hv.start(&inst, &[], true).unwrap();
+    let (pid_a, pid_b) = (a.pid(name).unwrap(), b.pid(name).unwrap());
+    assert_ne!(pid_a, pid_b);
+    assert_eq!(
+        a.hv.instance_info(name, NONE).unwrap().unwrap().id,
+        pid_a.to_string()
+    );
+    assert_eq!(
+        b.hv.instance_info(name, NONE).unwrap().unwrap().id,
+        pid_b.to_string()
+    );
+
+    a.hv.stop(name, NONE, FORCE).unwrap();
+    assert!(a.hv.list_instances(NONE).unwrap().is_empty());
+    assert_eq!(b.pid(name), Some(pid_b), "the other root's QEMU survives");
+    assert_eq!(b.hv.list_instances(NONE).unwrap(), vec![name.to_string()]);
+    b.hv.stop(name, NONE, FORCE).unwrap();
+}
+
+#[test]
+fn a_pid_file_naming_another_process_is_not_an_instance_and_is_not_killed() {
+    let node = Node::new();
+    let name = unique("foreign");
+    let dirs = node.hv.dirs();
+    dirs.prepare(&name).unwrap();
+    // A stale pid file whose pid now belongs to someone else (us).
+    std::fs::write(dirs.pid_file(&name), std::process::id().to_string()).unwrap();
+    assert!(node.hv.list_instances(NONE).unwrap().is_empty());
+    assert!(node.hv.instance_info(&name, NONE).unwrap().is_none());
+    assert!(matches!(
+        node.hv.stop(&name, NONE, FORCE),
+        Err(HypervisorError::NotRunning(_))
+    ));
+    // Still alive to assert it; the leftovers go with cleanup.
+    node.hv.cleanup(&name).unwrap();
+    assert!(!dirs.pid_file(&name).exists());
+}
