@@ -50,3 +50,17 @@ impl Registry {
         self.drivers.keys().copied().collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_node_has_the_fake_and_kvm_drivers() {
+        let reg = Registry::new(&Paths::new("/nonexistent-root"));
+        assert_eq!(reg.names(), vec!["fake", "kvm"]);
+        assert_eq!(reg.get("kvm").unwrap().name(), "kvm");
+        let err = reg.get("xen-pvm").err().unwrap().to_string();
+        assert!(err.contains("known: fake, kvm"), "{err}");
+    }
+}

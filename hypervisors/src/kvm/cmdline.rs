@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use crate::error::{HypervisorError, Result};
 use crate::kvm::params::{KvmFlag, KvmParams};
-use crate::kvm::process::qmp_arg;
+use crate::kvm::process::{qmp_arg, socket_arg};
 use crate::kvm::runtime::LaunchSpec;
 use crate::NicMode;
 
@@ -75,10 +75,7 @@ pub fn build(
     a.push(["-device", "virtio-balloon-pci,id=balloon0"]);
 
     if params.serial_console {
-        a.push([
-            "-serial",
-            &format!("unix:{},server=on,wait=off", node.serial.display()),
-        ]);
+        a.push(["-serial", &socket_arg(&node.serial)]);
     } else {
         a.push(["-serial", "none"]);
     }

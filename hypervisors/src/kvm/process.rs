@@ -14,7 +14,16 @@ use crate::error::{HypervisorError, Result};
 
 /// The `-qmp` argument of an instance whose QMP socket is `qmp`.
 pub fn qmp_arg(qmp: &Path) -> String {
-    format!("unix:{},server=on,wait=off", qmp.display())
+    socket_arg(qmp)
+}
+
+/// A server `unix:` chardev on `path` that does not wait for a client
+/// (commas in the path doubled, as QEMU's option syntax wants).
+pub fn socket_arg(path: &Path) -> String {
+    format!(
+        "unix:{},server=on,wait=off",
+        path.display().to_string().replace(',', ",,")
+    )
 }
 
 /// The pid in `pidfile`, if it holds one.

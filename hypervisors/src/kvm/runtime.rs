@@ -31,9 +31,11 @@ pub struct KvmDirs {
 
 impl KvmDirs {
     pub fn new(paths: &Paths) -> Self {
+        // QEMU runs from `/` once daemonized: its paths must be absolute.
+        let abs = |p: PathBuf| std::path::absolute(&p).unwrap_or(p);
         KvmDirs {
-            base: paths.hypervisor_run_dir("kvm"),
-            log: paths.log_dir().join("kvm"),
+            base: abs(paths.hypervisor_run_dir("kvm")),
+            log: abs(paths.log_dir().join("kvm")),
         }
     }
 
