@@ -310,6 +310,10 @@ fn stop(s: &State, inst: &InstanceSpec, timeout_secs: u64) -> CallResult<()> {
         .is_none()
     {
         info!(instance = %inst.name, "not running, nothing to stop");
+        // A process that died leaves its runtime files and devices (taps).
+        if let Err(e) = hv.cleanup(&inst.name) {
+            tracing::warn!(instance = %inst.name, error = %chain(&e), "cleanup of a dead instance failed");
+        }
         return Ok(());
     }
     let opts = StopOptions {
