@@ -17,7 +17,7 @@ use crate::error::{HypervisorError, Result};
 use crate::{AttachedDisk, InstanceSpec, MigrationStatus};
 
 /// How often the source asks QEMU how the migration goes.
-const POLL: Duration = Duration::from_millis(50);
+const POLL: Duration = Duration::from_millis(10);
 /// How long the target may take to finish loading after the source is done.
 const TARGET_SETTLE: Duration = Duration::from_secs(60);
 

@@ -50,17 +50,26 @@ pub async fn migrate(
         (None, None) => hvparams.get("migration_mode").and_then(Value::as_str) != Some("non-live"),
     };
     let spec = instance_spec(&master.config.read(), &inst)?;
-    let running = master
-        .rpc
-        .call(
-            &source,
-            &rpc::InstanceInfo {
-                instance: inst.name.clone(),
-                hypervisor: inst.hypervisor.clone(),
-                hvparams: hvparams.clone(),
-            },
-        )
-        .await
+    // The three questions go out at once: whether the source runs it, the
+    // target's free memory, and the source's migration data (read-only).
+    let info_req = rpc::InstanceInfo {
+        instance: inst.name.clone(),
+        hypervisor: inst.hypervisor.clone(),
+        hvparams: hvparams.clone(),
+    };
+    let node_req = rpc::NodeInfo {
+        hypervisors: vec![(inst.hypervisor.clone(), hvparams.clone())],
+        storage: vec![],
+    };
+    let mig_req = rpc::MigrationInfo {
+        instance: spec.clone(),
+    };
+    let (running, info, migration_info) = tokio::join!(
+        master.rpc.call(&source, &info_req),
+        master.rpc.call(&target, &node_req),
+        master.rpc.call(&source, &mig_req),
+    );
+    let running = running
         .map_err(|e| rpc_error(&format!("Can't contact node {}", source.name), e))?
         .is_some();
     if !running {
@@ -82,17 +91,8 @@ pub async fn migrate(
         "* checking target node {} has enough memory",
         target.name
     ));
-    let info = master
-        .rpc
-        .call(
-            &target,
-            &rpc::NodeInfo {
-                hypervisors: vec![(inst.hypervisor.clone(), hvparams.clone())],
-                storage: vec![],
-            },
-        )
-        .await
-        .map_err(|e| rpc_error(&format!("Can't get data from node {}", target.name), e))?;
+    let info =
+        info.map_err(|e| rpc_error(&format!("Can't get data from node {}", target.name), e))?;
     let free = info.hypervisors.first().map_or(0, |h| h.info.memory_free);
     if free < spec.beparams.min_memory() {
         return Err(GanetiError::prereq(
@@ -109,16 +109,8 @@ pub async fn migrate(
         target.name,
         if live { "live" } else { "non-live" }
     ));
-    let migration_info = master
-        .rpc
-        .call(
-            &source,
-            &rpc::MigrationInfo {
-                instance: spec.clone(),
-            },
-        )
-        .await
-        .map_err(|e| rpc_error("Failed to gather migration information", e))?;
+    let migration_info =
+        migration_info.map_err(|e| rpc_error("Failed to gather migration information", e))?;
     master
         .rpc
         .call(
