@@ -5,48 +5,15 @@
 
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream;
-use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
-use tests::repo_root;
+use tests::test_guest;
 
-const BOOT_LINE: &str = "ganeti-rs test guest booted";
+use tests::guest::BOOT_LINE;
 /// Generous: the guest boots in about 4 s under TCG on a busy machine.
 const BOOT_DEADLINE: Duration = Duration::from_secs(90);
-
-/// The target directory of this build (`target/` or `$CARGO_TARGET_DIR`),
-/// from the test executable's path: `<target>/<profile>/deps/<test>`.
-fn target_dir() -> PathBuf {
-    let exe = std::env::current_exe().expect("test executable path");
-    exe.ancestors()
-        .nth(3)
-        .expect("the test executable is in <target>/<profile>/deps")
-        .to_path_buf()
-}
-
-/// Builds (or finds cached) the guest; returns (vmlinuz, initrd.img).
-fn build_guest() -> (PathBuf, PathBuf) {
-    let out_dir = target_dir().join("test-guest");
-    let script = repo_root().join("scripts/build-test-guest.sh");
-    let out = Command::new(&script)
-        .arg(&out_dir)
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {}: {e}", script.display()));
-    assert!(
-        out.status.success(),
-        "{} failed ({}): {}{}",
-        script.display(),
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let (kernel, initrd) = (out_dir.join("vmlinuz"), out_dir.join("initrd.img"));
-    assert!(kernel.is_file(), "{} was not built", kernel.display());
-    assert!(initrd.is_file(), "{} was not built", initrd.display());
-    (kernel, initrd)
-}
 
 /// A QEMU running the test guest, serial console on its stdout; killed and
 /// reaped when dropped, so a failing test leaves no QEMU behind.
@@ -61,7 +28,7 @@ struct Guest {
 
 impl Guest {
     fn start() -> Guest {
-        let (kernel, initrd) = build_guest();
+        let (kernel, initrd) = test_guest();
         let dir = tempfile::tempdir().unwrap();
         let qmp = dir.path().join("qmp.sock");
         let stderr = std::fs::File::create(dir.path().join("qemu.stderr")).unwrap();
