@@ -8,7 +8,7 @@
 use rayon::prelude::*;
 
 use crate::loader::common_count;
-use crate::metrics::{loc_excl_delta, node_values, ClusterStats, Scratch, N_METRICS};
+use crate::metrics::{loc_excl_delta, node_values, ClusterStats, Partial, N_METRICS};
 use crate::model::{Cluster, NodeStats};
 use crate::moves::{apply_effect, MoveEffect};
 use crate::nodeops::{add_pri, add_sec, check_migration, remove_pri, remove_sec, NodeView};
@@ -128,6 +128,8 @@ fn slot<T>(v: &mut Vec<Option<T>>, k: usize) {
 struct Round<'a> {
     c: &'a Cluster,
     st: &'a ClusterStats,
+    /// The running sums of the round's starting point.
+    base: Partial,
     opts: &'a BalanceOptions,
     is_online: &'a [bool],
     /// Metric values of each node at the start of the round.
@@ -154,20 +156,30 @@ struct Best {
 }
 
 impl Best {
-    fn offer(
-        &mut self,
-        sc: f64,
-        mv: IMove,
-        nodes: [(usize, NodeStats); 3],
-        n: usize,
-        p: usize,
-        s: usize,
-        loc: i64,
-    ) {
+    /// Offers a candidate of score `sc`; `make` describes it (called only
+    /// when the candidate is the best so far, so that losing candidates
+    /// cost no copies of node stats).
+    #[inline(always)]
+    fn offer(&mut self, sc: f64, make: impl FnOnce() -> Found) {
         if sc < self.cur - eps(self.cur) {
             self.cur = sc;
-            self.found = Some((sc, mv, nodes, n, p, s, loc));
+            self.found = Some(make());
         }
+    }
+
+    fn into_candidate(self, idx: usize) -> Option<Candidate> {
+        let (score, mv, nodes, n, p, s, loc) = self.found?;
+        Some(Candidate {
+            score,
+            inst: idx,
+            mv,
+            eff: MoveEffect {
+                nodes: nodes[..n].to_vec(),
+                new_pnode: p,
+                new_snode: s,
+                new_loc_score: loc,
+            },
+        })
     }
 }
 
@@ -196,7 +208,8 @@ fn best_for_instance(
         && r.is_online[osdx]
         && r.opts.instance_moves;
     let op = &c.nodes[opdx];
-    let base = Scratch::new(r.st);
+    let base = &r.base;
+    let vals = r.vals;
     let mut best = Best {
         cur: r.ini,
         found: None,
@@ -223,7 +236,7 @@ fn best_for_instance(
         let mut sp = op.s;
         remove_pri(&mut vp, &mut sp, inst, inst.location_score);
         let mut sc0 = base.clone();
-        sc0.replace_vals(&r.vals[opdx], &sp);
+        sc0.apply(&vals[opdx], &sp);
         let f = op.s.offline || force;
         for t in targets {
             let tn = &c.nodes[t];
@@ -235,18 +248,18 @@ fn best_for_instance(
             if add_pri(&mut vt, &mut st, inst, inst.location_score, f).is_err() {
                 continue;
             }
-            let mut sc = sc0.clone();
-            sc.replace_vals(&r.vals[t], &st);
-            sc.add_map_delta(map_delta(t));
-            best.offer(
-                sc.score(),
-                IMove::FailoverToAny(t),
-                [(opdx, sp), (t, st), (usize::MAX, dummy)],
-                2,
-                t,
-                osdx,
-                inst.location_score,
-            );
+            let sc = sc0.score_with(&[(&vals[t], &st)], map_delta(t));
+            best.offer(sc, || {
+                (
+                    sc,
+                    IMove::FailoverToAny(t),
+                    [(opdx, sp), (t, st), (usize::MAX, dummy)],
+                    2,
+                    t,
+                    osdx,
+                    inst.location_score,
+                )
+            });
         }
         return best.into_candidate(idx);
     }
@@ -290,19 +303,21 @@ fn best_for_instance(
             )
             .is_ok()
         {
-            let mut sc = base.clone();
-            sc.replace_vals(&r.vals[opdx], &sp);
-            sc.replace_vals(&r.vals[osdx], &ss);
-            sc.add_map_delta(map_delta(osdx));
-            best.offer(
-                sc.score(),
-                IMove::Failover,
-                [(opdx, sp), (osdx, ss), (usize::MAX, dummy)],
-                2,
-                osdx,
-                opdx,
-                inst.location_score,
+            let sc = base.score_with(
+                &[(&vals[opdx], &sp), (&vals[osdx], &ss)],
+                map_delta(osdx),
             );
+            best.offer(sc, || {
+                (
+                    sc,
+                    IMove::Failover,
+                    [(opdx, sp), (osdx, ss), (usize::MAX, dummy)],
+                    2,
+                    osdx,
+                    opdx,
+                    inst.location_score,
+                )
+            });
         }
     }
     let kinds = possible_moves(
@@ -325,13 +340,15 @@ fn best_for_instance(
     let do_far = want(IMove::FailoverAndReplace);
     let force_s = os.s.offline || force;
     let force_p = op.s.offline || force;
-    // scratch with the secondary's removal applied (shared by r:, r: f)
+    // sums with the secondary's removal applied (shared by r:, r: f)
     let mut sc_s = base.clone();
-    sc_s.replace_vals(&r.vals[osdx], &ss_r);
+    sc_s.apply(&vals[osdx], &ss_r);
     // caches keyed by the instance's new location score
-    let mut rs_cache: Vec<Option<Option<(NodeStats, Scratch)>>> = Vec::new();
-    let mut far_cache: Vec<Option<Option<(NodeStats, Scratch)>>> = Vec::new();
+    let mut rs_cache: Vec<Option<Option<(NodeStats, Partial)>>> = Vec::new();
+    let mut far_cache: Vec<Option<Option<(NodeStats, Partial)>>> = Vec::new();
     let mut rp_cache: Vec<Option<Option<NodeStats>>> = Vec::new();
+    // sums with the primary's and the secondary's removal applied (r: p)
+    let mut sc_ps: Option<Partial> = None;
     for t in targets {
         let tn = &c.nodes[t];
         if do_rs {
@@ -346,7 +363,7 @@ fn best_for_instance(
                 let mut sp = sp_r;
                 rs_cache[k] = Some(if add_pri(&mut vp, &mut sp, inst, nl, true).is_ok() {
                     let mut sc = sc_s.clone();
-                    sc.replace_vals(&r.vals[opdx], &sp);
+                    sc.apply(&vals[opdx], &sp);
                     Some((sp, sc))
                 } else {
                     None
@@ -356,17 +373,18 @@ fn best_for_instance(
                 let vt = NodeView::new(tn);
                 let mut st = tn.s;
                 if add_sec(&vt, &mut st, inst, opdx, force_s, false).is_ok() {
-                    let mut sc = sc0.clone();
-                    sc.replace_vals(&r.vals[t], &st);
-                    best.offer(
-                        sc.score(),
-                        IMove::ReplaceSecondary(t),
-                        [(opdx, *sp), (osdx, ss_r), (t, st)],
-                        3,
-                        opdx,
-                        t,
-                        nl,
-                    );
+                    let sc = sc0.score_with(&[(&vals[t], &st)], 0.0);
+                    best.offer(sc, || {
+                        (
+                            sc,
+                            IMove::ReplaceSecondary(t),
+                            [(opdx, *sp), (osdx, ss_r), (t, st)],
+                            3,
+                            opdx,
+                            t,
+                            nl,
+                        )
+                    });
                 }
             }
         }
@@ -381,19 +399,19 @@ fn best_for_instance(
                 };
                 let mut sp = sp_r;
                 if add_sec(&vp, &mut sp, inst, t, force_s, false).is_ok() {
-                    let mut sc = sc_s.clone();
-                    sc.replace_vals(&r.vals[opdx], &sp);
-                    sc.replace_vals(&r.vals[t], &st);
-                    sc.add_map_delta(map_delta(t));
-                    best.offer(
-                        sc.score(),
-                        IMove::ReplaceAndFailover(t),
-                        [(t, st), (opdx, sp), (osdx, ss_r)],
-                        3,
-                        t,
-                        opdx,
-                        nl,
-                    );
+                    let sc = sc_s
+                        .score_with(&[(&vals[opdx], &sp), (&vals[t], &st)], map_delta(t));
+                    best.offer(sc, || {
+                        (
+                            sc,
+                            IMove::ReplaceAndFailover(t),
+                            [(t, st), (opdx, sp), (osdx, ss_r)],
+                            3,
+                            t,
+                            opdx,
+                            nl,
+                        )
+                    });
                 }
             }
         }
@@ -418,20 +436,26 @@ fn best_for_instance(
                     let vs = NodeView::new(os);
                     let mut ss = ss2;
                     if add_sec(&vs, &mut ss, inst, t, force_p, false).is_ok() {
-                        let mut sc = base.clone();
-                        sc.replace_vals(&r.vals[opdx], &sp_r);
-                        sc.replace_vals(&r.vals[osdx], &ss);
-                        sc.replace_vals(&r.vals[t], &st);
-                        sc.add_map_delta(map_delta(t));
-                        best.offer(
-                            sc.score(),
-                            IMove::ReplacePrimary(t),
-                            [(opdx, sp_r), (osdx, ss), (t, st)],
-                            3,
-                            t,
-                            osdx,
-                            nl,
+                        let sc0 = sc_ps.get_or_insert_with(|| {
+                            let mut sc = base.clone();
+                            sc.apply(&vals[opdx], &sp_r);
+                            sc
+                        });
+                        let sc = sc0.score_with(
+                            &[(&vals[osdx], &ss), (&vals[t], &st)],
+                            map_delta(t),
                         );
+                        best.offer(sc, || {
+                            (
+                                sc,
+                                IMove::ReplacePrimary(t),
+                                [(opdx, sp_r), (osdx, ss), (t, st)],
+                                3,
+                                t,
+                                osdx,
+                                nl,
+                            )
+                        });
                     }
                 }
             }
@@ -445,8 +469,8 @@ fn best_for_instance(
                 let mut ss = ss_r;
                 far_cache[k] = Some(if add_pri(&mut vs, &mut ss, inst, nl, force_p).is_ok() {
                     let mut sc = base.clone();
-                    sc.replace_vals(&r.vals[opdx], &sp_r);
-                    sc.replace_vals(&r.vals[osdx], &ss);
+                    sc.apply(&vals[opdx], &sp_r);
+                    sc.apply(&vals[osdx], &ss);
                     sc.add_map_delta(map_delta(osdx));
                     Some((ss, sc))
                 } else {
@@ -457,39 +481,23 @@ fn best_for_instance(
                 let vt = NodeView::new(tn);
                 let mut st = tn.s;
                 if add_sec(&vt, &mut st, inst, osdx, force_p, false).is_ok() {
-                    let mut sc = sc0.clone();
-                    sc.replace_vals(&r.vals[t], &st);
-                    best.offer(
-                        sc.score(),
-                        IMove::FailoverAndReplace(t),
-                        [(t, st), (osdx, *ss), (opdx, sp_r)],
-                        3,
-                        osdx,
-                        t,
-                        nl,
-                    );
+                    let sc = sc0.score_with(&[(&vals[t], &st)], 0.0);
+                    best.offer(sc, || {
+                        (
+                            sc,
+                            IMove::FailoverAndReplace(t),
+                            [(t, st), (osdx, *ss), (opdx, sp_r)],
+                            3,
+                            osdx,
+                            t,
+                            nl,
+                        )
+                    });
                 }
             }
         }
     }
     best.into_candidate(idx)
-}
-
-impl Best {
-    fn into_candidate(self, idx: usize) -> Option<Candidate> {
-        let (score, mv, nodes, n, p, s, loc) = self.found?;
-        Some(Candidate {
-            score,
-            inst: idx,
-            mv,
-            eff: MoveEffect {
-                nodes: nodes[..n].to_vec(),
-                new_pnode: p,
-                new_snode: s,
-                new_loc_score: loc,
-            },
-        })
-    }
 }
 
 /// The score of the cluster restricted to `nodes`.
@@ -684,6 +692,7 @@ impl Balancer {
         let round = Round {
             c,
             st: &st,
+            base: Partial::new(&st),
             opts,
             is_online: &is_online,
             vals: &vals,
