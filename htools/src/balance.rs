@@ -659,6 +659,9 @@ impl Balancer {
         opts: &BalanceOptions,
         full: bool,
     ) -> Option<Placement> {
+        if std::env::var_os("HBAL_TRACE").is_some() {
+            eprintln!("round {} full={full}", self.round);
+        }
         if full {
             self.since_full = 0;
         } else {
