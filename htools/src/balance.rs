@@ -7,6 +7,7 @@
 
 use rayon::prelude::*;
 
+use crate::bounds::{boundable, fixed_secondary, TargetBounds};
 use crate::loader::common_count;
 use crate::metrics::{loc_excl_delta, node_values, ClusterStats, Partial, N_METRICS};
 use crate::model::{Cluster, NodeStats};
@@ -135,6 +136,14 @@ struct Round<'a> {
     /// Metric values of each node at the start of the round.
     vals: &'a [[f64; N_METRICS]],
     ini: f64,
+    /// Bounds of the changes on any target node, when they can be had.
+    bounds: Option<TargetBounds>,
+}
+
+/// Whether a lower bound of the scores of a kind of move rules it out
+/// against the best score so far (with room for rounding).
+fn ruled_out(lb: Option<f64>, cur: f64) -> bool {
+    matches!(lb, Some(lb) if lb > cur + 1e-9 * cur.abs().max(1.0))
 }
 
 /// A candidate: score, move, touched nodes (and how many), new primary,
@@ -334,10 +343,10 @@ fn best_for_instance(
             .iter()
             .any(|k| std::mem::discriminant(k) == std::mem::discriminant(&m(0)))
     };
-    let do_rs = want(IMove::ReplaceSecondary);
-    let do_raf = want(IMove::ReplaceAndFailover);
-    let do_rp = want(IMove::ReplacePrimary);
-    let do_far = want(IMove::FailoverAndReplace);
+    let mut do_rs = want(IMove::ReplaceSecondary);
+    let mut do_raf = want(IMove::ReplaceAndFailover);
+    let mut do_rp = want(IMove::ReplacePrimary);
+    let mut do_far = want(IMove::FailoverAndReplace);
     let force_s = os.s.offline || force;
     let force_p = op.s.offline || force;
     // sums with the secondary's removal applied (shared by r:, r: f)
@@ -349,6 +358,89 @@ fn best_for_instance(
     let mut rp_cache: Vec<Option<Option<NodeStats>>> = Vec::new();
     // sums with the primary's and the secondary's removal applied (r: p)
     let mut sc_ps: Option<Partial> = None;
+    // Skip the kinds of move that no target can make better than the best
+    // so far. The caches are filled as the loop below would fill them.
+    let prunable = inst.excl_tags.is_empty()
+        && inst.dsrd_loc_tags.is_empty()
+        && !inst.forthcoming
+        && !op.s.offline
+        && !os.s.offline
+        && boundable(&op.s)
+        && boundable(&os.s);
+    if let (Some(tb), true) = (&r.bounds, prunable) {
+        let cur = best.cur;
+        if do_rs {
+            let mut vp = NodeView {
+                node: op,
+                tags: vp_r.tags.clone(),
+            };
+            let mut sp = sp_r;
+            let entry = if add_pri(&mut vp, &mut sp, inst, 0, true).is_ok() {
+                let mut sc = sc_s.clone();
+                sc.apply(&vals[opdx], &sp);
+                Some((sp, sc))
+            } else {
+                None
+            };
+            do_rs = match &entry {
+                Some((_, sc)) => !ruled_out(sc.lower_bound(&[&tb.as_secondary(inst)]), cur),
+                None => false,
+            };
+            slot(&mut rs_cache, 0);
+            rs_cache[0] = Some(entry);
+        }
+        if do_far && mig_ps {
+            let mut vs = NodeView::new(os);
+            let mut ss = ss_r;
+            let entry = if add_pri(&mut vs, &mut ss, inst, 0, force_p).is_ok() {
+                let mut sc = base.clone();
+                sc.apply(&vals[opdx], &sp_r);
+                sc.apply(&vals[osdx], &ss);
+                sc.add_map_delta(map_delta(osdx));
+                Some((ss, sc))
+            } else {
+                None
+            };
+            do_far = match &entry {
+                Some((_, sc)) => !ruled_out(sc.lower_bound(&[&tb.as_secondary(inst)]), cur),
+                None => false,
+            };
+            slot(&mut far_cache, 0);
+            far_cache[0] = Some(entry);
+        }
+        if do_raf {
+            if let Some(fs) = fixed_secondary(op, &vals[opdx], &sp_r, inst) {
+                let lb = sc_s.lower_bound(&[&fs, &tb.as_primary(inst)]);
+                do_raf = !ruled_out(lb, cur);
+            }
+        }
+        if do_rp && mig_ps {
+            let mut vs = NodeView::new(os);
+            let mut ss = ss_r;
+            let entry = if add_pri(&mut vs, &mut ss, inst, 0, force_p).is_ok() {
+                remove_pri(&mut vs, &mut ss, inst, 0);
+                Some(ss)
+            } else {
+                None
+            };
+            slot(&mut rp_cache, 0);
+            rp_cache[0] = Some(entry);
+            do_rp = match entry {
+                Some(ss2) => match fixed_secondary(os, &vals[osdx], &ss2, inst) {
+                    Some(fs) => {
+                        let sc0 = sc_ps.get_or_insert_with(|| {
+                            let mut sc = base.clone();
+                            sc.apply(&vals[opdx], &sp_r);
+                            sc
+                        });
+                        !ruled_out(sc0.lower_bound(&[&fs, &tb.as_primary(inst)]), cur)
+                    }
+                    None => true,
+                },
+                None => false,
+            };
+        }
+    }
     for t in targets {
         let tn = &c.nodes[t];
         if do_rs {
@@ -660,7 +752,7 @@ impl Balancer {
         full: bool,
     ) -> Option<Placement> {
         if std::env::var_os("HBAL_TRACE").is_some() {
-            eprintln!("round {} full={full}", self.round);
+            eprintln!("round {} full={full} t={:?}", self.round, std::time::Instant::now());
         }
         if full {
             self.since_full = 0;
@@ -696,6 +788,11 @@ impl Balancer {
             c,
             st: &st,
             base: Partial::new(&st),
+            bounds: if std::env::var_os("HBAL_NO_PRUNE").is_some() {
+                None
+            } else {
+                TargetBounds::new(&c.nodes, &online, &vals)
+            },
             opts,
             is_online: &is_online,
             vals: &vals,

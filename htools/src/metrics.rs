@@ -251,6 +251,36 @@ impl Scratch {
     }
 }
 
+/// The possible change of one metric of one node: its old value lies in
+/// `xl..=xh` and it changes by `dl..=dh`.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Change {
+    pub xl: f64,
+    pub xh: f64,
+    pub dl: f64,
+    pub dh: f64,
+}
+
+impl Change {
+    /// The least change of n²·variance this can make, given `n` nodes and
+    /// the metric's sum, and the magnitude of the terms (for rounding).
+    fn min_nnvar_change(&self, n: f64, sum: f64) -> (f64, f64) {
+        // f(x, d) = d (2 n x - 2 S) + (n - 1) d², linear in x and convex
+        // in d: the least value is at an end of x's range, with d at the
+        // vertex clamped to its range.
+        let mut best = f64::INFINITY;
+        let mut mag: f64 = 0.0;
+        for x in [self.xl, self.xh] {
+            let a = 2.0 * n * x - 2.0 * sum;
+            let d = (-a / (2.0 * (n - 1.0))).clamp(self.dl.min(self.dh), self.dh.max(self.dl));
+            let v = d * a + (n - 1.0) * d * d;
+            mag = mag.max((d * a).abs() + ((n - 1.0) * d * d).abs());
+            best = best.min(v);
+        }
+        (best, mag)
+    }
+}
+
 /// Index of the map metric in [`METRICS`].
 const MAP_METRIC: usize = 18;
 
@@ -365,6 +395,58 @@ impl Partial {
 
     pub fn score(&self) -> f64 {
         self.total + METRICS[MAP_METRIC].0 * self.map_value
+    }
+
+    /// A lower bound of the score after further changes of one or two
+    /// nodes, each given per metric as a box of old values and changes
+    /// (the map metric unchanged). `None` when it cannot be bounded.
+    pub fn lower_bound(&self, changes: &[&[Change; N_METRICS]]) -> Option<f64> {
+        let n = self.n;
+        if n < 2.0 {
+            return None;
+        }
+        let mut total = 0.0;
+        for i in 0..N_METRICS {
+            let kind = METRICS[i].2;
+            let moved = changes.iter().any(|c| c[i].dl != 0.0 || c[i].dh != 0.0);
+            if !moved || matches!(kind, Kind::OfflineSum | Kind::Map) {
+                total += self.contrib[i];
+                continue;
+            }
+            match kind {
+                Kind::StdDev => {
+                    let sum = self.sum[i];
+                    let base = n * n * self.var[i];
+                    let mut acc = base;
+                    let mut mag = base.abs();
+                    for c in changes {
+                        let (v, m) = c[i].min_nnvar_change(n, sum);
+                        acc += v;
+                        mag += m;
+                    }
+                    if let [a, b] = changes {
+                        let (a, b) = (&a[i], &b[i]);
+                        let prod = [a.dl * b.dl, a.dl * b.dh, a.dh * b.dl, a.dh * b.dh];
+                        let mx = prod.iter().cloned().fold(f64::MIN, f64::max);
+                        acc -= 2.0 * mx;
+                        mag += 2.0 * mx.abs();
+                    }
+                    if !acc.is_finite() {
+                        return None;
+                    }
+                    let var = ((acc - 1e-12 * mag) / (n * n)).max(0.0);
+                    total += METRICS[i].0 * var.sqrt();
+                }
+                _ => {
+                    let lo: f64 = changes.iter().map(|c| c[i].dl).sum();
+                    if !lo.is_finite() {
+                        return None;
+                    }
+                    total += METRICS[i].0 * (self.sum[i] + lo);
+                }
+            }
+        }
+        Some(total + METRICS[MAP_METRIC].0 * self.map_value)
     }
 }
 
