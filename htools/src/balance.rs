@@ -7,9 +7,9 @@
 
 use rayon::prelude::*;
 
-use crate::bounds::{boundable, fixed_secondary, TargetBounds};
+use crate::bounds::{boundable, fixed_secondary, BucketBounds};
 use crate::loader::common_count;
-use crate::metrics::{loc_excl_delta, node_values, ClusterStats, Partial, N_METRICS};
+use crate::metrics::{loc_excl_delta, node_values, Change, ClusterStats, Partial, N_METRICS};
 use crate::model::{Cluster, NodeStats};
 use crate::moves::{apply_effect, MoveEffect};
 use crate::nodeops::{add_pri, add_sec, check_migration, remove_pri, remove_sec, NodeView};
@@ -136,9 +136,14 @@ struct Round<'a> {
     /// Metric values of each node at the start of the round.
     vals: &'a [[f64; N_METRICS]],
     ini: f64,
-    /// Bounds of the changes on any target node, when they can be had.
-    bounds: Option<TargetBounds>,
+    /// Bounds of the changes on target nodes, when they can be had.
+    bounds: Option<BucketBounds>,
 }
+
+/// Instances with fewer target nodes are evaluated without bounds.
+const PRUNE_MIN_TARGETS: usize = 32;
+
+pub static PRUNE_STATS: [std::sync::atomic::AtomicU64; 8] = [const { std::sync::atomic::AtomicU64::new(0) }; 8];
 
 /// Whether a lower bound of the scores of a kind of move rules it out
 /// against the best score so far (with room for rounding).
@@ -358,18 +363,22 @@ fn best_for_instance(
     let mut rp_cache: Vec<Option<Option<NodeStats>>> = Vec::new();
     // sums with the primary's and the secondary's removal applied (r: p)
     let mut sc_ps: Option<Partial> = None;
-    // Skip the kinds of move that no target can make better than the best
-    // so far. The caches are filled as the loop below would fill them.
+    // Skip, for each bucket of similar target nodes, the kinds of move that
+    // no target in it can make better than the best so far. The caches are
+    // filled as the loop below would fill them.
     let prunable = inst.excl_tags.is_empty()
         && inst.dsrd_loc_tags.is_empty()
         && !inst.forthcoming
         && !op.s.offline
         && !os.s.offline
         && boundable(&op.s)
-        && boundable(&os.s);
-    if let (Some(tb), true) = (&r.bounds, prunable) {
+        && boundable(&os.s)
+        && targets.clone().nth(PRUNE_MIN_TARGETS).is_some();
+    // per bucket: whether each kind (r:, f r:, r: f, r: p) may win there
+    let mut allowed: Vec<[bool; 4]> = Vec::new();
+    if let (Some(pb), true) = (&r.bounds, prunable) {
         let cur = best.cur;
-        if do_rs {
+        let rs_sc = if do_rs {
             let mut vp = NodeView {
                 node: op,
                 tags: vp_r.tags.clone(),
@@ -380,16 +389,16 @@ fn best_for_instance(
                 sc.apply(&vals[opdx], &sp);
                 Some((sp, sc))
             } else {
+                do_rs = false;
                 None
-            };
-            do_rs = match &entry {
-                Some((_, sc)) => !ruled_out(sc.lower_bound(&[&tb.as_secondary(inst)]), cur),
-                None => false,
             };
             slot(&mut rs_cache, 0);
             rs_cache[0] = Some(entry);
-        }
-        if do_far && mig_ps {
+            rs_cache[0].as_ref().and_then(|e| e.as_ref()).map(|(_, sc)| sc.clone())
+        } else {
+            None
+        };
+        let far_sc = if do_far && mig_ps {
             let mut vs = NodeView::new(os);
             let mut ss = ss_r;
             let entry = if add_pri(&mut vs, &mut ss, inst, 0, force_p).is_ok() {
@@ -399,51 +408,87 @@ fn best_for_instance(
                 sc.add_map_delta(map_delta(osdx));
                 Some((ss, sc))
             } else {
+                do_far = false;
                 None
-            };
-            do_far = match &entry {
-                Some((_, sc)) => !ruled_out(sc.lower_bound(&[&tb.as_secondary(inst)]), cur),
-                None => false,
             };
             slot(&mut far_cache, 0);
             far_cache[0] = Some(entry);
-        }
-        if do_raf {
-            if let Some(fs) = fixed_secondary(op, &vals[opdx], &sp_r, inst) {
-                let lb = sc_s.lower_bound(&[&fs, &tb.as_primary(inst)]);
-                do_raf = !ruled_out(lb, cur);
-            }
-        }
-        if do_rp && mig_ps {
+            far_cache[0].as_ref().and_then(|e| e.as_ref()).map(|(_, sc)| sc.clone())
+        } else {
+            None
+        };
+        let raf_fs = if do_raf {
+            fixed_secondary(op, &vals[opdx], &sp_r, inst)
+        } else {
+            None
+        };
+        let rp_fs = if do_rp && mig_ps {
             let mut vs = NodeView::new(os);
             let mut ss = ss_r;
             let entry = if add_pri(&mut vs, &mut ss, inst, 0, force_p).is_ok() {
                 remove_pri(&mut vs, &mut ss, inst, 0);
                 Some(ss)
             } else {
+                do_rp = false;
                 None
             };
             slot(&mut rp_cache, 0);
             rp_cache[0] = Some(entry);
-            do_rp = match entry {
-                Some(ss2) => match fixed_secondary(os, &vals[osdx], &ss2, inst) {
-                    Some(fs) => {
-                        let sc0 = sc_ps.get_or_insert_with(|| {
-                            let mut sc = base.clone();
-                            sc.apply(&vals[opdx], &sp_r);
-                            sc
-                        });
-                        !ruled_out(sc0.lower_bound(&[&fs, &tb.as_primary(inst)]), cur)
-                    }
+            entry.and_then(|ss2| fixed_secondary(os, &vals[osdx], &ss2, inst))
+        } else {
+            None
+        };
+        if rp_fs.is_some() && sc_ps.is_none() {
+            let mut sc = base.clone();
+            sc.apply(&vals[opdx], &sp_r);
+            sc_ps = Some(sc);
+        }
+        allowed = pb
+            .buckets
+            .iter()
+            .map(|tb| {
+                let as_sec = tb.as_secondary(inst);
+                let as_pri = tb.as_primary(inst);
+                let ok = |sc: &Option<Partial>, ch: &[&[Change; N_METRICS]]| match sc {
+                    Some(sc) => !ruled_out(sc.lower_bound(ch), cur),
                     None => true,
-                },
-                None => false,
-            };
+                };
+                let raf = match &raf_fs {
+                    Some(fs) => !ruled_out(sc_s.lower_bound(&[fs, &as_pri]), cur),
+                    None => true,
+                };
+                let rp = match &rp_fs {
+                    Some(fs) => ok(&sc_ps, &[fs, &as_pri]),
+                    None => true,
+                };
+                [ok(&rs_sc, &[&as_sec]), ok(&far_sc, &[&as_sec]), raf, rp]
+            })
+            .collect();
+        if std::env::var_os("HBAL_TRACE").is_some() {
+            for a in &allowed {
+                for k in 0..4 {
+                    PRUNE_STATS[k * 2].fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    if !a[k] {
+                        PRUNE_STATS[k * 2 + 1].fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    }
+                }
+            }
+        }
+        for (k, flag) in [&mut do_rs, &mut do_far, &mut do_raf, &mut do_rp]
+            .into_iter()
+            .enumerate()
+        {
+            if !allowed.iter().any(|a| a[k]) {
+                *flag = false;
+            }
         }
     }
+    let bucket_ok = |t: usize, k: usize| -> bool {
+        allowed.is_empty() || allowed[r.bounds.as_ref().map(|b| b.bucket_of[t]).unwrap_or(0)][k]
+    };
     for t in targets {
         let tn = &c.nodes[t];
-        if do_rs {
+        if do_rs && bucket_ok(t, 0) {
             let nl = common_count(&op.loc_tags, &tn.loc_tags);
             let k = nl as usize;
             slot(&mut rs_cache, k);
@@ -480,7 +525,7 @@ fn best_for_instance(
                 }
             }
         }
-        if do_raf && check_migration(op, tn).is_ok() {
+        if do_raf && bucket_ok(t, 2) && check_migration(op, tn).is_ok() {
             let nl = common_count(&tn.loc_tags, &op.loc_tags);
             let mut vt = NodeView::new(tn);
             let mut st = tn.s;
@@ -507,7 +552,7 @@ fn best_for_instance(
                 }
             }
         }
-        if do_rp && mig_ps && check_migration(os, tn).is_ok() {
+        if do_rp && bucket_ok(t, 3) && mig_ps && check_migration(os, tn).is_ok() {
             let nl = common_count(&tn.loc_tags, &os.loc_tags);
             let k = nl as usize;
             slot(&mut rp_cache, k);
@@ -552,7 +597,7 @@ fn best_for_instance(
                 }
             }
         }
-        if do_far && mig_ps {
+        if do_far && bucket_ok(t, 1) && mig_ps {
             let nl = common_count(&os.loc_tags, &tn.loc_tags);
             let k = nl as usize;
             slot(&mut far_cache, k);
@@ -752,7 +797,7 @@ impl Balancer {
         full: bool,
     ) -> Option<Placement> {
         if std::env::var_os("HBAL_TRACE").is_some() {
-            eprintln!("round {} full={full} t={:?}", self.round, std::time::Instant::now());
+            eprintln!("round {} full={full} t={:?} prune={:?}", self.round, std::time::Instant::now(), PRUNE_STATS);
         }
         if full {
             self.since_full = 0;
@@ -791,7 +836,7 @@ impl Balancer {
             bounds: if std::env::var_os("HBAL_NO_PRUNE").is_some() {
                 None
             } else {
-                TargetBounds::new(&c.nodes, &online, &vals)
+                BucketBounds::new(&c.nodes, &online, &vals)
             },
             opts,
             is_online: &is_online,
@@ -799,6 +844,19 @@ impl Balancer {
             ini,
         };
         let now = self.round;
+        // the nodes changed since each round in which cached moves were
+        // evaluated
+        let mut since: std::collections::BTreeMap<usize, Vec<usize>> = Default::default();
+        if !full {
+            for &i in &victims {
+                if let Some(x) = &self.cache[i] {
+                    since.entry(x.round).or_default();
+                }
+            }
+            for (r, v) in since.iter_mut() {
+                *v = self.changed_since(*r);
+            }
+        }
         let this = &*self;
         let results: Vec<(usize, Option<Candidate>, Cached)> = victims
             .par_iter()
@@ -828,8 +886,8 @@ impl Balancer {
                             }
                         }
                     }
-                    let targets = this.changed_since(cached.round);
-                    if let Some(b) = best_for_instance(&round, i, &targets, false) {
+                    let targets = &since[&cached.round];
+                    if let Some(b) = best_for_instance(&round, i, targets, false) {
                         if best
                             .as_ref()
                             .map(|x| b.score < x.score - eps(x.score))

@@ -300,3 +300,61 @@ pub fn fixed_secondary(
     }
     Some(ch)
 }
+
+/// Nodes per bucket of [`BucketBounds`].
+const BUCKET: usize = 16;
+
+/// The online nodes in buckets of similar nodes, each with its bounds, so
+/// that a kind of move can be ruled out bucket by bucket.
+#[derive(Debug, Clone)]
+pub struct BucketBounds {
+    pub buckets: Vec<TargetBounds>,
+    /// Bucket of each node (by index; meaningless for offline nodes).
+    pub bucket_of: Vec<usize>,
+}
+
+impl BucketBounds {
+    /// `None` if some online node cannot be bounded.
+    pub fn new(nodes: &[Node], online: &[usize], vals: &[[f64; N_METRICS]]) -> Option<Self> {
+        if online.is_empty() {
+            return None;
+        }
+        // order the nodes by how far each metric is from its mean, in
+        // units of its spread, weighted as in the score
+        let n = online.len() as f64;
+        let mut mean = [0.0; N_METRICS];
+        let mut sd = [0.0; N_METRICS];
+        for &k in online {
+            for j in 0..N_METRICS {
+                mean[j] += vals[k][j] / n;
+            }
+        }
+        for &k in online {
+            for j in 0..N_METRICS {
+                sd[j] += (vals[k][j] - mean[j]).powi(2) / n;
+            }
+        }
+        let key = |k: usize| -> f64 {
+            let mut v = 0.0;
+            for j in 0..N_METRICS {
+                let s = sd[j].sqrt();
+                if s > 0.0 && s.is_finite() {
+                    v += crate::metrics::METRICS[j].0 * (vals[k][j] - mean[j]) / s;
+                }
+            }
+            v
+        };
+        let mut order: Vec<(f64, usize)> = online.iter().map(|&k| (key(k), k)).collect();
+        order.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+        let mut bucket_of = vec![0; nodes.len()];
+        let mut buckets = Vec::new();
+        for (b, chunk) in order.chunks(BUCKET).enumerate() {
+            let ks: Vec<usize> = chunk.iter().map(|&(_, k)| k).collect();
+            for &k in &ks {
+                bucket_of[k] = b;
+            }
+            buckets.push(TargetBounds::new(nodes, &ks, vals)?);
+        }
+        Some(BucketBounds { buckets, bucket_of })
+    }
+}
