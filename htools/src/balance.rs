@@ -41,6 +41,9 @@ pub struct BalanceOptions {
     /// does, even on large clusters (where by default cached moves are
     /// re-scored and only moves involving changed nodes are re-evaluated).
     pub exhaustive: bool,
+    /// Skip candidate moves that lower bounds rule out (the plan is the
+    /// same either way; this only saves time).
+    pub prune: bool,
 }
 
 impl Default for BalanceOptions {
@@ -56,6 +59,7 @@ impl Default for BalanceOptions {
             restricted_migration: false,
             ignore_soft_errors: false,
             exhaustive: false,
+            prune: true,
         }
     }
 }
@@ -142,8 +146,6 @@ struct Round<'a> {
 
 /// Instances with fewer target nodes are evaluated without bounds.
 const PRUNE_MIN_TARGETS: usize = 32;
-
-pub static PRUNE_STATS: [std::sync::atomic::AtomicU64; 8] = [const { std::sync::atomic::AtomicU64::new(0) }; 8];
 
 /// Whether a lower bound of the scores of a kind of move rules it out
 /// against the best score so far (with room for rounding).
@@ -464,16 +466,6 @@ fn best_for_instance(
                 [ok(&rs_sc, &[&as_sec]), ok(&far_sc, &[&as_sec]), raf, rp]
             })
             .collect();
-        if std::env::var_os("HBAL_TRACE").is_some() {
-            for a in &allowed {
-                for k in 0..4 {
-                    PRUNE_STATS[k * 2].fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    if !a[k] {
-                        PRUNE_STATS[k * 2 + 1].fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    }
-                }
-            }
-        }
         for (k, flag) in [&mut do_rs, &mut do_far, &mut do_raf, &mut do_rp]
             .into_iter()
             .enumerate()
@@ -796,9 +788,6 @@ impl Balancer {
         opts: &BalanceOptions,
         full: bool,
     ) -> Option<Placement> {
-        if std::env::var_os("HBAL_TRACE").is_some() {
-            eprintln!("round {} full={full} t={:?} prune={:?}", self.round, std::time::Instant::now(), PRUNE_STATS);
-        }
         if full {
             self.since_full = 0;
         } else {
@@ -833,7 +822,7 @@ impl Balancer {
             c,
             st: &st,
             base: Partial::new(&st),
-            bounds: if std::env::var_os("HBAL_NO_PRUNE").is_some() {
+            bounds: if !opts.prune {
                 None
             } else {
                 BucketBounds::new(&c.nodes, &online, &vals)

@@ -288,6 +288,7 @@ fn run() -> Result<ExitCode> {
         restricted_migration: o.restricted_migration,
         ignore_soft_errors: o.ignore_soft_errors,
         exhaustive: o.exhaustive,
+        prune: true,
     };
     let mut jobs: Vec<MoveJob> = Vec::new();
     let before = c.clone();
