@@ -319,10 +319,7 @@ fn best_for_instance(
             )
             .is_ok()
         {
-            let sc = base.score_with(
-                &[(&vals[opdx], &sp), (&vals[osdx], &ss)],
-                map_delta(osdx),
-            );
+            let sc = base.score_with(&[(&vals[opdx], &sp), (&vals[osdx], &ss)], map_delta(osdx));
             best.offer(sc, || {
                 (
                     sc,
@@ -396,7 +393,10 @@ fn best_for_instance(
             };
             slot(&mut rs_cache, 0);
             rs_cache[0] = Some(entry);
-            rs_cache[0].as_ref().and_then(|e| e.as_ref()).map(|(_, sc)| sc.clone())
+            rs_cache[0]
+                .as_ref()
+                .and_then(|e| e.as_ref())
+                .map(|(_, sc)| sc.clone())
         } else {
             None
         };
@@ -415,7 +415,10 @@ fn best_for_instance(
             };
             slot(&mut far_cache, 0);
             far_cache[0] = Some(entry);
-            far_cache[0].as_ref().and_then(|e| e.as_ref()).map(|(_, sc)| sc.clone())
+            far_cache[0]
+                .as_ref()
+                .and_then(|e| e.as_ref())
+                .map(|(_, sc)| sc.clone())
         } else {
             None
         };
@@ -528,8 +531,7 @@ fn best_for_instance(
                 };
                 let mut sp = sp_r;
                 if add_sec(&vp, &mut sp, inst, t, force_s, false).is_ok() {
-                    let sc = sc_s
-                        .score_with(&[(&vals[opdx], &sp), (&vals[t], &st)], map_delta(t));
+                    let sc = sc_s.score_with(&[(&vals[opdx], &sp), (&vals[t], &st)], map_delta(t));
                     best.offer(sc, || {
                         (
                             sc,
@@ -570,10 +572,8 @@ fn best_for_instance(
                             sc.apply(&vals[opdx], &sp_r);
                             sc
                         });
-                        let sc = sc0.score_with(
-                            &[(&vals[osdx], &ss), (&vals[t], &st)],
-                            map_delta(t),
-                        );
+                        let sc =
+                            sc0.score_with(&[(&vals[osdx], &ss), (&vals[t], &st)], map_delta(t));
                         best.offer(sc, || {
                             (
                                 sc,

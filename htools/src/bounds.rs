@@ -62,10 +62,7 @@ fn n1_ab(s: &NodeStats, x: f64) -> Ab {
     if s.fail_n1 == (s.unallocated_mem() <= s.r_mem) {
         GROWS
     } else {
-        Ab {
-            a_lo: -x,
-            ..GROWS
-        }
+        Ab { a_lo: -x, ..GROWS }
     }
 }
 
@@ -88,7 +85,10 @@ fn pri_ab(s: &NodeStats, x: &[f64; N_METRICS]) -> [Ab; N_METRICS] {
     r[12] = exact(0.0, 1.0 / s.hi_spindles);
     r[13] = exact(s.f_mem_forth as f64 / tm - x[13], 1.0 / tm);
     r[14] = exact(s.f_dsk_forth as f64 / td - x[14], 1.0 / td);
-    r[15] = exact(s.u_cpu_forth as f64 / s.t_cpu / s.cpu_speed - x[15], 1.0 / cs);
+    r[15] = exact(
+        s.u_cpu_forth as f64 / s.t_cpu / s.cpu_speed - x[15],
+        1.0 / cs,
+    );
     r[16] = exact(0.0, 1.0 / s.hi_spindles);
     r[17] = GROWS;
     r
@@ -122,7 +122,11 @@ fn sec_ab(s: &NodeStats, x: &[f64; N_METRICS], rmax: i64) -> [Ab; N_METRICS] {
 fn pri_c(inst: &Instance) -> [f64; N_METRICS] {
     let mut c = [0.0; N_METRICS];
     let mem = if inst.uses_memory() { inst.mem } else { 0 } as f64;
-    let dsk = if inst.uses_local_storage() { inst.dsk } else { 0 } as f64;
+    let dsk = if inst.uses_local_storage() {
+        inst.dsk
+    } else {
+        0
+    } as f64;
     let vcpus = if inst.not_offline() { inst.vcpus } else { 0 } as f64;
     let su = if inst.uses_local_storage() {
         inst.spindle_use

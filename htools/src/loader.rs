@@ -1,7 +1,6 @@
 //! Turning raw backend data into a consistent cluster: tags, placement of
 //! instances on nodes, N+1 reservations, memory accounting.
 
-
 use crate::error::{Error, Result};
 use crate::model::{Cluster, Instance, Node};
 use crate::types::{DynUtil, NO_SECONDARY};

@@ -302,7 +302,15 @@ pub struct Partial {
 /// One metric's sum and variance after a node's value goes from `x` to
 /// `y` (Ganeti's `updateStatistics`); `None` when it does not change.
 #[inline(always)]
-fn update_metric(kind: Kind, online: bool, n: f64, sum: f64, var: f64, x: f64, y: f64) -> Option<(f64, f64)> {
+fn update_metric(
+    kind: Kind,
+    online: bool,
+    n: f64,
+    sum: f64,
+    var: f64,
+    x: f64,
+    y: f64,
+) -> Option<(f64, f64)> {
     if x == y {
         return None;
     }
@@ -352,7 +360,15 @@ impl Partial {
         let b = node_values(new);
         let online = !new.offline;
         for i in 0..N_METRICS {
-            if let Some((s, v)) = update_metric(METRICS[i].2, online, self.n, self.sum[i], self.var[i], old[i], b[i]) {
+            if let Some((s, v)) = update_metric(
+                METRICS[i].2,
+                online,
+                self.n,
+                self.sum[i],
+                self.var[i],
+                old[i],
+                b[i],
+            ) {
                 self.sum[i] = s;
                 self.var[i] = v;
                 let c = contribution(i, s, v);
@@ -380,7 +396,9 @@ impl Partial {
             let mut v = self.var[i];
             let mut changed = false;
             for (k, (old, st)) in repl.iter().enumerate() {
-                if let Some((s2, v2)) = update_metric(kind, !st.offline, self.n, s, v, old[i], newv[k][i]) {
+                if let Some((s2, v2)) =
+                    update_metric(kind, !st.offline, self.n, s, v, old[i], newv[k][i])
+                {
                     s = s2;
                     v = v2;
                     changed = true;

@@ -93,9 +93,9 @@ fn rows(res: &Value, what: &str) -> Result<Vec<Vec<Option<Value>>>> {
         .ok_or_else(|| Error::parse(format!("{what} query result"), "no 'data' list"))?;
     data.iter()
         .map(|row| {
-            let cells = row
-                .as_array()
-                .ok_or_else(|| Error::parse(format!("{what} query result"), "a row is not a list"))?;
+            let cells = row.as_array().ok_or_else(|| {
+                Error::parse(format!("{what} query result"), "a row is not a list")
+            })?;
             Ok(cells
                 .iter()
                 .map(|cell| match cell.as_array().map(Vec::as_slice) {
@@ -135,7 +135,11 @@ fn string(row: &[Option<Value>], i: usize, what: &str, owner: &str) -> Result<St
 fn strings(row: &[Option<Value>], i: usize) -> Vec<String> {
     field(row, i)
         .and_then(Value::as_array)
-        .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -261,7 +265,11 @@ pub fn from_answers(groups: &Value, nodes: &Value, insts: &Value, info: &Value) 
     let tags = info
         .get("tags")
         .and_then(Value::as_array)
-        .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect()
+        })
         .unwrap_or_default();
     let ipolicy = match info.get("ipolicy") {
         Some(v) if v.is_object() => super::iallocator::ipolicy(v, "cluster")?,
@@ -396,9 +404,26 @@ mod tests {
     fn builds_the_cluster_from_query_answers() {
         let groups = json!({"fields": [], "data": [[ok(json!("uuid-g")), ok(json!("default")), ok(json!("preferred")), [1, null], ok(json!([]))]]});
         let node = |name: &str| {
-            json!([ok(json!(name)), ok(json!(4096)), ok(json!(512)), ok(json!(3000)), ok(json!(100000)), ok(json!(90000)),
-                   ok(json!(4)), ok(json!(1)), ok(json!(false)), ok(json!(false)), ok(json!(true)), ok(json!(1)),
-                   ok(json!("uuid-g")), ok(json!(["rack:a"])), ok(json!(false)), ok(json!(0)), ok(json!(0)), ok(json!(1.0))])
+            json!([
+                ok(json!(name)),
+                ok(json!(4096)),
+                ok(json!(512)),
+                ok(json!(3000)),
+                ok(json!(100000)),
+                ok(json!(90000)),
+                ok(json!(4)),
+                ok(json!(1)),
+                ok(json!(false)),
+                ok(json!(false)),
+                ok(json!(true)),
+                ok(json!(1)),
+                ok(json!("uuid-g")),
+                ok(json!(["rack:a"])),
+                ok(json!(false)),
+                ok(json!(0)),
+                ok(json!(0)),
+                ok(json!(1.0))
+            ])
         };
         let nodes = json!({"fields": [], "data": [node("node1"), node("node2")]});
         let insts = json!({"fields": [], "data": [[

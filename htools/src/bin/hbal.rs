@@ -10,8 +10,8 @@ use htools::balance::{balance, BalanceOptions};
 use htools::cli::{split_cluster, DataOpts};
 use htools::metrics::{optimal_score, print_stats, ClusterStats};
 use htools::output::{
-    fmt_g, format_cmds, node_fields, print_insts, print_nodes, solution_line, split_jobs, move_opcodes, MoveJob,
-    SH_TEMPLATE,
+    fmt_g, format_cmds, move_opcodes, node_fields, print_insts, print_nodes, solution_line,
+    split_jobs, MoveJob, SH_TEMPLATE,
 };
 
 #[derive(Parser, Debug)]
@@ -396,7 +396,10 @@ fn run() -> Result<ExitCode> {
         let jobsets: Vec<(String, Vec<Vec<serde_json::Value>>)> = sets
             .iter()
             .map(|js| {
-                let names: Vec<&str> = js.iter().map(|j| c.instances[j.inst].name.as_str()).collect();
+                let names: Vec<&str> = js
+                    .iter()
+                    .map(|j| c.instances[j.inst].name.as_str())
+                    .collect();
                 (
                     format!("Executing jobset for instances {}", names.join(", ")),
                     js.iter().map(|j| j.ops.clone()).collect(),
