@@ -43,7 +43,7 @@ fn hbal_and_hinfo_read_the_cluster_over_luxi() {
     // the default socket under GANETI_ROOTDIR
     let out = htool(&vc, "hbal", &["-L", "-v", "-v"]);
     assert!(out.contains("Loaded 3 nodes, 3 instances"), "{out}");
-    assert!(out.contains("Initial score:"), "{out}");
+    assert!(out.contains("Initial coefficients: overall"), "{out}");
     // an explicit socket
     let sock = vc.paths().luxi_socket();
     let arg = format!("--luxi={}", sock.display());
