@@ -341,8 +341,15 @@ pub fn execute_jobsets(
         let mut failed = Vec::new();
         for id in &ids {
             let status = wait_job(&mut c, *id)?;
-            report(&format!("Job {id}: {status}"));
-            if status != "success" {
+            if status == "success" {
+                report(&format!("Job {id}: {status}"));
+            } else {
+                let why = c
+                    .query_jobs(Some(&[*id]), &["opresult"])
+                    .ok()
+                    .and_then(|q| q.get(0).and_then(|j| j.get(0)).cloned())
+                    .unwrap_or(Value::Null);
+                report(&format!("Job {id}: {status}: {why}"));
                 failed.push(*id);
             }
         }
