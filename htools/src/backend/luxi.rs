@@ -107,7 +107,7 @@ fn rows(res: &Value, what: &str) -> Result<Vec<Vec<Option<Value>>>> {
         .collect()
 }
 
-fn field<'a>(row: &'a [Option<Value>], i: usize) -> Option<&'a Value> {
+fn field(row: &[Option<Value>], i: usize) -> Option<&Value> {
     row.get(i).and_then(Option::as_ref)
 }
 
