@@ -7,8 +7,9 @@
 
 use rayon::prelude::*;
 
+use crate::bounds::{boundable, fixed_secondary, BucketBounds};
 use crate::loader::common_count;
-use crate::metrics::{loc_excl_delta, node_values, ClusterStats, Scratch, N_METRICS};
+use crate::metrics::{loc_excl_delta, node_values, Change, ClusterStats, Partial, N_METRICS};
 use crate::model::{Cluster, NodeStats};
 use crate::moves::{apply_effect, MoveEffect};
 use crate::nodeops::{add_pri, add_sec, check_migration, remove_pri, remove_sec, NodeView};
@@ -40,6 +41,9 @@ pub struct BalanceOptions {
     /// does, even on large clusters (where by default cached moves are
     /// re-scored and only moves involving changed nodes are re-evaluated).
     pub exhaustive: bool,
+    /// Skip candidate moves that lower bounds rule out (the plan is the
+    /// same either way; this only saves time).
+    pub prune: bool,
 }
 
 impl Default for BalanceOptions {
@@ -55,6 +59,7 @@ impl Default for BalanceOptions {
             restricted_migration: false,
             ignore_soft_errors: false,
             exhaustive: false,
+            prune: true,
         }
     }
 }
@@ -128,11 +133,24 @@ fn slot<T>(v: &mut Vec<Option<T>>, k: usize) {
 struct Round<'a> {
     c: &'a Cluster,
     st: &'a ClusterStats,
+    /// The running sums of the round's starting point.
+    base: Partial,
     opts: &'a BalanceOptions,
     is_online: &'a [bool],
     /// Metric values of each node at the start of the round.
     vals: &'a [[f64; N_METRICS]],
     ini: f64,
+    /// Bounds of the changes on target nodes, when they can be had.
+    bounds: Option<BucketBounds>,
+}
+
+/// Instances with fewer target nodes are evaluated without bounds.
+const PRUNE_MIN_TARGETS: usize = 32;
+
+/// Whether a lower bound of the scores of a kind of move rules it out
+/// against the best score so far (with room for rounding).
+fn ruled_out(lb: Option<f64>, cur: f64) -> bool {
+    matches!(lb, Some(lb) if lb > cur + 1e-9 * cur.abs().max(1.0))
 }
 
 /// A candidate: score, move, touched nodes (and how many), new primary,
@@ -154,20 +172,30 @@ struct Best {
 }
 
 impl Best {
-    fn offer(
-        &mut self,
-        sc: f64,
-        mv: IMove,
-        nodes: [(usize, NodeStats); 3],
-        n: usize,
-        p: usize,
-        s: usize,
-        loc: i64,
-    ) {
+    /// Offers a candidate of score `sc`; `make` describes it (called only
+    /// when the candidate is the best so far, so that losing candidates
+    /// cost no copies of node stats).
+    #[inline(always)]
+    fn offer(&mut self, sc: f64, make: impl FnOnce() -> Found) {
         if sc < self.cur - eps(self.cur) {
             self.cur = sc;
-            self.found = Some((sc, mv, nodes, n, p, s, loc));
+            self.found = Some(make());
         }
+    }
+
+    fn into_candidate(self, idx: usize) -> Option<Candidate> {
+        let (score, mv, nodes, n, p, s, loc) = self.found?;
+        Some(Candidate {
+            score,
+            inst: idx,
+            mv,
+            eff: MoveEffect {
+                nodes: nodes[..n].to_vec(),
+                new_pnode: p,
+                new_snode: s,
+                new_loc_score: loc,
+            },
+        })
     }
 }
 
@@ -196,7 +224,8 @@ fn best_for_instance(
         && r.is_online[osdx]
         && r.opts.instance_moves;
     let op = &c.nodes[opdx];
-    let base = Scratch::new(r.st);
+    let base = &r.base;
+    let vals = r.vals;
     let mut best = Best {
         cur: r.ini,
         found: None,
@@ -223,7 +252,7 @@ fn best_for_instance(
         let mut sp = op.s;
         remove_pri(&mut vp, &mut sp, inst, inst.location_score);
         let mut sc0 = base.clone();
-        sc0.replace_vals(&r.vals[opdx], &sp);
+        sc0.apply(&vals[opdx], &sp);
         let f = op.s.offline || force;
         for t in targets {
             let tn = &c.nodes[t];
@@ -235,18 +264,18 @@ fn best_for_instance(
             if add_pri(&mut vt, &mut st, inst, inst.location_score, f).is_err() {
                 continue;
             }
-            let mut sc = sc0.clone();
-            sc.replace_vals(&r.vals[t], &st);
-            sc.add_map_delta(map_delta(t));
-            best.offer(
-                sc.score(),
-                IMove::FailoverToAny(t),
-                [(opdx, sp), (t, st), (usize::MAX, dummy)],
-                2,
-                t,
-                osdx,
-                inst.location_score,
-            );
+            let sc = sc0.score_with(&[(&vals[t], &st)], map_delta(t));
+            best.offer(sc, || {
+                (
+                    sc,
+                    IMove::FailoverToAny(t),
+                    [(opdx, sp), (t, st), (usize::MAX, dummy)],
+                    2,
+                    t,
+                    osdx,
+                    inst.location_score,
+                )
+            });
         }
         return best.into_candidate(idx);
     }
@@ -290,19 +319,18 @@ fn best_for_instance(
             )
             .is_ok()
         {
-            let mut sc = base.clone();
-            sc.replace_vals(&r.vals[opdx], &sp);
-            sc.replace_vals(&r.vals[osdx], &ss);
-            sc.add_map_delta(map_delta(osdx));
-            best.offer(
-                sc.score(),
-                IMove::Failover,
-                [(opdx, sp), (osdx, ss), (usize::MAX, dummy)],
-                2,
-                osdx,
-                opdx,
-                inst.location_score,
-            );
+            let sc = base.score_with(&[(&vals[opdx], &sp), (&vals[osdx], &ss)], map_delta(osdx));
+            best.offer(sc, || {
+                (
+                    sc,
+                    IMove::Failover,
+                    [(opdx, sp), (osdx, ss), (usize::MAX, dummy)],
+                    2,
+                    osdx,
+                    opdx,
+                    inst.location_score,
+                )
+            });
         }
     }
     let kinds = possible_moves(
@@ -319,22 +347,143 @@ fn best_for_instance(
             .iter()
             .any(|k| std::mem::discriminant(k) == std::mem::discriminant(&m(0)))
     };
-    let do_rs = want(IMove::ReplaceSecondary);
-    let do_raf = want(IMove::ReplaceAndFailover);
-    let do_rp = want(IMove::ReplacePrimary);
-    let do_far = want(IMove::FailoverAndReplace);
+    let mut do_rs = want(IMove::ReplaceSecondary);
+    let mut do_raf = want(IMove::ReplaceAndFailover);
+    let mut do_rp = want(IMove::ReplacePrimary);
+    let mut do_far = want(IMove::FailoverAndReplace);
     let force_s = os.s.offline || force;
     let force_p = op.s.offline || force;
-    // scratch with the secondary's removal applied (shared by r:, r: f)
+    // sums with the secondary's removal applied (shared by r:, r: f)
     let mut sc_s = base.clone();
-    sc_s.replace_vals(&r.vals[osdx], &ss_r);
+    sc_s.apply(&vals[osdx], &ss_r);
     // caches keyed by the instance's new location score
-    let mut rs_cache: Vec<Option<Option<(NodeStats, Scratch)>>> = Vec::new();
-    let mut far_cache: Vec<Option<Option<(NodeStats, Scratch)>>> = Vec::new();
+    let mut rs_cache: Vec<Option<Option<(NodeStats, Partial)>>> = Vec::new();
+    let mut far_cache: Vec<Option<Option<(NodeStats, Partial)>>> = Vec::new();
     let mut rp_cache: Vec<Option<Option<NodeStats>>> = Vec::new();
+    // sums with the primary's and the secondary's removal applied (r: p)
+    let mut sc_ps: Option<Partial> = None;
+    // Skip, for each bucket of similar target nodes, the kinds of move that
+    // no target in it can make better than the best so far. The caches are
+    // filled as the loop below would fill them.
+    let prunable = inst.excl_tags.is_empty()
+        && inst.dsrd_loc_tags.is_empty()
+        && !inst.forthcoming
+        && !op.s.offline
+        && !os.s.offline
+        && boundable(&op.s)
+        && boundable(&os.s)
+        && targets.clone().nth(PRUNE_MIN_TARGETS).is_some();
+    // per bucket: whether each kind (r:, f r:, r: f, r: p) may win there
+    let mut allowed: Vec<[bool; 4]> = Vec::new();
+    if let (Some(pb), true) = (&r.bounds, prunable) {
+        let cur = best.cur;
+        let rs_sc = if do_rs {
+            let mut vp = NodeView {
+                node: op,
+                tags: vp_r.tags.clone(),
+            };
+            let mut sp = sp_r;
+            let entry = if add_pri(&mut vp, &mut sp, inst, 0, true).is_ok() {
+                let mut sc = sc_s.clone();
+                sc.apply(&vals[opdx], &sp);
+                Some((sp, sc))
+            } else {
+                do_rs = false;
+                None
+            };
+            slot(&mut rs_cache, 0);
+            rs_cache[0] = Some(entry);
+            rs_cache[0]
+                .as_ref()
+                .and_then(|e| e.as_ref())
+                .map(|(_, sc)| sc.clone())
+        } else {
+            None
+        };
+        let far_sc = if do_far && mig_ps {
+            let mut vs = NodeView::new(os);
+            let mut ss = ss_r;
+            let entry = if add_pri(&mut vs, &mut ss, inst, 0, force_p).is_ok() {
+                let mut sc = base.clone();
+                sc.apply(&vals[opdx], &sp_r);
+                sc.apply(&vals[osdx], &ss);
+                sc.add_map_delta(map_delta(osdx));
+                Some((ss, sc))
+            } else {
+                do_far = false;
+                None
+            };
+            slot(&mut far_cache, 0);
+            far_cache[0] = Some(entry);
+            far_cache[0]
+                .as_ref()
+                .and_then(|e| e.as_ref())
+                .map(|(_, sc)| sc.clone())
+        } else {
+            None
+        };
+        let raf_fs = if do_raf {
+            fixed_secondary(op, &vals[opdx], &sp_r, inst)
+        } else {
+            None
+        };
+        let rp_fs = if do_rp && mig_ps {
+            let mut vs = NodeView::new(os);
+            let mut ss = ss_r;
+            let entry = if add_pri(&mut vs, &mut ss, inst, 0, force_p).is_ok() {
+                remove_pri(&mut vs, &mut ss, inst, 0);
+                Some(ss)
+            } else {
+                do_rp = false;
+                None
+            };
+            slot(&mut rp_cache, 0);
+            rp_cache[0] = Some(entry);
+            entry.and_then(|ss2| fixed_secondary(os, &vals[osdx], &ss2, inst))
+        } else {
+            None
+        };
+        if rp_fs.is_some() && sc_ps.is_none() {
+            let mut sc = base.clone();
+            sc.apply(&vals[opdx], &sp_r);
+            sc_ps = Some(sc);
+        }
+        allowed = pb
+            .buckets
+            .iter()
+            .map(|tb| {
+                let as_sec = tb.as_secondary(inst);
+                let as_pri = tb.as_primary(inst);
+                let ok = |sc: &Option<Partial>, ch: &[&[Change; N_METRICS]]| match sc {
+                    Some(sc) => !ruled_out(sc.lower_bound(ch), cur),
+                    None => true,
+                };
+                let raf = match &raf_fs {
+                    Some(fs) => !ruled_out(sc_s.lower_bound(&[fs, &as_pri]), cur),
+                    None => true,
+                };
+                let rp = match &rp_fs {
+                    Some(fs) => ok(&sc_ps, &[fs, &as_pri]),
+                    None => true,
+                };
+                [ok(&rs_sc, &[&as_sec]), ok(&far_sc, &[&as_sec]), raf, rp]
+            })
+            .collect();
+        for (k, flag) in [&mut do_rs, &mut do_far, &mut do_raf, &mut do_rp]
+            .into_iter()
+            .enumerate()
+        {
+            if !allowed.iter().any(|a| a[k]) {
+                *flag = false;
+            }
+        }
+    }
+    let bucket_ok = |t: usize, k: usize| -> bool {
+        allowed.is_empty() || allowed[r.bounds.as_ref().map(|b| b.bucket_of[t]).unwrap_or(0)][k]
+    };
     for t in targets {
         let tn = &c.nodes[t];
-        if do_rs {
+        if do_rs && bucket_ok(t, 0) {
             let nl = common_count(&op.loc_tags, &tn.loc_tags);
             let k = nl as usize;
             slot(&mut rs_cache, k);
@@ -346,7 +495,7 @@ fn best_for_instance(
                 let mut sp = sp_r;
                 rs_cache[k] = Some(if add_pri(&mut vp, &mut sp, inst, nl, true).is_ok() {
                     let mut sc = sc_s.clone();
-                    sc.replace_vals(&r.vals[opdx], &sp);
+                    sc.apply(&vals[opdx], &sp);
                     Some((sp, sc))
                 } else {
                     None
@@ -356,21 +505,22 @@ fn best_for_instance(
                 let vt = NodeView::new(tn);
                 let mut st = tn.s;
                 if add_sec(&vt, &mut st, inst, opdx, force_s, false).is_ok() {
-                    let mut sc = sc0.clone();
-                    sc.replace_vals(&r.vals[t], &st);
-                    best.offer(
-                        sc.score(),
-                        IMove::ReplaceSecondary(t),
-                        [(opdx, *sp), (osdx, ss_r), (t, st)],
-                        3,
-                        opdx,
-                        t,
-                        nl,
-                    );
+                    let sc = sc0.score_with(&[(&vals[t], &st)], 0.0);
+                    best.offer(sc, || {
+                        (
+                            sc,
+                            IMove::ReplaceSecondary(t),
+                            [(opdx, *sp), (osdx, ss_r), (t, st)],
+                            3,
+                            opdx,
+                            t,
+                            nl,
+                        )
+                    });
                 }
             }
         }
-        if do_raf && check_migration(op, tn).is_ok() {
+        if do_raf && bucket_ok(t, 2) && check_migration(op, tn).is_ok() {
             let nl = common_count(&tn.loc_tags, &op.loc_tags);
             let mut vt = NodeView::new(tn);
             let mut st = tn.s;
@@ -381,23 +531,22 @@ fn best_for_instance(
                 };
                 let mut sp = sp_r;
                 if add_sec(&vp, &mut sp, inst, t, force_s, false).is_ok() {
-                    let mut sc = sc_s.clone();
-                    sc.replace_vals(&r.vals[opdx], &sp);
-                    sc.replace_vals(&r.vals[t], &st);
-                    sc.add_map_delta(map_delta(t));
-                    best.offer(
-                        sc.score(),
-                        IMove::ReplaceAndFailover(t),
-                        [(t, st), (opdx, sp), (osdx, ss_r)],
-                        3,
-                        t,
-                        opdx,
-                        nl,
-                    );
+                    let sc = sc_s.score_with(&[(&vals[opdx], &sp), (&vals[t], &st)], map_delta(t));
+                    best.offer(sc, || {
+                        (
+                            sc,
+                            IMove::ReplaceAndFailover(t),
+                            [(t, st), (opdx, sp), (osdx, ss_r)],
+                            3,
+                            t,
+                            opdx,
+                            nl,
+                        )
+                    });
                 }
             }
         }
-        if do_rp && mig_ps && check_migration(os, tn).is_ok() {
+        if do_rp && bucket_ok(t, 3) && mig_ps && check_migration(os, tn).is_ok() {
             let nl = common_count(&tn.loc_tags, &os.loc_tags);
             let k = nl as usize;
             slot(&mut rp_cache, k);
@@ -418,25 +567,29 @@ fn best_for_instance(
                     let vs = NodeView::new(os);
                     let mut ss = ss2;
                     if add_sec(&vs, &mut ss, inst, t, force_p, false).is_ok() {
-                        let mut sc = base.clone();
-                        sc.replace_vals(&r.vals[opdx], &sp_r);
-                        sc.replace_vals(&r.vals[osdx], &ss);
-                        sc.replace_vals(&r.vals[t], &st);
-                        sc.add_map_delta(map_delta(t));
-                        best.offer(
-                            sc.score(),
-                            IMove::ReplacePrimary(t),
-                            [(opdx, sp_r), (osdx, ss), (t, st)],
-                            3,
-                            t,
-                            osdx,
-                            nl,
-                        );
+                        let sc0 = sc_ps.get_or_insert_with(|| {
+                            let mut sc = base.clone();
+                            sc.apply(&vals[opdx], &sp_r);
+                            sc
+                        });
+                        let sc =
+                            sc0.score_with(&[(&vals[osdx], &ss), (&vals[t], &st)], map_delta(t));
+                        best.offer(sc, || {
+                            (
+                                sc,
+                                IMove::ReplacePrimary(t),
+                                [(opdx, sp_r), (osdx, ss), (t, st)],
+                                3,
+                                t,
+                                osdx,
+                                nl,
+                            )
+                        });
                     }
                 }
             }
         }
-        if do_far && mig_ps {
+        if do_far && bucket_ok(t, 1) && mig_ps {
             let nl = common_count(&os.loc_tags, &tn.loc_tags);
             let k = nl as usize;
             slot(&mut far_cache, k);
@@ -445,8 +598,8 @@ fn best_for_instance(
                 let mut ss = ss_r;
                 far_cache[k] = Some(if add_pri(&mut vs, &mut ss, inst, nl, force_p).is_ok() {
                     let mut sc = base.clone();
-                    sc.replace_vals(&r.vals[opdx], &sp_r);
-                    sc.replace_vals(&r.vals[osdx], &ss);
+                    sc.apply(&vals[opdx], &sp_r);
+                    sc.apply(&vals[osdx], &ss);
                     sc.add_map_delta(map_delta(osdx));
                     Some((ss, sc))
                 } else {
@@ -457,39 +610,23 @@ fn best_for_instance(
                 let vt = NodeView::new(tn);
                 let mut st = tn.s;
                 if add_sec(&vt, &mut st, inst, osdx, force_p, false).is_ok() {
-                    let mut sc = sc0.clone();
-                    sc.replace_vals(&r.vals[t], &st);
-                    best.offer(
-                        sc.score(),
-                        IMove::FailoverAndReplace(t),
-                        [(t, st), (osdx, *ss), (opdx, sp_r)],
-                        3,
-                        osdx,
-                        t,
-                        nl,
-                    );
+                    let sc = sc0.score_with(&[(&vals[t], &st)], 0.0);
+                    best.offer(sc, || {
+                        (
+                            sc,
+                            IMove::FailoverAndReplace(t),
+                            [(t, st), (osdx, *ss), (opdx, sp_r)],
+                            3,
+                            osdx,
+                            t,
+                            nl,
+                        )
+                    });
                 }
             }
         }
     }
     best.into_candidate(idx)
-}
-
-impl Best {
-    fn into_candidate(self, idx: usize) -> Option<Candidate> {
-        let (score, mv, nodes, n, p, s, loc) = self.found?;
-        Some(Candidate {
-            score,
-            inst: idx,
-            mv,
-            eff: MoveEffect {
-                nodes: nodes[..n].to_vec(),
-                new_pnode: p,
-                new_snode: s,
-                new_loc_score: loc,
-            },
-        })
-    }
 }
 
 /// The score of the cluster restricted to `nodes`.
@@ -684,12 +821,31 @@ impl Balancer {
         let round = Round {
             c,
             st: &st,
+            base: Partial::new(&st),
+            bounds: if !opts.prune {
+                None
+            } else {
+                BucketBounds::new(&c.nodes, &online, &vals)
+            },
             opts,
             is_online: &is_online,
             vals: &vals,
             ini,
         };
         let now = self.round;
+        // the nodes changed since each round in which cached moves were
+        // evaluated
+        let mut since: std::collections::BTreeMap<usize, Vec<usize>> = Default::default();
+        if !full {
+            for &i in &victims {
+                if let Some(x) = &self.cache[i] {
+                    since.entry(x.round).or_default();
+                }
+            }
+            for (r, v) in since.iter_mut() {
+                *v = self.changed_since(*r);
+            }
+        }
         let this = &*self;
         let results: Vec<(usize, Option<Candidate>, Cached)> = victims
             .par_iter()
@@ -719,8 +875,8 @@ impl Balancer {
                             }
                         }
                     }
-                    let targets = this.changed_since(cached.round);
-                    if let Some(b) = best_for_instance(&round, i, &targets, false) {
+                    let targets = &since[&cached.round];
+                    if let Some(b) = best_for_instance(&round, i, targets, false) {
                         if best
                             .as_ref()
                             .map(|x| b.score < x.score - eps(x.score))

@@ -49,6 +49,9 @@ pub struct GenSpec {
     pub exclusion_tags: bool,
     /// Number of offline nodes (taken from the end).
     pub offline: usize,
+    /// Place instances only where every node keeps passing the N+1 check
+    /// (free memory above the largest reservation for one peer).
+    pub n1_safe: bool,
 }
 
 impl Default for GenSpec {
@@ -65,6 +68,7 @@ impl Default for GenSpec {
             drbd_percent: 100,
             exclusion_tags: false,
             offline: 0,
+            n1_safe: false,
         }
     }
 }
@@ -77,6 +81,8 @@ pub fn generate(spec: &GenSpec) -> String {
     let mut free_mem = vec![spec.node_mem - nmem; n];
     let mut free_dsk = vec![spec.node_disk; n];
     let mut reserved: Vec<std::collections::HashMap<usize, i64>> = vec![Default::default(); n];
+    // largest reservation for one peer, per node
+    let mut rmem = vec![0i64; n];
     let hot = ((n as f64) * spec.hot_fraction).ceil() as usize;
     let weight = |i: usize| if i < hot { spec.hot_weight } else { 1 };
     let total_w: i64 = (0..n).map(weight).sum();
@@ -112,12 +118,23 @@ pub fn generate(spec: &GenSpec) -> String {
         if free_mem[p] - mem < 2048 || free_dsk[p] - dsk < 1024 {
             continue;
         }
+        if spec.n1_safe && free_mem[p] - mem <= rmem[p] + 1024 {
+            continue;
+        }
         if let Some(s) = s {
             let res = reserved[s].get(&p).copied().unwrap_or(0) + mem;
-            if free_dsk[s] - dsk < 1024 || res > free_mem[s] / 2 {
+            if free_dsk[s] - dsk < 1024 {
+                continue;
+            }
+            if spec.n1_safe {
+                if free_mem[s] <= res.max(rmem[s]) + 1024 {
+                    continue;
+                }
+            } else if res > free_mem[s] / 2 {
                 continue;
             }
             reserved[s].insert(p, res);
+            rmem[s] = rmem[s].max(res);
             free_dsk[s] -= dsk;
         }
         free_mem[p] -= mem;
@@ -162,5 +179,79 @@ pub fn generate(spec: &GenSpec) -> String {
     if spec.exclusion_tags {
         out.push_str("htools:iextags:service\n");
     }
+    out
+}
+
+/// A nearly balanced cluster for benchmarks: equal nodes, equal DRBD
+/// instances whose primaries are striped over all nodes and whose
+/// secondaries are spread over every other node, except that a share of
+/// the instances has its primary on the first (hot) nodes. The number of
+/// moves hbal needs grows with that share.
+#[derive(Debug, Clone)]
+pub struct StripedSpec {
+    pub nodes: usize,
+    pub instances: usize,
+    /// Per mille of the instances placed on the hot nodes.
+    pub skew_permille: usize,
+    /// Share of the nodes, from the first, that are hot.
+    pub hot_fraction: f64,
+    /// Instance memory (MiB), disk (MiB) and VCPUs.
+    pub inst_mem: i64,
+    pub inst_dsk: i64,
+    pub inst_vcpus: i64,
+}
+
+impl Default for StripedSpec {
+    fn default() -> Self {
+        StripedSpec {
+            nodes: 50,
+            instances: 1000,
+            skew_permille: 10,
+            hot_fraction: 0.1,
+            inst_mem: 2048,
+            inst_dsk: 20 * 1024,
+            inst_vcpus: 2,
+        }
+    }
+}
+
+/// Generates the text of a striped cluster file (see [`StripedSpec`]).
+/// Nodes are sized so that every instance fits with room to move.
+pub fn generate_striped(spec: &StripedSpec) -> String {
+    let n = spec.nodes.max(2);
+    let m = spec.instances;
+    let hot = ((n as f64 * spec.hot_fraction).ceil() as usize).clamp(1, n);
+    let skewed = m * spec.skew_permille / 1000;
+    let per_node = m.div_ceil(n) as i64;
+    let nmem = 1024i64;
+    let node_mem = nmem + 4 * per_node * spec.inst_mem;
+    let node_dsk = 4 * per_node * spec.inst_dsk;
+    let node_cpus = (per_node * spec.inst_vcpus).max(8);
+    let mut free_mem = vec![node_mem - nmem; n];
+    let mut free_dsk = vec![node_dsk; n];
+    let mut insts = String::new();
+    for k in 0..m {
+        let p = if k < skewed { k % hot } else { k % n };
+        let s = (p + 1 + (k / n) % (n - 1)) % n;
+        free_mem[p] -= spec.inst_mem;
+        free_dsk[p] -= spec.inst_dsk;
+        free_dsk[s] -= spec.inst_dsk;
+        let _ = writeln!(
+            insts,
+            "inst{k:05}.example.com|{}|{}|{}|running|Y|node{p:04}.example.com|node{s:04}.example.com|drbd||1|-|N",
+            spec.inst_mem, spec.inst_dsk, spec.inst_vcpus
+        );
+    }
+    let mut out = String::from("default|uuid-default|preferred||\n\n");
+    for i in 0..n {
+        let _ = writeln!(
+            out,
+            "node{i:04}.example.com|{node_mem}|{nmem}|{}|{node_dsk}|{}|{node_cpus}|N|uuid-default|16||N|0|1|1.000000",
+            free_mem[i], free_dsk[i]
+        );
+    }
+    out.push('\n');
+    out.push_str(&insts);
+    out.push('\n');
     out
 }

@@ -4,6 +4,7 @@
 pub mod alloc;
 pub mod backend;
 pub mod balance;
+pub mod bounds;
 pub mod capacity;
 pub mod cli;
 pub mod error;

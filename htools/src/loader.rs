@@ -1,8 +1,6 @@
 //! Turning raw backend data into a consistent cluster: tags, placement of
 //! instances on nodes, N+1 reservations, memory accounting.
 
-use std::collections::HashMap;
-
 use crate::error::{Error, Result};
 use crate::model::{Cluster, Instance, Node};
 use crate::types::{DynUtil, NO_SECONDARY};
@@ -204,7 +202,7 @@ fn set_sec(node: &mut Node, idx: usize, inst: &Instance) {
 }
 
 fn build_peers(node: &mut Node, insts: &[Instance]) {
-    let mut peers: HashMap<usize, i64> = HashMap::new();
+    let mut peers = crate::model::PeerMap::default();
     for &i in &node.slist {
         let inst = &insts[i];
         let mem = if inst.uses_sec_mem() && !inst.forthcoming {

@@ -251,6 +251,223 @@ impl Scratch {
     }
 }
 
+/// The possible change of one metric of one node: its old value lies in
+/// `xl..=xh` and it changes by `dl..=dh`.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Change {
+    pub xl: f64,
+    pub xh: f64,
+    pub dl: f64,
+    pub dh: f64,
+}
+
+impl Change {
+    /// The least change of n²·variance this can make, given `n` nodes and
+    /// the metric's sum, and the magnitude of the terms (for rounding).
+    fn min_nnvar_change(&self, n: f64, sum: f64) -> (f64, f64) {
+        // f(x, d) = d (2 n x - 2 S) + (n - 1) d², linear in x and convex
+        // in d: the least value is at an end of x's range, with d at the
+        // vertex clamped to its range.
+        let mut best = f64::INFINITY;
+        let mut mag: f64 = 0.0;
+        for x in [self.xl, self.xh] {
+            let a = 2.0 * n * x - 2.0 * sum;
+            let d = (-a / (2.0 * (n - 1.0))).clamp(self.dl.min(self.dh), self.dh.max(self.dl));
+            let v = d * a + (n - 1.0) * d * d;
+            mag = mag.max((d * a).abs() + ((n - 1.0) * d * d).abs());
+            best = best.min(v);
+        }
+        (best, mag)
+    }
+}
+
+/// Index of the map metric in [`METRICS`].
+const MAP_METRIC: usize = 18;
+
+/// Running sums for scoring many candidates from one starting point: like
+/// [`Scratch`], and it also keeps each metric's weighted contribution, so a
+/// candidate's score only needs the metrics its nodes change, and scoring
+/// the last nodes of a candidate does not copy the sums.
+#[derive(Clone)]
+pub struct Partial {
+    n: f64,
+    sum: [f64; N_METRICS],
+    var: [f64; N_METRICS],
+    contrib: [f64; N_METRICS],
+    /// Sum of the contributions, without the map metric's.
+    total: f64,
+    map_value: f64,
+}
+
+/// One metric's sum and variance after a node's value goes from `x` to
+/// `y` (Ganeti's `updateStatistics`); `None` when it does not change.
+#[inline(always)]
+fn update_metric(
+    kind: Kind,
+    online: bool,
+    n: f64,
+    sum: f64,
+    var: f64,
+    x: f64,
+    y: f64,
+) -> Option<(f64, f64)> {
+    if x == y {
+        return None;
+    }
+    match kind {
+        Kind::StdDev if online => {
+            let ds = y - x;
+            let dss = y * y - x * x;
+            let dnnvar = (n * dss - 2.0 * sum * ds) - ds * ds;
+            Some((sum + ds, (var + dnnvar / (n * n)).max(0.0)))
+        }
+        Kind::Sum if online => Some((sum + (y - x), var)),
+        Kind::OfflineSum if !online => Some((sum + (y - x), var)),
+        _ => None,
+    }
+}
+
+#[inline(always)]
+fn contribution(i: usize, sum: f64, var: f64) -> f64 {
+    let m = &METRICS[i];
+    match m.2 {
+        Kind::StdDev => m.0 * var.sqrt(),
+        Kind::Sum | Kind::OfflineSum => m.0 * sum,
+        Kind::Map => 0.0,
+    }
+}
+
+impl Partial {
+    pub fn new(st: &ClusterStats) -> Self {
+        let mut contrib = [0.0; N_METRICS];
+        let mut total = 0.0;
+        for (i, c) in contrib.iter_mut().enumerate() {
+            *c = contribution(i, st.sum[i], st.var[i]);
+            total += *c;
+        }
+        Partial {
+            n: st.n,
+            sum: st.sum,
+            var: st.var,
+            contrib,
+            total,
+            map_value: st.map_value,
+        }
+    }
+
+    /// Replaces a node's contribution; `old` are its current values.
+    pub fn apply(&mut self, old: &[f64; N_METRICS], new: &NodeStats) {
+        let b = node_values(new);
+        let online = !new.offline;
+        for i in 0..N_METRICS {
+            if let Some((s, v)) = update_metric(
+                METRICS[i].2,
+                online,
+                self.n,
+                self.sum[i],
+                self.var[i],
+                old[i],
+                b[i],
+            ) {
+                self.sum[i] = s;
+                self.var[i] = v;
+                let c = contribution(i, s, v);
+                self.total += c - self.contrib[i];
+                self.contrib[i] = c;
+            }
+        }
+    }
+
+    pub fn add_map_delta(&mut self, d: f64) {
+        self.map_value += d;
+    }
+
+    /// The score with these further node replacements (old values, new
+    /// stats) and map metric change, leaving `self` as it is.
+    pub fn score_with(&self, repl: &[(&[f64; N_METRICS], &NodeStats)], map_delta: f64) -> f64 {
+        let mut newv = [[0.0; N_METRICS]; 3];
+        for (k, (_, st)) in repl.iter().enumerate() {
+            newv[k] = node_values(st);
+        }
+        let mut delta = 0.0;
+        for i in 0..N_METRICS {
+            let kind = METRICS[i].2;
+            let mut s = self.sum[i];
+            let mut v = self.var[i];
+            let mut changed = false;
+            for (k, (old, st)) in repl.iter().enumerate() {
+                if let Some((s2, v2)) =
+                    update_metric(kind, !st.offline, self.n, s, v, old[i], newv[k][i])
+                {
+                    s = s2;
+                    v = v2;
+                    changed = true;
+                }
+            }
+            if changed {
+                delta += contribution(i, s, v) - self.contrib[i];
+            }
+        }
+        self.total + delta + METRICS[MAP_METRIC].0 * (self.map_value + map_delta)
+    }
+
+    pub fn score(&self) -> f64 {
+        self.total + METRICS[MAP_METRIC].0 * self.map_value
+    }
+
+    /// A lower bound of the score after further changes of one or two
+    /// nodes, each given per metric as a box of old values and changes
+    /// (the map metric unchanged). `None` when it cannot be bounded.
+    pub fn lower_bound(&self, changes: &[&[Change; N_METRICS]]) -> Option<f64> {
+        let n = self.n;
+        if n < 2.0 {
+            return None;
+        }
+        let mut total = 0.0;
+        for i in 0..N_METRICS {
+            let kind = METRICS[i].2;
+            let moved = changes.iter().any(|c| c[i].dl != 0.0 || c[i].dh != 0.0);
+            if !moved || matches!(kind, Kind::OfflineSum | Kind::Map) {
+                total += self.contrib[i];
+                continue;
+            }
+            match kind {
+                Kind::StdDev => {
+                    let sum = self.sum[i];
+                    let base = n * n * self.var[i];
+                    let mut acc = base;
+                    let mut mag = base.abs();
+                    for c in changes {
+                        let (v, m) = c[i].min_nnvar_change(n, sum);
+                        acc += v;
+                        mag += m;
+                    }
+                    if let [a, b] = changes {
+                        let (a, b) = (&a[i], &b[i]);
+                        let prod = [a.dl * b.dl, a.dl * b.dh, a.dh * b.dl, a.dh * b.dh];
+                        let mx = prod.iter().cloned().fold(f64::MIN, f64::max);
+                        acc -= 2.0 * mx;
+                        mag += 2.0 * mx.abs();
+                    }
+                    if !acc.is_finite() {
+                        return None;
+                    }
+                    let var = ((acc - 1e-12 * mag) / (n * n)).max(0.0);
+                    total += METRICS[i].0 * var.sqrt();
+                }
+                _ => {
+                    let lo: f64 = changes.iter().map(|c| c[i].dl).sum();
+                    if !lo.is_finite() {
+                        return None;
+                    }
+                    total += METRICS[i].0 * (self.sum[i] + lo);
+                }
+            }
+        }
+        Some(total + METRICS[MAP_METRIC].0 * self.map_value)
+    }
+}
+
 /// Change of the map metric when an instance's primary moves from `old`
 /// to `new` (either may be offline, in which case it does not count).
 pub fn loc_excl_delta(

@@ -156,6 +156,29 @@ impl Instance {
     }
 }
 
+/// A fast hasher for small integer keys (node indices), FxHash-style.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct IdHasher(u64);
+
+const ID_HASH_K: u64 = 0x517c_c1b7_2722_0a95;
+
+impl std::hash::Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(5) ^ b as u64).wrapping_mul(ID_HASH_K);
+        }
+    }
+    fn write_usize(&mut self, n: usize) {
+        self.0 = (self.0.rotate_left(5) ^ n as u64).wrapping_mul(ID_HASH_K);
+    }
+}
+
+/// Memory a node reserves for each primary node it is secondary for.
+pub type PeerMap = HashMap<usize, i64, std::hash::BuildHasherDefault<IdHasher>>;
+
 /// The scalar (fixed-size, copyable) part of a node's state: everything the
 /// score and the capacity checks need. Candidate moves are evaluated on
 /// copies of this, without touching the node's lists.
@@ -222,7 +245,7 @@ pub struct Node {
     pub slist_forth: Vec<usize>,
     /// Memory reserved for each primary node whose instances this node is
     /// secondary for.
-    pub peers: HashMap<usize, i64>,
+    pub peers: PeerMap,
     /// Exclusion tag counts of the primary instances.
     pub ptags: HashMap<u32, u32>,
     /// (location tag, exclusion tag) pairs of the primary instances.
@@ -321,7 +344,7 @@ impl Node {
             slist: Vec::new(),
             plist_forth: Vec::new(),
             slist_forth: Vec::new(),
-            peers: HashMap::new(),
+            peers: PeerMap::default(),
             ptags: HashMap::new(),
             inst_map: HashMap::new(),
             loc_tags: Vec::new(),

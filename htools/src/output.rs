@@ -262,6 +262,61 @@ pub fn compute_moves(
     }
 }
 
+/// The opcodes of a move (Ganeti's `iMoveToJob`): a migration that may
+/// fall back to failover (a plain failover for forthcoming instances) and
+/// replacing the secondary.
+pub fn move_opcodes(c: &Cluster, p: &Placement) -> Vec<serde_json::Value> {
+    use serde_json::json;
+    let inst = &c.instances[p.inst];
+    let name = inst.name.as_str();
+    let node = |i: usize| c.nodes[i].name.clone();
+    let mig = |target: Option<String>| {
+        let mut op = if inst.forthcoming {
+            json!({
+                "OP_ID": "OP_INSTANCE_FAILOVER",
+                "instance_name": name,
+                "shutdown_timeout": 120,
+                "ignore_consistency": false,
+                "ignore_ipolicy": false,
+                "cleanup": false,
+            })
+        } else {
+            json!({
+                "OP_ID": "OP_INSTANCE_MIGRATE",
+                "instance_name": name,
+                "allow_runtime_changes": false,
+                "ignore_ipolicy": false,
+                "cleanup": false,
+                "allow_failover": true,
+                "ignore_hvversions": true,
+            })
+        };
+        if let Some(t) = target {
+            op["target_node"] = json!(t);
+        }
+        op
+    };
+    let rep = |n: usize| {
+        json!({
+            "OP_ID": "OP_INSTANCE_REPLACE_DISKS",
+            "instance_name": name,
+            "early_release": false,
+            "ignore_ipolicy": false,
+            "mode": "replace_new_secondary",
+            "disks": [],
+            "remote_node": node(n),
+        })
+    };
+    match p.mv {
+        IMove::Failover => vec![mig(None)],
+        IMove::FailoverToAny(np) => vec![mig(Some(node(np)))],
+        IMove::ReplacePrimary(np) => vec![mig(None), rep(np), mig(None)],
+        IMove::ReplaceSecondary(ns) => vec![rep(ns)],
+        IMove::ReplaceAndFailover(np) => vec![rep(np), mig(None)],
+        IMove::FailoverAndReplace(ns) => vec![mig(None), rep(ns)],
+    }
+}
+
 /// One applied move.
 #[derive(Debug, Clone)]
 pub struct Placement {
@@ -331,6 +386,8 @@ pub struct MoveJob {
     pub nodes: Vec<usize>,
     pub inst: usize,
     pub cmds: Vec<String>,
+    /// The opcodes of the move, for `hbal -X`.
+    pub ops: Vec<serde_json::Value>,
 }
 
 /// Groups consecutive moves touching disjoint nodes into job sets

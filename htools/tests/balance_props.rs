@@ -122,3 +122,60 @@ fn incremental_state_matches_a_fresh_load() {
         assert!((a.s.util_load.dsk - b.s.util_load.dsk).abs() < 1e-9);
     }
 }
+
+fn plan(c: &htools::model::Cluster, prune: bool) -> Vec<(usize, usize, usize, String)> {
+    let mut c = c.clone();
+    let all: Vec<usize> = (0..c.nodes.len()).collect();
+    let insts: Vec<usize> = (0..c.instances.len()).collect();
+    let opts = BalanceOptions {
+        prune,
+        max_length: 20,
+        ..Default::default()
+    };
+    balance(&mut c, &all, &insts, &opts, 1e-9, |_, _, _| {})
+        .iter()
+        .map(|p| (p.inst, p.new_pnode, p.new_snode, format!("{:.12}", p.score)))
+        .collect()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(4))]
+
+    /// The bounds only skip candidates that cannot win: the plan is the
+    /// same with and without them.
+    #[test]
+    fn pruning_never_changes_the_plan(
+        seed in 1u64..10_000,
+        nodes in 34usize..42,
+        per_node in 3usize..5,
+        offline in 0usize..2,
+        hot_weight in 1i64..5,
+    ) {
+        let spec = GenSpec {
+            nodes,
+            instances: nodes * per_node,
+            seed,
+            node_mem: 64 * 1024,
+            hot_weight,
+            offline,
+            ..Default::default()
+        };
+        let c = load(&spec);
+        prop_assert_eq!(plan(&c, true), plan(&c, false));
+    }
+}
+
+#[test]
+fn pruning_keeps_the_plan_of_a_striped_cluster() {
+    let spec = htools::gen::StripedSpec {
+        nodes: 36,
+        instances: 288,
+        skew_permille: 30,
+        ..Default::default()
+    };
+    let mut c = text::parse(&htools::gen::generate_striped(&spec)).expect("parse generated");
+    loader::merge(&mut c, &Default::default()).expect("merge");
+    let with = plan(&c, true);
+    assert!(!with.is_empty());
+    assert_eq!(with, plan(&c, false));
+}

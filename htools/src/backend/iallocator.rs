@@ -112,7 +112,7 @@ fn ispec(v: &Value, owner: &str) -> Result<ISpec> {
     })
 }
 
-fn ipolicy(v: &Value, owner: &str) -> Result<IPolicy> {
+pub(crate) fn ipolicy(v: &Value, owner: &str) -> Result<IPolicy> {
     let o = obj(v, owner)?;
     let mut minmax = Vec::new();
     for mm in get(o, "minmax", owner)?.as_array().into_iter().flatten() {

@@ -1,7 +1,8 @@
 //! Where cluster data comes from: the text file, the iallocator request,
-//! the simulation description; LUXI and RAPI later.
+//! the simulation description, the master daemon over LUXI; RAPI later.
 
 pub mod iallocator;
+pub mod luxi;
 pub mod simu;
 pub mod text;
 
@@ -15,7 +16,8 @@ pub enum Source {
     Text(String),
     /// `--simu SPEC` (repeatable): generated empty nodes.
     Simu(Vec<String>),
-    /// `-L [SOCKET]`: the master daemon over LUXI (not available yet).
+    /// `-L [SOCKET]`: the master daemon over LUXI (empty: the default
+    /// socket).
     Luxi(String),
     /// `-m HOST`: the RAPI server (not available yet).
     Rapi(String),
@@ -26,9 +28,7 @@ pub fn load(src: &Source) -> Result<Cluster> {
     match src {
         Source::Text(path) => text::load_file(path),
         Source::Simu(specs) => simu::load(specs),
-        Source::Luxi(sock) => Err(Error::Invalid(format!(
-            "the LUXI backend (socket '{sock}') is not available in this version"
-        ))),
+        Source::Luxi(sock) => luxi::load(sock),
         Source::Rapi(host) => Err(Error::Invalid(format!(
             "the RAPI backend (host '{host}') is not available in this version"
         ))),

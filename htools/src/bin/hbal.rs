@@ -10,8 +10,8 @@ use htools::balance::{balance, BalanceOptions};
 use htools::cli::{split_cluster, DataOpts};
 use htools::metrics::{optimal_score, print_stats, ClusterStats};
 use htools::output::{
-    fmt_g, format_cmds, node_fields, print_insts, print_nodes, solution_line, split_jobs, MoveJob,
-    SH_TEMPLATE,
+    fmt_g, format_cmds, move_opcodes, node_fields, print_insts, print_nodes, solution_line,
+    split_jobs, MoveJob, SH_TEMPLATE,
 };
 
 #[derive(Parser, Debug)]
@@ -288,6 +288,7 @@ fn run() -> Result<ExitCode> {
         restricted_migration: o.restricted_migration,
         ignore_soft_errors: o.ignore_soft_errors,
         exhaustive: o.exhaustive,
+        prune: true,
     };
     let mut jobs: Vec<MoveJob> = Vec::new();
     let before = c.clone();
@@ -311,6 +312,7 @@ fn run() -> Result<ExitCode> {
                 nodes: seen,
                 inst: p.inst,
                 cmds,
+                ops: move_opcodes(&before, p),
             });
             let mut so = std::io::stdout().lock();
             let _ = writeln!(so, "{line}");
@@ -390,7 +392,25 @@ fn run() -> Result<ExitCode> {
         if o.data.luxi.is_none() {
             bail!("hbal: Execution of commands possible only on LUXI");
         }
-        bail!("hbal: job execution through LUXI is not available in this version");
+        let sock = o.data.luxi.clone().unwrap_or_default();
+        let jobsets: Vec<(String, Vec<Vec<serde_json::Value>>)> = sets
+            .iter()
+            .map(|js| {
+                let names: Vec<&str> = js
+                    .iter()
+                    .map(|j| c.instances[j.inst].name.as_str())
+                    .collect();
+                (
+                    format!("Executing jobset for instances {}", names.join(", ")),
+                    js.iter().map(|j| j.ops.clone()).collect(),
+                )
+            })
+            .collect();
+        htools::backend::luxi::execute_jobsets(&sock, &jobsets, |msg| {
+            let _ = writeln!(out, "{msg}");
+            let _ = out.flush();
+        })
+        .context("hbal: executing the moves")?;
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -1,0 +1,84 @@
+//! htools against a running master over LUXI: hbal and hinfo read the
+//! cluster (`-L`), and hbal executes its moves as jobs (`-X`).
+
+use std::process::Command;
+
+use tests::{bin_dir, VCluster};
+
+fn htool(vc: &VCluster, tool: &str, args: &[&str]) -> String {
+    let out = Command::new(bin_dir().join(tool))
+        .args(args)
+        .env("GANETI_ROOTDIR", vc.root(1))
+        .output()
+        .unwrap_or_else(|e| panic!("running {tool}: {e}"));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{tool} {args:?} failed:\n{text}");
+    text
+}
+
+fn pnodes(vc: &VCluster) -> Vec<String> {
+    vc.list("gnt-instance", "pnode", &[])
+        .into_iter()
+        .map(|r| r[0].clone())
+        .collect()
+}
+
+#[test]
+fn hbal_reads_the_cluster_and_executes_its_moves_over_luxi() {
+    let vc = VCluster::up("0.77", 3);
+    // one shared-file storage directory for all the nodes, so that
+    // migrations find the disks
+    let shared = vc.dir.path().join("vc/shared");
+    for k in 1..=3 {
+        let dir = vc.root(k).join("srv/ganeti/shared-file-storage");
+        let _ = std::fs::remove_dir(&dir);
+        std::os::unix::fs::symlink(&shared, &dir).expect("link the shared storage");
+    }
+    for name in ["inst1", "inst2", "inst3"] {
+        vc.ok(
+            "gnt-instance",
+            &[
+                "add",
+                "-t",
+                "sharedfile",
+                "--disk",
+                "0:size=16M",
+                "-o",
+                "tiny",
+                "-n",
+                "node1",
+                "--no-name-check",
+                "--no-ip-check",
+                name,
+            ],
+        );
+    }
+
+    // reading: the default socket under GANETI_ROOTDIR, and an explicit one
+    let out = htool(&vc, "hbal", &["-L", "-v", "-v"]);
+    assert!(out.contains("Loaded 3 nodes, 3 instances"), "{out}");
+    assert!(out.contains("Initial coefficients: overall"), "{out}");
+    let arg = format!("--luxi={}", vc.paths().luxi_socket().display());
+    let out = htool(&vc, "hinfo", &[&arg]);
+    assert!(
+        out.contains("Loaded 3 nodes, 3 instances, 1 node group"),
+        "{out}"
+    );
+
+    // executing: the instances piled on node1 spread out
+    let out = htool(&vc, "hbal", &["-L", "-X"]);
+    assert!(out.contains("Executing jobset for instances"), "{out}");
+    assert!(!out.contains("did not succeed"), "{out}");
+    let on_node1 = pnodes(&vc).iter().filter(|p| *p == "node1").count();
+    assert!(on_node1 < 3, "no instance left node1\n{out}");
+    // balanced now: a second run finds nothing to do
+    let out = htool(&vc, "hbal", &["-L"]);
+    assert!(
+        out.contains("Nothing to do") || out.contains("No solution found"),
+        "{out}"
+    );
+}
