@@ -72,9 +72,10 @@ fn unknown_resource(what: &str) -> GanetiError {
     GanetiError::prereq(format!("Resource type '{what}' unknown"), ErrorCode::Inval)
 }
 
-/// Sorts names the way Ganeti lists them.
+/// Sorts names the way Ganeti lists them (each name's sort key computed
+/// once, not once per comparison).
 fn sorted<T>(mut v: Vec<&T>, name: impl Fn(&T) -> &str) -> Vec<&T> {
-    v.sort_by(|a, b| luxi::query::nice_cmp(name(a), name(b)));
+    luxi::query::nice_sort_by(&mut v, |t| name(t));
     v
 }
 
