@@ -121,6 +121,7 @@ async fn query_instances(
     fields: &[String],
     filter: &Filter,
 ) -> Result<QueryResponse, GanetiError> {
+    let started = std::time::Instant::now();
     let needs = {
         let reg = instance::registry();
         PreparedQuery::new(&reg, fields, filter)
@@ -133,6 +134,7 @@ async fn query_instances(
     } else {
         None
     };
+    let fetched = started.elapsed();
     let consoles = match (&live, needs.intersects(instance::CONSOLE)) {
         (Some(live), true) => Some(consoles(master, live, filter).await),
         _ => None,
@@ -148,7 +150,14 @@ async fn query_instances(
     let rows = sorted(cfg.instances.values().collect(), |i| &i.name)
         .into_iter()
         .map(|i| instance::InstRow::new(&cfg, i, live.as_ref()).with_consoles(consoles.as_ref()));
-    q.run(rows).map_err(qerr)
+    let resp = q.run(rows).map_err(qerr)?;
+    tracing::debug!(
+        rows = resp.data.len(),
+        live_ms = fetched.as_secs_f64() * 1e3,
+        total_ms = started.elapsed().as_secs_f64() * 1e3,
+        "instance query"
+    );
+    Ok(resp)
 }
 
 /// The console descriptions of the instances that run on their primary
