@@ -5,7 +5,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, RwLock, RwLockReadGuard};
+use std::sync::{Mutex, OnceLock, RwLock, RwLockReadGuard};
 
 use objects::{Cluster, Instance, Node, NodeGroup};
 use rusqlite::{params, Connection, OptionalExtension};
@@ -48,6 +48,9 @@ pub struct ConfigData {
     instance_names: HashMap<String, String>,
     /// NIC MAC addresses in use (lower case), with how many NICs use each.
     macs: HashMap<String, u32>,
+    /// Instance UUIDs in Ganeti's listing order (nicely sorted by name),
+    /// computed on first use after instances were added, renamed or removed.
+    instance_order: OnceLock<Vec<String>>,
 }
 
 impl ConfigData {
@@ -61,6 +64,7 @@ impl ConfigData {
             group_names: HashMap::new(),
             instance_names: HashMap::new(),
             macs: HashMap::new(),
+            instance_order: OnceLock::new(),
         }
     }
 
@@ -155,6 +159,19 @@ impl ConfigData {
         self.groups.insert(g.uuid.clone(), g);
     }
 
+    /// The instances nicely sorted by name (`inst2` before `inst10`), as
+    /// Ganeti lists them; the order is kept until instances change.
+    pub fn instances_by_name(&self) -> impl Iterator<Item = &Instance> {
+        self.instance_order
+            .get_or_init(|| {
+                let mut v: Vec<&Instance> = self.instances.values().collect();
+                luxi::query::nice_sort_by(&mut v, |i| &i.name);
+                v.into_iter().map(|i| i.uuid.clone()).collect()
+            })
+            .iter()
+            .filter_map(|u| self.instances.get(u))
+    }
+
     /// Whether a NIC of any instance has `mac` (case-insensitive); O(1).
     pub fn mac_in_use(&self, mac: &str) -> bool {
         self.macs.contains_key(&mac.to_ascii_lowercase())
@@ -171,9 +188,15 @@ impl ConfigData {
     }
 
     fn put_instance(&mut self, i: Instance) {
-        if let Some(old) = self.instances.remove(&i.uuid) {
-            self.instance_names.remove(&old.name);
-            self.forget_macs(&old);
+        match self.instances.remove(&i.uuid) {
+            Some(old) => {
+                self.instance_names.remove(&old.name);
+                self.forget_macs(&old);
+                if old.name != i.name {
+                    self.instance_order = OnceLock::new();
+                }
+            }
+            None => self.instance_order = OnceLock::new(),
         }
         self.instance_names.insert(i.name.clone(), i.uuid.clone());
         for n in &i.nics {
@@ -186,6 +209,7 @@ impl ConfigData {
         if let Some(old) = self.instances.remove(uuid) {
             self.instance_names.remove(&old.name);
             self.forget_macs(&old);
+            self.instance_order = OnceLock::new();
         }
     }
 

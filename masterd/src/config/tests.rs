@@ -163,3 +163,38 @@ fn the_mac_index_follows_commits() {
     assert!(data.mac_in_use("aa:00:00:00:00:03"));
     assert!(data.mac_owner("aa:00:00:00:00:02").is_none());
 }
+
+#[test]
+fn instances_by_name_follow_adds_renames_and_removals() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = fresh(dir.path());
+    let names = |store: &ConfigStore| -> Vec<String> {
+        store
+            .read()
+            .instances_by_name()
+            .map(|i| i.name.clone())
+            .collect()
+    };
+    let commit = |f: &dyn Fn(&mut Changes)| {
+        let mut c = Changes::new();
+        f(&mut c);
+        store.commit(c).unwrap();
+    };
+    commit(&|c| {
+        c.instance(instance("u1", "inst10"));
+        c.instance(instance("u2", "inst2"));
+    });
+    assert_eq!(names(&store), ["inst2", "inst10"]);
+    commit(&|c| {
+        c.instance(instance("u3", "inst1"));
+    });
+    assert_eq!(names(&store), ["inst1", "inst2", "inst10"]);
+    commit(&|c| {
+        c.instance(instance("u1", "inst0"));
+    });
+    assert_eq!(names(&store), ["inst0", "inst1", "inst2"]);
+    commit(&|c| {
+        c.remove_instance("u3");
+    });
+    assert_eq!(names(&store), ["inst0", "inst2"]);
+}

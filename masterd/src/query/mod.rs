@@ -147,8 +147,8 @@ async fn query_instances(
         |n| cfg.expand_instance(n).is_some(),
     )?;
     let q = PreparedQuery::new(&reg, fields, filter).map_err(qerr)?;
-    let rows = sorted(cfg.instances.values().collect(), |i| &i.name)
-        .into_iter()
+    let rows = cfg
+        .instances_by_name()
         .map(|i| instance::InstRow::new(&cfg, i, live.as_ref()).with_consoles(consoles.as_ref()));
     let resp = q.run(rows).map_err(qerr)?;
     tracing::debug!(
