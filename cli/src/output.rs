@@ -11,6 +11,24 @@ pub fn out(line: &str) {
     }
 }
 
+/// Writes lines to stdout with one flush at the end (a listing of
+/// thousands of rows is one write per buffer, not one per line).
+pub fn out_lines<I>(lines: I)
+where
+    I: IntoIterator,
+    I::Item: AsRef<str>,
+{
+    let mut o = std::io::BufWriter::with_capacity(64 * 1024, std::io::stdout().lock());
+    for line in lines {
+        if writeln!(o, "{}", line.as_ref()).is_err() {
+            std::process::exit(crate::error::exit::FAILURE);
+        }
+    }
+    if o.flush().is_err() {
+        std::process::exit(crate::error::exit::FAILURE);
+    }
+}
+
 /// Writes one line to stderr.
 pub fn err(line: &str) {
     let mut e = std::io::stderr().lock();

@@ -318,9 +318,7 @@ pub fn generic_list(ctx: &mut Ctx, req: ListRequest<'_>) -> Result<i32, CliError
         !req.opts.no_headers,
         req.opts.verbose,
     );
-    for l in lines {
-        output::out(&l);
-    }
+    output::out_lines(lines);
     if status == ResultStatus::Unknown || found_unknown {
         return Ok(exit::UNKNOWN_FIELD);
     }

@@ -38,18 +38,20 @@ pub fn format_table(
     header: bool,
     separator: Option<&str>,
 ) -> Vec<String> {
-    let mut data: Vec<Vec<String>> = Vec::with_capacity(rows.len() + 1);
-    if header {
-        data.push(columns.iter().map(|c| c.title.clone()).collect());
-    }
-    data.extend(rows.iter().cloned());
+    let titles: Vec<String> = if header {
+        columns.iter().map(|c| c.title.clone()).collect()
+    } else {
+        Vec::new()
+    };
+    // The header (if any), then the rows, without copying them.
+    let data = || header.then_some(&titles).into_iter().chain(rows);
 
     if let Some(sep) = separator {
-        return data.iter().map(|row| row.join(sep)).collect();
+        return data().map(|row| row.join(sep)).collect();
     }
 
     let mut widths = vec![0usize; columns.len()];
-    for row in &data {
+    for row in data() {
         for (w, cell) in widths.iter_mut().zip(row) {
             *w = (*w).max(width(cell));
         }
@@ -59,13 +61,23 @@ pub fn format_table(
             *w = 0;
         }
     }
-    data.iter()
+    data()
         .map(|row| {
-            row.iter()
-                .zip(columns.iter().zip(&widths))
-                .map(|(cell, (col, w))| pad(cell, *w, col.align_right))
-                .collect::<Vec<_>>()
-                .join(" ")
+            let mut line = String::with_capacity(widths.iter().sum::<usize>() + widths.len());
+            for (i, (cell, (col, w))) in row.iter().zip(columns.iter().zip(&widths)).enumerate() {
+                if i > 0 {
+                    line.push(' ');
+                }
+                let fill = w.saturating_sub(width(cell));
+                if col.align_right {
+                    line.extend(std::iter::repeat_n(' ', fill));
+                    line.push_str(cell);
+                } else {
+                    line.push_str(cell);
+                    line.extend(std::iter::repeat_n(' ', fill));
+                }
+            }
+            line
         })
         .collect()
 }

@@ -75,18 +75,54 @@ async fn handle(master: Arc<Master>, stream: UnixStream) {
                 return;
             }
         };
-        let result = match protocol::parse_request(&msg) {
-            Ok(req) => dispatch(&master, &req.method, &req.args).await,
-            Err(e) => Err(e),
+        let started = std::time::Instant::now();
+        let (method, result) = match protocol::parse_request(&msg) {
+            Ok(req) if req.method == "Query" => (
+                req.method,
+                query_json(&master, &req.args).await.map(Json::Text),
+            ),
+            Ok(req) => (
+                req.method.clone(),
+                dispatch(&master, &req.method, &req.args)
+                    .await
+                    .map(Json::Value),
+            ),
+            Err(e) => (String::new(), Err(e)),
         };
         if let Err(e) = &result {
             tracing::debug!("LUXI request failed: {e}");
         }
-        let reply = protocol::format_response(result, Some(LUXI_VERSION));
+        let reply = match result {
+            Ok(Json::Text(text)) => protocol::format_response_json(&text, Some(LUXI_VERSION)),
+            Ok(Json::Value(v)) => protocol::format_response(Ok(v), Some(LUXI_VERSION)),
+            Err(e) => protocol::format_response(Err(e), Some(LUXI_VERSION)),
+        };
+        tracing::debug!(
+            method,
+            bytes = reply.len(),
+            ms = started.elapsed().as_secs_f64() * 1e3,
+            "LUXI request answered"
+        );
         if aio::write_message(&mut w, &reply).await.is_err() {
             return;
         }
     }
+}
+
+/// A method's result, as a JSON value or already as JSON text.
+enum Json {
+    Value(Value),
+    Text(String),
+}
+
+/// `Query`, its response serialized straight to JSON text: the rows of
+/// thousands of instances need no intermediate tree of JSON values. The
+/// same answer as [`dispatch`] gives.
+async fn query_json(master: &Arc<Master>, args: &Value) -> Result<String, GanetiError> {
+    let req = QueryRequest::from_args(args).map_err(GanetiError::from)?;
+    let resp = crate::query::query(master, req.what.as_str(), &req.fields, &req.filter).await?;
+    serde_json::to_string(&resp)
+        .map_err(|e| GanetiError::luxi(format!("Cannot encode the query response: {e}")))
 }
 
 fn args_n<'a>(method: &str, args: &'a Value, n: usize) -> Result<&'a [Value], GanetiError> {

@@ -1,7 +1,9 @@
 //! The master daemon's state: configuration, job queue, locks and node RPC,
 //! and the executor that runs opcodes for the job queue.
 
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, OnceLock, Weak};
+use std::time::Duration;
 
 use luxi::error::GanetiError;
 use objects::paths::Paths;
@@ -24,6 +26,64 @@ pub struct Master {
     /// ssconf distribution: `.0` a change is waiting to be pushed, `.1` a
     /// push is running (bursts of commits coalesce into few pushes).
     ssconf: std::sync::Mutex<(bool, bool)>,
+    /// Which ssconf values each node holds (see [`SsconfSync`]).
+    ssconf_sync: std::sync::Mutex<SsconfSync>,
+    /// Held while a push runs.
+    ssconf_push: tokio::sync::Mutex<()>,
+}
+
+/// Least time between the starts of two ssconf pushes: a burst of commits
+/// (thousands of instance creations) costs one push per interval, each
+/// sending every node the keys that changed, instead of a push per commit.
+const SSCONF_PUSH_INTERVAL: Duration = Duration::from_secs(1);
+
+/// What the nodes hold of the ssconf values, so that a push sends each
+/// node only the keys that changed since it last got them (on a big
+/// cluster usually `instance_list` alone), and nothing when nothing did.
+#[derive(Debug, Default)]
+struct SsconfSync {
+    /// Each key's value and the generation in which it last changed.
+    values: BTreeMap<String, (String, u64)>,
+    /// Bumped by every push that changes a value.
+    generation: u64,
+    /// Per node UUID (the master's for its local files), the generation
+    /// of which the node holds every key; absent: nothing known, send all.
+    nodes: HashMap<String, u64>,
+}
+
+impl SsconfSync {
+    /// Records `values` as current; returns the generation that holds them.
+    fn update(&mut self, values: BTreeMap<String, String>) -> u64 {
+        let mut changed = false;
+        let next = self.generation + 1;
+        for (k, v) in values {
+            match self.values.get_mut(&k) {
+                Some((old, _)) if *old == v => {}
+                Some(slot) => {
+                    *slot = (v, next);
+                    changed = true;
+                }
+                None => {
+                    self.values.insert(k, (v, next));
+                    changed = true;
+                }
+            }
+        }
+        if changed {
+            self.generation = next;
+        }
+        self.generation
+    }
+
+    /// The keys node `uuid` lacks.
+    fn missing(&self, uuid: &str) -> BTreeMap<String, String> {
+        let since = self.nodes.get(uuid).copied().unwrap_or(0);
+        self.values
+            .iter()
+            .filter(|(_, (_, g))| *g > since)
+            .map(|(k, (v, _))| (k.clone(), v.clone()))
+            .collect()
+    }
 }
 
 impl Master {
@@ -36,6 +96,8 @@ impl Master {
             queue: OnceLock::new(),
             watcher_pause: std::sync::Mutex::new(None),
             ssconf: std::sync::Mutex::new((false, false)),
+            ssconf_sync: std::sync::Mutex::new(SsconfSync::default()),
+            ssconf_push: tokio::sync::Mutex::new(()),
         })
     }
 
@@ -109,7 +171,8 @@ impl Master {
     }
 
     /// Pushes the ssconf files soon. While a push runs, further changes
-    /// only mark it to run once more when it ends.
+    /// only mark it to run once more when it ends, at the earliest
+    /// [`SSCONF_PUSH_INTERVAL`] after it started.
     fn schedule_ssconf(self: &Arc<Self>) {
         {
             let mut st = self.ssconf.lock().unwrap_or_else(|e| e.into_inner());
@@ -121,7 +184,12 @@ impl Master {
         }
         let me = self.clone();
         tokio::spawn(async move {
+            let mut last: Option<tokio::time::Instant> = None;
             loop {
+                if let Some(last) = last {
+                    // Pace the pushes of a burst of commits.
+                    tokio::time::sleep_until(last + SSCONF_PUSH_INTERVAL).await;
+                }
                 {
                     let mut st = me.ssconf.lock().unwrap_or_else(|e| e.into_inner());
                     if !st.0 {
@@ -130,6 +198,7 @@ impl Master {
                     }
                     st.0 = false;
                 }
+                last = Some(tokio::time::Instant::now());
                 me.distribute_ssconf().await;
             }
         });
@@ -219,31 +288,81 @@ impl Master {
         v
     }
 
-    /// Writes the ssconf files locally and on every online node. Failures
-    /// are logged: the next change retries.
+    /// Makes the next push send node `uuid` every ssconf file (a node
+    /// added again may have lost them).
+    pub fn ssconf_resend(&self, uuid: &str) {
+        let mut sync = self.ssconf_sync.lock().unwrap_or_else(|e| e.into_inner());
+        sync.nodes.remove(uuid);
+    }
+
+    /// Writes the ssconf files locally and on every online node, each only
+    /// the keys it does not hold yet. Failures are logged: the next push
+    /// retries (a node that failed is sent its missing keys again).
     pub async fn distribute_ssconf(self: &Arc<Self>) {
+        // One push at a time, so that a node never gets older values after
+        // newer ones.
+        let _push = self.ssconf_push.lock().await;
         let values = self.ssconf_values();
-        if let Err(e) = write_ssconf_local(&self.paths, &values) {
-            tracing::warn!("cannot write local ssconf files: {e}");
-        }
-        let nodes: Vec<objects::Node> = {
+        let (master_uuid, nodes) = {
             let cfg = self.config.read();
-            cfg.nodes
+            let nodes: Vec<objects::Node> = cfg
+                .nodes
                 .values()
                 .filter(|n| !n.offline && n.uuid != cfg.cluster.master_node)
                 .cloned()
-                .collect()
+                .collect();
+            (cfg.cluster.master_node.clone(), nodes)
         };
-        let req = noded::api::WriteSsconfFiles { values };
-        for (n, r) in nodes.iter().zip(self.rpc.call_many(&nodes, &req).await) {
-            if let Err(e) = r {
-                tracing::warn!(
-                    "cannot write ssconf files on node {}: {}",
-                    n.name,
-                    crate::lu::common::error_chain(&e)
-                );
+        // Per set of missing keys, the nodes that lack exactly those.
+        let (generation, local, batches) = {
+            let mut sync = self.ssconf_sync.lock().unwrap_or_else(|e| e.into_inner());
+            let generation = sync.update(values);
+            // Nodes gone or offline may come back without their files.
+            sync.nodes
+                .retain(|u, _| *u == master_uuid || nodes.iter().any(|n| n.uuid == *u));
+            let local = sync.missing(&master_uuid);
+            let mut batches: BTreeMap<u64, (BTreeMap<String, String>, Vec<objects::Node>)> =
+                BTreeMap::new();
+            for n in nodes {
+                let since = sync.nodes.get(&n.uuid).copied().unwrap_or(0);
+                if since == generation {
+                    continue;
+                }
+                batches
+                    .entry(since)
+                    .or_insert_with(|| (sync.missing(&n.uuid), Vec::new()))
+                    .1
+                    .push(n);
+            }
+            (generation, local, batches)
+        };
+        if !local.is_empty() {
+            match write_ssconf_local(&self.paths, &local) {
+                Ok(()) => self.ssconf_synced(&master_uuid, generation),
+                Err(e) => tracing::warn!("cannot write local ssconf files: {e}"),
             }
         }
+        // Usually one batch: every node lacks the same keys.
+        for (values, nodes) in batches.into_values() {
+            let req = noded::api::WriteSsconfFiles { values };
+            let results = self.rpc.call_many(&nodes, &req).await;
+            for (n, r) in nodes.iter().zip(results) {
+                match r {
+                    Ok(()) => self.ssconf_synced(&n.uuid, generation),
+                    Err(e) => tracing::warn!(
+                        "cannot write ssconf files on node {}: {}",
+                        n.name,
+                        crate::lu::common::error_chain(&e)
+                    ),
+                }
+            }
+        }
+    }
+
+    fn ssconf_synced(&self, uuid: &str, generation: u64) {
+        let mut sync = self.ssconf_sync.lock().unwrap_or_else(|e| e.into_inner());
+        let g = sync.nodes.entry(uuid.to_string()).or_insert(0);
+        *g = (*g).max(generation);
     }
 }
 
@@ -260,4 +379,48 @@ pub fn write_ssconf_local(
         std::fs::rename(&tmp, &path)?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::SsconfSync;
+    use std::collections::BTreeMap;
+
+    fn values(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn a_node_never_synced_lacks_every_ssconf_key() {
+        let mut s = SsconfSync::default();
+        s.update(values(&[("cluster_name", "c"), ("instance_list", "a")]));
+        assert_eq!(
+            s.missing("n1"),
+            values(&[("cluster_name", "c"), ("instance_list", "a")])
+        );
+    }
+
+    #[test]
+    fn a_synced_node_lacks_only_the_keys_changed_since() {
+        let mut s = SsconfSync::default();
+        let g1 = s.update(values(&[("cluster_name", "c"), ("instance_list", "a")]));
+        s.nodes.insert("n1".into(), g1);
+        assert!(s.missing("n1").is_empty());
+        let g2 = s.update(values(&[("cluster_name", "c"), ("instance_list", "a\nb")]));
+        assert!(g2 > g1);
+        assert_eq!(s.missing("n1"), values(&[("instance_list", "a\nb")]));
+        // A node that missed a push gets everything it lacks.
+        assert_eq!(s.missing("n2").len(), 2);
+    }
+
+    #[test]
+    fn unchanged_values_keep_the_generation() {
+        let mut s = SsconfSync::default();
+        let g1 = s.update(values(&[("cluster_name", "c")]));
+        let g2 = s.update(values(&[("cluster_name", "c")]));
+        assert_eq!(g1, g2);
+    }
 }

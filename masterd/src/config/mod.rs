@@ -5,7 +5,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, RwLock, RwLockReadGuard};
+use std::sync::{Mutex, OnceLock, RwLock, RwLockReadGuard};
 
 use objects::{Cluster, Instance, Node, NodeGroup};
 use rusqlite::{params, Connection, OptionalExtension};
@@ -46,6 +46,11 @@ pub struct ConfigData {
     node_names: HashMap<String, String>,
     group_names: HashMap<String, String>,
     instance_names: HashMap<String, String>,
+    /// NIC MAC addresses in use (lower case), with how many NICs use each.
+    macs: HashMap<String, u32>,
+    /// Instance UUIDs in Ganeti's listing order (nicely sorted by name),
+    /// computed on first use after instances were added, renamed or removed.
+    instance_order: OnceLock<Vec<String>>,
 }
 
 impl ConfigData {
@@ -58,6 +63,8 @@ impl ConfigData {
             node_names: HashMap::new(),
             group_names: HashMap::new(),
             instance_names: HashMap::new(),
+            macs: HashMap::new(),
+            instance_order: OnceLock::new(),
         }
     }
 
@@ -152,12 +159,70 @@ impl ConfigData {
         self.groups.insert(g.uuid.clone(), g);
     }
 
+    /// The instances nicely sorted by name (`inst2` before `inst10`), as
+    /// Ganeti lists them; the order is kept until instances change.
+    pub fn instances_by_name(&self) -> impl Iterator<Item = &Instance> {
+        self.instance_order
+            .get_or_init(|| {
+                let mut v: Vec<&Instance> = self.instances.values().collect();
+                luxi::query::nice_sort_by(&mut v, |i| &i.name);
+                v.into_iter().map(|i| i.uuid.clone()).collect()
+            })
+            .iter()
+            .filter_map(|u| self.instances.get(u))
+    }
+
+    /// Whether a NIC of any instance has `mac` (case-insensitive); O(1).
+    pub fn mac_in_use(&self, mac: &str) -> bool {
+        self.macs.contains_key(&mac.to_ascii_lowercase())
+    }
+
+    /// An instance with a NIC of MAC address `mac` (case-insensitive).
+    pub fn mac_owner(&self, mac: &str) -> Option<&Instance> {
+        if !self.mac_in_use(mac) {
+            return None;
+        }
+        self.instances
+            .values()
+            .find(|i| i.nics.iter().any(|n| n.mac.eq_ignore_ascii_case(mac)))
+    }
+
     fn put_instance(&mut self, i: Instance) {
-        if let Some(old) = self.instances.get(&i.uuid) {
-            self.instance_names.remove(&old.name);
+        match self.instances.remove(&i.uuid) {
+            Some(old) => {
+                self.instance_names.remove(&old.name);
+                self.forget_macs(&old);
+                if old.name != i.name {
+                    self.instance_order = OnceLock::new();
+                }
+            }
+            None => self.instance_order = OnceLock::new(),
         }
         self.instance_names.insert(i.name.clone(), i.uuid.clone());
+        for n in &i.nics {
+            *self.macs.entry(n.mac.to_ascii_lowercase()).or_insert(0) += 1;
+        }
         self.instances.insert(i.uuid.clone(), i);
+    }
+
+    fn remove_instance(&mut self, uuid: &str) {
+        if let Some(old) = self.instances.remove(uuid) {
+            self.instance_names.remove(&old.name);
+            self.forget_macs(&old);
+            self.instance_order = OnceLock::new();
+        }
+    }
+
+    fn forget_macs(&mut self, i: &Instance) {
+        for n in &i.nics {
+            let mac = n.mac.to_ascii_lowercase();
+            if let Some(count) = self.macs.get_mut(&mac) {
+                *count -= 1;
+                if *count == 0 {
+                    self.macs.remove(&mac);
+                }
+            }
+        }
     }
 }
 
@@ -422,9 +487,7 @@ impl ConfigStore {
         }
         // The database holds the change; now memory follows.
         for u in &changes.removed_instances {
-            if let Some(old) = data.instances.remove(u) {
-                data.instance_names.remove(&old.name);
-            }
+            data.remove_instance(u);
         }
         for u in &changes.removed_nodes {
             if let Some(old) = data.nodes.remove(u) {

@@ -116,3 +116,85 @@ fn create_twice_is_refused() {
         Err(ConfigError::AlreadyInitialized)
     ));
 }
+#[test]
+fn the_mac_index_follows_commits() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = fresh(dir.path());
+    let with_mac = |uuid: &str, name: &str, mac: &str| {
+        let mut i = instance(uuid, name);
+        i.nics = vec![objects::Nic {
+            uuid: format!("{uuid}-nic0"),
+            name: None,
+            mac: mac.into(),
+            ip: None,
+            network: None,
+            nicparams: Default::default(),
+        }];
+        i
+    };
+    let commit = |f: &dyn Fn(&mut Changes)| {
+        let mut c = Changes::new();
+        f(&mut c);
+        store.commit(c).unwrap();
+    };
+    commit(&|c| {
+        c.instance(with_mac("i1-uuid", "inst1", "aa:00:00:00:00:01"));
+    });
+    assert!(store.read().mac_in_use("AA:00:00:00:00:01"));
+    assert_eq!(
+        store.read().mac_owner("aa:00:00:00:00:01").unwrap().name,
+        "inst1"
+    );
+    // A changed MAC frees the old one.
+    commit(&|c| {
+        c.instance(with_mac("i1-uuid", "inst1", "aa:00:00:00:00:02"));
+    });
+    assert!(!store.read().mac_in_use("aa:00:00:00:00:01"));
+    assert!(store.read().mac_in_use("aa:00:00:00:00:02"));
+    // So does removing the instance, and reopening rebuilds the index.
+    commit(&|c| {
+        c.instance(with_mac("i2-uuid", "inst2", "aa:00:00:00:00:03"));
+        c.remove_instance("i1-uuid");
+    });
+    drop(store);
+    let store = ConfigStore::open(&dir.path().join("config.db")).unwrap();
+    let data = store.read();
+    assert!(!data.mac_in_use("aa:00:00:00:00:02"));
+    assert!(data.mac_in_use("aa:00:00:00:00:03"));
+    assert!(data.mac_owner("aa:00:00:00:00:02").is_none());
+}
+
+#[test]
+fn instances_by_name_follow_adds_renames_and_removals() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = fresh(dir.path());
+    let names = |store: &ConfigStore| -> Vec<String> {
+        store
+            .read()
+            .instances_by_name()
+            .map(|i| i.name.clone())
+            .collect()
+    };
+    let commit = |f: &dyn Fn(&mut Changes)| {
+        let mut c = Changes::new();
+        f(&mut c);
+        store.commit(c).unwrap();
+    };
+    commit(&|c| {
+        c.instance(instance("u1", "inst10"));
+        c.instance(instance("u2", "inst2"));
+    });
+    assert_eq!(names(&store), ["inst2", "inst10"]);
+    commit(&|c| {
+        c.instance(instance("u3", "inst1"));
+    });
+    assert_eq!(names(&store), ["inst1", "inst2", "inst10"]);
+    commit(&|c| {
+        c.instance(instance("u1", "inst0"));
+    });
+    assert_eq!(names(&store), ["inst0", "inst1", "inst2"]);
+    commit(&|c| {
+        c.remove_instance("u3");
+    });
+    assert_eq!(names(&store), ["inst0", "inst2"]);
+}

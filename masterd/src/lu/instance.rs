@@ -246,18 +246,13 @@ fn set_admin_state(
 }
 
 fn random_mac(cfg: &ConfigData) -> String {
-    let used: std::collections::HashSet<&str> = cfg
-        .instances
-        .values()
-        .flat_map(|i| i.nics.iter().map(|n| n.mac.as_str()))
-        .collect();
     loop {
         let b: [u8; 3] = rand::random();
         let mac = format!(
             "{}:{:02x}:{:02x}:{:02x}",
             cfg.cluster.mac_prefix, b[0], b[1], b[2]
         );
-        if !used.contains(mac.as_str()) {
+        if !cfg.mac_in_use(&mac) {
             return mac;
         }
     }
@@ -429,11 +424,7 @@ impl LogicalUnit for Create {
         }
         for n in &self.op.nics {
             if let Some(mac) = &n.mac {
-                if let Some(other) = cfg
-                    .instances
-                    .values()
-                    .find(|i| i.nics.iter().any(|x| x.mac.eq_ignore_ascii_case(mac)))
-                {
+                if let Some(other) = cfg.mac_owner(mac) {
                     return Err(GanetiError::prereq(
                         format!(
                             "MAC address {mac} already in use in cluster (instance {})",

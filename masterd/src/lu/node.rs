@@ -154,6 +154,8 @@ impl LogicalUnit for Add {
                 node.master_candidate =
                     node.master_capable && candidates < cfg.cluster.candidate_pool_size as usize;
             }
+            // A node added again may have lost its ssconf files.
+            master.ssconf_resend(&node.uuid);
             let mut ch = Changes::new();
             ch.node(node.clone());
             master.commit(ch)?;

@@ -28,6 +28,8 @@ pub enum LiveInst<'a> {
 pub struct InstRow<'a> {
     pub cfg: &'a ConfigData,
     pub inst: &'a Instance,
+    /// The primary node, looked up once for the row's fields.
+    pub pnode: Option<&'a objects::Node>,
     pub live: LiveInst<'a>,
     /// Console descriptions (Ganeti's dicts) by instance UUID, when the
     /// `console` field was asked for.
@@ -99,6 +101,7 @@ impl<'a> InstRow<'a> {
         InstRow {
             cfg,
             inst,
+            pnode: cfg.nodes.get(&inst.primary_node),
             live,
             consoles: None,
         }
@@ -114,10 +117,7 @@ impl<'a> InstRow<'a> {
     }
 
     fn pnode_offline(&self) -> bool {
-        self.cfg
-            .nodes
-            .get(&self.inst.primary_node)
-            .is_some_and(|n| n.offline)
+        self.pnode.is_some_and(|n| n.offline)
     }
 
     /// Ganeti's instance status string.
@@ -220,7 +220,12 @@ pub fn registry<'a>() -> FieldRegistry<InstRow<'a>> {
         FieldDef::new("pnode", "Primary_node", Text, "Primary node"),
         c,
         FieldFlags::Hostname,
-        |r| Cell::normal(r.cfg.node_name(&r.inst.primary_node)),
+        |r| {
+            Cell::normal(
+                r.pnode
+                    .map_or(r.inst.primary_node.as_str(), |n| n.name.as_str()),
+            )
+        },
     )
     .add(
         FieldDef::new(

@@ -72,9 +72,10 @@ fn unknown_resource(what: &str) -> GanetiError {
     GanetiError::prereq(format!("Resource type '{what}' unknown"), ErrorCode::Inval)
 }
 
-/// Sorts names the way Ganeti lists them.
+/// Sorts names the way Ganeti lists them (each name's sort key computed
+/// once, not once per comparison).
 fn sorted<T>(mut v: Vec<&T>, name: impl Fn(&T) -> &str) -> Vec<&T> {
-    v.sort_by(|a, b| luxi::query::nice_cmp(name(a), name(b)));
+    luxi::query::nice_sort_by(&mut v, |t| name(t));
     v
 }
 
@@ -120,6 +121,7 @@ async fn query_instances(
     fields: &[String],
     filter: &Filter,
 ) -> Result<QueryResponse, GanetiError> {
+    let started = std::time::Instant::now();
     let needs = {
         let reg = instance::registry();
         PreparedQuery::new(&reg, fields, filter)
@@ -132,6 +134,7 @@ async fn query_instances(
     } else {
         None
     };
+    let fetched = started.elapsed();
     let consoles = match (&live, needs.intersects(instance::CONSOLE)) {
         (Some(live), true) => Some(consoles(master, live, filter).await),
         _ => None,
@@ -144,10 +147,17 @@ async fn query_instances(
         |n| cfg.expand_instance(n).is_some(),
     )?;
     let q = PreparedQuery::new(&reg, fields, filter).map_err(qerr)?;
-    let rows = sorted(cfg.instances.values().collect(), |i| &i.name)
-        .into_iter()
+    let rows = cfg
+        .instances_by_name()
         .map(|i| instance::InstRow::new(&cfg, i, live.as_ref()).with_consoles(consoles.as_ref()));
-    q.run(rows).map_err(qerr)
+    let resp = q.run(rows).map_err(qerr)?;
+    tracing::debug!(
+        rows = resp.data.len(),
+        live_ms = fetched.as_secs_f64() * 1e3,
+        total_ms = started.elapsed().as_secs_f64() * 1e3,
+        "instance query"
+    );
+    Ok(resp)
 }
 
 /// The console descriptions of the instances that run on their primary
