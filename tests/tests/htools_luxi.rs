@@ -30,14 +30,8 @@ fn pnodes(vc: &VCluster) -> Vec<String> {
 #[test]
 fn hbal_reads_the_cluster_and_executes_its_moves_over_luxi() {
     let vc = VCluster::up("0.77", 3);
-    // one shared-file storage directory for all the nodes, so that
-    // migrations find the disks
-    let shared = vc.dir.path().join("vc/shared");
-    for k in 1..=3 {
-        let dir = vc.root(k).join("srv/ganeti/shared-file-storage");
-        let _ = std::fs::remove_dir(&dir);
-        std::os::unix::fs::symlink(&shared, &dir).expect("link the shared storage");
-    }
+    // The virtual cluster's nodes share one shared-file storage directory,
+    // so migrations find the disks.
     for name in ["inst1", "inst2", "inst3"] {
         vc.ok(
             "gnt-instance",
