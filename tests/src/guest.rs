@@ -4,7 +4,7 @@
 
 use std::io::{BufRead, BufReader};
 use std::os::unix::net::UnixStream;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::mpsc::{self, Receiver};
 use std::time::{Duration, Instant};
 
@@ -38,6 +38,17 @@ pub fn kvm_cluster_with(net: &str, nodes: usize, extra: &str) -> VCluster {
             ("GANETI_VCLUSTER_HVPARAMS", &hv),
         ],
     )
+}
+
+/// An instance's serial socket, from `gnt-instance console --show-cmd`
+/// (a local node's console command: `socat ... UNIX-CONNECT:<socket>`).
+pub fn serial_socket(vc: &VCluster, name: &str) -> PathBuf {
+    let cmd = vc.ok("gnt-instance", &["console", "--show-cmd", name]);
+    let sock = cmd
+        .split_whitespace()
+        .find_map(|w| w.trim_matches('\'').strip_prefix("UNIX-CONNECT:"))
+        .unwrap_or_else(|| panic!("no serial socket in the console command: {cmd}"));
+    PathBuf::from(sock)
 }
 
 /// [`kvm_cluster_with`] three nodes and the default parameters.

@@ -126,6 +126,24 @@ impl VCluster {
             .unwrap_or_else(|e| panic!("running {cmd}: {e}"))
     }
 
+    /// Adds instance `name` on `node` with the shipped `tiny` OS and no
+    /// name or IP checks; `opts` are the rest (`-t diskless`, `--disk`,
+    /// `-B ...`). It must succeed; returns the command's standard output.
+    pub fn add_instance(&self, node: &str, name: &str, opts: &[&str]) -> String {
+        let mut args = vec![
+            "add",
+            "-o",
+            "tiny",
+            "-n",
+            node,
+            "--no-name-check",
+            "--no-ip-check",
+        ];
+        args.extend_from_slice(opts);
+        args.push(name);
+        self.ok("gnt-instance", &args)
+    }
+
     /// Runs a command that must succeed; returns its standard output.
     pub fn ok(&self, cmd: &str, args: &[&str]) -> String {
         let out = self.gnt(cmd, args);

@@ -6,21 +6,7 @@
 use tests::VCluster;
 
 fn add_diskless(vc: &VCluster, node: &str, name: &str) {
-    vc.ok(
-        "gnt-instance",
-        &[
-            "add",
-            "-t",
-            "diskless",
-            "-o",
-            "tiny",
-            "-n",
-            node,
-            "--no-name-check",
-            "--no-ip-check",
-            name,
-        ],
-    );
+    vc.add_instance(node, name, &["-t", "diskless"]);
 }
 
 fn fake_state(vc: &VCluster, node: usize, name: &str) -> std::path::PathBuf {
@@ -182,22 +168,10 @@ fn files_below(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
 #[test]
 fn sharedfile_instances_move_to_any_node_with_their_disk() {
     let vc = VCluster::up("0.43", 3);
-    vc.ok(
-        "gnt-instance",
-        &[
-            "add",
-            "-t",
-            "sharedfile",
-            "--disk",
-            "0:size=32M",
-            "-o",
-            "tiny",
-            "-n",
-            "node2",
-            "--no-name-check",
-            "--no-ip-check",
-            "shared1",
-        ],
+    vc.add_instance(
+        "node2",
+        "shared1",
+        &["-t", "sharedfile", "--disk", "0:size=32M"],
     );
     let shared = vc.dir.path().join("vc/shared");
     let disks = files_below(&shared);
@@ -227,22 +201,10 @@ fn sharedfile_instances_move_to_any_node_with_their_disk() {
 #[test]
 fn runtime_memory_balloons_within_the_instance_limits() {
     let vc = VCluster::up("0.44", 2);
-    vc.ok(
-        "gnt-instance",
-        &[
-            "add",
-            "-t",
-            "diskless",
-            "-o",
-            "tiny",
-            "-n",
-            "node2",
-            "-B",
-            "minmem=256,maxmem=1024",
-            "--no-name-check",
-            "--no-ip-check",
-            "elastic",
-        ],
+    vc.add_instance(
+        "node2",
+        "elastic",
+        &["-t", "diskless", "-B", "minmem=256,maxmem=1024"],
     );
     assert_eq!(
         vc.list("gnt-instance", "oper_ram", &["elastic"]),

@@ -7,14 +7,14 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use tests::guest::{kvm_cluster, Serial, BOOT_LINE, DEADLINE};
+use tests::guest::{kvm_cluster, serial_socket, Serial, BOOT_LINE, DEADLINE};
 use tests::VCluster;
 
 fn add_guest(vc: &VCluster, node: &str, name: &str) {
-    vc.ok(
-        "gnt-instance",
+    vc.add_instance(
+        node,
+        name,
         &[
-            "add",
             "-t",
             "sharedfile",
             "--disk",
@@ -22,13 +22,6 @@ fn add_guest(vc: &VCluster, node: &str, name: &str) {
             "--no-nics",
             "-B",
             "maxmem=128,minmem=128",
-            "-o",
-            "tiny",
-            "-n",
-            node,
-            "--no-name-check",
-            "--no-ip-check",
-            name,
         ],
     );
 }
@@ -47,17 +40,6 @@ fn qemu_pid(vc: &VCluster, node: usize, name: &str) -> Option<i32> {
         .parse()
         .ok()?;
     alive(pid).then_some(pid)
-}
-
-/// The serial socket, from `gnt-instance console --show-cmd` (a local
-/// node's console command: `socat ... UNIX-CONNECT:<socket>`).
-fn serial_socket(vc: &VCluster, name: &str) -> PathBuf {
-    let cmd = vc.ok("gnt-instance", &["console", "--show-cmd", name]);
-    let sock = cmd
-        .split_whitespace()
-        .find_map(|w| w.trim_matches('\'').strip_prefix("UNIX-CONNECT:"))
-        .unwrap_or_else(|| panic!("no serial socket in the console command: {cmd}"));
-    PathBuf::from(sock)
 }
 
 #[test]

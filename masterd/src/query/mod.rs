@@ -167,31 +167,37 @@ async fn consoles(
     live: &Live,
     filter: &Filter,
 ) -> HashMap<String, serde_json::Value> {
-    let wanted = luxi::query::requested_names(filter, "name");
     let mut calls = Vec::new();
     {
         let cfg = master.config.read();
-        for i in cfg.instances.values() {
-            if let Some(names) = &wanted {
-                if !names
+        // The instances the filter names (each name expanded once), or all.
+        let wanted: Option<std::collections::HashSet<&str>> =
+            luxi::query::requested_names(filter, "name").map(|names| {
+                names
                     .iter()
-                    .any(|n| cfg.expand_instance(n).is_some_and(|e| e.uuid == i.uuid))
-                {
-                    continue;
-                }
+                    .filter_map(|n| cfg.expand_instance(n))
+                    .map(|i| i.uuid.as_str())
+                    .collect()
+            });
+        for i in cfg.instances.values() {
+            if wanted
+                .as_ref()
+                .is_some_and(|w| !w.contains(i.uuid.as_str()))
+            {
+                continue;
             }
             let running = live
                 .instances
                 .get(&i.primary_node)
                 .and_then(|a| a.data())
                 .is_some_and(|m| m.contains_key(&i.name));
-            let (Some(node), Ok(spec)) = (
+            if !running {
+                continue;
+            }
+            if let (Some(node), Ok(spec)) = (
                 cfg.nodes.get(&i.primary_node),
                 crate::lu::common::instance_spec(&cfg, i),
-            ) else {
-                continue;
-            };
-            if running {
+            ) {
                 calls.push((i.uuid.clone(), node.clone(), spec));
             }
         }

@@ -11,7 +11,7 @@
 //! Run with `scripts/bench-migrate.sh` (release build).
 
 use serde_json::{json, Value};
-use tests::guest::{kvm_cluster_with, Serial};
+use tests::guest::{kvm_cluster_with, serial_socket, Serial};
 
 fn env_u64(name: &str, default: u64) -> u64 {
     std::env::var(name)
@@ -56,33 +56,14 @@ fn main() {
         &format!("migration_bandwidth={bandwidth},migration_downtime={downtime}"),
     );
     let mem = format!("maxmem={memory},minmem={memory}");
-    vc.ok(
-        "gnt-instance",
-        &[
-            "add",
-            "-t",
-            "diskless",
-            "--no-nics",
-            "-B",
-            &mem,
-            "-o",
-            "tiny",
-            "-n",
-            "node1",
-            "--no-name-check",
-            "--no-ip-check",
-            "bench1",
-        ],
+    vc.add_instance(
+        "node1",
+        "bench1",
+        &["-t", "diskless", "--no-nics", "-B", &mem],
     );
     // Wait until the guest counts: migrations of a guest that is still
     // booting are not what users do.
-    let cmd = vc.ok("gnt-instance", &["console", "--show-cmd", "bench1"]);
-    let sock = cmd
-        .split_whitespace()
-        .find_map(|w| w.trim_matches('\'').strip_prefix("UNIX-CONNECT:"))
-        .expect("serial socket in the console command")
-        .to_string();
-    Serial::connect(std::path::Path::new(&sock)).counter();
+    Serial::connect(&serial_socket(&vc, "bench1")).counter();
 
     println!(
         "live migration of a {memory} MiB guest (TCG), bandwidth {bandwidth} MiB/s, \
