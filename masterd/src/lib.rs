@@ -13,7 +13,6 @@ pub mod lu;
 pub mod luxi_server;
 pub mod master;
 pub mod query;
-pub mod resolver;
 pub mod rpc;
 
 /// The software version reported to clients.

@@ -5,6 +5,7 @@
 pub mod model;
 pub mod params;
 pub mod paths;
+pub mod resolver;
 pub mod validate;
 
 pub use model::*;

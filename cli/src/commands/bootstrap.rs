@@ -201,7 +201,7 @@ fn dict(opt: &str, s: &Option<String>) -> Result<objects::ParamDict, CliError> {
 pub fn init(a: InitArgs) -> Result<i32, CliError> {
     let paths = Paths::from_env();
     let master = my_name();
-    let ip = masterd::resolver::resolve(&paths, &master).ok_or_else(|| {
+    let ip = objects::resolver::resolve(&paths, &master).ok_or_else(|| {
         CliError::Ganeti(GanetiError::prereq(
             format!("Cannot resolve this node's name '{master}' to an address"),
             ErrorCode::Resolver,
@@ -309,8 +309,8 @@ pub fn node_setup(node: &str) -> Result<(), CliError> {
         )));
     };
     let node_paths = Paths::new(&root);
-    let ip = masterd::resolver::resolve(&paths, node)
-        .or_else(|| masterd::resolver::resolve(&node_paths, node))
+    let ip = objects::resolver::resolve(&paths, node)
+        .or_else(|| objects::resolver::resolve(&node_paths, node))
         .ok_or_else(|| {
             CliError::Ganeti(GanetiError::prereq(
                 format!("Node name '{node}' cannot be resolved to an address"),

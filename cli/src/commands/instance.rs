@@ -1816,7 +1816,7 @@ fn console(ctx: &mut Ctx, a: ConsoleArgs) -> Result<i32, CliError> {
             // A node on this machine (a virtual cluster's 127.0.0.x): run
             // the console command here, without ssh.
             let local =
-                masterd::resolver::resolve(&paths, &host).is_some_and(|ip| ip.is_loopback());
+                objects::resolver::resolve(&paths, &host).is_some_and(|ip| ip.is_loopback());
             if local {
                 let argv: Vec<String> = match console.get("command") {
                     Some(Value::Array(parts)) => parts.iter().map(py_str).collect(),

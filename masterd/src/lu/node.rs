@@ -76,7 +76,7 @@ impl LogicalUnit for Add {
             let master = &ctx.master;
             let ip = match &self.op.primary_ip {
                 Some(ip) => ip.clone(),
-                None => crate::resolver::resolve(&master.paths, &self.op.node_name)
+                None => objects::resolver::resolve(&master.paths, &self.op.node_name)
                     .map(|ip| ip.to_string())
                     .ok_or_else(|| {
                         GanetiError::prereq(

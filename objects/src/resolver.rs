@@ -4,7 +4,7 @@
 
 use std::net::{IpAddr, ToSocketAddrs};
 
-use objects::paths::Paths;
+use crate::paths::Paths;
 
 /// Looks `name` up in a hosts-format text.
 pub fn lookup_hosts(text: &str, name: &str) -> Option<IpAddr> {
