@@ -160,40 +160,9 @@ pub async fn migrate(
     if let Err(e) = sent {
         let msg = error_chain(&e);
         ctx.feedback(format!("Migration failed, aborting: {msg}"));
-        let dst = master
-            .rpc
-            .call(
-                &target,
-                &rpc::FinalizeMigrationDst {
-                    instance: spec.clone(),
-                    info: migration_info.clone(),
-                    success: false,
-                },
-            )
-            .await;
-        if let Err(e2) = dst {
+        for failure in abort(ctx, &spec, &migration_info, &source, &[target], live).await {
             ctx.feedback(format!(
-                "Warning: could not clean up the target node {}: {}",
-                target.name,
-                error_chain(&e2)
-            ));
-        }
-        let src = master
-            .rpc
-            .call(
-                &source,
-                &rpc::FinalizeMigrationSrc {
-                    instance: spec.clone(),
-                    success: false,
-                    live,
-                },
-            )
-            .await;
-        if let Err(e2) = src {
-            ctx.feedback(format!(
-                "Warning: could not finalize the source node {}: {}",
-                source.name,
-                error_chain(&e2)
+                "Warning: could not clean up after the migration: {failure}"
             ));
         }
         return Err(GanetiError::exec(format!(
@@ -341,37 +310,7 @@ pub async fn cleanup(
                     e,
                 )
             })?;
-        let mut failures = Vec::new();
-        for target in elsewhere(&locations) {
-            let r = master
-                .rpc
-                .call(
-                    &target,
-                    &rpc::FinalizeMigrationDst {
-                        instance: spec.clone(),
-                        info: info.clone(),
-                        success: false,
-                    },
-                )
-                .await;
-            if let Err(e) = r {
-                failures.push(format!("{}: {}", target.name, error_chain(&e)));
-            }
-        }
-        let r = master
-            .rpc
-            .call(
-                &source,
-                &rpc::FinalizeMigrationSrc {
-                    instance: spec,
-                    success: false,
-                    live: true,
-                },
-            )
-            .await;
-        if let Err(e) = r {
-            failures.push(format!("{}: {}", source.name, error_chain(&e)));
-        }
+        let failures = abort(ctx, &spec, &info, &source, &elsewhere(&locations), true).await;
         if !failures.is_empty() {
             return Err(GanetiError::exec(format!(
                 "Instance migration cleanup failed: {}",
@@ -425,4 +364,36 @@ pub async fn cleanup(
     master.commit(ch)?;
     ctx.feedback("* done");
     Ok(Value::Null)
+}
+
+/// Aborts a migration: the copies on `targets` are dropped, the source
+/// resumes. Returns what failed, as `node: error`.
+async fn abort(
+    ctx: &Ctx,
+    spec: &rpc::InstanceSpec,
+    info: &str,
+    source: &objects::Node,
+    targets: &[objects::Node],
+    live: bool,
+) -> Vec<String> {
+    let mut failures = Vec::new();
+    for target in targets {
+        let req = rpc::FinalizeMigrationDst {
+            instance: spec.clone(),
+            info: info.to_string(),
+            success: false,
+        };
+        if let Err(e) = ctx.master.rpc.call(target, &req).await {
+            failures.push(format!("{}: {}", target.name, error_chain(&e)));
+        }
+    }
+    let req = rpc::FinalizeMigrationSrc {
+        instance: spec.clone(),
+        success: false,
+        live,
+    };
+    if let Err(e) = ctx.master.rpc.call(source, &req).await {
+        failures.push(format!("{}: {}", source.name, error_chain(&e)));
+    }
+    failures
 }
