@@ -1,13 +1,18 @@
 //! The greedy balancing loop (hbal).
 //!
-//! Each round scores every allowed move of every movable instance against
-//! running statistics (only the touched nodes are updated per candidate),
-//! in parallel over instances, and applies the best one if it improves the
-//! score enough.
+//! Each round considers every allowed move of every movable instance,
+//! scored against running statistics (only the touched nodes are updated
+//! per candidate), in parallel over instances, and applies the best one if
+//! it improves the score enough. Lower bounds skip the moves that cannot
+//! beat a move already known; on large clusters, instances that could not
+//! gain enough when last evaluated are left out for a few rounds (see
+//! [`Balancer`]).
+
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use rayon::prelude::*;
 
-use crate::bounds::{boundable, fixed_secondary, BucketBounds};
+use crate::bounds::{boundable, fixed_secondary, BucketBounds, TargetBounds, GROUP};
 use crate::loader::common_count;
 use crate::metrics::{loc_excl_delta, node_values, Change, ClusterStats, Partial, N_METRICS};
 use crate::model::{Cluster, NodeStats};
@@ -37,9 +42,10 @@ pub struct BalanceOptions {
     pub restricted_migration: bool,
     /// `--ignore-soft-errors`.
     pub ignore_soft_errors: bool,
-    /// Evaluate every move of every instance in every round, as Ganeti
-    /// does, even on large clusters (where by default cached moves are
-    /// re-scored and only moves involving changed nodes are re-evaluated).
+    /// Evaluate every instance in every round, as Ganeti does, even on
+    /// large clusters (where by default an instance whose nodes did not
+    /// change, and whose moves could not gain as much as a known move the
+    /// last time it was evaluated, is left out for a few rounds).
     pub exhaustive: bool,
     /// Skip candidate moves that lower bounds rule out (the plan is the
     /// same either way; this only saves time).
@@ -142,6 +148,9 @@ struct Round<'a> {
     ini: f64,
     /// Bounds of the changes on target nodes, when they can be had.
     bounds: Option<BucketBounds>,
+    /// The best score a move is known to reach so far this round (lowered
+    /// as instances are evaluated).
+    known: Threshold,
 }
 
 /// Instances with fewer target nodes are evaluated without bounds.
@@ -169,6 +178,8 @@ type Found = (
 struct Best {
     cur: f64,
     found: Option<Found>,
+    /// The least score offered.
+    least: f64,
 }
 
 impl Best {
@@ -176,16 +187,24 @@ impl Best {
     /// when the candidate is the best so far, so that losing candidates
     /// cost no copies of node stats).
     #[inline(always)]
-    fn offer(&mut self, sc: f64, make: impl FnOnce() -> Found) {
+    fn offer(&mut self, sc: f64, known: &Threshold, make: impl FnOnce() -> Found) {
+        self.least = self.least.min(sc);
         if sc < self.cur - eps(self.cur) {
             self.cur = sc;
             self.found = Some(make());
+            known.lower(sc);
         }
     }
 
-    fn into_candidate(self, idx: usize) -> Option<Candidate> {
-        let (score, mv, nodes, n, p, s, loc) = self.found?;
-        Some(Candidate {
+    /// The best candidate, and a lower bound of the scores of all the
+    /// instance's moves: the least offered and `ruled`, the least bound of
+    /// those never offered.
+    fn into_candidate(self, idx: usize, ruled: f64) -> (Option<Candidate>, f64) {
+        let lb = self.least.min(ruled);
+        let Some((score, mv, nodes, n, p, s, loc)) = self.found else {
+            return (None, lb);
+        };
+        let cand = Candidate {
             score,
             inst: idx,
             mv,
@@ -195,7 +214,8 @@ impl Best {
                 new_snode: s,
                 new_loc_score: loc,
             },
-        })
+        };
+        (Some(cand), lb)
     }
 }
 
@@ -204,12 +224,10 @@ impl Best {
 /// The instance's removal from its current nodes is computed once; each
 /// target node then only needs the additions, and the score only the
 /// replacement of the nodes whose state depends on the target.
-fn best_for_instance(
-    r: &Round<'_>,
-    idx: usize,
-    targets: &[usize],
-    with_failover: bool,
-) -> Option<Candidate> {
+///
+/// Also returns a lower bound of the score of every move of the instance
+/// (-inf when it cannot be bounded).
+fn best_for_instance(r: &Round<'_>, idx: usize, targets: &[usize]) -> (Option<Candidate>, f64) {
     let c = r.c;
     let inst = &c.instances[idx];
     let force = r.opts.ignore_soft_errors;
@@ -217,7 +235,7 @@ fn best_for_instance(
     let osdx = inst.snode;
     let mir = inst.template.mirror_type();
     if mir == MirrorType::Internal && osdx == NO_SECONDARY {
-        return None;
+        return (None, f64::NEG_INFINITY);
     }
     let use_secondary = osdx != NO_SECONDARY
         && osdx < r.is_online.len()
@@ -229,6 +247,7 @@ fn best_for_instance(
     let mut best = Best {
         cur: r.ini,
         found: None,
+        least: f64::INFINITY,
     };
     let map_delta = |np: usize| -> f64 {
         if np == opdx {
@@ -246,7 +265,7 @@ fn best_for_instance(
 
     if mir == MirrorType::External {
         if !r.opts.instance_moves {
-            return None;
+            return (None, f64::NEG_INFINITY);
         }
         let mut vp = NodeView::new(op);
         let mut sp = op.s;
@@ -265,7 +284,7 @@ fn best_for_instance(
                 continue;
             }
             let sc = sc0.score_with(&[(&vals[t], &st)], map_delta(t));
-            best.offer(sc, || {
+            best.offer(sc, &r.known, || {
                 (
                     sc,
                     IMove::FailoverToAny(t),
@@ -277,10 +296,10 @@ fn best_for_instance(
                 )
             });
         }
-        return best.into_candidate(idx);
+        return best.into_candidate(idx, f64::INFINITY);
     }
     if mir != MirrorType::Internal {
-        return None;
+        return (None, f64::NEG_INFINITY);
     }
     let os = &c.nodes[osdx];
     // removal from the current nodes, shared by all moves
@@ -293,7 +312,7 @@ fn best_for_instance(
     let mig_ps = check_migration(op, os).is_ok();
 
     // plain failover
-    if with_failover && use_secondary && mig_ps {
+    if use_secondary && mig_ps {
         let mut vs = NodeView::new(os);
         let mut ss = ss_r;
         let mut sp = sp_r;
@@ -320,7 +339,7 @@ fn best_for_instance(
             .is_ok()
         {
             let sc = base.score_with(&[(&vals[opdx], &sp), (&vals[osdx], &ss)], map_delta(osdx));
-            best.offer(sc, || {
+            best.offer(sc, &r.known, || {
                 (
                     sc,
                     IMove::Failover,
@@ -375,8 +394,10 @@ fn best_for_instance(
         && targets.clone().nth(PRUNE_MIN_TARGETS).is_some();
     // per bucket: whether each kind (r:, f r:, r: f, r: p) may win there
     let mut allowed: Vec<[bool; 4]> = Vec::new();
+    // the least of the bounds of the moves ruled out
+    let mut lb = f64::INFINITY;
     if let (Some(pb), true) = (&r.bounds, prunable) {
-        let cur = best.cur;
+        let cur = best.cur.min(r.known.get());
         let rs_sc = if do_rs {
             let mut vp = NodeView {
                 node: op,
@@ -448,27 +469,58 @@ fn best_for_instance(
             sc.apply(&vals[opdx], &sp_r);
             sc_ps = Some(sc);
         }
-        allowed = pb
-            .buckets
-            .iter()
-            .map(|tb| {
-                let as_sec = tb.as_secondary(inst);
-                let as_pri = tb.as_primary(inst);
-                let ok = |sc: &Option<Partial>, ch: &[&[Change; N_METRICS]]| match sc {
-                    Some(sc) => !ruled_out(sc.lower_bound(ch), cur),
-                    None => true,
-                };
-                let raf = match &raf_fs {
-                    Some(fs) => !ruled_out(sc_s.lower_bound(&[fs, &as_pri]), cur),
-                    None => true,
-                };
-                let rp = match &rp_fs {
-                    Some(fs) => ok(&sc_ps, &[fs, &as_pri]),
-                    None => true,
-                };
-                [ok(&rs_sc, &[&as_sec]), ok(&far_sc, &[&as_sec]), raf, rp]
+        // per kind (r:, f r:, r: f, r: p): a lower bound of the score of
+        // the moves onto these targets (+inf if not wanted, -inf if it
+        // cannot be bounded)
+        let bound = |tb: &TargetBounds, want: [bool; 4]| -> [f64; 4] {
+            let as_sec = tb.as_secondary(inst);
+            let as_pri = tb.as_primary(inst);
+            let lb = |sc: &Option<Partial>, ch: &[&[Change; N_METRICS]]| match sc {
+                Some(sc) => sc.lower_bound(ch),
+                None => None,
+            };
+            let raf = raf_fs
+                .as_ref()
+                .and_then(|fs| sc_s.lower_bound(&[fs, &as_pri]));
+            let rp = rp_fs.as_ref().and_then(|fs| lb(&sc_ps, &[fs, &as_pri]));
+            let all = [lb(&rs_sc, &[&as_sec]), lb(&far_sc, &[&as_sec]), raf, rp];
+            let mut out = [f64::INFINITY; 4];
+            for k in 0..4 {
+                if want[k] {
+                    out[k] = all[k].unwrap_or(f64::NEG_INFINITY);
+                }
+            }
+            out
+        };
+        // Unbounded (-inf) kinds may win, unwanted (+inf) ones may not; the
+        // bounds of those ruled out go into the instance's lower bound.
+        let mut ruled_lb = f64::INFINITY;
+        let mut may_win = |tb: &TargetBounds, want: [bool; 4]| {
+            bound(tb, want).map(|b| {
+                let keep = b == f64::NEG_INFINITY || (b.is_finite() && !ruled_out(Some(b), cur));
+                if !keep {
+                    ruled_lb = ruled_lb.min(b);
+                }
+                keep
             })
-            .collect();
+        };
+        // first over all targets at once, then bucket by bucket
+        let want = may_win(&pb.all, [do_rs, do_far, do_raf, do_rp]);
+        allowed = if want.iter().any(|&w| w) {
+            let mut v = Vec::with_capacity(pb.buckets.len());
+            for (g, bs) in pb.groups.iter().zip(pb.buckets.chunks(GROUP)) {
+                let want = may_win(g, want);
+                if want.iter().any(|&w| w) {
+                    v.extend(bs.iter().map(|tb| may_win(tb, want)));
+                } else {
+                    v.extend(bs.iter().map(|_| want));
+                }
+            }
+            v
+        } else {
+            vec![want; pb.buckets.len()]
+        };
+        lb = ruled_lb;
         for (k, flag) in [&mut do_rs, &mut do_far, &mut do_raf, &mut do_rp]
             .into_iter()
             .enumerate()
@@ -481,6 +533,9 @@ fn best_for_instance(
     let bucket_ok = |t: usize, k: usize| -> bool {
         allowed.is_empty() || allowed[r.bounds.as_ref().map(|b| b.bucket_of[t]).unwrap_or(0)][k]
     };
+    if !(do_rs || do_raf || do_rp || do_far) {
+        return best.into_candidate(idx, lb);
+    }
     for t in targets {
         let tn = &c.nodes[t];
         if do_rs && bucket_ok(t, 0) {
@@ -506,7 +561,7 @@ fn best_for_instance(
                 let mut st = tn.s;
                 if add_sec(&vt, &mut st, inst, opdx, force_s, false).is_ok() {
                     let sc = sc0.score_with(&[(&vals[t], &st)], 0.0);
-                    best.offer(sc, || {
+                    best.offer(sc, &r.known, || {
                         (
                             sc,
                             IMove::ReplaceSecondary(t),
@@ -532,7 +587,7 @@ fn best_for_instance(
                 let mut sp = sp_r;
                 if add_sec(&vp, &mut sp, inst, t, force_s, false).is_ok() {
                     let sc = sc_s.score_with(&[(&vals[opdx], &sp), (&vals[t], &st)], map_delta(t));
-                    best.offer(sc, || {
+                    best.offer(sc, &r.known, || {
                         (
                             sc,
                             IMove::ReplaceAndFailover(t),
@@ -574,7 +629,7 @@ fn best_for_instance(
                         });
                         let sc =
                             sc0.score_with(&[(&vals[osdx], &ss), (&vals[t], &st)], map_delta(t));
-                        best.offer(sc, || {
+                        best.offer(sc, &r.known, || {
                             (
                                 sc,
                                 IMove::ReplacePrimary(t),
@@ -611,7 +666,7 @@ fn best_for_instance(
                 let mut st = tn.s;
                 if add_sec(&vt, &mut st, inst, osdx, force_p, false).is_ok() {
                     let sc = sc0.score_with(&[(&vals[t], &st)], 0.0);
-                    best.offer(sc, || {
+                    best.offer(sc, &r.known, || {
                         (
                             sc,
                             IMove::FailoverAndReplace(t),
@@ -626,7 +681,7 @@ fn best_for_instance(
             }
         }
     }
-    best.into_candidate(idx)
+    best.into_candidate(idx, lb)
 }
 
 /// The score of the cluster restricted to `nodes`.
@@ -709,60 +764,129 @@ fn exact_score_after(
     total
 }
 
-/// A cached best move of one instance.
-#[derive(Clone)]
-struct Cached {
-    /// Round in which the moves of the instance were last evaluated.
-    round: usize,
-    best: Option<(IMove, MoveEffect)>,
-}
-
-/// Balancing state kept across rounds: the best move of each instance,
-/// and which nodes changed in which round. An instance whose nodes did not
-/// change only needs its cached move re-scored and the moves onto nodes
-/// that changed since; every `FULL_EVERY` rounds, and before giving up, all
-/// moves of all instances are evaluated again (so the loop ends where no
-/// single move improves the score, as Ganeti's does).
+/// Balancing state kept across rounds.
+///
+/// The best candidate each instance offered in the last round, re-scored
+/// where still valid, gives a score the next round's best move must beat,
+/// so that bounds rule out most instances and target buckets before any of
+/// their moves is scored. That alone gives the plan of scoring every move.
+///
+/// On large clusters a round also leaves out the instances whose nodes did
+/// not change since they were last evaluated (16 to 31 rounds at most) and
+/// whose moves could then gain less, scaled up by how much the deviations
+/// dropped since, than a move already known in this round. A round that
+/// finds no move is repeated with every instance, so the loop stops where
+/// Ganeti's would.
 pub struct Balancer {
-    cache: Vec<Option<Cached>>,
+    /// Last round's candidates: instance and effect.
+    prev: Vec<(usize, MoveEffect)>,
+    /// Nodes changed by the last applied move.
+    touched: Vec<usize>,
+    /// Per instance: the round it was last evaluated in, the score then,
+    /// and the lower bound of its moves' scores then.
+    seen: Vec<Option<(usize, f64, f64)>>,
+    /// Per node: the round of its last change.
     node_round: Vec<usize>,
-    changes: Vec<(usize, Vec<usize>)>,
     round: usize,
-    since_full: usize,
+    /// The variances at the start of each round.
+    var_hist: Vec<[f64; N_METRICS]>,
 }
 
-const FULL_EVERY: usize = 64;
+/// An instance whose nodes did not change is evaluated again at least
+/// every this many rounds (plus up to as many again, spread over the
+/// instances).
+const REFRESH: usize = 16;
 /// Clusters with fewer (instance, node) pairs are always evaluated
 /// exhaustively.
 const EXHAUSTIVE_BELOW: usize = 20_000;
 
+/// The smallest of a non-negative score shared between threads (non-negative
+/// floats order as their bit patterns do).
+struct Threshold(AtomicU64);
+
+impl Threshold {
+    fn new(v: f64) -> Self {
+        Threshold(AtomicU64::new(v.max(0.0).to_bits()))
+    }
+    fn get(&self) -> f64 {
+        f64::from_bits(self.0.load(Ordering::Relaxed))
+    }
+    fn lower(&self, v: f64) {
+        if v >= 0.0 {
+            self.0.fetch_min(v.to_bits(), Ordering::Relaxed);
+        }
+    }
+}
+
 impl Balancer {
     pub fn new(c: &Cluster) -> Self {
         Balancer {
-            cache: vec![None; c.instances.len()],
+            prev: Vec::new(),
+            touched: Vec::new(),
+            seen: vec![None; c.instances.len()],
             node_round: vec![0; c.nodes.len()],
-            changes: Vec::new(),
+            // rounds count from 1: a node changed in round 0 never was
             round: 1,
-            since_full: usize::MAX,
+            var_hist: vec![[0.0; N_METRICS]],
         }
     }
 
-    fn changed_since(&self, round: usize) -> Vec<usize> {
-        // changes are recorded in round order: scan back from the newest
-        let mut v: Vec<usize> = self
-            .changes
+    /// The most an instance's moves may gain, if it can be told without
+    /// evaluating them: its nodes did not change since it was last
+    /// evaluated, recently, and the most its moves could gain then is
+    /// scaled up by how much the deviations dropped since (see
+    /// [`Balancer::slack`]).
+    fn gain_bound(&self, c: &Cluster, i: usize, slack: &[f64]) -> Option<f64> {
+        let (r, then, lb) = self.seen[i]?;
+        let inst = &c.instances[i];
+        let unchanged =
+            |n: usize| n == NO_SECONDARY || n >= self.node_round.len() || self.node_round[n] < r;
+        if self.round - r >= REFRESH + i % REFRESH
+            || !unchanged(inst.pnode)
+            || !unchanged(inst.snode)
+        {
+            return None;
+        }
+        if lb == f64::INFINITY {
+            // no possible move
+            return Some(f64::NEG_INFINITY);
+        }
+        let k = slack.len().checked_sub(self.round - r + 1)?;
+        if !(lb.is_finite() && slack[k].is_finite()) {
+            return None;
+        }
+        Some((then - lb) * slack[k])
+    }
+
+    /// For each of the last rounds (oldest first, up to the current one),
+    /// how much more the same change of the variances can be worth now: the
+    /// gain `sqrt(v) - sqrt(v - d)` of a deviation grows at most
+    /// `2 * sqrt(v_then / v_now)`-fold as its variance drops from `v_then`
+    /// to `v_now`. Infinite if a variance dropped to zero.
+    fn slack(&self, now: &[f64; N_METRICS]) -> Vec<f64> {
+        let from = self.var_hist.len().saturating_sub(2 * REFRESH + 1);
+        self.var_hist[from..]
             .iter()
-            .rev()
-            .take_while(|(r, _)| *r >= round)
-            .flat_map(|(_, n)| n.iter().copied())
-            .collect();
-        v.sort_unstable();
-        v.dedup();
-        v
+            .map(|then| {
+                let mut f: f64 = 1.0;
+                for (k, m) in crate::metrics::METRICS.iter().enumerate() {
+                    if m.2 != crate::metrics::Kind::StdDev || m.0 == 0.0 || then[k] <= now[k] {
+                        continue;
+                    }
+                    f = f.max(if now[k] > 0.0 {
+                        2.0 * (then[k] / now[k]).sqrt()
+                    } else {
+                        f64::INFINITY
+                    });
+                }
+                f
+            })
+            .collect()
     }
 
     /// One balancing step (Ganeti's `tryBalance`): the best move, applied,
-    /// or `None` when no move improves the score enough.
+    /// or `None` when no move improves the score enough. Before giving up,
+    /// a round leaves no instance out.
     pub fn step(
         &mut self,
         c: &mut Cluster,
@@ -770,29 +894,22 @@ impl Balancer {
         insts: &[usize],
         opts: &BalanceOptions,
     ) -> Option<Placement> {
-        let online = nodes.iter().filter(|&&n| !c.nodes[n].s.offline).count();
-        let small = insts.len().saturating_mul(online) <= EXHAUSTIVE_BELOW;
-        let full = opts.exhaustive || small || self.since_full >= FULL_EVERY;
-        match self.step_inner(c, nodes, insts, opts, full) {
-            Some(p) => Some(p),
-            None if !full => self.step_inner(c, nodes, insts, opts, true),
-            None => None,
+        match self.round_of(c, nodes, insts, opts, false) {
+            Ok(p) => Some(p),
+            Err(true) => self.round_of(c, nodes, insts, opts, true).ok(),
+            Err(false) => None,
         }
     }
 
-    fn step_inner(
+    /// One round; `Err(true)` if it found no move but left instances out.
+    fn round_of(
         &mut self,
         c: &mut Cluster,
         nodes: &[usize],
         insts: &[usize],
         opts: &BalanceOptions,
-        full: bool,
-    ) -> Option<Placement> {
-        if full {
-            self.since_full = 0;
-        } else {
-            self.since_full += 1;
-        }
+        final_check: bool,
+    ) -> Result<Placement, bool> {
         let st = group_stats(c, nodes);
         let ini = st.score();
         let online: Vec<usize> = nodes
@@ -818,6 +935,16 @@ impl Balancer {
             })
             .collect();
         let vals: Vec<[f64; N_METRICS]> = c.nodes.iter().map(|n| node_values(&n.s)).collect();
+        // A score some move is known to reach: last round's candidates
+        // whose nodes did not change since, re-scored.
+        let mut known = ini;
+        if opts.prune {
+            for (i, eff) in &self.prev {
+                if eff.nodes.iter().all(|(n, _)| !self.touched.contains(n)) {
+                    known = known.min(crate::moves::score_effect(c, &st, *i, eff));
+                }
+            }
+        }
         let round = Round {
             c,
             st: &st,
@@ -831,88 +958,59 @@ impl Balancer {
             is_online: &is_online,
             vals: &vals,
             ini,
+            known: Threshold::new(known),
         };
+        // The instances that may be left out are evaluated last, once the
+        // others have lowered the known score.
+        let mut first = Vec::new();
+        let mut later = Vec::new();
+        let small = victims.len().saturating_mul(online.len()) < EXHAUSTIVE_BELOW;
+        self.var_hist.push(st.var);
+        debug_assert_eq!(self.var_hist.len(), self.round + 1);
+        let slack = self.slack(&st.var);
+        let may_skip = opts.prune && !opts.exhaustive && !small && !final_check;
+        for (order, &i) in victims.iter().enumerate() {
+            match self.gain_bound(c, i, &slack) {
+                Some(g) if may_skip => later.push((order, i, g)),
+                _ => first.push((order, i)),
+            }
+        }
+        let eval = |v: &[(usize, usize)]| -> Vec<(usize, usize, (Option<Candidate>, f64))> {
+            v.par_iter()
+                .map(|&(o, i)| (o, i, best_for_instance(&round, i, &online)))
+                .collect()
+        };
+        let mut results = eval(&first);
+        let gain = ini - round.known.get();
+        let (skipped, mut rest): (Vec<_>, Vec<_>) =
+            later.into_iter().partition(|&(_, _, g)| g < gain);
+        // the most promising first, so that the known score drops early
+        rest.sort_unstable_by(|a, b| b.2.total_cmp(&a.2));
+        let rest: Vec<(usize, usize)> = rest.into_iter().map(|(o, i, _)| (o, i)).collect();
+        results.extend(eval(&rest));
+        results.sort_unstable_by_key(|&(o, _, _)| o);
         let now = self.round;
-        // the nodes changed since each round in which cached moves were
-        // evaluated
-        let mut since: std::collections::BTreeMap<usize, Vec<usize>> = Default::default();
-        if !full {
-            for &i in &victims {
-                if let Some(x) = &self.cache[i] {
-                    since.entry(x.round).or_default();
-                }
-            }
-            for (r, v) in since.iter_mut() {
-                *v = self.changed_since(*r);
-            }
-        }
-        let this = &*self;
-        let results: Vec<(usize, Option<Candidate>, Cached)> = victims
-            .par_iter()
-            .enumerate()
-            .map(|(order, &i)| {
-                let inst = &c.instances[i];
-                let cached = this.cache[i].as_ref();
-                let stale = |n: usize| {
-                    n != NO_SECONDARY && this.node_round[n] >= cached.map(|x| x.round).unwrap_or(0)
-                };
-                let own_changed = cached.is_none() || stale(inst.pnode) || stale(inst.snode);
-                let cand = if full || own_changed {
-                    best_for_instance(&round, i, &online, true)
-                } else {
-                    let cached = cached.expect("checked above");
-                    let mut best: Option<Candidate> = None;
-                    if let Some((mv, eff)) = &cached.best {
-                        if eff.nodes.iter().all(|(n, _)| !stale(*n)) {
-                            let sc = crate::moves::score_effect(c, &st, i, eff);
-                            if sc < ini - eps(ini) {
-                                best = Some(Candidate {
-                                    score: sc,
-                                    inst: i,
-                                    mv: *mv,
-                                    eff: eff.clone(),
-                                });
-                            }
-                        }
-                    }
-                    let targets = &since[&cached.round];
-                    if let Some(b) = best_for_instance(&round, i, targets, false) {
-                        if best
-                            .as_ref()
-                            .map(|x| b.score < x.score - eps(x.score))
-                            .unwrap_or(true)
-                        {
-                            best = Some(b);
-                        }
-                    }
-                    best
-                };
-                let entry = Cached {
-                    round: now,
-                    best: cand.as_ref().map(|b| (b.mv, b.eff.clone())),
-                };
-                (order, cand, entry)
-            })
-            .collect();
-        let mut best: Option<(usize, Candidate)> = None;
-        for (order, cand, entry) in results {
-            let i = victims[order];
-            self.cache[i] = Some(entry);
-            if let Some(cand) = cand {
-                let better = match &best {
-                    None => true,
-                    Some((_, b)) => cand.score < b.score - eps(b.score),
-                };
-                if better {
-                    best = Some((order, cand));
-                }
-            }
-        }
         self.round += 1;
-        let best = best?.1;
+        let mut best: Option<Candidate> = None;
+        self.prev.clear();
+        for (_, i, (cand, lb)) in results {
+            self.seen[i] = Some((now, ini, lb));
+            let Some(cand) = cand else { continue };
+            self.prev.push((cand.inst, cand.eff.clone()));
+            let better = match &best {
+                None => true,
+                Some(b) => cand.score < b.score - eps(b.score),
+            };
+            if better {
+                best = Some(cand);
+            }
+        }
+        let Some(best) = best else {
+            return Err(!skipped.is_empty());
+        };
         let fin = exact_score_after(c, nodes, &st, best.inst, &best.eff);
         if !(fin < ini && (ini > opts.min_gain_limit || ini - fin >= opts.min_gain)) {
-            return None;
+            return Err(!skipped.is_empty());
         }
         let inst = &c.instances[best.inst];
         let plc = Placement {
@@ -925,14 +1023,13 @@ impl Balancer {
             score: fin,
             running: inst.is_running(),
         };
-        let touched: Vec<usize> = best.eff.nodes.iter().map(|(n, _)| *n).collect();
-        apply_effect(c, best.inst, &best.eff);
-        for &n in &touched {
-            self.node_round[n] = self.round;
+        self.touched = best.eff.nodes.iter().map(|(n, _)| *n).collect();
+        for &n in &self.touched {
+            self.node_round[n] = now;
         }
-        self.changes.push((self.round, touched));
-        self.round += 1;
-        Some(plc)
+        self.prev.retain(|(i, _)| *i != best.inst);
+        apply_effect(c, best.inst, &best.eff);
+        Ok(plc)
     }
 }
 

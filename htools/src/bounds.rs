@@ -307,11 +307,17 @@ pub fn fixed_secondary(
 
 /// Nodes per bucket of [`BucketBounds`].
 const BUCKET: usize = 16;
+/// Buckets per group of [`BucketBounds`].
+pub const GROUP: usize = 8;
 
 /// The online nodes in buckets of similar nodes, each with its bounds, so
 /// that a kind of move can be ruled out bucket by bucket.
 #[derive(Debug, Clone)]
 pub struct BucketBounds {
+    /// Bounds over all the online nodes.
+    pub all: TargetBounds,
+    /// Bounds over each run of [`GROUP`] consecutive buckets.
+    pub groups: Vec<TargetBounds>,
     pub buckets: Vec<TargetBounds>,
     /// Bucket of each node (by index; meaningless for offline nodes).
     pub bucket_of: Vec<usize>,
@@ -352,6 +358,11 @@ impl BucketBounds {
         order.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
         let mut bucket_of = vec![0; nodes.len()];
         let mut buckets = Vec::new();
+        let mut groups = Vec::new();
+        for chunk in order.chunks(BUCKET * GROUP) {
+            let ks: Vec<usize> = chunk.iter().map(|&(_, k)| k).collect();
+            groups.push(TargetBounds::new(nodes, &ks, vals)?);
+        }
         for (b, chunk) in order.chunks(BUCKET).enumerate() {
             let ks: Vec<usize> = chunk.iter().map(|&(_, k)| k).collect();
             for &k in &ks {
@@ -359,6 +370,11 @@ impl BucketBounds {
             }
             buckets.push(TargetBounds::new(nodes, &ks, vals)?);
         }
-        Some(BucketBounds { buckets, bucket_of })
+        Some(BucketBounds {
+            all: TargetBounds::new(nodes, online, vals)?,
+            groups,
+            buckets,
+            bucket_of,
+        })
     }
 }

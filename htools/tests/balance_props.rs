@@ -123,19 +123,33 @@ fn incremental_state_matches_a_fresh_load() {
     }
 }
 
-fn plan(c: &htools::model::Cluster, prune: bool) -> Vec<(usize, usize, usize, String)> {
+type Plan = Vec<(usize, usize, usize, String)>;
+
+/// The plan of a balancing run, and the cluster it leaves.
+fn run(c: &htools::model::Cluster, opts: &BalanceOptions) -> (Plan, htools::model::Cluster) {
     let mut c = c.clone();
     let all: Vec<usize> = (0..c.nodes.len()).collect();
     let insts: Vec<usize> = (0..c.instances.len()).collect();
+    let plan = balance(&mut c, &all, &insts, opts, 1e-9, |_, _, _| {})
+        .iter()
+        .map(|p| (p.inst, p.new_pnode, p.new_snode, format!("{:.12}", p.score)))
+        .collect();
+    (plan, c)
+}
+
+fn plan(c: &htools::model::Cluster, prune: bool) -> Plan {
     let opts = BalanceOptions {
         prune,
         max_length: 20,
         ..Default::default()
     };
-    balance(&mut c, &all, &insts, &opts, 1e-9, |_, _, _| {})
-        .iter()
-        .map(|p| (p.inst, p.new_pnode, p.new_snode, format!("{:.12}", p.score)))
-        .collect()
+    run(c, &opts).0
+}
+
+fn striped(spec: &htools::gen::StripedSpec) -> htools::model::Cluster {
+    let mut c = text::parse(&htools::gen::generate_striped(spec)).expect("parse generated");
+    loader::merge(&mut c, &Default::default()).expect("merge");
+    c
 }
 
 proptest! {
@@ -173,9 +187,41 @@ fn pruning_keeps_the_plan_of_a_striped_cluster() {
         skew_permille: 30,
         ..Default::default()
     };
-    let mut c = text::parse(&htools::gen::generate_striped(&spec)).expect("parse generated");
-    loader::merge(&mut c, &Default::default()).expect("merge");
+    let c = striped(&spec);
     let with = plan(&c, true);
     assert!(!with.is_empty());
     assert_eq!(with, plan(&c, false));
+}
+
+/// On large clusters, instances whose moves could not beat a known move are
+/// left out of a step; the plans must still be those of evaluating every
+/// instance in every step, and end where no single move helps.
+#[test]
+fn leaving_out_instances_keeps_the_plan_of_large_clusters() {
+    for (skew_permille, hot_percent) in [(20, 10), (40, 20)] {
+        let spec = htools::gen::StripedSpec {
+            nodes: 60,
+            instances: 1200,
+            skew_permille,
+            hot_fraction: hot_percent as f64 / 100.0,
+            ..Default::default()
+        };
+        let c = striped(&spec);
+        let (lazy, end) = run(&c, &BalanceOptions::default());
+        let every = BalanceOptions {
+            exhaustive: true,
+            ..Default::default()
+        };
+        let (full, _) = run(&c, &every);
+        assert!(
+            lazy.len() > 10,
+            "skew {skew_permille}: {} moves",
+            lazy.len()
+        );
+        assert_eq!(lazy, full, "skew {skew_permille}, hot {hot_percent}%");
+        let mut end = end;
+        let all: Vec<usize> = (0..end.nodes.len()).collect();
+        let insts: Vec<usize> = (0..end.instances.len()).collect();
+        assert!(htools::balance::try_balance(&mut end, &all, &insts, &every).is_none());
+    }
 }

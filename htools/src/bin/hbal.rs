@@ -80,8 +80,8 @@ struct Opts {
     /// Ignore soft errors (policy, N+1, tags) when moving.
     #[arg(long = "ignore-soft-errors")]
     ignore_soft_errors: bool,
-    /// Evaluate all moves in every round, as Ganeti does (slower on large
-    /// clusters; ganeti-rs extension).
+    /// Evaluate every instance in every round, as Ganeti does (slower on
+    /// large clusters; ganeti-rs extension).
     #[arg(long = "exhaustive")]
     exhaustive: bool,
     /// More output (repeatable).
