@@ -9,8 +9,12 @@
 # reports figures only and always exits 0.
 #
 #   scripts/bench-hbal.sh [SIZES...]      default 50/1000 100/2500 200/5000 1000/25000
+#       a size is NODES/INSTANCES[/SKEW[/HOT_PERCENT]]; e.g. 200/5000/5/12
+#       needs only 2 moves, so Debian's hbal can finish it (in about an
+#       hour here: BENCH_TIMEOUT=7200)
 #   BENCH_TIMEOUT=600   seconds allowed to each Debian hbal run
 #   BENCH_SKEW=10       per mille of the instances placed on the hot nodes
+#                       (10 percent of the nodes, from the first)
 #   BENCH_GANETI_MAX=200  largest node count Debian's hbal is run on
 #
 # Debian's results are cached under target/hbal-bench-cache, keyed by the
@@ -84,18 +88,19 @@ for mode in full first; do
         echo "== first move only (hbal -t FILE -l 1)"
         args=(-l 1)
     fi
-    printf '%-11s %9s %9s %6s %11s | %9s %6s %11s | %8s\n' nodes/insts ours_s ours_cpu moves score ganeti_s moves score speedup
+    printf '%-15s %9s %9s %6s %11s | %9s %6s %11s | %8s\n' size ours_s ours_cpu moves score ganeti_s moves score speedup
     for s in "${sizes[@]}"; do
-        n=${s%/*}; i=${s#*/}
-        f="$dir/c-$n-$i.data"
-        [ -f "$f" ] || "$gen" "$n" "$i" "$skew" > "$f"
+        IFS=/ read -r n i sk ht <<< "$s"
+        sk=${sk:-$skew}; ht=${ht:-10}
+        f="$dir/c-$n-$i-$sk-$ht.data"
+        [ -f "$f" ] || "$gen" "$n" "$i" "$sk" "$ht" > "$f"
         ot=$(run "$ours" "$f" "$dir/ours.out" "${args[@]}")
         gt=skipped; gm=-; gs=-
         if [ -n "$theirs" ] && [ "$n" -le "$gmax" ]; then
             gt=$(run_theirs "$f" "$dir/theirs.out" "${args[@]}")
             if [ "$gt" = timeout ]; then gm=-; gs=-; else gm=$(moves "$dir/theirs.out"); gs=$(final_score "$dir/theirs.out"); fi
         fi
-        printf '%-11s %9s %9s %6s %11s | %9s %6s %11s | %8s\n' "$n/$i" "$ot" "$(cpu "$dir/ours.out")" "$(moves "$dir/ours.out")" \
+        printf '%-15s %9s %9s %6s %11s | %9s %6s %11s | %8s\n' "$s" "$ot" "$(cpu "$dir/ours.out")" "$(moves "$dir/ours.out")" \
             "$(final_score "$dir/ours.out")" "$gt" "$gm" "$gs" "$(ratio "$gt" "$ot")"
     done
 done
