@@ -158,23 +158,7 @@ fn python_tools_agree_with_ours() {
     };
 
     // An instance created by our CLI, one by Ganeti's.
-    c.vc.ok(
-        "gnt-instance",
-        &[
-            "add",
-            "-t",
-            "file",
-            "--disk",
-            "0:size=100M",
-            "-o",
-            "tiny",
-            "-n",
-            "node2",
-            "--no-name-check",
-            "--no-ip-check",
-            "inst1",
-        ],
-    );
+    c.vc.add_instance("node2", "inst1", &["-t", "file", "--disk", "0:size=100M"]);
     c.python_ok(
         "gnt-instance",
         &[

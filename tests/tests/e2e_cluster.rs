@@ -49,38 +49,8 @@ fn nodes_and_groups() {
 #[test]
 fn instance_life_cycle_on_two_nodes() {
     let vc = VCluster::up("0.12", 3);
-    vc.ok(
-        "gnt-instance",
-        &[
-            "add",
-            "-t",
-            "file",
-            "--disk",
-            "0:size=64M",
-            "-o",
-            "tiny",
-            "-n",
-            "node2",
-            "--no-name-check",
-            "--no-ip-check",
-            "inst1",
-        ],
-    );
-    vc.ok(
-        "gnt-instance",
-        &[
-            "add",
-            "-t",
-            "diskless",
-            "-o",
-            "tiny",
-            "-n",
-            "node3",
-            "--no-name-check",
-            "--no-ip-check",
-            "inst2",
-        ],
-    );
+    vc.add_instance("node2", "inst1", &["-t", "file", "--disk", "0:size=64M"]);
+    vc.add_instance("node3", "inst2", &["-t", "diskless"]);
     assert_eq!(
         vc.list("gnt-instance", "name,pnode,status,disk.sizes", &[]),
         vec![
@@ -282,21 +252,7 @@ fn drain_flag_refuses_new_jobs() {
     );
     assert!(err.contains("marked for drain"), "{err}");
     vc.ok("gnt-cluster", &["queue", "undrain"]);
-    vc.ok(
-        "gnt-instance",
-        &[
-            "add",
-            "-t",
-            "diskless",
-            "-o",
-            "tiny",
-            "-n",
-            "node2",
-            "--no-name-check",
-            "--no-ip-check",
-            "i1",
-        ],
-    );
+    vc.add_instance("node2", "i1", &["-t", "diskless"]);
 }
 
 #[test]
@@ -326,41 +282,13 @@ fn offline_node_shows_offline_and_is_refused() {
         "gnt-node",
         &["modify", "--force", "--offline", "no", "node3"],
     );
-    vc.ok(
-        "gnt-instance",
-        &[
-            "add",
-            "-t",
-            "diskless",
-            "-o",
-            "tiny",
-            "-n",
-            "node3",
-            "--no-name-check",
-            "--no-ip-check",
-            "i1",
-        ],
-    );
+    vc.add_instance("node3", "i1", &["-t", "diskless"]);
 }
 
 #[test]
 fn verify_is_clean_then_reports_an_instance_stopped_behind_its_back() {
     let vc = VCluster::up("0.17", 3);
-    vc.ok(
-        "gnt-instance",
-        &[
-            "add",
-            "-t",
-            "diskless",
-            "-o",
-            "tiny",
-            "-n",
-            "node2",
-            "--no-name-check",
-            "--no-ip-check",
-            "inst1",
-        ],
-    );
+    vc.add_instance("node2", "inst1", &["-t", "diskless"]);
     let out = vc.ok("gnt-cluster", &["verify"]);
     assert!(!out.contains("ERROR"), "{out}");
     // Stop the instance behind masterd's back: the fake hypervisor's state
@@ -383,21 +311,7 @@ fn verify_is_clean_then_reports_an_instance_stopped_behind_its_back() {
 #[test]
 fn migrate_and_failover_move_a_running_instance() {
     let vc = VCluster::up("0.18", 3);
-    vc.ok(
-        "gnt-instance",
-        &[
-            "add",
-            "-t",
-            "diskless",
-            "-o",
-            "tiny",
-            "-n",
-            "node2",
-            "--no-name-check",
-            "--no-ip-check",
-            "mover",
-        ],
-    );
+    vc.add_instance("node2", "mover", &["-t", "diskless"]);
     let out = vc.ok(
         "gnt-instance",
         &["migrate", "-f", "--target-node", "node3", "mover"],
@@ -425,23 +339,7 @@ fn migrate_and_failover_move_a_running_instance() {
         vec![vec!["node1", "running"]]
     );
     // File disks live on one node: no migration.
-    vc.ok(
-        "gnt-instance",
-        &[
-            "add",
-            "-t",
-            "file",
-            "--disk",
-            "0:size=16M",
-            "-o",
-            "tiny",
-            "-n",
-            "node2",
-            "--no-name-check",
-            "--no-ip-check",
-            "fixed",
-        ],
-    );
+    vc.add_instance("node2", "fixed", &["-t", "file", "--disk", "0:size=16M"]);
     let err = vc.fails(
         "gnt-instance",
         &["migrate", "-f", "--target-node", "node3", "fixed"],
@@ -481,23 +379,7 @@ fn os_query_and_diagnose_see_the_shipped_os_on_every_node() {
 fn hail_places_instances_when_no_node_is_given() {
     let vc = VCluster::up("0.20", 3);
     // node2 is already busy: hail should prefer the emptier nodes.
-    vc.ok(
-        "gnt-instance",
-        &[
-            "add",
-            "-t",
-            "diskless",
-            "-o",
-            "tiny",
-            "-n",
-            "node2",
-            "-B",
-            "maxmem=2048",
-            "--no-name-check",
-            "--no-ip-check",
-            "big",
-        ],
-    );
+    vc.add_instance("node2", "big", &["-t", "diskless", "-B", "maxmem=2048"]);
     let out = vc.ok(
         "gnt-instance",
         // Diskless: the virtual nodes share the host's file system, whose
