@@ -200,6 +200,7 @@ pub fn iterate_alloc(
     let mut loose = opts.clone();
     loose.no_capacity_checks = true;
     let mut placed = 0usize;
+    let mut strict_used = false;
     loop {
         let mut i = inst.clone();
         i.name = format!("new-{}", out.len());
@@ -208,17 +209,20 @@ pub fn iterate_alloc(
         let Some((mut ns, _)) = sol.best else {
             return collapse_failures(&sol.failures);
         };
-        let mut failures = sol.failures;
+        if limit_reached(limit, placed) && !strict_used {
+            // Ganeti's last big step was redundant: its extra try is loose
+            return collapse_failures(&sol.failures);
+        }
         if check && !crate::alloc::redundant_after(c, &i, &ns) {
             let strict = try_alloc(c, nodes, &i, count, opts);
             match strict.best {
                 None => return collapse_failures(&strict.failures),
                 Some((n2, _)) => ns = n2,
             }
-            failures = strict.failures;
-        }
-        if limit_reached(limit, placed) {
-            return collapse_failures(&failures);
+            strict_used = true;
+            if limit_reached(limit, placed) {
+                return collapse_failures(&strict.failures);
+            }
         }
         let s = ns.get(1).copied().unwrap_or(NO_SECONDARY);
         match crate::alloc::place_instance(c, i, ns[0], s, true) {
