@@ -61,8 +61,10 @@ fn compare_spec(
 /// `instMatchesPolicy`).
 pub fn inst_matches_policy(inst: &Instance, pol: &IPolicy, excl: bool) -> OpResult<()> {
     if !pol.minmax.is_empty() {
+        // as Ganeti's right fold: the pairs are tried from the last one,
+        // so when none fits the error is the first pair's
         let mut res = Err(FailMode::Internal);
-        for mm in &pol.minmax {
+        for mm in pol.minmax.iter().rev() {
             res = compare_spec(std::cmp::Ordering::Less, inst, &mm.min, excl)
                 .and_then(|_| compare_spec(std::cmp::Ordering::Greater, inst, &mm.max, excl));
             if res.is_ok() {
@@ -90,34 +92,51 @@ pub struct AllocSolution {
 impl AllocSolution {
     /// Ganeti's description of a solution.
     pub fn describe(&self, c: &Cluster) -> String {
-        let mut reasons = Vec::new();
-        for fm in FailMode::ALL {
-            let n = self.failures.iter().filter(|f| **f == fm).count();
-            if n > 0 {
-                reasons.push(format!("{}: {n}", fm.name()));
+        describe_solution(
+            c,
+            &self.failures,
+            self.allocs,
+            self.best
+                .as_ref()
+                .map(|(n, score)| (n.as_slice(), format!("{score:.8}"))),
+        )
+    }
+}
+
+/// Ganeti's description of an allocation attempt: the failure counts and,
+/// if there is a solution, its rendered metric and nodes.
+pub fn describe_solution(
+    c: &Cluster,
+    failures: &[FailMode],
+    allocs: usize,
+    best: Option<(&[usize], String)>,
+) -> String {
+    let mut reasons = Vec::new();
+    for fm in FailMode::ALL {
+        let n = failures.iter().filter(|f| **f == fm).count();
+        if n > 0 {
+            reasons.push(format!("{}: {n}", fm.name()));
+        }
+    }
+    match best {
+        None => format!(
+            "No valid allocation solutions, failure reasons: {}",
+            if failures.is_empty() {
+                "unknown reasons".to_string()
+            } else {
+                reasons.join(", ")
             }
-        }
-        match &self.best {
-            None => format!(
-                "No valid allocation solutions, failure reasons: {}",
-                if self.failures.is_empty() {
-                    "unknown reasons".to_string()
-                } else {
-                    reasons.join(", ")
-                }
-            ),
-            Some((nodes, score)) => format!(
-                "score: {score:.8}, successes {}, failures {} ({}) for node(s) {}",
-                self.allocs,
-                self.failures.len(),
-                reasons.join(", "),
-                nodes
-                    .iter()
-                    .map(|&n| c.nodes[n].name.as_str())
-                    .collect::<Vec<_>>()
-                    .join("/")
-            ),
-        }
+        ),
+        Some((nodes, metric)) => format!(
+            "score: {metric}, successes {allocs}, failures {} ({}) for node(s) {}",
+            failures.len(),
+            reasons.join(", "),
+            nodes
+                .iter()
+                .map(|&n| c.nodes[n].name.as_str())
+                .collect::<Vec<_>>()
+                .join("/")
+        ),
     }
 }
 
@@ -411,7 +430,7 @@ pub fn alloc_nodes(c: &Cluster, g: usize, opts: &AllocOptions) -> Vec<usize> {
         .collect()
 }
 
-fn has_networks(c: &Cluster, g: usize, inst: &Instance) -> bool {
+pub fn has_networks(c: &Cluster, g: usize, inst: &Instance) -> bool {
     inst.nics.iter().all(|n| {
         n.network
             .as_ref()
@@ -824,4 +843,67 @@ pub fn relocate(
         MirrorType::Internal => vec![inst.snode],
         _ => vec![inst.pnode],
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::types::{ISpec, InstanceStatus, MinMaxISpecs};
+
+    fn spec(mem: i64, cpu: i64) -> ISpec {
+        ISpec {
+            mem_size: mem,
+            cpu_count: cpu,
+            ..ISpec::DEF_MIN
+        }
+    }
+
+    #[test]
+    fn policy_failure_is_the_first_pairs_when_no_pair_fits() {
+        let pol = IPolicy {
+            minmax: vec![
+                // too little memory for the first pair
+                MinMaxISpecs {
+                    min: spec(1024, 1),
+                    max: ISpec {
+                        mem_size: 4096,
+                        cpu_count: 8,
+                        ..ISpec::DEF_MAX
+                    },
+                },
+                // too many vcpus for the second
+                MinMaxISpecs {
+                    min: spec(128, 1),
+                    max: ISpec {
+                        mem_size: 1024,
+                        cpu_count: 1,
+                        ..ISpec::DEF_MAX
+                    },
+                },
+            ],
+            ..IPolicy::default()
+        };
+        let inst = Instance::new(
+            "i",
+            512,
+            1024,
+            vec![crate::model::Disk {
+                size: 1024,
+                spindles: None,
+            }],
+            2,
+            InstanceStatus::Running,
+            Vec::new(),
+            true,
+            NO_SECONDARY,
+            NO_SECONDARY,
+            DiskTemplate::Plain,
+            1,
+            false,
+        );
+        assert_eq!(inst_matches_policy(&inst, &pol, false), Err(FailMode::Mem));
+        let mut fits_second = inst.clone();
+        fits_second.vcpus = 1;
+        assert_eq!(inst_matches_policy(&fits_second, &pol, false), Ok(()));
+    }
 }

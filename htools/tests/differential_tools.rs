@@ -78,10 +78,6 @@ fn hspace_counts_match_ganeti() {
     let mut failures = Vec::new();
     for f in data_files("data", "hspace-") {
         let name = f.file_name().and_then(|x| x.to_str()).unwrap_or("");
-        // known differences: multiple min/max specs, capacity corner case
-        if name.contains("dualspec") || name.contains("resourcetypes") {
-            continue;
-        }
         let p = f.to_str().expect("utf8");
         // DRBD tiered runs shrink thousands of times: only on small files
         let drbd_too = name == "hspace-tiered.data" || name.starts_with("hspace-groups");

@@ -1,0 +1,352 @@
+//! Allocation on dedicated clusters (Ganeti's `Dedicated` module).
+//!
+//! A node group is dedicated when all its nodes use exclusive storage:
+//! whole disks belong to one instance, so what matters when placing an
+//! instance is not the balance of the group but how many future instances
+//! of each size of the policy the placement prevents. Such placements are
+//! ranked by the "lost allocations" metric: for each minimal instance of
+//! the policy's min/max pairs (largest disk first), how many fewer of them
+//! the nodes can still take, then the free disk left on the nodes.
+
+use std::cmp::Ordering;
+
+use crate::alloc::{alloc_nodes, inst_matches_policy, AllocOptions};
+use crate::model::{Cluster, Instance, NodeStats};
+use crate::nodeops::{add_pri, add_sec, NodeView};
+use crate::types::{AllocPolicy, DiskTemplate, FailMode, IPolicy, InstanceStatus, NO_SECONDARY};
+
+/// Upper bound on the instances counted on one node, so that a policy
+/// whose minimal instance takes no resources cannot loop forever.
+const MAX_COUNT: i64 = 1 << 20;
+
+/// The lost-allocations metric: allocations lost per test instance, then
+/// the free disk left on the chosen nodes. Smaller is better.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Metric {
+    pub lost: Vec<i64>,
+    pub free_disk: i64,
+}
+
+impl std::fmt::Display for Metric {
+    /// Ganeti's rendering of the metric, e.g. `([0,0,1],20490)`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let lost: Vec<String> = self.lost.iter().map(|x| x.to_string()).collect();
+        write!(f, "([{}],{})", lost.join(","), self.free_disk)
+    }
+}
+
+/// Whether the allocation targets are dedicated: every node uses
+/// exclusive storage, except the nodes outside `group` (or, without a
+/// group, outside every allocable group).
+pub fn is_dedicated(c: &Cluster, group: Option<&str>) -> bool {
+    let selected = |g: usize| match group {
+        Some(name) => c.groups[g].name == name,
+        None => c.groups[g].alloc_policy != AllocPolicy::Unallocable,
+    };
+    c.nodes
+        .iter()
+        .all(|n| n.s.excl_storage || !selected(n.group))
+}
+
+/// The instances whose remaining allocations the metric counts: the
+/// minimal instance of each min/max pair, largest disk first.
+pub fn test_instances(pol: &IPolicy) -> Vec<Instance> {
+    let mut mins: Vec<_> = pol.minmax.iter().map(|mm| mm.min).collect();
+    mins.sort_by(|a, b| b.disk_size.cmp(&a.disk_size));
+    mins.iter()
+        .map(|s| {
+            Instance::new(
+                "minimalspecinstance",
+                s.mem_size,
+                s.disk_size,
+                Vec::new(),
+                s.cpu_count,
+                InstanceStatus::Running,
+                Vec::new(),
+                false,
+                NO_SECONDARY,
+                NO_SECONDARY,
+                DiskTemplate::Plain,
+                s.spindle_use,
+                false,
+            )
+        })
+        .collect()
+}
+
+/// How many copies of each test instance still fit on a node, one after
+/// the other, as primaries.
+pub fn allocation_vector(tests: &[Instance], node: &crate::model::Node, s: &NodeStats) -> Vec<i64> {
+    tests
+        .iter()
+        .map(|t| {
+            let mut view = NodeView::new(node);
+            let mut cur = *s;
+            let mut n = 0;
+            while n < MAX_COUNT && add_pri(&mut view, &mut cur, t, 0, false).is_ok() {
+                n += 1;
+            }
+            n
+        })
+        .collect()
+}
+
+fn lost(before: &[i64], after: &[i64]) -> Vec<i64> {
+    before.iter().zip(after).map(|(b, a)| b - a).collect()
+}
+
+/// The metric of placing `inst` on primary `p` (and secondary `s`).
+pub fn placement_metric(
+    c: &Cluster,
+    inst: &Instance,
+    p: usize,
+    s: usize,
+    force: bool,
+) -> Result<Metric, FailMode> {
+    let pn = &c.nodes[p];
+    let tests = test_instances(&pn.ipolicy);
+    inst_matches_policy(inst, &pn.ipolicy, pn.s.excl_storage)?;
+    let mut pv = NodeView::new(pn);
+    let mut ps = pn.s;
+    add_pri(&mut pv, &mut ps, inst, 0, force)?;
+    let mut m = Metric {
+        lost: lost(
+            &allocation_vector(&tests, pn, &pn.s),
+            &allocation_vector(&tests, pn, &ps),
+        ),
+        free_disk: ps.f_dsk,
+    };
+    if s != NO_SECONDARY {
+        let sn = &c.nodes[s];
+        let mut ss = sn.s;
+        add_sec(&NodeView::new(sn), &mut ss, inst, p, false, false)?;
+        let l = lost(
+            &allocation_vector(&tests, sn, &sn.s),
+            &allocation_vector(&tests, sn, &ss),
+        );
+        for (a, b) in m.lost.iter_mut().zip(l) {
+            *a += b;
+        }
+        m.free_disk += ss.f_dsk;
+    }
+    Ok(m)
+}
+
+/// The outcome of placing one instance in one group.
+#[derive(Debug, Clone, Default)]
+pub struct Solution {
+    pub failures: Vec<FailMode>,
+    pub allocs: usize,
+    /// Chosen nodes (primary, then secondary) and their metric.
+    pub best: Option<(Vec<usize>, Metric)>,
+}
+
+impl Solution {
+    /// Ganeti's description of the solution.
+    pub fn describe(&self, c: &Cluster) -> String {
+        crate::alloc::describe_solution(
+            c,
+            &self.failures,
+            self.allocs,
+            self.best.as_ref().map(|(n, m)| (n.as_slice(), m.to_string())),
+        )
+    }
+
+    fn consider(&mut self, nodes: Vec<usize>, r: Result<Metric, FailMode>) {
+        match r {
+            Err(f) => self.failures.push(f),
+            Ok(m) => {
+                self.allocs += 1;
+                // among equal metrics the one found last wins, as in Ganeti
+                let better = match &self.best {
+                    None => true,
+                    Some((_, b)) => m.cmp(b) != Ordering::Greater,
+                };
+                if better {
+                    self.best = Some((nodes, m));
+                }
+            }
+        }
+    }
+}
+
+/// Places `inst` within group `g` by the lost-allocations metric (Ganeti's
+/// `findAllocation`); an error is a message about the group as a whole.
+pub fn group_allocation(
+    c: &Cluster,
+    g: usize,
+    inst: &Instance,
+    count: usize,
+    opts: &AllocOptions,
+) -> Result<Solution, String> {
+    let grp = &c.groups[g];
+    if !crate::alloc::has_networks(c, g, inst) {
+        return Err(format!(
+            "The group {} is not connected to a network required by instance {}",
+            grp.name, inst.name
+        ));
+    }
+    let nodes = alloc_nodes(c, g, opts);
+    let force = opts.ignore_soft_errors;
+    let mut sol = Solution::default();
+    match count {
+        1 => {
+            if nodes.is_empty() {
+                return Err("No online nodes".into());
+            }
+            for &p in &nodes {
+                sol.consider(vec![p], placement_metric(c, inst, p, NO_SECONDARY, force));
+            }
+        }
+        2 => {
+            if nodes.len() < 2 {
+                return Err("Not enough online nodes".into());
+            }
+            for &p in &nodes {
+                for &s in nodes.iter().filter(|&&s| s != p) {
+                    sol.consider(vec![p, s], placement_metric(c, inst, p, s, force));
+                }
+            }
+        }
+        _ => return Err("Unsupported number of nodes, only one or two  supported".into()),
+    }
+    Ok(sol)
+}
+
+/// The log line of one group's attempt.
+fn group_message(c: &Cluster, g: usize, r: &Result<Solution, String>) -> String {
+    let grp = &c.groups[g];
+    match r {
+        Ok(sol) => format!(
+            "Group {} ({}): {}",
+            grp.name,
+            grp.alloc_policy.as_str(),
+            sol.describe(c)
+        ),
+        Err(e) => format!("Group {}: error {e}", grp.name),
+    }
+}
+
+/// Places `inst` in the best group (Ganeti's `findMGAllocation`): the
+/// chosen nodes and the log lines, or the error text.
+pub fn best_group(
+    c: &Cluster,
+    inst: &Instance,
+    count: usize,
+    opts: &AllocOptions,
+) -> Result<(Vec<usize>, Vec<String>), String> {
+    let mut groups: Vec<usize> = c.nodes.iter().map(|n| n.group).collect();
+    groups.sort_unstable();
+    groups.dedup();
+    let results: Vec<(usize, Result<Solution, String>)> = groups
+        .iter()
+        .map(|&g| (g, group_allocation(c, g, inst, count, opts)))
+        .collect();
+    let msgs: Vec<String> = results
+        .iter()
+        .map(|(g, r)| group_message(c, *g, r))
+        .collect();
+    let mut good: Vec<(usize, Vec<usize>, Metric)> = results
+        .into_iter()
+        .filter(|(g, _)| c.groups[*g].is_allocable())
+        .filter_map(|(g, r)| r.ok().and_then(|s| s.best).map(|(n, m)| (g, n, m)))
+        .collect();
+    // Ganeti collects the groups in reverse, then sorts stably
+    good.reverse();
+    good.sort_by(|a, b| {
+        c.groups[a.0]
+            .alloc_policy
+            .cmp(&c.groups[b.0].alloc_policy)
+            .then_with(|| a.2.cmp(&b.2))
+    });
+    match good.into_iter().next() {
+        None => Err(msgs.join(", ")),
+        Some((g, nodes, _)) => {
+            let mut log = vec![format!("Selected group: {}", c.groups[g].name)];
+            log.extend(msgs);
+            Ok((nodes, log))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::types::{ISpec, MinMaxISpecs};
+
+    fn spec(mem: i64, dsk: i64, cpu: i64) -> ISpec {
+        ISpec {
+            mem_size: mem,
+            disk_size: dsk,
+            cpu_count: cpu,
+            ..ISpec::DEF_MIN
+        }
+    }
+
+    #[test]
+    fn test_instances_are_the_minimal_specs_by_decreasing_disk() {
+        let pol = IPolicy {
+            minmax: vec![
+                MinMaxISpecs {
+                    min: spec(100, 1000, 1),
+                    max: spec(200, 2000, 2),
+                },
+                MinMaxISpecs {
+                    min: spec(300, 3000, 3),
+                    max: spec(400, 4000, 4),
+                },
+            ],
+            ..IPolicy::default()
+        };
+        let t = test_instances(&pol);
+        let got: Vec<(i64, i64, i64)> = t.iter().map(|i| (i.mem, i.dsk, i.vcpus)).collect();
+        assert_eq!(got, vec![(300, 3000, 3), (100, 1000, 1)]);
+        assert!(t.iter().all(|i| i.disks.is_empty()));
+    }
+
+    #[test]
+    fn metric_orders_by_lost_allocations_then_free_disk() {
+        let a = Metric {
+            lost: vec![0, 1],
+            free_disk: 900,
+        };
+        let b = Metric {
+            lost: vec![1, 0],
+            free_disk: 100,
+        };
+        let c = Metric {
+            lost: vec![0, 1],
+            free_disk: 100,
+        };
+        assert!(a < b);
+        assert!(c < a);
+        assert_eq!(c.to_string(), "([0,1],100)");
+        let neg = Metric {
+            lost: vec![-1],
+            free_disk: -5,
+        };
+        assert_eq!(neg.to_string(), "([-1],-5)");
+    }
+
+    #[test]
+    fn equal_metrics_keep_the_last_placement() {
+        let mut s = Solution::default();
+        let m = Metric {
+            lost: vec![1],
+            free_disk: 10,
+        };
+        s.consider(vec![0], Ok(m.clone()));
+        s.consider(vec![1], Err(FailMode::Mem));
+        s.consider(vec![2], Ok(m.clone()));
+        s.consider(
+            vec![3],
+            Ok(Metric {
+                lost: vec![2],
+                free_disk: 0,
+            }),
+        );
+        assert_eq!(s.best.as_ref().map(|b| b.0.clone()), Some(vec![2]));
+        assert_eq!(s.allocs, 3);
+        assert_eq!(s.failures, vec![FailMode::Mem]);
+    }
+}
