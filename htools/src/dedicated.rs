@@ -269,6 +269,119 @@ pub fn best_group(
     }
 }
 
+/// The group of a request by name or UUID, with Ganeti's error text.
+fn find_group(c: &Cluster, name: &str) -> Result<usize, String> {
+    c.group_index(name)
+        .ok_or_else(|| format!("Wrong number of elems found with name {name}"))
+}
+
+/// Which groups an allocation request targets, as Ganeti's hail decides
+/// whether to use this metric: `None` if the request is no allocation;
+/// else the one group named (a multi-allocation names one group only if
+/// all its instances that name one agree), or no group for all.
+pub fn request_target(kind: &crate::backend::iallocator::RequestKind) -> Option<Option<String>> {
+    use crate::backend::iallocator::RequestKind;
+    match kind {
+        RequestKind::Allocate { group, .. } => Some(group.clone()),
+        RequestKind::MultiAllocate(reqs) => {
+            let mut named: Vec<&String> = reqs.iter().filter_map(|r| r.2.as_ref()).collect();
+            named.sort();
+            named.dedup();
+            Some(match named.as_slice() {
+                [one] => Some((*one).clone()),
+                _ => None,
+            })
+        }
+        _ => None,
+    }
+}
+
+/// One allocation request on a dedicated cluster: the chosen nodes (the
+/// instance is placed on them in `c`) and the response's info text, or
+/// the failure text.
+pub fn allocate(
+    c: &mut Cluster,
+    inst: Instance,
+    count: usize,
+    group: Option<&str>,
+    opts: &AllocOptions,
+) -> Result<(Vec<usize>, String), String> {
+    let (nodes, info) = match group {
+        None => {
+            let (nodes, log) = best_group(c, &inst, count, opts)?;
+            (nodes, log.join(", "))
+        }
+        Some(name) => {
+            let g = find_group(c, name)?;
+            let r = group_allocation(c, g, &inst, count, opts);
+            let msg = group_message(c, g, &r);
+            match r?.best {
+                Some((nodes, _)) => (nodes, msg),
+                None => return Err(msg),
+            }
+        }
+    };
+    place(c, inst, &nodes)?;
+    Ok((nodes, info))
+}
+
+fn place(c: &mut Cluster, inst: Instance, nodes: &[usize]) -> Result<usize, String> {
+    let name = inst.name.clone();
+    let (p, s) = match nodes {
+        [p] => (*p, NO_SECONDARY),
+        [p, s] => (*p, *s),
+        _ => return Err(format!("internal error: no nodes chosen for {name}")),
+    };
+    crate::alloc::place_instance(c, inst, p, s, true)
+        .map_err(|f| format!("internal error placing {name}: {}", f.name()))
+}
+
+/// The outcome of a multi-allocation: instances placed (name, nodes) and
+/// instances that did not fit (name, reason).
+#[derive(Debug, Clone, Default)]
+pub struct MultiResult {
+    pub allocated: Vec<(String, Vec<usize>)>,
+    pub failed: Vec<(String, String)>,
+}
+
+/// A multi-allocation request on a dedicated cluster (Ganeti's
+/// `runDedicatedAllocation`). An instance without a group that fits no
+/// group fails the whole request; one with a group is recorded as failed.
+/// As in Ganeti, an instance with a group is placed against the cluster
+/// as the request found it, ignoring the instances placed before it, and
+/// the state then continues from that placement alone.
+pub fn multi_allocate(
+    c: &mut Cluster,
+    reqs: Vec<(Instance, usize, Option<String>)>,
+    opts: &AllocOptions,
+) -> Result<MultiResult, String> {
+    let original = c.clone();
+    let mut res = MultiResult::default();
+    for (inst, count, group) in reqs {
+        let name = inst.name.clone();
+        match group {
+            None => {
+                let (nodes, _) = best_group(c, &inst, count, opts)?;
+                place(c, inst, &nodes)?;
+                res.allocated.push((name, nodes));
+            }
+            Some(gn) => {
+                let g = find_group(&original, &gn)?;
+                let sol = group_allocation(&original, g, &inst, count, opts)?;
+                match sol.best {
+                    Some((nodes, _)) => {
+                        *c = original.clone();
+                        place(c, inst, &nodes)?;
+                        res.allocated.push((name, nodes));
+                    }
+                    None => res.failed.push((name, sol.describe(&original))),
+                }
+            }
+        }
+    }
+    Ok(res)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -11,6 +11,7 @@ use htools::alloc::{
     relocate, try_alloc, AllocOptions, EvacSolution,
 };
 use htools::backend::iallocator::{self, RequestKind};
+use htools::dedicated;
 use htools::loader;
 use htools::model::{Cluster, Instance};
 use htools::output::{node_fields, print_nodes};
@@ -135,6 +136,57 @@ fn evac_result(c: &Cluster, es: &EvacSolution) -> (String, String) {
     )
 }
 
+fn multi_response(allocated: Vec<Value>, failed: Vec<Value>) -> (String, String) {
+    (
+        format!(
+            "{} instances failed to allocate and {} were allocated successfully",
+            failed.len(),
+            allocated.len()
+        ),
+        json!([allocated, failed]).to_string(),
+    )
+}
+
+/// Allocation requests on a dedicated cluster, by the lost-allocations
+/// metric.
+fn process_dedicated(
+    c: &mut Cluster,
+    kind: RequestKind,
+    opts: &AllocOptions,
+) -> Result<(String, String), String> {
+    match kind {
+        RequestKind::Allocate {
+            mut inst,
+            required_nodes,
+            group,
+            restrict,
+        } => {
+            loader::set_instance_tags(c, &mut inst);
+            let mut o = opts.clone();
+            if o.restrict_to_nodes.is_none() {
+                o.restrict_to_nodes = restrict;
+            }
+            let (nodes, info) =
+                dedicated::allocate(c, *inst, required_nodes, group.as_deref(), &o)?;
+            Ok((info, names(c, &nodes).to_string()))
+        }
+        RequestKind::MultiAllocate(mut reqs) => {
+            for r in reqs.iter_mut() {
+                loader::set_instance_tags(c, &mut r.0);
+            }
+            let r = dedicated::multi_allocate(c, reqs, opts)?;
+            let ok = r
+                .allocated
+                .iter()
+                .map(|(n, ns)| json!([n, names(c, ns)]))
+                .collect();
+            let failed = r.failed.iter().map(|(n, m)| json!([n, m])).collect();
+            Ok(multi_response(ok, failed))
+        }
+        _ => Err("Dedicated Allocation only for proper allocation requests".into()),
+    }
+}
+
 fn process(
     c: &mut Cluster,
     kind: RequestKind,
@@ -168,13 +220,7 @@ fn process(
                     .map_err(|f| format!("internal error placing {name}: {}", f.name()))?;
                 ok.push(json!([name, names(c, &nodes)]));
             }
-            Ok((
-                format!(
-                    "0 instances failed to allocate and {} were allocated successfully",
-                    ok.len()
-                ),
-                json!([ok, Vec::<Value>::new()]).to_string(),
-            ))
+            Ok(multi_response(ok, Vec::new()))
         }
         RequestKind::Relocate {
             idx,
@@ -247,7 +293,18 @@ fn run() -> Result<()> {
         no_capacity_checks: o.no_capacity_checks,
         restrict_to_nodes: o.restrict.clone(),
     };
-    let out = match process(&mut c, kind, &opts) {
+    let dedicated_alloc = dedicated::request_target(&kind)
+        .map(|g| dedicated::is_dedicated(&c, g.as_deref()))
+        .unwrap_or(false);
+    if o.verbose > 1 && dedicated_alloc {
+        eprintln!("Allocation on a dedicated cluster; using lost-allocations metrics.");
+    }
+    let result = if dedicated_alloc {
+        process_dedicated(&mut c, kind, &opts)
+    } else {
+        process(&mut c, kind, &opts)
+    };
+    let out = match result {
         Ok((info, result)) => {
             if let Some(f) = &fields {
                 eprintln!("Final cluster status:");
