@@ -227,15 +227,22 @@ fn group_message(c: &Cluster, g: usize, r: &Result<Solution, String>) -> String 
     }
 }
 
-/// Places `inst` in the best group (Ganeti's `findMGAllocation`): the
-/// chosen nodes and the log lines, or the error text.
+/// Places `inst` in the best group (Ganeti's `findMGAllocation`), among
+/// all groups with nodes or only group `only`: the chosen group, nodes
+/// and the log lines, or the error text.
 pub fn best_group(
     c: &Cluster,
+    only: Option<usize>,
     inst: &Instance,
     count: usize,
     opts: &AllocOptions,
-) -> Result<(Vec<usize>, Vec<String>), String> {
-    let mut groups: Vec<usize> = c.nodes.iter().map(|n| n.group).collect();
+) -> Result<(usize, Vec<usize>, Vec<String>), String> {
+    let mut groups: Vec<usize> = c
+        .nodes
+        .iter()
+        .map(|n| n.group)
+        .filter(|g| only.is_none_or(|o| o == *g))
+        .collect();
     groups.sort_unstable();
     groups.dedup();
     let results: Vec<(usize, Result<Solution, String>)> = groups
@@ -264,7 +271,7 @@ pub fn best_group(
         Some((g, nodes, _)) => {
             let mut log = vec![format!("Selected group: {}", c.groups[g].name)];
             log.extend(msgs);
-            Ok((nodes, log))
+            Ok((g, nodes, log))
         }
     }
 }
@@ -308,7 +315,7 @@ pub fn allocate(
 ) -> Result<(Vec<usize>, String), String> {
     let (nodes, info) = match group {
         None => {
-            let (nodes, log) = best_group(c, &inst, count, opts)?;
+            let (_, nodes, log) = best_group(c, None, &inst, count, opts)?;
             (nodes, log.join(", "))
         }
         Some(name) => {
@@ -347,22 +354,25 @@ pub struct MultiResult {
 /// A multi-allocation request on a dedicated cluster (Ganeti's
 /// `runDedicatedAllocation`). An instance without a group that fits no
 /// group fails the whole request; one with a group is recorded as failed.
-/// As in Ganeti, an instance with a group is placed against the cluster
-/// as the request found it, ignoring the instances placed before it, and
-/// the state then continues from that placement alone.
+/// Ganeti's quirks are kept: after a placement, later instances only see
+/// the group of that placement; and an instance with a group is placed
+/// against the cluster as the request found it, ignoring the instances
+/// placed before it, the state then continuing from that placement alone.
 pub fn multi_allocate(
     c: &mut Cluster,
     reqs: Vec<(Instance, usize, Option<String>)>,
     opts: &AllocOptions,
 ) -> Result<MultiResult, String> {
     let original = c.clone();
+    let mut only = None;
     let mut res = MultiResult::default();
     for (inst, count, group) in reqs {
         let name = inst.name.clone();
         match group {
             None => {
-                let (nodes, _) = best_group(c, &inst, count, opts)?;
+                let (g, nodes, _) = best_group(c, only, &inst, count, opts)?;
                 place(c, inst, &nodes)?;
+                only = Some(g);
                 res.allocated.push((name, nodes));
             }
             Some(gn) => {
@@ -372,6 +382,7 @@ pub fn multi_allocate(
                     Some((nodes, _)) => {
                         *c = original.clone();
                         place(c, inst, &nodes)?;
+                        only = Some(g);
                         res.allocated.push((name, nodes));
                     }
                     None => res.failed.push((name, sol.describe(&original))),
