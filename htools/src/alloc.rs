@@ -319,15 +319,9 @@ pub fn can_evacuate(c: &Cluster, n: usize, members: &[usize]) -> bool {
     true
 }
 
-/// Tries all placements of `inst` on `nodes` (Ganeti's `tryAlloc`):
-/// `count` 1 for single-node templates, 2 for DRBD.
-pub fn try_alloc(
-    c: &Cluster,
-    nodes: &[usize],
-    inst: &Instance,
-    count: usize,
-    opts: &AllocOptions,
-) -> AllocSolution {
+/// The (primary, secondary) placements of a `count`-node instance on
+/// `nodes`; secondaries are in the primary's group.
+fn candidates(c: &Cluster, nodes: &[usize], count: usize) -> Vec<(usize, usize)> {
     let mut cands = Vec::new();
     if count == 1 {
         cands.extend(nodes.iter().map(|&p| (p, NO_SECONDARY)));
@@ -340,7 +334,35 @@ pub fn try_alloc(
             }
         }
     }
-    try_alloc_on(c, &cands, inst, opts)
+    cands
+}
+
+/// Tries all placements of `inst` on `nodes` (Ganeti's `tryAlloc`):
+/// `count` 1 for single-node templates, 2 for DRBD. Scores are those of
+/// the whole cluster, as hspace computes them.
+pub fn try_alloc(
+    c: &Cluster,
+    nodes: &[usize],
+    inst: &Instance,
+    count: usize,
+    opts: &AllocOptions,
+) -> AllocSolution {
+    try_alloc_on(c, &candidates(c, nodes, count), inst, opts)
+}
+
+/// As `try_alloc` on `nodes` of group `g`, with the scores of that group
+/// alone, as Ganeti's `findAllocation` computes them for a request that
+/// names its group.
+pub fn try_alloc_in_group(
+    c: &Cluster,
+    g: usize,
+    nodes: &[usize],
+    inst: &Instance,
+    count: usize,
+    opts: &AllocOptions,
+) -> AllocSolution {
+    let st = group_stats(c, g);
+    score_candidates(c, &st, &candidates(c, nodes, count), inst, opts)
 }
 
 /// Scores the given (primary, secondary) placements and picks the best one
@@ -352,11 +374,21 @@ pub fn try_alloc_on(
     opts: &AllocOptions,
 ) -> AllocSolution {
     let st = ClusterStats::compute(c.nodes.iter());
+    score_candidates(c, &st, cands, inst, opts)
+}
+
+fn score_candidates(
+    c: &Cluster,
+    st: &ClusterStats,
+    cands: &[(usize, usize)],
+    inst: &Instance,
+    opts: &AllocOptions,
+) -> AllocSolution {
     let force = opts.ignore_soft_errors;
     let mut sol = AllocSolution::default();
     let mut good: Vec<(f64, Vec<usize>)> = Vec::new();
     for &(p, s) in cands {
-        match eval_alloc(c, &st, inst, p, s, force) {
+        match eval_alloc(c, st, inst, p, s, force) {
             Ok(v) => good.push((
                 v,
                 if s == NO_SECONDARY {
@@ -482,6 +514,7 @@ pub fn best_group_alloc(
             ));
             continue;
         }
+        // scored on the whole cluster, as Ganeti's findBestAllocGroup does
         let sol = try_alloc(c, &nodes, inst, count, opts);
         msgs.push(format!("Group {gname} ({pol}): {}", sol.describe(c)));
         if sol.best.is_some() && c.groups[g].is_allocable() {

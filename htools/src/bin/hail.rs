@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 
 use htools::alloc::{
     alloc_nodes, allocate_secondary, best_group_alloc, change_group, node_evacuate, place_instance,
-    relocate, try_alloc, AllocOptions, EvacSolution,
+    relocate, try_alloc_in_group, AllocOptions, EvacSolution,
 };
 use htools::backend::iallocator::{self, RequestKind};
 use htools::dedicated;
@@ -88,7 +88,7 @@ fn alloc_one(
                 .position(|g| g.name == gn)
                 .ok_or_else(|| format!("Unknown group '{gn}'"))?;
             let nodes = alloc_nodes(c, g, opts);
-            let sol = try_alloc(c, &nodes, inst, count, opts);
+            let sol = try_alloc_in_group(c, g, &nodes, inst, count, opts);
             let pol = c.groups[g].alloc_policy.as_str();
             let msg = format!("Group {gn} ({pol}): {}", sol.describe(c));
             match sol.best {
