@@ -230,6 +230,12 @@ fn eval_alloc(
 /// re-create its primaries after an allocation (a simplified form of
 /// Ganeti's global N+1 check).
 pub fn redundant_after(c: &Cluster, inst: &Instance, nodes: &[usize]) -> bool {
+    redundant_after_in(c, inst, nodes, None)
+}
+
+/// As `redundant_after`, checking only the nodes of group `only` if given
+/// (Ganeti checks the group alone when a request names its group).
+fn redundant_after_in(c: &Cluster, inst: &Instance, nodes: &[usize], only: Option<usize>) -> bool {
     let mut c2 = c.clone();
     if place_instance(
         &mut c2,
@@ -242,13 +248,15 @@ pub fn redundant_after(c: &Cluster, inst: &Instance, nodes: &[usize]) -> bool {
     {
         return false;
     }
-    (0..c2.nodes.len()).all(|n| {
-        let grp = c2.nodes[n].group;
-        let members: Vec<usize> = (0..c2.nodes.len())
-            .filter(|&m| c2.nodes[m].group == grp)
-            .collect();
-        can_evacuate(&c2, n, &members)
-    })
+    (0..c2.nodes.len())
+        .filter(|&n| only.is_none_or(|g| c2.nodes[n].group == g))
+        .all(|n| {
+            let grp = c2.nodes[n].group;
+            let members: Vec<usize> = (0..c2.nodes.len())
+                .filter(|&m| c2.nodes[m].group == grp)
+                .collect();
+            can_evacuate(&c2, n, &members)
+        })
 }
 
 pub fn can_evacuate(c: &Cluster, n: usize, members: &[usize]) -> bool {
@@ -362,7 +370,7 @@ pub fn try_alloc_in_group(
     opts: &AllocOptions,
 ) -> AllocSolution {
     let st = group_stats(c, g);
-    score_candidates(c, &st, &candidates(c, nodes, count), inst, opts)
+    score_candidates(c, &st, Some(g), &candidates(c, nodes, count), inst, opts)
 }
 
 /// Scores the given (primary, secondary) placements and picks the best one
@@ -374,12 +382,13 @@ pub fn try_alloc_on(
     opts: &AllocOptions,
 ) -> AllocSolution {
     let st = ClusterStats::compute(c.nodes.iter());
-    score_candidates(c, &st, cands, inst, opts)
+    score_candidates(c, &st, None, cands, inst, opts)
 }
 
 fn score_candidates(
     c: &Cluster,
     st: &ClusterStats,
+    only: Option<usize>,
     cands: &[(usize, usize)],
     inst: &Instance,
     opts: &AllocOptions,
@@ -405,7 +414,7 @@ fn score_candidates(
     good.sort_by(|a, b| a.0.total_cmp(&b.0));
     let mut dropped = 0;
     for (v, ns) in &good {
-        if opts.no_capacity_checks || redundant_after(c, inst, ns) {
+        if opts.no_capacity_checks || redundant_after_in(c, inst, ns, only) {
             sol.best = Some((ns.clone(), *v));
             break;
         }

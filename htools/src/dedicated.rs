@@ -148,7 +148,9 @@ impl Solution {
             c,
             &self.failures,
             self.allocs,
-            self.best.as_ref().map(|(n, m)| (n.as_slice(), m.to_string())),
+            self.best
+                .as_ref()
+                .map(|(n, m)| (n.as_slice(), m.to_string())),
         )
     }
 

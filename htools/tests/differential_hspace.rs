@@ -117,7 +117,11 @@ fn multi_minmax_tiered_and_standard_match_ganeti() {
                 args.extend_from_slice(extra);
                 let (theirs, ours, err) = outputs(&deb, &args);
                 if extra.first() == Some(&"--machine-readable") {
-                    assert_eq!(key(&theirs, "HTS_OK"), "1", "{args:?}: Ganeti failed:\n{theirs}");
+                    assert_eq!(
+                        key(&theirs, "HTS_OK"),
+                        "1",
+                        "{args:?}: Ganeti failed:\n{theirs}"
+                    );
                     let tspec = key(&theirs, "HTS_TSPEC");
                     tiers_seen = tiers_seen.max(tspec.split_whitespace().count());
                     eprintln!(
@@ -130,7 +134,9 @@ fn multi_minmax_tiered_and_standard_match_ganeti() {
                     );
                 }
                 if theirs != ours {
-                    failures.push(format!("{args:?}\n--- ganeti\n{theirs}--- ours\n{ours}{err}"));
+                    failures.push(format!(
+                        "{args:?}\n--- ganeti\n{theirs}--- ours\n{ours}{err}"
+                    ));
                 }
             }
         }
