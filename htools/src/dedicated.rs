@@ -52,7 +52,7 @@ pub fn is_dedicated(c: &Cluster, group: Option<&str>) -> bool {
 /// minimal instance of each min/max pair, largest disk first.
 pub fn test_instances(pol: &IPolicy) -> Vec<Instance> {
     let mut mins: Vec<_> = pol.minmax.iter().map(|mm| mm.min).collect();
-    mins.sort_by(|a, b| b.disk_size.cmp(&a.disk_size));
+    mins.sort_by_key(|s| std::cmp::Reverse(s.disk_size));
     mins.iter()
         .map(|s| {
             Instance::new(
@@ -399,6 +399,124 @@ pub fn multi_allocate(
 mod tests {
     use super::*;
     use crate::types::{ISpec, MinMaxISpecs};
+
+    /// A group "ded" of three nodes with exclusive storage and a group
+    /// "other" of one node without, of the given allocation policy; the
+    /// policy's one min/max pair has a minimal instance of 1000 MiB,
+    /// 10000 MiB of disk.
+    fn cluster(other_policy: &str) -> Cluster {
+        let pol = "1000,1,10000,1,1,1|1000,1,10000,1,1,1;4000,4,40000,4,4,4\
+                   |plain,drbd|4.0|32.0";
+        let text = format!(
+            "ded|uuid-ded|preferred||\nother|uuid-other|{other_policy}||\n\n\
+             n1|4096|0|4096|40960|40960|8|N|uuid-ded|5||Y|5|1|1.0\n\
+             n2|4096|0|2048|40960|20480|8|N|uuid-ded|5||Y|5|1|1.0\n\
+             n3|8192|0|8192|163840|163840|8|N|uuid-ded|5||Y|5|1|1.0\n\
+             o1|8192|0|8192|81920|81920|8|N|uuid-other|5||N|5|1|1.0\n\
+             \n\n\n|{pol}\nded|{pol}\nother|{pol}\n"
+        );
+        let mut c = crate::backend::text::parse(&text).expect("parse");
+        crate::loader::merge(&mut c, &Default::default()).expect("merge");
+        c
+    }
+
+    fn new_instance(mem: i64, dsk: i64) -> Instance {
+        Instance::new(
+            "new",
+            mem,
+            dsk,
+            vec![crate::model::Disk {
+                size: dsk,
+                spindles: Some(1),
+            }],
+            1,
+            InstanceStatus::Running,
+            Vec::new(),
+            true,
+            NO_SECONDARY,
+            NO_SECONDARY,
+            DiskTemplate::Plain,
+            1,
+            false,
+        )
+    }
+
+    #[test]
+    fn dedicated_means_exclusive_storage_on_every_targeted_node() {
+        let c = cluster("unallocable");
+        // the other group is unallocable, so it does not count
+        assert!(is_dedicated(&c, None));
+        assert!(is_dedicated(&c, Some("ded")));
+        assert!(!is_dedicated(&c, Some("other")));
+        let c = cluster("preferred");
+        assert!(!is_dedicated(&c, None));
+        assert!(is_dedicated(&c, Some("ded")));
+    }
+
+    #[test]
+    fn allocation_vector_counts_the_minimal_instances_that_fit() {
+        let c = cluster("unallocable");
+        let tests = test_instances(&c.nodes[0].ipolicy);
+        let count = |i: usize| allocation_vector(&tests, &c.nodes[i], &c.nodes[i].s);
+        // n1: 4096 MiB free, 1000 each (memory must stay above zero)
+        assert_eq!(count(0), vec![4]);
+        // n2: 2048 MiB and 20480 MiB of disk free
+        assert_eq!(count(1), vec![2]);
+        // n3: 8192 MiB; its 5 spindles do not count, as the test
+        // instances have no disks (as in Ganeti)
+        assert_eq!(count(2), vec![8]);
+    }
+
+    #[test]
+    fn allocation_prefers_the_node_where_fewest_allocations_are_lost() {
+        let mut c = cluster("unallocable");
+        let opts = AllocOptions {
+            no_capacity_checks: true,
+            ..Default::default()
+        };
+        // 1000 MiB, 30000 MiB of disk: n1 (disk-bound) loses three
+        // minimal instances, n2 has not the disk, n3 (memory-bound, with
+        // disk to spare) loses one
+        let (nodes, info) =
+            allocate(&mut c, new_instance(1000, 30000), 1, None, &opts).expect("allocates");
+        assert_eq!(nodes, vec![2], "{info}");
+        assert!(
+            info.starts_with(
+                "Selected group: ded, Group ded (preferred): score: ([1],133840), \
+                 successes 2, failures 1 (FailDisk: 1) for node(s) n3"
+            ),
+            "{info}"
+        );
+        // the instance is placed: n3 has one spindle less
+        assert_eq!(c.nodes[2].s.f_spindles, 4);
+    }
+
+    #[test]
+    fn equal_losses_go_to_the_node_with_least_disk_left() {
+        let mut c = cluster("unallocable");
+        let opts = AllocOptions {
+            no_capacity_checks: true,
+            ..Default::default()
+        };
+        // 1500 MiB costs two minimal instances everywhere; n2 keeps the
+        // least disk
+        let (nodes, info) =
+            allocate(&mut c, new_instance(1500, 10000), 1, None, &opts).expect("allocates");
+        assert_eq!(nodes, vec![1], "{info}");
+        assert!(info.contains("score: ([2],10480)"), "{info}");
+    }
+
+    #[test]
+    fn multi_allocation_of_a_too_large_instance_fails_the_request() {
+        let mut c = cluster("unallocable");
+        let opts = AllocOptions::default();
+        let reqs = vec![
+            (new_instance(1000, 10000), 1, None),
+            (new_instance(100_000, 10000), 1, None),
+        ];
+        let err = multi_allocate(&mut c, reqs, &opts).expect_err("second cannot fit");
+        assert!(err.contains("No valid allocation solutions"), "{err}");
+    }
 
     fn spec(mem: i64, dsk: i64, cpu: i64) -> ISpec {
         ISpec {

@@ -88,7 +88,7 @@ fn request(seed: u64, pairs: usize, second: Option<&str>, ask: Ask) -> Value {
     let nnodes = 4 + rng.range(0, 4) as usize;
     let mut nodes = Map::new();
     let mut insts = Map::new();
-    let mut node =
+    let node =
         |name: String, group: &str, excl: bool, rng: &mut Rng, insts: &mut Map<String, Value>| {
             let tmem = 4096 * rng.range(1, 4);
             let tdsk = 40960 * rng.range(1, 4);

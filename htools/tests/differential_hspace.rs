@@ -34,9 +34,8 @@ fn policy(rng: &mut Rng, pairs: usize) -> (String, Vec<(i64, i64, i64)>) {
             std = ispec((min_mem + max_mem) / 2, min_cpu, (min_dsk + max_dsk) / 2);
         }
         minmax.push(format!(
-            "{};{}",
-            ispec(min_mem, min_cpu, min_dsk),
-            format!("{max_mem},{max_cpu},{max_dsk},8,8,12")
+            "{};{max_mem},{max_cpu},{max_dsk},8,8,12",
+            ispec(min_mem, min_cpu, min_dsk)
         ));
         maxes.push((max_mem, max_cpu, max_dsk));
     }
