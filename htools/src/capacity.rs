@@ -372,3 +372,74 @@ fn tiered_rec(
     }
     errs
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Two empty nodes of 8 GiB and 100 GiB of disk.
+    fn cluster() -> Cluster {
+        let text = "default|uuid-default|preferred||\n\n\
+                    n1|8192|0|8192|102400|102400|16|N|uuid-default|1||N|0|1|1.0\n\
+                    n2|8192|0|8192|102400|102400|16|N|uuid-default|1||N|0|1|1.0\n\n\n";
+        let mut c = crate::backend::text::parse(text).expect("parse");
+        crate::loader::merge(&mut c, &Default::default()).expect("merge");
+        c
+    }
+
+    fn starts() -> Vec<Instance> {
+        [(2048, 10240, 2), (1024, 5120, 1)]
+            .iter()
+            .map(|&(mem, dsk, cpu)| {
+                inst_from_spec(
+                    &RSpec {
+                        cpu,
+                        mem,
+                        dsk,
+                        spn: 1,
+                    },
+                    DiskTemplate::Plain,
+                    1,
+                )
+            })
+            .collect()
+    }
+
+    fn run(limit: Limit) -> AllocRun {
+        let mut c = cluster();
+        let opts = AllocOptions {
+            no_capacity_checks: true,
+            ..Default::default()
+        };
+        tiered_multi(&mut c, &[0, 1], &starts(), limit, &opts)
+    }
+
+    #[test]
+    fn the_limit_counts_the_instances_of_all_starts() {
+        assert_eq!(run(Some(3)).allocated.len(), 3);
+        let all = run(None).allocated.len();
+        assert!(all > 3, "{all} instances without a limit");
+    }
+
+    #[test]
+    fn a_negative_limit_stops_tiered_allocation_before_it_starts() {
+        // Ganeti compares the limit with the instances placed so far
+        let r = run(Some(-2));
+        assert!(r.allocated.is_empty());
+    }
+
+    #[test]
+    fn standard_allocation_with_a_negative_limit_is_unbounded() {
+        let mut c = cluster();
+        let opts = AllocOptions {
+            no_capacity_checks: true,
+            ..Default::default()
+        };
+        let inst = &starts()[0];
+        let unbounded = standard(&mut c.clone(), &[0, 1], inst, None, &opts);
+        let negative = standard(&mut c, &[0, 1], inst, Some(-2), &opts);
+        // 8192 MiB per node: three of 2048 each (memory must stay free)
+        assert_eq!(unbounded.allocated.len(), 6);
+        assert_eq!(negative.allocated.len(), 6);
+    }
+}

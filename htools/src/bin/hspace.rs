@@ -303,10 +303,13 @@ fn run() -> Result<()> {
             );
         }
         let insts: Vec<_> = specs.iter().map(|sp| inst_from_spec(sp, dt, su)).collect();
-        let total = if tiered_mode {
-            tiered_multi(&mut c2, &nodes, &insts, limit, &aopts)
-        } else {
-            standard(&mut c2, &nodes, &insts[0], limit, &aopts)
+        let total = match (tiered_mode, insts.first()) {
+            (true, _) => tiered_multi(&mut c2, &nodes, &insts, limit, &aopts),
+            (false, Some(inst)) => standard(&mut c2, &nodes, inst, limit, &aopts),
+            (false, None) => AllocRun {
+                reasons: Vec::new(),
+                allocated: Vec::new(),
+            },
         };
         (c2, total)
     };
