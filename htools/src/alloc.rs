@@ -890,7 +890,7 @@ pub fn relocate(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::types::{ISpec, InstanceStatus, MinMaxISpecs};
+    use crate::types::{ISpec, MinMaxISpecs};
 
     fn spec(mem: i64, cpu: i64) -> ISpec {
         ISpec {
@@ -925,24 +925,13 @@ mod tests {
             ],
             ..IPolicy::default()
         };
-        let inst = Instance::new(
-            "i",
-            512,
-            1024,
-            vec![crate::model::Disk {
-                size: 1024,
-                spindles: None,
-            }],
-            2,
-            InstanceStatus::Running,
-            Vec::new(),
-            true,
-            NO_SECONDARY,
-            NO_SECONDARY,
-            DiskTemplate::Plain,
-            1,
-            false,
-        );
+        let spec = crate::capacity::RSpec {
+            cpu: 2,
+            mem: 512,
+            dsk: 1024,
+            spn: 1,
+        };
+        let inst = crate::capacity::inst_from_spec(&spec, DiskTemplate::Plain, 1);
         assert_eq!(inst_matches_policy(&inst, &pol, false), Err(FailMode::Mem));
         let mut fits_second = inst.clone();
         fits_second.vcpus = 1;

@@ -256,11 +256,14 @@ pub fn standard(
     }
 }
 
-/// Tiered allocation over several starting sizes (hspace's tiered mode
-/// with one start per min/max pair of the policy): each start continues
-/// on the cluster the previous one left, and the limit counts the
-/// instances of all of them. The failure reasons are those of the last
-/// start that ran.
+/// Tiered allocation (Ganeti's `tieredAlloc`) from each starting size in
+/// turn (hspace's tiered mode has one start per min/max pair of the
+/// policy): allocate as many as fit, then shrink the instance along its
+/// most frequent failure and go on; if that allocates nothing more, shrink
+/// along one failure mode until the instance fits again. Each start
+/// continues on the cluster the previous one left, and the limit counts
+/// the instances of all of them. The failure reasons are those of the
+/// last start that ran.
 pub fn tiered_multi(
     c: &mut Cluster,
     nodes: &[usize],
@@ -297,20 +300,6 @@ pub fn tiered_multi(
             },
         }
     })
-}
-
-/// Tiered allocation (Ganeti's `tieredAlloc`) from one starting size:
-/// allocate as many as fit, then shrink the instance along its most
-/// frequent failure and go on; if that allocates nothing more, shrink
-/// along one failure mode until the instance fits again.
-pub fn tiered(
-    c: &mut Cluster,
-    nodes: &[usize],
-    inst: &Instance,
-    limit: Limit,
-    opts: &AllocOptions,
-) -> AllocRun {
-    tiered_multi(c, nodes, std::slice::from_ref(inst), limit, opts)
 }
 
 /// The first size reached by shrinking `inst` along `fm` that can be

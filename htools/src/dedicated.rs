@@ -421,24 +421,22 @@ mod tests {
     }
 
     fn new_instance(mem: i64, dsk: i64) -> Instance {
-        Instance::new(
-            "new",
+        let spec = crate::capacity::RSpec {
+            cpu: 1,
             mem,
             dsk,
-            vec![crate::model::Disk {
-                size: dsk,
-                spindles: Some(1),
-            }],
-            1,
-            InstanceStatus::Running,
-            Vec::new(),
-            true,
-            NO_SECONDARY,
-            NO_SECONDARY,
-            DiskTemplate::Plain,
-            1,
-            false,
-        )
+            spn: 1,
+        };
+        crate::capacity::inst_from_spec(&spec, DiskTemplate::Plain, 1)
+    }
+
+    /// Allocates a plain instance in any group, without capacity checks.
+    fn allocate_one(c: &mut Cluster, mem: i64, dsk: i64) -> (Vec<usize>, String) {
+        let opts = AllocOptions {
+            no_capacity_checks: true,
+            ..Default::default()
+        };
+        allocate(c, new_instance(mem, dsk), 1, None, &opts).expect("allocates")
     }
 
     #[test]
@@ -470,15 +468,10 @@ mod tests {
     #[test]
     fn allocation_prefers_the_node_where_fewest_allocations_are_lost() {
         let mut c = cluster("unallocable");
-        let opts = AllocOptions {
-            no_capacity_checks: true,
-            ..Default::default()
-        };
         // 1000 MiB, 30000 MiB of disk: n1 (disk-bound) loses three
         // minimal instances, n2 has not the disk, n3 (memory-bound, with
         // disk to spare) loses one
-        let (nodes, info) =
-            allocate(&mut c, new_instance(1000, 30000), 1, None, &opts).expect("allocates");
+        let (nodes, info) = allocate_one(&mut c, 1000, 30000);
         assert_eq!(nodes, vec![2], "{info}");
         assert!(
             info.starts_with(
@@ -494,14 +487,9 @@ mod tests {
     #[test]
     fn equal_losses_go_to_the_node_with_least_disk_left() {
         let mut c = cluster("unallocable");
-        let opts = AllocOptions {
-            no_capacity_checks: true,
-            ..Default::default()
-        };
         // 1500 MiB costs two minimal instances everywhere; n2 keeps the
         // least disk
-        let (nodes, info) =
-            allocate(&mut c, new_instance(1500, 10000), 1, None, &opts).expect("allocates");
+        let (nodes, info) = allocate_one(&mut c, 1500, 10000);
         assert_eq!(nodes, vec![1], "{info}");
         assert!(info.contains("score: ([2],10480)"), "{info}");
     }

@@ -147,12 +147,13 @@ fn multi_response(allocated: Vec<Value>, failed: Vec<Value>) -> (String, String)
     )
 }
 
-/// Allocation requests on a dedicated cluster, by the lost-allocations
-/// metric.
-fn process_dedicated(
+/// Answers a request; `dedicated` allocations rank placements by the
+/// lost-allocations metric instead of the cluster score.
+fn process(
     c: &mut Cluster,
     kind: RequestKind,
     opts: &AllocOptions,
+    dedicated: bool,
 ) -> Result<(String, String), String> {
     match kind {
         RequestKind::Allocate {
@@ -166,11 +167,17 @@ fn process_dedicated(
             if o.restrict_to_nodes.is_none() {
                 o.restrict_to_nodes = restrict;
             }
-            let (nodes, info) =
-                dedicated::allocate(c, *inst, required_nodes, group.as_deref(), &o)?;
+            let (nodes, info) = if dedicated {
+                dedicated::allocate(c, *inst, required_nodes, group.as_deref(), &o)?
+            } else {
+                let (nodes, info) = alloc_one(c, &inst, required_nodes, group.as_deref(), &o)?;
+                let s = nodes.get(1).copied().unwrap_or(NO_SECONDARY);
+                let _ = place_instance(c, *inst, nodes[0], s, true);
+                (nodes, info)
+            };
             Ok((info, names(c, &nodes).to_string()))
         }
-        RequestKind::MultiAllocate(mut reqs) => {
+        RequestKind::MultiAllocate(mut reqs) if dedicated => {
             for r in reqs.iter_mut() {
                 loader::set_instance_tags(c, &mut r.0);
             }
@@ -182,32 +189,6 @@ fn process_dedicated(
                 .collect();
             let failed = r.failed.iter().map(|(n, m)| json!([n, m])).collect();
             Ok(multi_response(ok, failed))
-        }
-        _ => Err("Dedicated Allocation only for proper allocation requests".into()),
-    }
-}
-
-fn process(
-    c: &mut Cluster,
-    kind: RequestKind,
-    opts: &AllocOptions,
-) -> Result<(String, String), String> {
-    match kind {
-        RequestKind::Allocate {
-            mut inst,
-            required_nodes,
-            group,
-            restrict,
-        } => {
-            loader::set_instance_tags(c, &mut inst);
-            let mut o = opts.clone();
-            if o.restrict_to_nodes.is_none() {
-                o.restrict_to_nodes = restrict;
-            }
-            let (nodes, info) = alloc_one(c, &inst, required_nodes, group.as_deref(), &o)?;
-            let s = nodes.get(1).copied().unwrap_or(NO_SECONDARY);
-            let _ = place_instance(c, *inst, nodes[0], s, true);
-            Ok((info, names(c, &nodes).to_string()))
         }
         RequestKind::MultiAllocate(reqs) => {
             let mut ok = Vec::new();
@@ -299,12 +280,7 @@ fn run() -> Result<()> {
     if o.verbose > 1 && dedicated_alloc {
         eprintln!("Allocation on a dedicated cluster; using lost-allocations metrics.");
     }
-    let result = if dedicated_alloc {
-        process_dedicated(&mut c, kind, &opts)
-    } else {
-        process(&mut c, kind, &opts)
-    };
-    let out = match result {
+    let out = match process(&mut c, kind, &opts, dedicated_alloc) {
         Ok((info, result)) => {
             if let Some(f) = &fields {
                 eprintln!("Final cluster status:");
