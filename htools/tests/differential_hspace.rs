@@ -77,8 +77,9 @@ fn key<'a>(out: &'a str, k: &str) -> &'a str {
 }
 
 /// hspace with 1, 2 and 3 min/max pairs, plain and DRBD, in both output
-/// modes, with and without a limit and an explicit standard spec taken
-/// from the last pair: the same output as Ganeti's, line for line.
+/// modes, with and without a limit, and with an explicit standard or
+/// tiered spec taken from the last pair: the same output as Ganeti's,
+/// line for line.
 #[test]
 fn multi_minmax_tiered_and_standard_match_ganeti() {
     let Some(deb) = debian_tool("hspace") else {
@@ -106,10 +107,12 @@ fn multi_minmax_tiered_and_standard_match_ganeti() {
                 vec!["--machine-readable"],
                 vec!["--machine-readable", nc],
                 vec![nc],
-                vec!["--machine-readable", nc, "-l", "5"],
+                // about 20 instances fit the first pair's sizes: a limit of
+                // 21 ends within a later pair's run
+                vec!["--machine-readable", nc, "-l", "21"],
                 vec!["--machine-readable", nc, "--standard-alloc", &last_std],
+                vec!["--machine-readable", nc, "--tiered-alloc", &last_std],
                 vec!["--machine-readable", "--disk-template", "drbd"],
-                vec!["--disk-template", "drbd"],
             ];
             for extra in &variants {
                 let mut args = vec!["-t", f];
