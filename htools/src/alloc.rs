@@ -61,8 +61,10 @@ fn compare_spec(
 /// `instMatchesPolicy`).
 pub fn inst_matches_policy(inst: &Instance, pol: &IPolicy, excl: bool) -> OpResult<()> {
     if !pol.minmax.is_empty() {
+        // as Ganeti's right fold: the pairs are tried from the last one,
+        // so when none fits the error is the first pair's
         let mut res = Err(FailMode::Internal);
-        for mm in &pol.minmax {
+        for mm in pol.minmax.iter().rev() {
             res = compare_spec(std::cmp::Ordering::Less, inst, &mm.min, excl)
                 .and_then(|_| compare_spec(std::cmp::Ordering::Greater, inst, &mm.max, excl));
             if res.is_ok() {
@@ -90,34 +92,51 @@ pub struct AllocSolution {
 impl AllocSolution {
     /// Ganeti's description of a solution.
     pub fn describe(&self, c: &Cluster) -> String {
-        let mut reasons = Vec::new();
-        for fm in FailMode::ALL {
-            let n = self.failures.iter().filter(|f| **f == fm).count();
-            if n > 0 {
-                reasons.push(format!("{}: {n}", fm.name()));
+        describe_solution(
+            c,
+            &self.failures,
+            self.allocs,
+            self.best
+                .as_ref()
+                .map(|(n, score)| (n.as_slice(), format!("{score:.8}"))),
+        )
+    }
+}
+
+/// Ganeti's description of an allocation attempt: the failure counts and,
+/// if there is a solution, its rendered metric and nodes.
+pub fn describe_solution(
+    c: &Cluster,
+    failures: &[FailMode],
+    allocs: usize,
+    best: Option<(&[usize], String)>,
+) -> String {
+    let mut reasons = Vec::new();
+    for fm in FailMode::ALL {
+        let n = failures.iter().filter(|f| **f == fm).count();
+        if n > 0 {
+            reasons.push(format!("{}: {n}", fm.name()));
+        }
+    }
+    match best {
+        None => format!(
+            "No valid allocation solutions, failure reasons: {}",
+            if failures.is_empty() {
+                "unknown reasons".to_string()
+            } else {
+                reasons.join(", ")
             }
-        }
-        match &self.best {
-            None => format!(
-                "No valid allocation solutions, failure reasons: {}",
-                if self.failures.is_empty() {
-                    "unknown reasons".to_string()
-                } else {
-                    reasons.join(", ")
-                }
-            ),
-            Some((nodes, score)) => format!(
-                "score: {score:.8}, successes {}, failures {} ({}) for node(s) {}",
-                self.allocs,
-                self.failures.len(),
-                reasons.join(", "),
-                nodes
-                    .iter()
-                    .map(|&n| c.nodes[n].name.as_str())
-                    .collect::<Vec<_>>()
-                    .join("/")
-            ),
-        }
+        ),
+        Some((nodes, metric)) => format!(
+            "score: {metric}, successes {allocs}, failures {} ({}) for node(s) {}",
+            failures.len(),
+            reasons.join(", "),
+            nodes
+                .iter()
+                .map(|&n| c.nodes[n].name.as_str())
+                .collect::<Vec<_>>()
+                .join("/")
+        ),
     }
 }
 
@@ -211,6 +230,12 @@ fn eval_alloc(
 /// re-create its primaries after an allocation (a simplified form of
 /// Ganeti's global N+1 check).
 pub fn redundant_after(c: &Cluster, inst: &Instance, nodes: &[usize]) -> bool {
+    redundant_after_in(c, inst, nodes, None)
+}
+
+/// As `redundant_after`, checking only the nodes of group `only` if given
+/// (Ganeti checks the group alone when a request names its group).
+fn redundant_after_in(c: &Cluster, inst: &Instance, nodes: &[usize], only: Option<usize>) -> bool {
     let mut c2 = c.clone();
     if place_instance(
         &mut c2,
@@ -223,13 +248,15 @@ pub fn redundant_after(c: &Cluster, inst: &Instance, nodes: &[usize]) -> bool {
     {
         return false;
     }
-    (0..c2.nodes.len()).all(|n| {
-        let grp = c2.nodes[n].group;
-        let members: Vec<usize> = (0..c2.nodes.len())
-            .filter(|&m| c2.nodes[m].group == grp)
-            .collect();
-        can_evacuate(&c2, n, &members)
-    })
+    (0..c2.nodes.len())
+        .filter(|&n| only.is_none_or(|g| c2.nodes[n].group == g))
+        .all(|n| {
+            let grp = c2.nodes[n].group;
+            let members: Vec<usize> = (0..c2.nodes.len())
+                .filter(|&m| c2.nodes[m].group == grp)
+                .collect();
+            can_evacuate(&c2, n, &members)
+        })
 }
 
 pub fn can_evacuate(c: &Cluster, n: usize, members: &[usize]) -> bool {
@@ -300,15 +327,9 @@ pub fn can_evacuate(c: &Cluster, n: usize, members: &[usize]) -> bool {
     true
 }
 
-/// Tries all placements of `inst` on `nodes` (Ganeti's `tryAlloc`):
-/// `count` 1 for single-node templates, 2 for DRBD.
-pub fn try_alloc(
-    c: &Cluster,
-    nodes: &[usize],
-    inst: &Instance,
-    count: usize,
-    opts: &AllocOptions,
-) -> AllocSolution {
+/// The (primary, secondary) placements of a `count`-node instance on
+/// `nodes`; secondaries are in the primary's group.
+fn candidates(c: &Cluster, nodes: &[usize], count: usize) -> Vec<(usize, usize)> {
     let mut cands = Vec::new();
     if count == 1 {
         cands.extend(nodes.iter().map(|&p| (p, NO_SECONDARY)));
@@ -321,7 +342,35 @@ pub fn try_alloc(
             }
         }
     }
-    try_alloc_on(c, &cands, inst, opts)
+    cands
+}
+
+/// Tries all placements of `inst` on `nodes` (Ganeti's `tryAlloc`):
+/// `count` 1 for single-node templates, 2 for DRBD. Scores are those of
+/// the whole cluster, as hspace computes them.
+pub fn try_alloc(
+    c: &Cluster,
+    nodes: &[usize],
+    inst: &Instance,
+    count: usize,
+    opts: &AllocOptions,
+) -> AllocSolution {
+    try_alloc_on(c, &candidates(c, nodes, count), inst, opts)
+}
+
+/// As `try_alloc` on `nodes` of group `g`, with the scores of that group
+/// alone, as Ganeti's `findAllocation` computes them for a request that
+/// names its group.
+pub fn try_alloc_in_group(
+    c: &Cluster,
+    g: usize,
+    nodes: &[usize],
+    inst: &Instance,
+    count: usize,
+    opts: &AllocOptions,
+) -> AllocSolution {
+    let st = group_stats(c, g);
+    score_candidates(c, &st, Some(g), &candidates(c, nodes, count), inst, opts)
 }
 
 /// Scores the given (primary, secondary) placements and picks the best one
@@ -333,11 +382,22 @@ pub fn try_alloc_on(
     opts: &AllocOptions,
 ) -> AllocSolution {
     let st = ClusterStats::compute(c.nodes.iter());
+    score_candidates(c, &st, None, cands, inst, opts)
+}
+
+fn score_candidates(
+    c: &Cluster,
+    st: &ClusterStats,
+    only: Option<usize>,
+    cands: &[(usize, usize)],
+    inst: &Instance,
+    opts: &AllocOptions,
+) -> AllocSolution {
     let force = opts.ignore_soft_errors;
     let mut sol = AllocSolution::default();
     let mut good: Vec<(f64, Vec<usize>)> = Vec::new();
     for &(p, s) in cands {
-        match eval_alloc(c, &st, inst, p, s, force) {
+        match eval_alloc(c, st, inst, p, s, force) {
             Ok(v) => good.push((
                 v,
                 if s == NO_SECONDARY {
@@ -354,7 +414,7 @@ pub fn try_alloc_on(
     good.sort_by(|a, b| a.0.total_cmp(&b.0));
     let mut dropped = 0;
     for (v, ns) in &good {
-        if opts.no_capacity_checks || redundant_after(c, inst, ns) {
+        if opts.no_capacity_checks || redundant_after_in(c, inst, ns, only) {
             sol.best = Some((ns.clone(), *v));
             break;
         }
@@ -411,7 +471,7 @@ pub fn alloc_nodes(c: &Cluster, g: usize, opts: &AllocOptions) -> Vec<usize> {
         .collect()
 }
 
-fn has_networks(c: &Cluster, g: usize, inst: &Instance) -> bool {
+pub fn has_networks(c: &Cluster, g: usize, inst: &Instance) -> bool {
     inst.nics.iter().all(|n| {
         n.network
             .as_ref()
@@ -463,6 +523,7 @@ pub fn best_group_alloc(
             ));
             continue;
         }
+        // scored on the whole cluster, as Ganeti's findBestAllocGroup does
         let sol = try_alloc(c, &nodes, inst, count, opts);
         msgs.push(format!("Group {gname} ({pol}): {}", sol.describe(c)));
         if sol.best.is_some() && c.groups[g].is_allocable() {
@@ -824,4 +885,56 @@ pub fn relocate(
         MirrorType::Internal => vec![inst.snode],
         _ => vec![inst.pnode],
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::types::{ISpec, MinMaxISpecs};
+
+    fn spec(mem: i64, cpu: i64) -> ISpec {
+        ISpec {
+            mem_size: mem,
+            cpu_count: cpu,
+            ..ISpec::DEF_MIN
+        }
+    }
+
+    #[test]
+    fn policy_failure_is_the_first_pairs_when_no_pair_fits() {
+        let pol = IPolicy {
+            minmax: vec![
+                // too little memory for the first pair
+                MinMaxISpecs {
+                    min: spec(1024, 1),
+                    max: ISpec {
+                        mem_size: 4096,
+                        cpu_count: 8,
+                        ..ISpec::DEF_MAX
+                    },
+                },
+                // too many vcpus for the second
+                MinMaxISpecs {
+                    min: spec(128, 1),
+                    max: ISpec {
+                        mem_size: 1024,
+                        cpu_count: 1,
+                        ..ISpec::DEF_MAX
+                    },
+                },
+            ],
+            ..IPolicy::default()
+        };
+        let spec = crate::capacity::RSpec {
+            cpu: 2,
+            mem: 512,
+            dsk: 1024,
+            spn: 1,
+        };
+        let inst = crate::capacity::inst_from_spec(&spec, DiskTemplate::Plain, 1);
+        assert_eq!(inst_matches_policy(&inst, &pol, false), Err(FailMode::Mem));
+        let mut fits_second = inst.clone();
+        fits_second.vcpus = 1;
+        assert_eq!(inst_matches_policy(&fits_second, &pol, false), Ok(()));
+    }
 }

@@ -172,15 +172,26 @@ pub struct AllocRun {
     pub allocated: Vec<usize>,
 }
 
+/// A limit on the number of allocations, as Ganeti's `-l` passes it down:
+/// `None` is unbounded, `Some(n)` stops after `n` placements (a negative
+/// `n` never stops an iteration, as in Ganeti).
+pub type Limit = Option<i64>;
+
+fn limit_reached(limit: Limit, done: usize) -> bool {
+    matches!(limit, Some(n) if n >= 0 && done as i64 >= n)
+}
+
 /// Allocates copies of `inst` on `nodes` until one does not fit (or
-/// `limit` are placed). Each placement is first chosen without the global
-/// N+1 check; only if the result is not redundant are the candidates
-/// checked one by one (as Ganeti's big and small steps do).
+/// `limit` are placed by this call), appending them to `out`. Each
+/// placement is first chosen without the global N+1 check; only if the
+/// result is not redundant are the candidates checked one by one (as
+/// Ganeti's big and small steps do). Returns the failures of the last
+/// attempt, which is the one that did not fit, or the one after the limit.
 pub fn iterate_alloc(
     c: &mut Cluster,
     nodes: &[usize],
     inst: &Instance,
-    limit: Option<usize>,
+    limit: Limit,
     opts: &AllocOptions,
     out: &mut Vec<usize>,
 ) -> Vec<(FailMode, usize)> {
@@ -188,12 +199,9 @@ pub fn iterate_alloc(
     let check = !opts.no_capacity_checks && inst.template != DiskTemplate::Drbd8;
     let mut loose = opts.clone();
     loose.no_capacity_checks = true;
+    let mut placed = 0usize;
+    let mut strict_used = false;
     loop {
-        if let Some(l) = limit {
-            if out.len() >= l {
-                return collapse_failures(&[]);
-            }
-        }
         let mut i = inst.clone();
         i.name = format!("new-{}", out.len());
         i.alias = i.name.clone();
@@ -201,16 +209,27 @@ pub fn iterate_alloc(
         let Some((mut ns, _)) = sol.best else {
             return collapse_failures(&sol.failures);
         };
+        if limit_reached(limit, placed) && !strict_used {
+            // Ganeti's last big step was redundant: its extra try is loose
+            return collapse_failures(&sol.failures);
+        }
         if check && !crate::alloc::redundant_after(c, &i, &ns) {
             let strict = try_alloc(c, nodes, &i, count, opts);
             match strict.best {
                 None => return collapse_failures(&strict.failures),
                 Some((n2, _)) => ns = n2,
             }
+            strict_used = true;
+            if limit_reached(limit, placed) {
+                return collapse_failures(&strict.failures);
+            }
         }
         let s = ns.get(1).copied().unwrap_or(NO_SECONDARY);
         match crate::alloc::place_instance(c, i, ns[0], s, true) {
-            Ok(idx) => out.push(idx),
+            Ok(idx) => {
+                out.push(idx);
+                placed += 1;
+            }
             Err(f) => return collapse_failures(&[f]),
         }
     }
@@ -226,7 +245,7 @@ pub fn standard(
     c: &mut Cluster,
     nodes: &[usize],
     inst: &Instance,
-    limit: Option<usize>,
+    limit: Limit,
     opts: &AllocOptions,
 ) -> AllocRun {
     let mut out = Vec::new();
@@ -237,15 +256,19 @@ pub fn standard(
     }
 }
 
-/// Tiered allocation (Ganeti's `tieredAlloc`): allocate as many as fit,
-/// then shrink the instance along its most frequent failure and go on; if
-/// that never allocates anything more, shrink along one failure mode until
-/// the instance fits again.
-pub fn tiered(
+/// Tiered allocation (Ganeti's `tieredAlloc`) from each starting size in
+/// turn (hspace's tiered mode has one start per min/max pair of the
+/// policy): allocate as many as fit, then shrink the instance along its
+/// most frequent failure and go on; if that allocates nothing more, shrink
+/// along one failure mode until the instance fits again. Each start
+/// continues on the cluster the previous one left, and the limit counts
+/// the instances of all of them. The failure reasons are those of the
+/// last start that ran.
+pub fn tiered_multi(
     c: &mut Cluster,
     nodes: &[usize],
-    inst: &Instance,
-    limit: Option<usize>,
+    starts: &[Instance],
+    limit: Limit,
     opts: &AllocOptions,
 ) -> AllocRun {
     // one level of recursion per shrinking step (thousands for memory):
@@ -255,9 +278,17 @@ pub fn tiered(
             .stack_size(1 << 30)
             .spawn_scoped(s, || {
                 let mut out = Vec::new();
-                let r = tiered_rec(c, nodes, inst, limit, opts, &mut out);
+                let mut reasons = Vec::new();
+                for inst in starts {
+                    let left = match limit {
+                        Some(n) if n <= out.len() as i64 => break,
+                        Some(n) => Some(n - out.len() as i64),
+                        None => None,
+                    };
+                    reasons = tiered_rec(c, nodes, inst, left, opts, &mut out);
+                }
                 AllocRun {
-                    reasons: sort_reasons(r),
+                    reasons: sort_reasons(reasons),
                     allocated: out,
                 }
             });
@@ -271,54 +302,133 @@ pub fn tiered(
     })
 }
 
-fn single_opts(inst: &Instance, opts: &AllocOptions) -> AllocOptions {
-    let mut o = opts.clone();
-    if inst.template == DiskTemplate::Drbd8 {
-        o.no_capacity_checks = true;
+/// The first size reached by shrinking `inst` along `fm` that can be
+/// allocated, as long as every smaller size still fails (also) for `fm`.
+/// As Ganeti's `sufficesShrinking`, a size that cannot be shrunk any
+/// further is not tried.
+fn suffices_shrinking(
+    c: &Cluster,
+    nodes: &[usize],
+    inst: &Instance,
+    fm: FailMode,
+    opts: &AllocOptions,
+) -> Option<Instance> {
+    let count = inst.template.required_nodes();
+    let mut cur = inst.clone();
+    loop {
+        let next = shrink(&cur, fm)?;
+        let sol = try_alloc(c, nodes, &cur, count, opts);
+        if sol.best.is_some() {
+            return Some(cur);
+        }
+        if !sol.failures.contains(&fm) {
+            return None;
+        }
+        cur = next;
     }
-    o
 }
 
 fn tiered_rec(
     c: &mut Cluster,
     nodes: &[usize],
     inst: &Instance,
-    limit: Option<usize>,
+    limit: Limit,
     opts: &AllocOptions,
     out: &mut Vec<usize>,
 ) -> Vec<(FailMode, usize)> {
     let errs = iterate_alloc(c, nodes, inst, limit, opts, out);
-    if limit.map(|l| out.len() >= l).unwrap_or(false) {
+    // as Ganeti, the limit left is compared with all instances placed so
+    // far, including those of earlier steps and starts
+    let total = out.len() as i64;
+    if matches!(limit, Some(n) if n <= total) {
         return errs;
     }
+    let newlimit = limit.map(|n| n - total);
     let mut sorted = errs.clone();
     sorted.sort_by_key(|x| x.1);
-    let Some(&(top, _)) = sorted.last() else {
-        return errs;
-    };
-    let Some(next) = shrink(inst, top) else {
-        return errs;
-    };
     let before = out.len();
-    let r = tiered_rec(c, nodes, &next, limit, opts, out);
-    if out.len() > before {
-        return r;
+    if let Some(next) = sorted.last().and_then(|&(top, _)| shrink(inst, top)) {
+        let r = tiered_rec(c, nodes, &next, newlimit, opts, out);
+        if out.len() > before {
+            return r;
+        }
     }
     // no progress: find a failure mode along which shrinking alone helps
-    let o = single_opts(inst, opts);
-    let count = inst.template.required_nodes();
     for &(fm, _) in sorted.iter().rev() {
-        let mut cur = Some(inst.clone());
-        while let Some(i) = cur {
-            let sol = try_alloc(c, nodes, &i, count, &o);
-            if sol.best.is_some() {
-                return tiered_rec(c, nodes, &i, limit, opts, out);
-            }
-            if !sol.failures.contains(&fm) {
-                break;
-            }
-            cur = shrink(&i, fm);
+        if let Some(i) = suffices_shrinking(c, nodes, inst, fm, opts) {
+            return tiered_rec(c, nodes, &i, newlimit, opts, out);
         }
     }
     errs
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Two empty nodes of 8 GiB and 100 GiB of disk.
+    fn cluster() -> Cluster {
+        let text = "default|uuid-default|preferred||\n\n\
+                    n1|8192|0|8192|102400|102400|16|N|uuid-default|1||N|0|1|1.0\n\
+                    n2|8192|0|8192|102400|102400|16|N|uuid-default|1||N|0|1|1.0\n\n\n";
+        let mut c = crate::backend::text::parse(text).expect("parse");
+        crate::loader::merge(&mut c, &Default::default()).expect("merge");
+        c
+    }
+
+    fn starts() -> Vec<Instance> {
+        [(2048, 10240, 2), (1024, 5120, 1)]
+            .iter()
+            .map(|&(mem, dsk, cpu)| {
+                inst_from_spec(
+                    &RSpec {
+                        cpu,
+                        mem,
+                        dsk,
+                        spn: 1,
+                    },
+                    DiskTemplate::Plain,
+                    1,
+                )
+            })
+            .collect()
+    }
+
+    fn run(limit: Limit) -> AllocRun {
+        let mut c = cluster();
+        let opts = AllocOptions {
+            no_capacity_checks: true,
+            ..Default::default()
+        };
+        tiered_multi(&mut c, &[0, 1], &starts(), limit, &opts)
+    }
+
+    #[test]
+    fn the_limit_counts_the_instances_of_all_starts() {
+        assert_eq!(run(Some(3)).allocated.len(), 3);
+        let all = run(None).allocated.len();
+        assert!(all > 3, "{all} instances without a limit");
+    }
+
+    #[test]
+    fn a_negative_limit_stops_tiered_allocation_before_it_starts() {
+        // Ganeti compares the limit with the instances placed so far
+        let r = run(Some(-2));
+        assert!(r.allocated.is_empty());
+    }
+
+    #[test]
+    fn standard_allocation_with_a_negative_limit_is_unbounded() {
+        let mut c = cluster();
+        let opts = AllocOptions {
+            no_capacity_checks: true,
+            ..Default::default()
+        };
+        let inst = &starts()[0];
+        let unbounded = standard(&mut c.clone(), &[0, 1], inst, None, &opts);
+        let negative = standard(&mut c, &[0, 1], inst, Some(-2), &opts);
+        // 8192 MiB per node: three of 2048 each (memory must stay free)
+        assert_eq!(unbounded.allocated.len(), 6);
+        assert_eq!(negative.allocated.len(), 6);
+    }
 }

@@ -37,8 +37,8 @@ fn same_stdout(tool: &str, deb: &Path, args: &[&str]) -> Result<(), String> {
     }
 }
 
-/// hail: same response on every request of Ganeti's test data, except the
-/// "dedicated" allocation metric we do not implement.
+/// hail: same response on every request of Ganeti's test data, including
+/// the allocations on dedicated groups.
 #[test]
 fn hail_responses_match_ganeti() {
     let Some(deb) = debian_tool("hail") else {
@@ -51,10 +51,6 @@ fn hail_responses_match_ganeti() {
     }
     let mut failures = Vec::new();
     for f in &files {
-        let name = f.file_name().and_then(|x| x.to_str()).unwrap_or("");
-        if name.contains("dedicated") {
-            continue;
-        }
         let p = f.to_str().expect("utf8");
         if let Err(e) = same_stdout("hail", &deb, &[p]) {
             // error texts may differ in spacing only; compare the verdict
@@ -78,10 +74,6 @@ fn hspace_counts_match_ganeti() {
     let mut failures = Vec::new();
     for f in data_files("data", "hspace-") {
         let name = f.file_name().and_then(|x| x.to_str()).unwrap_or("");
-        // known differences: multiple min/max specs, capacity corner case
-        if name.contains("dualspec") || name.contains("resourcetypes") {
-            continue;
-        }
         let p = f.to_str().expect("utf8");
         // DRBD tiered runs shrink thousands of times: only on small files
         let drbd_too = name == "hspace-tiered.data" || name.starts_with("hspace-groups");

@@ -8,9 +8,10 @@ use serde_json::{json, Value};
 
 use htools::alloc::{
     alloc_nodes, allocate_secondary, best_group_alloc, change_group, node_evacuate, place_instance,
-    relocate, try_alloc, AllocOptions, EvacSolution,
+    relocate, try_alloc_in_group, AllocOptions, EvacSolution,
 };
 use htools::backend::iallocator::{self, RequestKind};
+use htools::dedicated;
 use htools::loader;
 use htools::model::{Cluster, Instance};
 use htools::output::{node_fields, print_nodes};
@@ -87,7 +88,7 @@ fn alloc_one(
                 .position(|g| g.name == gn)
                 .ok_or_else(|| format!("Unknown group '{gn}'"))?;
             let nodes = alloc_nodes(c, g, opts);
-            let sol = try_alloc(c, &nodes, inst, count, opts);
+            let sol = try_alloc_in_group(c, g, &nodes, inst, count, opts);
             let pol = c.groups[g].alloc_policy.as_str();
             let msg = format!("Group {gn} ({pol}): {}", sol.describe(c));
             match sol.best {
@@ -135,10 +136,24 @@ fn evac_result(c: &Cluster, es: &EvacSolution) -> (String, String) {
     )
 }
 
+fn multi_response(allocated: Vec<Value>, failed: Vec<Value>) -> (String, String) {
+    (
+        format!(
+            "{} instances failed to allocate and {} were allocated successfully",
+            failed.len(),
+            allocated.len()
+        ),
+        json!([allocated, failed]).to_string(),
+    )
+}
+
+/// Answers a request; `dedicated` allocations rank placements by the
+/// lost-allocations metric instead of the cluster score.
 fn process(
     c: &mut Cluster,
     kind: RequestKind,
     opts: &AllocOptions,
+    dedicated: bool,
 ) -> Result<(String, String), String> {
     match kind {
         RequestKind::Allocate {
@@ -152,10 +167,28 @@ fn process(
             if o.restrict_to_nodes.is_none() {
                 o.restrict_to_nodes = restrict;
             }
-            let (nodes, info) = alloc_one(c, &inst, required_nodes, group.as_deref(), &o)?;
-            let s = nodes.get(1).copied().unwrap_or(NO_SECONDARY);
-            let _ = place_instance(c, *inst, nodes[0], s, true);
+            let (nodes, info) = if dedicated {
+                dedicated::allocate(c, *inst, required_nodes, group.as_deref(), &o)?
+            } else {
+                let (nodes, info) = alloc_one(c, &inst, required_nodes, group.as_deref(), &o)?;
+                let s = nodes.get(1).copied().unwrap_or(NO_SECONDARY);
+                let _ = place_instance(c, *inst, nodes[0], s, true);
+                (nodes, info)
+            };
             Ok((info, names(c, &nodes).to_string()))
+        }
+        RequestKind::MultiAllocate(mut reqs) if dedicated => {
+            for r in reqs.iter_mut() {
+                loader::set_instance_tags(c, &mut r.0);
+            }
+            let r = dedicated::multi_allocate(c, reqs, opts)?;
+            let ok = r
+                .allocated
+                .iter()
+                .map(|(n, ns)| json!([n, names(c, ns)]))
+                .collect();
+            let failed = r.failed.iter().map(|(n, m)| json!([n, m])).collect();
+            Ok(multi_response(ok, failed))
         }
         RequestKind::MultiAllocate(reqs) => {
             let mut ok = Vec::new();
@@ -168,13 +201,7 @@ fn process(
                     .map_err(|f| format!("internal error placing {name}: {}", f.name()))?;
                 ok.push(json!([name, names(c, &nodes)]));
             }
-            Ok((
-                format!(
-                    "0 instances failed to allocate and {} were allocated successfully",
-                    ok.len()
-                ),
-                json!([ok, Vec::<Value>::new()]).to_string(),
-            ))
+            Ok(multi_response(ok, Vec::new()))
         }
         RequestKind::Relocate {
             idx,
@@ -247,7 +274,13 @@ fn run() -> Result<()> {
         no_capacity_checks: o.no_capacity_checks,
         restrict_to_nodes: o.restrict.clone(),
     };
-    let out = match process(&mut c, kind, &opts) {
+    let dedicated_alloc = dedicated::request_target(&kind)
+        .map(|g| dedicated::is_dedicated(&c, g.as_deref()))
+        .unwrap_or(false);
+    if o.verbose > 1 && dedicated_alloc {
+        eprintln!("Allocation on a dedicated cluster; using lost-allocations metrics.");
+    }
+    let out = match process(&mut c, kind, &opts, dedicated_alloc) {
         Ok((info, result)) => {
             if let Some(f) = &fields {
                 eprintln!("Final cluster status:");

@@ -8,7 +8,7 @@ use clap::Parser;
 use htools::alloc::AllocOptions;
 use htools::backend::simu::parse_unit;
 use htools::capacity::{
-    inst_from_spec, spec_of, standard, tiered, total_resources, AllocRun, CStats, RSpec,
+    inst_from_spec, spec_of, standard, tiered_multi, total_resources, AllocRun, CStats, RSpec,
 };
 use htools::cli::DataOpts;
 use htools::metrics::{print_stats, ClusterStats};
@@ -267,11 +267,8 @@ fn run() -> Result<()> {
     let nodes: Vec<usize> = (0..c.nodes.len())
         .filter(|&n| !c.nodes[n].s.offline && groups[c.nodes[n].group].is_allocable())
         .collect();
-    let limit = if o.max_length < 0 {
-        None
-    } else {
-        Some(o.max_length as usize)
-    };
+    // -1 is "no limit"; other negative values are passed on as Ganeti does
+    let limit = (o.max_length != -1).then_some(o.max_length);
     let aopts = AllocOptions {
         ignore_soft_errors: o.ignore_soft_errors,
         no_capacity_checks: o.no_capacity_checks,
@@ -305,24 +302,15 @@ fn run() -> Result<()> {
                 },
             );
         }
-        let mut total = AllocRun {
-            reasons: Vec::new(),
-            allocated: Vec::new(),
+        let insts: Vec<_> = specs.iter().map(|sp| inst_from_spec(sp, dt, su)).collect();
+        let total = match (tiered_mode, insts.first()) {
+            (true, _) => tiered_multi(&mut c2, &nodes, &insts, limit, &aopts),
+            (false, Some(inst)) => standard(&mut c2, &nodes, inst, limit, &aopts),
+            (false, None) => AllocRun {
+                reasons: Vec::new(),
+                allocated: Vec::new(),
+            },
         };
-        for spec in specs {
-            let left = limit.map(|l| l.saturating_sub(total.allocated.len()));
-            if left == Some(0) {
-                break;
-            }
-            let inst = inst_from_spec(spec, dt, su);
-            let r = if tiered_mode {
-                tiered(&mut c2, &nodes, &inst, left, &aopts)
-            } else {
-                standard(&mut c2, &nodes, &inst, left, &aopts)
-            };
-            total.allocated.extend(r.allocated);
-            total.reasons = r.reasons;
-        }
         (c2, total)
     };
     // tiered
