@@ -395,10 +395,19 @@ fn score_candidates(
 ) -> AllocSolution {
     let force = opts.ignore_soft_errors;
     let mut sol = AllocSolution::default();
-    let mut good: Vec<(f64, Vec<usize>)> = Vec::new();
+    // Ganeti checks N+1 lazily, best first, over all single-node
+    // placements at once, but per primary node for pairs, and counts each
+    // placement that fails it as FailN1.
+    let mut runs: Vec<Vec<(f64, Vec<usize>)>> = Vec::new();
+    let mut run_of: Option<usize> = None;
     for &(p, s) in cands {
+        let key = (s != NO_SECONDARY).then_some(p);
+        if runs.is_empty() || key != run_of {
+            runs.push(Vec::new());
+            run_of = key;
+        }
         match eval_alloc(c, st, inst, p, s, force) {
-            Ok(v) => good.push((
+            Ok(v) => runs.last_mut().expect("pushed above").push((
                 v,
                 if s == NO_SECONDARY {
                     vec![p]
@@ -409,20 +418,29 @@ fn score_candidates(
             Err(f) => sol.failures.push(f),
         }
     }
-    // best first; among equal scores Ganeti keeps the last one found
-    good.reverse();
-    good.sort_by(|a, b| a.0.total_cmp(&b.0));
-    let mut dropped = 0;
-    for (v, ns) in &good {
-        if opts.no_capacity_checks || redundant_after_in(c, inst, ns, only) {
-            sol.best = Some((ns.clone(), *v));
-            break;
+    for mut good in runs {
+        // best first; among equal scores Ganeti keeps the last one found
+        good.reverse();
+        good.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let mut dropped = 0;
+        let mut found = None;
+        for (v, ns) in good.iter() {
+            if opts.no_capacity_checks || redundant_after_in(c, inst, ns, only) {
+                found = Some((ns.clone(), *v));
+                break;
+            }
+            dropped += 1;
         }
-        dropped += 1;
-    }
-    sol.allocs = good.len() - dropped;
-    for _ in 0..dropped {
-        sol.failures.insert(0, FailMode::N1);
+        sol.allocs += good.len() - dropped;
+        for _ in 0..dropped {
+            sol.failures.insert(0, FailMode::N1);
+        }
+        // a later primary wins a tie
+        if let Some(f) = found {
+            if sol.best.as_ref().is_none_or(|b| f.1 <= b.1) {
+                sol.best = Some(f);
+            }
+        }
     }
     sol
 }

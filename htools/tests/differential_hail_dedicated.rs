@@ -226,13 +226,10 @@ fn dedicated_allocations_match_ganeti() {
                     let normal_path = second == Some("preferred");
                     let skip = match ask {
                         Ask::InOther => !normal_path,
-                        // known differences of the normal (score-based)
-                        // path, outside the dedicated metric: the global
-                        // N+1 check of DRBD on exclusive storage, and
-                        // near-ties of the score in multi-allocations
-                        Ask::One { drbd: true, .. } | Ask::Multi { group: false, .. } => {
-                            normal_path
-                        }
+                        // a known difference of the normal (score-based)
+                        // path, outside the dedicated metric: near-ties of
+                        // the score in multi-allocations
+                        Ask::Multi { group: false, .. } => normal_path,
                         _ => false,
                     };
                     if skip {
