@@ -101,3 +101,32 @@ fn ganeti_example_files_match_ganeti() {
         }
     }
 }
+
+/// On a cluster above the size where hbal starts leaving out instances
+/// that could not gain enough (20,000 instance/node pairs), the result is
+/// still no worse than Ganeti's.
+#[test]
+fn large_cluster_is_balanced_no_worse_than_ganeti() {
+    let Some(deb) = debian_tool("hbal") else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    for (i, (nodes, instances, skew_permille, hot, extra)) in [
+        (20, 1000, 5, 10, &[][..]),
+        (21, 1000, 10, 15, &["-l", "4"][..]),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let spec = htools::gen::StripedSpec {
+            nodes,
+            instances,
+            skew_permille,
+            hot_fraction: hot as f64 / 100.0,
+            ..Default::default()
+        };
+        let p = dir.path().join(format!("large{i}.data"));
+        std::fs::write(&p, htools::gen::generate_striped(&spec)).expect("write");
+        compare(&p, extra, &deb);
+    }
+}
