@@ -273,6 +273,7 @@ fn run() -> Result<()> {
         ignore_soft_errors: o.ignore_soft_errors,
         no_capacity_checks: o.no_capacity_checks,
         restrict_to_nodes: o.restrict.clone(),
+        exact_singles: true,
     };
     let dedicated_alloc = dedicated::request_target(&kind)
         .map(|g| dedicated::is_dedicated(&c, g.as_deref()))

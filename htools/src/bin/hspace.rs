@@ -273,6 +273,8 @@ fn run() -> Result<()> {
         ignore_soft_errors: o.ignore_soft_errors,
         no_capacity_checks: o.no_capacity_checks,
         restrict_to_nodes: None,
+        // hspace prints no scores, and places thousands of instances
+        exact_singles: false,
     };
     let tspecs: Vec<RSpec> = match &o.tiered_alloc {
         Some(s) => vec![parse_spec("tiered", s)?],
