@@ -52,6 +52,14 @@ pub struct DataOpts {
         value_delimiter = ','
     )]
     pub exclude_instances: Vec<String>,
+    /// Node memory (MiB) assumed for KVM nodes, as Ganeti does; 0 uses what
+    /// the cluster reports.
+    #[arg(
+        long = "static-kvm-node-memory",
+        value_name = "N",
+        default_value_t = 4096
+    )]
+    pub static_kvm_node_memory: i64,
 }
 
 impl DataOpts {
@@ -97,6 +105,7 @@ impl DataOpts {
                 select_instances: self.select_instances.clone(),
                 exclude_instances: self.exclude_instances.clone(),
                 ignore_dynu: self.ignore_dynu,
+                static_kvm_node_mem: self.static_kvm_node_memory,
             },
         )?;
         loader::set_node_status(&mut c, &self.offline, self.max_cpu, self.min_disk)?;

@@ -22,6 +22,9 @@ pub struct MergeOptions {
     pub exclude_instances: Vec<String>,
     /// `--ignore-dynu`: all instance utilisation is zero.
     pub ignore_dynu: bool,
+    /// `--static-kvm-node-memory`: the node memory (MiB) of KVM nodes, in
+    /// place of what the backend reports; 0 keeps the reported value.
+    pub static_kvm_node_mem: i64,
 }
 
 /// The longest `.`-starting suffix shared by all names.
@@ -366,7 +369,7 @@ pub fn merge(c: &mut Cluster, opts: &MergeOptions) -> Result<Vec<String>> {
             c.instances[i].movable = false;
         }
     }
-    Ok(update_missing(c))
+    Ok(update_missing(c, opts.static_kvm_node_mem))
 }
 
 pub fn common_count(a: &[u32], b: &[u32]) -> i64 {
@@ -374,9 +377,15 @@ pub fn common_count(a: &[u32], b: &[u32]) -> i64 {
 }
 
 /// Computes instance memory, unaccounted memory and free-memory ratios
-/// (Ganeti's `updateMissing`).
-fn update_missing(c: &mut Cluster) -> Vec<String> {
+/// (Ganeti's `updateMissing`), with the node memory of KVM nodes set to
+/// `static_kvm_mem` first if that is positive.
+fn update_missing(c: &mut Cluster, static_kvm_mem: i64) -> Vec<String> {
     let mut msgs = Vec::new();
+    if static_kvm_mem > 0 {
+        for node in c.nodes.iter_mut().filter(|n| n.kvm) {
+            node.s.n_mem = static_kvm_mem;
+        }
+    }
     for n in 0..c.nodes.len() {
         let imem: i64 = c.nodes[n]
             .plist

@@ -257,6 +257,9 @@ pub struct Node {
     /// Migration tags this node accepts (interned, sorted).
     pub rmig_tags: Vec<u32>,
     pub ipolicy: IPolicy,
+    /// Runs KVM (as the LUXI and iallocator backends say): its node memory
+    /// may be replaced by a static value (`--static-kvm-node-memory`).
+    pub kvm: bool,
 }
 
 fn compute_pdsk(free: i64, total: f64) -> f64 {
@@ -351,6 +354,7 @@ impl Node {
             mig_tags: Vec::new(),
             rmig_tags: Vec::new(),
             ipolicy: pol,
+            kvm: false,
         }
     }
 

@@ -175,7 +175,9 @@ fn request(seed: u64, pairs: usize, second: Option<&str>, ask: Ask) -> Value {
     };
     json!({
         "cluster_tags": [], "nodegroups": groups, "nodes": nodes,
-        "instances": insts, "request": req, "enabled_hypervisors": ["xen-pvm"],
+        "instances": insts, "request": req,
+        // on KVM, Ganeti takes a static node memory (4096 MiB by default)
+        "enabled_hypervisors": [if seed.is_multiple_of(2) { "kvm" } else { "xen-pvm" }],
         "ipolicy": pol, "cluster_name": "cluster", "version": 2,
     })
 }

@@ -283,6 +283,16 @@ pub fn parse(body: &str) -> Result<(Cluster, RequestKind)> {
         instances.push(inst);
     }
     let ctags = strings(top.get("cluster_tags"));
+    // the first enabled hypervisor is taken as every node's, as Ganeti does
+    if strings(top.get("enabled_hypervisors"))
+        .first()
+        .map(String::as_str)
+        == Some("kvm")
+    {
+        for n in nodes.iter_mut() {
+            n.kvm = true;
+        }
+    }
     let cluster = Cluster {
         groups,
         nodes,

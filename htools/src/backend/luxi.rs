@@ -280,6 +280,10 @@ pub fn from_answers(groups: &Value, nodes: &Value, insts: &Value, info: &Value) 
             n.is_master = n.name == master;
         }
     }
+    let kvm = info.get("default_hypervisor").and_then(Value::as_str) == Some("kvm");
+    for n in nodes.iter_mut() {
+        n.kvm = kvm;
+    }
     Ok(Cluster {
         groups,
         nodes,

@@ -34,6 +34,14 @@ struct Opts {
     /// Ignore soft errors (policy, N+1, tags).
     #[arg(long = "ignore-soft-errors")]
     ignore_soft_errors: bool,
+    /// Node memory (MiB) assumed for KVM nodes, as Ganeti does; 0 uses the
+    /// request's reserved_memory.
+    #[arg(
+        long = "static-kvm-node-memory",
+        value_name = "N",
+        default_value_t = 4096
+    )]
+    static_kvm_node_memory: i64,
     /// Skip the global N+1 redundancy check of allocations.
     #[arg(long = "no-capacity-checks")]
     no_capacity_checks: bool,
@@ -244,6 +252,7 @@ fn run() -> Result<()> {
         &mut c,
         &loader::MergeOptions {
             ignore_dynu: o.ignore_dynu,
+            static_kvm_node_mem: o.static_kvm_node_memory,
             ..Default::default()
         },
     )?;
