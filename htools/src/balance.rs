@@ -129,10 +129,16 @@ struct Candidate {
     eff: MoveEffect,
 }
 
-fn slot<T>(v: &mut Vec<Option<T>>, k: usize) {
+/// The entry of a cache for key `k`, computed by `make` the first time.
+fn cached<T>(
+    v: &mut Vec<Option<Option<T>>>,
+    k: usize,
+    make: impl FnOnce() -> Option<T>,
+) -> Option<&T> {
     if v.len() <= k {
         v.resize_with(k + 1, || None);
     }
+    v[k].get_or_insert_with(make).as_ref()
 }
 
 /// Per-round data shared by all candidate evaluations.
@@ -381,6 +387,41 @@ fn best_for_instance(r: &Round<'_>, idx: usize, targets: &[usize]) -> (Option<Ca
     let mut rp_cache: Vec<Option<Option<NodeStats>>> = Vec::new();
     // sums with the primary's and the secondary's removal applied (r: p)
     let mut sc_ps: Option<Partial> = None;
+    let ps_sums = || {
+        let mut sc = base.clone();
+        sc.apply(&vals[opdx], &sp_r);
+        sc
+    };
+    // what each cache holds for a new location score `nl`: r: keeps the
+    // primary (re-added with `nl`) and its sums, f r: the secondary turned
+    // primary and its sums, r: p the secondary after a failover and back
+    let rs_entry = |nl: i64| {
+        let mut vp = NodeView {
+            node: op,
+            tags: vp_r.tags.clone(),
+        };
+        let mut sp = sp_r;
+        add_pri(&mut vp, &mut sp, inst, nl, true).ok()?;
+        let mut sc = sc_s.clone();
+        sc.apply(&vals[opdx], &sp);
+        Some((sp, sc))
+    };
+    let far_entry = |nl: i64| {
+        let mut vs = NodeView::new(os);
+        let mut ss = ss_r;
+        add_pri(&mut vs, &mut ss, inst, nl, force_p).ok()?;
+        let mut sc = ps_sums();
+        sc.apply(&vals[osdx], &ss);
+        sc.add_map_delta(map_delta(osdx));
+        Some((ss, sc))
+    };
+    let rp_entry = |nl: i64| {
+        let mut vs = NodeView::new(os);
+        let mut ss = ss_r;
+        add_pri(&mut vs, &mut ss, inst, nl, force_p).ok()?;
+        remove_pri(&mut vs, &mut ss, inst, nl);
+        Some(ss)
+    };
     // Skip, for each bucket of similar target nodes, the kinds of move that
     // no target in it can make better than the best so far. The caches are
     // filled as the loop below would fill them.
@@ -398,48 +439,18 @@ fn best_for_instance(r: &Round<'_>, idx: usize, targets: &[usize]) -> (Option<Ca
     let mut lb = f64::INFINITY;
     if let (Some(pb), true) = (&r.bounds, prunable) {
         let cur = best.cur.min(r.known.get());
+        // the location score 0 entries, as the loop below would make them
         let rs_sc = if do_rs {
-            let mut vp = NodeView {
-                node: op,
-                tags: vp_r.tags.clone(),
-            };
-            let mut sp = sp_r;
-            let entry = if add_pri(&mut vp, &mut sp, inst, 0, true).is_ok() {
-                let mut sc = sc_s.clone();
-                sc.apply(&vals[opdx], &sp);
-                Some((sp, sc))
-            } else {
-                do_rs = false;
-                None
-            };
-            slot(&mut rs_cache, 0);
-            rs_cache[0] = Some(entry);
-            rs_cache[0]
-                .as_ref()
-                .and_then(|e| e.as_ref())
-                .map(|(_, sc)| sc.clone())
+            let sc = cached(&mut rs_cache, 0, || rs_entry(0)).map(|(_, sc)| sc.clone());
+            do_rs = sc.is_some();
+            sc
         } else {
             None
         };
         let far_sc = if do_far && mig_ps {
-            let mut vs = NodeView::new(os);
-            let mut ss = ss_r;
-            let entry = if add_pri(&mut vs, &mut ss, inst, 0, force_p).is_ok() {
-                let mut sc = base.clone();
-                sc.apply(&vals[opdx], &sp_r);
-                sc.apply(&vals[osdx], &ss);
-                sc.add_map_delta(map_delta(osdx));
-                Some((ss, sc))
-            } else {
-                do_far = false;
-                None
-            };
-            slot(&mut far_cache, 0);
-            far_cache[0] = Some(entry);
-            far_cache[0]
-                .as_ref()
-                .and_then(|e| e.as_ref())
-                .map(|(_, sc)| sc.clone())
+            let sc = cached(&mut far_cache, 0, || far_entry(0)).map(|(_, sc)| sc.clone());
+            do_far = sc.is_some();
+            sc
         } else {
             None
         };
@@ -449,25 +460,14 @@ fn best_for_instance(r: &Round<'_>, idx: usize, targets: &[usize]) -> (Option<Ca
             None
         };
         let rp_fs = if do_rp && mig_ps {
-            let mut vs = NodeView::new(os);
-            let mut ss = ss_r;
-            let entry = if add_pri(&mut vs, &mut ss, inst, 0, force_p).is_ok() {
-                remove_pri(&mut vs, &mut ss, inst, 0);
-                Some(ss)
-            } else {
-                do_rp = false;
-                None
-            };
-            slot(&mut rp_cache, 0);
-            rp_cache[0] = Some(entry);
-            entry.and_then(|ss2| fixed_secondary(os, &vals[osdx], &ss2, inst))
+            let ss2 = cached(&mut rp_cache, 0, || rp_entry(0)).copied();
+            do_rp = ss2.is_some();
+            ss2.and_then(|ss2| fixed_secondary(os, &vals[osdx], &ss2, inst))
         } else {
             None
         };
-        if rp_fs.is_some() && sc_ps.is_none() {
-            let mut sc = base.clone();
-            sc.apply(&vals[opdx], &sp_r);
-            sc_ps = Some(sc);
+        if rp_fs.is_some() {
+            sc_ps.get_or_insert_with(ps_sums);
         }
         // per kind (r:, f r:, r: f, r: p): a lower bound of the score of
         // the moves onto these targets (+inf if not wanted, -inf if it
@@ -540,23 +540,7 @@ fn best_for_instance(r: &Round<'_>, idx: usize, targets: &[usize]) -> (Option<Ca
         let tn = &c.nodes[t];
         if do_rs && bucket_ok(t, 0) {
             let nl = common_count(&op.loc_tags, &tn.loc_tags);
-            let k = nl as usize;
-            slot(&mut rs_cache, k);
-            if rs_cache[k].is_none() {
-                let mut vp = NodeView {
-                    node: op,
-                    tags: vp_r.tags.clone(),
-                };
-                let mut sp = sp_r;
-                rs_cache[k] = Some(if add_pri(&mut vp, &mut sp, inst, nl, true).is_ok() {
-                    let mut sc = sc_s.clone();
-                    sc.apply(&vals[opdx], &sp);
-                    Some((sp, sc))
-                } else {
-                    None
-                });
-            }
-            if let Some(Some((sp, sc0))) = &rs_cache[k] {
+            if let Some((sp, sc0)) = cached(&mut rs_cache, nl as usize, || rs_entry(nl)) {
                 let vt = NodeView::new(tn);
                 let mut st = tn.s;
                 if add_sec(&vt, &mut st, inst, opdx, force_s, false).is_ok() {
@@ -603,30 +587,14 @@ fn best_for_instance(r: &Round<'_>, idx: usize, targets: &[usize]) -> (Option<Ca
         }
         if do_rp && bucket_ok(t, 3) && mig_ps && check_migration(os, tn).is_ok() {
             let nl = common_count(&tn.loc_tags, &os.loc_tags);
-            let k = nl as usize;
-            slot(&mut rp_cache, k);
-            if rp_cache[k].is_none() {
-                let mut vs = NodeView::new(os);
-                let mut ss = ss_r;
-                rp_cache[k] = Some(if add_pri(&mut vs, &mut ss, inst, nl, force_p).is_ok() {
-                    remove_pri(&mut vs, &mut ss, inst, nl);
-                    Some(ss)
-                } else {
-                    None
-                });
-            }
-            if let Some(Some(ss2)) = rp_cache[k] {
+            if let Some(&ss2) = cached(&mut rp_cache, nl as usize, || rp_entry(nl)) {
                 let mut vt = NodeView::new(tn);
                 let mut st = tn.s;
                 if add_pri(&mut vt, &mut st, inst, nl, force_p).is_ok() {
                     let vs = NodeView::new(os);
                     let mut ss = ss2;
                     if add_sec(&vs, &mut ss, inst, t, force_p, false).is_ok() {
-                        let sc0 = sc_ps.get_or_insert_with(|| {
-                            let mut sc = base.clone();
-                            sc.apply(&vals[opdx], &sp_r);
-                            sc
-                        });
+                        let sc0 = sc_ps.get_or_insert_with(ps_sums);
                         let sc =
                             sc0.score_with(&[(&vals[osdx], &ss), (&vals[t], &st)], map_delta(t));
                         best.offer(sc, &r.known, || {
@@ -646,22 +614,7 @@ fn best_for_instance(r: &Round<'_>, idx: usize, targets: &[usize]) -> (Option<Ca
         }
         if do_far && bucket_ok(t, 1) && mig_ps {
             let nl = common_count(&os.loc_tags, &tn.loc_tags);
-            let k = nl as usize;
-            slot(&mut far_cache, k);
-            if far_cache[k].is_none() {
-                let mut vs = NodeView::new(os);
-                let mut ss = ss_r;
-                far_cache[k] = Some(if add_pri(&mut vs, &mut ss, inst, nl, force_p).is_ok() {
-                    let mut sc = base.clone();
-                    sc.apply(&vals[opdx], &sp_r);
-                    sc.apply(&vals[osdx], &ss);
-                    sc.add_map_delta(map_delta(osdx));
-                    Some((ss, sc))
-                } else {
-                    None
-                });
-            }
-            if let Some(Some((ss, sc0))) = &far_cache[k] {
+            if let Some((ss, sc0)) = cached(&mut far_cache, nl as usize, || far_entry(nl)) {
                 let vt = NodeView::new(tn);
                 let mut st = tn.s;
                 if add_sec(&vt, &mut st, inst, osdx, force_p, false).is_ok() {
@@ -780,8 +733,6 @@ fn exact_score_after(
 pub struct Balancer {
     /// Last round's candidates: instance and effect.
     prev: Vec<(usize, MoveEffect)>,
-    /// Nodes changed by the last applied move.
-    touched: Vec<usize>,
     /// Per instance: the round it was last evaluated in, the score then,
     /// and the lower bound of its moves' scores then.
     seen: Vec<Option<(usize, f64, f64)>>,
@@ -822,7 +773,6 @@ impl Balancer {
     pub fn new(c: &Cluster) -> Self {
         Balancer {
             prev: Vec::new(),
-            touched: Vec::new(),
             seen: vec![None; c.instances.len()],
             node_round: vec![0; c.nodes.len()],
             // rounds count from 1: a node changed in round 0 never was
@@ -939,8 +889,10 @@ impl Balancer {
         // whose nodes did not change since, re-scored.
         let mut known = ini;
         if opts.prune {
+            // valid unless a node of theirs changed in that last round
+            let last = self.round - 1;
             for (i, eff) in &self.prev {
-                if eff.nodes.iter().all(|(n, _)| !self.touched.contains(n)) {
+                if eff.nodes.iter().all(|(n, _)| self.node_round[*n] < last) {
                     known = known.min(crate::moves::score_effect(c, &st, *i, eff));
                 }
             }
@@ -1023,11 +975,9 @@ impl Balancer {
             score: fin,
             running: inst.is_running(),
         };
-        self.touched = best.eff.nodes.iter().map(|(n, _)| *n).collect();
-        for &n in &self.touched {
-            self.node_round[n] = now;
+        for (n, _) in &best.eff.nodes {
+            self.node_round[*n] = now;
         }
-        self.prev.retain(|(i, _)| *i != best.inst);
         apply_effect(c, best.inst, &best.eff);
         Ok(plc)
     }
