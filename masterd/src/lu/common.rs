@@ -9,9 +9,32 @@ use objects::params::{be, get_bool, get_u64};
 use objects::{Disk, Instance, Node, NodeGroup};
 use serde_json::Value;
 
-use super::{noent, wrong_state};
+use super::{noent, wrong_state, Ctx};
 use crate::config::ConfigData;
 use crate::rpc::RpcFailure;
+
+/// The instance with this UUID, which a job holds locked (so it can only
+/// be missing if the config changed under the lock).
+pub fn get_instance(ctx: &Ctx, uuid: &str) -> Result<Instance, GanetiError> {
+    ctx.master
+        .config
+        .read()
+        .instances
+        .get(uuid)
+        .cloned()
+        .ok_or_else(|| GanetiError::exec("Instance vanished while locked"))
+}
+
+/// The node with this UUID, which a job holds locked.
+pub fn get_node(ctx: &Ctx, uuid: &str) -> Result<Node, GanetiError> {
+    ctx.master
+        .config
+        .read()
+        .nodes
+        .get(uuid)
+        .cloned()
+        .ok_or_else(|| GanetiError::exec(format!("Node {uuid} vanished while locked")))
+}
 
 /// An instance by name, UUID or unique short name.
 pub fn expand_instance<'a>(cfg: &'a ConfigData, name: &str) -> Result<&'a Instance, GanetiError> {

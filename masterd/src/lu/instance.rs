@@ -11,8 +11,8 @@ use serde_json::{json, Value};
 
 use super::cluster::KNOWN_DISK_TEMPLATES;
 use super::common::{
-    be_params, check_node_online, check_target_node, expand_instance, expand_node, instance_spec,
-    rpc_error,
+    be_params, check_node_online, check_target_node, expand_instance, expand_node, get_instance,
+    get_node, instance_spec, rpc_error,
 };
 use super::{exists, inval, wrong_state, Ctx, ExecFuture, LogicalUnit};
 use crate::config::{new_uuid, timestamp, Changes, ConfigData};
@@ -80,26 +80,6 @@ fn instance_locks(cfg: &ConfigData, uuid: &str, node_mode: Mode) -> LockRequest 
         .some(Level::Instance, vec![uuid.to_string()], Mode::Exclusive)
         .some(Level::Node, nodes.clone(), node_mode)
         .some(Level::NodeRes, nodes, node_mode)
-}
-
-fn get_instance(ctx: &Ctx, uuid: &str) -> Result<Instance, GanetiError> {
-    ctx.master
-        .config
-        .read()
-        .instances
-        .get(uuid)
-        .cloned()
-        .ok_or_else(|| GanetiError::exec("Instance vanished while locked"))
-}
-
-fn get_node(ctx: &Ctx, uuid: &str) -> Result<objects::Node, GanetiError> {
-    ctx.master
-        .config
-        .read()
-        .nodes
-        .get(uuid)
-        .cloned()
-        .ok_or_else(|| GanetiError::exec(format!("Node {uuid} vanished while locked")))
 }
 
 /// Whether the instance runs on `node`, as the node reports it.

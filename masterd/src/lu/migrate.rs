@@ -12,19 +12,9 @@ use noded::api as rpc;
 use objects::Instance;
 use serde_json::Value;
 
-use super::common::{error_chain, instance_spec, rpc_error};
+use super::common::{error_chain, get_instance, get_node, instance_spec, rpc_error};
 use super::{wrong_state, Ctx};
 use crate::config::Changes;
-
-fn node(ctx: &Ctx, uuid: &str) -> Result<objects::Node, GanetiError> {
-    ctx.master
-        .config
-        .read()
-        .nodes
-        .get(uuid)
-        .cloned()
-        .ok_or_else(|| GanetiError::exec(format!("Node {uuid} vanished while locked")))
-}
 
 /// Migrates instance `uuid` to node `target_uuid`.
 pub async fn migrate(
@@ -34,15 +24,9 @@ pub async fn migrate(
     op: &opcodes::InstanceMigrate,
 ) -> Result<Value, GanetiError> {
     let master = &ctx.master;
-    let mut inst: Instance = master
-        .config
-        .read()
-        .instances
-        .get(uuid)
-        .cloned()
-        .ok_or_else(|| GanetiError::exec("Instance vanished while locked"))?;
-    let source = node(ctx, &inst.primary_node)?;
-    let target = node(ctx, target_uuid)?;
+    let mut inst: Instance = get_instance(ctx, uuid)?;
+    let source = get_node(ctx, &inst.primary_node)?;
+    let target = get_node(ctx, target_uuid)?;
     let hvparams = master.config.read().cluster.fill_hvparams(&inst);
     let live = match (op.live, op.mode.as_deref()) {
         (Some(l), _) => l,
@@ -273,14 +257,8 @@ pub async fn cleanup(
     target_uuid: Option<&str>,
 ) -> Result<Value, GanetiError> {
     let master = &ctx.master;
-    let mut inst: Instance = master
-        .config
-        .read()
-        .instances
-        .get(uuid)
-        .cloned()
-        .ok_or_else(|| GanetiError::exec("Instance vanished while locked"))?;
-    let source = node(ctx, &inst.primary_node)?;
+    let mut inst: Instance = get_instance(ctx, uuid)?;
+    let source = get_node(ctx, &inst.primary_node)?;
     let mut locations = find_locations(ctx, &inst).await?;
     let elsewhere = |locs: &[objects::Node]| -> Vec<objects::Node> {
         locs.iter()
