@@ -14,10 +14,11 @@ use std::time::{Duration, Instant};
 use luxi::client::Client;
 use serde_json::Value;
 
-/// The directory of the built binaries (`target/debug`).
-pub fn bin_dir() -> PathBuf {
-    let exe = std::env::current_exe().expect("test executable path");
-    // target/<profile>/deps/<test> or target/<profile>/<bin>
+/// The profile directory of this build (`target/debug`), from the
+/// running executable's path: `<target>/<profile>/deps/<test>` or
+/// `<target>/<profile>/<bin>`.
+fn profile_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("executable path");
     let mut dir = exe
         .parent()
         .expect("executable has a directory")
@@ -25,6 +26,12 @@ pub fn bin_dir() -> PathBuf {
     if dir.ends_with("deps") {
         dir.pop();
     }
+    dir
+}
+
+/// The directory of the built binaries (`target/debug`).
+pub fn bin_dir() -> PathBuf {
+    let dir = profile_dir();
     for b in [
         "ganeti-masterd",
         "ganeti-noded",
@@ -245,19 +252,10 @@ impl Drop for VCluster {
     }
 }
 
-/// The target directory of this build (`target/` or `$CARGO_TARGET_DIR`),
-/// from the running executable's path: `<target>/<profile>/deps/<test>` or
-/// `<target>/<profile>/<bin>`.
+/// The target directory of this build (`target/` or `$CARGO_TARGET_DIR`).
 pub fn target_dir() -> PathBuf {
-    let exe = std::env::current_exe().expect("executable path");
-    let mut dir = exe
+    profile_dir()
         .parent()
-        .expect("executable has a directory")
-        .to_path_buf();
-    if dir.ends_with("deps") {
-        dir.pop();
-    }
-    dir.parent()
         .expect("the executable is in <target>/<profile>")
         .to_path_buf()
 }
