@@ -805,8 +805,9 @@ async fn test_hooks_inject_errors_hangs_and_crashes() {
 async fn a_node_without_certificates_waits_for_them_then_serves() {
     let mut node = spawn_node(false, false);
     let pid_file = node.paths.noded_pid();
-    wait_until("the pid file", Duration::from_secs(60), || {
-        pid_file.exists()
+    // the daemon creates the file, locks it, then writes its pid
+    wait_until("the pid in the pid file", Duration::from_secs(60), || {
+        std::fs::read_to_string(&pid_file).is_ok_and(|s| !s.trim().is_empty())
     });
     assert_eq!(
         std::fs::read_to_string(&pid_file).unwrap().trim(),
