@@ -16,6 +16,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use hypervisors::kvm::process;
+use hypervisors::kvm::runtime::KvmRuntime;
 use hypervisors::kvm::KvmHypervisor;
 use hypervisors::qmp::Qmp;
 use hypervisors::{
@@ -498,6 +499,20 @@ fn live_migration_between_two_roots_keeps_the_guest_running() {
         .accept_instance_with_disks(&inst, &info, "127.0.0.2", std::slice::from_ref(&dst_disk))
         .unwrap();
     let prepare = prepare.elapsed();
+    // The target's QEMU is the source's: the same machine, CPU, clock,
+    // devices in the same order; only the node's own paths and how each
+    // started differ (the source paused with `-S`, the target `-incoming`).
+    let argv = |node: &Node| {
+        let rt = KvmRuntime::load(node.hv.dirs(), name).unwrap().unwrap();
+        let root = node.root.path().display().to_string();
+        let mut argv: Vec<String> = rt.argv.iter().map(|a| a.replace(&root, "ROOT")).collect();
+        if let Some(i) = argv.iter().position(|a| a == "-incoming") {
+            argv.drain(i..i + 2);
+        }
+        argv.retain(|a| a != "-S");
+        argv
+    };
+    assert_eq!(argv(&src), argv(&dst));
     // Waiting for the data, the instance does not run on the target yet.
     assert!(dst.pid(name).is_some());
     assert!(dst.hv.list_instances(NONE).unwrap().is_empty());
@@ -992,4 +1007,183 @@ fn a_pid_file_naming_another_process_is_not_an_instance_and_is_not_killed() {
     // Still alive to assert it; the leftovers go with cleanup.
     node.hv.cleanup(&name).unwrap();
     assert!(!dirs.pid_file(&name).exists());
+}
+
+/// Guest RAM pages that differ between two RAM dumps (of the same size).
+fn differing_pages(a: &Path, b: &Path) -> usize {
+    let (a, b) = (std::fs::read(a).unwrap(), std::fs::read(b).unwrap());
+    assert_eq!(a.len(), b.len(), "RAM dumps of different sizes");
+    a.chunks(4096)
+        .zip(b.chunks(4096))
+        .filter(|(x, y)| x != y)
+        .count()
+}
+
+/// Live migrations under TCG, each checked page by page: once QEMU says
+/// the migration completed, the source is paused for good and the target
+/// (told to stay paused) holds what it received; their RAM must be equal.
+/// With Debian's QEMU 7.2 and RAM a multiple of 256 KiB, about one
+/// migration in ten on a loaded machine loses a write (see
+/// `hypervisors::kvm::qemu`). `#[ignore]`d: minutes;
+/// `scripts/stress-migrate.sh` runs it with the cores loaded.
+/// `STRESS_RAM_MIGRATIONS` (default 30) sets how many.
+#[test]
+#[ignore = "minutes of migrations: scripts/stress-migrate.sh"]
+fn live_migrations_under_tcg_lose_no_write() {
+    let rounds: usize = std::env::var("STRESS_RAM_MIGRATIONS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(30);
+    let mut lossy = Vec::new();
+    for round in 1..=rounds {
+        let src = Node::new();
+        let dst = Node::new();
+        let mut guard = Guard::default();
+        // Ganeti's default bandwidth: several passes, as in a cluster.
+        let inst = spec(
+            &unique(&format!("ram{round}")),
+            &[("migration_bandwidth", json!(32))],
+        );
+        let name = inst.name.as_str();
+        let mut serial = start_and_boot(&src, &mut guard, &inst);
+        serial.counter_at_least(5);
+        let info = src.hv.migration_info(&inst).unwrap();
+        guard.watch(&dst, name);
+        dst.hv.accept_instance(&inst, &info, "127.0.0.2").unwrap();
+        // While it waits for the data, `stop` makes the target stay
+        // paused once the migration is in.
+        dst.qmp(name, "stop", None);
+        src.hv
+            .migrate_instance("cluster", &inst, "127.0.0.2", true)
+            .unwrap();
+        poll("the target to load the migration", BOOT_DEADLINE, || {
+            (dst.qmp(name, "query-status", None)["status"] != "inmigrate").then_some(())
+        });
+        let size = src.qmp(name, "query-memory-size-summary", None)["base-memory"]
+            .as_u64()
+            .unwrap();
+        let mut differing = 0;
+        // Low memory, then from 1 MiB up (between them: VGA and ROMs).
+        for (part, start, len) in [("low", 0, 0xa0000), ("high", 0x100000, size - 0x100000)] {
+            let dump = |node: &Node| {
+                let file = node.root.path().join(format!("{part}.ram"));
+                node.qmp(
+                    name,
+                    "pmemsave",
+                    Some(
+                        json!({"val": start, "size": len, "filename": file.display().to_string()}),
+                    ),
+                );
+                file
+            };
+            differing += differing_pages(&dump(&src), &dump(&dst));
+        }
+        eprintln!("round {round}: RAM {size} bytes, {differing} pages differ");
+        if differing > 0 {
+            lossy.push(format!("round {round}: {differing} pages"));
+        }
+        dst.hv.finalize_migration_dst(&inst, &info, false).unwrap();
+        src.hv.stop(name, NONE, FORCE).unwrap();
+    }
+    eprintln!(
+        "{rounds} migrations, {} with pages that differ",
+        lossy.len()
+    );
+    assert!(lossy.is_empty(), "lost writes: {lossy:?}");
+}
+
+/// Starts a guest on `src`, prepares `dst` for it and starts migrating it
+/// (slowly, so that the test can act during the migration) in a thread.
+fn begin_migration(
+    src: &Node,
+    dst: &Node,
+    guard: &mut Guard,
+    inst: &InstanceSpec,
+) -> (String, std::thread::JoinHandle<hypervisors::Result<()>>) {
+    let mut serial = start_and_boot(src, guard, inst);
+    serial.counter_at_least(2);
+    let info = src.hv.migration_info(inst).unwrap();
+    guard.watch(dst, &inst.name);
+    dst.hv.accept_instance(inst, &info, "127.0.0.2").unwrap();
+    let hv = src.hv.clone();
+    let moving = inst.clone();
+    let migration =
+        std::thread::spawn(move || hv.migrate_instance("cluster", &moving, "127.0.0.2", true));
+    (info, migration)
+}
+
+#[test]
+fn a_guest_that_resets_during_its_migration_is_not_reported_as_migrated() {
+    let src = Node::new();
+    let dst = Node::new();
+    let mut guard = Guard::default();
+    // 4 MiB/s: the migration lasts long enough (seconds) to reset the
+    // guest in it.
+    let inst = spec(&unique("resetmig"), &[("migration_bandwidth", json!(4))]);
+    let name = inst.name.as_str();
+    let (info, migration) = begin_migration(&src, &dst, &mut guard, &inst);
+    poll("the migration to be under way", BOOT_DEADLINE, || {
+        (src.qmp(name, "query-migrate", None)["status"] == "active").then_some(())
+    });
+    // What a guest's own reboot does (QEMU handles both alike).
+    src.qmp(name, "system_reset", None);
+    migration.join().unwrap().unwrap();
+    let err = dst
+        .hv
+        .finalize_migration_dst(&inst, &info, true)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("reset or powered off during the migration"),
+        "{err}"
+    );
+    // The guest did not boot again: QEMU keeps it stopped on the target.
+    assert_eq!(dst.qmp(name, "query-status", None)["status"], "shutdown");
+    assert_eq!(
+        dst.hv.instance_info(name, NONE).unwrap().unwrap().state,
+        InstanceState::Shutdown
+    );
+    src.hv.finalize_migration_src(&inst, true, true).unwrap();
+    assert!(src.pid(name).is_none(), "QEMU left on the source");
+    // Stopping it does not wait for a power button nobody listens to.
+    let t = Instant::now();
+    dst.hv.stop(name, NONE, soft(60)).unwrap();
+    assert!(t.elapsed() < Duration::from_secs(30), "{:?}", t.elapsed());
+    assert!(dst.pid(name).is_none());
+}
+
+#[test]
+fn right_after_a_migration_a_reset_stops_the_guest_but_a_reboot_asked_for_reboots_it() {
+    let src = Node::new();
+    let dst = Node::new();
+    let mut guard = Guard::default();
+    let inst = spec(&unique("resetafter"), &[]);
+    let name = inst.name.as_str();
+    let (info, migration) = begin_migration(&src, &dst, &mut guard, &inst);
+    migration.join().unwrap().unwrap();
+    dst.hv.finalize_migration_dst(&inst, &info, true).unwrap();
+    src.hv.finalize_migration_src(&inst, true, true).unwrap();
+    let mut serial = dst.serial(name);
+    serial.counter_at_least(1);
+    // The driver's own reboot is a reboot, watch or not.
+    dst.hv.reboot(&inst).unwrap();
+    serial.boot_line();
+    assert_eq!(dst.qmp(name, "query-status", None)["status"], "running");
+
+    // Migrated back: a reset within the watch leaves the guest stopped.
+    let info = dst.hv.migration_info(&inst).unwrap();
+    src.hv.accept_instance(&inst, &info, "127.0.0.1").unwrap();
+    dst.hv
+        .migrate_instance("cluster", &inst, "127.0.0.1", true)
+        .unwrap();
+    src.hv.finalize_migration_dst(&inst, &info, true).unwrap();
+    dst.hv.finalize_migration_src(&inst, true, true).unwrap();
+    src.qmp(name, "system_reset", None);
+    poll("the guest to be stopped", BOOT_DEADLINE, || {
+        (src.qmp(name, "query-status", None)["status"] == "shutdown").then_some(())
+    });
+    assert_eq!(
+        src.hv.instance_info(name, NONE).unwrap().unwrap().state,
+        InstanceState::Shutdown
+    );
 }

@@ -19,10 +19,17 @@ pub const DEADLINE: Duration = Duration::from_secs(120);
 /// under TCG, booting the test guest; `extra` are more kvm hvparams
 /// (`key=value,...`, may be empty).
 pub fn kvm_cluster_with(net: &str, nodes: usize, extra: &str) -> VCluster {
+    kvm_cluster_booting(net, nodes, "panic=-1 quiet", extra)
+}
+
+/// [`kvm_cluster_with`] with the guest kernel's command line
+/// `kernel_args` (e.g. without `quiet`, to see every kernel message in the
+/// serial logs).
+pub fn kvm_cluster_booting(net: &str, nodes: usize, kernel_args: &str, extra: &str) -> VCluster {
     let (kernel, initrd) = test_guest();
     let mut hv = format!(
         "kvm:kvm_flag=disabled,kernel_path={},initrd_path={},serial_console=true,\
-         kernel_args=panic=-1 quiet,vnc_bind_address=,machine_version=pc",
+         kernel_args={kernel_args},vnc_bind_address=,machine_version=pc",
         kernel.display(),
         initrd.display()
     );
@@ -49,6 +56,81 @@ pub fn serial_socket(vc: &VCluster, name: &str) -> PathBuf {
         .find_map(|w| w.trim_matches('\'').strip_prefix("UNIX-CONNECT:"))
         .unwrap_or_else(|| panic!("no serial socket in the console command: {cmd}"));
     PathBuf::from(sock)
+}
+
+/// What instance `name` printed on its serial console while it ran on
+/// node `node` (the node's serial log; empty if it never ran there).
+pub fn serial_log(vc: &VCluster, node: usize, name: &str) -> String {
+    let path = vc
+        .root(node)
+        .join("var/log/ganeti/kvm")
+        .join(format!("{name}.serial"));
+    std::fs::read_to_string(path).unwrap_or_default()
+}
+
+/// Every node's serial log of instance `name` that is not empty, each
+/// headed by its node, for a failure's message.
+pub fn serial_logs(vc: &VCluster, name: &str) -> String {
+    (1..=vc.nodes)
+        .map(|k| (k, serial_log(vc, k, name)))
+        .filter(|(_, log)| !log.is_empty())
+        .map(|(k, log)| format!("--- node{k} ---\n{log}"))
+        .collect()
+}
+
+/// Runs QMP `command` on the QEMU of instance `name` on node `node`;
+/// returns its answer's `return` value.
+pub fn qmp(vc: &VCluster, node: usize, name: &str, command: &str) -> serde_json::Value {
+    use std::io::Write;
+    let sock = vc
+        .root(node)
+        .join("var/run/ganeti/kvm-hypervisor/ctrl")
+        .join(format!("{name}.qmp"));
+    let stream = UnixStream::connect(&sock)
+        .unwrap_or_else(|e| panic!("cannot connect to {}: {e}", sock.display()));
+    stream
+        .set_read_timeout(Some(DEADLINE))
+        .expect("read timeout");
+    let mut writer = stream.try_clone().expect("QMP socket");
+    let mut reader = BufReader::new(stream);
+    let mut greeting = String::new();
+    reader.read_line(&mut greeting).expect("QMP greeting");
+    // Events may come before an answer.
+    let mut answer = |msg: serde_json::Value| -> serde_json::Value {
+        writeln!(writer, "{msg}").expect("QMP write");
+        loop {
+            let mut line = String::new();
+            reader.read_line(&mut line).expect("QMP read");
+            let v: serde_json::Value =
+                serde_json::from_str(&line).unwrap_or_else(|e| panic!("QMP sent {line:?}: {e}"));
+            if let Some(err) = v.get("error") {
+                panic!("QMP {msg} failed: {err}");
+            }
+            if let Some(r) = v.get("return") {
+                return r.clone();
+            }
+        }
+    };
+    answer(serde_json::json!({"execute": "qmp_capabilities"}));
+    answer(serde_json::json!({ "execute": command }))
+}
+
+/// Adds the counting test guest as instance `name` on `node`: 128 MiB,
+/// a 16 MiB `sharedfile` disk (so it migrates to any node), no NIC.
+pub fn add_guest(vc: &VCluster, node: &str, name: &str) {
+    vc.add_instance(
+        node,
+        name,
+        &[
+            "-t",
+            "sharedfile",
+            "--disk",
+            "0:size=16M",
+            "--no-nics",
+            "-B",
+            "maxmem=128,minmem=128",
+        ],
+    );
 }
 
 /// [`kvm_cluster_with`] three nodes and the default parameters.
@@ -85,21 +167,29 @@ impl Serial {
 
     /// Waits for a line for which `f` says something; returns it.
     pub fn wait<T>(&mut self, what: &str, f: impl Fn(&str) -> Option<T>) -> T {
-        let end = Instant::now() + DEADLINE;
+        match self.wait_for(DEADLINE, f) {
+            Ok(v) => v,
+            Err(e) => panic!(
+                "no {what} on the serial console ({e:?}); last lines: {:?}",
+                &self.seen[self.seen.len().saturating_sub(10)..]
+            ),
+        }
+    }
+
+    /// Waits up to `timeout` for a line for which `f` says something.
+    pub fn wait_for<T>(
+        &mut self,
+        timeout: Duration,
+        f: impl Fn(&str) -> Option<T>,
+    ) -> Result<T, mpsc::RecvTimeoutError> {
+        let end = Instant::now() + timeout;
         loop {
             let left = end.saturating_duration_since(Instant::now());
-            match self.lines.recv_timeout(left) {
-                Ok(l) => {
-                    let r = f(&l);
-                    self.seen.push(l);
-                    if let Some(v) = r {
-                        return v;
-                    }
-                }
-                Err(e) => panic!(
-                    "no {what} on the serial console ({e:?}); last lines: {:?}",
-                    &self.seen[self.seen.len().saturating_sub(10)..]
-                ),
+            let l = self.lines.recv_timeout(left)?;
+            let r = f(&l);
+            self.seen.push(l);
+            if let Some(v) = r {
+                return Ok(v);
             }
         }
     }

@@ -7,24 +7,10 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use tests::guest::{kvm_cluster, serial_socket, Serial, BOOT_LINE, DEADLINE};
+use tests::guest::{
+    add_guest, kvm_cluster, qmp, serial_log, serial_socket, Serial, BOOT_LINE, DEADLINE,
+};
 use tests::VCluster;
-
-fn add_guest(vc: &VCluster, node: &str, name: &str) {
-    vc.add_instance(
-        node,
-        name,
-        &[
-            "-t",
-            "sharedfile",
-            "--disk",
-            "0:size=16M",
-            "--no-nics",
-            "-B",
-            "maxmem=128,minmem=128",
-        ],
-    );
-}
 
 fn pid_file(vc: &VCluster, node: usize, name: &str) -> PathBuf {
     vc.root(node)
@@ -233,4 +219,59 @@ fn alive(pid: i32) -> bool {
                 .map(|(_, rest)| !rest.trim_start().starts_with('Z'))
         })
         .unwrap_or(false)
+}
+
+#[test]
+fn a_guest_that_resets_while_it_migrates_fails_the_job_and_stays_stopped() {
+    let vc = kvm_cluster("0.52");
+    add_guest(&vc, "node1", "resets");
+    Serial::connect(&serial_socket(&vc, "resets")).counter();
+    // Slow enough (seconds) to reset the guest during the transfer.
+    vc.ok(
+        "gnt-instance",
+        &["modify", "-H", "migration_bandwidth=4", "resets"],
+    );
+    // "JobID: N", on standard error as in Ganeti.
+    let out = vc.gnt(
+        "gnt-instance",
+        &[
+            "migrate",
+            "-f",
+            "--submit",
+            "--target-node",
+            "node2",
+            "resets",
+        ],
+    );
+    assert!(out.status.success(), "{out:?}");
+    let out = String::from_utf8_lossy(&out.stderr);
+    let job: u64 = out
+        .trim()
+        .rsplit(' ')
+        .next()
+        .and_then(|id| id.parse().ok())
+        .unwrap_or_else(|| panic!("no job id in {out:?}"));
+    wait_until("the migration to be under way", || {
+        qemu_pid(&vc, 1, "resets").is_some()
+            && qmp(&vc, 1, "resets", "query-migrate")["status"] == "active"
+    });
+    // What the guest's own reboot does (QEMU handles both alike).
+    qmp(&vc, 1, "resets", "system_reset");
+    assert_eq!(vc.wait_job(job), "error");
+    let info = vc.ok("gnt-job", &["info", &job.to_string()]);
+    assert!(
+        info.contains("the guest reset or powered off during the migration"),
+        "{info}"
+    );
+    // Not rebooted on the target: stopped there, and says so.
+    assert_eq!(qmp(&vc, 2, "resets", "query-status")["status"], "shutdown");
+    assert!(qemu_pid(&vc, 1, "resets").is_none(), "QEMU left on node1");
+    assert_eq!(
+        vc.list("gnt-instance", "pnode,status", &["resets"]),
+        vec![vec!["node2", "ERROR_down"]]
+    );
+    assert!(!serial_log(&vc, 2, "resets").contains(BOOT_LINE));
+    // A shutdown clears it up at once.
+    vc.ok("gnt-instance", &["shutdown", "--timeout=60", "resets"]);
+    assert!(qemu_pid(&vc, 2, "resets").is_none());
 }

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use crate::error::{HypervisorError, Result};
 use crate::kvm::params::{KvmFlag, KvmParams};
-use crate::kvm::process::{qmp_arg, socket_arg};
+use crate::kvm::process::qmp_arg;
 use crate::kvm::runtime::LaunchSpec;
 use crate::NicMode;
 
@@ -15,6 +15,8 @@ pub struct NodeFiles {
     pub pidfile: PathBuf,
     pub qmp: PathBuf,
     pub serial: PathBuf,
+    /// Where the serial console is logged.
+    pub serial_log: PathBuf,
 }
 
 /// How this QEMU starts.
@@ -62,7 +64,14 @@ pub fn build(
     if !params.cpu_type.is_empty() {
         a.push(["-cpu", &params.cpu_type]);
     }
-    a.push(["-m", &launch.maxmem.to_string()]);
+    if launch.ram_pad_kib == 0 {
+        a.push(["-m", &launch.maxmem.to_string()]);
+    } else {
+        a.push([
+            "-m",
+            &format!("{}k", launch.maxmem * 1024 + launch.ram_pad_kib),
+        ]);
+    }
     a.push(["-smp", &smp(launch.vcpus, params)]);
     if params.reboot_exits {
         a.push(["-no-reboot"]);
@@ -75,7 +84,17 @@ pub fn build(
     a.push(["-device", "virtio-balloon-pci,id=balloon0"]);
 
     if params.serial_console {
-        a.push(["-serial", &socket_arg(&node.serial)]);
+        // A chardev of its own, so that what the guest prints is logged
+        // even while no console is connected.
+        a.push([
+            "-chardev",
+            &format!(
+                "socket,id=serial0,path={},server=on,wait=off,logfile={},logappend=on",
+                escape(&node.serial),
+                escape(&node.serial_log)
+            ),
+        ]);
+        a.push(["-serial", "chardev:serial0"]);
     } else {
         a.push(["-serial", "none"]);
     }
@@ -137,6 +156,11 @@ impl Args {
         self.0.push(flag.to_string());
         self.0.push(path.display().to_string());
     }
+}
+
+/// A path as a QEMU option value (commas doubled).
+fn escape(path: &Path) -> String {
+    path.display().to_string().replace(',', ",,")
 }
 
 fn is_uuid(s: &str) -> bool {
@@ -357,6 +381,7 @@ mod tests {
                 hvparams,
                 disks: vec![],
                 nics: vec![],
+                ram_pad_kib: 0,
             },
             params,
         )
@@ -367,6 +392,7 @@ mod tests {
             pidfile: "/r/pid/inst1".into(),
             qmp: "/r/ctrl/inst1.qmp".into(),
             serial: "/r/ctrl/inst1.serial".into(),
+            serial_log: "/r/log/inst1.serial".into(),
         }
     }
 
@@ -398,7 +424,12 @@ mod tests {
             &["-smp", "2,cores=2"],
             &["-machine", "acpi=off"],
             &["-no-reboot"],
-            &["-serial", "unix:/r/ctrl/inst1.serial,server=on,wait=off"],
+            &[
+                "-chardev",
+                "socket,id=serial0,path=/r/ctrl/inst1.serial,server=on,wait=off,\
+                 logfile=/r/log/inst1.serial,logappend=on",
+            ],
+            &["-serial", "chardev:serial0"],
             &["-display", "none"],
             &["-kernel", "/k/vmlinuz", "-initrd", "/k/initrd.img"],
             &["-append", "panic=-1 quiet console=ttyS0,38400"],
@@ -474,6 +505,18 @@ mod tests {
         assert!(!args.contains(&"-kernel".to_string()));
         // One tap per NIC, or an error.
         assert!(build(&l, &p, &node(), &[], &mode).is_err());
+    }
+
+    #[test]
+    fn padded_ram_is_given_in_kib() {
+        let (mut l, p) = launch(&[]);
+        assert!(has(
+            &build(&l, &p, &node(), &[], &LaunchMode::default()).unwrap(),
+            &["-m", "256"]
+        ));
+        l.ram_pad_kib = 8;
+        let args = build(&l, &p, &node(), &[], &LaunchMode::default()).unwrap();
+        assert!(has(&args, &["-m", "262152k"]), "{args:?}");
     }
 
     #[test]

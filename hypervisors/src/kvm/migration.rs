@@ -11,8 +11,9 @@ use tracing::{debug, info, warn};
 
 use super::cmdline::LaunchMode;
 use super::params::KvmParams;
+use super::reset_guard;
 use super::runtime::KvmRuntime;
-use super::{lock, process, KvmHypervisor, KILL_GRACE, QMP_TIMEOUT};
+use super::{lock, process, status_of, KvmHypervisor, KILL_GRACE, QMP_TIMEOUT};
 use crate::error::{HypervisorError, Result};
 use crate::{AttachedDisk, InstanceSpec, MigrationStatus};
 
@@ -27,10 +28,6 @@ fn tcp_uri(target: &str, port: u16) -> String {
     } else {
         format!("tcp:{target}:{port}")
     }
-}
-
-fn status_of(v: &Value) -> &str {
-    v.get("status").and_then(Value::as_str).unwrap_or("")
 }
 
 impl KvmHypervisor {
@@ -95,6 +92,9 @@ impl KvmHypervisor {
             incoming: Some(tcp_uri(target, port)),
         };
         self.launch(&rt.launch, &mode, rt.memory)?;
+        if let Err(e) = self.reset_guard(name).arm() {
+            warn!(instance = %name, error = %e, "cannot guard the target against guest resets");
+        }
         info!(instance = %name, target, port, "waiting for the incoming migration");
         Ok(())
     }
@@ -116,6 +116,9 @@ impl KvmHypervisor {
             }
         }
         let uri = tcp_uri(target, params.migration_port);
+        if let Err(e) = self.reset_guard(name).arm() {
+            warn!(instance = %name, error = %e, "cannot guard the source against guest resets");
+        }
         self.with_qmp(name, QMP_TIMEOUT, |q| {
             q.execute(
                 "migrate-set-parameters",
@@ -227,15 +230,30 @@ impl KvmHypervisor {
             }
             std::thread::sleep(POLL);
         };
-        if was_running && status_of(&status) != "running" {
-            self.qmp_command(name, "cont", None)?;
-        }
         let _guard = self.instance_lock(name);
         let mut rt = KvmRuntime::load(&self.dirs, name)?
             .ok_or_else(|| Self::failed(name, "the target's runtime file is missing"))?;
         rt.incoming = false;
         rt.was_running = None;
         rt.save(&self.dirs)?;
+        let s = status_of(&status);
+        if reset_guard::is_dead(s) {
+            // The guest reset or powered off while it moved; the guard
+            // stopped it (see `reset_guard`).
+            return Err(Self::failed(
+                name,
+                format!(
+                    "the guest reset or powered off during the migration (QEMU state '{s}'); \
+                     it is kept stopped on the target for inspection, its console is in {}",
+                    self.dirs.serial_log(name).display()
+                ),
+            ));
+        }
+        if was_running && s != "running" {
+            self.qmp_command(name, "cont", None)?;
+        }
+        self.reset_guard(name)
+            .watch(&KvmParams::parse(&rt.launch.hvparams)?);
         info!(instance = %name, "migration finalized on the target");
         Ok(())
     }
@@ -278,6 +296,21 @@ impl KvmHypervisor {
         }
         let status = self.qmp_command(name, "query-status", None)?;
         let s = status_of(&status);
+        let params = KvmRuntime::load(&self.dirs, name)?.map_or_else(
+            || KvmParams::parse(&instance.hvparams),
+            |rt| KvmParams::parse(&rt.launch.hvparams),
+        )?;
+        self.end_reset_guard(name, &params);
+        if reset_guard::is_dead(s) {
+            return Err(Self::failed(
+                name,
+                format!(
+                    "the guest reset or powered off during the failed migration (QEMU state \
+                     '{s}'); it is kept stopped on the source for inspection, its console is in {}",
+                    self.dirs.serial_log(name).display()
+                ),
+            ));
+        }
         if s != "running"
             && (stopped_by_us || !live || matches!(s, "postmigrate" | "finish-migrate"))
         {

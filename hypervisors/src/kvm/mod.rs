@@ -14,6 +14,8 @@ mod migration;
 pub mod nics;
 pub mod params;
 pub mod process;
+pub mod qemu;
+pub mod reset_guard;
 pub mod runtime;
 
 use std::collections::{HashMap, HashSet};
@@ -60,9 +62,13 @@ pub struct KvmHypervisor {
     /// (one at a time per instance).
     busy: Arc<(Mutex<HashSet<String>>, Condvar)>,
     /// One QMP session at a time per socket (QEMU serves one client).
-    qmp_locks: Mutex<HashMap<PathBuf, Arc<Mutex<()>>>>,
+    qmp_locks: QmpLocks,
+    /// The instances guarded against silent reboots around a migration.
+    reset_guards: reset_guard::Guards,
     /// Instances paused by a non-live migration (to resume on failure).
     stopped_for_migration: Mutex<HashMap<String, bool>>,
+    /// The QEMU binaries' versions (for their workarounds).
+    versions: qemu::Versions,
 }
 
 impl std::fmt::Debug for KvmHypervisor {
@@ -72,6 +78,9 @@ impl std::fmt::Debug for KvmHypervisor {
             .finish()
     }
 }
+
+/// A lock per QMP socket, shared with the post-migration watches.
+type QmpLocks = Arc<Mutex<HashMap<PathBuf, Arc<Mutex<()>>>>>;
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // The guarded data stays consistent at every await-free step: a panic
@@ -88,8 +97,10 @@ impl KvmHypervisor {
             paths: paths.clone(),
             dirs: KvmDirs::new(paths),
             busy: Arc::default(),
-            qmp_locks: Mutex::new(HashMap::new()),
+            qmp_locks: QmpLocks::default(),
+            reset_guards: reset_guard::Guards::default(),
             stopped_for_migration: Mutex::new(HashMap::new()),
+            versions: qemu::Versions::default(),
         }
     }
 
@@ -146,13 +157,31 @@ impl KvmHypervisor {
         f: impl FnOnce(&mut Qmp) -> std::result::Result<T, crate::qmp::QmpError>,
     ) -> Result<T> {
         let sock = self.dirs.qmp_socket(name);
-        let sock_lock = lock(&self.qmp_locks)
+        let sock_lock = lock(&*self.qmp_locks)
             .entry(sock.clone())
             .or_default()
             .clone();
         let _session = lock(&sock_lock);
         let mut qmp = Qmp::connect(&sock, timeout).map_err(|e| qmp_error(name, e))?;
         f(&mut qmp).map_err(|e| qmp_error(name, e))
+    }
+
+    /// What guards instance `name` against a silent reboot.
+    fn reset_guard(&self, name: &str) -> reset_guard::ResetGuard {
+        reset_guard::ResetGuard {
+            guards: self.reset_guards.clone(),
+            locks: self.qmp_locks.clone(),
+            sock: self.dirs.qmp_socket(name),
+            name: name.to_string(),
+        }
+    }
+
+    /// Ends a reset guard (around a migration) before an operation of
+    /// the instance's own: its reset and power-off act as configured again.
+    fn end_reset_guard(&self, name: &str, params: &KvmParams) {
+        if let Err(e) = self.reset_guard(name).disarm(params) {
+            warn!(instance = name, error = %e, "cannot restore the instance's reset actions");
+        }
     }
 
     fn qmp_command(&self, name: &str, command: &str, args: Option<Value>) -> Result<Value> {
@@ -185,6 +214,7 @@ impl KvmHypervisor {
             pidfile: self.dirs.pid_file(name),
             qmp: self.dirs.qmp_socket(name),
             serial: self.dirs.serial_socket(name),
+            serial_log: self.dirs.serial_log(name),
         }
     }
 
@@ -197,6 +227,14 @@ impl KvmHypervisor {
         self.dirs.prepare(name)?;
         // Leftovers of a QEMU that died: its sockets would make QEMU fail.
         self.dirs.remove(name)?;
+        if mode.incoming.is_none() {
+            // A new boot: keep the last one's console for a post-mortem.
+            let log = self.dirs.serial_log(name);
+            if log.exists() {
+                let old = log.with_extension("serial.old");
+                fs::rename(&log, &old).map_err(|e| HypervisorError::io("rename", &log, e))?;
+            }
+        }
         let taps: Vec<String> = (0..launch.nics.len())
             .map(|i| nics::tap_name(self.paths.root(), name, i))
             .collect();
@@ -435,6 +473,11 @@ impl Drop for InstanceGuard {
     }
 }
 
+/// QEMU's run state in a `query-status` answer.
+fn status_of(v: &Value) -> &str {
+    v.get("status").and_then(Value::as_str).unwrap_or("")
+}
+
 fn qmp_error(name: &str, e: crate::qmp::QmpError) -> HypervisorError {
     HypervisorError::Qmp {
         instance: name.to_string(),
@@ -466,7 +509,11 @@ impl Hypervisor for KvmHypervisor {
             return Err(HypervisorError::AlreadyRunning(instance.name.clone()));
         }
         let memory = self.startup_memory(instance)?;
-        let launch = LaunchSpec::new(instance, disks);
+        let mut launch = LaunchSpec::new(instance, disks);
+        let params = KvmParams::parse(&launch.hvparams)?;
+        launch.ram_pad_kib = self
+            .versions
+            .ram_pad_kib(&Self::kvm_binary(&params)?, &params);
         let mode = LaunchMode {
             paused: startup_paused,
             incoming: None,
@@ -506,8 +553,24 @@ impl Hypervisor for KvmHypervisor {
             }
             process::kill_qemu(name, pid, &qmp, KILL_GRACE)?;
         } else {
-            info!(instance = name, pid, timeout = ?opts.timeout, "asking the guest to power off");
-            self.soft_stop(name, pid, &params, opts.timeout)?;
+            self.end_reset_guard(name, &params);
+            let status = self.qmp_command(name, "query-status", None)?;
+            if reset_guard::is_dead(status_of(&status)) {
+                // A guest already stopped (by a reset guard): nothing
+                // would answer the power button.
+                info!(
+                    instance = name,
+                    pid, "the guest is stopped already: quitting QEMU"
+                );
+                let qmp = self.dirs.qmp_socket(name);
+                let _ = self.qmp_command(name, "quit", None);
+                if !process::wait_gone(pid, &qmp, KILL_GRACE) {
+                    process::kill_qemu(name, pid, &qmp, KILL_GRACE)?;
+                }
+            } else {
+                info!(instance = name, pid, timeout = ?opts.timeout, "asking the guest to power off");
+                self.soft_stop(name, pid, &params, opts.timeout)?;
+            }
         }
         let _guard = self.instance_lock(name);
         self.remove_leftovers(name)
@@ -528,6 +591,14 @@ impl Hypervisor for KvmHypervisor {
 
     fn reboot(&self, instance: &InstanceSpec) -> Result<()> {
         self.running_pid(&instance.name)?;
+        let params = KvmRuntime::load(&self.dirs, &instance.name)
+            .ok()
+            .flatten()
+            .map_or_else(
+                || KvmParams::parse(&instance.hvparams),
+                |rt| KvmParams::parse(&rt.launch.hvparams),
+            )?;
+        self.end_reset_guard(&instance.name, &params);
         info!(instance = %instance.name, "resetting the guest");
         self.qmp_command(&instance.name, "system_reset", None)?;
         Ok(())

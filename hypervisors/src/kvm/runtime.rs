@@ -7,7 +7,8 @@
 //!   the same device set again (on a migration target);
 //! - `nic/<instance>/<index>`: the tap device of each NIC.
 //!
-//! QEMU's own messages go to `var/log/ganeti/kvm/<instance>.log`.
+//! QEMU's own messages go to `var/log/ganeti/kvm/<instance>.log`, the
+//! guest's serial console to `var/log/ganeti/kvm/<instance>.serial`.
 
 use std::fs;
 use std::io::ErrorKind;
@@ -69,6 +70,14 @@ impl KvmDirs {
 
     pub fn log_file(&self, name: &str) -> PathBuf {
         self.log.join(format!("{name}.log"))
+    }
+
+    /// Everything the guest wrote to its serial console, whether or not a
+    /// console was connected: appended to by each QEMU of the instance on
+    /// this node (a migration target continues it); a fresh start moves
+    /// the last one to `<instance>.serial.old`.
+    pub fn serial_log(&self, name: &str) -> PathBuf {
+        self.log.join(format!("{name}.serial"))
     }
 
     /// Creates the directories; refuses socket paths too long for a unix
@@ -152,6 +161,11 @@ pub struct LaunchSpec {
     pub hvparams: HvParams,
     pub disks: Vec<AttachedDisk>,
     pub nics: Vec<NicSpec>,
+    /// KiB of RAM beyond `maxmem`, decided when the instance boots and
+    /// kept across migrations (both sides need the same RAM size): see
+    /// [`crate::kvm::qemu::TCG_RAM_PAD_KIB`].
+    #[serde(default)]
+    pub ram_pad_kib: u64,
 }
 
 impl LaunchSpec {
@@ -166,6 +180,7 @@ impl LaunchSpec {
             hvparams: instance.hvparams.clone(),
             disks,
             nics: instance.nics.clone(),
+            ram_pad_kib: 0,
         }
     }
 }

@@ -177,7 +177,11 @@ pub async fn migrate(
     let mut ch = Changes::new();
     ch.instance(inst.clone());
     master.commit(ch)?;
-    master
+    // QEMU's migration completed: the target holds the instance, so the
+    // source's copy goes whatever the target's finalization says (a guest
+    // that reset on the way stays stopped on the target, see the kvm
+    // hypervisor's reset guard).
+    let finalized = master
         .rpc
         .call(
             &target,
@@ -187,13 +191,7 @@ pub async fn migrate(
                 success: true,
             },
         )
-        .await
-        .map_err(|e| {
-            rpc_error(
-                &format!("Could not finalize the migration on {}", target.name),
-                e,
-            )
-        })?;
+        .await;
     if let Err(e) = master
         .rpc
         .call(
@@ -212,6 +210,12 @@ pub async fn migrate(
             error_chain(&e)
         ));
     }
+    finalized.map_err(|e| {
+        rpc_error(
+            &format!("Could not finalize the migration on {}", target.name),
+            e,
+        )
+    })?;
     ctx.feedback("* done");
     Ok(Value::Null)
 }
