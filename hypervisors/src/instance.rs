@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 
+use objects::NicMode;
 use serde::{Deserialize, Serialize};
 use storage::DiskSpec;
 
@@ -38,26 +39,6 @@ impl BeParams {
     /// The minimum memory, `maxmem` when unset.
     pub fn min_memory(&self) -> u64 {
         self.minmem.unwrap_or(self.maxmem).min(self.maxmem)
-    }
-}
-
-/// How a NIC reaches the network.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum NicMode {
-    #[default]
-    Bridged,
-    Routed,
-    Openvswitch,
-}
-
-impl NicMode {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            NicMode::Bridged => "bridged",
-            NicMode::Routed => "routed",
-            NicMode::Openvswitch => "openvswitch",
-        }
     }
 }
 

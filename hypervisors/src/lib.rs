@@ -19,7 +19,8 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 pub use error::{HypervisorError, Result};
-pub use instance::{AttachedDisk, BeParams, HvParams, InstanceSpec, NicMode, NicSpec};
+pub use instance::{AttachedDisk, BeParams, HvParams, InstanceSpec, NicSpec};
+pub use objects::NicMode;
 pub use registry::Registry;
 
 /// Run state of an instance as its hypervisor reports it.

@@ -17,9 +17,10 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 pub use context::StorageContext;
-pub use disk::{DiskMode, DiskSpec, DiskTemplate};
+pub use disk::DiskSpec;
 pub use error::{Result, StorageError};
 pub use file::FileDevice;
+pub use objects::{DiskMode, DiskTemplate};
 
 /// Bytes in a MiB.
 pub const MIB: u64 = 1024 * 1024;

@@ -1,0 +1,111 @@
+//! Domain enums that the configuration, the node RPC and the drivers share:
+//! disk templates, disk access modes and NIC modes, with Ganeti's spellings.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// The kind of storage behind a disk (Ganeti's disk template / `dev_type`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DiskTemplate {
+    Diskless,
+    File,
+    #[serde(rename = "sharedfile")]
+    SharedFile,
+    Plain,
+    Drbd,
+    Blockdev,
+    Rbd,
+    Ext,
+    Gluster,
+}
+
+impl DiskTemplate {
+    /// The name Ganeti uses (`file`, `sharedfile`, ...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DiskTemplate::Diskless => "diskless",
+            DiskTemplate::File => "file",
+            DiskTemplate::SharedFile => "sharedfile",
+            DiskTemplate::Plain => "plain",
+            DiskTemplate::Drbd => "drbd",
+            DiskTemplate::Blockdev => "blockdev",
+            DiskTemplate::Rbd => "rbd",
+            DiskTemplate::Ext => "ext",
+            DiskTemplate::Gluster => "gluster",
+        }
+    }
+
+    /// Whether disks of this kind are plain files on the node.
+    pub fn is_file_based(self) -> bool {
+        matches!(self, DiskTemplate::File | DiskTemplate::SharedFile)
+    }
+}
+
+impl fmt::Display for DiskTemplate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// How the hypervisor exports a disk to the instance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DiskMode {
+    #[default]
+    Rw,
+    Ro,
+}
+
+impl DiskMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DiskMode::Rw => "rw",
+            DiskMode::Ro => "ro",
+        }
+    }
+}
+
+/// How a NIC reaches the network.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NicMode {
+    #[default]
+    Bridged,
+    Routed,
+    Openvswitch,
+}
+
+impl NicMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NicMode::Bridged => "bridged",
+            NicMode::Routed => "routed",
+            NicMode::Openvswitch => "openvswitch",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The JSON spelling (config, node RPC) and `as_str` (CLI, queries)
+    /// are the same for every variant.
+    #[test]
+    fn json_and_display_spellings_agree() {
+        use DiskTemplate::*;
+        for t in [
+            Diskless, File, SharedFile, Plain, Drbd, Blockdev, Rbd, Ext, Gluster,
+        ] {
+            assert_eq!(serde_json::to_value(t).unwrap(), t.as_str());
+        }
+        for m in [DiskMode::Rw, DiskMode::Ro] {
+            assert_eq!(serde_json::to_value(m).unwrap(), m.as_str());
+        }
+        for m in [NicMode::Bridged, NicMode::Routed, NicMode::Openvswitch] {
+            assert_eq!(serde_json::to_value(m).unwrap(), m.as_str());
+        }
+    }
+}
