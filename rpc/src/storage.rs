@@ -1,6 +1,8 @@
-//! The description of one disk, as the master sends it to a node.
+//! Disks as the node RPC carries them: the description of one disk, as the
+//! master sends it to a node, and what a node reports about its device.
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 
 use objects::{DiskMode, DiskTemplate};
 use serde::{Deserialize, Serialize};
@@ -27,4 +29,13 @@ pub struct DiskSpec {
     /// Disk parameters of the template (free-form).
     #[serde(default)]
     pub params: BTreeMap<String, serde_json::Value>,
+}
+
+/// What a node knows about a device.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeviceInfo {
+    /// The path the hypervisor uses, if the device has one.
+    pub path: Option<PathBuf>,
+    /// Current size in MiB (rounded down).
+    pub size_mib: u64,
 }

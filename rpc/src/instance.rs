@@ -2,9 +2,10 @@
 
 use std::collections::BTreeMap;
 
-use objects::NicMode;
+use objects::{DiskMode, NicMode};
 use serde::{Deserialize, Serialize};
-use storage::DiskSpec;
+
+use crate::storage::DiskSpec;
 
 /// Hypervisor parameters: name to JSON value, as in the cluster config.
 pub type HvParams = BTreeMap<String, serde_json::Value>;
@@ -100,5 +101,5 @@ pub struct AttachedDisk {
     #[serde(default)]
     pub uri: Option<String>,
     #[serde(default)]
-    pub mode: storage::DiskMode,
+    pub mode: DiskMode,
 }
