@@ -7,7 +7,7 @@ use crate::model::{Cluster, Instance, Node};
 use crate::moves::{apply_effect, eval_move, score_effect};
 use crate::nodeops::{add_pri, add_sec, commit_add_pri, commit_add_sec, NodeView};
 use crate::types::{
-    DiskTemplate, FailMode, IMove, IPolicy, ISpec, MirrorType, OpResult, NO_SECONDARY,
+    DiskTemplate, FailMode, IMove, IPolicy, ISpec, MirrorType, OpResult, TemplateExt, NO_SECONDARY,
 };
 
 /// Options of the allocation algorithms.
@@ -301,7 +301,7 @@ pub fn can_evacuate(c: &Cluster, n: usize, members: &[usize]) -> bool {
     let prims = c2.nodes[n].plist.clone();
     let mut others = Vec::new();
     for i in prims {
-        if c2.instances[i].template == DiskTemplate::Drbd8 {
+        if c2.instances[i].template == DiskTemplate::Drbd {
             match eval_move(&c2, i, IMove::Failover, true) {
                 Ok(eff) => apply_effect(&mut c2, i, &eff),
                 Err(_) => return false,
@@ -511,7 +511,7 @@ pub fn allocate_secondary(
         c2.nodes[p].s = sp;
     }
     let mut i2 = inst.clone();
-    i2.template = DiskTemplate::Drbd8;
+    i2.template = DiskTemplate::Drbd;
     let g = c.nodes[p].group;
     let cands: Vec<(usize, usize)> = (0..c2.nodes.len())
         .filter(|&s| s != p && c2.nodes[s].group == g)
@@ -809,7 +809,7 @@ fn evac_instance(
             "Instances of type {} cannot be relocated",
             t.as_str()
         )),
-        DiskTemplate::Drbd8 => match mode {
+        DiskTemplate::Drbd => match mode {
             EvacMode::ChangePrimary => {
                 let eff =
                     eval_move(c, idx, IMove::Failover, force).map_err(|f| f.name().to_string())?;
@@ -853,7 +853,7 @@ pub fn node_evacuate(
     let mut evac_nodes: Vec<usize> = Vec::new();
     for &i in idxs {
         let inst = &c.instances[i];
-        let with_sec = inst.template == DiskTemplate::Drbd8 && inst.snode != NO_SECONDARY;
+        let with_sec = inst.template == DiskTemplate::Drbd && inst.snode != NO_SECONDARY;
         if mode != EvacMode::ChangeSecondary {
             evac_nodes.push(inst.pnode);
         }

@@ -19,7 +19,7 @@ use crate::model::{Cluster, NodeStats};
 use crate::moves::{apply_effect, MoveEffect};
 use crate::nodeops::{add_pri, add_sec, check_migration, remove_pri, remove_sec, NodeView};
 use crate::output::Placement;
-use crate::types::{IMove, MirrorType, NO_SECONDARY};
+use crate::types::{IMove, MirrorType, TemplateExt, NO_SECONDARY};
 
 /// The algorithm options of hbal.
 #[derive(Debug, Clone)]

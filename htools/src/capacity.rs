@@ -4,7 +4,7 @@
 use crate::alloc::{try_alloc, AllocOptions};
 use crate::metrics::ClusterStats;
 use crate::model::{Cluster, Disk, Instance};
-use crate::types::{DiskTemplate, FailMode, InstanceStatus, NO_SECONDARY};
+use crate::types::{DiskTemplate, FailMode, InstanceStatus, TemplateExt, NO_SECONDARY};
 
 /// Cluster-wide resource statistics (Ganeti's `CStats`).
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -196,7 +196,7 @@ pub fn iterate_alloc(
     out: &mut Vec<usize>,
 ) -> Vec<(FailMode, usize)> {
     let count = inst.template.required_nodes();
-    let check = !opts.no_capacity_checks && inst.template != DiskTemplate::Drbd8;
+    let check = !opts.no_capacity_checks && inst.template != DiskTemplate::Drbd;
     let mut loose = opts.clone();
     loose.no_capacity_checks = true;
     let mut placed = 0usize;

@@ -6,7 +6,9 @@
 
 use std::collections::HashMap;
 
-use crate::types::{AllocPolicy, DiskTemplate, DynUtil, IPolicy, InstanceStatus, NO_SECONDARY};
+use crate::types::{
+    AllocPolicy, DiskTemplate, DynUtil, IPolicy, InstanceStatus, TemplateExt, NO_SECONDARY,
+};
 
 /// A node group.
 #[derive(Debug, Clone, PartialEq)]
@@ -139,7 +141,7 @@ impl Instance {
         self.template.uses_local_storage()
     }
     pub fn has_secondary(&self) -> bool {
-        self.template == DiskTemplate::Drbd8
+        self.template == DiskTemplate::Drbd
     }
     pub fn total_spindles(&self) -> Option<i64> {
         self.disks
@@ -148,7 +150,7 @@ impl Instance {
     }
     /// The nodes the instance lives on (primary, and secondary for DRBD).
     pub fn all_nodes(&self) -> Vec<usize> {
-        if self.template == DiskTemplate::Drbd8 && self.snode != NO_SECONDARY {
+        if self.template == DiskTemplate::Drbd && self.snode != NO_SECONDARY {
             vec![self.pnode, self.snode]
         } else {
             vec![self.pnode]

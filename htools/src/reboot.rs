@@ -35,7 +35,7 @@ pub fn reboot_graph(c: &Cluster, nodes: &[usize], offline_maintenance: bool) -> 
     let valid = |x: usize| nodes.contains(&x);
     let mut edges = Vec::new();
     for i in &c.instances {
-        if i.template == DiskTemplate::Drbd8 && i.snode != crate::types::NO_SECONDARY {
+        if i.template == DiskTemplate::Drbd && i.snode != crate::types::NO_SECONDARY {
             edges.push((i.pnode, i.snode));
             edges.push((i.snode, i.pnode));
         }
@@ -145,7 +145,7 @@ fn non_redundant(c: &Cluster, n: usize) -> Vec<usize> {
         .plist
         .iter()
         .copied()
-        .filter(|&i| c.instances[i].template != DiskTemplate::Drbd8)
+        .filter(|&i| c.instances[i].template != DiskTemplate::Drbd)
         .collect()
 }
 

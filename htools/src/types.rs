@@ -2,19 +2,9 @@
 
 use crate::error::{Error, Result};
 
-/// Storage layout of an instance's disks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum DiskTemplate {
-    Diskless,
-    File,
-    SharedFile,
-    Plain,
-    Block,
-    Drbd8,
-    Rbd,
-    Ext,
-    Gluster,
-}
+/// Storage layout of an instance's disks: the cluster model's enum, with
+/// what htools needs to know about it in [`TemplateExt`].
+pub use objects::DiskTemplate;
 
 /// How (and whether) an instance's disks are mirrored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -24,54 +14,53 @@ pub enum MirrorType {
     External,
 }
 
-impl DiskTemplate {
-    pub const ALL: [DiskTemplate; 9] = [
-        DiskTemplate::Diskless,
-        DiskTemplate::File,
-        DiskTemplate::SharedFile,
-        DiskTemplate::Plain,
-        DiskTemplate::Block,
-        DiskTemplate::Drbd8,
-        DiskTemplate::Rbd,
-        DiskTemplate::Ext,
-        DiskTemplate::Gluster,
-    ];
+/// Every disk template, in the order htools lists them (the default
+/// instance policy's).
+pub const DISK_TEMPLATES: [DiskTemplate; 9] = [
+    DiskTemplate::Diskless,
+    DiskTemplate::File,
+    DiskTemplate::SharedFile,
+    DiskTemplate::Plain,
+    DiskTemplate::Blockdev,
+    DiskTemplate::Drbd,
+    DiskTemplate::Rbd,
+    DiskTemplate::Ext,
+    DiskTemplate::Gluster,
+];
 
-    pub fn as_str(self) -> &'static str {
-        match self {
-            DiskTemplate::Diskless => "diskless",
-            DiskTemplate::File => "file",
-            DiskTemplate::SharedFile => "sharedfile",
-            DiskTemplate::Plain => "plain",
-            DiskTemplate::Block => "blockdev",
-            DiskTemplate::Drbd8 => "drbd",
-            DiskTemplate::Rbd => "rbd",
-            DiskTemplate::Ext => "ext",
-            DiskTemplate::Gluster => "gluster",
-        }
-    }
+/// How htools reads and treats a disk template.
+pub trait TemplateExt: Sized {
+    /// The template named `s` (Ganeti's spelling).
+    fn parse(s: &str) -> Result<Self>;
+    fn mirror_type(self) -> MirrorType;
+    /// Templates whose instances htools may move at all.
+    fn supports_moves(self) -> bool;
+    /// Templates that consume the node's local disk space.
+    fn uses_local_storage(self) -> bool;
+    fn required_nodes(self) -> usize;
+}
 
-    pub fn parse(s: &str) -> Result<Self> {
-        DiskTemplate::ALL
+impl TemplateExt for DiskTemplate {
+    fn parse(s: &str) -> Result<Self> {
+        DISK_TEMPLATES
             .into_iter()
             .find(|d| d.as_str() == s)
             .ok_or_else(|| Error::parse("disk template", format!("unknown disk template '{s}'")))
     }
 
-    pub fn mirror_type(self) -> MirrorType {
+    fn mirror_type(self) -> MirrorType {
         match self {
             DiskTemplate::File | DiskTemplate::Plain => MirrorType::None,
-            DiskTemplate::Drbd8 => MirrorType::Internal,
+            DiskTemplate::Drbd => MirrorType::Internal,
             _ => MirrorType::External,
         }
     }
 
-    /// Templates whose instances htools may move at all.
-    pub fn supports_moves(self) -> bool {
+    fn supports_moves(self) -> bool {
         matches!(
             self,
-            DiskTemplate::Drbd8
-                | DiskTemplate::Block
+            DiskTemplate::Drbd
+                | DiskTemplate::Blockdev
                 | DiskTemplate::SharedFile
                 | DiskTemplate::Gluster
                 | DiskTemplate::Rbd
@@ -79,13 +68,12 @@ impl DiskTemplate {
         )
     }
 
-    /// Templates that consume the node's local disk space.
-    pub fn uses_local_storage(self) -> bool {
-        matches!(self, DiskTemplate::Drbd8 | DiskTemplate::Plain)
+    fn uses_local_storage(self) -> bool {
+        matches!(self, DiskTemplate::Drbd | DiskTemplate::Plain)
     }
 
-    pub fn required_nodes(self) -> usize {
-        if self == DiskTemplate::Drbd8 {
+    fn required_nodes(self) -> usize {
+        if self == DiskTemplate::Drbd {
             2
         } else {
             1
@@ -226,7 +214,7 @@ impl Default for IPolicy {
                 max: ISpec::DEF_MAX,
             }],
             std: ISpec::DEF_STD,
-            disk_templates: DiskTemplate::ALL.to_vec(),
+            disk_templates: DISK_TEMPLATES.to_vec(),
             vcpu_ratio: 4.0,
             spindle_ratio: 32.0,
         }

@@ -3,7 +3,7 @@
 use htools::alloc::{best_group_alloc, inst_matches_policy, AllocOptions};
 use htools::gen::{generate, GenSpec};
 use htools::model::{Disk, Instance};
-use htools::types::{DiskTemplate, InstanceStatus, NO_SECONDARY};
+use htools::types::{DiskTemplate, InstanceStatus, TemplateExt, NO_SECONDARY};
 use htools::{backend::text, loader};
 use proptest::prelude::*;
 
@@ -51,7 +51,7 @@ proptest! {
         };
         let mut c = text::parse(&generate(&spec)).expect("parse");
         loader::merge(&mut c, &Default::default()).expect("merge");
-        let dt = if drbd { DiskTemplate::Drbd8 } else { DiskTemplate::Plain };
+        let dt = if drbd { DiskTemplate::Drbd } else { DiskTemplate::Plain };
         let mut inst = instance(mem, dsk, vcpus, vec![format!("service:svc{svc}")], dt);
         loader::set_instance_tags(&mut c, &mut inst);
         prop_assert_eq!(inst.excl_tags.len(), 1);

@@ -40,7 +40,7 @@ pub enum BootstrapError {
         source: std::io::Error,
     },
     #[error("cannot create the cluster certificates")]
-    Tls(#[from] noded::tls::TlsError),
+    Tls(#[from] rpc::tls::TlsError),
     #[error("cannot create the configuration")]
     Config(#[from] ConfigError),
     #[error("cannot write the ssconf files")]
@@ -91,10 +91,10 @@ pub fn init_cluster(paths: &Paths, p: &InitParams) -> Result<(), BootstrapError>
     ] {
         mkdir(d)?;
     }
-    let ca = noded::tls::create_cluster_ca(&p.cluster_name)?;
-    noded::tls::write_cluster_ca(paths, &ca, true)?;
-    let cert = noded::tls::create_node_cert(&ca, &p.master_name, ip)?;
-    noded::tls::write_node_cert(paths, &cert)?;
+    let ca = rpc::tls::create_cluster_ca(&p.cluster_name)?;
+    rpc::tls::write_cluster_ca(paths, &ca, true)?;
+    let cert = rpc::tls::create_node_cert(&ca, &p.master_name, ip)?;
+    rpc::tls::write_node_cert(paths, &cert)?;
 
     let now = timestamp();
     let group = NodeGroup::new(&new_uuid(), "default", now);

@@ -344,7 +344,7 @@ impl Master {
         }
         // Usually one batch: every node lacks the same keys.
         for (values, nodes) in batches.into_values() {
-            let req = noded::api::WriteSsconfFiles { values };
+            let req = rpc::api::WriteSsconfFiles { values };
             let results = self.rpc.call_many(&nodes, &req).await;
             for (n, r) in nodes.iter().zip(results) {
                 match r {

@@ -5,10 +5,10 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use noded::api::Call;
-use noded::client::{ClientError, NodeClient, NodeClients};
 use objects::paths::Paths;
 use objects::Node;
+use rpc::api::Call;
+use rpc::client::{ClientError, NodeClient, NodeClients};
 
 /// A failed call to a node, naming the node and the call.
 #[derive(Debug, thiserror::Error)]
@@ -67,7 +67,7 @@ impl Rpc {
         if let Some(c) = g.as_ref() {
             return Ok(c.clone());
         }
-        let tls = noded::tls::client_config(&self.paths)
+        let tls = rpc::tls::client_config(&self.paths)
             .map_err(|e| RpcFailure::Tls(ClientError::from(e)))?;
         let c = Arc::new(NodeClients::new(tls));
         *g = Some(c.clone());

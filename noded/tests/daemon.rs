@@ -8,10 +8,10 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU16, Ordering};
 use std::time::{Duration, Instant};
 
-use noded::api::*;
-use noded::client::{ClientError, NodeClient};
-use noded::tls::{self, ClusterCa};
 use objects::paths::Paths;
+use rpc::api::*;
+use rpc::client::{ClientError, NodeClient};
+use rpc::tls::{self, ClusterCa};
 
 const NODE: &str = "node1.example.com";
 
@@ -226,7 +226,7 @@ async fn an_instance_goes_through_its_life_cycle_on_the_fake_hypervisor() {
 
     let v = c.call(&Version {}).await.unwrap();
     assert_eq!(v.protocol, PROTOCOL_VERSION);
-    assert_eq!(v.software, noded::SOFTWARE_VERSION);
+    assert_eq!(v.software, env!("CARGO_PKG_VERSION"));
 
     let info = c
         .call(&NodeInfo {
@@ -842,11 +842,11 @@ async fn a_fake_instance_migrates_between_two_node_daemons() {
     let d = NodeClient::new(&dst.name, dst.addr, tls_cfg).unwrap();
     let both = [s.clone(), d.clone()];
 
-    let pool = noded::client::NodeClients::new(tls::client_config(&src.paths).unwrap());
+    let pool = rpc::client::NodeClients::new(tls::client_config(&src.paths).unwrap());
     let again = pool.get(&dst.name, dst.addr).unwrap();
     assert_eq!(again.node(), "node2.example.com");
     again.call(&Version {}).await.unwrap();
-    let versions = noded::client::call_all(&both, &Version {}).await;
+    let versions = rpc::client::call_all(&both, &Version {}).await;
     assert_eq!(versions.len(), 2);
     assert_eq!(versions[1].0, "node2.example.com");
     assert!(versions.iter().all(|(_, r)| r.is_ok()));

@@ -1,12 +1,14 @@
 //! The cluster model of ganeti-rs: cluster, node groups, nodes, instances,
-//! disks, NICs; parameter dictionaries and their inheritance; validation.
-//! No I/O happens here.
+//! disks, NICs; domain enums; parameter dictionaries and their
+//! inheritance; validation. No I/O happens here.
 
+pub mod enums;
 pub mod model;
 pub mod params;
 pub mod paths;
 pub mod resolver;
 pub mod validate;
 
+pub use enums::{DiskMode, DiskTemplate, NicMode};
 pub use model::*;
 pub use params::ParamDict;

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use crate::disk::DiskTemplate;
+use objects::DiskTemplate;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StorageError {

@@ -6,9 +6,8 @@ use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use crate::context::{check_below, check_component, StorageContext};
-use crate::disk::{DiskSpec, DiskTemplate};
 use crate::error::{Result, StorageError};
-use crate::{BlockDevice, DeviceInfo, MIB};
+use crate::{BlockDevice, DeviceInfo, DiskSpec, DiskTemplate, MIB};
 
 /// A disk stored as one sparse file.
 #[derive(Debug, Clone)]

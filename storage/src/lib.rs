@@ -7,31 +7,20 @@
 
 pub mod context;
 pub mod dirs;
-pub mod disk;
 pub mod error;
 pub mod file;
 pub mod space;
 
 use std::path::PathBuf;
 
-use serde::{Deserialize, Serialize};
-
 pub use context::StorageContext;
-pub use disk::{DiskMode, DiskSpec, DiskTemplate};
 pub use error::{Result, StorageError};
 pub use file::FileDevice;
+pub use objects::{DiskMode, DiskTemplate};
+pub use rpc::storage::{DeviceInfo, DiskSpec};
 
 /// Bytes in a MiB.
 pub const MIB: u64 = 1024 * 1024;
-
-/// What a node knows about a device.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct DeviceInfo {
-    /// The path the hypervisor uses, if the device has one.
-    pub path: Option<PathBuf>,
-    /// Current size in MiB (rounded down).
-    pub size_mib: u64,
-}
 
 /// One block device of an instance on this node.
 ///

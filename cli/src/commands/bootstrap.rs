@@ -317,13 +317,13 @@ pub fn node_setup(node: &str) -> Result<(), CliError> {
                 ErrorCode::Resolver,
             ))
         })?;
-    let ca = noded::tls::read_cluster_ca(&paths).map_err(|e| {
+    let ca = rpc::tls::read_cluster_ca(&paths).map_err(|e| {
         exec_err(format!(
             "Cannot read the cluster CA: {}",
             masterd::lu::common::error_chain(&e)
         ))
     })?;
-    let cert = noded::tls::create_node_cert(&ca, node, ip).map_err(|e| {
+    let cert = rpc::tls::create_node_cert(&ca, node, ip).map_err(|e| {
         exec_err(format!(
             "Cannot create a certificate for {node}: {}",
             masterd::lu::common::error_chain(&e)
@@ -337,13 +337,13 @@ pub fn node_setup(node: &str) -> Result<(), CliError> {
         std::fs::create_dir_all(&d)
             .map_err(|e| exec_err(format!("Cannot create {}: {e}", d.display())))?;
     }
-    noded::tls::write_cluster_ca(&node_paths, &ca, false).map_err(|e| {
+    rpc::tls::write_cluster_ca(&node_paths, &ca, false).map_err(|e| {
         exec_err(format!(
             "Cannot install the cluster CA on {node}: {}",
             masterd::lu::common::error_chain(&e)
         ))
     })?;
-    noded::tls::write_node_cert(&node_paths, &cert).map_err(|e| {
+    rpc::tls::write_node_cert(&node_paths, &cert).map_err(|e| {
         exec_err(format!(
             "Cannot install the certificate on {node}: {}",
             masterd::lu::common::error_chain(&e)

@@ -5,7 +5,8 @@ use serde_json::{json, Map, Value};
 use crate::error::{Error, Result};
 use crate::model::{Cluster, Disk, Group, Instance, Nic, Node};
 use crate::types::{
-    AllocPolicy, DiskTemplate, IPolicy, ISpec, InstanceStatus, MinMaxISpecs, NO_SECONDARY,
+    AllocPolicy, DiskTemplate, IPolicy, ISpec, InstanceStatus, MinMaxISpecs, TemplateExt,
+    NO_SECONDARY,
 };
 
 /// What the request asks for.

@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 
 use crate::error::{Error, Result};
 use crate::model::{Cluster, Disk, Group, Instance, Node};
-use crate::types::{AllocPolicy, DiskTemplate, IPolicy, InstanceStatus, NO_SECONDARY};
+use crate::types::{AllocPolicy, DiskTemplate, IPolicy, InstanceStatus, TemplateExt, NO_SECONDARY};
 
 /// Node fields, in the order Ganeti's htools ask for them.
 pub const NODE_FIELDS: [&str; 18] = [
@@ -449,7 +449,7 @@ mod tests {
         assert_eq!(c.nodes[1].tags, vec!["rack:a".to_string()]);
         let i = &c.instances[0];
         assert_eq!((i.pnode, i.snode, i.mem, i.dsk), (0, 1, 512, 1024));
-        assert_eq!(i.template, DiskTemplate::Drbd8);
+        assert_eq!(i.template, DiskTemplate::Drbd);
         assert_eq!(c.tags, vec!["htools:iextags:service".to_string()]);
     }
 

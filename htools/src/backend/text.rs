@@ -6,7 +6,8 @@
 use crate::error::{Error, Result};
 use crate::model::{Cluster, Disk, Group, Instance, Node};
 use crate::types::{
-    AllocPolicy, DiskTemplate, IPolicy, ISpec, InstanceStatus, MinMaxISpecs, NO_SECONDARY,
+    AllocPolicy, DiskTemplate, IPolicy, ISpec, InstanceStatus, MinMaxISpecs, TemplateExt,
+    NO_SECONDARY,
 };
 
 fn comma_split(s: &str) -> Vec<String> {

@@ -83,7 +83,7 @@ fn run() -> Result<()> {
         c.nodes[n]
             .plist
             .iter()
-            .any(|&i| c.instances[i].template != htools::types::DiskTemplate::Drbd8)
+            .any(|&i| c.instances[i].template != htools::types::DiskTemplate::Drbd)
     };
     let nodes: Vec<usize> = (0..c.nodes.len())
         .filter(|&n| !c.nodes[n].s.offline)

@@ -14,7 +14,7 @@ use htools::cli::DataOpts;
 use htools::metrics::{print_stats, ClusterStats};
 use htools::model::Cluster;
 use htools::output::{node_fields, print_nodes};
-use htools::types::{DiskTemplate, FailMode};
+use htools::types::{DiskTemplate, FailMode, TemplateExt};
 
 #[derive(Parser, Debug)]
 #[command(

@@ -227,7 +227,7 @@ fn disks(a: &mut Args, launch: &LaunchSpec, p: &KvmParams) -> Result<()> {
         if p.disk_cache != "default" {
             drive.push_str(&format!(",cache={}", p.disk_cache));
         }
-        if disk.mode == storage::DiskMode::Ro {
+        if disk.mode == objects::DiskMode::Ro {
             drive.push_str(",readonly=on");
         }
         let id = format!("disk{}", disk.index);
@@ -463,7 +463,7 @@ mod tests {
             index: 0,
             path: Some("/dev/xen,vg/disk0".into()),
             uri: None,
-            mode: storage::DiskMode::Rw,
+            mode: objects::DiskMode::Rw,
         }];
         l.nics = vec![NicSpec {
             mac: "aa:00:00:00:00:01".into(),

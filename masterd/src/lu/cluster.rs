@@ -305,12 +305,12 @@ impl LogicalUnit for VerifyGroup {
             let mut report = Report::new(ctx, self.op.error_codes, &self.op.ignore_errors);
             ctx.feedback("* Gathering data (node daemons and instance lists)");
             let online: Vec<objects::Node> = nodes.iter().filter(|n| !n.offline).cloned().collect();
-            let verify = noded::api::NodeVerify {
+            let verify = rpc::api::NodeVerify {
                 hypervisors: hv_params.clone(),
                 os: false,
                 file_storage: true,
             };
-            let listing = noded::api::AllInstancesInfo {
+            let listing = rpc::api::AllInstancesInfo {
                 hypervisors: hv_params,
             };
             let (verify_res, list_res) = tokio::join!(

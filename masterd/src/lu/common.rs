@@ -4,9 +4,9 @@
 use std::collections::BTreeMap;
 
 use luxi::error::GanetiError;
-use noded::api::{BeParams, DiskMode, DiskSpec, DiskTemplate, InstanceSpec, NicMode, NicSpec};
 use objects::params::{be, get_bool, get_u64};
-use objects::{Disk, Instance, Node, NodeGroup};
+use objects::{Disk, DiskMode, DiskTemplate, Instance, NicMode, Node, NodeGroup};
+use rpc::api::{BeParams, DiskSpec, InstanceSpec, NicSpec};
 use serde_json::Value;
 
 use super::{noent, wrong_state, Ctx};

@@ -3,10 +3,10 @@
 
 use luxi::error::{ErrorCode, GanetiError};
 use luxi::opcodes;
-use noded::api as rpc;
 use objects::params::{be, get_u64, ParamDict};
 use objects::validate::{check_host_name, normalize_mac};
 use objects::{AdminState, AdminStateSource, Disk, Instance, Nic};
+use rpc::api;
 use serde_json::{json, Value};
 
 use super::cluster::KNOWN_DISK_TEMPLATES;
@@ -98,7 +98,7 @@ async fn is_running(ctx: &Ctx, inst: &Instance, node: &objects::Node) -> Result<
         .rpc
         .call(
             node,
-            &rpc::InstanceInfo {
+            &api::InstanceInfo {
                 instance: inst.name.clone(),
                 hypervisor: inst.hypervisor.clone(),
                 hvparams,
@@ -131,7 +131,7 @@ async fn check_free_memory(
         .rpc
         .call(
             node,
-            &rpc::NodeInfo {
+            &api::NodeInfo {
                 hypervisors: vec![(hv.to_string(), hvparams)],
                 storage: vec![],
             },
@@ -176,7 +176,7 @@ async fn start_on(
         .rpc
         .call(
             node,
-            &rpc::InstanceStart {
+            &api::InstanceStart {
                 instance: spec,
                 startup_paused: paused,
             },
@@ -197,7 +197,7 @@ async fn stop_on(
         .rpc
         .call(
             node,
-            &rpc::InstanceShutdown {
+            &api::InstanceShutdown {
                 instance: spec,
                 timeout_secs: timeout,
             },
@@ -566,7 +566,7 @@ impl LogicalUnit for Create {
             let spec = instance_spec(&master.config.read(), &inst)?;
 
             // Create the disks, undoing the ones made if one fails.
-            let mut created: Vec<rpc::DiskSpec> = Vec::new();
+            let mut created: Vec<api::DiskSpec> = Vec::new();
             for d in &spec.disks {
                 ctx.feedback(format!(
                     "* creating instance disk {} on {}",
@@ -576,7 +576,7 @@ impl LogicalUnit for Create {
                     .rpc
                     .call(
                         &pnode,
-                        &rpc::BlockdevCreate {
+                        &api::BlockdevCreate {
                             instance_name: inst.name.clone(),
                             disk: d.clone(),
                             size: None,
@@ -602,7 +602,7 @@ impl LogicalUnit for Create {
                     .rpc
                     .call(
                         &pnode,
-                        &rpc::InstanceOsAdd {
+                        &api::InstanceOsAdd {
                             instance: spec.clone(),
                             reinstall: false,
                             debug: ctx.common.debug_level.max(0) as u32,
@@ -642,7 +642,7 @@ async fn remove_disks(
     ctx: &Ctx,
     name: &str,
     node: &objects::Node,
-    disks: &[rpc::DiskSpec],
+    disks: &[api::DiskSpec],
 ) -> Vec<String> {
     let mut failed = Vec::new();
     for d in disks {
@@ -651,7 +651,7 @@ async fn remove_disks(
             .rpc
             .call(
                 node,
-                &rpc::BlockdevRemove {
+                &api::BlockdevRemove {
                     instance_name: name.to_string(),
                     disk: d.clone(),
                 },
@@ -924,15 +924,15 @@ impl LogicalUnit for Reboot {
             if running && self.op.reboot_type != "full" {
                 let spec = instance_spec(&ctx.master.config.read(), &inst)?;
                 let t = if self.op.reboot_type == "soft" {
-                    rpc::RebootType::Soft
+                    api::RebootType::Soft
                 } else {
-                    rpc::RebootType::Hard
+                    api::RebootType::Hard
                 };
                 ctx.master
                     .rpc
                     .call(
                         &pnode,
-                        &rpc::InstanceReboot {
+                        &api::InstanceReboot {
                             instance: spec,
                             reboot_type: t,
                             shutdown_timeout_secs: self.op.shutdown_timeout,
@@ -1028,7 +1028,7 @@ impl LogicalUnit for Rename {
                     .rpc
                     .call(
                         &pnode,
-                        &rpc::OsRename {
+                        &api::OsRename {
                             instance: spec,
                             old_name: old.clone(),
                             debug: 0,
@@ -1196,7 +1196,7 @@ impl SetParams {
             .rpc
             .call(
                 &node,
-                &rpc::InstanceInfo {
+                &api::InstanceInfo {
                     instance: inst.name.clone(),
                     hypervisor: inst.hypervisor.clone(),
                     hvparams,
@@ -1225,7 +1225,7 @@ impl SetParams {
             .rpc
             .call(
                 &node,
-                &rpc::InstanceBalloonMemory {
+                &api::InstanceBalloonMemory {
                     instance: spec,
                     memory_mib: mem,
                 },
@@ -1298,7 +1298,7 @@ impl LogicalUnit for Reinstall {
                 .rpc
                 .call(
                     &pnode,
-                    &rpc::InstanceOsAdd {
+                    &api::InstanceOsAdd {
                         instance: spec,
                         reinstall: true,
                         debug: ctx.common.debug_level.max(0) as u32,

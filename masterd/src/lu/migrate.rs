@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use luxi::error::GanetiError;
 use luxi::opcodes;
-use noded::api as rpc;
 use objects::Instance;
+use rpc::api;
 use serde_json::Value;
 
 use super::common::{error_chain, get_instance, get_node, instance_spec, rpc_error};
@@ -36,16 +36,16 @@ pub async fn migrate(
     let spec = instance_spec(&master.config.read(), &inst)?;
     // The three questions go out at once: whether the source runs it, the
     // target's free memory, and the source's migration data (read-only).
-    let info_req = rpc::InstanceInfo {
+    let info_req = api::InstanceInfo {
         instance: inst.name.clone(),
         hypervisor: inst.hypervisor.clone(),
         hvparams: hvparams.clone(),
     };
-    let node_req = rpc::NodeInfo {
+    let node_req = api::NodeInfo {
         hypervisors: vec![(inst.hypervisor.clone(), hvparams.clone())],
         storage: vec![],
     };
-    let mig_req = rpc::MigrationInfo {
+    let mig_req = api::MigrationInfo {
         instance: spec.clone(),
     };
     let (running, info, migration_info) = tokio::join!(
@@ -99,7 +99,7 @@ pub async fn migrate(
         .rpc
         .call(
             &target,
-            &rpc::AcceptInstance {
+            &api::AcceptInstance {
                 instance: spec.clone(),
                 info: migration_info.clone(),
                 target: target.primary_ip.clone(),
@@ -113,7 +113,7 @@ pub async fn migrate(
             )
         })?;
     let cluster_name = master.config.read().cluster.cluster_name.clone();
-    let send_req = rpc::MigrateInstance {
+    let send_req = api::MigrateInstance {
         cluster_name,
         instance: spec.clone(),
         target: target.primary_ip.clone(),
@@ -126,7 +126,7 @@ pub async fn migrate(
         tokio::select! {
             r = &mut send => break r,
             _ = tokio::time::sleep(Duration::from_secs(1)) => {
-                if let Ok(st) = master.rpc.call(&source, &rpc::GetMigrationStatus { instance: spec.clone() }).await {
+                if let Ok(st) = master.rpc.call(&source, &api::GetMigrationStatus { instance: spec.clone() }).await {
                     if let (Some(done), Some(total)) = (st.transferred_ram, st.total_ram) {
                         if total > 0 {
                             let pct = (done as f64 * 100.0 / total as f64).min(100.0);
@@ -159,7 +159,7 @@ pub async fn migrate(
         .rpc
         .call(
             &source,
-            &rpc::GetMigrationStatus {
+            &api::GetMigrationStatus {
                 instance: spec.clone(),
             },
         )
@@ -185,7 +185,7 @@ pub async fn migrate(
         .rpc
         .call(
             &target,
-            &rpc::FinalizeMigrationDst {
+            &api::FinalizeMigrationDst {
                 instance: spec.clone(),
                 info: migration_info,
                 success: true,
@@ -196,7 +196,7 @@ pub async fn migrate(
         .rpc
         .call(
             &source,
-            &rpc::FinalizeMigrationSrc {
+            &api::FinalizeMigrationSrc {
                 instance: spec,
                 success: true,
                 live,
@@ -235,7 +235,7 @@ async fn find_locations(ctx: &Ctx, inst: &Instance) -> Result<Vec<objects::Node>
         .filter(|n| !n.offline)
         .cloned()
         .collect();
-    let req = rpc::InstanceList {
+    let req = api::InstanceList {
         hypervisors: vec![inst.hypervisor.clone()],
     };
     let answers = ctx.master.rpc.call_many(&nodes, &req).await;
@@ -278,7 +278,7 @@ pub async fn cleanup(
             .rpc
             .call(
                 &source,
-                &rpc::MigrationInfo {
+                &api::MigrationInfo {
                     instance: spec.clone(),
                 },
             )
@@ -352,7 +352,7 @@ pub async fn cleanup(
 /// resumes. Returns what failed, as `node: error`.
 async fn abort(
     ctx: &Ctx,
-    spec: &rpc::InstanceSpec,
+    spec: &api::InstanceSpec,
     info: &str,
     source: &objects::Node,
     targets: &[objects::Node],
@@ -360,7 +360,7 @@ async fn abort(
 ) -> Vec<String> {
     let mut failures = Vec::new();
     for target in targets {
-        let req = rpc::FinalizeMigrationDst {
+        let req = api::FinalizeMigrationDst {
             instance: spec.clone(),
             info: info.to_string(),
             success: false,
@@ -369,7 +369,7 @@ async fn abort(
             failures.push(format!("{}: {}", target.name, error_chain(&e)));
         }
     }
-    let req = rpc::FinalizeMigrationSrc {
+    let req = api::FinalizeMigrationSrc {
         instance: spec.clone(),
         success: false,
         live,

@@ -137,15 +137,15 @@ impl LogicalUnit for Add {
             ));
             let version = master
                 .rpc
-                .call_anyway(&node, &noded::api::Version {})
+                .call_anyway(&node, &rpc::api::Version {})
                 .await
                 .map_err(|e| rpc_error(&format!("Node {} does not answer", node.name), e))?;
-            if version.protocol != noded::api::PROTOCOL_VERSION {
+            if version.protocol != rpc::api::PROTOCOL_VERSION {
                 return Err(GanetiError::exec(format!(
                     "Node {} speaks node RPC protocol {}, the master speaks {}",
                     node.name,
                     version.protocol,
-                    noded::api::PROTOCOL_VERSION
+                    rpc::api::PROTOCOL_VERSION
                 )));
             }
             {
@@ -218,7 +218,7 @@ impl LogicalUnit for Remove {
             if let Err(e) = ctx
                 .master
                 .rpc
-                .call(&node, &noded::api::NodeLeaveCluster {})
+                .call(&node, &rpc::api::NodeLeaveCluster {})
                 .await
             {
                 ctx.feedback(format!(

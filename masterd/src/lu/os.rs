@@ -38,7 +38,7 @@ impl Diagnose {
 #[derive(Default)]
 struct Seen {
     /// Per node name: (path, valid, diagnose, variants, params, api versions).
-    per_node: BTreeMap<String, noded::api::OsInfo>,
+    per_node: BTreeMap<String, rpc::api::OsInfo>,
 }
 
 impl LogicalUnit for Diagnose {
@@ -100,10 +100,7 @@ pub async fn os_rows(master: &std::sync::Arc<crate::master::Master>) -> Vec<OsRo
         .filter(|n| !n.offline && n.vm_capable)
         .cloned()
         .collect();
-    let answers = master
-        .rpc
-        .call_many(&nodes, &noded::api::OsDiagnose {})
-        .await;
+    let answers = master.rpc.call_many(&nodes, &rpc::api::OsDiagnose {}).await;
     let mut oses: BTreeMap<String, Seen> = BTreeMap::new();
     let mut answering = 0usize;
     for (node, a) in nodes.iter().zip(answers) {

@@ -1,9 +1,9 @@
 //! The `instance` query resource.
 
 use luxi::query::{Cell, DataNeeds, FieldDef, FieldFlags, FieldKind, FieldRegistry};
-use noded::api::RunningInstance;
 use objects::params::{be, get_u64};
 use objects::{AdminState, AdminStateSource, Instance};
+use rpc::api::RunningInstance;
 use serde_json::{json, Value};
 
 use super::common_fields;
@@ -40,8 +40,8 @@ pub struct InstRow<'a> {
 pub const CONSOLE: DataNeeds = DataNeeds::custom(8);
 
 /// Ganeti's console dict (`InstanceConsole.ToDict`) for what a node said.
-pub fn console_dict(c: &noded::api::ConsoleInfo) -> Value {
-    use noded::api::ConsoleInfo as C;
+pub fn console_dict(c: &rpc::api::ConsoleInfo) -> Value {
+    use rpc::api::ConsoleInfo as C;
     match c {
         C::Message { instance, message } => {
             json!({"instance": instance, "kind": "msg", "message": message})
@@ -134,7 +134,7 @@ impl<'a> InstRow<'a> {
                 on_primary: false, ..
             } => "ERROR_wrongnode",
             LiveInst::Running { info, .. } => {
-                let shut = matches!(info.info.state, noded::api::InstanceState::Shutdown);
+                let shut = matches!(info.info.state, rpc::api::InstanceState::Shutdown);
                 match (shut, admin) {
                     (false, AdminState::Up) => "running",
                     (false, _) => "ERROR_up",

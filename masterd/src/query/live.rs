@@ -5,8 +5,8 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use noded::api as rpc;
 use objects::Node;
+use rpc::api;
 
 use crate::master::Master;
 
@@ -30,8 +30,8 @@ impl<T> NodeAnswer<T> {
 /// Live data of the nodes asked.
 #[derive(Default)]
 pub struct Live {
-    pub node_info: HashMap<String, NodeAnswer<rpc::NodeInfoResult>>,
-    pub instances: HashMap<String, NodeAnswer<BTreeMap<String, rpc::RunningInstance>>>,
+    pub node_info: HashMap<String, NodeAnswer<api::NodeInfoResult>>,
+    pub instances: HashMap<String, NodeAnswer<BTreeMap<String, api::RunningInstance>>>,
 }
 
 impl Live {
@@ -62,13 +62,13 @@ impl Live {
                 })
                 .collect()
         };
-        let info_req = rpc::NodeInfo {
+        let info_req = api::NodeInfo {
             hypervisors: hvs.iter().take(1).cloned().collect(),
-            storage: vec![rpc::StorageUnit {
-                kind: rpc::DiskTemplate::File,
+            storage: vec![api::StorageUnit {
+                kind: api::DiskTemplate::File,
             }],
         };
-        let list_req = rpc::AllInstancesInfo { hypervisors: hvs };
+        let list_req = api::AllInstancesInfo { hypervisors: hvs };
         let (infos, lists) = tokio::join!(
             async {
                 if with_node_info {

@@ -208,7 +208,7 @@ async fn consoles(
         set.spawn(async move {
             let r = master
                 .rpc
-                .call(&node, &noded::api::InstanceConsole { instance: spec })
+                .call(&node, &rpc::api::InstanceConsole { instance: spec })
                 .await;
             (uuid, r)
         });

@@ -1,8 +1,8 @@
 //! The `node` query resource.
 
 use luxi::query::{Cell, DataNeeds, FieldDef, FieldFlags, FieldKind, FieldRegistry};
-use noded::api::NodeInfoResult;
 use objects::{Instance, Node};
+use rpc::api::NodeInfoResult;
 use serde_json::json;
 
 use super::common_fields;

@@ -6,11 +6,9 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use hypervisors::{
-    AttachedDisk, HvParams, Hypervisor, HypervisorError, InstanceSpec, Registry, StopOptions,
-};
-use noded::api::*;
+use hypervisors::{Hypervisor, HypervisorError, Registry, StopOptions};
 use objects::paths::Paths;
+use rpc::api::*;
 use storage::{StorageContext, StorageError};
 use tracing::info;
 
@@ -143,7 +141,7 @@ fn now() -> f64 {
 pub fn version(_s: &State, _r: Version) -> CallResult<VersionInfo> {
     Ok(VersionInfo {
         protocol: PROTOCOL_VERSION,
-        software: noded::SOFTWARE_VERSION.to_string(),
+        software: crate::SOFTWARE_VERSION.to_string(),
     })
 }
 
@@ -636,7 +634,7 @@ pub fn write_ssconf_files(s: &State, r: WriteSsconfFiles) -> CallResult<()> {
         }
     }
     for (key, value) in &r.values {
-        noded::tls::write_file_atomically(&s.paths.ssconf(key), value.as_bytes(), 0o644)
+        rpc::tls::write_file_atomically(&s.paths.ssconf(key), value.as_bytes(), 0o644)
             .map_err(|e| failed(chain(&e)))?;
     }
     Ok(())
@@ -661,7 +659,7 @@ pub fn upload_file(s: &State, r: UploadFile) -> CallResult<()> {
         return Err(bad(format!("invalid file mode {:o}", r.mode)));
     }
     let target = s.paths.root().join(rel);
-    noded::tls::write_file_atomically(&target, r.content.as_bytes(), r.mode)
+    rpc::tls::write_file_atomically(&target, r.content.as_bytes(), r.mode)
         .map_err(|e| failed(chain(&e)))
 }
 

@@ -8,7 +8,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::time::Duration;
 
-use noded::api::{HookResult, HookStatus, HooksPhase};
+use rpc::api::{HookResult, HookStatus, HooksPhase};
 
 use crate::process::{self, Outcome};
 

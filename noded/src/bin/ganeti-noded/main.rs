@@ -25,6 +25,9 @@ use crate::handlers::State;
 use crate::logfile::LogFile;
 use crate::test_hooks::TestHooks;
 
+/// The software version reported by `version`.
+pub const SOFTWARE_VERSION: &str = env!("CARGO_PKG_VERSION");
+
 /// Ganeti node daemon.
 #[derive(Debug, Parser)]
 #[command(name = "ganeti-noded", version)]
@@ -199,7 +202,7 @@ fn ensure_dirs(paths: &Paths) -> Result<()> {
 async fn wait_for_tls(paths: &Paths) -> Arc<rustls::ServerConfig> {
     let mut reported = None::<String>;
     loop {
-        match noded::tls::server_config(paths) {
+        match rpc::tls::server_config(paths) {
             Ok(config) => {
                 if reported.is_some() {
                     info!("TLS files present, starting");
@@ -282,7 +285,7 @@ async fn run(args: Args, paths: Paths) -> Result<()> {
         root = %paths.root().display(),
         test_hooks = args.enable_test_hooks,
         "ganeti-noded {} starting",
-        noded::SOFTWARE_VERSION
+        SOFTWARE_VERSION
     );
     if args.enable_test_hooks {
         warn!("test hooks are enabled: failures can be injected over RPC");

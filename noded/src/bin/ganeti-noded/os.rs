@@ -8,10 +8,9 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use hypervisors::{AttachedDisk, InstanceSpec};
-use noded::api::OsInfo;
 use objects::paths::Paths;
-use storage::DiskTemplate;
+use objects::{DiskTemplate, NicMode};
+use rpc::api::{AttachedDisk, InstanceSpec, OsInfo};
 
 use crate::process::{self, Outcome};
 
@@ -441,7 +440,7 @@ pub fn instance_env(
             env.insert(format!("NIC_{idx}_IP"), ip.clone());
         }
         env.insert(format!("NIC_{idx}_MODE"), nic.mode.as_str().into());
-        if nic.mode == hypervisors::NicMode::Bridged {
+        if nic.mode == NicMode::Bridged {
             env.insert(format!("NIC_{idx}_BRIDGE"), nic.link.clone());
         }
         if !nic.link.is_empty() {
@@ -527,8 +526,8 @@ mod tests {
 
     use std::time::Instant;
 
-    use hypervisors::{BeParams, HvParams, NicMode, NicSpec};
-    use storage::{DiskMode, DiskSpec};
+    use objects::DiskMode;
+    use rpc::api::{BeParams, DiskSpec, HvParams, NicSpec};
 
     use super::*;
 

@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use noded::api::FailureMode;
+use rpc::api::FailureMode;
 
 /// Pending injected failures: call name -> (mode, remaining count).
 #[derive(Debug, Default)]

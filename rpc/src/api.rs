@@ -4,7 +4,8 @@
 //! On the wire each call is `POST /<NAME>` with the request as a JSON body;
 //! the answer is `{"ok": <response>}` or `{"error": {"kind", "message"}}`
 //! (see [`Reply`]). The master uses these types through
-//! [`crate::client::NodeClient::call`].
+//! [`crate::client::NodeClient::call`]; the types the calls carry are
+//! re-exported here so that one `use rpc::api::*` names them all.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -12,12 +13,12 @@ use std::time::Duration;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-pub use hypervisors::{
-    AttachedDisk, BeParams, ConsoleInfo, HvNodeInfo, HvParams, InstanceRuntimeInfo, InstanceSpec,
-    InstanceState, MigrationStatus, NicMode, NicSpec,
+pub use crate::hypervisor::{
+    ConsoleInfo, HvNodeInfo, InstanceRuntimeInfo, InstanceState, MigrationStatus,
 };
-pub use storage::space::SpaceInfo;
-pub use storage::{DeviceInfo, DiskMode, DiskSpec, DiskTemplate};
+pub use crate::instance::{AttachedDisk, BeParams, HvParams, InstanceSpec, NicSpec};
+pub use crate::storage::{DeviceInfo, DiskSpec};
+pub use objects::{DiskMode, DiskTemplate, NicMode};
 
 /// Version of this protocol; bumped on incompatible changes.
 pub const PROTOCOL_VERSION: u32 = 1;

@@ -2,10 +2,10 @@
 //!
 //! ```no_run
 //! # async fn f() -> Result<(), Box<dyn std::error::Error>> {
-//! use noded::api::Version;
-//! use noded::client::NodeClient;
+//! use rpc::api::Version;
+//! use rpc::client::NodeClient;
 //! let paths = objects::paths::Paths::from_env();
-//! let tls = noded::tls::client_config(&paths)?;
+//! let tls = rpc::tls::client_config(&paths)?;
 //! let node = NodeClient::new("node1", "127.0.0.1:1811".parse()?, tls)?;
 //! let version = node.call(&Version {}).await?;
 //! # Ok(()) }

@@ -1,6 +1,6 @@
-//! The description of one disk, as the master sends it to a node.
+//! Domain enums that the configuration, the node RPC and the drivers share:
+//! disk templates, disk access modes and NIC modes, with Ganeti's spellings.
 
-use std::collections::BTreeMap;
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
@@ -67,26 +67,45 @@ impl DiskMode {
     }
 }
 
-/// One disk of an instance.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct DiskSpec {
-    pub uuid: String,
-    /// Position of the disk in the instance (0-based).
-    pub index: usize,
-    /// Size in MiB.
-    pub size: u64,
-    pub dev_type: DiskTemplate,
-    /// Where the data lives. For `file` and `sharedfile` disks: the file's
-    /// path as the cluster configuration knows it (absolute, without the
-    /// node's `GANETI_ROOTDIR`); when absent the node derives the default
-    /// `<storage dir>/<instance>/<uuid>.<template>.disk<index>`.
-    #[serde(default)]
-    pub logical_id: Option<String>,
-    #[serde(default)]
-    pub mode: DiskMode,
-    #[serde(default)]
-    pub name: Option<String>,
-    /// Disk parameters of the template (free-form).
-    #[serde(default)]
-    pub params: BTreeMap<String, serde_json::Value>,
+/// How a NIC reaches the network.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NicMode {
+    #[default]
+    Bridged,
+    Routed,
+    Openvswitch,
+}
+
+impl NicMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NicMode::Bridged => "bridged",
+            NicMode::Routed => "routed",
+            NicMode::Openvswitch => "openvswitch",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The JSON spelling (config, node RPC) and `as_str` (CLI, queries)
+    /// are the same for every variant.
+    #[test]
+    fn json_and_display_spellings_agree() {
+        use DiskTemplate::*;
+        for t in [
+            Diskless, File, SharedFile, Plain, Drbd, Blockdev, Rbd, Ext, Gluster,
+        ] {
+            assert_eq!(serde_json::to_value(t).unwrap(), t.as_str());
+        }
+        for m in [DiskMode::Rw, DiskMode::Ro] {
+            assert_eq!(serde_json::to_value(m).unwrap(), m.as_str());
+        }
+        for m in [NicMode::Bridged, NicMode::Routed, NicMode::Openvswitch] {
+            assert_eq!(serde_json::to_value(m).unwrap(), m.as_str());
+        }
+    }
 }

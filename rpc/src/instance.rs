@@ -2,8 +2,10 @@
 
 use std::collections::BTreeMap;
 
+use objects::{DiskMode, NicMode};
 use serde::{Deserialize, Serialize};
-use storage::DiskSpec;
+
+use crate::storage::DiskSpec;
 
 /// Hypervisor parameters: name to JSON value, as in the cluster config.
 pub type HvParams = BTreeMap<String, serde_json::Value>;
@@ -38,26 +40,6 @@ impl BeParams {
     /// The minimum memory, `maxmem` when unset.
     pub fn min_memory(&self) -> u64 {
         self.minmem.unwrap_or(self.maxmem).min(self.maxmem)
-    }
-}
-
-/// How a NIC reaches the network.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum NicMode {
-    #[default]
-    Bridged,
-    Routed,
-    Openvswitch,
-}
-
-impl NicMode {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            NicMode::Bridged => "bridged",
-            NicMode::Routed => "routed",
-            NicMode::Openvswitch => "openvswitch",
-        }
     }
 }
 
@@ -119,5 +101,5 @@ pub struct AttachedDisk {
     #[serde(default)]
     pub uri: Option<String>,
     #[serde(default)]
-    pub mode: storage::DiskMode,
+    pub mode: DiskMode,
 }
