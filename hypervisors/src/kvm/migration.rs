@@ -116,10 +116,12 @@ impl KvmHypervisor {
             }
         }
         let uri = tcp_uri(target, params.migration_port);
-        if let Err(e) = self.reset_guard(name).arm() {
-            warn!(instance = %name, error = %e, "cannot guard the source against guest resets");
-        }
+        let guard = self.reset_guard(name);
         self.with_qmp(name, QMP_TIMEOUT, |q| {
+            // In the same session as the migration (one QMP connection).
+            if let Err(e) = guard.arm_in(q) {
+                warn!(instance = %name, error = %e, "cannot guard the source against guest resets");
+            }
             q.execute(
                 "migrate-set-parameters",
                 Some(json!({

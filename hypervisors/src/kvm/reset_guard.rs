@@ -107,6 +107,13 @@ impl ResetGuard {
         Ok(())
     }
 
+    /// [`ResetGuard::arm`] in a QMP session already open.
+    pub fn arm_in(&self, q: &mut Qmp) -> Result<(), QmpError> {
+        self.guards.bump(&self.name);
+        q.execute("set-action", Some(guarded_actions()))?;
+        Ok(())
+    }
+
     /// Ends any guard now: the instance's own actions again.
     pub fn disarm(&self, params: &KvmParams) -> Result<(), QmpError> {
         self.guards.bump(&self.name);
