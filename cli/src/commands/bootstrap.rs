@@ -243,7 +243,7 @@ pub fn init(a: InitArgs) -> Result<i32, CliError> {
         master_netdev: a.master_netdev.clone(),
         default_iallocator: a.default_iallocator.clone(),
     };
-    init_cluster(&paths, &params).map_err(|e| prereq(masterd::lu::common::error_chain(&e)))?;
+    init_cluster(&paths, &params).map_err(|e| prereq(objects::error_chain(&e)))?;
     start_node_daemon(&paths, &master, ip)?;
     start_daemon(
         "ganeti-masterd",
@@ -320,13 +320,13 @@ pub fn node_setup(node: &str) -> Result<(), CliError> {
     let ca = rpc::tls::read_cluster_ca(&paths).map_err(|e| {
         exec_err(format!(
             "Cannot read the cluster CA: {}",
-            masterd::lu::common::error_chain(&e)
+            objects::error_chain(&e)
         ))
     })?;
     let cert = rpc::tls::create_node_cert(&ca, node, ip).map_err(|e| {
         exec_err(format!(
             "Cannot create a certificate for {node}: {}",
-            masterd::lu::common::error_chain(&e)
+            objects::error_chain(&e)
         ))
     })?;
     for d in [
@@ -340,13 +340,13 @@ pub fn node_setup(node: &str) -> Result<(), CliError> {
     rpc::tls::write_cluster_ca(&node_paths, &ca, false).map_err(|e| {
         exec_err(format!(
             "Cannot install the cluster CA on {node}: {}",
-            masterd::lu::common::error_chain(&e)
+            objects::error_chain(&e)
         ))
     })?;
     rpc::tls::write_node_cert(&node_paths, &cert).map_err(|e| {
         exec_err(format!(
             "Cannot install the certificate on {node}: {}",
-            masterd::lu::common::error_chain(&e)
+            objects::error_chain(&e)
         ))
     })?;
     start_node_daemon(&node_paths, node, ip)

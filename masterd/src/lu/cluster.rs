@@ -4,10 +4,10 @@ use std::collections::{BTreeMap, HashMap};
 
 use luxi::error::GanetiError;
 use luxi::opcodes;
-use objects::AdminState;
+use objects::{error_chain, AdminState};
 use serde_json::{json, Value};
 
-use super::common::{error_chain, expand_group};
+use super::common::expand_group;
 use super::{inval, Ctx, ExecFuture, LogicalUnit};
 use crate::config::{Changes, ConfigData};
 use crate::locking::{Level, LockRequest, Mode};

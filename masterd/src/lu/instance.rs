@@ -662,7 +662,7 @@ async fn remove_disks(
                 "Could not remove disk {} on node {}: {}",
                 d.index,
                 node.name,
-                super::common::error_chain(&e)
+                objects::error_chain(&e)
             );
             ctx.feedback(format!("Warning: {msg}"));
             failed.push(msg);
@@ -1041,7 +1041,7 @@ impl LogicalUnit for Rename {
                          (but the instance has been renamed in Ganeti): {}",
                         inst.name,
                         pnode.name,
-                        super::common::error_chain(&e)
+                        objects::error_chain(&e)
                     ));
                 }
             }
