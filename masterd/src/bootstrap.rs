@@ -68,14 +68,14 @@ pub fn init_cluster(paths: &Paths, p: &InitParams) -> Result<(), BootstrapError>
         .parse()
         .map_err(|_| BootstrapError::Invalid(format!("invalid master IP '{}'", p.master_ip)))?;
     for hv in &p.enabled_hypervisors {
-        if !crate::lu::cluster::KNOWN_HYPERVISORS.contains(&hv.as_str()) {
+        if !objects::enums::KNOWN_HYPERVISORS.contains(&hv.as_str()) {
             return Err(BootstrapError::Invalid(format!(
                 "unknown hypervisor '{hv}'"
             )));
         }
     }
     for t in &p.enabled_disk_templates {
-        if !crate::lu::cluster::KNOWN_DISK_TEMPLATES.contains(&t.as_str()) {
+        if !objects::enums::KNOWN_DISK_TEMPLATES.contains(&t.as_str()) {
             return Err(BootstrapError::Invalid(format!(
                 "unsupported disk template '{t}'"
             )));
@@ -137,7 +137,7 @@ pub fn init_cluster(paths: &Paths, p: &InitParams) -> Result<(), BootstrapError>
     }
     match &p.default_iallocator {
         Some(a) if !a.is_empty() => {
-            if crate::iallocator::find_plugin(paths.root(), a).is_none() {
+            if objects::plugins::find_iallocator(paths.root(), a).is_none() {
                 return Err(BootstrapError::Invalid(format!(
                     "Invalid default iallocator script '{a}' specified"
                 )));
@@ -146,7 +146,7 @@ pub fn init_cluster(paths: &Paths, p: &InitParams) -> Result<(), BootstrapError>
         }
         Some(_) => {}
         None => {
-            if crate::iallocator::find_plugin(paths.root(), "hail").is_some() {
+            if objects::plugins::find_iallocator(paths.root(), "hail").is_some() {
                 cluster.default_iallocator = "hail".into();
             }
         }

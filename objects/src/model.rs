@@ -257,7 +257,6 @@ impl Cluster {
     /// A new cluster with Ganeti's default parameters.
     pub fn new(uuid: &str, name: &str, master_node: &str, master_ip: &str, now: Timestamp) -> Self {
         use crate::params::*;
-        let hvs = ["fake", "kvm"];
         Cluster {
             uuid: uuid.to_string(),
             cluster_name: name.to_string(),
@@ -270,7 +269,7 @@ impl Cluster {
             shared_file_storage_dir: String::new(),
             enabled_hypervisors: vec!["fake".to_string()],
             enabled_disk_templates: vec!["file".to_string(), "diskless".to_string()],
-            hvparams: hvs
+            hvparams: crate::enums::KNOWN_HYPERVISORS
                 .iter()
                 .map(|h| (h.to_string(), default_hvparams(h)))
                 .collect(),
