@@ -99,7 +99,7 @@ impl From<ClientError> for CliError {
             ClientError::Transport(FrameError::Closed) => {
                 CliError::Protocol("the master daemon closed the connection".into())
             }
-            ClientError::Transport(f) => CliError::Protocol(error_chain(&f)),
+            ClientError::Transport(f) => CliError::Protocol(objects::error_chain(&f)),
             ClientError::Server(g) => CliError::Ganeti(g),
         }
     }
@@ -112,17 +112,6 @@ impl From<MakeFilterError> for CliError {
             other => CliError::invalid(other.to_string()),
         }
     }
-}
-
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut src = e.source();
-    while let Some(c) = src {
-        s.push_str(": ");
-        s.push_str(&c.to_string());
-        src = c.source();
-    }
-    s
 }
 
 /// Python's `str(exception)`: the single argument, or the tuple of them.

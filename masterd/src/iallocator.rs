@@ -12,29 +12,6 @@ use serde_json::{json, Map, Value};
 
 use crate::master::Master;
 
-/// Where iallocator plugins are looked up: next to the running program,
-/// the node tree's `usr/lib/ganeti/iallocators`, the system's, then the
-/// `PATH`. A name with a `/` is a path.
-pub fn find_plugin(root: &std::path::Path, name: &str) -> Option<PathBuf> {
-    if name.contains('/') {
-        let p = PathBuf::from(name);
-        return p.is_file().then_some(p);
-    }
-    let mut dirs: Vec<PathBuf> = Vec::new();
-    if let Some(d) = std::env::current_exe()
-        .ok()
-        .and_then(|e| e.parent().map(PathBuf::from))
-    {
-        dirs.push(d);
-    }
-    dirs.push(root.join("usr/lib/ganeti/iallocators"));
-    dirs.push(PathBuf::from("/usr/lib/ganeti/iallocators"));
-    if let Some(path) = std::env::var_os("PATH") {
-        dirs.extend(std::env::split_paths(&path));
-    }
-    dirs.into_iter().map(|d| d.join(name)).find(|p| p.is_file())
-}
-
 /// The cluster part of an iallocator request, with live node data.
 async fn cluster_data(master: &Arc<Master>) -> Map<String, Value> {
     let nodes: Vec<objects::Node> = master.config.read().nodes.values().cloned().collect();
@@ -221,7 +198,7 @@ fn node_list(name: &str, result: Value) -> Result<Vec<String>, GanetiError> {
 /// Runs plugin `name` on the cluster data plus `request`; the answer's
 /// `result` when it says `success`.
 async fn run(master: &Arc<Master>, name: &str, request: Value) -> Result<Value, GanetiError> {
-    let plugin = find_plugin(master.paths.root(), name).ok_or_else(|| {
+    let plugin = objects::plugins::find_iallocator(master.paths.root(), name).ok_or_else(|| {
         GanetiError::prereq(
             format!("Can't find the iallocator '{name}'"),
             ErrorCode::NoEnt,

@@ -163,7 +163,7 @@ impl Master {
         let serial = self.config.commit(changes).map_err(|e| {
             GanetiError::configuration(format!(
                 "Could not save the configuration: {}",
-                crate::lu::common::error_chain(&e)
+                objects::error_chain(&e)
             ))
         })?;
         self.schedule_ssconf();
@@ -352,7 +352,7 @@ impl Master {
                     Err(e) => tracing::warn!(
                         "cannot write ssconf files on node {}: {}",
                         n.name,
-                        crate::lu::common::error_chain(&e)
+                        objects::error_chain(&e)
                     ),
                 }
             }

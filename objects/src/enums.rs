@@ -1,5 +1,6 @@
 //! Domain enums that the configuration, the node RPC and the drivers share:
-//! disk templates, disk access modes and NIC modes, with Ganeti's spellings.
+//! disk templates, disk access modes and NIC modes, with Ganeti's spellings;
+//! which hypervisors and disk templates ganeti-rs implements.
 
 use std::fmt;
 
@@ -48,6 +49,11 @@ impl fmt::Display for DiskTemplate {
         f.write_str(self.as_str())
     }
 }
+
+/// The hypervisors ganeti-rs implements.
+pub const KNOWN_HYPERVISORS: &[&str] = &["fake", "kvm"];
+/// The disk templates ganeti-rs can create.
+pub const KNOWN_DISK_TEMPLATES: &[&str] = &["diskless", "file", "sharedfile"];
 
 /// How the hypervisor exports a disk to the instance.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]

@@ -1,14 +1,20 @@
 //! The cluster model of ganeti-rs: cluster, node groups, nodes, instances,
 //! disks, NICs; domain enums; parameter dictionaries and their
-//! inheritance; validation. No I/O happens here.
+//! inheritance; validation; ids; formatting an error's chain. No I/O
+//! happens here but two lookups on a node's tree: host names
+//! ([`resolver`]) and iallocator plugins ([`plugins`]).
 
 pub mod enums;
+pub mod error;
+pub mod ids;
 pub mod model;
 pub mod params;
 pub mod paths;
+pub mod plugins;
 pub mod resolver;
 pub mod validate;
 
 pub use enums::{DiskMode, DiskTemplate, NicMode};
+pub use error::error_chain;
 pub use model::*;
 pub use params::ParamDict;

@@ -257,7 +257,6 @@ impl Cluster {
     /// A new cluster with Ganeti's default parameters.
     pub fn new(uuid: &str, name: &str, master_node: &str, master_ip: &str, now: Timestamp) -> Self {
         use crate::params::*;
-        let hvs = ["fake", "kvm"];
         Cluster {
             uuid: uuid.to_string(),
             cluster_name: name.to_string(),
@@ -270,7 +269,7 @@ impl Cluster {
             shared_file_storage_dir: String::new(),
             enabled_hypervisors: vec!["fake".to_string()],
             enabled_disk_templates: vec!["file".to_string(), "diskless".to_string()],
-            hvparams: hvs
+            hvparams: crate::enums::KNOWN_HYPERVISORS
                 .iter()
                 .map(|h| (h.to_string(), default_hvparams(h)))
                 .collect(),
@@ -319,5 +318,98 @@ impl Cluster {
     pub fn fill_nicparams(&self, nic: &Nic) -> ParamDict {
         let base = self.nicparams.get("default").cloned().unwrap_or_default();
         crate::params::fill(&base, &nic.nicparams)
+    }
+}
+
+/// What a new cluster's configuration starts with: the cluster, its
+/// default node group and the master node in it. `gnt-cluster init` makes
+/// it and hands it to `ganeti-masterd --init` (as JSON), which stores it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct FirstConfig {
+    pub cluster: Cluster,
+    pub nodegroup: NodeGroup,
+    pub master: Node,
+}
+
+/// Why a [`FirstConfig`] does not describe a new cluster.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum FirstConfigError {
+    #[error(transparent)]
+    Invalid(#[from] crate::validate::InvalidValue),
+    #[error("the cluster's master node is '{cluster}', but the node given is '{node}'")]
+    OtherMaster { cluster: String, node: String },
+    #[error("the master node is in group '{node}', but the group given is '{group}'")]
+    OtherGroup { node: String, group: String },
+}
+
+impl FirstConfig {
+    /// Checks that the objects fit together: valid names, the cluster's
+    /// master is the node given, and that node is in the group given.
+    pub fn check(&self) -> Result<(), FirstConfigError> {
+        use crate::validate::{check_group_name, check_host_name};
+        check_host_name("cluster", &self.cluster.cluster_name)?;
+        check_host_name("node", &self.master.name)?;
+        check_group_name(&self.nodegroup.name)?;
+        if self.cluster.master_node != self.master.uuid {
+            return Err(FirstConfigError::OtherMaster {
+                cluster: self.cluster.master_node.clone(),
+                node: self.master.uuid.clone(),
+            });
+        }
+        if self.master.group != self.nodegroup.uuid {
+            return Err(FirstConfigError::OtherGroup {
+                node: self.master.group.clone(),
+                group: self.nodegroup.uuid.clone(),
+            });
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn first() -> FirstConfig {
+        let nodegroup = NodeGroup::new("g", "default", 1.0);
+        let master = Node::new("n", "node1", "127.0.0.1", "g", 1.0);
+        let cluster = Cluster::new("c", "cluster.example.com", "n", "127.0.0.1", 1.0);
+        FirstConfig {
+            cluster,
+            nodegroup,
+            master,
+        }
+    }
+
+    #[test]
+    fn a_consistent_first_config_passes() {
+        assert_eq!(first().check(), Ok(()));
+    }
+
+    #[test]
+    fn a_first_config_whose_master_is_another_node_is_refused() {
+        let mut f = first();
+        f.cluster.master_node = "other".into();
+        assert!(matches!(
+            f.check(),
+            Err(FirstConfigError::OtherMaster { .. })
+        ));
+    }
+
+    #[test]
+    fn a_first_config_whose_master_is_outside_the_group_is_refused() {
+        let mut f = first();
+        f.master.group = "other".into();
+        assert!(matches!(
+            f.check(),
+            Err(FirstConfigError::OtherGroup { .. })
+        ));
+    }
+
+    #[test]
+    fn a_first_config_with_a_bad_cluster_name_is_refused() {
+        let mut f = first();
+        f.cluster.cluster_name = "-bad".into();
+        assert!(matches!(f.check(), Err(FirstConfigError::Invalid(_))));
     }
 }

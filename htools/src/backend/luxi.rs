@@ -66,14 +66,7 @@ pub fn socket_path(path: &str) -> PathBuf {
 }
 
 fn luxi_err(what: &str, e: luxi::client::ClientError) -> Error {
-    let mut msg = e.to_string();
-    let mut src = std::error::Error::source(&e);
-    while let Some(s) = src {
-        msg.push_str(": ");
-        msg.push_str(&s.to_string());
-        src = s.source();
-    }
-    Error::Invalid(format!("LUXI {what} failed: {msg}"))
+    Error::Invalid(format!("LUXI {what} failed: {}", objects::error_chain(&e)))
 }
 
 /// Connects to the master.

@@ -24,11 +24,18 @@ struct Args {
     /// TCP port of the node daemons.
     #[arg(long, env = "GANETI_NODED_PORT", default_value_t = NODED_PORT)]
     noded_port: u16,
+    /// Store the cluster's first configuration, read as JSON from standard
+    /// input (gnt-cluster init runs this), and exit.
+    #[arg(long)]
+    init: bool,
 }
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let paths = Paths::from_env();
+    if args.init {
+        init(&paths);
+    }
     std::fs::create_dir_all(paths.log_dir()).context("creating the log directory")?;
     if !args.foreground {
         nix::unistd::daemon(true, false).context("detaching from the terminal")?;
@@ -58,6 +65,18 @@ fn main() -> anyhow::Result<()> {
         .build()
         .context("starting the runtime")?;
     rt.block_on(run(args, paths))
+}
+
+/// `--init`: stores the first configuration and exits, 0 on success,
+/// 1 with the reason on standard error otherwise.
+fn init(paths: &Paths) -> ! {
+    match masterd::bootstrap::init_config(&paths.config_db(), std::io::stdin().lock()) {
+        Ok(()) => std::process::exit(0),
+        Err(e) => {
+            eprintln!("{}", objects::error_chain(&e));
+            std::process::exit(1)
+        }
+    }
 }
 
 async fn run(args: Args, paths: Paths) -> anyhow::Result<()> {

@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock, RwLock, RwLockReadGuard};
 
+pub use objects::ids::{new_uuid, timestamp};
 use objects::{Cluster, Instance, Node, NodeGroup};
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::de::DeserializeOwned;
@@ -337,13 +338,6 @@ fn encode<T: Serialize>(v: &T) -> String {
     serde_json::to_string(v).unwrap_or_else(|e| panic!("config object does not serialise: {e}"))
 }
 
-fn now() -> f64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs_f64())
-        .unwrap_or(0.0)
-}
-
 impl ConfigStore {
     /// Creates a new configuration with its first objects.
     pub fn create(
@@ -426,7 +420,7 @@ impl ConfigStore {
     pub fn commit(&self, mut changes: Changes) -> Result<u64, ConfigError> {
         let db = self.db.lock().unwrap_or_else(|e| e.into_inner());
         let mut data = self.data.write().unwrap_or_else(|e| e.into_inner());
-        let t = now();
+        let t = timestamp();
         let mut cluster = changes
             .cluster
             .take()
@@ -520,21 +514,6 @@ fn rows(conn: &Connection, sql: &str) -> Result<Vec<(String, String)>, ConfigErr
         .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
         .collect::<Result<Vec<_>, _>>()?;
     Ok(out)
-}
-
-/// A new random UUID (version 4), as Ganeti's.
-pub fn new_uuid() -> String {
-    let b: [u8; 16] = rand::random();
-    format!(
-        "{:02x}{:02x}{:02x}{:02x}-{:02x}{:02x}-4{:x}{:02x}-{:x}{:x}{:02x}-{:02x}{:02x}{:02x}{:02x}{:02x}{:02x}",
-        b[0], b[1], b[2], b[3], b[4], b[5], b[6] & 0x0f, b[7], 8 | (b[8] & 0x3), b[8] >> 4, b[9],
-        b[10], b[11], b[12], b[13], b[14], b[15]
-    )
-}
-
-/// The current time as Ganeti timestamps it.
-pub fn timestamp() -> f64 {
-    now()
 }
 
 #[cfg(test)]

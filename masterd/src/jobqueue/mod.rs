@@ -101,14 +101,7 @@ pub enum QueueError {
 
 impl From<QueueError> for GanetiError {
     fn from(e: QueueError) -> Self {
-        let mut msg = e.to_string();
-        let mut src = std::error::Error::source(&e);
-        while let Some(s) = src {
-            msg.push_str(": ");
-            msg.push_str(&s.to_string());
-            src = s.source();
-        }
-        GanetiError::new("JobQueueError", vec![json!(msg)])
+        GanetiError::new("JobQueueError", vec![json!(objects::error_chain(&e))])
     }
 }
 

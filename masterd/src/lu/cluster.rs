@@ -4,18 +4,14 @@ use std::collections::{BTreeMap, HashMap};
 
 use luxi::error::GanetiError;
 use luxi::opcodes;
-use objects::AdminState;
+use objects::enums::{KNOWN_DISK_TEMPLATES, KNOWN_HYPERVISORS};
+use objects::{error_chain, AdminState};
 use serde_json::{json, Value};
 
-use super::common::{error_chain, expand_group};
+use super::common::expand_group;
 use super::{inval, Ctx, ExecFuture, LogicalUnit};
 use crate::config::{Changes, ConfigData};
 use crate::locking::{Level, LockRequest, Mode};
-
-/// Hypervisors ganeti-rs knows.
-pub const KNOWN_HYPERVISORS: &[&str] = &["fake", "kvm"];
-/// Disk templates ganeti-rs can create.
-pub const KNOWN_DISK_TEMPLATES: &[&str] = &["diskless", "file", "sharedfile"];
 
 /// Collects verify findings and writes them to the job log as Ganeti does.
 struct Report<'a> {

@@ -91,22 +91,7 @@ pub fn check_target_node(node: &Node) -> Result<(), GanetiError> {
 
 /// Turns a node RPC failure into the job's error.
 pub fn rpc_error(what: &str, e: RpcFailure) -> GanetiError {
-    GanetiError::exec(format!("{what}: {}", error_chain(&e)))
-}
-
-/// An error with its sources, `a: b: c`.
-pub fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        let m = c.to_string();
-        if !s.contains(&m) {
-            s.push_str(": ");
-            s.push_str(&m);
-        }
-        cur = c.source();
-    }
-    s
+    GanetiError::exec(format!("{what}: {}", objects::error_chain(&e)))
 }
 
 fn template(name: &str) -> Result<DiskTemplate, GanetiError> {

@@ -3,13 +3,13 @@
 
 use luxi::error::{ErrorCode, GanetiError};
 use luxi::opcodes;
+use objects::enums::KNOWN_DISK_TEMPLATES;
 use objects::params::{be, get_u64, ParamDict};
 use objects::validate::{check_host_name, normalize_mac};
 use objects::{AdminState, AdminStateSource, Disk, Instance, Nic};
 use rpc::api;
 use serde_json::{json, Value};
 
-use super::cluster::KNOWN_DISK_TEMPLATES;
 use super::common::{
     be_params, check_node_online, check_target_node, expand_instance, expand_node, get_instance,
     get_node, instance_spec, rpc_error,
@@ -662,7 +662,7 @@ async fn remove_disks(
                 "Could not remove disk {} on node {}: {}",
                 d.index,
                 node.name,
-                super::common::error_chain(&e)
+                objects::error_chain(&e)
             );
             ctx.feedback(format!("Warning: {msg}"));
             failed.push(msg);
@@ -1041,7 +1041,7 @@ impl LogicalUnit for Rename {
                          (but the instance has been renamed in Ganeti): {}",
                         inst.name,
                         pnode.name,
-                        super::common::error_chain(&e)
+                        objects::error_chain(&e)
                     ));
                 }
             }

@@ -8,11 +8,11 @@ use std::time::Duration;
 
 use luxi::error::GanetiError;
 use luxi::opcodes;
-use objects::Instance;
+use objects::{error_chain, Instance};
 use rpc::api;
 use serde_json::Value;
 
-use super::common::{error_chain, get_instance, get_node, instance_spec, rpc_error};
+use super::common::{get_instance, get_node, instance_spec, rpc_error};
 use super::{wrong_state, Ctx};
 use crate::config::Changes;
 

@@ -224,7 +224,7 @@ impl LogicalUnit for Remove {
                 ctx.feedback(format!(
                     "Warning: node {} could not be told to leave the cluster: {}",
                     node.name,
-                    super::common::error_chain(&e)
+                    objects::error_chain(&e)
                 ));
             }
             Ok(Value::Null)

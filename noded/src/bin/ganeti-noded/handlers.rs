@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use hypervisors::{Hypervisor, HypervisorError, Registry, StopOptions};
+use objects::error_chain;
 use objects::paths::Paths;
 use rpc::api::*;
 use storage::{StorageContext, StorageError};
@@ -32,18 +33,6 @@ pub struct State {
 
 pub type CallResult<T> = Result<T, RpcError>;
 
-/// The message of `e` followed by its sources.
-pub fn chain(e: &dyn std::error::Error) -> String {
-    let mut msg = e.to_string();
-    let mut src = e.source();
-    while let Some(s) = src {
-        msg.push_str(": ");
-        msg.push_str(&s.to_string());
-        src = s.source();
-    }
-    msg
-}
-
 fn hv_err(e: HypervisorError) -> RpcError {
     let kind = match &e {
         HypervisorError::Unknown { .. } | HypervisorError::Unsupported { .. } => {
@@ -54,7 +43,7 @@ fn hv_err(e: HypervisorError) -> RpcError {
         }
         _ => ErrorKind::Failed,
     };
-    RpcError::new(kind, chain(&e))
+    RpcError::new(kind, error_chain(&e))
 }
 
 fn st_err(e: StorageError) -> RpcError {
@@ -67,7 +56,7 @@ fn st_err(e: StorageError) -> RpcError {
         StorageError::NotFound(_) => ErrorKind::NotFound,
         _ => ErrorKind::Failed,
     };
-    RpcError::new(kind, chain(&e))
+    RpcError::new(kind, error_chain(&e))
 }
 
 fn os_err(e: OsError) -> RpcError {
@@ -77,7 +66,7 @@ fn os_err(e: OsError) -> RpcError {
         OsError::UnsupportedVariant { .. } => ErrorKind::Unsupported,
         _ => ErrorKind::Failed,
     };
-    RpcError::new(kind, chain(&e))
+    RpcError::new(kind, error_chain(&e))
 }
 
 fn failed(msg: impl Into<String>) -> RpcError {
@@ -194,7 +183,7 @@ pub fn node_verify(s: &State, r: NodeVerify) -> CallResult<NodeVerifyResult> {
     let mut hvs = BTreeMap::new();
     for (name, params) in &r.hypervisors {
         let problem = match s.hv(name) {
-            Ok(hv) => hv.verify(params).unwrap_or_else(|e| Some(chain(&e))),
+            Ok(hv) => hv.verify(params).unwrap_or_else(|e| Some(error_chain(&e))),
             Err(e) => Some(e.message),
         };
         hvs.insert(name.clone(), problem);
@@ -310,7 +299,7 @@ fn stop(s: &State, inst: &InstanceSpec, timeout_secs: u64) -> CallResult<()> {
         info!(instance = %inst.name, "not running, nothing to stop");
         // A process that died leaves its runtime files and devices (taps).
         if let Err(e) = hv.cleanup(&inst.name) {
-            tracing::warn!(instance = %inst.name, error = %chain(&e), "cleanup of a dead instance failed");
+            tracing::warn!(instance = %inst.name, error = %error_chain(&e), "cleanup of a dead instance failed");
         }
         return Ok(());
     }
@@ -320,7 +309,7 @@ fn stop(s: &State, inst: &InstanceSpec, timeout_secs: u64) -> CallResult<()> {
         retry: false,
     };
     if let Err(e) = hv.stop(&inst.name, &inst.hvparams, opts) {
-        info!(instance = %inst.name, error = %chain(&e), "clean stop failed, forcing");
+        info!(instance = %inst.name, error = %error_chain(&e), "clean stop failed, forcing");
         let force = StopOptions {
             force: true,
             retry: true,
@@ -333,7 +322,7 @@ fn stop(s: &State, inst: &InstanceSpec, timeout_secs: u64) -> CallResult<()> {
     }
     if let Err(e) = hv.cleanup(&inst.name) {
         // The instance is stopped; leftovers do not undo that.
-        tracing::warn!(instance = %inst.name, error = %chain(&e), "cleanup after stop failed");
+        tracing::warn!(instance = %inst.name, error = %error_chain(&e), "cleanup after stop failed");
     }
     info!(instance = %inst.name, "stopped");
     Ok(())
@@ -635,7 +624,7 @@ pub fn write_ssconf_files(s: &State, r: WriteSsconfFiles) -> CallResult<()> {
     }
     for (key, value) in &r.values {
         rpc::tls::write_file_atomically(&s.paths.ssconf(key), value.as_bytes(), 0o644)
-            .map_err(|e| failed(chain(&e)))?;
+            .map_err(|e| failed(error_chain(&e)))?;
     }
     Ok(())
 }
@@ -660,7 +649,7 @@ pub fn upload_file(s: &State, r: UploadFile) -> CallResult<()> {
     }
     let target = s.paths.root().join(rel);
     rpc::tls::write_file_atomically(&target, r.content.as_bytes(), r.mode)
-        .map_err(|e| failed(chain(&e)))
+        .map_err(|e| failed(error_chain(&e)))
 }
 
 pub fn node_leave_cluster(s: &State, _r: NodeLeaveCluster) -> CallResult<()> {
@@ -703,8 +692,8 @@ pub fn hooks_runner(s: &State, r: RunHooks) -> CallResult<Vec<HookResult>> {
         HOOK_TIMEOUT,
     )
     .map_err(|e| match e {
-        crate::hooks_runner::HooksError::InvalidPath(_) => bad(chain(&e)),
-        _ => failed(chain(&e)),
+        crate::hooks_runner::HooksError::InvalidPath(_) => bad(error_chain(&e)),
+        _ => failed(error_chain(&e)),
     })
 }
 

@@ -210,7 +210,7 @@ async fn wait_for_tls(paths: &Paths) -> Arc<rustls::ServerConfig> {
                 return config;
             }
             Err(e) => {
-                let msg = handlers::chain(&e);
+                let msg = objects::error_chain(&e);
                 if reported.as_deref() != Some(msg.as_str()) {
                     info!(
                         "waiting for the node certificate {} and the cluster CA {}: {msg}",
