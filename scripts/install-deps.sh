@@ -26,3 +26,7 @@ fi
 if ! command -v cargo-nextest >/dev/null; then
     cargo install --locked cargo-nextest
 fi
+# Licences, bans and sources of the dependencies (deny.toml).
+if ! command -v cargo-deny >/dev/null; then
+    cargo install --locked cargo-deny
+fi

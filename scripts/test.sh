@@ -9,6 +9,9 @@ cd "$(dirname "$0")/.."
 
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
+# Dependencies: permitted licences, no duplicate versions but those
+# deny.toml names, crates.io only.
+cargo deny check licenses bans sources
 # The end-to-end tests start the real binaries from target/debug.
 cargo build --workspace --bins
 cargo nextest run --workspace --no-fail-fast
