@@ -14,6 +14,7 @@ base=(coreutils python3 python3-simplejson python3-pyparsing python3-openssl
       python3-psutil python3-yaml ganeti-htools)
 base+=(qemu-system-x86 cpio gzip)  # the test guest: scripts/build-test-guest.sh
 base+=(socat iproute2)     # the kvm hypervisor: serial consoles, tap devices
+base+=(lvm2)               # plain (LVM) disks; their tests make a volume group on loop devices
 for pkg in "$@" "${base[@]}"; do
     have "$pkg" || need+=("$pkg")
 done

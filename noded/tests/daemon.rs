@@ -1256,3 +1256,87 @@ async fn cluster_verify_helpers_compare_files_and_test_the_network() {
         "{r:?}"
     );
 }
+
+#[tokio::test]
+async fn plain_disks_live_on_the_nodes_volume_group() {
+    let vg = storage::testing::TestVg::new("n");
+    let node = spawn_node(false, true);
+    let c = node.client();
+    let plain = DiskSpec {
+        dev_type: DiskTemplate::Plain,
+        logical_id: Some(format!("{}/u9.disk0", vg.name)),
+        ..file_disk("u9", 12)
+    };
+    let space = |c: NodeClient, vg: String| async move {
+        let info = c
+            .call(&NodeInfo {
+                hypervisors: vec![],
+                storage: vec![StorageUnit {
+                    kind: DiskTemplate::Plain,
+                    name: Some(vg),
+                }],
+            })
+            .await
+            .unwrap();
+        (info.storage[0].total_mib, info.storage[0].free_mib)
+    };
+    let (total, free) = space(c.clone(), vg.name.clone()).await;
+    assert!(total >= 120 && free == total, "{total} {free}");
+
+    let created = c
+        .call(&BlockdevCreate {
+            instance_name: "inst9".into(),
+            disk: plain.clone(),
+            size: None,
+            on_primary: true,
+        })
+        .await
+        .unwrap();
+    assert_eq!(created.path, Some(format!("/dev/{}/u9.disk0", vg.name)));
+    assert_eq!(vg.lv_names(), vec!["u9.disk0"]);
+    assert_eq!(space(c.clone(), vg.name.clone()).await, (total, free - 12));
+    c.call(&BlockdevGrow {
+        instance_name: "inst9".into(),
+        disk: plain.clone(),
+        amount: 4,
+        dry_run: false,
+    })
+    .await
+    .unwrap();
+    assert_eq!(space(c.clone(), vg.name.clone()).await, (total, free - 16));
+
+    // Without device-mapper the volume cannot be activated: said so.
+    if !storage::lvm::Lvm::new().can_activate() {
+        let err = c
+            .call(&BlockdevAssemble {
+                instance_name: "inst9".into(),
+                disk: plain.clone(),
+                on_primary: true,
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(err.remote_kind(), Some(ErrorKind::Unsupported));
+        assert!(err.to_string().contains("no device-mapper"), "{err}");
+    }
+    // An unknown group is not found, and says which.
+    let err = c
+        .call(&NodeInfo {
+            hypervisors: vec![],
+            storage: vec![StorageUnit {
+                kind: DiskTemplate::Plain,
+                name: Some("nosuchvg9".into()),
+            }],
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.remote_kind(), Some(ErrorKind::NotFound));
+    assert!(err.to_string().contains("'nosuchvg9'"), "{err}");
+
+    c.call(&BlockdevRemove {
+        instance_name: "inst9".into(),
+        disk: plain,
+    })
+    .await
+    .unwrap();
+    assert!(vg.lv_names().is_empty());
+}

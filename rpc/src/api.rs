@@ -153,8 +153,11 @@ pub struct NodeInfo {
 /// A storage unit to measure.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StorageUnit {
-    /// `file` or `sharedfile`.
+    /// `file`, `sharedfile` or `plain`.
     pub kind: DiskTemplate,
+    /// For `plain`: the volume group.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -178,7 +181,7 @@ pub struct HvInfo {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StorageInfo {
     pub kind: DiskTemplate,
-    /// The directory, as a path on the node.
+    /// The directory, as a path on the node; for `plain` the volume group.
     pub path: String,
     pub total_mib: u64,
     pub free_mib: u64,

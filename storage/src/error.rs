@@ -42,6 +42,30 @@ pub enum StorageError {
 
     #[error("invalid size: {0}")]
     InvalidSize(String),
+
+    /// An lvm command failed; its own message.
+    #[error("{command} failed: {message}")]
+    Lvm { command: String, message: String },
+
+    #[error("volume group '{0}' does not exist on this node")]
+    NoVolumeGroup(String),
+
+    #[error("not enough free space in volume group '{vg}': {needed_mib} MiB needed, {free_mib} MiB free")]
+    NoSpace {
+        vg: String,
+        needed_mib: u64,
+        free_mib: u64,
+    },
+
+    #[error("logical volume '{0}' does not exist")]
+    NoVolume(String),
+
+    #[error("logical volume '{0}' already exists")]
+    VolumeExists(String),
+
+    /// Activating a volume needs the kernel's device-mapper.
+    #[error("cannot activate logical volume '{0}': this node's kernel has no device-mapper (/dev/mapper/control cannot be opened)")]
+    NoDeviceMapper(String),
 }
 
 impl StorageError {

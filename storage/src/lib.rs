@@ -1,5 +1,5 @@
 //! Block devices of a node: the [`BlockDevice`] trait and its drivers
-//! (`diskless`, `file`, `sharedfile`).
+//! (`diskless`, `file`, `sharedfile`, `plain`).
 //!
 //! The crate knows nothing of jobs or the cluster configuration: the node
 //! daemon gives it a [`DiskSpec`] and a [`StorageContext`] (where this node
@@ -9,7 +9,10 @@ pub mod context;
 pub mod dirs;
 pub mod error;
 pub mod file;
+pub mod lvm;
 pub mod space;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 use std::path::PathBuf;
 
@@ -85,6 +88,7 @@ pub fn open(
         DiskTemplate::File | DiskTemplate::SharedFile => {
             Ok(Box::new(FileDevice::open(ctx, instance_name, disk)?))
         }
+        DiskTemplate::Plain => Ok(Box::new(lvm::PlainDevice::open(disk)?)),
         other => Err(StorageError::Unsupported(other)),
     }
 }

@@ -66,6 +66,7 @@ impl Live {
             hypervisors: hvs.iter().take(1).cloned().collect(),
             storage: vec![api::StorageUnit {
                 kind: api::DiskTemplate::File,
+                name: None,
             }],
         };
         let list_req = api::AllInstancesInfo { hypervisors: hvs };

@@ -53,7 +53,10 @@ fn st_err(e: StorageError) -> RpcError {
             ErrorKind::Refused
         }
         StorageError::InvalidName { .. } | StorageError::InvalidSize(_) => ErrorKind::BadRequest,
-        StorageError::NotFound(_) => ErrorKind::NotFound,
+        StorageError::NotFound(_) | StorageError::NoVolumeGroup(_) | StorageError::NoVolume(_) => {
+            ErrorKind::NotFound
+        }
+        StorageError::NoDeviceMapper(_) => ErrorKind::Unsupported,
         _ => ErrorKind::Failed,
     };
     RpcError::new(kind, error_chain(&e))
@@ -147,12 +150,32 @@ pub fn node_info(s: &State, r: NodeInfo) -> CallResult<NodeInfoResult> {
     let units = if r.storage.is_empty() {
         vec![StorageUnit {
             kind: DiskTemplate::File,
+            name: None,
         }]
     } else {
         r.storage
     };
     let mut storage_info = Vec::new();
     for unit in units {
+        if unit.kind == DiskTemplate::Plain {
+            let vg = unit.name.as_deref().ok_or_else(|| {
+                RpcError::new(
+                    ErrorKind::BadRequest,
+                    "a space report of plain storage needs the volume group's name",
+                )
+            })?;
+            let group = storage::lvm::Lvm::new()
+                .vg(vg)
+                .map_err(st_err)?
+                .ok_or_else(|| st_err(StorageError::NoVolumeGroup(vg.to_string())))?;
+            storage_info.push(StorageInfo {
+                kind: unit.kind,
+                path: vg.to_string(),
+                total_mib: group.size_mib,
+                free_mib: group.free_mib,
+            });
+            continue;
+        }
         let dir = match unit.kind {
             DiskTemplate::File => ctx.file_storage_dir(),
             DiskTemplate::SharedFile => ctx.shared_file_storage_dir(),

@@ -1,0 +1,95 @@
+//! Test support: a volume group of its own on loop devices (for tests of
+//! `plain` disks in this crate and in the node daemon's). Needs root,
+//! `losetup` and lvm2.
+
+use std::process::Command;
+
+use crate::lvm::Lvm;
+
+/// Runs `cmd`; its standard output, trimmed (panics when it fails).
+pub fn run(cmd: &str, args: &[&str]) -> String {
+    let out = Command::new(cmd)
+        .args(args)
+        .env("LVM_SUPPRESS_FD_WARNINGS", "1")
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd} {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// A volume group on two 64 MiB loop devices; gone when dropped.
+pub struct TestVg {
+    pub name: String,
+    loops: Vec<String>,
+    _files: tempfile::TempDir,
+}
+
+impl TestVg {
+    /// A new group named after `tag` and this process.
+    pub fn new(tag: &str) -> TestVg {
+        assert!(
+            nix::unistd::geteuid().is_root(),
+            "the LVM tests need root (losetup, pvcreate)"
+        );
+        let files = tempfile::tempdir().unwrap();
+        let name = format!("gnt{tag}{}", std::process::id());
+        let mut vg = TestVg {
+            name,
+            loops: Vec::new(),
+            _files: files,
+        };
+        for i in 0..2 {
+            let img = vg._files.path().join(format!("pv{i}.img"));
+            std::fs::File::create(&img)
+                .unwrap()
+                .set_len(64 << 20)
+                .unwrap();
+            let dev = run("losetup", &["-f", "--show", &img.display().to_string()]);
+            vg.loops.push(dev);
+        }
+        let mut args = vec![vg.name.as_str()];
+        args.extend(vg.loops.iter().map(String::as_str));
+        let mut create = vec!["--config", "global {activation=0}"];
+        create.extend(args);
+        run("vgcreate", &create);
+        vg
+    }
+
+    /// The group's volumes, sorted.
+    pub fn lv_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = Lvm::new()
+            .lvs(&self.name)
+            .unwrap()
+            .into_iter()
+            .map(|l| l.name)
+            .collect();
+        names.sort();
+        names
+    }
+}
+
+impl Drop for TestVg {
+    fn drop(&mut self) {
+        let quiet = |cmd: &str, args: &[&str]| {
+            let _ = Command::new(cmd)
+                .args(args)
+                .env("LVM_SUPPRESS_FD_WARNINGS", "1")
+                .output();
+        };
+        quiet(
+            "vgremove",
+            &["--config", "global {activation=0}", "-f", &self.name],
+        );
+        for dev in &self.loops {
+            quiet(
+                "pvremove",
+                &["--config", "global {activation=0}", "-ff", "-y", dev],
+            );
+            quiet("losetup", &["-d", dev]);
+        }
+    }
+}
