@@ -295,6 +295,21 @@ impl Master {
         sync.nodes.remove(uuid);
     }
 
+    /// Writes every ssconf file of this (the master) node now, so that
+    /// clients find the master as soon as it answers; the next
+    /// [`Self::distribute_ssconf`] only sends the other nodes.
+    pub fn write_local_ssconf(&self) -> std::io::Result<()> {
+        let values = self.ssconf_values();
+        let master_uuid = self.config.read().cluster.master_node.clone();
+        let mut sync = self.ssconf_sync.lock().unwrap_or_else(|e| e.into_inner());
+        let generation = sync.update(values);
+        let local = sync.missing(&master_uuid);
+        write_ssconf_local(&self.paths, &local)?;
+        let g = sync.nodes.entry(master_uuid).or_insert(0);
+        *g = (*g).max(generation);
+        Ok(())
+    }
+
     /// Writes the ssconf files locally and on every online node, each only
     /// the keys it does not hold yet. Failures are logged: the next push
     /// retries (a node that failed is sent its missing keys again).

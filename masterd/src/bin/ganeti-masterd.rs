@@ -99,6 +99,11 @@ async fn run(args: Args, paths: Paths) -> anyhow::Result<()> {
     )
     .context("opening the job queue")?;
     master.set_queue(queue.clone());
+    // Clients find the master through the local ssconf files: they are
+    // written before the first LUXI answer, the other nodes' copies after.
+    master
+        .write_local_ssconf()
+        .context("writing the local ssconf files")?;
     queue.start();
     std::fs::write(paths.masterd_pid(), format!("{}\n", std::process::id()))
         .context("writing the pid file")?;
