@@ -11,7 +11,8 @@ pub mod cluster;
 pub mod common;
 pub mod group;
 pub mod instance;
-pub mod migrate;
+pub mod instance_migration;
+pub mod instance_storage;
 pub mod node;
 pub mod os;
 pub mod tags;
@@ -103,8 +104,8 @@ pub fn for_opcode(op: OpCode) -> Box<dyn LogicalUnit> {
         OpCode::InstanceSetParams(o) => Box::new(instance::SetParams::new(o)),
         OpCode::InstanceReinstall(o) => Box::new(instance::Reinstall::new(o)),
         OpCode::InstanceQueryData(o) => Box::new(instance::QueryData::new(o)),
-        OpCode::InstanceMigrate(o) => Box::new(instance::Migrate::new(o)),
-        OpCode::InstanceFailover(o) => Box::new(instance::Failover::new(o)),
+        OpCode::InstanceMigrate(o) => Box::new(instance_migration::Migrate::new(o)),
+        OpCode::InstanceFailover(o) => Box::new(instance_migration::Failover::new(o)),
         OpCode::OsDiagnose(o) => Box::new(os::Diagnose::new(o)),
         OpCode::TagsGet(o) => Box::new(tags::Get::new(o)),
         OpCode::TagsSet(o) => Box::new(tags::Change::new(o, true)),

@@ -8,13 +8,19 @@ use std::time::Duration;
 
 use luxi::error::GanetiError;
 use luxi::opcodes;
-use objects::{error_chain, Instance};
+use objects::error_chain;
+use objects::{AdminState, Instance};
 use rpc::api;
 use serde_json::Value;
 
-use super::common::{get_instance, get_node, instance_spec, rpc_error};
-use super::{wrong_state, Ctx};
-use crate::config::Changes;
+use crate::config::{Changes, ConfigData};
+use crate::locking::{Level, LockRequest, Mode};
+use crate::lu::common::{
+    be_params, check_node_online, check_target_node, expand_instance, expand_node, get_instance,
+    get_node, instance_spec, rpc_error,
+};
+use crate::lu::instance::*;
+use crate::lu::{inval, wrong_state, Ctx, ExecFuture, LogicalUnit};
 
 /// Migrates instance `uuid` to node `target_uuid`.
 pub async fn migrate(
@@ -378,4 +384,319 @@ async fn abort(
         failures.push(format!("{}: {}", source.name, error_chain(&e)));
     }
     failures
+}
+
+/// Templates whose disks every node can reach: they fail over or migrate
+/// to any node.
+const EXTERNAL_MIRROR: &[&str] = &["diskless", "sharedfile"];
+
+fn movable(inst: &Instance, what: &str) -> Result<(), GanetiError> {
+    if !EXTERNAL_MIRROR.contains(&inst.disk_template.as_str()) {
+        return Err(inval(format!(
+            "Instance's disk layout '{}' does not allow {what}s",
+            inst.disk_template
+        )));
+    }
+    Ok(())
+}
+
+/// Where a failover or migration goes: a node UUID, or the iallocator
+/// plugin that will choose it once all nodes are locked.
+enum Target {
+    Node(String),
+    Allocator(String),
+}
+
+fn target_of(
+    cfg: &ConfigData,
+    inst: &Instance,
+    target: Option<&str>,
+    iallocator: Option<&str>,
+) -> Result<Target, GanetiError> {
+    match (target, iallocator) {
+        (Some(_), Some(_)) => Err(inval(
+            "Give either a target node or an iallocator, not both",
+        )),
+        (Some(t), None) => {
+            let n = expand_node(cfg, t)?;
+            if n.uuid == inst.primary_node {
+                return Err(inval(format!(
+                    "Instance {} is already on the node {}",
+                    inst.name, n.name
+                )));
+            }
+            Ok(Target::Node(n.uuid.clone()))
+        }
+        (None, Some(a)) => Ok(Target::Allocator(a.to_string())),
+        (None, None) if !cfg.cluster.default_iallocator.is_empty() => {
+            Ok(Target::Allocator(cfg.cluster.default_iallocator.clone()))
+        }
+        (None, None) => Err(inval(format!(
+            "No target node or iallocator given for instance {} and no cluster-wide \
+             default iallocator found; please specify either an iallocator or a \
+             target node (the '{}' template needs one)",
+            inst.name, inst.disk_template
+        ))),
+    }
+}
+
+/// Expands the instance and its target of a failover or migration;
+/// returns the instance's UUID, the target node's UUID (empty when an
+/// iallocator chooses it) and the locks: the instance, its nodes and the
+/// target, or every node for an iallocator.
+fn move_locks(
+    cfg: &ConfigData,
+    name: &str,
+    target: Option<&str>,
+    iallocator: Option<&str>,
+) -> Result<(String, String, Option<String>, LockRequest), GanetiError> {
+    let inst = expand_instance(cfg, name)?;
+    let req = LockRequest::new().bgl(Mode::Shared).some(
+        Level::Instance,
+        vec![inst.uuid.clone()],
+        Mode::Exclusive,
+    );
+    match target_of(cfg, inst, target, iallocator)? {
+        Target::Node(to) => {
+            let mut nodes = inst.all_nodes();
+            nodes.push(to.clone());
+            let req = req.some(Level::Node, nodes.clone(), Mode::Exclusive).some(
+                Level::NodeRes,
+                nodes,
+                Mode::Exclusive,
+            );
+            Ok((inst.uuid.clone(), to, None, req))
+        }
+        Target::Allocator(a) => {
+            let req = req
+                .all(Level::Node, Mode::Exclusive)
+                .all(Level::NodeRes, Mode::Exclusive);
+            Ok((inst.uuid.clone(), String::new(), Some(a), req))
+        }
+    }
+}
+
+/// Runs `plugin` to choose the node instance `uuid` moves to (a relocate
+/// request away from its primary) and checks the node can take it.
+async fn choose_target(
+    ctx: &Ctx,
+    uuid: &str,
+    plugin: &str,
+    what: &str,
+) -> Result<String, GanetiError> {
+    let (name, from) = {
+        let cfg = ctx.master.config.read();
+        let inst = &cfg.instances[uuid];
+        (
+            inst.name.clone(),
+            cfg.node_name(&inst.primary_node).to_string(),
+        )
+    };
+    let nodes =
+        crate::iallocator::relocate(&ctx.master, plugin, &name, std::slice::from_ref(&from))
+            .await?;
+    let cfg = ctx.master.config.read();
+    let node = expand_node(&cfg, &nodes[0])?;
+    if node.name == from {
+        return Err(GanetiError::exec(format!(
+            "Iallocator '{plugin}' chose the instance's own node {from}"
+        )));
+    }
+    check_move(&cfg, uuid, &node.uuid, what)?;
+    ctx.feedback(format!(
+        "Selected nodes for instance {name} via iallocator {plugin}: {}",
+        node.name
+    ));
+    Ok(node.uuid.clone())
+}
+
+/// The instance's disks allow `what` (failover or migration) and the target
+/// node can take it.
+fn check_move(cfg: &ConfigData, uuid: &str, target: &str, what: &str) -> Result<(), GanetiError> {
+    movable(&cfg.instances[uuid], what)?;
+    check_target_node(&cfg.nodes[target])
+}
+
+/// `OP_INSTANCE_FAILOVER`: stop on the primary, start on the target.
+pub struct Failover {
+    op: opcodes::InstanceFailover,
+    uuid: String,
+    target: String,
+    allocator: Option<String>,
+}
+
+impl Failover {
+    pub fn new(op: opcodes::InstanceFailover) -> Self {
+        Failover {
+            op,
+            uuid: String::new(),
+            target: String::new(),
+            allocator: None,
+        }
+    }
+}
+
+impl LogicalUnit for Failover {
+    fn locks(&mut self, cfg: &ConfigData) -> Result<LockRequest, GanetiError> {
+        let target = self
+            .op
+            .target_node_uuid
+            .as_deref()
+            .or(self.op.target_node.as_deref());
+        let (uuid, to, allocator, req) = move_locks(
+            cfg,
+            &self.op.instance_name,
+            target,
+            self.op.iallocator.as_deref(),
+        )?;
+        self.uuid = uuid;
+        self.target = to;
+        self.allocator = allocator;
+        Ok(req)
+    }
+
+    fn check_prereq(&mut self, cfg: &ConfigData) -> Result<(), GanetiError> {
+        if self.allocator.is_some() {
+            return movable(&cfg.instances[&self.uuid], "failover");
+        }
+        check_move(cfg, &self.uuid, &self.target, "failover")
+    }
+
+    fn exec<'a>(&'a mut self, ctx: &'a Ctx) -> ExecFuture<'a> {
+        Box::pin(async move {
+            if let Some(plugin) = &self.allocator {
+                self.target = choose_target(ctx, &self.uuid, plugin, "failover").await?;
+            }
+            let mut inst = get_instance(ctx, &self.uuid)?;
+            let source = get_node(ctx, &inst.primary_node)?;
+            let target = get_node(ctx, &self.target)?;
+            if inst.admin_state == AdminState::Up {
+                let needed = be_params(&ctx.master.config.read(), &inst).min_memory();
+                let reason = format!("failing over instance {}", inst.name);
+                check_free_memory(ctx, &target, &inst.hypervisor, needed, &reason).await?;
+            }
+            ctx.feedback(format!(
+                "* shutting down instance on source node {}",
+                source.name
+            ));
+            if source.offline {
+                if !self.op.ignore_consistency {
+                    return Err(wrong_state(format!(
+                        "Source node {} is offline; use --ignore-consistency to fail over anyway",
+                        source.name
+                    )));
+                }
+            } else if let Err(e) = stop_on(ctx, &inst, &source, self.op.shutdown_timeout).await {
+                if !self.op.ignore_consistency {
+                    return Err(GanetiError::exec(format!(
+                        "Could not shutdown instance {} on node {}; proceed with \
+                         --ignore-consistency to ignore it: {}",
+                        inst.name,
+                        source.name,
+                        e.message()
+                    )));
+                }
+                ctx.feedback(format!("Warning: {}", e.message()));
+            }
+            inst.set_primary(&target.uuid);
+            let mut ch = Changes::new();
+            ch.instance(inst.clone());
+            ctx.master.commit(ch)?;
+            if inst.admin_state == AdminState::Up {
+                ctx.feedback(format!(
+                    "* starting the instance on the target node {}",
+                    target.name
+                ));
+                start_on(ctx, &inst, &target, false).await?;
+            }
+            Ok(Value::Null)
+        })
+    }
+}
+
+/// `OP_INSTANCE_MIGRATE`: live migration through the hypervisor.
+pub struct Migrate {
+    op: opcodes::InstanceMigrate,
+    uuid: String,
+    target: String,
+    allocator: Option<String>,
+}
+
+impl Migrate {
+    pub fn new(op: opcodes::InstanceMigrate) -> Self {
+        Migrate {
+            op,
+            uuid: String::new(),
+            target: String::new(),
+            allocator: None,
+        }
+    }
+}
+
+impl LogicalUnit for Migrate {
+    fn check_arguments(&mut self) -> Result<(), GanetiError> {
+        if let Some(m) = &self.op.mode {
+            if m != "live" && m != "non-live" {
+                return Err(inval(format!("Invalid migration mode '{m}'")));
+            }
+        }
+        Ok(())
+    }
+
+    fn locks(&mut self, cfg: &ConfigData) -> Result<LockRequest, GanetiError> {
+        let target = self
+            .op
+            .target_node_uuid
+            .as_deref()
+            .or(self.op.target_node.as_deref());
+        if self.op.cleanup {
+            // The instance may run on any node: look at all of them.
+            let inst = expand_instance(cfg, &self.op.instance_name)?;
+            self.uuid = inst.uuid.clone();
+            self.target = match target {
+                Some(t) => expand_node(cfg, t)?.uuid.clone(),
+                None => String::new(),
+            };
+            return Ok(LockRequest::new()
+                .bgl(Mode::Shared)
+                .some(Level::Instance, vec![inst.uuid.clone()], Mode::Exclusive)
+                .all(Level::Node, Mode::Exclusive)
+                .all(Level::NodeRes, Mode::Exclusive));
+        }
+        let (uuid, to, allocator, req) = move_locks(
+            cfg,
+            &self.op.instance_name,
+            target,
+            self.op.iallocator.as_deref(),
+        )?;
+        self.uuid = uuid;
+        self.target = to;
+        self.allocator = allocator;
+        Ok(req)
+    }
+
+    fn check_prereq(&mut self, cfg: &ConfigData) -> Result<(), GanetiError> {
+        if self.op.cleanup {
+            return movable(&cfg.instances[&self.uuid], "migration");
+        }
+        if self.allocator.is_some() {
+            movable(&cfg.instances[&self.uuid], "migration")?;
+        } else {
+            check_move(cfg, &self.uuid, &self.target, "migration")?;
+        }
+        check_node_online(&cfg.nodes[&cfg.instances[&self.uuid].primary_node])
+    }
+
+    fn exec<'a>(&'a mut self, ctx: &'a Ctx) -> ExecFuture<'a> {
+        Box::pin(async move {
+            if self.op.cleanup {
+                let target = (!self.target.is_empty()).then_some(self.target.as_str());
+                return cleanup(ctx, &self.uuid, target).await;
+            }
+            if let Some(plugin) = &self.allocator {
+                self.target = choose_target(ctx, &self.uuid, plugin, "migration").await?;
+            }
+            migrate(ctx, &self.uuid, &self.target, &self.op).await
+        })
+    }
 }

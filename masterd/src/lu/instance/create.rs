@@ -1,0 +1,415 @@
+//! `OP_INSTANCE_CREATE`.
+
+use luxi::error::{ErrorCode, GanetiError};
+use luxi::opcodes;
+use objects::enums::KNOWN_DISK_TEMPLATES;
+use objects::params::{be, get_u64, ParamDict};
+use objects::validate::{check_host_name, normalize_mac};
+use objects::{AdminState, AdminStateSource, Disk, Instance, Nic};
+use rpc::api;
+use serde_json::json;
+
+use super::*;
+use crate::config::{new_uuid, timestamp, Changes, ConfigData};
+use crate::locking::{Level, LockRequest, Mode};
+use crate::lu::common::{check_target_node, expand_node, get_node, instance_spec, rpc_error};
+use crate::lu::instance_storage::remove_disks;
+use crate::lu::{exists, inval, Ctx, ExecFuture, LogicalUnit};
+
+/// `OP_INSTANCE_CREATE`.
+pub struct Create {
+    op: opcodes::InstanceCreate,
+    pnode: String,
+    hypervisor: String,
+}
+
+impl Create {
+    pub fn new(op: opcodes::InstanceCreate) -> Self {
+        Create {
+            op,
+            pnode: String::new(),
+            hypervisor: String::new(),
+        }
+    }
+}
+
+impl LogicalUnit for Create {
+    fn check_arguments(&mut self) -> Result<(), GanetiError> {
+        let o = &self.op;
+        check_host_name("instance", &o.instance_name).map_err(|e| inval(e.to_string()))?;
+        if o.mode != "create" {
+            return Err(inval(format!(
+                "Instance creation mode '{}' is not supported by ganeti-rs yet",
+                o.mode
+            )));
+        }
+        if !KNOWN_DISK_TEMPLATES.contains(&o.disk_template.as_str()) {
+            return Err(inval(format!(
+                "Disk template '{}' is not supported by ganeti-rs; supported: {}",
+                o.disk_template,
+                KNOWN_DISK_TEMPLATES.join(", ")
+            )));
+        }
+        if o.src_node.is_some() || o.src_path.is_some() || o.source_x509_ca.is_some() {
+            return Err(inval("Import parameters (src_node, src_path, source_x509_ca) are only valid in import mode"));
+        }
+        if o.disk_template == "diskless" && !o.disks.is_empty() {
+            return Err(inval("Diskless instances cannot have disks"));
+        }
+        if o.disk_template != "diskless" && o.disks.is_empty() {
+            return Err(inval(format!(
+                "Disk template '{}' needs at least one disk",
+                o.disk_template
+            )));
+        }
+        for (i, d) in o.disks.iter().enumerate() {
+            match d.size {
+                Some(s) if s > 0 => {}
+                Some(_) => {
+                    return Err(inval(format!(
+                        "Invalid disk size for disk {i}: must be positive"
+                    )))
+                }
+                None => return Err(inval(format!("Missing disk size for disk {i}"))),
+            }
+            if let Some(m) = &d.mode {
+                if m != "rw" && m != "ro" {
+                    return Err(inval(format!(
+                        "Invalid disk access mode '{m}' for disk {i}"
+                    )));
+                }
+            }
+        }
+        for (i, n) in o.nics.iter().enumerate() {
+            if let Some(mac) = &n.mac {
+                if mac != "auto" && mac != "generate" {
+                    normalize_mac(mac).map_err(|e| inval(format!("NIC {i}: {e}")))?;
+                }
+            }
+            if let Some(mode) = &n.mode {
+                if !["bridged", "routed", "openvswitch"].contains(&mode.as_str()) {
+                    return Err(inval(format!("NIC {i}: invalid mode '{mode}'")));
+                }
+            }
+        }
+        check_beparams(&o.beparams)?;
+        if o.no_install != Some(true) && o.os_type.is_none() {
+            return Err(inval("No guest OS or OS variant specified"));
+        }
+        if o.pnode.is_some() && o.iallocator.is_some() {
+            return Err(inval(
+                "Give either a primary node or an iallocator, not both",
+            ));
+        }
+        if o.snode.is_some() {
+            return Err(inval(format!(
+                "The '{}' disk template does not use a secondary node",
+                o.disk_template
+            )));
+        }
+        Ok(())
+    }
+
+    fn locks(&mut self, cfg: &ConfigData) -> Result<LockRequest, GanetiError> {
+        let pn = self.op.pnode_uuid.as_deref().or(self.op.pnode.as_deref());
+        let Some(pn) = pn else {
+            // The iallocator picks the node: any may be chosen.
+            if self.op.iallocator.is_none() && cfg.cluster.default_iallocator.is_empty() {
+                return Err(inval(
+                    "No iallocator or primary node given and no cluster-wide default \
+                     iallocator found; please specify either an iallocator or a primary node",
+                ));
+            }
+            return Ok(LockRequest::new()
+                .bgl(Mode::Shared)
+                .some(
+                    Level::Instance,
+                    vec![self.op.instance_name.clone()],
+                    Mode::Exclusive,
+                )
+                .all(Level::Node, Mode::Exclusive)
+                .all(Level::NodeRes, Mode::Exclusive));
+        };
+        self.pnode = expand_node(cfg, pn)?.uuid.clone();
+        Ok(LockRequest::new()
+            .bgl(Mode::Shared)
+            .some(
+                Level::Instance,
+                vec![self.op.instance_name.clone()],
+                Mode::Exclusive,
+            )
+            .some(Level::Node, vec![self.pnode.clone()], Mode::Exclusive)
+            .some(Level::NodeRes, vec![self.pnode.clone()], Mode::Exclusive))
+    }
+
+    fn check_prereq(&mut self, cfg: &ConfigData) -> Result<(), GanetiError> {
+        if cfg.instance_by_name(&self.op.instance_name).is_some() {
+            return Err(exists(format!(
+                "Instance '{}' is already in the cluster",
+                self.op.instance_name
+            )));
+        }
+        if let Some(node) = cfg.nodes.get(&self.pnode) {
+            check_target_node(node)?;
+        }
+        self.hypervisor = self
+            .op
+            .hypervisor
+            .clone()
+            .or_else(|| cfg.cluster.enabled_hypervisors.first().cloned())
+            .unwrap_or_else(|| "fake".into());
+        if !cfg.cluster.enabled_hypervisors.contains(&self.hypervisor) {
+            return Err(inval(format!(
+                "Selected hypervisor ({}) not enabled in the cluster ({})",
+                self.hypervisor,
+                cfg.cluster.enabled_hypervisors.join(",")
+            )));
+        }
+        check_hvparams(&self.hypervisor, &self.op.hvparams)?;
+        if !cfg
+            .cluster
+            .enabled_disk_templates
+            .contains(&self.op.disk_template)
+        {
+            return Err(inval(format!(
+                "Cannot create an instance with disk template '{}', as it is not enabled in \
+                 the cluster. Enabled disk templates are: {}.",
+                self.op.disk_template,
+                cfg.cluster.enabled_disk_templates.join(",")
+            )));
+        }
+        for n in &self.op.nics {
+            if let Some(mac) = &n.mac {
+                if let Some(other) = cfg.mac_owner(mac) {
+                    return Err(GanetiError::prereq(
+                        format!(
+                            "MAC address {mac} already in use in cluster (instance {})",
+                            other.name
+                        ),
+                        ErrorCode::NotUnique,
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn exec<'a>(&'a mut self, ctx: &'a Ctx) -> ExecFuture<'a> {
+        Box::pin(async move {
+            let master = &ctx.master;
+            let o = &self.op;
+            let now = timestamp();
+            if self.pnode.is_empty() {
+                let plugin = o
+                    .iallocator
+                    .clone()
+                    .unwrap_or_else(|| master.config.read().cluster.default_iallocator.clone());
+                let be = objects::params::fill(
+                    &master
+                        .config
+                        .read()
+                        .cluster
+                        .beparams
+                        .get("default")
+                        .cloned()
+                        .unwrap_or_default(),
+                    &normalize_beparams(&o.beparams),
+                );
+                let req = crate::iallocator::AllocRequest {
+                    name: o.instance_name.clone(),
+                    disk_template: o.disk_template.clone(),
+                    memory: get_u64(&be, be::MAXMEM)
+                        .or_else(|| get_u64(&be, be::MEMORY))
+                        .unwrap_or(128),
+                    vcpus: get_u64(&be, be::VCPUS).unwrap_or(1),
+                    spindle_use: get_u64(&be, be::SPINDLE_USE).unwrap_or(1),
+                    disks: o.disks.iter().map(|d| d.size.unwrap_or(0)).collect(),
+                    nics: o.nics.len(),
+                    os: o.os_type.clone().unwrap_or_default(),
+                    tags: o.tags.clone(),
+                    hypervisor: self.hypervisor.clone(),
+                };
+                let nodes = crate::iallocator::allocate(master, &plugin, &req).await?;
+                let node = {
+                    let cfg = master.config.read();
+                    let n = expand_node(&cfg, &nodes[0])?.clone();
+                    check_target_node(&n)?;
+                    n
+                };
+                ctx.feedback(format!(
+                    "Selected nodes for instance {} via iallocator {plugin}: {}",
+                    o.instance_name, node.name
+                ));
+                self.pnode = node.uuid.clone();
+            }
+            let pnode = get_node(ctx, &self.pnode)?;
+            let uuid = new_uuid();
+            let (disks, nics) = {
+                let cfg = master.config.read();
+                let dir = match o.disk_template.as_str() {
+                    "sharedfile" if !cfg.cluster.shared_file_storage_dir.is_empty() => {
+                        cfg.cluster.shared_file_storage_dir.clone()
+                    }
+                    "sharedfile" => "/srv/ganeti/shared-file-storage".to_string(),
+                    _ if !cfg.cluster.file_storage_dir.is_empty() => {
+                        cfg.cluster.file_storage_dir.clone()
+                    }
+                    _ => "/srv/ganeti/file-storage".to_string(),
+                };
+                let dir = o.file_storage_dir.clone().map_or(dir.clone(), |sub| {
+                    format!("{dir}/{}", sub.trim_start_matches('/'))
+                });
+                let disks: Vec<Disk> = o
+                    .disks
+                    .iter()
+                    .enumerate()
+                    .map(|(i, d)| {
+                        let duuid = new_uuid();
+                        Disk {
+                            logical_id: json!([
+                                o.file_driver.clone().unwrap_or_else(|| "loop".into()),
+                                format!(
+                                    "{dir}/{}/{duuid}.{}.disk{i}",
+                                    o.instance_name, o.disk_template
+                                )
+                            ]),
+                            uuid: duuid,
+                            name: d.name.clone(),
+                            dev_type: o.disk_template.clone(),
+                            nodes: vec![self.pnode.clone()],
+                            iv_name: format!("disk/{i}"),
+                            size: d.size.unwrap_or(0),
+                            mode: d.mode.clone().unwrap_or_else(|| "rw".into()),
+                            params: Default::default(),
+                            spindles: d.spindles,
+                            serial_no: 1,
+                            ctime: now,
+                            mtime: now,
+                        }
+                    })
+                    .collect();
+                let nics: Vec<Nic> = o
+                    .nics
+                    .iter()
+                    .map(|n| {
+                        let mac = match n.mac.as_deref() {
+                            None | Some("auto") | Some("generate") => random_mac(&cfg),
+                            Some(m) => m.to_ascii_lowercase(),
+                        };
+                        let mut p = ParamDict::new();
+                        if let Some(m) = &n.mode {
+                            p.insert("mode".into(), json!(m));
+                        }
+                        if let Some(l) = &n.link {
+                            p.insert("link".into(), json!(l));
+                        }
+                        if let Some(v) = &n.vlan {
+                            p.insert("vlan".into(), json!(v));
+                        }
+                        Nic {
+                            uuid: new_uuid(),
+                            name: n.name.clone(),
+                            mac,
+                            ip: n.ip.clone().filter(|ip| ip != "none"),
+                            network: n.network.clone(),
+                            nicparams: p,
+                        }
+                    })
+                    .collect();
+                (disks, nics)
+            };
+            let mut inst = Instance {
+                uuid,
+                name: o.instance_name.clone(),
+                primary_node: self.pnode.clone(),
+                os: o.os_type.clone().unwrap_or_default(),
+                hypervisor: self.hypervisor.clone(),
+                hvparams: o.hvparams.clone(),
+                beparams: normalize_beparams(&o.beparams),
+                osparams: o.osparams.clone(),
+                admin_state: AdminState::Down,
+                admin_state_source: AdminStateSource::Admin,
+                disk_template: o.disk_template.clone(),
+                disks,
+                nics,
+                disks_active: false,
+                network_port: None,
+                tags: o.tags.clone(),
+                serial_no: 1,
+                ctime: now,
+                mtime: now,
+            };
+            let spec = instance_spec(&master.config.read(), &inst)?;
+
+            // Create the disks, undoing the ones made if one fails.
+            let mut created: Vec<api::DiskSpec> = Vec::new();
+            for d in &spec.disks {
+                ctx.feedback(format!(
+                    "* creating instance disk {} on {}",
+                    d.index, pnode.name
+                ));
+                let r = master
+                    .rpc
+                    .call(
+                        &pnode,
+                        &api::BlockdevCreate {
+                            instance_name: inst.name.clone(),
+                            disk: d.clone(),
+                            size: None,
+                            on_primary: true,
+                        },
+                    )
+                    .await;
+                if let Err(e) = r {
+                    remove_disks(ctx, &inst.name, &pnode, &created).await;
+                    return Err(rpc_error(
+                        &format!(
+                            "Can't create block device {} on node {}",
+                            d.index, pnode.name
+                        ),
+                        e,
+                    ));
+                }
+                created.push(d.clone());
+            }
+            if o.no_install != Some(true) {
+                ctx.feedback("* running the instance OS create scripts...");
+                let r = master
+                    .rpc
+                    .call(
+                        &pnode,
+                        &api::InstanceOsAdd {
+                            instance: spec.clone(),
+                            reinstall: false,
+                            debug: ctx.common.debug_level.max(0) as u32,
+                        },
+                    )
+                    .await;
+                if let Err(e) = r {
+                    remove_disks(ctx, &inst.name, &pnode, &created).await;
+                    return Err(rpc_error(
+                        &format!(
+                            "Could not add os for instance {} on node {}",
+                            inst.name, pnode.name
+                        ),
+                        e,
+                    ));
+                }
+            }
+            if o.start {
+                inst.admin_state = AdminState::Up;
+            }
+            let mut ch = Changes::new();
+            ch.instance(inst.clone());
+            if let Err(e) = master.commit(ch) {
+                remove_disks(ctx, &inst.name, &pnode, &created).await;
+                return Err(e);
+            }
+            if o.start {
+                ctx.feedback("* starting instance...");
+                start_on(ctx, &inst, &pnode, false).await?;
+            }
+            Ok(json!([pnode.name]))
+        })
+    }
+}

@@ -1,0 +1,253 @@
+//! Instances: the units of Ganeti's instance families (create, remove,
+//! operation, rename, set-params, query) and the helpers they share.
+//! Failover and migration are in `lu::instance_migration`, disk
+//! helpers in `lu::instance_storage`.
+
+mod create;
+mod operation;
+mod query;
+mod remove;
+mod rename;
+mod set_params;
+
+pub use create::Create;
+pub use operation::{Reboot, Reinstall, Shutdown, Startup};
+pub use query::QueryData;
+pub use remove::Remove;
+pub use rename::Rename;
+pub use set_params::SetParams;
+
+use luxi::error::{ErrorCode, GanetiError};
+use objects::params::{be, ParamDict};
+use objects::{AdminState, AdminStateSource, Instance};
+use rpc::api;
+use serde_json::json;
+
+use crate::config::{Changes, ConfigData};
+use crate::locking::{Level, LockRequest, Mode};
+use crate::lu::common::{get_instance, instance_spec, rpc_error};
+use crate::lu::{inval, Ctx};
+
+/// Checks backend parameter names and types.
+pub fn check_beparams(p: &ParamDict) -> Result<(), GanetiError> {
+    for (k, v) in p {
+        let ok = match k.as_str() {
+            be::MAXMEM | be::MINMEM | be::MEMORY | be::VCPUS | be::SPINDLE_USE => {
+                v.is_null()
+                    || v.as_str() == Some("default")
+                    || v.as_u64().is_some()
+                    || v.as_str().and_then(|s| s.parse::<u64>().ok()).is_some()
+            }
+            be::AUTO_BALANCE | be::ALWAYS_FAILOVER => {
+                v.is_null() || v.is_boolean() || v.as_str().is_some()
+            }
+            _ => return Err(inval(format!("Unknown backend parameter '{k}'"))),
+        };
+        if !ok {
+            return Err(inval(format!(
+                "Invalid value {v} for backend parameter '{k}'"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Normalises backend parameters: numeric strings become numbers.
+pub(crate) fn normalize_beparams(p: &ParamDict) -> ParamDict {
+    p.iter()
+        .map(|(k, v)| {
+            let v = match v.as_str().and_then(|s| s.parse::<u64>().ok()) {
+                Some(n) => json!(n),
+                None => v.clone(),
+            };
+            (k.clone(), v)
+        })
+        .collect()
+}
+
+/// Checks hypervisor parameter names against the hypervisor's.
+pub(crate) fn check_hvparams(hv: &str, p: &ParamDict) -> Result<(), GanetiError> {
+    let known = objects::params::default_hvparams(hv);
+    for k in p.keys() {
+        if !known.contains_key(k) {
+            return Err(inval(format!(
+                "Unknown parameter '{k}' for hypervisor {hv}"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Locks of one instance and its nodes.
+pub(crate) fn instance_locks(cfg: &ConfigData, uuid: &str, node_mode: Mode) -> LockRequest {
+    let nodes = cfg
+        .instances
+        .get(uuid)
+        .map(|i| i.all_nodes())
+        .unwrap_or_default();
+    LockRequest::new()
+        .bgl(Mode::Shared)
+        .some(Level::Instance, vec![uuid.to_string()], Mode::Exclusive)
+        .some(Level::Node, nodes.clone(), node_mode)
+        .some(Level::NodeRes, nodes, node_mode)
+}
+
+/// Whether the instance runs on `node`, as the node reports it.
+pub(crate) async fn is_running(
+    ctx: &Ctx,
+    inst: &Instance,
+    node: &objects::Node,
+) -> Result<bool, GanetiError> {
+    let hvparams = ctx
+        .master
+        .config
+        .read()
+        .cluster
+        .hvparams
+        .get(&inst.hypervisor)
+        .cloned()
+        .unwrap_or_default();
+    let info = ctx
+        .master
+        .rpc
+        .call(
+            node,
+            &api::InstanceInfo {
+                instance: inst.name.clone(),
+                hypervisor: inst.hypervisor.clone(),
+                hvparams,
+            },
+        )
+        .await
+        .map_err(|e| rpc_error(&format!("Error checking node {}", node.name), e))?;
+    Ok(info.is_some())
+}
+
+/// Refuses to start when the node lacks the instance's memory.
+pub(crate) async fn check_free_memory(
+    ctx: &Ctx,
+    node: &objects::Node,
+    hv: &str,
+    needed: u64,
+    reason: &str,
+) -> Result<(), GanetiError> {
+    let hvparams = ctx
+        .master
+        .config
+        .read()
+        .cluster
+        .hvparams
+        .get(hv)
+        .cloned()
+        .unwrap_or_default();
+    let info = ctx
+        .master
+        .rpc
+        .call(
+            node,
+            &api::NodeInfo {
+                hypervisors: vec![(hv.to_string(), hvparams)],
+                storage: vec![],
+            },
+        )
+        .await
+        .map_err(|e| rpc_error(&format!("Can't get data from node {}", node.name), e))?;
+    let free = info
+        .hypervisors
+        .first()
+        .map(|h| h.info.memory_free)
+        .unwrap_or(0);
+    if free < needed {
+        return Err(GanetiError::prereq(
+            format!(
+                "Not enough memory on node {} for {reason}: needed {needed} MiB, \
+                 available {free} MiB",
+                node.name
+            ),
+            ErrorCode::NoRes,
+        ));
+    }
+    Ok(())
+}
+
+pub(crate) async fn start_on(
+    ctx: &Ctx,
+    inst: &Instance,
+    node: &objects::Node,
+    paused: bool,
+) -> Result<(), GanetiError> {
+    let spec = instance_spec(&ctx.master.config.read(), inst)?;
+    let reason = format!("starting instance {}", inst.name);
+    check_free_memory(
+        ctx,
+        node,
+        &inst.hypervisor,
+        spec.beparams.min_memory(),
+        &reason,
+    )
+    .await?;
+    ctx.master
+        .rpc
+        .call(
+            node,
+            &api::InstanceStart {
+                instance: spec,
+                startup_paused: paused,
+            },
+        )
+        .await
+        .map_err(|e| rpc_error("Could not start instance", e))?;
+    Ok(())
+}
+
+pub(crate) async fn stop_on(
+    ctx: &Ctx,
+    inst: &Instance,
+    node: &objects::Node,
+    timeout: u64,
+) -> Result<(), GanetiError> {
+    let spec = instance_spec(&ctx.master.config.read(), inst)?;
+    ctx.master
+        .rpc
+        .call(
+            node,
+            &api::InstanceShutdown {
+                instance: spec,
+                timeout_secs: timeout,
+            },
+        )
+        .await
+        .map_err(|e| rpc_error("Could not shutdown instance", e))?;
+    Ok(())
+}
+
+pub(crate) fn set_admin_state(
+    ctx: &Ctx,
+    uuid: &str,
+    state: AdminState,
+    source: AdminStateSource,
+) -> Result<(), GanetiError> {
+    let mut inst = get_instance(ctx, uuid)?;
+    if inst.admin_state == state && inst.admin_state_source == source {
+        return Ok(());
+    }
+    inst.admin_state = state;
+    inst.admin_state_source = source;
+    let mut ch = Changes::new();
+    ch.instance(inst);
+    ctx.master.commit(ch)?;
+    Ok(())
+}
+
+pub(crate) fn random_mac(cfg: &ConfigData) -> String {
+    loop {
+        let b: [u8; 3] = rand::random();
+        let mac = format!(
+            "{}:{:02x}:{:02x}:{:02x}",
+            cfg.cluster.mac_prefix, b[0], b[1], b[2]
+        );
+        if !cfg.mac_in_use(&mac) {
+            return mac;
+        }
+    }
+}

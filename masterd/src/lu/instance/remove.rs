@@ -1,0 +1,86 @@
+//! `OP_INSTANCE_REMOVE`.
+
+use luxi::error::GanetiError;
+use luxi::opcodes;
+use objects::{AdminState, AdminStateSource};
+use serde_json::Value;
+
+use super::*;
+use crate::config::{Changes, ConfigData};
+use crate::locking::{LockRequest, Mode};
+use crate::lu::common::{expand_instance, get_instance, get_node, instance_spec};
+use crate::lu::instance_storage::remove_disks;
+use crate::lu::{Ctx, ExecFuture, LogicalUnit};
+
+/// `OP_INSTANCE_REMOVE`.
+pub struct Remove {
+    op: opcodes::InstanceRemove,
+    uuid: String,
+}
+
+impl Remove {
+    pub fn new(op: opcodes::InstanceRemove) -> Self {
+        Remove {
+            op,
+            uuid: String::new(),
+        }
+    }
+}
+
+impl LogicalUnit for Remove {
+    fn locks(&mut self, cfg: &ConfigData) -> Result<LockRequest, GanetiError> {
+        self.uuid = expand_instance(cfg, &self.op.instance_name)?.uuid.clone();
+        Ok(instance_locks(cfg, &self.uuid, Mode::Exclusive))
+    }
+
+    fn check_prereq(&mut self, _cfg: &ConfigData) -> Result<(), GanetiError> {
+        Ok(())
+    }
+
+    fn exec<'a>(&'a mut self, ctx: &'a Ctx) -> ExecFuture<'a> {
+        Box::pin(async move {
+            let inst = get_instance(ctx, &self.uuid)?;
+            let pnode = get_node(ctx, &inst.primary_node)?;
+            ctx.feedback(format!(
+                "Shutting down instance {} on node {}",
+                inst.name, pnode.name
+            ));
+            if let Err(e) = stop_on(ctx, &inst, &pnode, self.op.shutdown_timeout).await {
+                if self.op.ignore_failures {
+                    ctx.feedback(format!("Warning: {}", e.message()));
+                } else {
+                    return Err(GanetiError::exec(format!(
+                        "Could not shutdown instance {} on node {}: {}",
+                        inst.name,
+                        pnode.name,
+                        e.message()
+                    )));
+                }
+            }
+            ctx.feedback(format!("Removing block devices for instance {}", inst.name));
+            let spec = instance_spec(&ctx.master.config.read(), &inst)?;
+            let mut failed = Vec::new();
+            for node_uuid in inst.all_nodes() {
+                let node = get_node(ctx, &node_uuid)?;
+                failed.extend(remove_disks(ctx, &inst.name, &node, &spec.disks).await);
+            }
+            if !failed.is_empty() && !self.op.ignore_failures {
+                // Keep the instance in the config, marked down: its disks
+                // are partly gone and a retry can finish the job.
+                set_admin_state(ctx, &self.uuid, AdminState::Down, AdminStateSource::Admin)?;
+                return Err(GanetiError::exec(format!(
+                    "Can't remove instance's disks: {}",
+                    failed.join("; ")
+                )));
+            }
+            ctx.feedback(format!(
+                "Removing instance {} out of cluster config",
+                inst.name
+            ));
+            let mut ch = Changes::new();
+            ch.remove_instance(&self.uuid);
+            ctx.master.commit(ch)?;
+            Ok(Value::Null)
+        })
+    }
+}
