@@ -2,15 +2,14 @@
 //! and the executor that runs opcodes for the job queue.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, OnceLock, Weak};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use luxi::error::GanetiError;
 use objects::paths::Paths;
-use serde_json::Value;
 
 use crate::config::ConfigStore;
-use crate::jobqueue::{JobQueue, OpContext, OpExecutor, OpFuture};
+use crate::jobqueue::JobQueue;
 use crate::locking::LockManager;
 use crate::rpc::Rpc;
 
@@ -111,48 +110,6 @@ impl Master {
         self.queue
             .get()
             .expect("the job queue is attached before the master serves")
-    }
-}
-
-/// Runs opcodes for the job queue. Holds the master weakly: the queue is
-/// owned by the master.
-pub struct Executor {
-    master: Weak<Master>,
-}
-
-impl Executor {
-    pub fn new(master: &Arc<Master>) -> Arc<Self> {
-        Arc::new(Executor {
-            master: Arc::downgrade(master),
-        })
-    }
-}
-
-impl OpExecutor for Executor {
-    fn validate(&self, op: &Value) -> Result<(), GanetiError> {
-        luxi::opcodes::parse(op).map(|_| ())
-    }
-
-    fn summary(&self, op: &Value) -> String {
-        match luxi::opcodes::parse(op) {
-            Ok(i) => i.op.summary(),
-            Err(_) => op
-                .get("OP_ID")
-                .and_then(Value::as_str)
-                .unwrap_or("UNKNOWN")
-                .trim_start_matches("OP_")
-                .to_string(),
-        }
-    }
-
-    fn execute(&self, ctx: OpContext, op: Value) -> OpFuture {
-        let master = self.master.upgrade();
-        Box::pin(async move {
-            let master =
-                master.ok_or_else(|| GanetiError::exec("The master daemon is shutting down"))?;
-            let input = luxi::opcodes::parse(&op)?;
-            crate::lu::run(master, ctx, input).await
-        })
     }
 }
 

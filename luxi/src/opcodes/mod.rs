@@ -7,8 +7,9 @@
 //! ganeti-rs does not act on yet when it is set to anything but its default
 //! (so that a request is never silently half-honoured).
 
-mod fields;
+mod common;
 mod introspect;
+mod table;
 
 use std::collections::BTreeMap;
 
@@ -17,32 +18,69 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::error::{ErrorCode, GanetiError};
-pub use fields::{COMMON_FIELDS, OPCODE_FIELDS};
+pub use common::{
+    Common, Dependency, FinalStatus, JobRef, PRIORITY_DEFAULT, PRIORITY_HIGHEST, PRIORITY_LOWEST,
+};
+pub use table::{COMMON_FIELDS, OPCODES};
 
 /// A parameter dictionary.
 pub type Params = BTreeMap<String, Value>;
 
-/// Fields every opcode carries.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct Common {
-    #[serde(default)]
-    pub dry_run: bool,
-    #[serde(default)]
-    pub debug_level: i64,
-    #[serde(default)]
-    pub priority: i32,
-    /// `[[job_id, [status, ...]], ...]`.
-    #[serde(default)]
-    pub depends: Option<Vec<(i64, Vec<String>)>>,
-    #[serde(default)]
-    pub comment: Option<String>,
-    #[serde(default)]
-    pub reason: Vec<Value>,
+/// A parameter's default in Ganeti 3.0.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Dflt {
+    Null,
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+    Str(&'static str),
+    /// An empty list.
+    List,
+    /// An empty dict.
+    Dict,
 }
 
-/// The lowest (most urgent) and highest opcode priorities.
-pub const PRIORITY_HIGHEST: i32 = -20;
-pub const PRIORITY_LOWEST: i32 = 19;
+impl Dflt {
+    pub fn to_value(self) -> Value {
+        match self {
+            Dflt::Null => Value::Null,
+            Dflt::Bool(b) => Value::Bool(b),
+            Dflt::Int(i) => Value::from(i),
+            Dflt::Float(f) => Value::from(f),
+            Dflt::Str(s) => Value::from(s),
+            Dflt::List => Value::Array(Vec::new()),
+            Dflt::Dict => Value::Object(Map::new()),
+        }
+    }
+}
+
+/// The parameters of a Ganeti 3.0 opcode (besides the common ones) with
+/// their defaults; `None` for an unknown `OP_ID`.
+pub fn opcode_params(op_id: &str) -> Option<&'static [(&'static str, Dflt)]> {
+    OPCODES
+        .iter()
+        .find(|(id, _)| *id == op_id)
+        .map(|(_, params)| *params)
+}
+
+/// Whether `name` is one of the fields every opcode carries (`OP_ID`
+/// included).
+pub fn is_common_field(name: &str) -> bool {
+    name == "OP_ID" || COMMON_FIELDS.iter().any(|(f, _)| *f == name)
+}
+
+/// The dict of opcode `op_id` with every parameter, common ones included,
+/// at Ganeti's default: what Ganeti's Python tools send for the parameters
+/// a command leaves unset. `None` for an unknown `OP_ID`.
+pub fn with_defaults(op_id: &str) -> Option<Map<String, Value>> {
+    let params = opcode_params(op_id)?;
+    let mut m = Map::new();
+    m.insert("OP_ID".into(), Value::from(op_id));
+    for (k, d) in COMMON_FIELDS.iter().chain(params) {
+        m.insert((*k).to_string(), d.to_value());
+    }
+    Some(m)
+}
 
 fn default_true() -> bool {
     true
@@ -648,40 +686,82 @@ pub struct TagsSearch {
     pub pattern: String,
 }
 
-/// The opcodes ganeti-rs executes.
-#[derive(Debug, Clone, PartialEq)]
-pub enum OpCode {
-    TestDelay(TestDelay),
-    ClusterVerify(ClusterVerify),
-    ClusterVerifyConfig(ClusterVerifyConfig),
-    ClusterVerifyGroup(ClusterVerifyGroup),
-    ClusterSetParams(ClusterSetParams),
-    NodeAdd(NodeAdd),
-    NodeRemove(NodeRemove),
-    NodeSetParams(NodeSetParams),
-    GroupAdd(GroupAdd),
-    GroupRemove(GroupRemove),
-    GroupRename(GroupRename),
-    GroupAssignNodes(GroupAssignNodes),
-    GroupSetParams(GroupSetParams),
-    InstanceCreate(InstanceCreate),
-    InstanceRemove(InstanceRemove),
-    InstanceStartup(InstanceStartup),
-    InstanceShutdown(InstanceShutdown),
-    InstanceReboot(InstanceReboot),
-    InstanceRename(InstanceRename),
-    InstanceSetParams(InstanceSetParams),
-    InstanceReinstall(InstanceReinstall),
-    InstanceQueryData(InstanceQueryData),
-    InstanceMigrate(InstanceMigrate),
-    InstanceFailover(InstanceFailover),
-    NodeMigrate(NodeMigrate),
-    NodeEvacuate(NodeEvacuate),
-    OsDiagnose(OsDiagnose),
-    TagsGet(TagsGet),
-    TagsSet(TagsChange),
-    TagsDel(TagsChange),
-    TagsSearch(TagsSearch),
+/// Declares the opcodes ganeti-rs runs, each once: its variant of
+/// [`OpCode`], its parameter struct, its `OP_ID` and the parameter its job
+/// summary names (`INSTANCE_STARTUP(inst1)`). The parameter names and
+/// Ganeti's defaults are in [`OPCODES`].
+macro_rules! opcodes {
+    ($($variant:ident($ty:ty) = $id:literal $(, summary: $field:ident)?;)*) => {
+        /// The opcodes ganeti-rs runs.
+        #[derive(Debug, Clone, PartialEq)]
+        pub enum OpCode {
+            $($variant($ty),)*
+        }
+
+        /// The `OP_ID`s of the opcodes ganeti-rs runs.
+        pub const SUPPORTED: &[&str] = &[$($id),*];
+
+        impl OpCode {
+            /// The opcode's `OP_ID`.
+            pub fn op_id(&self) -> &'static str {
+                match self {
+                    $(OpCode::$variant(_) => $id,)*
+                }
+            }
+
+            /// The object a job summary names.
+            fn summary_arg(&self) -> Option<&str> {
+                match self {
+                    $(OpCode::$variant(_o) => opcodes!(@arg _o $($field)?),)*
+                }
+            }
+
+            /// Parses the parameters of opcode `op_id`; `None` when
+            /// ganeti-rs does not run it.
+            fn parse_params(op_id: &str, body: &Map<String, Value>) -> Option<Result<OpCode, GanetiError>> {
+                Some(match op_id {
+                    $($id => typed(op_id, body).map(OpCode::$variant),)*
+                    _ => return None,
+                })
+            }
+        }
+    };
+    (@arg $o:ident) => { None };
+    (@arg $o:ident $field:ident) => { Some($o.$field.as_str()) };
+}
+
+opcodes! {
+    TestDelay(TestDelay) = "OP_TEST_DELAY";
+    ClusterVerify(ClusterVerify) = "OP_CLUSTER_VERIFY";
+    ClusterVerifyConfig(ClusterVerifyConfig) = "OP_CLUSTER_VERIFY_CONFIG";
+    ClusterVerifyGroup(ClusterVerifyGroup) = "OP_CLUSTER_VERIFY_GROUP", summary: group_name;
+    ClusterSetParams(ClusterSetParams) = "OP_CLUSTER_SET_PARAMS";
+    NodeAdd(NodeAdd) = "OP_NODE_ADD", summary: node_name;
+    NodeRemove(NodeRemove) = "OP_NODE_REMOVE", summary: node_name;
+    NodeSetParams(NodeSetParams) = "OP_NODE_SET_PARAMS", summary: node_name;
+    GroupAdd(GroupAdd) = "OP_GROUP_ADD", summary: group_name;
+    GroupRemove(GroupRemove) = "OP_GROUP_REMOVE", summary: group_name;
+    GroupRename(GroupRename) = "OP_GROUP_RENAME", summary: group_name;
+    GroupAssignNodes(GroupAssignNodes) = "OP_GROUP_ASSIGN_NODES", summary: group_name;
+    GroupSetParams(GroupSetParams) = "OP_GROUP_SET_PARAMS", summary: group_name;
+    InstanceCreate(InstanceCreate) = "OP_INSTANCE_CREATE", summary: instance_name;
+    InstanceRemove(InstanceRemove) = "OP_INSTANCE_REMOVE", summary: instance_name;
+    InstanceStartup(InstanceStartup) = "OP_INSTANCE_STARTUP", summary: instance_name;
+    InstanceShutdown(InstanceShutdown) = "OP_INSTANCE_SHUTDOWN", summary: instance_name;
+    InstanceReboot(InstanceReboot) = "OP_INSTANCE_REBOOT", summary: instance_name;
+    InstanceRename(InstanceRename) = "OP_INSTANCE_RENAME", summary: instance_name;
+    InstanceSetParams(InstanceSetParams) = "OP_INSTANCE_SET_PARAMS", summary: instance_name;
+    InstanceReinstall(InstanceReinstall) = "OP_INSTANCE_REINSTALL", summary: instance_name;
+    InstanceQueryData(InstanceQueryData) = "OP_INSTANCE_QUERY_DATA";
+    InstanceMigrate(InstanceMigrate) = "OP_INSTANCE_MIGRATE", summary: instance_name;
+    InstanceFailover(InstanceFailover) = "OP_INSTANCE_FAILOVER", summary: instance_name;
+    NodeMigrate(NodeMigrate) = "OP_NODE_MIGRATE", summary: node_name;
+    NodeEvacuate(NodeEvacuate) = "OP_NODE_EVACUATE", summary: node_name;
+    OsDiagnose(OsDiagnose) = "OP_OS_DIAGNOSE";
+    TagsGet(TagsGet) = "OP_TAGS_GET", summary: kind;
+    TagsSet(TagsChange) = "OP_TAGS_SET", summary: kind;
+    TagsDel(TagsChange) = "OP_TAGS_DEL", summary: kind;
+    TagsSearch(TagsSearch) = "OP_TAGS_SEARCH";
 }
 
 /// An opcode with its common fields.
@@ -692,74 +772,10 @@ pub struct Input {
 }
 
 impl OpCode {
-    /// The opcode's `OP_ID`.
-    pub fn op_id(&self) -> &'static str {
-        match self {
-            OpCode::TestDelay(_) => "OP_TEST_DELAY",
-            OpCode::ClusterVerify(_) => "OP_CLUSTER_VERIFY",
-            OpCode::ClusterVerifyConfig(_) => "OP_CLUSTER_VERIFY_CONFIG",
-            OpCode::ClusterVerifyGroup(_) => "OP_CLUSTER_VERIFY_GROUP",
-            OpCode::ClusterSetParams(_) => "OP_CLUSTER_SET_PARAMS",
-            OpCode::NodeAdd(_) => "OP_NODE_ADD",
-            OpCode::NodeRemove(_) => "OP_NODE_REMOVE",
-            OpCode::NodeSetParams(_) => "OP_NODE_SET_PARAMS",
-            OpCode::GroupAdd(_) => "OP_GROUP_ADD",
-            OpCode::GroupRemove(_) => "OP_GROUP_REMOVE",
-            OpCode::GroupRename(_) => "OP_GROUP_RENAME",
-            OpCode::GroupAssignNodes(_) => "OP_GROUP_ASSIGN_NODES",
-            OpCode::GroupSetParams(_) => "OP_GROUP_SET_PARAMS",
-            OpCode::InstanceCreate(_) => "OP_INSTANCE_CREATE",
-            OpCode::InstanceRemove(_) => "OP_INSTANCE_REMOVE",
-            OpCode::InstanceStartup(_) => "OP_INSTANCE_STARTUP",
-            OpCode::InstanceShutdown(_) => "OP_INSTANCE_SHUTDOWN",
-            OpCode::InstanceReboot(_) => "OP_INSTANCE_REBOOT",
-            OpCode::InstanceRename(_) => "OP_INSTANCE_RENAME",
-            OpCode::InstanceSetParams(_) => "OP_INSTANCE_SET_PARAMS",
-            OpCode::InstanceReinstall(_) => "OP_INSTANCE_REINSTALL",
-            OpCode::InstanceQueryData(_) => "OP_INSTANCE_QUERY_DATA",
-            OpCode::InstanceMigrate(_) => "OP_INSTANCE_MIGRATE",
-            OpCode::InstanceFailover(_) => "OP_INSTANCE_FAILOVER",
-            OpCode::NodeMigrate(_) => "OP_NODE_MIGRATE",
-            OpCode::NodeEvacuate(_) => "OP_NODE_EVACUATE",
-            OpCode::OsDiagnose(_) => "OP_OS_DIAGNOSE",
-            OpCode::TagsGet(_) => "OP_TAGS_GET",
-            OpCode::TagsSet(_) => "OP_TAGS_SET",
-            OpCode::TagsDel(_) => "OP_TAGS_DEL",
-            OpCode::TagsSearch(_) => "OP_TAGS_SEARCH",
-        }
-    }
-
     /// The summary Ganeti shows for a job: `INSTANCE_STARTUP(inst1)`.
     pub fn summary(&self) -> String {
         let name = self.op_id().trim_start_matches("OP_");
-        let arg: Option<&str> = match self {
-            OpCode::TestDelay(_) => None,
-            OpCode::ClusterVerifyGroup(o) => Some(&o.group_name),
-            OpCode::NodeAdd(o) => Some(&o.node_name),
-            OpCode::NodeRemove(o) => Some(&o.node_name),
-            OpCode::NodeSetParams(o) => Some(&o.node_name),
-            OpCode::GroupAdd(o) => Some(&o.group_name),
-            OpCode::GroupRemove(o) => Some(&o.group_name),
-            OpCode::GroupRename(o) => Some(&o.group_name),
-            OpCode::GroupAssignNodes(o) => Some(&o.group_name),
-            OpCode::GroupSetParams(o) => Some(&o.group_name),
-            OpCode::InstanceCreate(o) => Some(&o.instance_name),
-            OpCode::InstanceRemove(o) => Some(&o.instance_name),
-            OpCode::InstanceStartup(o) => Some(&o.instance_name),
-            OpCode::InstanceShutdown(o) => Some(&o.instance_name),
-            OpCode::InstanceReboot(o) => Some(&o.instance_name),
-            OpCode::InstanceRename(o) => Some(&o.instance_name),
-            OpCode::InstanceSetParams(o) => Some(&o.instance_name),
-            OpCode::InstanceReinstall(o) => Some(&o.instance_name),
-            OpCode::InstanceMigrate(o) => Some(&o.instance_name),
-            OpCode::InstanceFailover(o) => Some(&o.instance_name),
-            OpCode::NodeMigrate(o) => Some(&o.node_name),
-            OpCode::NodeEvacuate(o) => Some(&o.node_name),
-            OpCode::TagsGet(o) => Some(&o.kind),
-            OpCode::TagsSet(o) | OpCode::TagsDel(o) => Some(&o.kind),
-            _ => None,
-        };
-        match arg {
+        match self.summary_arg() {
             Some(a) => format!("{name}({a})"),
             None => name.to_string(),
         }
@@ -813,70 +829,27 @@ pub fn parse(v: &Value) -> Result<Input, GanetiError> {
         Some(other) => return Err(bad_input(format!("OP_ID must be a string, got {other}"))),
         None => return Err(bad_input("Opcode without OP_ID".to_string())),
     };
-    let Some((_, op_fields)) = OPCODE_FIELDS.iter().find(|(id, _)| *id == op_id) else {
+    let Some(op_fields) = opcode_params(op_id) else {
         return Err(GanetiError::opcode_unknown(format!(
             "Unknown opcode '{op_id}'"
         )));
     };
-    let mut common = Map::new();
     let mut body = Map::new();
     for (k, v) in obj {
-        if COMMON_FIELDS.contains(&k.as_str()) {
-            if k != "OP_ID" && !v.is_null() {
-                common.insert(k.clone(), v.clone());
-            }
-        } else if op_fields.contains(&k.as_str()) {
-            body.insert(k.clone(), v.clone());
-        } else {
+        if is_common_field(k) {
+            continue;
+        }
+        if !op_fields.iter().any(|(f, _)| f == k) {
             return Err(bad_input(format!("Opcode {op_id} has no parameter '{k}'")));
         }
+        body.insert(k.clone(), v.clone());
     }
-    let common: Common = serde_json::from_value(Value::Object(common))
-        .map_err(|e| bad_input(format!("Invalid common parameters for {op_id}: {e}")))?;
-    if !(PRIORITY_HIGHEST..=PRIORITY_LOWEST).contains(&common.priority) {
-        return Err(bad_input(format!(
-            "Priority {} out of range {PRIORITY_HIGHEST}..{PRIORITY_LOWEST}",
-            common.priority
-        )));
-    }
-    let op = match op_id {
-        "OP_TEST_DELAY" => OpCode::TestDelay(typed(op_id, &body)?),
-        "OP_CLUSTER_VERIFY" => OpCode::ClusterVerify(typed(op_id, &body)?),
-        "OP_CLUSTER_VERIFY_CONFIG" => OpCode::ClusterVerifyConfig(typed(op_id, &body)?),
-        "OP_CLUSTER_VERIFY_GROUP" => OpCode::ClusterVerifyGroup(typed(op_id, &body)?),
-        "OP_CLUSTER_SET_PARAMS" => OpCode::ClusterSetParams(typed(op_id, &body)?),
-        "OP_NODE_ADD" => OpCode::NodeAdd(typed(op_id, &body)?),
-        "OP_NODE_REMOVE" => OpCode::NodeRemove(typed(op_id, &body)?),
-        "OP_NODE_SET_PARAMS" => OpCode::NodeSetParams(typed(op_id, &body)?),
-        "OP_GROUP_ADD" => OpCode::GroupAdd(typed(op_id, &body)?),
-        "OP_GROUP_REMOVE" => OpCode::GroupRemove(typed(op_id, &body)?),
-        "OP_GROUP_RENAME" => OpCode::GroupRename(typed(op_id, &body)?),
-        "OP_GROUP_ASSIGN_NODES" => OpCode::GroupAssignNodes(typed(op_id, &body)?),
-        "OP_GROUP_SET_PARAMS" => OpCode::GroupSetParams(typed(op_id, &body)?),
-        "OP_INSTANCE_CREATE" => OpCode::InstanceCreate(typed(op_id, &body)?),
-        "OP_INSTANCE_REMOVE" => OpCode::InstanceRemove(typed(op_id, &body)?),
-        "OP_INSTANCE_STARTUP" => OpCode::InstanceStartup(typed(op_id, &body)?),
-        "OP_INSTANCE_SHUTDOWN" => OpCode::InstanceShutdown(typed(op_id, &body)?),
-        "OP_INSTANCE_REBOOT" => OpCode::InstanceReboot(typed(op_id, &body)?),
-        "OP_INSTANCE_RENAME" => OpCode::InstanceRename(typed(op_id, &body)?),
-        "OP_INSTANCE_SET_PARAMS" => OpCode::InstanceSetParams(typed(op_id, &body)?),
-        "OP_INSTANCE_REINSTALL" => OpCode::InstanceReinstall(typed(op_id, &body)?),
-        "OP_INSTANCE_QUERY_DATA" => OpCode::InstanceQueryData(typed(op_id, &body)?),
-        "OP_INSTANCE_MIGRATE" => OpCode::InstanceMigrate(typed(op_id, &body)?),
-        "OP_INSTANCE_FAILOVER" => OpCode::InstanceFailover(typed(op_id, &body)?),
-        "OP_NODE_MIGRATE" => OpCode::NodeMigrate(typed(op_id, &body)?),
-        "OP_NODE_EVACUATE" => OpCode::NodeEvacuate(typed(op_id, &body)?),
-        "OP_OS_DIAGNOSE" => OpCode::OsDiagnose(typed(op_id, &body)?),
-        "OP_TAGS_GET" => OpCode::TagsGet(typed(op_id, &body)?),
-        "OP_TAGS_SET" => OpCode::TagsSet(typed(op_id, &body)?),
-        "OP_TAGS_DEL" => OpCode::TagsDel(typed(op_id, &body)?),
-        "OP_TAGS_SEARCH" => OpCode::TagsSearch(typed(op_id, &body)?),
-        other => {
-            return Err(GanetiError::opcode_unknown(format!(
-                "Opcode '{other}' is not supported by ganeti-rs yet"
-            )))
-        }
-    };
+    let common = Common::from_dict(op_id, obj)?;
+    let op = OpCode::parse_params(op_id, &body).unwrap_or_else(|| {
+        Err(GanetiError::opcode_unknown(format!(
+            "Opcode '{op_id}' is not supported by ganeti-rs yet"
+        )))
+    })?;
     Ok(Input { op, common })
 }
 
@@ -933,6 +906,19 @@ mod tests {
         parse(&json!({"OP_ID": "OP_INSTANCE_CREATE", "instance_name": "x",
             "disk_template": "diskless", "mode": "create", "forthcoming": false}))
         .unwrap();
+    }
+
+    #[test]
+    fn every_supported_opcode_is_a_ganeti_opcode_and_takes_its_defaults() {
+        for id in SUPPORTED {
+            let dict = with_defaults(id).unwrap_or_else(|| panic!("{id} is not in Ganeti 3.0"));
+            // All parameters at Ganeti's defaults, as the Python CLI sends
+            // them: at most a required parameter is missing.
+            if let Err(e) = parse(&Value::Object(dict)) {
+                assert!(e.message().contains("missing field"), "{id}: {e}");
+            }
+        }
+        assert_eq!(OPCODES.len(), 75);
     }
 
     #[test]

@@ -3,8 +3,9 @@
 use anyhow::Context;
 use clap::Parser;
 use masterd::config::ConfigStore;
+use masterd::executor::Executor;
 use masterd::jobqueue::{JobQueue, QueueOptions};
-use masterd::master::{Executor, Master};
+use masterd::master::Master;
 use masterd::rpc::Rpc;
 use objects::paths::{Paths, NODED_PORT};
 

@@ -6,6 +6,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use luxi::opcodes::Common;
 use luxi::GanetiError;
 use serde_json::{json, Value};
 
@@ -13,16 +14,26 @@ use super::*;
 
 struct NoopExec;
 
-impl OpExecutor for NoopExec {
-    fn validate(&self, _op: &Value) -> Result<(), GanetiError> {
-        Ok(())
+struct NoopOp(Common);
+
+impl QueueOp for NoopOp {
+    fn common(&self) -> &Common {
+        &self.0
     }
 
-    fn summary(&self, _op: &Value) -> String {
+    fn summary(&self) -> String {
         "TEST_NOOP".into()
     }
+}
 
-    fn execute(&self, ctx: OpContext, _op: Value) -> OpFuture {
+impl OpExecutor for NoopExec {
+    type Op = NoopOp;
+
+    fn parse(&self, _op: &Value) -> Result<NoopOp, GanetiError> {
+        Ok(NoopOp(Common::default()))
+    }
+
+    fn execute(&self, ctx: OpContext, _op: Arc<NoopOp>) -> OpFuture {
         Box::pin(async move {
             ctx.set_running();
             Ok(Value::Null)

@@ -41,7 +41,7 @@ impl OpContext {
     pub fn priority(&self) -> i32 {
         self.queue
             .with_op(self.job_id, self.op_index, |_, op| op.priority)
-            .unwrap_or(super::job::PRIO_DEFAULT)
+            .unwrap_or(luxi::opcodes::PRIORITY_DEFAULT)
     }
 
     /// Appends a message to the job log (`msg_type` such as `"message"`) and

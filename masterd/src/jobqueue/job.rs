@@ -6,14 +6,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use super::JobId;
+use luxi::opcodes::{FinalStatus, PRIORITY_DEFAULT};
 
-/// Lowest (most urgent) priority an opcode may have.
-pub const PRIO_HIGHEST: i32 = -20;
-/// Highest (least urgent) priority an opcode may have.
-pub const PRIO_LOWEST: i32 = 19;
-/// The priority of an opcode that does not say.
-pub const PRIO_DEFAULT: i32 = 0;
+use super::JobId;
 
 /// The result recorded for opcodes of a job canceled by a user.
 pub const CANCELED_RESULT: &str = "Job canceled by request";
@@ -223,7 +218,7 @@ impl Job {
             .filter(|op| !op.status.is_finalized())
             .map(|op| op.priority)
             .min()
-            .unwrap_or(PRIO_DEFAULT)
+            .unwrap_or(PRIORITY_DEFAULT)
     }
 
     pub fn is_finalized(&self) -> bool {
@@ -315,71 +310,40 @@ pub const JOB_FIELDS: &[&str] = &[
     "archived",
 ];
 
-/// Reads an opcode's `priority` (default 0); `Err` names what is wrong.
-pub fn op_priority(op: &Value) -> Result<i32, String> {
-    match op.get("priority") {
-        None | Some(Value::Null) => Ok(PRIO_DEFAULT),
-        Some(v) => match v.as_i64() {
-            Some(p) if (i64::from(PRIO_HIGHEST)..=i64::from(PRIO_LOWEST)).contains(&p) => {
-                Ok(p as i32)
-            }
-            _ => Err(format!(
-                "Opcode priority {v} is invalid, expected an integer from {PRIO_HIGHEST} to {PRIO_LOWEST}"
-            )),
-        },
-    }
+/// Resolves an opcode's `depends` against `own_id`, as Ganeti does:
+/// relative (negative) ids count back from the job's own id, so `-1` is the
+/// job submitted just before.
+pub fn resolve_depends(
+    deps: &[luxi::opcodes::Dependency],
+    own_id: JobId,
+) -> Result<Vec<Dependency>, String> {
+    deps.iter()
+        .map(|luxi::opcodes::Dependency(job, statuses)| {
+            let job = if job.0 < 0 {
+                let abs = own_id as i64 + job.0;
+                if abs < 0 {
+                    return Err(format!("Unable to resolve relative job ID {}", job.0));
+                }
+                abs as JobId
+            } else {
+                job.0 as JobId
+            };
+            let statuses = statuses
+                .iter()
+                .map(|s| match s {
+                    FinalStatus::Success => JobStatus::Success,
+                    FinalStatus::Error => JobStatus::Error,
+                    FinalStatus::Canceled => JobStatus::Canceled,
+                })
+                .collect();
+            Ok(Dependency { job, statuses })
+        })
+        .collect()
 }
 
-/// Reads an opcode's `depends`, resolving relative (negative) job ids
-/// against `own_id` as Ganeti does (`-1` is the job submitted just before).
-/// Returns the dependencies and the `depends` value to store in the opcode.
-pub fn op_depends(op: &Value, own_id: JobId) -> Result<(Vec<Dependency>, Option<Value>), String> {
-    let raw = match op.get("depends") {
-        None | Some(Value::Null) => return Ok((Vec::new(), None)),
-        Some(Value::Array(a)) => a,
-        Some(other) => {
-            return Err(format!(
-            "Opcode dependencies {other} are invalid, expected a list of [job_id, [status, ...]]"
-        ))
-        }
-    };
-    let mut deps = Vec::with_capacity(raw.len());
-    for item in raw {
-        let bad = || format!("Job dependency {item} is invalid, expected [job_id, [status, ...]]");
-        let pair = item.as_array().filter(|a| a.len() == 2).ok_or_else(bad)?;
-        let job = match &pair[0] {
-            Value::Number(n) => n.as_i64(),
-            Value::String(s) => s.parse::<i64>().ok(),
-            _ => None,
-        }
-        .ok_or_else(bad)?;
-        let job = if job < 0 {
-            let abs = own_id as i64 + job;
-            if abs < 0 {
-                return Err(format!("Unable to resolve relative job ID {job}"));
-            }
-            abs as JobId
-        } else {
-            job as JobId
-        };
-        let statuses = pair[1]
-            .as_array()
-            .ok_or_else(bad)?
-            .iter()
-            .map(|s| {
-                s.as_str()
-                    .and_then(JobStatus::parse)
-                    .filter(|st| st.is_finalized())
-                    .ok_or_else(|| {
-                        format!(
-                            "Job dependency status {s} is invalid, expected one of success, error, canceled"
-                        )
-                    })
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        deps.push(Dependency { job, statuses });
-    }
-    let stored = Value::Array(
+/// Resolved dependencies as the opcode's `depends` field shows them.
+pub fn depends_value(deps: &[Dependency]) -> Value {
+    Value::Array(
         deps.iter()
             .map(|d| {
                 json!([
@@ -388,6 +352,5 @@ pub fn op_depends(op: &Value, own_id: JobId) -> Result<(Vec<Dependency>, Option<
                 ])
             })
             .collect(),
-    );
-    Ok((deps, Some(stored)))
+    )
 }

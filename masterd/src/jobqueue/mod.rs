@@ -14,45 +14,30 @@
 #[cfg(test)]
 mod bench;
 mod context;
+mod executor;
 pub mod job;
 mod store;
 #[cfg(test)]
 mod tests;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::future::Future;
 use std::path::{Path, PathBuf};
-use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
 
+use luxi::opcodes::{PRIORITY_HIGHEST, PRIORITY_LOWEST};
 use luxi::{ErrorCode, GanetiError};
 use serde_json::{json, Value};
 use tokio::sync::{watch, Notify};
 
 pub use context::OpContext;
+use executor::{AnyOp, DynExecutor, Erased, Parsed};
+pub use executor::{OpExecutor, OpFuture, QueueOp};
 use job::{Dependency, Job, JobStatus, OpStatus, QueuedOp, Timestamp};
 use store::Store;
 
 pub type JobId = u64;
-
-/// The future an [`OpExecutor`] returns for one opcode.
-pub type OpFuture = Pin<Box<dyn Future<Output = Result<Value, GanetiError>> + Send>>;
-
-/// What runs the opcodes: supplied by the master.
-pub trait OpExecutor: Send + Sync + 'static {
-    /// Checks an opcode dict at submit time (unknown `OP_ID`, bad fields); an
-    /// `Err` refuses the whole job.
-    fn validate(&self, op: &Value) -> Result<(), GanetiError>;
-    /// A short summary for the job's `summary` field, e.g.
-    /// `"INSTANCE_CREATE(inst1.example.com)"`.
-    fn summary(&self, op: &Value) -> String;
-    /// Runs one opcode. The opcode starts as "waiting"; the future calls
-    /// `ctx.set_running()` once it holds its locks (and `ctx.set_waiting()`
-    /// if it has to wait again).
-    fn execute(&self, ctx: OpContext, op: Value) -> OpFuture;
-}
 
 /// Tunables of the queue.
 #[derive(Debug, Clone)]
@@ -121,6 +106,8 @@ pub(crate) struct Entry {
     cancel: Arc<AtomicBool>,
     /// Stops the running opcode's task (a cancel with `kill`).
     abort: Option<tokio::task::AbortHandle>,
+    /// The parsed opcodes, `None` for those that will not run.
+    parsed: Vec<Option<AnyOp>>,
 }
 
 impl Entry {
@@ -130,9 +117,10 @@ impl Entry {
         !self.job.is_finalized() || self.last_write > committed
     }
 
-    fn new(job: Job) -> Entry {
+    fn new(job: Job, parsed: Vec<Option<AnyOp>>) -> Entry {
         let log_serial = job.log_serial();
         Entry {
+            parsed,
             job,
             log_serial,
             changed: watch::Sender::new(()),
@@ -158,7 +146,7 @@ struct State {
 /// The job queue.
 pub struct JobQueue {
     opts: QueueOptions,
-    executor: Arc<dyn OpExecutor>,
+    executor: Arc<dyn DynExecutor>,
     store: Store,
     state: Mutex<State>,
     schedule: Notify,
@@ -179,7 +167,7 @@ enum DepCheck {
 enum Step {
     Run {
         idx: usize,
-        input: Value,
+        input: Option<AnyOp>,
         seq: u64,
         cancel: Arc<AtomicBool>,
     },
@@ -216,6 +204,19 @@ fn append_reason(
     }
 }
 
+/// Fails the unfinished opcodes of a job found unfinished at start-up: the
+/// first with `msg`, the others as following a failed one.
+fn fail_unfinished(job: &mut Job, msg: &str, now: Timestamp) {
+    let mut first = true;
+    for op in job.ops.iter_mut().filter(|o| !o.status.is_finalized()) {
+        op.status = OpStatus::Error;
+        op.result = encode_exec_error(if first { msg } else { job::PRECEDING_FAILED });
+        op.end = Some(now);
+        first = false;
+    }
+    job.end = Some(now);
+}
+
 /// Marks opcode `idx` as started (waiting for its locks).
 fn mark_started(job: &mut Job, idx: usize, now: Timestamp) {
     let op = &mut job.ops[idx];
@@ -234,11 +235,12 @@ impl JobQueue {
     /// Opens (or creates) the queue database at `path` (WAL,
     /// synchronous=FULL) and recovers it: jobs that were running, waiting or
     /// canceling are marked failed, queued jobs are queued again.
-    pub fn open(
+    pub fn open<E: OpExecutor>(
         path: &Path,
         opts: QueueOptions,
-        executor: Arc<dyn OpExecutor>,
+        executor: Arc<E>,
     ) -> Result<Arc<JobQueue>, QueueError> {
+        let executor: Arc<dyn DynExecutor> = Arc::new(Erased(executor));
         let (store, loaded) = Store::open(path)?;
         let mut state = State {
             next_id: loaded.max_id + 1,
@@ -248,33 +250,32 @@ impl JobQueue {
         let now = Timestamp::now();
         let mut last_seq = 0;
         for mut job in loaded.jobs {
+            let mut parsed = Vec::new();
             match job.status() {
-                JobStatus::Queued => {
-                    state.queued.insert((job.priority(), job.id));
-                    state.unfinished += 1;
-                }
+                JobStatus::Queued => match Self::reparse(executor.as_ref(), &job) {
+                    Ok(ops) => {
+                        parsed = ops;
+                        state.queued.insert((job.priority(), job.id));
+                        state.unfinished += 1;
+                    }
+                    Err(e) => {
+                        tracing::warn!(job = job.id, error = %e, "queued job no longer parses; marking it failed");
+                        let msg = format!("Job could not be read back: {}", e.message());
+                        fail_unfinished(&mut job, &msg, now);
+                        last_seq = store.write_job(&job);
+                    }
+                },
                 JobStatus::Waiting | JobStatus::Running | JobStatus::Canceling => {
                     tracing::warn!(
                         job = job.id,
                         "job was unfinished when the queue stopped; marking it failed"
                     );
-                    let mut first = true;
-                    for op in job.ops.iter_mut().filter(|o| !o.status.is_finalized()) {
-                        op.status = OpStatus::Error;
-                        op.result = encode_exec_error(if first {
-                            job::INTERRUPTED_MSG
-                        } else {
-                            job::PRECEDING_FAILED
-                        });
-                        op.end = Some(now);
-                        first = false;
-                    }
-                    job.end = Some(now);
+                    fail_unfinished(&mut job, job::INTERRUPTED_MSG, now);
                     last_seq = store.write_job(&job);
                 }
                 _ => {}
             }
-            state.jobs.insert(job.id, Entry::new(job));
+            state.jobs.insert(job.id, Entry::new(job, parsed));
         }
         if last_seq > 0 {
             store.wait_durable_blocking(last_seq)?;
@@ -463,7 +464,8 @@ impl JobQueue {
                     mark_started(job, idx, now);
                     entry.last_write = self.store.write_job(job);
                 }
-                let input = job.ops[idx].input.clone();
+                // Each opcode runs once: the queue lets go of its parsed value.
+                let input = entry.parsed.get_mut(idx).and_then(Option::take);
                 Step::Run {
                     idx,
                     input,
@@ -584,6 +586,16 @@ impl JobQueue {
                         );
                         continue;
                     }
+                    let Some(input) = input else {
+                        self.finish_op(
+                            id,
+                            idx,
+                            Err(GanetiError::programmer(format!(
+                                "Opcode {idx} of job {id} was never parsed"
+                            ))),
+                        );
+                        continue;
+                    };
                     let ctx = OpContext {
                         queue: Arc::clone(&self),
                         job_id: id,
@@ -656,12 +668,14 @@ impl JobQueue {
         let received = Timestamp::now();
         let mut results = Vec::with_capacity(n);
         let mut built = Vec::with_capacity(n);
+        let mut parsed = Vec::with_capacity(n);
         for (i, ops) in jobs.into_iter().enumerate() {
             let id = first_id + i as JobId;
             match self.build_job(id, ops, received) {
-                Ok(job) => {
+                Ok((job, ops)) => {
                     results.push(Ok(id));
                     built.push(job);
+                    parsed.push(ops);
                 }
                 Err(e) => results.push(Err(e)),
             }
@@ -691,12 +705,12 @@ impl JobQueue {
                 .map(|r| r.and_then(|_| Err(err.clone())))
                 .collect();
         }
-        for job in built {
+        for (job, parsed) in built.into_iter().zip(parsed) {
             tracing::debug!(job = job.id, ops = job.ops.len(), "job submitted");
             if !prestarted.contains(&job.id) {
                 st.queued.insert((job.priority(), job.id));
             }
-            let mut entry = Entry::new(job);
+            let mut entry = Entry::new(job, parsed);
             entry.last_write = seq;
             st.jobs.insert(entry.job.id, entry);
         }
@@ -750,7 +764,7 @@ impl JobQueue {
         id: JobId,
         ops: Vec<Value>,
         received: Timestamp,
-    ) -> Result<Job, GanetiError> {
+    ) -> Result<(Job, Vec<Option<AnyOp>>), GanetiError> {
         if ops.is_empty() {
             return Err(GanetiError::new(
                 "GenericError",
@@ -758,35 +772,51 @@ impl JobQueue {
             ));
         }
         let mut qops = Vec::with_capacity(ops.len());
+        let mut parsed_ops = Vec::with_capacity(ops.len());
         for (idx, mut op) in ops.into_iter().enumerate() {
-            if !op.is_object() {
+            let Some(obj) = op.as_object_mut() else {
                 return Err(GanetiError::prereq(
                     format!("Opcode {idx} of the job is not a dict: {op}"),
                     ErrorCode::Inval,
                 ));
+            };
+            let Parsed {
+                op: parsed,
+                summary,
+                common,
+            } = self.executor.parse(&Value::Object(obj.clone()))?;
+            let deps = job::resolve_depends(common.depends.as_deref().unwrap_or_default(), id)
+                .map_err(|m| GanetiError::prereq(m, ErrorCode::Inval))?;
+            if common.depends.is_some() {
+                obj.insert("depends".into(), job::depends_value(&deps));
             }
-            self.executor.validate(&op)?;
-            let priority =
-                job::op_priority(&op).map_err(|m| GanetiError::prereq(m, ErrorCode::Inval))?;
-            let (deps, stored) =
-                job::op_depends(&op, id).map_err(|m| GanetiError::prereq(m, ErrorCode::Inval))?;
-            if let Some(obj) = op.as_object_mut() {
-                if let Some(stored) = stored {
-                    obj.insert("depends".into(), stored);
-                }
-                append_reason(obj, id, idx, received);
-            }
-            let summary = self.executor.summary(&op);
-            qops.push(QueuedOp::new(op, summary, priority, deps));
+            append_reason(obj, id, idx, received);
+            qops.push(QueuedOp::new(op, summary, common.priority, deps));
+            parsed_ops.push(Some(parsed));
         }
-        Ok(Job {
+        let job = Job {
             id,
             ops: qops,
             received,
             start: None,
             end: None,
             archived: false,
-        })
+        };
+        Ok((job, parsed_ops))
+    }
+
+    /// Parses again the opcodes of a queued job read back from the store.
+    fn reparse(executor: &dyn DynExecutor, job: &Job) -> Result<Vec<Option<AnyOp>>, GanetiError> {
+        job.ops
+            .iter()
+            .map(|op| {
+                if op.status.is_finalized() {
+                    Ok(None)
+                } else {
+                    executor.parse(&op.input).map(|p| Some(p.op))
+                }
+            })
+            .collect()
     }
 
     /// Looks a job up, in memory or among the archived ones.
@@ -1003,12 +1033,10 @@ impl JobQueue {
         id: JobId,
         priority: i32,
     ) -> Result<(bool, String), GanetiError> {
-        if !(job::PRIO_HIGHEST..=job::PRIO_LOWEST).contains(&priority) {
+        if !(PRIORITY_HIGHEST..=PRIORITY_LOWEST).contains(&priority) {
             return Err(GanetiError::prereq(
                 format!(
-                    "Priority {priority} is invalid, expected an integer from {} to {}",
-                    job::PRIO_HIGHEST,
-                    job::PRIO_LOWEST
+                    "Priority {priority} is invalid, expected an integer from {PRIORITY_HIGHEST} to {PRIORITY_LOWEST}"
                 ),
                 ErrorCode::Inval,
             ));

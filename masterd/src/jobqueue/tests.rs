@@ -5,6 +5,7 @@ use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use luxi::opcodes::Common;
 use luxi::GanetiError;
 use serde_json::{json, Value};
 use tokio::sync::watch;
@@ -46,35 +47,58 @@ impl TestExec {
     }
 }
 
+/// A parsed test opcode.
+pub(crate) struct TestOp {
+    id: String,
+    gate: String,
+    common: Common,
+}
+
+impl QueueOp for TestOp {
+    fn common(&self) -> &Common {
+        &self.common
+    }
+
+    fn summary(&self) -> String {
+        let id = self.id.strip_prefix("OP_").unwrap_or(&self.id);
+        if self.gate.is_empty() {
+            id.to_string()
+        } else {
+            format!("{id}({})", self.gate)
+        }
+    }
+}
+
 impl OpExecutor for TestExec {
-    fn validate(&self, op: &Value) -> Result<(), GanetiError> {
-        match op.get("OP_ID").and_then(Value::as_str) {
+    type Op = TestOp;
+
+    fn parse(&self, op: &Value) -> Result<TestOp, GanetiError> {
+        let id = match op.get("OP_ID").and_then(Value::as_str) {
             Some(
-                "OP_TEST_NOOP" | "OP_TEST_FAIL" | "OP_TEST_GATE" | "OP_TEST_LOCKWAIT"
-                | "OP_TEST_PANIC",
-            ) => Ok(()),
-            other => Err(GanetiError::opcode_unknown(format!(
-                "Unknown opcode {}",
-                other.unwrap_or("(none)")
-            ))),
-        }
+                id @ ("OP_TEST_NOOP" | "OP_TEST_FAIL" | "OP_TEST_GATE" | "OP_TEST_LOCKWAIT"
+                | "OP_TEST_PANIC"),
+            ) => id.to_string(),
+            other => {
+                return Err(GanetiError::opcode_unknown(format!(
+                    "Unknown opcode {}",
+                    other.unwrap_or("(none)")
+                )))
+            }
+        };
+        let obj = op.as_object().expect("the queue hands over dicts only");
+        Ok(TestOp {
+            common: Common::from_dict(&id, obj)?,
+            gate: op["gate"].as_str().unwrap_or_default().to_string(),
+            id,
+        })
     }
 
-    fn summary(&self, op: &Value) -> String {
-        let id = op["OP_ID"].as_str().unwrap_or("?");
-        let id = id.strip_prefix("OP_").unwrap_or(id);
-        match op.get("gate").and_then(Value::as_str) {
-            Some(g) => format!("{id}({g})"),
-            None => id.to_string(),
-        }
-    }
-
-    fn execute(&self, ctx: OpContext, op: Value) -> OpFuture {
+    fn execute(&self, ctx: OpContext, op: Arc<TestOp>) -> OpFuture {
         let mut gates = self.gates().subscribe();
         self.started.lock().unwrap().push(ctx.job_id());
         Box::pin(async move {
-            let gate = op["gate"].as_str().unwrap_or_default().to_string();
-            match op["OP_ID"].as_str().unwrap_or_default() {
+            let gate = op.gate.clone();
+            match op.id.as_str() {
                 "OP_TEST_NOOP" => {
                     ctx.set_running();
                     Ok(json!(true))
@@ -746,6 +770,64 @@ fn reopen_after_crash_fails_running_jobs_and_reruns_queued_ones() {
     );
 }
 
+/// [`TestExec`] after an upgrade that dropped `OP_TEST_GATE`.
+#[derive(Default)]
+struct NoGateExec(TestExec);
+
+impl OpExecutor for NoGateExec {
+    type Op = TestOp;
+
+    fn parse(&self, op: &Value) -> Result<TestOp, GanetiError> {
+        match op["OP_ID"].as_str() {
+            Some("OP_TEST_GATE") => Err(GanetiError::opcode_unknown("Unknown opcode OP_TEST_GATE")),
+            _ => self.0.parse(op),
+        }
+    }
+
+    fn execute(&self, ctx: OpContext, op: Arc<TestOp>) -> OpFuture {
+        self.0.execute(ctx, op)
+    }
+}
+
+#[test]
+fn a_queued_job_that_no_longer_parses_fails_at_reopen_and_runs_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("queue.db");
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let (stale, fine) = {
+        // Not started: the jobs stay queued.
+        let q = JobQueue::open(
+            &path,
+            QueueOptions::default(),
+            Arc::new(TestExec::default()),
+        )
+        .unwrap();
+        rt.block_on(async {
+            let stale = q.submit(vec![noop(), gate("g")]).await.unwrap();
+            let fine = q.submit(vec![noop()]).await.unwrap();
+            (stale, fine)
+        })
+    };
+    let exec = Arc::new(NoGateExec::default());
+    let q = JobQueue::open(&path, QueueOptions::default(), exec.clone()).unwrap();
+    rt.block_on(async {
+        q.start();
+        assert_eq!(field(&q, stale, "status"), json!("error"));
+        assert_eq!(
+            field(&q, stale, "opresult"),
+            json!([
+                [
+                    "OpExecError",
+                    ["Job could not be read back: Unknown opcode OP_TEST_GATE"]
+                ],
+                ["OpExecError", ["Preceding opcode failed"]]
+            ])
+        );
+        assert_eq!(wait_final(&q, fine).await, "success");
+    });
+    assert_eq!(exec.0.started(), vec![fine], "the stale job ran nothing");
+}
+
 /// An executor for the crash tests: appends `job:op` to a file when an
 /// opcode starts (a plain append survives `kill -9` of the process), then
 /// behaves as [`TestExec`].
@@ -755,15 +837,13 @@ struct RecordingExec {
 }
 
 impl OpExecutor for RecordingExec {
-    fn validate(&self, op: &Value) -> Result<(), GanetiError> {
-        self.inner.validate(op)
+    type Op = TestOp;
+
+    fn parse(&self, op: &Value) -> Result<TestOp, GanetiError> {
+        self.inner.parse(op)
     }
 
-    fn summary(&self, op: &Value) -> String {
-        self.inner.summary(op)
-    }
-
-    fn execute(&self, ctx: OpContext, op: Value) -> OpFuture {
+    fn execute(&self, ctx: OpContext, op: Arc<TestOp>) -> OpFuture {
         use std::io::Write;
         let line = format!("{}:{}\n", ctx.job_id(), ctx.op_index());
         std::fs::OpenOptions::new()
