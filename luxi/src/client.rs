@@ -5,11 +5,13 @@ use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use crate::error::GanetiError;
 use crate::framing::{self, FrameError};
 use crate::protocol::{self, LUXI_VERSION};
+use crate::query::{Filter, ItemType, QueryFieldsRequest, QueryRequest};
+use crate::request::Request;
 
 /// What can go wrong talking to the master.
 #[derive(Debug, thiserror::Error)]
@@ -67,7 +69,13 @@ impl Client {
         self.writer.set_read_timeout(t)
     }
 
-    /// Calls `method` with positional `args` and returns its result.
+    /// Sends one request and returns its result.
+    pub fn request(&mut self, req: &Request) -> Result<Value, ClientError> {
+        self.call(req.method(), req.to_args())
+    }
+
+    /// Calls `method` with positional `args` as they are: for methods
+    /// [`Request`] does not know (and tests of how the master answers them).
     pub fn call(&mut self, method: &str, args: Value) -> Result<Value, ClientError> {
         let msg = protocol::format_request(method, &args, Some(LUXI_VERSION));
         framing::write_message(&mut self.writer, &msg).map_err(FrameError::Io)?;
@@ -77,13 +85,13 @@ impl Client {
 
     /// Submits one job (a list of opcodes) and returns its id.
     pub fn submit_job(&mut self, ops: Vec<Value>) -> Result<u64, ClientError> {
-        let id = self.call("SubmitJob", json!([ops]))?;
+        let id = self.request(&Request::SubmitJob(ops))?;
         job_id(&id)
     }
 
     /// Submits several jobs; each entry is `(true, id)` or `(false, error)`.
     pub fn submit_many_jobs(&mut self, jobs: Vec<Vec<Value>>) -> Result<Value, ClientError> {
-        self.call("SubmitManyJobs", json!([jobs]))
+        self.request(&Request::SubmitManyJobs(jobs))
     }
 
     /// `Query(what, fields, filter)`.
@@ -93,7 +101,11 @@ impl Client {
         fields: &[&str],
         filter: Value,
     ) -> Result<Value, ClientError> {
-        self.call("Query", json!([what, fields, filter]))
+        self.request(&Request::Query(QueryRequest {
+            what: item_type(what)?,
+            fields: strings(fields),
+            filter: Filter::from_json(&filter).map_err(|e| ClientError::Server(e.into()))?,
+        }))
     }
 
     /// `QueryFields(what, fields)`.
@@ -102,7 +114,10 @@ impl Client {
         what: &str,
         fields: Option<&[&str]>,
     ) -> Result<Value, ClientError> {
-        self.call("QueryFields", json!([what, fields]))
+        self.request(&Request::QueryFields(QueryFieldsRequest {
+            what: item_type(what)?,
+            fields: fields.map(strings).unwrap_or_default(),
+        }))
     }
 
     /// `QueryJobs(ids, fields)`.
@@ -111,7 +126,10 @@ impl Client {
         ids: Option<&[u64]>,
         fields: &[&str],
     ) -> Result<Value, ClientError> {
-        self.call("QueryJobs", json!([ids, fields]))
+        self.request(&Request::QueryJobs {
+            ids: ids.map(<[u64]>::to_vec),
+            fields: strings(fields),
+        })
     }
 
     /// `WaitForJobChange(id, fields, prev_job_info, prev_log_serial, timeout)`.
@@ -123,21 +141,36 @@ impl Client {
         prev_log_serial: Value,
         timeout_secs: u64,
     ) -> Result<Value, ClientError> {
-        self.call(
-            "WaitForJobChange",
-            json!([id, fields, prev_job_info, prev_log_serial, timeout_secs]),
-        )
+        self.request(&Request::WaitForJobChange {
+            job: id,
+            fields: strings(fields),
+            prev_job_info,
+            prev_log_serial,
+            timeout: timeout_secs as f64,
+        })
     }
 
     /// `QueryClusterInfo()`.
     pub fn query_cluster_info(&mut self) -> Result<Value, ClientError> {
-        self.call("QueryClusterInfo", json!([]))
+        self.request(&Request::QueryClusterInfo)
     }
 
     /// `CancelJob(id, kill)`.
     pub fn cancel_job(&mut self, id: u64, kill: bool) -> Result<Value, ClientError> {
-        self.call("CancelJob", json!([id, kill]))
+        self.request(&Request::CancelJob { job: id, kill })
     }
+}
+
+fn item_type(what: &str) -> Result<ItemType, ClientError> {
+    ItemType::parse(what).ok_or_else(|| {
+        ClientError::Server(GanetiError::luxi(format!(
+            "unknown query resource '{what}'"
+        )))
+    })
+}
+
+fn strings(v: &[&str]) -> Vec<String> {
+    v.iter().map(|s| (*s).to_string()).collect()
 }
 
 /// Job ids travel as numbers or numeric strings.

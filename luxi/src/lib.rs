@@ -8,5 +8,6 @@ pub mod framing;
 pub mod opcodes;
 pub mod protocol;
 pub mod query;
+pub mod request;
 
 pub use error::{ErrorCode, GanetiError};

@@ -10,7 +10,8 @@ use std::time::Duration;
 use luxi::error::GanetiError;
 use luxi::framing::{aio, FrameError};
 use luxi::protocol::{self, LUXI_VERSION};
-use luxi::query::{ClassicQueryRequest, ItemType, QueryFieldsRequest, QueryRequest};
+use luxi::query::QueryRequest;
+use luxi::request::Request;
 use serde_json::{json, Value};
 use tokio::io::BufReader;
 use tokio::net::{UnixListener, UnixStream};
@@ -76,19 +77,12 @@ async fn handle(master: Arc<Master>, stream: UnixStream) {
             }
         };
         let started = std::time::Instant::now();
-        let (method, result) = match protocol::parse_request(&msg) {
-            Ok(req) if req.method == "Query" => (
-                req.method,
-                query_json(&master, &req.args).await.map(Json::Text),
-            ),
-            Ok(req) => (
-                req.method.clone(),
-                dispatch(&master, &req.method, &req.args)
-                    .await
-                    .map(Json::Value),
-            ),
-            Err(e) => (String::new(), Err(e)),
-        };
+        let (method, result) =
+            match protocol::parse_request(&msg).and_then(|r| Request::parse(&r.method, &r.args)) {
+                Ok(Request::Query(q)) => ("Query", query_json(&master, &q).await.map(Json::Text)),
+                Ok(req) => (req.method(), dispatch(&master, req).await.map(Json::Value)),
+                Err(e) => ("", Err(e)),
+            };
         if let Err(e) = &result {
             tracing::debug!("LUXI request failed: {e}");
         }
@@ -118,81 +112,20 @@ enum Json {
 /// `Query`, its response serialized straight to JSON text: the rows of
 /// thousands of instances need no intermediate tree of JSON values. The
 /// same answer as [`dispatch`] gives.
-async fn query_json(master: &Arc<Master>, args: &Value) -> Result<String, GanetiError> {
-    let req = QueryRequest::from_args(args).map_err(GanetiError::from)?;
+async fn query_json(master: &Arc<Master>, req: &QueryRequest) -> Result<String, GanetiError> {
     let resp = crate::query::query(master, req.what.as_str(), &req.fields, &req.filter).await?;
     serde_json::to_string(&resp)
         .map_err(|e| GanetiError::luxi(format!("Cannot encode the query response: {e}")))
 }
 
-fn args_n<'a>(method: &str, args: &'a Value, n: usize) -> Result<&'a [Value], GanetiError> {
-    match args.as_array() {
-        Some(a) if a.len() == n => Ok(a),
-        Some(a) => Err(GanetiError::luxi(format!(
-            "{method}: expected {n} arguments, got {}",
-            a.len()
-        ))),
-        None => Err(GanetiError::luxi(format!(
-            "{method}: arguments must be a list, got {args}"
-        ))),
-    }
-}
-
-fn job_id(method: &str, v: &Value) -> Result<u64, GanetiError> {
-    match v {
-        Value::Number(n) => n.as_u64(),
-        Value::String(s) => s.parse().ok(),
-        _ => None,
-    }
-    .ok_or_else(|| GanetiError::luxi(format!("{method}: invalid job id {v}")))
-}
-
-fn ops_list(method: &str, v: &Value) -> Result<Vec<Value>, GanetiError> {
-    v.as_array().cloned().ok_or_else(|| {
-        GanetiError::luxi(format!(
-            "{method}: a job must be a list of opcodes, got {v}"
-        ))
-    })
-}
-
-fn strings(method: &str, v: &Value) -> Result<Vec<String>, GanetiError> {
-    match v {
-        Value::Null => Ok(Vec::new()),
-        Value::Array(a) => a
-            .iter()
-            .map(|x| {
-                x.as_str().map(str::to_string).ok_or_else(|| {
-                    GanetiError::luxi(format!("{method}: expected a list of strings, got {v}"))
-                })
-            })
-            .collect(),
-        _ => Err(GanetiError::luxi(format!(
-            "{method}: expected a list of strings, got {v}"
-        ))),
-    }
-}
-
-/// Runs one LUXI method.
-pub async fn dispatch(
-    master: &Arc<Master>,
-    method: &str,
-    args: &Value,
-) -> Result<Value, GanetiError> {
+/// Runs one LUXI request.
+pub async fn dispatch(master: &Arc<Master>, req: Request) -> Result<Value, GanetiError> {
     let queue = master.queue();
-    match method {
-        "SubmitJob" | "SubmitJobToDrainedQueue" => {
-            let a = args_n(method, args, 1)?;
-            let ops = ops_list(method, &a[0])?;
+    match req {
+        Request::SubmitJob(ops) | Request::SubmitJobToDrainedQueue(ops) => {
             Ok(json!(queue.submit(ops).await?))
         }
-        "SubmitManyJobs" => {
-            let a = args_n(method, args, 1)?;
-            let jobs = a[0]
-                .as_array()
-                .ok_or_else(|| GanetiError::luxi("SubmitManyJobs: expected a list of jobs"))?
-                .iter()
-                .map(|j| ops_list(method, j))
-                .collect::<Result<Vec<_>, _>>()?;
+        Request::SubmitManyJobs(jobs) => {
             let res = queue.submit_many(jobs).await;
             Ok(Value::Array(
                 res.into_iter()
@@ -203,137 +136,88 @@ pub async fn dispatch(
                     .collect(),
             ))
         }
-        "WaitForJobChange" => {
-            let a = args_n(method, args, 5)?;
-            let id = job_id(method, &a[0])?;
-            let fields = strings(method, &a[1])?;
-            let timeout = a[4].as_f64().unwrap_or(0.0).clamp(0.0, 3600.0);
+        Request::WaitForJobChange {
+            job,
+            fields,
+            prev_job_info,
+            prev_log_serial,
+            timeout,
+        } => {
             queue
                 .wait_for_job_change(
-                    id,
+                    job,
                     &fields,
-                    a[2].clone(),
-                    a[3].clone(),
+                    prev_job_info,
+                    prev_log_serial,
                     Duration::from_secs_f64(timeout),
                 )
                 .await
         }
-        "QueryJobs" => {
-            let a = args_n(method, args, 2)?;
-            let ids = match &a[0] {
-                Value::Null => None,
-                Value::Array(v) => Some(
-                    v.iter()
-                        .map(|x| job_id(method, x))
-                        .collect::<Result<Vec<_>, _>>()?,
-                ),
-                other => {
-                    return Err(GanetiError::luxi(format!(
-                        "QueryJobs: invalid job ids {other}"
-                    )))
-                }
-            };
-            let fields = strings(method, &a[1])?;
+        Request::QueryJobs { ids, fields } => {
             let rows = queue.query_jobs(ids.as_deref(), &fields)?;
             Ok(json!(rows))
         }
-        "Query" => {
-            let req = QueryRequest::from_args(args).map_err(GanetiError::from)?;
+        Request::Query(req) => {
             let resp =
                 crate::query::query(master, req.what.as_str(), &req.fields, &req.filter).await?;
             Ok(json!(resp))
         }
-        "QueryFields" => {
-            let req = QueryFieldsRequest::from_args(args).map_err(GanetiError::from)?;
+        Request::QueryFields(req) => {
             let names = (!req.fields.is_empty()).then_some(req.fields.as_slice());
             Ok(json!(crate::query::query_fields(req.what.as_str(), names)?))
         }
-        "QueryInstances" | "QueryNodes" | "QueryGroups" | "QueryNetworks" => {
-            let req = ClassicQueryRequest::from_args(method, args).map_err(GanetiError::from)?;
+        Request::Classic(what, req) => {
             req.check_no_locking()?;
-            let what = match method {
-                "QueryInstances" => ItemType::Instance,
-                "QueryNodes" => ItemType::Node,
-                "QueryNetworks" => ItemType::Network,
-                _ => ItemType::Group,
-            };
             let resp =
                 crate::query::query(master, what.as_str(), &req.fields, &req.filter(what)).await?;
             Ok(json!(
                 luxi::query::legacy_rows(resp).map_err(GanetiError::from)?
             ))
         }
-        "QueryExports" => Ok(json!({})),
-        "QueryFilters" => Ok(json!([])),
-        "QueryClusterInfo" => Ok(cluster_info(master)),
-        "QueryConfigValues" => {
-            let a = args_n(method, args, 1)?;
-            let fields = strings(method, &a[0])?;
-            config_values(master, &fields)
-        }
-        "QueryTags" => {
-            let a = args_n(method, args, 2)?;
-            let kind = a[0]
-                .as_str()
-                .ok_or_else(|| GanetiError::luxi("QueryTags: kind must be a string"))?;
-            let name = a[1].as_str().filter(|s| !s.is_empty());
+        // No exports and no filters exist yet.
+        Request::QueryExports { .. } => Ok(json!({})),
+        Request::QueryFilters { .. } => Ok(json!([])),
+        Request::QueryClusterInfo => Ok(cluster_info(master)),
+        Request::QueryConfigValues(fields) => config_values(master, &fields),
+        Request::QueryTags { kind, name } => {
             let cfg = master.config.read();
-            Ok(json!(crate::lu::tags::query_tags(&cfg, kind, name)?))
+            Ok(json!(crate::lu::tags::query_tags(
+                &cfg,
+                &kind,
+                name.as_deref()
+            )?))
         }
-        "CancelJob" => {
-            let a = args
-                .as_array()
-                .filter(|a| !a.is_empty() && a.len() <= 2)
-                .ok_or_else(|| {
-                    GanetiError::luxi("CancelJob: expected [job_id] or [job_id, kill]")
-                })?;
-            let id = job_id(method, &a[0])?;
-            let kill = a.get(1).and_then(Value::as_bool).unwrap_or(false);
-            let (ok, msg) = queue.cancel(id, kill).await?;
+        Request::CancelJob { job, kill } => {
+            let (ok, msg) = queue.cancel(job, kill).await?;
             Ok(json!([ok, msg]))
         }
-        "ArchiveJob" => {
-            let a = args_n(method, args, 1)?;
-            Ok(json!(queue.archive(job_id(method, &a[0])?).await?))
-        }
-        "AutoArchiveJobs" => {
-            let a = args_n(method, args, 2)?;
-            let age = a[0]
-                .as_i64()
-                .ok_or_else(|| GanetiError::luxi("AutoArchiveJobs: age must be an integer"))?;
-            let timeout = a[1].as_i64().unwrap_or(60);
+        Request::ArchiveJob(job) => Ok(json!(queue.archive(job).await?)),
+        Request::AutoArchiveJobs { age, timeout } => {
             let (n, left) = queue.auto_archive(age, timeout).await?;
             Ok(json!([n, left]))
         }
-        "ChangeJobPriority" => {
-            let a = args_n(method, args, 2)?;
-            let id = job_id(method, &a[0])?;
-            let prio = a[1].as_i64().ok_or_else(|| {
-                GanetiError::luxi("ChangeJobPriority: priority must be an integer")
+        Request::ChangeJobPriority { job, priority } => {
+            let priority = i32::try_from(priority).map_err(|_| {
+                GanetiError::luxi(format!(
+                    "ChangeJobPriority: priority {priority} is out of range"
+                ))
             })?;
-            let (ok, msg) = queue.change_priority(id, prio as i32).await?;
+            let (ok, msg) = queue.change_priority(job, priority).await?;
             Ok(json!([ok, msg]))
         }
-        "SetDrainFlag" => {
-            let a = args_n(method, args, 1)?;
-            let flag = a[0]
-                .as_bool()
-                .ok_or_else(|| GanetiError::luxi("SetDrainFlag: flag must be a boolean"))?;
+        Request::SetDrainFlag(flag) => {
             queue
                 .set_drain_flag(flag)
                 .map_err(|e| GanetiError::exec(format!("Cannot set the drain flag: {e}")))?;
             Ok(json!(true))
         }
-        "SetWatcherPause" => {
-            let a = args_n(method, args, 1)?;
-            let until = a[0].as_f64();
+        Request::SetWatcherPause(until) => {
             *master
                 .watcher_pause
                 .lock()
                 .unwrap_or_else(|e| e.into_inner()) = until;
             Ok(json!(until))
         }
-        other => Err(GanetiError::luxi(format!("Unknown LUXI method '{other}'"))),
     }
 }
 
