@@ -224,18 +224,40 @@ impl NodeClient {
             source,
         })?;
         let (status, answer) = self.post(C::NAME, body, timeout, C::IDEMPOTENT).await?;
-        let reply: Reply<C::Response> =
-            serde_json::from_slice(&answer).map_err(|e| ClientError::Decode {
-                node: self.inner.node.clone(),
-                call: C::NAME.to_string(),
-                status,
-                reason: e.to_string(),
-            })?;
+        self.decode(C::NAME, status, &answer)
+    }
+
+    /// Runs call `call` with a request already encoded as JSON and returns
+    /// the node's result as JSON, for callers that hold calls untyped (the
+    /// master's transport, which tests replace with a fake node).
+    pub async fn call_json(
+        &self,
+        call: &str,
+        body: Vec<u8>,
+        timeout: Duration,
+        idempotent: bool,
+    ) -> Result<serde_json::Value, ClientError> {
+        let (status, answer) = self.post(call, body, timeout, idempotent).await?;
+        self.decode(call, status, &answer)
+    }
+
+    fn decode<T: serde::de::DeserializeOwned>(
+        &self,
+        call: &str,
+        status: u16,
+        answer: &[u8],
+    ) -> Result<T, ClientError> {
+        let reply: Reply<T> = serde_json::from_slice(answer).map_err(|e| ClientError::Decode {
+            node: self.inner.node.clone(),
+            call: call.to_string(),
+            status,
+            reason: e.to_string(),
+        })?;
         match reply {
             Reply::Ok(v) => Ok(v),
             Reply::Error(error) => Err(ClientError::Remote {
                 node: self.inner.node.clone(),
-                call: C::NAME.to_string(),
+                call: call.to_string(),
                 error,
             }),
         }

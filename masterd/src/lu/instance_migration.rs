@@ -203,7 +203,7 @@ pub async fn migrate(
         .call(
             &source,
             &api::FinalizeMigrationSrc {
-                instance: spec,
+                instance: spec.clone(),
                 success: true,
                 live,
             },
@@ -211,10 +211,26 @@ pub async fn migrate(
         .await
     {
         ctx.feedback(format!(
-            "Warning: could not finalize the migration on the source node {}: {}",
+            "Warning: could not finalize the migration on the source node {}: {}; \
+             stopping the instance's copy there",
             source.name,
             error_chain(&e)
         ));
+        // The source's copy must not outlive the migration.
+        let stop = api::InstanceShutdown {
+            instance: spec,
+            timeout_secs: 0,
+        };
+        if let Err(e) = master.rpc.call(&source, &stop).await {
+            return Err(rpc_error(
+                &format!(
+                    "The instance now runs on {}, but its copy on the source node {} \
+                     could be neither finalized nor stopped; stop it there",
+                    target.name, source.name
+                ),
+                e,
+            ));
+        }
     }
     finalized.map_err(|e| {
         rpc_error(

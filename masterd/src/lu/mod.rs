@@ -17,6 +17,8 @@ pub mod node;
 pub mod os;
 pub mod tags;
 pub mod test;
+#[cfg(test)]
+mod tests;
 
 use std::future::Future;
 use std::pin::Pin;

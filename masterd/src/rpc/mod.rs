@@ -1,7 +1,12 @@
 //! The master's side of node RPC: one typed call to a node, or the same call
 //! to many nodes in parallel, each with the call's timeout.
 
+#[cfg(test)]
+pub mod fake;
+
+use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
+use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -9,6 +14,7 @@ use objects::paths::Paths;
 use objects::Node;
 use rpc::api::Call;
 use rpc::client::{ClientError, NodeClient, NodeClients};
+use serde_json::Value;
 
 /// A failed call to a node, naming the node and the call.
 #[derive(Debug, thiserror::Error)]
@@ -35,33 +41,33 @@ impl RpcFailure {
     }
 }
 
-/// Node RPC for the master.
-pub struct Rpc {
+/// The future of one call through a [`Transport`].
+pub type CallFuture<'a> = Pin<Box<dyn Future<Output = Result<Value, RpcFailure>> + Send + 'a>>;
+
+/// How the master's calls reach a node: HTTPS with mutual TLS to its
+/// `ganeti-noded` ([`Https`]), or an in-memory fake node in tests.
+pub trait Transport: Send + Sync + 'static {
+    /// Sends call `call` with its JSON-encoded request to `node`; returns
+    /// the node's result as JSON, or why there is none.
+    fn call_json<'a>(
+        &'a self,
+        node: &'a Node,
+        call: &'static str,
+        body: Vec<u8>,
+        timeout: Duration,
+        idempotent: bool,
+    ) -> CallFuture<'a>;
+}
+
+/// Node RPC over HTTPS.
+pub struct Https {
     paths: Paths,
     port: u16,
     /// Clients by node, keeping their connections (created on first use).
     clients: Mutex<Option<Arc<NodeClients>>>,
-    /// Overrides every call's timeout (tests).
-    timeout_override: Option<Duration>,
 }
 
-impl Rpc {
-    /// Node RPC with the certificates under `paths`; nodes listen on `port`.
-    pub fn new(paths: Paths, port: u16) -> Self {
-        Rpc {
-            paths,
-            port,
-            clients: Mutex::new(None),
-            timeout_override: None,
-        }
-    }
-
-    /// Every call gives up after `t` (instead of the call's own timeout).
-    pub fn with_timeout(mut self, t: Duration) -> Self {
-        self.timeout_override = Some(t);
-        self
-    }
-
+impl Https {
     fn clients(&self) -> Result<Arc<NodeClients>, RpcFailure> {
         let mut g = self.clients.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(c) = g.as_ref() {
@@ -86,6 +92,54 @@ impl Rpc {
             .clients()?
             .get(&node.name, SocketAddr::new(ip, self.port))?)
     }
+}
+
+impl Transport for Https {
+    fn call_json<'a>(
+        &'a self,
+        node: &'a Node,
+        call: &'static str,
+        body: Vec<u8>,
+        timeout: Duration,
+        idempotent: bool,
+    ) -> CallFuture<'a> {
+        Box::pin(async move {
+            let client = self.client(node)?;
+            Ok(client.call_json(call, body, timeout, idempotent).await?)
+        })
+    }
+}
+
+/// Node RPC for the master.
+pub struct Rpc {
+    transport: Arc<dyn Transport>,
+    /// Overrides every call's timeout (tests).
+    timeout_override: Option<Duration>,
+}
+
+impl Rpc {
+    /// Node RPC with the certificates under `paths`; nodes listen on `port`.
+    pub fn new(paths: Paths, port: u16) -> Self {
+        Rpc::with_transport(Arc::new(Https {
+            paths,
+            port,
+            clients: Mutex::new(None),
+        }))
+    }
+
+    /// Node RPC through `transport`.
+    pub fn with_transport(transport: Arc<dyn Transport>) -> Self {
+        Rpc {
+            transport,
+            timeout_override: None,
+        }
+    }
+
+    /// Every call gives up after `t` (instead of the call's own timeout).
+    pub fn with_timeout(mut self, t: Duration) -> Self {
+        self.timeout_override = Some(t);
+        self
+    }
 
     /// Calls `req` on `node`; an offline node is not contacted.
     pub async fn call<C: Call>(&self, node: &Node, req: &C) -> Result<C::Response, RpcFailure> {
@@ -103,9 +157,25 @@ impl Rpc {
         node: &Node,
         req: &C,
     ) -> Result<C::Response, RpcFailure> {
-        let client = self.client(node)?;
+        let call = || C::NAME.to_string();
+        let body = serde_json::to_vec(req).map_err(|source| ClientError::Encode {
+            node: node.name.clone(),
+            call: call(),
+            source,
+        })?;
         let timeout = self.timeout_override.unwrap_or(C::TIMEOUT);
-        Ok(client.call_with_timeout(req, timeout).await?)
+        let answer = self
+            .transport
+            .call_json(node, C::NAME, body, timeout, C::IDEMPOTENT)
+            .await?;
+        serde_json::from_value(answer).map_err(|e| {
+            RpcFailure::Call(ClientError::Decode {
+                node: node.name.clone(),
+                call: call(),
+                status: 200,
+                reason: e.to_string(),
+            })
+        })
     }
 
     /// Calls `req` on every node in parallel; results in the nodes' order.

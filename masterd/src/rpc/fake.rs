@@ -1,0 +1,346 @@
+//! In-memory nodes for the logical units' tests: each fake node keeps the
+//! instances it runs and the disks it holds, answers the calls the units
+//! make, and the whole cluster of them can fail its N-th call.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use objects::Node;
+use rpc::api::{self, ErrorKind, RpcError};
+use rpc::client::ClientError;
+use rpc::hypervisor::{HvNodeInfo, InstanceRuntimeInfo, InstanceState, MigrationStatus};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use serde_json::Value;
+
+use super::{CallFuture, RpcFailure, Transport};
+
+/// Where the fake nodes keep `sharedfile` disks, which every node sees.
+pub const SHARED: &str = "(shared storage)";
+
+/// Memory each fake node has, MiB.
+pub const NODE_MEMORY: u64 = 8192;
+
+/// What one fake node holds.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NodeState {
+    /// Running instances: name to (memory MiB, vcpus).
+    pub running: BTreeMap<String, (u64, u32)>,
+    /// Instances being received by a migration.
+    pub incoming: BTreeMap<String, (u64, u32)>,
+    /// Disks: uuid to the name of the instance they were made for.
+    pub disks: BTreeMap<String, String>,
+}
+
+#[derive(Default)]
+struct Inner {
+    nodes: BTreeMap<String, NodeState>,
+    /// Every call so far: (node, call).
+    calls: Vec<(String, &'static str)>,
+    /// Fail the call with this 1-based number.
+    fail_at: Option<usize>,
+    /// `sharedfile` disks.
+    shared: BTreeMap<String, String>,
+}
+
+/// A cluster of fake nodes behind the master's [`Transport`].
+#[derive(Default)]
+pub struct FakeNodes {
+    inner: Mutex<Inner>,
+}
+
+impl FakeNodes {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Makes the `n`-th call from now on (1-based) fail as the node would
+    /// answer an error.
+    pub fn fail_call(&self, n: usize) {
+        let mut g = self.lock();
+        g.fail_at = Some(g.calls.len() + n);
+    }
+
+    /// How many calls were made.
+    pub fn call_count(&self) -> usize {
+        self.lock().calls.len()
+    }
+
+    /// The calls made, `node:call`.
+    pub fn calls(&self) -> Vec<String> {
+        self.lock()
+            .calls
+            .iter()
+            .map(|(n, c)| format!("{n}:{c}"))
+            .collect()
+    }
+
+    /// What every node holds (nodes never called hold nothing).
+    /// The shared storage shows as the node [`SHARED`].
+    pub fn state(&self) -> BTreeMap<String, NodeState> {
+        let g = self.lock();
+        let mut out: BTreeMap<String, NodeState> = g
+            .nodes
+            .iter()
+            .filter(|(_, s)| **s != NodeState::default())
+            .map(|(n, s)| (n.clone(), s.clone()))
+            .collect();
+        if !g.shared.is_empty() {
+            out.insert(
+                SHARED.to_string(),
+                NodeState {
+                    disks: g.shared.clone(),
+                    ..NodeState::default()
+                },
+            );
+        }
+        out
+    }
+
+    fn handle(&self, node: &str, call: &'static str, body: &[u8]) -> Result<Value, RpcError> {
+        let mut g = self.lock();
+        // ssconf pushes run in the background after commits: they are not
+        // a unit's steps, and would make the numbering of calls vary.
+        if call != "write_ssconf_files" {
+            g.calls.push((node.to_string(), call));
+        }
+        if call != "write_ssconf_files" && g.fail_at == Some(g.calls.len()) {
+            return Err(RpcError::new(
+                ErrorKind::Injected,
+                format!("call {} ({call}) fails on purpose", g.calls.len()),
+            ));
+        }
+        let mut shared = std::mem::take(&mut g.shared);
+        let st = g.nodes.entry(node.to_string()).or_default();
+        let r = answer(node, call, body, st, &mut shared);
+        g.shared = shared;
+        r
+    }
+}
+
+/// Answers one call on `node`, whose state is `st`; `shared` holds the
+/// disks on the storage every node sees.
+fn answer(
+    node: &str,
+    call: &'static str,
+    body: &[u8],
+    st: &mut NodeState,
+    shared: &mut BTreeMap<String, String>,
+) -> Result<Value, RpcError> {
+    {
+        match call {
+            "version" => ok(api::VersionInfo {
+                protocol: api::PROTOCOL_VERSION,
+                software: crate::VERSION.to_string(),
+            }),
+            "node_info" => {
+                let req: api::NodeInfo = decode(body)?;
+                let used: u64 = st.running.values().map(|(m, _)| m).sum();
+                ok(api::NodeInfoResult {
+                    name: node.to_string(),
+                    bootid: format!("boot-{node}"),
+                    hypervisors: req
+                        .hypervisors
+                        .iter()
+                        .map(|(name, _)| api::HvInfo {
+                            name: name.clone(),
+                            info: HvNodeInfo {
+                                memory_total: NODE_MEMORY,
+                                memory_free: NODE_MEMORY.saturating_sub(used),
+                                memory_dom0: 0,
+                                memory_instances: used,
+                                cpu_total: 4,
+                                cpu_dom0: 0,
+                                cpu_nodes: 1,
+                                cpu_sockets: 1,
+                            },
+                        })
+                        .collect(),
+                    storage: Vec::new(),
+                })
+            }
+            "instance_start" => {
+                let req: api::InstanceStart = decode(body)?;
+                let i = req.instance;
+                st.running
+                    .insert(i.name.clone(), (i.beparams.maxmem, i.beparams.vcpus));
+                ok(())
+            }
+            "instance_shutdown" => {
+                let req: api::InstanceShutdown = decode(body)?;
+                st.running.remove(&req.instance.name);
+                ok(())
+            }
+            "instance_reboot" => {
+                let req: api::InstanceReboot = decode(body)?;
+                if st.running.contains_key(&req.instance.name) {
+                    ok(())
+                } else {
+                    Err(not_found(&req.instance.name))
+                }
+            }
+            "instance_info" => {
+                let req: api::InstanceInfo = decode(body)?;
+                ok(st
+                    .running
+                    .get(&req.instance)
+                    .map(|&(memory, vcpus)| runtime(&req.instance, memory, vcpus)))
+            }
+            "instance_list" => ok(st.running.keys().cloned().collect::<Vec<_>>()),
+            "all_instances_info" => ok(st
+                .running
+                .iter()
+                .map(|(name, &(memory, vcpus))| {
+                    (
+                        name.clone(),
+                        api::RunningInstance {
+                            hypervisor: "fake".into(),
+                            info: runtime(name, memory, vcpus),
+                        },
+                    )
+                })
+                .collect::<BTreeMap<_, _>>()),
+            "instance_balloon_memory" => {
+                let req: api::InstanceBalloonMemory = decode(body)?;
+                match st.running.get_mut(&req.instance.name) {
+                    Some(slot) => {
+                        slot.0 = req.memory_mib;
+                        ok(())
+                    }
+                    None => Err(not_found(&req.instance.name)),
+                }
+            }
+            "blockdev_create" => {
+                let req: api::BlockdevCreate = decode(body)?;
+                disks_of(st, shared, &req.disk).insert(req.disk.uuid, req.instance_name);
+                ok(api::BlockdevCreateResult { path: None })
+            }
+            "blockdev_remove" => {
+                let req: api::BlockdevRemove = decode(body)?;
+                disks_of(st, shared, &req.disk).remove(&req.disk.uuid);
+                ok(())
+            }
+            "instance_os_add" => {
+                let req: api::InstanceOsAdd = decode(body)?;
+                let name = &req.instance.name;
+                let missing = req
+                    .instance
+                    .disks
+                    .iter()
+                    .any(|d| !disks_of(st, shared, d).contains_key(&d.uuid));
+                if missing {
+                    Err(RpcError::new(
+                        ErrorKind::NotFound,
+                        format!("a disk of {name} is missing"),
+                    ))
+                } else {
+                    ok(())
+                }
+            }
+            "instance_run_rename" => {
+                let _: api::OsRename = decode(body)?;
+                let _: api::OsRename = decode(body)?;
+                ok(())
+            }
+            "migration_info" => ok(String::from("fake-migration-info")),
+            "accept_instance" => {
+                let req: api::AcceptInstance = decode(body)?;
+                let i = req.instance;
+                st.incoming
+                    .insert(i.name.clone(), (i.beparams.maxmem, i.beparams.vcpus));
+                ok(())
+            }
+            "migrate_instance" => ok(()),
+            "migration_status" => ok(MigrationStatus {
+                status: "completed".into(),
+                transferred_ram: None,
+                total_ram: None,
+                total_time_ms: None,
+                downtime_ms: None,
+            }),
+            "finalize_migration_dst" => {
+                let req: api::FinalizeMigrationDst = decode(body)?;
+                if let Some(v) = st.incoming.remove(&req.instance.name) {
+                    if req.success {
+                        st.running.insert(req.instance.name.clone(), v);
+                    }
+                }
+                ok(())
+            }
+            "finalize_migration_src" => {
+                let req: api::FinalizeMigrationSrc = decode(body)?;
+                if req.success {
+                    st.running.remove(&req.instance.name);
+                }
+                ok(())
+            }
+            "write_ssconf_files" | "upload_file" | "node_leave_cluster" => ok(()),
+            "hooks_runner" => ok(Vec::<api::HookResult>::new()),
+            other => Err(RpcError::new(
+                ErrorKind::UnknownCall,
+                format!("the fake node has no call '{other}'"),
+            )),
+        }
+    }
+}
+
+/// Where a disk lives: on the node, or on the shared storage.
+fn disks_of<'a>(
+    st: &'a mut NodeState,
+    shared: &'a mut BTreeMap<String, String>,
+    disk: &api::DiskSpec,
+) -> &'a mut BTreeMap<String, String> {
+    if disk.dev_type == objects::DiskTemplate::SharedFile {
+        shared
+    } else {
+        &mut st.disks
+    }
+}
+
+fn runtime(name: &str, memory: u64, vcpus: u32) -> InstanceRuntimeInfo {
+    InstanceRuntimeInfo {
+        name: name.to_string(),
+        id: format!("fake-{name}"),
+        memory,
+        vcpus,
+        state: InstanceState::Running,
+        cpu_time: 0.0,
+    }
+}
+
+fn not_found(instance: &str) -> RpcError {
+    RpcError::new(
+        ErrorKind::NotFound,
+        format!("instance {instance} is not running"),
+    )
+}
+
+fn ok<T: Serialize>(v: T) -> Result<Value, RpcError> {
+    serde_json::to_value(v)
+        .map_err(|e| RpcError::new(ErrorKind::Internal, format!("cannot encode: {e}")))
+}
+
+fn decode<T: DeserializeOwned>(body: &[u8]) -> Result<T, RpcError> {
+    serde_json::from_slice(body).map_err(|e| RpcError::new(ErrorKind::BadRequest, e.to_string()))
+}
+
+impl Transport for FakeNodes {
+    fn call_json<'a>(
+        &'a self,
+        node: &'a Node,
+        call: &'static str,
+        body: Vec<u8>,
+        _timeout: Duration,
+        _idempotent: bool,
+    ) -> CallFuture<'a> {
+        let result = self.handle(&node.name, call, &body).map_err(|error| {
+            RpcFailure::Call(ClientError::Remote {
+                node: node.name.clone(),
+                call: call.to_string(),
+                error,
+            })
+        });
+        Box::pin(async move { result })
+    }
+}
