@@ -106,6 +106,9 @@ impl Master {
     }
 
     /// The job queue.
+    // The daemon attaches the queue before it serves LUXI or runs a job,
+    // and nothing else calls this.
+    #[allow(clippy::expect_used)]
     pub fn queue(&self) -> &Arc<JobQueue> {
         self.queue
             .get()

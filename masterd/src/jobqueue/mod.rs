@@ -23,7 +23,7 @@ mod tests;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::time::{Duration, Instant};
 
 use luxi::opcodes::{PRIORITY_HIGHEST, PRIORITY_LOWEST};
@@ -303,7 +303,9 @@ impl JobQueue {
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().expect("job queue state lock poisoned")
+        // Every change under this lock leaves the state whole before code
+        // that could panic runs, so a poisoned lock still holds it.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Starts the scheduler task (call once from within a tokio runtime).
@@ -454,7 +456,9 @@ impl JobQueue {
             self.check_deps(&st, id, &deps)
         };
         let own_rx = entry.changed.subscribe();
-        let entry = st.jobs.get_mut(&id).expect("job entry present under lock");
+        let Some(entry) = st.jobs.get_mut(&id) else {
+            return Step::Done;
+        };
         let job = &mut entry.job;
         let step = match check {
             DepCheck::Continue => {

@@ -9,7 +9,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::thread;
 
 use rusqlite::{params, Connection, OptionalExtension};
@@ -73,7 +73,7 @@ struct Blocking {
 
 impl Blocking {
     fn set(&self, committed: u64, stopped: bool) {
-        let mut s = self.state.lock().expect("store blocking lock poisoned");
+        let mut s = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         *s = (committed.max(s.0), stopped || s.1);
         self.cond.notify_all();
     }
@@ -160,14 +160,14 @@ impl Store {
     }
 
     fn push(&self, w: Write) -> u64 {
-        let mut s = self.sender.lock().expect("store sender lock poisoned");
+        let mut s = self.sender.lock().unwrap_or_else(PoisonError::into_inner);
         let seq = s.next_seq;
         s.next_seq += 1;
         if s.tx.send((seq, w)).is_err() {
             // The writer thread is gone; report the write as failed.
             self.failures
                 .lock()
-                .expect("store failures lock poisoned")
+                .unwrap_or_else(PoisonError::into_inner)
                 .insert(seq, (seq, "the job queue writer thread has stopped".into()));
         }
         seq
@@ -175,6 +175,8 @@ impl Store {
 
     /// Queues a write of the whole job; returns its sequence number.
     pub fn write_job(&self, job: &Job) -> u64 {
+        // A job is plain data with string keys: it always serializes.
+        #[allow(clippy::expect_used)]
         let data = serde_json::to_string(job).expect("a job always serializes to JSON");
         self.push(Write::Job {
             id: job.id,
@@ -211,7 +213,7 @@ impl Store {
             .blocking
             .state
             .lock()
-            .expect("store blocking lock poisoned");
+            .unwrap_or_else(PoisonError::into_inner);
         loop {
             if s.0 >= seq {
                 drop(s);
@@ -224,12 +226,12 @@ impl Store {
                 .blocking
                 .cond
                 .wait(s)
-                .expect("store blocking lock poisoned");
+                .unwrap_or_else(PoisonError::into_inner);
         }
     }
 
     fn check_failed(&self, seq: u64) -> Result<(), QueueError> {
-        let failures = self.failures.lock().expect("store failures lock poisoned");
+        let failures = self.failures.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some((hi, (lo, msg))) = failures.range(seq..).next() {
             if *lo <= seq && seq <= *hi {
                 return Err(QueueError::Commit {
@@ -243,7 +245,7 @@ impl Store {
 
     /// Reads a job from the database (used for archived jobs).
     pub fn read_job(&self, id: JobId) -> Result<Option<Job>, QueueError> {
-        let conn = self.reader.lock().expect("store reader lock poisoned");
+        let conn = self.reader.lock().unwrap_or_else(PoisonError::into_inner);
         let data: Option<String> = conn
             .query_row("SELECT data FROM jobs WHERE id = ?1", [id as i64], |r| {
                 r.get(0)
@@ -266,7 +268,7 @@ impl Store {
 
     /// The ids of the archived jobs.
     pub fn archived_ids(&self) -> Result<Vec<JobId>, QueueError> {
-        let conn = self.reader.lock().expect("store reader lock poisoned");
+        let conn = self.reader.lock().unwrap_or_else(PoisonError::into_inner);
         let ctx = |e| QueueError::Sqlite {
             path: self.path.clone(),
             source: e,
@@ -344,7 +346,7 @@ fn writer_loop(
         if let Err(e) = commit_batch(&mut conn, batch) {
             tracing::error!(path = %path.display(), error = %e, first_seq = lo, last_seq = hi,
                 "committing job queue writes failed");
-            let mut f = failures.lock().expect("store failures lock poisoned");
+            let mut f = failures.lock().unwrap_or_else(PoisonError::into_inner);
             f.insert(hi, (lo, e.to_string()));
             while f.len() > 1024 {
                 f.pop_first();
