@@ -141,6 +141,17 @@ impl GanetiError {
     }
 
     /// The first argument as text: the human-readable message.
+    /// The same error with `note` appended to its message
+    /// (`"<message>; <note>"`), class and code unchanged.
+    pub fn with_note(mut self, note: impl AsRef<str>) -> Self {
+        let msg = format!("{}; {}", self.message(), note.as_ref());
+        match self.args.first_mut() {
+            Some(first) => *first = Value::String(msg),
+            None => self.args.push(Value::String(msg)),
+        }
+        self
+    }
+
     pub fn message(&self) -> String {
         match self.args.first() {
             Some(Value::String(s)) => s.clone(),

@@ -38,3 +38,22 @@ pub async fn remove_disks(
     }
     failed
 }
+
+/// Removes disk `disk` of instance `name` on `node` (an undo step).
+pub async fn remove_disk(
+    ctx: &Ctx,
+    name: String,
+    node: objects::Node,
+    disk: api::DiskSpec,
+) -> Result<(), String> {
+    let req = api::BlockdevRemove {
+        instance_name: name,
+        disk,
+    };
+    ctx.master
+        .rpc
+        .call(&node, &req)
+        .await
+        .map(|_| ())
+        .map_err(|e| objects::error_chain(&e))
+}

@@ -19,6 +19,7 @@ pub mod tags;
 pub mod test;
 #[cfg(test)]
 mod tests;
+pub mod undo;
 
 use std::future::Future;
 use std::pin::Pin;

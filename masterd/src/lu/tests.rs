@@ -332,3 +332,29 @@ async fn node_add_and_remove_fail_cleanly_at_every_call() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn a_failed_undo_is_named_in_the_error_and_what_it_left_is_the_only_leftover() {
+    let e = env(2);
+    // Calls: create disk 0, create disk 1, OS install (fails), then the
+    // undo: remove disk 1 (fails), remove disk 0.
+    e.nodes.fail_calls(&[3, 4]);
+    let (status, result) = e.run(create("inst1", "node2", "file", 2)).await;
+    assert_eq!(status, "error");
+    let msg = result[1][0].as_str().unwrap_or_default();
+    assert!(
+        msg.starts_with("Could not add os for instance inst1 on node node2"),
+        "{msg}"
+    );
+    assert!(
+        msg.contains("could not remove disk 1 on node node2"),
+        "{msg}"
+    );
+    assert!(e.instances().is_empty());
+    let orphans = e.orphans();
+    assert_eq!(orphans.len(), 1, "{orphans:?}");
+    assert!(
+        orphans[0].contains("made for inst1) on node2"),
+        "{orphans:?}"
+    );
+}

@@ -38,8 +38,8 @@ struct Inner {
     nodes: BTreeMap<String, NodeState>,
     /// Every call so far: (node, call).
     calls: Vec<(String, &'static str)>,
-    /// Fail the call with this 1-based number.
-    fail_at: Option<usize>,
+    /// Fail the calls with these 1-based numbers.
+    fail_at: std::collections::BTreeSet<usize>,
     /// `sharedfile` disks.
     shared: BTreeMap<String, String>,
 }
@@ -58,8 +58,14 @@ impl FakeNodes {
     /// Makes the `n`-th call from now on (1-based) fail as the node would
     /// answer an error.
     pub fn fail_call(&self, n: usize) {
+        self.fail_calls(&[n]);
+    }
+
+    /// Makes each of the `ns`-th calls from now on (1-based) fail.
+    pub fn fail_calls(&self, ns: &[usize]) {
         let mut g = self.lock();
-        g.fail_at = Some(g.calls.len() + n);
+        let base = g.calls.len();
+        g.fail_at = ns.iter().map(|n| base + n).collect();
     }
 
     /// How many calls were made.
@@ -105,7 +111,7 @@ impl FakeNodes {
         if call != "write_ssconf_files" {
             g.calls.push((node.to_string(), call));
         }
-        if call != "write_ssconf_files" && g.fail_at == Some(g.calls.len()) {
+        if call != "write_ssconf_files" && g.fail_at.contains(&g.calls.len()) {
             return Err(RpcError::new(
                 ErrorKind::Injected,
                 format!("call {} ({call}) fails on purpose", g.calls.len()),

@@ -13,7 +13,8 @@ use super::*;
 use crate::config::{new_uuid, timestamp, Changes, ConfigData};
 use crate::locking::{Level, LockRequest, Mode};
 use crate::lu::common::{check_target_node, expand_node, get_node, instance_spec, rpc_error};
-use crate::lu::instance_storage::remove_disks;
+use crate::lu::instance_storage::remove_disk;
+use crate::lu::undo::Undo;
 use crate::lu::{exists, inval, Ctx, ExecFuture, LogicalUnit};
 
 /// `OP_INSTANCE_CREATE`.
@@ -341,8 +342,9 @@ impl LogicalUnit for Create {
             };
             let spec = instance_spec(&master.config.read(), &inst)?;
 
-            // Create the disks, undoing the ones made if one fails.
-            let mut created: Vec<api::DiskSpec> = Vec::new();
+            // Each disk made is removed again if a later step fails, up to
+            // the commit.
+            let mut undo = Undo::new(ctx);
             for d in &spec.disks {
                 ctx.feedback(format!(
                     "* creating instance disk {} on {}",
@@ -361,16 +363,19 @@ impl LogicalUnit for Create {
                     )
                     .await;
                 if let Err(e) = r {
-                    remove_disks(ctx, &inst.name, &pnode, &created).await;
-                    return Err(rpc_error(
+                    let err = rpc_error(
                         &format!(
                             "Can't create block device {} on node {}",
                             d.index, pnode.name
                         ),
                         e,
-                    ));
+                    );
+                    return Err(undo.unwind(err).await);
                 }
-                created.push(d.clone());
+                undo.push(
+                    format!("remove disk {} on node {}", d.index, pnode.name),
+                    remove_disk(ctx, inst.name.clone(), pnode.clone(), d.clone()),
+                );
             }
             if o.no_install != Some(true) {
                 ctx.feedback("* running the instance OS create scripts...");
@@ -386,14 +391,14 @@ impl LogicalUnit for Create {
                     )
                     .await;
                 if let Err(e) = r {
-                    remove_disks(ctx, &inst.name, &pnode, &created).await;
-                    return Err(rpc_error(
+                    let err = rpc_error(
                         &format!(
                             "Could not add os for instance {} on node {}",
                             inst.name, pnode.name
                         ),
                         e,
-                    ));
+                    );
+                    return Err(undo.unwind(err).await);
                 }
             }
             if o.start {
@@ -402,9 +407,11 @@ impl LogicalUnit for Create {
             let mut ch = Changes::new();
             ch.instance(inst.clone());
             if let Err(e) = master.commit(ch) {
-                remove_disks(ctx, &inst.name, &pnode, &created).await;
-                return Err(e);
+                return Err(undo.unwind(e).await);
             }
+            // The configuration holds the instance and its disks now; a
+            // failed start leaves it defined and stopped, as in Ganeti.
+            undo.done();
             if o.start {
                 ctx.feedback("* starting instance...");
                 start_on(ctx, &inst, &pnode, false).await?;
