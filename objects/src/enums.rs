@@ -23,6 +23,14 @@ pub enum DiskTemplate {
 }
 
 impl DiskTemplate {
+    /// Every disk template Ganeti knows.
+    pub const ALL: [DiskTemplate; 9] = {
+        use DiskTemplate::*;
+        [
+            Diskless, File, SharedFile, Plain, Drbd, Blockdev, Rbd, Ext, Gluster,
+        ]
+    };
+
     /// The name Ganeti uses (`file`, `sharedfile`, ...).
     pub fn as_str(self) -> &'static str {
         match self {
@@ -43,6 +51,22 @@ impl DiskTemplate {
         matches!(self, DiskTemplate::File | DiskTemplate::SharedFile)
     }
 }
+
+impl std::str::FromStr for DiskTemplate {
+    type Err = UnknownDiskTemplate;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        DiskTemplate::ALL
+            .into_iter()
+            .find(|t| t.as_str() == s)
+            .ok_or_else(|| UnknownDiskTemplate(s.to_string()))
+    }
+}
+
+/// A name that is not one of Ganeti's disk templates.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown disk template '{0}'")]
+pub struct UnknownDiskTemplate(pub String);
 
 impl fmt::Display for DiskTemplate {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -101,10 +125,7 @@ mod tests {
     /// are the same for every variant.
     #[test]
     fn json_and_display_spellings_agree() {
-        use DiskTemplate::*;
-        for t in [
-            Diskless, File, SharedFile, Plain, Drbd, Blockdev, Rbd, Ext, Gluster,
-        ] {
+        for t in DiskTemplate::ALL {
             assert_eq!(serde_json::to_value(t).unwrap(), t.as_str());
         }
         for m in [DiskMode::Rw, DiskMode::Ro] {

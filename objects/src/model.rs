@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::enums::{DiskMode, DiskTemplate};
 use crate::params::ParamDict;
 
 /// Seconds since the epoch, as a float (Ganeti's `ctime`/`mtime`).
@@ -130,7 +131,7 @@ pub struct Instance {
     pub osparams: ParamDict,
     pub admin_state: AdminState,
     pub admin_state_source: AdminStateSource,
-    pub disk_template: String,
+    pub disk_template: DiskTemplate,
     pub disks: Vec<Disk>,
     pub nics: Vec<Nic>,
     pub disks_active: bool,
@@ -182,7 +183,7 @@ pub struct Disk {
     pub uuid: String,
     pub name: Option<String>,
     /// The disk template of the device (`file`, `sharedfile`, `diskless`, ...).
-    pub dev_type: String,
+    pub dev_type: DiskTemplate,
     /// Template-specific identity; for file disks `[driver, path]`.
     pub logical_id: Value,
     /// UUIDs of the nodes that hold the disk.
@@ -190,8 +191,7 @@ pub struct Disk {
     pub iv_name: String,
     /// Size in MiB.
     pub size: u64,
-    /// `rw` or `ro`.
-    pub mode: String,
+    pub mode: DiskMode,
     pub params: ParamDict,
     pub spindles: Option<u64>,
     pub serial_no: u64,

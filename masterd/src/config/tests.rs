@@ -20,7 +20,7 @@ fn instance(uuid: &str, name: &str) -> Instance {
         osparams: Default::default(),
         admin_state: AdminState::Down,
         admin_state_source: AdminStateSource::Admin,
-        disk_template: "diskless".into(),
+        disk_template: objects::DiskTemplate::Diskless,
         disks: vec![],
         nics: vec![],
         disks_active: false,

@@ -483,7 +483,7 @@ impl LogicalUnit for SetParams {
             if let Some(i) = cfg
                 .instances
                 .values()
-                .find(|i| !ts.contains(&i.disk_template))
+                .find(|i| !ts.iter().any(|t| t == i.disk_template.as_str()))
             {
                 return Err(inval(format!(
                     "Cannot disable disk template '{}', because instance '{}' is using it",

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use luxi::error::GanetiError;
 use objects::params::{be, get_bool, get_u64};
-use objects::{Disk, DiskMode, DiskTemplate, Instance, NicMode, Node, NodeGroup};
+use objects::{Disk, Instance, NicMode, Node, NodeGroup};
 use rpc::api::{BeParams, DiskSpec, InstanceSpec, NicSpec};
 use serde_json::Value;
 
@@ -94,11 +94,6 @@ pub fn rpc_error(what: &str, e: RpcFailure) -> GanetiError {
     GanetiError::exec(format!("{what}: {}", objects::error_chain(&e)))
 }
 
-fn template(name: &str) -> Result<DiskTemplate, GanetiError> {
-    serde_json::from_value(Value::String(name.to_string()))
-        .map_err(|_| GanetiError::programmer(format!("unknown disk template '{name}'")))
-}
-
 /// The node's view of one disk.
 pub fn disk_spec(disk: &Disk, index: usize) -> Result<DiskSpec, GanetiError> {
     let logical_id = match &disk.logical_id {
@@ -110,13 +105,9 @@ pub fn disk_spec(disk: &Disk, index: usize) -> Result<DiskSpec, GanetiError> {
         uuid: disk.uuid.clone(),
         index,
         size: disk.size,
-        dev_type: template(&disk.dev_type)?,
+        dev_type: disk.dev_type,
         logical_id,
-        mode: if disk.mode == "ro" {
-            DiskMode::Ro
-        } else {
-            DiskMode::Rw
-        },
+        mode: disk.mode,
         name: disk.name.clone(),
         params: disk.params.clone(),
     })

@@ -9,7 +9,7 @@ use std::time::Duration;
 use luxi::error::GanetiError;
 use luxi::opcodes;
 use objects::error_chain;
-use objects::{AdminState, Instance};
+use objects::{AdminState, DiskTemplate, Instance};
 use rpc::api;
 use serde_json::Value;
 
@@ -404,10 +404,10 @@ async fn abort(
 
 /// Templates whose disks every node can reach: they fail over or migrate
 /// to any node.
-const EXTERNAL_MIRROR: &[&str] = &["diskless", "sharedfile"];
+const EXTERNAL_MIRROR: &[DiskTemplate] = &[DiskTemplate::Diskless, DiskTemplate::SharedFile];
 
 fn movable(inst: &Instance, what: &str) -> Result<(), GanetiError> {
-    if !EXTERNAL_MIRROR.contains(&inst.disk_template.as_str()) {
+    if !EXTERNAL_MIRROR.contains(&inst.disk_template) {
         return Err(inval(format!(
             "Instance's disk layout '{}' does not allow {what}s",
             inst.disk_template

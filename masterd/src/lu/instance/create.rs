@@ -5,7 +5,7 @@ use luxi::opcodes;
 use objects::enums::KNOWN_DISK_TEMPLATES;
 use objects::params::{be, get_u64, ParamDict};
 use objects::validate::{check_host_name, normalize_mac};
-use objects::{AdminState, AdminStateSource, Disk, Instance, Nic};
+use objects::{AdminState, AdminStateSource, Disk, DiskMode, DiskTemplate, Instance, Nic};
 use rpc::api;
 use serde_json::json;
 
@@ -17,11 +17,23 @@ use crate::lu::instance_storage::remove_disk;
 use crate::lu::undo::Undo;
 use crate::lu::{exists, inval, Ctx, ExecFuture, LogicalUnit};
 
+/// A disk's access mode (`rw` when not given); `Err` with the given
+/// name when it is neither `rw` nor `ro`.
+fn disk_mode(m: Option<&str>) -> Result<DiskMode, &str> {
+    match m {
+        None | Some("rw") => Ok(DiskMode::Rw),
+        Some("ro") => Ok(DiskMode::Ro),
+        Some(other) => Err(other),
+    }
+}
+
 /// `OP_INSTANCE_CREATE`.
 pub struct Create {
     op: opcodes::InstanceCreate,
     pnode: String,
     hypervisor: String,
+    /// The opcode's `disk_template`, checked.
+    template: DiskTemplate,
 }
 
 impl Create {
@@ -30,6 +42,7 @@ impl Create {
             op,
             pnode: String::new(),
             hypervisor: String::new(),
+            template: DiskTemplate::Diskless,
         }
     }
 }
@@ -44,20 +57,25 @@ impl LogicalUnit for Create {
                 o.mode
             )));
         }
-        if !KNOWN_DISK_TEMPLATES.contains(&o.disk_template.as_str()) {
-            return Err(inval(format!(
-                "Disk template '{}' is not supported by ganeti-rs; supported: {}",
-                o.disk_template,
-                KNOWN_DISK_TEMPLATES.join(", ")
-            )));
-        }
+        let template = o
+            .disk_template
+            .parse::<DiskTemplate>()
+            .ok()
+            .filter(|t| KNOWN_DISK_TEMPLATES.contains(&t.as_str()))
+            .ok_or_else(|| {
+                inval(format!(
+                    "Disk template '{}' is not supported by ganeti-rs; supported: {}",
+                    o.disk_template,
+                    KNOWN_DISK_TEMPLATES.join(", ")
+                ))
+            })?;
         if o.src_node.is_some() || o.src_path.is_some() || o.source_x509_ca.is_some() {
             return Err(inval("Import parameters (src_node, src_path, source_x509_ca) are only valid in import mode"));
         }
-        if o.disk_template == "diskless" && !o.disks.is_empty() {
+        if template == DiskTemplate::Diskless && !o.disks.is_empty() {
             return Err(inval("Diskless instances cannot have disks"));
         }
-        if o.disk_template != "diskless" && o.disks.is_empty() {
+        if template != DiskTemplate::Diskless && o.disks.is_empty() {
             return Err(inval(format!(
                 "Disk template '{}' needs at least one disk",
                 o.disk_template
@@ -73,13 +91,8 @@ impl LogicalUnit for Create {
                 }
                 None => return Err(inval(format!("Missing disk size for disk {i}"))),
             }
-            if let Some(m) = &d.mode {
-                if m != "rw" && m != "ro" {
-                    return Err(inval(format!(
-                        "Invalid disk access mode '{m}' for disk {i}"
-                    )));
-                }
-            }
+            disk_mode(d.mode.as_deref())
+                .map_err(|m| inval(format!("Invalid disk access mode '{m}' for disk {i}")))?;
         }
         for (i, n) in o.nics.iter().enumerate() {
             if let Some(mac) = &n.mac {
@@ -94,6 +107,7 @@ impl LogicalUnit for Create {
             }
         }
         check_beparams(&o.beparams)?;
+        self.template = template;
         if o.no_install != Some(true) && o.os_type.is_none() {
             return Err(inval("No guest OS or OS variant specified"));
         }
@@ -276,11 +290,11 @@ impl LogicalUnit for Create {
                             ]),
                             uuid: duuid,
                             name: d.name.clone(),
-                            dev_type: o.disk_template.clone(),
+                            dev_type: self.template,
                             nodes: vec![self.pnode.clone()],
                             iv_name: format!("disk/{i}"),
                             size: d.size.unwrap_or(0),
-                            mode: d.mode.clone().unwrap_or_else(|| "rw".into()),
+                            mode: disk_mode(d.mode.as_deref()).unwrap_or_default(),
                             params: Default::default(),
                             spindles: d.spindles,
                             serial_no: 1,
@@ -330,7 +344,7 @@ impl LogicalUnit for Create {
                 osparams: o.osparams.clone(),
                 admin_state: AdminState::Down,
                 admin_state_source: AdminStateSource::Admin,
-                disk_template: o.disk_template.clone(),
+                disk_template: self.template,
                 disks,
                 nics,
                 disks_active: false,

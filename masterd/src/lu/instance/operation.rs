@@ -2,7 +2,7 @@
 
 use luxi::error::GanetiError;
 use luxi::opcodes;
-use objects::{AdminState, AdminStateSource};
+use objects::{AdminState, AdminStateSource, DiskTemplate};
 use rpc::api;
 use serde_json::Value;
 
@@ -251,7 +251,7 @@ impl LogicalUnit for Reinstall {
                 inst.name
             )));
         }
-        if inst.disk_template == "diskless" {
+        if inst.disk_template == DiskTemplate::Diskless {
             return Err(inval(format!("Instance '{}' has no disks", inst.name)));
         }
         check_node_online(&cfg.nodes[&inst.primary_node])
