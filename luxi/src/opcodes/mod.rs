@@ -716,6 +716,13 @@ macro_rules! opcodes {
                 }
             }
 
+            /// The opcode's parameters, as Ganeti names them.
+            fn params(&self) -> Result<Value, serde_json::Error> {
+                match self {
+                    $(OpCode::$variant(o) => serde_json::to_value(o),)*
+                }
+            }
+
             /// Parses the parameters of opcode `op_id`; `None` when
             /// ganeti-rs does not run it.
             fn parse_params(op_id: &str, body: &Map<String, Value>) -> Option<Result<OpCode, GanetiError>> {
@@ -769,6 +776,42 @@ opcodes! {
 pub struct Input {
     pub op: OpCode,
     pub common: Common,
+}
+
+impl Input {
+    /// The opcode with the common fields at their defaults.
+    pub fn new(op: OpCode) -> Input {
+        Input {
+            op,
+            common: Common::default(),
+        }
+    }
+
+    /// The opcode with the given priority.
+    pub fn with_priority(mut self, priority: i32) -> Input {
+        self.common.priority = priority;
+        self
+    }
+
+    /// The dict that goes on the wire: `OP_ID`, the opcode's parameters
+    /// and the common fields. [`parse`] reads it back to the same value.
+    pub fn to_dict(&self) -> Result<Value, GanetiError> {
+        let encode = |what: &str, r: Result<Value, serde_json::Error>| match r {
+            Ok(Value::Object(m)) => Ok(m),
+            Ok(other) => Err(GanetiError::programmer(format!(
+                "the {what} of {} encode to {other}, not a dict",
+                self.op.op_id()
+            ))),
+            Err(e) => Err(GanetiError::programmer(format!(
+                "cannot encode the {what} of {}: {e}",
+                self.op.op_id()
+            ))),
+        };
+        let mut dict = encode("parameters", self.op.params())?;
+        dict.extend(encode("common fields", serde_json::to_value(&self.common))?);
+        dict.insert("OP_ID".into(), Value::from(self.op.op_id()));
+        Ok(Value::Object(dict))
+    }
 }
 
 impl OpCode {
@@ -919,6 +962,20 @@ mod tests {
             }
         }
         assert_eq!(OPCODES.len(), 75);
+    }
+
+    #[test]
+    fn a_typed_opcode_encodes_to_a_dict_that_parses_back_to_it() {
+        let input = parse(
+            &json!({"OP_ID": "OP_INSTANCE_MIGRATE", "instance_name": "i1",
+            "target_node": "node3", "live": true, "priority": 5, "comment": "why"}),
+        )
+        .unwrap();
+        let dict = input.to_dict().unwrap();
+        assert_eq!(dict["OP_ID"], "OP_INSTANCE_MIGRATE");
+        assert_eq!(dict["target_node"], "node3");
+        assert_eq!(dict["priority"], 5);
+        assert_eq!(parse(&dict).unwrap(), input);
     }
 
     #[test]

@@ -3,7 +3,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use luxi::error::GanetiError;
-use luxi::opcodes;
+use luxi::opcodes::{self, Dependency, Input, JobRef, OpCode};
 use objects::enums::{KNOWN_DISK_TEMPLATES, KNOWN_HYPERVISORS};
 use objects::{error_chain, AdminState};
 use serde_json::{json, Value};
@@ -82,35 +82,38 @@ impl LogicalUnit for Verify {
     fn exec<'a>(&'a mut self, ctx: &'a Ctx) -> ExecFuture<'a> {
         Box::pin(async move {
             let o = &self.op;
+            let priority = ctx.common.priority;
             let mut jobs = Vec::new();
             if o.group_name.is_none() {
-                jobs.push(vec![json!({
-                    "OP_ID": "OP_CLUSTER_VERIFY_CONFIG",
-                    "ignore_errors": o.ignore_errors,
-                    "error_codes": o.error_codes,
-                    "debug_simulate_errors": o.debug_simulate_errors,
-                    "verbose": o.verbose,
-                    "priority": ctx.common.priority,
-                })]);
+                let op = opcodes::ClusterVerifyConfig {
+                    ignore_errors: o.ignore_errors.clone(),
+                    error_codes: o.error_codes,
+                    debug_simulate_errors: o.debug_simulate_errors,
+                    verbose: o.verbose,
+                };
+                jobs.push(vec![
+                    Input::new(OpCode::ClusterVerifyConfig(op)).with_priority(priority)
+                ]);
             }
             for g in &self.groups {
-                let mut op = json!({
-                    "OP_ID": "OP_CLUSTER_VERIFY_GROUP",
-                    "group_name": g,
-                    "ignore_errors": o.ignore_errors,
-                    "skip_checks": o.skip_checks,
-                    "error_codes": o.error_codes,
-                    "debug_simulate_errors": o.debug_simulate_errors,
-                    "verbose": o.verbose,
-                    "priority": ctx.common.priority,
-                });
+                let op = opcodes::ClusterVerifyGroup {
+                    group_name: g.clone(),
+                    ignore_errors: o.ignore_errors.clone(),
+                    skip_checks: o.skip_checks.clone(),
+                    error_codes: o.error_codes,
+                    debug_simulate_errors: o.debug_simulate_errors,
+                    verbose: o.verbose,
+                    verify_clutter: false,
+                };
+                let mut input = Input::new(OpCode::ClusterVerifyGroup(op)).with_priority(priority);
                 // Group verification waits for the config check, as Ganeti's.
                 if o.group_name.is_none() {
-                    op["depends"] = json!([[-(jobs.len() as i64), []]]);
+                    input.common.depends =
+                        Some(vec![Dependency(JobRef(-(jobs.len() as i64)), Vec::new())]);
                 }
-                jobs.push(vec![op]);
+                jobs.push(vec![input]);
             }
-            Ok(ctx.submit_jobs(jobs).await)
+            ctx.submit_jobs(jobs).await
         })
     }
 }

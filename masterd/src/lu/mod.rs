@@ -51,9 +51,13 @@ impl Ctx {
         self.op.log("message", json!(msg.into()));
     }
 
-    /// Submits `jobs` (each a list of opcode dicts) and returns Ganeti's
+    /// Submits `jobs` (each a list of opcodes) and returns Ganeti's
     /// `ResultWithJobs` value: `{"jobs": [[true, id] | [false, error]]}`.
-    pub async fn submit_jobs(&self, jobs: Vec<Vec<Value>>) -> Value {
+    pub async fn submit_jobs(&self, jobs: Vec<Vec<Input>>) -> Result<Value, GanetiError> {
+        let jobs = jobs
+            .iter()
+            .map(|ops| ops.iter().map(Input::to_dict).collect())
+            .collect::<Result<Vec<Vec<Value>>, GanetiError>>()?;
         let results = self.master.queue().submit_many(jobs).await;
         let ids: Vec<Value> = results
             .into_iter()
@@ -62,7 +66,7 @@ impl Ctx {
                 Err(e) => json!([false, e.message()]),
             })
             .collect();
-        json!({ "jobs": ids })
+        Ok(json!({ "jobs": ids }))
     }
 }
 

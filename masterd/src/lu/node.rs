@@ -1,7 +1,7 @@
 //! Nodes: add, remove, set parameters.
 
 use luxi::error::{ErrorCode, GanetiError};
-use luxi::opcodes;
+use luxi::opcodes::{self, Input, OpCode};
 use objects::validate::check_host_name;
 use objects::Node;
 use serde_json::{json, Value};
@@ -450,21 +450,21 @@ impl LogicalUnit for Migrate {
             let jobs = names
                 .into_iter()
                 .map(|name| {
-                    vec![json!({
-                        "OP_ID": "OP_INSTANCE_MIGRATE",
-                        "instance_name": name,
-                        "mode": o.mode,
-                        "live": o.live,
-                        "iallocator": o.iallocator,
-                        "target_node": o.target_node,
-                        "target_node_uuid": o.target_node_uuid,
-                        "allow_runtime_changes": o.allow_runtime_changes,
-                        "ignore_ipolicy": o.ignore_ipolicy,
-                        "priority": ctx.common.priority,
-                    })]
+                    let op = opcodes::InstanceMigrate {
+                        instance_name: name,
+                        mode: o.mode.clone(),
+                        live: o.live,
+                        iallocator: o.iallocator.clone(),
+                        target_node: o.target_node.clone(),
+                        target_node_uuid: o.target_node_uuid.clone(),
+                        allow_runtime_changes: o.allow_runtime_changes,
+                        ignore_ipolicy: o.ignore_ipolicy,
+                        ..Default::default()
+                    };
+                    vec![Input::new(OpCode::InstanceMigrate(op)).with_priority(ctx.common.priority)]
                 })
                 .collect();
-            Ok(ctx.submit_jobs(jobs).await)
+            ctx.submit_jobs(jobs).await
         })
     }
 }
@@ -563,7 +563,7 @@ impl LogicalUnit for Evacuate {
             };
             if names.is_empty() {
                 ctx.feedback(format!("No instances to evacuate from node '{node_name}'"));
-                return Ok(ctx.submit_jobs(Vec::new()).await);
+                return ctx.submit_jobs(Vec::new()).await;
             }
             ctx.feedback(format!(
                 "Evacuating instances from node '{node_name}': {}",
@@ -597,22 +597,26 @@ impl LogicalUnit for Evacuate {
                 ctx.feedback(format!("Instances to be moved: {}", moved.join(", ")));
             }
             let jobs = jobs
-                .into_iter()
+                .iter()
                 .map(|ops| {
-                    ops.into_iter()
-                        .map(|mut op| {
-                            if let Some(m) = op.as_object_mut() {
-                                m.insert("priority".into(), json!(ctx.common.priority));
-                                if m.contains_key("early_release") {
-                                    m.insert("early_release".into(), json!(o.early_release));
-                                }
-                            }
-                            op
+                    ops.iter()
+                        .map(|op| {
+                            // What the iallocator answers is input like any
+                            // other: parsed, and refused by name if we
+                            // cannot run it.
+                            let input = luxi::opcodes::parse(op).map_err(|e| {
+                                GanetiError::exec(format!(
+                                    "Iallocator '{}' asked for an opcode ganeti-rs cannot run: {}",
+                                    self.plugin,
+                                    e.message()
+                                ))
+                            })?;
+                            Ok(input.with_priority(ctx.common.priority))
                         })
                         .collect()
                 })
-                .collect();
-            Ok(ctx.submit_jobs(jobs).await)
+                .collect::<Result<_, GanetiError>>()?;
+            ctx.submit_jobs(jobs).await
         })
     }
 }
