@@ -212,7 +212,7 @@ impl LogicalUnit for VerifyConfig {
     fn exec<'a>(&'a mut self, ctx: &'a Ctx) -> ExecFuture<'a> {
         Box::pin(async move {
             ctx.feedback("* Verifying cluster config");
-            let problems = config_problems(&ctx.master.config.read());
+            let problems = config_problems(&ctx.config().read());
             let mut report = Report::new(ctx, self.op.error_codes, &self.op.ignore_errors);
             for (code, ty, obj, msg) in problems {
                 report.error(code, ty, &obj, &msg);
@@ -257,9 +257,8 @@ impl LogicalUnit for VerifyGroup {
 
     fn exec<'a>(&'a mut self, ctx: &'a Ctx) -> ExecFuture<'a> {
         Box::pin(async move {
-            let master = &ctx.master;
             let (nodes, hv_params, instances) = {
-                let cfg = master.config.read();
+                let cfg = ctx.config().read();
                 let nodes: Vec<objects::Node> = cfg
                     .nodes
                     .values()
@@ -293,8 +292,8 @@ impl LogicalUnit for VerifyGroup {
                     .collect();
                 (nodes, hvs, instances)
             };
-            let group_name = master
-                .config
+            let group_name = ctx
+                .config()
                 .read()
                 .groups
                 .get(&self.group)
@@ -313,8 +312,8 @@ impl LogicalUnit for VerifyGroup {
                 hypervisors: hv_params,
             };
             let (verify_res, list_res) = tokio::join!(
-                master.rpc.call_many(&online, &verify),
-                master.rpc.call_many(&online, &listing)
+                ctx.rpc().call_many(&online, &verify),
+                ctx.rpc().call_many(&online, &listing)
             );
             // Where each instance actually runs.
             let mut running: BTreeMap<String, Vec<String>> = BTreeMap::new();
@@ -385,7 +384,7 @@ impl LogicalUnit for VerifyGroup {
                     ),
                     _ => {}
                 }
-                let cfg = master.config.read();
+                let cfg = ctx.config().read();
                 for other in where_.iter().filter(|n| *n != pnode) {
                     report.error(
                         "EINSTANCEWRONGNODE",
@@ -397,7 +396,7 @@ impl LogicalUnit for VerifyGroup {
             }
             // Instances running on this group's nodes that the config does
             // not know.
-            let cfg = master.config.read();
+            let cfg = ctx.config().read();
             for (name, where_) in running {
                 if cfg.instance_by_name(&name).is_none() {
                     for n in where_ {
@@ -511,7 +510,7 @@ impl LogicalUnit for SetParams {
 
     fn exec<'a>(&'a mut self, ctx: &'a Ctx) -> ExecFuture<'a> {
         Box::pin(async move {
-            let mut c = ctx.master.config.cluster();
+            let mut c = ctx.config().cluster();
             let o = &self.op;
             if let Some(hvp) = &o.hvparams {
                 for (hv, params) in hvp {
@@ -562,7 +561,7 @@ impl LogicalUnit for SetParams {
             }
             let mut ch = Changes::new();
             ch.cluster(c);
-            ctx.master.commit(ch)?;
+            ctx.commit(ch)?;
             Ok(Value::Null)
         })
     }

@@ -16,8 +16,7 @@ use crate::rpc::RpcFailure;
 /// The instance with this UUID, which a job holds locked (so it can only
 /// be missing if the config changed under the lock).
 pub fn get_instance(ctx: &Ctx, uuid: &str) -> Result<Instance, GanetiError> {
-    ctx.master
-        .config
+    ctx.config()
         .read()
         .instances
         .get(uuid)
@@ -27,8 +26,7 @@ pub fn get_instance(ctx: &Ctx, uuid: &str) -> Result<Instance, GanetiError> {
 
 /// The node with this UUID, which a job holds locked.
 pub fn get_node(ctx: &Ctx, uuid: &str) -> Result<Node, GanetiError> {
-    ctx.master
-        .config
+    ctx.config()
         .read()
         .nodes
         .get(uuid)

@@ -75,7 +75,7 @@ impl LogicalUnit for Add {
             }
             let mut ch = Changes::new();
             ch.group(g);
-            ctx.master.commit(ch)?;
+            ctx.commit(ch)?;
             Ok(Value::Null)
         })
     }
@@ -132,7 +132,7 @@ impl LogicalUnit for Remove {
         Box::pin(async move {
             let mut ch = Changes::new();
             ch.remove_group(&self.uuid);
-            ctx.master.commit(ch)?;
+            ctx.commit(ch)?;
             Ok(Value::Null)
         })
     }
@@ -178,8 +178,7 @@ impl LogicalUnit for Rename {
     fn exec<'a>(&'a mut self, ctx: &'a Ctx) -> ExecFuture<'a> {
         Box::pin(async move {
             let mut g = ctx
-                .master
-                .config
+                .config()
                 .read()
                 .groups
                 .get(&self.uuid)
@@ -188,7 +187,7 @@ impl LogicalUnit for Rename {
             g.name = self.op.new_name.clone();
             let mut ch = Changes::new();
             ch.group(g);
-            ctx.master.commit(ch)?;
+            ctx.commit(ch)?;
             Ok(json!(self.op.new_name))
         })
     }
@@ -260,7 +259,7 @@ impl LogicalUnit for AssignNodes {
         Box::pin(async move {
             let mut ch = Changes::new();
             {
-                let cfg = ctx.master.config.read();
+                let cfg = ctx.config().read();
                 for u in &self.nodes {
                     let mut n = cfg
                         .nodes
@@ -274,7 +273,7 @@ impl LogicalUnit for AssignNodes {
                 }
             }
             if !ch.is_empty() {
-                ctx.master.commit(ch)?;
+                ctx.commit(ch)?;
             }
             Ok(Value::Null)
         })
@@ -320,8 +319,7 @@ impl LogicalUnit for SetParams {
     fn exec<'a>(&'a mut self, ctx: &'a Ctx) -> ExecFuture<'a> {
         Box::pin(async move {
             let mut g = ctx
-                .master
-                .config
+                .config()
                 .read()
                 .groups
                 .get(&self.uuid)
@@ -338,7 +336,7 @@ impl LogicalUnit for SetParams {
             }
             let mut ch = Changes::new();
             ch.group(g);
-            ctx.master.commit(ch)?;
+            ctx.commit(ch)?;
             Ok(Value::Array(result))
         })
     }

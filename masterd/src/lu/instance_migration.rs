@@ -29,17 +29,16 @@ pub async fn migrate(
     target_uuid: &str,
     op: &opcodes::InstanceMigrate,
 ) -> Result<Value, GanetiError> {
-    let master = &ctx.master;
     let mut inst: Instance = get_instance(ctx, uuid)?;
     let source = get_node(ctx, &inst.primary_node)?;
     let target = get_node(ctx, target_uuid)?;
-    let hvparams = master.config.read().cluster.fill_hvparams(&inst);
+    let hvparams = ctx.config().read().cluster.fill_hvparams(&inst);
     let live = match (op.live, op.mode.as_deref()) {
         (Some(l), _) => l,
         (None, Some(m)) => m == "live",
         (None, None) => hvparams.get("migration_mode").and_then(Value::as_str) != Some("non-live"),
     };
-    let spec = instance_spec(&master.config.read(), &inst)?;
+    let spec = instance_spec(&ctx.config().read(), &inst)?;
     // The three questions go out at once: whether the source runs it, the
     // target's free memory, and the source's migration data (read-only).
     let info_req = api::InstanceInfo {
@@ -55,9 +54,9 @@ pub async fn migrate(
         instance: spec.clone(),
     };
     let (running, info, migration_info) = tokio::join!(
-        master.rpc.call(&source, &info_req),
-        master.rpc.call(&target, &node_req),
-        master.rpc.call(&source, &mig_req),
+        ctx.rpc().call(&source, &info_req),
+        ctx.rpc().call(&target, &node_req),
+        ctx.rpc().call(&source, &mig_req),
     );
     let running = running
         .map_err(|e| rpc_error(&format!("Can't contact node {}", source.name), e))?
@@ -74,7 +73,7 @@ pub async fn migrate(
         inst.set_primary(&target.uuid);
         let mut ch = Changes::new();
         ch.instance(inst);
-        master.commit(ch)?;
+        ctx.commit(ch)?;
         return Ok(Value::Null);
     }
     ctx.feedback(format!(
@@ -101,8 +100,7 @@ pub async fn migrate(
     ));
     let migration_info =
         migration_info.map_err(|e| rpc_error("Failed to gather migration information", e))?;
-    master
-        .rpc
+    ctx.rpc()
         .call(
             &target,
             &api::AcceptInstance {
@@ -118,21 +116,21 @@ pub async fn migrate(
                 e,
             )
         })?;
-    let cluster_name = master.config.read().cluster.cluster_name.clone();
+    let cluster_name = ctx.config().read().cluster.cluster_name.clone();
     let send_req = api::MigrateInstance {
         cluster_name,
         instance: spec.clone(),
         target: target.primary_ip.clone(),
         live,
     };
-    let send = master.rpc.call(&source, &send_req);
+    let send = ctx.rpc().call(&source, &send_req);
     tokio::pin!(send);
     let mut last_pct = None;
     let sent = loop {
         tokio::select! {
             r = &mut send => break r,
             _ = tokio::time::sleep(Duration::from_secs(1)) => {
-                if let Ok(st) = master.rpc.call(&source, &api::GetMigrationStatus { instance: spec.clone() }).await {
+                if let Ok(st) = ctx.rpc().call(&source, &api::GetMigrationStatus { instance: spec.clone() }).await {
                     if let (Some(done), Some(total)) = (st.transferred_ram, st.total_ram) {
                         if total > 0 {
                             let pct = (done as f64 * 100.0 / total as f64).min(100.0);
@@ -161,8 +159,8 @@ pub async fn migrate(
         )));
     }
     // QEMU's own figures, before the source process goes.
-    if let Ok(st) = master
-        .rpc
+    if let Ok(st) = ctx
+        .rpc()
         .call(
             &source,
             &api::GetMigrationStatus {
@@ -182,13 +180,13 @@ pub async fn migrate(
     inst.set_primary(&target.uuid);
     let mut ch = Changes::new();
     ch.instance(inst.clone());
-    master.commit(ch)?;
+    ctx.commit(ch)?;
     // QEMU's migration completed: the target holds the instance, so the
     // source's copy goes whatever the target's finalization says (a guest
     // that reset on the way stays stopped on the target, see the kvm
     // hypervisor's reset guard).
-    let finalized = master
-        .rpc
+    let finalized = ctx
+        .rpc()
         .call(
             &target,
             &api::FinalizeMigrationDst {
@@ -198,8 +196,8 @@ pub async fn migrate(
             },
         )
         .await;
-    if let Err(e) = master
-        .rpc
+    if let Err(e) = ctx
+        .rpc()
         .call(
             &source,
             &api::FinalizeMigrationSrc {
@@ -221,7 +219,7 @@ pub async fn migrate(
             instance: spec,
             timeout_secs: 0,
         };
-        if let Err(e) = master.rpc.call(&source, &stop).await {
+        if let Err(e) = ctx.rpc().call(&source, &stop).await {
             return Err(rpc_error(
                 &format!(
                     "The instance now runs on {}, but its copy on the source node {} \
@@ -249,8 +247,7 @@ async fn find_locations(ctx: &Ctx, inst: &Instance) -> Result<Vec<objects::Node>
          be in a bad state)",
     );
     let nodes: Vec<objects::Node> = ctx
-        .master
-        .config
+        .config()
         .read()
         .nodes
         .values()
@@ -260,7 +257,7 @@ async fn find_locations(ctx: &Ctx, inst: &Instance) -> Result<Vec<objects::Node>
     let req = api::InstanceList {
         hypervisors: vec![inst.hypervisor.clone()],
     };
-    let answers = ctx.master.rpc.call_many(&nodes, &req).await;
+    let answers = ctx.rpc().call_many(&nodes, &req).await;
     let mut found = Vec::new();
     for (node, answer) in nodes.into_iter().zip(answers) {
         let names =
@@ -282,7 +279,6 @@ pub async fn cleanup(
     uuid: &str,
     target_uuid: Option<&str>,
 ) -> Result<Value, GanetiError> {
-    let master = &ctx.master;
     let mut inst: Instance = get_instance(ctx, uuid)?;
     let source = get_node(ctx, &inst.primary_node)?;
     let mut locations = find_locations(ctx, &inst).await?;
@@ -295,9 +291,9 @@ pub async fn cleanup(
     let on_source = |locs: &[objects::Node]| locs.iter().any(|n| n.uuid == source.uuid);
     if on_source(&locations) && !elsewhere(&locations).is_empty() {
         ctx.feedback("Trying to cleanup after failed migration");
-        let spec = instance_spec(&master.config.read(), &inst)?;
-        let info = master
-            .rpc
+        let spec = instance_spec(&ctx.config().read(), &inst)?;
+        let info = ctx
+            .rpc()
             .call(
                 &source,
                 &api::MigrationInfo {
@@ -365,7 +361,7 @@ pub async fn cleanup(
     inst.set_primary(&target.uuid);
     let mut ch = Changes::new();
     ch.instance(inst);
-    master.commit(ch)?;
+    ctx.commit(ch)?;
     ctx.feedback("* done");
     Ok(Value::Null)
 }
@@ -387,7 +383,7 @@ async fn abort(
             info: info.to_string(),
             success: false,
         };
-        if let Err(e) = ctx.master.rpc.call(target, &req).await {
+        if let Err(e) = ctx.rpc().call(target, &req).await {
             failures.push(format!("{}: {}", target.name, error_chain(&e)));
         }
     }
@@ -396,7 +392,7 @@ async fn abort(
         success: false,
         live,
     };
-    if let Err(e) = ctx.master.rpc.call(source, &req).await {
+    if let Err(e) = ctx.rpc().call(source, &req).await {
         failures.push(format!("{}: {}", source.name, error_chain(&e)));
     }
     failures
@@ -501,17 +497,17 @@ async fn choose_target(
     what: &str,
 ) -> Result<String, GanetiError> {
     let (name, from) = {
-        let cfg = ctx.master.config.read();
+        let cfg = ctx.config().read();
         let inst = &cfg.instances[uuid];
         (
             inst.name.clone(),
             cfg.node_name(&inst.primary_node).to_string(),
         )
     };
-    let nodes =
-        crate::iallocator::relocate(&ctx.master, plugin, &name, std::slice::from_ref(&from))
-            .await?;
-    let cfg = ctx.master.config.read();
+    let nodes = ctx
+        .relocate(plugin, &name, std::slice::from_ref(&from))
+        .await?;
+    let cfg = ctx.config().read();
     let node = expand_node(&cfg, &nodes[0])?;
     if node.name == from {
         return Err(GanetiError::exec(format!(
@@ -587,7 +583,7 @@ impl LogicalUnit for Failover {
             let source = get_node(ctx, &inst.primary_node)?;
             let target = get_node(ctx, &self.target)?;
             if inst.admin_state == AdminState::Up {
-                let needed = be_params(&ctx.master.config.read(), &inst).min_memory();
+                let needed = be_params(&ctx.config().read(), &inst).min_memory();
                 let reason = format!("failing over instance {}", inst.name);
                 check_free_memory(ctx, &target, &inst.hypervisor, needed, &reason).await?;
             }
@@ -617,7 +613,7 @@ impl LogicalUnit for Failover {
             inst.set_primary(&target.uuid);
             let mut ch = Changes::new();
             ch.instance(inst.clone());
-            ctx.master.commit(ch)?;
+            ctx.commit(ch)?;
             if inst.admin_state == AdminState::Up {
                 ctx.feedback(format!(
                     "* starting the instance on the target node {}",

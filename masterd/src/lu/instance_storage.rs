@@ -15,8 +15,7 @@ pub async fn remove_disks(
     let mut failed = Vec::new();
     for d in disks {
         if let Err(e) = ctx
-            .master
-            .rpc
+            .rpc()
             .call(
                 node,
                 &api::BlockdevRemove {
@@ -50,8 +49,7 @@ pub async fn remove_disk(
         instance_name: name,
         disk,
     };
-    ctx.master
-        .rpc
+    ctx.rpc()
         .call(&node, &req)
         .await
         .map(|_| ())

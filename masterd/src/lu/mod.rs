@@ -9,6 +9,7 @@
 
 pub mod cluster;
 pub mod common;
+mod ctx;
 pub mod group;
 pub mod instance;
 pub mod instance_migration;
@@ -27,48 +28,18 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use luxi::error::{ErrorCode, GanetiError};
-use luxi::opcodes::{Common, Input, OpCode};
-use serde_json::{json, Value};
+use luxi::opcodes::{Input, OpCode};
+use serde_json::Value;
 
 use crate::config::ConfigData;
 use crate::jobqueue::OpContext;
 use crate::locking::LockRequest;
 use crate::master::Master;
 
+pub use ctx::Ctx;
+
 /// The future a logical unit's `exec` returns.
 pub type ExecFuture<'a> = Pin<Box<dyn Future<Output = Result<Value, GanetiError>> + Send + 'a>>;
-
-/// What a logical unit sees while it runs.
-pub struct Ctx {
-    pub master: Arc<Master>,
-    pub op: OpContext,
-    pub common: Common,
-}
-
-impl Ctx {
-    /// A message in the job log.
-    pub fn feedback(&self, msg: impl Into<String>) {
-        self.op.log("message", json!(msg.into()));
-    }
-
-    /// Submits `jobs` (each a list of opcodes) and returns Ganeti's
-    /// `ResultWithJobs` value: `{"jobs": [[true, id] | [false, error]]}`.
-    pub async fn submit_jobs(&self, jobs: Vec<Vec<Input>>) -> Result<Value, GanetiError> {
-        let jobs = jobs
-            .iter()
-            .map(|ops| ops.iter().map(Input::to_dict).collect())
-            .collect::<Result<Vec<Vec<Value>>, GanetiError>>()?;
-        let results = self.master.queue().submit_many(jobs).await;
-        let ids: Vec<Value> = results
-            .into_iter()
-            .map(|r| match r {
-                Ok(id) => json!([true, id]),
-                Err(e) => json!([false, e.message()]),
-            })
-            .collect();
-        Ok(json!({ "jobs": ids }))
-    }
-}
 
 /// One opcode's implementation.
 pub trait LogicalUnit: Send {
@@ -169,7 +140,7 @@ pub async fn run(master: Arc<Master>, op: OpContext, input: Input) -> Result<Val
     if common.dry_run {
         return Ok(Value::Null);
     }
-    let ctx = Ctx { master, op, common };
+    let ctx = Ctx::new(master, op, common);
     lu.exec(&ctx).await
 }
 

@@ -73,10 +73,9 @@ impl LogicalUnit for Add {
 
     fn exec<'a>(&'a mut self, ctx: &'a Ctx) -> ExecFuture<'a> {
         Box::pin(async move {
-            let master = &ctx.master;
             let ip = match &self.op.primary_ip {
                 Some(ip) => ip.clone(),
-                None => objects::resolver::resolve(&master.paths, &self.op.node_name)
+                None => objects::resolver::resolve(ctx.paths(), &self.op.node_name)
                     .map(|ip| ip.to_string())
                     .ok_or_else(|| {
                         GanetiError::prereq(
@@ -91,7 +90,7 @@ impl LogicalUnit for Add {
             objects::validate::check_ipv4(&ip).map_err(|e| inval(e.to_string()))?;
             self.ip = ip;
             {
-                let cfg = master.config.read();
+                let cfg = ctx.config().read();
                 if let Some(other) = cfg
                     .nodes
                     .values()
@@ -103,8 +102,8 @@ impl LogicalUnit for Add {
                     )));
                 }
             }
-            let existing = master
-                .config
+            let existing = ctx
+                .config()
                 .read()
                 .node_by_name(&self.op.node_name)
                 .cloned();
@@ -135,8 +134,8 @@ impl LogicalUnit for Add {
                 "Contacting node {} at {}",
                 node.name, node.primary_ip
             ));
-            let version = master
-                .rpc
+            let version = ctx
+                .rpc()
                 .call_anyway(&node, &rpc::api::Version {})
                 .await
                 .map_err(|e| rpc_error(&format!("Node {} does not answer", node.name), e))?;
@@ -149,16 +148,16 @@ impl LogicalUnit for Add {
                 )));
             }
             {
-                let cfg = master.config.read();
+                let cfg = ctx.config().read();
                 let candidates = cfg.nodes.values().filter(|n| n.master_candidate).count();
                 node.master_candidate =
                     node.master_capable && candidates < cfg.cluster.candidate_pool_size as usize;
             }
             // A node added again may have lost its ssconf files.
-            master.ssconf_resend(&node.uuid);
+            ctx.ssconf_resend(&node.uuid);
             let mut ch = Changes::new();
             ch.node(node.clone());
-            master.commit(ch)?;
+            ctx.commit(ch)?;
             ctx.feedback(format!("Node {} added to the cluster", node.name));
             Ok(Value::Null)
         })
@@ -209,18 +208,13 @@ impl LogicalUnit for Remove {
 
     fn exec<'a>(&'a mut self, ctx: &'a Ctx) -> ExecFuture<'a> {
         Box::pin(async move {
-            let node = ctx.master.config.read().nodes[&self.uuid].clone();
+            let node = ctx.config().read().nodes[&self.uuid].clone();
             let mut ch = Changes::new();
             ch.remove_node(&self.uuid);
-            ctx.master.commit(ch)?;
+            ctx.commit(ch)?;
             // The node forgets the cluster (its certificates); a node that
             // cannot be reached is only warned about, as in Ganeti.
-            if let Err(e) = ctx
-                .master
-                .rpc
-                .call(&node, &rpc::api::NodeLeaveCluster {})
-                .await
-            {
+            if let Err(e) = ctx.rpc().call(&node, &rpc::api::NodeLeaveCluster {}).await {
                 ctx.feedback(format!(
                     "Warning: node {} could not be told to leave the cluster: {}",
                     node.name,
@@ -319,7 +313,7 @@ impl LogicalUnit for SetParams {
 
     fn exec<'a>(&'a mut self, ctx: &'a Ctx) -> ExecFuture<'a> {
         Box::pin(async move {
-            let mut n = ctx.master.config.read().nodes[&self.uuid].clone();
+            let mut n = ctx.config().read().nodes[&self.uuid].clone();
             let mut result: Vec<Value> = Vec::new();
             let set = |name: &str, old: &mut bool, new: bool, result: &mut Vec<Value>| {
                 if *old != new {
@@ -381,7 +375,7 @@ impl LogicalUnit for SetParams {
             }
             let mut ch = Changes::new();
             ch.node(n);
-            ctx.master.commit(ch)?;
+            ctx.commit(ch)?;
             Ok(Value::Array(result))
         })
     }
@@ -446,7 +440,7 @@ impl LogicalUnit for Migrate {
     fn exec<'a>(&'a mut self, ctx: &'a Ctx) -> ExecFuture<'a> {
         Box::pin(async move {
             let o = &self.op;
-            let names = node_instances(&ctx.master.config.read(), &self.uuid, false);
+            let names = node_instances(&ctx.config().read(), &self.uuid, false);
             let jobs = names
                 .into_iter()
                 .map(|name| {
@@ -554,7 +548,7 @@ impl LogicalUnit for Evacuate {
         Box::pin(async move {
             let o = &self.op;
             let (node_name, names) = {
-                let cfg = ctx.master.config.read();
+                let cfg = ctx.config().read();
                 let secondary = o.mode == EVAC_SECONDARY;
                 (
                     cfg.node_name(&self.uuid).to_string(),
@@ -577,14 +571,9 @@ impl LogicalUnit for Evacuate {
                      ganeti-rs yet",
                 ));
             }
-            let result = crate::iallocator::node_evacuate(
-                &ctx.master,
-                &self.plugin,
-                &o.mode,
-                &names,
-                o.ignore_soft_errors,
-            )
-            .await?;
+            let result = ctx
+                .node_evacuate(&self.plugin, &o.mode, &names, o.ignore_soft_errors)
+                .await?;
             let (moved, failed, jobs) = parse_evacuation(&self.plugin, &result)?;
             if !failed.is_empty() {
                 let reason = failed.join(", ");

@@ -64,7 +64,7 @@ impl LogicalUnit for Diagnose {
 
     fn exec<'a>(&'a mut self, ctx: &'a Ctx) -> ExecFuture<'a> {
         Box::pin(async move {
-            let rows = os_rows(&ctx.master).await;
+            let rows = ctx.os_rows().await;
             let out = rows
                 .into_iter()
                 .filter(|r| self.op.names.is_empty() || self.op.names.contains(&r.name))

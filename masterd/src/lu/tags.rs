@@ -138,7 +138,7 @@ impl LogicalUnit for Get {
 
     fn exec<'a>(&'a mut self, ctx: &'a Ctx) -> ExecFuture<'a> {
         Box::pin(async move {
-            let cfg = ctx.master.config.read();
+            let cfg = ctx.config().read();
             let t = self
                 .target
                 .as_ref()
@@ -227,7 +227,7 @@ impl LogicalUnit for Change {
                 .ok_or_else(|| GanetiError::programmer("no target"))?;
             let changes =
                 {
-                    let cfg = ctx.master.config.read();
+                    let cfg = ctx.config().read();
                     let apply = |tags: &mut Vec<String>| {
                         if self.add {
                             for tag in &self.op.tags {
@@ -272,7 +272,7 @@ impl LogicalUnit for Change {
                     }
                     ch
                 };
-            ctx.master.commit(changes)?;
+            ctx.commit(changes)?;
             Ok(Value::Null)
         })
     }
@@ -313,7 +313,7 @@ impl LogicalUnit for Search {
                 .re
                 .as_ref()
                 .ok_or_else(|| GanetiError::programmer("no regex"))?;
-            let cfg = ctx.master.config.read();
+            let cfg = ctx.config().read();
             let mut out = Vec::new();
             let mut add = |path: String, tags: &[String]| {
                 for t in tags {

@@ -211,17 +211,15 @@ impl LogicalUnit for Create {
 
     fn exec<'a>(&'a mut self, ctx: &'a Ctx) -> ExecFuture<'a> {
         Box::pin(async move {
-            let master = &ctx.master;
             let o = &self.op;
             let now = timestamp();
             if self.pnode.is_empty() {
                 let plugin = o
                     .iallocator
                     .clone()
-                    .unwrap_or_else(|| master.config.read().cluster.default_iallocator.clone());
+                    .unwrap_or_else(|| ctx.config().read().cluster.default_iallocator.clone());
                 let be = objects::params::fill(
-                    &master
-                        .config
+                    &ctx.config()
                         .read()
                         .cluster
                         .beparams
@@ -244,9 +242,9 @@ impl LogicalUnit for Create {
                     tags: o.tags.clone(),
                     hypervisor: self.hypervisor.clone(),
                 };
-                let nodes = crate::iallocator::allocate(master, &plugin, &req).await?;
+                let nodes = ctx.allocate(&plugin, &req).await?;
                 let node = {
-                    let cfg = master.config.read();
+                    let cfg = ctx.config().read();
                     let n = expand_node(&cfg, &nodes[0])?.clone();
                     check_target_node(&n)?;
                     n
@@ -260,7 +258,7 @@ impl LogicalUnit for Create {
             let pnode = get_node(ctx, &self.pnode)?;
             let uuid = new_uuid();
             let (disks, nics) = {
-                let cfg = master.config.read();
+                let cfg = ctx.config().read();
                 let dir = match o.disk_template.as_str() {
                     "sharedfile" if !cfg.cluster.shared_file_storage_dir.is_empty() => {
                         cfg.cluster.shared_file_storage_dir.clone()
@@ -354,7 +352,7 @@ impl LogicalUnit for Create {
                 ctime: now,
                 mtime: now,
             };
-            let spec = instance_spec(&master.config.read(), &inst)?;
+            let spec = instance_spec(&ctx.config().read(), &inst)?;
 
             // Each disk made is removed again if a later step fails, up to
             // the commit.
@@ -364,8 +362,8 @@ impl LogicalUnit for Create {
                     "* creating instance disk {} on {}",
                     d.index, pnode.name
                 ));
-                let r = master
-                    .rpc
+                let r = ctx
+                    .rpc()
                     .call(
                         &pnode,
                         &api::BlockdevCreate {
@@ -393,8 +391,8 @@ impl LogicalUnit for Create {
             }
             if o.no_install != Some(true) {
                 ctx.feedback("* running the instance OS create scripts...");
-                let r = master
-                    .rpc
+                let r = ctx
+                    .rpc()
                     .call(
                         &pnode,
                         &api::InstanceOsAdd {
@@ -420,7 +418,7 @@ impl LogicalUnit for Create {
             }
             let mut ch = Changes::new();
             ch.instance(inst.clone());
-            if let Err(e) = master.commit(ch) {
+            if let Err(e) = ctx.commit(ch) {
                 return Err(undo.unwind(e).await);
             }
             // The configuration holds the instance and its disks now; a

@@ -99,8 +99,7 @@ pub(crate) async fn is_running(
     node: &objects::Node,
 ) -> Result<bool, GanetiError> {
     let hvparams = ctx
-        .master
-        .config
+        .config()
         .read()
         .cluster
         .hvparams
@@ -108,8 +107,7 @@ pub(crate) async fn is_running(
         .cloned()
         .unwrap_or_default();
     let info = ctx
-        .master
-        .rpc
+        .rpc()
         .call(
             node,
             &api::InstanceInfo {
@@ -132,8 +130,7 @@ pub(crate) async fn check_free_memory(
     reason: &str,
 ) -> Result<(), GanetiError> {
     let hvparams = ctx
-        .master
-        .config
+        .config()
         .read()
         .cluster
         .hvparams
@@ -141,8 +138,7 @@ pub(crate) async fn check_free_memory(
         .cloned()
         .unwrap_or_default();
     let info = ctx
-        .master
-        .rpc
+        .rpc()
         .call(
             node,
             &api::NodeInfo {
@@ -176,7 +172,7 @@ pub(crate) async fn start_on(
     node: &objects::Node,
     paused: bool,
 ) -> Result<(), GanetiError> {
-    let spec = instance_spec(&ctx.master.config.read(), inst)?;
+    let spec = instance_spec(&ctx.config().read(), inst)?;
     let reason = format!("starting instance {}", inst.name);
     check_free_memory(
         ctx,
@@ -186,8 +182,7 @@ pub(crate) async fn start_on(
         &reason,
     )
     .await?;
-    ctx.master
-        .rpc
+    ctx.rpc()
         .call(
             node,
             &api::InstanceStart {
@@ -206,9 +201,8 @@ pub(crate) async fn stop_on(
     node: &objects::Node,
     timeout: u64,
 ) -> Result<(), GanetiError> {
-    let spec = instance_spec(&ctx.master.config.read(), inst)?;
-    ctx.master
-        .rpc
+    let spec = instance_spec(&ctx.config().read(), inst)?;
+    ctx.rpc()
         .call(
             node,
             &api::InstanceShutdown {
@@ -235,7 +229,7 @@ pub(crate) fn set_admin_state(
     inst.admin_state_source = source;
     let mut ch = Changes::new();
     ch.instance(inst);
-    ctx.master.commit(ch)?;
+    ctx.commit(ch)?;
     Ok(())
 }
 

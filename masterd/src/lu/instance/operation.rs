@@ -188,14 +188,13 @@ impl LogicalUnit for Reboot {
             let pnode = get_node(ctx, &inst.primary_node)?;
             let running = is_running(ctx, &inst, &pnode).await?;
             if running && self.op.reboot_type != "full" {
-                let spec = instance_spec(&ctx.master.config.read(), &inst)?;
+                let spec = instance_spec(&ctx.config().read(), &inst)?;
                 let t = if self.op.reboot_type == "soft" {
                     api::RebootType::Soft
                 } else {
                     api::RebootType::Hard
                 };
-                ctx.master
-                    .rpc
+                ctx.rpc()
                     .call(
                         &pnode,
                         &api::InstanceReboot {
@@ -277,9 +276,8 @@ impl LogicalUnit for Reinstall {
                 changed = true;
             }
             ctx.feedback("Running the instance OS create scripts...");
-            let spec = instance_spec(&ctx.master.config.read(), &inst)?;
-            ctx.master
-                .rpc
+            let spec = instance_spec(&ctx.config().read(), &inst)?;
+            ctx.rpc()
                 .call(
                     &pnode,
                     &api::InstanceOsAdd {
@@ -301,7 +299,7 @@ impl LogicalUnit for Reinstall {
             if changed {
                 let mut ch = Changes::new();
                 ch.instance(inst);
-                ctx.master.commit(ch)?;
+                ctx.commit(ch)?;
             }
             Ok(Value::Null)
         })

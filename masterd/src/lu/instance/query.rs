@@ -76,7 +76,7 @@ impl LogicalUnit for QueryData {
                         (false, _, _) => "down",
                     })
                 };
-                let cfg = ctx.master.config.read();
+                let cfg = ctx.config().read();
                 let group_name = |g: &str| {
                     cfg.groups
                         .get(g)

@@ -58,7 +58,7 @@ impl LogicalUnit for Remove {
                 }
             }
             ctx.feedback(format!("Removing block devices for instance {}", inst.name));
-            let spec = instance_spec(&ctx.master.config.read(), &inst)?;
+            let spec = instance_spec(&ctx.config().read(), &inst)?;
             let mut failed = Vec::new();
             for node_uuid in inst.all_nodes() {
                 let node = get_node(ctx, &node_uuid)?;
@@ -79,7 +79,7 @@ impl LogicalUnit for Remove {
             ));
             let mut ch = Changes::new();
             ch.remove_instance(&self.uuid);
-            ctx.master.commit(ch)?;
+            ctx.commit(ch)?;
             Ok(Value::Null)
         })
     }

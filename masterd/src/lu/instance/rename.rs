@@ -77,12 +77,11 @@ impl LogicalUnit for Rename {
             inst.name = self.op.new_name.clone();
             let mut ch = Changes::new();
             ch.instance(inst.clone());
-            ctx.master.commit(ch)?;
+            ctx.commit(ch)?;
             if !inst.os.is_empty() {
-                let spec = instance_spec(&ctx.master.config.read(), &inst)?;
+                let spec = instance_spec(&ctx.config().read(), &inst)?;
                 if let Err(e) = ctx
-                    .master
-                    .rpc
+                    .rpc()
                     .call(
                         &pnode,
                         &api::OsRename {

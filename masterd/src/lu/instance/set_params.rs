@@ -124,7 +124,7 @@ impl LogicalUnit for SetParams {
             }
             let mut ch = Changes::new();
             ch.instance(inst);
-            ctx.master.commit(ch)?;
+            ctx.commit(ch)?;
             Ok(Value::Array(result))
         })
     }
@@ -136,7 +136,7 @@ impl SetParams {
     /// only if the node has the memory a growth needs.
     async fn balloon(&self, ctx: &Ctx, inst: &Instance, mem: u64) -> Result<(), GanetiError> {
         let (node, spec, hvparams, min, max) = {
-            let cfg = ctx.master.config.read();
+            let cfg = ctx.config().read();
             let be =
                 objects::params::update(&inst.beparams, &normalize_beparams(&self.op.beparams));
             let proposed = Instance {
@@ -153,8 +153,7 @@ impl SetParams {
             )
         };
         let info = ctx
-            .master
-            .rpc
+            .rpc()
             .call(
                 &node,
                 &api::InstanceInfo {
@@ -182,8 +181,7 @@ impl SetParams {
             let reason = format!("ballooning memory for instance {}", inst.name);
             check_free_memory(ctx, &node, &inst.hypervisor, mem - info.memory, &reason).await?;
         }
-        ctx.master
-            .rpc
+        ctx.rpc()
             .call(
                 &node,
                 &api::InstanceBalloonMemory {
