@@ -18,10 +18,10 @@ pub use rename::Rename;
 pub use set_params::SetParams;
 
 use luxi::error::{ErrorCode, GanetiError};
-use objects::params::{be, ParamDict};
+use objects::params::types::{self, normalize_beparams};
+use objects::params::ParamDict;
 use objects::{AdminState, AdminStateSource, Instance};
 use rpc::api;
-use serde_json::json;
 
 use crate::config::{Changes, ConfigData};
 use crate::locking::{Level, LockRequest, Mode};
@@ -30,52 +30,12 @@ use crate::lu::{inval, Ctx};
 
 /// Checks backend parameter names and types.
 pub fn check_beparams(p: &ParamDict) -> Result<(), GanetiError> {
-    for (k, v) in p {
-        let ok = match k.as_str() {
-            be::MAXMEM | be::MINMEM | be::MEMORY | be::VCPUS | be::SPINDLE_USE => {
-                v.is_null()
-                    || v.as_str() == Some("default")
-                    || v.as_u64().is_some()
-                    || v.as_str().and_then(|s| s.parse::<u64>().ok()).is_some()
-            }
-            be::AUTO_BALANCE | be::ALWAYS_FAILOVER => {
-                v.is_null() || v.is_boolean() || v.as_str().is_some()
-            }
-            _ => return Err(inval(format!("Unknown backend parameter '{k}'"))),
-        };
-        if !ok {
-            return Err(inval(format!(
-                "Invalid value {v} for backend parameter '{k}'"
-            )));
-        }
-    }
-    Ok(())
-}
-
-/// Normalises backend parameters: numeric strings become numbers.
-pub(crate) fn normalize_beparams(p: &ParamDict) -> ParamDict {
-    p.iter()
-        .map(|(k, v)| {
-            let v = match v.as_str().and_then(|s| s.parse::<u64>().ok()) {
-                Some(n) => json!(n),
-                None => v.clone(),
-            };
-            (k.clone(), v)
-        })
-        .collect()
+    types::check_beparams(p).map_err(|e| inval(e.to_string()))
 }
 
 /// Checks hypervisor parameter names against the hypervisor's.
 pub(crate) fn check_hvparams(hv: &str, p: &ParamDict) -> Result<(), GanetiError> {
-    let known = objects::params::default_hvparams(hv);
-    for k in p.keys() {
-        if !known.contains_key(k) {
-            return Err(inval(format!(
-                "Unknown parameter '{k}' for hypervisor {hv}"
-            )));
-        }
-    }
-    Ok(())
+    types::check_hvparams(hv, p).map_err(|e| inval(e.to_string()))
 }
 
 /// Locks of one instance and its nodes.

@@ -5,6 +5,8 @@ use std::collections::BTreeMap;
 
 use serde_json::{json, Value};
 
+pub mod types;
+
 /// A parameter dictionary (`hvparams`, `beparams`, ...).
 pub type ParamDict = BTreeMap<String, Value>;
 

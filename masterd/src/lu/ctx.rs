@@ -1,0 +1,117 @@
+//! What a logical unit sees while it runs: the configuration (read and
+//! commit), the node RPC, the job's log and child jobs, and the iallocator.
+//! The master itself stays out of reach, so a unit does what its
+//! [`Ctx`] offers and nothing else.
+
+use std::sync::Arc;
+
+use luxi::error::GanetiError;
+use luxi::opcodes::{Common, Input};
+use objects::paths::Paths;
+use serde_json::{json, Value};
+
+use crate::config::{Changes, ConfigStore};
+use crate::iallocator::{self, AllocRequest};
+use crate::jobqueue::OpContext;
+use crate::lu::os::{self, OsRow};
+use crate::master::Master;
+use crate::rpc::Rpc;
+
+/// A running unit's view of the master.
+pub struct Ctx {
+    master: Arc<Master>,
+    /// The opcode's place in its job (log, cancellation, status).
+    pub op: OpContext,
+    /// The opcode's common fields (priority, dry run, ...).
+    pub common: Common,
+}
+
+impl Ctx {
+    pub(crate) fn new(master: Arc<Master>, op: OpContext, common: Common) -> Ctx {
+        Ctx { master, op, common }
+    }
+
+    /// The configuration, to read.
+    pub fn config(&self) -> &ConfigStore {
+        &self.master.config
+    }
+
+    /// Commits one change set; the new `serial_no`.
+    pub fn commit(&self, changes: Changes) -> Result<u64, GanetiError> {
+        self.master.commit(changes)
+    }
+
+    /// The node RPC.
+    pub fn rpc(&self) -> &Arc<Rpc> {
+        &self.master.rpc
+    }
+
+    /// The master's paths.
+    pub fn paths(&self) -> &Paths {
+        &self.master.paths
+    }
+
+    /// Sends node `uuid` every ssconf value at the next push (a node added
+    /// again may have lost its files).
+    pub fn ssconf_resend(&self, uuid: &str) {
+        self.master.ssconf_resend(uuid)
+    }
+
+    /// A message in the job log.
+    pub fn feedback(&self, msg: impl Into<String>) {
+        self.op.log("message", json!(msg.into()));
+    }
+
+    /// Submits `jobs` (each a list of opcodes) and returns Ganeti's
+    /// `ResultWithJobs` value: `{"jobs": [[true, id] | [false, error]]}`.
+    pub async fn submit_jobs(&self, jobs: Vec<Vec<Input>>) -> Result<Value, GanetiError> {
+        let jobs = jobs
+            .iter()
+            .map(|ops| ops.iter().map(Input::to_dict).collect())
+            .collect::<Result<Vec<Vec<Value>>, GanetiError>>()?;
+        let results = self.master.queue().submit_many(jobs).await;
+        let ids: Vec<Value> = results
+            .into_iter()
+            .map(|r| match r {
+                Ok(id) => json!([true, id]),
+                Err(e) => json!([false, e.message()]),
+            })
+            .collect();
+        Ok(json!({ "jobs": ids }))
+    }
+
+    /// Asks iallocator `plugin` where to put a new instance.
+    pub async fn allocate(
+        &self,
+        plugin: &str,
+        req: &AllocRequest,
+    ) -> Result<Vec<String>, GanetiError> {
+        iallocator::allocate(&self.master, plugin, req).await
+    }
+
+    /// Asks iallocator `plugin` for a new node for `instance`, away from `from`.
+    pub async fn relocate(
+        &self,
+        plugin: &str,
+        instance: &str,
+        from: &[String],
+    ) -> Result<Vec<String>, GanetiError> {
+        iallocator::relocate(&self.master, plugin, instance, from).await
+    }
+
+    /// Asks iallocator `plugin` how to move `instances` off their node.
+    pub async fn node_evacuate(
+        &self,
+        plugin: &str,
+        mode: &str,
+        instances: &[String],
+        ignore_soft_errors: bool,
+    ) -> Result<Value, GanetiError> {
+        iallocator::node_evacuate(&self.master, plugin, mode, instances, ignore_soft_errors).await
+    }
+
+    /// The OS definitions of the online vm-capable nodes, merged.
+    pub async fn os_rows(&self) -> Vec<OsRow> {
+        os::os_rows(&self.master).await
+    }
+}
