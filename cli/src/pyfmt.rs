@@ -116,6 +116,18 @@ pub fn py_str_repr(s: &str) -> String {
     out
 }
 
+/// Python's truthiness of a JSON value (`bool(v)`).
+pub fn is_truthy(v: &Value) -> bool {
+    match v {
+        Value::Null => false,
+        Value::Bool(b) => *b,
+        Value::String(s) => !s.is_empty(),
+        Value::Array(a) => !a.is_empty(),
+        Value::Object(o) => !o.is_empty(),
+        Value::Number(n) => n.as_f64() != Some(0.0),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -12,7 +12,7 @@ use crate::output::{self, ask_user, confirm_operation};
 use crate::params::{
     be_type, force_dict_type, hv_type, parse_yes_no, split_ident_key_val, split_key_val,
 };
-use crate::pyfmt::py_str;
+use crate::pyfmt::{is_truthy, py_str};
 use crate::query::{
     comma_overrides, generic_list, generic_list_fields, parse_fields, ListFieldsOpts, ListOpts,
     ListRequest,
@@ -59,7 +59,7 @@ pub enum Cmd {
     ListFields(ListFieldsArgs),
     /// Show information on the specified instance(s)
     #[command(alias = "show")]
-    Info(InfoArgs),
+    Info(super::instance_info::InfoArgs),
     /// Starts one or more instances
     #[command(alias = "start")]
     Startup(StartupArgs),
@@ -349,20 +349,6 @@ pub struct RemoveArgs {
     #[command(flatten)]
     pub job: JobOpts,
     pub instance: String,
-}
-
-#[derive(Args, Debug)]
-pub struct InfoArgs {
-    /// Only show configuration data, not runtime data
-    #[arg(short = 's', long = "static")]
-    pub static_: bool,
-    /// Show info on all instances of the cluster
-    #[arg(long = "all")]
-    pub show_all: bool,
-    /// Use roman numbers for positive integers (accepted, not used)
-    #[arg(long = "roman")]
-    pub roman: bool,
-    pub instances: Vec<String>,
 }
 
 /// How the arguments of multi-instance commands select instances.
@@ -1482,17 +1468,6 @@ fn rename(ctx: &mut Ctx, a: RenameArgs) -> Result<i32, CliError> {
         ));
     }
     Ok(exit::SUCCESS)
-}
-
-pub(super) fn is_truthy(v: &Value) -> bool {
-    match v {
-        Value::Null => false,
-        Value::Bool(b) => *b,
-        Value::String(s) => !s.is_empty(),
-        Value::Array(a) => !a.is_empty(),
-        Value::Object(o) => !o.is_empty(),
-        Value::Number(n) => n.as_f64() != Some(0.0),
-    }
 }
 
 /// Replaces "default" (any case) by Ganeti's `VALUE_DEFAULT` ("default").

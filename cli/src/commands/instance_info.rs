@@ -1,17 +1,31 @@
 //! `gnt-instance info`: an instance's configuration and state, laid out
 //! as Ganeti's `ShowInstanceConfig` does.
 
+use clap::Args;
 use serde_json::{json, Value};
 
-use super::instance::{is_truthy, InfoArgs};
 use crate::ctx::Ctx;
 use crate::error::{exit, CliError};
 use crate::info::{format_generic_info, format_params_dict_info, Info};
 use crate::jobs::submit_opcode;
 use crate::opcodes::OpCode;
 use crate::output;
-use crate::pyfmt::py_str;
+use crate::pyfmt::{is_truthy, py_str};
 use crate::units::{format_unit, Unit};
+
+#[derive(Args, Debug)]
+pub struct InfoArgs {
+    /// Only show configuration data, not runtime data
+    #[arg(short = 's', long = "static")]
+    pub static_: bool,
+    /// Show info on all instances of the cluster
+    #[arg(long = "all")]
+    pub show_all: bool,
+    /// Use roman numbers for positive integers (accepted, not used)
+    #[arg(long = "roman")]
+    pub roman: bool,
+    pub instances: Vec<String>,
+}
 
 pub(super) fn info(ctx: &mut Ctx, a: InfoArgs) -> Result<i32, CliError> {
     if a.instances.is_empty() && !a.show_all {
