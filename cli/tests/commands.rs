@@ -1,6 +1,9 @@
 //! The gnt-* binaries against a fake master: the LUXI requests they send
 //! and the output they print.
 
+// An integration test: a failed unwrap or expect is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod fake_luxi;
 
 use fake_luxi::{fdef, run_with_root, stderr, stdout, FakeMaster};

@@ -3,6 +3,9 @@
 //! the requests, output and exit code recorded from Ganeti's tools with the
 //! same replies (see tests/golden/generate.py).
 
+// An integration test: a failed unwrap or expect is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod fake_luxi;
 
 use fake_luxi::{stderr, stdout, FakeMaster};

@@ -450,16 +450,15 @@ fn score_candidates(
                 v
             }
         });
-        match scored {
-            Ok(v) => runs.last_mut().expect("pushed above").push((
-                v,
-                if s == NO_SECONDARY {
-                    vec![p]
-                } else {
-                    vec![p, s]
-                },
-            )),
-            Err(f) => sol.failures.push(f),
+        let nodes = if s == NO_SECONDARY {
+            vec![p]
+        } else {
+            vec![p, s]
+        };
+        match (scored, runs.last_mut()) {
+            (Ok(v), Some(run)) => run.push((v, nodes)),
+            (Ok(v), None) => runs.push(vec![(v, nodes)]),
+            (Err(f), _) => sol.failures.push(f),
         }
     }
     for mut good in runs {

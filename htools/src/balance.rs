@@ -1014,8 +1014,8 @@ pub fn balance(
         }
         match b.step(c, nodes, insts, opts) {
             Some(p) => {
+                on_move(c, &p, plcs.len() + 1);
                 plcs.push(p);
-                on_move(c, plcs.last().expect("just pushed"), plcs.len());
             }
             None => break,
         }

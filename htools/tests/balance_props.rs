@@ -1,5 +1,8 @@
 //! Properties of the balancing loop on generated clusters.
 
+// An integration test: a failed unwrap or expect is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use htools::balance::{balance, group_stats, BalanceOptions};
 use htools::gen::{generate, GenSpec};
 use htools::{backend::text, loader};

@@ -3,6 +3,9 @@
 //! storage), where both must choose nodes by the lost-allocations metric:
 //! the same success, the same chosen nodes and the same info text.
 
+// An integration test: a failed unwrap or expect is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use serde_json::{json, Map, Value};
 
 use htools::gen::Rng;

@@ -3,6 +3,9 @@
 //! spec pairs: the tiered counts, the spec breakdown and the standard
 //! counts must be the same, in machine-readable and in human output.
 
+// An integration test: a failed unwrap or expect is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::fmt::Write as _;
 use std::path::Path;
 

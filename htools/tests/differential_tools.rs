@@ -1,6 +1,9 @@
 //! Differential tests of hail, hspace, hcheck, hinfo and hroller against
 //! Debian's Ganeti 3.0 htools on Ganeti's example data.
 
+// An integration test: a failed unwrap or expect is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::path::{Path, PathBuf};
 
 mod common;

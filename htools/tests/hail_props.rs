@@ -1,5 +1,8 @@
 //! hail's allocations respect the instance policy and exclusion tags.
 
+// An integration test: a failed unwrap or expect is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use htools::alloc::{best_group_alloc, inst_matches_policy, AllocOptions};
 use htools::gen::{generate, GenSpec};
 use htools::model::{Disk, Instance};

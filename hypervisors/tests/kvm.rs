@@ -7,6 +7,9 @@
 //! Every test has its own node root(s) and instance name, and a guard that
 //! kills its QEMUs even when the test fails.
 
+// An integration test: a failed unwrap or expect is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::io::{BufRead, BufReader};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};

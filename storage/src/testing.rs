@@ -2,6 +2,10 @@
 //! `plain` disks in this crate and in the node daemon's). Needs root,
 //! `losetup` and lvm2.
 
+// Test support, built only with the `testing` feature: a setup step that
+// fails fails the test that asked for it.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::process::Command;
 
 use crate::lvm::Lvm;

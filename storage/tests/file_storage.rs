@@ -1,5 +1,8 @@
 //! File storage against a temporary node root.
 
+// An integration test: a failed unwrap or expect is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::os::unix::fs::MetadataExt;
 
 use objects::paths::Paths;

@@ -7,6 +7,9 @@
 //! grown, renamed, listed and removed, but not activated; the test checks
 //! that activating says so.
 
+// An integration test: a failed unwrap or expect is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::path::PathBuf;
 
 use storage::lvm::Lvm;

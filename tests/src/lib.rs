@@ -5,6 +5,11 @@
 //! The binaries must be built first (`cargo build --workspace --bins`, which
 //! `scripts/test.sh` does before running the tests).
 
+// This crate is test support: a setup step that fails (a daemon that does
+// not start, a file that cannot be written) fails the test that asked for
+// it, which is what unwrap and expect do.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 pub mod guest;
 
 use std::path::{Path, PathBuf};

@@ -1,6 +1,9 @@
 //! Bad input gets Ganeti's error class and a clear message, loses nothing,
 //! and the master keeps serving.
 
+// An integration test: a failed unwrap or expect is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
 

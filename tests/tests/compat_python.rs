@@ -12,6 +12,9 @@
 //! with apt. When that fails the test fails; set
 //! `GANETI_SKIP_PYTHON_ORACLE=1` to skip it on purpose.
 
+// An integration test: a failed unwrap or expect is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::path::PathBuf;
 use std::process::{Command, Output};
 

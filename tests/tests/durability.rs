@@ -3,6 +3,9 @@
 //! were running are marked error with a message saying why, and the
 //! configuration passes verify.
 
+// An integration test: a failed unwrap or expect is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};

@@ -1,6 +1,9 @@
 //! End to end on a 3-node virtual cluster of real processes: nodes, groups,
 //! instances, queries, jobs, the drain flag, offline nodes and verify.
 
+// An integration test: a failed unwrap or expect is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use serde_json::json;
 use tests::VCluster;
 

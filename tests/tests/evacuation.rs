@@ -3,6 +3,9 @@
 //! after an interrupted migration, `gnt-node migrate` and
 //! `gnt-node evacuate`.
 
+// An integration test: a failed unwrap or expect is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use tests::VCluster;
 
 fn add_diskless(vc: &VCluster, node: &str, name: &str) {

@@ -1,6 +1,9 @@
 //! htools against a running master over LUXI: hbal and hinfo read the
 //! cluster (`-L`), and hbal executes its moves as jobs (`-X`).
 
+// An integration test: a failed unwrap or expect is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::process::Command;
 
 use tests::{bin_dir, VCluster};

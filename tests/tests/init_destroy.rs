@@ -2,6 +2,9 @@
 //! their messages and exit codes, the files they create and remove and the
 //! daemons they start and stop.
 
+// An integration test: a failed unwrap or expect is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::path::Path;
 use std::process::Command;
 

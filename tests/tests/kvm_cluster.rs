@@ -4,6 +4,9 @@
 //! QEMU killed behind the master's back, shutdown with a timeout, a guest
 //! that ignores the power button, and a failed migration.
 
+// An integration test: a failed unwrap or expect is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 

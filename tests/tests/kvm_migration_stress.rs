@@ -5,6 +5,9 @@
 //!
 //! `STRESS_MIGRATIONS` (default 100) sets how many migrations.
 
+// An integration test: a failed unwrap or expect is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::time::Instant;
 
 use tests::guest::{

@@ -3,6 +3,9 @@
 //! increasing counter on the serial console, and powers off on the ACPI
 //! power button; no QEMU is left behind.
 
+// An integration test: a failed unwrap or expect is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream;
 use std::process::{Child, Command, ExitStatus, Stdio};

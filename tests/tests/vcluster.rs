@@ -1,6 +1,9 @@
 //! The virtual cluster comes up with one node daemon per node and the master
 //! on node1, and `vcluster.sh down` leaves no process or file behind.
 
+// An integration test: a failed unwrap or expect is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::process::Command;
 
 use tests::{bin_dir, repo_root};

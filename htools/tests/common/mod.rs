@@ -1,4 +1,5 @@
 //! Helpers shared by the integration tests.
+// Each test binary uses a different part of these helpers.
 #![allow(dead_code)]
 
 use std::path::PathBuf;

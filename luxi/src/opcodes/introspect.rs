@@ -58,6 +58,7 @@ mod tests {
     use super::*;
 
     #[derive(serde::Deserialize)]
+    // Only its field list is read, through serde.
     #[allow(dead_code)]
     struct S {
         a: u32,

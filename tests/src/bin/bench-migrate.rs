@@ -10,6 +10,9 @@
 //!
 //! Run with `scripts/bench-migrate.sh` (release build).
 
+// A benchmark run by hand: a failed step ends the run with its message.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use serde_json::{json, Value};
 use tests::guest::{kvm_cluster_with, serial_socket, Serial};
 

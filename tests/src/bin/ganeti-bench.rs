@@ -15,6 +15,9 @@
 //!
 //! Run with `scripts/bench.sh` (release build).
 
+// A benchmark run by hand: a failed step ends the run with its message.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
