@@ -35,7 +35,10 @@ impl OpExecutor for Executor {
         Box::pin(async move {
             let master =
                 master.ok_or_else(|| GanetiError::exec("The master daemon is shutting down"))?;
-            crate::lu::run(master, ctx, Arc::unwrap_or_clone(op)).await
+            // The queue logs the failure with this message: the whole chain.
+            crate::lu::run(master, ctx, Arc::unwrap_or_clone(op))
+                .await
+                .map_err(|e| e.encode())
         })
     }
 }

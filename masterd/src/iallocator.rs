@@ -6,7 +6,9 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use luxi::error::{ErrorCode, GanetiError};
+use luxi::error::ErrorCode;
+
+use crate::error::Error;
 use objects::params::{be, get_u64};
 use serde_json::{json, Map, Value};
 
@@ -133,7 +135,7 @@ pub async fn allocate(
     master: &Arc<Master>,
     name: &str,
     req: &AllocRequest,
-) -> Result<Vec<String>, GanetiError> {
+) -> Result<Vec<String>, Error> {
     let request = json!({
         "type": "allocate", "name": req.name, "disk_template": req.disk_template,
         "tags": req.tags, "os": req.os, "vcpus": req.vcpus, "memory": req.memory,
@@ -153,7 +155,7 @@ pub async fn relocate(
     name: &str,
     instance: &str,
     from: &[String],
-) -> Result<Vec<String>, GanetiError> {
+) -> Result<Vec<String>, Error> {
     let request = json!({
         "type": "relocate", "name": instance, "required_nodes": 1,
         "relocate_from": from,
@@ -170,7 +172,7 @@ pub async fn node_evacuate(
     mode: &str,
     instances: &[String],
     ignore_soft_errors: bool,
-) -> Result<Value, GanetiError> {
+) -> Result<Value, Error> {
     let request = json!({
         "type": "node-evacuate", "evac_mode": mode, "instances": instances,
         "ignore_soft_errors": ignore_soft_errors,
@@ -178,7 +180,7 @@ pub async fn node_evacuate(
     run(master, name, request).await
 }
 
-fn node_list(name: &str, result: Value) -> Result<Vec<String>, GanetiError> {
+fn node_list(name: &str, result: Value) -> Result<Vec<String>, Error> {
     let nodes: Vec<String> = result
         .as_array()
         .map(|a| {
@@ -188,18 +190,16 @@ fn node_list(name: &str, result: Value) -> Result<Vec<String>, GanetiError> {
         })
         .unwrap_or_default();
     if nodes.is_empty() {
-        return Err(GanetiError::exec(format!(
-            "Iallocator '{name}' returned no node"
-        )));
+        return Err(Error::exec(format!("Iallocator '{name}' returned no node")));
     }
     Ok(nodes)
 }
 
 /// Runs plugin `name` on the cluster data plus `request`; the answer's
 /// `result` when it says `success`.
-async fn run(master: &Arc<Master>, name: &str, request: Value) -> Result<Value, GanetiError> {
+async fn run(master: &Arc<Master>, name: &str, request: Value) -> Result<Value, Error> {
     let plugin = objects::plugins::find_iallocator(master.paths.root(), name).ok_or_else(|| {
-        GanetiError::prereq(
+        Error::prereq(
             format!("Can't find the iallocator '{name}'"),
             ErrorCode::NoEnt,
         )
@@ -208,28 +208,27 @@ async fn run(master: &Arc<Master>, name: &str, request: Value) -> Result<Value, 
     top.insert("request".into(), request);
     let file = tempfile_in(master)?;
     std::fs::write(&file, Value::Object(top).to_string())
-        .map_err(|e| GanetiError::exec(format!("Cannot write the iallocator request: {e}")))?;
+        .map_err(|e| Error::exec(format!("Cannot write the iallocator request: {e}")))?;
     let out = tokio::process::Command::new(&plugin)
         .arg(&file)
         .output()
         .await
-        .map_err(|e| GanetiError::exec(format!("Cannot run iallocator {}: {e}", plugin.display())));
+        .map_err(|e| Error::exec(format!("Cannot run iallocator {}: {e}", plugin.display())));
     if std::env::var_os("GANETI_KEEP_IALLOCATOR_INPUT").is_none() {
         let _ = std::fs::remove_file(&file);
     }
     let out = out?;
     if !out.status.success() {
-        return Err(GanetiError::exec(format!(
+        return Err(Error::exec(format!(
             "Iallocator '{name}' failed ({}): {}",
             out.status,
             String::from_utf8_lossy(&out.stderr).trim()
         )));
     }
-    let mut answer: Value = serde_json::from_slice(&out.stdout).map_err(|e| {
-        GanetiError::exec(format!("Iallocator '{name}' gave an invalid answer: {e}"))
-    })?;
+    let mut answer: Value = serde_json::from_slice(&out.stdout)
+        .map_err(|e| Error::exec(format!("Iallocator '{name}' gave an invalid answer: {e}")))?;
     if answer.get("success").and_then(Value::as_bool) != Some(true) {
-        return Err(GanetiError::prereq(
+        return Err(Error::prereq(
             format!(
                 "Can't compute nodes using iallocator '{name}': {}",
                 answer
@@ -246,10 +245,10 @@ async fn run(master: &Arc<Master>, name: &str, request: Value) -> Result<Value, 
         .unwrap_or(Value::Null))
 }
 
-fn tempfile_in(master: &Master) -> Result<PathBuf, GanetiError> {
+fn tempfile_in(master: &Master) -> Result<PathBuf, Error> {
     let dir = master.paths.run_dir();
     std::fs::create_dir_all(&dir)
-        .map_err(|e| GanetiError::exec(format!("Cannot create {}: {e}", dir.display())))?;
+        .map_err(|e| Error::exec(format!("Cannot create {}: {e}", dir.display())))?;
     let n: u64 = rand::random();
     Ok(dir.join(format!("iallocator-{n:016x}.json")))
 }

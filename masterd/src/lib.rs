@@ -6,6 +6,7 @@
 
 pub mod bootstrap;
 pub mod config;
+pub mod error;
 pub mod executor;
 pub mod iallocator;
 pub mod jobqueue;

@@ -5,7 +5,6 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use luxi::error::GanetiError;
 use objects::paths::Paths;
 
 use crate::config::ConfigStore;
@@ -119,13 +118,11 @@ impl Master {
 impl Master {
     /// Commits config changes, then pushes the ssconf files to the nodes
     /// in the background.
-    pub fn commit(self: &Arc<Self>, changes: crate::config::Changes) -> Result<u64, GanetiError> {
-        let serial = self.config.commit(changes).map_err(|e| {
-            GanetiError::configuration(format!(
-                "Could not save the configuration: {}",
-                objects::error_chain(&e)
-            ))
-        })?;
+    pub fn commit(
+        self: &Arc<Self>,
+        changes: crate::config::Changes,
+    ) -> Result<u64, crate::config::ConfigError> {
+        let serial = self.config.commit(changes)?;
         self.schedule_ssconf();
         Ok(serial)
     }

@@ -2,7 +2,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use luxi::error::GanetiError;
+use crate::error::Error;
 use luxi::opcodes::{self, Dependency, Input, JobRef, OpCode};
 use objects::enums::{KNOWN_DISK_TEMPLATES, KNOWN_HYPERVISORS};
 use objects::{error_chain, AdminState};
@@ -63,7 +63,7 @@ impl Verify {
 }
 
 impl LogicalUnit for Verify {
-    fn locks(&mut self, cfg: &ConfigData) -> Result<LockRequest, GanetiError> {
+    fn locks(&mut self, cfg: &ConfigData) -> Result<LockRequest, Error> {
         self.groups = match &self.op.group_name {
             Some(g) => vec![expand_group(cfg, g)?.name.clone()],
             None => {
@@ -75,7 +75,7 @@ impl LogicalUnit for Verify {
         Ok(LockRequest::new())
     }
 
-    fn check_prereq(&mut self, _cfg: &ConfigData) -> Result<(), GanetiError> {
+    fn check_prereq(&mut self, _cfg: &ConfigData) -> Result<(), Error> {
         Ok(())
     }
 
@@ -201,11 +201,11 @@ pub fn config_problems(cfg: &ConfigData) -> Vec<(&'static str, &'static str, Str
 }
 
 impl LogicalUnit for VerifyConfig {
-    fn locks(&mut self, _cfg: &ConfigData) -> Result<LockRequest, GanetiError> {
+    fn locks(&mut self, _cfg: &ConfigData) -> Result<LockRequest, Error> {
         Ok(LockRequest::new().bgl(Mode::Shared))
     }
 
-    fn check_prereq(&mut self, _cfg: &ConfigData) -> Result<(), GanetiError> {
+    fn check_prereq(&mut self, _cfg: &ConfigData) -> Result<(), Error> {
         Ok(())
     }
 
@@ -242,7 +242,7 @@ impl VerifyGroup {
 }
 
 impl LogicalUnit for VerifyGroup {
-    fn locks(&mut self, cfg: &ConfigData) -> Result<LockRequest, GanetiError> {
+    fn locks(&mut self, cfg: &ConfigData) -> Result<LockRequest, Error> {
         self.group = expand_group(cfg, &self.op.group_name)?.uuid.clone();
         Ok(LockRequest::new().bgl(Mode::Shared).some(
             Level::NodeGroup,
@@ -251,7 +251,7 @@ impl LogicalUnit for VerifyGroup {
         ))
     }
 
-    fn check_prereq(&mut self, _cfg: &ConfigData) -> Result<(), GanetiError> {
+    fn check_prereq(&mut self, _cfg: &ConfigData) -> Result<(), Error> {
         Ok(())
     }
 
@@ -429,7 +429,7 @@ impl SetParams {
 }
 
 impl LogicalUnit for SetParams {
-    fn check_arguments(&mut self) -> Result<(), GanetiError> {
+    fn check_arguments(&mut self) -> Result<(), Error> {
         if let Some(hvs) = &self.op.enabled_hypervisors {
             if hvs.is_empty() {
                 return Err(inval(
@@ -473,14 +473,14 @@ impl LogicalUnit for SetParams {
         Ok(())
     }
 
-    fn locks(&mut self, _cfg: &ConfigData) -> Result<LockRequest, GanetiError> {
+    fn locks(&mut self, _cfg: &ConfigData) -> Result<LockRequest, Error> {
         Ok(LockRequest::new()
             .bgl(Mode::Exclusive)
             .all(Level::Instance, Mode::Shared)
             .all(Level::Node, Mode::Shared))
     }
 
-    fn check_prereq(&mut self, cfg: &ConfigData) -> Result<(), GanetiError> {
+    fn check_prereq(&mut self, cfg: &ConfigData) -> Result<(), Error> {
         if let Some(ts) = &self.op.enabled_disk_templates {
             if let Some(i) = cfg
                 .instances

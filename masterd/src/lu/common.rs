@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use luxi::error::GanetiError;
+use crate::error::Error;
 use objects::params::{be, get_bool, get_u64};
 use objects::{Disk, Instance, NicMode, Node, NodeGroup};
 use rpc::api::{BeParams, DiskSpec, InstanceSpec, NicSpec};
@@ -15,45 +15,45 @@ use crate::rpc::RpcFailure;
 
 /// The instance with this UUID, which a job holds locked (so it can only
 /// be missing if the config changed under the lock).
-pub fn get_instance(ctx: &Ctx, uuid: &str) -> Result<Instance, GanetiError> {
+pub fn get_instance(ctx: &Ctx, uuid: &str) -> Result<Instance, Error> {
     ctx.config()
         .read()
         .instances
         .get(uuid)
         .cloned()
-        .ok_or_else(|| GanetiError::exec("Instance vanished while locked"))
+        .ok_or_else(|| Error::exec("Instance vanished while locked"))
 }
 
 /// The node with this UUID, which a job holds locked.
-pub fn get_node(ctx: &Ctx, uuid: &str) -> Result<Node, GanetiError> {
+pub fn get_node(ctx: &Ctx, uuid: &str) -> Result<Node, Error> {
     ctx.config()
         .read()
         .nodes
         .get(uuid)
         .cloned()
-        .ok_or_else(|| GanetiError::exec(format!("Node {uuid} vanished while locked")))
+        .ok_or_else(|| Error::exec(format!("Node {uuid} vanished while locked")))
 }
 
 /// An instance by name, UUID or unique short name.
-pub fn expand_instance<'a>(cfg: &'a ConfigData, name: &str) -> Result<&'a Instance, GanetiError> {
+pub fn expand_instance<'a>(cfg: &'a ConfigData, name: &str) -> Result<&'a Instance, Error> {
     cfg.expand_instance(name)
         .ok_or_else(|| noent(format!("Instance '{name}' not known")))
 }
 
 /// A node by name, UUID or unique short name.
-pub fn expand_node<'a>(cfg: &'a ConfigData, name: &str) -> Result<&'a Node, GanetiError> {
+pub fn expand_node<'a>(cfg: &'a ConfigData, name: &str) -> Result<&'a Node, Error> {
     cfg.expand_node(name)
         .ok_or_else(|| noent(format!("Node '{name}' not known")))
 }
 
 /// A node group by name or UUID.
-pub fn expand_group<'a>(cfg: &'a ConfigData, name: &str) -> Result<&'a NodeGroup, GanetiError> {
+pub fn expand_group<'a>(cfg: &'a ConfigData, name: &str) -> Result<&'a NodeGroup, Error> {
     cfg.expand_group(name)
         .ok_or_else(|| noent(format!("Group '{name}' not found")))
 }
 
 /// Refuses an offline node.
-pub fn check_node_online(node: &Node) -> Result<(), GanetiError> {
+pub fn check_node_online(node: &Node) -> Result<(), Error> {
     if node.offline {
         return Err(wrong_state(format!("Can't use offline node {}", node.name)));
     }
@@ -61,7 +61,7 @@ pub fn check_node_online(node: &Node) -> Result<(), GanetiError> {
 }
 
 /// Refuses a drained node as a target for new instances.
-pub fn check_node_not_drained(node: &Node) -> Result<(), GanetiError> {
+pub fn check_node_not_drained(node: &Node) -> Result<(), Error> {
     if node.drained {
         return Err(wrong_state(format!("Can't use drained node {}", node.name)));
     }
@@ -69,7 +69,7 @@ pub fn check_node_not_drained(node: &Node) -> Result<(), GanetiError> {
 }
 
 /// Refuses a node that cannot host instances.
-pub fn check_node_vm_capable(node: &Node) -> Result<(), GanetiError> {
+pub fn check_node_vm_capable(node: &Node) -> Result<(), Error> {
     if !node.vm_capable {
         return Err(wrong_state(format!(
             "Can't use non-vm_capable node {}",
@@ -81,19 +81,19 @@ pub fn check_node_vm_capable(node: &Node) -> Result<(), GanetiError> {
 
 /// Refuses a node that cannot take a new or moved instance: offline,
 /// drained or not vm-capable.
-pub fn check_target_node(node: &Node) -> Result<(), GanetiError> {
+pub fn check_target_node(node: &Node) -> Result<(), Error> {
     check_node_online(node)?;
     check_node_not_drained(node)?;
     check_node_vm_capable(node)
 }
 
 /// Turns a node RPC failure into the job's error.
-pub fn rpc_error(what: &str, e: RpcFailure) -> GanetiError {
-    GanetiError::exec(format!("{what}: {}", objects::error_chain(&e)))
+pub fn rpc_error(what: &str, e: RpcFailure) -> Error {
+    Error::rpc(what, e)
 }
 
 /// The node's view of one disk.
-pub fn disk_spec(disk: &Disk, index: usize) -> Result<DiskSpec, GanetiError> {
+pub fn disk_spec(disk: &Disk, index: usize) -> Result<DiskSpec, Error> {
     let logical_id = match &disk.logical_id {
         Value::Array(a) => a.get(1).and_then(Value::as_str).map(str::to_string),
         Value::String(s) => Some(s.clone()),
@@ -126,7 +126,7 @@ pub fn be_params(cfg: &ConfigData, inst: &Instance) -> BeParams {
 }
 
 /// Everything a node needs to run the instance.
-pub fn instance_spec(cfg: &ConfigData, inst: &Instance) -> Result<InstanceSpec, GanetiError> {
+pub fn instance_spec(cfg: &ConfigData, inst: &Instance) -> Result<InstanceSpec, Error> {
     let disks = inst
         .disks
         .iter()

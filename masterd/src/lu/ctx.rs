@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use luxi::error::GanetiError;
+use crate::error::Error;
 use luxi::opcodes::{Common, Input};
 use objects::paths::Paths;
 use serde_json::{json, Value};
@@ -37,8 +37,8 @@ impl Ctx {
     }
 
     /// Commits one change set; the new `serial_no`.
-    pub fn commit(&self, changes: Changes) -> Result<u64, GanetiError> {
-        self.master.commit(changes)
+    pub fn commit(&self, changes: Changes) -> Result<u64, Error> {
+        self.master.commit(changes).map_err(Error::Config)
     }
 
     /// The node RPC.
@@ -64,11 +64,11 @@ impl Ctx {
 
     /// Submits `jobs` (each a list of opcodes) and returns Ganeti's
     /// `ResultWithJobs` value: `{"jobs": [[true, id] | [false, error]]}`.
-    pub async fn submit_jobs(&self, jobs: Vec<Vec<Input>>) -> Result<Value, GanetiError> {
+    pub async fn submit_jobs(&self, jobs: Vec<Vec<Input>>) -> Result<Value, Error> {
         let jobs = jobs
             .iter()
             .map(|ops| ops.iter().map(Input::to_dict).collect())
-            .collect::<Result<Vec<Vec<Value>>, GanetiError>>()?;
+            .collect::<Result<Vec<Vec<Value>>, luxi::GanetiError>>()?;
         let results = self.master.queue().submit_many(jobs).await;
         let ids: Vec<Value> = results
             .into_iter()
@@ -81,11 +81,7 @@ impl Ctx {
     }
 
     /// Asks iallocator `plugin` where to put a new instance.
-    pub async fn allocate(
-        &self,
-        plugin: &str,
-        req: &AllocRequest,
-    ) -> Result<Vec<String>, GanetiError> {
+    pub async fn allocate(&self, plugin: &str, req: &AllocRequest) -> Result<Vec<String>, Error> {
         iallocator::allocate(&self.master, plugin, req).await
     }
 
@@ -95,7 +91,7 @@ impl Ctx {
         plugin: &str,
         instance: &str,
         from: &[String],
-    ) -> Result<Vec<String>, GanetiError> {
+    ) -> Result<Vec<String>, Error> {
         iallocator::relocate(&self.master, plugin, instance, from).await
     }
 
@@ -106,7 +102,7 @@ impl Ctx {
         mode: &str,
         instances: &[String],
         ignore_soft_errors: bool,
-    ) -> Result<Value, GanetiError> {
+    ) -> Result<Value, Error> {
         iallocator::node_evacuate(&self.master, plugin, mode, instances, ignore_soft_errors).await
     }
 

@@ -1,6 +1,6 @@
 //! Node groups: add, remove, rename, assign nodes, set parameters.
 
-use luxi::error::GanetiError;
+use crate::error::Error;
 use luxi::opcodes;
 use objects::validate::check_group_name;
 use objects::NodeGroup;
@@ -13,7 +13,7 @@ use crate::locking::{Level, LockRequest, Mode};
 
 const ALLOC_POLICIES: &[&str] = &["preferred", "last_resort", "unallocable"];
 
-fn check_alloc_policy(p: &Option<String>) -> Result<(), GanetiError> {
+fn check_alloc_policy(p: &Option<String>) -> Result<(), Error> {
     if let Some(p) = p {
         if !ALLOC_POLICIES.contains(&p.as_str()) {
             return Err(inval(format!(
@@ -37,18 +37,18 @@ impl Add {
 }
 
 impl LogicalUnit for Add {
-    fn check_arguments(&mut self) -> Result<(), GanetiError> {
+    fn check_arguments(&mut self) -> Result<(), Error> {
         check_group_name(&self.op.group_name).map_err(|e| inval(e.to_string()))?;
         check_alloc_policy(&self.op.alloc_policy)
     }
 
-    fn locks(&mut self, _cfg: &ConfigData) -> Result<LockRequest, GanetiError> {
+    fn locks(&mut self, _cfg: &ConfigData) -> Result<LockRequest, Error> {
         Ok(LockRequest::new()
             .bgl(Mode::Shared)
             .all(Level::NodeGroup, Mode::Exclusive))
     }
 
-    fn check_prereq(&mut self, cfg: &ConfigData) -> Result<(), GanetiError> {
+    fn check_prereq(&mut self, cfg: &ConfigData) -> Result<(), Error> {
         if let Some(g) = cfg.group_by_name(&self.op.group_name) {
             return Err(exists(format!(
                 "Desired group name '{}' already exists as a node group (UUID: {})",
@@ -97,7 +97,7 @@ impl Remove {
 }
 
 impl LogicalUnit for Remove {
-    fn locks(&mut self, cfg: &ConfigData) -> Result<LockRequest, GanetiError> {
+    fn locks(&mut self, cfg: &ConfigData) -> Result<LockRequest, Error> {
         self.uuid = expand_group(cfg, &self.op.group_name)?.uuid.clone();
         Ok(LockRequest::new()
             .bgl(Mode::Shared)
@@ -105,7 +105,7 @@ impl LogicalUnit for Remove {
             .all(Level::Node, Mode::Shared))
     }
 
-    fn check_prereq(&mut self, cfg: &ConfigData) -> Result<(), GanetiError> {
+    fn check_prereq(&mut self, cfg: &ConfigData) -> Result<(), Error> {
         let members: Vec<&str> = cfg
             .nodes
             .values()
@@ -154,18 +154,18 @@ impl Rename {
 }
 
 impl LogicalUnit for Rename {
-    fn check_arguments(&mut self) -> Result<(), GanetiError> {
+    fn check_arguments(&mut self) -> Result<(), Error> {
         check_group_name(&self.op.new_name).map_err(|e| inval(e.to_string()))
     }
 
-    fn locks(&mut self, cfg: &ConfigData) -> Result<LockRequest, GanetiError> {
+    fn locks(&mut self, cfg: &ConfigData) -> Result<LockRequest, Error> {
         self.uuid = expand_group(cfg, &self.op.group_name)?.uuid.clone();
         Ok(LockRequest::new()
             .bgl(Mode::Shared)
             .all(Level::NodeGroup, Mode::Exclusive))
     }
 
-    fn check_prereq(&mut self, cfg: &ConfigData) -> Result<(), GanetiError> {
+    fn check_prereq(&mut self, cfg: &ConfigData) -> Result<(), Error> {
         if let Some(g) = cfg.group_by_name(&self.op.new_name) {
             return Err(exists(format!(
                 "Desired new name '{}' clashes with existing node group (UUID: {})",
@@ -183,7 +183,7 @@ impl LogicalUnit for Rename {
                 .groups
                 .get(&self.uuid)
                 .cloned()
-                .ok_or_else(|| GanetiError::exec("Group vanished while locked"))?;
+                .ok_or_else(|| Error::exec("Group vanished while locked"))?;
             g.name = self.op.new_name.clone();
             let mut ch = Changes::new();
             ch.group(g);
@@ -211,7 +211,7 @@ impl AssignNodes {
 }
 
 impl LogicalUnit for AssignNodes {
-    fn locks(&mut self, cfg: &ConfigData) -> Result<LockRequest, GanetiError> {
+    fn locks(&mut self, cfg: &ConfigData) -> Result<LockRequest, Error> {
         self.uuid = expand_group(cfg, &self.op.group_name)?.uuid.clone();
         self.nodes = self
             .op
@@ -225,7 +225,7 @@ impl LogicalUnit for AssignNodes {
             .some(Level::Node, self.nodes.clone(), Mode::Exclusive))
     }
 
-    fn check_prereq(&mut self, cfg: &ConfigData) -> Result<(), GanetiError> {
+    fn check_prereq(&mut self, cfg: &ConfigData) -> Result<(), Error> {
         // An instance whose nodes would end up in different groups is split;
         // Ganeti refuses that unless forced.
         if self.op.force {
@@ -265,7 +265,7 @@ impl LogicalUnit for AssignNodes {
                         .nodes
                         .get(u)
                         .cloned()
-                        .ok_or_else(|| GanetiError::exec("Node vanished while locked"))?;
+                        .ok_or_else(|| Error::exec("Node vanished while locked"))?;
                     if n.group != self.uuid {
                         n.group = self.uuid.clone();
                         ch.node(n);
@@ -296,11 +296,11 @@ impl SetParams {
 }
 
 impl LogicalUnit for SetParams {
-    fn check_arguments(&mut self) -> Result<(), GanetiError> {
+    fn check_arguments(&mut self) -> Result<(), Error> {
         check_alloc_policy(&self.op.alloc_policy)
     }
 
-    fn locks(&mut self, cfg: &ConfigData) -> Result<LockRequest, GanetiError> {
+    fn locks(&mut self, cfg: &ConfigData) -> Result<LockRequest, Error> {
         self.uuid = expand_group(cfg, &self.op.group_name)?.uuid.clone();
         Ok(LockRequest::new().bgl(Mode::Shared).some(
             Level::NodeGroup,
@@ -309,7 +309,7 @@ impl LogicalUnit for SetParams {
         ))
     }
 
-    fn check_prereq(&mut self, _cfg: &ConfigData) -> Result<(), GanetiError> {
+    fn check_prereq(&mut self, _cfg: &ConfigData) -> Result<(), Error> {
         if self.op.alloc_policy.is_none() && self.op.ndparams.is_none() {
             return Err(inval("Please pass at least one modification"));
         }
@@ -324,7 +324,7 @@ impl LogicalUnit for SetParams {
                 .groups
                 .get(&self.uuid)
                 .cloned()
-                .ok_or_else(|| GanetiError::exec("Group vanished while locked"))?;
+                .ok_or_else(|| Error::exec("Group vanished while locked"))?;
             let mut result = Vec::new();
             if let Some(p) = &self.op.alloc_policy {
                 g.alloc_policy = p.clone();

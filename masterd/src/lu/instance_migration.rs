@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use luxi::error::GanetiError;
+use crate::error::Error;
 use luxi::opcodes;
 use objects::error_chain;
 use objects::{AdminState, DiskTemplate, Instance};
@@ -28,7 +28,7 @@ pub async fn migrate(
     uuid: &str,
     target_uuid: &str,
     op: &opcodes::InstanceMigrate,
-) -> Result<Value, GanetiError> {
+) -> Result<Value, Error> {
     let mut inst: Instance = get_instance(ctx, uuid)?;
     let source = get_node(ctx, &inst.primary_node)?;
     let target = get_node(ctx, target_uuid)?;
@@ -84,7 +84,7 @@ pub async fn migrate(
         info.map_err(|e| rpc_error(&format!("Can't get data from node {}", target.name), e))?;
     let free = info.hypervisors.first().map_or(0, |h| h.info.memory_free);
     if free < spec.beparams.min_memory() {
-        return Err(GanetiError::prereq(
+        return Err(Error::prereq(
             format!(
                 "Not enough memory on target node {}: needed {} MiB, available {free} MiB",
                 target.name,
@@ -153,7 +153,7 @@ pub async fn migrate(
                 "Warning: could not clean up after the migration: {failure}"
             ));
         }
-        return Err(GanetiError::exec(format!(
+        return Err(Error::exec(format!(
             "Could not migrate instance {}: {msg}",
             inst.name
         )));
@@ -241,7 +241,7 @@ pub async fn migrate(
 }
 
 /// The online nodes that run instance `inst` (by name), asked in parallel.
-async fn find_locations(ctx: &Ctx, inst: &Instance) -> Result<Vec<objects::Node>, GanetiError> {
+async fn find_locations(ctx: &Ctx, inst: &Instance) -> Result<Vec<objects::Node>, Error> {
     ctx.feedback(
         "* checking where the instance actually runs (if this hangs, the hypervisor might \
          be in a bad state)",
@@ -274,11 +274,7 @@ async fn find_locations(ctx: &Ctx, inst: &Instance) -> Result<Vec<objects::Node>
 /// aborts a half-done transfer (running on two nodes: the target copy is
 /// dropped, the source resumed) and points the config at the node that
 /// runs it.
-pub async fn cleanup(
-    ctx: &Ctx,
-    uuid: &str,
-    target_uuid: Option<&str>,
-) -> Result<Value, GanetiError> {
+pub async fn cleanup(ctx: &Ctx, uuid: &str, target_uuid: Option<&str>) -> Result<Value, Error> {
     let mut inst: Instance = get_instance(ctx, uuid)?;
     let source = get_node(ctx, &inst.primary_node)?;
     let mut locations = find_locations(ctx, &inst).await?;
@@ -312,7 +308,7 @@ pub async fn cleanup(
             })?;
         let failures = abort(ctx, &spec, &info, &source, &elsewhere(&locations), true).await;
         if !failures.is_empty() {
-            return Err(GanetiError::exec(format!(
+            return Err(Error::exec(format!(
                 "Instance migration cleanup failed: {}",
                 failures.join(", ")
             )));
@@ -322,7 +318,7 @@ pub async fn cleanup(
     let others = elsewhere(&locations);
     let on_src = on_source(&locations);
     if on_src && !others.is_empty() {
-        return Err(GanetiError::exec(
+        return Err(Error::exec(
             "Instance seems to be running on two nodes, or the hypervisor is confused; \
              you will have to ensure manually that it runs only on one and restart this \
              operation",
@@ -339,7 +335,7 @@ pub async fn cleanup(
     let target = match others.as_slice() {
         [one] => one.clone(),
         [] => {
-            return Err(GanetiError::exec(
+            return Err(Error::exec(
                 "Instance does not seem to be running at all; in this case it's safer to \
                  repair by running 'gnt-instance stop' to ensure disk shutdown, and then \
                  restarting it",
@@ -347,7 +343,7 @@ pub async fn cleanup(
         }
         many => {
             let names: Vec<&str> = many.iter().map(|n| n.name.as_str()).collect();
-            return Err(GanetiError::exec(format!(
+            return Err(Error::exec(format!(
                 "Instance seems to be running on several nodes ({}); you will have to \
                  ensure manually that it runs only on one and restart this operation",
                 names.join(", ")
@@ -402,7 +398,7 @@ async fn abort(
 /// to any node.
 const EXTERNAL_MIRROR: &[DiskTemplate] = &[DiskTemplate::Diskless, DiskTemplate::SharedFile];
 
-fn movable(inst: &Instance, what: &str) -> Result<(), GanetiError> {
+fn movable(inst: &Instance, what: &str) -> Result<(), Error> {
     if !EXTERNAL_MIRROR.contains(&inst.disk_template) {
         return Err(inval(format!(
             "Instance's disk layout '{}' does not allow {what}s",
@@ -424,7 +420,7 @@ fn target_of(
     inst: &Instance,
     target: Option<&str>,
     iallocator: Option<&str>,
-) -> Result<Target, GanetiError> {
+) -> Result<Target, Error> {
     match (target, iallocator) {
         (Some(_), Some(_)) => Err(inval(
             "Give either a target node or an iallocator, not both",
@@ -461,7 +457,7 @@ fn move_locks(
     name: &str,
     target: Option<&str>,
     iallocator: Option<&str>,
-) -> Result<(String, String, Option<String>, LockRequest), GanetiError> {
+) -> Result<(String, String, Option<String>, LockRequest), Error> {
     let inst = expand_instance(cfg, name)?;
     let req = LockRequest::new().bgl(Mode::Shared).some(
         Level::Instance,
@@ -490,12 +486,7 @@ fn move_locks(
 
 /// Runs `plugin` to choose the node instance `uuid` moves to (a relocate
 /// request away from its primary) and checks the node can take it.
-async fn choose_target(
-    ctx: &Ctx,
-    uuid: &str,
-    plugin: &str,
-    what: &str,
-) -> Result<String, GanetiError> {
+async fn choose_target(ctx: &Ctx, uuid: &str, plugin: &str, what: &str) -> Result<String, Error> {
     let (name, from) = {
         let cfg = ctx.config().read();
         let inst = &cfg.instances[uuid];
@@ -510,7 +501,7 @@ async fn choose_target(
     let cfg = ctx.config().read();
     let node = expand_node(&cfg, &nodes[0])?;
     if node.name == from {
-        return Err(GanetiError::exec(format!(
+        return Err(Error::exec(format!(
             "Iallocator '{plugin}' chose the instance's own node {from}"
         )));
     }
@@ -524,7 +515,7 @@ async fn choose_target(
 
 /// The instance's disks allow `what` (failover or migration) and the target
 /// node can take it.
-fn check_move(cfg: &ConfigData, uuid: &str, target: &str, what: &str) -> Result<(), GanetiError> {
+fn check_move(cfg: &ConfigData, uuid: &str, target: &str, what: &str) -> Result<(), Error> {
     movable(&cfg.instances[uuid], what)?;
     check_target_node(&cfg.nodes[target])
 }
@@ -549,7 +540,7 @@ impl Failover {
 }
 
 impl LogicalUnit for Failover {
-    fn locks(&mut self, cfg: &ConfigData) -> Result<LockRequest, GanetiError> {
+    fn locks(&mut self, cfg: &ConfigData) -> Result<LockRequest, Error> {
         let target = self
             .op
             .target_node_uuid
@@ -567,7 +558,7 @@ impl LogicalUnit for Failover {
         Ok(req)
     }
 
-    fn check_prereq(&mut self, cfg: &ConfigData) -> Result<(), GanetiError> {
+    fn check_prereq(&mut self, cfg: &ConfigData) -> Result<(), Error> {
         if self.allocator.is_some() {
             return movable(&cfg.instances[&self.uuid], "failover");
         }
@@ -600,7 +591,7 @@ impl LogicalUnit for Failover {
                 }
             } else if let Err(e) = stop_on(ctx, &inst, &source, self.op.shutdown_timeout).await {
                 if !self.op.ignore_consistency {
-                    return Err(GanetiError::exec(format!(
+                    return Err(Error::exec(format!(
                         "Could not shutdown instance {} on node {}; proceed with \
                          --ignore-consistency to ignore it: {}",
                         inst.name,
@@ -646,7 +637,7 @@ impl Migrate {
 }
 
 impl LogicalUnit for Migrate {
-    fn check_arguments(&mut self) -> Result<(), GanetiError> {
+    fn check_arguments(&mut self) -> Result<(), Error> {
         if let Some(m) = &self.op.mode {
             if m != "live" && m != "non-live" {
                 return Err(inval(format!("Invalid migration mode '{m}'")));
@@ -655,7 +646,7 @@ impl LogicalUnit for Migrate {
         Ok(())
     }
 
-    fn locks(&mut self, cfg: &ConfigData) -> Result<LockRequest, GanetiError> {
+    fn locks(&mut self, cfg: &ConfigData) -> Result<LockRequest, Error> {
         let target = self
             .op
             .target_node_uuid
@@ -687,7 +678,7 @@ impl LogicalUnit for Migrate {
         Ok(req)
     }
 
-    fn check_prereq(&mut self, cfg: &ConfigData) -> Result<(), GanetiError> {
+    fn check_prereq(&mut self, cfg: &ConfigData) -> Result<(), Error> {
         if self.op.cleanup {
             return movable(&cfg.instances[&self.uuid], "migration");
         }

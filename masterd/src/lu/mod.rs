@@ -27,7 +27,9 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use luxi::error::{ErrorCode, GanetiError};
+use luxi::error::ErrorCode;
+
+use crate::error::Error;
 use luxi::opcodes::{Input, OpCode};
 use serde_json::Value;
 
@@ -39,18 +41,18 @@ use crate::master::Master;
 pub use ctx::Ctx;
 
 /// The future a logical unit's `exec` returns.
-pub type ExecFuture<'a> = Pin<Box<dyn Future<Output = Result<Value, GanetiError>> + Send + 'a>>;
+pub type ExecFuture<'a> = Pin<Box<dyn Future<Output = Result<Value, Error>> + Send + 'a>>;
 
 /// One opcode's implementation.
 pub trait LogicalUnit: Send {
     /// Checks the opcode's own arguments.
-    fn check_arguments(&mut self) -> Result<(), GanetiError> {
+    fn check_arguments(&mut self) -> Result<(), Error> {
         Ok(())
     }
     /// Expands names and declares the locks.
-    fn locks(&mut self, cfg: &ConfigData) -> Result<LockRequest, GanetiError>;
+    fn locks(&mut self, cfg: &ConfigData) -> Result<LockRequest, Error>;
     /// Checks prerequisites against the config, under the locks.
-    fn check_prereq(&mut self, cfg: &ConfigData) -> Result<(), GanetiError>;
+    fn check_prereq(&mut self, cfg: &ConfigData) -> Result<(), Error>;
     /// Does the work.
     fn exec<'a>(&'a mut self, ctx: &'a Ctx) -> ExecFuture<'a>;
 }
@@ -93,7 +95,7 @@ pub fn for_opcode(op: OpCode) -> Box<dyn LogicalUnit> {
 }
 
 /// Runs one opcode through its logical unit.
-pub async fn run(master: Arc<Master>, op: OpContext, input: Input) -> Result<Value, GanetiError> {
+pub async fn run(master: Arc<Master>, op: OpContext, input: Input) -> Result<Value, Error> {
     let Input { op: opcode, common } = input;
     let mut lu = for_opcode(opcode);
     lu.check_arguments()?;
@@ -114,7 +116,7 @@ pub async fn run(master: Arc<Master>, op: OpContext, input: Input) -> Result<Val
                 Duration::from_millis(500),
             )
             .await
-            .map_err(|e| GanetiError::exec(e.to_string()))?;
+            .map_err(Error::Locks)?;
         // The config may have changed while we waited: if the same
         // expansion asks for other locks now, start over.
         let again = {
@@ -126,7 +128,7 @@ pub async fn run(master: Arc<Master>, op: OpContext, input: Input) -> Result<Val
         }
         drop(guard);
         if attempts > 10 {
-            return Err(GanetiError::prereq(
+            return Err(Error::prereq(
                 "The configuration kept changing while waiting for locks",
                 ErrorCode::TempNoRes,
             ));
@@ -145,21 +147,21 @@ pub async fn run(master: Arc<Master>, op: OpContext, input: Input) -> Result<Val
 }
 
 /// `OpPrereqError(msg, wrong_input)`.
-pub fn inval(msg: impl Into<String>) -> GanetiError {
-    GanetiError::prereq(msg, ErrorCode::Inval)
+pub fn inval(msg: impl Into<String>) -> Error {
+    Error::prereq(msg, ErrorCode::Inval)
 }
 
 /// `OpPrereqError(msg, wrong_state)`.
-pub fn wrong_state(msg: impl Into<String>) -> GanetiError {
-    GanetiError::prereq(msg, ErrorCode::State)
+pub fn wrong_state(msg: impl Into<String>) -> Error {
+    Error::prereq(msg, ErrorCode::State)
 }
 
 /// `OpPrereqError(msg, unknown_entity)`.
-pub fn noent(msg: impl Into<String>) -> GanetiError {
-    GanetiError::prereq(msg, ErrorCode::NoEnt)
+pub fn noent(msg: impl Into<String>) -> Error {
+    Error::prereq(msg, ErrorCode::NoEnt)
 }
 
 /// `OpPrereqError(msg, already_exists)`.
-pub fn exists(msg: impl Into<String>) -> GanetiError {
-    GanetiError::prereq(msg, ErrorCode::Exists)
+pub fn exists(msg: impl Into<String>) -> Error {
+    Error::prereq(msg, ErrorCode::Exists)
 }

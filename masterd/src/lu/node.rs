@@ -1,6 +1,8 @@
 //! Nodes: add, remove, set parameters.
 
-use luxi::error::{ErrorCode, GanetiError};
+use luxi::error::ErrorCode;
+
+use crate::error::Error;
 use luxi::opcodes::{self, Input, OpCode};
 use objects::validate::check_host_name;
 use objects::Node;
@@ -29,18 +31,18 @@ impl Add {
 }
 
 impl LogicalUnit for Add {
-    fn check_arguments(&mut self) -> Result<(), GanetiError> {
+    fn check_arguments(&mut self) -> Result<(), Error> {
         check_host_name("node", &self.op.node_name).map_err(|e| inval(e.to_string()))
     }
 
-    fn locks(&mut self, _cfg: &ConfigData) -> Result<LockRequest, GanetiError> {
+    fn locks(&mut self, _cfg: &ConfigData) -> Result<LockRequest, Error> {
         // Adding a node changes the cluster's membership: take it all.
         Ok(LockRequest::new()
             .bgl(Mode::Exclusive)
             .all(Level::Node, Mode::Exclusive))
     }
 
-    fn check_prereq(&mut self, cfg: &ConfigData) -> Result<(), GanetiError> {
+    fn check_prereq(&mut self, cfg: &ConfigData) -> Result<(), Error> {
         let existing = cfg.node_by_name(&self.op.node_name);
         match (existing, self.op.readd) {
             (Some(_), false) => {
@@ -50,7 +52,7 @@ impl LogicalUnit for Add {
                 )))
             }
             (None, true) => {
-                return Err(GanetiError::prereq(
+                return Err(Error::prereq(
                     format!("Node {} is not in the configuration", self.op.node_name),
                     ErrorCode::NoEnt,
                 ))
@@ -78,7 +80,7 @@ impl LogicalUnit for Add {
                 None => objects::resolver::resolve(ctx.paths(), &self.op.node_name)
                     .map(|ip| ip.to_string())
                     .ok_or_else(|| {
-                        GanetiError::prereq(
+                        Error::prereq(
                             format!(
                                 "Node name '{}' cannot be resolved to an address",
                                 self.op.node_name
@@ -140,7 +142,7 @@ impl LogicalUnit for Add {
                 .await
                 .map_err(|e| rpc_error(&format!("Node {} does not answer", node.name), e))?;
             if version.protocol != rpc::api::PROTOCOL_VERSION {
-                return Err(GanetiError::exec(format!(
+                return Err(Error::exec(format!(
                     "Node {} speaks node RPC protocol {}, the master speaks {}",
                     node.name,
                     version.protocol,
@@ -180,14 +182,14 @@ impl Remove {
 }
 
 impl LogicalUnit for Remove {
-    fn locks(&mut self, cfg: &ConfigData) -> Result<LockRequest, GanetiError> {
+    fn locks(&mut self, cfg: &ConfigData) -> Result<LockRequest, Error> {
         self.uuid = expand_node(cfg, &self.op.node_name)?.uuid.clone();
         Ok(LockRequest::new()
             .bgl(Mode::Exclusive)
             .all(Level::Node, Mode::Exclusive))
     }
 
-    fn check_prereq(&mut self, cfg: &ConfigData) -> Result<(), GanetiError> {
+    fn check_prereq(&mut self, cfg: &ConfigData) -> Result<(), Error> {
         if cfg.cluster.master_node == self.uuid {
             return Err(wrong_state(
                 "Node is the master node, failover to another node is required",
@@ -242,7 +244,7 @@ impl SetParams {
 }
 
 impl LogicalUnit for SetParams {
-    fn check_arguments(&mut self) -> Result<(), GanetiError> {
+    fn check_arguments(&mut self) -> Result<(), Error> {
         let o = &self.op;
         let set_true = [o.offline, o.drained, o.master_candidate]
             .iter()
@@ -266,7 +268,7 @@ impl LogicalUnit for SetParams {
         Ok(())
     }
 
-    fn locks(&mut self, cfg: &ConfigData) -> Result<LockRequest, GanetiError> {
+    fn locks(&mut self, cfg: &ConfigData) -> Result<LockRequest, Error> {
         self.uuid = expand_node(cfg, &self.op.node_name)?.uuid.clone();
         Ok(LockRequest::new().bgl(Mode::Shared).some(
             Level::Node,
@@ -275,7 +277,7 @@ impl LogicalUnit for SetParams {
         ))
     }
 
-    fn check_prereq(&mut self, cfg: &ConfigData) -> Result<(), GanetiError> {
+    fn check_prereq(&mut self, cfg: &ConfigData) -> Result<(), Error> {
         let node = &cfg.nodes[&self.uuid];
         let is_master = cfg.cluster.master_node == self.uuid;
         let demoting = self.op.offline == Some(true)
@@ -416,7 +418,7 @@ impl Migrate {
 }
 
 impl LogicalUnit for Migrate {
-    fn check_arguments(&mut self) -> Result<(), GanetiError> {
+    fn check_arguments(&mut self) -> Result<(), Error> {
         if self.op.iallocator.is_some()
             && (self.op.target_node.is_some() || self.op.target_node_uuid.is_some())
         {
@@ -427,13 +429,13 @@ impl LogicalUnit for Migrate {
         Ok(())
     }
 
-    fn locks(&mut self, cfg: &ConfigData) -> Result<LockRequest, GanetiError> {
+    fn locks(&mut self, cfg: &ConfigData) -> Result<LockRequest, Error> {
         let name = self.op.node_uuid.as_deref().unwrap_or(&self.op.node_name);
         self.uuid = expand_node(cfg, name)?.uuid.clone();
         Ok(LockRequest::new().some(Level::Node, vec![self.uuid.clone()], Mode::Shared))
     }
 
-    fn check_prereq(&mut self, _cfg: &ConfigData) -> Result<(), GanetiError> {
+    fn check_prereq(&mut self, _cfg: &ConfigData) -> Result<(), Error> {
         Ok(())
     }
 
@@ -486,7 +488,7 @@ const EVAC_SECONDARY: &str = "secondary-only";
 const EVAC_ALL: &str = "all";
 
 impl LogicalUnit for Evacuate {
-    fn check_arguments(&mut self) -> Result<(), GanetiError> {
+    fn check_arguments(&mut self) -> Result<(), Error> {
         let o = &self.op;
         if ![EVAC_PRIMARY, EVAC_SECONDARY, EVAC_ALL].contains(&o.mode.as_str()) {
             return Err(inval(format!(
@@ -516,7 +518,7 @@ impl LogicalUnit for Evacuate {
         Ok(())
     }
 
-    fn locks(&mut self, cfg: &ConfigData) -> Result<LockRequest, GanetiError> {
+    fn locks(&mut self, cfg: &ConfigData) -> Result<LockRequest, Error> {
         let o = &self.op;
         let name = o.node_uuid.as_deref().unwrap_or(&o.node_name);
         self.uuid = expand_node(cfg, name)?.uuid.clone();
@@ -540,7 +542,7 @@ impl LogicalUnit for Evacuate {
         Ok(LockRequest::new().all(Level::Node, Mode::Shared))
     }
 
-    fn check_prereq(&mut self, _cfg: &ConfigData) -> Result<(), GanetiError> {
+    fn check_prereq(&mut self, _cfg: &ConfigData) -> Result<(), Error> {
         Ok(())
     }
 
@@ -578,7 +580,7 @@ impl LogicalUnit for Evacuate {
             if !failed.is_empty() {
                 let reason = failed.join(", ");
                 ctx.feedback(format!("Unable to evacuate instances {reason}"));
-                return Err(GanetiError::exec(format!(
+                return Err(Error::exec(format!(
                     "Unable to evacuate instances {reason}"
                 )));
             }
@@ -594,7 +596,7 @@ impl LogicalUnit for Evacuate {
                             // other: parsed, and refused by name if we
                             // cannot run it.
                             let input = luxi::opcodes::parse(op).map_err(|e| {
-                                GanetiError::exec(format!(
+                                Error::exec(format!(
                                     "Iallocator '{}' asked for an opcode ganeti-rs cannot run: {}",
                                     self.plugin,
                                     e.message()
@@ -604,7 +606,7 @@ impl LogicalUnit for Evacuate {
                         })
                         .collect()
                 })
-                .collect::<Result<_, GanetiError>>()?;
+                .collect::<Result<_, Error>>()?;
             ctx.submit_jobs(jobs).await
         })
     }
@@ -614,9 +616,9 @@ impl LogicalUnit for Evacuate {
 /// an iallocator's node-evacuate answer `[moved, failed, jobs]`.
 type Evacuation = (Vec<String>, Vec<String>, Vec<Vec<Value>>);
 
-fn parse_evacuation(plugin: &str, result: &Value) -> Result<Evacuation, GanetiError> {
+fn parse_evacuation(plugin: &str, result: &Value) -> Result<Evacuation, Error> {
     let bad = || {
-        GanetiError::exec(format!(
+        Error::exec(format!(
             "Iallocator '{plugin}' gave an invalid node-evacuate answer: {result}"
         ))
     };

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use luxi::error::GanetiError;
+use crate::error::Error;
 use luxi::opcodes;
 use serde_json::{json, Value};
 
@@ -42,7 +42,7 @@ struct Seen {
 }
 
 impl LogicalUnit for Diagnose {
-    fn check_arguments(&mut self) -> Result<(), GanetiError> {
+    fn check_arguments(&mut self) -> Result<(), Error> {
         if let Some(f) = self
             .op
             .output_fields
@@ -54,11 +54,11 @@ impl LogicalUnit for Diagnose {
         Ok(())
     }
 
-    fn locks(&mut self, _cfg: &ConfigData) -> Result<LockRequest, GanetiError> {
+    fn locks(&mut self, _cfg: &ConfigData) -> Result<LockRequest, Error> {
         Ok(LockRequest::new())
     }
 
-    fn check_prereq(&mut self, _cfg: &ConfigData) -> Result<(), GanetiError> {
+    fn check_prereq(&mut self, _cfg: &ConfigData) -> Result<(), Error> {
         Ok(())
     }
 

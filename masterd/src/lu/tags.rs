@@ -1,6 +1,6 @@
 //! Tags of the cluster, node groups, nodes and instances.
 
-use luxi::error::GanetiError;
+use crate::error::Error;
 use luxi::opcodes;
 use serde_json::{json, Value};
 
@@ -14,12 +14,12 @@ const MAX_TAG_LEN: usize = 128;
 const MAX_TAGS_PER_OBJ: usize = 4096;
 
 /// Checks one tag as Ganeti does.
-pub fn check_tag(tag: &str) -> Result<(), GanetiError> {
+pub fn check_tag(tag: &str) -> Result<(), Error> {
     if tag.is_empty() {
-        return Err(GanetiError::tag("Tags cannot be empty"));
+        return Err(Error::tag("Tags cannot be empty"));
     }
     if tag.len() > MAX_TAG_LEN {
-        return Err(GanetiError::tag(format!(
+        return Err(Error::tag(format!(
             "Tag too long (>{MAX_TAG_LEN} characters)"
         )));
     }
@@ -27,7 +27,7 @@ pub fn check_tag(tag: &str) -> Result<(), GanetiError> {
         .chars()
         .all(|c| c.is_alphanumeric() || "_.+*/:@-".contains(c))
     {
-        return Err(GanetiError::tag(format!(
+        return Err(Error::tag(format!(
             "Tag contains invalid characters: {tag}"
         )));
     }
@@ -43,7 +43,7 @@ enum Target {
     Instance(String),
 }
 
-fn resolve(cfg: &ConfigData, kind: &str, name: Option<&str>) -> Result<Target, GanetiError> {
+fn resolve(cfg: &ConfigData, kind: &str, name: Option<&str>) -> Result<Target, Error> {
     let need_name = || name.ok_or_else(|| inval(format!("Tag kind '{kind}' needs an object name")));
     Ok(match kind {
         "cluster" => Target::Cluster,
@@ -97,11 +97,7 @@ fn tags_of(cfg: &ConfigData, t: &Target) -> Vec<String> {
 }
 
 /// The tags of an object (used by the `QueryTags` LUXI call too).
-pub fn query_tags(
-    cfg: &ConfigData,
-    kind: &str,
-    name: Option<&str>,
-) -> Result<Vec<String>, GanetiError> {
+pub fn query_tags(cfg: &ConfigData, kind: &str, name: Option<&str>) -> Result<Vec<String>, Error> {
     let t = resolve(cfg, kind, name)?;
     let mut tags = tags_of(cfg, &t);
     tags.sort();
@@ -121,7 +117,7 @@ impl Get {
 }
 
 impl LogicalUnit for Get {
-    fn locks(&mut self, cfg: &ConfigData) -> Result<LockRequest, GanetiError> {
+    fn locks(&mut self, cfg: &ConfigData) -> Result<LockRequest, Error> {
         let t = resolve(cfg, &self.op.kind, self.op.name.as_deref())?;
         let req = if self.op.use_locking {
             lock_for(&t, Mode::Shared)
@@ -132,7 +128,7 @@ impl LogicalUnit for Get {
         Ok(req)
     }
 
-    fn check_prereq(&mut self, _cfg: &ConfigData) -> Result<(), GanetiError> {
+    fn check_prereq(&mut self, _cfg: &ConfigData) -> Result<(), Error> {
         Ok(())
     }
 
@@ -142,7 +138,7 @@ impl LogicalUnit for Get {
             let t = self
                 .target
                 .as_ref()
-                .ok_or_else(|| GanetiError::programmer("no target"))?;
+                .ok_or_else(|| Error::programmer("no target"))?;
             let mut tags = tags_of(&cfg, t);
             tags.sort();
             Ok(json!(tags))
@@ -168,25 +164,25 @@ impl Change {
 }
 
 impl LogicalUnit for Change {
-    fn check_arguments(&mut self) -> Result<(), GanetiError> {
+    fn check_arguments(&mut self) -> Result<(), Error> {
         for t in &self.op.tags {
             check_tag(t)?;
         }
         Ok(())
     }
 
-    fn locks(&mut self, cfg: &ConfigData) -> Result<LockRequest, GanetiError> {
+    fn locks(&mut self, cfg: &ConfigData) -> Result<LockRequest, Error> {
         let t = resolve(cfg, &self.op.kind, self.op.name.as_deref())?;
         let req = lock_for(&t, Mode::Exclusive);
         self.target = Some(t);
         Ok(req)
     }
 
-    fn check_prereq(&mut self, cfg: &ConfigData) -> Result<(), GanetiError> {
+    fn check_prereq(&mut self, cfg: &ConfigData) -> Result<(), Error> {
         let t = self
             .target
             .as_ref()
-            .ok_or_else(|| GanetiError::programmer("no target"))?;
+            .ok_or_else(|| Error::programmer("no target"))?;
         let current = tags_of(cfg, t);
         if self.add {
             let mut all = current.clone();
@@ -194,7 +190,7 @@ impl LogicalUnit for Change {
             all.sort();
             all.dedup();
             if all.len() > MAX_TAGS_PER_OBJ {
-                return Err(GanetiError::tag("Too many tags"));
+                return Err(Error::tag("Too many tags"));
             }
         } else {
             let mut missing: Vec<&str> = self
@@ -224,54 +220,57 @@ impl LogicalUnit for Change {
             let t = self
                 .target
                 .clone()
-                .ok_or_else(|| GanetiError::programmer("no target"))?;
-            let changes =
-                {
-                    let cfg = ctx.config().read();
-                    let apply = |tags: &mut Vec<String>| {
-                        if self.add {
-                            for tag in &self.op.tags {
-                                if !tags.contains(tag) {
-                                    tags.push(tag.clone());
-                                }
+                .ok_or_else(|| Error::programmer("no target"))?;
+            let changes = {
+                let cfg = ctx.config().read();
+                let apply = |tags: &mut Vec<String>| {
+                    if self.add {
+                        for tag in &self.op.tags {
+                            if !tags.contains(tag) {
+                                tags.push(tag.clone());
                             }
-                        } else {
-                            tags.retain(|x| !self.op.tags.contains(x));
                         }
-                    };
-                    let mut ch = Changes::new();
-                    match &t {
-                        Target::Cluster => {
-                            let mut c = cfg.cluster.clone();
-                            apply(&mut c.tags);
-                            ch.cluster(c);
-                        }
-                        Target::Node(u) => {
-                            let mut n =
-                                cfg.nodes.get(u).cloned().ok_or_else(|| {
-                                    GanetiError::exec("Node vanished while locked")
-                                })?;
-                            apply(&mut n.tags);
-                            ch.node(n);
-                        }
-                        Target::Group(u) => {
-                            let mut g =
-                                cfg.groups.get(u).cloned().ok_or_else(|| {
-                                    GanetiError::exec("Group vanished while locked")
-                                })?;
-                            apply(&mut g.tags);
-                            ch.group(g);
-                        }
-                        Target::Instance(u) => {
-                            let mut i = cfg.instances.get(u).cloned().ok_or_else(|| {
-                                GanetiError::exec("Instance vanished while locked")
-                            })?;
-                            apply(&mut i.tags);
-                            ch.instance(i);
-                        }
+                    } else {
+                        tags.retain(|x| !self.op.tags.contains(x));
                     }
-                    ch
                 };
+                let mut ch = Changes::new();
+                match &t {
+                    Target::Cluster => {
+                        let mut c = cfg.cluster.clone();
+                        apply(&mut c.tags);
+                        ch.cluster(c);
+                    }
+                    Target::Node(u) => {
+                        let mut n = cfg
+                            .nodes
+                            .get(u)
+                            .cloned()
+                            .ok_or_else(|| Error::exec("Node vanished while locked"))?;
+                        apply(&mut n.tags);
+                        ch.node(n);
+                    }
+                    Target::Group(u) => {
+                        let mut g = cfg
+                            .groups
+                            .get(u)
+                            .cloned()
+                            .ok_or_else(|| Error::exec("Group vanished while locked"))?;
+                        apply(&mut g.tags);
+                        ch.group(g);
+                    }
+                    Target::Instance(u) => {
+                        let mut i = cfg
+                            .instances
+                            .get(u)
+                            .cloned()
+                            .ok_or_else(|| Error::exec("Instance vanished while locked"))?;
+                        apply(&mut i.tags);
+                        ch.instance(i);
+                    }
+                }
+                ch
+            };
             ctx.commit(changes)?;
             Ok(Value::Null)
         })
@@ -291,7 +290,7 @@ impl Search {
 }
 
 impl LogicalUnit for Search {
-    fn check_arguments(&mut self) -> Result<(), GanetiError> {
+    fn check_arguments(&mut self) -> Result<(), Error> {
         self.re =
             Some(regex::Regex::new(&self.op.pattern).map_err(|e| {
                 inval(format!("Invalid search pattern '{}': {e}", self.op.pattern))
@@ -299,11 +298,11 @@ impl LogicalUnit for Search {
         Ok(())
     }
 
-    fn locks(&mut self, _cfg: &ConfigData) -> Result<LockRequest, GanetiError> {
+    fn locks(&mut self, _cfg: &ConfigData) -> Result<LockRequest, Error> {
         Ok(LockRequest::new())
     }
 
-    fn check_prereq(&mut self, _cfg: &ConfigData) -> Result<(), GanetiError> {
+    fn check_prereq(&mut self, _cfg: &ConfigData) -> Result<(), Error> {
         Ok(())
     }
 
@@ -312,7 +311,7 @@ impl LogicalUnit for Search {
             let re = self
                 .re
                 .as_ref()
-                .ok_or_else(|| GanetiError::programmer("no regex"))?;
+                .ok_or_else(|| Error::programmer("no regex"))?;
             let cfg = ctx.config().read();
             let mut out = Vec::new();
             let mut add = |path: String, tags: &[String]| {

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use luxi::error::GanetiError;
+use crate::error::Error;
 use luxi::opcodes;
 use serde_json::Value;
 
@@ -21,7 +21,7 @@ impl TestDelay {
 }
 
 impl LogicalUnit for TestDelay {
-    fn check_arguments(&mut self) -> Result<(), GanetiError> {
+    fn check_arguments(&mut self) -> Result<(), Error> {
         if !self.op.duration.is_finite() || self.op.duration < 0.0 {
             return Err(inval(format!(
                 "Invalid duration {}: expected a non-negative number of seconds",
@@ -36,7 +36,7 @@ impl LogicalUnit for TestDelay {
         Ok(())
     }
 
-    fn locks(&mut self, _cfg: &ConfigData) -> Result<LockRequest, GanetiError> {
+    fn locks(&mut self, _cfg: &ConfigData) -> Result<LockRequest, Error> {
         Ok(if self.op.no_locks {
             LockRequest::new()
         } else {
@@ -44,7 +44,7 @@ impl LogicalUnit for TestDelay {
         })
     }
 
-    fn check_prereq(&mut self, _cfg: &ConfigData) -> Result<(), GanetiError> {
+    fn check_prereq(&mut self, _cfg: &ConfigData) -> Result<(), Error> {
         Ok(())
     }
 

@@ -10,7 +10,7 @@
 use std::future::Future;
 use std::pin::Pin;
 
-use luxi::error::GanetiError;
+use crate::error::Error;
 
 use crate::lu::Ctx;
 
@@ -54,7 +54,7 @@ impl<'a> Undo<'a> {
     /// failure that made the unit stop. An undo step that fails is reported
     /// as a warning in the job log and in the returned error's message, so
     /// that what is left behind is never silent.
-    pub async fn unwind(self, err: GanetiError) -> GanetiError {
+    pub async fn unwind(self, err: Error) -> Error {
         let mut failed = Vec::new();
         for (what, step) in self.steps.into_iter().rev() {
             tracing::info!(job = self.ctx.op.job_id(), "undo: {what}");

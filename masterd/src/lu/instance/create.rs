@@ -1,6 +1,8 @@
 //! `OP_INSTANCE_CREATE`.
 
-use luxi::error::{ErrorCode, GanetiError};
+use luxi::error::ErrorCode;
+
+use crate::error::Error;
 use luxi::opcodes;
 use objects::enums::KNOWN_DISK_TEMPLATES;
 use objects::params::{be, get_u64, ParamDict};
@@ -48,7 +50,7 @@ impl Create {
 }
 
 impl LogicalUnit for Create {
-    fn check_arguments(&mut self) -> Result<(), GanetiError> {
+    fn check_arguments(&mut self) -> Result<(), Error> {
         let o = &self.op;
         check_host_name("instance", &o.instance_name).map_err(|e| inval(e.to_string()))?;
         if o.mode != "create" {
@@ -125,7 +127,7 @@ impl LogicalUnit for Create {
         Ok(())
     }
 
-    fn locks(&mut self, cfg: &ConfigData) -> Result<LockRequest, GanetiError> {
+    fn locks(&mut self, cfg: &ConfigData) -> Result<LockRequest, Error> {
         let pn = self.op.pnode_uuid.as_deref().or(self.op.pnode.as_deref());
         let Some(pn) = pn else {
             // The iallocator picks the node: any may be chosen.
@@ -157,7 +159,7 @@ impl LogicalUnit for Create {
             .some(Level::NodeRes, vec![self.pnode.clone()], Mode::Exclusive))
     }
 
-    fn check_prereq(&mut self, cfg: &ConfigData) -> Result<(), GanetiError> {
+    fn check_prereq(&mut self, cfg: &ConfigData) -> Result<(), Error> {
         if cfg.instance_by_name(&self.op.instance_name).is_some() {
             return Err(exists(format!(
                 "Instance '{}' is already in the cluster",
@@ -196,7 +198,7 @@ impl LogicalUnit for Create {
         for n in &self.op.nics {
             if let Some(mac) = &n.mac {
                 if let Some(other) = cfg.mac_owner(mac) {
-                    return Err(GanetiError::prereq(
+                    return Err(Error::prereq(
                         format!(
                             "MAC address {mac} already in use in cluster (instance {})",
                             other.name

@@ -17,7 +17,9 @@ pub use remove::Remove;
 pub use rename::Rename;
 pub use set_params::SetParams;
 
-use luxi::error::{ErrorCode, GanetiError};
+use luxi::error::ErrorCode;
+
+use crate::error::Error;
 use objects::params::types::{self, normalize_beparams};
 use objects::params::ParamDict;
 use objects::{AdminState, AdminStateSource, Instance};
@@ -29,12 +31,12 @@ use crate::lu::common::{get_instance, instance_spec, rpc_error};
 use crate::lu::{inval, Ctx};
 
 /// Checks backend parameter names and types.
-pub fn check_beparams(p: &ParamDict) -> Result<(), GanetiError> {
+pub fn check_beparams(p: &ParamDict) -> Result<(), Error> {
     types::check_beparams(p).map_err(|e| inval(e.to_string()))
 }
 
 /// Checks hypervisor parameter names against the hypervisor's.
-pub(crate) fn check_hvparams(hv: &str, p: &ParamDict) -> Result<(), GanetiError> {
+pub(crate) fn check_hvparams(hv: &str, p: &ParamDict) -> Result<(), Error> {
     types::check_hvparams(hv, p).map_err(|e| inval(e.to_string()))
 }
 
@@ -57,7 +59,7 @@ pub(crate) async fn is_running(
     ctx: &Ctx,
     inst: &Instance,
     node: &objects::Node,
-) -> Result<bool, GanetiError> {
+) -> Result<bool, Error> {
     let hvparams = ctx
         .config()
         .read()
@@ -88,7 +90,7 @@ pub(crate) async fn check_free_memory(
     hv: &str,
     needed: u64,
     reason: &str,
-) -> Result<(), GanetiError> {
+) -> Result<(), Error> {
     let hvparams = ctx
         .config()
         .read()
@@ -114,7 +116,7 @@ pub(crate) async fn check_free_memory(
         .map(|h| h.info.memory_free)
         .unwrap_or(0);
     if free < needed {
-        return Err(GanetiError::prereq(
+        return Err(Error::prereq(
             format!(
                 "Not enough memory on node {} for {reason}: needed {needed} MiB, \
                  available {free} MiB",
@@ -131,7 +133,7 @@ pub(crate) async fn start_on(
     inst: &Instance,
     node: &objects::Node,
     paused: bool,
-) -> Result<(), GanetiError> {
+) -> Result<(), Error> {
     let spec = instance_spec(&ctx.config().read(), inst)?;
     let reason = format!("starting instance {}", inst.name);
     check_free_memory(
@@ -160,7 +162,7 @@ pub(crate) async fn stop_on(
     inst: &Instance,
     node: &objects::Node,
     timeout: u64,
-) -> Result<(), GanetiError> {
+) -> Result<(), Error> {
     let spec = instance_spec(&ctx.config().read(), inst)?;
     ctx.rpc()
         .call(
@@ -180,7 +182,7 @@ pub(crate) fn set_admin_state(
     uuid: &str,
     state: AdminState,
     source: AdminStateSource,
-) -> Result<(), GanetiError> {
+) -> Result<(), Error> {
     let mut inst = get_instance(ctx, uuid)?;
     if inst.admin_state == state && inst.admin_state_source == source {
         return Ok(());

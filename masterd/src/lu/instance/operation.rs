@@ -1,6 +1,6 @@
 //! Startup, shutdown, reboot and reinstall.
 
-use luxi::error::GanetiError;
+use crate::error::Error;
 use luxi::opcodes;
 use objects::{AdminState, AdminStateSource, DiskTemplate};
 use rpc::api;
@@ -30,16 +30,16 @@ impl Startup {
 }
 
 impl LogicalUnit for Startup {
-    fn check_arguments(&mut self) -> Result<(), GanetiError> {
+    fn check_arguments(&mut self) -> Result<(), Error> {
         check_beparams(&self.op.beparams)
     }
 
-    fn locks(&mut self, cfg: &ConfigData) -> Result<LockRequest, GanetiError> {
+    fn locks(&mut self, cfg: &ConfigData) -> Result<LockRequest, Error> {
         self.uuid = expand_instance(cfg, &self.op.instance_name)?.uuid.clone();
         Ok(instance_locks(cfg, &self.uuid, Mode::Shared))
     }
 
-    fn check_prereq(&mut self, cfg: &ConfigData) -> Result<(), GanetiError> {
+    fn check_prereq(&mut self, cfg: &ConfigData) -> Result<(), Error> {
         let inst = &cfg.instances[&self.uuid];
         if inst.admin_state == AdminState::Offline {
             return Err(wrong_state(format!(
@@ -97,12 +97,12 @@ impl Shutdown {
 }
 
 impl LogicalUnit for Shutdown {
-    fn locks(&mut self, cfg: &ConfigData) -> Result<LockRequest, GanetiError> {
+    fn locks(&mut self, cfg: &ConfigData) -> Result<LockRequest, Error> {
         self.uuid = expand_instance(cfg, &self.op.instance_name)?.uuid.clone();
         Ok(instance_locks(cfg, &self.uuid, Mode::Shared))
     }
 
-    fn check_prereq(&mut self, cfg: &ConfigData) -> Result<(), GanetiError> {
+    fn check_prereq(&mut self, cfg: &ConfigData) -> Result<(), Error> {
         let inst = &cfg.instances[&self.uuid];
         let pnode = &cfg.nodes[&inst.primary_node];
         if pnode.offline && !self.op.ignore_offline_nodes {
@@ -156,7 +156,7 @@ impl Reboot {
 }
 
 impl LogicalUnit for Reboot {
-    fn check_arguments(&mut self) -> Result<(), GanetiError> {
+    fn check_arguments(&mut self) -> Result<(), Error> {
         if !["soft", "hard", "full"].contains(&self.op.reboot_type.as_str()) {
             return Err(inval(format!(
                 "Invalid reboot type '{}': expected soft, hard or full",
@@ -166,12 +166,12 @@ impl LogicalUnit for Reboot {
         Ok(())
     }
 
-    fn locks(&mut self, cfg: &ConfigData) -> Result<LockRequest, GanetiError> {
+    fn locks(&mut self, cfg: &ConfigData) -> Result<LockRequest, Error> {
         self.uuid = expand_instance(cfg, &self.op.instance_name)?.uuid.clone();
         Ok(instance_locks(cfg, &self.uuid, Mode::Shared))
     }
 
-    fn check_prereq(&mut self, cfg: &ConfigData) -> Result<(), GanetiError> {
+    fn check_prereq(&mut self, cfg: &ConfigData) -> Result<(), Error> {
         let inst = &cfg.instances[&self.uuid];
         if inst.admin_state == AdminState::Offline {
             return Err(wrong_state(format!(
@@ -237,12 +237,12 @@ impl Reinstall {
 }
 
 impl LogicalUnit for Reinstall {
-    fn locks(&mut self, cfg: &ConfigData) -> Result<LockRequest, GanetiError> {
+    fn locks(&mut self, cfg: &ConfigData) -> Result<LockRequest, Error> {
         self.uuid = expand_instance(cfg, &self.op.instance_name)?.uuid.clone();
         Ok(instance_locks(cfg, &self.uuid, Mode::Exclusive))
     }
 
-    fn check_prereq(&mut self, cfg: &ConfigData) -> Result<(), GanetiError> {
+    fn check_prereq(&mut self, cfg: &ConfigData) -> Result<(), Error> {
         let inst = &cfg.instances[&self.uuid];
         if inst.admin_state == AdminState::Up {
             return Err(wrong_state(format!(

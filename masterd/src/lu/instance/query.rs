@@ -1,6 +1,6 @@
 //! `OP_INSTANCE_QUERY_DATA`.
 
-use luxi::error::GanetiError;
+use crate::error::Error;
 use luxi::opcodes;
 use objects::{AdminState, AdminStateSource};
 use serde_json::{json, Value};
@@ -27,7 +27,7 @@ impl QueryData {
 }
 
 impl LogicalUnit for QueryData {
-    fn locks(&mut self, cfg: &ConfigData) -> Result<LockRequest, GanetiError> {
+    fn locks(&mut self, cfg: &ConfigData) -> Result<LockRequest, Error> {
         self.uuids = if self.op.instances.is_empty() {
             cfg.instances.keys().cloned().collect()
         } else {
@@ -48,7 +48,7 @@ impl LogicalUnit for QueryData {
         })
     }
 
-    fn check_prereq(&mut self, _cfg: &ConfigData) -> Result<(), GanetiError> {
+    fn check_prereq(&mut self, _cfg: &ConfigData) -> Result<(), Error> {
         Ok(())
     }
 

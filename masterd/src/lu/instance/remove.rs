@@ -1,6 +1,6 @@
 //! `OP_INSTANCE_REMOVE`.
 
-use luxi::error::GanetiError;
+use crate::error::Error;
 use luxi::opcodes;
 use objects::{AdminState, AdminStateSource};
 use serde_json::Value;
@@ -28,12 +28,12 @@ impl Remove {
 }
 
 impl LogicalUnit for Remove {
-    fn locks(&mut self, cfg: &ConfigData) -> Result<LockRequest, GanetiError> {
+    fn locks(&mut self, cfg: &ConfigData) -> Result<LockRequest, Error> {
         self.uuid = expand_instance(cfg, &self.op.instance_name)?.uuid.clone();
         Ok(instance_locks(cfg, &self.uuid, Mode::Exclusive))
     }
 
-    fn check_prereq(&mut self, _cfg: &ConfigData) -> Result<(), GanetiError> {
+    fn check_prereq(&mut self, _cfg: &ConfigData) -> Result<(), Error> {
         Ok(())
     }
 
@@ -49,7 +49,7 @@ impl LogicalUnit for Remove {
                 if self.op.ignore_failures {
                     ctx.feedback(format!("Warning: {}", e.message()));
                 } else {
-                    return Err(GanetiError::exec(format!(
+                    return Err(Error::exec(format!(
                         "Could not shutdown instance {} on node {}: {}",
                         inst.name,
                         pnode.name,
@@ -68,7 +68,7 @@ impl LogicalUnit for Remove {
                 // Keep the instance in the config, marked down: its disks
                 // are partly gone and a retry can finish the job.
                 set_admin_state(ctx, &self.uuid, AdminState::Down, AdminStateSource::Admin)?;
-                return Err(GanetiError::exec(format!(
+                return Err(Error::exec(format!(
                     "Can't remove instance's disks: {}",
                     failed.join("; ")
                 )));

@@ -1,6 +1,6 @@
 //! `OP_INSTANCE_RENAME`.
 
-use luxi::error::GanetiError;
+use crate::error::Error;
 use luxi::opcodes;
 use objects::validate::check_host_name;
 use objects::AdminState;
@@ -29,7 +29,7 @@ impl Rename {
 }
 
 impl LogicalUnit for Rename {
-    fn check_arguments(&mut self) -> Result<(), GanetiError> {
+    fn check_arguments(&mut self) -> Result<(), Error> {
         check_host_name("instance", &self.op.new_name).map_err(|e| inval(e.to_string()))?;
         if self.op.ip_check && !self.op.name_check {
             return Err(inval("IP address check requires a name check"));
@@ -37,7 +37,7 @@ impl LogicalUnit for Rename {
         Ok(())
     }
 
-    fn locks(&mut self, cfg: &ConfigData) -> Result<LockRequest, GanetiError> {
+    fn locks(&mut self, cfg: &ConfigData) -> Result<LockRequest, Error> {
         self.uuid = expand_instance(cfg, &self.op.instance_name)?.uuid.clone();
         Ok(instance_locks(cfg, &self.uuid, Mode::Exclusive).some(
             Level::Instance,
@@ -46,7 +46,7 @@ impl LogicalUnit for Rename {
         ))
     }
 
-    fn check_prereq(&mut self, cfg: &ConfigData) -> Result<(), GanetiError> {
+    fn check_prereq(&mut self, cfg: &ConfigData) -> Result<(), Error> {
         let inst = &cfg.instances[&self.uuid];
         if inst.admin_state == AdminState::Up {
             return Err(wrong_state(format!(

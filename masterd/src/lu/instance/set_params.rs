@@ -1,6 +1,6 @@
 //! `OP_INSTANCE_SET_PARAMS`.
 
-use luxi::error::GanetiError;
+use crate::error::Error;
 use luxi::opcodes;
 use objects::params::{be, get_u64};
 use objects::{AdminState, Instance};
@@ -29,7 +29,7 @@ impl SetParams {
 }
 
 impl LogicalUnit for SetParams {
-    fn check_arguments(&mut self) -> Result<(), GanetiError> {
+    fn check_arguments(&mut self) -> Result<(), Error> {
         let o = &self.op;
         check_beparams(&o.beparams)?;
         if !o.nics.is_empty() || !o.disks.is_empty() {
@@ -52,12 +52,12 @@ impl LogicalUnit for SetParams {
         Ok(())
     }
 
-    fn locks(&mut self, cfg: &ConfigData) -> Result<LockRequest, GanetiError> {
+    fn locks(&mut self, cfg: &ConfigData) -> Result<LockRequest, Error> {
         self.uuid = expand_instance(cfg, &self.op.instance_name)?.uuid.clone();
         Ok(instance_locks(cfg, &self.uuid, Mode::Shared))
     }
 
-    fn check_prereq(&mut self, cfg: &ConfigData) -> Result<(), GanetiError> {
+    fn check_prereq(&mut self, cfg: &ConfigData) -> Result<(), Error> {
         let inst = &cfg.instances[&self.uuid];
         check_hvparams(&inst.hypervisor, &self.op.hvparams)?;
         if self.op.offline == Some(true) && inst.admin_state == AdminState::Up {
@@ -134,7 +134,7 @@ impl SetParams {
     /// Changes the memory of the running instance to `mem` MiB: within
     /// minmem..maxmem (after this opcode's changes) unless forced, and
     /// only if the node has the memory a growth needs.
-    async fn balloon(&self, ctx: &Ctx, inst: &Instance, mem: u64) -> Result<(), GanetiError> {
+    async fn balloon(&self, ctx: &Ctx, inst: &Instance, mem: u64) -> Result<(), Error> {
         let (node, spec, hvparams, min, max) = {
             let cfg = ctx.config().read();
             let be =
