@@ -119,7 +119,7 @@ async fn cluster_data(master: &Arc<Master>) -> Map<String, Value> {
 /// What a new instance needs, for an `allocate` request.
 pub struct AllocRequest {
     pub name: String,
-    pub disk_template: String,
+    pub disk_template: objects::DiskTemplate,
     pub memory: u64,
     pub vcpus: u64,
     pub spindle_use: u64,

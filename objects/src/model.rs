@@ -40,6 +40,9 @@ pub struct Cluster {
     pub osparams: BTreeMap<String, ParamDict>,
     pub ipolicy: ParamDict,
     pub candidate_pool_size: u32,
+    /// The iallocator used when an operation names neither a node nor an
+    /// iallocator; empty for none, as Ganeti stores it (read it through
+    /// [`Cluster::default_allocator`]).
     pub default_iallocator: String,
     pub maintain_node_health: bool,
     pub uid_pool: Vec<Value>,
@@ -254,6 +257,11 @@ impl Node {
 }
 
 impl Cluster {
+    /// The cluster's default iallocator, if it has one.
+    pub fn default_allocator(&self) -> Option<&str> {
+        Some(self.default_iallocator.as_str()).filter(|a| !a.is_empty())
+    }
+
     /// A new cluster with Ganeti's default parameters.
     pub fn new(uuid: &str, name: &str, master_node: &str, master_ip: &str, now: Timestamp) -> Self {
         use crate::params::*;

@@ -408,6 +408,11 @@ fn movable(inst: &Instance, what: &str) -> Result<(), Error> {
     Ok(())
 }
 
+/// The unit ran past `locks` without a target: a bug.
+fn no_target() -> Error {
+    Error::programmer("the move's target was not expanded")
+}
+
 /// Where a failover or migration goes: a node UUID, or the iallocator
 /// plugin that will choose it once all nodes are locked.
 enum Target {
@@ -436,51 +441,72 @@ fn target_of(
             Ok(Target::Node(n.uuid.clone()))
         }
         (None, Some(a)) => Ok(Target::Allocator(a.to_string())),
-        (None, None) if !cfg.cluster.default_iallocator.is_empty() => {
-            Ok(Target::Allocator(cfg.cluster.default_iallocator.clone()))
-        }
-        (None, None) => Err(inval(format!(
-            "No target node or iallocator given for instance {} and no cluster-wide \
+        (None, None) => match cfg.cluster.default_allocator() {
+            Some(a) => Ok(Target::Allocator(a.to_string())),
+            None => Err(inval(format!(
+                "No target node or iallocator given for instance {} and no cluster-wide \
              default iallocator found; please specify either an iallocator or a \
              target node (the '{}' template needs one)",
-            inst.name, inst.disk_template
-        ))),
+                inst.name, inst.disk_template
+            ))),
+        },
     }
 }
 
 /// Expands the instance and its target of a failover or migration;
-/// returns the instance's UUID, the target node's UUID (empty when an
-/// iallocator chooses it) and the locks: the instance, its nodes and the
-/// target, or every node for an iallocator.
+/// returns the instance's UUID, the target and the locks: the instance,
+/// its nodes and the target node, or every node for an iallocator.
 fn move_locks(
     cfg: &ConfigData,
     name: &str,
     target: Option<&str>,
     iallocator: Option<&str>,
-) -> Result<(String, String, Option<String>, LockRequest), Error> {
+) -> Result<(String, Target, LockRequest), Error> {
     let inst = expand_instance(cfg, name)?;
     let req = LockRequest::new().bgl(Mode::Shared).some(
         Level::Instance,
         vec![inst.uuid.clone()],
         Mode::Exclusive,
     );
-    match target_of(cfg, inst, target, iallocator)? {
-        Target::Node(to) => {
+    let to = target_of(cfg, inst, target, iallocator)?;
+    let req = match &to {
+        Target::Node(node) => {
             let mut nodes = inst.all_nodes();
-            nodes.push(to.clone());
-            let req = req.some(Level::Node, nodes.clone(), Mode::Exclusive).some(
+            nodes.push(node.clone());
+            req.some(Level::Node, nodes.clone(), Mode::Exclusive).some(
                 Level::NodeRes,
                 nodes,
                 Mode::Exclusive,
-            );
-            Ok((inst.uuid.clone(), to, None, req))
+            )
         }
-        Target::Allocator(a) => {
-            let req = req
-                .all(Level::Node, Mode::Exclusive)
-                .all(Level::NodeRes, Mode::Exclusive);
-            Ok((inst.uuid.clone(), String::new(), Some(a), req))
-        }
+        Target::Allocator(_) => req
+            .all(Level::Node, Mode::Exclusive)
+            .all(Level::NodeRes, Mode::Exclusive),
+    };
+    Ok((inst.uuid.clone(), to, req))
+}
+
+/// The checks of `what` (failover or migration) to `target`: for a node,
+/// the move itself; for an iallocator, that the instance can move at all
+/// (its choice is checked once made).
+fn check_target(cfg: &ConfigData, uuid: &str, target: &Target, what: &str) -> Result<(), Error> {
+    match target {
+        Target::Node(node) => check_move(cfg, uuid, node, what),
+        Target::Allocator(_) => movable(&cfg.instances[uuid], what),
+    }
+}
+
+/// The UUID of the node instance `uuid` goes to: the one given, or the
+/// iallocator's choice.
+async fn resolve_target(
+    ctx: &Ctx,
+    uuid: &str,
+    target: &Target,
+    what: &str,
+) -> Result<String, Error> {
+    match target {
+        Target::Node(node) => Ok(node.clone()),
+        Target::Allocator(plugin) => choose_target(ctx, uuid, plugin, what).await,
     }
 }
 
@@ -524,8 +550,8 @@ fn check_move(cfg: &ConfigData, uuid: &str, target: &str, what: &str) -> Result<
 pub struct Failover {
     op: opcodes::InstanceFailover,
     uuid: String,
-    target: String,
-    allocator: Option<String>,
+    /// Set by `locks`.
+    target: Option<Target>,
 }
 
 impl Failover {
@@ -533,8 +559,7 @@ impl Failover {
         Failover {
             op,
             uuid: String::new(),
-            target: String::new(),
-            allocator: None,
+            target: None,
         }
     }
 }
@@ -546,33 +571,29 @@ impl LogicalUnit for Failover {
             .target_node_uuid
             .as_deref()
             .or(self.op.target_node.as_deref());
-        let (uuid, to, allocator, req) = move_locks(
+        let (uuid, to, req) = move_locks(
             cfg,
             &self.op.instance_name,
             target,
             self.op.iallocator.as_deref(),
         )?;
         self.uuid = uuid;
-        self.target = to;
-        self.allocator = allocator;
+        self.target = Some(to);
         Ok(req)
     }
 
     fn check_prereq(&mut self, cfg: &ConfigData) -> Result<(), Error> {
-        if self.allocator.is_some() {
-            return movable(&cfg.instances[&self.uuid], "failover");
-        }
-        check_move(cfg, &self.uuid, &self.target, "failover")
+        let target = self.target.as_ref().ok_or_else(no_target)?;
+        check_target(cfg, &self.uuid, target, "failover")
     }
 
     fn exec<'a>(&'a mut self, ctx: &'a Ctx) -> ExecFuture<'a> {
         Box::pin(async move {
-            if let Some(plugin) = &self.allocator {
-                self.target = choose_target(ctx, &self.uuid, plugin, "failover").await?;
-            }
+            let to = self.target.as_ref().ok_or_else(no_target)?;
+            let to = resolve_target(ctx, &self.uuid, to, "failover").await?;
             let mut inst = get_instance(ctx, &self.uuid)?;
             let source = get_node(ctx, &inst.primary_node)?;
-            let target = get_node(ctx, &self.target)?;
+            let target = get_node(ctx, &to)?;
             if inst.admin_state == AdminState::Up {
                 let needed = be_params(&ctx.config().read(), &inst).min_memory();
                 let reason = format!("failing over instance {}", inst.name);
@@ -621,8 +642,8 @@ impl LogicalUnit for Failover {
 pub struct Migrate {
     op: opcodes::InstanceMigrate,
     uuid: String,
-    target: String,
-    allocator: Option<String>,
+    /// Set by `locks`; `None` for a cleanup that names no node.
+    target: Option<Target>,
 }
 
 impl Migrate {
@@ -630,8 +651,7 @@ impl Migrate {
         Migrate {
             op,
             uuid: String::new(),
-            target: String::new(),
-            allocator: None,
+            target: None,
         }
     }
 }
@@ -657,8 +677,8 @@ impl LogicalUnit for Migrate {
             let inst = expand_instance(cfg, &self.op.instance_name)?;
             self.uuid = inst.uuid.clone();
             self.target = match target {
-                Some(t) => expand_node(cfg, t)?.uuid.clone(),
-                None => String::new(),
+                Some(t) => Some(Target::Node(expand_node(cfg, t)?.uuid.clone())),
+                None => None,
             };
             return Ok(LockRequest::new()
                 .bgl(Mode::Shared)
@@ -666,15 +686,14 @@ impl LogicalUnit for Migrate {
                 .all(Level::Node, Mode::Exclusive)
                 .all(Level::NodeRes, Mode::Exclusive));
         }
-        let (uuid, to, allocator, req) = move_locks(
+        let (uuid, to, req) = move_locks(
             cfg,
             &self.op.instance_name,
             target,
             self.op.iallocator.as_deref(),
         )?;
         self.uuid = uuid;
-        self.target = to;
-        self.allocator = allocator;
+        self.target = Some(to);
         Ok(req)
     }
 
@@ -682,24 +701,23 @@ impl LogicalUnit for Migrate {
         if self.op.cleanup {
             return movable(&cfg.instances[&self.uuid], "migration");
         }
-        if self.allocator.is_some() {
-            movable(&cfg.instances[&self.uuid], "migration")?;
-        } else {
-            check_move(cfg, &self.uuid, &self.target, "migration")?;
-        }
+        let target = self.target.as_ref().ok_or_else(no_target)?;
+        check_target(cfg, &self.uuid, target, "migration")?;
         check_node_online(&cfg.nodes[&cfg.instances[&self.uuid].primary_node])
     }
 
     fn exec<'a>(&'a mut self, ctx: &'a Ctx) -> ExecFuture<'a> {
         Box::pin(async move {
             if self.op.cleanup {
-                let target = (!self.target.is_empty()).then_some(self.target.as_str());
-                return cleanup(ctx, &self.uuid, target).await;
+                let node = match &self.target {
+                    Some(Target::Node(n)) => Some(n.as_str()),
+                    _ => None,
+                };
+                return cleanup(ctx, &self.uuid, node).await;
             }
-            if let Some(plugin) = &self.allocator {
-                self.target = choose_target(ctx, &self.uuid, plugin, "migration").await?;
-            }
-            migrate(ctx, &self.uuid, &self.target, &self.op).await
+            let to = self.target.as_ref().ok_or_else(no_target)?;
+            let to = resolve_target(ctx, &self.uuid, to, "migration").await?;
+            migrate(ctx, &self.uuid, &to, &self.op).await
         })
     }
 }

@@ -470,7 +470,9 @@ impl LogicalUnit for Migrate {
 pub struct Evacuate {
     op: opcodes::NodeEvacuate,
     uuid: String,
-    plugin: String,
+    /// The iallocator that computes the moves; `None` when the opcode
+    /// names the new secondary node.
+    plugin: Option<String>,
 }
 
 impl Evacuate {
@@ -478,7 +480,7 @@ impl Evacuate {
         Evacuate {
             op,
             uuid: String::new(),
-            plugin: String::new(),
+            plugin: None,
         }
     }
 }
@@ -530,8 +532,8 @@ impl LogicalUnit for Evacuate {
             self.plugin = o
                 .iallocator
                 .clone()
-                .unwrap_or_else(|| cfg.cluster.default_iallocator.clone());
-            if self.plugin.is_empty() {
+                .or_else(|| cfg.cluster.default_allocator().map(str::to_string));
+            if self.plugin.is_none() {
                 return Err(inval(
                     "No iallocator or new secondary node given and no cluster-wide default \
                      iallocator found; please specify either an iallocator or a node",
@@ -565,18 +567,18 @@ impl LogicalUnit for Evacuate {
                 "Evacuating instances from node '{node_name}': {}",
                 names.join(", ")
             ));
-            if self.plugin.is_empty() {
+            let Some(plugin) = &self.plugin else {
                 // A new secondary for internally mirrored disks (DRBD):
                 // no template of ganeti-rs has secondaries yet.
                 return Err(inval(
                     "Changing the secondary node (replace-disks) is not supported by \
                      ganeti-rs yet",
                 ));
-            }
+            };
             let result = ctx
-                .node_evacuate(&self.plugin, &o.mode, &names, o.ignore_soft_errors)
+                .node_evacuate(plugin, &o.mode, &names, o.ignore_soft_errors)
                 .await?;
-            let (moved, failed, jobs) = parse_evacuation(&self.plugin, &result)?;
+            let (moved, failed, jobs) = parse_evacuation(plugin, &result)?;
             if !failed.is_empty() {
                 let reason = failed.join(", ");
                 ctx.feedback(format!("Unable to evacuate instances {reason}"));
@@ -598,7 +600,7 @@ impl LogicalUnit for Evacuate {
                             let input = luxi::opcodes::parse(op).map_err(|e| {
                                 Error::exec(format!(
                                     "Iallocator '{}' asked for an opcode ganeti-rs cannot run: {}",
-                                    self.plugin,
+                                    plugin,
                                     e.message()
                                 ))
                             })?;

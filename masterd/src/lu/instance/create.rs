@@ -32,7 +32,8 @@ fn disk_mode(m: Option<&str>) -> Result<DiskMode, &str> {
 /// `OP_INSTANCE_CREATE`.
 pub struct Create {
     op: opcodes::InstanceCreate,
-    pnode: String,
+    /// The primary node's UUID; `None` until the iallocator chooses it.
+    pnode: Option<String>,
     hypervisor: String,
     /// The opcode's `disk_template`, checked.
     template: DiskTemplate,
@@ -42,7 +43,7 @@ impl Create {
     pub fn new(op: opcodes::InstanceCreate) -> Self {
         Create {
             op,
-            pnode: String::new(),
+            pnode: None,
             hypervisor: String::new(),
             template: DiskTemplate::Diskless,
         }
@@ -131,7 +132,7 @@ impl LogicalUnit for Create {
         let pn = self.op.pnode_uuid.as_deref().or(self.op.pnode.as_deref());
         let Some(pn) = pn else {
             // The iallocator picks the node: any may be chosen.
-            if self.op.iallocator.is_none() && cfg.cluster.default_iallocator.is_empty() {
+            if self.op.iallocator.is_none() && cfg.cluster.default_allocator().is_none() {
                 return Err(inval(
                     "No iallocator or primary node given and no cluster-wide default \
                      iallocator found; please specify either an iallocator or a primary node",
@@ -147,7 +148,8 @@ impl LogicalUnit for Create {
                 .all(Level::Node, Mode::Exclusive)
                 .all(Level::NodeRes, Mode::Exclusive));
         };
-        self.pnode = expand_node(cfg, pn)?.uuid.clone();
+        let pnode = expand_node(cfg, pn)?.uuid.clone();
+        self.pnode = Some(pnode.clone());
         Ok(LockRequest::new()
             .bgl(Mode::Shared)
             .some(
@@ -155,8 +157,8 @@ impl LogicalUnit for Create {
                 vec![self.op.instance_name.clone()],
                 Mode::Exclusive,
             )
-            .some(Level::Node, vec![self.pnode.clone()], Mode::Exclusive)
-            .some(Level::NodeRes, vec![self.pnode.clone()], Mode::Exclusive))
+            .some(Level::Node, vec![pnode.clone()], Mode::Exclusive)
+            .some(Level::NodeRes, vec![pnode], Mode::Exclusive))
     }
 
     fn check_prereq(&mut self, cfg: &ConfigData) -> Result<(), Error> {
@@ -166,7 +168,7 @@ impl LogicalUnit for Create {
                 self.op.instance_name
             )));
         }
-        if let Some(node) = cfg.nodes.get(&self.pnode) {
+        if let Some(node) = self.pnode.as_ref().and_then(|p| cfg.nodes.get(p)) {
             check_target_node(node)?;
         }
         self.hypervisor = self
@@ -215,49 +217,61 @@ impl LogicalUnit for Create {
         Box::pin(async move {
             let o = &self.op;
             let now = timestamp();
-            if self.pnode.is_empty() {
-                let plugin = o
-                    .iallocator
-                    .clone()
-                    .unwrap_or_else(|| ctx.config().read().cluster.default_iallocator.clone());
-                let be = objects::params::fill(
-                    &ctx.config()
-                        .read()
-                        .cluster
-                        .beparams
-                        .get("default")
-                        .cloned()
-                        .unwrap_or_default(),
-                    &normalize_beparams(&o.beparams),
-                );
-                let req = crate::iallocator::AllocRequest {
-                    name: o.instance_name.clone(),
-                    disk_template: o.disk_template.clone(),
-                    memory: get_u64(&be, be::MAXMEM)
-                        .or_else(|| get_u64(&be, be::MEMORY))
-                        .unwrap_or(128),
-                    vcpus: get_u64(&be, be::VCPUS).unwrap_or(1),
-                    spindle_use: get_u64(&be, be::SPINDLE_USE).unwrap_or(1),
-                    disks: o.disks.iter().map(|d| d.size.unwrap_or(0)).collect(),
-                    nics: o.nics.len(),
-                    os: o.os_type.clone().unwrap_or_default(),
-                    tags: o.tags.clone(),
-                    hypervisor: self.hypervisor.clone(),
-                };
-                let nodes = ctx.allocate(&plugin, &req).await?;
-                let node = {
-                    let cfg = ctx.config().read();
-                    let n = expand_node(&cfg, &nodes[0])?.clone();
-                    check_target_node(&n)?;
-                    n
-                };
-                ctx.feedback(format!(
-                    "Selected nodes for instance {} via iallocator {plugin}: {}",
-                    o.instance_name, node.name
-                ));
-                self.pnode = node.uuid.clone();
-            }
-            let pnode = get_node(ctx, &self.pnode)?;
+            let pnode_uuid = match self.pnode.clone() {
+                Some(uuid) => uuid,
+                None => {
+                    let plugin = match o.iallocator.clone() {
+                        Some(p) => p,
+                        None => ctx
+                            .config()
+                            .read()
+                            .cluster
+                            .default_allocator()
+                            .map(str::to_string)
+                            .ok_or_else(|| {
+                                Error::programmer("no iallocator to place the instance")
+                            })?,
+                    };
+                    let be = objects::params::fill(
+                        &ctx.config()
+                            .read()
+                            .cluster
+                            .beparams
+                            .get("default")
+                            .cloned()
+                            .unwrap_or_default(),
+                        &normalize_beparams(&o.beparams),
+                    );
+                    let req = crate::iallocator::AllocRequest {
+                        name: o.instance_name.clone(),
+                        disk_template: self.template,
+                        memory: get_u64(&be, be::MAXMEM)
+                            .or_else(|| get_u64(&be, be::MEMORY))
+                            .unwrap_or(128),
+                        vcpus: get_u64(&be, be::VCPUS).unwrap_or(1),
+                        spindle_use: get_u64(&be, be::SPINDLE_USE).unwrap_or(1),
+                        disks: o.disks.iter().map(|d| d.size.unwrap_or(0)).collect(),
+                        nics: o.nics.len(),
+                        os: o.os_type.clone().unwrap_or_default(),
+                        tags: o.tags.clone(),
+                        hypervisor: self.hypervisor.clone(),
+                    };
+                    let nodes = ctx.allocate(&plugin, &req).await?;
+                    let node = {
+                        let cfg = ctx.config().read();
+                        let n = expand_node(&cfg, &nodes[0])?.clone();
+                        check_target_node(&n)?;
+                        n
+                    };
+                    ctx.feedback(format!(
+                        "Selected nodes for instance {} via iallocator {plugin}: {}",
+                        o.instance_name, node.name
+                    ));
+                    node.uuid
+                }
+            };
+            self.pnode = Some(pnode_uuid.clone());
+            let pnode = get_node(ctx, &pnode_uuid)?;
             let uuid = new_uuid();
             let (disks, nics) = {
                 let cfg = ctx.config().read();
@@ -291,7 +305,7 @@ impl LogicalUnit for Create {
                             uuid: duuid,
                             name: d.name.clone(),
                             dev_type: self.template,
-                            nodes: vec![self.pnode.clone()],
+                            nodes: vec![pnode.uuid.clone()],
                             iv_name: format!("disk/{i}"),
                             size: d.size.unwrap_or(0),
                             mode: disk_mode(d.mode.as_deref()).unwrap_or_default(),
@@ -336,7 +350,7 @@ impl LogicalUnit for Create {
             let mut inst = Instance {
                 uuid,
                 name: o.instance_name.clone(),
-                primary_node: self.pnode.clone(),
+                primary_node: pnode.uuid.clone(),
                 os: o.os_type.clone().unwrap_or_default(),
                 hypervisor: self.hypervisor.clone(),
                 hvparams: o.hvparams.clone(),
