@@ -127,7 +127,7 @@ pub struct AllocRequest {
     pub nics: usize,
     pub os: String,
     pub tags: Vec<String>,
-    pub hypervisor: String,
+    pub hypervisor: objects::Hypervisor,
 }
 
 /// Asks plugin `name` where to put a new instance; returns node names.

@@ -74,6 +74,74 @@ impl fmt::Display for DiskTemplate {
     }
 }
 
+/// A hypervisor, as Ganeti names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum Hypervisor {
+    #[serde(rename = "xen-pvm")]
+    XenPvm,
+    #[serde(rename = "xen-hvm")]
+    XenHvm,
+    #[serde(rename = "kvm")]
+    Kvm,
+    #[serde(rename = "fake")]
+    Fake,
+    #[serde(rename = "chroot")]
+    Chroot,
+    #[serde(rename = "lxc")]
+    Lxc,
+}
+
+impl Hypervisor {
+    /// Every hypervisor Ganeti knows.
+    pub const ALL: [Hypervisor; 6] = [
+        Hypervisor::XenPvm,
+        Hypervisor::XenHvm,
+        Hypervisor::Kvm,
+        Hypervisor::Fake,
+        Hypervisor::Chroot,
+        Hypervisor::Lxc,
+    ];
+
+    /// The name Ganeti uses (`kvm`, `xen-pvm`, ...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Hypervisor::XenPvm => "xen-pvm",
+            Hypervisor::XenHvm => "xen-hvm",
+            Hypervisor::Kvm => "kvm",
+            Hypervisor::Fake => "fake",
+            Hypervisor::Chroot => "chroot",
+            Hypervisor::Lxc => "lxc",
+        }
+    }
+
+    /// Whether ganeti-rs has a driver for it.
+    pub fn is_implemented(self) -> bool {
+        KNOWN_HYPERVISORS.contains(&self.as_str())
+    }
+}
+
+impl std::str::FromStr for Hypervisor {
+    type Err = UnknownHypervisor;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Hypervisor::ALL
+            .into_iter()
+            .find(|h| h.as_str() == s)
+            .ok_or_else(|| UnknownHypervisor(s.to_string()))
+    }
+}
+
+impl fmt::Display for Hypervisor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A name that is not one of Ganeti's hypervisors.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown hypervisor '{0}'")]
+pub struct UnknownHypervisor(pub String);
+
 /// The hypervisors ganeti-rs implements.
 pub const KNOWN_HYPERVISORS: &[&str] = &["fake", "kvm"];
 /// The disk templates ganeti-rs can create.
@@ -127,6 +195,10 @@ mod tests {
     fn json_and_display_spellings_agree() {
         for t in DiskTemplate::ALL {
             assert_eq!(serde_json::to_value(t).unwrap(), t.as_str());
+        }
+        for h in Hypervisor::ALL {
+            assert_eq!(serde_json::to_value(h).unwrap(), h.as_str());
+            assert_eq!(h.as_str().parse::<Hypervisor>(), Ok(h));
         }
         for m in [DiskMode::Rw, DiskMode::Ro] {
             assert_eq!(serde_json::to_value(m).unwrap(), m.as_str());

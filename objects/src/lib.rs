@@ -14,7 +14,7 @@ pub mod plugins;
 pub mod resolver;
 pub mod validate;
 
-pub use enums::{DiskMode, DiskTemplate, NicMode};
+pub use enums::{DiskMode, DiskTemplate, Hypervisor, NicMode};
 pub use error::error_chain;
 pub use model::*;
 pub use params::ParamDict;

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::enums::{DiskMode, DiskTemplate};
+use crate::enums::{DiskMode, DiskTemplate, Hypervisor};
 use crate::params::ParamDict;
 
 /// Seconds since the epoch, as a float (Ganeti's `ctime`/`mtime`).
@@ -126,7 +126,7 @@ pub struct Instance {
     /// UUID of the primary node.
     pub primary_node: String,
     pub os: String,
-    pub hypervisor: String,
+    pub hypervisor: Hypervisor,
     /// The instance's own hypervisor parameters (overrides of the cluster's).
     pub hvparams: ParamDict,
     /// The instance's own backend parameters.
@@ -303,7 +303,7 @@ impl Cluster {
     pub fn fill_hvparams(&self, inst: &Instance) -> ParamDict {
         let base = self
             .hvparams
-            .get(&inst.hypervisor)
+            .get(inst.hypervisor.as_str())
             .cloned()
             .unwrap_or_default();
         crate::params::fill(&base, &inst.hvparams)

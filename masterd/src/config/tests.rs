@@ -14,7 +14,7 @@ fn instance(uuid: &str, name: &str) -> Instance {
         name: name.into(),
         primary_node: "n1-uuid".into(),
         os: "tiny".into(),
-        hypervisor: "fake".into(),
+        hypervisor: objects::Hypervisor::Fake,
         hvparams: Default::default(),
         beparams: Default::default(),
         osparams: Default::default(),

@@ -178,7 +178,12 @@ pub fn config_problems(cfg: &ConfigData) -> Vec<(&'static str, &'static str, Str
                 }
             }
         }
-        if !cfg.cluster.enabled_hypervisors.contains(&i.hypervisor) {
+        if !cfg
+            .cluster
+            .enabled_hypervisors
+            .iter()
+            .any(|h| h == i.hypervisor.as_str())
+        {
             out.push((
                 "ECLUSTERCFG",
                 "instance",
@@ -497,7 +502,7 @@ impl LogicalUnit for SetParams {
             if let Some(i) = cfg
                 .instances
                 .values()
-                .find(|i| !hvs.contains(&i.hypervisor))
+                .find(|i| !hvs.iter().any(|h| h == i.hypervisor.as_str()))
             {
                 return Err(inval(format!(
                     "Cannot disable hypervisor '{}', because instance '{}' is using it",

@@ -179,7 +179,7 @@ pub fn instance_spec(cfg: &ConfigData, inst: &Instance) -> Result<InstanceSpec, 
             .iter()
             .map(|u| cfg.node_name(u).to_string())
             .collect(),
-        hypervisor: inst.hypervisor.clone(),
+        hypervisor: inst.hypervisor.to_string(),
         hvparams: cfg.cluster.fill_hvparams(inst),
         beparams: be_params(cfg, inst),
         os: inst.os.clone(),

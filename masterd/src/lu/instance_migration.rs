@@ -43,11 +43,11 @@ pub async fn migrate(
     // target's free memory, and the source's migration data (read-only).
     let info_req = api::InstanceInfo {
         instance: inst.name.clone(),
-        hypervisor: inst.hypervisor.clone(),
+        hypervisor: inst.hypervisor.to_string(),
         hvparams: hvparams.clone(),
     };
     let node_req = api::NodeInfo {
-        hypervisors: vec![(inst.hypervisor.clone(), hvparams.clone())],
+        hypervisors: vec![(inst.hypervisor.to_string(), hvparams.clone())],
         storage: vec![],
     };
     let mig_req = api::MigrationInfo {
@@ -255,7 +255,7 @@ async fn find_locations(ctx: &Ctx, inst: &Instance) -> Result<Vec<objects::Node>
         .cloned()
         .collect();
     let req = api::InstanceList {
-        hypervisors: vec![inst.hypervisor.clone()],
+        hypervisors: vec![inst.hypervisor.to_string()],
     };
     let answers = ctx.rpc().call_many(&nodes, &req).await;
     let mut found = Vec::new();
@@ -597,7 +597,7 @@ impl LogicalUnit for Failover {
             if inst.admin_state == AdminState::Up {
                 let needed = be_params(&ctx.config().read(), &inst).min_memory();
                 let reason = format!("failing over instance {}", inst.name);
-                check_free_memory(ctx, &target, &inst.hypervisor, needed, &reason).await?;
+                check_free_memory(ctx, &target, inst.hypervisor.as_str(), needed, &reason).await?;
             }
             ctx.feedback(format!(
                 "* shutting down instance on source node {}",

@@ -7,7 +7,9 @@ use luxi::opcodes;
 use objects::enums::KNOWN_DISK_TEMPLATES;
 use objects::params::{be, get_u64, ParamDict};
 use objects::validate::{check_host_name, normalize_mac};
-use objects::{AdminState, AdminStateSource, Disk, DiskMode, DiskTemplate, Instance, Nic};
+use objects::{
+    AdminState, AdminStateSource, Disk, DiskMode, DiskTemplate, Hypervisor, Instance, Nic,
+};
 use rpc::api;
 use serde_json::json;
 
@@ -34,7 +36,7 @@ pub struct Create {
     op: opcodes::InstanceCreate,
     /// The primary node's UUID; `None` until the iallocator chooses it.
     pnode: Option<String>,
-    hypervisor: String,
+    hypervisor: Hypervisor,
     /// The opcode's `disk_template`, checked.
     template: DiskTemplate,
 }
@@ -44,7 +46,7 @@ impl Create {
         Create {
             op,
             pnode: None,
-            hypervisor: String::new(),
+            hypervisor: Hypervisor::Fake,
             template: DiskTemplate::Diskless,
         }
     }
@@ -171,20 +173,24 @@ impl LogicalUnit for Create {
         if let Some(node) = self.pnode.as_ref().and_then(|p| cfg.nodes.get(p)) {
             check_target_node(node)?;
         }
-        self.hypervisor = self
+        let name = self
             .op
             .hypervisor
             .clone()
             .or_else(|| cfg.cluster.enabled_hypervisors.first().cloned())
-            .unwrap_or_else(|| "fake".into());
-        if !cfg.cluster.enabled_hypervisors.contains(&self.hypervisor) {
+            .unwrap_or_else(|| Hypervisor::Fake.to_string());
+        let enabled = name
+            .parse::<Hypervisor>()
+            .ok()
+            .filter(|_| cfg.cluster.enabled_hypervisors.contains(&name));
+        let Some(hypervisor) = enabled else {
             return Err(inval(format!(
-                "Selected hypervisor ({}) not enabled in the cluster ({})",
-                self.hypervisor,
+                "Selected hypervisor ({name}) not enabled in the cluster ({})",
                 cfg.cluster.enabled_hypervisors.join(",")
             )));
-        }
-        check_hvparams(&self.hypervisor, &self.op.hvparams)?;
+        };
+        self.hypervisor = hypervisor;
+        check_hvparams(self.hypervisor.as_str(), &self.op.hvparams)?;
         if !cfg
             .cluster
             .enabled_disk_templates
@@ -254,7 +260,7 @@ impl LogicalUnit for Create {
                         nics: o.nics.len(),
                         os: o.os_type.clone().unwrap_or_default(),
                         tags: o.tags.clone(),
-                        hypervisor: self.hypervisor.clone(),
+                        hypervisor: self.hypervisor,
                     };
                     let nodes = ctx.allocate(&plugin, &req).await?;
                     let node = {
@@ -352,7 +358,7 @@ impl LogicalUnit for Create {
                 name: o.instance_name.clone(),
                 primary_node: pnode.uuid.clone(),
                 os: o.os_type.clone().unwrap_or_default(),
-                hypervisor: self.hypervisor.clone(),
+                hypervisor: self.hypervisor,
                 hvparams: o.hvparams.clone(),
                 beparams: normalize_beparams(&o.beparams),
                 osparams: o.osparams.clone(),

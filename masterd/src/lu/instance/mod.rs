@@ -65,7 +65,7 @@ pub(crate) async fn is_running(
         .read()
         .cluster
         .hvparams
-        .get(&inst.hypervisor)
+        .get(inst.hypervisor.as_str())
         .cloned()
         .unwrap_or_default();
     let info = ctx
@@ -74,7 +74,7 @@ pub(crate) async fn is_running(
             node,
             &api::InstanceInfo {
                 instance: inst.name.clone(),
-                hypervisor: inst.hypervisor.clone(),
+                hypervisor: inst.hypervisor.to_string(),
                 hvparams,
             },
         )
@@ -139,7 +139,7 @@ pub(crate) async fn start_on(
     check_free_memory(
         ctx,
         node,
-        &inst.hypervisor,
+        inst.hypervisor.as_str(),
         spec.beparams.min_memory(),
         &reason,
     )

@@ -47,7 +47,7 @@ impl LogicalUnit for Startup {
                 inst.name
             )));
         }
-        check_hvparams(&inst.hypervisor, &self.op.hvparams)?;
+        check_hvparams(inst.hypervisor.as_str(), &self.op.hvparams)?;
         let pnode = &cfg.nodes[&inst.primary_node];
         if pnode.offline && !self.op.ignore_offline_nodes {
             return Err(wrong_state(format!(

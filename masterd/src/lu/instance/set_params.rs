@@ -59,7 +59,7 @@ impl LogicalUnit for SetParams {
 
     fn check_prereq(&mut self, cfg: &ConfigData) -> Result<(), Error> {
         let inst = &cfg.instances[&self.uuid];
-        check_hvparams(&inst.hypervisor, &self.op.hvparams)?;
+        check_hvparams(inst.hypervisor.as_str(), &self.op.hvparams)?;
         if self.op.offline == Some(true) && inst.admin_state == AdminState::Up {
             return Err(wrong_state(format!(
                 "Instance {} is marked to be up, cannot mark it offline",
@@ -158,7 +158,7 @@ impl SetParams {
                 &node,
                 &api::InstanceInfo {
                     instance: inst.name.clone(),
-                    hypervisor: inst.hypervisor.clone(),
+                    hypervisor: inst.hypervisor.to_string(),
                     hvparams,
                 },
             )
@@ -179,7 +179,14 @@ impl SetParams {
         }
         if mem > info.memory {
             let reason = format!("ballooning memory for instance {}", inst.name);
-            check_free_memory(ctx, &node, &inst.hypervisor, mem - info.memory, &reason).await?;
+            check_free_memory(
+                ctx,
+                &node,
+                inst.hypervisor.as_str(),
+                mem - info.memory,
+                &reason,
+            )
+            .await?;
         }
         ctx.rpc()
             .call(
