@@ -47,6 +47,30 @@ impl LvInfo {
     }
 }
 
+/// One physical volume.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PvInfo {
+    /// Its device, e.g. `/dev/sdb1`.
+    pub name: String,
+    /// Its volume group; empty when in none.
+    pub vg: String,
+    pub size_mib: u64,
+    pub free_mib: u64,
+    /// Whether new extents may be allocated on it.
+    pub allocatable: bool,
+}
+
+/// A logical volume and one physical device it lives on (a volume on
+/// several devices appears once per device, as `gnt-node volumes` lists).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VolumeOnDevice {
+    pub vg: String,
+    pub name: String,
+    pub size_mib: u64,
+    /// The physical device, e.g. `/dev/sdb1`.
+    pub device: String,
+}
+
 /// The node's LVM.
 #[derive(Debug, Clone)]
 pub struct Lvm {
@@ -112,6 +136,43 @@ struct VgRow {
     vg_size: String,
     vg_free: String,
     pv_count: String,
+}
+
+#[derive(Deserialize)]
+struct PvReport {
+    pv: Vec<PvRow>,
+}
+
+#[derive(Deserialize)]
+struct PvRow {
+    pv_name: String,
+    vg_name: String,
+    pv_size: String,
+    pv_free: String,
+    pv_attr: String,
+}
+
+#[derive(Deserialize)]
+struct LvDevReport {
+    lv: Vec<LvDevRow>,
+}
+
+#[derive(Deserialize)]
+struct LvDevRow {
+    lv_name: String,
+    vg_name: String,
+    lv_size: String,
+    devices: String,
+}
+
+/// The devices of an `lvs -o devices` field: `/dev/sdb1(0),/dev/sdc1(12)`
+/// gives `/dev/sdb1` and `/dev/sdc1`.
+fn split_devices(field: &str) -> Vec<String> {
+    field
+        .split(',')
+        .map(|d| d.split('(').next().unwrap_or(d).trim().to_string())
+        .filter(|d| !d.is_empty())
+        .collect()
 }
 
 #[derive(Deserialize)]
@@ -244,6 +305,62 @@ impl Lvm {
                 })
             })
             .collect()
+    }
+
+    /// Every physical volume of this node.
+    pub fn pvs(&self) -> Result<Vec<PvInfo>> {
+        let reports: Vec<PvReport> =
+            self.report("pvs", "pv_name,vg_name,pv_size,pv_free,pv_attr", &[])?;
+        reports
+            .into_iter()
+            .flat_map(|r| r.pv)
+            .map(|row| {
+                Ok(PvInfo {
+                    size_mib: mib("pv_size", &row.pv_size)?,
+                    free_mib: mib("pv_free", &row.pv_free)?,
+                    allocatable: row.pv_attr.starts_with('a'),
+                    name: row.pv_name,
+                    vg: row.vg_name,
+                })
+            })
+            .collect()
+    }
+
+    /// Every logical volume of this node with the devices it lives on.
+    pub fn volumes(&self) -> Result<Vec<VolumeOnDevice>> {
+        let reports: Vec<LvDevReport> =
+            self.report("lvs", "lv_name,vg_name,lv_size,devices", &[])?;
+        let mut out = Vec::new();
+        for row in reports.into_iter().flat_map(|r| r.lv) {
+            let size_mib = mib("lv_size", &row.lv_size)?;
+            for device in split_devices(&row.devices) {
+                out.push(VolumeOnDevice {
+                    vg: row.vg_name.clone(),
+                    name: row.lv_name.clone(),
+                    size_mib,
+                    device,
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    /// Allows or forbids new allocations on physical volume `pv`.
+    pub fn set_allocatable(&self, pv: &str, allocatable: bool) -> Result<()> {
+        if !self.pvs()?.iter().any(|p| p.name == pv) {
+            return Err(StorageError::NoVolume(pv.to_string()));
+        }
+        self.run("pvchange", &["-x", if allocatable { "y" } else { "n" }, pv])?;
+        Ok(())
+    }
+
+    /// Removes the missing physical volumes from group `vg`, as Ganeti's
+    /// `fix-consistency` does (`vgreduce --removemissing`).
+    pub fn repair_vg(&self, vg: &str) -> Result<()> {
+        check_name("volume group", vg)?;
+        self.require_vg(vg)?;
+        self.run("vgreduce", &["--removemissing", vg])?;
+        Ok(())
     }
 
     fn require_vg(&self, vg: &str) -> Result<VgInfo> {
@@ -463,6 +580,22 @@ mod tests {
         assert!(lv("-wi-a-----").active());
         assert!(!lv("-wi-------").active());
         assert!(!lv("-wi-XX----").active());
+    }
+
+    #[test]
+    fn a_volume_lists_each_device_it_lives_on() {
+        assert_eq!(
+            split_devices("/dev/loop3(0),/dev/loop4(12)"),
+            vec!["/dev/loop3", "/dev/loop4"]
+        );
+        assert_eq!(split_devices(""), Vec::<String>::new());
+        let text = r#"{"report": [{"pv": [
+            {"pv_name": "/dev/loop3", "vg_name": "xenvg", "pv_size": "60.00", "pv_free": "44.00", "pv_attr": "a--"},
+            {"pv_name": "/dev/loop4", "vg_name": "", "pv_size": "64.00", "pv_free": "64.00", "pv_attr": "---"}
+        ]}]}"#;
+        let r: Report<PvReport> = serde_json::from_str(text).unwrap();
+        assert!(r.report[0].pv[0].pv_attr.starts_with('a'));
+        assert!(!r.report[0].pv[1].pv_attr.starts_with('a'));
     }
 
     #[test]

@@ -142,3 +142,46 @@ fn assembling_a_plain_disk_needs_device_mapper_and_says_so() {
     dev.remove().unwrap();
     assert!(vg.lv_names().is_empty());
 }
+
+#[test]
+fn physical_volumes_and_the_volumes_on_them_are_listed_and_allocation_can_be_switched_off() {
+    let vg = TestVg::new("d");
+    let lvm = Lvm::new();
+    let pvs: Vec<_> = lvm
+        .pvs()
+        .unwrap()
+        .into_iter()
+        .filter(|p| p.vg == vg.name)
+        .collect();
+    assert_eq!(pvs.len(), 2, "{pvs:?}");
+    assert!(pvs
+        .iter()
+        .all(|p| p.allocatable && p.free_mib == p.size_mib));
+
+    lvm.create(&vg.name, "u3.disk0", 8).unwrap();
+    let vols: Vec<_> = lvm
+        .volumes()
+        .unwrap()
+        .into_iter()
+        .filter(|v| v.vg == vg.name)
+        .collect();
+    assert_eq!(vols.len(), 1, "{vols:?}");
+    assert_eq!((vols[0].name.as_str(), vols[0].size_mib), ("u3.disk0", 8));
+    assert!(pvs.iter().any(|p| p.name == vols[0].device), "{vols:?}");
+
+    lvm.set_allocatable(&pvs[0].name, false).unwrap();
+    let now = lvm.pvs().unwrap();
+    let first = now.iter().find(|p| p.name == pvs[0].name).unwrap();
+    assert!(!first.allocatable);
+    lvm.set_allocatable(&pvs[0].name, true).unwrap();
+    assert!(matches!(
+        lvm.set_allocatable("/dev/no-such-pv", false),
+        Err(StorageError::NoVolume(_))
+    ));
+    // Nothing is missing: the repair finds nothing to remove.
+    lvm.repair_vg(&vg.name).unwrap();
+    assert!(matches!(
+        lvm.repair_vg("nosuchvg1"),
+        Err(StorageError::NoVolumeGroup(_))
+    ));
+}
