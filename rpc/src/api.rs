@@ -632,6 +632,99 @@ call!(
     timeouts::FAST
 );
 
+// ---------------------------------------------------------------- node storage
+
+/// The volume groups of this node and their sizes in MiB.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct VgList {}
+call!(VgList, "vg_list", BTreeMap<String, u64>, timeouts::URGENT);
+
+/// One logical volume on one physical device (`gnt-node volumes`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeVolume {
+    pub vg: String,
+    pub name: String,
+    pub size_mib: u64,
+    /// The physical device, e.g. `/dev/sdb1`.
+    pub device: String,
+}
+
+/// Every logical volume of this node, once per device it lives on.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct NodeVolumes {}
+call!(NodeVolumes, "node_volumes", Vec<NodeVolume>, timeouts::FAST);
+
+/// Ganeti's storage types for the node storage calls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum StorageType {
+    #[serde(rename = "lvm-vg")]
+    LvmVg,
+    #[serde(rename = "lvm-pv")]
+    LvmPv,
+    #[serde(rename = "file")]
+    File,
+}
+
+impl StorageType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StorageType::LvmVg => "lvm-vg",
+            StorageType::LvmPv => "lvm-pv",
+            StorageType::File => "file",
+        }
+    }
+}
+
+/// One storage unit of a node (`gnt-node list-storage`): a volume group,
+/// a physical volume or a file storage directory. Sizes in MiB.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StorageUnitInfo {
+    pub name: String,
+    pub size: u64,
+    pub used: u64,
+    pub free: u64,
+    pub allocatable: bool,
+}
+
+/// The storage units of a type on this node (`name`: only that one; for
+/// `file`, the directory to measure).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StorageList {
+    pub kind: StorageType,
+    #[serde(default)]
+    pub name: Option<String>,
+}
+call!(
+    StorageList,
+    "storage_list",
+    Vec<StorageUnitInfo>,
+    timeouts::NORMAL
+);
+
+/// Changes a storage unit: only an LVM physical volume's `allocatable`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StorageModify {
+    pub kind: StorageType,
+    pub name: String,
+    pub allocatable: bool,
+}
+call!(StorageModify, "storage_modify", (), timeouts::NORMAL);
+
+/// Repairs a storage unit (`fix-consistency`: an LVM volume group loses
+/// its missing physical volumes).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StorageRepair {
+    pub kind: StorageType,
+    pub name: String,
+}
+impl Call for StorageRepair {
+    const NAME: &'static str = "storage_execute";
+    const TIMEOUT: Duration = timeouts::NORMAL;
+    /// A repair changes the group; once is enough.
+    const IDEMPOTENT: bool = false;
+    type Response = ();
+}
+
 // ---------------------------------------------------------------- OS
 
 /// Runs the OS `create` script for the instance (disks are assembled

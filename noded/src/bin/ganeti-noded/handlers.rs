@@ -46,7 +46,7 @@ fn hv_err(e: HypervisorError) -> RpcError {
     RpcError::new(kind, error_chain(&e))
 }
 
-fn st_err(e: StorageError) -> RpcError {
+pub(crate) fn st_err(e: StorageError) -> RpcError {
     let kind = match &e {
         StorageError::Unsupported(_) => ErrorKind::Unsupported,
         StorageError::PathOutsideStorageDir { .. } | StorageError::InvalidPath { .. } => {
@@ -85,7 +85,7 @@ impl State {
         self.registry.get(name).map_err(hv_err)
     }
 
-    fn storage(&self) -> CallResult<StorageContext> {
+    pub(crate) fn storage(&self) -> CallResult<StorageContext> {
         StorageContext::from_paths(&self.paths).map_err(st_err)
     }
 

@@ -4,6 +4,7 @@
 mod handlers;
 mod hooks_runner;
 mod logfile;
+mod node_storage;
 mod os;
 mod process;
 mod server;
@@ -55,6 +56,7 @@ const CERT_POLL: Duration = Duration::from_millis(500);
 fn main() -> std::process::ExitCode {
     let args = Args::parse();
     let paths = absolute_paths();
+    use_node_lvm_config(&paths);
     // Fail where the caller sees it when the address cannot be used; the
     // real listener is opened once the TLS files exist.
     if let Err(e) = check_bindable(args.bind, args.port) {
@@ -109,6 +111,20 @@ fn main() -> std::process::ExitCode {
             error!("{e:#}");
             std::process::ExitCode::FAILURE
         }
+    }
+}
+
+/// A node whose tree has its own `etc/lvm/lvm.conf` runs lvm with it
+/// (`LVM_SYSTEM_DIR`): on a virtual cluster, each node's device filter
+/// then shows it its own physical volumes only, as separate machines
+/// would. Called before any thread starts.
+fn use_node_lvm_config(paths: &Paths) {
+    let dir = paths.root().join("etc/lvm");
+    if paths.root() != std::path::Path::new("/")
+        && dir.join("lvm.conf").is_file()
+        && std::env::var_os("LVM_SYSTEM_DIR").is_none()
+    {
+        std::env::set_var("LVM_SYSTEM_DIR", &dir);
     }
 }
 

@@ -202,6 +202,7 @@ where
 }
 
 async fn dispatch(state: Arc<State>, call: &str, body: Bytes) -> CallResult<serde_json::Value> {
+    use crate::node_storage;
     use handlers as h;
     match call {
         Version::NAME => run(state, body, h::version).await,
@@ -233,6 +234,11 @@ async fn dispatch(state: Arc<State>, call: &str, body: Bytes) -> CallResult<serd
         FileStorageDirCreate::NAME => run(state, body, h::file_storage_dir_create).await,
         FileStorageDirRemove::NAME => run(state, body, h::file_storage_dir_remove).await,
         FileStorageDirRename::NAME => run(state, body, h::file_storage_dir_rename).await,
+        VgList::NAME => run(state, body, node_storage::vg_list).await,
+        NodeVolumes::NAME => run(state, body, node_storage::node_volumes).await,
+        StorageList::NAME => run(state, body, node_storage::storage_list).await,
+        StorageModify::NAME => run(state, body, node_storage::storage_modify).await,
+        StorageRepair::NAME => run(state, body, node_storage::storage_repair).await,
         InstanceOsAdd::NAME => run(state, body, h::instance_os_add).await,
         OsRename::NAME => run(state, body, h::os_rename).await,
         OsDiagnose::NAME => run(state, body, h::os_diagnose).await,
