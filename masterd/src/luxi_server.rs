@@ -266,7 +266,7 @@ pub fn cluster_info(master: &Master) -> Value {
         "uid_pool": c.uid_pool,
         "default_iallocator": c.default_iallocator,
         "default_iallocator_params": {},
-        "reserved_lvs": [],
+        "reserved_lvs": c.reserved_lvs,
         "primary_ip_version": 4,
         "prealloc_wipe_disks": false,
         "hidden_os": [],

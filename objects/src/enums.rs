@@ -145,7 +145,14 @@ pub struct UnknownHypervisor(pub String);
 /// The hypervisors ganeti-rs implements.
 pub const KNOWN_HYPERVISORS: &[&str] = &["fake", "kvm"];
 /// The disk templates ganeti-rs can create.
-pub const KNOWN_DISK_TEMPLATES: &[&str] = &["diskless", "file", "sharedfile"];
+pub const KNOWN_DISK_TEMPLATES: &[&str] = &["diskless", "file", "sharedfile", "plain"];
+
+/// Whether one of `templates` (names) keeps its disks on LVM.
+pub fn lvm_enabled<S: AsRef<str>>(templates: &[S]) -> bool {
+    templates
+        .iter()
+        .any(|t| matches!(t.as_ref(), "plain" | "drbd"))
+}
 
 /// How the hypervisor exports a disk to the instance.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]

@@ -46,7 +46,12 @@ pub struct Cluster {
     pub default_iallocator: String,
     pub maintain_node_health: bool,
     pub uid_pool: Vec<Value>,
+    /// The volume group of `plain` and `drbd` disks; empty for none.
     pub volume_group_name: String,
+    /// Regular expressions of logical volumes that `gnt-cluster verify`
+    /// leaves alone (Ganeti's `reserved_lvs`).
+    #[serde(default)]
+    pub reserved_lvs: Vec<String>,
     pub tags: Vec<String>,
     pub serial_no: u64,
     pub ctime: Timestamp,
@@ -257,6 +262,17 @@ impl Node {
 }
 
 impl Cluster {
+    /// The cluster's volume group, if it has one.
+    pub fn volume_group(&self) -> Option<&str> {
+        Some(self.volume_group_name.as_str()).filter(|v| !v.is_empty())
+    }
+
+    /// Whether a disk template that lives on LVM (`plain`, `drbd`) is
+    /// enabled.
+    pub fn lvm_enabled(&self) -> bool {
+        crate::enums::lvm_enabled(&self.enabled_disk_templates)
+    }
+
     /// The cluster's default iallocator, if it has one.
     pub fn default_allocator(&self) -> Option<&str> {
         Some(self.default_iallocator.as_str()).filter(|a| !a.is_empty())
@@ -292,6 +308,7 @@ impl Cluster {
             maintain_node_health: false,
             uid_pool: Vec::new(),
             volume_group_name: String::new(),
+            reserved_lvs: Vec::new(),
             tags: Vec::new(),
             serial_no: 1,
             ctime: now,

@@ -52,6 +52,32 @@ pub fn check_host_name(kind: &'static str, name: &str) -> Result<(), InvalidValu
     Ok(())
 }
 
+/// Checks a volume group or logical volume name as lvm accepts it: 1 to
+/// 127 letters, digits and `+_.-`, not starting with `-`, not `.` or `..`.
+/// `kind` names it in the error (`volume group`, `logical volume`).
+pub fn check_lvm_name(kind: &'static str, name: &str) -> Result<(), InvalidValue> {
+    let bad = |why| {
+        Err(InvalidValue::Name {
+            kind,
+            name: name.to_string(),
+            why,
+        })
+    };
+    if name.is_empty() || name.len() > 127 {
+        return bad("it must be 1 to 127 characters");
+    }
+    if name.starts_with('-') || name == "." || name == ".." {
+        return bad("it must not start with '-' or be '.' or '..'");
+    }
+    if !name
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"+_.-".contains(&b))
+    {
+        return bad("only letters, digits and '+_.-' are allowed");
+    }
+    Ok(())
+}
+
 /// Checks a group name: non-empty, printable, no whitespace or '/'.
 pub fn check_group_name(name: &str) -> Result<(), InvalidValue> {
     let bad = |why| {

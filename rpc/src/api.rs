@@ -185,6 +185,11 @@ pub struct StorageInfo {
     pub path: String,
     pub total_mib: u64,
     pub free_mib: u64,
+    /// Why the unit could not be measured (a volume group this node does
+    /// not have); the sizes are 0 then. The other units and the
+    /// hypervisors are reported all the same.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 call!(NodeInfo, "node_info", NodeInfoResult, timeouts::URGENT);
 

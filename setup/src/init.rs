@@ -33,7 +33,12 @@ pub struct InitParams {
     pub master_netdev: Option<String>,
     /// The default iallocator plugin; `hail` when unset and found.
     pub default_iallocator: Option<String>,
+    /// The volume group of `plain` and `drbd` disks, checked on this node.
+    pub vg_name: Option<String>,
 }
+
+/// Ganeti's smallest volume group, in MiB.
+const MIN_VG_SIZE: u64 = 20480;
 
 /// Why the cluster could not be created.
 #[derive(Debug, thiserror::Error)]
@@ -105,6 +110,10 @@ pub fn prepare(paths: &Paths, p: &InitParams) -> Result<FirstConfig, InitError> 
                 "unsupported disk template '{t}'"
             )));
         }
+    }
+    if let Some(vg) = p.vg_name.as_deref().filter(|v| !v.is_empty()) {
+        objects::validate::check_lvm_name("volume group", vg).map_err(invalid)?;
+        crate::lvm::check_volume_group(paths, vg, MIN_VG_SIZE).map_err(InitError::Invalid)?;
     }
     for path in crate::tree::master_dirs(paths) {
         std::fs::create_dir_all(&path).map_err(|source| InitError::Dir { path, source })?;
@@ -185,6 +194,9 @@ fn apply_params(cluster: &mut Cluster, p: &InitParams) {
     if let Some(d) = &p.master_netdev {
         cluster.master_netdev = d.clone();
     }
+    if let Some(vg) = &p.vg_name {
+        cluster.volume_group_name = vg.clone();
+    }
 }
 
 /// Has `ganeti-masterd --init` store `first` as the configuration of the
@@ -241,7 +253,23 @@ mod tests {
             mac_prefix: None,
             master_netdev: None,
             default_iallocator: Some(String::new()),
+            vg_name: None,
         }
+    }
+
+    #[test]
+    fn a_volume_group_this_node_lacks_is_refused_before_anything_is_made() {
+        let dir = tempfile::tempdir().unwrap();
+        let paths = Paths::new(dir.path());
+        let p = InitParams {
+            enabled_disk_templates: vec!["plain".into()],
+            vg_name: Some("gntnosuchvg".into()),
+            ..params()
+        };
+        let err = prepare(&paths, &p).unwrap_err().to_string();
+        assert!(err.contains("volume group 'gntnosuchvg' missing"), "{err}");
+        assert!(!paths.config_db().exists());
+        assert!(std::fs::read_dir(dir.path()).unwrap().next().is_none());
     }
 
     #[test]

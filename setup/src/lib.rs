@@ -35,4 +35,5 @@ pub mod daemons;
 pub mod destroy;
 pub mod init;
 pub mod join;
+pub mod lvm;
 pub mod tree;

@@ -86,24 +86,14 @@ impl Default for Lvm {
 
 /// Checks a volume group or logical volume name as lvm accepts it.
 pub fn check_name(what: &'static str, name: &str) -> Result<()> {
-    let bad = |reason: &'static str| StorageError::InvalidName {
+    objects::validate::check_lvm_name(what, name).map_err(|e| StorageError::InvalidName {
         what,
         value: name.to_string(),
-        reason,
-    };
-    if name.is_empty() || name.len() > 127 {
-        return Err(bad("must be 1 to 127 characters"));
-    }
-    if name.starts_with('-') || name == "." || name == ".." {
-        return Err(bad("must not start with '-' or be '.' or '..'"));
-    }
-    if !name
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || b"+_.-".contains(&b))
-    {
-        return Err(bad("may hold only letters, digits and '+_.-'"));
-    }
-    Ok(())
+        reason: match e {
+            objects::validate::InvalidValue::Name { why, .. } => why,
+            _ => "it is not a valid name",
+        },
+    })
 }
 
 /// `"12.00"` (MiB, no suffix) as whole MiB, rounded down.

@@ -28,8 +28,8 @@ pub fn dir_usage_mib(dir: &Path) -> Result<u64> {
         for entry in entries {
             let entry = entry.map_err(|e| StorageError::io("list", dir, e))?;
             let path = entry.path();
-            let meta = std::fs::symlink_metadata(&path)
-                .map_err(|e| StorageError::io("stat", &path, e))?;
+            let meta =
+                std::fs::symlink_metadata(&path).map_err(|e| StorageError::io("stat", &path, e))?;
             // Blocks of 512 bytes actually allocated (sparse files count
             // what they hold, as du does).
             *total = total.saturating_add(meta.blocks().saturating_mul(512));

@@ -55,7 +55,8 @@ pub struct InitArgs {
     /// Secondary IP of the master (accepted; the primary IP is used)
     #[arg(short = 's', long = "secondary-ip")]
     pub secondary_ip: Option<String>,
-    /// Volume group name (accepted; LVM is not used yet)
+    /// Volume group of the plain (LVM) disks (default xenvg when an LVM
+    /// disk template is enabled)
     #[arg(long = "vg-name")]
     pub vg_name: Option<String>,
     /// Do not modify /etc/hosts (ganeti-rs never does)
@@ -129,12 +130,14 @@ pub fn init(a: InitArgs) -> Result<i32, CliError> {
             (k, v)
         })
         .collect();
+    let enabled_disk_templates = list(&a.enabled_disk_templates);
+    let vg_name = init_vg_name(a.vg_name.as_deref(), &enabled_disk_templates)?;
     let params = InitParams {
         cluster_name: a.name.clone(),
         master_name: master.clone(),
         master_ip: ip.to_string(),
         enabled_hypervisors: list(&a.enabled_hypervisors),
-        enabled_disk_templates: list(&a.enabled_disk_templates),
+        enabled_disk_templates,
         file_storage_dir: a.file_storage_dir.clone(),
         shared_file_storage_dir: a.shared_file_storage_dir.clone(),
         hvparams,
@@ -144,12 +147,37 @@ pub fn init(a: InitArgs) -> Result<i32, CliError> {
         mac_prefix: a.mac_prefix.clone(),
         master_netdev: a.master_netdev.clone(),
         default_iallocator: a.default_iallocator.clone(),
+        vg_name,
     };
     setup::init::create_cluster(&paths, &params).map_err(|e| match e {
         InitError::Daemon(d) => CliError::exec(error_chain(&d)),
         other => CliError::invalid(error_chain(&other)),
     })?;
     Ok(exit::SUCCESS)
+}
+
+/// The volume group of a new cluster, as Ganeti's `gnt-cluster init`
+/// chooses it: the one given, else `xenvg` when an LVM disk template is
+/// enabled (the defaults, `file` and `diskless`, use none).
+fn init_vg_name(given: Option<&str>, templates: &[String]) -> Result<Option<String>, CliError> {
+    let lvm = objects::enums::lvm_enabled(templates);
+    match given {
+        Some("") if lvm => Err(CliError::invalid(
+            "LVM disk templates are enabled, but vg name not set.",
+        )),
+        Some("") => Ok(None),
+        Some(vg) => {
+            if !lvm {
+                output::out(
+                    "You specified a volume group with --vg-name, but you did not enable any \
+                     disk template that uses lvm.",
+                );
+            }
+            Ok(Some(vg.to_string()))
+        }
+        None if lvm => Ok(Some("xenvg".to_string())),
+        None => Ok(None),
+    }
 }
 
 /// Installs the cluster certificates on a new node and starts its node

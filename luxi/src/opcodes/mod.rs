@@ -189,6 +189,11 @@ pub struct ClusterSetParams {
     pub file_storage_dir: Option<String>,
     #[serde(default)]
     pub shared_file_storage_dir: Option<String>,
+    /// The volume group; empty to have none.
+    #[serde(default)]
+    pub vg_name: Option<String>,
+    #[serde(default)]
+    pub reserved_lvs: Option<Vec<String>>,
 }
 
 /// `OP_NODE_ADD`.

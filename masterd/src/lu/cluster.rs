@@ -425,12 +425,101 @@ impl LogicalUnit for VerifyGroup {
 /// `OP_CLUSTER_SET_PARAMS`.
 pub struct SetParams {
     op: opcodes::ClusterSetParams,
+    /// The vm-capable nodes that must have the (new) volume group.
+    vg_check_nodes: Vec<objects::Node>,
 }
 
 impl SetParams {
     pub fn new(op: opcodes::ClusterSetParams) -> Self {
-        SetParams { op }
+        SetParams {
+            op,
+            vg_check_nodes: Vec::new(),
+        }
     }
+}
+
+/// Ganeti's smallest volume group, in MiB.
+const MIN_VG_SIZE: u64 = 20480;
+
+/// The volume group checks of `OP_CLUSTER_SET_PARAMS` against the config;
+/// returns the nodes whose volume groups must then be looked at.
+fn check_vg_name(
+    cfg: &ConfigData,
+    op: &opcodes::ClusterSetParams,
+) -> Result<Vec<objects::Node>, Error> {
+    let cluster = &cfg.cluster;
+    let new_templates = op
+        .enabled_disk_templates
+        .as_deref()
+        .unwrap_or(&cluster.enabled_disk_templates);
+    let lvm_on = objects::enums::lvm_enabled(new_templates);
+    let lvm_gets_enabled = lvm_on && !cluster.lvm_enabled();
+    match op.vg_name.as_deref() {
+        Some("") if lvm_on => {
+            return Err(inval(
+                "Cannot unset volume group if lvm-based disk templates are or get enabled.",
+            ))
+        }
+        Some("")
+            if cfg.instances.values().any(|i| {
+                i.disks
+                    .iter()
+                    .any(|d| d.dev_type == objects::DiskTemplate::Plain)
+            }) =>
+        {
+            return Err(inval(
+                "Cannot disable lvm storage while lvm-based instances exist",
+            ))
+        }
+        None if lvm_on && cluster.volume_group().is_none() => {
+            return Err(inval(
+                "Please specify a volume group when enabling lvm-based disk-templates.",
+            ))
+        }
+        _ => {}
+    }
+    let check = (op.vg_name.as_deref().is_some_and(|v| !v.is_empty()) && lvm_on)
+        || (cluster.volume_group().is_some() && lvm_gets_enabled);
+    Ok(if check {
+        cfg.nodes
+            .values()
+            .filter(|n| n.vm_capable)
+            .cloned()
+            .collect()
+    } else {
+        Vec::new()
+    })
+}
+
+/// Every node of `nodes` that answers must have volume group `vg` of at
+/// least [`MIN_VG_SIZE`] (a node that does not answer is a warning).
+async fn check_vg_on_nodes(ctx: &Ctx, nodes: &[objects::Node], vg: &str) -> Result<(), Error> {
+    let answers = ctx.rpc().call_many(nodes, &rpc::api::VgList {}).await;
+    for (node, answer) in nodes.iter().zip(answers) {
+        let vgs = match answer {
+            Ok(v) => v,
+            Err(e) => {
+                ctx.feedback(format!(
+                    "Warning: Error while gathering data on node {} (ignoring node): {}",
+                    node.name,
+                    error_chain(&e)
+                ));
+                continue;
+            }
+        };
+        let problem = match vgs.get(vg) {
+            None => format!("volume group '{vg}' missing"),
+            Some(&size) if size < MIN_VG_SIZE => format!(
+                "volume group '{vg}' too small ({MIN_VG_SIZE} MiB required, {size} MiB found)"
+            ),
+            Some(_) => continue,
+        };
+        return Err(Error::prereq(
+            format!("Error on node '{}': {problem}", node.name),
+            luxi::ErrorCode::Environ,
+        ));
+    }
+    Ok(())
 }
 
 impl LogicalUnit for SetParams {
@@ -475,6 +564,19 @@ impl LogicalUnit for SetParams {
         if let Some(be) = &self.op.beparams {
             super::instance::check_beparams(be)?;
         }
+        if let Some(vg) = self.op.vg_name.as_deref().filter(|v| !v.is_empty()) {
+            objects::validate::check_lvm_name("volume group", vg)
+                .map_err(|e| inval(e.to_string()))?;
+        }
+        if let Some(lvs) = &self.op.reserved_lvs {
+            for re in lvs {
+                regex::Regex::new(re).map_err(|e| {
+                    inval(format!(
+                        "Invalid reserved logical volume pattern '{re}': {e}"
+                    ))
+                })?;
+            }
+        }
         Ok(())
     }
 
@@ -486,6 +588,7 @@ impl LogicalUnit for SetParams {
     }
 
     fn check_prereq(&mut self, cfg: &ConfigData) -> Result<(), Error> {
+        self.vg_check_nodes = check_vg_name(cfg, &self.op)?;
         if let Some(ts) = &self.op.enabled_disk_templates {
             if let Some(i) = cfg
                 .instances
@@ -515,8 +618,15 @@ impl LogicalUnit for SetParams {
 
     fn exec<'a>(&'a mut self, ctx: &'a Ctx) -> ExecFuture<'a> {
         Box::pin(async move {
-            let mut c = ctx.config().cluster();
             let o = &self.op;
+            if !self.vg_check_nodes.is_empty() {
+                let vg = match o.vg_name.as_deref() {
+                    Some(v) => v.to_string(),
+                    None => ctx.config().cluster().volume_group_name,
+                };
+                check_vg_on_nodes(ctx, &self.vg_check_nodes, &vg).await?;
+            }
+            let mut c = ctx.config().cluster();
             if let Some(hvp) = &o.hvparams {
                 for (hv, params) in hvp {
                     let cur = c.hvparams.entry(hv.clone()).or_default();
@@ -560,6 +670,18 @@ impl LogicalUnit for SetParams {
             }
             if let Some(v) = &o.shared_file_storage_dir {
                 c.shared_file_storage_dir = v.clone();
+            }
+            if let Some(v) = &o.vg_name {
+                if *v == c.volume_group_name {
+                    ctx.feedback(
+                        "Cluster LVM configuration already in desired state, not changing",
+                    );
+                } else {
+                    c.volume_group_name = v.clone();
+                }
+            }
+            if let Some(v) = &o.reserved_lvs {
+                c.reserved_lvs = v.clone();
             }
             if o.max_running_jobs.is_some() {
                 ctx.feedback("max_running_jobs takes effect when the master daemon restarts");

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use crate::error::Error;
 use objects::params::{be, get_bool, get_u64};
-use objects::{Disk, Instance, NicMode, Node, NodeGroup};
+use objects::{Disk, DiskTemplate, Instance, NicMode, Node, NodeGroup};
 use rpc::api::{BeParams, DiskSpec, InstanceSpec, NicSpec};
 use serde_json::Value;
 
@@ -94,9 +94,20 @@ pub fn rpc_error(what: &str, e: RpcFailure) -> Error {
 
 /// The node's view of one disk.
 pub fn disk_spec(disk: &Disk, index: usize) -> Result<DiskSpec, Error> {
-    let logical_id = match &disk.logical_id {
-        Value::Array(a) => a.get(1).and_then(Value::as_str).map(str::to_string),
-        Value::String(s) => Some(s.clone()),
+    let logical_id = match (&disk.logical_id, disk.dev_type) {
+        // `[vg, lv]`: the node names the volume `vg/lv`.
+        (Value::Array(a), DiskTemplate::Plain) => match (a.first(), a.get(1)) {
+            (Some(Value::String(vg)), Some(Value::String(lv))) => Some(format!("{vg}/{lv}")),
+            _ => {
+                return Err(Error::programmer(format!(
+                    "disk {} has an invalid plain logical id {}",
+                    disk.uuid, disk.logical_id
+                )))
+            }
+        },
+        // `[driver, path]` of file disks.
+        (Value::Array(a), _) => a.get(1).and_then(Value::as_str).map(str::to_string),
+        (Value::String(s), _) => Some(s.clone()),
         _ => None,
     };
     Ok(DiskSpec {

@@ -64,10 +64,7 @@ impl Live {
         };
         let info_req = api::NodeInfo {
             hypervisors: hvs.iter().take(1).cloned().collect(),
-            storage: vec![api::StorageUnit {
-                kind: api::DiskTemplate::File,
-                name: None,
-            }],
+            storage: vec![default_storage_unit(&master.config.read().cluster)],
         };
         let list_req = api::AllInstancesInfo { hypervisors: hvs };
         let (infos, lists) = tokio::join!(
@@ -111,5 +108,32 @@ impl Live {
             }
         }
         live
+    }
+}
+
+/// The storage that a node's `dtotal`/`dfree` measure, as Ganeti's: that
+/// of the first enabled disk template that has storage (the volume group
+/// for `plain`/`drbd`), else the file storage directory.
+fn default_storage_unit(cluster: &objects::Cluster) -> api::StorageUnit {
+    use objects::DiskTemplate;
+    for t in &cluster.enabled_disk_templates {
+        match t.parse::<DiskTemplate>() {
+            Ok(DiskTemplate::Plain | DiskTemplate::Drbd) => {
+                if let Some(vg) = cluster.volume_group() {
+                    return api::StorageUnit {
+                        kind: DiskTemplate::Plain,
+                        name: Some(vg.to_string()),
+                    };
+                }
+            }
+            Ok(kind @ (DiskTemplate::File | DiskTemplate::SharedFile)) => {
+                return api::StorageUnit { kind, name: None }
+            }
+            _ => {}
+        }
+    }
+    api::StorageUnit {
+        kind: DiskTemplate::File,
+        name: None,
     }
 }

@@ -17,7 +17,7 @@ use super::*;
 use crate::config::{new_uuid, timestamp, Changes, ConfigData};
 use crate::locking::{Level, LockRequest, Mode};
 use crate::lu::common::{check_target_node, expand_node, get_node, instance_spec, rpc_error};
-use crate::lu::instance_storage::remove_disk;
+use crate::lu::instance_storage::{check_vg_space, remove_disk};
 use crate::lu::undo::Undo;
 use crate::lu::{exists, inval, Ctx, ExecFuture, LogicalUnit};
 
@@ -98,6 +98,21 @@ impl LogicalUnit for Create {
             }
             disk_mode(d.mode.as_deref())
                 .map_err(|m| inval(format!("Invalid disk access mode '{m}' for disk {i}")))?;
+            for (k, v) in &d.other {
+                match (k.as_str(), template) {
+                    ("vg", DiskTemplate::Plain) => {
+                        let vg = v.as_str().unwrap_or_default();
+                        objects::validate::check_lvm_name("volume group", vg)
+                            .map_err(|e| inval(format!("Disk {i}: {e}")))?;
+                    }
+                    _ => {
+                        return Err(inval(format!(
+                            "Disk parameter '{k}' of disk {i} is not supported by ganeti-rs \
+                             for the '{template}' template (got {v})"
+                        )))
+                    }
+                }
+            }
         }
         for (i, n) in o.nics.iter().enumerate() {
             if let Some(mac) = &n.mac {
@@ -172,6 +187,12 @@ impl LogicalUnit for Create {
         }
         if let Some(node) = self.pnode.as_ref().and_then(|p| cfg.nodes.get(p)) {
             check_target_node(node)?;
+        }
+        if self.template == DiskTemplate::Plain && cfg.cluster.volume_group().is_none() {
+            return Err(inval(
+                "The cluster has no volume group for plain disks; set one with \
+                 'gnt-cluster modify --vg-name'",
+            ));
         }
         let name = self
             .op
@@ -294,20 +315,32 @@ impl LogicalUnit for Create {
                 let dir = o.file_storage_dir.clone().map_or(dir.clone(), |sub| {
                     format!("{dir}/{}", sub.trim_start_matches('/'))
                 });
+                let cluster_vg = cfg.cluster.volume_group_name.clone();
                 let disks: Vec<Disk> = o
                     .disks
                     .iter()
                     .enumerate()
                     .map(|(i, d)| {
                         let duuid = new_uuid();
-                        Disk {
-                            logical_id: json!([
+                        let logical_id = match self.template {
+                            // Ganeti names a volume after a new unique id.
+                            DiskTemplate::Plain => json!([
+                                d.other
+                                    .get("vg")
+                                    .and_then(|v| v.as_str())
+                                    .unwrap_or(&cluster_vg),
+                                format!("{}.disk{i}", new_uuid())
+                            ]),
+                            _ => json!([
                                 o.file_driver.clone().unwrap_or_else(|| "loop".into()),
                                 format!(
                                     "{dir}/{}/{duuid}.{}.disk{i}",
                                     o.instance_name, o.disk_template
                                 )
                             ]),
+                        };
+                        Disk {
+                            logical_id,
                             uuid: duuid,
                             name: d.name.clone(),
                             dev_type: self.template,
@@ -376,6 +409,9 @@ impl LogicalUnit for Create {
             };
             let spec = instance_spec(&ctx.config().read(), &inst)?;
 
+            if self.template == DiskTemplate::Plain {
+                check_vg_space(ctx, &pnode, &inst.disks).await?;
+            }
             // Each disk made is removed again if a later step fails, up to
             // the commit.
             let mut undo = Undo::new(ctx);

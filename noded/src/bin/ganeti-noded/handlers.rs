@@ -166,13 +166,22 @@ pub fn node_info(s: &State, r: NodeInfo) -> CallResult<NodeInfoResult> {
             })?;
             let group = storage::lvm::Lvm::new()
                 .vg(vg)
-                .map_err(st_err)?
-                .ok_or_else(|| st_err(StorageError::NoVolumeGroup(vg.to_string())))?;
-            storage_info.push(StorageInfo {
-                kind: unit.kind,
-                path: vg.to_string(),
-                total_mib: group.size_mib,
-                free_mib: group.free_mib,
+                .and_then(|g| g.ok_or_else(|| StorageError::NoVolumeGroup(vg.to_string())));
+            storage_info.push(match group {
+                Ok(g) => StorageInfo {
+                    kind: unit.kind,
+                    path: vg.to_string(),
+                    total_mib: g.size_mib,
+                    free_mib: g.free_mib,
+                    error: None,
+                },
+                Err(e) => StorageInfo {
+                    kind: unit.kind,
+                    path: vg.to_string(),
+                    total_mib: 0,
+                    free_mib: 0,
+                    error: Some(error_chain(&e)),
+                },
             });
             continue;
         }
@@ -192,6 +201,7 @@ pub fn node_info(s: &State, r: NodeInfo) -> CallResult<NodeInfoResult> {
             path: dir.display().to_string(),
             total_mib: space.total_mib,
             free_mib: space.free_mib,
+            error: None,
         });
     }
     Ok(NodeInfoResult {
