@@ -12,6 +12,11 @@
 # GANETI_VCLUSTER_HV: enabled hypervisors, the first the default (fake).
 # GANETI_VCLUSTER_HVPARAMS: hypervisor parameters for init (-H), e.g.
 #   kvm:kvm_flag=disabled,kernel_path=/path/vmlinuz
+# GANETI_VCLUSTER_VG: give every node a volume group of that name (on a
+#   sparse 20 GiB loop device of its own, which only that node's lvm sees
+#   through its etc/lvm/lvm.conf) and enable the `plain` template; needs
+#   root. Volumes can be created, listed, grown and removed; where the
+#   kernel has no device-mapper they cannot be activated.
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/.." && pwd)"
 base="${GANETI_VCLUSTER:-$repo/.vcluster}"
@@ -21,6 +26,41 @@ net="${GANETI_VCLUSTER_NET:-127.0.0}"
 
 envvars() {
     echo "export GANETI_ROOTDIR=$base/node1 GANETI_HOSTNAME=node1 PATH=$bin:\$PATH"
+}
+
+# Node k's volume group on a loop device of its own: its lvm.conf accepts
+# that device only, so each node sees its own group, as separate machines.
+lvm_up() {
+    local root="$1" vg="$2" img dev
+    mkdir -p "$root/etc/lvm" "$base/lvm"
+    img="$base/lvm/$(basename "$root").img"
+    truncate -s 20544M "$img"
+    dev=$(losetup -f --show "$img")
+    echo "$dev" > "$root/etc/lvm/loop-device"
+    cat > "$root/etc/lvm/lvm.conf" <<EOF
+devices {
+    filter = [ "a|^$dev\$|", "r|.*|" ]
+    use_devicesfile = 0
+}
+backup {
+    backup = 0
+    archive = 0
+}
+EOF
+    LVM_SYSTEM_DIR="$root/etc/lvm" LVM_SUPPRESS_FD_WARNINGS=1 \
+        vgcreate --config 'global {activation=0}' "$vg" "$dev" >/dev/null
+}
+
+lvm_down() {
+    local root="$1" dev vg
+    dev=$(cat "$root/etc/lvm/loop-device" 2>/dev/null) || return 0
+    export LVM_SYSTEM_DIR="$root/etc/lvm" LVM_SUPPRESS_FD_WARNINGS=1
+    for vg in $(vgs --noheadings -o vg_name 2>/dev/null); do
+        vgremove --config 'global {activation=0}' -f "$vg" >/dev/null 2>&1 || true
+    done
+    pvremove --config 'global {activation=0}' -ff -y "$dev" >/dev/null 2>&1 || true
+    unset LVM_SYSTEM_DIR
+    losetup -d "$dev" 2>/dev/null || true
 }
 
 down() {
@@ -43,6 +83,7 @@ down() {
         for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
         kill -KILL "$pid" 2>/dev/null || true
     done
+    for root in "$base"/node*; do lvm_down "$root"; done
     rm -rf "$base"
 }
 
@@ -64,7 +105,15 @@ up() {
         printf '%s' "$hosts" > "$root/etc/hosts"
         ln -s "$repo/share/os/tiny" "$root/srv/ganeti/os/tiny"
         ln -s "$base/shared" "$root/srv/ganeti/shared-file-storage"
+        if [ -n "${GANETI_VCLUSTER_VG:-}" ]; then
+            lvm_up "$root" "$GANETI_VCLUSTER_VG"
+        fi
     done
+    local templates=file,diskless,sharedfile vgargs=()
+    if [ -n "${GANETI_VCLUSTER_VG:-}" ]; then
+        templates+=,plain
+        vgargs=(--vg-name "$GANETI_VCLUSTER_VG")
+    fi
     export GANETI_ROOTDIR="$base/node1" GANETI_HOSTNAME=node1
     export GANETI_FAKE_MEMORY="${GANETI_FAKE_MEMORY:-8192}"
     local hvargs=()
@@ -72,8 +121,8 @@ up() {
         hvargs=(-H "$GANETI_VCLUSTER_HVPARAMS")
     fi
     "$bin/gnt-cluster" init --enabled-hypervisors="${GANETI_VCLUSTER_HV:-fake}" \
-        "${hvargs[@]}" \
-        --enabled-disk-templates=file,diskless,sharedfile \
+        "${hvargs[@]}" "${vgargs[@]}" \
+        --enabled-disk-templates="$templates" \
         --nic-parameters=link=br0 vcluster
     for k in $(seq 2 "$n"); do
         "$bin/gnt-node" add "node$k"

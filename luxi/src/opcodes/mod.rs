@@ -248,6 +248,50 @@ pub struct NodeMigrate {
     pub iallocator: Option<String>,
 }
 
+/// `OP_NODE_QUERYVOLS`: the logical volumes of nodes.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct NodeQueryvols {
+    pub output_fields: Vec<String>,
+    #[serde(default)]
+    pub nodes: Vec<String>,
+}
+
+/// `OP_NODE_QUERY_STORAGE`: the storage units of nodes.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct NodeQueryStorage {
+    pub output_fields: Vec<String>,
+    /// The cluster's default storage type when absent.
+    #[serde(default)]
+    pub storage_type: Option<String>,
+    #[serde(default)]
+    pub nodes: Vec<String>,
+    #[serde(default)]
+    pub name: Option<String>,
+}
+
+/// `OP_NODE_MODIFY_STORAGE`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct NodeModifyStorage {
+    pub node_name: String,
+    #[serde(default)]
+    pub node_uuid: Option<String>,
+    pub storage_type: String,
+    pub name: String,
+    pub changes: Params,
+}
+
+/// `OP_REPAIR_NODE_STORAGE`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RepairNodeStorage {
+    pub node_name: String,
+    #[serde(default)]
+    pub node_uuid: Option<String>,
+    pub storage_type: String,
+    pub name: String,
+    #[serde(default)]
+    pub ignore_consistency: bool,
+}
+
 /// `OP_NODE_EVACUATE`: moves instances off a node, in jobs.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct NodeEvacuate {
@@ -769,6 +813,10 @@ opcodes! {
     InstanceFailover(InstanceFailover) = "OP_INSTANCE_FAILOVER", summary: instance_name;
     NodeMigrate(NodeMigrate) = "OP_NODE_MIGRATE", summary: node_name;
     NodeEvacuate(NodeEvacuate) = "OP_NODE_EVACUATE", summary: node_name;
+    NodeQueryvols(NodeQueryvols) = "OP_NODE_QUERYVOLS";
+    NodeQueryStorage(NodeQueryStorage) = "OP_NODE_QUERY_STORAGE";
+    NodeModifyStorage(NodeModifyStorage) = "OP_NODE_MODIFY_STORAGE", summary: node_name;
+    RepairNodeStorage(RepairNodeStorage) = "OP_REPAIR_NODE_STORAGE", summary: node_name;
     OsDiagnose(OsDiagnose) = "OP_OS_DIAGNOSE";
     TagsGet(TagsGet) = "OP_TAGS_GET", summary: kind;
     TagsSet(TagsChange) = "OP_TAGS_SET", summary: kind;

@@ -15,6 +15,7 @@ pub mod instance;
 pub mod instance_migration;
 pub mod instance_storage;
 pub mod node;
+pub mod node_storage;
 pub mod os;
 pub mod tags;
 pub mod test;
@@ -70,6 +71,10 @@ pub fn for_opcode(op: OpCode) -> Box<dyn LogicalUnit> {
         OpCode::NodeSetParams(o) => Box::new(node::SetParams::new(o)),
         OpCode::NodeMigrate(o) => Box::new(node::Migrate::new(o)),
         OpCode::NodeEvacuate(o) => Box::new(node::Evacuate::new(o)),
+        OpCode::NodeQueryvols(o) => Box::new(node_storage::QueryVols::new(o)),
+        OpCode::NodeQueryStorage(o) => Box::new(node_storage::QueryStorage::new(o)),
+        OpCode::NodeModifyStorage(o) => Box::new(node_storage::ModifyStorage::new(o)),
+        OpCode::RepairNodeStorage(o) => Box::new(node_storage::RepairStorage::new(o)),
         OpCode::GroupAdd(o) => Box::new(group::Add::new(o)),
         OpCode::GroupRemove(o) => Box::new(group::Remove::new(o)),
         OpCode::GroupRename(o) => Box::new(group::Rename::new(o)),

@@ -78,16 +78,10 @@ pub fn storage_list(s: &State, r: StorageList) -> CallResult<Vec<StorageUnitInfo
             let ctx = s.storage()?;
             let dirs = match &r.name {
                 Some(dir) => vec![(dir.clone(), ctx.node_path(dir).map_err(st_err)?)],
-                None => vec![
-                    (
-                        ctx.file_storage_dir().display().to_string(),
-                        ctx.file_storage_dir().to_path_buf(),
-                    ),
-                    (
-                        ctx.shared_file_storage_dir().display().to_string(),
-                        ctx.shared_file_storage_dir().to_path_buf(),
-                    ),
-                ],
+                None => vec![(
+                    ctx.file_storage_dir().display().to_string(),
+                    ctx.file_storage_dir().to_path_buf(),
+                )],
             };
             let mut out = Vec::new();
             for (name, dir) in dirs {

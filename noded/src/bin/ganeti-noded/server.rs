@@ -255,3 +255,34 @@ async fn dispatch(state: Arc<State>, call: &str, body: Bytes) -> CallResult<serd
         )),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every call the node says it serves (`rpc::api::CALLS`, which the
+    /// server checks first) has its handler, and nothing else is served.
+    #[tokio::test]
+    async fn every_listed_call_is_dispatched() {
+        let dir = tempfile::tempdir().unwrap();
+        let paths = objects::paths::Paths::new(dir.path());
+        let state = Arc::new(State {
+            registry: hypervisors::Registry::new(&paths),
+            paths,
+            node_name: "node1".into(),
+            hooks: None,
+            left: tokio::sync::Notify::new(),
+        });
+        for call in CALLS {
+            // `null` is no call's request, so nothing acts: the answer
+            // is a bad request, never "unknown call".
+            if let Err(e) = dispatch(state.clone(), call, Bytes::from_static(b"null")).await {
+                assert_ne!(e.kind, ErrorKind::UnknownCall, "{call}: {}", e.message);
+            }
+        }
+        let e = dispatch(state, "no_such_call", Bytes::from_static(b"{}"))
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind, ErrorKind::UnknownCall);
+    }
+}
