@@ -324,6 +324,13 @@ impl Lvm {
         for row in reports.into_iter().flat_map(|r| r.lv) {
             let size_mib = mib("lv_size", &row.lv_size)?;
             for device in split_devices(&row.devices) {
+                // lvs reports a volume once per segment: a grown volume
+                // may have several on the same device.
+                if out.iter().any(|v: &VolumeOnDevice| {
+                    v.vg == row.vg_name && v.name == row.lv_name && v.device == device
+                }) {
+                    continue;
+                }
                 out.push(VolumeOnDevice {
                     vg: row.vg_name.clone(),
                     name: row.lv_name.clone(),

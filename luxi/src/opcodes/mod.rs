@@ -640,6 +640,46 @@ pub struct InstanceReinstall {
     pub osparams: Option<Params>,
 }
 
+/// `OP_INSTANCE_GROW_DISK`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct InstanceGrowDisk {
+    pub instance_name: String,
+    #[serde(default)]
+    pub instance_uuid: Option<String>,
+    #[serde(default = "default_true")]
+    pub wait_for_sync: bool,
+    /// The disk's index.
+    pub disk: usize,
+    /// MiB: the increase, or the new size when `absolute`.
+    pub amount: u64,
+    #[serde(default)]
+    pub absolute: bool,
+    #[serde(default)]
+    pub ignore_ipolicy: bool,
+}
+
+/// `OP_INSTANCE_ACTIVATE_DISKS`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct InstanceActivateDisks {
+    pub instance_name: String,
+    #[serde(default)]
+    pub instance_uuid: Option<String>,
+    #[serde(default)]
+    pub ignore_size: bool,
+    #[serde(default)]
+    pub wait_for_sync: bool,
+}
+
+/// `OP_INSTANCE_DEACTIVATE_DISKS`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct InstanceDeactivateDisks {
+    pub instance_name: String,
+    #[serde(default)]
+    pub instance_uuid: Option<String>,
+    #[serde(default)]
+    pub force: bool,
+}
+
 /// `OP_INSTANCE_QUERY_DATA`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct InstanceQueryData {
@@ -809,6 +849,9 @@ opcodes! {
     InstanceSetParams(InstanceSetParams) = "OP_INSTANCE_SET_PARAMS", summary: instance_name;
     InstanceReinstall(InstanceReinstall) = "OP_INSTANCE_REINSTALL", summary: instance_name;
     InstanceQueryData(InstanceQueryData) = "OP_INSTANCE_QUERY_DATA";
+    InstanceGrowDisk(InstanceGrowDisk) = "OP_INSTANCE_GROW_DISK", summary: instance_name;
+    InstanceActivateDisks(InstanceActivateDisks) = "OP_INSTANCE_ACTIVATE_DISKS", summary: instance_name;
+    InstanceDeactivateDisks(InstanceDeactivateDisks) = "OP_INSTANCE_DEACTIVATE_DISKS", summary: instance_name;
     InstanceMigrate(InstanceMigrate) = "OP_INSTANCE_MIGRATE", summary: instance_name;
     InstanceFailover(InstanceFailover) = "OP_INSTANCE_FAILOVER", summary: instance_name;
     NodeMigrate(NodeMigrate) = "OP_NODE_MIGRATE", summary: node_name;

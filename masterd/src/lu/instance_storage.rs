@@ -1,13 +1,21 @@
-//! Instance disks on the nodes.
+//! Instance disks on the nodes: the helpers of the units that make and
+//! remove disks, and the disk units (grow, activate, deactivate).
 
 use std::collections::BTreeMap;
 
+use luxi::opcodes;
 use objects::{Disk, DiskTemplate};
 use rpc::api;
+use serde_json::{json, Value};
 
+use crate::config::{Changes, ConfigData};
 use crate::error::Error;
-use crate::lu::common::rpc_error;
-use crate::lu::Ctx;
+use crate::locking::{LockRequest, Mode};
+use crate::lu::common::{
+    check_node_online, disk_spec, expand_instance, get_instance, get_node, rpc_error,
+};
+use crate::lu::instance::{instance_locks, is_running};
+use crate::lu::{inval, wrong_state, Ctx, ExecFuture, LogicalUnit};
 
 /// The volume group and volume name of a `plain` disk (`[vg, lv]`).
 pub fn plain_volume(disk: &Disk) -> Option<(&str, &str)> {
@@ -135,4 +143,333 @@ pub async fn remove_disk(
         .await
         .map(|_| ())
         .map_err(|e| objects::error_chain(&e))
+}
+
+/// Disk templates whose disks can grow (Ganeti's `DTS_GROWABLE`, less
+/// those ganeti-rs does not have).
+const GROWABLE: &[DiskTemplate] = &[
+    DiskTemplate::File,
+    DiskTemplate::SharedFile,
+    DiskTemplate::Plain,
+    DiskTemplate::Drbd,
+];
+
+fn format_mib(mib: u64) -> String {
+    if mib >= 1024 * 1024 {
+        format!("{:.1}T", mib as f64 / (1024.0 * 1024.0))
+    } else if mib >= 1024 {
+        format!("{:.1}G", mib as f64 / 1024.0)
+    } else {
+        format!("{mib}M")
+    }
+}
+
+/// The instance a disk unit works on, expanded, with its locks: the
+/// instance, and its nodes (`node_mode`).
+fn expand_for_disks(
+    cfg: &ConfigData,
+    name: &str,
+    uuid: Option<&str>,
+    node_mode: Mode,
+) -> Result<(String, LockRequest), Error> {
+    let inst = expand_instance(cfg, uuid.unwrap_or(name))?;
+    Ok((
+        inst.uuid.clone(),
+        instance_locks(cfg, &inst.uuid, node_mode),
+    ))
+}
+
+/// `OP_INSTANCE_GROW_DISK`: grows a disk on every node that holds it.
+pub struct GrowDisk {
+    op: opcodes::InstanceGrowDisk,
+    uuid: String,
+    /// MiB to add, and the size after.
+    delta: u64,
+    target: u64,
+}
+
+impl GrowDisk {
+    pub fn new(op: opcodes::InstanceGrowDisk) -> Self {
+        GrowDisk {
+            op,
+            uuid: String::new(),
+            delta: 0,
+            target: 0,
+        }
+    }
+}
+
+impl LogicalUnit for GrowDisk {
+    fn locks(&mut self, cfg: &ConfigData) -> Result<LockRequest, Error> {
+        let (uuid, req) = expand_for_disks(
+            cfg,
+            &self.op.instance_name,
+            self.op.instance_uuid.as_deref(),
+            Mode::Exclusive,
+        )?;
+        self.uuid = uuid;
+        Ok(req)
+    }
+
+    fn check_prereq(&mut self, cfg: &ConfigData) -> Result<(), Error> {
+        let inst = &cfg.instances[&self.uuid];
+        for n in inst.all_nodes() {
+            check_node_online(&cfg.nodes[&n])?;
+        }
+        let disk = inst
+            .disks
+            .get(self.op.disk)
+            .ok_or_else(|| inval(format!("Invalid disk index: {}", self.op.disk)))?;
+        if !GROWABLE.contains(&disk.dev_type) {
+            return Err(inval(format!(
+                "Instance's disk layout {} does not support growing",
+                disk.dev_type
+            )));
+        }
+        if self.op.absolute {
+            if self.op.amount < disk.size {
+                return Err(wrong_state(format!(
+                    "Requested size ({}) is smaller than current disk size ({})",
+                    format_mib(self.op.amount),
+                    format_mib(disk.size)
+                )));
+            }
+            self.target = self.op.amount;
+            self.delta = self.op.amount - disk.size;
+        } else {
+            self.delta = self.op.amount;
+            self.target = disk.size + self.op.amount;
+        }
+        if self.op.ignore_ipolicy {
+            return Err(inval(
+                "Parameter 'ignore_ipolicy' of OP_INSTANCE_GROW_DISK is not supported by \
+                 ganeti-rs yet (no instance policy is enforced)",
+            ));
+        }
+        Ok(())
+    }
+
+    fn exec<'a>(&'a mut self, ctx: &'a Ctx) -> ExecFuture<'a> {
+        Box::pin(async move {
+            let mut inst = get_instance(ctx, &self.uuid)?;
+            let index = self.op.disk;
+            let (spec, nodes) = {
+                let cfg = ctx.config().read();
+                let disk = &inst.disks[index];
+                let nodes: Vec<objects::Node> =
+                    disk.nodes.iter().map(|n| cfg.nodes[n].clone()).collect();
+                (disk_spec(disk, index)?, nodes)
+            };
+            for node in &nodes {
+                let mut sizes = BTreeMap::new();
+                if let Some((vg, _)) = plain_volume(&inst.disks[index]) {
+                    sizes.insert(vg.to_string(), self.delta);
+                }
+                check_vg_space_for(ctx, node, &sizes).await?;
+            }
+            ctx.feedback(format!(
+                "Growing disk {index} of instance '{}' by {} to {}",
+                inst.name,
+                format_mib(self.delta),
+                format_mib(self.target)
+            ));
+            if self.delta == 0 {
+                return Ok(Value::Null);
+            }
+            // A dry run everywhere first, so that a node that cannot grow
+            // it stops the operation before any disk changed.
+            for dry_run in [true, false] {
+                for node in &nodes {
+                    let req = api::BlockdevGrow {
+                        instance_name: inst.name.clone(),
+                        disk: spec.clone(),
+                        amount: self.delta,
+                        dry_run,
+                    };
+                    ctx.rpc().call(node, &req).await.map_err(|e| {
+                        let what = if dry_run {
+                            "Dry-run grow request failed to node"
+                        } else {
+                            "Grow request failed to node"
+                        };
+                        rpc_error(&format!("{what} {}", node.name), e)
+                    })?;
+                }
+            }
+            inst.disks[index].size = self.target;
+            inst.disks[index].serial_no += 1;
+            let mut ch = Changes::new();
+            ch.instance(inst);
+            ctx.commit(ch)?;
+            Ok(Value::Null)
+        })
+    }
+}
+
+/// `OP_INSTANCE_ACTIVATE_DISKS`: assembles the disks on their nodes;
+/// returns `[[node, iv_name, path], ...]` for the primary's devices.
+pub struct ActivateDisks {
+    op: opcodes::InstanceActivateDisks,
+    uuid: String,
+}
+
+impl ActivateDisks {
+    pub fn new(op: opcodes::InstanceActivateDisks) -> Self {
+        ActivateDisks {
+            op,
+            uuid: String::new(),
+        }
+    }
+}
+
+impl LogicalUnit for ActivateDisks {
+    fn locks(&mut self, cfg: &ConfigData) -> Result<LockRequest, Error> {
+        let (uuid, req) = expand_for_disks(
+            cfg,
+            &self.op.instance_name,
+            self.op.instance_uuid.as_deref(),
+            Mode::Shared,
+        )?;
+        self.uuid = uuid;
+        Ok(req)
+    }
+
+    fn check_prereq(&mut self, cfg: &ConfigData) -> Result<(), Error> {
+        let inst = &cfg.instances[&self.uuid];
+        check_node_online(&cfg.nodes[&inst.primary_node])?;
+        if self.op.ignore_size {
+            return Err(inval(
+                "Parameter 'ignore_size' of OP_INSTANCE_ACTIVATE_DISKS is not supported by \
+                 ganeti-rs yet",
+            ));
+        }
+        Ok(())
+    }
+
+    fn exec<'a>(&'a mut self, ctx: &'a Ctx) -> ExecFuture<'a> {
+        Box::pin(async move {
+            let mut inst = get_instance(ctx, &self.uuid)?;
+            let pnode = get_node(ctx, &inst.primary_node)?;
+            let mut out = Vec::new();
+            let mut done: Vec<api::DiskSpec> = Vec::new();
+            for (i, d) in inst.disks.iter().enumerate() {
+                let spec = disk_spec(d, i)?;
+                let req = api::BlockdevAssemble {
+                    instance_name: inst.name.clone(),
+                    disk: spec.clone(),
+                    on_primary: true,
+                };
+                match ctx.rpc().call(&pnode, &req).await {
+                    Ok(att) => {
+                        let path = att
+                            .path
+                            .map(|p| p.display().to_string())
+                            .or(att.uri)
+                            .unwrap_or_default();
+                        out.push(json!([pnode.name, d.iv_name, path]));
+                        done.push(spec);
+                    }
+                    Err(e) => {
+                        // What was assembled is shut down again: the disks
+                        // are all active or none is.
+                        shutdown_disks(ctx, &inst.name, &pnode, &done).await;
+                        return Err(Error::rpc(
+                            format!(
+                                "Cannot activate block devices: disk {i} of instance {} on \
+                                 node {}",
+                                inst.name, pnode.name
+                            ),
+                            e,
+                        ));
+                    }
+                }
+            }
+            if !inst.disks_active {
+                inst.disks_active = true;
+                let mut ch = Changes::new();
+                ch.instance(inst);
+                ctx.commit(ch)?;
+            }
+            Ok(Value::Array(out))
+        })
+    }
+}
+
+/// Shuts `disks` of instance `name` down on `node`; failures are warnings.
+async fn shutdown_disks(ctx: &Ctx, name: &str, node: &objects::Node, disks: &[api::DiskSpec]) {
+    for d in disks {
+        let req = api::BlockdevShutdown {
+            instance_name: name.to_string(),
+            disk: d.clone(),
+        };
+        if let Err(e) = ctx.rpc().call(node, &req).await {
+            ctx.feedback(format!(
+                "Warning: Could not shut down disk {} on node {}: {}",
+                d.index,
+                node.name,
+                objects::error_chain(&e)
+            ));
+        }
+    }
+}
+
+/// `OP_INSTANCE_DEACTIVATE_DISKS`: shuts the disks down (the data stays).
+pub struct DeactivateDisks {
+    op: opcodes::InstanceDeactivateDisks,
+    uuid: String,
+}
+
+impl DeactivateDisks {
+    pub fn new(op: opcodes::InstanceDeactivateDisks) -> Self {
+        DeactivateDisks {
+            op,
+            uuid: String::new(),
+        }
+    }
+}
+
+impl LogicalUnit for DeactivateDisks {
+    fn locks(&mut self, cfg: &ConfigData) -> Result<LockRequest, Error> {
+        let (uuid, req) = expand_for_disks(
+            cfg,
+            &self.op.instance_name,
+            self.op.instance_uuid.as_deref(),
+            Mode::Shared,
+        )?;
+        self.uuid = uuid;
+        Ok(req)
+    }
+
+    fn check_prereq(&mut self, _cfg: &ConfigData) -> Result<(), Error> {
+        Ok(())
+    }
+
+    fn exec<'a>(&'a mut self, ctx: &'a Ctx) -> ExecFuture<'a> {
+        Box::pin(async move {
+            let mut inst = get_instance(ctx, &self.uuid)?;
+            let pnode = get_node(ctx, &inst.primary_node)?;
+            if !self.op.force && !pnode.offline && is_running(ctx, &inst, &pnode).await? {
+                return Err(wrong_state(format!(
+                    "Instance {} is running, can't shutdown block devices.",
+                    inst.name
+                )));
+            }
+            let specs = inst
+                .disks
+                .iter()
+                .enumerate()
+                .map(|(i, d)| disk_spec(d, i))
+                .collect::<Result<Vec<_>, _>>()?;
+            if !pnode.offline {
+                shutdown_disks(ctx, &inst.name, &pnode, &specs).await;
+            }
+            if inst.disks_active {
+                inst.disks_active = false;
+                let mut ch = Changes::new();
+                ch.instance(inst);
+                ctx.commit(ch)?;
+            }
+            Ok(Value::Null)
+        })
+    }
 }
