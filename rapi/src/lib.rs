@@ -1,0 +1,35 @@
+//! `ganeti-rapi`: Ganeti 3.0's REST API, version 2, over LUXI.
+//!
+//! Every resource of Ganeti's `lib/rapi/connector.py` ([`routes::ROUTES`])
+//! with the same bodies, query arguments, status codes and JSON shapes;
+//! reads go to the master as queries, writes become opcodes submitted as
+//! jobs, whose ids are the answers. The master is reached over its LUXI
+//! socket only ([`master`]); nothing here knows how an opcode runs.
+//!
+//! - [`routes`]: the resource table, the router and the steps of every
+//!   request (method, names, credentials, body);
+//! - [`resources`]: one module per family of resources;
+//! - [`opcode`]: building an opcode from a request, as Ganeti's RAPI does;
+//! - [`auth`], [`users`]: Ganeti's users file and access rules;
+//! - [`server`]: HTTPS with `rapi.pem`, a bound on simultaneous clients;
+//! - [`error`]: Ganeti's error bodies.
+
+pub mod auth;
+pub mod ctx;
+pub mod error;
+pub mod master;
+pub mod opcode;
+pub mod resources;
+pub mod routes;
+pub mod server;
+pub mod state;
+pub mod users;
+
+use std::sync::Arc;
+
+use axum::Router;
+
+/// The whole application: every resource.
+pub fn app(state: Arc<state::State>) -> Router {
+    routes::router(state)
+}

@@ -1,0 +1,56 @@
+//! What every request handler shares.
+
+use std::path::Path;
+use std::time::Duration;
+
+use objects::paths::Paths;
+
+use crate::master::Master;
+use crate::users::UsersFile;
+
+/// Largest request body accepted (bigger ones get 413).
+pub const DEFAULT_MAX_BODY: usize = 4 * 1024 * 1024;
+
+/// How long the master may take to answer one LUXI call.
+pub const MASTER_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The daemon's settings that change how requests are answered.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// `--require-authentication`: reads need credentials too.
+    pub require_auth: bool,
+    /// Largest request body, in bytes.
+    pub max_body: usize,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            require_auth: false,
+            max_body: DEFAULT_MAX_BODY,
+        }
+    }
+}
+
+/// The shared state of the daemon.
+pub struct State {
+    pub master: Master,
+    pub users: UsersFile,
+    pub opts: Options,
+}
+
+impl State {
+    /// The state of the node tree `paths`: its master's socket and its
+    /// users file.
+    pub fn new(paths: &Paths, opts: Options) -> Self {
+        State::with_files(&paths.luxi_socket(), &paths.rapi_users(), opts)
+    }
+
+    pub fn with_files(socket: &Path, users: &Path, opts: Options) -> Self {
+        State {
+            master: Master::new(socket, MASTER_TIMEOUT),
+            users: UsersFile::new(users),
+            opts,
+        }
+    }
+}
