@@ -14,11 +14,13 @@ use crate::error::ApiError;
 use crate::routes::Route;
 use crate::state::State;
 
-/// A handler's answer: a value, or JSON text passed on as it is.
+/// A handler's answer: a value, JSON text passed on as it is, or a whole
+/// response of its own (a stream, plain text).
 #[derive(Debug)]
 pub enum Reply {
     Value(Value),
     Json(String),
+    Response(axum::response::Response),
 }
 
 impl From<Value> for Reply {
@@ -156,9 +158,14 @@ impl Ctx {
         Value::Array(trail)
     }
 
-    /// Submits a job of `ops`; answers with its id. A token limited to
-    /// some opcodes may submit only those.
+    /// Submits a job of `ops`; answers with its id.
     pub async fn submit(&self, ops: Vec<Value>) -> Result<Reply, ApiError> {
+        Ok(Reply::Value(self.submit_job(ops).await?))
+    }
+
+    /// Submits a job of `ops`; its id. A token limited to some opcodes
+    /// may submit only those.
+    pub async fn submit_job(&self, ops: Vec<Value>) -> Result<Value, ApiError> {
         if let Some(p) = &self.principal {
             for op in &ops {
                 let id = op.get("OP_ID").and_then(Value::as_str).unwrap_or("");
@@ -170,7 +177,7 @@ impl Ctx {
                 }
             }
         }
-        Ok(Reply::Value(self.call(&Request::SubmitJob(ops)).await?))
+        self.call(&Request::SubmitJob(ops)).await
     }
 }
 

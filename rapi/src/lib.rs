@@ -12,13 +12,16 @@
 //! - [`opcode`]: building an opcode from a request, as Ganeti's RAPI does;
 //! - [`auth`], [`users`]: Ganeti's users file and access rules;
 //! - [`server`]: HTTPS with `rapi.pem`, a bound on simultaneous clients;
-//! - [`error`]: Ganeti's error bodies.
+//! - [`error`]: Ganeti's error bodies;
+//! - [`openapi`]: the OpenAPI 3.1 document of every resource, served at
+//!   `/2/openapi.json` and checked against the router by a test.
 
 pub mod auth;
 pub mod ctx;
 pub mod error;
 pub mod master;
 pub mod opcode;
+pub mod openapi;
 pub mod resources;
 pub mod routes;
 pub mod server;

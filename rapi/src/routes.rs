@@ -98,7 +98,7 @@ macro_rules! tag_ops {
     };
 }
 
-/// Every resource.
+/// Every resource of Ganeti 3.0's RAPI.
 pub static ROUTES: &[Route] = &[
     Route {
         path: "/",
@@ -443,6 +443,18 @@ pub static ROUTES: &[Route] = &[
     },
 ];
 
+/// The resources ganeti-rs adds.
+pub static EXTRA_ROUTES: &[Route] = &[Route {
+    path: "/2/openapi.json",
+    name: "openapi",
+    ops: &[op!(Get, Anyone, crate::openapi::get)],
+}];
+
+/// Every resource, Ganeti's and ours.
+pub fn all_routes() -> impl Iterator<Item = &'static Route> {
+    ROUTES.iter().chain(EXTRA_ROUTES)
+}
+
 /// Whether `raw`, a path segment as sent, is a valid name for `param`:
 /// Ganeti's patterns (`\d+` for job ids and disk indices, `[\w._-]+`
 /// otherwise), matched against the segment before any decoding.
@@ -489,11 +501,10 @@ pub fn parse_query(q: &str) -> Vec<(String, String)> {
         .collect()
 }
 
-/// The router of every resource, plus the extra ones `extra` adds (events,
-/// metrics, the OpenAPI document).
+/// The router of every resource.
 pub fn router(state: Arc<State>) -> Router {
     let mut r = Router::new();
-    for route in ROUTES {
+    for route in all_routes() {
         let st = state.clone();
         r = r.route(
             route.path,
@@ -605,6 +616,7 @@ pub fn json_response(reply: Reply) -> Response {
     let text = match reply {
         Reply::Json(t) => t,
         Reply::Value(v) => v.to_string(),
+        Reply::Response(r) => return r,
     };
     let mut resp = Response::new(Body::from(text));
     resp.headers_mut().insert(

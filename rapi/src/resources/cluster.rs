@@ -73,13 +73,10 @@ pub async fn os(ctx: Ctx) -> Result<Reply, ApiError> {
         },
         Some(ctx.reason_trail()),
     )?;
-    let job = match ctx.submit(vec![op]).await? {
-        Reply::Value(v) => v,
-        Reply::Json(t) => serde_json::from_str(&t).unwrap_or(Value::Null),
-    };
-    let job = job
-        .as_u64()
-        .ok_or_else(|| ApiError::new(StatusCode::BAD_GATEWAY, "The master returned no job id"))?;
+    let job =
+        ctx.submit_job(vec![op]).await?.as_u64().ok_or_else(|| {
+            ApiError::new(StatusCode::BAD_GATEWAY, "The master returned no job id")
+        })?;
     let result = super::jobs::wait_for_result(&ctx, job).await?;
     let Some(Value::Array(rows)) = result.as_array().and_then(|r| r.first()).cloned() else {
         return Err(ApiError::new(StatusCode::BAD_GATEWAY, "Can't get OS list"));

@@ -209,6 +209,7 @@ impl Items<'_> {
         let reply = match items.all(ctx).await? {
             Reply::Json(t) => serde_json::from_str(&t).map_err(bad_reply)?,
             Reply::Value(v) => v,
+            Reply::Response(_) => Value::Null,
         };
         Ok(reply
             .as_array()
