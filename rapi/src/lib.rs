@@ -10,7 +10,8 @@
 //!   request (method, names, credentials, body);
 //! - [`resources`]: one module per family of resources;
 //! - [`opcode`]: building an opcode from a request, as Ganeti's RAPI does;
-//! - [`auth`], [`users`]: Ganeti's users file and access rules;
+//! - [`auth`], [`users`], [`tokens`]: Ganeti's users file and access
+//!   rules, and API tokens (`Bearer`, scoped, stored hashed);
 //! - [`server`]: HTTPS with `rapi.pem`, a bound on simultaneous clients;
 //! - [`error`]: Ganeti's error bodies;
 //! - [`openapi`]: the OpenAPI 3.1 document of every resource, served at
@@ -26,7 +27,9 @@ pub mod resources;
 pub mod routes;
 pub mod server;
 pub mod state;
+pub mod tokens;
 pub mod users;
+pub mod watched;
 
 use std::sync::Arc;
 

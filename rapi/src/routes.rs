@@ -533,7 +533,7 @@ pub fn check_access(
         state.opts.require_auth,
         authorization(req).as_deref(),
         &users,
-        |_| None,
+        |secret| crate::tokens::lookup(&state.tokens.current(), secret),
     )
 }
 

@@ -6,7 +6,8 @@ use std::time::Duration;
 use objects::paths::Paths;
 
 use crate::master::Master;
-use crate::users::UsersFile;
+use crate::tokens::{tokens_file, TokensFile};
+use crate::users::{users_file, UsersFile};
 
 /// Largest request body accepted (bigger ones get 413).
 pub const DEFAULT_MAX_BODY: usize = 4 * 1024 * 1024;
@@ -36,20 +37,29 @@ impl Default for Options {
 pub struct State {
     pub master: Master,
     pub users: UsersFile,
+    pub tokens: TokensFile,
     pub opts: Options,
 }
 
 impl State {
-    /// The state of the node tree `paths`: its master's socket and its
-    /// users file.
+    /// The state of the node tree `paths`: its master's socket, its users
+    /// and tokens files.
     pub fn new(paths: &Paths, opts: Options) -> Self {
-        State::with_files(&paths.luxi_socket(), &paths.rapi_users(), opts)
+        State::with_files(
+            &paths.luxi_socket(),
+            &paths.rapi_users(),
+            &paths.rapi_tokens(),
+            opts,
+        )
     }
 
-    pub fn with_files(socket: &Path, users: &Path, opts: Options) -> Self {
+    /// The state of a master on `socket`, with the users file `users` and
+    /// the tokens file `tokens`.
+    pub fn with_files(socket: &Path, users: &Path, tokens: &Path, opts: Options) -> Self {
         State {
             master: Master::new(socket, MASTER_TIMEOUT),
-            users: UsersFile::new(users),
+            users: users_file(users),
+            tokens: tokens_file(tokens),
             opts,
         }
     }

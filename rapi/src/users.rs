@@ -9,13 +9,12 @@
 //! modification time): a request after an edit sees the new users.
 
 use std::collections::HashMap;
-use std::os::unix::fs::MetadataExt;
-use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::path::Path;
 
 use md5::{Digest, Md5};
 
 use crate::error::AUTH_REALM;
+use crate::watched::Watched;
 
 /// One user of the file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,9 +31,12 @@ impl User {
     }
 }
 
+/// The users, by name.
+pub type Users = HashMap<String, User>;
+
 /// Parses the file's contents; lines with fewer than two fields are
 /// skipped (logged).
-pub fn parse(contents: &str) -> HashMap<String, User> {
+pub fn parse(contents: &str) -> Users {
     let mut users = HashMap::new();
     for (n, line) in contents.lines().enumerate() {
         let line = line.trim();
@@ -103,65 +105,12 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-/// What identifies a version of the file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Version {
-    dev: u64,
-    ino: u64,
-    len: u64,
-    mtime_ns: i128,
-}
+/// The users file, read again when it changes; no file means no users.
+pub type UsersFile = Watched<Users>;
 
-fn version(path: &Path) -> Option<Version> {
-    let m = std::fs::metadata(path).ok()?;
-    Some(Version {
-        dev: m.dev(),
-        ino: m.ino(),
-        len: m.len(),
-        mtime_ns: i128::from(m.mtime()) * 1_000_000_000 + i128::from(m.mtime_nsec()),
-    })
-}
-
-/// The users, by name.
-pub type Users = HashMap<String, User>;
-
-/// The users file, read again when it changes.
-pub struct UsersFile {
-    path: PathBuf,
-    /// The version of the file last read, and its users.
-    cached: Mutex<(Option<Version>, Arc<Users>)>,
-}
-
-impl UsersFile {
-    pub fn new(path: &Path) -> Self {
-        let f = UsersFile {
-            path: path.to_path_buf(),
-            cached: Mutex::new((None, Arc::new(HashMap::new()))),
-        };
-        f.current();
-        f
-    }
-
-    /// The users as the file says now; no file means no users.
-    pub fn current(&self) -> Arc<Users> {
-        let now = version(&self.path);
-        let mut cached = self.cached.lock().unwrap_or_else(|p| p.into_inner());
-        if cached.0 != now || (now.is_none() && !cached.1.is_empty()) {
-            let users = match std::fs::read_to_string(&self.path) {
-                Ok(text) => {
-                    let users = parse(&text);
-                    tracing::info!(path = %self.path.display(), users = users.len(), "read the users file");
-                    users
-                }
-                Err(e) => {
-                    tracing::warn!(path = %self.path.display(), error = %e, "no users file");
-                    HashMap::new()
-                }
-            };
-            *cached = (now, Arc::new(users));
-        }
-        cached.1.clone()
-    }
+/// Watches the users file at `path`.
+pub fn users_file(path: &Path) -> UsersFile {
+    Watched::new(path, "users file", |_, text| parse(text))
 }
 
 #[cfg(test)]
@@ -207,7 +156,7 @@ mod tests {
     fn the_file_is_read_again_when_it_changes() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("users");
-        let f = UsersFile::new(&path);
+        let f = users_file(&path);
         assert!(f.current().is_empty());
         std::fs::write(&path, "jack abc write\n").unwrap();
         assert!(f.current().contains_key("jack"));

@@ -76,6 +76,7 @@ fn fixture(max_body: usize) -> Fixture {
     let state = State::with_files(
         &sock,
         &users,
+        &dir.path().join("tokens"),
         Options {
             require_auth: false,
             max_body,
@@ -333,6 +334,7 @@ async fn no_master_is_a_bad_gateway() {
     let state = State::with_files(
         &dir.path().join("none"),
         &dir.path().join("users"),
+        &dir.path().join("tokens"),
         Options::default(),
     );
     let app = rapi::app(Arc::new(state));
