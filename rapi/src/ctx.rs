@@ -42,6 +42,8 @@ pub struct Ctx {
     pub body: Option<Value>,
     /// Who made the request, when it carried credentials.
     pub principal: Option<Principal>,
+    /// The request's headers.
+    pub headers: axum::http::HeaderMap,
 }
 
 /// Python's name of a JSON value's type, as Ganeti's messages use it.

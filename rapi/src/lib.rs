@@ -14,13 +14,18 @@
 //!   rules, and API tokens (`Bearer`, scoped, stored hashed);
 //! - [`server`]: HTTPS with `rapi.pem`, a bound on simultaneous clients;
 //! - [`error`]: Ganeti's error bodies;
+//! - [`events`]: `/2/events`, job and object changes as Server-Sent
+//!   Events, resumable with `Last-Event-ID`;
+//! - [`metrics`]: `/metrics`, the cluster in Prometheus' text format;
 //! - [`openapi`]: the OpenAPI 3.1 document of every resource, served at
 //!   `/2/openapi.json` and checked against the router by a test.
 
 pub mod auth;
 pub mod ctx;
 pub mod error;
+pub mod events;
 pub mod master;
+pub mod metrics;
 pub mod opcode;
 pub mod openapi;
 pub mod resources;

@@ -444,11 +444,23 @@ pub static ROUTES: &[Route] = &[
 ];
 
 /// The resources ganeti-rs adds.
-pub static EXTRA_ROUTES: &[Route] = &[Route {
-    path: "/2/openapi.json",
-    name: "openapi",
-    ops: &[op!(Get, Anyone, crate::openapi::get)],
-}];
+pub static EXTRA_ROUTES: &[Route] = &[
+    Route {
+        path: "/2/openapi.json",
+        name: "openapi",
+        ops: &[op!(Get, Anyone, crate::openapi::get)],
+    },
+    Route {
+        path: "/2/events",
+        name: "events",
+        ops: &[op!(Get, ReadOrWrite, crate::events::get)],
+    },
+    Route {
+        path: "/metrics",
+        name: "metrics",
+        ops: &[op!(Get, Anyone, crate::metrics::get)],
+    },
+];
 
 /// Every resource, Ganeti's and ours.
 pub fn all_routes() -> impl Iterator<Item = &'static Route> {
@@ -538,10 +550,13 @@ pub fn check_access(
 }
 
 async fn dispatch(state: Arc<State>, route: &'static Route, req: Request) -> Response {
-    match handle(state, route, req).await {
+    let method = req.method().as_str().to_string();
+    let resp = match handle(state.clone(), route, req).await {
         Ok(reply) => json_response(reply),
         Err(e) => e.into_response(),
-    }
+    };
+    state.counters.request(&method, resp.status().as_u16());
+    resp
 }
 
 async fn handle(state: Arc<State>, route: &'static Route, req: Request) -> Result<Reply, ApiError> {
@@ -555,6 +570,7 @@ async fn handle(state: Arc<State>, route: &'static Route, req: Request) -> Resul
     let items = path_items(route.path, &path).ok_or_else(ApiError::not_found)?;
     let principal = check_access(&state, op.access, &req)?;
     let query = parse_query(req.uri().query().unwrap_or(""));
+    let headers = req.headers().clone();
     let body = read_body(&state, req).await?;
     let ctx = Ctx {
         state,
@@ -563,6 +579,7 @@ async fn handle(state: Arc<State>, route: &'static Route, req: Request) -> Resul
         query,
         body,
         principal,
+        headers,
     };
     (op.handler)(ctx).await
 }

@@ -1,11 +1,14 @@
 //! What every request handler shares.
 
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use objects::paths::Paths;
 
+use crate::events::Hub;
 use crate::master::Master;
+use crate::metrics::Counters;
 use crate::tokens::{tokens_file, TokensFile};
 use crate::users::{users_file, UsersFile};
 
@@ -35,10 +38,14 @@ impl Default for Options {
 
 /// The shared state of the daemon.
 pub struct State {
-    pub master: Master,
+    pub master: Arc<Master>,
     pub users: UsersFile,
     pub tokens: TokensFile,
     pub opts: Options,
+    /// What ganeti-rapi counts for `/metrics`.
+    pub counters: Counters,
+    /// The event stream's watcher and events.
+    pub events: Arc<Hub>,
 }
 
 impl State {
@@ -57,10 +64,12 @@ impl State {
     /// the tokens file `tokens`.
     pub fn with_files(socket: &Path, users: &Path, tokens: &Path, opts: Options) -> Self {
         State {
-            master: Master::new(socket, MASTER_TIMEOUT),
+            master: Arc::new(Master::new(socket, MASTER_TIMEOUT)),
             users: users_file(users),
             tokens: tokens_file(tokens),
             opts,
+            counters: Counters::default(),
+            events: Arc::new(Hub::new()),
         }
     }
 }
