@@ -39,6 +39,17 @@ pub enum Request {
         uuids: Option<Vec<String>>,
         fields: Vec<String>,
     },
+    /// `ReplaceFilter(uuid, priority, predicates, action, reason)`: adds a
+    /// job filter rule (`uuid` `None`) or replaces one; answers with its
+    /// UUID.
+    ReplaceFilter {
+        uuid: Option<String>,
+        priority: i64,
+        predicates: Value,
+        action: Value,
+        reason: Value,
+    },
+    DeleteFilter(String),
     QueryClusterInfo,
     QueryConfigValues(Vec<String>),
     QueryTags {
@@ -135,6 +146,8 @@ impl Request {
             Request::Classic(_, _) => "QueryGroups",
             Request::QueryExports { .. } => "QueryExports",
             Request::QueryFilters { .. } => "QueryFilters",
+            Request::ReplaceFilter { .. } => "ReplaceFilter",
+            Request::DeleteFilter(_) => "DeleteFilter",
             Request::QueryClusterInfo => "QueryClusterInfo",
             Request::QueryConfigValues(_) => "QueryConfigValues",
             Request::QueryTags { .. } => "QueryTags",
@@ -222,6 +235,32 @@ impl Request {
                     fields: strings(m, &a[1])?,
                 }
             }
+            "ReplaceFilter" => {
+                let a = args_n(m, args, 5)?;
+                Request::ReplaceFilter {
+                    uuid: match &a[0] {
+                        Value::Null => None,
+                        Value::String(s) => Some(s.clone()),
+                        other => {
+                            return Err(GanetiError::luxi(format!(
+                                "ReplaceFilter: uuid must be a string or null, got {other}"
+                            )))
+                        }
+                    },
+                    priority: a[1].as_i64().ok_or_else(|| {
+                        GanetiError::luxi("ReplaceFilter: priority must be an integer")
+                    })?,
+                    predicates: a[2].clone(),
+                    action: a[3].clone(),
+                    reason: a[4].clone(),
+                }
+            }
+            "DeleteFilter" => Request::DeleteFilter(
+                args_n(m, args, 1)?[0]
+                    .as_str()
+                    .ok_or_else(|| GanetiError::luxi("DeleteFilter: uuid must be a string"))?
+                    .to_string(),
+            ),
             "QueryClusterInfo" => Request::QueryClusterInfo,
             "QueryConfigValues" => Request::QueryConfigValues(strings(m, &args_n(m, args, 1)?[0])?),
             "QueryTags" => {
@@ -303,6 +342,14 @@ impl Request {
             Request::Classic(_, q) => q.to_args(),
             Request::QueryExports { nodes, use_locking } => json!([nodes, use_locking]),
             Request::QueryFilters { uuids, fields } => json!([uuids, fields]),
+            Request::ReplaceFilter {
+                uuid,
+                priority,
+                predicates,
+                action,
+                reason,
+            } => json!([uuid, priority, predicates, action, reason]),
+            Request::DeleteFilter(uuid) => json!([uuid]),
             Request::QueryClusterInfo => json!([]),
             Request::QueryConfigValues(fields) => json!([fields]),
             Request::QueryTags { kind, name } => json!([kind, name.as_deref().unwrap_or("")]),
@@ -368,6 +415,14 @@ mod tests {
                 uuids: None,
                 fields: vec!["uuid".into()],
             },
+            Request::ReplaceFilter {
+                uuid: None,
+                priority: 10,
+                predicates: json!([["jobid", [">", "id", "watermark"]]]),
+                action: json!("REJECT"),
+                reason: json!([["gnt:client", "", 1]]),
+            },
+            Request::DeleteFilter("0f3a".into()),
             Request::QueryClusterInfo,
             Request::QueryConfigValues(vec!["cluster_name".into()]),
             Request::QueryTags {

@@ -177,6 +177,9 @@ pub async fn dispatch(master: &Arc<Master>, req: Request) -> Result<Value, Ganet
         // No exports and no filters exist yet.
         Request::QueryExports { .. } => Ok(json!({})),
         Request::QueryFilters { .. } => Ok(json!([])),
+        Request::ReplaceFilter { .. } | Request::DeleteFilter(_) => Err(GanetiError::luxi(
+            "Job filter rules are not supported by ganeti-rs yet",
+        )),
         Request::QueryClusterInfo => Ok(cluster_info(master)),
         Request::QueryConfigValues(fields) => config_values(master, &fields),
         Request::QueryTags { kind, name } => {

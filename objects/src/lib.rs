@@ -4,6 +4,7 @@
 //! happens here but two lookups on a node's tree: host names
 //! ([`resolver`]) and iallocator plugins ([`plugins`]).
 
+pub mod api_tokens;
 pub mod enums;
 pub mod error;
 pub mod ids;

@@ -79,6 +79,22 @@ impl Paths {
         self.data_dir().join("server.pem")
     }
 
+    /// The certificate and key the RAPI daemon serves (PEM, both in one
+    /// file), as Ganeti's `rapi.pem`.
+    pub fn rapi_cert(&self) -> PathBuf {
+        self.data_dir().join("rapi.pem")
+    }
+
+    /// The RAPI users file (`rapi/users`).
+    pub fn rapi_users(&self) -> PathBuf {
+        self.data_dir().join("rapi").join("users")
+    }
+
+    /// The RAPI API tokens (`rapi/tokens`, hashed).
+    pub fn rapi_tokens(&self) -> PathBuf {
+        self.data_dir().join("rapi").join("tokens")
+    }
+
     /// An ssconf file (`ssconf_<key>`).
     pub fn ssconf(&self, key: &str) -> PathBuf {
         self.data_dir().join(format!("ssconf_{key}"))
@@ -117,6 +133,11 @@ impl Paths {
     /// The node daemon's pid file.
     pub fn noded_pid(&self) -> PathBuf {
         self.run_dir().join("ganeti-noded.pid")
+    }
+
+    /// The RAPI daemon's pid file.
+    pub fn rapi_pid(&self) -> PathBuf {
+        self.run_dir().join("ganeti-rapi.pid")
     }
 
     /// Runtime directory of a hypervisor (`var/run/ganeti/<hv>-hypervisor`).

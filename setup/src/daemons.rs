@@ -15,6 +15,8 @@ use objects::paths::{Paths, HOSTNAME_ENV, ROOTDIR_ENV};
 pub const MASTERD: &str = "ganeti-masterd";
 /// The node daemon's program.
 pub const NODED: &str = "ganeti-noded";
+/// The RAPI daemon's program.
+pub const RAPI: &str = "ganeti-rapi";
 
 /// Why a daemon did not come up.
 #[derive(Debug, thiserror::Error)]
@@ -35,6 +37,8 @@ pub enum DaemonError {
     },
     #[error("The master daemon did not start; see {}", log.display())]
     MasterNotServing { log: PathBuf },
+    #[error("The RAPI daemon does not accept connections on {addr}; see {}", log.display())]
+    RapiNotListening { addr: SocketAddr, log: PathBuf },
 }
 
 /// A daemon's program: next to this program, else on the PATH.
@@ -120,6 +124,26 @@ fn noded_port() -> u16 {
         .unwrap_or(objects::paths::NODED_PORT)
 }
 
+/// The RAPI daemon's TCP port: `GANETI_RAPI_PORT`, else the default.
+fn rapi_port() -> u16 {
+    std::env::var("GANETI_RAPI_PORT")
+        .ok()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(objects::paths::RAPI_PORT)
+}
+
+/// Whether `addr` accepts connections within 30 s.
+fn wait_listening(addr: SocketAddr) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(1)).is_err() {
+        if Instant::now() > deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    true
+}
+
 /// Starts the node daemon of the tree `paths` on `ip` and waits until it
 /// accepts connections.
 pub fn start_noded(paths: &Paths, node: &str, ip: IpAddr) -> Result<(), DaemonError> {
@@ -134,16 +158,35 @@ pub fn start_noded(paths: &Paths, node: &str, ip: IpAddr) -> Result<(), DaemonEr
         &["--bind", &ip_s, "--port", &port_s],
     )?;
     let addr = SocketAddr::new(ip, port);
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(1)).is_err() {
-        if Instant::now() > deadline {
-            return Err(DaemonError::NodedNotListening {
-                root: paths.root().to_path_buf(),
-                addr,
-                log: paths.log_dir().join("node-daemon.log"),
-            });
-        }
-        std::thread::sleep(Duration::from_millis(20));
+    if !wait_listening(addr) {
+        return Err(DaemonError::NodedNotListening {
+            root: paths.root().to_path_buf(),
+            addr,
+            log: paths.log_dir().join("node-daemon.log"),
+        });
+    }
+    Ok(())
+}
+
+/// Starts the RAPI daemon of the master's tree `paths` on `ip` and waits
+/// until it accepts connections.
+pub fn start_rapi(paths: &Paths, node: &str, ip: IpAddr) -> Result<(), DaemonError> {
+    let port = rapi_port();
+    let ip_s = ip.to_string();
+    let port_s = port.to_string();
+    start(
+        RAPI,
+        paths.root(),
+        node,
+        &paths.rapi_pid(),
+        &["--bind", &ip_s, "--port", &port_s],
+    )?;
+    let addr = SocketAddr::new(ip, port);
+    if !wait_listening(addr) {
+        return Err(DaemonError::RapiNotListening {
+            addr,
+            log: paths.log_dir().join("rapi-daemon.log"),
+        });
     }
     Ok(())
 }

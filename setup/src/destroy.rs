@@ -6,7 +6,7 @@ use objects::paths::Paths;
 use crate::daemons;
 use crate::join::vcluster_root;
 
-/// Stops the master daemon, the other nodes' daemons and files when they
+/// Stops the RAPI and master daemons, the other nodes' daemons and files when they
 /// live in this machine's virtual cluster (known from the `node_list`
 /// ssconf file), then this node's daemon, and removes the master's
 /// cluster files. `me` is this node's name.
@@ -17,6 +17,7 @@ pub fn destroy_cluster(paths: &Paths, me: &str) -> std::io::Result<()> {
         .map(str::to_string)
         .filter(|n| !n.is_empty() && *n != me)
         .collect();
+    daemons::stop(&paths.rapi_pid());
     daemons::stop(&paths.masterd_pid());
     for n in nodes {
         if let Some(root) = vcluster_root(paths, me, &n) {

@@ -1,6 +1,7 @@
 //! `gnt-cluster init`: the checks, the master's tree, the cluster CA and
 //! the master's certificate, the first configuration (stored by
-//! `ganeti-masterd --init`), then the master's node and master daemons.
+//! `ganeti-masterd --init`), the RAPI certificate `rapi.pem`, then the
+//! master's node, master and RAPI daemons.
 
 use std::io::Write;
 use std::net::IpAddr;
@@ -80,6 +81,7 @@ pub fn create_cluster(paths: &Paths, p: &InitParams) -> Result<(), InitError> {
     let ip = parse_ip(&p.master_ip)?;
     daemons::start_noded(paths, &p.master_name, ip)?;
     daemons::start_masterd(paths, &p.master_name)?;
+    daemons::start_rapi(paths, &p.master_name, ip)?;
     Ok(())
 }
 
@@ -122,6 +124,15 @@ pub fn prepare(paths: &Paths, p: &InitParams) -> Result<FirstConfig, InitError> 
     rpc::tls::write_cluster_ca(paths, &ca, true)?;
     let cert = rpc::tls::create_node_cert(&ca, &p.master_name, ip)?;
     rpc::tls::write_node_cert(paths, &cert)?;
+    // RAPI's certificate, signed by the cluster CA too, for the master's
+    // name and address; the users file goes next to it, in rapi/.
+    let rapi_cert = rpc::tls::create_node_cert(&ca, &p.master_name, ip)?;
+    rpc::tls::write_file_atomically(&paths.rapi_cert(), rapi_cert.as_bytes(), 0o400)?;
+    let rapi_dir = paths.data_dir().join("rapi");
+    std::fs::create_dir_all(&rapi_dir).map_err(|source| InitError::Dir {
+        path: rapi_dir,
+        source,
+    })?;
 
     let now = timestamp();
     let nodegroup = NodeGroup::new(&new_uuid(), "default", now);
@@ -289,6 +300,7 @@ mod tests {
             paths.cluster_ca_cert(),
             paths.cluster_ca_key(),
             paths.node_cert(),
+            paths.rapi_cert(),
         ] {
             assert!(f.is_file(), "{} is missing", f.display());
         }

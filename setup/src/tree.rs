@@ -23,12 +23,13 @@ pub fn node_dirs(paths: &Paths) -> [PathBuf; 3] {
 
 /// Whether `name`, a file of the data directory, is one of the cluster's:
 /// the configuration and the job queue (with their SQLite companions),
-/// ssconf files, the node certificate and the cluster CA.
+/// ssconf files, the node and RAPI certificates and the cluster CA.
 fn is_cluster_file(name: &str) -> bool {
     name.starts_with("config.db")
         || name.starts_with("queue.db")
         || name.starts_with("ssconf_")
         || name == "server.pem"
+        || name == "rapi.pem"
         || name.starts_with("cluster-ca.")
 }
 
@@ -63,6 +64,7 @@ mod tests {
             "queue.db-shm",
             "ssconf_cluster_name",
             "server.pem",
+            "rapi.pem",
             "cluster-ca.pem",
             "cluster-ca.key",
         ];

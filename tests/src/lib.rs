@@ -11,6 +11,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 pub mod guest;
+pub mod rapi_client;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -121,6 +122,11 @@ impl VCluster {
     /// The tree of node `k` (1-based).
     pub fn root(&self, k: usize) -> PathBuf {
         self.base().join(format!("node{k}"))
+    }
+
+    /// The master's address (`127.<net>.1`), where RAPI listens.
+    pub fn master_ip(&self) -> String {
+        format!("{}.1", self.net)
     }
 
     /// The master's paths.

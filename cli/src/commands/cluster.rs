@@ -83,6 +83,11 @@ pub enum Cmd {
         #[command(flatten)]
         job: JobOpts,
     },
+    /// Make, revoke and list RAPI API tokens (add, remove, list)
+    RapiToken {
+        #[command(subcommand)]
+        cmd: crate::commands::rapi_token::TokenCmd,
+    },
     /// Search the tags of all objects for a regular expression
     SearchTags {
         #[arg(long, value_parser = ["low", "normal", "high"])]
@@ -275,6 +280,7 @@ fn dispatch(ctx: &mut Ctx, cmd: Cmd) -> Result<i32, CliError> {
             priority,
         } => verify_disks(ctx, nodegroup, priority),
         Cmd::Getmaster => getmaster(),
+        Cmd::RapiToken { cmd } => crate::commands::rapi_token::run(cmd),
         Cmd::MasterPing => Ok(match ctx.call("QueryClusterInfo", json!([])) {
             Ok(_) => exit::SUCCESS,
             Err(_) => exit::FAILURE,

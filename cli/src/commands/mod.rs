@@ -10,6 +10,7 @@ mod instance_info;
 pub mod job;
 pub mod node;
 pub mod os;
+pub mod rapi_token;
 
 use clap::{Parser, Subcommand};
 use serde_json::{json, Value};

@@ -446,6 +446,23 @@ pub fn registry<'a>() -> FieldRegistry<InstRow<'a>> {
     )
     .add(
         FieldDef::new(
+            "custom_nicparams",
+            "CustomNicParameters",
+            Other,
+            "Custom network interface parameters",
+        ),
+        c,
+        |r| {
+            Cell::normal(json!(r
+                .inst
+                .nics
+                .iter()
+                .map(|n| &n.nicparams)
+                .collect::<Vec<_>>()))
+        },
+    )
+    .add(
+        FieldDef::new(
             "disk_usage",
             "DiskUsage",
             Unit,
@@ -614,6 +631,17 @@ pub fn registry<'a>() -> FieldRegistry<InstRow<'a>> {
         ),
         c,
         |r| nic_values(r, |_, n, _| json!(n.network)),
+    )
+    .add(
+        FieldDef::new(
+            "nic.networks.names",
+            "NIC_networks_names",
+            Other,
+            "List containing each interface's network",
+        ),
+        c,
+        // No networks are stored yet: no interface names one.
+        |r| nic_values(r, |_, _, _| Value::Null),
     );
     for i in 0..MAX_INDEXED {
         r.add(

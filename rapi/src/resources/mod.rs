@@ -1,0 +1,307 @@
+//! The resources, one module per family, and what they share: reading
+//! objects through the master's query language and shaping them as
+//! Ganeti's RAPI does (a list of `{"id", "uri"}`, or with `bulk=1` a list
+//! of dicts of the resource's fields).
+
+pub mod cluster;
+pub mod filters;
+pub mod groups;
+pub mod instances;
+pub mod jobs;
+pub mod networks;
+pub mod nodes;
+pub mod query;
+pub mod tags;
+
+use std::borrow::Cow;
+
+use axum::http::StatusCode;
+use luxi::query::{ClassicQueryRequest, Filter, ItemType, QueryRequest};
+use luxi::request::Request;
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use serde_json::{json, Map, Value};
+
+use crate::ctx::{Ctx, Reply};
+use crate::error::ApiError;
+
+/// One column of a query answer.
+#[derive(Deserialize)]
+struct Column<'a> {
+    #[serde(borrow)]
+    name: Cow<'a, str>,
+    #[serde(borrow)]
+    kind: Cow<'a, str>,
+}
+
+/// A query answer, its values left as JSON text.
+#[derive(Deserialize)]
+struct Rows<'a> {
+    #[serde(borrow)]
+    fields: Vec<Column<'a>>,
+    #[serde(borrow)]
+    data: Vec<Vec<(i64, &'a RawValue)>>,
+}
+
+/// A change made to each object's dict before it is sent (Ganeti adds
+/// `beparams.memory`, the old name of `maxmem`, to instances).
+pub type Fixup = fn(&mut Map<String, Value>);
+
+/// How to read objects of one kind.
+pub struct Items<'a> {
+    pub what: ItemType,
+    pub fields: &'a [&'a str],
+    pub fixup: Option<Fixup>,
+}
+
+fn bad_reply(e: serde_json::Error) -> ApiError {
+    ApiError::new(
+        StatusCode::BAD_GATEWAY,
+        format!("Invalid query answer from the master daemon: {e}"),
+    )
+}
+
+impl Items<'_> {
+    /// The query for these fields of every object, or of the one named.
+    fn request(&self, name: Option<&str>) -> Request {
+        let filter = match name {
+            None => Filter::Empty,
+            Some(n) => ClassicQueryRequest {
+                names: vec![n.to_string()],
+                fields: vec![],
+                use_locking: false,
+            }
+            .filter(self.what),
+        };
+        Request::Query(QueryRequest {
+            what: self.what,
+            fields: self.fields.iter().map(|f| (*f).to_string()).collect(),
+            filter,
+        })
+    }
+
+    /// Every object as a dict, as JSON text (`[{...}, ...]`).
+    pub async fn all(&self, ctx: &Ctx) -> Result<Reply, ApiError> {
+        if ctx.locking()? {
+            return self.locked(ctx, None).await.map(Reply::Value);
+        }
+        let text = ctx.call_text(&self.request(None)).await?;
+        Ok(Reply::Json(self.dicts(&text, false)?))
+    }
+
+    /// The object named `name` as a dict; 404 if there is none.
+    pub async fn one(&self, ctx: &Ctx, name: &str) -> Result<Map<String, Value>, ApiError> {
+        let list = if ctx.locking()? {
+            self.locked(ctx, Some(name)).await?
+        } else {
+            let text = ctx.call_text(&self.request(Some(name))).await?;
+            serde_json::from_str(&self.dicts(&text, true)?).map_err(bad_reply)?
+        };
+        match list {
+            Value::Array(mut v) if !v.is_empty() => match v.swap_remove(0) {
+                Value::Object(m) => Ok(m),
+                _ => Err(ApiError::not_found()),
+            },
+            _ => Err(ApiError::not_found()),
+        }
+    }
+
+    /// `lock=1`: the old query call with locking, which the master
+    /// refuses as Ganeti 3.0 does; its answer if it ever takes it.
+    async fn locked(&self, ctx: &Ctx, name: Option<&str>) -> Result<Value, ApiError> {
+        let req = Request::Classic(
+            self.what,
+            ClassicQueryRequest {
+                names: name.map(|n| vec![n.to_string()]).unwrap_or_default(),
+                fields: self.fields.iter().map(|f| (*f).to_string()).collect(),
+                use_locking: true,
+            },
+        );
+        let rows = ctx.call(&req).await?;
+        let rows = rows.as_array().cloned().unwrap_or_default();
+        Ok(Value::Array(
+            rows.into_iter()
+                .map(|row| {
+                    let vals = row.as_array().cloned().unwrap_or_default();
+                    let mut m: Map<String, Value> = self
+                        .fields
+                        .iter()
+                        .map(|f| (*f).to_string())
+                        .zip(vals)
+                        .collect();
+                    if let Some(f) = self.fixup {
+                        f(&mut m);
+                    }
+                    Value::Object(m)
+                })
+                .collect(),
+        ))
+    }
+
+    /// The rows of a query answer as a list of dicts, written straight
+    /// from the answer's text. A value the master could not give (offline
+    /// node, no data) is `null`, as with Ganeti's old query calls; a field
+    /// the master does not know is an error, as there.
+    fn dicts(&self, text: &str, one: bool) -> Result<String, ApiError> {
+        let rows: Rows<'_> = serde_json::from_str(text).map_err(bad_reply)?;
+        let unknown: Vec<&str> = rows
+            .fields
+            .iter()
+            .filter(|c| c.kind == "unknown")
+            .map(|c| c.name.as_ref())
+            .collect();
+        if !unknown.is_empty() {
+            return Err(ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("Unknown output fields: {}", unknown.join(", ")),
+            ));
+        }
+        let keys: Vec<String> = rows
+            .fields
+            .iter()
+            .map(|c| Value::from(c.name.as_ref()).to_string())
+            .collect();
+        let mut out = String::with_capacity(text.len());
+        out.push('[');
+        for (i, row) in rows.data.iter().enumerate() {
+            if one && i > 0 {
+                break;
+            }
+            if i > 0 {
+                out.push(',');
+            }
+            if let Some(fix) = self.fixup {
+                let mut m = Map::new();
+                for (c, (status, v)) in rows.fields.iter().zip(row) {
+                    let v = if *status == 0 {
+                        serde_json::from_str(v.get()).map_err(bad_reply)?
+                    } else {
+                        Value::Null
+                    };
+                    m.insert(c.name.to_string(), v);
+                }
+                fix(&mut m);
+                out.push_str(&Value::Object(m).to_string());
+                continue;
+            }
+            out.push('{');
+            for (j, (key, (status, v))) in keys.iter().zip(row).enumerate() {
+                if j > 0 {
+                    out.push(',');
+                }
+                out.push_str(key);
+                out.push(':');
+                out.push_str(if *status == 0 { v.get() } else { "null" });
+            }
+            out.push('}');
+        }
+        out.push(']');
+        Ok(out)
+    }
+
+    /// The names of every object.
+    pub async fn names(&self, ctx: &Ctx) -> Result<Vec<String>, ApiError> {
+        let items = Items {
+            what: self.what,
+            fields: &["name"],
+            fixup: None,
+        };
+        let reply = match items.all(ctx).await? {
+            Reply::Json(t) => serde_json::from_str(&t).map_err(bad_reply)?,
+            Reply::Value(v) => v,
+            Reply::Response(_) => Value::Null,
+        };
+        Ok(reply
+            .as_array()
+            .map(|rows| {
+                rows.iter()
+                    .filter_map(|r| r.get("name").and_then(Value::as_str))
+                    .map(str::to_string)
+                    .collect()
+            })
+            .unwrap_or_default())
+    }
+}
+
+/// Ganeti's index of a resource: `[{id_key: name, "uri": uri_prefix + name}]`
+/// sorted by name.
+pub fn uri_list(mut names: Vec<String>, id_key: &str, uri_prefix: &str) -> Value {
+    names.sort();
+    Value::Array(
+        names
+            .into_iter()
+            .map(|n| json!({ id_key: n, "uri": format!("{uri_prefix}{n}") }))
+            .collect(),
+    )
+}
+
+/// The list of a resource: names with URIs, or with `bulk=1` every field.
+pub async fn list(
+    ctx: &Ctx,
+    items: &Items<'_>,
+    id_key: &str,
+    uri_prefix: &str,
+) -> Result<Reply, ApiError> {
+    if ctx.bulk()? {
+        items.all(ctx).await
+    } else {
+        Ok(Reply::Value(uri_list(
+            items.names(ctx).await?,
+            id_key,
+            uri_prefix,
+        )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fix(m: &mut Map<String, Value>) {
+        m.insert("extra".into(), json!(1));
+    }
+
+    #[test]
+    fn query_answers_become_dicts_with_null_for_missing_values() {
+        let text = r#"{"fields": [{"name": "name", "title": "N", "kind": "text", "doc": ""},
+                                  {"name": "mfree", "title": "M", "kind": "unit", "doc": ""}],
+                       "data": [[[0, "node1"], [0, 1024]], [[0, "node2"], [4, null]]]}"#;
+        let items = Items {
+            what: ItemType::Node,
+            fields: &["name", "mfree"],
+            fixup: None,
+        };
+        let out: Value = serde_json::from_str(&items.dicts(text, false).unwrap()).unwrap();
+        assert_eq!(
+            out,
+            json!([{"name": "node1", "mfree": 1024}, {"name": "node2", "mfree": null}])
+        );
+        let items = Items {
+            fixup: Some(fix),
+            ..items
+        };
+        let out: Value = serde_json::from_str(&items.dicts(text, true).unwrap()).unwrap();
+        assert_eq!(out, json!([{"name": "node1", "mfree": 1024, "extra": 1}]));
+    }
+
+    #[test]
+    fn an_unknown_field_is_an_error() {
+        let text = r#"{"fields": [{"name": "bogus", "title": "bogus", "kind": "unknown", "doc": ""}],
+                       "data": [[[1, null]]]}"#;
+        let items = Items {
+            what: ItemType::Node,
+            fields: &["bogus"],
+            fixup: None,
+        };
+        let e = items.dicts(text, false).unwrap_err();
+        assert_eq!(e.message.unwrap(), "Unknown output fields: bogus");
+    }
+
+    #[test]
+    fn indexes_are_sorted_with_uris() {
+        assert_eq!(
+            uri_list(vec!["b".into(), "a".into()], "id", "/2/nodes/"),
+            json!([{"id": "a", "uri": "/2/nodes/a"}, {"id": "b", "uri": "/2/nodes/b"}])
+        );
+    }
+}
