@@ -2,6 +2,9 @@
 //! the server panic: the application runs in-process against a fake
 //! master (a unix socket answering every LUXI call with a canned reply).
 
+// An integration test: a failed unwrap or expect is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 

@@ -4,6 +4,9 @@
 //! `Last-Event-ID` gets what came after; `/metrics` describes the
 //! cluster in Prometheus' text format.
 
+// An integration test: a failed unwrap or expect is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::io::{BufRead, BufReader};
 use std::process::{Child, ChildStdout, Command, Stdio};
 

@@ -9,6 +9,9 @@
 //! modules ganeti-3.0 depends on (`scripts/python-ganeti.sh` installs
 //! them); `GANETI_SKIP_PYTHON_ORACLE=1` skips it on purpose.
 
+// An integration test: a failed unwrap or expect is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use serde_json::{json, Value};
 use tests::rapi_client::{python_ganeti, RapiClient};
 use tests::VCluster;

@@ -2,6 +2,9 @@
 //! "The REST API" section runs against a virtual cluster (its address in
 //! place of 127.0.0.1) and answers without an error.
 
+// An integration test: a failed unwrap or expect is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::process::Command;
 
 use tests::{repo_root, VCluster};

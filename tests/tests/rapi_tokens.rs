@@ -3,6 +3,9 @@
 //! hashed; `ganeti-rapi` takes them as `Authorization: Bearer`, without a
 //! restart, and forgets a revoked one.
 
+// An integration test: a failed unwrap or expect is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::process::Command;
 
 use serde_json::Value;
