@@ -1321,19 +1321,29 @@ async fn plain_disks_live_on_the_nodes_volume_group() {
         assert_eq!(err.remote_kind(), Some(ErrorKind::Unsupported));
         assert!(err.to_string().contains("no device-mapper"), "{err}");
     }
-    // An unknown group is not found, and says which.
-    let err = c
+    // An unknown group is reported as such, and says which; the rest of
+    // the node's report still comes.
+    let info = c
         .call(&NodeInfo {
             hypervisors: vec![],
-            storage: vec![StorageUnit {
-                kind: DiskTemplate::Plain,
-                name: Some("nosuchvg9".into()),
-            }],
+            storage: vec![
+                StorageUnit {
+                    kind: DiskTemplate::Plain,
+                    name: Some("nosuchvg9".into()),
+                },
+                StorageUnit {
+                    kind: DiskTemplate::File,
+                    name: None,
+                },
+            ],
         })
         .await
-        .unwrap_err();
-    assert_eq!(err.remote_kind(), Some(ErrorKind::NotFound));
-    assert!(err.to_string().contains("'nosuchvg9'"), "{err}");
+        .unwrap();
+    let missing = &info.storage[0];
+    assert_eq!((missing.total_mib, missing.free_mib), (0, 0));
+    let why = missing.error.as_deref().unwrap_or_default();
+    assert!(why.contains("'nosuchvg9'"), "{why}");
+    assert!(info.storage[1].error.is_none() && info.storage[1].total_mib > 0);
 
     c.call(&BlockdevRemove {
         instance_name: "inst9".into(),
