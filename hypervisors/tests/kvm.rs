@@ -485,6 +485,7 @@ fn live_migration_between_two_roots_keeps_the_guest_running() {
             path: Some(path),
             uri: None,
             mode: Default::default(),
+            tls: None,
         }
     };
     let (src_disk, dst_disk) = (disk_on(&src), disk_on(&dst));

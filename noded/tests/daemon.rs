@@ -214,6 +214,8 @@ fn file_disk(uuid: &str, size: u64) -> DiskSpec {
         mode: DiskMode::Rw,
         name: None,
         params: Default::default(),
+        children: Vec::new(),
+        drbd: None,
     }
 }
 

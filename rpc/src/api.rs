@@ -16,8 +16,10 @@ use serde::{Deserialize, Serialize};
 pub use crate::hypervisor::{
     ConsoleInfo, HvNodeInfo, InstanceRuntimeInfo, InstanceState, MigrationStatus,
 };
-pub use crate::instance::{AttachedDisk, BeParams, HvParams, InstanceSpec, NicSpec};
-pub use crate::storage::{DeviceInfo, DiskSpec};
+pub use crate::instance::{AttachedDisk, BeParams, DiskTls, HvParams, InstanceSpec, NicSpec};
+pub use crate::storage::{
+    BlockDevStatus, DeviceInfo, DiskSpec, DrbdEndpoint, DrbdLink, DrbdStatus, LocalDiskStatus,
+};
 pub use objects::{DiskMode, DiskTemplate, NicMode};
 
 /// Version of this protocol; bumped on incompatible changes.
@@ -474,6 +476,11 @@ call!(
 // ---------------------------------------------------------------- block devices
 
 /// Creates a disk of an instance on this node.
+///
+/// A `drbd` disk is created on both of its nodes, the secondary first (as
+/// Ganeti does): each creates its volumes and its meta data and starts its
+/// storage daemon; the primary then syncs its copy to the secondary (see
+/// [`BlockdevFind`] for the progress).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BlockdevCreate {
     pub instance_name: String,
@@ -502,7 +509,8 @@ call!(
     timeouts::SLOW
 );
 
-/// Removes a disk and its data.
+/// Removes a disk and its data (a `drbd` disk: its daemon, then its
+/// volumes).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BlockdevRemove {
     pub instance_name: String,
@@ -511,6 +519,8 @@ pub struct BlockdevRemove {
 call!(BlockdevRemove, "blockdev_remove", (), timeouts::NORMAL);
 
 /// Makes a disk usable on this node; returns what the hypervisor needs.
+/// Assembling an assembled disk is fine (and sets a `drbd` disk's role
+/// from `on_primary`: the primary's copy is the one a sync copies from).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BlockdevAssemble {
     pub instance_name: String,
@@ -525,7 +535,8 @@ call!(
     timeouts::NORMAL
 );
 
-/// Makes a disk unused on this node (the data stays).
+/// Makes a disk unused on this node (the data stays). A `drbd` disk's
+/// daemon stops, with its exports and sockets.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BlockdevShutdown {
     pub instance_name: String,
@@ -563,27 +574,6 @@ call!(
     timeouts::URGENT
 );
 
-/// Health of a disk's local data (Ganeti's `ldisk` status).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum LocalDiskStatus {
-    Okay,
-    Unknown,
-    Faulty,
-}
-
-/// Status of one disk on this node (`gnt-instance info`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct BlockDevStatus {
-    pub dev_path: Option<String>,
-    /// Resync progress in percent, while a replicated disk syncs.
-    pub sync_percent: Option<f64>,
-    /// Seconds left of the resync, if known.
-    pub estimated_time: Option<u64>,
-    pub is_degraded: bool,
-    pub ldisk_status: LocalDiskStatus,
-}
-
 /// Finds a disk on this node and reports its status (`None`: not here).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BlockdevFind {
@@ -595,6 +585,96 @@ call!(
     "blockdev_find",
     Option<BlockDevStatus>,
     timeouts::URGENT
+);
+
+/// Status of several disks on this node (Ganeti's
+/// `blockdev_getmirrorstatus`; `None` for a disk not found here).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BlockdevGetMirrorStatus {
+    pub instance_name: String,
+    pub disks: Vec<DiskSpec>,
+}
+call!(
+    BlockdevGetMirrorStatus,
+    "blockdev_getmirrorstatus",
+    Vec<Option<BlockDevStatus>>,
+    timeouts::URGENT
+);
+
+/// `drbd` disks: stop replicating to the peer (Ganeti's "standalone").
+/// Writes made here meanwhile are not tracked: the next connection of a
+/// primary syncs the peer in full.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DrbdDisconnectNet {
+    pub instance_name: String,
+    pub disks: Vec<DiskSpec>,
+}
+call!(
+    DrbdDisconnectNet,
+    "drbd_disconnect_net",
+    (),
+    timeouts::NORMAL
+);
+
+/// `drbd` disks: (re)connect to the peer named in each disk's link (the
+/// disks must be assembled here). `primary` names the node whose copy is
+/// the sync source (the one running the guest); the node's role is kept
+/// when absent. A primary whose peer lacks writes starts a sync; a
+/// secondary never overwrites its peer.
+///
+/// `multimaster` is accepted for Ganeti's callers and changes nothing:
+/// both nodes of a link always accept writes from their local users and
+/// copy them to the other (what live migration needs), and only the node
+/// running the guest writes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DrbdAttachNet {
+    pub instance_name: String,
+    pub disks: Vec<DiskSpec>,
+    #[serde(default)]
+    pub multimaster: bool,
+    #[serde(default)]
+    pub primary: Option<String>,
+}
+call!(DrbdAttachNet, "drbd_attach_net", (), timeouts::NORMAL);
+
+/// `drbd` disks: how far their syncs are (Ganeti's `drbd_wait_sync`,
+/// which answers at once: the master polls). Fails for a disk that is
+/// neither connected to its peer nor syncing.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DrbdWaitSync {
+    pub instance_name: String,
+    pub disks: Vec<DiskSpec>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DrbdSyncState {
+    /// No disk is syncing.
+    pub all_done: bool,
+    /// The lowest sync progress among the disks, percent (100 when done).
+    pub min_resync: f64,
+}
+call!(
+    DrbdWaitSync,
+    "drbd_wait_sync",
+    DrbdSyncState,
+    timeouts::URGENT
+);
+
+/// Pauses (`pause`) or resumes the background syncs of disks (Ganeti's
+/// `blockdev_pause_resume_sync`). A paused `drbd` disk still copies each
+/// new write to its peer; only the copy of older differences waits.
+/// Answers, per disk, whether it worked and why not.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BlockdevPauseResumeSync {
+    pub instance_name: String,
+    pub disks: Vec<DiskSpec>,
+    pub pause: bool,
+}
+call!(
+    BlockdevPauseResumeSync,
+    "blockdev_pause_resume_sync",
+    Vec<(bool, Option<String>)>,
+    timeouts::NORMAL
 );
 
 /// Creates a directory for file-based disks (config path, below the file
@@ -945,6 +1025,11 @@ pub const CALLS: &[&str] = &[
     BlockdevGrow::NAME,
     BlockdevInfo::NAME,
     BlockdevFind::NAME,
+    BlockdevGetMirrorStatus::NAME,
+    DrbdDisconnectNet::NAME,
+    DrbdAttachNet::NAME,
+    DrbdWaitSync::NAME,
+    BlockdevPauseResumeSync::NAME,
     FileStorageDirCreate::NAME,
     FileStorageDirRemove::NAME,
     FileStorageDirRename::NAME,

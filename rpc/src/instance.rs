@@ -97,9 +97,24 @@ pub struct AttachedDisk {
     pub index: usize,
     /// Local path (file or block device), if the disk has one.
     pub path: Option<std::path::PathBuf>,
-    /// User-space URI (e.g. an NBD or RBD address), if any.
+    /// User-space URI (e.g. an NBD or RBD address), if any; a hypervisor
+    /// that can use it prefers it to `path`. A `drbd` disk's is
+    /// `nbd://<ip>:<port>/<export>`, its node's storage daemon.
     #[serde(default)]
     pub uri: Option<String>,
     #[serde(default)]
     pub mode: DiskMode,
+    /// TLS that the client of `uri` must speak, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<DiskTls>,
+}
+
+/// How a client reaches a disk's `uri` over TLS.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DiskTls {
+    /// Directory of the client's credentials in QEMU's `tls-creds-x509`
+    /// layout (`ca-cert.pem`, `client-cert.pem`, `client-key.pem`).
+    pub creds_dir: std::path::PathBuf,
+    /// The name the server's certificate must carry.
+    pub hostname: String,
 }

@@ -606,6 +606,8 @@ mod tests {
             mode: Default::default(),
             name: None,
             params: Default::default(),
+            children: Vec::new(),
+            drbd: None,
         };
         let dev = PlainDevice::open(&disk(Some("xenvg/u.disk0"))).unwrap();
         assert_eq!((dev.vg.as_str(), dev.lv.as_str()), ("xenvg", "u.disk0"));

@@ -18,6 +18,8 @@ fn disk(template: DiskTemplate, logical_id: Option<&str>) -> DiskSpec {
         mode: DiskMode::Rw,
         name: None,
         params: Default::default(),
+        children: Vec::new(),
+        drbd: None,
     }
 }
 

@@ -26,6 +26,8 @@ fn disk(vg: &str, lv: &str, size: u64) -> DiskSpec {
         mode: DiskMode::Rw,
         name: None,
         params: Default::default(),
+        children: Vec::new(),
+        drbd: None,
     }
 }
 

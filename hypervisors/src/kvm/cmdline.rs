@@ -464,6 +464,7 @@ mod tests {
             path: Some("/dev/xen,vg/disk0".into()),
             uri: None,
             mode: objects::DiskMode::Rw,
+            tls: None,
         }];
         l.nics = vec![NicSpec {
             mac: "aa:00:00:00:00:01".into(),

@@ -119,6 +119,8 @@ pub fn disk_spec(disk: &Disk, index: usize) -> Result<DiskSpec, Error> {
         mode: disk.mode,
         name: disk.name.clone(),
         params: disk.params.clone(),
+        children: Vec::new(),
+        drbd: None,
     })
 }
 

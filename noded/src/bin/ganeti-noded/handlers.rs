@@ -109,6 +109,7 @@ impl State {
                     path,
                     uri: None,
                     mode: disk.mode,
+                    tls: None,
                 })
             })
             .collect()
@@ -515,6 +516,7 @@ pub fn blockdev_assemble(s: &State, r: BlockdevAssemble) -> CallResult<AttachedD
         path,
         uri: None,
         mode: r.disk.mode,
+        tls: None,
     })
 }
 
@@ -557,6 +559,7 @@ pub fn blockdev_find(s: &State, r: BlockdevFind) -> CallResult<Option<BlockDevSt
             estimated_time: None,
             is_degraded: false,
             ldisk_status: LocalDiskStatus::Okay,
+            drbd: None,
         })),
         Err(StorageError::NotFound(_)) => Ok(None),
         Err(e) => Err(st_err(e)),

@@ -587,6 +587,8 @@ mod tests {
                 mode: DiskMode::Rw,
                 name: Some("root".into()),
                 params: Default::default(),
+                children: Vec::new(),
+                drbd: None,
             }],
             nics: vec![NicSpec {
                 mac: "aa:00:00:00:00:01".into(),
@@ -672,6 +674,7 @@ mod tests {
             path: Some("/srv/disk0".into()),
             uri: None,
             mode: DiskMode::Rw,
+            tls: None,
         }];
         let env = instance_env(&os, &instance(), &disks, 1).unwrap();
         let expect = [
