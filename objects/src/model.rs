@@ -52,6 +52,14 @@ pub struct Cluster {
     /// leaves alone (Ganeti's `reserved_lvs`).
     #[serde(default)]
     pub reserved_lvs: Vec<String>,
+    /// Replication ports given back by removed disks, used again first
+    /// (Ganeti's `tcpudp_port_pool`).
+    #[serde(default)]
+    pub tcpudp_port_pool: Vec<u16>,
+    /// The highest replication port handed out so far (Ganeti's
+    /// `highest_used_port`).
+    #[serde(default = "first_drbd_port_minus_one")]
+    pub highest_used_port: u16,
     pub tags: Vec<String>,
     pub serial_no: u64,
     pub ctime: Timestamp,
@@ -165,13 +173,18 @@ impl Instance {
     }
 
     /// Makes `to` the primary node, in place of the current one, in the
-    /// instance and in its disks' node lists (failover and migration).
+    /// instance and in its disks' node lists (failover and migration). A
+    /// mirrored disk that lives on `to` already swaps its two nodes: the
+    /// old primary becomes its secondary.
     pub fn set_primary(&mut self, to: &str) {
         let from = std::mem::replace(&mut self.primary_node, to.to_string());
         for d in &mut self.disks {
+            let on_target = d.nodes.iter().any(|n| n == to);
             for n in &mut d.nodes {
                 if *n == from {
                     *n = to.to_string();
+                } else if on_target && *n == to {
+                    *n = from.clone();
                 }
             }
         }
@@ -202,6 +215,10 @@ pub struct Disk {
     pub mode: DiskMode,
     pub params: ParamDict,
     pub spindles: Option<u64>,
+    /// The devices under a mirrored disk: for `drbd`, its data and meta
+    /// volumes (`plain` disks), as Ganeti keeps them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub children: Vec<Disk>,
     pub serial_no: u64,
     pub ctime: Timestamp,
     pub mtime: Timestamp,
@@ -261,6 +278,15 @@ impl Node {
     }
 }
 
+/// Replication ports are taken from here up (Ganeti's `FIRST_DRBD_PORT`
+/// and `LAST_DRBD_PORT`).
+pub const FIRST_DRBD_PORT: u16 = 11000;
+pub const LAST_DRBD_PORT: u16 = 14999;
+
+fn first_drbd_port_minus_one() -> u16 {
+    FIRST_DRBD_PORT - 1
+}
+
 impl Cluster {
     /// The cluster's volume group, if it has one.
     pub fn volume_group(&self) -> Option<&str> {
@@ -309,6 +335,8 @@ impl Cluster {
             uid_pool: Vec::new(),
             volume_group_name: String::new(),
             reserved_lvs: Vec::new(),
+            tcpudp_port_pool: Vec::new(),
+            highest_used_port: first_drbd_port_minus_one(),
             tags: Vec::new(),
             serial_no: 1,
             ctime: now,

@@ -35,6 +35,8 @@ pub enum ConfigError {
     NotInitialized,
     #[error("the configuration database already holds a cluster")]
     AlreadyInitialized,
+    #[error("no replication port is free (all of {first} to {last} are in use)")]
+    NoFreePort { first: u16, last: u16 },
 }
 
 /// The whole configuration, in memory.
@@ -304,6 +306,9 @@ impl Changes {
 pub struct ConfigStore {
     db: Mutex<Connection>,
     data: RwLock<ConfigData>,
+    /// Held while a replication port is taken or given back, which
+    /// reads and writes the cluster object.
+    ports: Mutex<()>,
 }
 
 const SCHEMA: &str = "
@@ -373,6 +378,7 @@ impl ConfigStore {
         Ok(ConfigStore {
             db: Mutex::new(conn),
             data: RwLock::new(data),
+            ports: Mutex::new(()),
         })
     }
 
@@ -403,6 +409,7 @@ impl ConfigStore {
         Ok(ConfigStore {
             db: Mutex::new(conn),
             data: RwLock::new(data),
+            ports: Mutex::new(()),
         })
     }
 
@@ -414,6 +421,49 @@ impl ConfigStore {
     /// A copy of the cluster object.
     pub fn cluster(&self) -> Cluster {
         self.read().cluster.clone()
+    }
+
+    /// Takes a replication port for a new mirrored disk, committed at
+    /// once (Ganeti's `AllocatePort`): one given back earlier, else the
+    /// next above every port handed out.
+    pub fn allocate_port(&self) -> Result<u16, ConfigError> {
+        let _guard = self.ports.lock().unwrap_or_else(|e| e.into_inner());
+        let mut cluster = self.cluster();
+        let port = match cluster.tcpudp_port_pool.pop() {
+            Some(p) => p,
+            None => {
+                let next = cluster.highest_used_port.saturating_add(1);
+                if next > objects::LAST_DRBD_PORT {
+                    return Err(ConfigError::NoFreePort {
+                        first: objects::FIRST_DRBD_PORT,
+                        last: objects::LAST_DRBD_PORT,
+                    });
+                }
+                cluster.highest_used_port = next;
+                next
+            }
+        };
+        let mut ch = Changes::new();
+        ch.cluster(cluster);
+        self.commit(ch)?;
+        Ok(port)
+    }
+
+    /// Gives replication ports back, for later disks.
+    pub fn release_ports(&self, ports: &[u16]) -> Result<(), ConfigError> {
+        if ports.is_empty() {
+            return Ok(());
+        }
+        let _guard = self.ports.lock().unwrap_or_else(|e| e.into_inner());
+        let mut cluster = self.cluster();
+        for p in ports {
+            if !cluster.tcpudp_port_pool.contains(p) {
+                cluster.tcpudp_port_pool.push(*p);
+            }
+        }
+        let mut ch = Changes::new();
+        ch.cluster(cluster);
+        self.commit(ch).map(|_| ())
     }
 
     /// Commits `changes` in one transaction; returns the new cluster serial.

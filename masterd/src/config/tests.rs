@@ -198,3 +198,41 @@ fn instances_by_name_follow_adds_renames_and_removals() {
     });
     assert_eq!(names(&store), ["inst0", "inst2"]);
 }
+
+#[test]
+fn replication_ports_are_handed_out_once_and_reused_after_release() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = fresh(dir.path());
+    let a = store.allocate_port().unwrap();
+    let b = store.allocate_port().unwrap();
+    assert_eq!(
+        (a, b),
+        (objects::FIRST_DRBD_PORT, objects::FIRST_DRBD_PORT + 1)
+    );
+    store.release_ports(&[a]).unwrap();
+    assert_eq!(
+        store.allocate_port().unwrap(),
+        a,
+        "a released port comes back first"
+    );
+    assert_eq!(store.allocate_port().unwrap(), b + 1);
+    drop(store);
+    // What was handed out survives a restart.
+    let store = ConfigStore::open(&dir.path().join("config.db")).unwrap();
+    assert_eq!(store.allocate_port().unwrap(), b + 2);
+    // Concurrent allocations never share a port.
+    let store = std::sync::Arc::new(store);
+    let ports: Vec<u16> = (0..8)
+        .map(|_| {
+            let s = store.clone();
+            std::thread::spawn(move || s.allocate_port().unwrap())
+        })
+        .collect::<Vec<_>>()
+        .into_iter()
+        .map(|h| h.join().unwrap())
+        .collect();
+    let mut unique = ports.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), ports.len(), "{ports:?}");
+}

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use crate::error::Error;
 use objects::params::{be, get_bool, get_u64};
 use objects::{Disk, DiskTemplate, Instance, NicMode, Node, NodeGroup};
-use rpc::api::{BeParams, DiskSpec, InstanceSpec, NicSpec};
+use rpc::api::{BeParams, DiskSpec, DrbdEndpoint, DrbdLink, InstanceSpec, NicSpec};
 use serde_json::Value;
 
 use super::{noent, wrong_state, Ctx};
@@ -92,24 +92,54 @@ pub fn rpc_error(what: &str, e: RpcFailure) -> Error {
     Error::rpc(what, e)
 }
 
-/// The node's view of one disk.
-pub fn disk_spec(disk: &Disk, index: usize) -> Result<DiskSpec, Error> {
+/// The node's view of one disk (for a `drbd` disk, its volumes and both
+/// ends of its replication, from `cfg`).
+pub fn disk_spec(cfg: &ConfigData, disk: &Disk, index: usize) -> Result<DiskSpec, Error> {
+    let bad = || {
+        Error::programmer(format!(
+            "disk {} has an invalid {} logical id {}",
+            disk.uuid, disk.dev_type, disk.logical_id
+        ))
+    };
+    let mut drbd = None;
     let logical_id = match (&disk.logical_id, disk.dev_type) {
         // `[vg, lv]`: the node names the volume `vg/lv`.
         (Value::Array(a), DiskTemplate::Plain) => match (a.first(), a.get(1)) {
             (Some(Value::String(vg)), Some(Value::String(lv))) => Some(format!("{vg}/{lv}")),
-            _ => {
-                return Err(Error::programmer(format!(
-                    "disk {} has an invalid plain logical id {}",
-                    disk.uuid, disk.logical_id
-                )))
-            }
+            _ => return Err(bad()),
         },
+        // Ganeti's `[node A, node B, port, minor A, minor B, secret]`.
+        (Value::Array(a), DiskTemplate::Drbd) => {
+            let node = |v: Option<&Value>| -> Result<DrbdEndpoint, Error> {
+                let uuid = v.and_then(Value::as_str).ok_or_else(bad)?;
+                let n = cfg.nodes.get(uuid).ok_or_else(bad)?;
+                Ok(DrbdEndpoint {
+                    node: n.name.clone(),
+                    ip: replication_ip(n).to_string(),
+                })
+            };
+            let port = a
+                .get(2)
+                .and_then(Value::as_u64)
+                .and_then(|p| u16::try_from(p).ok())
+                .ok_or_else(bad)?;
+            drbd = Some(DrbdLink {
+                nodes: [node(a.first())?, node(a.get(1))?],
+                port,
+            });
+            None
+        }
         // `[driver, path]` of file disks.
         (Value::Array(a), _) => a.get(1).and_then(Value::as_str).map(str::to_string),
         (Value::String(s), _) => Some(s.clone()),
         _ => None,
     };
+    let children = disk
+        .children
+        .iter()
+        .enumerate()
+        .map(|(i, c)| disk_spec(cfg, c, i))
+        .collect::<Result<Vec<_>, _>>()?;
     Ok(DiskSpec {
         uuid: disk.uuid.clone(),
         index,
@@ -119,9 +149,19 @@ pub fn disk_spec(disk: &Disk, index: usize) -> Result<DiskSpec, Error> {
         mode: disk.mode,
         name: disk.name.clone(),
         params: disk.params.clone(),
-        children: Vec::new(),
-        drbd: None,
+        children,
+        drbd,
     })
+}
+
+/// The address a node replicates disks on: its secondary IP, else its
+/// primary one.
+pub fn replication_ip(node: &Node) -> &str {
+    if node.secondary_ip.is_empty() {
+        &node.primary_ip
+    } else {
+        &node.secondary_ip
+    }
 }
 
 /// The filled backend parameters as the node wants them.
@@ -144,7 +184,7 @@ pub fn instance_spec(cfg: &ConfigData, inst: &Instance) -> Result<InstanceSpec, 
         .disks
         .iter()
         .enumerate()
-        .map(|(i, d)| disk_spec(d, i))
+        .map(|(i, d)| disk_spec(cfg, d, i))
         .collect::<Result<Vec<_>, _>>()?;
     let nics = inst
         .nics

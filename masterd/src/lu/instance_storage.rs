@@ -26,6 +26,16 @@ pub fn plain_volume(disk: &Disk) -> Option<(&str, &str)> {
     Some((a.first()?.as_str()?, a.get(1)?.as_str()?))
 }
 
+/// The volume group and volume that hold a disk's data: a `plain` disk's
+/// own, a `drbd` disk's data volume (when it lives on LVM).
+pub fn data_volume(disk: &Disk) -> Option<(&str, &str)> {
+    match disk.dev_type {
+        DiskTemplate::Plain => plain_volume(disk),
+        DiskTemplate::Drbd => disk.children.first().and_then(plain_volume),
+        _ => None,
+    }
+}
+
 /// Refuses, with Ganeti's message, when `node` lacks the space in some
 /// volume group for the `plain` disks among `disks` (`extra` MiB each
 /// when growing, their size when creating: `sizes`).
@@ -82,12 +92,16 @@ pub async fn check_vg_space_for(
     Ok(())
 }
 
-/// [`check_vg_space_for`] the `plain` disks among `disks` at their sizes.
+/// [`check_vg_space_for`] the logical volumes of `disks` (`plain` disks and
+/// the volumes under `drbd` ones) at their sizes.
 pub async fn check_vg_space(ctx: &Ctx, node: &objects::Node, disks: &[Disk]) -> Result<(), Error> {
     let mut sizes: BTreeMap<String, u64> = BTreeMap::new();
     for d in disks {
-        if let Some((vg, _)) = plain_volume(d) {
-            *sizes.entry(vg.to_string()).or_default() += d.size;
+        // A mirrored disk's volumes are its children (data and meta).
+        for v in std::iter::once(d).chain(&d.children) {
+            if let Some((vg, _)) = plain_volume(v) {
+                *sizes.entry(vg.to_string()).or_default() += v.size;
+            }
         }
     }
     check_vg_space_for(ctx, node, &sizes).await
@@ -258,11 +272,11 @@ impl LogicalUnit for GrowDisk {
                 let disk = &inst.disks[index];
                 let nodes: Vec<objects::Node> =
                     disk.nodes.iter().map(|n| cfg.nodes[n].clone()).collect();
-                (disk_spec(disk, index)?, nodes)
+                (disk_spec(&cfg, disk, index)?, nodes)
             };
             for node in &nodes {
                 let mut sizes = BTreeMap::new();
-                if let Some((vg, _)) = plain_volume(&inst.disks[index]) {
+                if let Some((vg, _)) = data_volume(&inst.disks[index]) {
                     sizes.insert(vg.to_string(), self.delta);
                 }
                 check_vg_space_for(ctx, node, &sizes).await?;
@@ -349,38 +363,65 @@ impl LogicalUnit for ActivateDisks {
     fn exec<'a>(&'a mut self, ctx: &'a Ctx) -> ExecFuture<'a> {
         Box::pin(async move {
             let mut inst = get_instance(ctx, &self.uuid)?;
-            let pnode = get_node(ctx, &inst.primary_node)?;
+            let (pnode, snodes, specs) = {
+                let cfg = ctx.config().read();
+                let specs = inst
+                    .disks
+                    .iter()
+                    .enumerate()
+                    .map(|(i, d)| disk_spec(&cfg, d, i))
+                    .collect::<Result<Vec<_>, _>>()?;
+                let snodes: Vec<objects::Node> = inst
+                    .secondary_nodes()
+                    .iter()
+                    .filter_map(|u| cfg.nodes.get(u).cloned())
+                    .collect();
+                (cfg.nodes[&inst.primary_node].clone(), snodes, specs)
+            };
+            // The secondaries first, then the primary, as Ganeti: a
+            // mirrored disk's primary then finds its peer ready.
             let mut out = Vec::new();
-            let mut done: Vec<api::DiskSpec> = Vec::new();
-            for (i, d) in inst.disks.iter().enumerate() {
-                let spec = disk_spec(d, i)?;
-                let req = api::BlockdevAssemble {
-                    instance_name: inst.name.clone(),
-                    disk: spec.clone(),
-                    on_primary: true,
-                };
-                match ctx.rpc().call(&pnode, &req).await {
-                    Ok(att) => {
-                        let path = att
-                            .path
-                            .map(|p| p.display().to_string())
-                            .or(att.uri)
-                            .unwrap_or_default();
-                        out.push(json!([pnode.name, d.iv_name, path]));
-                        done.push(spec);
+            let mut done: Vec<(objects::Node, api::DiskSpec)> = Vec::new();
+            let order = snodes
+                .iter()
+                .map(|n| (n, false))
+                .chain(std::iter::once((&pnode, true)));
+            for (node, on_primary) in order {
+                for (d, spec) in inst.disks.iter().zip(&specs) {
+                    if !d.nodes.contains(&node.uuid) {
+                        continue;
                     }
-                    Err(e) => {
-                        // What was assembled is shut down again: the disks
-                        // are all active or none is.
-                        shutdown_disks(ctx, &inst.name, &pnode, &done).await;
-                        return Err(Error::rpc(
-                            format!(
-                                "Cannot activate block devices: disk {i} of instance {} on \
-                                 node {}",
-                                inst.name, pnode.name
-                            ),
-                            e,
-                        ));
+                    let req = api::BlockdevAssemble {
+                        instance_name: inst.name.clone(),
+                        disk: spec.clone(),
+                        on_primary,
+                    };
+                    match ctx.rpc().call(node, &req).await {
+                        Ok(att) if on_primary => {
+                            let path = att
+                                .path
+                                .map(|p| p.display().to_string())
+                                .or(att.uri)
+                                .unwrap_or_default();
+                            out.push(json!([node.name, d.iv_name, path]));
+                            done.push((node.clone(), spec.clone()));
+                        }
+                        Ok(_) => done.push((node.clone(), spec.clone())),
+                        Err(e) => {
+                            // What was assembled is shut down again: the
+                            // disks are all active or none is.
+                            for (n, sp) in done.iter().rev() {
+                                shutdown_disks(ctx, &inst.name, n, std::slice::from_ref(sp)).await;
+                            }
+                            return Err(Error::rpc(
+                                format!(
+                                    "Cannot activate block devices: disk {} of instance {} \
+                                     on node {}",
+                                    spec.index, inst.name, node.name
+                                ),
+                                e,
+                            ));
+                        }
                     }
                 }
             }
@@ -454,14 +495,32 @@ impl LogicalUnit for DeactivateDisks {
                     inst.name
                 )));
             }
-            let specs = inst
-                .disks
-                .iter()
-                .enumerate()
-                .map(|(i, d)| disk_spec(d, i))
-                .collect::<Result<Vec<_>, _>>()?;
-            if !pnode.offline {
-                shutdown_disks(ctx, &inst.name, &pnode, &specs).await;
+            let (specs, nodes) = {
+                let cfg = ctx.config().read();
+                let specs = inst
+                    .disks
+                    .iter()
+                    .enumerate()
+                    .map(|(i, d)| disk_spec(&cfg, d, i))
+                    .collect::<Result<Vec<_>, _>>()?;
+                let nodes: Vec<objects::Node> = inst
+                    .all_nodes()
+                    .iter()
+                    .filter_map(|u| cfg.nodes.get(u).cloned())
+                    .collect();
+                (specs, nodes)
+            };
+            // The primary first: its guest-facing side goes before the
+            // copies it replicates to.
+            for node in nodes.iter().filter(|n| !n.offline) {
+                let here: Vec<api::DiskSpec> = inst
+                    .disks
+                    .iter()
+                    .zip(&specs)
+                    .filter(|(d, _)| d.nodes.contains(&node.uuid))
+                    .map(|(_, s)| s.clone())
+                    .collect();
+                shutdown_disks(ctx, &inst.name, node, &here).await;
             }
             if inst.disks_active {
                 inst.disks_active = false;
@@ -471,5 +530,153 @@ impl LogicalUnit for DeactivateDisks {
             }
             Ok(Value::Null)
         })
+    }
+}
+
+/// Ganeti's `DRBD_META_SIZE`: the meta volume of a `drbd` disk, MiB.
+pub const DRBD_META_SIZE: u64 = 128;
+
+/// What a new `drbd` disk is made of.
+pub struct DrbdDiskDef {
+    pub uuid: String,
+    pub index: usize,
+    /// MiB.
+    pub size: u64,
+    pub mode: objects::DiskMode,
+    pub name: Option<String>,
+    /// Primary, then secondary (UUIDs).
+    pub nodes: [String; 2],
+    pub port: u16,
+    /// The volume groups of the data and meta volumes; `None` when the
+    /// cluster has no volume group (the nodes then keep both in files).
+    pub vgs: Option<(String, String)>,
+    pub now: objects::Timestamp,
+}
+
+/// A new `drbd` disk as Ganeti records it: logical id `[node A, node B,
+/// port, minor A, minor B, secret]` (no kernel minors and no shared
+/// secret here: 0 and the cluster's certificates), and its data and meta
+/// volumes as `plain` children when it lives on LVM.
+pub fn drbd_disk(d: DrbdDiskDef) -> Disk {
+    let volume = |vg: &str, suffix: &str, size: u64| Disk {
+        uuid: objects::ids::new_uuid(),
+        name: None,
+        dev_type: DiskTemplate::Plain,
+        logical_id: json!([
+            vg,
+            format!("{}.disk{}_{suffix}", objects::ids::new_uuid(), d.index)
+        ]),
+        nodes: d.nodes.to_vec(),
+        iv_name: String::new(),
+        size,
+        mode: objects::DiskMode::Rw,
+        params: Default::default(),
+        spindles: None,
+        children: Vec::new(),
+        serial_no: 1,
+        ctime: d.now,
+        mtime: d.now,
+    };
+    let children = match &d.vgs {
+        Some((vg, metavg)) => vec![
+            volume(vg, "data", d.size),
+            volume(metavg, "meta", DRBD_META_SIZE),
+        ],
+        None => Vec::new(),
+    };
+    Disk {
+        logical_id: json!([d.nodes[0], d.nodes[1], d.port, 0, 0, ""]),
+        uuid: d.uuid,
+        name: d.name,
+        dev_type: DiskTemplate::Drbd,
+        nodes: d.nodes.to_vec(),
+        iv_name: format!("disk/{}", d.index),
+        size: d.size,
+        mode: d.mode,
+        params: Default::default(),
+        spindles: None,
+        children,
+        serial_no: 1,
+        ctime: d.now,
+        mtime: d.now,
+    }
+}
+
+/// The replication port of a `drbd` disk.
+pub fn drbd_port(disk: &Disk) -> Option<u16> {
+    if disk.dev_type != DiskTemplate::Drbd {
+        return None;
+    }
+    disk.logical_id
+        .get(2)
+        .and_then(Value::as_u64)
+        .and_then(|p| u16::try_from(p).ok())
+}
+
+/// Gives replication ports back (an undo step, and after a removal).
+pub async fn release_ports(ctx: &Ctx, ports: Vec<u16>) -> Result<(), String> {
+    ctx.config()
+        .release_ports(&ports)
+        .map_err(|e| objects::error_chain(&e))
+}
+
+/// How long a disk may stay degraded without syncing before the wait
+/// gives up (Ganeti retries 10 times, a second apart).
+const DEGRADED_RETRIES: u32 = 10;
+
+/// Waits until the mirrored `disks` on their primary `node` are in sync,
+/// reporting progress in the job log as Ganeti's `WaitForSync` does.
+pub async fn wait_for_sync(
+    ctx: &Ctx,
+    instance: &str,
+    node: &objects::Node,
+    disks: &[api::DiskSpec],
+) -> Result<(), Error> {
+    ctx.feedback(format!("* Waiting for instance {instance} to sync disks"));
+    let req = api::BlockdevGetMirrorStatus {
+        instance_name: instance.to_string(),
+        disks: disks.to_vec(),
+    };
+    let mut degraded_tries = 0;
+    loop {
+        let status =
+            ctx.rpc().call(node, &req).await.map_err(|e| {
+                Error::rpc(format!("Can't get any data from node {}", node.name), e)
+            })?;
+        let mut syncing = false;
+        let mut degraded = false;
+        for (d, st) in disks.iter().zip(&status) {
+            let Some(st) = st else {
+                return Err(Error::exec(format!(
+                    "Can't compute data for node {}/disk/{}",
+                    node.name, d.index
+                )));
+            };
+            if let Some(pct) = st.sync_percent {
+                syncing = true;
+                let left = match st.estimated_time {
+                    Some(t) => format!("{t} estimated seconds remaining"),
+                    None => "no time estimate".to_string(),
+                };
+                ctx.feedback(format!(
+                    "- device disk/{}: {pct:5.2}% done, {left}",
+                    d.index
+                ));
+            }
+            degraded |= st.is_degraded && st.sync_percent.is_none();
+        }
+        if !syncing && !degraded {
+            ctx.feedback(format!("Instance {instance}'s disks are in sync"));
+            return Ok(());
+        }
+        if !syncing {
+            degraded_tries += 1;
+            if degraded_tries > DEGRADED_RETRIES {
+                return Err(Error::exec(format!(
+                    "There are some degraded disks for this instance ({instance})"
+                )));
+            }
+        }
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
     }
 }

@@ -17,7 +17,9 @@ use super::*;
 use crate::config::{new_uuid, timestamp, Changes, ConfigData};
 use crate::locking::{Level, LockRequest, Mode};
 use crate::lu::common::{check_target_node, expand_node, get_node, instance_spec, rpc_error};
-use crate::lu::instance_storage::{check_vg_space, remove_disk};
+use crate::lu::instance_storage::{
+    check_vg_space, drbd_disk, release_ports, remove_disk, wait_for_sync, DrbdDiskDef,
+};
 use crate::lu::undo::Undo;
 use crate::lu::{exists, inval, Ctx, ExecFuture, LogicalUnit};
 
@@ -36,6 +38,8 @@ pub struct Create {
     op: opcodes::InstanceCreate,
     /// The primary node's UUID; `None` until the iallocator chooses it.
     pnode: Option<String>,
+    /// The secondary node's UUID, for a mirrored (`drbd`) template.
+    snode: Option<String>,
     hypervisor: Hypervisor,
     /// The opcode's `disk_template`, checked.
     template: DiskTemplate,
@@ -46,6 +50,7 @@ impl Create {
         Create {
             op,
             pnode: None,
+            snode: None,
             hypervisor: Hypervisor::Fake,
             template: DiskTemplate::Diskless,
         }
@@ -100,7 +105,7 @@ impl LogicalUnit for Create {
                 .map_err(|m| inval(format!("Invalid disk access mode '{m}' for disk {i}")))?;
             for (k, v) in &d.other {
                 match (k.as_str(), template) {
-                    ("vg", DiskTemplate::Plain) => {
+                    ("vg" | "metavg", DiskTemplate::Drbd) | ("vg", DiskTemplate::Plain) => {
                         let vg = v.as_str().unwrap_or_default();
                         objects::validate::check_lvm_name("volume group", vg)
                             .map_err(|e| inval(format!("Disk {i}: {e}")))?;
@@ -136,7 +141,12 @@ impl LogicalUnit for Create {
                 "Give either a primary node or an iallocator, not both",
             ));
         }
-        if o.snode.is_some() {
+        let snode_given = o.snode.is_some() || o.snode_uuid.is_some();
+        if template == DiskTemplate::Drbd {
+            if !snode_given && o.iallocator.is_none() && o.pnode.is_some() {
+                return Err(inval("The networked disk templates need a mirror node"));
+            }
+        } else if snode_given {
             return Err(inval(format!(
                 "The '{}' disk template does not use a secondary node",
                 o.disk_template
@@ -167,6 +177,15 @@ impl LogicalUnit for Create {
         };
         let pnode = expand_node(cfg, pn)?.uuid.clone();
         self.pnode = Some(pnode.clone());
+        let mut nodes = vec![pnode.clone()];
+        if let Some(sn) = self.op.snode_uuid.as_deref().or(self.op.snode.as_deref()) {
+            let snode = expand_node(cfg, sn)?.uuid.clone();
+            if snode == pnode {
+                return Err(inval("The secondary node cannot be the primary node"));
+            }
+            self.snode = Some(snode.clone());
+            nodes.push(snode);
+        }
         Ok(LockRequest::new()
             .bgl(Mode::Shared)
             .some(
@@ -174,8 +193,8 @@ impl LogicalUnit for Create {
                 vec![self.op.instance_name.clone()],
                 Mode::Exclusive,
             )
-            .some(Level::Node, vec![pnode.clone()], Mode::Exclusive)
-            .some(Level::NodeRes, vec![pnode], Mode::Exclusive))
+            .some(Level::Node, nodes.clone(), Mode::Exclusive)
+            .some(Level::NodeRes, nodes, Mode::Exclusive))
     }
 
     fn check_prereq(&mut self, cfg: &ConfigData) -> Result<(), Error> {
@@ -185,8 +204,10 @@ impl LogicalUnit for Create {
                 self.op.instance_name
             )));
         }
-        if let Some(node) = self.pnode.as_ref().and_then(|p| cfg.nodes.get(p)) {
-            check_target_node(node)?;
+        for uuid in self.pnode.iter().chain(&self.snode) {
+            if let Some(node) = cfg.nodes.get(uuid) {
+                check_target_node(node)?;
+            }
         }
         if self.template == DiskTemplate::Plain && cfg.cluster.volume_group().is_none() {
             return Err(inval(
@@ -284,21 +305,63 @@ impl LogicalUnit for Create {
                         hypervisor: self.hypervisor,
                     };
                     let nodes = ctx.allocate(&plugin, &req).await?;
-                    let node = {
+                    let (node, second) = {
                         let cfg = ctx.config().read();
                         let n = expand_node(&cfg, &nodes[0])?.clone();
                         check_target_node(&n)?;
-                        n
+                        let second = match (self.template, nodes.get(1)) {
+                            (DiskTemplate::Drbd, Some(s)) => {
+                                let s = expand_node(&cfg, s)?.clone();
+                                check_target_node(&s)?;
+                                Some(s)
+                            }
+                            (DiskTemplate::Drbd, None) => {
+                                return Err(Error::exec(format!(
+                                    "Iallocator '{plugin}' returned one node; the drbd \
+                                     template needs two"
+                                )))
+                            }
+                            _ => None,
+                        };
+                        (n, second)
                     };
+                    let names: Vec<&str> = std::iter::once(node.name.as_str())
+                        .chain(second.as_ref().map(|s| s.name.as_str()))
+                        .collect();
                     ctx.feedback(format!(
                         "Selected nodes for instance {} via iallocator {plugin}: {}",
-                        o.instance_name, node.name
+                        o.instance_name,
+                        names.join(", ")
                     ));
+                    self.snode = second.map(|s| s.uuid);
                     node.uuid
                 }
             };
             self.pnode = Some(pnode_uuid.clone());
             let pnode = get_node(ctx, &pnode_uuid)?;
+            let snode = match &self.snode {
+                Some(u) => Some(get_node(ctx, u)?),
+                None => None,
+            };
+            // Each mirrored disk replicates on a port of its own, given
+            // back if the create fails.
+            let mut undo = Undo::new(ctx);
+            let mut ports = Vec::new();
+            if self.template == DiskTemplate::Drbd {
+                for _ in &o.disks {
+                    let port = ctx.config().allocate_port().map_err(Error::Config);
+                    match port {
+                        Ok(p) => {
+                            ports.push(p);
+                            undo.push(
+                                format!("give back replication port {p}"),
+                                release_ports(ctx, vec![p]),
+                            );
+                        }
+                        Err(e) => return Err(undo.unwind(e).await),
+                    }
+                }
+            }
             let uuid = new_uuid();
             let (disks, nics) = {
                 let cfg = ctx.config().read();
@@ -322,6 +385,27 @@ impl LogicalUnit for Create {
                     .enumerate()
                     .map(|(i, d)| {
                         let duuid = new_uuid();
+                        if let (DiskTemplate::Drbd, Some(sn)) = (self.template, &snode) {
+                            let vg = d
+                                .other
+                                .get("vg")
+                                .and_then(|v| v.as_str())
+                                .unwrap_or(&cluster_vg);
+                            let metavg =
+                                d.other.get("metavg").and_then(|v| v.as_str()).unwrap_or(vg);
+                            return drbd_disk(DrbdDiskDef {
+                                uuid: duuid,
+                                index: i,
+                                size: d.size.unwrap_or(0),
+                                mode: disk_mode(d.mode.as_deref()).unwrap_or_default(),
+                                name: d.name.clone(),
+                                nodes: [pnode.uuid.clone(), sn.uuid.clone()],
+                                port: ports.get(i).copied().unwrap_or_default(),
+                                vgs: (!cluster_vg.is_empty())
+                                    .then(|| (vg.to_string(), metavg.to_string())),
+                                now,
+                            });
+                        }
                         let logical_id = match self.template {
                             // Ganeti names a volume after a new unique id.
                             DiskTemplate::Plain => json!([
@@ -350,6 +434,7 @@ impl LogicalUnit for Create {
                             mode: disk_mode(d.mode.as_deref()).unwrap_or_default(),
                             params: Default::default(),
                             spindles: d.spindles,
+                            children: Vec::new(),
                             serial_no: 1,
                             ctime: now,
                             mtime: now,
@@ -407,45 +492,61 @@ impl LogicalUnit for Create {
                 ctime: now,
                 mtime: now,
             };
-            let spec = instance_spec(&ctx.config().read(), &inst)?;
-
-            if self.template == DiskTemplate::Plain {
-                check_vg_space(ctx, &pnode, &inst.disks).await?;
-            }
-            // Each disk made is removed again if a later step fails, up to
-            // the commit.
-            let mut undo = Undo::new(ctx);
-            for d in &spec.disks {
-                ctx.feedback(format!(
-                    "* creating instance disk {} on {}",
-                    d.index, pnode.name
-                ));
-                let r = ctx
-                    .rpc()
-                    .call(
-                        &pnode,
-                        &api::BlockdevCreate {
-                            instance_name: inst.name.clone(),
-                            disk: d.clone(),
-                            size: None,
-                            on_primary: true,
-                        },
-                    )
-                    .await;
-                if let Err(e) = r {
-                    let err = rpc_error(
-                        &format!(
-                            "Can't create block device {} on node {}",
-                            d.index, pnode.name
-                        ),
-                        e,
-                    );
-                    return Err(undo.unwind(err).await);
+            let spec = instance_spec(&ctx.config().read(), &inst);
+            let spec = match spec {
+                Ok(s) => s,
+                Err(e) => return Err(undo.unwind(e).await),
+            };
+            for node in std::iter::once(&pnode).chain(&snode) {
+                if let Err(e) = check_vg_space(ctx, node, &inst.disks).await {
+                    return Err(undo.unwind(e).await);
                 }
-                undo.push(
-                    format!("remove disk {} on node {}", d.index, pnode.name),
-                    remove_disk(ctx, inst.name.clone(), pnode.clone(), d.clone()),
-                );
+            }
+            // The secondary's copies first, then the primary's, as Ganeti
+            // does; each disk made is removed again if a later step fails,
+            // up to the commit.
+            let order = snode
+                .iter()
+                .map(|n| (n, false))
+                .chain(std::iter::once((&pnode, true)));
+            for (node, on_primary) in order {
+                for d in &spec.disks {
+                    ctx.feedback(format!(
+                        "* creating instance disk {} on {}",
+                        d.index, node.name
+                    ));
+                    let r = ctx
+                        .rpc()
+                        .call(
+                            node,
+                            &api::BlockdevCreate {
+                                instance_name: inst.name.clone(),
+                                disk: d.clone(),
+                                size: None,
+                                on_primary,
+                            },
+                        )
+                        .await;
+                    if let Err(e) = r {
+                        let err = rpc_error(
+                            &format!(
+                                "Can't create block device {} on node {}",
+                                d.index, node.name
+                            ),
+                            e,
+                        );
+                        return Err(undo.unwind(err).await);
+                    }
+                    undo.push(
+                        format!("remove disk {} on node {}", d.index, node.name),
+                        remove_disk(ctx, inst.name.clone(), node.clone(), d.clone()),
+                    );
+                }
+            }
+            if self.template == DiskTemplate::Drbd && o.wait_for_sync {
+                if let Err(e) = wait_for_sync(ctx, &inst.name, &pnode, &spec.disks).await {
+                    return Err(undo.unwind(e).await);
+                }
             }
             if o.no_install != Some(true) {
                 ctx.feedback("* running the instance OS create scripts...");
