@@ -145,13 +145,13 @@ pub struct UnknownHypervisor(pub String);
 /// The hypervisors ganeti-rs implements.
 pub const KNOWN_HYPERVISORS: &[&str] = &["fake", "kvm"];
 /// The disk templates ganeti-rs can create.
-pub const KNOWN_DISK_TEMPLATES: &[&str] = &["diskless", "file", "sharedfile", "plain"];
+pub const KNOWN_DISK_TEMPLATES: &[&str] = &["diskless", "file", "sharedfile", "plain", "drbd"];
 
-/// Whether one of `templates` (names) keeps its disks on LVM.
+/// Whether one of `templates` (names) needs the cluster's volume group:
+/// `plain`. (`drbd` uses the volume group when the cluster has one, and
+/// files in the file storage directory otherwise.)
 pub fn lvm_enabled<S: AsRef<str>>(templates: &[S]) -> bool {
-    templates
-        .iter()
-        .any(|t| matches!(t.as_ref(), "plain" | "drbd"))
+    templates.iter().any(|t| t.as_ref() == "plain")
 }
 
 /// How the hypervisor exports a disk to the instance.

@@ -337,10 +337,10 @@ mod tests {
             "invalid parameter: unknown hypervisor 'xen-pvm'"
         );
         let mut p = params();
-        p.enabled_disk_templates = vec!["drbd".into()];
+        p.enabled_disk_templates = vec!["rbd".into()];
         assert_eq!(
             prepare(&paths, &p).unwrap_err().to_string(),
-            "invalid parameter: unsupported disk template 'drbd'"
+            "invalid parameter: unsupported disk template 'rbd'"
         );
         assert!(!paths.data_dir().exists());
     }

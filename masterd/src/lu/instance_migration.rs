@@ -19,6 +19,7 @@ use crate::lu::common::{
     be_params, check_node_online, check_target_node, expand_instance, expand_node, get_instance,
     get_node, instance_spec, rpc_error,
 };
+use crate::lu::drbd;
 use crate::lu::instance::*;
 use crate::lu::{inval, wrong_state, Ctx, ExecFuture, LogicalUnit};
 
@@ -92,6 +93,14 @@ pub async fn migrate(
             ),
             luxi::error::ErrorCode::NoRes,
         ));
+    }
+    // Mirrored disks: the target's copy must be whole, and both copies
+    // take writes while the guest moves.
+    let both = [source.clone(), target.clone()];
+    if drbd::internally_mirrored(&inst) {
+        drbd::check_consistency(ctx, &inst.name, &target, &spec.disks).await?;
+        drbd::attach_net(ctx, &inst.name, &both, &spec.disks, &source, true).await?;
+        drbd::wait_until_sync(ctx, &inst.name, &both, &spec.disks).await?;
     }
     ctx.feedback(format!(
         "* migrating instance to {} ({})",
@@ -216,7 +225,7 @@ pub async fn migrate(
         ));
         // The source's copy must not outlive the migration.
         let stop = api::InstanceShutdown {
-            instance: spec,
+            instance: spec.clone(),
             timeout_secs: 0,
         };
         if let Err(e) = ctx.rpc().call(&source, &stop).await {
@@ -236,6 +245,12 @@ pub async fn migrate(
             e,
         )
     })?;
+    if drbd::internally_mirrored(&inst) {
+        // The new primary's copy is the one a later resync copies from.
+        drbd::wait_until_sync(ctx, &inst.name, &both, &spec.disks).await?;
+        drbd::attach_net(ctx, &inst.name, &both, &spec.disks, &target, false).await?;
+        drbd::wait_until_sync(ctx, &inst.name, &both, &spec.disks).await?;
+    }
     ctx.feedback("* done");
     Ok(Value::Null)
 }
@@ -399,7 +414,7 @@ async fn abort(
 const EXTERNAL_MIRROR: &[DiskTemplate] = &[DiskTemplate::Diskless, DiskTemplate::SharedFile];
 
 fn movable(inst: &Instance, what: &str) -> Result<(), Error> {
-    if !EXTERNAL_MIRROR.contains(&inst.disk_template) {
+    if !EXTERNAL_MIRROR.contains(&inst.disk_template) && !drbd::internally_mirrored(inst) {
         return Err(inval(format!(
             "Instance's disk layout '{}' does not allow {what}s",
             inst.disk_template
@@ -420,12 +435,35 @@ enum Target {
     Allocator(String),
 }
 
+/// Where `what` ("failed over", "migrated") takes `inst`.
 fn target_of(
     cfg: &ConfigData,
     inst: &Instance,
     target: Option<&str>,
     iallocator: Option<&str>,
+    what: &str,
 ) -> Result<Target, Error> {
+    if drbd::internally_mirrored(inst) {
+        // A mirrored instance goes to its secondary, and nowhere else.
+        let secondary = inst.secondary_nodes().first().cloned().ok_or_else(|| {
+            Error::programmer(format!(
+                "instance {} has mirrored disks but no secondary node",
+                inst.name
+            ))
+        })?;
+        let elsewhere = match target {
+            Some(t) => expand_node(cfg, t)?.uuid != secondary,
+            None => false,
+        };
+        if iallocator.is_some() || elsewhere {
+            return Err(inval(format!(
+                "Instances with disk types {} cannot be {what} to arbitrary nodes \
+                 (neither an iallocator nor a target node can be passed)",
+                inst.disk_template
+            )));
+        }
+        return Ok(Target::Node(secondary));
+    }
     match (target, iallocator) {
         (Some(_), Some(_)) => Err(inval(
             "Give either a target node or an iallocator, not both",
@@ -461,6 +499,7 @@ fn move_locks(
     name: &str,
     target: Option<&str>,
     iallocator: Option<&str>,
+    what: &str,
 ) -> Result<(String, Target, LockRequest), Error> {
     let inst = expand_instance(cfg, name)?;
     let req = LockRequest::new().bgl(Mode::Shared).some(
@@ -468,7 +507,7 @@ fn move_locks(
         vec![inst.uuid.clone()],
         Mode::Exclusive,
     );
-    let to = target_of(cfg, inst, target, iallocator)?;
+    let to = target_of(cfg, inst, target, iallocator, what)?;
     let req = match &to {
         Target::Node(node) => {
             let mut nodes = inst.all_nodes();
@@ -576,6 +615,7 @@ impl LogicalUnit for Failover {
             &self.op.instance_name,
             target,
             self.op.iallocator.as_deref(),
+            "failed over",
         )?;
         self.uuid = uuid;
         self.target = Some(to);
@@ -594,6 +634,11 @@ impl LogicalUnit for Failover {
             let mut inst = get_instance(ctx, &self.uuid)?;
             let source = get_node(ctx, &inst.primary_node)?;
             let target = get_node(ctx, &to)?;
+            let mirrored = drbd::internally_mirrored(&inst);
+            let spec = instance_spec(&ctx.config().read(), &inst)?;
+            if mirrored && !self.op.ignore_consistency {
+                drbd::check_consistency(ctx, &inst.name, &target, &spec.disks).await?;
+            }
             if inst.admin_state == AdminState::Up {
                 let needed = be_params(&ctx.config().read(), &inst).min_memory();
                 let reason = format!("failing over instance {}", inst.name);
@@ -621,6 +666,25 @@ impl LogicalUnit for Failover {
                     )));
                 }
                 ctx.feedback(format!("Warning: {}", e.message()));
+            }
+            if mirrored && !source.offline {
+                ctx.feedback("* deactivating the instance's disks on source node");
+                let strict = !self.op.ignore_consistency;
+                if let Err(e) =
+                    drbd::shutdown_disks(ctx, &inst.name, &source, &spec.disks, strict).await
+                {
+                    // Undo the stop: the instance stays where it was.
+                    if inst.admin_state == AdminState::Up {
+                        if let Err(again) = start_on(ctx, &inst, &source, false).await {
+                            return Err(e.with_note(format!(
+                                "and the instance could not be started again on {}: {}",
+                                source.name,
+                                again.message()
+                            )));
+                        }
+                    }
+                    return Err(e);
+                }
             }
             inst.set_primary(&target.uuid);
             let mut ch = Changes::new();
@@ -691,6 +755,7 @@ impl LogicalUnit for Migrate {
             &self.op.instance_name,
             target,
             self.op.iallocator.as_deref(),
+            "migrated",
         )?;
         self.uuid = uuid;
         self.target = Some(to);

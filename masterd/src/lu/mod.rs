@@ -10,6 +10,7 @@
 pub mod cluster;
 pub mod common;
 mod ctx;
+pub mod drbd;
 pub mod group;
 pub mod instance;
 pub mod instance_migration;

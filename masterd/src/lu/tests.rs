@@ -32,7 +32,7 @@ fn env(n: usize) -> Env {
     let paths = Paths::new(dir.path());
     std::fs::create_dir_all(paths.data_dir()).unwrap();
     let mut cluster = Cluster::new("cuuid", "cluster.example.com", "n1", "127.0.0.1", 1.0);
-    cluster.enabled_disk_templates = ["file", "sharedfile", "diskless"]
+    cluster.enabled_disk_templates = ["file", "sharedfile", "diskless", "drbd"]
         .map(String::from)
         .to_vec();
     let group = NodeGroup::new("g", "default", 1.0);
@@ -231,12 +231,149 @@ async fn instance_create_fails_cleanly_at_every_call() {
     assert!(n >= 4, "create made {n} calls");
 }
 
-/// Two nodes and `inst1`, running on node1, with the template `template`.
+/// Two nodes and `inst1`, running on node1, with the template `template`
+/// (`drbd`: mirrored to node2).
 async fn with_instance(template: &str) -> Env {
     let e = env(2);
     let disks = if template == "diskless" { 0 } else { 1 };
-    e.must(create("inst1", "node1", template, disks)).await;
+    let mut op = create("inst1", "node1", template, disks);
+    if template == "drbd" {
+        op["snode"] = json!("node2");
+    }
+    e.must(op).await;
     e
+}
+
+/// The opcode to create `name` with `disks` drbd disks on `pnode`,
+/// mirrored to `snode`.
+fn create_drbd(name: &str, pnode: &str, snode: &str, disks: usize) -> Value {
+    let mut op = create(name, pnode, "drbd", disks);
+    op["snode"] = json!(snode);
+    op
+}
+
+#[tokio::test]
+async fn drbd_create_makes_both_copies_and_fails_cleanly_at_every_call() {
+    let e = env(3);
+    e.must(create_drbd("inst1", "node1", "node2", 2)).await;
+    let state = e.on_nodes();
+    assert_eq!(state["node1"].disks.len(), 2, "{state:?}");
+    assert_eq!(state["node2"].disks.len(), 2, "{state:?}");
+    assert!(state.get("node3").is_none_or(|n| n.disks.is_empty()));
+    let first = e.nodes.calls();
+    let creates: Vec<&str> = first
+        .iter()
+        .filter(|c| c.ends_with("blockdev_create"))
+        .map(String::as_str)
+        .collect();
+    assert_eq!(
+        creates,
+        [
+            "node2:blockdev_create",
+            "node2:blockdev_create",
+            "node1:blockdev_create",
+            "node1:blockdev_create"
+        ],
+        "the secondary's copies come first"
+    );
+    let n = fails_cleanly_at_every_call(
+        || async { env(2) },
+        create_drbd("inst1", "node1", "node2", 1),
+    )
+    .await;
+    assert!(n >= 4, "create made {n} calls");
+}
+
+#[tokio::test]
+async fn a_failed_drbd_create_gives_its_replication_ports_back() {
+    let e = env(2);
+    // The first call creates the secondary's copy of disk 0; failing it
+    // fails the job before anything is left.
+    e.nodes.fail_call(1);
+    let (status, _) = e.run(create_drbd("inst1", "node1", "node2", 2)).await;
+    assert_eq!(status, "error");
+    let c = e.master.config.cluster();
+    let mut pool = c.tcpudp_port_pool.clone();
+    pool.sort();
+    assert_eq!(
+        pool,
+        vec![objects::FIRST_DRBD_PORT, objects::FIRST_DRBD_PORT + 1],
+        "both ports are back in the pool"
+    );
+    e.must(create_drbd("inst1", "node1", "node2", 1)).await;
+    e.must(json!({"OP_ID": "OP_INSTANCE_REMOVE", "instance_name": "inst1"}))
+        .await;
+    assert_eq!(e.master.config.cluster().tcpudp_port_pool.len(), 2);
+}
+
+#[tokio::test]
+async fn drbd_refuses_a_missing_or_same_secondary_and_other_targets() {
+    let e = env(3);
+    let (status, result) = e.run(create("inst1", "node1", "drbd", 1)).await;
+    assert_eq!(status, "error");
+    assert!(
+        result.to_string().contains("need a mirror node"),
+        "{result}"
+    );
+    let (status, result) = e.run(create_drbd("inst1", "node1", "node1", 1)).await;
+    assert_eq!(status, "error");
+    assert!(
+        result
+            .to_string()
+            .contains("The secondary node cannot be the primary node"),
+        "{result}"
+    );
+    e.must(create_drbd("inst1", "node1", "node2", 1)).await;
+    let (status, result) = e
+        .run(
+            json!({"OP_ID": "OP_INSTANCE_MIGRATE", "instance_name": "inst1",
+                    "target_node": "node3"}),
+        )
+        .await;
+    assert_eq!(status, "error");
+    assert!(
+        result
+            .to_string()
+            .contains("cannot be migrated to arbitrary nodes"),
+        "{result}"
+    );
+    // To its secondary it goes, named or not, and the copies swap roles.
+    e.must(json!({"OP_ID": "OP_INSTANCE_MIGRATE", "instance_name": "inst1"}))
+        .await;
+    let inst = e.instances()["inst1"].clone();
+    let node2 = e
+        .master
+        .config
+        .read()
+        .node_by_name("node2")
+        .unwrap()
+        .uuid
+        .clone();
+    assert_eq!(inst["primary_node"], json!(node2));
+    let disk_nodes = &inst["disks"][0]["nodes"];
+    assert_eq!(disk_nodes.as_array().unwrap().len(), 2, "{disk_nodes}");
+    assert_eq!(disk_nodes[0], json!(node2));
+}
+
+#[tokio::test]
+async fn drbd_failover_migrate_and_remove_fail_cleanly_at_every_call() {
+    fails_cleanly_at_every_call(
+        || with_instance("drbd"),
+        json!({"OP_ID": "OP_INSTANCE_FAILOVER", "instance_name": "inst1",
+               "shutdown_timeout": 10}),
+    )
+    .await;
+    fails_cleanly_at_every_call(
+        || with_instance("drbd"),
+        json!({"OP_ID": "OP_INSTANCE_MIGRATE", "instance_name": "inst1", "mode": "live"}),
+    )
+    .await;
+    fails_cleanly_at_every_call(
+        || with_instance("drbd"),
+        json!({"OP_ID": "OP_INSTANCE_REMOVE", "instance_name": "inst1",
+               "ignore_failures": false, "shutdown_timeout": 10}),
+    )
+    .await;
 }
 
 #[tokio::test]

@@ -227,6 +227,59 @@ fn answer(
                 disks_of(st, shared, &req.disk).remove(&req.disk.uuid);
                 ok(())
             }
+            "blockdev_getmirrorstatus" => {
+                let req: api::BlockdevGetMirrorStatus = decode(body)?;
+                let status: Vec<Option<api::BlockDevStatus>> = req
+                    .disks
+                    .iter()
+                    .map(|d| {
+                        disks_of(st, shared, d).contains_key(&d.uuid).then_some(
+                            api::BlockDevStatus {
+                                dev_path: None,
+                                sync_percent: None,
+                                estimated_time: None,
+                                is_degraded: false,
+                                ldisk_status: api::LocalDiskStatus::Okay,
+                                drbd: None,
+                            },
+                        )
+                    })
+                    .collect();
+                ok(status)
+            }
+            "drbd_attach_net" | "drbd_disconnect_net" => {
+                let req: api::DrbdAttachNet = decode(body)?;
+                present(st, shared, &req.instance_name, &req.disks)?;
+                ok(())
+            }
+            "drbd_wait_sync" => {
+                let req: api::DrbdWaitSync = decode(body)?;
+                present(st, shared, &req.instance_name, &req.disks)?;
+                ok(api::DrbdSyncState {
+                    all_done: true,
+                    min_resync: 100.0,
+                })
+            }
+            "blockdev_assemble" => {
+                let req: api::BlockdevAssemble = decode(body)?;
+                present(
+                    st,
+                    shared,
+                    &req.instance_name,
+                    std::slice::from_ref(&req.disk),
+                )?;
+                ok(api::AttachedDisk {
+                    index: req.disk.index,
+                    path: None,
+                    uri: None,
+                    mode: req.disk.mode,
+                    tls: None,
+                })
+            }
+            "blockdev_shutdown" => {
+                let _: api::BlockdevShutdown = decode(body)?;
+                ok(())
+            }
             "instance_os_add" => {
                 let req: api::InstanceOsAdd = decode(body)?;
                 let name = &req.instance.name;
@@ -288,6 +341,25 @@ fn answer(
                 format!("the fake node has no call '{other}'"),
             )),
         }
+    }
+}
+
+/// `Err` as a node answers when one of `disks` of `instance` is not there.
+fn present(
+    st: &mut NodeState,
+    shared: &mut BTreeMap<String, String>,
+    instance: &str,
+    disks: &[api::DiskSpec],
+) -> Result<(), RpcError> {
+    match disks
+        .iter()
+        .find(|d| !disks_of(st, shared, d).contains_key(&d.uuid))
+    {
+        Some(d) => Err(RpcError::new(
+            ErrorKind::NotFound,
+            format!("disk {} of {instance} is missing", d.index),
+        )),
+        None => Ok(()),
     }
 }
 

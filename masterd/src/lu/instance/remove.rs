@@ -9,7 +9,7 @@ use super::*;
 use crate::config::{Changes, ConfigData};
 use crate::locking::{LockRequest, Mode};
 use crate::lu::common::{expand_instance, get_instance, get_node, instance_spec};
-use crate::lu::instance_storage::remove_disks;
+use crate::lu::instance_storage::{drbd_port, remove_disks};
 use crate::lu::{Ctx, ExecFuture, LogicalUnit};
 
 /// `OP_INSTANCE_REMOVE`.
@@ -80,6 +80,13 @@ impl LogicalUnit for Remove {
             let mut ch = Changes::new();
             ch.remove_instance(&self.uuid);
             ctx.commit(ch)?;
+            let ports: Vec<u16> = inst.disks.iter().filter_map(drbd_port).collect();
+            if let Err(e) = ctx.config().release_ports(&ports) {
+                ctx.feedback(format!(
+                    "Warning: could not give back the replication ports {ports:?}: {}",
+                    objects::error_chain(&e)
+                ));
+            }
             Ok(Value::Null)
         })
     }

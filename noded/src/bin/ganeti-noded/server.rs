@@ -234,6 +234,14 @@ async fn dispatch(state: Arc<State>, call: &str, body: Bytes) -> CallResult<serd
         FileStorageDirCreate::NAME => run(state, body, h::file_storage_dir_create).await,
         FileStorageDirRemove::NAME => run(state, body, h::file_storage_dir_remove).await,
         FileStorageDirRename::NAME => run(state, body, h::file_storage_dir_rename).await,
+        BlockdevGetMirrorStatus::NAME
+        | DrbdDisconnectNet::NAME
+        | DrbdAttachNet::NAME
+        | DrbdWaitSync::NAME
+        | BlockdevPauseResumeSync::NAME => Err(RpcError::new(
+            ErrorKind::Unsupported,
+            format!("call '{call}': this node has no replicated (drbd) disks yet"),
+        )),
         VgList::NAME => run(state, body, node_storage::vg_list).await,
         NodeVolumes::NAME => run(state, body, node_storage::node_volumes).await,
         StorageList::NAME => run(state, body, node_storage::storage_list).await,
