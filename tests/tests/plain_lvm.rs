@@ -225,4 +225,81 @@ fn the_volume_group_and_the_physical_volumes_are_managed_per_node() {
     vc.ok("gnt-cluster", &["modify", "--reserved-lvs", "swap.*,root"]);
     let info = vc.ok("gnt-cluster", &["info"]);
     assert!(info.contains("swap.*, root"), "{info}");
+
+    // Verify: a volume nobody owns is a warning until reserved; an
+    // instance's missing volume is an error.
+    let verify = vc.ok("gnt-cluster", &["verify"]);
+    assert!(!verify.contains("volume"), "{verify}");
+    lvcreate(&vc, 2, &vg, "orphan1");
+    let verify = vc.ok("gnt-cluster", &["verify"]);
+    assert!(
+        verify.contains(&format!(
+            "WARNING: node node2: volume {vg}/orphan1 is unknown"
+        )),
+        "{verify}"
+    );
+    vc.ok(
+        "gnt-cluster",
+        &["modify", "--reserved-lvs", &format!("{vg}/orph.*")],
+    );
+    let verify = vc.ok("gnt-cluster", &["verify"]);
+    assert!(!verify.contains("orphan1"), "{verify}");
+    vc.add_instance(
+        "node2",
+        "plain3",
+        &[
+            "-t",
+            "plain",
+            "--disk",
+            "0:size=64M",
+            "--no-install",
+            "--no-start",
+        ],
+    );
+    let lv = vc
+        .ok(
+            "gnt-node",
+            &["volumes", "--no-headers", "-o", "name", "node2"],
+        )
+        .lines()
+        .find(|l| l.contains(".disk0"))
+        .unwrap()
+        .trim()
+        .to_string();
+    lvremove(&vc, 2, &vg, &lv);
+    let out = vc.fails("gnt-cluster", &["verify"]);
+    assert!(
+        out.contains(&format!(
+            "instance plain3: volume {vg}/{lv} missing on node node2"
+        )),
+        "{out}"
+    );
+}
+
+/// Runs an lvm command on node `k`'s volume group, as its node daemon sees it.
+fn lvm(vc: &VCluster, k: usize, args: &[&str]) {
+    let out = std::process::Command::new(args[0])
+        .args(["--config", "global {activation=0}"])
+        .args(&args[1..])
+        .env("LVM_SYSTEM_DIR", vc.root(k).join("etc/lvm"))
+        .env("LVM_SUPPRESS_FD_WARNINGS", "1")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn lvcreate(vc: &VCluster, k: usize, vg: &str, lv: &str) {
+    lvm(
+        vc,
+        k,
+        &["lvcreate", "--yes", "-an", "-Zn", "-L", "8m", "-n", lv, vg],
+    );
+}
+
+fn lvremove(vc: &VCluster, k: usize, vg: &str, lv: &str) {
+    lvm(vc, k, &["lvremove", "-f", &format!("{vg}/{lv}")]);
 }

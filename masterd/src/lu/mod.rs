@@ -8,6 +8,7 @@
 //! 5. `exec`: node RPCs and one config commit.
 
 pub mod cluster;
+pub mod cluster_verify;
 pub mod common;
 mod ctx;
 pub mod drbd;
@@ -63,9 +64,9 @@ pub trait LogicalUnit: Send {
 pub fn for_opcode(op: OpCode) -> Box<dyn LogicalUnit> {
     match op {
         OpCode::TestDelay(o) => Box::new(test::TestDelay::new(o)),
-        OpCode::ClusterVerify(o) => Box::new(cluster::Verify::new(o)),
-        OpCode::ClusterVerifyConfig(o) => Box::new(cluster::VerifyConfig::new(o)),
-        OpCode::ClusterVerifyGroup(o) => Box::new(cluster::VerifyGroup::new(o)),
+        OpCode::ClusterVerify(o) => Box::new(cluster_verify::Verify::new(o)),
+        OpCode::ClusterVerifyConfig(o) => Box::new(cluster_verify::VerifyConfig::new(o)),
+        OpCode::ClusterVerifyGroup(o) => Box::new(cluster_verify::VerifyGroup::new(o)),
         OpCode::ClusterSetParams(o) => Box::new(cluster::SetParams::new(o)),
         OpCode::NodeAdd(o) => Box::new(node::Add::new(o)),
         OpCode::NodeRemove(o) => Box::new(node::Remove::new(o)),
