@@ -274,6 +274,16 @@ fn the_volume_group_and_the_physical_volumes_are_managed_per_node() {
         )),
         "{out}"
     );
+    // recreate-disks makes it again where it was, then on another node.
+    vc.ok("gnt-instance", &["recreate-disks", "plain3"]);
+    vc.ok("gnt-cluster", &["verify"]);
+    vc.ok("gnt-instance", &["recreate-disks", "-n", "node1", "plain3"]);
+    let rows = volumes(&vc);
+    assert!(rows.contains(&format!("node1|{vg}|64|plain3")), "{rows:?}");
+    let pnode = vc.list("gnt-instance", "pnode", &["plain3"]);
+    assert_eq!(pnode, vec![vec!["node1".to_string()]]);
+    let err = vc.fails("gnt-instance", &["recreate-disks", "--disk", "3", "plain3"]);
+    assert!(err.contains("Invalid disk index '3'"), "{err}");
 }
 
 /// Runs an lvm command on node `k`'s volume group, as its node daemon sees it.

@@ -658,6 +658,25 @@ pub struct InstanceGrowDisk {
     pub ignore_ipolicy: bool,
 }
 
+/// `OP_INSTANCE_RECREATE_DISKS`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct InstanceRecreateDisks {
+    pub instance_name: String,
+    #[serde(default)]
+    pub instance_uuid: Option<String>,
+    /// `[[index, {size, mode, spindles}], ...]`, or (deprecated) indices;
+    /// empty: every disk.
+    #[serde(default)]
+    pub disks: Vec<Value>,
+    /// New nodes, primary first.
+    #[serde(default)]
+    pub nodes: Vec<String>,
+    #[serde(default)]
+    pub node_uuids: Option<Vec<String>>,
+    #[serde(default)]
+    pub iallocator: Option<String>,
+}
+
 /// `OP_INSTANCE_ACTIVATE_DISKS`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct InstanceActivateDisks {
@@ -851,6 +870,7 @@ opcodes! {
     InstanceQueryData(InstanceQueryData) = "OP_INSTANCE_QUERY_DATA";
     InstanceGrowDisk(InstanceGrowDisk) = "OP_INSTANCE_GROW_DISK", summary: instance_name;
     InstanceActivateDisks(InstanceActivateDisks) = "OP_INSTANCE_ACTIVATE_DISKS", summary: instance_name;
+    InstanceRecreateDisks(InstanceRecreateDisks) = "OP_INSTANCE_RECREATE_DISKS", summary: instance_name;
     InstanceDeactivateDisks(InstanceDeactivateDisks) = "OP_INSTANCE_DEACTIVATE_DISKS", summary: instance_name;
     InstanceMigrate(InstanceMigrate) = "OP_INSTANCE_MIGRATE", summary: instance_name;
     InstanceFailover(InstanceFailover) = "OP_INSTANCE_FAILOVER", summary: instance_name;

@@ -495,3 +495,46 @@ async fn a_failed_undo_is_named_in_the_error_and_what_it_left_is_the_only_leftov
         "{orphans:?}"
     );
 }
+
+#[tokio::test]
+async fn recreate_disks_fails_cleanly_at_every_call() {
+    // Making the disks again where they are leaves nothing anyway.
+    fails_cleanly_at_every_call(
+        with_stopped_instance,
+        json!({"OP_ID": "OP_INSTANCE_RECREATE_DISKS", "instance_name": "inst1"}),
+    )
+    .await;
+    // Moving them: until the commit a failure undoes the new copies; after
+    // it, an old copy that cannot be removed fails the job, named.
+    let op = json!({"OP_ID": "OP_INSTANCE_RECREATE_DISKS", "instance_name": "inst1",
+                    "nodes": ["node2"]});
+    let e = with_stopped_instance().await;
+    let before = e.nodes.call_count();
+    e.must(op.clone()).await;
+    assert_eq!(e.orphans(), Vec::<String>::new());
+    let calls = e.nodes.call_count() - before;
+    for k in 1..=calls {
+        let e = with_stopped_instance().await;
+        let start = (e.instances(), e.on_nodes());
+        e.nodes.fail_call(k);
+        let (status, result) = e.run(op.clone()).await;
+        let orphans = e.orphans();
+        if status == "error" && e.instances() == start.0 {
+            assert_eq!(e.on_nodes(), start.1, "call {k}: {result}");
+        } else if !orphans.is_empty() {
+            assert_eq!(status, "error", "call {k} left {orphans:?}");
+            assert!(result.to_string().contains("removed by hand"), "{result}");
+            assert!(
+                orphans.iter().all(|o| o.ends_with("on node1")),
+                "{orphans:?}"
+            );
+        }
+    }
+    // A running instance's disks are not made again.
+    let e = with_instance("file").await;
+    let (status, result) = e
+        .run(json!({"OP_ID": "OP_INSTANCE_RECREATE_DISKS", "instance_name": "inst1"}))
+        .await;
+    assert_eq!(status, "error");
+    assert!(result.to_string().contains("is running"), "{result}");
+}
