@@ -18,11 +18,12 @@ pub struct DataOpts {
     /// Simulate an empty cluster: alloc_policy,nodes,disk,mem,cpus[,spindles].
     #[arg(long = "simulate", alias = "simu", value_name = "SPEC")]
     pub simu: Vec<String>,
-    /// Query the master over LUXI (not available yet).
+    /// Query the master over LUXI (default socket when none is given).
     #[arg(short = 'L', long = "luxi", value_name = "SOCKET", num_args = 0..=1, default_missing_value = "", require_equals = true)]
     pub luxi: Option<String>,
-    /// Query a RAPI server (not available yet).
-    #[arg(short = 'm', value_name = "HOST")]
+    /// Query a RAPI server (host, host:port, https://host:port) or read
+    /// its saved answers (file://DIR).
+    #[arg(short = 'm', value_name = "CLUSTER")]
     pub rapi: Option<String>,
     /// Mark these nodes offline (repeatable).
     #[arg(short = 'O', long = "offline", value_name = "NODE")]

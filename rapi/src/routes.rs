@@ -551,6 +551,12 @@ pub fn check_access(
 
 async fn dispatch(state: Arc<State>, route: &'static Route, req: Request) -> Response {
     let method = req.method().as_str().to_string();
+    // Served `--max-clients` at a time; a stream's permit ends when its
+    // response starts.
+    let Ok(_slot) = state.slots.acquire().await else {
+        return ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "The server is stopping")
+            .into_response();
+    };
     let resp = match handle(state.clone(), route, req).await {
         Ok(reply) => json_response(reply),
         Err(e) => e.into_response(),

@@ -1,7 +1,8 @@
-//! Serving the application over HTTPS (or plain HTTP with `--no-ssl`),
-//! with at most `max_clients` connections served at once: further
-//! clients wait to be accepted. Nothing a client sends can stop the
-//! server.
+//! Serving the application over HTTPS (or plain HTTP with `--no-ssl`).
+//! At most [`max_connections`] connections are open at once (further
+//! clients wait to be accepted); the requests on them are served
+//! `--max-clients` at a time (see [`crate::routes`]). Nothing a client
+//! sends can stop the server.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -80,15 +81,23 @@ pub fn tls_config(
     Ok(Arc::new(config))
 }
 
-/// Serves `app` on `listener` until this future is dropped.
+/// The connections open at once for `max_clients` requests served at
+/// once: idle kept-alive connections and event streams need no request
+/// slot, so there are more of them.
+pub fn max_connections(max_clients: usize) -> usize {
+    (max_clients * 16).max(64)
+}
+
+/// Serves `app` on `listener` until this future is dropped, with at most
+/// `max_connections` connections open.
 pub async fn serve(
     listener: TcpListener,
     tls: Option<Arc<ServerConfig>>,
     app: Router,
-    max_clients: usize,
+    max_connections: usize,
 ) {
     let acceptor = tls.map(TlsAcceptor::from);
-    let slots = Arc::new(Semaphore::new(max_clients.max(1)));
+    let slots = Arc::new(Semaphore::new(max_connections.max(1)));
     loop {
         let Ok(slot) = slots.clone().acquire_owned().await else {
             return;

@@ -15,6 +15,9 @@ use crate::users::{users_file, UsersFile};
 /// Largest request body accepted (bigger ones get 413).
 pub const DEFAULT_MAX_BODY: usize = 4 * 1024 * 1024;
 
+/// Requests served at once by default (Ganeti's `--max-clients`).
+pub const DEFAULT_MAX_CLIENTS: usize = 20;
+
 /// How long the master may take to answer one LUXI call.
 pub const MASTER_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -25,6 +28,8 @@ pub struct Options {
     pub require_auth: bool,
     /// Largest request body, in bytes.
     pub max_body: usize,
+    /// `--max-clients`: requests served at once (more wait their turn).
+    pub max_clients: usize,
 }
 
 impl Default for Options {
@@ -32,6 +37,7 @@ impl Default for Options {
         Options {
             require_auth: false,
             max_body: DEFAULT_MAX_BODY,
+            max_clients: DEFAULT_MAX_CLIENTS,
         }
     }
 }
@@ -46,6 +52,8 @@ pub struct State {
     pub counters: Counters,
     /// The event stream's watcher and events.
     pub events: Arc<Hub>,
+    /// One permit per request being served (`--max-clients`).
+    pub slots: tokio::sync::Semaphore,
 }
 
 impl State {
@@ -67,9 +75,10 @@ impl State {
             master: Arc::new(Master::new(socket, MASTER_TIMEOUT)),
             users: users_file(users),
             tokens: tokens_file(tokens),
-            opts,
             counters: Counters::default(),
             events: Arc::new(Hub::new()),
+            slots: tokio::sync::Semaphore::new(opts.max_clients.max(1)),
+            opts,
         }
     }
 }

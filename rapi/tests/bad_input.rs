@@ -81,8 +81,8 @@ fn fixture(max_body: usize) -> Fixture {
         &users,
         &dir.path().join("tokens"),
         Options {
-            require_auth: false,
             max_body,
+            ..Options::default()
         },
     );
     Fixture {

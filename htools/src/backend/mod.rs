@@ -1,12 +1,13 @@
 //! Where cluster data comes from: the text file, the iallocator request,
-//! the simulation description, the master daemon over LUXI; RAPI later.
+//! the simulation description, the master daemon over LUXI, a RAPI server.
 
 pub mod iallocator;
 pub mod luxi;
+pub mod rapi;
 pub mod simu;
 pub mod text;
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::model::Cluster;
 
 /// A source of cluster data, as selected on the command line.
@@ -19,7 +20,7 @@ pub enum Source {
     /// `-L [SOCKET]`: the master daemon over LUXI (empty: the default
     /// socket).
     Luxi(String),
-    /// `-m HOST`: the RAPI server (not available yet).
+    /// `-m CLUSTER`: a RAPI server, or `file://DIR` with its answers.
     Rapi(String),
 }
 
@@ -29,8 +30,6 @@ pub fn load(src: &Source) -> Result<Cluster> {
         Source::Text(path) => text::load_file(path),
         Source::Simu(specs) => simu::load(specs),
         Source::Luxi(sock) => luxi::load(sock),
-        Source::Rapi(host) => Err(Error::Invalid(format!(
-            "the RAPI backend (host '{host}') is not available in this version"
-        ))),
+        Source::Rapi(host) => rapi::load(host),
     }
 }

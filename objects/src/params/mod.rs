@@ -123,7 +123,6 @@ pub fn default_ipolicy() -> ParamDict {
         ),
         ("vcpu-ratio", json!(4.0)),
         ("spindle-ratio", json!(32.0)),
-        ("memory-ratio", json!(1.0)),
     ])
 }
 

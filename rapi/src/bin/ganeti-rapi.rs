@@ -37,7 +37,8 @@ struct Args {
     /// Require credentials for reads too.
     #[arg(long = "require-authentication")]
     require_authentication: bool,
-    /// Connections served at once (more wait to be accepted).
+    /// Requests served at once (more wait their turn); up to 16 times as
+    /// many connections (at least 64) are open at once.
     #[arg(long = "max-clients", default_value_t = 20)]
     max_clients: usize,
     /// Serve plain HTTP.
@@ -154,12 +155,13 @@ async fn run(
         &paths,
         Options {
             require_auth: args.require_authentication,
+            max_clients: args.max_clients,
             ..Options::default()
         },
     ));
     let app = rapi::app(state);
     tokio::select! {
-        _ = rapi::server::serve(listener, tls, app, args.max_clients) => {}
+        _ = rapi::server::serve(listener, tls, app, rapi::server::max_connections(args.max_clients)) => {}
         _ = shutdown_signal() => info!("terminating"),
     }
     Ok(())
