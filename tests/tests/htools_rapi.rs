@@ -3,6 +3,9 @@
 //! (which read it too, through the same server), from a live server and
 //! from its saved answers (`-m file://DIR`), and agree with `-L`.
 
+// An integration test: a failed unwrap or expect is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::path::Path;
 use std::process::Command;
 

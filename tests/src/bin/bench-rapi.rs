@@ -16,6 +16,9 @@
 //!
 //! Needs curl and wrk (`scripts/bench-rapi.sh` installs them).
 
+// A benchmark run by hand: a failed step ends the run with its message.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::process::Command;
 use std::time::{Duration, Instant};
 
