@@ -284,6 +284,9 @@ fn the_volume_group_and_the_physical_volumes_are_managed_per_node() {
     assert_eq!(pnode, vec![vec!["node1".to_string()]]);
     let err = vc.fails("gnt-instance", &["recreate-disks", "--disk", "3", "plain3"]);
     assert!(err.contains("Invalid disk index '3'"), "{err}");
+    // No instance here has active disks (they cannot be activated).
+    let out = vc.ok("gnt-cluster", &["verify-disks"]);
+    assert!(out.contains("No disks need to be activated."), "{out}");
 }
 
 /// Runs an lvm command on node `k`'s volume group, as its node daemon sees it.

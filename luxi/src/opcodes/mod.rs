@@ -158,6 +158,19 @@ pub struct ClusterVerifyGroup {
     pub verify_clutter: bool,
 }
 
+/// `OP_CLUSTER_VERIFY_DISKS`: one `OP_GROUP_VERIFY_DISKS` job per group.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ClusterVerifyDisks {
+    #[serde(default)]
+    pub group_name: Option<String>,
+}
+
+/// `OP_GROUP_VERIFY_DISKS`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct GroupVerifyDisks {
+    pub group_name: String,
+}
+
 /// `OP_CLUSTER_SET_PARAMS` (the parameters ganeti-rs acts on).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ClusterSetParams {
@@ -851,6 +864,8 @@ opcodes! {
     ClusterVerifyConfig(ClusterVerifyConfig) = "OP_CLUSTER_VERIFY_CONFIG";
     ClusterVerifyGroup(ClusterVerifyGroup) = "OP_CLUSTER_VERIFY_GROUP", summary: group_name;
     ClusterSetParams(ClusterSetParams) = "OP_CLUSTER_SET_PARAMS";
+    ClusterVerifyDisks(ClusterVerifyDisks) = "OP_CLUSTER_VERIFY_DISKS";
+    GroupVerifyDisks(GroupVerifyDisks) = "OP_GROUP_VERIFY_DISKS", summary: group_name;
     NodeAdd(NodeAdd) = "OP_NODE_ADD", summary: node_name;
     NodeRemove(NodeRemove) = "OP_NODE_REMOVE", summary: node_name;
     NodeSetParams(NodeSetParams) = "OP_NODE_SET_PARAMS", summary: node_name;

@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, HashMap};
 use crate::error::Error;
 use luxi::opcodes::{self, Dependency, Input, JobRef, OpCode};
 use objects::{error_chain, AdminState};
-use serde_json::json;
+use serde_json::{json, Value};
 
 use super::common::expand_group;
 use super::{Ctx, ExecFuture, LogicalUnit};
@@ -544,6 +544,209 @@ impl LogicalUnit for VerifyGroup {
                 report.error("ECLUSTERCFG", "cluster", "", "simulated error");
             }
             Ok(json!(!report.bad))
+        })
+    }
+}
+
+/// `OP_CLUSTER_VERIFY_DISKS`: submits one `OP_GROUP_VERIFY_DISKS` job per
+/// node group (or for the group named).
+pub struct VerifyDisks {
+    op: opcodes::ClusterVerifyDisks,
+    groups: Vec<String>,
+}
+
+impl VerifyDisks {
+    pub fn new(op: opcodes::ClusterVerifyDisks) -> Self {
+        VerifyDisks {
+            op,
+            groups: Vec::new(),
+        }
+    }
+}
+
+impl LogicalUnit for VerifyDisks {
+    fn locks(&mut self, cfg: &ConfigData) -> Result<LockRequest, Error> {
+        self.groups = match &self.op.group_name {
+            Some(g) => vec![expand_group(cfg, g)?.name.clone()],
+            None => {
+                let mut v: Vec<String> = cfg.groups.values().map(|g| g.name.clone()).collect();
+                v.sort();
+                v
+            }
+        };
+        Ok(LockRequest::new())
+    }
+
+    fn check_prereq(&mut self, _cfg: &ConfigData) -> Result<(), Error> {
+        Ok(())
+    }
+
+    fn exec<'a>(&'a mut self, ctx: &'a Ctx) -> ExecFuture<'a> {
+        Box::pin(async move {
+            let jobs = self
+                .groups
+                .iter()
+                .map(|g| {
+                    vec![
+                        Input::new(OpCode::GroupVerifyDisks(opcodes::GroupVerifyDisks {
+                            group_name: g.clone(),
+                        }))
+                        .with_priority(ctx.common.priority),
+                    ]
+                })
+                .collect();
+            ctx.submit_jobs(jobs).await
+        })
+    }
+}
+
+/// `OP_GROUP_VERIFY_DISKS`: which nodes could not be asked, which
+/// instances with active disks need `activate-disks`, and which volumes
+/// are missing: `[{node: error}, [instance], {instance: [[node, vg/lv]]}]`.
+pub struct GroupVerifyDisks {
+    op: opcodes::GroupVerifyDisks,
+    group: String,
+}
+
+impl GroupVerifyDisks {
+    pub fn new(op: opcodes::GroupVerifyDisks) -> Self {
+        GroupVerifyDisks {
+            op,
+            group: String::new(),
+        }
+    }
+}
+
+impl LogicalUnit for GroupVerifyDisks {
+    fn locks(&mut self, cfg: &ConfigData) -> Result<LockRequest, Error> {
+        let g = expand_group(cfg, &self.op.group_name)?;
+        self.group = g.uuid.clone();
+        let nodes: Vec<String> = cfg
+            .nodes
+            .values()
+            .filter(|n| n.group == self.group)
+            .map(|n| n.uuid.clone())
+            .collect();
+        Ok(LockRequest::new()
+            .some(Level::NodeGroup, vec![self.group.clone()], Mode::Shared)
+            .some(Level::Node, nodes, Mode::Shared))
+    }
+
+    fn check_prereq(&mut self, _cfg: &ConfigData) -> Result<(), Error> {
+        Ok(())
+    }
+
+    fn exec<'a>(&'a mut self, ctx: &'a Ctx) -> ExecFuture<'a> {
+        Box::pin(async move {
+            // The group's instances whose disks should be active, and
+            // where each of their volumes and mirrored disks should be.
+            let (nodes, volumes, mirrored) = {
+                let cfg = ctx.config().read();
+                let nodes: Vec<objects::Node> = cfg
+                    .nodes
+                    .values()
+                    .filter(|n| n.group == self.group && n.vm_capable && !n.offline)
+                    .cloned()
+                    .collect();
+                let mut volumes: BTreeMap<(String, String), String> = BTreeMap::new();
+                let mut mirrored: BTreeMap<String, Vec<(String, rpc::api::DiskSpec)>> =
+                    BTreeMap::new();
+                for inst in cfg.instances.values() {
+                    let in_group = cfg
+                        .nodes
+                        .get(&inst.primary_node)
+                        .is_some_and(|n| n.group == self.group);
+                    if !in_group || !inst.disks_active {
+                        continue;
+                    }
+                    for (i, d) in inst.disks.iter().enumerate() {
+                        for v in std::iter::once(d).chain(&d.children) {
+                            if let Some((vg, lv)) = super::instance_storage::plain_volume(v) {
+                                for n in &v.nodes {
+                                    volumes.insert(
+                                        (n.clone(), format!("{vg}/{lv}")),
+                                        inst.name.clone(),
+                                    );
+                                }
+                            }
+                        }
+                        if d.dev_type == objects::DiskTemplate::Drbd {
+                            let spec = super::common::disk_spec(&cfg, d, i)?;
+                            for n in &d.nodes {
+                                mirrored
+                                    .entry(n.clone())
+                                    .or_default()
+                                    .push((inst.name.clone(), spec.clone()));
+                            }
+                        }
+                    }
+                }
+                (nodes, volumes, mirrored)
+            };
+            let mut node_errors = serde_json::Map::new();
+            let mut offline: Vec<String> = Vec::new();
+            let mut missing = volumes.clone();
+            if !volumes.is_empty() {
+                let answers = ctx.rpc().call_many(&nodes, &rpc::api::NodeVolumes {}).await;
+                for (node, answer) in nodes.iter().zip(answers) {
+                    match answer {
+                        Ok(vols) => {
+                            for v in vols {
+                                missing
+                                    .remove(&(node.uuid.clone(), format!("{}/{}", v.vg, v.name)));
+                            }
+                        }
+                        Err(e) => {
+                            node_errors.insert(node.name.clone(), json!(error_chain(&e)));
+                            // Its volumes are unknown, not missing.
+                            missing.retain(|(n, _), _| *n != node.uuid);
+                        }
+                    }
+                }
+            }
+            for node in &nodes {
+                let Some(disks) = mirrored.get(&node.uuid) else {
+                    continue;
+                };
+                let mut by_instance: BTreeMap<&str, Vec<rpc::api::DiskSpec>> = BTreeMap::new();
+                for (inst, spec) in disks {
+                    by_instance
+                        .entry(inst.as_str())
+                        .or_default()
+                        .push(spec.clone());
+                }
+                for (inst, specs) in by_instance {
+                    let req = rpc::api::BlockdevGetMirrorStatus {
+                        instance_name: inst.to_string(),
+                        disks: specs,
+                    };
+                    match ctx.rpc().call(node, &req).await {
+                        Ok(status) => {
+                            let needs = status.iter().any(|s| {
+                                s.as_ref().is_none_or(|s| {
+                                    s.drbd.as_ref().is_some_and(|d| !d.daemon_running)
+                                })
+                            });
+                            if needs && !offline.iter().any(|o| o == inst) {
+                                offline.push(inst.to_string());
+                            }
+                        }
+                        Err(e) => {
+                            node_errors.insert(node.name.clone(), json!(error_chain(&e)));
+                        }
+                    }
+                }
+            }
+            let cfg = ctx.config().read();
+            let mut missing_out: BTreeMap<String, Vec<Value>> = BTreeMap::new();
+            for ((node, volume), inst) in missing {
+                missing_out
+                    .entry(inst)
+                    .or_default()
+                    .push(json!([cfg.node_name(&node), volume]));
+            }
+            offline.sort();
+            Ok(json!([node_errors, offline, missing_out]))
         })
     }
 }

@@ -69,6 +69,8 @@ pub fn for_opcode(op: OpCode) -> Box<dyn LogicalUnit> {
         OpCode::ClusterVerifyConfig(o) => Box::new(cluster_verify::VerifyConfig::new(o)),
         OpCode::ClusterVerifyGroup(o) => Box::new(cluster_verify::VerifyGroup::new(o)),
         OpCode::ClusterSetParams(o) => Box::new(cluster::SetParams::new(o)),
+        OpCode::ClusterVerifyDisks(o) => Box::new(cluster_verify::VerifyDisks::new(o)),
+        OpCode::GroupVerifyDisks(o) => Box::new(cluster_verify::GroupVerifyDisks::new(o)),
         OpCode::NodeAdd(o) => Box::new(node::Add::new(o)),
         OpCode::NodeRemove(o) => Box::new(node::Remove::new(o)),
         OpCode::NodeSetParams(o) => Box::new(node::SetParams::new(o)),

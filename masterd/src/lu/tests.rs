@@ -538,3 +538,19 @@ async fn recreate_disks_fails_cleanly_at_every_call() {
     assert_eq!(status, "error");
     assert!(result.to_string().contains("is running"), "{result}");
 }
+
+#[tokio::test]
+async fn verify_disks_finds_the_instance_whose_mirror_lost_a_copy() {
+    let e = with_instance("drbd").await;
+    let verify = json!({"OP_ID": "OP_GROUP_VERIFY_DISKS", "group_name": "default"});
+    let (status, result) = e.run(verify.clone()).await;
+    assert_eq!(status, "success", "{result}");
+    assert_eq!(result, json!([{}, [], {}]));
+    e.nodes.lose_disks("node2");
+    let (_, result) = e.run(verify).await;
+    assert_eq!(result, json!([{}, ["inst1"], {}]));
+    // The cluster-wide opcode runs one such job per group.
+    let (status, result) = e.run(json!({"OP_ID": "OP_CLUSTER_VERIFY_DISKS"})).await;
+    assert_eq!(status, "success", "{result}");
+    assert_eq!(result["jobs"].as_array().map(Vec::len), Some(1), "{result}");
+}

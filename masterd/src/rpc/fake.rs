@@ -82,6 +82,13 @@ impl FakeNodes {
             .collect()
     }
 
+    /// Loses every disk of node `node`, as a broken disk would.
+    pub fn lose_disks(&self, node: &str) {
+        if let Some(st) = self.lock().nodes.get_mut(node) {
+            st.disks.clear();
+        }
+    }
+
     /// What every node holds (nodes never called hold nothing).
     /// The shared storage shows as the node [`SHARED`].
     pub fn state(&self) -> BTreeMap<String, NodeState> {

@@ -154,6 +154,20 @@ pub(crate) async fn start_on(
         )
         .await
         .map_err(|e| rpc_error("Could not start instance", e))?;
+    // A running instance's disks are active (Ganeti's `disks_active`).
+    set_disks_active(ctx, &inst.uuid, true)
+}
+
+/// Records whether the instance's disks are active on its nodes.
+pub(crate) fn set_disks_active(ctx: &Ctx, uuid: &str, active: bool) -> Result<(), Error> {
+    let mut inst = get_instance(ctx, uuid)?;
+    if inst.disks_active == active {
+        return Ok(());
+    }
+    inst.disks_active = active;
+    let mut ch = Changes::new();
+    ch.instance(inst);
+    ctx.commit(ch)?;
     Ok(())
 }
 

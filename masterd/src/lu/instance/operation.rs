@@ -133,6 +133,7 @@ impl LogicalUnit for Shutdown {
                 return Ok(Value::Null);
             }
             stop_on(ctx, &inst, &pnode, self.op.timeout).await?;
+            set_disks_active(ctx, &self.uuid, false)?;
             Ok(Value::Null)
         })
     }
