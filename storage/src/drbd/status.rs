@@ -24,7 +24,7 @@ pub(super) fn status(dev: &DrbdDevice) -> Result<BlockDevStatus> {
     } else {
         LocalDiskStatus::Unknown
     };
-    let primary = st.as_ref().map_or(false, |s| s.primary);
+    let primary = st.as_ref().is_some_and(|s| s.primary);
     let peer = format!(
         "{} ({})",
         dev.link.peer.node,
