@@ -26,6 +26,13 @@ struct Node {
     ip: String,
 }
 
+impl Drop for Node {
+    fn drop(&mut self) {
+        // A failed test leaves no daemon behind.
+        storage::testing::kill_drbd_daemons(self.ctx.paths());
+    }
+}
+
 impl Node {
     fn dirs(&self) -> DrbdDirs {
         DrbdDirs::new(self.ctx.paths())
@@ -303,4 +310,142 @@ fn writes_reach_both_nodes_and_a_dead_secondary_catches_up_with_only_what_it_mis
             n.name
         );
     }
+}
+
+/// Fills `n`'s data volume with `len` bytes of data at 0 before the disk
+/// is created (creating keeps an existing volume of the right size).
+fn prefill(n: &Node, disk: &DiskSpec, data: &[u8]) {
+    let path = n.data_file(disk);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::File::create(&path)
+        .unwrap()
+        .set_len(disk.size << 20)
+        .unwrap();
+    write_sync(&path, 0, data);
+}
+
+#[test]
+fn a_sync_reports_its_progress_and_a_clean_restart_needs_none() {
+    let (a, b) = two_nodes();
+    let mut disk = drbd_disk(&a, &b, 16);
+    // 4 MiB/s: a full sync of the 16 MiB takes 4 seconds.
+    disk.params
+        .insert("resync-rate".into(), serde_json::json!(4096));
+    let data = pattern(3, 4 << 20);
+    prefill(&a, &disk, &data);
+    b.dev(&disk).create(false).unwrap();
+    a.dev(&disk).create(true).unwrap();
+    let mut seen = None;
+    supervise_until("progress with a time left", [&a, &b], || {
+        let s = a.status(&disk);
+        if let (Some(p), Some(eta)) = (s.sync_percent, s.estimated_time) {
+            seen = Some((p, eta, s.clone()));
+        }
+        seen.is_some() || in_sync(&s)
+    });
+    let (p, _eta, s) = seen.expect("the sync ended before it reported its progress");
+    assert!((0.0..100.0).contains(&p), "{p}");
+    assert!(s.is_degraded && s.drbd.as_ref().unwrap().syncing, "{s:?}");
+    // The secondary knows its copy is being synced into.
+    let sb = b.status(&disk);
+    assert_eq!(sb.ldisk_status, LocalDiskStatus::Unknown);
+    assert!(sb.is_degraded);
+    // Paused, the sync stays unfinished; resumed, it ends.
+    a.dev(&disk).pause_sync(true).unwrap();
+    assert!(a.status(&disk).drbd.unwrap().syncing);
+    a.dev(&disk).pause_sync(false).unwrap();
+    supervise_until("the sync", [&a, &b], || {
+        in_sync(&a.status(&disk)) && in_sync(&b.status(&disk))
+    });
+    assert_eq!(read_at(&b.data_file(&disk), 0, data.len()), data);
+
+    // A clean stop of the primary leaves the peer known in sync: the next
+    // start connects without a sync (the peer's copy stays consistent).
+    a.dev(&disk).shutdown().unwrap();
+    a.dev(&disk).assemble(true).unwrap();
+    let s = a.status(&disk);
+    assert!(in_sync(&s), "{s:?}");
+    assert_eq!(b.status(&disk).ldisk_status, LocalDiskStatus::Okay);
+
+    // A primary daemon that dies does not know what its peer has: its next
+    // start syncs in full (marking the peer's copy inconsistent first).
+    a.kill_daemon(&disk);
+    assert_eq!(a.status(&disk).ldisk_status, LocalDiskStatus::Faulty);
+    a.dev(&disk).assemble(true).unwrap();
+    let s = a.status(&disk);
+    assert!(s.sync_percent.is_some(), "{s:?}");
+    assert_eq!(b.status(&disk).ldisk_status, LocalDiskStatus::Unknown);
+    supervise_until("the full sync", [&a, &b], || {
+        in_sync(&a.status(&disk)) && in_sync(&b.status(&disk))
+    });
+    for n in [&a, &b] {
+        n.dev(&disk).remove().unwrap();
+        assert_nothing_left(n, &disk);
+    }
+}
+
+#[test]
+fn after_a_failover_the_old_primary_is_synced_from_the_new_one() {
+    let (a, b) = two_nodes();
+    let disk = drbd_disk(&a, &b, 16);
+    b.dev(&disk).create(false).unwrap();
+    a.dev(&disk).create(true).unwrap();
+    supervise_until("the initial sync", [&a, &b], || {
+        in_sync(&a.status(&disk)) && in_sync(&b.status(&disk))
+    });
+    let before = pattern(5, 1 << 20);
+    {
+        let fuse = a.dev(&disk).local_path().unwrap();
+        write_sync(&fuse.path(), 1 << 20, &before);
+    }
+    // The primary crashes; the secondary takes over, writes, degraded.
+    a.kill_daemon(&disk);
+    b.dev(&disk).assemble(true).unwrap();
+    let s = b.status(&disk);
+    assert!(s.is_degraded && s.drbd.as_ref().unwrap().primary, "{s:?}");
+    assert_eq!(s.ldisk_status, LocalDiskStatus::Okay);
+    let fuse = b.dev(&disk).local_path().unwrap();
+    assert_eq!(read_at(&fuse.path(), 1 << 20, before.len()), before);
+    let after = pattern(6, 1 << 20);
+    write_sync(&fuse.path(), 4 << 20, &after);
+    drop(fuse);
+    // The old primary returns as the secondary: the new primary copies
+    // its whole disk to it.
+    a.dev(&disk).assemble(false).unwrap();
+    supervise_until("the sync of the old primary", [&a, &b], || {
+        in_sync(&a.status(&disk)) && in_sync(&b.status(&disk))
+    });
+    assert_eq!(read_at(&a.data_file(&disk), 4 << 20, after.len()), after);
+    assert!(
+        std::fs::read(a.data_file(&disk)).unwrap() == std::fs::read(b.data_file(&disk)).unwrap()
+    );
+    for n in [&a, &b] {
+        n.dev(&disk).remove().unwrap();
+        assert_nothing_left(n, &disk);
+    }
+}
+
+#[test]
+fn a_node_outside_the_link_or_a_bad_link_is_refused() {
+    let (a, b) = two_nodes();
+    let mut disk = drbd_disk(&a, &b, 16);
+    let other = StorageContext::new(
+        a.ctx.paths().clone(),
+        a.ctx.file_storage_dir().to_path_buf(),
+        a.ctx.shared_file_storage_dir().to_path_buf(),
+    )
+    .with_node_name("node3");
+    let err = DrbdDevice::open(&other, "inst1", &disk).unwrap_err();
+    assert!(err.to_string().contains("neither of its nodes"), "{err}");
+    disk.drbd.as_mut().unwrap().nodes[1].node = a.name.clone();
+    let err = DrbdDevice::open(&a.ctx, "inst1", &disk).unwrap_err();
+    assert!(err.to_string().contains("both ends"), "{err}");
+    let mut disk = drbd_disk(&a, &b, 16);
+    disk.uuid = "a,b".into();
+    assert!(DrbdDevice::open(&a.ctx, "inst1", &disk).is_err());
+    // Assembling a disk that was never created says so.
+    let disk = drbd_disk(&a, &b, 16);
+    let err = a.dev(&disk).assemble(true).unwrap_err();
+    assert!(err.to_string().contains("does not exist"), "{err}");
+    assert_nothing_left(&a, &disk);
 }

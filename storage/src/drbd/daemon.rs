@@ -179,6 +179,28 @@ pub fn fuse_args(disk: &str, link: &Link, dirs: &DrbdDirs) -> Vec<String> {
     ]
 }
 
+/// Marks every file descriptor of this process but the standard ones
+/// close-on-exec, so that a daemon started from here holds none of them
+/// for its whole life (a lock its caller inherited, a listening socket).
+fn close_on_exec_all() {
+    use nix::fcntl::{fcntl, FcntlArg, FdFlag};
+    let Ok(entries) = fs::read_dir("/proc/self/fd") else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let Some(fd) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        if fd > 2 {
+            let _ = fcntl(fd, FcntlArg::F_SETFD(FdFlag::FD_CLOEXEC));
+        }
+    }
+}
+
 /// Runs a daemon with `args`, its setup messages going to `log`; returns
 /// once it has daemonized (or failed, with QEMU's message).
 pub fn start(disk: &str, args: &[String], log: &Path, pidfile: &Path, qmp: &Path) -> Result<i32> {
@@ -197,6 +219,7 @@ pub fn start(disk: &str, args: &[String], log: &Path, pidfile: &Path, qmp: &Path
         .map_err(|e| StorageError::io("open", log, e))?;
     let start_of_log = fs::metadata(log).map(|m| m.len()).unwrap_or(0);
     debug!(disk, ?args, "starting {BINARY}");
+    close_on_exec_all();
     let mut child = Command::new(&binary)
         .args(args)
         .current_dir("/")

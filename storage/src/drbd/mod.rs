@@ -251,6 +251,7 @@ impl DrbdDevice {
             st.standalone = false;
             st.death_reported = false;
             let mut q = self.qmp()?;
+            self.relink(&mut q, &mut st)?;
             self.set_role(&mut q, &mut st, on_primary)?;
             self.ensure_connected(&mut q, &mut st);
             st.save(&state_file)?;
@@ -333,7 +334,7 @@ impl DrbdDevice {
                 st.peer_marked = Some(true);
             } else {
                 if job.is_some() {
-                    replication::disconnect(q, self.uuid(), true)?;
+                    replication::disconnect(q, self.uuid(), &st.link, true)?;
                 }
                 st.peer_marked = None;
             }
@@ -342,6 +343,45 @@ impl DrbdDevice {
         meta::write_writer(&st.meta, &WriterState::new(self.uuid(), primary, false))?;
         info!(disk = self.uuid(), primary, "drbd role changed");
         st.primary = primary;
+        Ok(())
+    }
+
+    /// Moves a running daemon to the peer of the disk's link, when it
+    /// changed (a new secondary): only that node (and this one) may
+    /// connect from now on, and a primary syncs the new peer in full. The
+    /// local address and the port cannot change while the daemon runs
+    /// (its users are connected to them).
+    fn relink(&self, q: &mut Qmp, st: &mut RunState) -> Result<()> {
+        if st.link == self.link {
+            return Ok(());
+        }
+        if st.link.local != self.link.local || st.link.port != self.link.port {
+            return Err(StorageError::InvalidDrbd {
+                disk: self.uuid().to_string(),
+                reason: format!(
+                    "its storage daemon serves {} on {}: shut the disk down to change them",
+                    st.link.port, st.link.local.ip
+                ),
+            });
+        }
+        let rules = serde_json::json!([
+            {"match": tls::node_identity(&self.link.local.node), "policy": "allow"},
+            {"match": tls::node_identity(&self.link.peer.node), "policy": "allow"},
+        ]);
+        q.run(
+            "qom-set",
+            serde_json::json!({"path": "/objects/authz", "property": "rules", "value": rules}),
+        )
+        .map_err(|source| StorageError::Qmp {
+            disk: self.uuid().to_string(),
+            source,
+        })?;
+        replication::disconnect(q, self.uuid(), &st.link, true)?;
+        info!(disk = self.uuid(), old = %st.link.peer.node, new = %self.link.peer.node, "drbd peer changed");
+        st.link = self.link.clone();
+        st.peer_marked = None;
+        st.skip_sync_once = false;
+        st.resync_total = None;
         Ok(())
     }
 
@@ -368,7 +408,7 @@ impl DrbdDevice {
         if let Some(pid) = self.live_pid() {
             let st = RunState::load(&state_file).ok().flatten();
             let clean = match self.qmp() {
-                Ok(mut q) => replication::disconnect(&mut q, uuid, false).unwrap_or_else(|e| {
+                Ok(mut q) => replication::disconnect(&mut q, uuid, &self.link, false).unwrap_or_else(|e| {
                     warn!(disk = uuid, error = %objects::error_chain(&e), "cannot stop replicating cleanly");
                     false
                 }),
@@ -445,6 +485,7 @@ impl DrbdDevice {
         let lock = self.lock();
         let _held = lock.lock();
         let (mut q, mut st) = self.running()?;
+        self.relink(&mut q, &mut st)?;
         if let Some(p) = primary {
             self.set_role(&mut q, &mut st, p)?;
         }
@@ -459,7 +500,7 @@ impl DrbdDevice {
         let lock = self.lock();
         let _held = lock.lock();
         let (mut q, mut st) = self.running()?;
-        replication::disconnect(&mut q, self.uuid(), false)?;
+        replication::disconnect(&mut q, self.uuid(), &self.link, false)?;
         st.standalone = true;
         st.peer_marked = None;
         st.skip_sync_once = false;

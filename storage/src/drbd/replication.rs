@@ -167,6 +167,10 @@ pub fn connect(q: &mut Qmp, disk: &str, link: &Link, full: bool, speed: u64) -> 
     });
     if speed > 0 {
         mirror["speed"] = json!(speed);
+        // QEMU copies a buffer's worth, then waits out the rate: with its
+        // default 16 MiB buffer a slow sync moves in long jumps.
+        let buf = (speed / 8).clamp(1 << 20, 16 << 20) & !0xffff;
+        mirror["buf-size"] = json!(buf);
     }
     if let Err(e) = q.run("blockdev-mirror", mirror) {
         let _ = q.run("blockdev-del", json!({"node-name": PEER}));
@@ -176,17 +180,25 @@ pub fn connect(q: &mut Qmp, disk: &str, link: &Link, full: bool, speed: u64) -> 
     Ok(())
 }
 
+/// Waits until job `id` is gone; `false` when it is still there after
+/// `timeout`, or stopped on an error (a cancelled mirror that cannot
+/// reach its peer stops instead of ending).
 fn wait_job_gone(q: &mut Qmp, disk: &str, id: &str, timeout: Duration) -> Result<bool> {
     let deadline = Instant::now() + timeout;
     loop {
         let jobs = q.execute("query-jobs", None).map_err(qmp_err(disk))?;
-        let present = jobs
+        let Some(j) = jobs
             .as_array()
-            .is_some_and(|a| a.iter().any(|j| j["id"] == id));
-        if !present {
+            .and_then(|a| a.iter().find(|j| j["id"] == id))
+            .cloned()
+        else {
             return Ok(true);
+        };
+        if id == JOB && job(q, disk)?.is_some_and(|j| j.stopped_on_error()) {
+            return Ok(false);
         }
         if Instant::now() >= deadline {
+            debug!(disk, id, job = %j, "job still there");
             return Ok(false);
         }
         std::thread::sleep(Duration::from_millis(20));
@@ -196,10 +208,10 @@ fn wait_job_gone(q: &mut Qmp, disk: &str, id: &str, timeout: Duration) -> Result
 /// Stops the mirror and drops the peer's node. A mirror in sync is
 /// cancelled gracefully (in-flight writes reach the peer); `force` drops
 /// it at once. Answers whether the peer was left with every write.
-pub fn disconnect(q: &mut Qmp, disk: &str, force: bool) -> Result<bool> {
+pub fn disconnect(q: &mut Qmp, disk: &str, link: &Link, force: bool) -> Result<bool> {
     let mut clean = false;
     if let Some(j) = job(q, disk)? {
-        let graceful = !force && j.in_sync();
+        let graceful = !force && j.in_sync() && probe(link);
         q.run(
             "block-job-cancel",
             json!({"device": JOB, "force": !graceful}),
