@@ -745,3 +745,151 @@ async fn a_kvm_guest_on_a_drbd_disk_resumes_on_its_secondary_after_its_primary_c
     .unwrap();
     assert_eq!(n2.leftovers(&disk), Vec::<PathBuf>::new());
 }
+
+/// The counter the test guest last wrote to the disk whose data volume
+/// is `path` (its first sector).
+fn counter_on_disk(path: &Path) -> u64 {
+    let sector = read_at(path, 0, 512);
+    let text = String::from_utf8_lossy(&sector);
+    text.trim_end_matches('\0')
+        .trim()
+        .strip_prefix("ganeti-rs counter ")
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Live-migrates `inst` from `src` to `dst` as the master does, then makes
+/// `dst` the disks' primary.
+async fn migrate(src: &Node, dst: &Node, inst: &InstanceSpec) {
+    let (s, d) = (src.client(), dst.client());
+    let info = s
+        .call(&MigrationInfo {
+            instance: inst.clone(),
+        })
+        .await
+        .unwrap();
+    d.call(&AcceptInstance {
+        instance: inst.clone(),
+        info: info.clone(),
+        target: dst.ip.to_string(),
+    })
+    .await
+    .unwrap();
+    s.call(&MigrateInstance {
+        cluster_name: "cluster.example.com".into(),
+        instance: inst.clone(),
+        target: dst.ip.to_string(),
+        live: true,
+    })
+    .await
+    .unwrap();
+    d.call(&FinalizeMigrationDst {
+        instance: inst.clone(),
+        info,
+        success: true,
+    })
+    .await
+    .unwrap();
+    s.call(&FinalizeMigrationSrc {
+        instance: inst.clone(),
+        success: true,
+        live: true,
+    })
+    .await
+    .unwrap();
+    for c in [&s, &d] {
+        c.call(&DrbdAttachNet {
+            instance_name: inst.name.clone(),
+            disks: inst.disks.clone(),
+            multimaster: false,
+            primary: Some(dst.name.clone()),
+        })
+        .await
+        .unwrap();
+    }
+}
+
+#[tokio::test]
+async fn a_kvm_guest_on_a_drbd_disk_migrates_back_and_forth_and_its_writes_reach_both_nodes() {
+    let (kernel, initrd) = test_guest();
+    let ca = tls::create_cluster_ca("cluster.example.com").unwrap();
+    let n1 = Node::spawn(1, &ca);
+    let n2 = Node::spawn(2, &ca);
+    let (c1, c2) = (n1.client(), n2.client());
+    let disk = drbd_disk(&n1, &n2, 16);
+    let hvparams: HvParams = [
+        ("kvm_flag", json!("disabled")),
+        ("kernel_path", json!(kernel.display().to_string())),
+        ("initrd_path", json!(initrd.display().to_string())),
+        ("kernel_args", json!("panic=-1 quiet counter_disk=/dev/vda")),
+        ("root_path", json!("")),
+        ("serial_console", json!(true)),
+        ("vnc_bind_address", json!("")),
+        ("machine_version", json!("pc")),
+        ("migration_port", json!(free_port(&[n1.ip, n2.ip]))),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    create(&c2, &disk, false).await;
+    create(&c1, &disk, true).await;
+    poll_until("the initial sync", || async {
+        in_sync(&find(&c1, &disk).await) && in_sync(&find(&c2, &disk).await)
+    })
+    .await;
+    let inst = instance(&n1, vec![disk.clone()], "kvm", hvparams);
+    c1.call(&InstanceStart {
+        instance: inst.clone(),
+        startup_paused: false,
+    })
+    .await
+    .unwrap();
+    let serial_of = |n: &Node| n.paths.hypervisor_run_dir("kvm").join("ctrl/inst1.serial");
+    let mut serial = Serial::connect(&serial_of(&n1));
+    serial.wait("the boot", resumed_from);
+    let mut last = serial.wait("a counter", counter_of);
+
+    for (src, dst) in [(&n1, &n2), (&n2, &n1)] {
+        migrate(src, dst, &inst).await;
+        // The guest counts on, on the other node, without a reboot.
+        let mut s = Serial::connect(&serial_of(dst));
+        let now = s.wait("a counter after the migration", counter_of);
+        assert!(now > last, "the counter went from {last} to {now}");
+        while s.wait("counters", counter_of) < now + 10 {}
+        assert!(
+            !s.seen.iter().any(|l| resumed_from(l).is_some()),
+            "the guest rebooted: {:?}",
+            s.seen
+        );
+        // What it wrote on its new node is on both volumes.
+        last = s.wait("a counter", counter_of);
+        for n in [&n1, &n2] {
+            let on_disk = counter_on_disk(&n.data_file(&disk));
+            assert!(
+                on_disk >= last,
+                "{}'s volume holds counter {on_disk}, the guest printed {last}",
+                n.name
+            );
+        }
+        let s = find(&dst.client(), &disk).await;
+        assert!(in_sync(&s) && s.drbd.as_ref().unwrap().primary, "{s:?}");
+        drop(serial);
+        serial = Serial::connect(&serial_of(dst));
+    }
+
+    c1.call(&InstanceShutdown {
+        instance: inst,
+        timeout_secs: 0,
+    })
+    .await
+    .unwrap();
+    for (c, n) in [(&c1, &n1), (&c2, &n2)] {
+        c.call(&BlockdevRemove {
+            instance_name: "inst1".into(),
+            disk: disk.clone(),
+        })
+        .await
+        .unwrap();
+        assert_eq!(n.leftovers(&disk), Vec::<PathBuf>::new());
+    }
+}
