@@ -7,6 +7,13 @@
 #                      (PCI, balloon, block, net), starts acpid, prints
 #                      "ganeti-rs test guest booted" on the serial console,
 #                      then "counter 1", "counter 2", ... every 100 ms forever.
+#                      With "counter_disk=DEV" on the kernel command line
+#                      (e.g. counter_disk=/dev/vda) it keeps the counter on
+#                      that disk: at boot it prints "resumed from N", N the
+#                      last counter found there (0 on a blank disk), and
+#                      counts on from N; each counter is written to the
+#                      disk's first sector (O_DIRECT, then fsync) before it
+#                      is printed, so a printed counter is on the disk.
 #                      The ACPI power button powers it off (QMP
 #                      system_powerdown, ganeti's soft shutdown). The boot
 #                      line comes only once acpid listens to the power button,
@@ -111,10 +118,35 @@ if [ -d /sys/firmware/acpi ]; then
         usleep 10000
     done
 fi
-echo "ganeti-rs test guest booted"
+# The disk that keeps the counter, if the kernel command line names one.
+disk=""
+for arg in $(cat /proc/cmdline); do
+    case "$arg" in
+        counter_disk=*) disk="${arg#counter_disk=}" ;;
+    esac
+done
 i=0
+if [ -n "$disk" ]; then
+    n=0
+    until [ -b "$disk" ]; do
+        n=$((n + 1))
+        [ "$n" -ge 1000 ] && { echo "test guest: no counter disk $disk"; break; }
+        usleep 10000
+    done
+    # The first sector holds "ganeti-rs counter N" and zeros.
+    last=$(dd if="$disk" bs=512 count=1 iflag=direct 2>/dev/null | tr -d '\000' |
+        sed -n 's/^ganeti-rs counter \([0-9][0-9]*\)$/\1/p')
+    i=${last:-0}
+fi
+echo "ganeti-rs test guest booted"
+[ -n "$disk" ] && echo "resumed from $i"
 while :; do
     i=$((i + 1))
+    if [ -n "$disk" ]; then
+        printf 'ganeti-rs counter %d\n' "$i" |
+            dd of="$disk" bs=512 count=1 conv=sync,notrunc,fsync oflag=direct 2>/dev/null ||
+            echo "test guest: cannot write counter $i to $disk"
+    fi
     echo "counter $i"
     usleep 100000
 done

@@ -16,6 +16,7 @@ base+=(qemu-system-x86 cpio gzip)  # the test guest: scripts/build-test-guest.sh
 base+=(socat iproute2)     # the kvm hypervisor: serial consoles, tap devices
 base+=(lvm2)               # plain (LVM) disks; their tests make a volume group on loop devices
 base+=(curl)               # RAPI: the README's examples and the token tests call it
+base+=(qemu-utils fio)     # drbd disks: qemu-io in their tests, fio in their benchmark (qemu-storage-daemon is in qemu-system-x86)
 for pkg in "$@" "${base[@]}"; do
     have "$pkg" || need+=("$pkg")
 done

@@ -66,12 +66,13 @@ lvm_down() {
 down() {
     shopt -s nullglob
     local pids=()
-    # Instances first (QEMU processes of the kvm hypervisor), then daemons.
-    for f in "$base"/node*/var/run/ganeti/kvm-hypervisor/pid/* "$base"/node*/var/run/ganeti/*.pid; do
+    # Instances first (QEMU processes of the kvm hypervisor), then the
+    # storage daemons of drbd disks, then the node and master daemons.
+    for f in "$base"/node*/var/run/ganeti/kvm-hypervisor/pid/* "$base"/node*/var/run/ganeti/drbd/*.pid "$base"/node*/var/run/ganeti/*.pid; do
         pid=$(cat "$f" 2>/dev/null || true)
-        # A QEMU's command line names its sockets below $base: a stale pid
+        # A QEMU's command line names its files below $base: a stale pid
         # file never gets an unrelated process killed.
-        case "$f" in */kvm-hypervisor/*)
+        case "$f" in */kvm-hypervisor/*|*/drbd/*)
             tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF "$base/" || continue ;;
         esac
         if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
@@ -84,6 +85,11 @@ down() {
         kill -KILL "$pid" 2>/dev/null || true
     done
     for root in "$base"/node*; do lvm_down "$root"; done
+    # FUSE exports of drbd disks end with their daemons; a mount point left
+    # behind by one that was killed is unmounted before the files go.
+    grep -F " $base/" /proc/mounts 2>/dev/null | awk '{print $2}' | while read -r m; do
+        fusermount -u -z "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || true
+    done
     rm -rf "$base"
 }
 

@@ -21,7 +21,7 @@ pub use registry::Registry;
 pub use rpc::hypervisor::{
     ConsoleInfo, HvNodeInfo, InstanceRuntimeInfo, InstanceState, MigrationStatus,
 };
-pub use rpc::instance::{AttachedDisk, BeParams, HvParams, InstanceSpec, NicSpec};
+pub use rpc::instance::{AttachedDisk, BeParams, DiskTls, HvParams, InstanceSpec, NicSpec};
 
 /// How to stop an instance.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

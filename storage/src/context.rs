@@ -43,6 +43,9 @@ pub struct StorageContext {
     paths: Paths,
     file_dir: PathBuf,
     shared_file_dir: PathBuf,
+    /// This node's name, as the cluster knows it (a `drbd` disk finds
+    /// itself among its link's nodes by it).
+    node_name: Option<String>,
 }
 
 impl StorageContext {
@@ -61,6 +64,7 @@ impl StorageContext {
             paths: paths.clone(),
             file_dir,
             shared_file_dir,
+            node_name: None,
         })
     }
 
@@ -70,7 +74,19 @@ impl StorageContext {
             paths,
             file_dir,
             shared_file_dir,
+            node_name: None,
         }
+    }
+
+    /// The same context for the node named `name`.
+    pub fn with_node_name(mut self, name: &str) -> Self {
+        self.node_name = Some(name.to_string());
+        self
+    }
+
+    /// This node's name, if the context knows it.
+    pub fn node_name(&self) -> Option<&str> {
+        self.node_name.as_deref()
     }
 
     pub fn paths(&self) -> &Paths {

@@ -66,6 +66,42 @@ pub enum StorageError {
     /// Activating a volume needs the kernel's device-mapper.
     #[error("cannot activate logical volume '{0}': this node's kernel has no device-mapper (/dev/mapper/control cannot be opened)")]
     NoDeviceMapper(String),
+
+    /// A `drbd` disk's description does not fit this node.
+    #[error("drbd disk '{disk}': {reason}")]
+    InvalidDrbd { disk: String, reason: String },
+
+    /// A `drbd` disk's storage daemon failed or is missing.
+    #[error("storage daemon of drbd disk '{disk}': {reason}")]
+    Daemon { disk: String, reason: String },
+
+    /// A command to a `drbd` disk's storage daemon failed.
+    #[error("storage daemon of drbd disk '{disk}'")]
+    Qmp {
+        disk: String,
+        #[source]
+        source: crate::qmp::QmpError,
+    },
+
+    /// A `drbd` disk that is not assembled on this node.
+    #[error("drbd disk '{0}' is not assembled on this node")]
+    NotAssembled(String),
+
+    /// A `drbd` disk's meta data is missing or unreadable.
+    #[error("meta data of drbd disk '{disk}' in '{path}': {reason}")]
+    Meta {
+        disk: String,
+        path: PathBuf,
+        reason: String,
+    },
+
+    /// The peer of a `drbd` disk cannot be reached or refused.
+    #[error("drbd disk '{disk}': peer {peer}: {reason}")]
+    Peer {
+        disk: String,
+        peer: String,
+        reason: String,
+    },
 }
 
 impl StorageError {

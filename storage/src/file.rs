@@ -47,6 +47,17 @@ impl FileDevice {
         })
     }
 
+    /// The `file` device at `path`, a node path that must lie below
+    /// `storage_dir` (the volumes of a `drbd` disk).
+    pub fn at(path: PathBuf, storage_dir: &Path, template: DiskTemplate) -> Result<Self> {
+        check_below(&path, storage_dir)?;
+        Ok(FileDevice {
+            path,
+            storage_dir: storage_dir.to_path_buf(),
+            template,
+        })
+    }
+
     pub fn path(&self) -> &Path {
         &self.path
     }

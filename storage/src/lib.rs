@@ -1,5 +1,6 @@
 //! Block devices of a node: the [`BlockDevice`] trait and its drivers
-//! (`diskless`, `file`, `sharedfile`, `plain`).
+//! (`diskless`, `file`, `sharedfile`, `plain`, and `drbd`: replicated
+//! through QEMU's block layer, see [`drbd`]).
 //!
 //! The crate knows nothing of jobs or the cluster configuration: the node
 //! daemon gives it a [`DiskSpec`] and a [`StorageContext`] (where this node
@@ -7,9 +8,11 @@
 
 pub mod context;
 pub mod dirs;
+pub mod drbd;
 pub mod error;
 pub mod file;
 pub mod lvm;
+pub mod qmp;
 pub mod space;
 #[cfg(feature = "testing")]
 pub mod testing;
@@ -20,7 +23,8 @@ pub use context::StorageContext;
 pub use error::{Result, StorageError};
 pub use file::FileDevice;
 pub use objects::{DiskMode, DiskTemplate};
-pub use rpc::storage::{DeviceInfo, DiskSpec};
+pub use rpc::instance::AttachedDisk;
+pub use rpc::storage::{BlockDevStatus, DeviceInfo, DiskSpec, LocalDiskStatus};
 
 /// Bytes in a MiB.
 pub const MIB: u64 = 1024 * 1024;
@@ -44,6 +48,40 @@ pub trait BlockDevice: Send + Sync + std::fmt::Debug {
     fn exists(&self) -> Result<bool>;
     /// Path and size.
     fn info(&self) -> Result<DeviceInfo>;
+
+    /// Creates the device on one of its nodes: `on_primary` says whether
+    /// this node is the instance's primary (it matters to mirrored disks).
+    fn create_on(&self, size_mib: u64, _on_primary: bool) -> Result<PathBuf> {
+        self.create(size_mib)
+    }
+
+    /// Assembles the device for a hypervisor, as the instance's primary
+    /// node (`on_primary`) or a secondary; what the hypervisor needs.
+    fn attach(&self, mode: DiskMode, _on_primary: bool) -> Result<AttachedDisk> {
+        Ok(AttachedDisk {
+            index: 0,
+            path: self.assemble()?,
+            uri: None,
+            mode,
+            tls: None,
+        })
+    }
+
+    /// The device's state for `blockdev_find` (`None`: not on this node).
+    fn status(&self) -> Result<Option<BlockDevStatus>> {
+        match self.info() {
+            Ok(info) => Ok(Some(BlockDevStatus {
+                dev_path: info.path.map(|p| p.display().to_string()),
+                sync_percent: None,
+                estimated_time: None,
+                is_degraded: false,
+                ldisk_status: LocalDiskStatus::Okay,
+                drbd: None,
+            })),
+            Err(StorageError::NotFound(_)) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
 }
 
 /// The "device" of a disk-less instance: nothing to create or assemble.
@@ -89,6 +127,7 @@ pub fn open(
             Ok(Box::new(FileDevice::open(ctx, instance_name, disk)?))
         }
         DiskTemplate::Plain => Ok(Box::new(lvm::PlainDevice::open(disk)?)),
+        DiskTemplate::Drbd => Ok(Box::new(drbd::DrbdDevice::open(ctx, instance_name, disk)?)),
         other => Err(StorageError::Unsupported(other)),
     }
 }

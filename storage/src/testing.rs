@@ -97,3 +97,42 @@ impl Drop for TestVg {
         }
     }
 }
+
+/// Kills the `drbd` storage daemons (and FUSE helpers) of the node rooted
+/// at `paths` and detaches their FUSE mounts: what a test that failed half
+/// way leaves (its node roots are about to be removed).
+pub fn kill_drbd_daemons(paths: &objects::paths::Paths) {
+    let dirs = crate::drbd::DrbdDirs::new(paths);
+    let run = dirs.run_dir().to_path_buf();
+    let Ok(entries) = std::fs::read_dir(&run) else {
+        return;
+    };
+    let files: Vec<std::path::PathBuf> = entries.flatten().map(|e| e.path()).collect();
+    for pidfile in files
+        .iter()
+        .filter(|p| p.extension().is_some_and(|x| x == "pid"))
+    {
+        let Some(pid) = std::fs::read_to_string(pidfile)
+            .ok()
+            .and_then(|t| t.trim().parse::<i32>().ok())
+        else {
+            continue;
+        };
+        // Only a daemon of this root (its command line names the run dir).
+        let ours = std::fs::read(format!("/proc/{pid}/cmdline"))
+            .map(|c| String::from_utf8_lossy(&c).contains(&*run.to_string_lossy()))
+            .unwrap_or(false);
+        if ours {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
+    }
+    for mount in files
+        .iter()
+        .filter(|p| p.extension().is_some_and(|x| x == "disk"))
+    {
+        let _ = nix::mount::umount2(mount.as_path(), nix::mount::MntFlags::MNT_DETACH);
+    }
+}

@@ -186,11 +186,14 @@ fn configured_paths_get_the_node_root_prefix() {
 #[test]
 fn unsupported_templates_say_so() {
     let tmp = tempfile::tempdir().unwrap();
-    let err = open(&ctx(tmp.path()), "inst1", &disk(DiskTemplate::Drbd, None)).unwrap_err();
+    let err = open(&ctx(tmp.path()), "inst1", &disk(DiskTemplate::Rbd, None)).unwrap_err();
     assert_eq!(
         err.to_string(),
-        "disk template 'drbd' is not supported by this node"
+        "disk template 'rbd' is not supported by this node"
     );
+    // A drbd disk needs its replication link.
+    let err = open(&ctx(tmp.path()), "inst1", &disk(DiskTemplate::Drbd, None)).unwrap_err();
+    assert!(err.to_string().contains("no replication link"), "{err}");
 }
 
 #[test]

@@ -187,3 +187,41 @@ fn physical_volumes_and_the_volumes_on_them_are_listed_and_allocation_can_be_swi
         Err(StorageError::NoVolumeGroup(_))
     ));
 }
+
+#[test]
+fn a_drbd_disk_on_logical_volumes_needs_device_mapper_and_leaves_no_volume() {
+    let vg = TestVg::new("e");
+    let root = tempfile::tempdir().unwrap();
+    let ctx = StorageContext::from_paths(&objects::paths::Paths::new(root.path()))
+        .unwrap()
+        .with_node_name("node1");
+    let drbd = DiskSpec {
+        dev_type: DiskTemplate::Drbd,
+        logical_id: None,
+        children: vec![
+            disk(&vg.name, "u1.disk0_data", 16),
+            disk(&vg.name, "u1.disk0_meta", 8),
+        ],
+        drbd: Some(rpc::storage::DrbdLink {
+            nodes: [
+                rpc::storage::DrbdEndpoint {
+                    node: "node1".into(),
+                    ip: "127.0.0.1".into(),
+                },
+                rpc::storage::DrbdEndpoint {
+                    node: "node2".into(),
+                    ip: "127.0.0.2".into(),
+                },
+            ],
+            port: 11000,
+        }),
+        ..disk(&vg.name, "unused", 16)
+    };
+    let dev = storage::drbd::DrbdDevice::open(&ctx, "inst1", &drbd).unwrap();
+    let err = dev.create(true).unwrap_err();
+    assert!(
+        matches!(err, StorageError::NoDeviceMapper(_)),
+        "{err}: activating the volumes needs device-mapper"
+    );
+    assert!(vg.lv_names().is_empty(), "left {:?}", vg.lv_names());
+}

@@ -31,8 +31,13 @@ struct Guest {
 
 impl Guest {
     fn start() -> Guest {
+        Guest::start_in(tempfile::tempdir().unwrap(), None)
+    }
+
+    /// A guest in `dir` whose first disk is the file `disk` (keeping its
+    /// counter there: `counter_disk=/dev/vda`).
+    fn start_in(dir: tempfile::TempDir, disk: Option<&std::path::Path>) -> Guest {
         let (kernel, initrd) = test_guest();
-        let dir = tempfile::tempdir().unwrap();
         let qmp = dir.path().join("qmp.sock");
         let stderr = std::fs::File::create(dir.path().join("qemu.stderr")).unwrap();
         let mut child = Command::new("qemu-system-x86_64")
@@ -46,7 +51,23 @@ impl Guest {
             .arg(&kernel)
             .arg("-initrd")
             .arg(&initrd)
-            .args(["-append", "console=ttyS0 panic=-1 quiet"])
+            .args(match disk {
+                Some(disk) => vec![
+                    "-append".to_string(),
+                    "console=ttyS0 panic=-1 quiet counter_disk=/dev/vda".to_string(),
+                    "-drive".to_string(),
+                    format!(
+                        "file={},format=raw,if=none,id=d0,cache=none",
+                        disk.display()
+                    ),
+                    "-device".to_string(),
+                    "virtio-blk-pci,drive=d0".to_string(),
+                ],
+                None => vec![
+                    "-append".to_string(),
+                    "console=ttyS0 panic=-1 quiet".to_string(),
+                ],
+            })
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(stderr)
@@ -259,4 +280,43 @@ fn power_button_powers_the_guest_off() {
     );
     let left = guest.qemus_left();
     assert!(left.is_empty(), "QEMU left after poweroff: {left:?}");
+}
+
+/// The guest's number on a "resumed from N" line.
+fn resumed_from(line: &str) -> Option<u64> {
+    line.split_once("resumed from ")?.1.trim().parse().ok()
+}
+
+#[test]
+fn a_guest_with_a_counter_disk_resumes_from_the_last_counter_it_printed() {
+    let disk_dir = tempfile::tempdir().unwrap();
+    let disk = disk_dir.path().join("counter.img");
+    std::fs::File::create(&disk)
+        .unwrap()
+        .set_len(16 << 20)
+        .unwrap();
+    let mut guest = Guest::start_in(tempfile::tempdir().unwrap(), Some(&disk));
+    let deadline = Instant::now() + BOOT_DEADLINE;
+    let line = guest.wait_line("resumed from", deadline, |l| resumed_from(l).is_some());
+    assert_eq!(resumed_from(&line), Some(0), "a blank disk");
+    let mut last = 0;
+    while last < 10 {
+        let line = guest.wait_line("a counter", deadline, |l| Guest::counter(l).is_some());
+        last = Guest::counter(&line).unwrap();
+    }
+    // Killed as a crash would: every counter it printed is on the disk.
+    guest.child.kill().unwrap();
+    guest.child.wait().unwrap();
+    while let Ok(line) = guest.serial.recv_timeout(Duration::from_secs(5)) {
+        if let Some(n) = Guest::counter(&line) {
+            last = last.max(n);
+        }
+    }
+    let mut again = Guest::start_in(tempfile::tempdir().unwrap(), Some(&disk));
+    let deadline = Instant::now() + BOOT_DEADLINE;
+    let line = again.wait_line("resumed from", deadline, |l| resumed_from(l).is_some());
+    let resumed = resumed_from(&line).unwrap();
+    assert!(resumed >= last, "resumed from {resumed}, printed {last}");
+    let line = again.wait_line("a counter", deadline, |l| Guest::counter(l).is_some());
+    assert_eq!(Guest::counter(&line), Some(resumed + 1));
 }

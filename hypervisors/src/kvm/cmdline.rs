@@ -212,9 +212,30 @@ fn display(a: &mut Args, p: &KvmParams) -> Result<()> {
 fn disks(a: &mut Args, launch: &LaunchSpec, p: &KvmParams) -> Result<()> {
     let mut scsi_controller = false;
     for (boot_index, disk) in launch.disks.iter().enumerate() {
-        let file = match (&disk.path, &disk.uri) {
-            (_, Some(uri)) => uri.clone(),
-            (Some(path), None) => path.display().to_string(),
+        // QEMU's -drive separates options by commas: double them in values.
+        let mut drive = match (&disk.path, &disk.uri) {
+            (_, Some(uri)) if uri.starts_with("nbd://") => {
+                let tls_id = format!("disk{}-tls", disk.index);
+                if let Some(tls) = &disk.tls {
+                    a.push([
+                        "-object",
+                        &format!(
+                            "tls-creds-x509,id={tls_id},dir={},endpoint=client",
+                            escape(&tls.creds_dir)
+                        ),
+                    ]);
+                }
+                nbd_drive(uri, disk.tls.as_ref().map(|t| (tls_id.as_str(), t))).map_err(
+                    |reason| {
+                        HypervisorError::Failed(format!(
+                            "disk {} of instance '{}': {reason}",
+                            disk.index, launch.name
+                        ))
+                    },
+                )?
+            }
+            (_, Some(uri)) => format!("file={},format=raw", uri.replace(',', ",,")),
+            (Some(path), None) => format!("file={},format=raw", escape(path)),
             (None, None) => {
                 return Err(HypervisorError::Failed(format!(
                     "disk {} of instance '{}' has neither a path nor a URI",
@@ -222,8 +243,6 @@ fn disks(a: &mut Args, launch: &LaunchSpec, p: &KvmParams) -> Result<()> {
                 )))
             }
         };
-        // QEMU's -drive separates options by commas: double them in values.
-        let mut drive = format!("file={},format=raw", file.replace(',', ",,"));
         if p.disk_cache != "default" {
             drive.push_str(&format!(",cache={}", p.disk_cache));
         }
@@ -261,6 +280,51 @@ fn disks(a: &mut Args, launch: &LaunchSpec, p: &KvmParams) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// The `-drive` options of a disk served over NBD (`nbd://host:port/export`,
+/// the export of a `drbd` disk's storage daemon), with TLS when `tls`
+/// names the credentials object and the server's expected name.
+fn nbd_drive(
+    uri: &str,
+    tls: Option<(&str, &crate::DiskTls)>,
+) -> std::result::Result<String, String> {
+    let rest = uri
+        .strip_prefix("nbd://")
+        .ok_or_else(|| format!("'{uri}' is not an nbd:// URI"))?;
+    let (hostport, export) = rest
+        .split_once('/')
+        .ok_or_else(|| format!("'{uri}' names no export"))?;
+    let (host, port) = match hostport.strip_prefix('[') {
+        Some(v6) => {
+            let (host, port) = v6
+                .split_once("]:")
+                .ok_or_else(|| format!("'{uri}' has no port"))?;
+            (host, port)
+        }
+        None => hostport
+            .rsplit_once(':')
+            .ok_or_else(|| format!("'{uri}' has no port"))?,
+    };
+    port.parse::<u16>()
+        .map_err(|_| format!("'{uri}' has an invalid port"))?;
+    if host.is_empty() || export.is_empty() {
+        return Err(format!("'{uri}' lacks a host or an export"));
+    }
+    let e = |v: &str| v.replace(',', ",,");
+    let mut drive = format!(
+        "driver=raw,file.driver=nbd,file.server.type=inet,file.server.host={},\
+         file.server.port={port},file.export={}",
+        e(host),
+        e(export)
+    );
+    if let Some((id, t)) = tls {
+        drive.push_str(&format!(
+            ",file.tls-creds={id},file.tls-hostname={}",
+            e(&t.hostname)
+        ));
+    }
+    Ok(drive)
 }
 
 fn nics(a: &mut Args, launch: &LaunchSpec, p: &KvmParams, taps: &[String]) -> Result<()> {
@@ -506,6 +570,44 @@ mod tests {
         assert!(!args.contains(&"-kernel".to_string()));
         // One tap per NIC, or an error.
         assert!(build(&l, &p, &node(), &[], &mode).is_err());
+    }
+
+    #[test]
+    fn a_drbd_disk_is_reached_over_nbd_with_tls() {
+        let (mut l, p) = launch(&[("disk_cache", json!("none"))]);
+        l.disks = vec![AttachedDisk {
+            index: 0,
+            path: None,
+            uri: Some("nbd://127.0.0.2:11000/5f0c8a4e".into()),
+            mode: objects::DiskMode::Rw,
+            tls: Some(crate::DiskTls {
+                creds_dir: "/r/var/run/ganeti/drbd/tls".into(),
+                hostname: "node2".into(),
+            }),
+        }];
+        let args = build(&l, &p, &node(), &[], &LaunchMode::default()).unwrap();
+        for seq in [
+            &[
+                "-object",
+                "tls-creds-x509,id=disk0-tls,dir=/r/var/run/ganeti/drbd/tls,endpoint=client",
+            ][..],
+            &[
+                "-drive",
+                "driver=raw,file.driver=nbd,file.server.type=inet,file.server.host=127.0.0.2,\
+                 file.server.port=11000,file.export=5f0c8a4e,file.tls-creds=disk0-tls,\
+                 file.tls-hostname=node2,cache=none,if=none,id=disk0",
+            ],
+        ] {
+            assert!(has(&args, seq), "{seq:?} missing in {args:?}");
+        }
+        assert_eq!(
+            nbd_drive("nbd://[::1]:10/x", None).unwrap(),
+            "driver=raw,file.driver=nbd,file.server.type=inet,file.server.host=::1,\
+             file.server.port=10,file.export=x"
+        );
+        for bad in ["nbd://h/x", "nbd://h:p/x", "nbd://h:1", "nbd://:1/x"] {
+            assert!(nbd_drive(bad, None).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -425,6 +425,16 @@ impl LogicalUnit for ActivateDisks {
                     }
                 }
             }
+            if self.op.wait_for_sync {
+                let mirrored: Vec<api::DiskSpec> = specs
+                    .iter()
+                    .filter(|s| s.dev_type == DiskTemplate::Drbd)
+                    .cloned()
+                    .collect();
+                if !mirrored.is_empty() {
+                    wait_for_sync(ctx, &inst.name, &pnode, &mirrored).await?;
+                }
+            }
             if !inst.disks_active {
                 inst.disks_active = true;
                 let mut ch = Changes::new();

@@ -57,6 +57,8 @@ pub(crate) fn st_err(e: StorageError) -> RpcError {
             ErrorKind::NotFound
         }
         StorageError::NoDeviceMapper(_) => ErrorKind::Unsupported,
+        StorageError::InvalidDrbd { .. } => ErrorKind::BadRequest,
+        StorageError::NotAssembled(_) => ErrorKind::NotFound,
         _ => ErrorKind::Failed,
     };
     RpcError::new(kind, error_chain(&e))
@@ -86,31 +88,80 @@ impl State {
     }
 
     pub(crate) fn storage(&self) -> CallResult<StorageContext> {
-        StorageContext::from_paths(&self.paths).map_err(st_err)
+        StorageContext::from_paths(&self.paths)
+            .map(|ctx| ctx.with_node_name(&self.node_name))
+            .map_err(st_err)
     }
 
-    /// Assembles every disk of `inst`.
-    fn assemble_disks(&self, inst: &InstanceSpec) -> CallResult<Vec<AttachedDisk>> {
+    /// Assembles every disk of `inst` on this node, as its primary
+    /// (`on_primary`) or its secondary (a migration target).
+    fn assemble_disks(
+        &self,
+        inst: &InstanceSpec,
+        on_primary: bool,
+    ) -> CallResult<Vec<AttachedDisk>> {
         let ctx = self.storage()?;
         inst.disks
             .iter()
             .map(|disk| {
-                let dev = storage::open(&ctx, &inst.name, disk).map_err(st_err)?;
-                let path = dev.assemble().map_err(|e| {
+                let in_context = |e| {
                     let mut err = st_err(e);
                     err.message = format!(
                         "disk {} of instance '{}': {}",
                         disk.index, inst.name, err.message
                     );
                     err
-                })?;
-                Ok(AttachedDisk {
-                    index: disk.index,
-                    path,
-                    uri: None,
-                    mode: disk.mode,
-                    tls: None,
-                })
+                };
+                let dev = storage::open(&ctx, &inst.name, disk).map_err(in_context)?;
+                let mut attached = dev.attach(disk.mode, on_primary).map_err(in_context)?;
+                attached.index = disk.index;
+                Ok(attached)
+            })
+            .collect()
+    }
+
+    /// The disks of `inst` for its OS scripts, which need paths: assembled
+    /// as on the primary; a `drbd` disk gets a FUSE export, served until
+    /// the returned guards are dropped.
+    fn os_disks(
+        &self,
+        inst: &InstanceSpec,
+    ) -> CallResult<(Vec<AttachedDisk>, Vec<storage::drbd::FuseExport>)> {
+        let mut disks = self.assemble_disks(inst, true)?;
+        let ctx = self.storage()?;
+        let mut guards = Vec::new();
+        for (spec, attached) in inst.disks.iter().zip(disks.iter_mut()) {
+            if spec.dev_type == DiskTemplate::Drbd {
+                let fuse = storage::drbd::DrbdDevice::open(&ctx, &inst.name, spec)
+                    .and_then(|d| d.local_path())
+                    .map_err(st_err)?;
+                attached.path = Some(fuse.path());
+                guards.push(fuse);
+            }
+        }
+        Ok((disks, guards))
+    }
+
+    /// The `drbd` devices of `disks`; any other template is refused.
+    fn drbd_devices(
+        &self,
+        instance: &str,
+        disks: &[DiskSpec],
+    ) -> CallResult<Vec<storage::drbd::DrbdDevice>> {
+        let ctx = self.storage()?;
+        disks
+            .iter()
+            .map(|d| {
+                if d.dev_type != DiskTemplate::Drbd {
+                    return Err(RpcError::new(
+                        ErrorKind::Unsupported,
+                        format!(
+                            "disk {} of instance '{instance}' is a {} disk, not drbd",
+                            d.index, d.dev_type
+                        ),
+                    ));
+                }
+                storage::drbd::DrbdDevice::open(&ctx, instance, d).map_err(st_err)
             })
             .collect()
     }
@@ -317,7 +368,7 @@ pub fn instance_start(s: &State, r: InstanceStart) -> CallResult<()> {
         info!(instance = %inst.name, "already running, not starting");
         return Ok(());
     }
-    let disks = s.assemble_disks(inst)?;
+    let disks = s.assemble_disks(inst, true)?;
     hv.start(inst, &disks, r.startup_paused).map_err(hv_err)?;
     info!(instance = %inst.name, "started");
     Ok(())
@@ -391,7 +442,7 @@ pub fn instance_reboot(s: &State, r: InstanceReboot) -> CallResult<()> {
                         .map_err(st_err)?;
                 }
             }
-            let disks = s.assemble_disks(inst)?;
+            let disks = s.assemble_disks(inst, true)?;
             hv.start(inst, &disks, false).map_err(hv_err)
         }
     }
@@ -457,7 +508,8 @@ pub fn migration_info(s: &State, r: MigrationInfo) -> CallResult<String> {
 }
 
 pub fn accept_instance(s: &State, r: AcceptInstance) -> CallResult<()> {
-    let disks = s.assemble_disks(&r.instance)?;
+    // The target is the secondary until the migration is over.
+    let disks = s.assemble_disks(&r.instance, false)?;
     s.hv(&r.instance.hypervisor)?
         .accept_instance_with_disks(&r.instance, &r.info, &r.target, &disks)
         .map_err(hv_err)
@@ -492,7 +544,9 @@ pub fn migration_status(s: &State, r: GetMigrationStatus) -> CallResult<Migratio
 pub fn blockdev_create(s: &State, r: BlockdevCreate) -> CallResult<BlockdevCreateResult> {
     let ctx = s.storage()?;
     let dev = storage::open(&ctx, &r.instance_name, &r.disk).map_err(st_err)?;
-    let path = dev.create(r.size.unwrap_or(r.disk.size)).map_err(st_err)?;
+    let path = dev
+        .create_on(r.size.unwrap_or(r.disk.size), r.on_primary)
+        .map_err(st_err)?;
     info!(instance = %r.instance_name, disk = r.disk.index, path = %path.display(), "disk created");
     Ok(BlockdevCreateResult {
         path: Some(path.display().to_string()),
@@ -508,16 +562,11 @@ pub fn blockdev_remove(s: &State, r: BlockdevRemove) -> CallResult<()> {
 
 pub fn blockdev_assemble(s: &State, r: BlockdevAssemble) -> CallResult<AttachedDisk> {
     let ctx = s.storage()?;
-    let path = storage::open(&ctx, &r.instance_name, &r.disk)
-        .and_then(|d| d.assemble())
+    let mut attached = storage::open(&ctx, &r.instance_name, &r.disk)
+        .and_then(|d| d.attach(r.disk.mode, r.on_primary))
         .map_err(st_err)?;
-    Ok(AttachedDisk {
-        index: r.disk.index,
-        path,
-        uri: None,
-        mode: r.disk.mode,
-        tls: None,
-    })
+    attached.index = r.disk.index;
+    Ok(attached)
 }
 
 pub fn blockdev_shutdown(s: &State, r: BlockdevShutdown) -> CallResult<()> {
@@ -551,19 +600,109 @@ pub fn blockdev_info(s: &State, r: BlockdevInfo) -> CallResult<Vec<Option<Device
 
 pub fn blockdev_find(s: &State, r: BlockdevFind) -> CallResult<Option<BlockDevStatus>> {
     let ctx = s.storage()?;
-    let dev = storage::open(&ctx, &r.instance_name, &r.disk).map_err(st_err)?;
-    match dev.info() {
-        Ok(info) => Ok(Some(BlockDevStatus {
-            dev_path: info.path.map(|p| p.display().to_string()),
-            sync_percent: None,
-            estimated_time: None,
-            is_degraded: false,
-            ldisk_status: LocalDiskStatus::Okay,
-            drbd: None,
-        })),
-        Err(StorageError::NotFound(_)) => Ok(None),
-        Err(e) => Err(st_err(e)),
+    storage::open(&ctx, &r.instance_name, &r.disk)
+        .and_then(|d| d.status())
+        .map_err(st_err)
+}
+
+pub fn blockdev_getmirrorstatus(
+    s: &State,
+    r: BlockdevGetMirrorStatus,
+) -> CallResult<Vec<Option<BlockDevStatus>>> {
+    let ctx = s.storage()?;
+    r.disks
+        .iter()
+        .map(|disk| {
+            storage::open(&ctx, &r.instance_name, disk)
+                .and_then(|d| d.status())
+                .map_err(st_err)
+        })
+        .collect()
+}
+
+pub fn drbd_disconnect_net(s: &State, r: DrbdDisconnectNet) -> CallResult<()> {
+    for dev in s.drbd_devices(&r.instance_name, &r.disks)? {
+        dev.disconnect_net().map_err(st_err)?;
     }
+    Ok(())
+}
+
+pub fn drbd_attach_net(s: &State, r: DrbdAttachNet) -> CallResult<()> {
+    let primary = r.primary.as_ref().map(|p| *p == s.node_name);
+    for dev in s.drbd_devices(&r.instance_name, &r.disks)? {
+        dev.attach_net(primary).map_err(st_err)?;
+    }
+    Ok(())
+}
+
+pub fn drbd_wait_sync(s: &State, r: DrbdWaitSync) -> CallResult<DrbdSyncState> {
+    let mut all_done = true;
+    let mut min_resync: f64 = 100.0;
+    for (dev, disk) in s
+        .drbd_devices(&r.instance_name, &r.disks)?
+        .iter()
+        .zip(&r.disks)
+    {
+        let status = dev.status().map_err(st_err)?.ok_or_else(|| {
+            RpcError::new(
+                ErrorKind::NotFound,
+                format!(
+                    "disk {} of instance '{}' is not on this node",
+                    disk.index, r.instance_name
+                ),
+            )
+        })?;
+        let d = status.drbd.unwrap_or(DrbdStatus {
+            primary: false,
+            daemon_running: false,
+            peer_reachable: false,
+            replicating: false,
+            out_of_sync_bytes: 0,
+            syncing: false,
+            problem: None,
+        });
+        let connected = d.replicating && d.peer_reachable;
+        if !(d.syncing || connected) {
+            return Err(failed(format!(
+                "disk {} of instance '{}' is not connected to its peer: {}",
+                disk.index,
+                r.instance_name,
+                d.problem.unwrap_or_default()
+            )));
+        }
+        all_done &= !d.syncing;
+        if let Some(p) = status.sync_percent {
+            min_resync = min_resync.min(p);
+        }
+    }
+    Ok(DrbdSyncState {
+        all_done,
+        min_resync,
+    })
+}
+
+pub fn blockdev_pause_resume_sync(
+    s: &State,
+    r: BlockdevPauseResumeSync,
+) -> CallResult<Vec<(bool, Option<String>)>> {
+    let ctx = s.storage()?;
+    Ok(r.disks
+        .iter()
+        .map(|disk| {
+            if disk.dev_type != DiskTemplate::Drbd {
+                return (
+                    false,
+                    Some(format!("a {} disk has no sync to pause", disk.dev_type)),
+                );
+            }
+            match storage::drbd::DrbdDevice::open(&ctx, &r.instance_name, disk)
+                .and_then(|d| d.pause_sync(r.pause))
+            {
+                Ok(()) => (true, None),
+                Err(e) => (false, Some(error_chain(&e))),
+            }
+        })
+        .collect())
 }
 
 pub fn file_storage_dir_create(s: &State, r: FileStorageDirCreate) -> CallResult<()> {
@@ -595,7 +734,7 @@ pub fn instance_os_add(s: &State, r: InstanceOsAdd) -> CallResult<()> {
             ),
         ));
     }
-    let disks = s.assemble_disks(inst)?;
+    let (disks, _paths) = s.os_disks(inst)?;
     let mut env = os::instance_env(&os_def, inst, &disks, r.debug).map_err(os_err)?;
     if r.reinstall {
         env.insert("INSTANCE_REINSTALL".into(), "1".into());
@@ -609,7 +748,7 @@ pub fn instance_os_add(s: &State, r: InstanceOsAdd) -> CallResult<()> {
 pub fn os_rename(s: &State, r: OsRename) -> CallResult<()> {
     let inst = &r.instance;
     let os_def = os::find(&s.paths, &inst.os).map_err(os_err)?;
-    let disks = s.assemble_disks(inst)?;
+    let (disks, _paths) = s.os_disks(inst)?;
     let mut env = os::instance_env(&os_def, inst, &disks, r.debug).map_err(os_err)?;
     env.insert("OLD_INSTANCE_NAME".into(), r.old_name.clone());
     let log = os::log_file(

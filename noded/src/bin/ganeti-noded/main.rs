@@ -52,6 +52,9 @@ struct Args {
 
 /// Polling interval while waiting for the node certificate.
 const CERT_POLL: Duration = Duration::from_millis(500);
+/// Interval of the supervision of `drbd` disks (their storage daemons,
+/// reconnections and resyncs).
+const DRBD_SUPERVISION: Duration = Duration::from_secs(1);
 
 fn main() -> std::process::ExitCode {
     let args = Args::parse();
@@ -314,6 +317,8 @@ async fn run(args: Args, paths: Paths) -> Result<()> {
         left: tokio::sync::Notify::new(),
     });
 
+    start_drbd_supervisor(state.clone());
+
     loop {
         let tls = tokio::select! {
             tls = wait_for_tls(&paths) => tls,
@@ -337,6 +342,31 @@ async fn run(args: Args, paths: Paths) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Supervises the node's `drbd` disks in a thread of its own: the disks
+/// whose storage daemons run are found from their runtime files, so a
+/// restarted node daemon takes over those of its predecessor.
+fn start_drbd_supervisor(state: Arc<State>) {
+    if let Ok(ctx) = state.storage() {
+        let dirs = storage::drbd::DrbdDirs::new(ctx.paths());
+        for disk in dirs.disks() {
+            let running = storage::drbd::daemon_running(&dirs, &disk);
+            info!(disk, running, "found an assembled drbd disk");
+        }
+    }
+    let spawned = std::thread::Builder::new()
+        .name("drbd-supervisor".into())
+        .spawn(move || loop {
+            match state.storage() {
+                Ok(ctx) => storage::drbd::supervise(&ctx),
+                Err(e) => warn!(error = %e, "cannot supervise the drbd disks"),
+            }
+            std::thread::sleep(DRBD_SUPERVISION);
+        });
+    if let Err(e) = spawned {
+        error!("cannot start the supervision of drbd disks: {e}");
+    }
 }
 
 async fn shutdown_signal() {

@@ -231,17 +231,14 @@ async fn dispatch(state: Arc<State>, call: &str, body: Bytes) -> CallResult<serd
         BlockdevGrow::NAME => run(state, body, h::blockdev_grow).await,
         BlockdevInfo::NAME => run(state, body, h::blockdev_info).await,
         BlockdevFind::NAME => run(state, body, h::blockdev_find).await,
+        BlockdevGetMirrorStatus::NAME => run(state, body, h::blockdev_getmirrorstatus).await,
+        DrbdDisconnectNet::NAME => run(state, body, h::drbd_disconnect_net).await,
+        DrbdAttachNet::NAME => run(state, body, h::drbd_attach_net).await,
+        DrbdWaitSync::NAME => run(state, body, h::drbd_wait_sync).await,
+        BlockdevPauseResumeSync::NAME => run(state, body, h::blockdev_pause_resume_sync).await,
         FileStorageDirCreate::NAME => run(state, body, h::file_storage_dir_create).await,
         FileStorageDirRemove::NAME => run(state, body, h::file_storage_dir_remove).await,
         FileStorageDirRename::NAME => run(state, body, h::file_storage_dir_rename).await,
-        BlockdevGetMirrorStatus::NAME
-        | DrbdDisconnectNet::NAME
-        | DrbdAttachNet::NAME
-        | DrbdWaitSync::NAME
-        | BlockdevPauseResumeSync::NAME => Err(RpcError::new(
-            ErrorKind::Unsupported,
-            format!("call '{call}': this node has no replicated (drbd) disks yet"),
-        )),
         VgList::NAME => run(state, body, node_storage::vg_list).await,
         NodeVolumes::NAME => run(state, body, node_storage::node_volumes).await,
         StorageList::NAME => run(state, body, node_storage::storage_list).await,

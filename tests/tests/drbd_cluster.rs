@@ -1,0 +1,191 @@
+//! `drbd` instances on a virtual cluster: replicated disks made of files
+//! (no volume group), served by a `qemu-storage-daemon` on each of their
+//! two nodes, with the fake hypervisor. Create, the copies' state, a lost
+//! secondary copy repaired by verify-disks, migration and failover to the
+//! secondary only, removal leaving nothing, and the bad inputs.
+
+// An integration test: a failed unwrap or expect is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::Path;
+
+use tests::VCluster;
+
+/// The storage daemons of this cluster still running.
+fn storage_daemons(vc: &VCluster) -> Vec<String> {
+    let base = vc.root(1);
+    let base = base.parent().unwrap().display().to_string();
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(cmd) = std::fs::read(entry.path().join("cmdline")) else {
+            continue;
+        };
+        let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
+        if cmd.contains("qemu-storage-daemon") && cmd.contains(&base) {
+            out.push(cmd);
+        }
+    }
+    out
+}
+
+/// Files below `dir` (the node's file storage directory).
+fn files_below(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for e in entries.flatten() {
+            if e.path().is_dir() {
+                out.extend(files_below(&e.path()));
+            } else {
+                out.push(e.path().display().to_string());
+            }
+        }
+    }
+    out
+}
+
+fn disk_state(vc: &VCluster) -> (String, String) {
+    let info = vc.ok("gnt-instance", &["info", "d1"]);
+    let line = |k: &str| {
+        info.lines()
+            .find(|l| l.trim_start().starts_with(k))
+            .unwrap_or_default()
+            .to_string()
+    };
+    (line("on primary:"), line("on secondary:"))
+}
+
+#[test]
+fn a_drbd_instance_lives_on_two_nodes_from_create_to_remove() {
+    let vc = VCluster::up("0.63", 3);
+    vc.ok(
+        "gnt-cluster",
+        &[
+            "modify",
+            "--enabled-disk-templates=file,diskless,sharedfile,drbd",
+        ],
+    );
+
+    // Bad inputs first: they leave nothing.
+    let one = vc.fails(
+        "gnt-instance",
+        &[
+            "add",
+            "-t",
+            "drbd",
+            "--disk",
+            "0:size=64M",
+            "-n",
+            "node1",
+            "-o",
+            "tiny",
+            "--no-name-check",
+            "--no-ip-check",
+            "bad1",
+        ],
+    );
+    assert!(one.contains("need a mirror node"), "{one}");
+    let same = vc.fails(
+        "gnt-instance",
+        &[
+            "add",
+            "-t",
+            "drbd",
+            "--disk",
+            "0:size=64M",
+            "-n",
+            "node1:node1",
+            "-o",
+            "tiny",
+            "--no-name-check",
+            "--no-ip-check",
+            "bad2",
+        ],
+    );
+    assert!(
+        same.contains("The secondary node cannot be the primary node"),
+        "{same}"
+    );
+    assert!(storage_daemons(&vc).is_empty());
+
+    vc.ok(
+        "gnt-instance",
+        &[
+            "add",
+            "-t",
+            "drbd",
+            "--disk",
+            "0:size=64M",
+            "-n",
+            "node1:node2",
+            "-o",
+            "tiny",
+            "--no-name-check",
+            "--no-ip-check",
+            "d1",
+        ],
+    );
+    let rows = vc.list("gnt-instance", "name,pnode,snodes,status", &[]);
+    assert_eq!(rows, vec![vec!["d1", "node1", "node2", "running"]]);
+    assert_eq!(storage_daemons(&vc).len(), 2, "one daemon per copy");
+    let (p, s) = disk_state(&vc);
+    assert!(p.contains("in sync, status ok"), "{p}");
+    assert!(s.contains("in sync, status ok"), "{s}");
+    assert!(files_below(&vc.root(3).join("srv/ganeti/file-storage")).is_empty());
+
+    // The secondary's daemon dies: the disk is degraded, and
+    // verify-disks brings its copy back.
+    let pid_dir = vc.root(2).join("var/run/ganeti/drbd");
+    let pidfile = std::fs::read_dir(&pid_dir)
+        .unwrap()
+        .flatten()
+        .find(|e| e.path().extension().is_some_and(|x| x == "pid"))
+        .expect("the secondary's storage daemon pid file")
+        .path();
+    let pid: i32 = std::fs::read_to_string(&pidfile)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    let (p, _) = disk_state(&vc);
+    assert!(p.contains("*DEGRADED*"), "{p}");
+    let out = vc.ok("gnt-cluster", &["verify-disks"]);
+    assert!(out.contains("Activating disks for instance 'd1'"), "{out}");
+    // activate-disks --wait-for-sync returns once the copy is whole again.
+    vc.ok("gnt-instance", &["activate-disks", "--wait-for-sync", "d1"]);
+    let (p, s) = disk_state(&vc);
+    assert!(p.contains("in sync, status ok"), "{p}");
+    assert!(s.contains("in sync, status ok"), "{s}");
+
+    // Migration and failover go to the secondary, and only there.
+    vc.ok("gnt-instance", &["migrate", "-f", "d1"]);
+    assert_eq!(
+        vc.list("gnt-instance", "pnode,snodes", &[]),
+        vec![vec!["node2", "node1"]]
+    );
+    vc.ok("gnt-instance", &["failover", "-f", "d1"]);
+    assert_eq!(
+        vc.list("gnt-instance", "pnode,snodes", &[]),
+        vec![vec!["node1", "node2"]]
+    );
+    let err = vc.fails("gnt-instance", &["migrate", "-f", "-n", "node3", "d1"]);
+    assert!(
+        err.contains("cannot be migrated to arbitrary nodes"),
+        "{err}"
+    );
+
+    vc.ok("gnt-instance", &["remove", "-f", "d1"]);
+    assert!(
+        storage_daemons(&vc).is_empty(),
+        "{:?}",
+        storage_daemons(&vc)
+    );
+    for k in 1..=3 {
+        let left = files_below(&vc.root(k).join("srv/ganeti/file-storage"));
+        assert!(left.is_empty(), "node{k} keeps {left:?}");
+    }
+}
