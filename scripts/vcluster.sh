@@ -87,7 +87,7 @@ down() {
     for root in "$base"/node*; do lvm_down "$root"; done
     # FUSE exports of drbd disks end with their daemons; a mount point left
     # behind by one that was killed is unmounted before the files go.
-    grep -F " $base/" /proc/mounts 2>/dev/null | awk '{print $2}' | while read -r m; do
+    { grep -F " $base/" /proc/mounts 2>/dev/null || true; } | awk '{print $2}' | while read -r m; do
         fusermount -u -z "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || true
     done
     rm -rf "$base"
