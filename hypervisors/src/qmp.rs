@@ -77,7 +77,15 @@ impl Qmp {
             events: Vec::new(),
             version: Value::Null,
         };
-        let greeting = qmp.read_message("greeting")?;
+        // QEMU may flush an event it queued while no client was connected
+        // before the greeting; it is kept like any other event.
+        let greeting = loop {
+            let msg = qmp.read_message("greeting")?;
+            if msg.get("event").is_none() {
+                break msg;
+            }
+            qmp.events.push(msg);
+        };
         match greeting.get("QMP") {
             Some(info) => qmp.version = info.get("version").cloned().unwrap_or(Value::Null),
             None => {
@@ -167,13 +175,19 @@ mod tests {
 
     use super::*;
 
-    /// A QMP server that answers like QEMU, for one connection.
+    /// A QMP server that answers like QEMU, for one connection; it first
+    /// flushes an event left from an earlier client, as QEMU may.
     fn fake_qemu(path: &Path) -> std::thread::JoinHandle<Vec<Value>> {
         let listener = UnixListener::bind(path).unwrap();
         std::thread::spawn(move || {
             let (stream, _) = listener.accept().unwrap();
             let mut out = stream.try_clone().unwrap();
             let mut seen = Vec::new();
+            writeln!(
+                out,
+                r#"{{"event": "STOP", "timestamp": {{"seconds": 0, "microseconds": 1}}}}"#
+            )
+            .unwrap();
             writeln!(
                 out,
                 r#"{{"QMP": {{"version": {{"qemu": {{"major": 7, "minor": 2, "micro": 0}}, "package": ""}}, "capabilities": []}}}}"#
@@ -210,7 +224,12 @@ mod tests {
         assert_eq!(qmp.version["qemu"]["major"], 7);
         let status = qmp.execute("query-status", None).unwrap();
         assert_eq!(status["status"], "running");
-        assert_eq!(qmp.take_events()[0]["event"], "RESUME");
+        let events: Vec<Value> = qmp
+            .take_events()
+            .iter()
+            .map(|e| e["event"].clone())
+            .collect();
+        assert_eq!(events, vec![json!("STOP"), json!("RESUME")]);
         qmp.execute("balloon", Some(json!({"value": 512u64 << 20})))
             .unwrap();
         let err = qmp.execute("nosuch", None).unwrap_err();
