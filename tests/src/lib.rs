@@ -259,7 +259,44 @@ impl VCluster {
 
 impl Drop for VCluster {
     fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.print_log_tails(40);
+        }
         let _ = self.script(&["down"]);
+    }
+}
+
+impl VCluster {
+    /// Prints the end of every daemon's log, for a test that failed: the
+    /// cluster and its logs are gone once it is dropped.
+    pub fn print_log_tails(&self, lines: usize) {
+        for k in 1..=self.nodes {
+            let dir = self.root(k).join("var/log/ganeti");
+            let Ok(entries) = std::fs::read_dir(&dir) else {
+                continue;
+            };
+            let mut logs: Vec<PathBuf> = entries
+                .flatten()
+                .map(|e| e.path())
+                .filter(|p| p.extension().is_some_and(|x| x == "log"))
+                .collect();
+            logs.sort();
+            for log in logs {
+                let Ok(text) = std::fs::read_to_string(&log) else {
+                    continue;
+                };
+                let all: Vec<&str> = text.lines().collect();
+                let tail = &all[all.len().saturating_sub(lines)..];
+                eprintln!(
+                    "==== node{k}: {} (last {} lines)",
+                    log.display(),
+                    tail.len()
+                );
+                for l in tail {
+                    eprintln!("{l}");
+                }
+            }
+        }
     }
 }
 

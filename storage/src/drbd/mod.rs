@@ -220,10 +220,11 @@ impl DrbdDevice {
         result
     }
 
-    /// Starts the disk's storage daemon (if it does not run) and connects
-    /// it to its peer; sets the node's role from `on_primary`. A peer that
-    /// does not answer leaves the disk degraded, not failed: the
-    /// supervisor connects once it answers.
+    /// Starts the disk's storage daemon (if it does not run) and, on the
+    /// primary, connects it to its peer; sets the node's role from
+    /// `on_primary`. A peer that does not answer leaves the disk
+    /// degraded, not failed: the supervisor connects once it answers, and
+    /// connects a secondary.
     pub fn assemble(&self, on_primary: bool) -> Result<AttachedDisk> {
         let lock = self.lock();
         let _held = lock.lock();
@@ -385,9 +386,16 @@ impl DrbdDevice {
         Ok(())
     }
 
-    /// Connects to the peer if the disk does not replicate and the peer
-    /// answers; problems are logged (the disk stays degraded).
+    /// Connects a primary to its peer if the disk does not replicate and
+    /// the peer answers; problems are logged (the disk stays degraded).
+    /// A secondary is left to the supervisor, which connects it within a
+    /// second: when both nodes assemble at once (the master assembles
+    /// them in parallel), two connections opened at the same moment wait
+    /// on each other (see [`replication`]'s `add_peer_node`).
     fn ensure_connected(&self, q: &mut Qmp, st: &mut RunState) {
+        if !st.primary {
+            return;
+        }
         if let Err(e) = supervise::connect_if_needed(q, &self.dirs, st) {
             warn!(disk = self.uuid(), error = %objects::error_chain(&e), "cannot connect to the peer");
         }
@@ -500,7 +508,8 @@ impl DrbdDevice {
         let lock = self.lock();
         let _held = lock.lock();
         let (mut q, mut st) = self.running()?;
-        replication::disconnect(&mut q, self.uuid(), &self.link, false)?;
+        let clean = replication::disconnect(&mut q, self.uuid(), &self.link, false)?;
+        info!(disk = self.uuid(), peer = %self.link.peer.node, peer_in_sync = clean, "replication stopped on request");
         st.standalone = true;
         st.peer_marked = None;
         st.skip_sync_once = false;

@@ -14,7 +14,6 @@
 //! exactly what the peer missed.
 
 use std::net::{SocketAddr, TcpStream};
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
@@ -33,6 +32,9 @@ const PEER: &str = "peer";
 const FILTER: &str = "replicating";
 /// How long the peer has to accept a TCP connection.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(1);
+/// How long a connection to the peer that failed waits before its second
+/// try (see `add_peer_node`).
+const RETRY_PAUSE: Duration = Duration::from_secs(1);
 /// How long a job may take to go away once cancelled.
 const CANCEL_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long the record for the peer's meta volume may take to send.
@@ -134,6 +136,32 @@ fn nbd_client(link: &Link, export: String) -> Value {
     })
 }
 
+/// Adds a node that connects to the peer's NBD server, trying twice.
+///
+/// QEMU opens such a node synchronously, and its own NBD server serves
+/// no handshake meanwhile. When both nodes of a disk open one at the
+/// same moment, each waits for the other until one server's handshake
+/// limit (10 s) drops its client. The dropped side then pauses before
+/// its second try, which lets its server finish the other side's
+/// handshake; the second try finds the other side idle. (Trying again at
+/// once would start the same wait over.) A peer that refuses for good
+/// fails both tries quickly.
+fn add_peer_node(q: &mut Qmp, disk: &str, node: Value) -> Result<()> {
+    match q.run("blockdev-add", node.clone()) {
+        Ok(_) => Ok(()),
+        Err(e) => {
+            debug!(disk, error = %e, "connecting to the peer failed once; trying again");
+            if let Some(name) = node["node-name"].as_str() {
+                let _ = q.run("blockdev-del", json!({"node-name": name}));
+            }
+            std::thread::sleep(RETRY_PAUSE);
+            q.run("blockdev-add", node)
+                .map(|_| ())
+                .map_err(qmp_err(disk))
+        }
+    }
+}
+
 /// Connects to the peer's copy and starts the mirror: `full` copies the
 /// whole disk first; `speed` caps that background copy (bytes/s, 0: no
 /// cap).
@@ -152,7 +180,7 @@ pub fn connect(q: &mut Qmp, disk: &str, link: &Link, full: bool, speed: u64) -> 
     let _ = q.run("blockdev-del", json!({"node-name": PEER}));
     let mut peer = nbd_client(link, exports::data(disk));
     peer["node-name"] = json!(PEER);
-    q.run("blockdev-add", peer).map_err(qmp_err(disk))?;
+    add_peer_node(q, disk, peer)?;
     let mut mirror = json!({
         "job-id": JOB,
         "device": "top",
@@ -244,78 +272,84 @@ pub fn pause(q: &mut Qmp, disk: &str) -> Result<()> {
         .map_err(qmp_err(disk))
 }
 
-/// Writes `state` into the peer's meta volume (its data record), through
-/// a one-off backup job from a local file holding the record.
-pub fn push(
-    q: &mut Qmp,
-    disk: &str,
-    link: &Link,
-    dirs: &DrbdDirs,
-    state: &DataState,
-) -> Result<()> {
-    let file = dirs.push_file(disk);
-    let bytes = state.encode()?;
-    std::fs::write(&file, &bytes).map_err(|e| StorageError::io("write", &file, e))?;
-    let result = push_file(q, disk, link, &file, bytes.len());
-    for node in ["push-dst", "push-src"] {
-        let _ = q.run("blockdev-del", json!({"node-name": node}));
-    }
-    let _ = std::fs::remove_file(&file);
-    result?;
-    debug!(disk, peer = %link.peer.node, consistent = state.consistent, "peer's copy marked");
-    Ok(())
-}
-
-fn push_file(q: &mut Qmp, disk: &str, link: &Link, file: &Path, size: usize) -> Result<()> {
+/// Writes `state` into the peer's meta volume (its data record), with a
+/// `qemu-io` of its own: opening a connection inside the storage daemon
+/// would stop its NBD server from serving handshakes meanwhile (see
+/// `add_peer_node`), and the peer may be connecting to it just then.
+pub fn push(disk: &str, link: &Link, dirs: &DrbdDirs, state: &DataState) -> Result<()> {
     let fail = |reason: String| StorageError::Peer {
         disk: disk.to_string(),
         peer: link.peer.node.clone(),
         reason: format!("cannot update its meta data: {reason}"),
     };
-    q.run(
-        "blockdev-add",
-        json!({"driver": "raw", "node-name": "push-src", "read-only": true,
-               "file": {"driver": "file", "filename": file}}),
-    )
-    .map_err(qmp_err(disk))?;
-    let mut meta = nbd_client(link, exports::meta(disk));
-    meta["node-name"] = json!("push-meta");
-    q.run(
-        "blockdev-add",
-        json!({"driver": "raw", "node-name": "push-dst", "offset": 0, "size": size,
-               "file": meta}),
-    )
-    .map_err(qmp_err(disk))?;
-    q.run(
-        "blockdev-backup",
-        json!({"job-id": "push", "device": "push-src", "target": "push-dst",
-               "sync": "full", "auto-dismiss": false}),
-    )
-    .map_err(qmp_err(disk))?;
-    let deadline = Instant::now() + PUSH_TIMEOUT;
+    let file = dirs.push_file(disk);
+    let bytes = state.encode()?;
+    std::fs::write(&file, &bytes).map_err(|e| StorageError::io("write", &file, e))?;
+    let result = run_qemu_io(
+        &[
+            "--object".into(),
+            format!(
+                "tls-creds-x509,id=tls0,dir={},endpoint=client",
+                dirs.tls_dir().display()
+            ),
+            "--image-opts".into(),
+            format!(
+                "driver=nbd,server.type=inet,server.host={},server.port={},export={},\
+                 tls-creds=tls0,tls-hostname={}",
+                link.peer.ip,
+                link.port,
+                exports::meta(disk),
+                link.peer.node
+            ),
+            "-c".into(),
+            format!("write -q -s {} 0 {}", file.display(), bytes.len()),
+            "-c".into(),
+            "flush".into(),
+        ],
+        PUSH_TIMEOUT,
+    );
+    let _ = std::fs::remove_file(&file);
+    result.map_err(fail)?;
+    debug!(disk, peer = %link.peer.node, consistent = state.consistent, "peer's copy marked");
+    Ok(())
+}
+
+/// Runs `qemu-io` with `args`, killed after `timeout`; its output is the
+/// error when it fails.
+fn run_qemu_io(args: &[String], timeout: Duration) -> std::result::Result<(), String> {
+    let mut child = std::process::Command::new("qemu-io")
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot run qemu-io: {e}"))?;
+    let deadline = Instant::now() + timeout;
     loop {
-        let jobs = q.execute("query-jobs", None).map_err(qmp_err(disk))?;
-        let Some(j) = jobs
-            .as_array()
-            .and_then(|a| a.iter().find(|j| j["id"] == "push"))
-            .cloned()
-        else {
-            return Err(fail("the copy job vanished".into()));
-        };
-        if j["status"] == "concluded" {
-            let _ = q.run("job-dismiss", json!({"id": "push"}));
-            return match j.get("error").and_then(Value::as_str) {
-                Some(e) => Err(fail(e.to_string())),
-                None => Ok(()),
-            };
+        match child.try_wait() {
+            Ok(Some(_)) => break,
+            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(5)),
+            Ok(None) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(format!("qemu-io timed out after {}s", timeout.as_secs()));
+            }
+            Err(e) => return Err(format!("cannot wait for qemu-io: {e}")),
         }
-        if Instant::now() >= deadline {
-            let _ = q.run("job-cancel", json!({"id": "push"}));
-            let _ = wait_job_gone(q, disk, "push", CANCEL_TIMEOUT);
-            let _ = q.run("job-dismiss", json!({"id": "push"}));
-            return Err(fail("timed out".into()));
-        }
-        std::thread::sleep(Duration::from_millis(10));
+    }
+    let out = child
+        .wait_with_output()
+        .map_err(|e| format!("cannot read qemu-io's output: {e}"))?;
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // qemu-io exits 0 even when a command fails; it then prints why.
+    if out.status.success() && text.trim().is_empty() {
+        Ok(())
+    } else {
+        Err(format!("qemu-io: {}", text.trim()))
     }
 }
 

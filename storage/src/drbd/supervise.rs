@@ -11,7 +11,7 @@ use tracing::{debug, error, info, warn};
 
 use super::daemon;
 use super::layout::DrbdDirs;
-use super::meta::DataState;
+use super::meta::{self, DataState};
 use super::replication::{self, Job};
 use super::state::{DiskLock, RunState};
 use crate::context::StorageContext;
@@ -80,7 +80,6 @@ fn tick(dirs: &DrbdDirs, st: &mut RunState) -> Result<()> {
         if st.primary && st.peer_marked != Some(false) {
             // The peer's copy is inconsistent while it catches up.
             replication::push(
-                &mut q,
                 &disk,
                 &st.link,
                 dirs,
@@ -95,7 +94,6 @@ fn tick(dirs: &DrbdDirs, st: &mut RunState) -> Result<()> {
     if job.in_sync() {
         if st.primary && st.peer_marked != Some(true) {
             replication::push(
-                &mut q,
                 &disk,
                 &st.link,
                 dirs,
@@ -139,11 +137,21 @@ pub(super) fn connect_if_needed(q: &mut Qmp, dirs: &DrbdDirs, st: &mut RunState)
         return Ok(());
     }
     let disk = st.disk.clone();
+    // A secondary connects back once its copy is whole (the primary
+    // marks it so when its sync into it ends): not while the primary
+    // may be connecting to it (see `replication::add_peer_node`).
+    if !st.primary
+        && !meta::read_data(&st.meta, &disk)
+            .ok()
+            .flatten()
+            .is_some_and(|d| d.consistent)
+    {
+        return Ok(());
+    }
     let full = st.primary && !st.skip_sync_once;
     st.skip_sync_once = false;
     if full {
         replication::push(
-            q,
             &disk,
             &st.link,
             dirs,
