@@ -178,6 +178,35 @@ fn a_drbd_instance_lives_on_two_nodes_from_create_to_remove() {
         "{err}"
     );
 
+    // A new secondary: the copy moves to node3, node2 keeps nothing, and
+    // the instance fails over to node3.
+    vc.ok("gnt-instance", &["replace-disks", "-n", "node3", "d1"]);
+    assert_eq!(
+        vc.list("gnt-instance", "pnode,snodes", &[]),
+        vec![vec!["node1", "node3"]]
+    );
+    assert!(files_below(&vc.root(2).join("srv/ganeti/file-storage")).is_empty());
+    assert_eq!(storage_daemons(&vc).len(), 2);
+    let (_, s) = disk_state(&vc);
+    assert!(
+        s.contains("in sync, status ok") && s.contains("127.0.63.3"),
+        "{s}"
+    );
+    // The secondary's copy made again in place.
+    vc.ok("gnt-instance", &["replace-disks", "-s", "d1"]);
+    let (p, s) = disk_state(&vc);
+    assert!(
+        p.contains("in sync, status ok") && s.contains("in sync, status ok"),
+        "{p} {s}"
+    );
+    let err = vc.fails("gnt-instance", &["replace-disks", "-p", "d1"]);
+    assert!(err.contains("not supported by ganeti-rs yet"), "{err}");
+    vc.ok("gnt-instance", &["failover", "-f", "d1"]);
+    assert_eq!(
+        vc.list("gnt-instance", "pnode,snodes", &[]),
+        vec![vec!["node3", "node1"]]
+    );
+
     vc.ok("gnt-instance", &["remove", "-f", "d1"]);
     assert!(
         storage_daemons(&vc).is_empty(),

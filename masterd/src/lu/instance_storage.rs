@@ -432,7 +432,7 @@ impl LogicalUnit for ActivateDisks {
                     .cloned()
                     .collect();
                 if !mirrored.is_empty() {
-                    wait_for_sync(ctx, &inst.name, &pnode, &mirrored).await?;
+                    wait_for_sync(ctx, &inst.name, &pnode, &snodes, &mirrored).await?;
                 }
             }
             if !inst.disks_active {
@@ -635,8 +635,81 @@ pub async fn release_ports(ctx: &Ctx, ports: Vec<u16>) -> Result<(), String> {
 const DEGRADED_RETRIES: u32 = 10;
 
 /// Waits until the mirrored `disks` on their primary `node` are in sync,
-/// reporting progress in the job log as Ganeti's `WaitForSync` does.
+/// reporting progress in the job log as Ganeti's `WaitForSync` does;
+/// then until each of the `secondaries` has connected back to it (see
+/// [`wait_for_secondaries`]).
 pub async fn wait_for_sync(
+    ctx: &Ctx,
+    instance: &str,
+    node: &objects::Node,
+    secondaries: &[objects::Node],
+    disks: &[api::DiskSpec],
+) -> Result<(), Error> {
+    wait_for_primary(ctx, instance, node, disks).await?;
+    wait_for_secondaries(ctx, instance, secondaries, disks).await;
+    Ok(())
+}
+
+/// How long a secondary may take to connect back to its primary once
+/// its copy is whole (its node's supervisor does so within a second).
+const SECONDARY_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Waits until the copies on `secondaries` are not degraded: a secondary
+/// connects back to its primary (for live migration) only once the
+/// primary's sync into it has ended. One still degraded after
+/// [`SECONDARY_WAIT`] is reported, not failed: the primary's copy is in
+/// sync, and the secondary's node connects when it can.
+async fn wait_for_secondaries(
+    ctx: &Ctx,
+    instance: &str,
+    secondaries: &[objects::Node],
+    disks: &[api::DiskSpec],
+) {
+    let req = api::BlockdevGetMirrorStatus {
+        instance_name: instance.to_string(),
+        disks: disks.to_vec(),
+    };
+    let deadline = std::time::Instant::now() + SECONDARY_WAIT;
+    for node in secondaries {
+        loop {
+            let problem = match ctx.rpc().call(node, &req).await {
+                Ok(status) => disks.iter().zip(&status).find_map(|(d, st)| match st {
+                    Some(st) if !st.is_degraded => None,
+                    Some(st) => Some(format!(
+                        "disk/{} is degraded{}",
+                        d.index,
+                        st.drbd
+                            .as_ref()
+                            .and_then(|x| x.problem.as_deref())
+                            .map(|p| format!(" ({p})"))
+                            .unwrap_or_default()
+                    )),
+                    None => Some(format!("disk/{} is missing", d.index)),
+                }),
+                Err(e) => {
+                    ctx.feedback(format!(
+                        " - WARNING: cannot get the disk status on secondary node {}: {}",
+                        node.name,
+                        objects::error_chain(&e)
+                    ));
+                    break;
+                }
+            };
+            let Some(problem) = problem else { break };
+            if std::time::Instant::now() >= deadline {
+                ctx.feedback(format!(
+                    " - WARNING: on secondary node {}: {problem}",
+                    node.name
+                ));
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+    }
+}
+
+/// The first half of [`wait_for_sync`]: the primary's side.
+async fn wait_for_primary(
     ctx: &Ctx,
     instance: &str,
     node: &objects::Node,

@@ -20,6 +20,7 @@ pub mod node;
 pub mod node_storage;
 pub mod os;
 pub mod recreate_disks;
+pub mod replace_disks;
 pub mod tags;
 pub mod test;
 #[cfg(test)]
@@ -97,6 +98,7 @@ pub fn for_opcode(op: OpCode) -> Box<dyn LogicalUnit> {
         OpCode::InstanceGrowDisk(o) => Box::new(instance_storage::GrowDisk::new(o)),
         OpCode::InstanceActivateDisks(o) => Box::new(instance_storage::ActivateDisks::new(o)),
         OpCode::InstanceRecreateDisks(o) => Box::new(recreate_disks::RecreateDisks::new(o)),
+        OpCode::InstanceReplaceDisks(o) => Box::new(replace_disks::ReplaceDisks::new(o)),
         OpCode::InstanceDeactivateDisks(o) => Box::new(instance_storage::DeactivateDisks::new(o)),
         OpCode::InstanceMigrate(o) => Box::new(instance_migration::Migrate::new(o)),
         OpCode::InstanceFailover(o) => Box::new(instance_migration::Failover::new(o)),

@@ -544,7 +544,9 @@ impl LogicalUnit for Create {
                 }
             }
             if self.template == DiskTemplate::Drbd && o.wait_for_sync {
-                if let Err(e) = wait_for_sync(ctx, &inst.name, &pnode, &spec.disks).await {
+                if let Err(e) =
+                    wait_for_sync(ctx, &inst.name, &pnode, snode.as_slice(), &spec.disks).await
+                {
                     return Err(undo.unwind(e).await);
                 }
             }
