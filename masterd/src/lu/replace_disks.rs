@@ -94,6 +94,12 @@ impl LogicalUnit for ReplaceDisks {
         if self.what == What::Primary {
             return Err(inval(NO_PRIMARY));
         }
+        if o.ignore_ipolicy {
+            return Err(inval(
+                "Parameter 'ignore_ipolicy' of OP_INSTANCE_REPLACE_DISKS is not supported by \
+                 ganeti-rs yet (no instance policy is enforced)",
+            ));
+        }
         Ok(())
     }
 
