@@ -38,6 +38,7 @@ fn cluster_files(root: &Path) -> Vec<String> {
                 || n.starts_with("queue.db")
                 || n.starts_with("ssconf_")
                 || n == "server.pem"
+                || n == "rapi.pem"
                 || n.starts_with("cluster-ca.")
         })
         .collect()
@@ -82,7 +83,7 @@ fn destroy_without_yes_do_it_says_so_and_keeps_the_cluster() {
 #[test]
 fn destroy_stops_every_daemon_and_removes_the_files_and_init_starts_again() {
     let vc = VCluster::up("0.47", 2);
-    let mut pids = vec![vc.masterd_pid()];
+    let mut pids = vec![vc.masterd_pid(), pid(&vc.paths().rapi_pid())];
     for k in 1..=2 {
         pids.push(pid(&vc.root(k).join("var/run/ganeti/ganeti-noded.pid")));
     }
@@ -95,6 +96,7 @@ fn destroy_stops_every_daemon_and_removes_the_files_and_init_starts_again() {
         assert!(!vc.root(k).join("var/run/ganeti/ganeti-noded.pid").exists());
     }
     assert!(!vc.paths().masterd_pid().exists());
+    assert!(!vc.paths().rapi_pid().exists());
 
     vc.ok(
         "gnt-cluster",
@@ -103,9 +105,14 @@ fn destroy_stops_every_daemon_and_removes_the_files_and_init_starts_again() {
     assert_eq!(vc.ok("gnt-cluster", &["getmaster"]).trim(), "node1");
     let info = vc.ok("gnt-cluster", &["info"]);
     assert!(info.contains("Cluster name: again.example.com"), "{info}");
+    assert!(
+        running(pid(&vc.paths().rapi_pid())),
+        "ganeti-rapi runs again"
+    );
     for f in [
         "config.db",
         "server.pem",
+        "rapi.pem",
         "cluster-ca.pem",
         "cluster-ca.key",
     ] {

@@ -1,6 +1,7 @@
 //! The README's RAPI examples work as written: every command of its
 //! "The REST API" section runs against a virtual cluster (its address in
-//! place of 127.0.0.1) and answers without an error.
+//! place of 127.0.0.1) and answers without an error; the jobs they submit
+//! succeed (each is waited for before the next command).
 
 // An integration test: a failed unwrap or expect is a failed test.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -46,8 +47,13 @@ fn the_readmes_curl_examples_work_as_written() {
         );
         assert!(!stdout.starts_with("{\"code\""), "{cmd}: {stdout}");
         if cmd.starts_with("curl") {
-            serde_json::from_str::<serde_json::Value>(&stdout)
+            let answer = serde_json::from_str::<serde_json::Value>(&stdout)
                 .unwrap_or_else(|e| panic!("{cmd}: not JSON ({e}): {stdout}"));
+            // A write answers with a job id: wait for the job, as a user
+            // typing the next command would have.
+            if let Some(job) = answer.as_u64() {
+                assert_eq!(vc.wait_job(job), "success", "{cmd}: job {job}");
+            }
         }
     }
 }

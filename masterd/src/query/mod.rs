@@ -129,7 +129,25 @@ async fn query_instances(
             .needs()
     };
     let live = if needs.intersects(DataNeeds::LIVE) {
-        let nodes = master.config.read().nodes.values().cloned().collect();
+        // As Ganeti: the nodes of the instances the filter names, or all.
+        let nodes = {
+            let cfg = master.config.read();
+            match luxi::query::requested_names(filter, "name") {
+                Some(names) => {
+                    let wanted: std::collections::HashSet<String> = names
+                        .iter()
+                        .filter_map(|n| cfg.expand_instance(n))
+                        .flat_map(|i| i.all_nodes())
+                        .collect();
+                    cfg.nodes
+                        .values()
+                        .filter(|n| wanted.contains(&n.uuid))
+                        .cloned()
+                        .collect()
+                }
+                None => cfg.nodes.values().cloned().collect(),
+            }
+        };
         Some(Live::fetch(master, nodes, false, true).await)
     } else {
         None

@@ -5,7 +5,7 @@ use axum::http::StatusCode;
 use luxi::query::ItemType;
 use serde_json::{json, Map, Value};
 
-use super::{list as list_items, Items};
+use super::{list as list_items, Fixup, Items};
 use crate::ctx::{type_error, Ctx, Reply};
 use crate::error::ApiError;
 use crate::opcode::{fill, fixed, Spec};
@@ -50,8 +50,8 @@ pub const I_FIELDS: [&str; 35] = [
 ];
 
 /// Ganeti still gives `beparams.memory`, the old name of `maxmem`.
-fn memory_alias(inst: &mut Map<String, Value>) {
-    if let Some(Value::Object(be)) = inst.get_mut("beparams") {
+fn memory_alias(beparams: &mut Value) {
+    if let Value::Object(be) = beparams {
         if let Some(maxmem) = be.get("maxmem").cloned() {
             be.insert("memory".into(), maxmem);
         }
@@ -61,7 +61,10 @@ fn memory_alias(inst: &mut Map<String, Value>) {
 const INSTANCES: Items<'static> = Items {
     what: ItemType::Instance,
     fields: &I_FIELDS,
-    fixup: Some(memory_alias),
+    fixup: Some(Fixup {
+        field: "beparams",
+        patch: memory_alias,
+    }),
 };
 
 /// `(body name, opcode parameter)` of instance creation.
@@ -525,15 +528,12 @@ mod tests {
 
     #[test]
     fn beparams_get_the_old_memory_name() {
-        let mut inst = json!({"beparams": {"maxmem": 512, "minmem": 256}})
-            .as_object()
-            .cloned()
-            .unwrap();
-        memory_alias(&mut inst);
-        assert_eq!(inst["beparams"]["memory"], 512);
-        let mut offline = json!({"beparams": null}).as_object().cloned().unwrap();
+        let mut be = json!({"maxmem": 512, "minmem": 256});
+        memory_alias(&mut be);
+        assert_eq!(be["memory"], 512);
+        let mut offline = Value::Null;
         memory_alias(&mut offline);
-        assert_eq!(offline["beparams"], Value::Null);
+        assert_eq!(offline, Value::Null);
     }
 
     #[test]

@@ -16,7 +16,9 @@ pub mod tags;
 use std::borrow::Cow;
 
 use axum::http::StatusCode;
-use luxi::query::{ClassicQueryRequest, Filter, ItemType, QueryRequest};
+use luxi::query::{
+    classic_filter, ClassicQueryRequest, Filter, FilterValue, ItemType, QueryRequest,
+};
 use luxi::request::Request;
 use serde::Deserialize;
 use serde_json::value::RawValue;
@@ -43,9 +45,14 @@ struct Rows<'a> {
     data: Vec<Vec<(i64, &'a RawValue)>>,
 }
 
-/// A change made to each object's dict before it is sent (Ganeti adds
-/// `beparams.memory`, the old name of `maxmem`, to instances).
-pub type Fixup = fn(&mut Map<String, Value>);
+/// A change made to one field of each object before it is sent (Ganeti
+/// adds `beparams.memory`, the old name of `maxmem`, to instances); the
+/// other fields pass as the master wrote them.
+#[derive(Clone, Copy)]
+pub struct Fixup {
+    pub field: &'static str,
+    pub patch: fn(&mut Value),
+}
 
 /// How to read objects of one kind.
 pub struct Items<'a> {
@@ -62,16 +69,12 @@ fn bad_reply(e: serde_json::Error) -> ApiError {
 }
 
 impl Items<'_> {
-    /// The query for these fields of every object, or of the one named.
+    /// The query for these fields of every object, or of the one named
+    /// (by name, as Ganeti's old query calls select).
     fn request(&self, name: Option<&str>) -> Request {
         let filter = match name {
             None => Filter::Empty,
-            Some(n) => ClassicQueryRequest {
-                names: vec![n.to_string()],
-                fields: vec![],
-                use_locking: false,
-            }
-            .filter(self.what),
+            Some(n) => classic_filter(&[self.what.name_field()], &[FilterValue::from(n)]),
         };
         Request::Query(QueryRequest {
             what: self.what,
@@ -130,7 +133,9 @@ impl Items<'_> {
                         .zip(vals)
                         .collect();
                     if let Some(f) = self.fixup {
-                        f(&mut m);
+                        if let Some(v) = m.get_mut(f.field) {
+                            (f.patch)(v);
+                        }
                     }
                     Value::Object(m)
                 })
@@ -161,6 +166,9 @@ impl Items<'_> {
             .iter()
             .map(|c| Value::from(c.name.as_ref()).to_string())
             .collect();
+        let patched = self
+            .fixup
+            .and_then(|f| rows.fields.iter().position(|c| c.name == f.field));
         let mut out = String::with_capacity(text.len());
         out.push('[');
         for (i, row) in rows.data.iter().enumerate() {
@@ -170,20 +178,6 @@ impl Items<'_> {
             if i > 0 {
                 out.push(',');
             }
-            if let Some(fix) = self.fixup {
-                let mut m = Map::new();
-                for (c, (status, v)) in rows.fields.iter().zip(row) {
-                    let v = if *status == 0 {
-                        serde_json::from_str(v.get()).map_err(bad_reply)?
-                    } else {
-                        Value::Null
-                    };
-                    m.insert(c.name.to_string(), v);
-                }
-                fix(&mut m);
-                out.push_str(&Value::Object(m).to_string());
-                continue;
-            }
             out.push('{');
             for (j, (key, (status, v))) in keys.iter().zip(row).enumerate() {
                 if j > 0 {
@@ -191,7 +185,17 @@ impl Items<'_> {
                 }
                 out.push_str(key);
                 out.push(':');
-                out.push_str(if *status == 0 { v.get() } else { "null" });
+                if *status != 0 {
+                    out.push_str("null");
+                } else if Some(j) == patched {
+                    let mut value: Value = serde_json::from_str(v.get()).map_err(bad_reply)?;
+                    if let Some(f) = self.fixup {
+                        (f.patch)(&mut value);
+                    }
+                    out.push_str(&value.to_string());
+                } else {
+                    out.push_str(v.get());
+                }
             }
             out.push('}');
         }
@@ -201,25 +205,19 @@ impl Items<'_> {
 
     /// The names of every object.
     pub async fn names(&self, ctx: &Ctx) -> Result<Vec<String>, ApiError> {
-        let items = Items {
+        let req = Request::Query(QueryRequest {
             what: self.what,
-            fields: &["name"],
-            fixup: None,
-        };
-        let reply = match items.all(ctx).await? {
-            Reply::Json(t) => serde_json::from_str(&t).map_err(bad_reply)?,
-            Reply::Value(v) => v,
-            Reply::Response(_) => Value::Null,
-        };
-        Ok(reply
-            .as_array()
-            .map(|rows| {
-                rows.iter()
-                    .filter_map(|r| r.get("name").and_then(Value::as_str))
-                    .map(str::to_string)
-                    .collect()
-            })
-            .unwrap_or_default())
+            fields: vec!["name".into()],
+            filter: Filter::Empty,
+        });
+        let text = ctx.call_text(&req).await?;
+        let rows: Rows<'_> = serde_json::from_str(&text).map_err(bad_reply)?;
+        rows.data
+            .iter()
+            .filter_map(|row| row.first())
+            .filter(|(status, _)| *status == 0)
+            .map(|(_, v)| serde_json::from_str::<String>(v.get()).map_err(bad_reply))
+            .collect()
     }
 }
 
@@ -235,6 +233,28 @@ pub fn uri_list(mut names: Vec<String>, id_key: &str, uri_prefix: &str) -> Value
     )
 }
 
+/// [`uri_list`] written straight as JSON text.
+pub fn uri_list_text(mut names: Vec<String>, id_key: &str, uri_prefix: &str) -> String {
+    names.sort();
+    let key = Value::from(id_key).to_string();
+    let mut out = String::with_capacity(names.len() * (2 * 16 + uri_prefix.len() + 24));
+    out.push('[');
+    for (i, n) in names.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push('{');
+        out.push_str(&key);
+        out.push(':');
+        out.push_str(&Value::from(n.as_str()).to_string());
+        out.push_str(",\"uri\":");
+        out.push_str(&Value::from(format!("{uri_prefix}{n}")).to_string());
+        out.push('}');
+    }
+    out.push(']');
+    out
+}
+
 /// The list of a resource: names with URIs, or with `bulk=1` every field.
 pub async fn list(
     ctx: &Ctx,
@@ -245,7 +265,7 @@ pub async fn list(
     if ctx.bulk()? {
         items.all(ctx).await
     } else {
-        Ok(Reply::Value(uri_list(
+        Ok(Reply::Json(uri_list_text(
             items.names(ctx).await?,
             id_key,
             uri_prefix,
@@ -257,8 +277,8 @@ pub async fn list(
 mod tests {
     use super::*;
 
-    fn fix(m: &mut Map<String, Value>) {
-        m.insert("extra".into(), json!(1));
+    fn fix(v: &mut Value) {
+        *v = json!(v.as_i64().unwrap_or(0) + 1);
     }
 
     #[test]
@@ -277,11 +297,14 @@ mod tests {
             json!([{"name": "node1", "mfree": 1024}, {"name": "node2", "mfree": null}])
         );
         let items = Items {
-            fixup: Some(fix),
+            fixup: Some(Fixup {
+                field: "mfree",
+                patch: fix,
+            }),
             ..items
         };
         let out: Value = serde_json::from_str(&items.dicts(text, true).unwrap()).unwrap();
-        assert_eq!(out, json!([{"name": "node1", "mfree": 1024, "extra": 1}]));
+        assert_eq!(out, json!([{"name": "node1", "mfree": 1025}]));
     }
 
     #[test]
@@ -299,9 +322,13 @@ mod tests {
 
     #[test]
     fn indexes_are_sorted_with_uris() {
+        let names = vec!["b".to_string(), "a\"x".to_string()];
+        let v = uri_list(names.clone(), "id", "/2/nodes/");
         assert_eq!(
-            uri_list(vec!["b".into(), "a".into()], "id", "/2/nodes/"),
-            json!([{"id": "a", "uri": "/2/nodes/a"}, {"id": "b", "uri": "/2/nodes/b"}])
+            v,
+            json!([{"id": "a\"x", "uri": "/2/nodes/a\"x"}, {"id": "b", "uri": "/2/nodes/b"}])
         );
+        let text: Value = serde_json::from_str(&uri_list_text(names, "id", "/2/nodes/")).unwrap();
+        assert_eq!(text, v);
     }
 }
