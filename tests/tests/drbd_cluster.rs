@@ -2,7 +2,8 @@
 //! (no volume group), served by a `qemu-storage-daemon` on each of their
 //! two nodes, with the fake hypervisor. Create, the copies' state, a lost
 //! secondary copy repaired by verify-disks, migration and failover to the
-//! secondary only, removal leaving nothing, and the bad inputs.
+//! secondary only, replace-disks, secondary evacuation of a node,
+//! removal leaving nothing, and the bad inputs.
 
 // An integration test: a failed unwrap or expect is a failed test.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -217,4 +218,89 @@ fn a_drbd_instance_lives_on_two_nodes_from_create_to_remove() {
         let left = files_below(&vc.root(k).join("srv/ganeti/file-storage"));
         assert!(left.is_empty(), "node{k} keeps {left:?}");
     }
+}
+
+/// `gnt-node evacuate -s`: every instance whose secondary is the node gets
+/// a new secondary, one replace-disks job each, named by `-n` or chosen
+/// by hail; the node keeps no copy.
+#[test]
+fn secondary_evacuation_empties_a_node_of_its_copies() {
+    let vc = VCluster::up("0.64", 3);
+    vc.ok(
+        "gnt-cluster",
+        &["modify", "--enabled-disk-templates=drbd,diskless"],
+    );
+    for (name, nodes) in [("e1", "node1:node2"), ("e2", "node3:node2")] {
+        vc.ok(
+            "gnt-instance",
+            &[
+                "add",
+                "-t",
+                "drbd",
+                "--disk",
+                "0:size=32M",
+                "-n",
+                nodes,
+                "-o",
+                "tiny",
+                "--no-name-check",
+                "--no-ip-check",
+                name,
+            ],
+        );
+    }
+    let node2_copies = || files_below(&vc.root(2).join("srv/ganeti/file-storage"));
+    assert!(!node2_copies().is_empty());
+
+    // A new secondary that is some instance's primary is refused, and
+    // nothing moves.
+    let err = vc.fails(
+        "gnt-node",
+        &["evacuate", "-f", "-s", "-n", "node3", "node2"],
+    );
+    assert!(
+        err.contains("Node node3 is the primary node of instance e2, cannot use it as secondary"),
+        "{err}"
+    );
+    let err = vc.fails(
+        "gnt-node",
+        &["evacuate", "-f", "-s", "-n", "node2", "node2"],
+    );
+    assert!(err.contains("Can not use evacuated node"), "{err}");
+    assert_eq!(
+        vc.list("gnt-instance", "name,pnode,snodes", &[]),
+        vec![vec!["e1", "node1", "node2"], vec!["e2", "node3", "node2"]]
+    );
+
+    // hail chooses: each instance's other node is the only one left.
+    let out = vc.ok("gnt-node", &["evacuate", "-f", "-s", "-I", "hail", "node2"]);
+    assert!(
+        out.contains("All instances evacuated successfully."),
+        "{out}"
+    );
+    assert_eq!(
+        vc.list("gnt-instance", "name,pnode,snodes", &[]),
+        vec![vec!["e1", "node1", "node3"], vec!["e2", "node3", "node1"]]
+    );
+    assert!(node2_copies().is_empty(), "{:?}", node2_copies());
+    for name in ["e1", "e2"] {
+        let info = vc.ok("gnt-instance", &["info", name]);
+        assert_eq!(info.matches("in sync, status ok").count(), 2, "{info}");
+    }
+
+    // Back with a named node: e1's secondary goes from node3 to node2.
+    vc.ok("gnt-instance", &["remove", "-f", "e2"]);
+    let out = vc.ok(
+        "gnt-node",
+        &["evacuate", "-f", "-s", "-n", "node2", "node3"],
+    );
+    assert!(
+        out.contains("All instances evacuated successfully."),
+        "{out}"
+    );
+    assert_eq!(
+        vc.list("gnt-instance", "name,pnode,snodes", &[]),
+        vec![vec!["e1", "node1", "node2"]]
+    );
+    assert!(files_below(&vc.root(3).join("srv/ganeti/file-storage")).is_empty());
 }

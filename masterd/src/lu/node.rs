@@ -473,6 +473,8 @@ pub struct Evacuate {
     /// The iallocator that computes the moves; `None` when the opcode
     /// names the new secondary node.
     plugin: Option<String>,
+    /// The new secondary node's name (`remote_node`), once expanded.
+    remote: Option<(String, String)>,
 }
 
 impl Evacuate {
@@ -481,6 +483,7 @@ impl Evacuate {
             op,
             uuid: String::new(),
             plugin: None,
+            remote: None,
         }
     }
 }
@@ -525,9 +528,11 @@ impl LogicalUnit for Evacuate {
         let name = o.node_uuid.as_deref().unwrap_or(&o.node_name);
         self.uuid = expand_node(cfg, name)?.uuid.clone();
         if let Some(r) = o.remote_node_uuid.as_deref().or(o.remote_node.as_deref()) {
-            if expand_node(cfg, r)?.uuid == self.uuid {
+            let remote = expand_node(cfg, r)?;
+            if remote.uuid == self.uuid {
                 return Err(inval("Can not use evacuated node as a new secondary node"));
             }
+            self.remote = Some((remote.uuid.clone(), remote.name.clone()));
         } else {
             self.plugin = o
                 .iallocator
@@ -544,7 +549,20 @@ impl LogicalUnit for Evacuate {
         Ok(LockRequest::new().all(Level::Node, Mode::Shared))
     }
 
-    fn check_prereq(&mut self, _cfg: &ConfigData) -> Result<(), Error> {
+    fn check_prereq(&mut self, cfg: &ConfigData) -> Result<(), Error> {
+        if let Some((uuid, name)) = &self.remote {
+            let mut own = cfg
+                .instances
+                .values()
+                .filter(|i| i.secondary_nodes().contains(&self.uuid));
+            if let Some(i) = own.find(|i| &i.primary_node == uuid) {
+                return Err(inval(format!(
+                    "Node {name} is the primary node of instance {}, cannot use it as \
+                     secondary",
+                    i.name
+                )));
+            }
+        }
         Ok(())
     }
 
@@ -568,12 +586,25 @@ impl LogicalUnit for Evacuate {
                 names.join(", ")
             ));
             let Some(plugin) = &self.plugin else {
-                // A new secondary for internally mirrored disks (DRBD):
-                // no template of ganeti-rs has secondaries yet.
-                return Err(inval(
-                    "Changing the secondary node (replace-disks) is not supported by \
-                     ganeti-rs yet",
-                ));
+                // A new secondary node for each instance's mirrored disks.
+                let Some((_, remote)) = &self.remote else {
+                    return Err(Error::programmer("node evacuation without a target"));
+                };
+                let jobs = names
+                    .into_iter()
+                    .map(|name| {
+                        let op = opcodes::InstanceReplaceDisks {
+                            instance_name: name,
+                            mode: "replace_new_secondary".into(),
+                            remote_node: Some(remote.clone()),
+                            early_release: o.early_release,
+                            ..Default::default()
+                        };
+                        vec![Input::new(OpCode::InstanceReplaceDisks(op))
+                            .with_priority(ctx.common.priority)]
+                    })
+                    .collect();
+                return ctx.submit_jobs(jobs).await;
             };
             let result = ctx
                 .node_evacuate(plugin, &o.mode, &names, o.ignore_soft_errors)
@@ -594,10 +625,16 @@ impl LogicalUnit for Evacuate {
                 .map(|ops| {
                     ops.iter()
                         .map(|op| {
+                            // Replacements release their locks early if
+                            // this evacuation asked so, as in Ganeti.
+                            let mut op = op.clone();
+                            if op["OP_ID"] == "OP_INSTANCE_REPLACE_DISKS" {
+                                op["early_release"] = Value::Bool(o.early_release);
+                            }
                             // What the iallocator answers is input like any
                             // other: parsed, and refused by name if we
                             // cannot run it.
-                            let input = luxi::opcodes::parse(op).map_err(|e| {
+                            let input = luxi::opcodes::parse(&op).map_err(|e| {
                                 Error::exec(format!(
                                     "Iallocator '{}' asked for an opcode ganeti-rs cannot run: {}",
                                     plugin,
