@@ -154,6 +154,23 @@ fn a_drbd_instance_lives_on_two_nodes_from_create_to_remove() {
     .unwrap();
     let (p, _) = disk_state(&vc);
     assert!(p.contains("*DEGRADED*"), "{p}");
+    // verify says so with Ganeti's code: an error for the dead copy, a
+    // warning for the primary's (whole, but alone).
+    let out = vc.gnt("gnt-cluster", &["verify"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success(), "{text}");
+    assert!(
+        text.contains(
+            "ERROR: instance d1: disk/0 on node2 is degraded; local disk state is 'faulty'"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "WARNING: instance d1: disk/0 on node1 is degraded; local disk state is 'ok'"
+        ),
+        "{text}"
+    );
     let out = vc.ok("gnt-cluster", &["verify-disks"]);
     assert!(out.contains("Activating disks for instance 'd1'"), "{out}");
     // activate-disks --wait-for-sync returns once the copy is whole again.
@@ -161,6 +178,11 @@ fn a_drbd_instance_lives_on_two_nodes_from_create_to_remove() {
     let (p, s) = disk_state(&vc);
     assert!(p.contains("in sync, status ok"), "{p}");
     assert!(s.contains("in sync, status ok"), "{s}");
+    let out = vc.ok("gnt-cluster", &["verify"]);
+    assert!(
+        !out.contains("EINSTANCEFAULTYDISK") && !out.contains("degraded"),
+        "{out}"
+    );
 
     // Migration and failover go to the secondary, and only there.
     vc.ok("gnt-instance", &["migrate", "-f", "d1"]);

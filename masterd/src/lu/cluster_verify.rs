@@ -172,6 +172,100 @@ async fn verify_lvm(ctx: &Ctx, report: &mut Report<'_>, nodes: &[objects::Node])
     }
 }
 
+/// The state of the mirrored (`drbd`) disks of the group's instances
+/// whose disks are active, on each of their nodes that is online
+/// (EINSTANCEFAULTYDISK, as Ganeti's): a status that cannot be had is an
+/// error; a degraded copy is a warning while its local state is ok or
+/// syncing, and an error otherwise.
+async fn verify_mirrors(ctx: &Ctx, report: &mut Report<'_>, nodes: &[objects::Node]) {
+    // (instance, node, the specs of its mirrored disks)
+    let mut checks: Vec<(String, objects::Node, Vec<rpc::api::DiskSpec>)> = Vec::new();
+    {
+        let cfg = ctx.config().read();
+        let in_group: Vec<&String> = nodes.iter().map(|n| &n.uuid).collect();
+        let mut instances: Vec<&objects::Instance> = cfg
+            .instances
+            .values()
+            .filter(|i| i.disks_active && in_group.contains(&&i.primary_node))
+            .collect();
+        instances.sort_by(|a, b| a.name.cmp(&b.name));
+        for inst in instances {
+            let specs: Vec<rpc::api::DiskSpec> = inst
+                .disks
+                .iter()
+                .enumerate()
+                .filter(|(_, d)| d.dev_type == objects::DiskTemplate::Drbd)
+                .filter_map(|(i, d)| super::common::disk_spec(&cfg, d, i).ok())
+                .collect();
+            if specs.is_empty() {
+                continue;
+            }
+            for n in inst.all_nodes() {
+                if let Some(node) = cfg.nodes.get(&n).filter(|n| !n.offline) {
+                    checks.push((inst.name.clone(), node.clone(), specs.clone()));
+                }
+            }
+        }
+    }
+    for (instance, node, specs) in checks {
+        let req = rpc::api::BlockdevGetMirrorStatus {
+            instance_name: instance.clone(),
+            disks: specs.clone(),
+        };
+        let status = match ctx.rpc().call(&node, &req).await {
+            Ok(s) => s,
+            Err(e) => {
+                for d in &specs {
+                    report.error(
+                        "EINSTANCEFAULTYDISK",
+                        "instance",
+                        &instance,
+                        &format!(
+                            "couldn't retrieve status for disk/{} on {}: {}",
+                            d.index,
+                            node.name,
+                            error_chain(&e)
+                        ),
+                    );
+                }
+                continue;
+            }
+        };
+        for (d, st) in specs.iter().zip(&status) {
+            let Some(st) = st else {
+                report.error(
+                    "EINSTANCEFAULTYDISK",
+                    "instance",
+                    &instance,
+                    &format!(
+                        "couldn't retrieve status for disk/{} on {}: not found",
+                        d.index, node.name
+                    ),
+                );
+                continue;
+            };
+            if !st.is_degraded {
+                continue;
+            }
+            let local = match (st.sync_percent, st.ldisk_status) {
+                (Some(_), _) => "syncing",
+                (None, rpc::api::LocalDiskStatus::Okay) => "ok",
+                (None, rpc::api::LocalDiskStatus::Unknown) => "unknown",
+                (None, rpc::api::LocalDiskStatus::Faulty) => "faulty",
+            };
+            let msg = format!(
+                "disk/{} on {} is degraded; local disk state is '{local}'",
+                d.index, node.name
+            );
+            if matches!(local, "ok" | "syncing") {
+                report.warning("EINSTANCEFAULTYDISK", "instance", &instance, &msg);
+            } else {
+                report.error("EINSTANCEFAULTYDISK", "instance", &instance, &msg);
+            }
+        }
+    }
+}
+
 /// `OP_CLUSTER_VERIFY`: submits one config job and one job per group.
 pub struct Verify {
     op: opcodes::ClusterVerify,
@@ -525,6 +619,7 @@ impl LogicalUnit for VerifyGroup {
                 }
             }
             verify_lvm(ctx, &mut report, &nodes).await;
+            verify_mirrors(ctx, &mut report, &nodes).await;
             // Instances running on this group's nodes that the config does
             // not know.
             let cfg = ctx.config().read();
