@@ -1,5 +1,7 @@
 //! htools against a running master over LUXI: hbal and hinfo read the
-//! cluster (`-L`), and hbal executes its moves as jobs (`-X`).
+//! cluster (`-L`), and hbal executes its moves as jobs (`-X`): migrations
+//! of shared-file instances, and failovers and new secondaries of drbd
+//! instances.
 
 // An integration test: a failed unwrap or expect is a failed test.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -73,6 +75,55 @@ fn hbal_reads_the_cluster_and_executes_its_moves_over_luxi() {
     let on_node1 = pnodes(&vc).iter().filter(|p| *p == "node1").count();
     assert!(on_node1 < 3, "no instance left node1\n{out}");
     // balanced now: a second run finds nothing to do
+    let out = htool(&vc, "hbal", &["-L"]);
+    assert!(
+        out.contains("Nothing to do") || out.contains("No solution found"),
+        "{out}"
+    );
+}
+
+/// `drbd` instances piled on one pair of nodes: hbal reads their
+/// secondaries over LUXI and executes failovers (migrations) and new
+/// secondaries (replace-disks -n) as jobs; every copy ends in sync.
+#[test]
+fn hbal_moves_drbd_instances_with_migrations_and_new_secondaries() {
+    let vc = VCluster::up("0.66", 3);
+    vc.ok(
+        "gnt-cluster",
+        &["modify", "--enabled-disk-templates=drbd,diskless"],
+    );
+    for name in ["d1", "d2", "d3", "d4"] {
+        vc.add_instance(
+            "node1:node2",
+            name,
+            &[
+                "-t",
+                "drbd",
+                "--disk",
+                "0:size=64M",
+                "-B",
+                "maxmem=512,minmem=512",
+            ],
+        );
+    }
+    let plan = htool(&vc, "hbal", &["-L", "-C"]);
+    assert!(
+        plan.contains("gnt-instance replace-disks -n node3"),
+        "{plan}"
+    );
+    let out = htool(&vc, "hbal", &["-L", "-X"]);
+    assert!(out.contains("Executing jobset for instances"), "{out}");
+    assert!(!out.contains("did not succeed"), "{out}");
+    let rows = vc.list("gnt-instance", "name,pnode,snodes", &[]);
+    let uses_node3 = rows
+        .iter()
+        .filter(|r| r[1] == "node3" || r[2] == "node3")
+        .count();
+    assert!(uses_node3 > 0, "nothing moved to node3: {rows:?}\n{out}");
+    for r in &rows {
+        let info = vc.ok("gnt-instance", &["info", &r[0]]);
+        assert_eq!(info.matches("in sync, status ok").count(), 2, "{info}");
+    }
     let out = htool(&vc, "hbal", &["-L"]);
     assert!(
         out.contains("Nothing to do") || out.contains("No solution found"),
