@@ -319,6 +319,15 @@ impl Hypervisor for FakeHypervisor {
         self.mark_up(instance, memory_mib, info.state)
     }
 
+    /// The fake instance has no disk to look at: running is enough.
+    fn resize_disk(&self, instance: &InstanceSpec, _index: usize, _size_mib: u64) -> Result<()> {
+        let _guard = self.locked();
+        match self.read_info(&instance.name)? {
+            Some(_) => Ok(()),
+            None => Err(HypervisorError::NotRunning(instance.name.clone())),
+        }
+    }
+
     fn console(&self, instance: &InstanceSpec, _primary_node: &str) -> Result<ConsoleInfo> {
         Ok(ConsoleInfo::Message {
             instance: instance.name.clone(),

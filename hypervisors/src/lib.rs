@@ -81,6 +81,12 @@ pub trait Hypervisor: Send + Sync {
     /// Changes the memory of a running instance to `memory_mib`.
     fn balloon_memory(&self, instance: &InstanceSpec, memory_mib: u64) -> Result<()>;
 
+    /// Tells the running `instance` that its disk `index` now holds
+    /// `size_mib` MiB, so that the guest sees it.
+    fn resize_disk(&self, _instance: &InstanceSpec, _index: usize, _size_mib: u64) -> Result<()> {
+        Err(self.unsupported("disk resize of a running instance"))
+    }
+
     /// How to reach the console of `instance`.
     fn console(&self, instance: &InstanceSpec, primary_node: &str) -> Result<ConsoleInfo>;
 

@@ -391,6 +391,21 @@ call!(
     timeouts::NORMAL
 );
 
+/// Tells a running instance that one of its disks grew (a ganeti-rs
+/// call: Ganeti leaves the guest to find out at its next start).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InstanceDiskResized {
+    pub instance: InstanceSpec,
+    pub index: usize,
+    pub size_mib: u64,
+}
+call!(
+    InstanceDiskResized,
+    "instance_disk_resized",
+    (),
+    timeouts::NORMAL
+);
+
 /// How to reach the console of an instance.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct InstanceConsole {
@@ -1011,6 +1026,7 @@ pub const CALLS: &[&str] = &[
     InstanceList::NAME,
     AllInstancesInfo::NAME,
     InstanceBalloonMemory::NAME,
+    InstanceDiskResized::NAME,
     InstanceConsole::NAME,
     MigrationInfo::NAME,
     AcceptInstance::NAME,

@@ -1,8 +1,9 @@
 //! Real QEMU instances on a 3-node virtual cluster (TCG, the test guest of
 //! `scripts/build-test-guest.sh`): the serial console, soft reboot, live
 //! migration node1 → node2 → node3 while the guest counts, failover, a
-//! QEMU killed behind the master's back, shutdown with a timeout, a guest
-//! that ignores the power button, and a failed migration.
+//! disk grown while the guest runs, a QEMU killed behind the master's
+//! back, shutdown with a timeout, a guest that ignores the power button,
+//! and a failed migration.
 
 // An integration test: a failed unwrap or expect is a failed test.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -114,6 +115,23 @@ fn kvm_instance_boots_reboots_migrates_fails_over_and_stops() {
         "failover did not restart the guest ({fresh} >= {last})"
     );
     drop(s);
+
+    step("// grow-disk while it runs");
+    // The running guest's QEMU sees the grown disk at once.
+    let size_of_disk0 = || {
+        let blocks = qmp(&vc, 1, "guest1", "query-block");
+        blocks
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|b| b["device"] == "disk0")
+            .map(|b| b["inserted"]["image"]["virtual-size"].as_u64().unwrap())
+            .expect("QEMU has disk0")
+    };
+    assert_eq!(size_of_disk0(), 16 << 20);
+    let out = vc.ok("gnt-instance", &["grow-disk", "guest1", "0", "16M"]);
+    assert!(!out.contains("WARNING"), "{out}");
+    assert_eq!(size_of_disk0(), 32 << 20);
 
     step("// A QEMU that dies");
     // A QEMU that dies behind the master's back is seen by list and verify.

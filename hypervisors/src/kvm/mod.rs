@@ -720,6 +720,28 @@ impl Hypervisor for KvmHypervisor {
         Ok(())
     }
 
+    /// QMP `block_resize` of the disk's drive (`disk<N>`, the id the
+    /// paravirtual and scsi disk types give it); the guest's virtio
+    /// device then reports the new capacity. A disk served over NBD (a
+    /// `drbd` disk) cannot grow under a running QEMU.
+    fn resize_disk(&self, instance: &InstanceSpec, index: usize, size_mib: u64) -> Result<()> {
+        let name = &instance.name;
+        self.running_pid(name)?;
+        let params = KvmParams::parse(&instance.hvparams)?;
+        if !matches!(params.disk_type.as_str(), "paravirtual" | "scsi") {
+            return Err(HypervisorError::Failed(format!(
+                "instance '{name}': disks of type '{}' cannot be resized while it runs",
+                params.disk_type
+            )));
+        }
+        self.qmp_command(
+            name,
+            "block_resize",
+            Some(json!({"device": format!("disk{index}"), "size": size_mib << 20})),
+        )?;
+        Ok(())
+    }
+
     fn console(&self, instance: &InstanceSpec, primary_node: &str) -> Result<ConsoleInfo> {
         let name = &instance.name;
         Self::check_name(name)?;

@@ -313,10 +313,42 @@ impl LogicalUnit for GrowDisk {
             inst.disks[index].size = self.target;
             inst.disks[index].serial_no += 1;
             let mut ch = Changes::new();
-            ch.instance(inst);
+            ch.instance(inst.clone());
             ctx.commit(ch)?;
+            if inst.admin_state == objects::AdminState::Up {
+                tell_running_guest(ctx, &inst, index, self.target).await;
+            }
             Ok(Value::Null)
         })
+    }
+}
+
+/// Tells the running instance's hypervisor that disk `index` grew to
+/// `size_mib`, so that the guest sees it now (a disk served over NBD, as
+/// `drbd` disks are, cannot grow under a running kvm guest); a failure
+/// is a warning: the disk did grow, and the guest sees it at its next
+/// start.
+async fn tell_running_guest(ctx: &Ctx, inst: &objects::Instance, index: usize, size_mib: u64) {
+    let (spec, pnode) = {
+        let cfg = ctx.config().read();
+        let spec = super::common::instance_spec(&cfg, inst);
+        (spec, cfg.nodes.get(&inst.primary_node).cloned())
+    };
+    let (Ok(spec), Some(pnode)) = (spec, pnode) else {
+        return;
+    };
+    let req = api::InstanceDiskResized {
+        instance: spec,
+        index,
+        size_mib,
+    };
+    if let Err(e) = ctx.rpc().call(&pnode, &req).await {
+        ctx.feedback(format!(
+            " - WARNING: the running instance {} sees the new size of disk {index} only once \
+             it is restarted: {}",
+            inst.name,
+            objects::error_chain(&e)
+        ));
     }
 }
 

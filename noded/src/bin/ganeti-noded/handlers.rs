@@ -493,6 +493,12 @@ pub fn instance_balloon_memory(s: &State, r: InstanceBalloonMemory) -> CallResul
         .map_err(hv_err)
 }
 
+pub fn instance_disk_resized(s: &State, r: InstanceDiskResized) -> CallResult<()> {
+    s.hv(&r.instance.hypervisor)?
+        .resize_disk(&r.instance, r.index, r.size_mib)
+        .map_err(hv_err)
+}
+
 pub fn instance_console(s: &State, r: InstanceConsole) -> CallResult<ConsoleInfo> {
     s.hv(&r.instance.hypervisor)?
         .console(&r.instance, &r.instance.primary_node)

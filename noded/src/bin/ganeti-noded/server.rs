@@ -217,6 +217,7 @@ async fn dispatch(state: Arc<State>, call: &str, body: Bytes) -> CallResult<serd
         InstanceList::NAME => run(state, body, h::instance_list).await,
         AllInstancesInfo::NAME => run(state, body, h::all_instances_info).await,
         InstanceBalloonMemory::NAME => run(state, body, h::instance_balloon_memory).await,
+        InstanceDiskResized::NAME => run(state, body, h::instance_disk_resized).await,
         InstanceConsole::NAME => run(state, body, h::instance_console).await,
         MigrationInfo::NAME => run(state, body, h::migration_info).await,
         AcceptInstance::NAME => run(state, body, h::accept_instance).await,
