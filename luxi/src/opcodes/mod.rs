@@ -165,6 +165,14 @@ pub struct ClusterVerifyDisks {
     pub group_name: Option<String>,
 }
 
+/// `OP_CLUSTER_REPAIR_DISK_SIZES`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ClusterRepairDiskSizes {
+    /// Instance names; empty: every instance.
+    #[serde(default)]
+    pub instances: Vec<String>,
+}
+
 /// `OP_GROUP_VERIFY_DISKS`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct GroupVerifyDisks {
@@ -890,6 +898,7 @@ opcodes! {
     ClusterVerifyGroup(ClusterVerifyGroup) = "OP_CLUSTER_VERIFY_GROUP", summary: group_name;
     ClusterSetParams(ClusterSetParams) = "OP_CLUSTER_SET_PARAMS";
     ClusterVerifyDisks(ClusterVerifyDisks) = "OP_CLUSTER_VERIFY_DISKS";
+    ClusterRepairDiskSizes(ClusterRepairDiskSizes) = "OP_CLUSTER_REPAIR_DISK_SIZES";
     GroupVerifyDisks(GroupVerifyDisks) = "OP_GROUP_VERIFY_DISKS", summary: group_name;
     NodeAdd(NodeAdd) = "OP_NODE_ADD", summary: node_name;
     NodeRemove(NodeRemove) = "OP_NODE_REMOVE", summary: node_name;

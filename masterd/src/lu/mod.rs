@@ -20,6 +20,7 @@ pub mod node;
 pub mod node_storage;
 pub mod os;
 pub mod recreate_disks;
+pub mod repair_disk_sizes;
 pub mod replace_disks;
 pub mod tags;
 pub mod test;
@@ -71,6 +72,7 @@ pub fn for_opcode(op: OpCode) -> Box<dyn LogicalUnit> {
         OpCode::ClusterVerifyGroup(o) => Box::new(cluster_verify::VerifyGroup::new(o)),
         OpCode::ClusterSetParams(o) => Box::new(cluster::SetParams::new(o)),
         OpCode::ClusterVerifyDisks(o) => Box::new(cluster_verify::VerifyDisks::new(o)),
+        OpCode::ClusterRepairDiskSizes(o) => Box::new(repair_disk_sizes::RepairDiskSizes::new(o)),
         OpCode::GroupVerifyDisks(o) => Box::new(cluster_verify::GroupVerifyDisks::new(o)),
         OpCode::NodeAdd(o) => Box::new(node::Add::new(o)),
         OpCode::NodeRemove(o) => Box::new(node::Remove::new(o)),
