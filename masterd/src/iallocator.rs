@@ -180,6 +180,21 @@ pub async fn node_evacuate(
     run(master, name, request).await
 }
 
+/// Asks plugin `name` how to move `instances` into the groups
+/// `target_groups` (UUIDs; Ganeti's `change-group` request); returns the
+/// answer's `[moved, failed, jobs]`.
+pub async fn change_group(
+    master: &Arc<Master>,
+    name: &str,
+    instances: &[String],
+    target_groups: &[String],
+) -> Result<Value, Error> {
+    let request = json!({
+        "type": "change-group", "instances": instances, "target_groups": target_groups,
+    });
+    run(master, name, request).await
+}
+
 fn node_list(name: &str, result: Value) -> Result<Vec<String>, Error> {
     let nodes: Vec<String> = result
         .as_array()

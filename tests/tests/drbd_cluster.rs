@@ -383,3 +383,50 @@ fn repair_disk_sizes_records_what_the_primary_holds() {
     let err = vc.fails("gnt-cluster", &["repair-disk-sizes", "nosuch"]);
     assert!(err.contains("Instance 'nosuch' not known"), "{err}");
 }
+
+/// `gnt-instance change-group` and `gnt-group evacuate`: hail's
+/// change-group answer moves a drbd instance's two copies into another
+/// group (new secondary, migration, new secondary), one job that the
+/// command follows; the old group's nodes keep nothing.
+#[test]
+fn change_group_and_group_evacuate_move_drbd_copies_between_groups() {
+    let vc = VCluster::up("0.68", 4);
+    vc.ok(
+        "gnt-cluster",
+        &["modify", "--enabled-disk-templates=drbd,diskless"],
+    );
+    vc.ok("gnt-group", &["add", "g2"]);
+    vc.ok("gnt-group", &["assign-nodes", "g2", "node3", "node4"]);
+    // 1 GiB: the group policy's smallest disk (the files are sparse).
+    vc.add_instance("node1:node2", "c1", &["-t", "drbd", "--disk", "0:size=1G"]);
+    let copies = |k: usize| files_below(&vc.root(k).join("srv/ganeti/file-storage"));
+
+    let err = vc.fails("gnt-instance", &["change-group", "--to", "default", "c1"]);
+    assert!(
+        err.contains("Can't use group(s) 'default' as targets, they are used by the instance 'c1'"),
+        "{err}"
+    );
+    let out = vc.ok(
+        "gnt-instance",
+        &["change-group", "--to", "g2", "-I", "hail", "c1"],
+    );
+    assert!(out.contains("changed group successfully"), "{out}");
+    let rows = vc.list("gnt-instance", "pnode,snodes,status", &["c1"]);
+    let mut nodes = vec![rows[0][0].clone(), rows[0][1].clone()];
+    nodes.sort();
+    assert_eq!(nodes, ["node3", "node4"], "{rows:?}");
+    assert_eq!(rows[0][2], "running");
+    assert!(copies(1).is_empty() && copies(2).is_empty());
+
+    // The whole group back: every instance of g2 to the other group.
+    let err = vc.fails("gnt-group", &["evacuate", "--to", "g2", "g2"]);
+    assert!(err.contains("can not be a target group"), "{err}");
+    vc.ok("gnt-group", &["evacuate", "-I", "hail", "g2"]);
+    let rows = vc.list("gnt-instance", "pnode,snodes", &["c1"]);
+    let mut nodes = vec![rows[0][0].clone(), rows[0][1].clone()];
+    nodes.sort();
+    assert_eq!(nodes, ["node1", "node2"], "{rows:?}");
+    assert!(copies(3).is_empty() && copies(4).is_empty());
+    let info = vc.ok("gnt-instance", &["info", "c1"]);
+    assert_eq!(info.matches("in sync, status ok").count(), 2, "{info}");
+}

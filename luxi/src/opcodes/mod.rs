@@ -723,6 +723,40 @@ pub struct InstanceReplaceDisks {
     pub iallocator: Option<String>,
 }
 
+/// `OP_INSTANCE_CHANGE_GROUP`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct InstanceChangeGroup {
+    pub instance_name: String,
+    #[serde(default)]
+    pub instance_uuid: Option<String>,
+    /// Ganeti's locks are released as the moves are done; ganeti-rs
+    /// passes it on to the replacements.
+    #[serde(default)]
+    pub early_release: bool,
+    #[serde(default)]
+    pub iallocator: Option<String>,
+    /// Group names; none: every group the instance does not use.
+    #[serde(default)]
+    pub target_groups: Option<Vec<String>>,
+}
+
+/// `OP_GROUP_EVACUATE`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct GroupEvacuate {
+    pub group_name: String,
+    #[serde(default)]
+    pub early_release: bool,
+    #[serde(default)]
+    pub iallocator: Option<String>,
+    /// Group names; none: every other group.
+    #[serde(default)]
+    pub target_groups: Option<Vec<String>>,
+    #[serde(default)]
+    pub sequential: bool,
+    #[serde(default)]
+    pub force_failover: bool,
+}
+
 /// `OP_INSTANCE_ACTIVATE_DISKS`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct InstanceActivateDisks {
@@ -921,6 +955,8 @@ opcodes! {
     InstanceActivateDisks(InstanceActivateDisks) = "OP_INSTANCE_ACTIVATE_DISKS", summary: instance_name;
     InstanceRecreateDisks(InstanceRecreateDisks) = "OP_INSTANCE_RECREATE_DISKS", summary: instance_name;
     InstanceReplaceDisks(InstanceReplaceDisks) = "OP_INSTANCE_REPLACE_DISKS", summary: instance_name;
+    InstanceChangeGroup(InstanceChangeGroup) = "OP_INSTANCE_CHANGE_GROUP", summary: instance_name;
+    GroupEvacuate(GroupEvacuate) = "OP_GROUP_EVACUATE", summary: group_name;
     InstanceDeactivateDisks(InstanceDeactivateDisks) = "OP_INSTANCE_DEACTIVATE_DISKS", summary: instance_name;
     InstanceMigrate(InstanceMigrate) = "OP_INSTANCE_MIGRATE", summary: instance_name;
     InstanceFailover(InstanceFailover) = "OP_INSTANCE_FAILOVER", summary: instance_name;

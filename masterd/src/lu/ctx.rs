@@ -106,6 +106,17 @@ impl Ctx {
         iallocator::node_evacuate(&self.master, plugin, mode, instances, ignore_soft_errors).await
     }
 
+    /// Asks iallocator `plugin` how to move `instances` into
+    /// `target_groups` (UUIDs).
+    pub async fn change_group(
+        &self,
+        plugin: &str,
+        instances: &[String],
+        target_groups: &[String],
+    ) -> Result<Value, Error> {
+        iallocator::change_group(&self.master, plugin, instances, target_groups).await
+    }
+
     /// The OS definitions of the online vm-capable nodes, merged.
     pub async fn os_rows(&self) -> Vec<OsRow> {
         os::os_rows(&self.master).await

@@ -7,6 +7,7 @@
 //! 4. `check_prereq`: check the config, under the locks.
 //! 5. `exec`: node RPCs and one config commit.
 
+pub mod change_group;
 pub mod cluster;
 pub mod cluster_verify;
 pub mod common;
@@ -101,6 +102,8 @@ pub fn for_opcode(op: OpCode) -> Box<dyn LogicalUnit> {
         OpCode::InstanceActivateDisks(o) => Box::new(instance_storage::ActivateDisks::new(o)),
         OpCode::InstanceRecreateDisks(o) => Box::new(recreate_disks::RecreateDisks::new(o)),
         OpCode::InstanceReplaceDisks(o) => Box::new(replace_disks::ReplaceDisks::new(o)),
+        OpCode::InstanceChangeGroup(o) => Box::new(change_group::ChangeGroup::new(o)),
+        OpCode::GroupEvacuate(o) => Box::new(change_group::GroupEvacuate::new(o)),
         OpCode::InstanceDeactivateDisks(o) => Box::new(instance_storage::DeactivateDisks::new(o)),
         OpCode::InstanceMigrate(o) => Box::new(instance_migration::Migrate::new(o)),
         OpCode::InstanceFailover(o) => Box::new(instance_migration::Failover::new(o)),

@@ -609,46 +609,52 @@ impl LogicalUnit for Evacuate {
             let result = ctx
                 .node_evacuate(plugin, &o.mode, &names, o.ignore_soft_errors)
                 .await?;
-            let (moved, failed, jobs) = parse_evacuation(plugin, &result)?;
-            if !failed.is_empty() {
-                let reason = failed.join(", ");
-                ctx.feedback(format!("Unable to evacuate instances {reason}"));
-                return Err(Error::exec(format!(
-                    "Unable to evacuate instances {reason}"
-                )));
-            }
-            if !moved.is_empty() {
-                ctx.feedback(format!("Instances to be moved: {}", moved.join(", ")));
-            }
-            let jobs = jobs
-                .iter()
-                .map(|ops| {
-                    ops.iter()
-                        .map(|op| {
-                            // Replacements release their locks early if
-                            // this evacuation asked so, as in Ganeti.
-                            let mut op = op.clone();
-                            if op["OP_ID"] == "OP_INSTANCE_REPLACE_DISKS" {
-                                op["early_release"] = Value::Bool(o.early_release);
-                            }
-                            // What the iallocator answers is input like any
-                            // other: parsed, and refused by name if we
-                            // cannot run it.
-                            let input = luxi::opcodes::parse(&op).map_err(|e| {
-                                Error::exec(format!(
-                                    "Iallocator '{}' asked for an opcode ganeti-rs cannot run: {}",
-                                    plugin,
-                                    e.message()
-                                ))
-                            })?;
-                            Ok(input.with_priority(ctx.common.priority))
-                        })
-                        .collect()
-                })
-                .collect::<Result<_, Error>>()?;
+            let jobs = load_evacuation(ctx, plugin, &result, o.early_release)?;
             ctx.submit_jobs(jobs).await
         })
     }
+}
+
+/// The jobs of an iallocator's node-evacuate or change-group answer
+/// (Ganeti's `LoadNodeEvacResult`): an instance it could not move fails
+/// the unit; each opcode is parsed as any input is (refused by name if
+/// ganeti-rs cannot run it), and replacements carry `early_release`.
+pub(super) fn load_evacuation(
+    ctx: &Ctx,
+    plugin: &str,
+    result: &Value,
+    early_release: bool,
+) -> Result<Vec<Vec<Input>>, Error> {
+    let (moved, failed, jobs) = parse_evacuation(plugin, result)?;
+    if !failed.is_empty() {
+        let reason = failed.join(", ");
+        ctx.feedback(format!("Unable to evacuate instances {reason}"));
+        return Err(Error::exec(format!(
+            "Unable to evacuate instances {reason}"
+        )));
+    }
+    if !moved.is_empty() {
+        ctx.feedback(format!("Instances to be moved: {}", moved.join(", ")));
+    }
+    jobs.iter()
+        .map(|ops| {
+            ops.iter()
+                .map(|op| {
+                    let mut op = op.clone();
+                    if op["OP_ID"] == "OP_INSTANCE_REPLACE_DISKS" {
+                        op["early_release"] = Value::Bool(early_release);
+                    }
+                    let input = luxi::opcodes::parse(&op).map_err(|e| {
+                        Error::exec(format!(
+                            "Iallocator '{plugin}' asked for an opcode ganeti-rs cannot run: {}",
+                            e.message()
+                        ))
+                    })?;
+                    Ok(input.with_priority(ctx.common.priority))
+                })
+                .collect()
+        })
+        .collect()
 }
 
 /// The moves (`name (to nodes)`), failures (`name (reason)`) and jobs of
