@@ -61,9 +61,16 @@ fn migrate_cleanup_finds_where_the_instance_runs() {
     add_diskless(&vc, "node2", "lost");
     // The migration "finished" on node3 but the master never recorded it.
     std::fs::rename(fake_state(&vc, 2, "lost"), fake_state(&vc, 3, "lost")).unwrap();
+    // A list of every instance asks every node; one that names its
+    // instances asks only their primaries, as Ganeti's does, and so sees
+    // the instance down.
+    assert_eq!(
+        vc.list("gnt-instance", "pnode,status", &[]),
+        vec![vec!["node2", "ERROR_wrongnode"]]
+    );
     assert_eq!(
         vc.list("gnt-instance", "pnode,status", &["lost"]),
-        vec![vec!["node2", "ERROR_wrongnode"]]
+        vec![vec!["node2", "ERROR_down"]]
     );
     let out = vc.ok("gnt-instance", &["migrate", "-f", "--cleanup", "lost"]);
     assert!(out.contains("running on secondary node (node3)"), "{out}");
