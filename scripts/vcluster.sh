@@ -17,6 +17,9 @@
 #   through its etc/lvm/lvm.conf) and enable the `plain` template; needs
 #   root. Volumes can be created, listed, grown and removed; where the
 #   kernel has no device-mapper they cannot be activated.
+# GANETI_VCLUSTER_TEMPLATES: the enabled disk templates (default
+#   file,diskless,sharedfile; plain is added with a volume group).
+# GANETI_VCLUSTER_NICPARAMS: the NIC parameters for init (default link=br0).
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/.." && pwd)"
 base="${GANETI_VCLUSTER:-$repo/.vcluster}"
@@ -115,7 +118,7 @@ up() {
             lvm_up "$root" "$GANETI_VCLUSTER_VG"
         fi
     done
-    local templates=file,diskless,sharedfile vgargs=()
+    local templates="${GANETI_VCLUSTER_TEMPLATES:-file,diskless,sharedfile}" vgargs=()
     if [ -n "${GANETI_VCLUSTER_VG:-}" ]; then
         templates+=,plain
         vgargs=(--vg-name "$GANETI_VCLUSTER_VG")
@@ -129,7 +132,7 @@ up() {
     "$bin/gnt-cluster" init --enabled-hypervisors="${GANETI_VCLUSTER_HV:-fake}" \
         "${hvargs[@]}" "${vgargs[@]}" \
         --enabled-disk-templates="$templates" \
-        --nic-parameters=link=br0 vcluster
+        --nic-parameters="${GANETI_VCLUSTER_NICPARAMS:-link=br0}" vcluster
     for k in $(seq 2 "$n"); do
         "$bin/gnt-node" add "node$k"
     done

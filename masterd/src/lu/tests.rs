@@ -626,3 +626,93 @@ async fn replace_disks_refuses_what_it_cannot_do() {
         "{result}"
     );
 }
+
+/// `OP_NODE_SET_PARAMS` for node `name` with `fields`.
+fn node_modify(name: &str, fields: Value) -> Value {
+    let mut op = json!({"OP_ID": "OP_NODE_SET_PARAMS", "node_name": name});
+    if let (Some(op), Some(f)) = (op.as_object_mut(), fields.as_object()) {
+        op.extend(f.clone());
+    }
+    op
+}
+
+#[tokio::test]
+async fn undraining_a_node_promotes_it_back_when_the_candidate_pool_is_short() {
+    let e = env(3);
+    let mc = |name: &str| {
+        e.master
+            .config
+            .read()
+            .node_by_name(name)
+            .map(|n| (n.master_candidate, n.drained))
+    };
+    assert_eq!(mc("node3"), Some((true, false)));
+    let (status, result) = e.run(node_modify("node3", json!({"drained": true}))).await;
+    assert_eq!(status, "success", "{result}");
+    assert_eq!(
+        result,
+        json!([["master_candidate", "False"], ["drained", "True"]])
+    );
+    assert_eq!(mc("node3"), Some((false, true)));
+    let (status, result) = e.run(node_modify("node3", json!({"drained": false}))).await;
+    assert_eq!(status, "success", "{result}");
+    assert_eq!(
+        result,
+        json!([["master_candidate", "True"], ["drained", "False"]])
+    );
+    assert_eq!(mc("node3"), Some((true, false)));
+}
+
+#[tokio::test]
+async fn demoting_a_candidate_below_the_pool_size_needs_auto_promote() {
+    let e = env(3);
+    e.master
+        .config
+        .commit({
+            let mut cfg = e.master.config.read().cluster.clone();
+            cfg.candidate_pool_size = 2;
+            let mut ch = Changes::new();
+            ch.cluster(cfg);
+            ch
+        })
+        .unwrap();
+    // Three candidates for a pool of two: node2 may step down (node1 and
+    // node3 remain); then draining node3 would leave one, unless node2 is
+    // promoted again.
+    let (status, result) = e
+        .run(node_modify("node2", json!({"master_candidate": false})))
+        .await;
+    assert_eq!(status, "success", "{result}");
+    let (status, result) = e.run(node_modify("node3", json!({"drained": true}))).await;
+    assert_eq!(status, "error", "{result}");
+    assert!(
+        result.to_string().contains("Not enough master candidates"),
+        "{result}"
+    );
+    let (status, result) = e
+        .run(node_modify(
+            "node3",
+            json!({"drained": true, "auto_promote": true}),
+        ))
+        .await;
+    assert_eq!(status, "success", "{result}");
+    let cfg = e.master.config.read();
+    let node2 = cfg.node_by_name("node2").unwrap();
+    assert!(node2.master_candidate, "auto_promote refilled the pool");
+}
+
+#[tokio::test]
+async fn unsetting_a_flag_that_is_not_set_changes_nothing() {
+    let e = env(2);
+    let (status, result) = e.run(node_modify("node2", json!({"offline": false}))).await;
+    assert_eq!(status, "success", "{result}");
+    assert_eq!(result, json!([]));
+    let (status, result) = e.run(node_modify("node2", json!({"powered": false}))).await;
+    assert_eq!(status, "error", "{result}");
+    assert!(
+        result
+            .to_string()
+            .contains("does not support out-of-band handling"),
+        "{result}"
+    );
+}
