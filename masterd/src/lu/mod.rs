@@ -16,6 +16,7 @@ pub mod group;
 pub mod instance;
 pub mod instance_migration;
 pub mod instance_storage;
+pub mod ipolicy;
 pub mod node;
 pub mod node_storage;
 pub mod os;

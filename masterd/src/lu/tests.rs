@@ -115,15 +115,16 @@ impl Env {
 }
 
 /// The opcode to create `name` on `node`, running, with `disks` file
-/// disks (of the template `template`).
+/// disks (of the template `template`) of 1 GiB and one NIC: the smallest
+/// instance the default policy allows.
 fn create(name: &str, node: &str, template: &str, disks: usize) -> Value {
     json!({
         "OP_ID": "OP_INSTANCE_CREATE",
         "instance_name": name,
         "mode": "create",
         "disk_template": template,
-        "disks": (0..disks).map(|_| json!({"size": 128})).collect::<Vec<_>>(),
-        "nics": [],
+        "disks": (0..disks).map(|_| json!({"size": 1024})).collect::<Vec<_>>(),
+        "nics": [{}],
         "os_type": "tiny",
         "pnode": node,
         "beparams": {"maxmem": 256, "minmem": 256, "vcpus": 1},
@@ -714,5 +715,38 @@ async fn unsetting_a_flag_that_is_not_set_changes_nothing() {
             .to_string()
             .contains("does not support out-of-band handling"),
         "{result}"
+    );
+}
+
+#[tokio::test]
+async fn create_refuses_what_the_instance_policy_forbids_unless_told_to_ignore_it() {
+    let e = env(2);
+    let mut op = create("inst1", "node1", "file", 1);
+    op["disks"] = json!([{"size": 64}]);
+    let (status, result) = e.run(op.clone()).await;
+    assert_eq!(status, "error", "{result}");
+    assert!(
+        result.to_string().contains(
+            "Instance allocation to group g (default) violates policy: \
+             disk-size/0 value 64 is not in range [1024, 1048576]"
+        ),
+        "{result}"
+    );
+    assert!(e.instances().is_empty());
+    op["ignore_ipolicy"] = json!(true);
+    e.must(op).await;
+}
+
+#[tokio::test]
+async fn a_diskless_instance_is_created_without_running_the_os_scripts() {
+    let e = env(2);
+    let mut op = create("inst1", "node1", "diskless", 0);
+    op["disks"] = json!([]);
+    let before = e.nodes.call_count();
+    e.must(op).await;
+    let calls = e.nodes.calls()[before..].to_vec();
+    assert!(
+        !calls.iter().any(|c| c.contains("os_add")),
+        "no OS script ran: {calls:?}"
     );
 }
