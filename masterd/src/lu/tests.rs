@@ -750,3 +750,37 @@ async fn a_diskless_instance_is_created_without_running_the_os_scripts() {
         "no OS script ran: {calls:?}"
     );
 }
+
+#[tokio::test]
+async fn a_jobs_input_shows_the_uuids_its_names_resolved_to() {
+    let e = env(2);
+    e.must(create("inst1", "node1", "file", 1)).await;
+    let uuid = e
+        .master
+        .config
+        .read()
+        .instance_by_name("inst1")
+        .map(|i| i.uuid.clone())
+        .unwrap();
+    let op = json!({"OP_ID": "OP_INSTANCE_SHUTDOWN", "instance_name": "inst1",
+                    "instance_uuid": null, "admin_state_source": null});
+    let id = e.queue.submit(vec![op]).await.unwrap();
+    let fields = vec!["status".to_string(), "ops".to_string()];
+    let mut prev = Value::Null;
+    let ops = loop {
+        let r = e
+            .queue
+            .wait_for_job_change(id, &fields, prev.clone(), json!(0), Duration::from_secs(10))
+            .await
+            .unwrap();
+        if r == json!("nochange") {
+            continue;
+        }
+        if r[0][0] == json!("success") {
+            break r[0][1].clone();
+        }
+        prev = r[0].clone();
+    };
+    assert_eq!(ops[0]["instance_uuid"], json!(uuid), "{ops}");
+    assert_eq!(ops[0]["admin_state_source"], json!("admin"), "{ops}");
+}
