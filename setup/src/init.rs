@@ -182,6 +182,12 @@ fn apply_params(cluster: &mut Cluster, p: &InitParams) {
     if !p.enabled_disk_templates.is_empty() {
         cluster.enabled_disk_templates = p.enabled_disk_templates.clone();
     }
+    // The policy allows only the templates the cluster enables, as
+    // Ganeti's init makes it.
+    let enabled = &cluster.enabled_disk_templates;
+    if let Some(serde_json::Value::Array(allowed)) = cluster.ipolicy.get_mut("disk-templates") {
+        allowed.retain(|t| t.as_str().is_some_and(|t| enabled.iter().any(|e| e == t)));
+    }
     if let Some(d) = &p.file_storage_dir {
         cluster.file_storage_dir = d.clone();
     }
