@@ -27,7 +27,8 @@
 # script brings it up when it is not running and never talks to its
 # addresses itself, only through its wrappers. Our side: scripts/vcluster.sh
 # with GANETI_VCLUSTER=$repo/.vcluster-diff and GANETI_VCLUSTER_NET=127.0.91
-# (both overridable), the same templates and NIC link as the oracle's.
+# (both overridable), the same templates, NIC link and instance policy
+# bounds as the oracle's.
 #
 # The scenario cleans up what it creates (instances, groups, tags, the
 # queue's drain flag), so the oracle can be used again without being
@@ -65,6 +66,7 @@ if [ ! -S "$GANETI_VCLUSTER/node1/var/run/ganeti/socket/ganeti-query" ]; then
     [ -e "$GANETI_VCLUSTER" ] && "$repo/scripts/vcluster.sh" down
     GANETI_BIN="$repo/target/debug" GANETI_VCLUSTER_TEMPLATES=diskless,file \
         GANETI_VCLUSTER_NICPARAMS=link=govcbr0 \
+        GANETI_VCLUSTER_IPOLICY_BOUNDS="min:disk-size=0,cpu-count=1,disk-count=0,memory-size=1,nic-count=0,spindle-use=0/max:disk-size=1048576,cpu-count=8,disk-count=16,memory-size=32768,nic-count=8,spindle-use=12" \
         "$repo/scripts/vcluster.sh" up 3 >/dev/null ||
         { echo "our virtual cluster did not come up (cargo build --workspace --bins first)" >&2; exit 1; }
     ours_started=1
@@ -98,7 +100,6 @@ declare -A known=(
   [011-os-diagnose]="our OS tiny has variants and a parameter; and Ganeti 3.0 names nodes by UUID there, a bug (man/gnt-os.rst)"
   [012-os-info]="our OS tiny has variants and a parameter; the oracle's has none"
   [017-group-list-o]="Ganeti lists a group's nodes in the order of their (random) UUIDs; ours by name"
-  [022-add-small-disk]="the oracle's cluster was initialised with --ipolicy-bounds-specs (min disk-size 0), which ganeti-rs does not take yet"
 )
 
 mask() {
@@ -177,7 +178,7 @@ step 018-group-rename           'gnt-group rename rack2 rack3'
 step 019-group-back             'gnt-group assign-nodes default node3'
 step 020-group-remove           'gnt-group remove rack3'
 step 021-add-diskless           'gnt-instance add -t diskless -o tiny -n node2 --no-name-check --no-ip-check i1'
-step 022-add-small-disk         'gnt-instance add -t file --disk 0:size=64M -o tiny -n node1 --no-name-check --no-ip-check i2'
+step 022-add-small-disk         'gnt-instance add -t file --disk 0:size=64M -o tiny -n node1 --no-name-check --no-ip-check i4'
 step 023-add-file               'gnt-instance add -t file --disk 0:size=1G -o tiny -n node1 --no-name-check --no-ip-check i2'
 step 024-add-exists             'gnt-instance add -t diskless -o tiny -n node2 --no-name-check --no-ip-check i1'
 step 025-instance-list          'gnt-instance list'
