@@ -661,7 +661,9 @@ impl LogicalUnit for Create {
             // it defined and stopped, as in Ganeti.
             undo.done();
             if o.start {
+                // One update marks it up with its disks active, as Ganeti's.
                 inst.admin_state = AdminState::Up;
+                inst.disks_active = true;
                 let mut ch = Changes::new();
                 ch.instance(inst.clone());
                 ctx.commit(ch)?;
