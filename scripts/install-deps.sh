@@ -11,7 +11,12 @@ have() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok ins
 # Ganeti 3.0 htools (the differential tests of our htools run them).
 base=(coreutils python3 python3-simplejson python3-pyparsing python3-openssl
       python3-pyinotify python3-pycurl python3-paramiko python3-bitarray
-      python3-psutil python3-yaml ganeti-htools)
+      python3-psutil python3-yaml)
+# Debian's full `ganeti` package (the differential oracle,
+# ../shared/tools/ganeti-oracle-vc.sh, installs it) Conflicts with
+# ganeti-htools but ships the same htools: either one will do, and asking
+# for ganeti-htools while `ganeti` is there would remove the oracle.
+have ganeti || base+=(ganeti-htools)
 base+=(qemu-system-x86 cpio gzip)  # the test guest: scripts/build-test-guest.sh
 base+=(socat iproute2)     # the kvm hypervisor: serial consoles, tap devices
 base+=(lvm2)               # plain (LVM) disks; their tests make a volume group on loop devices

@@ -17,6 +17,14 @@
 #   through its etc/lvm/lvm.conf) and enable the `plain` template; needs
 #   root. Volumes can be created, listed, grown and removed; where the
 #   kernel has no device-mapper they cannot be activated.
+# GANETI_VCLUSTER_TEMPLATES: the enabled disk templates (default
+#   file,diskless,sharedfile; plain is added with a volume group).
+# GANETI_VCLUSTER_NICPARAMS: the NIC parameters for init (default link=br0).
+# GANETI_VCLUSTER_IPOLICY_BOUNDS: the instance policy's bounds for init
+#   (--ipolicy-bounds-specs); the default lets the tests' small instances
+#   in (disks from 1 MiB, memory from 1 MiB, no NIC or disk needed), where
+#   Ganeti's own default asks for at least 1 GiB of disk and 128 MiB of
+#   memory and one NIC. Empty: Ganeti's default.
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/.." && pwd)"
 base="${GANETI_VCLUSTER:-$repo/.vcluster}"
@@ -115,21 +123,25 @@ up() {
             lvm_up "$root" "$GANETI_VCLUSTER_VG"
         fi
     done
-    local templates=file,diskless,sharedfile vgargs=()
+    local templates="${GANETI_VCLUSTER_TEMPLATES:-file,diskless,sharedfile}" vgargs=()
     if [ -n "${GANETI_VCLUSTER_VG:-}" ]; then
         templates+=,plain
         vgargs=(--vg-name "$GANETI_VCLUSTER_VG")
     fi
     export GANETI_ROOTDIR="$base/node1" GANETI_HOSTNAME=node1
     export GANETI_FAKE_MEMORY="${GANETI_FAKE_MEMORY:-8192}"
-    local hvargs=()
+    local hvargs=() bounds
+    bounds="${GANETI_VCLUSTER_IPOLICY_BOUNDS-min:disk-size=1,cpu-count=1,disk-count=0,memory-size=1,nic-count=0,spindle-use=0/max:disk-size=1048576,cpu-count=8,disk-count=16,memory-size=32768,nic-count=8,spindle-use=12}"
+    if [ -n "$bounds" ]; then
+        vgargs+=(--ipolicy-bounds-specs="$bounds")
+    fi
     if [ -n "${GANETI_VCLUSTER_HVPARAMS:-}" ]; then
         hvargs=(-H "$GANETI_VCLUSTER_HVPARAMS")
     fi
     "$bin/gnt-cluster" init --enabled-hypervisors="${GANETI_VCLUSTER_HV:-fake}" \
         "${hvargs[@]}" "${vgargs[@]}" \
         --enabled-disk-templates="$templates" \
-        --nic-parameters=link=br0 vcluster
+        --nic-parameters="${GANETI_VCLUSTER_NICPARAMS:-link=br0}" vcluster
     for k in $(seq 2 "$n"); do
         "$bin/gnt-node" add "node$k"
     done

@@ -224,6 +224,15 @@ pub async fn dispatch(master: &Arc<Master>, req: Request) -> Result<Value, Ganet
     }
 }
 
+/// `dir`, or `default` when it is empty.
+fn or_path(dir: &str, default: std::path::PathBuf) -> String {
+    if dir.is_empty() {
+        default.display().to_string()
+    } else {
+        dir.to_string()
+    }
+}
+
 /// `QueryClusterInfo`: the keys Ganeti's `gnt-cluster info` reads.
 pub fn cluster_info(master: &Master) -> Value {
     let cfg = master.config.read();
@@ -236,7 +245,8 @@ pub fn cluster_info(master: &Master) -> Value {
         "os_api_version": 20,
         "export_version": 0,
         "vcs_version": format!("ganeti-rs {}", crate::VERSION),
-        "architecture": [std::env::consts::ARCH, std::env::consts::ARCH],
+        // Python's platform.architecture()[0] and platform.machine().
+        "architecture": [format!("{}bits", usize::BITS), std::env::consts::ARCH],
         "name": c.cluster_name,
         "master": cfg.master_node().map(|n| n.name.clone()).unwrap_or_default(),
         "default_hypervisor": default_hv,
@@ -256,11 +266,16 @@ pub fn cluster_info(master: &Master) -> Value {
         "master_netdev": c.master_netdev,
         "master_netmask": c.master_netmask,
         "use_external_mip_script": false,
-        "volume_group_name": c.volume_group_name,
+        "volume_group_name": (!c.volume_group_name.is_empty()).then_some(&c.volume_group_name),
         "drbd_usermode_helper": null,
-        "file_storage_dir": c.file_storage_dir,
-        "shared_file_storage_dir": c.shared_file_storage_dir,
-        "gluster_storage_dir": "",
+        // Unset directories are the node tree's defaults, which is what
+        // Ganeti's init writes into its configuration.
+        "file_storage_dir": or_path(&c.file_storage_dir, master.paths.file_storage_dir()),
+        "shared_file_storage_dir": or_path(
+            &c.shared_file_storage_dir,
+            master.paths.shared_file_storage_dir()
+        ),
+        "gluster_storage_dir": master.paths.run_dir().join("gluster"),
         "maintain_node_health": c.maintain_node_health,
         "ctime": c.ctime,
         "mtime": c.mtime,

@@ -36,6 +36,9 @@ pub struct InitParams {
     pub default_iallocator: Option<String>,
     /// The volume group of `plain` and `drbd` disks, checked on this node.
     pub vg_name: Option<String>,
+    /// The instance policy's bounds (`[{"min": {...}, "max": {...}}]`),
+    /// when not Ganeti's default.
+    pub ipolicy_minmax: Option<serde_json::Value>,
 }
 
 /// Ganeti's smallest volume group, in MiB.
@@ -182,6 +185,15 @@ fn apply_params(cluster: &mut Cluster, p: &InitParams) {
     if !p.enabled_disk_templates.is_empty() {
         cluster.enabled_disk_templates = p.enabled_disk_templates.clone();
     }
+    if let Some(mm) = &p.ipolicy_minmax {
+        cluster.ipolicy.insert("minmax".into(), mm.clone());
+    }
+    // The policy allows only the templates the cluster enables, as
+    // Ganeti's init makes it.
+    let enabled = &cluster.enabled_disk_templates;
+    if let Some(serde_json::Value::Array(allowed)) = cluster.ipolicy.get_mut("disk-templates") {
+        allowed.retain(|t| t.as_str().is_some_and(|t| enabled.iter().any(|e| e == t)));
+    }
     if let Some(d) = &p.file_storage_dir {
         cluster.file_storage_dir = d.clone();
     }
@@ -265,6 +277,7 @@ mod tests {
             master_netdev: None,
             default_iallocator: Some(String::new()),
             vg_name: None,
+            ipolicy_minmax: None,
         }
     }
 

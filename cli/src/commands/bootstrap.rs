@@ -59,6 +59,11 @@ pub struct InitArgs {
     /// disk template is enabled)
     #[arg(long = "vg-name")]
     pub vg_name: Option<String>,
+    /// Instance policy bounds: min:SPECS/max:SPECS[//min:SPECS/max:SPECS...],
+    /// SPECS being cpu-count=N,disk-count=N,disk-size=N,memory-size=N,
+    /// nic-count=N,spindle-use=N
+    #[arg(long = "ipolicy-bounds-specs")]
+    pub ipolicy_bounds_specs: Option<String>,
     /// Do not modify /etc/hosts (ganeti-rs never does)
     #[arg(long = "no-etc-hosts")]
     pub no_etc_hosts: bool,
@@ -98,6 +103,75 @@ fn dict(opt: &str, s: &Option<String>) -> Result<objects::ParamDict, CliError> {
         Some(v) => split_key_val(opt, v)?.into_iter().collect(),
         None => objects::ParamDict::new(),
     })
+}
+
+/// The instance specs every bound of the policy names.
+const ISPECS: [&str; 6] = [
+    "cpu-count",
+    "disk-count",
+    "disk-size",
+    "memory-size",
+    "nic-count",
+    "spindle-use",
+];
+
+/// `--ipolicy-bounds-specs`: `min:k=v,.../max:k=v,...`, pairs separated by
+/// `//`, each bound with every spec (sizes in MiB, or with a unit).
+pub fn parse_bounds_specs(opt: &str, value: &str) -> Result<Value, CliError> {
+    let mut pairs = Vec::new();
+    for pair in value.split("//") {
+        let mut out = serde_json::Map::new();
+        for section in pair.split('/') {
+            if section.is_empty() {
+                return Err(CliError::invalid(format!(
+                    "Empty section in option '{opt}'"
+                )));
+            }
+            let (ident, specs) = section.split_once(':').unwrap_or((section, ""));
+            if ident != "min" && ident != "max" {
+                return Err(CliError::invalid(format!(
+                    "Invalid key in bounds instance specifications: {ident}"
+                )));
+            }
+            if out.contains_key(ident) {
+                return Err(CliError::invalid(format!(
+                    "Duplicated parameter '{ident}' in parsing {opt}: {section}"
+                )));
+            }
+            let mut spec = serde_json::Map::new();
+            for (k, v) in split_key_val(opt, specs)? {
+                if !ISPECS.contains(&k.as_str()) {
+                    return Err(CliError::invalid(format!("Unknown parameter '{k}'")));
+                }
+                let text = crate::pyfmt::py_str(&v);
+                let n = if k == "disk-size" || k == "memory-size" {
+                    crate::units::parse_unit(&text).ok()
+                } else {
+                    text.parse::<u64>().ok()
+                };
+                let Some(n) = n else {
+                    return Err(CliError::invalid(format!(
+                        "'{text}' (in {k} of {ident}) is not a valid integer"
+                    )));
+                };
+                spec.insert(k, Value::from(n));
+            }
+            let missing: Vec<&str> = ISPECS
+                .iter()
+                .copied()
+                .filter(|k| !spec.contains_key(*k))
+                .collect();
+            if !missing.is_empty() {
+                return Err(CliError::invalid(format!(
+                    "Missing parameters in ipolicy spec {ident}: {}",
+                    missing.join(", ")
+                )));
+            }
+            out.insert(ident.to_string(), Value::Object(spec));
+        }
+        pairs.push(Value::Object(out));
+    }
+    Ok(Value::Array(pairs))
 }
 
 /// `gnt-cluster init`.
@@ -148,6 +222,11 @@ pub fn init(a: InitArgs) -> Result<i32, CliError> {
         master_netdev: a.master_netdev.clone(),
         default_iallocator: a.default_iallocator.clone(),
         vg_name,
+        ipolicy_minmax: a
+            .ipolicy_bounds_specs
+            .as_deref()
+            .map(|v| parse_bounds_specs("--ipolicy-bounds-specs", v))
+            .transpose()?,
     };
     setup::init::create_cluster(&paths, &params).map_err(|e| match e {
         InitError::Daemon(d) => CliError::exec(error_chain(&d)),
@@ -204,4 +283,35 @@ pub fn destroy(yes_do_it: bool) -> Result<i32, CliError> {
     setup::destroy::destroy_cluster(&paths, &my_name())
         .map_err(|e| CliError::exec(format!("Cannot remove the cluster files: {e}")))?;
     Ok(exit::SUCCESS)
+}
+
+#[cfg(test)]
+mod bounds_tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn bounds_specs_parse_into_min_max_pairs_with_sizes_in_mib() {
+        let all = "cpu-count=1,disk-count=0,disk-size=1G,memory-size=64,nic-count=0,spindle-use=0";
+        let v =
+            parse_bounds_specs("--ipolicy-bounds-specs", &format!("min:{all}/max:{all}")).unwrap();
+        assert_eq!(v[0]["min"]["disk-size"], json!(1024));
+        assert_eq!(v[0]["max"]["memory-size"], json!(64));
+    }
+
+    #[test]
+    fn bounds_specs_with_a_missing_spec_or_an_unknown_bound_are_refused() {
+        let e = parse_bounds_specs("--ipolicy-bounds-specs", "min:cpu-count=1").unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("Missing parameters in ipolicy spec min: disk-count"),
+            "{e}"
+        );
+        let e = parse_bounds_specs("--ipolicy-bounds-specs", "mid:cpu-count=1").unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("Invalid key in bounds instance specifications: mid"),
+            "{e}"
+        );
+    }
 }

@@ -939,7 +939,7 @@ opcodes! {
     NodeSetParams(NodeSetParams) = "OP_NODE_SET_PARAMS", summary: node_name;
     GroupAdd(GroupAdd) = "OP_GROUP_ADD", summary: group_name;
     GroupRemove(GroupRemove) = "OP_GROUP_REMOVE", summary: group_name;
-    GroupRename(GroupRename) = "OP_GROUP_RENAME", summary: group_name;
+    GroupRename(GroupRename) = "OP_GROUP_RENAME";
     GroupAssignNodes(GroupAssignNodes) = "OP_GROUP_ASSIGN_NODES", summary: group_name;
     GroupSetParams(GroupSetParams) = "OP_GROUP_SET_PARAMS", summary: group_name;
     InstanceCreate(InstanceCreate) = "OP_INSTANCE_CREATE", summary: instance_name;
@@ -947,7 +947,7 @@ opcodes! {
     InstanceStartup(InstanceStartup) = "OP_INSTANCE_STARTUP", summary: instance_name;
     InstanceShutdown(InstanceShutdown) = "OP_INSTANCE_SHUTDOWN", summary: instance_name;
     InstanceReboot(InstanceReboot) = "OP_INSTANCE_REBOOT", summary: instance_name;
-    InstanceRename(InstanceRename) = "OP_INSTANCE_RENAME", summary: instance_name;
+    InstanceRename(InstanceRename) = "OP_INSTANCE_RENAME";
     InstanceSetParams(InstanceSetParams) = "OP_INSTANCE_SET_PARAMS", summary: instance_name;
     InstanceReinstall(InstanceReinstall) = "OP_INSTANCE_REINSTALL", summary: instance_name;
     InstanceQueryData(InstanceQueryData) = "OP_INSTANCE_QUERY_DATA";
@@ -968,9 +968,9 @@ opcodes! {
     RepairNodeStorage(RepairNodeStorage) = "OP_REPAIR_NODE_STORAGE", summary: node_name;
     OsDiagnose(OsDiagnose) = "OP_OS_DIAGNOSE";
     TagsGet(TagsGet) = "OP_TAGS_GET", summary: kind;
-    TagsSet(TagsChange) = "OP_TAGS_SET", summary: kind;
-    TagsDel(TagsChange) = "OP_TAGS_DEL", summary: kind;
-    TagsSearch(TagsSearch) = "OP_TAGS_SEARCH";
+    TagsSet(TagsChange) = "OP_TAGS_SET";
+    TagsDel(TagsChange) = "OP_TAGS_DEL";
+    TagsSearch(TagsSearch) = "OP_TAGS_SEARCH", summary: pattern;
 }
 
 /// An opcode with its common fields.

@@ -44,6 +44,36 @@ impl OpContext {
             .unwrap_or(luxi::opcodes::PRIORITY_DEFAULT)
     }
 
+    /// The opcode's input, as submitted (and filled in since).
+    pub fn input(&self) -> Option<Value> {
+        self.queue
+            .with_op(self.job_id, self.op_index, |_, op| op.input.clone())
+    }
+
+    /// Sets fields of the opcode's input as the logical unit resolved them
+    /// (Ganeti's units write back into their opcode, e.g. the UUID of the
+    /// instance a name stands for, and `gnt-job info` shows the result).
+    /// Only fields the input already has, unset (`null`), are written.
+    pub fn fill_input(&self, fields: Vec<(&'static str, Value)>) {
+        if fields.is_empty() {
+            return;
+        }
+        self.queue
+            .update_op(self.job_id, self.op_index, |entry, idx| {
+                let Some(input) = entry.job.ops[idx].input.as_object_mut() else {
+                    return false;
+                };
+                let mut changed = false;
+                for (k, v) in fields {
+                    if let Some(slot) = input.get_mut(k).filter(|s| s.is_null()) {
+                        *slot = v;
+                        changed = true;
+                    }
+                }
+                changed
+            });
+    }
+
     /// Appends a message to the job log (`msg_type` such as `"message"`) and
     /// wakes the clients waiting for changes of the job.
     pub fn log(&self, msg_type: &str, msg: Value) {

@@ -284,11 +284,17 @@ impl Verify {
 impl LogicalUnit for Verify {
     fn locks(&mut self, cfg: &ConfigData) -> Result<LockRequest, Error> {
         self.groups = match &self.op.group_name {
-            Some(g) => vec![expand_group(cfg, g)?.name.clone()],
+            // The group verifications name their group by UUID, as
+            // Ganeti's do (and their job summaries show it).
+            Some(g) => vec![expand_group(cfg, g)?.uuid.clone()],
             None => {
-                let mut v: Vec<String> = cfg.groups.values().map(|g| g.name.clone()).collect();
+                let mut v: Vec<(&str, String)> = cfg
+                    .groups
+                    .values()
+                    .map(|g| (g.name.as_str(), g.uuid.clone()))
+                    .collect();
                 v.sort();
-                v
+                v.into_iter().map(|(_, u)| u).collect()
             }
         };
         Ok(LockRequest::new())
@@ -523,9 +529,9 @@ impl LogicalUnit for VerifyGroup {
                 .get(&self.group)
                 .map(|g| g.name.clone())
                 .unwrap_or_default();
-            ctx.feedback(format!("* Verifying group {group_name}"));
+            ctx.feedback(format!("* Verifying group '{group_name}'"));
             let mut report = Report::new(ctx, self.op.error_codes, &self.op.ignore_errors);
-            ctx.feedback("* Gathering data (node daemons and instance lists)");
+            ctx.feedback(format!("* Gathering data ({} nodes)", nodes.len()));
             let online: Vec<objects::Node> = nodes.iter().filter(|n| !n.offline).cloned().collect();
             let verify = rpc::api::NodeVerify {
                 hypervisors: hv_params.clone(),
@@ -662,11 +668,17 @@ impl VerifyDisks {
 impl LogicalUnit for VerifyDisks {
     fn locks(&mut self, cfg: &ConfigData) -> Result<LockRequest, Error> {
         self.groups = match &self.op.group_name {
-            Some(g) => vec![expand_group(cfg, g)?.name.clone()],
+            // The group verifications name their group by UUID, as
+            // Ganeti's do (and their job summaries show it).
+            Some(g) => vec![expand_group(cfg, g)?.uuid.clone()],
             None => {
-                let mut v: Vec<String> = cfg.groups.values().map(|g| g.name.clone()).collect();
+                let mut v: Vec<(&str, String)> = cfg
+                    .groups
+                    .values()
+                    .map(|g| (g.name.as_str(), g.uuid.clone()))
+                    .collect();
                 v.sort();
-                v
+                v.into_iter().map(|(_, u)| u).collect()
             }
         };
         Ok(LockRequest::new())

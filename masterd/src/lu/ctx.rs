@@ -62,6 +62,19 @@ impl Ctx {
         self.op.log("message", json!(msg.into()));
     }
 
+    /// An informational line in the job log, as Ganeti's `LogInfo`
+    /// writes it (` - INFO: ...`).
+    pub fn log_info(&self, msg: impl AsRef<str>) {
+        self.feedback(format!(" - INFO: {}", msg.as_ref()));
+    }
+
+    /// A warning in the job log, as Ganeti's `LogWarning` writes it
+    /// (` - WARNING: ...`).
+    pub fn log_warning(&self, msg: impl AsRef<str>) {
+        tracing::warn!("{}", msg.as_ref());
+        self.feedback(format!(" - WARNING: {}", msg.as_ref()));
+    }
+
     /// Submits `jobs` (each a list of opcodes) and returns Ganeti's
     /// `ResultWithJobs` value: `{"jobs": [[true, id] | [false, error]]}`.
     pub async fn submit_jobs(&self, jobs: Vec<Vec<Input>>) -> Result<Value, Error> {

@@ -17,6 +17,7 @@ pub mod group;
 pub mod instance;
 pub mod instance_migration;
 pub mod instance_storage;
+pub mod ipolicy;
 pub mod node;
 pub mod node_storage;
 pub mod os;
@@ -62,6 +63,28 @@ pub trait LogicalUnit: Send {
     fn check_prereq(&mut self, cfg: &ConfigData) -> Result<(), Error>;
     /// Does the work.
     fn exec<'a>(&'a mut self, ctx: &'a Ctx) -> ExecFuture<'a>;
+    /// Opcode fields the unit settled that the opcode left unset (Ganeti's
+    /// units write them back into their opcode, and the job's input shows
+    /// them), besides the UUIDs of the instance and node names, which
+    /// [`run`] fills in for every unit.
+    fn settled_fields(&self) -> Vec<(&'static str, Value)> {
+        Vec::new()
+    }
+}
+
+/// The UUIDs of the objects an opcode's input names: `instance_uuid` for
+/// `instance_name`, `node_uuid` for `node_name`, as Ganeti's name expansion
+/// writes them into the opcode.
+fn name_uuids(cfg: &ConfigData, input: &Value) -> Vec<(&'static str, Value)> {
+    let mut out = Vec::new();
+    let name = |k: &str| input.get(k).and_then(Value::as_str);
+    if let Some(i) = name("instance_name").and_then(|n| cfg.instance_by_name(n)) {
+        out.push(("instance_uuid", Value::from(i.uuid.clone())));
+    }
+    if let Some(n) = name("node_name").and_then(|n| cfg.node_by_name(n)) {
+        out.push(("node_uuid", Value::from(n.uuid.clone())));
+    }
+    out
 }
 
 /// The logical unit for an opcode.
@@ -156,10 +179,14 @@ pub async fn run(master: Arc<Master>, op: OpContext, input: Input) -> Result<Val
         }
     };
     op.set_running();
-    {
+    let input = op.input();
+    let mut settled = {
         let cfg = master.config.read();
         lu.check_prereq(&cfg)?;
-    }
+        input.map(|i| name_uuids(&cfg, &i)).unwrap_or_default()
+    };
+    settled.extend(lu.settled_fields());
+    op.fill_input(settled);
     if common.dry_run {
         return Ok(Value::Null);
     }

@@ -228,10 +228,77 @@ impl LogicalUnit for Remove {
     }
 }
 
-/// `OP_NODE_SET_PARAMS`.
+/// A node's role: at most one of its three flags is set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Role {
+    Candidate,
+    Drained,
+    Offline,
+    Regular,
+}
+
+impl Role {
+    fn of(node: &Node) -> Role {
+        if node.master_candidate {
+            Role::Candidate
+        } else if node.drained {
+            Role::Drained
+        } else if node.offline {
+            Role::Offline
+        } else {
+            Role::Regular
+        }
+    }
+
+    /// `(master_candidate, drained, offline)`.
+    fn flags(self) -> [bool; 3] {
+        match self {
+            Role::Candidate => [true, false, false],
+            Role::Drained => [false, true, false],
+            Role::Offline => [false, false, true],
+            Role::Regular => [false, false, false],
+        }
+    }
+}
+
+/// The flags of a role, in Ganeti's order.
+const ROLE_FLAGS: [&str; 3] = ["master_candidate", "drained", "offline"];
+
+/// Ganeti's master candidate statistics, leaving out `except`: the
+/// candidates now, and how many there should be (the nodes that could be
+/// candidates, at most the pool size).
+fn candidate_stats(cfg: &ConfigData, except: Option<&str>) -> (usize, usize, usize) {
+    let mut now = 0;
+    let mut max = 0;
+    for n in cfg.nodes.values() {
+        if Some(n.uuid.as_str()) == except {
+            continue;
+        }
+        if !(n.offline || n.drained) && n.master_capable {
+            max += 1;
+        }
+        if n.master_candidate {
+            now += 1;
+        }
+    }
+    let should = max.min(cfg.cluster.candidate_pool_size as usize);
+    (now, should, max)
+}
+
+/// `OP_NODE_SET_PARAMS`, with Ganeti's roles: a node is a master
+/// candidate, drained, offline or none of these; leaving a role may
+/// promote the node (when the candidate pool is short), and demoting a
+/// candidate either needs the pool to stay full or `auto_promote`.
 pub struct SetParams {
     op: opcodes::NodeSetParams,
     uuid: String,
+    /// `auto_promote` while demoting: every node is locked, and others are
+    /// promoted to fill the pool.
+    lock_all: bool,
+    old_role: Role,
+    new_role: Role,
+    /// What check_prereq tells the user, sent when exec starts.
+    infos: Vec<String>,
 }
 
 impl SetParams {
@@ -239,6 +306,26 @@ impl SetParams {
         SetParams {
             op,
             uuid: String::new(),
+            lock_all: false,
+            old_role: Role::Regular,
+            new_role: Role::Regular,
+            infos: Vec::new(),
+        }
+    }
+
+    fn might_demote(&self) -> bool {
+        let o = &self.op;
+        o.master_candidate == Some(false)
+            || o.offline == Some(true)
+            || o.drained == Some(true)
+            || o.master_capable == Some(false)
+    }
+
+    fn flag(&mut self, i: usize) -> &mut Option<bool> {
+        match i {
+            0 => &mut self.op.master_candidate,
+            1 => &mut self.op.drained,
+            _ => &mut self.op.offline,
         }
     }
 }
@@ -246,140 +333,264 @@ impl SetParams {
 impl LogicalUnit for SetParams {
     fn check_arguments(&mut self) -> Result<(), Error> {
         let o = &self.op;
-        let set_true = [o.offline, o.drained, o.master_candidate]
-            .iter()
-            .filter(|v| **v == Some(true))
-            .count();
-        if set_true > 1 {
+        let mods = [
+            o.offline,
+            o.master_candidate,
+            o.drained,
+            o.master_capable,
+            o.vm_capable,
+        ];
+        if mods.iter().all(Option::is_none) && o.ndparams.is_none() && o.powered.is_none() {
+            return Err(inval("Please pass at least one modification"));
+        }
+        if mods.iter().filter(|v| **v == Some(true)).count() > 1 {
             return Err(inval(
                 "Can't set the node into more than one state at the same time",
             ));
         }
-        if o.offline.is_none()
-            && o.drained.is_none()
-            && o.master_candidate.is_none()
-            && o.master_capable.is_none()
-            && o.vm_capable.is_none()
-            && o.ndparams.is_none()
-            && o.powered.is_none()
-        {
-            return Err(inval("Please pass at least one modification"));
-        }
+        self.lock_all = self.op.auto_promote && self.might_demote();
         Ok(())
     }
 
     fn locks(&mut self, cfg: &ConfigData) -> Result<LockRequest, Error> {
         self.uuid = expand_node(cfg, &self.op.node_name)?.uuid.clone();
-        Ok(LockRequest::new().bgl(Mode::Shared).some(
-            Level::Node,
-            vec![self.uuid.clone()],
-            Mode::Exclusive,
-        ))
+        let req = LockRequest::new().bgl(Mode::Shared);
+        Ok(if self.lock_all {
+            req.all(Level::Node, Mode::Exclusive)
+        } else {
+            req.some(Level::Node, vec![self.uuid.clone()], Mode::Exclusive)
+        })
     }
 
     fn check_prereq(&mut self, cfg: &ConfigData) -> Result<(), Error> {
-        let node = &cfg.nodes[&self.uuid];
+        let node = cfg.nodes[&self.uuid].clone();
         let is_master = cfg.cluster.master_node == self.uuid;
-        let demoting = self.op.offline == Some(true)
-            || self.op.drained == Some(true)
-            || self.op.master_candidate == Some(false)
-            || self.op.master_capable == Some(false);
-        if is_master && demoting {
-            return Err(inval(format!(
-                "The master role can be changed only via master-failover (node {})",
-                node.name
-            )));
-        }
-        if self.op.master_candidate == Some(true)
-            && !node.master_capable
-            && self.op.master_capable != Some(true)
+        self.infos.clear();
+        let o = &self.op;
+        if (o.master_candidate.is_some() || o.drained.is_some() || o.offline.is_some()) && is_master
         {
-            return Err(inval(format!(
-                "Node {} is not master capable, cannot promote it",
+            return Err(inval(
+                "The master role can be changed only via master-failover",
+            ));
+        }
+        if o.master_candidate == Some(true) && !node.master_capable {
+            return Err(wrong_state(format!(
+                "Node {} is not master capable, cannot make it a master candidate",
                 node.name
             )));
         }
-        if self.op.vm_capable == Some(false)
+        if o.vm_capable == Some(false)
             && cfg
                 .instances
                 .values()
                 .any(|i| i.all_nodes().contains(&self.uuid))
         {
             return Err(wrong_state(format!(
-                "Node {} hosts instances, cannot unset vm_capable",
+                "Node {} hosts instances, cannot unset the vm_capable flag",
                 node.name
             )));
         }
+        if node.master_candidate && self.might_demote() && !self.lock_all {
+            let (remaining, should, _) = candidate_stats(cfg, Some(&self.uuid));
+            if remaining < should {
+                return Err(wrong_state(
+                    "Not enough master candidates, please pass auto promote option to allow \
+                     promotion (--auto-promote or RAPI auto_promote=True)",
+                ));
+            }
+        }
+        self.old_role = Role::of(&node);
+        let old_flags = self.old_role.flags();
+        // Unsetting a flag that is not set changes nothing.
+        for (i, name) in ROLE_FLAGS.iter().enumerate() {
+            if *self.flag(i) == Some(false) && !old_flags[i] {
+                self.infos.push(format!(
+                    "Ignoring request to unset flag {name}, already unset"
+                ));
+                *self.flag(i) = None;
+            }
+        }
+        let nd = objects::params::fill(
+            &objects::params::fill(
+                &cfg.cluster.ndparams,
+                &cfg.groups
+                    .get(&node.group)
+                    .map(|g| g.ndparams.clone())
+                    .unwrap_or_default(),
+            ),
+            &node.ndparams,
+        );
+        let oob = nd
+            .get("oob_program")
+            .and_then(Value::as_str)
+            .is_some_and(|p| !p.is_empty());
+        if oob {
+            if self.op.offline == Some(false) && !(node.powered || self.op.powered == Some(true)) {
+                return Err(wrong_state(format!(
+                    "Node {} needs to be turned on before its offline status can be reset",
+                    self.op.node_name
+                )));
+            }
+        } else if self.op.powered.is_some() {
+            return Err(wrong_state(format!(
+                "Unable to change powered state for node {} as it does not support \
+                 out-of-band handling",
+                self.op.node_name
+            )));
+        }
+        // A node coming back may fill a short candidate pool.
+        if self.op.drained == Some(false)
+            || self.op.offline == Some(false)
+            || (self.op.master_capable == Some(true) && !node.master_capable)
+        {
+            let (now, should, _) = candidate_stats(cfg, None);
+            let should = (should + 1).min(cfg.cluster.candidate_pool_size as usize);
+            if now < should {
+                self.op.master_candidate = Some(true);
+                self.infos
+                    .push("Auto-promoting node to master candidate".to_string());
+            }
+        }
+        if self.op.master_capable == Some(false) && node.master_candidate {
+            if is_master {
+                return Err(wrong_state("Master must remain master capable"));
+            }
+            self.infos
+                .push("Demoting from master candidate".to_string());
+            self.op.master_candidate = Some(false);
+        }
+        let o = &self.op;
+        let wanted = [o.master_candidate, o.drained, o.offline];
+        self.new_role = if o.master_candidate == Some(true) {
+            Role::Candidate
+        } else if o.drained == Some(true) {
+            Role::Drained
+        } else if o.offline == Some(true) {
+            Role::Offline
+        } else if wanted.contains(&Some(false)) {
+            Role::Regular
+        } else {
+            self.old_role
+        };
         Ok(())
     }
 
     fn exec<'a>(&'a mut self, ctx: &'a Ctx) -> ExecFuture<'a> {
         Box::pin(async move {
+            for info in std::mem::take(&mut self.infos) {
+                ctx.log_info(info);
+            }
             let mut n = ctx.config().read().nodes[&self.uuid].clone();
+            if self.old_role == Role::Offline && self.new_role != Role::Offline {
+                if let Err(e) = ctx.rpc().call_anyway(&n, &rpc::api::Version {}).await {
+                    return Err(wrong_state(format!(
+                        "Node {} is being de-offlined but fails to report its version: {}",
+                        n.name,
+                        objects::error_chain(&e)
+                    )));
+                }
+                ctx.log_warning(
+                    "Transitioning node from offline to online state without using re-add. \
+                     Please make sure the node is healthy!",
+                );
+            }
+            // What changed, in Ganeti's order: the capabilities (as asked,
+            // changed or not), then the role's flags that changed.
             let mut result: Vec<Value> = Vec::new();
-            let set = |name: &str, old: &mut bool, new: bool, result: &mut Vec<Value>| {
-                if *old != new {
-                    *old = new;
-                    result.push(json!([name, if new { "True" } else { "False" }]));
-                }
-            };
-            if let Some(v) = self.op.offline {
-                set("offline", &mut n.offline, v, &mut result);
-                if v {
-                    set(
-                        "master_candidate",
-                        &mut n.master_candidate,
-                        false,
-                        &mut result,
-                    );
-                    set("drained", &mut n.drained, false, &mut result);
-                }
-            }
-            if let Some(v) = self.op.drained {
-                set("drained", &mut n.drained, v, &mut result);
-                if v {
-                    set(
-                        "master_candidate",
-                        &mut n.master_candidate,
-                        false,
-                        &mut result,
-                    );
-                    set("offline", &mut n.offline, false, &mut result);
-                }
-            }
-            if let Some(v) = self.op.master_capable {
-                set("master_capable", &mut n.master_capable, v, &mut result);
-                if !v {
-                    set(
-                        "master_candidate",
-                        &mut n.master_candidate,
-                        false,
-                        &mut result,
-                    );
-                }
-            }
-            if let Some(v) = self.op.master_candidate {
-                set("master_candidate", &mut n.master_candidate, v, &mut result);
-                if v {
-                    set("offline", &mut n.offline, false, &mut result);
-                    set("drained", &mut n.drained, false, &mut result);
-                }
-            }
-            if let Some(v) = self.op.vm_capable {
-                set("vm_capable", &mut n.vm_capable, v, &mut result);
-            }
-            if let Some(v) = self.op.powered {
-                set("powered", &mut n.powered, v, &mut result);
-            }
             if let Some(nd) = &self.op.ndparams {
                 n.ndparams = objects::params::update(&n.ndparams, nd);
-                result.push(json!(["ndparams", n.ndparams]));
+            }
+            if let Some(v) = self.op.powered {
+                n.powered = v;
+            }
+            if let Some(v) = self.op.master_capable {
+                n.master_capable = v;
+                result.push(json!(["master_capable", py_bool(v)]));
+            }
+            if let Some(v) = self.op.vm_capable {
+                n.vm_capable = v;
+                result.push(json!(["vm_capable", py_bool(v)]));
+            }
+            if self.new_role != self.old_role {
+                let old = self.old_role.flags();
+                let new = self.new_role.flags();
+                for i in 0..3 {
+                    if old[i] != new[i] {
+                        result.push(json!([ROLE_FLAGS[i], py_bool(new[i])]));
+                    }
+                }
+                [n.master_candidate, n.drained, n.offline] = new;
             }
             let mut ch = Changes::new();
             ch.node(n);
             ctx.commit(ch)?;
+            if self.lock_all && self.new_role != self.old_role {
+                self.fill_candidate_pool(ctx)?;
+            }
             Ok(Value::Array(result))
         })
+    }
+}
+
+impl SetParams {
+    /// Ganeti's `AdjustCandidatePool` after a demotion with `auto_promote`:
+    /// other nodes (by name) become candidates until the pool is full.
+    fn fill_candidate_pool(&self, ctx: &Ctx) -> Result<(), Error> {
+        let (promoted, note) = {
+            let cfg = ctx.config().read();
+            let (mut now, should, _) = candidate_stats(&cfg, Some(&self.uuid));
+            let mut nodes: Vec<&Node> = cfg
+                .nodes
+                .values()
+                .filter(|n| {
+                    n.uuid != self.uuid
+                        && !n.master_candidate
+                        && !n.offline
+                        && !n.drained
+                        && n.master_capable
+                })
+                .collect();
+            nodes.sort_by(|a, b| a.name.cmp(&b.name));
+            let mut promoted = Vec::new();
+            for n in nodes {
+                if now >= should {
+                    break;
+                }
+                let mut n = n.clone();
+                n.master_candidate = true;
+                promoted.push(n);
+                now += 1;
+            }
+            let note = (now > should).then(|| {
+                format!("Note: more nodes are candidates ({now}) than desired ({should})")
+            });
+            (promoted, note)
+        };
+        if !promoted.is_empty() {
+            let names: Vec<String> = promoted.iter().map(|n| n.name.clone()).collect();
+            let mut ch = Changes::new();
+            for n in promoted {
+                ch.node(n);
+            }
+            ctx.commit(ch)?;
+            ctx.log_info(format!(
+                "Promoted nodes to master candidate role: {}",
+                names.join(", ")
+            ));
+        }
+        if let Some(note) = note {
+            ctx.log_info(note);
+        }
+        Ok(())
+    }
+}
+
+/// A boolean as Python prints it.
+fn py_bool(v: bool) -> &'static str {
+    if v {
+        "True"
+    } else {
+        "False"
     }
 }
 

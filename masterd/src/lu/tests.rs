@@ -115,15 +115,16 @@ impl Env {
 }
 
 /// The opcode to create `name` on `node`, running, with `disks` file
-/// disks (of the template `template`).
+/// disks (of the template `template`) of 1 GiB and one NIC: the smallest
+/// instance the default policy allows.
 fn create(name: &str, node: &str, template: &str, disks: usize) -> Value {
     json!({
         "OP_ID": "OP_INSTANCE_CREATE",
         "instance_name": name,
         "mode": "create",
         "disk_template": template,
-        "disks": (0..disks).map(|_| json!({"size": 128})).collect::<Vec<_>>(),
-        "nics": [],
+        "disks": (0..disks).map(|_| json!({"size": 1024})).collect::<Vec<_>>(),
+        "nics": [{}],
         "os_type": "tiny",
         "pnode": node,
         "beparams": {"maxmem": 256, "minmem": 256, "vcpus": 1},
@@ -625,4 +626,161 @@ async fn replace_disks_refuses_what_it_cannot_do() {
             .contains("only run replace disks for DRBD8"),
         "{result}"
     );
+}
+
+/// `OP_NODE_SET_PARAMS` for node `name` with `fields`.
+fn node_modify(name: &str, fields: Value) -> Value {
+    let mut op = json!({"OP_ID": "OP_NODE_SET_PARAMS", "node_name": name});
+    if let (Some(op), Some(f)) = (op.as_object_mut(), fields.as_object()) {
+        op.extend(f.clone());
+    }
+    op
+}
+
+#[tokio::test]
+async fn undraining_a_node_promotes_it_back_when_the_candidate_pool_is_short() {
+    let e = env(3);
+    let mc = |name: &str| {
+        e.master
+            .config
+            .read()
+            .node_by_name(name)
+            .map(|n| (n.master_candidate, n.drained))
+    };
+    assert_eq!(mc("node3"), Some((true, false)));
+    let (status, result) = e.run(node_modify("node3", json!({"drained": true}))).await;
+    assert_eq!(status, "success", "{result}");
+    assert_eq!(
+        result,
+        json!([["master_candidate", "False"], ["drained", "True"]])
+    );
+    assert_eq!(mc("node3"), Some((false, true)));
+    let (status, result) = e.run(node_modify("node3", json!({"drained": false}))).await;
+    assert_eq!(status, "success", "{result}");
+    assert_eq!(
+        result,
+        json!([["master_candidate", "True"], ["drained", "False"]])
+    );
+    assert_eq!(mc("node3"), Some((true, false)));
+}
+
+#[tokio::test]
+async fn demoting_a_candidate_below_the_pool_size_needs_auto_promote() {
+    let e = env(3);
+    e.master
+        .config
+        .commit({
+            let mut cfg = e.master.config.read().cluster.clone();
+            cfg.candidate_pool_size = 2;
+            let mut ch = Changes::new();
+            ch.cluster(cfg);
+            ch
+        })
+        .unwrap();
+    // Three candidates for a pool of two: node2 may step down (node1 and
+    // node3 remain); then draining node3 would leave one, unless node2 is
+    // promoted again.
+    let (status, result) = e
+        .run(node_modify("node2", json!({"master_candidate": false})))
+        .await;
+    assert_eq!(status, "success", "{result}");
+    let (status, result) = e.run(node_modify("node3", json!({"drained": true}))).await;
+    assert_eq!(status, "error", "{result}");
+    assert!(
+        result.to_string().contains("Not enough master candidates"),
+        "{result}"
+    );
+    let (status, result) = e
+        .run(node_modify(
+            "node3",
+            json!({"drained": true, "auto_promote": true}),
+        ))
+        .await;
+    assert_eq!(status, "success", "{result}");
+    let cfg = e.master.config.read();
+    let node2 = cfg.node_by_name("node2").unwrap();
+    assert!(node2.master_candidate, "auto_promote refilled the pool");
+}
+
+#[tokio::test]
+async fn unsetting_a_flag_that_is_not_set_changes_nothing() {
+    let e = env(2);
+    let (status, result) = e.run(node_modify("node2", json!({"offline": false}))).await;
+    assert_eq!(status, "success", "{result}");
+    assert_eq!(result, json!([]));
+    let (status, result) = e.run(node_modify("node2", json!({"powered": false}))).await;
+    assert_eq!(status, "error", "{result}");
+    assert!(
+        result
+            .to_string()
+            .contains("does not support out-of-band handling"),
+        "{result}"
+    );
+}
+
+#[tokio::test]
+async fn create_refuses_what_the_instance_policy_forbids_unless_told_to_ignore_it() {
+    let e = env(2);
+    let mut op = create("inst1", "node1", "file", 1);
+    op["disks"] = json!([{"size": 64}]);
+    let (status, result) = e.run(op.clone()).await;
+    assert_eq!(status, "error", "{result}");
+    assert!(
+        result.to_string().contains(
+            "Instance allocation to group g (default) violates policy: \
+             disk-size/0 value 64 is not in range [1024, 1048576]"
+        ),
+        "{result}"
+    );
+    assert!(e.instances().is_empty());
+    op["ignore_ipolicy"] = json!(true);
+    e.must(op).await;
+}
+
+#[tokio::test]
+async fn a_diskless_instance_is_created_without_running_the_os_scripts() {
+    let e = env(2);
+    let mut op = create("inst1", "node1", "diskless", 0);
+    op["disks"] = json!([]);
+    let before = e.nodes.call_count();
+    e.must(op).await;
+    let calls = e.nodes.calls()[before..].to_vec();
+    assert!(
+        !calls.iter().any(|c| c.contains("os_add")),
+        "no OS script ran: {calls:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_jobs_input_shows_the_uuids_its_names_resolved_to() {
+    let e = env(2);
+    e.must(create("inst1", "node1", "file", 1)).await;
+    let uuid = e
+        .master
+        .config
+        .read()
+        .instance_by_name("inst1")
+        .map(|i| i.uuid.clone())
+        .unwrap();
+    let op = json!({"OP_ID": "OP_INSTANCE_SHUTDOWN", "instance_name": "inst1",
+                    "instance_uuid": null, "admin_state_source": null});
+    let id = e.queue.submit(vec![op]).await.unwrap();
+    let fields = vec!["status".to_string(), "ops".to_string()];
+    let mut prev = Value::Null;
+    let ops = loop {
+        let r = e
+            .queue
+            .wait_for_job_change(id, &fields, prev.clone(), json!(0), Duration::from_secs(10))
+            .await
+            .unwrap();
+        if r == json!("nochange") {
+            continue;
+        }
+        if r[0][0] == json!("success") {
+            break r[0][1].clone();
+        }
+        prev = r[0].clone();
+    };
+    assert_eq!(ops[0]["instance_uuid"], json!(uuid), "{ops}");
+    assert_eq!(ops[0]["admin_state_source"], json!("admin"), "{ops}");
 }

@@ -99,7 +99,14 @@ pub fn registry<'a>() -> FieldRegistry<NodeRow<'a>> {
         Cell::normal(r.node.vm_capable)
     })
     .add(FieldDef::new("powered", "Powered", Bool, "Whether node is thought to be powered on"), c, |r| {
-        Cell::normal(r.node.powered)
+        // Known only for a node with an out-of-band program, as in Ganeti.
+        let g = r.cfg.groups.get(&r.node.group).map(|g| g.ndparams.clone()).unwrap_or_default();
+        let nd = objects::params::fill(&objects::params::fill(&r.cfg.cluster.ndparams, &g), &r.node.ndparams);
+        if nd.get("oob_program").and_then(|p| p.as_str()).is_some_and(|p| !p.is_empty()) {
+            Cell::normal(r.node.powered)
+        } else {
+            Cell::unavail()
+        }
     })
     .add(FieldDef::new("role", "Role", Text, "Node role; \"M\" for master, \"C\" for master candidate, \"R\" for regular, \"D\" for drained, \"O\" for offline"), c, |r| {
         Cell::normal(r.role())

@@ -52,7 +52,8 @@ pub fn default_ndparams() -> ParamDict {
         ("ovs_name", json!("switch1")),
         ("ovs_link", json!("")),
         ("ssh_port", json!(22)),
-        ("cpu_speed", json!(1.0)),
+        // (an integer, as Ganeti writes its default: `cpu_speed: 1`)
+        ("cpu_speed", json!(1)),
     ])
 }
 
@@ -121,8 +122,8 @@ pub fn default_ipolicy() -> ParamDict {
                 "gluster"
             ]),
         ),
-        ("vcpu-ratio", json!(4.0)),
-        ("spindle-ratio", json!(32.0)),
+        ("vcpu-ratio", json!(4)),
+        ("spindle-ratio", json!(32)),
     ])
 }
 

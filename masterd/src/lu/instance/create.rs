@@ -20,6 +20,7 @@ use crate::lu::common::{check_target_node, expand_node, get_node, instance_spec,
 use crate::lu::instance_storage::{
     check_vg_space, drbd_disk, release_ports, remove_disk, wait_for_sync, DrbdDiskDef,
 };
+use crate::lu::ipolicy;
 use crate::lu::undo::Undo;
 use crate::lu::{exists, inval, Ctx, ExecFuture, LogicalUnit};
 
@@ -30,6 +31,18 @@ fn disk_mode(m: Option<&str>) -> Result<DiskMode, &str> {
         None | Some("rw") => Ok(DiskMode::Rw),
         Some("ro") => Ok(DiskMode::Ro),
         Some(other) => Err(other),
+    }
+}
+
+/// A size in MiB as Ganeti's `FormatUnit(size, "h")` writes it: `64M`,
+/// `1.0G`, `2.5T`.
+fn format_size(mib: u64) -> String {
+    if mib < 1024 {
+        format!("{mib}M")
+    } else if mib < 1024 * 1024 {
+        format!("{:.1}G", mib as f64 / 1024.0)
+    } else {
+        format!("{:.1}T", mib as f64 / (1024.0 * 1024.0))
     }
 }
 
@@ -54,6 +67,43 @@ impl Create {
             hypervisor: Hypervisor::Fake,
             template: DiskTemplate::Diskless,
         }
+    }
+}
+
+impl Create {
+    /// Refuses (unless `ignore_ipolicy`) an instance whose specs break the
+    /// policy of the primary node's group.
+    fn check_ipolicy(&self, cfg: &ConfigData, pnode: &str) -> Result<(), Error> {
+        if self.op.ignore_ipolicy {
+            return Ok(());
+        }
+        let Some(group) = cfg.nodes.get(pnode).and_then(|n| cfg.groups.get(&n.group)) else {
+            return Ok(());
+        };
+        let be = objects::params::fill(
+            &cfg.cluster
+                .beparams
+                .get("default")
+                .cloned()
+                .unwrap_or_default(),
+            &normalize_beparams(&self.op.beparams),
+        );
+        let spec = ipolicy::spec_of(
+            &be,
+            self.op.disks.iter().map(|d| d.size.unwrap_or(0)).collect(),
+            self.op.nics.len(),
+            &self.op.disk_template,
+        );
+        let found = ipolicy::violations(&ipolicy::group_policy(cfg, group), &spec);
+        if found.is_empty() {
+            return Ok(());
+        }
+        Err(inval(format!(
+            "Instance allocation to group {} ({}) violates policy: {}",
+            group.uuid,
+            group.name,
+            found.join(", ")
+        )))
     }
 }
 
@@ -245,6 +295,9 @@ impl LogicalUnit for Create {
                 cfg.cluster.enabled_disk_templates.join(",")
             )));
         }
+        if let Some(pnode) = &self.pnode {
+            self.check_ipolicy(cfg, pnode)?;
+        }
         for n in &self.op.nics {
             if let Some(mac) = &n.mac {
                 if let Some(other) = cfg.mac_owner(mac) {
@@ -334,6 +387,7 @@ impl LogicalUnit for Create {
                         names.join(", ")
                     ));
                     self.snode = second.map(|s| s.uuid);
+                    self.check_ipolicy(&ctx.config().read(), &node.uuid)?;
                     node.uuid
                 }
             };
@@ -502,19 +556,18 @@ impl LogicalUnit for Create {
                     return Err(undo.unwind(e).await);
                 }
             }
+            for d in &spec.disks {
+                ctx.feedback(format!("* disk {}, size {}", d.index, format_size(d.size)));
+            }
             // The secondary's copies first, then the primary's, as Ganeti
-            // does; each disk made is removed again if a later step fails,
-            // up to the commit.
+            // does; each disk made is removed again if a later step fails.
+            ctx.feedback("* creating instance disks...");
             let order = snode
                 .iter()
                 .map(|n| (n, false))
                 .chain(std::iter::once((&pnode, true)));
             for (node, on_primary) in order {
                 for d in &spec.disks {
-                    ctx.feedback(format!(
-                        "* creating instance disk {} on {}",
-                        d.index, node.name
-                    ));
                     let r = ctx
                         .rpc()
                         .call(
@@ -543,14 +596,44 @@ impl LogicalUnit for Create {
                     );
                 }
             }
-            if self.template == DiskTemplate::Drbd && o.wait_for_sync {
-                if let Err(e) =
-                    wait_for_sync(ctx, &inst.name, &pnode, snode.as_slice(), &spec.disks).await
-                {
-                    return Err(undo.unwind(e).await);
+            // Into the configuration before the OS scripts run, as in
+            // Ganeti; taken out again if they fail.
+            ctx.feedback(format!("adding instance {} to cluster config", inst.name));
+            ctx.feedback("adding disks to cluster config");
+            let mut ch = Changes::new();
+            ch.instance(inst.clone());
+            if let Err(e) = ctx.commit(ch) {
+                return Err(undo.unwind(e).await);
+            }
+            let added = inst.uuid.clone();
+            undo.push(
+                format!("remove instance {} from the configuration", inst.name),
+                async move {
+                    let mut ch = Changes::new();
+                    ch.remove_instance(&added);
+                    ctx.commit(ch)
+                        .map(|_| ())
+                        .map_err(|e| objects::error_chain(&e))
+                },
+            );
+            if o.wait_for_sync && !spec.disks.is_empty() {
+                if self.template == DiskTemplate::Drbd {
+                    if let Err(e) =
+                        wait_for_sync(ctx, &inst.name, &pnode, snode.as_slice(), &spec.disks).await
+                    {
+                        return Err(undo.unwind(e).await);
+                    }
+                } else {
+                    // Ganeti checks twice (after wiping, after imaging);
+                    // disks that do not mirror are always in sync.
+                    for _ in 0..2 {
+                        ctx.log_info(format!("Waiting for instance {} to sync disks", inst.name));
+                        ctx.log_info(format!("Instance {}'s disks are in sync", inst.name));
+                    }
                 }
             }
-            if o.no_install != Some(true) {
+            // A diskless instance has nothing for the OS scripts to install.
+            if o.no_install != Some(true) && !spec.disks.is_empty() {
                 ctx.feedback("* running the instance OS create scripts...");
                 let r = ctx
                     .rpc()
@@ -574,18 +657,16 @@ impl LogicalUnit for Create {
                     return Err(undo.unwind(err).await);
                 }
             }
-            if o.start {
-                inst.admin_state = AdminState::Up;
-            }
-            let mut ch = Changes::new();
-            ch.instance(inst.clone());
-            if let Err(e) = ctx.commit(ch) {
-                return Err(undo.unwind(e).await);
-            }
-            // The configuration holds the instance and its disks now; a
-            // failed start leaves it defined and stopped, as in Ganeti.
+            // The instance and its disks are whole: a failed start leaves
+            // it defined and stopped, as in Ganeti.
             undo.done();
             if o.start {
+                // One update marks it up with its disks active, as Ganeti's.
+                inst.admin_state = AdminState::Up;
+                inst.disks_active = true;
+                let mut ch = Changes::new();
+                ch.instance(inst.clone());
+                ctx.commit(ch)?;
                 ctx.feedback("* starting instance...");
                 start_on(ctx, &inst, &pnode, false).await?;
             }

@@ -137,6 +137,11 @@ impl LogicalUnit for Shutdown {
             Ok(Value::Null)
         })
     }
+
+    fn settled_fields(&self) -> Vec<(&'static str, Value)> {
+        // Ganeti: a shutdown without a source is the administrator's.
+        vec![("admin_state_source", Value::from("admin"))]
+    }
 }
 
 // ------------------------------------------------------------------ reboot

@@ -128,7 +128,9 @@ impl LogicalUnit for QueryData {
                             "hypervisor": inst.hypervisor,
                             "network_port": inst.network_port,
                             "hv_instance": inst.hvparams,
-                            "hv_actual": cfg.cluster.fill_hvparams(&inst),
+                            // Ganeti leaves out the cluster-wide
+                            // (global) parameters here.
+                            "hv_actual": without_globals(cfg.cluster.fill_hvparams(&inst)),
                             "be_instance": inst.beparams,
                             "be_actual": be_actual,
                             "os_instance": inst.osparams,
@@ -292,4 +294,18 @@ async fn disk_statuses(ctx: &Ctx, inst: &objects::Instance) -> Result<Vec<DiskSt
         });
     }
     Ok(out)
+}
+
+/// Hypervisor parameters without Ganeti's `HVC_GLOBALS`, which only the
+/// cluster sets.
+fn without_globals(mut hv: objects::params::ParamDict) -> objects::params::ParamDict {
+    for k in [
+        "migration_port",
+        "migration_bandwidth",
+        "migration_mode",
+        "xen_cmd",
+    ] {
+        hv.remove(k);
+    }
+    hv
 }

@@ -41,13 +41,16 @@ impl LogicalUnit for Remove {
         Box::pin(async move {
             let inst = get_instance(ctx, &self.uuid)?;
             let pnode = get_node(ctx, &inst.primary_node)?;
-            ctx.feedback(format!(
+            // Ganeti logs its steps here without telling the client:
+            // `gnt-instance remove` prints nothing.
+            tracing::info!(
                 "Shutting down instance {} on node {}",
-                inst.name, pnode.name
-            ));
+                inst.name,
+                pnode.name
+            );
             if let Err(e) = stop_on(ctx, &inst, &pnode, self.op.shutdown_timeout).await {
                 if self.op.ignore_failures {
-                    ctx.feedback(format!("Warning: {}", e.message()));
+                    ctx.feedback(format!("Warning: can't shutdown instance: {}", e.message()));
                 } else {
                     return Err(Error::exec(format!(
                         "Could not shutdown instance {} on node {}: {}",
@@ -57,7 +60,7 @@ impl LogicalUnit for Remove {
                     )));
                 }
             }
-            ctx.feedback(format!("Removing block devices for instance {}", inst.name));
+            tracing::info!("Removing block devices for instance {}", inst.name);
             let spec = instance_spec(&ctx.config().read(), &inst)?;
             let mut failed = Vec::new();
             for node_uuid in inst.all_nodes() {
@@ -73,10 +76,10 @@ impl LogicalUnit for Remove {
                     failed.join("; ")
                 )));
             }
-            ctx.feedback(format!(
-                "Removing instance {} out of cluster config",
-                inst.name
-            ));
+            if !failed.is_empty() {
+                ctx.feedback("Warning: can't remove instance's disks");
+            }
+            tracing::info!("Removing instance {} out of cluster config", inst.name);
             let mut ch = Changes::new();
             ch.remove_instance(&self.uuid);
             ctx.commit(ch)?;
