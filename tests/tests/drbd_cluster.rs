@@ -58,11 +58,21 @@ fn disk_state(vc: &VCluster) -> (String, String) {
 #[test]
 fn a_drbd_instance_lives_on_two_nodes_from_create_to_remove() {
     let vc = VCluster::up("0.63", 3);
+    // The instance policy may allow only enabled templates (Ganeti's rule).
+    let err = vc.fails(
+        "gnt-cluster",
+        &["modify", "--enabled-disk-templates=drbd,diskless"],
+    );
+    assert!(
+        err.contains("allowed by the ipolicy, but not enabled on the cluster: sharedfile, file"),
+        "{err}"
+    );
     vc.ok(
         "gnt-cluster",
         &[
             "modify",
             "--enabled-disk-templates=file,diskless,sharedfile,drbd",
+            "--ipolicy-disk-templates=file,diskless,sharedfile,drbd",
         ],
     );
 
@@ -250,7 +260,11 @@ fn secondary_evacuation_empties_a_node_of_its_copies() {
     let vc = VCluster::up("0.64", 3);
     vc.ok(
         "gnt-cluster",
-        &["modify", "--enabled-disk-templates=drbd,diskless"],
+        &[
+            "modify",
+            "--enabled-disk-templates=drbd,diskless",
+            "--ipolicy-disk-templates=drbd,diskless",
+        ],
     );
     for (name, nodes) in [("e1", "node1:node2"), ("e2", "node3:node2")] {
         vc.ok(
@@ -336,7 +350,11 @@ fn repair_disk_sizes_records_what_the_primary_holds() {
     let vc = VCluster::up("0.67", 2);
     vc.ok(
         "gnt-cluster",
-        &["modify", "--enabled-disk-templates=file,drbd,diskless"],
+        &[
+            "modify",
+            "--enabled-disk-templates=file,drbd,diskless",
+            "--ipolicy-disk-templates=file,drbd,diskless",
+        ],
     );
     vc.add_instance("node1", "f1", &["-t", "file", "--disk", "0:size=32M"]);
     vc.add_instance("node1:node2", "m1", &["-t", "drbd", "--disk", "0:size=32M"]);
@@ -393,7 +411,11 @@ fn change_group_and_group_evacuate_move_drbd_copies_between_groups() {
     let vc = VCluster::up("0.68", 4);
     vc.ok(
         "gnt-cluster",
-        &["modify", "--enabled-disk-templates=drbd,diskless"],
+        &[
+            "modify",
+            "--enabled-disk-templates=drbd,diskless",
+            "--ipolicy-disk-templates=drbd,diskless",
+        ],
     );
     vc.ok("gnt-group", &["add", "g2"]);
     vc.ok("gnt-group", &["assign-nodes", "g2", "node3", "node4"]);

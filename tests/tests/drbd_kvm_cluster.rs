@@ -61,7 +61,11 @@ fn a_drbd_guest_migrates_changes_secondary_and_survives_its_primarys_crash() {
     let vc = kvm_cluster_booting("0.65", 3, "panic=-1 quiet counter_disk=/dev/vda", "");
     vc.ok(
         "gnt-cluster",
-        &["modify", "--enabled-disk-templates=drbd,diskless"],
+        &[
+            "modify",
+            "--enabled-disk-templates=drbd,diskless",
+            "--ipolicy-disk-templates=drbd,diskless",
+        ],
     );
     vc.add_instance(
         "node1:node2",

@@ -90,7 +90,11 @@ fn hbal_moves_drbd_instances_with_migrations_and_new_secondaries() {
     let vc = VCluster::up("0.66", 3);
     vc.ok(
         "gnt-cluster",
-        &["modify", "--enabled-disk-templates=drbd,diskless"],
+        &[
+            "modify",
+            "--enabled-disk-templates=drbd,diskless",
+            "--ipolicy-disk-templates=drbd,diskless",
+        ],
     );
     for name in ["d1", "d2", "d3", "d4"] {
         vc.add_instance(

@@ -215,6 +215,10 @@ pub struct ClusterSetParams {
     pub vg_name: Option<String>,
     #[serde(default)]
     pub reserved_lvs: Option<Vec<String>>,
+    /// Changes to the cluster's instance policy: `disk-templates`,
+    /// `vcpu-ratio` and `spindle-ratio` (the specs are refused by name).
+    #[serde(default)]
+    pub ipolicy: Option<Params>,
 }
 
 /// `OP_NODE_ADD`.

@@ -156,6 +156,9 @@ impl LogicalUnit for SetParams {
             objects::validate::check_lvm_name("volume group", vg)
                 .map_err(|e| inval(e.to_string()))?;
         }
+        if let Some(ip) = &self.op.ipolicy {
+            check_ipolicy_change(ip)?;
+        }
         if let Some(lvs) = &self.op.reserved_lvs {
             for re in lvs {
                 regex::Regex::new(re).map_err(|e| {
@@ -177,6 +180,41 @@ impl LogicalUnit for SetParams {
 
     fn check_prereq(&mut self, cfg: &ConfigData) -> Result<(), Error> {
         self.vg_check_nodes = check_vg_name(cfg, &self.op)?;
+        // Ganeti's CheckIpolicyVsDiskTemplates: the policy may allow only
+        // enabled templates.
+        if self.op.ipolicy.is_some() || self.op.enabled_disk_templates.is_some() {
+            let enabled = self
+                .op
+                .enabled_disk_templates
+                .as_ref()
+                .unwrap_or(&cfg.cluster.enabled_disk_templates);
+            let allowed: Vec<String> = self
+                .op
+                .ipolicy
+                .as_ref()
+                .and_then(|ip| ip.get("disk-templates"))
+                .or_else(|| cfg.cluster.ipolicy.get("disk-templates"))
+                .and_then(Value::as_array)
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|v| v.as_str().map(str::to_string))
+                        .collect()
+                })
+                .unwrap_or_default();
+            let not_enabled: Vec<&String> =
+                allowed.iter().filter(|t| !enabled.contains(t)).collect();
+            if !not_enabled.is_empty() {
+                return Err(inval(format!(
+                    "The following disk templates are allowed by the ipolicy, but not \
+                     enabled on the cluster: {}",
+                    not_enabled
+                        .iter()
+                        .map(|s| s.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )));
+            }
+        }
         if let Some(ts) = &self.op.enabled_disk_templates {
             if let Some(i) = cfg
                 .instances
@@ -244,6 +282,11 @@ impl LogicalUnit for SetParams {
             if let Some(v) = &o.enabled_disk_templates {
                 c.enabled_disk_templates = v.clone();
             }
+            if let Some(ip) = &o.ipolicy {
+                for (k, v) in ip {
+                    c.ipolicy.insert(k.clone(), v.clone());
+                }
+            }
             if let Some(v) = &o.default_iallocator {
                 c.default_iallocator = v.clone();
             }
@@ -280,4 +323,43 @@ impl LogicalUnit for SetParams {
             Ok(Value::Null)
         })
     }
+}
+
+/// The instance policy keys `gnt-cluster modify` can change, checked as
+/// Ganeti checks them; the min/max and standard specs are refused by
+/// name.
+fn check_ipolicy_change(ip: &opcodes::Params) -> Result<(), Error> {
+    for (k, v) in ip {
+        match k.as_str() {
+            "disk-templates" => {
+                let Some(list) = v.as_array() else {
+                    return Err(inval(format!(
+                        "Invalid value for ipolicy parameter 'disk-templates': {v}"
+                    )));
+                };
+                for t in list {
+                    let name = t.as_str().unwrap_or_default();
+                    if !KNOWN_DISK_TEMPLATES.contains(&name) {
+                        return Err(inval(format!(
+                            "Invalid disk template specified in ipolicy: {t}"
+                        )));
+                    }
+                }
+            }
+            "vcpu-ratio" | "spindle-ratio" => {
+                if !v.as_f64().is_some_and(|f| f > 0.0) {
+                    return Err(inval(format!(
+                        "Invalid value for ipolicy parameter '{k}': {v} (a positive number)"
+                    )));
+                }
+            }
+            other => {
+                return Err(inval(format!(
+                    "Changing the instance policy's '{other}' is not supported by ganeti-rs \
+                     yet"
+                )))
+            }
+        }
+    }
+    Ok(())
 }
