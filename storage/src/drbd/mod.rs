@@ -41,6 +41,14 @@
 //! the node's supervisor ([`supervise`]) resumes the mirror once the peer
 //! answers again, which copies only that.
 //!
+//! Who connects when: the primary connects to its secondary (at create,
+//! assemble, relink and from the supervisor); the secondary connects back
+//! only from its supervisor, once its copy is whole. A daemon opening a
+//! connection serves no NBD handshake meanwhile, so two daemons opening
+//! connections to each other at the same moment would wait on each other
+//! for the servers' handshake limit; the peer's meta record is therefore
+//! written by a `qemu-io` of its own (see [`replication`]).
+//!
 //! What differs from DRBD: a writer whose daemon restarts (or a disk that
 //! was disconnected on request, or grown) resyncs its peer in full, since
 //! QEMU 7.2's mirror cannot start from a saved bitmap; a guest's flush
