@@ -27,12 +27,29 @@ fn plugin(cfg: &ConfigData, given: Option<&String>) -> Result<String, Error> {
         })
 }
 
-/// The UUIDs of the groups named in `names`.
-fn group_uuids(cfg: &ConfigData, names: &[String]) -> Result<Vec<String>, Error> {
-    names
-        .iter()
-        .map(|g| expand_group(cfg, g).map(|g| g.uuid.clone()))
-        .collect()
+/// The target groups' UUIDs: those named in `given`, else every group
+/// but `others` (sorted).
+fn target_groups(
+    cfg: &ConfigData,
+    given: Option<&[String]>,
+    others: &[String],
+) -> Result<Vec<String>, Error> {
+    match given {
+        Some(names) if !names.is_empty() => names
+            .iter()
+            .map(|g| expand_group(cfg, g).map(|g| g.uuid.clone()))
+            .collect(),
+        _ => {
+            let mut all: Vec<String> = cfg
+                .groups
+                .keys()
+                .filter(|g| !others.contains(g))
+                .cloned()
+                .collect();
+            all.sort();
+            Ok(all)
+        }
+    }
 }
 
 /// The groups of an instance's nodes.
@@ -95,19 +112,7 @@ impl LogicalUnit for ChangeGroup {
     fn check_prereq(&mut self, cfg: &ConfigData) -> Result<(), Error> {
         let inst = expand_instance(cfg, &self.instance)?;
         let used = instance_groups(cfg, inst);
-        self.targets = match &self.op.target_groups {
-            Some(names) if !names.is_empty() => group_uuids(cfg, names)?,
-            _ => {
-                let mut all: Vec<String> = cfg
-                    .groups
-                    .keys()
-                    .filter(|g| !used.contains(g))
-                    .cloned()
-                    .collect();
-                all.sort();
-                all
-            }
-        };
+        self.targets = target_groups(cfg, self.op.target_groups.as_deref(), &used)?;
         let conflicting: Vec<String> = self
             .targets
             .iter()
@@ -202,19 +207,11 @@ impl LogicalUnit for GroupEvacuate {
             .get(&self.group)
             .map(|g| g.name.clone())
             .unwrap_or_default();
-        self.targets = match &self.op.target_groups {
-            Some(names) if !names.is_empty() => group_uuids(cfg, names)?,
-            _ => {
-                let mut all: Vec<String> = cfg
-                    .groups
-                    .keys()
-                    .filter(|g| **g != self.group)
-                    .cloned()
-                    .collect();
-                all.sort();
-                all
-            }
-        };
+        self.targets = target_groups(
+            cfg,
+            self.op.target_groups.as_deref(),
+            std::slice::from_ref(&self.group),
+        )?;
         if self.targets.contains(&self.group) {
             return Err(inval(format!(
                 "Group '{name}' (the one being evacuated) can not be a target group"
