@@ -182,7 +182,7 @@ impl Node {
         self.paths
             .file_storage_dir()
             .join("inst1")
-            .join(format!("{}.disk0_data", disk.uuid))
+            .join(format!("{}_data", disk.uuid))
     }
 
     fn daemon_pid(&self, disk: &DiskSpec) -> i32 {

@@ -36,7 +36,7 @@ pub struct DiskSpec {
     /// data volume then the meta volume, each a `plain` disk (a logical
     /// volume, where the cluster has a volume group) or a `file` disk.
     /// Empty: the node uses files in its file storage directory
-    /// (`<instance>/<uuid>.disk<index>_data` and `_meta`).
+    /// (`<instance>/<uuid>_data` and `_meta`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub children: Vec<DiskSpec>,
     /// For `drbd` disks: the replication link (Ganeti's logical id).

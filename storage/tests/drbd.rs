@@ -46,7 +46,7 @@ impl Node {
         self.ctx
             .file_storage_dir()
             .join("inst1")
-            .join(format!("{}.disk0_data", disk.uuid))
+            .join(format!("{}_data", disk.uuid))
     }
 
     fn status(&self, disk: &DiskSpec) -> BlockDevStatus {

@@ -44,8 +44,8 @@ fn files_below(dir: &Path) -> Vec<String> {
     out
 }
 
-fn disk_state(vc: &VCluster) -> (String, String) {
-    let info = vc.ok("gnt-instance", &["info", "d1"]);
+fn disk_state(vc: &VCluster, instance: &str) -> (String, String) {
+    let info = vc.ok("gnt-instance", &["info", instance]);
     let line = |k: &str| {
         info.lines()
             .find(|l| l.trim_start().starts_with(k))
@@ -138,7 +138,7 @@ fn a_drbd_instance_lives_on_two_nodes_from_create_to_remove() {
     let rows = vc.list("gnt-instance", "name,pnode,snodes,status", &[]);
     assert_eq!(rows, vec![vec!["d1", "node1", "node2", "running"]]);
     assert_eq!(storage_daemons(&vc).len(), 2, "one daemon per copy");
-    let (p, s) = disk_state(&vc);
+    let (p, s) = disk_state(&vc, "d1");
     assert!(p.contains("in sync, status ok"), "{p}");
     assert!(s.contains("in sync, status ok"), "{s}");
     assert!(files_below(&vc.root(3).join("srv/ganeti/file-storage")).is_empty());
@@ -162,7 +162,7 @@ fn a_drbd_instance_lives_on_two_nodes_from_create_to_remove() {
         nix::sys::signal::Signal::SIGKILL,
     )
     .unwrap();
-    let (p, _) = disk_state(&vc);
+    let (p, _) = disk_state(&vc, "d1");
     assert!(p.contains("*DEGRADED*"), "{p}");
     // verify says so with Ganeti's code: an error for the dead copy, a
     // warning for the primary's (whole, but alone).
@@ -185,7 +185,7 @@ fn a_drbd_instance_lives_on_two_nodes_from_create_to_remove() {
     assert!(out.contains("Activating disks for instance 'd1'"), "{out}");
     // activate-disks --wait-for-sync returns once the copy is whole again.
     vc.ok("gnt-instance", &["activate-disks", "--wait-for-sync", "d1"]);
-    let (p, s) = disk_state(&vc);
+    let (p, s) = disk_state(&vc, "d1");
     assert!(p.contains("in sync, status ok"), "{p}");
     assert!(s.contains("in sync, status ok"), "{s}");
     let out = vc.ok("gnt-cluster", &["verify"]);
@@ -220,14 +220,14 @@ fn a_drbd_instance_lives_on_two_nodes_from_create_to_remove() {
     );
     assert!(files_below(&vc.root(2).join("srv/ganeti/file-storage")).is_empty());
     assert_eq!(storage_daemons(&vc).len(), 2);
-    let (_, s) = disk_state(&vc);
+    let (_, s) = disk_state(&vc, "d1");
     assert!(
         s.contains("in sync, status ok") && s.contains("127.0.63.3"),
         "{s}"
     );
     // The secondary's copy made again in place.
     vc.ok("gnt-instance", &["replace-disks", "-s", "d1"]);
-    let (p, s) = disk_state(&vc);
+    let (p, s) = disk_state(&vc, "d1");
     assert!(
         p.contains("in sync, status ok") && s.contains("in sync, status ok"),
         "{p} {s}"
@@ -363,7 +363,7 @@ fn repair_disk_sizes_records_what_the_primary_holds() {
     assert!(!out.contains("mismatched"), "{out}");
 
     let files = files_below(&vc.root(1).join("srv/ganeti/file-storage"));
-    for (instance, suffix) in [("f1", ".disk0"), ("m1", ".disk0_data")] {
+    for (instance, suffix) in [("f1", ".disk0"), ("m1", "_data")] {
         let file = files
             .iter()
             .find(|f| f.contains(&format!("/{instance}/")) && f.ends_with(suffix))
@@ -451,4 +451,83 @@ fn change_group_and_group_evacuate_move_drbd_copies_between_groups() {
     assert!(copies(3).is_empty() && copies(4).is_empty());
     let info = vc.ok("gnt-instance", &["info", "c1"]);
     assert_eq!(info.matches("in sync, status ok").count(), 2, "{info}");
+}
+
+/// The data files of `instance`'s mirrored disks on node `k`.
+fn data_files(vc: &VCluster, k: usize, instance: &str) -> Vec<String> {
+    files_below(&vc.root(k).join("srv/ganeti/file-storage"))
+        .into_iter()
+        .filter(|f| f.contains(&format!("/{instance}/")) && f.ends_with("_data"))
+        .collect()
+}
+
+/// `gnt-instance modify --disk add|remove` and `--net add|remove` on a
+/// `drbd` instance: a new disk is made on both nodes and synced, a removed
+/// one leaves no file on either node, the instance starts with what is
+/// left, and its removal leaves nothing.
+#[test]
+fn disks_and_nics_are_added_to_and_removed_from_a_drbd_instance() {
+    let vc = VCluster::up("0.69", 2);
+    vc.ok(
+        "gnt-cluster",
+        &[
+            "modify",
+            "--enabled-disk-templates=file,drbd,diskless",
+            "--ipolicy-disk-templates=file,drbd,diskless",
+        ],
+    );
+    vc.add_instance("node1:node2", "m1", &["-t", "drbd", "--disk", "0:size=32M"]);
+    let out = vc.ok("gnt-instance", &["modify", "--disk", "add:size=16M", "m1"]);
+    assert!(out.contains("disk/1 -> add:size=16,mode=rw"), "{out}");
+    for k in [1, 2] {
+        assert_eq!(data_files(&vc, k, "m1").len(), 2, "node{k}");
+    }
+    assert_eq!(
+        vc.list("gnt-instance", "disk.count,disk.sizes", &["m1"]),
+        vec![vec!["2", "32,16"]]
+    );
+    // Both disks, on both nodes.
+    let info = vc.ok("gnt-instance", &["info", "m1"]);
+    assert_eq!(info.matches("in sync, status ok").count(), 4, "{info}");
+
+    // A disk of a running instance is removed only once it is stopped.
+    let err = vc.fails("gnt-instance", &["modify", "--disk", "0:remove", "m1"]);
+    assert!(
+        err.contains("can't remove volume from a running instance without using hotplug"),
+        "{err}"
+    );
+    vc.ok("gnt-instance", &["shutdown", "m1"]);
+    let out = vc.ok("gnt-instance", &["modify", "--disk", "0:remove", "m1"]);
+    assert!(out.contains("disk/0 -> remove"), "{out}");
+    for k in [1, 2] {
+        assert_eq!(data_files(&vc, k, "m1").len(), 1, "node{k}");
+    }
+    assert_eq!(
+        vc.list("gnt-instance", "disk.count,disk.sizes", &["m1"]),
+        vec![vec!["1", "16"]]
+    );
+
+    let out = vc.ok(
+        "gnt-instance",
+        &["modify", "--net", "add:ip=192.0.2.5,name=eth1", "m1"],
+    );
+    assert!(out.contains("nic.1 -> add:mac="), "{out}");
+    assert!(out.contains("ip=192.0.2.5"), "{out}");
+    assert_eq!(
+        vc.list("gnt-instance", "nic.count,nic.ips", &["m1"]),
+        vec![vec!["2", "None,192.0.2.5"]]
+    );
+    vc.ok("gnt-instance", &["modify", "--net", "eth1:remove", "m1"]);
+    assert_eq!(
+        vc.list("gnt-instance", "nic.count", &["m1"]),
+        vec![vec!["1"]]
+    );
+
+    vc.ok("gnt-instance", &["startup", "m1"]);
+    vc.ok("gnt-cluster", &["verify-disks"]);
+    vc.ok("gnt-instance", &["remove", "-f", "m1"]);
+    for k in [1, 2] {
+        assert_eq!(data_files(&vc, k, "m1"), Vec::<String>::new(), "node{k}");
+    }
+    assert_eq!(storage_daemons(&vc), Vec::<String>::new());
 }

@@ -479,7 +479,7 @@ impl LogicalUnit for ActivateDisks {
 }
 
 /// Shuts `disks` of instance `name` down on `node`; failures are warnings.
-async fn shutdown_disks(ctx: &Ctx, name: &str, node: &objects::Node, disks: &[api::DiskSpec]) {
+pub async fn shutdown_disks(ctx: &Ctx, name: &str, node: &objects::Node, disks: &[api::DiskSpec]) {
     for d in disks {
         let req = api::BlockdevShutdown {
             instance_name: name.to_string(),
@@ -638,6 +638,98 @@ pub fn drbd_disk(d: DrbdDiskDef) -> Disk {
         params: Default::default(),
         spindles: None,
         children,
+        serial_no: 1,
+        ctime: d.now,
+        mtime: d.now,
+    }
+}
+
+/// What a new disk of an instance is made of (Ganeti's
+/// `GenerateDiskTemplate`, for one disk).
+pub struct NewDisk<'a> {
+    pub template: DiskTemplate,
+    pub instance: &'a str,
+    pub index: usize,
+    /// MiB.
+    pub size: u64,
+    pub mode: objects::DiskMode,
+    pub name: Option<String>,
+    pub spindles: Option<u64>,
+    /// Volume groups of the data and meta volumes; the cluster's when
+    /// absent.
+    pub vg: Option<&'a str>,
+    pub metavg: Option<&'a str>,
+    /// The primary node, then (`drbd`) the secondary (UUIDs).
+    pub nodes: &'a [String],
+    /// `drbd`: its replication port.
+    pub port: u16,
+    /// File disks: the driver (`loop` when absent) and the directory
+    /// below the template's storage directory, if any.
+    pub file_driver: Option<&'a str>,
+    pub file_subdir: Option<&'a str>,
+    pub now: objects::Timestamp,
+}
+
+/// The storage directory of file disks of `template` (`file` or
+/// `sharedfile`), as the configuration names it.
+pub fn file_storage_dir(cfg: &ConfigData, template: DiskTemplate) -> String {
+    match template {
+        DiskTemplate::SharedFile if !cfg.cluster.shared_file_storage_dir.is_empty() => {
+            cfg.cluster.shared_file_storage_dir.clone()
+        }
+        DiskTemplate::SharedFile => "/srv/ganeti/shared-file-storage".to_string(),
+        _ if !cfg.cluster.file_storage_dir.is_empty() => cfg.cluster.file_storage_dir.clone(),
+        _ => "/srv/ganeti/file-storage".to_string(),
+    }
+}
+
+/// A new disk as Ganeti records it: a `plain` volume named after a new
+/// unique id, a file below the template's storage directory, or a `drbd`
+/// disk (see [`drbd_disk`]).
+pub fn new_disk(cfg: &ConfigData, d: NewDisk<'_>) -> Disk {
+    let uuid = objects::ids::new_uuid();
+    let cluster_vg = cfg.cluster.volume_group_name.as_str();
+    let vg = d.vg.unwrap_or(cluster_vg);
+    if d.template == DiskTemplate::Drbd {
+        let secondary = d.nodes.get(1).cloned().unwrap_or_default();
+        return drbd_disk(DrbdDiskDef {
+            uuid,
+            index: d.index,
+            size: d.size,
+            mode: d.mode,
+            name: d.name,
+            nodes: [d.nodes[0].clone(), secondary],
+            port: d.port,
+            vgs: (!cluster_vg.is_empty())
+                .then(|| (vg.to_string(), d.metavg.unwrap_or(vg).to_string())),
+            now: d.now,
+        });
+    }
+    let logical_id = match d.template {
+        DiskTemplate::Plain => json!([vg, format!("{}.disk{}", objects::ids::new_uuid(), d.index)]),
+        _ => {
+            let dir = file_storage_dir(cfg, d.template);
+            let dir = d.file_subdir.map_or(dir.clone(), |sub| {
+                format!("{dir}/{}", sub.trim_start_matches('/'))
+            });
+            json!([
+                d.file_driver.unwrap_or("loop"),
+                format!("{dir}/{}/{uuid}.{}.disk{}", d.instance, d.template, d.index)
+            ])
+        }
+    };
+    Disk {
+        logical_id,
+        uuid,
+        name: d.name,
+        dev_type: d.template,
+        nodes: vec![d.nodes[0].clone()],
+        iv_name: format!("disk/{}", d.index),
+        size: d.size,
+        mode: d.mode,
+        params: Default::default(),
+        spindles: d.spindles,
+        children: Vec::new(),
         serial_no: 1,
         ctime: d.now,
         mtime: d.now,

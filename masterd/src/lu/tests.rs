@@ -784,3 +784,227 @@ async fn a_jobs_input_shows_the_uuids_its_names_resolved_to() {
     assert_eq!(ops[0]["instance_uuid"], json!(uuid), "{ops}");
     assert_eq!(ops[0]["admin_state_source"], json!("admin"), "{ops}");
 }
+
+/// `OP_INSTANCE_SET_PARAMS` of `inst1` with `fields`.
+fn modify(fields: Value) -> Value {
+    let mut op = json!({"OP_ID": "OP_INSTANCE_SET_PARAMS", "instance_name": "inst1"});
+    for (k, v) in fields.as_object().unwrap() {
+        op[k] = v.clone();
+    }
+    op
+}
+
+/// `inst1` (of `template`) stopped.
+async fn stopped(template: &str) -> Env {
+    let e = with_instance(template).await;
+    e.must(json!({"OP_ID": "OP_INSTANCE_SHUTDOWN", "instance_name": "inst1"}))
+        .await;
+    e
+}
+
+/// The disks of `inst1` in the configuration: (iv_name, size, uuid).
+fn disks_of(e: &Env) -> Vec<(String, u64, String)> {
+    let cfg = e.master.config.read();
+    let inst = cfg.instance_by_name("inst1").unwrap();
+    inst.disks
+        .iter()
+        .map(|d| (d.iv_name.clone(), d.size, d.uuid.clone()))
+        .collect()
+}
+
+#[tokio::test]
+async fn adding_and_removing_disks_fails_cleanly_at_every_call() {
+    for template in ["file", "drbd"] {
+        // Added to a running instance, for its next start.
+        fails_cleanly_at_every_call(
+            || with_instance(template),
+            modify(json!({"disks": [["add", -1, {"size": 1024}]]})),
+        )
+        .await;
+        fails_cleanly_at_every_call(
+            || stopped(template),
+            modify(json!({"disks": [["add", 0, {"size": 1024, "mode": "ro"}]]})),
+        )
+        .await;
+        fails_cleanly_at_every_call(
+            || async {
+                let e = stopped(template).await;
+                e.must(modify(json!({"disks": [["add", -1, {"size": 1024}]]})))
+                    .await;
+                e
+            },
+            modify(json!({"disks": [["remove", 0, {}]]})),
+        )
+        .await;
+    }
+}
+
+#[tokio::test]
+async fn a_disk_added_and_removed_lands_where_asked_on_every_node_of_the_instance() {
+    let e = stopped("drbd").await;
+    let (status, result) = e
+        .run(modify(
+            json!({"disks": [["add", 0, {"size": 2048, "name": "scratch"}]]}),
+        ))
+        .await;
+    assert_eq!(status, "success", "{result}");
+    assert_eq!(result, json!([["disk/0", "add:size=2048,mode=rw"]]));
+    let disks = disks_of(&e);
+    assert_eq!(
+        disks
+            .iter()
+            .map(|d| (d.0.as_str(), d.1))
+            .collect::<Vec<_>>(),
+        [("disk/0", 2048), ("disk/1", 1024)]
+    );
+    let state = e.on_nodes();
+    for node in ["node1", "node2"] {
+        assert!(
+            state[node].disks.contains_key(&disks[0].2),
+            "{node} holds the new mirrored disk: {state:?}"
+        );
+    }
+    let pool_before = e.master.config.read().cluster.tcpudp_port_pool.len();
+    let (status, result) = e
+        .run(modify(json!({"disks": [["remove", "scratch", {}]]})))
+        .await;
+    assert_eq!(status, "success", "{result}");
+    assert_eq!(result, json!([["disk/0", "remove"]]));
+    let after = disks_of(&e);
+    assert_eq!(after.len(), 1);
+    assert_eq!(after[0].0, "disk/0", "renumbered");
+    assert_eq!(after[0].2, disks[1].2);
+    let state = e.on_nodes();
+    for node in ["node1", "node2"] {
+        assert!(!state[node].disks.contains_key(&disks[0].2), "{state:?}");
+    }
+    assert_eq!(
+        e.master.config.read().cluster.tcpudp_port_pool.len(),
+        pool_before + 1,
+        "the removed disk's port went back to the pool"
+    );
+    assert_eq!(e.orphans(), Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn disk_changes_refuse_what_ganeti_refuses() {
+    let e = with_instance("file").await;
+    let refused = |r: (String, Value), what: &str| {
+        assert_eq!(r.0, "error", "{}", r.1);
+        assert!(r.1.to_string().contains(what), "{what}: {}", r.1);
+    };
+    refused(
+        e.run(modify(json!({"disks": [["remove", 0, {}]]}))).await,
+        "can't remove volume from a running instance without using hotplug",
+    );
+    refused(
+        e.run(modify(json!({"disks": [["add", 5, {"size": 1024}]]})))
+            .await,
+        "Got disk index 5, but there are only 1",
+    );
+    refused(
+        e.run(modify(json!({"disks": [["modify", 0, {"size": 2048}]]})))
+            .await,
+        "use grow-disk",
+    );
+    refused(
+        e.run(modify(
+            json!({"disks": [["add", -1, {"size": 1024, "name": "a"}],
+                                       ["add", -1, {"size": 1024, "name": "a"}]]}),
+        ))
+        .await,
+        "disk name 'a' already used",
+    );
+    refused(
+        e.run(modify(json!({"disks": [["add", -1, {"size": 16}]]})))
+            .await,
+        "violates policy",
+    );
+    refused(
+        e.run(modify(
+            json!({"hotplug": true, "disks": [["add", -1, {"size": 1024}]]}),
+        ))
+        .await,
+        "Hotplug is not possible",
+    );
+    // Nothing of the refused changes was made.
+    assert_eq!(disks_of(&e).len(), 1);
+    assert_eq!(e.orphans(), Vec::<String>::new());
+    let d = e.run(modify(
+        json!({"disks": [["modify", 0, {"mode": "ro", "name": "root"}]]}),
+    ));
+    assert_eq!(
+        d.await.1,
+        json!([["disk.mode/0", "ro"], ["disk.name/0", "root"]])
+    );
+}
+
+#[tokio::test]
+async fn nics_are_added_changed_and_removed_with_ganetis_change_descriptions() {
+    let e = with_instance("file").await;
+    let (status, result) = e
+        .run(modify(
+            json!({"nics": [["add", -1, {"mac": "aa:00:00:11:22:33",
+                                                  "ip": "192.0.2.10", "name": "eth1"}]]}),
+        ))
+        .await;
+    assert_eq!(status, "success", "{result}");
+    assert_eq!(
+        result,
+        json!([[
+            "nic.1",
+            "add:mac=aa:00:00:11:22:33,ip=192.0.2.10,mode=bridged,link=xen-br0,network=None"
+        ]])
+    );
+    let (_, result) = e
+        .run(modify(
+            json!({"nics": [["modify", "eth1", {"ip": "none", "link": "br7"}]]}),
+        ))
+        .await;
+    assert_eq!(
+        result,
+        json!([
+            ["nic.ip/1", null],
+            ["nic.link/1", "br7"],
+            ["nic.mode/1", "bridged"],
+            ["nic.vlan/1", ""]
+        ]),
+    );
+    let nics = || {
+        e.master
+            .config
+            .read()
+            .instance_by_name("inst1")
+            .unwrap()
+            .nics
+            .clone()
+    };
+    assert_eq!(nics()[1].ip, None);
+    assert_eq!(nics()[1].nicparams.get("link"), Some(&json!("br7")));
+    let refused = |r: (String, Value), what: &str| {
+        assert_eq!(r.0, "error", "{}", r.1);
+        assert!(r.1.to_string().contains(what), "{what}: {}", r.1);
+    };
+    refused(
+        e.run(modify(
+            json!({"nics": [["add", -1, {"mac": "aa:00:00:11:22:33"}]]}),
+        ))
+        .await,
+        "MAC address 'aa:00:00:11:22:33' already in use in cluster",
+    );
+    refused(
+        e.run(modify(json!({"nics": [["add", -1, {"network": "net1"}]]})))
+            .await,
+        "Network 'net1' not found",
+    );
+    refused(
+        e.run(modify(json!({"nics": [["modify", 0, {"mode": "routed"}]]})))
+            .await,
+        "Cannot set the NIC IP address to None on a routed NIC",
+    );
+    let (status, result) = e.run(modify(json!({"nics": [["remove", 0, {}]]}))).await;
+    assert_eq!(status, "success", "{result}");
+    assert_eq!(result, json!([["NIC/0", "remove"]]));
+    assert_eq!(nics().len(), 1);
+    assert_eq!(nics()[0].name.as_deref(), Some("eth1"));
+}

@@ -269,7 +269,9 @@ pub struct Volumes {
 impl Volumes {
     /// The volumes of `disk` (of instance `instance`): its two children
     /// (data, meta), or files in the node's file storage directory
-    /// (`<instance>/<uuid>.disk<index>_data` and `_meta`) when it has none.
+    /// (`<instance>/<uuid>_data` and `_meta`: named after the disk alone,
+    /// as its position changes when other disks are removed) when it has
+    /// none.
     pub fn of(ctx: &StorageContext, instance: &str, disk: &DiskSpec) -> Result<Volumes> {
         let invalid = |reason: String| StorageError::InvalidDrbd {
             disk: disk.uuid.clone(),
@@ -280,9 +282,7 @@ impl Volumes {
                 check_component("instance name", instance)?;
                 let dir = ctx.file_storage_dir();
                 let file = |suffix: &str| -> Result<Box<dyn BlockDevice>> {
-                    let path = dir
-                        .join(instance)
-                        .join(format!("{}.disk{}_{suffix}", disk.uuid, disk.index));
+                    let path = dir.join(instance).join(format!("{}_{suffix}", disk.uuid));
                     Ok(Box::new(FileDevice::at(path, dir, DiskTemplate::File)?))
                 };
                 Ok(Volumes {

@@ -105,7 +105,7 @@ fn data_file(n: &Node, d: &DiskSpec) -> std::path::PathBuf {
     n.ctx
         .file_storage_dir()
         .join("bench")
-        .join(format!("{}.disk0_data", d.uuid))
+        .join(format!("{}_data", d.uuid))
 }
 
 /// Waits (supervising both nodes) until both copies are in sync.

@@ -18,7 +18,7 @@ use crate::config::{new_uuid, timestamp, Changes, ConfigData};
 use crate::locking::{Level, LockRequest, Mode};
 use crate::lu::common::{check_target_node, expand_node, get_node, instance_spec, rpc_error};
 use crate::lu::instance_storage::{
-    check_vg_space, drbd_disk, release_ports, remove_disk, wait_for_sync, DrbdDiskDef,
+    check_vg_space, new_disk, release_ports, remove_disk, wait_for_sync, NewDisk,
 };
 use crate::lu::ipolicy;
 use crate::lu::undo::Undo;
@@ -419,80 +419,33 @@ impl LogicalUnit for Create {
             let uuid = new_uuid();
             let (disks, nics) = {
                 let cfg = ctx.config().read();
-                let dir = match o.disk_template.as_str() {
-                    "sharedfile" if !cfg.cluster.shared_file_storage_dir.is_empty() => {
-                        cfg.cluster.shared_file_storage_dir.clone()
-                    }
-                    "sharedfile" => "/srv/ganeti/shared-file-storage".to_string(),
-                    _ if !cfg.cluster.file_storage_dir.is_empty() => {
-                        cfg.cluster.file_storage_dir.clone()
-                    }
-                    _ => "/srv/ganeti/file-storage".to_string(),
-                };
-                let dir = o.file_storage_dir.clone().map_or(dir.clone(), |sub| {
-                    format!("{dir}/{}", sub.trim_start_matches('/'))
-                });
-                let cluster_vg = cfg.cluster.volume_group_name.clone();
+                let mut nodes = vec![pnode.uuid.clone()];
+                nodes.extend(snode.iter().map(|s| s.uuid.clone()));
                 let disks: Vec<Disk> = o
                     .disks
                     .iter()
                     .enumerate()
                     .map(|(i, d)| {
-                        let duuid = new_uuid();
-                        if let (DiskTemplate::Drbd, Some(sn)) = (self.template, &snode) {
-                            let vg = d
-                                .other
-                                .get("vg")
-                                .and_then(|v| v.as_str())
-                                .unwrap_or(&cluster_vg);
-                            let metavg =
-                                d.other.get("metavg").and_then(|v| v.as_str()).unwrap_or(vg);
-                            return drbd_disk(DrbdDiskDef {
-                                uuid: duuid,
+                        let vg = d.other.get("vg").and_then(|v| v.as_str());
+                        new_disk(
+                            &cfg,
+                            NewDisk {
+                                template: self.template,
+                                instance: &o.instance_name,
                                 index: i,
                                 size: d.size.unwrap_or(0),
                                 mode: disk_mode(d.mode.as_deref()).unwrap_or_default(),
                                 name: d.name.clone(),
-                                nodes: [pnode.uuid.clone(), sn.uuid.clone()],
+                                spindles: d.spindles,
+                                vg,
+                                metavg: d.other.get("metavg").and_then(|v| v.as_str()).or(vg),
+                                nodes: &nodes,
                                 port: ports.get(i).copied().unwrap_or_default(),
-                                vgs: (!cluster_vg.is_empty())
-                                    .then(|| (vg.to_string(), metavg.to_string())),
+                                file_driver: o.file_driver.as_deref(),
+                                file_subdir: o.file_storage_dir.as_deref(),
                                 now,
-                            });
-                        }
-                        let logical_id = match self.template {
-                            // Ganeti names a volume after a new unique id.
-                            DiskTemplate::Plain => json!([
-                                d.other
-                                    .get("vg")
-                                    .and_then(|v| v.as_str())
-                                    .unwrap_or(&cluster_vg),
-                                format!("{}.disk{i}", new_uuid())
-                            ]),
-                            _ => json!([
-                                o.file_driver.clone().unwrap_or_else(|| "loop".into()),
-                                format!(
-                                    "{dir}/{}/{duuid}.{}.disk{i}",
-                                    o.instance_name, o.disk_template
-                                )
-                            ]),
-                        };
-                        Disk {
-                            logical_id,
-                            uuid: duuid,
-                            name: d.name.clone(),
-                            dev_type: self.template,
-                            nodes: vec![pnode.uuid.clone()],
-                            iv_name: format!("disk/{i}"),
-                            size: d.size.unwrap_or(0),
-                            mode: disk_mode(d.mode.as_deref()).unwrap_or_default(),
-                            params: Default::default(),
-                            spindles: d.spindles,
-                            children: Vec::new(),
-                            serial_no: 1,
-                            ctime: now,
-                            mtime: now,
-                        }
+                            },
+                        )
                     })
                     .collect();
                 let nics: Vec<Nic> = o

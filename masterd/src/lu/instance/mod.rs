@@ -4,6 +4,7 @@
 //! helpers in `lu::instance_storage`.
 
 mod create;
+mod devices;
 mod operation;
 mod query;
 mod remove;

@@ -2,21 +2,40 @@
 
 use crate::error::Error;
 use luxi::opcodes;
-use objects::params::{be, get_u64};
-use objects::{AdminState, Instance};
+use objects::params::{be, get_u64, ParamDict};
+use objects::{AdminState, Disk, DiskTemplate, Hypervisor, Instance, Nic};
 use rpc::api;
 use serde_json::{json, Value};
 
+use super::devices::{self, Action, DiskParams, Kind, Mod, NicParams};
 use super::*;
-use crate::config::{Changes, ConfigData};
+use crate::config::{timestamp, Changes, ConfigData};
 use crate::locking::{LockRequest, Mode};
-use crate::lu::common::{expand_instance, get_instance, instance_spec, rpc_error};
-use crate::lu::{inval, wrong_state, Ctx, ExecFuture, LogicalUnit};
+use crate::lu::common::{
+    disk_spec, expand_instance, get_instance, get_node, instance_spec, rpc_error,
+};
+use crate::lu::instance_storage::{
+    check_vg_space, drbd_port, new_disk, release_ports, remove_disk, shutdown_disks, wait_for_sync,
+    NewDisk,
+};
+use crate::lu::ipolicy;
+use crate::lu::undo::Undo;
+use crate::lu::{inval, noent, wrong_state, Ctx, ExecFuture, LogicalUnit};
+
+/// The disk templates whose disks `--disk add` can make.
+const ADDABLE: &[DiskTemplate] = &[
+    DiskTemplate::File,
+    DiskTemplate::SharedFile,
+    DiskTemplate::Plain,
+    DiskTemplate::Drbd,
+];
 
 /// `OP_INSTANCE_SET_PARAMS`.
 pub struct SetParams {
     op: opcodes::InstanceSetParams,
     uuid: String,
+    disk_mods: Vec<(Mod, DiskParams)>,
+    nic_mods: Vec<(Mod, NicParams)>,
 }
 
 impl SetParams {
@@ -24,6 +43,8 @@ impl SetParams {
         SetParams {
             op,
             uuid: String::new(),
+            disk_mods: Vec::new(),
+            nic_mods: Vec::new(),
         }
     }
 }
@@ -32,11 +53,6 @@ impl LogicalUnit for SetParams {
     fn check_arguments(&mut self) -> Result<(), Error> {
         let o = &self.op;
         check_beparams(&o.beparams)?;
-        if !o.nics.is_empty() || !o.disks.is_empty() {
-            return Err(inval(
-                "Adding, removing or changing NICs and disks is not supported by ganeti-rs yet",
-            ));
-        }
         if o.runtime_mem == Some(0) {
             return Err(inval("Runtime memory must be a positive number of MiB"));
         }
@@ -46,15 +62,37 @@ impl LogicalUnit for SetParams {
             && o.os_name.is_none()
             && o.osparams.is_empty()
             && o.offline.is_none()
+            && o.nics.is_empty()
+            && o.disks.is_empty()
         {
             return Err(inval("No changes submitted"));
+        }
+        self.disk_mods = devices::parse(Kind::Disk, &o.disks)?
+            .into_iter()
+            .map(|m| devices::disk_params(m.action, &m.params).map(|p| (m, p)))
+            .collect::<Result<_, _>>()?;
+        self.nic_mods = devices::parse(Kind::Nic, &o.nics)?
+            .into_iter()
+            .map(|m| devices::nic_params(m.action, &m.params).map(|p| (m, p)))
+            .collect::<Result<_, _>>()?;
+        if o.hotplug && !(o.disks.is_empty() && o.nics.is_empty()) {
+            return Err(wrong_state(
+                "Hotplug is not possible: hotplugging disks and NICs is not supported by \
+                 ganeti-rs yet; change them while the instance is stopped, or without \
+                 --hotplug to have them at the next start",
+            ));
         }
         Ok(())
     }
 
     fn locks(&mut self, cfg: &ConfigData) -> Result<LockRequest, Error> {
         self.uuid = expand_instance(cfg, &self.op.instance_name)?.uuid.clone();
-        Ok(instance_locks(cfg, &self.uuid, Mode::Shared))
+        let mode = if self.disk_mods.is_empty() {
+            Mode::Shared
+        } else {
+            Mode::Exclusive
+        };
+        Ok(instance_locks(cfg, &self.uuid, mode))
     }
 
     fn check_prereq(&mut self, cfg: &ConfigData) -> Result<(), Error> {
@@ -68,7 +106,7 @@ impl LogicalUnit for SetParams {
         }
         let be = objects::params::update(&inst.beparams, &normalize_beparams(&self.op.beparams));
         let filled = cfg.cluster.fill_beparams(&Instance {
-            beparams: be,
+            beparams: be.clone(),
             ..inst.clone()
         });
         if let (Some(min), Some(max)) = (get_u64(&filled, be::MINMEM), get_u64(&filled, be::MAXMEM))
@@ -79,17 +117,66 @@ impl LogicalUnit for SetParams {
                 )));
             }
         }
+        let (sizes, template) = self.check_disk_mods(cfg, inst)?;
+        let nics = self.check_nic_mods(cfg, inst)?;
+        let resized =
+            !(self.disk_mods.is_empty() && self.nic_mods.is_empty() && self.op.beparams.is_empty());
+        if resized && !self.op.ignore_ipolicy {
+            let group = cfg
+                .nodes
+                .get(&inst.primary_node)
+                .and_then(|n| cfg.groups.get(&n.group));
+            if let Some(group) = group {
+                let spec = ipolicy::spec_of(&filled, sizes, nics, template.as_str());
+                let found = ipolicy::violations(&ipolicy::group_policy(cfg, group), &spec);
+                if !found.is_empty() {
+                    return Err(inval(format!(
+                        "Instance allocation to group {} ({}) violates policy: {}",
+                        group.uuid,
+                        group.name,
+                        found.join(", ")
+                    )));
+                }
+            }
+        }
         Ok(())
     }
 
     fn exec<'a>(&'a mut self, ctx: &'a Ctx) -> ExecFuture<'a> {
         Box::pin(async move {
-            let mut inst = get_instance(ctx, &self.uuid)?;
+            if self.op.hotplug_if_possible {
+                let inst = get_instance(ctx, &self.uuid)?;
+                ctx.log_warning(if inst.hypervisor == Hypervisor::Fake {
+                    "Hotplug is not supported by this hypervisor"
+                } else {
+                    "Hotplug is not supported by ganeti-rs yet"
+                });
+                ctx.log_info("Modification will take place without hotplugging.");
+            }
             let mut result = Vec::new();
             if let Some(mem) = self.op.runtime_mem {
                 // Before anything changes: a refused balloon changes nothing.
+                let inst = get_instance(ctx, &self.uuid)?;
                 self.balloon(ctx, &inst, mem).await?;
                 result.push(json!(["runtime_memory", mem]));
+            }
+            // Each disk change is made on the nodes and committed on its
+            // own, as Ganeti's; what a removal could not clean up on a node
+            // is reported once the other changes are made.
+            let mut leftovers = Vec::new();
+            for (m, p) in self.disk_mods.clone() {
+                match m.action {
+                    Action::Add => self.add_disk(ctx, &m, &p, &mut result).await?,
+                    Action::Remove => {
+                        leftovers.extend(self.remove_disk(ctx, &m, &mut result).await?)
+                    }
+                    Action::Modify => self.modify_disk(ctx, &m, &p, &mut result)?,
+                }
+            }
+            let mut inst = get_instance(ctx, &self.uuid)?;
+            if !self.nic_mods.is_empty() {
+                let cfg = ctx.config().read();
+                inst.nics = apply_nic_mods(&cfg, &inst, &self.nic_mods, Some(&mut result))?;
             }
             if !self.op.beparams.is_empty() {
                 inst.beparams =
@@ -125,9 +212,555 @@ impl LogicalUnit for SetParams {
             let mut ch = Changes::new();
             ch.instance(inst);
             ctx.commit(ch)?;
+            if !leftovers.is_empty() {
+                return Err(Error::exec(leftovers.join("; ")));
+            }
             Ok(Value::Array(result))
         })
     }
+}
+
+/// The disks' positions renumbered (`disk/<index>`) after a change.
+fn renumber(disks: &mut [Disk]) {
+    for (i, d) in disks.iter_mut().enumerate() {
+        d.iv_name = format!("disk/{i}");
+    }
+}
+
+/// The NICs of `inst` after `mods` (Ganeti's `ApplyContainerMods` with its
+/// NIC callbacks); the change descriptions go to `result` when given.
+fn apply_nic_mods(
+    cfg: &ConfigData,
+    inst: &Instance,
+    mods: &[(Mod, NicParams)],
+    mut result: Option<&mut Vec<Value>>,
+) -> Result<Vec<Nic>, Error> {
+    let mut nics = inst.nics.clone();
+    let mut describe = |v: Value| {
+        if let Some(r) = result.as_deref_mut() {
+            r.push(v);
+        }
+    };
+    let py = |v: &Option<String>| v.clone().unwrap_or_else(|| "None".to_string());
+    let mac_for = |p: &NicParams, nics: &[Nic]| -> Result<Option<String>, Error> {
+        match p.mac.as_deref() {
+            None => Ok(None),
+            Some("generate") => Ok(Some(random_mac(cfg))),
+            Some(mac) => {
+                let owner = cfg.mac_owner(mac).filter(|o| o.uuid != inst.uuid);
+                if owner.is_some() || nics.iter().any(|n| n.mac == mac) {
+                    return Err(Error::prereq(
+                        format!("MAC address '{mac}' already in use in cluster"),
+                        luxi::ErrorCode::NotUnique,
+                    ));
+                }
+                Ok(Some(mac.to_string()))
+            }
+        }
+    };
+    for (m, p) in mods {
+        if let Some(Some(net)) = &p.network {
+            return Err(noent(format!("Network '{net}' not found")));
+        }
+        let ids = |nics: &[Nic]| {
+            nics.iter()
+                .map(|n| (n.uuid.clone(), n.name.clone()))
+                .collect::<Vec<_>>()
+        };
+        match m.action {
+            Action::Add => {
+                let idx = devices::add_index(Kind::Nic, &m.ident, nics.len())?;
+                let mac = mac_for(p, &nics)?.unwrap_or_else(|| random_mac(cfg));
+                let nic = Nic {
+                    uuid: objects::ids::new_uuid(),
+                    name: p.name.clone().flatten(),
+                    mac: mac.clone(),
+                    ip: p.ip.clone().flatten(),
+                    network: None,
+                    nicparams: p.nicparams.clone().into_iter().collect(),
+                };
+                let filled = cfg.cluster.fill_nicparams(&nic);
+                check_routed_ip(&filled, &nic)?;
+                let text = |k: &str| {
+                    filled
+                        .get(k)
+                        .and_then(Value::as_str)
+                        .unwrap_or_default()
+                        .to_string()
+                };
+                describe(json!([
+                    format!("nic.{idx}"),
+                    format!(
+                        "add:mac={mac},ip={},mode={},link={},network=None",
+                        py(&nic.ip),
+                        text("mode"),
+                        text("link")
+                    )
+                ]));
+                nics.insert(idx, nic);
+            }
+            Action::Remove => {
+                let ids = ids(&nics);
+                let idx = devices::existing_index(
+                    Kind::Nic,
+                    &m.ident,
+                    ids.iter().map(|(u, n)| (u.as_str(), n.as_deref())),
+                )?;
+                describe(json!([format!("NIC/{idx}"), "remove"]));
+                nics.remove(idx);
+            }
+            Action::Modify => {
+                let ids = ids(&nics);
+                let idx = devices::existing_index(
+                    Kind::Nic,
+                    &m.ident,
+                    ids.iter().map(|(u, n)| (u.as_str(), n.as_deref())),
+                )?;
+                let others: Vec<Nic> = nics
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, _)| *i != idx)
+                    .map(|(_, n)| n.clone())
+                    .collect();
+                let mac = mac_for(p, &others)?;
+                let nic = &mut nics[idx];
+                if let Some(mac) = mac {
+                    describe(json!([format!("nic.mac/{idx}"), mac]));
+                    nic.mac = mac;
+                }
+                if let Some(ip) = &p.ip {
+                    describe(json!([format!("nic.ip/{idx}"), ip]));
+                    nic.ip = ip.clone();
+                }
+                if let Some(name) = &p.name {
+                    describe(json!([format!("nic.name/{idx}"), name]));
+                    nic.name = name.clone();
+                }
+                if !p.nicparams.is_empty() {
+                    let own: ParamDict = p.nicparams.clone().into_iter().collect();
+                    nic.nicparams = objects::params::update(&nic.nicparams, &own);
+                    let filled = cfg.cluster.fill_nicparams(nic);
+                    for (k, v) in &filled {
+                        describe(json!([format!("nic.{k}/{idx}"), v]));
+                    }
+                }
+                check_routed_ip(&cfg.cluster.fill_nicparams(nic), nic)?;
+            }
+        }
+    }
+    if nics.len() > devices::MAX_NICS {
+        return Err(wrong_state(format!(
+            "Instance has too many network interfaces ({}), cannot add more",
+            nics.len()
+        )));
+    }
+    devices::check_names(
+        Kind::Nic,
+        nics.iter().map(|n| (n.uuid.as_str(), n.name.as_deref())),
+    )?;
+    Ok(nics)
+}
+
+/// A routed NIC needs an address (Ganeti's check, for NICs without a
+/// network).
+fn check_routed_ip(filled: &ParamDict, nic: &Nic) -> Result<(), Error> {
+    if filled.get("mode").and_then(Value::as_str) == Some("routed") && nic.ip.is_none() {
+        return Err(inval(
+            "Cannot set the NIC IP address to None on a routed NIC if not attached to a network",
+        ));
+    }
+    Ok(())
+}
+
+impl SetParams {
+    /// Checks the disk changes against the instance, on a copy; returns
+    /// the disk sizes and the disk template after them.
+    fn check_disk_mods(
+        &self,
+        cfg: &ConfigData,
+        inst: &Instance,
+    ) -> Result<(Vec<u64>, DiskTemplate), Error> {
+        let mut disks: Vec<(String, Option<String>, u64)> = inst
+            .disks
+            .iter()
+            .map(|d| (d.uuid.clone(), d.name.clone(), d.size))
+            .collect();
+        let mut template = inst.disk_template;
+        for (m, p) in &self.disk_mods {
+            let ids = || disks.iter().map(|(u, n, _)| (u.as_str(), n.as_deref()));
+            match m.action {
+                Action::Add => {
+                    let idx = devices::add_index(Kind::Disk, &m.ident, disks.len())?;
+                    template = self.added_template(cfg, inst, template, p)?;
+                    if !self.op.wait_for_sync && !inst.disks_active {
+                        return Err(inval(
+                            "Can't add a disk to an instance with deactivated disks and \
+                             --no-wait-for-sync given",
+                        ));
+                    }
+                    let name = p.name.clone().flatten();
+                    disks.insert(
+                        idx,
+                        (format!("new disk {idx}"), name, p.size.unwrap_or_default()),
+                    );
+                }
+                Action::Remove => {
+                    let idx = devices::existing_index(Kind::Disk, &m.ident, ids())?;
+                    if inst.admin_state == AdminState::Up {
+                        return Err(wrong_state(format!(
+                            "Instance '{}' is marked to be up, can't remove volume from a \
+                             running instance without using hotplug",
+                            inst.name
+                        )));
+                    }
+                    disks.remove(idx);
+                    if disks.is_empty() {
+                        template = DiskTemplate::Diskless;
+                    }
+                }
+                Action::Modify => {
+                    let idx = devices::existing_index(Kind::Disk, &m.ident, ids())?;
+                    if let Some(name) = &p.name {
+                        disks[idx].1 = name.clone();
+                    }
+                }
+            }
+        }
+        if disks.len() > devices::MAX_DISKS {
+            return Err(wrong_state(format!(
+                "Instance has too many disks ({}), cannot add more",
+                disks.len()
+            )));
+        }
+        devices::check_names(
+            Kind::Disk,
+            disks.iter().map(|(u, n, _)| (u.as_str(), n.as_deref())),
+        )?;
+        Ok((disks.iter().map(|d| d.2).collect(), template))
+    }
+
+    /// The template of a disk added to `inst` (whose disks are of
+    /// `template` so far), checked.
+    fn added_template(
+        &self,
+        cfg: &ConfigData,
+        inst: &Instance,
+        template: DiskTemplate,
+        p: &DiskParams,
+    ) -> Result<DiskTemplate, Error> {
+        let t = match (template, p.template) {
+            (DiskTemplate::Diskless, None) => {
+                return Err(inval("Must specify disk type on diskless instance"))
+            }
+            (DiskTemplate::Diskless, Some(DiskTemplate::Drbd)) => {
+                return Err(inval(
+                    "A diskless instance cannot get a drbd disk: it has no secondary node; \
+                     add a plain disk and convert it with 'gnt-instance modify -t drbd -n NODE'",
+                ))
+            }
+            (DiskTemplate::Diskless, Some(t)) => t,
+            (t, Some(other)) if other != t => {
+                return Err(inval(format!(
+                    "Instance has '{t}' disks; disks of another template ('{other}') are not \
+                     supported by ganeti-rs"
+                )))
+            }
+            (t, _) => t,
+        };
+        if !ADDABLE.contains(&t) {
+            return Err(inval(format!(
+                "Disks of template '{t}' cannot be added by ganeti-rs"
+            )));
+        }
+        if !cfg.cluster.enabled_disk_templates.contains(&t.to_string()) {
+            return Err(inval(format!(
+                "Cannot create a disk of template '{t}', as it is not enabled in the cluster. \
+                 Enabled disk templates are: {}.",
+                cfg.cluster.enabled_disk_templates.join(",")
+            )));
+        }
+        if t == DiskTemplate::Plain && cfg.cluster.volume_group().is_none() {
+            return Err(inval(
+                "The cluster has no volume group for plain disks; set one with \
+                 'gnt-cluster modify --vg-name'",
+            ));
+        }
+        if p.vg.is_some() || p.metavg.is_some() {
+            let allowed = match t {
+                DiskTemplate::Drbd => true,
+                DiskTemplate::Plain => p.metavg.is_none(),
+                _ => false,
+            };
+            if !allowed {
+                return Err(inval(format!(
+                    "Disk parameter '{}' is not supported by ganeti-rs for the '{t}' template",
+                    if p.metavg.is_some() { "metavg" } else { "vg" }
+                )));
+            }
+        }
+        if t == DiskTemplate::Drbd && inst.secondary_nodes().is_empty() {
+            return Err(Error::programmer(format!(
+                "drbd instance {} has no secondary node",
+                inst.name
+            )));
+        }
+        Ok(t)
+    }
+
+    /// Checks the NIC changes against the instance, on a copy; returns
+    /// the number of NICs after them.
+    fn check_nic_mods(&self, cfg: &ConfigData, inst: &Instance) -> Result<usize, Error> {
+        if self.nic_mods.is_empty() {
+            return Ok(inst.nics.len());
+        }
+        apply_nic_mods(cfg, inst, &self.nic_mods, None).map(|n| n.len())
+    }
+
+    /// `--disk add`: makes the disk on the instance's nodes (the
+    /// secondary's copy first), then records it; removed again if a step
+    /// before the record fails.
+    async fn add_disk(
+        &self,
+        ctx: &Ctx,
+        m: &Mod,
+        p: &DiskParams,
+        result: &mut Vec<Value>,
+    ) -> Result<(), Error> {
+        let mut inst = get_instance(ctx, &self.uuid)?;
+        let (idx, template) = {
+            let cfg = ctx.config().read();
+            let idx = devices::add_index(Kind::Disk, &m.ident, inst.disks.len())?;
+            (
+                idx,
+                self.added_template(&cfg, &inst, inst.disk_template, p)?,
+            )
+        };
+        let pnode = get_node(ctx, &inst.primary_node)?;
+        let snodes = if template == DiskTemplate::Drbd {
+            inst.secondary_nodes()
+                .iter()
+                .map(|u| get_node(ctx, u))
+                .collect::<Result<Vec<_>, _>>()?
+        } else {
+            Vec::new()
+        };
+        let mut undo = Undo::new(ctx);
+        let port = if template == DiskTemplate::Drbd {
+            let p = ctx.config().allocate_port().map_err(Error::Config)?;
+            undo.push(
+                format!("give back replication port {p}"),
+                release_ports(ctx, vec![p]),
+            );
+            p
+        } else {
+            0
+        };
+        let mut nodes = vec![pnode.uuid.clone()];
+        nodes.extend(snodes.iter().map(|n| n.uuid.clone()));
+        let file_dir = inst.disks.iter().find_map(|d| file_subdir(ctx, d));
+        let disk = new_disk(
+            &ctx.config().read(),
+            NewDisk {
+                template,
+                instance: &inst.name,
+                index: idx,
+                size: p.size.unwrap_or_default(),
+                mode: p.mode.unwrap_or_default(),
+                name: p.name.clone().flatten(),
+                spindles: None,
+                vg: p.vg.as_deref(),
+                metavg: p.metavg.as_deref().or(p.vg.as_deref()),
+                nodes: &nodes,
+                port,
+                file_driver: None,
+                file_subdir: file_dir.as_deref(),
+                now: timestamp(),
+            },
+        );
+        let spec = disk_spec(&ctx.config().read(), &disk, idx);
+        let spec = match spec {
+            Ok(s) => s,
+            Err(e) => return Err(undo.unwind(e).await),
+        };
+        for node in snodes.iter().chain(std::iter::once(&pnode)) {
+            if let Err(e) = check_vg_space(ctx, node, std::slice::from_ref(&disk)).await {
+                return Err(undo.unwind(e).await);
+            }
+        }
+        let order = snodes
+            .iter()
+            .map(|n| (n, false))
+            .chain(std::iter::once((&pnode, true)));
+        for (node, on_primary) in order {
+            let req = api::BlockdevCreate {
+                instance_name: inst.name.clone(),
+                disk: spec.clone(),
+                size: None,
+                on_primary,
+            };
+            if let Err(e) = ctx.rpc().call(node, &req).await {
+                let err = rpc_error(
+                    &format!("Can't create block device {idx} on node {}", node.name),
+                    e,
+                );
+                return Err(undo.unwind(err).await);
+            }
+            undo.push(
+                format!("remove disk {idx} on node {}", node.name),
+                remove_disk(ctx, inst.name.clone(), node.clone(), spec.clone()),
+            );
+        }
+        let (size, mode) = (disk.size, disk.mode);
+        inst.disks.insert(idx, disk);
+        renumber(&mut inst.disks);
+        inst.disk_template = template;
+        let mut ch = Changes::new();
+        ch.instance(inst.clone());
+        if let Err(e) = ctx.commit(ch) {
+            return Err(undo.unwind(e).await);
+        }
+        undo.done();
+        result.push(json!([
+            format!("disk/{idx}"),
+            format!("add:size={size},mode={}", mode.as_str())
+        ]));
+        if template == DiskTemplate::Drbd {
+            if self.op.wait_for_sync {
+                wait_for_sync(
+                    ctx,
+                    &inst.name,
+                    &pnode,
+                    &snodes,
+                    std::slice::from_ref(&spec),
+                )
+                .await
+                .map_err(|e| {
+                    Error::exec(format!(
+                        "Failed to sync disks of {}: {}",
+                        inst.name,
+                        objects::error_chain(&e)
+                    ))
+                })?;
+            }
+            // The new disk is active now; deactivated again if the
+            // instance's disks are meant to be inactive.
+            if !inst.disks_active {
+                for node in snodes.iter().chain(std::iter::once(&pnode)) {
+                    shutdown_disks(ctx, &inst.name, node, std::slice::from_ref(&spec)).await;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// `--disk remove`: takes the disk out of the configuration, then off
+    /// its nodes (primary first: it stops replicating). Returns what could
+    /// not be removed from a node, to be removed by hand.
+    async fn remove_disk(
+        &self,
+        ctx: &Ctx,
+        m: &Mod,
+        result: &mut Vec<Value>,
+    ) -> Result<Vec<String>, Error> {
+        let mut inst = get_instance(ctx, &self.uuid)?;
+        let idx = devices::existing_index(
+            Kind::Disk,
+            &m.ident,
+            inst.disks
+                .iter()
+                .map(|d| (d.uuid.as_str(), d.name.as_deref())),
+        )?;
+        let pnode = get_node(ctx, &inst.primary_node)?;
+        if is_running(ctx, &inst, &pnode).await? {
+            return Err(wrong_state(format!(
+                "Instance {} is running, can't remove volume from a running instance without \
+                 using hotplug",
+                inst.name
+            )));
+        }
+        let spec = disk_spec(&ctx.config().read(), &inst.disks[idx], idx)?;
+        let disk = inst.disks.remove(idx);
+        renumber(&mut inst.disks);
+        if inst.disks.is_empty() {
+            inst.disk_template = DiskTemplate::Diskless;
+        }
+        let mut ch = Changes::new();
+        ch.instance(inst.clone());
+        ctx.commit(ch)?;
+        result.push(json!([format!("disk/{idx}"), "remove"]));
+        let mut nodes = vec![pnode];
+        for u in &disk.nodes {
+            if *u != inst.primary_node {
+                nodes.push(get_node(ctx, u)?);
+            }
+        }
+        let mut leftovers = Vec::new();
+        for node in &nodes {
+            if let Err(e) = remove_disk(ctx, inst.name.clone(), node.clone(), spec.clone()).await {
+                let msg = format!(
+                    "Disk {idx} of instance {} left the configuration, but could not be removed \
+                     from node {}: {e}; remove it by hand on node {}",
+                    inst.name, node.name, node.name
+                );
+                ctx.log_warning(&msg);
+                leftovers.push(msg);
+            }
+        }
+        if let Some(port) = drbd_port(&disk) {
+            release_ports(ctx, vec![port])
+                .await
+                .map_err(|e| Error::exec(format!("Cannot give back port {port}: {e}")))?;
+        }
+        Ok(leftovers)
+    }
+
+    /// `--disk N:mode=...,name=...`: the configuration only.
+    fn modify_disk(
+        &self,
+        ctx: &Ctx,
+        m: &Mod,
+        p: &DiskParams,
+        result: &mut Vec<Value>,
+    ) -> Result<(), Error> {
+        let mut inst = get_instance(ctx, &self.uuid)?;
+        let idx = devices::existing_index(
+            Kind::Disk,
+            &m.ident,
+            inst.disks
+                .iter()
+                .map(|d| (d.uuid.as_str(), d.name.as_deref())),
+        )?;
+        let disk = &mut inst.disks[idx];
+        if let Some(mode) = p.mode {
+            disk.mode = mode;
+            result.push(json!([format!("disk.mode/{idx}"), mode.as_str()]));
+        }
+        if let Some(name) = &p.name {
+            disk.name = name.clone();
+            result.push(json!([format!("disk.name/{idx}"), name]));
+        }
+        disk.serial_no += 1;
+        let mut ch = Changes::new();
+        ch.instance(inst);
+        ctx.commit(ch)?;
+        Ok(())
+    }
+}
+
+/// The directory below the file storage directory that an instance's
+/// file disk `d` lives in (`--file-storage-dir` at create), if any: new
+/// file disks go beside it.
+fn file_subdir(ctx: &Ctx, d: &Disk) -> Option<String> {
+    if !matches!(d.dev_type, DiskTemplate::File | DiskTemplate::SharedFile) {
+        return None;
+    }
+    let path = d.logical_id.get(1)?.as_str()?;
+    let base = crate::lu::instance_storage::file_storage_dir(&ctx.config().read(), d.dev_type);
+    let rest = path.strip_prefix(&base)?.trim_start_matches('/');
+    // `<subdir>/<instance>/<file>`: what lies before the instance's dir.
+    let mut parts: Vec<&str> = rest.split('/').collect();
+    parts.truncate(parts.len().saturating_sub(2));
+    (!parts.is_empty()).then(|| parts.join("/"))
 }
 
 impl SetParams {
