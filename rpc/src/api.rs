@@ -576,6 +576,24 @@ impl Call for BlockdevGrow {
     type Response = ();
 }
 
+/// Copies the data of disk `src` into disk `dst`, both on this node (the
+/// instance's primary): Ganeti's `blockdev_convert`, for disk template
+/// conversions. `dst` must be created (a `drbd` one assembled as primary,
+/// so that the copy reaches its peer) and as large as `src`; `src` must
+/// not be in use (a `drbd` source is read from its data volume).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BlockdevConvert {
+    pub instance_name: String,
+    pub src: DiskSpec,
+    pub dst: DiskSpec,
+}
+call!(
+    BlockdevConvert,
+    "blockdev_convert",
+    (),
+    timeouts::FOUR_HOURS
+);
+
 /// Path and size of disks (`None` for a disk missing on this node).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BlockdevInfo {
@@ -1039,6 +1057,7 @@ pub const CALLS: &[&str] = &[
     BlockdevAssemble::NAME,
     BlockdevShutdown::NAME,
     BlockdevGrow::NAME,
+    BlockdevConvert::NAME,
     BlockdevInfo::NAME,
     BlockdevFind::NAME,
     BlockdevGetMirrorStatus::NAME,

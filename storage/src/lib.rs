@@ -7,6 +7,7 @@
 //! keeps its disks) and gets a device to act on.
 
 pub mod context;
+pub mod convert;
 pub mod dirs;
 pub mod drbd;
 pub mod error;

@@ -531,3 +531,88 @@ fn disks_and_nics_are_added_to_and_removed_from_a_drbd_instance() {
     }
     assert_eq!(storage_daemons(&vc), Vec::<String>::new());
 }
+
+/// Bytes at `offset` of the file at `path`.
+fn read_at(path: &str, offset: u64, len: usize) -> Vec<u8> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut f = std::fs::File::open(path).unwrap();
+    f.seek(SeekFrom::Start(offset)).unwrap();
+    let mut buf = vec![0u8; len];
+    f.read_exact(&mut buf).unwrap();
+    buf
+}
+
+/// `gnt-instance modify -t drbd -n NODE` and back with `-t file`: the data
+/// written into the file disk is on both nodes' copies after the first
+/// conversion and in the new file after the second; each old disk is gone,
+/// and the instance starts after each.
+#[test]
+fn template_conversion_file_to_drbd_and_back_keeps_the_data() {
+    let vc = VCluster::up("0.70", 2);
+    vc.ok(
+        "gnt-cluster",
+        &[
+            "modify",
+            "--enabled-disk-templates=file,drbd,diskless",
+            "--ipolicy-disk-templates=file,drbd,diskless",
+        ],
+    );
+    vc.add_instance("node1", "c1", &["-t", "file", "--disk", "0:size=32M"]);
+    let err = vc.fails(
+        "gnt-instance",
+        &["modify", "-t", "drbd", "-n", "node2", "c1"],
+    );
+    assert!(err.contains("cannot change disk template"), "{err}");
+    vc.ok("gnt-instance", &["shutdown", "c1"]);
+    let file_disks = |k: usize| -> Vec<String> {
+        files_below(&vc.root(k).join("srv/ganeti/file-storage"))
+            .into_iter()
+            .filter(|f| f.contains("/c1/") && f.ends_with(".disk0"))
+            .collect()
+    };
+    let old = file_disks(1);
+    assert_eq!(old.len(), 1, "{old:?}");
+    let marker = b"ganeti-rs conversion marker";
+    {
+        use std::io::{Seek, SeekFrom, Write};
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&old[0])
+            .unwrap();
+        f.write_all(marker).unwrap();
+        f.seek(SeekFrom::Start(20 << 20)).unwrap();
+        f.write_all(marker).unwrap();
+    }
+
+    let out = vc.ok(
+        "gnt-instance",
+        &["modify", "-t", "drbd", "-n", "node2", "c1"],
+    );
+    assert!(out.contains("disk_template -> drbd"), "{out}");
+    assert_eq!(file_disks(1), Vec::<String>::new(), "the old file is gone");
+    for k in [1, 2] {
+        let data = data_files(&vc, k, "c1");
+        assert_eq!(data.len(), 1, "node{k}: {data:?}");
+        assert_eq!(read_at(&data[0], 0, marker.len()), marker, "node{k}");
+        assert_eq!(read_at(&data[0], 20 << 20, marker.len()), marker, "node{k}");
+    }
+    assert_eq!(
+        vc.list("gnt-instance", "disk_template,snodes", &["c1"]),
+        vec![vec!["drbd", "node2"]]
+    );
+    vc.ok("gnt-instance", &["startup", "c1"]);
+    vc.ok("gnt-instance", &["shutdown", "c1"]);
+
+    let out = vc.ok("gnt-instance", &["modify", "-t", "file", "c1"]);
+    assert!(out.contains("disk_template -> file"), "{out}");
+    for k in [1, 2] {
+        assert_eq!(data_files(&vc, k, "c1"), Vec::<String>::new(), "node{k}");
+    }
+    let new = file_disks(1);
+    assert_eq!(new.len(), 1, "{new:?}");
+    assert_eq!(read_at(&new[0], 20 << 20, marker.len()), marker);
+    assert_eq!(storage_daemons(&vc), Vec::<String>::new());
+    vc.ok("gnt-instance", &["startup", "c1"]);
+    vc.ok("gnt-instance", &["remove", "-f", "c1"]);
+    assert_eq!(file_disks(1), Vec::<String>::new());
+}

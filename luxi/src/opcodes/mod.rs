@@ -649,6 +649,20 @@ pub struct InstanceSetParams {
     pub nics: Vec<Value>,
     #[serde(default)]
     pub disks: Vec<Value>,
+    /// Converts the instance's disks to this template.
+    #[serde(default)]
+    pub disk_template: Option<String>,
+    /// The secondary node of a conversion to a mirrored template.
+    #[serde(default)]
+    pub remote_node: Option<String>,
+    #[serde(default)]
+    pub remote_node_uuid: Option<String>,
+    /// File disks made by a conversion: their driver and their directory
+    /// below the file storage directory.
+    #[serde(default)]
+    pub file_driver: Option<String>,
+    #[serde(default)]
+    pub file_storage_dir: Option<String>,
 }
 
 /// `OP_INSTANCE_REINSTALL`.

@@ -159,6 +159,26 @@ pub async fn remove_disk(
         .map_err(|e| objects::error_chain(&e))
 }
 
+/// The node's view of every disk of `inst`, and its nodes (primary
+/// first).
+pub fn disks_and_nodes(
+    cfg: &ConfigData,
+    inst: &objects::Instance,
+) -> Result<(Vec<api::DiskSpec>, Vec<objects::Node>), Error> {
+    let specs = inst
+        .disks
+        .iter()
+        .enumerate()
+        .map(|(i, d)| disk_spec(cfg, d, i))
+        .collect::<Result<Vec<_>, _>>()?;
+    let nodes = inst
+        .all_nodes()
+        .iter()
+        .filter_map(|u| cfg.nodes.get(u).cloned())
+        .collect();
+    Ok((specs, nodes))
+}
+
 /// Disk templates whose disks can grow (Ganeti's `DTS_GROWABLE`, less
 /// those ganeti-rs does not have).
 const GROWABLE: &[DiskTemplate] = &[
@@ -537,21 +557,7 @@ impl LogicalUnit for DeactivateDisks {
                     inst.name
                 )));
             }
-            let (specs, nodes) = {
-                let cfg = ctx.config().read();
-                let specs = inst
-                    .disks
-                    .iter()
-                    .enumerate()
-                    .map(|(i, d)| disk_spec(&cfg, d, i))
-                    .collect::<Result<Vec<_>, _>>()?;
-                let nodes: Vec<objects::Node> = inst
-                    .all_nodes()
-                    .iter()
-                    .filter_map(|u| cfg.nodes.get(u).cloned())
-                    .collect();
-                (specs, nodes)
-            };
+            let (specs, nodes) = disks_and_nodes(&ctx.config().read(), &inst)?;
             // The primary first: its guest-facing side goes before the
             // copies it replicates to.
             for node in nodes.iter().filter(|n| !n.offline) {
@@ -736,6 +742,57 @@ pub fn new_disk(cfg: &ConfigData, d: NewDisk<'_>) -> Disk {
     }
 }
 
+/// The disk templates whose disks ganeti-rs makes (at create, `--disk
+/// add` and conversion).
+pub const CREATABLE: &[DiskTemplate] = &[
+    DiskTemplate::File,
+    DiskTemplate::SharedFile,
+    DiskTemplate::Plain,
+    DiskTemplate::Drbd,
+];
+
+/// Makes the disks `specs` of instance `instance` on its nodes: the
+/// secondaries' copies first, then the primary's, as Ganeti does. Each
+/// disk made is recorded in `undo` for removal; the caller unwinds it on
+/// failure.
+pub async fn create_disks<'a>(
+    ctx: &'a Ctx,
+    undo: &mut crate::lu::undo::Undo<'a>,
+    instance: &str,
+    pnode: &objects::Node,
+    snodes: &[objects::Node],
+    specs: &[api::DiskSpec],
+) -> Result<(), Error> {
+    let order = snodes
+        .iter()
+        .map(|n| (n, false))
+        .chain(std::iter::once((pnode, true)));
+    for (node, on_primary) in order {
+        for spec in specs {
+            let req = api::BlockdevCreate {
+                instance_name: instance.to_string(),
+                disk: spec.clone(),
+                size: None,
+                on_primary,
+            };
+            if let Err(e) = ctx.rpc().call(node, &req).await {
+                return Err(rpc_error(
+                    &format!(
+                        "Can't create block device {} on node {}",
+                        spec.index, node.name
+                    ),
+                    e,
+                ));
+            }
+            undo.push(
+                format!("remove disk {} on node {}", spec.index, node.name),
+                remove_disk(ctx, instance.to_string(), node.clone(), spec.clone()),
+            );
+        }
+    }
+    Ok(())
+}
+
 /// The replication port of a `drbd` disk.
 pub fn drbd_port(disk: &Disk) -> Option<u16> {
     if disk.dev_type != DiskTemplate::Drbd {
@@ -745,6 +802,25 @@ pub fn drbd_port(disk: &Disk) -> Option<u16> {
         .get(2)
         .and_then(Value::as_u64)
         .and_then(|p| u16::try_from(p).ok())
+}
+
+/// Takes `count` replication ports from the cluster's pool, each recorded
+/// in `undo` to be given back.
+pub fn allocate_ports<'a>(
+    ctx: &'a Ctx,
+    undo: &mut crate::lu::undo::Undo<'a>,
+    count: usize,
+) -> Result<Vec<u16>, Error> {
+    let mut ports = Vec::new();
+    for _ in 0..count {
+        let p = ctx.config().allocate_port().map_err(Error::Config)?;
+        ports.push(p);
+        undo.push(
+            format!("give back replication port {p}"),
+            release_ports(ctx, vec![p]),
+        );
+    }
+    Ok(ports)
 }
 
 /// Gives replication ports back (an undo step, and after a removal).

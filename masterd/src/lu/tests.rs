@@ -1008,3 +1008,112 @@ async fn nics_are_added_changed_and_removed_with_ganetis_change_descriptions() {
     assert_eq!(nics().len(), 1);
     assert_eq!(nics()[0].name.as_deref(), Some("eth1"));
 }
+
+#[tokio::test]
+async fn template_conversions_fail_cleanly_at_every_call() {
+    let to_drbd = modify(json!({"disk_template": "drbd", "remote_node": "node2"}));
+    let n = fails_cleanly_at_every_call(|| stopped("file"), to_drbd.clone()).await;
+    assert!(n >= 5, "the conversion made {n} calls");
+    fails_cleanly_at_every_call(|| stopped("drbd"), modify(json!({"disk_template": "file"}))).await;
+    fails_cleanly_at_every_call(
+        || stopped("file"),
+        modify(json!({"disk_template": "sharedfile"})),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_conversion_to_drbd_copies_on_the_primary_and_leaves_only_the_new_disks() {
+    let e = stopped("file").await;
+    let old = disks_of(&e);
+    let before = e.nodes.call_count();
+    let (status, result) = e
+        .run(modify(
+            json!({"disk_template": "drbd", "remote_node": "node2"}),
+        ))
+        .await;
+    assert_eq!(status, "success", "{result}");
+    assert_eq!(result, json!([["disk_template", "drbd"]]));
+    let calls = e.nodes.calls()[before..].to_vec();
+    assert!(
+        calls.contains(&"node1:blockdev_convert".to_string()),
+        "{calls:?}"
+    );
+    let new = disks_of(&e);
+    assert_eq!(new.len(), 1);
+    assert_ne!(new[0].2, old[0].2, "a new disk");
+    assert_eq!(new[0].1, old[0].1, "of the same size");
+    let state = e.on_nodes();
+    assert_eq!(state["node1"].disks.keys().collect::<Vec<_>>(), [&new[0].2]);
+    assert_eq!(state["node2"].disks.keys().collect::<Vec<_>>(), [&new[0].2]);
+    let cfg = e.master.config.read();
+    let inst = cfg.instance_by_name("inst1").unwrap();
+    assert_eq!(inst.disk_template, objects::DiskTemplate::Drbd);
+    assert_eq!(inst.secondary_nodes(), ["n2"]);
+}
+
+#[tokio::test]
+async fn conversions_refuse_what_ganeti_refuses() {
+    let e = with_instance("file").await;
+    let refused = |r: (String, Value), what: &str| {
+        assert_eq!(r.0, "error", "{}", r.1);
+        assert!(r.1.to_string().contains(what), "{what}: {}", r.1);
+    };
+    refused(
+        e.run(modify(
+            json!({"disk_template": "drbd", "remote_node": "node2"}),
+        ))
+        .await,
+        "is marked to be up, cannot change disk template",
+    );
+    e.must(json!({"OP_ID": "OP_INSTANCE_SHUTDOWN", "instance_name": "inst1"}))
+        .await;
+    refused(
+        e.run(modify(json!({"disk_template": "drbd"}))).await,
+        "needs the new secondary node",
+    );
+    refused(
+        e.run(modify(
+            json!({"disk_template": "drbd", "remote_node": "node1"}),
+        ))
+        .await,
+        "is the same as the primary node",
+    );
+    refused(
+        e.run(modify(json!({"disk_template": "file"}))).await,
+        "Instance already has disk template file",
+    );
+    refused(
+        e.run(modify(json!({"disk_template": "plain"}))).await,
+        "is not enabled for this cluster",
+    );
+    refused(
+        e.run(modify(json!({"disk_template": "diskless"}))).await,
+        "Conversion to the 'diskless' disk template is not supported",
+    );
+    refused(
+        e.run(modify(
+            json!({"disk_template": "drbd", "remote_node": "node2",
+                             "disks": [["add", -1, {"size": 1024}]]}),
+        ))
+        .await,
+        "Disk template conversion and other disk changes not supported at the same time",
+    );
+    refused(
+        e.run(modify(
+            json!({"remote_node": "node2", "beparams": {"vcpus": 2}}),
+        ))
+        .await,
+        "only used by a disk template conversion",
+    );
+    assert_eq!(e.orphans(), Vec::<String>::new());
+    assert_eq!(
+        e.master
+            .config
+            .read()
+            .instance_by_name("inst1")
+            .unwrap()
+            .disk_template,
+        objects::DiskTemplate::File
+    );
+}

@@ -234,6 +234,16 @@ fn answer(
                 disks_of(st, shared, &req.disk).remove(&req.disk.uuid);
                 ok(())
             }
+            "blockdev_convert" => {
+                let req: api::BlockdevConvert = decode(body)?;
+                present(
+                    st,
+                    shared,
+                    &req.instance_name,
+                    &[req.src.clone(), req.dst.clone()],
+                )?;
+                ok(())
+            }
             "blockdev_getmirrorstatus" => {
                 let req: api::BlockdevGetMirrorStatus = decode(body)?;
                 let status: Vec<Option<api::BlockDevStatus>> = req

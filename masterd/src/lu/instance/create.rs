@@ -18,7 +18,7 @@ use crate::config::{new_uuid, timestamp, Changes, ConfigData};
 use crate::locking::{Level, LockRequest, Mode};
 use crate::lu::common::{check_target_node, expand_node, get_node, instance_spec, rpc_error};
 use crate::lu::instance_storage::{
-    check_vg_space, new_disk, release_ports, remove_disk, wait_for_sync, NewDisk,
+    allocate_ports, check_vg_space, create_disks, new_disk, wait_for_sync, NewDisk,
 };
 use crate::lu::ipolicy;
 use crate::lu::undo::Undo;
@@ -400,22 +400,12 @@ impl LogicalUnit for Create {
             // Each mirrored disk replicates on a port of its own, given
             // back if the create fails.
             let mut undo = Undo::new(ctx);
-            let mut ports = Vec::new();
-            if self.template == DiskTemplate::Drbd {
-                for _ in &o.disks {
-                    let port = ctx.config().allocate_port().map_err(Error::Config);
-                    match port {
-                        Ok(p) => {
-                            ports.push(p);
-                            undo.push(
-                                format!("give back replication port {p}"),
-                                release_ports(ctx, vec![p]),
-                            );
-                        }
-                        Err(e) => return Err(undo.unwind(e).await),
-                    }
-                }
-            }
+            let mirrored = self.template == DiskTemplate::Drbd;
+            let ports = allocate_ports(ctx, &mut undo, if mirrored { o.disks.len() } else { 0 });
+            let ports = match ports {
+                Ok(p) => p,
+                Err(e) => return Err(undo.unwind(e).await),
+            };
             let uuid = new_uuid();
             let (disks, nics) = {
                 let cfg = ctx.config().read();
@@ -515,39 +505,17 @@ impl LogicalUnit for Create {
             // The secondary's copies first, then the primary's, as Ganeti
             // does; each disk made is removed again if a later step fails.
             ctx.feedback("* creating instance disks...");
-            let order = snode
-                .iter()
-                .map(|n| (n, false))
-                .chain(std::iter::once((&pnode, true)));
-            for (node, on_primary) in order {
-                for d in &spec.disks {
-                    let r = ctx
-                        .rpc()
-                        .call(
-                            node,
-                            &api::BlockdevCreate {
-                                instance_name: inst.name.clone(),
-                                disk: d.clone(),
-                                size: None,
-                                on_primary,
-                            },
-                        )
-                        .await;
-                    if let Err(e) = r {
-                        let err = rpc_error(
-                            &format!(
-                                "Can't create block device {} on node {}",
-                                d.index, node.name
-                            ),
-                            e,
-                        );
-                        return Err(undo.unwind(err).await);
-                    }
-                    undo.push(
-                        format!("remove disk {} on node {}", d.index, node.name),
-                        remove_disk(ctx, inst.name.clone(), node.clone(), d.clone()),
-                    );
-                }
+            let made = create_disks(
+                ctx,
+                &mut undo,
+                &inst.name,
+                &pnode,
+                snode.as_slice(),
+                &spec.disks,
+            )
+            .await;
+            if let Err(e) = made {
+                return Err(undo.unwind(e).await);
             }
             // Into the configuration before the OS scripts run, as in
             // Ganeti; taken out again if they fail.

@@ -3,6 +3,7 @@
 //! Failover and migration are in `lu::instance_migration`, disk
 //! helpers in `lu::instance_storage`.
 
+mod convert;
 mod create;
 mod devices;
 mod operation;

@@ -7,28 +7,21 @@ use objects::{AdminState, Disk, DiskTemplate, Hypervisor, Instance, Nic};
 use rpc::api;
 use serde_json::{json, Value};
 
+use super::convert::{self, Conversion};
 use super::devices::{self, Action, DiskParams, Kind, Mod, NicParams};
 use super::*;
 use crate::config::{timestamp, Changes, ConfigData};
-use crate::locking::{LockRequest, Mode};
+use crate::locking::{Level, LockRequest, Mode};
 use crate::lu::common::{
     disk_spec, expand_instance, get_instance, get_node, instance_spec, rpc_error,
 };
 use crate::lu::instance_storage::{
-    check_vg_space, drbd_port, new_disk, release_ports, remove_disk, shutdown_disks, wait_for_sync,
-    NewDisk,
+    allocate_ports, check_vg_space, create_disks, drbd_port, new_disk, release_ports, remove_disk,
+    shutdown_disks, wait_for_sync, NewDisk, CREATABLE,
 };
 use crate::lu::ipolicy;
 use crate::lu::undo::Undo;
 use crate::lu::{inval, noent, wrong_state, Ctx, ExecFuture, LogicalUnit};
-
-/// The disk templates whose disks `--disk add` can make.
-const ADDABLE: &[DiskTemplate] = &[
-    DiskTemplate::File,
-    DiskTemplate::SharedFile,
-    DiskTemplate::Plain,
-    DiskTemplate::Drbd,
-];
 
 /// `OP_INSTANCE_SET_PARAMS`.
 pub struct SetParams {
@@ -36,6 +29,8 @@ pub struct SetParams {
     uuid: String,
     disk_mods: Vec<(Mod, DiskParams)>,
     nic_mods: Vec<(Mod, NicParams)>,
+    /// `-t TEMPLATE`: the disk template conversion asked for.
+    conversion: Option<Conversion>,
 }
 
 impl SetParams {
@@ -45,6 +40,7 @@ impl SetParams {
             uuid: String::new(),
             disk_mods: Vec::new(),
             nic_mods: Vec::new(),
+            conversion: None,
         }
     }
 }
@@ -64,6 +60,7 @@ impl LogicalUnit for SetParams {
             && o.offline.is_none()
             && o.nics.is_empty()
             && o.disks.is_empty()
+            && o.disk_template.is_none()
         {
             return Err(inval("No changes submitted"));
         }
@@ -75,6 +72,22 @@ impl LogicalUnit for SetParams {
             .into_iter()
             .map(|m| devices::nic_params(m.action, &m.params).map(|p| (m, p)))
             .collect::<Result<_, _>>()?;
+        if let Some(t) = &o.disk_template {
+            let target = convert::target(t, !o.disks.is_empty())?;
+            self.conversion = Some(Conversion {
+                target,
+                snode: None,
+                file_driver: o.file_driver.clone(),
+                file_subdir: o.file_storage_dir.clone(),
+                wait_for_sync: o.wait_for_sync,
+            });
+        } else if o.remote_node.is_some() || o.file_driver.is_some() || o.file_storage_dir.is_some()
+        {
+            return Err(inval(
+                "The secondary node, file driver and file storage directory are only used by \
+                 a disk template conversion (disk_template)",
+            ));
+        }
         if o.hotplug && !(o.disks.is_empty() && o.nics.is_empty()) {
             return Err(wrong_state(
                 "Hotplug is not possible: hotplugging disks and NICs is not supported by \
@@ -87,12 +100,26 @@ impl LogicalUnit for SetParams {
 
     fn locks(&mut self, cfg: &ConfigData) -> Result<LockRequest, Error> {
         self.uuid = expand_instance(cfg, &self.op.instance_name)?.uuid.clone();
-        let mode = if self.disk_mods.is_empty() {
+        let mode = if self.disk_mods.is_empty() && self.conversion.is_none() {
             Mode::Shared
         } else {
             Mode::Exclusive
         };
-        Ok(instance_locks(cfg, &self.uuid, mode))
+        let mut nodes = cfg.instances[&self.uuid].all_nodes();
+        if let Some(conv) = &mut self.conversion {
+            let remote = self
+                .op
+                .remote_node_uuid
+                .as_deref()
+                .or(self.op.remote_node.as_deref());
+            conv.snode = convert::secondary(cfg, conv.target, remote)?;
+            nodes.extend(conv.snode.iter().cloned());
+        }
+        Ok(LockRequest::new()
+            .bgl(Mode::Shared)
+            .some(Level::Instance, vec![self.uuid.clone()], Mode::Exclusive)
+            .some(Level::Node, nodes.clone(), mode)
+            .some(Level::NodeRes, nodes, mode))
     }
 
     fn check_prereq(&mut self, cfg: &ConfigData) -> Result<(), Error> {
@@ -117,7 +144,13 @@ impl LogicalUnit for SetParams {
                 )));
             }
         }
-        let (sizes, template) = self.check_disk_mods(cfg, inst)?;
+        if let Some(conv) = &self.conversion {
+            convert::check(cfg, inst, conv)?;
+        }
+        let (sizes, mut template) = self.check_disk_mods(cfg, inst)?;
+        if let Some(conv) = &self.conversion {
+            template = conv.target;
+        }
         let nics = self.check_nic_mods(cfg, inst)?;
         let resized =
             !(self.disk_mods.is_empty() && self.nic_mods.is_empty() && self.op.beparams.is_empty());
@@ -172,6 +205,15 @@ impl LogicalUnit for SetParams {
                     }
                     Action::Modify => self.modify_disk(ctx, &m, &p, &mut result)?,
                 }
+            }
+            if let Some(conv) = &self.conversion {
+                if conv.target != DiskTemplate::Drbd && self.op.remote_node.is_some() {
+                    ctx.log_warning(
+                        "Changing the disk template to a non-mirrored one, the secondary node \
+                         will be ignored",
+                    );
+                }
+                result.push(convert::convert(ctx, &self.uuid, conv).await?);
             }
             let mut inst = get_instance(ctx, &self.uuid)?;
             if !self.nic_mods.is_empty() {
@@ -467,7 +509,7 @@ impl SetParams {
             }
             (t, _) => t,
         };
-        if !ADDABLE.contains(&t) {
+        if !CREATABLE.contains(&t) {
             return Err(inval(format!(
                 "Disks of template '{t}' cannot be added by ganeti-rs"
             )));
@@ -545,16 +587,11 @@ impl SetParams {
             Vec::new()
         };
         let mut undo = Undo::new(ctx);
-        let port = if template == DiskTemplate::Drbd {
-            let p = ctx.config().allocate_port().map_err(Error::Config)?;
-            undo.push(
-                format!("give back replication port {p}"),
-                release_ports(ctx, vec![p]),
-            );
-            p
-        } else {
-            0
-        };
+        let mirrored = template == DiskTemplate::Drbd;
+        let port = allocate_ports(ctx, &mut undo, usize::from(mirrored))?
+            .first()
+            .copied()
+            .unwrap_or_default();
         let mut nodes = vec![pnode.uuid.clone()];
         nodes.extend(snodes.iter().map(|n| n.uuid.clone()));
         let file_dir = inst.disks.iter().find_map(|d| file_subdir(ctx, d));
@@ -587,28 +624,9 @@ impl SetParams {
                 return Err(undo.unwind(e).await);
             }
         }
-        let order = snodes
-            .iter()
-            .map(|n| (n, false))
-            .chain(std::iter::once((&pnode, true)));
-        for (node, on_primary) in order {
-            let req = api::BlockdevCreate {
-                instance_name: inst.name.clone(),
-                disk: spec.clone(),
-                size: None,
-                on_primary,
-            };
-            if let Err(e) = ctx.rpc().call(node, &req).await {
-                let err = rpc_error(
-                    &format!("Can't create block device {idx} on node {}", node.name),
-                    e,
-                );
-                return Err(undo.unwind(err).await);
-            }
-            undo.push(
-                format!("remove disk {idx} on node {}", node.name),
-                remove_disk(ctx, inst.name.clone(), node.clone(), spec.clone()),
-            );
+        let specs = std::slice::from_ref(&spec);
+        if let Err(e) = create_disks(ctx, &mut undo, &inst.name, &pnode, &snodes, specs).await {
+            return Err(undo.unwind(e).await);
         }
         let (size, mode) = (disk.size, disk.mode);
         inst.disks.insert(idx, disk);

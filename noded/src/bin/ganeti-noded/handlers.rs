@@ -589,6 +589,63 @@ pub fn blockdev_grow(s: &State, r: BlockdevGrow) -> CallResult<()> {
         .map_err(st_err)
 }
 
+pub fn blockdev_convert(s: &State, r: BlockdevConvert) -> CallResult<()> {
+    let ctx = s.storage()?;
+    let in_context = |which: &str, d: &DiskSpec| {
+        let which = which.to_string();
+        let index = d.index;
+        let instance = r.instance_name.clone();
+        move |e: StorageError| {
+            let mut err = st_err(e);
+            err.message = format!(
+                "{which} disk {index} of instance '{instance}': {}",
+                err.message
+            );
+            err
+        }
+    };
+    if r.dst.size < r.src.size {
+        return Err(bad(format!(
+            "the new disk ({} MiB) is smaller than the old one ({} MiB)",
+            r.dst.size, r.src.size
+        )));
+    }
+    // The source as it lies on this node: a drbd disk's data volume.
+    let src_path = match r.src.dev_type {
+        DiskTemplate::Drbd => storage::drbd::Volumes::of(&ctx, &r.instance_name, &r.src)
+            .and_then(|v| v.data.assemble()),
+        _ => storage::open(&ctx, &r.instance_name, &r.src).and_then(|d| d.assemble()),
+    }
+    .map_err(in_context("old", &r.src))?
+    .ok_or_else(|| bad(format!("old disk {} has no local path", r.src.index)))?;
+    // A drbd target is written through its storage daemon, which
+    // replicates every write to the peer.
+    let (dst_path, _fuse) = match r.dst.dev_type {
+        DiskTemplate::Drbd => {
+            let fuse = storage::drbd::DrbdDevice::open(&ctx, &r.instance_name, &r.dst)
+                .and_then(|d| d.local_path())
+                .map_err(in_context("new", &r.dst))?;
+            (fuse.path(), Some(fuse))
+        }
+        _ => {
+            let path = storage::open(&ctx, &r.instance_name, &r.dst)
+                .and_then(|d| d.assemble())
+                .map_err(in_context("new", &r.dst))?
+                .ok_or_else(|| bad(format!("new disk {} has no local path", r.dst.index)))?;
+            (path, None)
+        }
+    };
+    let sparse = matches!(
+        r.dst.dev_type,
+        DiskTemplate::File | DiskTemplate::SharedFile
+    );
+    let written = storage::convert::copy_data(&src_path, &dst_path, r.src.size, sparse)
+        .map_err(in_context("new", &r.dst))?;
+    info!(instance = %r.instance_name, disk = r.src.index, from = %r.src.dev_type,
+          to = %r.dst.dev_type, written, "disk data copied");
+    Ok(())
+}
+
 pub fn blockdev_info(s: &State, r: BlockdevInfo) -> CallResult<Vec<Option<DeviceInfo>>> {
     let ctx = s.storage()?;
     r.disks

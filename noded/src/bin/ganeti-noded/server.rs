@@ -230,6 +230,7 @@ async fn dispatch(state: Arc<State>, call: &str, body: Bytes) -> CallResult<serd
         BlockdevAssemble::NAME => run(state, body, h::blockdev_assemble).await,
         BlockdevShutdown::NAME => run(state, body, h::blockdev_shutdown).await,
         BlockdevGrow::NAME => run(state, body, h::blockdev_grow).await,
+        BlockdevConvert::NAME => run(state, body, h::blockdev_convert).await,
         BlockdevInfo::NAME => run(state, body, h::blockdev_info).await,
         BlockdevFind::NAME => run(state, body, h::blockdev_find).await,
         BlockdevGetMirrorStatus::NAME => run(state, body, h::blockdev_getmirrorstatus).await,
