@@ -594,6 +594,37 @@ call!(
     timeouts::FOUR_HOURS
 );
 
+/// Starts serving disk `disk` read-only to the other node of `link` (over
+/// NBD with mutual TLS, on this node's end of the link), for
+/// [`DiskImport`] there (`gnt-instance move`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DiskExportStart {
+    pub instance_name: String,
+    pub disk: DiskSpec,
+    pub link: DrbdLink,
+}
+call!(DiskExportStart, "disk_export_start", (), timeouts::NORMAL);
+
+/// Stops serving the disk with UUID `disk` (see [`DiskExportStart`]);
+/// nothing to do when it is not served.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DiskExportStop {
+    pub disk: String,
+}
+call!(DiskExportStop, "disk_export_stop", (), timeouts::NORMAL);
+
+/// Copies the disk with UUID `source`, served by the other node of `link`
+/// ([`DiskExportStart`]), into disk `disk` of this node (created, as
+/// large).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DiskImport {
+    pub instance_name: String,
+    pub disk: DiskSpec,
+    pub link: DrbdLink,
+    pub source: String,
+}
+call!(DiskImport, "disk_import", (), timeouts::FOUR_HOURS);
+
 /// Path and size of disks (`None` for a disk missing on this node).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BlockdevInfo {
@@ -1058,6 +1089,9 @@ pub const CALLS: &[&str] = &[
     BlockdevShutdown::NAME,
     BlockdevGrow::NAME,
     BlockdevConvert::NAME,
+    DiskExportStart::NAME,
+    DiskExportStop::NAME,
+    DiskImport::NAME,
     BlockdevInfo::NAME,
     BlockdevFind::NAME,
     BlockdevGetMirrorStatus::NAME,

@@ -95,6 +95,10 @@ pub enum StorageError {
         reason: String,
     },
 
+    /// Copying a disk between nodes failed.
+    #[error("copy of disk '{disk}' between nodes: {reason}")]
+    Transfer { disk: String, reason: String },
+
     /// The peer of a `drbd` disk cannot be reached or refused.
     #[error("drbd disk '{disk}': peer {peer}: {reason}")]
     Peer {

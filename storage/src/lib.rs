@@ -17,6 +17,7 @@ pub mod qmp;
 pub mod space;
 #[cfg(feature = "testing")]
 pub mod testing;
+pub mod transfer;
 
 use std::path::PathBuf;
 

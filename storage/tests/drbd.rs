@@ -449,3 +449,43 @@ fn a_node_outside_the_link_or_a_bad_link_is_refused() {
     assert!(err.to_string().contains("does not exist"), "{err}");
     assert_nothing_left(&a, &disk);
 }
+
+/// `gnt-instance move`'s copy: node1 serves a file disk read-only over
+/// NBD with TLS to node2, which copies it into its own disk; once the
+/// export stops, nothing is served and a copy fails saying from where.
+#[test]
+fn a_disk_is_copied_to_another_node_over_tls() {
+    let (a, b) = two_nodes();
+    let mut disk = drbd_disk(&a, &b, 8);
+    let link = disk.drbd.take().unwrap();
+    disk.dev_type = DiskTemplate::File;
+    for n in [&a, &b] {
+        storage::open(&n.ctx, "inst1", &disk)
+            .unwrap()
+            .create(8)
+            .unwrap();
+    }
+    let path = |n: &Node| {
+        n.ctx
+            .file_storage_dir()
+            .join("inst1")
+            .join(format!("{}.file.disk0", disk.uuid))
+    };
+    let data = pattern(7, 8 << 20);
+    write_sync(&path(&a), 0, &data);
+    let from_a = drbd::Link::from_ends(&a.ctx, &disk.uuid, &link).unwrap();
+    let from_b = drbd::Link::from_ends(&b.ctx, &disk.uuid, &link).unwrap();
+    storage::transfer::start_export(&a.ctx, "inst1", &disk, &from_a).unwrap();
+    storage::transfer::import(&b.ctx, "inst1", &disk, &from_b, &disk.uuid).unwrap();
+    assert!(
+        read_at(&path(&b), 0, data.len()) == data,
+        "node2 has node1's data"
+    );
+    storage::transfer::stop_export(&a.ctx, &disk.uuid).unwrap();
+    let name = storage::transfer::export_name(&disk.uuid);
+    assert!(!a.dirs().pid_file(&name).exists());
+    let err = storage::transfer::import(&b.ctx, "inst1", &disk, &from_b, &disk.uuid)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("copying from node node1 failed"), "{err}");
+}

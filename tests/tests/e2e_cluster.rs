@@ -426,3 +426,61 @@ fn hail_places_instances_when_no_node_is_given() {
     assert!(err.contains("iallocator"), "{err}");
     assert_eq!(vc.list("gnt-instance", "name", &[]).len(), 2);
 }
+
+/// `gnt-instance move`: a running file instance is shut down, its disk is
+/// copied to the target node over NBD with TLS (what was written on the
+/// source is there), the source keeps no file, and the instance runs on
+/// the target.
+#[test]
+fn a_file_instance_moves_to_another_node_with_its_data() {
+    let vc = VCluster::up("0.21", 2);
+    vc.add_instance("node1", "mv1", &["-t", "file", "--disk", "0:size=16M"]);
+    let disk_files = |k: usize| -> Vec<String> {
+        let dir = vc.root(k).join("srv/ganeti/file-storage/mv1");
+        std::fs::read_dir(dir)
+            .map(|d| {
+                d.flatten()
+                    .map(|e| e.path().display().to_string())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let files = disk_files(1);
+    assert_eq!(files.len(), 1, "{files:?}");
+    let marker = b"moved with its data";
+    {
+        use std::io::{Seek, SeekFrom, Write};
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&files[0])
+            .unwrap();
+        f.seek(SeekFrom::Start(9 << 20)).unwrap();
+        f.write_all(marker).unwrap();
+        f.sync_all().unwrap();
+    }
+    let err = vc.fails("gnt-instance", &["move", "-f", "-n", "node1", "mv1"]);
+    assert!(err.contains("already on the node node1"), "{err}");
+
+    vc.ok("gnt-instance", &["move", "-f", "-n", "node2", "mv1"]);
+    assert_eq!(disk_files(1), Vec::<String>::new(), "node1 keeps nothing");
+    let moved = disk_files(2);
+    assert_eq!(moved.len(), 1, "{moved:?}");
+    let data = std::fs::read(&moved[0]).unwrap();
+    assert_eq!(data.len(), 16 << 20);
+    assert_eq!(&data[9 << 20..(9 << 20) + marker.len()], marker);
+    assert_eq!(
+        vc.list("gnt-instance", "pnode,status", &["mv1"]),
+        vec![vec!["node2", "running"]]
+    );
+    // Nothing of the copy is left: no export daemon, no runtime file.
+    let run = vc.root(1).join("var/run/ganeti/drbd");
+    let left: Vec<String> = std::fs::read_dir(&run)
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n.contains(".out"))
+                .collect()
+        })
+        .unwrap_or_default();
+    assert_eq!(left, Vec::<String>::new());
+}

@@ -858,6 +858,31 @@ pub struct InstanceFailover {
     pub iallocator: Option<String>,
 }
 
+/// `OP_INSTANCE_MOVE`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct InstanceMove {
+    pub instance_name: String,
+    #[serde(default)]
+    pub instance_uuid: Option<String>,
+    #[serde(default = "default_shutdown_timeout")]
+    pub shutdown_timeout: u64,
+    #[serde(default)]
+    pub ignore_ipolicy: bool,
+    #[serde(default)]
+    pub target_node: Option<String>,
+    #[serde(default)]
+    pub target_node_uuid: Option<String>,
+    /// Only `none`: the copy is not compressed.
+    #[serde(default = "default_compress")]
+    pub compress: String,
+    #[serde(default)]
+    pub ignore_consistency: bool,
+}
+
+fn default_compress() -> String {
+    "none".to_string()
+}
+
 /// `OP_OS_DIAGNOSE`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct OsDiagnose {
@@ -978,6 +1003,7 @@ opcodes! {
     InstanceDeactivateDisks(InstanceDeactivateDisks) = "OP_INSTANCE_DEACTIVATE_DISKS", summary: instance_name;
     InstanceMigrate(InstanceMigrate) = "OP_INSTANCE_MIGRATE", summary: instance_name;
     InstanceFailover(InstanceFailover) = "OP_INSTANCE_FAILOVER", summary: instance_name;
+    InstanceMove(InstanceMove) = "OP_INSTANCE_MOVE", summary: instance_name;
     NodeMigrate(NodeMigrate) = "OP_NODE_MIGRATE", summary: node_name;
     NodeEvacuate(NodeEvacuate) = "OP_NODE_EVACUATE", summary: node_name;
     NodeQueryvols(NodeQueryvols) = "OP_NODE_QUERYVOLS";

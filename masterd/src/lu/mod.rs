@@ -130,6 +130,7 @@ pub fn for_opcode(op: OpCode) -> Box<dyn LogicalUnit> {
         OpCode::InstanceDeactivateDisks(o) => Box::new(instance_storage::DeactivateDisks::new(o)),
         OpCode::InstanceMigrate(o) => Box::new(instance_migration::Migrate::new(o)),
         OpCode::InstanceFailover(o) => Box::new(instance_migration::Failover::new(o)),
+        OpCode::InstanceMove(o) => Box::new(instance::Move::new(o)),
         OpCode::OsDiagnose(o) => Box::new(os::Diagnose::new(o)),
         OpCode::TagsGet(o) => Box::new(tags::Get::new(o)),
         OpCode::TagsSet(o) => Box::new(tags::Change::new(o, true)),

@@ -1117,3 +1117,82 @@ async fn conversions_refuse_what_ganeti_refuses() {
         objects::DiskTemplate::File
     );
 }
+
+fn move_to(node: &str) -> Value {
+    json!({"OP_ID": "OP_INSTANCE_MOVE", "instance_name": "inst1", "target_node": node})
+}
+
+#[tokio::test]
+async fn instance_move_fails_cleanly_at_every_call() {
+    let n = fails_cleanly_at_every_call(|| with_instance("file"), move_to("node2")).await;
+    assert!(n >= 8, "the move made {n} calls");
+    fails_cleanly_at_every_call(|| stopped("file"), move_to("node2")).await;
+}
+
+#[tokio::test]
+async fn a_moved_instance_runs_on_the_target_with_its_disks_only_there() {
+    let e = with_instance("file").await;
+    let before = e.nodes.call_count();
+    e.must(move_to("node2")).await;
+    let calls = e.nodes.calls()[before..].to_vec();
+    let order: Vec<&str> = calls
+        .iter()
+        .map(String::as_str)
+        .filter(|c| {
+            c.contains("instance_shutdown")
+                || c.contains("disk_")
+                || c.contains("blockdev_create")
+                || c.contains("blockdev_remove")
+                || c.contains("instance_start")
+        })
+        .collect();
+    assert_eq!(
+        order,
+        [
+            "node1:instance_shutdown",
+            "node2:blockdev_create",
+            "node1:disk_export_start",
+            "node2:disk_import",
+            "node1:disk_export_stop",
+            "node1:blockdev_remove",
+            "node2:instance_start"
+        ]
+    );
+    let state = e.on_nodes();
+    let disk = disks_of(&e)[0].2.clone();
+    assert!(state["node2"].disks.contains_key(&disk));
+    assert!(
+        !state.contains_key("node1"),
+        "node1 holds nothing: {state:?}"
+    );
+    assert!(state["node2"].running.contains_key("inst1"));
+    let cfg = e.master.config.read();
+    let inst = cfg.instance_by_name("inst1").unwrap();
+    assert_eq!(inst.primary_node, "n2");
+    assert_eq!(inst.disks[0].nodes, ["n2"]);
+    let pool = &cfg.cluster.tcpudp_port_pool;
+    assert!(!pool.is_empty(), "the copy's port went back to the pool");
+}
+
+#[tokio::test]
+async fn instance_move_refuses_what_ganeti_refuses() {
+    let refused = |r: (String, Value), what: &str| {
+        assert_eq!(r.0, "error", "{}", r.1);
+        assert!(r.1.to_string().contains(what), "{what}: {}", r.1);
+    };
+    let e = with_instance("drbd").await;
+    refused(
+        e.run(move_to("node2")).await,
+        "Instance disk 0 has disk type drbd and is not suitable for copying",
+    );
+    let e = with_instance("file").await;
+    refused(
+        e.run(move_to("node1")).await,
+        "Instance inst1 is already on the node node1",
+    );
+    refused(e.run(move_to("node9")).await, "node9");
+    let mut op = move_to("node2");
+    op["compress"] = json!("gzip");
+    refused(e.run(op).await, "Compression 'gzip'");
+    assert_eq!(e.orphans(), Vec::<String>::new());
+}

@@ -244,6 +244,30 @@ fn answer(
                 )?;
                 ok(())
             }
+            "disk_export_start" => {
+                let req: api::DiskExportStart = decode(body)?;
+                present(
+                    st,
+                    shared,
+                    &req.instance_name,
+                    std::slice::from_ref(&req.disk),
+                )?;
+                ok(())
+            }
+            "disk_export_stop" => {
+                let _: api::DiskExportStop = decode(body)?;
+                ok(())
+            }
+            "disk_import" => {
+                let req: api::DiskImport = decode(body)?;
+                present(
+                    st,
+                    shared,
+                    &req.instance_name,
+                    std::slice::from_ref(&req.disk),
+                )?;
+                ok(())
+            }
             "blockdev_getmirrorstatus" => {
                 let req: api::BlockdevGetMirrorStatus = decode(body)?;
                 let status: Vec<Option<api::BlockDevStatus>> = req

@@ -57,7 +57,7 @@ fn qmp_chardev(qmp: &Path) -> String {
 
 /// The block driver for a volume: `host_device` for block devices
 /// (logical volumes), `file` for files.
-fn driver(path: &Path) -> &'static str {
+pub(crate) fn driver(path: &Path) -> &'static str {
     use std::os::unix::fs::FileTypeExt;
     match fs::metadata(path) {
         Ok(m) if m.file_type().is_block_device() => "host_device",

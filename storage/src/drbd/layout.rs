@@ -10,7 +10,7 @@ use crate::error::{Result, StorageError};
 use crate::file::FileDevice;
 use crate::lvm::PlainDevice;
 use crate::{BlockDevice, DiskSpec, DiskTemplate};
-use rpc::storage::DrbdEndpoint;
+use rpc::storage::{DrbdEndpoint, DrbdLink};
 
 /// Size of the meta volume when the disk does not say (Ganeti's
 /// `DRBD_META_SIZE`, MiB).
@@ -109,11 +109,17 @@ impl DrbdDirs {
     /// Creates the directories; refuses socket paths too long for a unix
     /// socket (a deep `GANETI_ROOTDIR`).
     pub fn prepare(&self, disk: &str) -> Result<()> {
+        self.prepare_for(disk, &[self.qmp_socket(disk), self.fuse_qmp_socket(disk)])
+    }
+
+    /// Creates the directories; refuses any of `sockets` (of `disk`) too
+    /// long for a unix socket.
+    pub fn prepare_for(&self, disk: &str, sockets: &[PathBuf]) -> Result<()> {
         for dir in [&self.run, &self.log] {
             std::fs::create_dir_all(dir)
                 .map_err(|e| StorageError::io("create directory", dir, e))?;
         }
-        for sock in [self.qmp_socket(disk), self.fuse_qmp_socket(disk)] {
+        for sock in sockets {
             let len = sock.as_os_str().len();
             if len > MAX_SOCKET_PATH {
                 return Err(StorageError::InvalidDrbd {
@@ -177,14 +183,22 @@ pub struct Link {
 impl Link {
     /// This node's view of `disk`'s link: it must be one of its two nodes.
     pub fn of(ctx: &StorageContext, disk: &DiskSpec) -> Result<Link> {
-        let invalid = |reason: String| StorageError::InvalidDrbd {
-            disk: disk.uuid.clone(),
-            reason,
-        };
         let link = disk
             .drbd
             .as_ref()
-            .ok_or_else(|| invalid("the disk has no replication link (drbd)".into()))?;
+            .ok_or_else(|| StorageError::InvalidDrbd {
+                disk: disk.uuid.clone(),
+                reason: "the disk has no replication link (drbd)".into(),
+            })?;
+        Link::from_ends(ctx, &disk.uuid, link)
+    }
+
+    /// This node's view of `link` (between two nodes, for disk `disk`).
+    pub fn from_ends(ctx: &StorageContext, disk: &str, link: &DrbdLink) -> Result<Link> {
+        let invalid = |reason: String| StorageError::InvalidDrbd {
+            disk: disk.to_string(),
+            reason,
+        };
         let me = ctx
             .node_name()
             .ok_or_else(|| invalid("this node does not know its own name".into()))?;

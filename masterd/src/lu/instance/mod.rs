@@ -6,6 +6,7 @@
 mod convert;
 mod create;
 mod devices;
+mod move_instance;
 mod operation;
 mod query;
 mod remove;
@@ -13,6 +14,7 @@ mod rename;
 mod set_params;
 
 pub use create::Create;
+pub use move_instance::Move;
 pub use operation::{Reboot, Reinstall, Shutdown, Startup};
 pub use query::QueryData;
 pub use remove::Remove;

@@ -646,6 +646,26 @@ pub fn blockdev_convert(s: &State, r: BlockdevConvert) -> CallResult<()> {
     Ok(())
 }
 
+pub fn disk_export_start(s: &State, r: DiskExportStart) -> CallResult<()> {
+    let ctx = s.storage()?;
+    storage::drbd::Link::from_ends(&ctx, &r.disk.uuid, &r.link)
+        .and_then(|link| storage::transfer::start_export(&ctx, &r.instance_name, &r.disk, &link))
+        .map_err(st_err)
+}
+
+pub fn disk_export_stop(s: &State, r: DiskExportStop) -> CallResult<()> {
+    storage::transfer::stop_export(&s.storage()?, &r.disk).map_err(st_err)
+}
+
+pub fn disk_import(s: &State, r: DiskImport) -> CallResult<()> {
+    let ctx = s.storage()?;
+    storage::drbd::Link::from_ends(&ctx, &r.disk.uuid, &r.link)
+        .and_then(|link| {
+            storage::transfer::import(&ctx, &r.instance_name, &r.disk, &link, &r.source)
+        })
+        .map_err(st_err)
+}
+
 pub fn blockdev_info(s: &State, r: BlockdevInfo) -> CallResult<Vec<Option<DeviceInfo>>> {
     let ctx = s.storage()?;
     r.disks
