@@ -7,6 +7,7 @@ pub mod balance;
 pub mod bounds;
 pub mod capacity;
 pub mod cli;
+pub mod cmdline;
 pub mod dedicated;
 pub mod error;
 pub mod gen;

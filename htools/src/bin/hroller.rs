@@ -56,7 +56,8 @@ fn main() -> ExitCode {
 }
 
 fn run() -> Result<()> {
-    let o = Opts::parse();
+    let o: Opts = htools::cmdline::parse("hroller", false);
+    o.data.check_backends()?;
     let (c, _) = o.data.load().context("failed to load data, aborting")?;
     let masters: Vec<&str> = c
         .nodes

@@ -185,13 +185,14 @@ fn fail_name(f: FailMode) -> &'static str {
 }
 
 fn run() -> Result<()> {
-    let o = Opts::parse();
+    let o: Opts = htools::cmdline::parse("hspace", false);
     let verbose = 1 + o.verbose as i32 - o.quiet as i32;
     let machine = match o.machine_readable.as_deref() {
         None | Some("no") => false,
         Some("yes") => true,
         Some(x) => bail!("Invalid machine-readable value '{x}', expected yes or no"),
     };
+    o.data.check_backends()?;
     let (c, warnings) = o.data.load().context("failed to load data, aborting")?;
     if verbose != 0 && !warnings.is_empty() {
         eprintln!("Warning: cluster has inconsistent data:");
