@@ -155,7 +155,7 @@ pub fn parse_util_file(path: &str) -> Result<Vec<(String, DynUtil)>> {
             v.parse().map_err(|_| {
                 Error::parse(
                     format!("utilisation of {}", f[0]),
-                    format!("bad value '{v}'"),
+                    format!("cannot parse string '{v}'"),
                 )
             })
         };
