@@ -163,7 +163,7 @@ fn run() -> Result<()> {
         eprintln!();
     }
     save(&o.save, "original", "before hsqueeze run", &c)?;
-    let std = c.ipolicy.std.clone();
+    let std = c.ipolicy.std;
     let target = squeeze::spec_instance("targetInstance", o.target_resources, &std);
     let min = squeeze::spec_instance("targetInstance", o.minimal_resources, &std);
     if verbose > 1 {
