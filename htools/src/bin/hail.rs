@@ -315,6 +315,7 @@ fn run() -> Result<()> {
         no_capacity_checks: o.no_capacity_checks,
         restrict_to_nodes: o.restrict.clone(),
         exact_singles: true,
+        ..Default::default()
     };
     let dedicated_alloc = dedicated::request_target(&kind)
         .map(|g| dedicated::is_dedicated(&c, g.as_deref()))
