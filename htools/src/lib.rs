@@ -18,6 +18,7 @@ pub mod moves;
 pub mod nodeops;
 pub mod output;
 pub mod reboot;
+pub mod repair;
 pub mod squeeze;
 pub mod types;
 

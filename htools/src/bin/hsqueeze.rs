@@ -85,6 +85,19 @@ fn names(c: &Cluster, nodes: &[usize]) -> Vec<String> {
     nodes.iter().map(|&n| c.nodes[n].name.clone()).collect()
 }
 
+/// Groups the moves into job sets as Ganeti's hsqueeze does: from the
+/// last move back to the first (so the sets break where the later moves
+/// conflict), each set and the sets in the order of the moves.
+fn split_from_last(mut jobs: Vec<MoveJob>) -> Vec<Vec<MoveJob>> {
+    jobs.reverse();
+    let mut sets = split_jobs(&jobs);
+    sets.reverse();
+    for s in sets.iter_mut() {
+        s.reverse();
+    }
+    sets
+}
+
 /// The job sets of the moves, one job per move.
 fn move_jobsets(c: &Cluster, sets: &[Vec<MoveJob>]) -> Vec<(String, Vec<Vec<Value>>)> {
     sets.iter()
@@ -193,7 +206,7 @@ fn run() -> Result<()> {
             if verbose > 1 && !enough {
                 println!("Onlining all nodes will not yield enough capacity");
             }
-            let sets = split_jobs(&move_jobs(&c, &moves));
+            let sets = split_from_last(move_jobs(&c, &moves));
             if let Some(dest) = cmds_dest {
                 let mut cmds = String::from("echo Power Commands\n");
                 for &n in &nodes {
@@ -229,7 +242,7 @@ fn run() -> Result<()> {
             for n in names(&c, &nodes) {
                 println!("{n}");
             }
-            let sets = split_jobs(&move_jobs(&c, &moves));
+            let sets = split_from_last(move_jobs(&c, &moves));
             if let Some(dest) = cmds_dest {
                 let mut cmds = format_cmds(&sets);
                 cmds.push_str("\necho Tagging Commands\n");
