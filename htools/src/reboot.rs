@@ -318,3 +318,35 @@ pub fn moved_instances(before: &Cluster, after: &Cluster) -> Vec<(usize, usize, 
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Three nodes; a DRBD instance on node0/node1 and a plain one on node2.
+    fn cluster() -> Cluster {
+        let text = "default|uuid-default|preferred||\n\n\
+                    node0|8192|0|7168|102400|92160|16|M|uuid-default|1\n\
+                    node1|8192|0|8192|102400|92160|16|N|uuid-default|1\n\
+                    node2|8192|0|7168|102400|92160|16|N|uuid-default|1\n\n\
+                    d|1024|10240|1|running|Y|node0|node1|drbd||1\n\
+                    p|1024|10240|1|running|Y|node2||plain||1\n\n\n";
+        let mut c = crate::backend::text::parse(text).expect("parse");
+        crate::loader::merge(&mut c, &Default::default()).expect("merge");
+        c
+    }
+
+    #[test]
+    fn a_failover_is_no_move_but_a_new_secondary_is() {
+        let c = cluster();
+        let mut after = c.clone();
+        assert!(migrate_off(&mut after, &[0]));
+        assert_eq!((after.instances[0].pnode, after.instances[0].snode), (1, 0));
+        assert!(moved_instances(&c, &after).is_empty());
+        let parts = partition_secondaries(&after, &[0], &[0, 1, 2]).expect("room on node2");
+        assert_eq!(parts.len(), 1);
+        let (group, cleared) = &parts[0];
+        assert_eq!(group, &vec![0]);
+        assert_eq!(moved_instances(&c, cleared), vec![(0, 1, Some(2))]);
+    }
+}

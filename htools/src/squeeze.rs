@@ -187,3 +187,80 @@ pub fn plan(c: &Cluster, min: &Instance, target: &Instance) -> Plan {
         after,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Four 4 GiB nodes, the master first; one 512 MiB externally mirrored
+    /// instance on each, and a plain one on the last node; a standard
+    /// instance of 512 MiB and 1 CPU.
+    fn cluster(extra_standby: bool) -> Cluster {
+        let mut text = String::from("default|uuid-default|preferred||\n\n");
+        for (n, flag) in ["M", "N", "N", "N"].iter().enumerate() {
+            text.push_str(&format!(
+                "node{n}|4096|0|3584|102400|102400|16|{flag}|uuid-default|1\n"
+            ));
+        }
+        if extra_standby {
+            text.push_str(
+                "node9|4096|0|4096|102400|102400|16|Y|uuid-default|1|htools:standby:manual\n",
+            );
+        }
+        text.push('\n');
+        for n in 0..4 {
+            text.push_str(&format!("i{n}|512|0|1|running|Y|node{n}||ext||1\n"));
+        }
+        text.push_str("p3|512|1024|1|running|Y|node3||plain||1\n");
+        text.push_str(
+            "\n\n|512,1,1024,1,1,1|128,1,1024,1,1,1;32768,8,1048576,16,8,12|ext,plain|4.0|32.0\n",
+        );
+        let mut c = crate::backend::text::parse(&text).expect("parse");
+        crate::loader::merge(&mut c, &Default::default()).expect("merge");
+        c
+    }
+
+    #[test]
+    fn only_non_master_nodes_of_mirrored_instances_are_offline_candidates() {
+        let c = cluster(false);
+        let names: Vec<&str> = offline_candidates(&c)
+            .iter()
+            .map(|&n| c.nodes[n].name.as_str())
+            .collect();
+        assert_eq!(names, ["node1", "node2"]);
+    }
+
+    #[test]
+    fn spare_nodes_are_powered_off_keeping_room_for_the_target() {
+        let c = cluster(false);
+        let std = c.ipolicy.std;
+        let target = spec_instance("t", 2.0, &std);
+        let Plan::Offline {
+            nodes,
+            moves,
+            after,
+        } = plan(&c, &spec_instance("m", 2.0, &std), &target)
+        else {
+            panic!("expected nodes to power off");
+        };
+        assert!(!nodes.is_empty());
+        assert_eq!(moves.len(), nodes.len(), "one instance per node moves away");
+        assert!(all_on_online_nodes(&after));
+        assert!(capacity_for(&after, &target));
+    }
+
+    #[test]
+    fn standby_nodes_are_powered_on_when_some_node_lacks_room() {
+        let c = cluster(true);
+        let std = c.ipolicy.std;
+        // 8 standard instances (4 GiB) fit on no node
+        let min = spec_instance("m", 8.0, &std);
+        match plan(&c, &min, &spec_instance("t", 8.0, &std)) {
+            Plan::Online { nodes, enough, .. } => {
+                assert_eq!(nodes, vec![4]);
+                assert!(!enough);
+            }
+            other => panic!("expected standby nodes to power on: {other:?}"),
+        }
+    }
+}
