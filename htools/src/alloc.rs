@@ -24,6 +24,12 @@ pub struct AllocOptions {
     /// last bits, most where a deviation is near zero, which can decide
     /// between placements that tie and shows in the printed score).
     pub exact_singles: bool,
+    /// `--accept-existing-errors`: the global N+1 check leaves offline
+    /// nodes out (their instances are an existing error).
+    pub accept_existing: bool,
+    /// Groups the global N+1 check leaves out (hspace's
+    /// `--independent-groups` puts the groups that fail it here).
+    pub capacity_ignore_groups: Vec<usize>,
 }
 
 fn compare_spec(
@@ -266,13 +272,44 @@ fn full_single_score(
 /// Whether every node of the group of `p` could still fail over or
 /// re-create its primaries after an allocation (a simplified form of
 /// Ganeti's global N+1 check).
-pub fn redundant_after(c: &Cluster, inst: &Instance, nodes: &[usize]) -> bool {
-    redundant_after_in(c, inst, nodes, None)
+pub fn redundant_after(c: &Cluster, inst: &Instance, nodes: &[usize], opts: &AllocOptions) -> bool {
+    redundant_after_in(c, inst, nodes, None, opts)
+}
+
+/// Whether the nodes the global N+1 check looks at can all be evacuated
+/// within their group.
+fn redundant(c: &Cluster, only: Option<usize>, opts: &AllocOptions) -> bool {
+    (0..c.nodes.len())
+        .filter(|&n| {
+            let node = &c.nodes[n];
+            only.is_none_or(|g| node.group == g)
+                && !opts.capacity_ignore_groups.contains(&node.group)
+                && !(opts.accept_existing && node.s.offline)
+        })
+        .all(|n| {
+            let grp = c.nodes[n].group;
+            let members: Vec<usize> = (0..c.nodes.len())
+                .filter(|&m| c.nodes[m].group == grp)
+                .collect();
+            can_evacuate(c, n, &members)
+        })
+}
+
+/// Whether group `g` passes the global N+1 check as it is (Ganeti's
+/// `redundantGrp`).
+pub fn redundant_group(c: &Cluster, g: usize, opts: &AllocOptions) -> bool {
+    redundant(c, Some(g), opts)
 }
 
 /// As `redundant_after`, checking only the nodes of group `only` if given
 /// (Ganeti checks the group alone when a request names its group).
-fn redundant_after_in(c: &Cluster, inst: &Instance, nodes: &[usize], only: Option<usize>) -> bool {
+fn redundant_after_in(
+    c: &Cluster,
+    inst: &Instance,
+    nodes: &[usize],
+    only: Option<usize>,
+    opts: &AllocOptions,
+) -> bool {
     let mut c2 = c.clone();
     if place_instance(
         &mut c2,
@@ -285,15 +322,7 @@ fn redundant_after_in(c: &Cluster, inst: &Instance, nodes: &[usize], only: Optio
     {
         return false;
     }
-    (0..c2.nodes.len())
-        .filter(|&n| only.is_none_or(|g| c2.nodes[n].group == g))
-        .all(|n| {
-            let grp = c2.nodes[n].group;
-            let members: Vec<usize> = (0..c2.nodes.len())
-                .filter(|&m| c2.nodes[m].group == grp)
-                .collect();
-            can_evacuate(&c2, n, &members)
-        })
+    redundant(&c2, only, opts)
 }
 
 pub fn can_evacuate(c: &Cluster, n: usize, members: &[usize]) -> bool {
@@ -468,7 +497,7 @@ fn score_candidates(
         let mut dropped = 0;
         let mut found = None;
         for (v, ns) in good.iter() {
-            if opts.no_capacity_checks || redundant_after_in(c, inst, ns, only) {
+            if opts.no_capacity_checks || redundant_after_in(c, inst, ns, only, opts) {
                 found = Some((ns.clone(), *v));
                 break;
             }

@@ -213,7 +213,7 @@ pub fn iterate_alloc(
             // Ganeti's last big step was redundant: its extra try is loose
             return collapse_failures(&sol.failures);
         }
-        if check && !crate::alloc::redundant_after(c, &i, &ns) {
+        if check && !crate::alloc::redundant_after(c, &i, &ns, opts) {
             let strict = try_alloc(c, nodes, &i, count, opts);
             match strict.best {
                 None => return collapse_failures(&strict.failures),

@@ -64,6 +64,26 @@ pub struct DataOpts {
 }
 
 impl DataOpts {
+    /// Checks that at most one of the text, LUXI and RAPI backends is
+    /// given; Ganeti's programs check this before they load anything.
+    pub fn check_backends(&self) -> Result<()> {
+        match self.source() {
+            Err(e @ Error::Invalid(_)) if self.backend_count() > 1 => Err(e),
+            _ => Ok(()),
+        }
+    }
+
+    fn backend_count(&self) -> usize {
+        [
+            self.text_data.is_some(),
+            self.luxi.is_some(),
+            self.rapi.is_some(),
+        ]
+        .iter()
+        .filter(|&&b| b)
+        .count()
+    }
+
     /// The selected source, or an error if none or several are given.
     pub fn source(&self) -> Result<Source> {
         let mut srcs = Vec::new();
@@ -85,7 +105,9 @@ impl DataOpts {
             return Ok(s);
         }
         if !self.simu.is_empty() {
-            return Ok(Source::Simu(self.simu.clone()));
+            // Ganeti's getopt collects the specs last first: the last
+            // --simulate becomes group-01
+            return Ok(Source::Simu(self.simu.iter().rev().cloned().collect()));
         }
         Err(Error::Invalid("No backend selected! Exiting.".into()))
     }
@@ -133,7 +155,7 @@ pub fn parse_util_file(path: &str) -> Result<Vec<(String, DynUtil)>> {
             v.parse().map_err(|_| {
                 Error::parse(
                     format!("utilisation of {}", f[0]),
-                    format!("bad value '{v}'"),
+                    format!("cannot parse string '{v}'"),
                 )
             })
         };

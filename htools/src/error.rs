@@ -26,7 +26,7 @@ pub enum Error {
         source: std::io::Error,
     },
     /// A JSON document could not be decoded.
-    #[error("invalid JSON in {what}")]
+    #[error("Invalid JSON in {what}")]
     Json {
         what: String,
         #[source]

@@ -7,6 +7,7 @@ pub mod balance;
 pub mod bounds;
 pub mod capacity;
 pub mod cli;
+pub mod cmdline;
 pub mod dedicated;
 pub mod error;
 pub mod gen;
@@ -17,6 +18,8 @@ pub mod moves;
 pub mod nodeops;
 pub mod output;
 pub mod reboot;
+pub mod repair;
+pub mod squeeze;
 pub mod types;
 
 pub use error::{Error, Result};

@@ -390,6 +390,44 @@ pub struct MoveJob {
     pub ops: Vec<serde_json::Value>,
 }
 
+/// The move jobs of a sequence of moves made on `before`.
+pub fn move_jobs(before: &Cluster, plcs: &[Placement]) -> Vec<MoveJob> {
+    plcs.iter()
+        .map(|p| {
+            let (_, cmds) = solution_line(before, p, 0, 0, 0);
+            let mut nodes = Vec::new();
+            for n in [p.new_pnode, p.new_snode, p.old_pnode, p.old_snode] {
+                if n != NO_SECONDARY && !nodes.contains(&n) {
+                    nodes.push(n);
+                }
+            }
+            MoveJob {
+                nodes,
+                inst: p.inst,
+                cmds,
+                ops: move_opcodes(before, p),
+            }
+        })
+        .collect()
+}
+
+/// Shows a command script as the h* programs' `-C` does: on standard
+/// output under `title` for `-`, else written to the file as a shell
+/// script.
+pub fn show_commands(dest: &str, title: &str, cmds: &str) -> std::io::Result<()> {
+    if dest == "-" {
+        println!();
+        println!("{title}");
+        for l in cmds.lines().filter(|l| *l != "  check") {
+            println!("  {l}");
+        }
+    } else {
+        std::fs::write(dest, format!("{SH_TEMPLATE}{cmds}"))?;
+        println!("The commands have been written to file '{dest}'");
+    }
+    Ok(())
+}
+
 /// Groups consecutive moves touching disjoint nodes into job sets
 /// (Ganeti's `splitJobs`).
 pub fn split_jobs(jobs: &[MoveJob]) -> Vec<Vec<MoveJob>> {

@@ -45,20 +45,22 @@ fn get<'a>(o: &'a Map<String, Value>, k: &str, owner: &str) -> Result<&'a Value>
     o.get(k).ok_or_else(|| {
         Error::parse(
             format!("invalid data for {owner}"),
-            format!("missing key '{k}'"),
+            format!("key '{k}' not found"),
         )
     })
+}
+
+fn bad_value(k: &str, owner: &str, kind: &str) -> Error {
+    Error::parse(
+        format!("invalid data for {owner}"),
+        format!("key '{k}': Unable to read {kind}"),
+    )
 }
 
 fn as_i64(v: &Value, k: &str, owner: &str) -> Result<i64> {
     v.as_i64()
         .or_else(|| v.as_f64().map(|f| f as i64))
-        .ok_or_else(|| {
-            Error::parse(
-                format!("invalid data for {owner}"),
-                format!("'{k}' is not a number"),
-            )
-        })
+        .ok_or_else(|| bad_value(k, owner, "Int"))
 }
 
 fn num(o: &Map<String, Value>, k: &str, owner: &str) -> Result<i64> {
@@ -66,24 +68,16 @@ fn num(o: &Map<String, Value>, k: &str, owner: &str) -> Result<i64> {
 }
 
 fn fnum(o: &Map<String, Value>, k: &str, owner: &str) -> Result<f64> {
-    get(o, k, owner)?.as_f64().ok_or_else(|| {
-        Error::parse(
-            format!("invalid data for {owner}"),
-            format!("'{k}' is not a number"),
-        )
-    })
+    get(o, k, owner)?
+        .as_f64()
+        .ok_or_else(|| bad_value(k, owner, "Double"))
 }
 
 fn string(o: &Map<String, Value>, k: &str, owner: &str) -> Result<String> {
     get(o, k, owner)?
         .as_str()
         .map(str::to_string)
-        .ok_or_else(|| {
-            Error::parse(
-                format!("invalid data for {owner}"),
-                format!("'{k}' is not a string"),
-            )
-        })
+        .ok_or_else(|| bad_value(k, owner, "String"))
 }
 
 fn strings(v: Option<&Value>) -> Vec<String> {
@@ -98,7 +92,7 @@ fn strings(v: Option<&Value>) -> Vec<String> {
 
 fn obj<'a>(v: &'a Value, owner: &str) -> Result<&'a Map<String, Value>> {
     v.as_object()
-        .ok_or_else(|| Error::parse(owner.to_string(), "expected a JSON object"))
+        .ok_or_else(|| Error::parse(owner.to_string(), "Unable to read JSObject"))
 }
 
 fn ispec(v: &Value, owner: &str) -> Result<ISpec> {
@@ -188,11 +182,37 @@ pub fn base_instance(name: &str, o: &Map<String, Value>) -> Result<Instance> {
 
 /// Parses a request into the (unmerged) cluster and what is asked.
 pub fn parse(body: &str) -> Result<(Cluster, RequestKind)> {
-    let v: Value = serde_json::from_str(body).map_err(|source| Error::Json {
+    let v = document(body)?;
+    let top = obj(&v, "iallocator message")?;
+    let req = request_object(top)?;
+    let cluster = parse_cluster(top)?;
+    let kind = parse_request(req, &cluster)?;
+    Ok((cluster, kind))
+}
+
+/// Parses a request against another cluster than the one it carries (hail's
+/// `-t` and `--simulate`): instances and nodes are looked up by name there.
+pub fn parse_with_cluster(body: &str, cluster: &Cluster) -> Result<RequestKind> {
+    let v = document(body)?;
+    let top = obj(&v, "iallocator message")?;
+    parse_request(request_object(top)?, cluster)
+}
+
+fn document(body: &str) -> Result<Value> {
+    serde_json::from_str(body).map_err(|source| Error::Json {
         what: "iallocator request".into(),
         source,
-    })?;
-    let top = obj(&v, "iallocator message")?;
+    })
+}
+
+fn request_object(top: &Map<String, Value>) -> Result<&Map<String, Value>> {
+    obj(
+        get(top, "request", "iallocator message")?,
+        "invalid data for key 'request'",
+    )
+}
+
+fn parse_cluster(top: &Map<String, Value>) -> Result<Cluster> {
     let mut groups = Vec::new();
     let mut guuids = Vec::new();
     for (uuid, g) in obj(get(top, "nodegroups", "iallocator message")?, "nodegroups")? {
@@ -294,15 +314,17 @@ pub fn parse(body: &str) -> Result<(Cluster, RequestKind)> {
             n.kvm = true;
         }
     }
-    let cluster = Cluster {
+    Ok(Cluster {
         groups,
         nodes,
         instances,
         tags: ctags,
         ipolicy: IPolicy::default(),
         tag_names: Vec::new(),
-    };
-    let req = obj(get(top, "request", "iallocator message")?, "request")?;
+    })
+}
+
+fn parse_request(req: &Map<String, Value>, cluster: &Cluster) -> Result<RequestKind> {
     let rtype = string(req, "type", "request")?;
     let inst_idx = |n: &str| -> Result<usize> {
         cluster
@@ -392,7 +414,7 @@ pub fn parse(body: &str) -> Result<(Cluster, RequestKind)> {
             return Err(Error::Invalid(format!("Invalid request type '{other}'")));
         }
     };
-    Ok((cluster, kind))
+    Ok(kind)
 }
 
 /// Ganeti's response document.

@@ -360,6 +360,37 @@ pub fn execute_jobsets(
     Ok(())
 }
 
+/// Submits one job and waits for it; an error unless it succeeded.
+pub fn run_job(c: &mut luxi::client::Client, ops: Vec<Value>) -> Result<u64> {
+    let id = c
+        .submit_job(ops)
+        .map_err(|e| luxi_err("job submission", e))?;
+    let status = wait_job(c, id)?;
+    if status != "success" {
+        return Err(Error::Invalid(format!(
+            "Job {id} ended with status {status}"
+        )));
+    }
+    Ok(id)
+}
+
+/// The statuses of jobs; an error if one is unknown.
+pub fn job_statuses(c: &mut luxi::client::Client, ids: &[u64]) -> Result<Vec<String>> {
+    let q = c
+        .query_jobs(Some(ids), &["status"])
+        .map_err(|e| luxi_err("job query", e))?;
+    ids.iter()
+        .enumerate()
+        .map(|(k, id)| {
+            q.get(k)
+                .and_then(|j| j.get(0))
+                .and_then(Value::as_str)
+                .map(str::to_string)
+                .ok_or_else(|| Error::Invalid(format!("no status for job {id}")))
+        })
+        .collect()
+}
+
 /// Waits until a job has finished and returns its final status.
 fn wait_job(c: &mut luxi::client::Client, id: u64) -> Result<String> {
     let finished = ["success", "error", "canceled"];

@@ -24,7 +24,14 @@ use htools::types::NO_SECONDARY;
 )]
 struct Opts {
     /// The request file ("-" for standard input).
-    input: String,
+    input: Vec<String>,
+    /// Take the cluster from this Ganeti text file instead of the request.
+    #[arg(short = 't', long = "text-data", value_name = "FILE")]
+    text_data: Option<String>,
+    /// Take the cluster from a simulated empty one instead of the request:
+    /// alloc_policy,nodes,disk,mem,cpus[,spindles] (repeatable).
+    #[arg(long = "simulate", alias = "simu", value_name = "SPEC")]
+    simu: Vec<String>,
     /// Print the node list before and after, optionally with these fields.
     #[arg(short = 'p', long = "print-nodes", value_name = "FIELDS", num_args = 0..=1, default_missing_value = "", require_equals = true)]
     print_nodes: Option<String>,
@@ -241,21 +248,42 @@ fn process(
 }
 
 fn run() -> Result<()> {
-    let o = Opts::parse();
-    let body = if o.input == "-" {
+    let o: Opts = htools::cmdline::parse("hail", true);
+    let input = match o.input.as_slice() {
+        [] => bail!("This program needs an input file."),
+        [one] => one,
+        _ => bail!("Only one argument is accepted (the input file)"),
+    };
+    let verbose = 1 + o.verbose as i32;
+    let body = if input == "-" {
         std::io::read_to_string(std::io::stdin()).context("reading standard input")?
     } else {
-        std::fs::read_to_string(&o.input).with_context(|| format!("reading '{}'", o.input))?
+        std::fs::read_to_string(input).with_context(|| format!("reading '{input}'"))?
     };
-    let (mut c, kind) = iallocator::parse(&body)?;
-    let warnings = loader::merge(
-        &mut c,
-        &loader::MergeOptions {
+    let (mut c, mut kind) = iallocator::parse(&body)?;
+    let warnings = if o.text_data.is_some() || !o.simu.is_empty() {
+        // the request is answered on this cluster instead of its own
+        let data = htools::cli::DataOpts {
+            text_data: o.text_data.clone(),
+            simu: o.simu.clone(),
             ignore_dynu: o.ignore_dynu,
-            static_kvm_node_mem: o.static_kvm_node_memory,
+            static_kvm_node_memory: o.static_kvm_node_memory,
             ..Default::default()
-        },
-    )?;
+        };
+        let (other, warnings) = data.load().context("failed to load data, aborting")?;
+        kind = iallocator::parse_with_cluster(&body, &other)?;
+        c = other;
+        warnings
+    } else {
+        loader::merge(
+            &mut c,
+            &loader::MergeOptions {
+                ignore_dynu: o.ignore_dynu,
+                static_kvm_node_mem: o.static_kvm_node_memory,
+                ..Default::default()
+            },
+        )?
+    };
     if !warnings.is_empty() {
         eprintln!("Warning: cluster has inconsistent data:");
         for w in &warnings {
@@ -263,8 +291,12 @@ fn run() -> Result<()> {
         }
         eprintln!();
     }
-    if o.verbose > 1 {
+    if verbose > 1 {
         eprintln!("Received request: {kind:?}");
+    }
+    if verbose > 2 {
+        eprintln!("Received cluster data:");
+        eprint!("{}", describe_cluster(&c));
     }
     let fields = o.print_nodes.as_deref().map(|f| node_fields(Some(f)));
     let all: Vec<usize> = (0..c.nodes.len()).collect();
@@ -283,11 +315,12 @@ fn run() -> Result<()> {
         no_capacity_checks: o.no_capacity_checks,
         restrict_to_nodes: o.restrict.clone(),
         exact_singles: true,
+        ..Default::default()
     };
     let dedicated_alloc = dedicated::request_target(&kind)
         .map(|g| dedicated::is_dedicated(&c, g.as_deref()))
         .unwrap_or(false);
-    if o.verbose > 1 && dedicated_alloc {
+    if verbose > 1 && dedicated_alloc {
         eprintln!("Allocation on a dedicated cluster; using lost-allocations metrics.");
     }
     let out = match process(&mut c, kind, &opts, dedicated_alloc) {
@@ -311,6 +344,67 @@ fn run() -> Result<()> {
         bail!("empty response");
     }
     Ok(())
+}
+
+/// The cluster as hail received it, for `-v -v`: groups, nodes and the
+/// instances with their state (in Ganeti's names for the run states).
+fn describe_cluster(c: &Cluster) -> String {
+    let mut out = String::new();
+    for g in &c.groups {
+        out.push_str(&format!(
+            "  group {}: uuid = {}, allocPolicy = {}\n",
+            g.name,
+            g.uuid,
+            g.alloc_policy.as_str()
+        ));
+    }
+    for n in &c.nodes {
+        out.push_str(&format!(
+            "  node {}: group = {}, tMem = {}, fMem = {}, tDsk = {}, fDsk = {}, tCpu = {}, offline = {}\n",
+            n.name,
+            c.groups[n.group].name,
+            n.s.t_mem,
+            n.s.f_mem,
+            n.s.t_dsk,
+            n.s.f_dsk,
+            n.s.t_cpu,
+            n.s.offline
+        ));
+    }
+    for i in &c.instances {
+        let snode = if i.snode == NO_SECONDARY {
+            String::new()
+        } else {
+            c.nodes[i.snode].name.clone()
+        };
+        out.push_str(&format!(
+            "  instance {}: pNode = {}, sNode = {}, mem = {}, dsk = {}, vcpus = {}, runSt = {}\n",
+            i.name,
+            c.nodes[i.pnode].name,
+            snode,
+            i.mem,
+            i.dsk,
+            i.vcpus,
+            run_state_name(i.status)
+        ));
+    }
+    out
+}
+
+/// Ganeti's names for the instance run states.
+fn run_state_name(s: htools::types::InstanceStatus) -> &'static str {
+    use htools::types::InstanceStatus as S;
+    match s {
+        S::AdminDown => "StatusDown",
+        S::AdminOffline => "StatusOffline",
+        S::ErrorDown => "ErrorDown",
+        S::ErrorUp => "ErrorUp",
+        S::NodeDown => "NodeDown",
+        S::NodeOffline => "NodeOffline",
+        S::Running => "Running",
+        S::UserDown => "UserDown",
+        S::WrongNode => "WrongNode",
+    }
 }
 
 fn format_response(success: bool, info: &str, result: String) -> String {

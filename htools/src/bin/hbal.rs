@@ -84,6 +84,12 @@ struct Opts {
     /// large clusters; ganeti-rs extension).
     #[arg(long = "exhaustive")]
     exhaustive: bool,
+    /// Priority of the submitted jobs (low, normal, high).
+    #[arg(long = "priority", value_name = "PRIO", value_parser = htools::cmdline::parse_priority)]
+    priority: Option<i64>,
+    /// Reason recorded in the submitted jobs.
+    #[arg(long = "reason", value_name = "REASON")]
+    reason: Option<String>,
     /// More output (repeatable).
     #[arg(short = 'v', long = "verbose", action = clap::ArgAction::Count)]
     verbose: u8,
@@ -115,8 +121,9 @@ fn save(path: &str, ext: &str, msg: &str, c: &htools::model::Cluster) -> Result<
 }
 
 fn run() -> Result<ExitCode> {
-    let o = Opts::parse();
+    let o: Opts = htools::cmdline::parse("hbal", false);
     let verbose = 1 + o.verbose as i32 - o.quiet as i32;
+    o.data.check_backends()?;
     let (mut c, warnings) = o.data.load().context("failed to load data, aborting")?;
     if verbose != 0 && !warnings.is_empty() {
         eprintln!("Warning: cluster has inconsistent data:");
@@ -132,6 +139,22 @@ fn run() -> Result<ExitCode> {
     if c.instances.is_empty() {
         writeln!(out, "Cluster is empty, exiting.")?;
         return Ok(ExitCode::SUCCESS);
+    }
+    let split: Vec<&str> = c
+        .instances
+        .iter()
+        .filter(|i| {
+            i.snode != htools::types::NO_SECONDARY
+                && c.nodes[i.pnode].group != c.nodes[i.snode].group
+        })
+        .map(|i| i.name.as_str())
+        .collect();
+    if verbose > 1 && !split.is_empty() {
+        eprintln!("Found instances belonging to multiple node groups:");
+        for name in &split {
+            eprintln!("  {name}");
+        }
+        eprintln!("These instances will not be moved.");
     }
     writeln!(
         out,
@@ -402,7 +425,20 @@ fn run() -> Result<ExitCode> {
                     .collect();
                 (
                     format!("Executing jobset for instances {}", names.join(", ")),
-                    js.iter().map(|j| j.ops.clone()).collect(),
+                    js.iter()
+                        .map(|j| {
+                            let mut ops = j.ops.clone();
+                            for op in ops.iter_mut() {
+                                htools::cmdline::annotate_opcode(
+                                    op,
+                                    "hbal",
+                                    o.priority,
+                                    o.reason.as_deref(),
+                                );
+                            }
+                            ops
+                        })
+                        .collect(),
                 )
             })
             .collect();

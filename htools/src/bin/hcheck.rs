@@ -157,10 +157,11 @@ fn last_key(level: &str) -> &'static str {
 }
 
 fn run() -> Result<bool> {
-    let o = Opts::parse();
+    let o: Opts = htools::cmdline::parse("hcheck", false);
     let verbose = 1 + o.verbose as i32 - o.quiet as i32;
     let machine = matches!(o.machine_readable.as_deref(), Some("yes"));
     let capacity = !o.no_capacity_checks;
+    o.data.check_backends()?;
     let (mut c, warnings) = o.data.load().context("failed to load data, aborting")?;
     if verbose != 0 && !warnings.is_empty() {
         eprintln!("Warning: cluster has inconsistent data:");

@@ -46,8 +46,9 @@ fn plural(n: usize, one: &str, many: &str) -> String {
 }
 
 fn run() -> Result<()> {
-    let o = Opts::parse();
+    let o: Opts = htools::cmdline::parse("hinfo", false);
     let verbose = 1 + o.verbose as i32 - o.quiet as i32;
+    o.data.check_backends()?;
     let (c, warnings) = o.data.load().context("failed to load data, aborting")?;
     if verbose != 0 && !warnings.is_empty() {
         eprintln!("Warning: cluster has inconsistent data:");

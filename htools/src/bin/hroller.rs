@@ -6,7 +6,11 @@ use anyhow::{bail, Context, Result};
 use clap::Parser;
 
 use htools::cli::DataOpts;
-use htools::reboot::{partition_non_redundant, reboot_graph, smallest_coloring};
+use htools::model::Cluster;
+use htools::reboot::{
+    migrate_off, moved_instances, partition_non_redundant, partition_secondaries, reboot_graph,
+    smallest_coloring,
+};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -31,18 +35,31 @@ struct Opts {
     /// Leave out nodes that hold non-redundant instances.
     #[arg(long = "skip-non-redundant")]
     skip_non_redundant: bool,
+    /// Empty the nodes of a group completely before it reboots: fail
+    /// over their primaries and move their secondaries away.
+    #[arg(long = "full-evacuation")]
+    full_evacuation: bool,
+    /// Print the instance moves each reboot group needs.
+    #[arg(long = "print-moves")]
+    print_moves: bool,
     /// Only print the first reboot group, one node per line.
     #[arg(long = "one-step-only")]
     one_step_only: bool,
     /// Do not print the header line.
     #[arg(long = "no-headers")]
     no_headers: bool,
+    /// Save the cluster state to FILE.original.
+    #[arg(short = 'S', long = "save", value_name = "FILE")]
+    save: Option<String>,
     /// Continue even without a master node.
-    #[arg(long = "force")]
+    #[arg(short = 'f', long = "force")]
     force: bool,
     /// More output (repeatable).
     #[arg(short = 'v', long = "verbose", action = clap::ArgAction::Count)]
     verbose: u8,
+    /// Less output (repeatable).
+    #[arg(short = 'q', long = "quiet", action = clap::ArgAction::Count)]
+    quiet: u8,
 }
 
 fn main() -> ExitCode {
@@ -56,7 +73,8 @@ fn main() -> ExitCode {
 }
 
 fn run() -> Result<()> {
-    let o = Opts::parse();
+    let o: Opts = htools::cmdline::parse("hroller", false);
+    o.data.check_backends()?;
     let (c, _) = o.data.load().context("failed to load data, aborting")?;
     let masters: Vec<&str> = c
         .nodes
@@ -68,7 +86,16 @@ fn run() -> Result<()> {
         0 if !o.force => bail!("No master node found (maybe not supported by backend)."),
         0 => eprintln!("Warning: No master node found (maybe not supported by backend)."),
         1 => {}
-        _ => bail!("Found more than one master node: {masters:?}"),
+        _ => bail!(
+            "Found more than one master node: {}",
+            serde_json::to_string(&masters).unwrap_or_default()
+        ),
+    }
+    if let Some(s) = &o.save {
+        let out = format!("{s}.original");
+        std::fs::write(&out, htools::backend::text::serialize(&c))
+            .with_context(|| format!("writing '{out}'"))?;
+        eprintln!("The cluster state before hroller run has been written to file '{out}'");
     }
     let want_group = match &o.group {
         None => None,
@@ -103,8 +130,9 @@ fn run() -> Result<()> {
     let all_online: Vec<usize> = (0..c.nodes.len())
         .filter(|&n| !c.nodes[n].s.offline)
         .collect();
-    let mut groups: Vec<Vec<usize>> = if o.ignore_non_redundant {
-        coloring
+    // each reboot group with the cluster as it is while the group reboots
+    let mut groups: Vec<(Vec<usize>, Cluster)> = if o.ignore_non_redundant {
+        coloring.into_iter().map(|g| (g, c.clone())).collect()
     } else {
         let mut v = Vec::new();
         for g in &coloring {
@@ -115,35 +143,67 @@ fn run() -> Result<()> {
         }
         v
     };
-    for g in groups.iter_mut() {
+    if o.full_evacuation {
+        for (g, conf) in groups.iter_mut() {
+            if !migrate_off(conf, g) {
+                bail!("Failed to migrate instances off nodes");
+            }
+        }
+        let mut v = Vec::new();
+        for (g, conf) in &groups {
+            match partition_secondaries(conf, g, &all_online) {
+                Some(parts) => v.extend(parts),
+                None => bail!("Not enough capacity to move secondaries"),
+            }
+        }
+        groups = v;
+    }
+    for (g, _) in groups.iter_mut() {
         g.retain(|n| nodes.contains(n));
     }
-    groups.sort_by_key(|g| std::cmp::Reverse(g.len()));
+    groups.sort_by_key(|(g, _)| std::cmp::Reverse(g.len()));
     // the master reboots last, within the last group
-    let (mut without, mut with): (Vec<Vec<usize>>, Vec<Vec<usize>>) = groups
+    let (mut without, mut with): (Vec<_>, Vec<_>) = groups
         .into_iter()
-        .partition(|g| !g.iter().any(|&n| c.nodes[n].is_master));
-    for g in with.iter_mut() {
+        .partition(|(g, _)| !g.iter().any(|&n| c.nodes[n].is_master));
+    for (g, _) in with.iter_mut() {
         g.sort_by_key(|&n| c.nodes[n].is_master);
     }
     without.append(&mut with);
     let names =
         |g: &[usize]| -> Vec<String> { g.iter().map(|&n| c.nodes[n].name.clone()).collect() };
+    let show = |g: &[usize], conf: &Cluster| {
+        if o.one_step_only {
+            for n in names(g) {
+                println!("{n}");
+            }
+        } else {
+            println!("{}", names(g).join(","));
+        }
+        if o.print_moves {
+            for (i, p, s) in moved_instances(&c, conf) {
+                let inst = &conf.instances[i].name;
+                let p = &conf.nodes[p].name;
+                match s {
+                    Some(s) => println!("  {inst} {p} {}", conf.nodes[s].name),
+                    None => println!("  {inst} {p}"),
+                }
+            }
+        }
+    };
     if o.one_step_only {
         if !o.no_headers {
             println!("'First Reboot Group'");
         }
-        if let Some(g) = without.first() {
-            for n in names(g) {
-                println!("{n}");
-            }
+        if let Some((g, conf)) = without.first() {
+            show(g, conf);
         }
     } else {
         if !o.no_headers {
             println!("'Node Reboot Groups'");
         }
-        for g in &without {
-            println!("{}", names(g).join(","));
+        for (g, conf) in &without {
+            show(g, conf);
         }
     }
     Ok(())

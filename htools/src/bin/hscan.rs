@@ -119,7 +119,7 @@ fn scan(o: &Opts, width: usize, name: &str, src: Source) -> bool {
 }
 
 fn main() -> ExitCode {
-    let o = Opts::parse();
+    let o: Opts = htools::cmdline::parse("hscan", true);
     let local = "LOCAL";
     let width = o
         .clusters

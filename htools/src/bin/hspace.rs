@@ -45,6 +45,10 @@ struct Opts {
     /// Allocate even if the cluster is not N+1 happy.
     #[arg(long = "accept-existing-errors")]
     accept_existing: bool,
+    /// Consider the groups independently: groups that fail the global N+1
+    /// check get no instances and are left out of the check.
+    #[arg(long = "independent-groups")]
+    independent_groups: bool,
     /// Skip the global N+1 check of allocations.
     #[arg(long = "no-capacity-checks")]
     no_capacity_checks: bool,
@@ -107,6 +111,11 @@ fn key(out: &mut String, k: &str, v: impl std::fmt::Display) {
         v
     };
     out.push_str(&format!("HTS_{k}={q}\n"));
+}
+
+/// A list of names as Ganeti prints one (`["a","b"]`).
+fn show_list(names: &[&str]) -> String {
+    serde_json::to_string(names).unwrap_or_default()
 }
 
 fn eff(i: f64, t: f64) -> f64 {
@@ -185,13 +194,14 @@ fn fail_name(f: FailMode) -> &'static str {
 }
 
 fn run() -> Result<()> {
-    let o = Opts::parse();
+    let o: Opts = htools::cmdline::parse("hspace", false);
     let verbose = 1 + o.verbose as i32 - o.quiet as i32;
     let machine = match o.machine_readable.as_deref() {
         None | Some("no") => false,
         Some("yes") => true,
         Some(x) => bail!("Invalid machine-readable value '{x}', expected yes or no"),
     };
+    o.data.check_backends()?;
     let (c, warnings) = o.data.load().context("failed to load data, aborting")?;
     if verbose != 0 && !warnings.is_empty() {
         eprintln!("Warning: cluster has inconsistent data:");
@@ -256,26 +266,62 @@ fn run() -> Result<()> {
             }
         );
     }
-    let bad = c.nodes.iter().any(|n| !n.s.offline && n.s.fail_n1);
-    let mut groups = c.groups.clone();
-    if !o.accept_existing {
-        for n in c.nodes.iter().filter(|n| !n.s.offline && n.s.fail_n1) {
-            groups[n.group].alloc_policy = htools::types::AllocPolicy::Unallocable;
-        }
-    }
-    let stop = bad && !o.accept_existing;
-    let nodes: Vec<usize> = (0..c.nodes.len())
-        .filter(|&n| !c.nodes[n].s.offline && groups[c.nodes[n].group].is_allocable())
+    let bad_nodes: Vec<usize> = (0..c.nodes.len())
+        .filter(|&n| !c.nodes[n].s.offline && c.nodes[n].s.fail_n1)
         .collect();
-    // -1 is "no limit"; other negative values are passed on as Ganeti does
-    let limit = (o.max_length != -1).then_some(o.max_length);
-    let aopts = AllocOptions {
+    let mut aopts = AllocOptions {
         ignore_soft_errors: o.ignore_soft_errors,
         no_capacity_checks: o.no_capacity_checks,
         restrict_to_nodes: None,
         // hspace prints no scores, and places thousands of instances
         exact_singles: false,
+        accept_existing: o.accept_existing,
+        capacity_ignore_groups: Vec::new(),
     };
+    if verbose > 3 && !bad_nodes.is_empty() {
+        let names: Vec<&str> = bad_nodes
+            .iter()
+            .map(|&n| c.nodes[n].name.as_str())
+            .collect();
+        eprintln!("Bad nodes: {}", show_list(&names));
+    }
+    // the groups that fail the global N+1 check as they are
+    let bad_groups: Vec<usize> = if verbose > 3 || o.independent_groups {
+        (0..c.groups.len())
+            .filter(|&g| !htools::alloc::redundant_group(&c, g, &aopts))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    if verbose > 3 && !bad_groups.is_empty() {
+        let names: Vec<&str> = bad_groups
+            .iter()
+            .map(|&g| c.groups[g].name.as_str())
+            .collect();
+        eprintln!("Bad groups: {}", show_list(&names));
+    }
+    let mut groups = c.groups.clone();
+    if !o.accept_existing {
+        for &n in &bad_nodes {
+            groups[c.nodes[n].group].alloc_policy = htools::types::AllocPolicy::Unallocable;
+        }
+    }
+    if o.independent_groups {
+        for &g in &bad_groups {
+            groups[g].alloc_policy = htools::types::AllocPolicy::Unallocable;
+        }
+        aopts.capacity_ignore_groups = bad_groups.clone();
+    }
+    let groups_remaining = groups.iter().any(|g| g.is_allocable());
+    // allocation goes on unless there are N+1 failures that are neither
+    // accepted nor confined to groups left out
+    let stop =
+        !(o.accept_existing || bad_nodes.is_empty() || (o.independent_groups && groups_remaining));
+    let nodes: Vec<usize> = (0..c.nodes.len())
+        .filter(|&n| !c.nodes[n].s.offline && groups[c.nodes[n].group].is_allocable())
+        .collect();
+    // -1 is "no limit"; other negative values are passed on as Ganeti does
+    let limit = (o.max_length != -1).then_some(o.max_length);
     let tspecs: Vec<RSpec> = match &o.tiered_alloc {
         Some(s) => vec![parse_spec("tiered", s)?],
         None => c

@@ -61,6 +61,8 @@ pub fn our_bin(name: &str) -> PathBuf {
         "hspace" => PathBuf::from(env!("CARGO_BIN_EXE_hspace")),
         "hcheck" => PathBuf::from(env!("CARGO_BIN_EXE_hcheck")),
         "hinfo" => PathBuf::from(env!("CARGO_BIN_EXE_hinfo")),
+        "hsqueeze" => PathBuf::from(env!("CARGO_BIN_EXE_hsqueeze")),
+        "harep" => PathBuf::from(env!("CARGO_BIN_EXE_harep")),
         _ => PathBuf::from(env!("CARGO_BIN_EXE_hroller")),
     }
 }
