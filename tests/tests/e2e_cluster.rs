@@ -484,3 +484,23 @@ fn a_file_instance_moves_to_another_node_with_its_data() {
         .unwrap_or_default();
     assert_eq!(left, Vec::<String>::new());
 }
+
+/// `gnt-cluster redist-conf` (`OP_CLUSTER_REDIST_CONF`): a node that lost
+/// an ssconf file and the RAPI users file gets them back from the master.
+#[test]
+fn redist_conf_sends_the_nodes_their_files_again() {
+    let vc = VCluster::up("0.22", 2);
+    let users = vc.root(1).join("var/lib/ganeti/rapi/users");
+    std::fs::create_dir_all(users.parent().unwrap()).unwrap();
+    std::fs::write(&users, "jack abc123 write\n").unwrap();
+    let ssconf = vc.root(2).join("var/lib/ganeti/ssconf_cluster_name");
+    assert!(ssconf.exists(), "{}", ssconf.display());
+    std::fs::remove_file(&ssconf).unwrap();
+    vc.ok("gnt-cluster", &["redist-conf"]);
+    assert!(ssconf.exists(), "the ssconf file is back");
+    let copied = vc.root(2).join("var/lib/ganeti/rapi/users");
+    assert_eq!(
+        std::fs::read_to_string(copied).unwrap(),
+        "jack abc123 write\n"
+    );
+}

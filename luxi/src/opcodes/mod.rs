@@ -883,6 +883,38 @@ fn default_compress() -> String {
     "none".to_string()
 }
 
+/// `OP_QUERY`: a query as a job (what the LUXI `Query` call answers).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Query {
+    pub what: String,
+    #[serde(default)]
+    pub fields: Vec<String>,
+    #[serde(default)]
+    pub qfilter: Option<Value>,
+}
+
+/// `OP_QUERY_FIELDS`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct QueryFields {
+    pub what: String,
+    #[serde(default)]
+    pub fields: Option<Vec<String>>,
+}
+
+/// `OP_CLUSTER_QUERY`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ClusterQuery {}
+
+/// `OP_CLUSTER_CONFIG_QUERY`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ClusterConfigQuery {
+    pub output_fields: Vec<String>,
+}
+
+/// `OP_CLUSTER_REDIST_CONF`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ClusterRedistConf {}
+
 /// `OP_OS_DIAGNOSE`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct OsDiagnose {
@@ -1004,6 +1036,11 @@ opcodes! {
     InstanceMigrate(InstanceMigrate) = "OP_INSTANCE_MIGRATE", summary: instance_name;
     InstanceFailover(InstanceFailover) = "OP_INSTANCE_FAILOVER", summary: instance_name;
     InstanceMove(InstanceMove) = "OP_INSTANCE_MOVE", summary: instance_name;
+    Query(Query) = "OP_QUERY", summary: what;
+    QueryFields(QueryFields) = "OP_QUERY_FIELDS", summary: what;
+    ClusterQuery(ClusterQuery) = "OP_CLUSTER_QUERY";
+    ClusterConfigQuery(ClusterConfigQuery) = "OP_CLUSTER_CONFIG_QUERY";
+    ClusterRedistConf(ClusterRedistConf) = "OP_CLUSTER_REDIST_CONF";
     NodeMigrate(NodeMigrate) = "OP_NODE_MIGRATE", summary: node_name;
     NodeEvacuate(NodeEvacuate) = "OP_NODE_EVACUATE", summary: node_name;
     NodeQueryvols(NodeQueryvols) = "OP_NODE_QUERYVOLS";

@@ -363,3 +363,92 @@ fn check_ipolicy_change(ip: &opcodes::Params) -> Result<(), Error> {
     }
     Ok(())
 }
+
+/// `OP_CLUSTER_REDIST_CONF` (`gnt-cluster redist-conf`): sends every
+/// online node the ssconf values and the cluster files it keeps (Ganeti's
+/// `RedistributeAncillaryFiles`): to every node the files all nodes need,
+/// to the master candidates also the RAPI users. A node that cannot take
+/// them is named in a warning, as in Ganeti; the job succeeds.
+pub struct RedistConf;
+
+impl RedistConf {
+    pub fn new(_op: opcodes::ClusterRedistConf) -> Self {
+        RedistConf
+    }
+}
+
+/// The cluster files every node gets, and those only master candidates
+/// get (paths below the root, as `upload_file` takes them).
+const FILES_ALL: &[&str] = &[
+    "var/lib/ganeti/known_hosts",
+    "var/lib/ganeti/rapi.pem",
+    "var/lib/ganeti/cluster-domain-secret",
+    "var/lib/ganeti/hmac.key",
+    "var/lib/ganeti/spice.pem",
+    "var/lib/ganeti/spice-ca.pem",
+    "var/lib/ganeti/vnc-cluster-password",
+];
+const FILES_CANDIDATES: &[&str] = &["var/lib/ganeti/rapi/users"];
+
+impl LogicalUnit for RedistConf {
+    fn locks(&mut self, _cfg: &ConfigData) -> Result<LockRequest, Error> {
+        Ok(LockRequest::new().all(Level::Node, Mode::Shared))
+    }
+
+    fn check_prereq(&mut self, _cfg: &ConfigData) -> Result<(), Error> {
+        Ok(())
+    }
+
+    fn exec<'a>(&'a mut self, ctx: &'a Ctx) -> ExecFuture<'a> {
+        Box::pin(async move {
+            let (nodes, master) = {
+                let cfg = ctx.config().read();
+                let mut nodes: Vec<objects::Node> =
+                    cfg.nodes.values().filter(|n| !n.offline).cloned().collect();
+                nodes.sort_by(|a, b| a.name.cmp(&b.name));
+                (nodes, cfg.cluster.master_node.clone())
+            };
+            let values = ctx.ssconf_values();
+            for node in &nodes {
+                let req = rpc::api::WriteSsconfFiles {
+                    values: values.clone(),
+                };
+                if let Err(e) = ctx.rpc().call(node, &req).await {
+                    ctx.log_warning(format!(
+                        "Copy of the ssconf files to node {} failed: {}",
+                        node.name,
+                        error_chain(&e)
+                    ));
+                }
+                if node.uuid == master {
+                    continue;
+                }
+                let files = FILES_ALL.iter().chain(
+                    node.master_candidate
+                        .then_some(FILES_CANDIDATES)
+                        .into_iter()
+                        .flatten(),
+                );
+                for rel in files {
+                    let local = ctx.paths().root().join(rel);
+                    let Ok(content) = std::fs::read_to_string(&local) else {
+                        continue;
+                    };
+                    let req = rpc::api::UploadFile {
+                        path: format!("/{rel}"),
+                        content,
+                        mode: 0o600,
+                    };
+                    if let Err(e) = ctx.rpc().call(node, &req).await {
+                        ctx.log_warning(format!(
+                            "Copy of file /{rel} to node {} failed: {}",
+                            node.name,
+                            error_chain(&e)
+                        ));
+                    }
+                }
+            }
+            Ok(Value::Null)
+        })
+    }
+}

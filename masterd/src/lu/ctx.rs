@@ -57,6 +57,26 @@ impl Ctx {
         self.master.ssconf_resend(uuid)
     }
 
+    /// Answers a read-only LUXI request (a query, the cluster's info or
+    /// configuration values) as the LUXI server does: what `OP_QUERY` and
+    /// its kin return. Any other request is a programming error.
+    pub async fn luxi_query(&self, req: luxi::request::Request) -> Result<Value, Error> {
+        use luxi::request::Request as R;
+        match req {
+            R::Query(_) | R::QueryFields(_) | R::QueryClusterInfo | R::QueryConfigValues(_) => {
+                Ok(crate::luxi_server::dispatch(&self.master, req).await?)
+            }
+            other => Err(Error::programmer(format!(
+                "{other:?} is not a read-only request"
+            ))),
+        }
+    }
+
+    /// Every ssconf value of the current configuration.
+    pub fn ssconf_values(&self) -> std::collections::BTreeMap<String, String> {
+        self.master.ssconf_values()
+    }
+
     /// A message in the job log.
     pub fn feedback(&self, msg: impl Into<String>) {
         self.op.log("message", json!(msg.into()));

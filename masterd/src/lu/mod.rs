@@ -21,6 +21,7 @@ pub mod ipolicy;
 pub mod node;
 pub mod node_storage;
 pub mod os;
+pub mod query_ops;
 pub mod recreate_disks;
 pub mod repair_disk_sizes;
 pub mod replace_disks;
@@ -131,6 +132,11 @@ pub fn for_opcode(op: OpCode) -> Box<dyn LogicalUnit> {
         OpCode::InstanceMigrate(o) => Box::new(instance_migration::Migrate::new(o)),
         OpCode::InstanceFailover(o) => Box::new(instance_migration::Failover::new(o)),
         OpCode::InstanceMove(o) => Box::new(instance::Move::new(o)),
+        OpCode::Query(o) => Box::new(query_ops::ReadOp::query(o)),
+        OpCode::QueryFields(o) => Box::new(query_ops::ReadOp::query_fields(o)),
+        OpCode::ClusterQuery(o) => Box::new(query_ops::ReadOp::cluster_query(o)),
+        OpCode::ClusterConfigQuery(o) => Box::new(query_ops::ReadOp::config_query(o)),
+        OpCode::ClusterRedistConf(o) => Box::new(cluster::RedistConf::new(o)),
         OpCode::OsDiagnose(o) => Box::new(os::Diagnose::new(o)),
         OpCode::TagsGet(o) => Box::new(tags::Get::new(o)),
         OpCode::TagsSet(o) => Box::new(tags::Change::new(o, true)),

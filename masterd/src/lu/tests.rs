@@ -1196,3 +1196,48 @@ async fn instance_move_refuses_what_ganeti_refuses() {
     refused(e.run(op).await, "Compression 'gzip'");
     assert_eq!(e.orphans(), Vec::<String>::new());
 }
+
+#[tokio::test]
+async fn read_opcodes_answer_what_the_luxi_read_calls_answer() {
+    let e = with_instance("file").await;
+    let (status, r) = e
+        .run(
+            json!({"OP_ID": "OP_QUERY", "what": "instance", "fields": ["name", "pnode"],
+                    "qfilter": ["=", "name", "inst1"]}),
+        )
+        .await;
+    assert_eq!(status, "success", "{r}");
+    assert_eq!(r["data"], json!([[[0, "inst1"], [0, "node1"]]]));
+    assert_eq!(r["fields"][1]["name"], json!("pnode"));
+    let (_, r) = e
+        .run(json!({"OP_ID": "OP_QUERY_FIELDS", "what": "node", "fields": ["name"]}))
+        .await;
+    assert_eq!(r["fields"][0]["name"], json!("name"));
+    let (_, r) = e.run(json!({"OP_ID": "OP_CLUSTER_QUERY"})).await;
+    assert_eq!(r["name"], json!("cluster.example.com"));
+    assert_eq!(r["master"], json!("node1"));
+    let (_, r) = e
+        .run(json!({"OP_ID": "OP_CLUSTER_CONFIG_QUERY",
+                    "output_fields": ["cluster_name", "master_node"]}))
+        .await;
+    assert_eq!(r, json!(["cluster.example.com", "node1"]));
+    let (status, r) = e
+        .run(json!({"OP_ID": "OP_QUERY", "what": "nosuch", "fields": ["name"]}))
+        .await;
+    assert_eq!(status, "error");
+    assert!(r.to_string().contains("unknown resource"), "{r}");
+    let (status, r) = e
+        .run(json!({"OP_ID": "OP_CLUSTER_CONFIG_QUERY", "output_fields": ["bogus"]}))
+        .await;
+    assert_eq!(status, "error");
+    assert!(r.to_string().contains("bogus"), "{r}");
+    let err = e
+        .queue
+        .submit(vec![
+            json!({"OP_ID": "OP_QUERY", "what": "node", "fields": ["name"],
+                            "use_locking": true}),
+        ])
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("use_locking"), "{err}");
+}
