@@ -915,6 +915,14 @@ pub struct ClusterConfigQuery {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ClusterRedistConf {}
 
+/// `OP_INSTANCE_CONSOLE`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct InstanceConsole {
+    pub instance_name: String,
+    #[serde(default)]
+    pub instance_uuid: Option<String>,
+}
+
 /// `OP_OS_DIAGNOSE`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct OsDiagnose {
@@ -1036,6 +1044,7 @@ opcodes! {
     InstanceMigrate(InstanceMigrate) = "OP_INSTANCE_MIGRATE", summary: instance_name;
     InstanceFailover(InstanceFailover) = "OP_INSTANCE_FAILOVER", summary: instance_name;
     InstanceMove(InstanceMove) = "OP_INSTANCE_MOVE", summary: instance_name;
+    InstanceConsole(InstanceConsole) = "OP_INSTANCE_CONSOLE", summary: instance_name;
     Query(Query) = "OP_QUERY", summary: what;
     QueryFields(QueryFields) = "OP_QUERY_FIELDS", summary: what;
     ClusterQuery(ClusterQuery) = "OP_CLUSTER_QUERY";

@@ -1241,3 +1241,22 @@ async fn read_opcodes_answer_what_the_luxi_read_calls_answer() {
         .unwrap_err();
     assert!(err.to_string().contains("use_locking"), "{err}");
 }
+
+#[tokio::test]
+async fn the_console_of_a_running_instance_is_its_hypervisors_and_a_stopped_one_has_none() {
+    let e = with_instance("file").await;
+    let op = json!({"OP_ID": "OP_INSTANCE_CONSOLE", "instance_name": "inst1"});
+    let (status, r) = e.run(op.clone()).await;
+    assert_eq!(status, "success", "{r}");
+    assert_eq!(r["instance"], json!("inst1"));
+    assert_eq!(r["kind"], json!("msg"));
+    e.must(json!({"OP_ID": "OP_INSTANCE_SHUTDOWN", "instance_name": "inst1"}))
+        .await;
+    let (status, r) = e.run(op).await;
+    assert_eq!(status, "error");
+    assert!(
+        r.to_string()
+            .contains("Instance inst1 is not running (state ADMIN_down)"),
+        "{r}"
+    );
+}

@@ -268,6 +268,13 @@ fn answer(
                 )?;
                 ok(())
             }
+            "instance_console" => {
+                let req: api::InstanceConsole = decode(body)?;
+                ok(rpc::hypervisor::ConsoleInfo::Message {
+                    instance: req.instance.name,
+                    message: "fake console".into(),
+                })
+            }
             "blockdev_getmirrorstatus" => {
                 let req: api::BlockdevGetMirrorStatus = decode(body)?;
                 let status: Vec<Option<api::BlockDevStatus>> = req

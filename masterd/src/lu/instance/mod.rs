@@ -3,6 +3,7 @@
 //! Failover and migration are in `lu::instance_migration`, disk
 //! helpers in `lu::instance_storage`.
 
+mod console;
 mod convert;
 mod create;
 mod devices;
@@ -13,6 +14,7 @@ mod remove;
 mod rename;
 mod set_params;
 
+pub use console::Console;
 pub use create::Create;
 pub use move_instance::Move;
 pub use operation::{Reboot, Reinstall, Shutdown, Startup};
