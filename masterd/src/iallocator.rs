@@ -136,16 +136,46 @@ pub async fn allocate(
     name: &str,
     req: &AllocRequest,
 ) -> Result<Vec<String>, Error> {
-    let request = json!({
-        "type": "allocate", "name": req.name, "disk_template": req.disk_template,
+    let mut request = alloc_body(req);
+    request["type"] = json!("allocate");
+    node_list(name, run(master, name, request).await?)
+}
+
+/// One instance of an `allocate` or `multi-allocate` request.
+fn alloc_body(req: &AllocRequest) -> Value {
+    let mirrored = req.disk_template == objects::DiskTemplate::Drbd;
+    json!({
+        "name": req.name, "disk_template": req.disk_template,
         "tags": req.tags, "os": req.os, "vcpus": req.vcpus, "memory": req.memory,
         "spindle_use": req.spindle_use,
         "disks": req.disks.iter().map(|s| json!({"size": s, "mode": "rw"})).collect::<Vec<_>>(),
         "disk_space_total": req.disks.iter().sum::<u64>(),
         "nics": (0..req.nics).map(|_| json!({"mac": "auto", "ip": null, "network": null})).collect::<Vec<_>>(),
-        "required_nodes": 1, "hypervisor": req.hypervisor,
+        "required_nodes": if mirrored { 2 } else { 1 }, "hypervisor": req.hypervisor,
+    })
+}
+
+/// What a `multi-allocate` answer says: the instances placed (name,
+/// node names) and those that could not be.
+pub type MultiAllocation = (Vec<(String, Vec<String>)>, Vec<String>);
+
+/// Asks plugin `name` where to put several new instances at once
+/// (Ganeti's `multi-allocate` request).
+pub async fn multi_allocate(
+    master: &Arc<Master>,
+    name: &str,
+    reqs: &[AllocRequest],
+) -> Result<MultiAllocation, Error> {
+    let request = json!({
+        "type": "multi-allocate",
+        "instances": reqs.iter().map(alloc_body).collect::<Vec<_>>(),
     });
-    node_list(name, run(master, name, request).await?)
+    let result = run(master, name, request).await?;
+    serde_json::from_value(result.clone()).map_err(|e| {
+        Error::exec(format!(
+            "Iallocator '{name}' gave an invalid multi-allocate answer {result}: {e}"
+        ))
+    })
 }
 
 /// Asks plugin `name` for a new node for instance `instance`, away from

@@ -504,3 +504,38 @@ fn redist_conf_sends_the_nodes_their_files_again() {
         "jack abc123 write\n"
     );
 }
+
+/// `gnt-instance batch-create -I hail` (`OP_INSTANCE_MULTI_ALLOC`): hail
+/// places the instances of the file in one multi-allocate request, and a
+/// job creates each.
+#[test]
+fn batch_create_places_every_instance_with_one_multi_allocation() {
+    let vc = VCluster::up("0.23", 3);
+    let file = vc.root(1).join("batch.json");
+    let def = |name: &str| {
+        json!({"instance_name": name, "mode": "create", "disk_template": "diskless", "os_type": "tiny",
+               "name_check": false, "ip_check": false, "nics": [{}],
+               "beparams": {"maxmem": 128, "minmem": 128}})
+    };
+    std::fs::write(&file, json!([def("b1"), def("b2")]).to_string()).unwrap();
+    let out = vc.ok(
+        "gnt-instance",
+        &["batch-create", "-I", "hail", file.to_str().unwrap()],
+    );
+    assert!(out.contains("All instances created successfully."), "{out}");
+    let rows = vc.list("gnt-instance", "name,status", &["b1", "b2"]);
+    assert_eq!(rows, vec![vec!["b1", "running"], vec!["b2", "running"]]);
+    // Nodes on some entries only: refused before anything is made.
+    let mut mixed = def("b3");
+    mixed["pnode"] = json!("node1");
+    std::fs::write(&file, json!([mixed, def("b4")]).to_string()).unwrap();
+    let err = vc.fails(
+        "gnt-instance",
+        &["batch-create", "-I", "hail", file.to_str().unwrap()],
+    );
+    assert!(
+        err.contains("providing pnode/snode while others do not"),
+        "{err}"
+    );
+    assert_eq!(vc.list("gnt-instance", "name", &[]).len(), 2);
+}

@@ -923,6 +923,22 @@ pub struct InstanceConsole {
     pub instance_uuid: Option<String>,
 }
 
+/// `OP_INSTANCE_MULTI_ALLOC`: several `OP_INSTANCE_CREATE`s placed
+/// together.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct InstanceMultiAlloc {
+    /// Accepted: ganeti-rs locks every node for the iallocator, which
+    /// holds at least the locks an opportunistic allocation would get.
+    #[serde(default)]
+    pub opportunistic_locking: bool,
+    #[serde(default)]
+    pub iallocator: Option<String>,
+    /// The instances, as `OP_INSTANCE_CREATE` dicts (with or without
+    /// their `OP_ID`).
+    #[serde(default)]
+    pub instances: Vec<Value>,
+}
+
 /// `OP_OS_DIAGNOSE`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct OsDiagnose {
@@ -1045,6 +1061,7 @@ opcodes! {
     InstanceFailover(InstanceFailover) = "OP_INSTANCE_FAILOVER", summary: instance_name;
     InstanceMove(InstanceMove) = "OP_INSTANCE_MOVE", summary: instance_name;
     InstanceConsole(InstanceConsole) = "OP_INSTANCE_CONSOLE", summary: instance_name;
+    InstanceMultiAlloc(InstanceMultiAlloc) = "OP_INSTANCE_MULTI_ALLOC";
     Query(Query) = "OP_QUERY", summary: what;
     QueryFields(QueryFields) = "OP_QUERY_FIELDS", summary: what;
     ClusterQuery(ClusterQuery) = "OP_CLUSTER_QUERY";

@@ -118,6 +118,15 @@ impl Ctx {
         iallocator::allocate(&self.master, plugin, req).await
     }
 
+    /// Asks iallocator `plugin` where to put several new instances.
+    pub async fn multi_allocate(
+        &self,
+        plugin: &str,
+        reqs: &[AllocRequest],
+    ) -> Result<iallocator::MultiAllocation, Error> {
+        iallocator::multi_allocate(&self.master, plugin, reqs).await
+    }
+
     /// Asks iallocator `plugin` for a new node for `instance`, away from `from`.
     pub async fn relocate(
         &self,

@@ -133,6 +133,7 @@ pub fn for_opcode(op: OpCode) -> Box<dyn LogicalUnit> {
         OpCode::InstanceFailover(o) => Box::new(instance_migration::Failover::new(o)),
         OpCode::InstanceMove(o) => Box::new(instance::Move::new(o)),
         OpCode::InstanceConsole(o) => Box::new(instance::Console::new(o)),
+        OpCode::InstanceMultiAlloc(o) => Box::new(instance::MultiAlloc::new(o)),
         OpCode::Query(o) => Box::new(query_ops::ReadOp::query(o)),
         OpCode::QueryFields(o) => Box::new(query_ops::ReadOp::query_fields(o)),
         OpCode::ClusterQuery(o) => Box::new(query_ops::ReadOp::cluster_query(o)),

@@ -1260,3 +1260,58 @@ async fn the_console_of_a_running_instance_is_its_hypervisors_and_a_stopped_one_
         "{r}"
     );
 }
+
+#[tokio::test]
+async fn a_multi_allocation_with_nodes_given_submits_one_create_job_each() {
+    let e = env(2);
+    let mut a = create("a1", "node1", "file", 1);
+    let mut b = create("b1", "node2", "file", 1);
+    for op in [&mut a, &mut b] {
+        op.as_object_mut().unwrap().remove("OP_ID");
+    }
+    let (status, r) = e
+        .run(json!({"OP_ID": "OP_INSTANCE_MULTI_ALLOC", "instances": [a, b]}))
+        .await;
+    assert_eq!(status, "success", "{r}");
+    assert_eq!(r["allocatable"], json!(["a1", "b1"]));
+    assert_eq!(r["failed"], json!([]));
+    let jobs = r["jobs"].as_array().unwrap();
+    assert_eq!(jobs.len(), 2);
+    for j in jobs {
+        assert_eq!(j[0], json!(true), "{r}");
+        let id = j[1].as_u64().unwrap();
+        let mut prev = Value::Null;
+        loop {
+            let st = e
+                .queue
+                .wait_for_job_change(
+                    id,
+                    &["status".into()],
+                    prev.clone(),
+                    json!(0),
+                    Duration::from_secs(10),
+                )
+                .await
+                .unwrap();
+            if st == json!("nochange") {
+                continue;
+            }
+            if st[0][0] == json!("success") {
+                break;
+            }
+            assert_ne!(st[0][0], json!("error"), "{st}");
+            prev = st[0].clone();
+        }
+    }
+    let names: Vec<String> = e.instances().into_keys().collect();
+    assert_eq!(names, ["a1", "b1"]);
+    let dup = create("a1", "node1", "file", 1);
+    let (status, r) = e
+        .run(json!({"OP_ID": "OP_INSTANCE_MULTI_ALLOC", "instances": [dup.clone(), dup]}))
+        .await;
+    assert_eq!(status, "error");
+    assert!(
+        r.to_string().contains("duplicate instance names: a1"),
+        "{r}"
+    );
+}

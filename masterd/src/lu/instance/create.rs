@@ -46,6 +46,38 @@ fn format_size(mib: u64) -> String {
     }
 }
 
+/// What the iallocator needs to place the instance `o` would create
+/// (of `template`, on `hypervisor`): Ganeti's `CreateInstanceAllocRequest`.
+pub(super) fn alloc_request(
+    cfg: &ConfigData,
+    o: &opcodes::InstanceCreate,
+    template: DiskTemplate,
+    hypervisor: Hypervisor,
+) -> crate::iallocator::AllocRequest {
+    let be = objects::params::fill(
+        &cfg.cluster
+            .beparams
+            .get("default")
+            .cloned()
+            .unwrap_or_default(),
+        &normalize_beparams(&o.beparams),
+    );
+    crate::iallocator::AllocRequest {
+        name: o.instance_name.clone(),
+        disk_template: template,
+        memory: get_u64(&be, be::MAXMEM)
+            .or_else(|| get_u64(&be, be::MEMORY))
+            .unwrap_or(128),
+        vcpus: get_u64(&be, be::VCPUS).unwrap_or(1),
+        spindle_use: get_u64(&be, be::SPINDLE_USE).unwrap_or(1),
+        disks: o.disks.iter().map(|d| d.size.unwrap_or(0)).collect(),
+        nics: o.nics.len(),
+        os: o.os_type.clone().unwrap_or_default(),
+        tags: o.tags.clone(),
+        hypervisor,
+    }
+}
+
 /// `OP_INSTANCE_CREATE`.
 pub struct Create {
     op: opcodes::InstanceCreate,
@@ -333,30 +365,8 @@ impl LogicalUnit for Create {
                                 Error::programmer("no iallocator to place the instance")
                             })?,
                     };
-                    let be = objects::params::fill(
-                        &ctx.config()
-                            .read()
-                            .cluster
-                            .beparams
-                            .get("default")
-                            .cloned()
-                            .unwrap_or_default(),
-                        &normalize_beparams(&o.beparams),
-                    );
-                    let req = crate::iallocator::AllocRequest {
-                        name: o.instance_name.clone(),
-                        disk_template: self.template,
-                        memory: get_u64(&be, be::MAXMEM)
-                            .or_else(|| get_u64(&be, be::MEMORY))
-                            .unwrap_or(128),
-                        vcpus: get_u64(&be, be::VCPUS).unwrap_or(1),
-                        spindle_use: get_u64(&be, be::SPINDLE_USE).unwrap_or(1),
-                        disks: o.disks.iter().map(|d| d.size.unwrap_or(0)).collect(),
-                        nics: o.nics.len(),
-                        os: o.os_type.clone().unwrap_or_default(),
-                        tags: o.tags.clone(),
-                        hypervisor: self.hypervisor,
-                    };
+                    let req =
+                        alloc_request(&ctx.config().read(), o, self.template, self.hypervisor);
                     let nodes = ctx.allocate(&plugin, &req).await?;
                     let (node, second) = {
                         let cfg = ctx.config().read();
