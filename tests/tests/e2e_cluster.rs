@@ -539,3 +539,52 @@ fn batch_create_places_every_instance_with_one_multi_allocation() {
     );
     assert_eq!(vc.list("gnt-instance", "name", &[]).len(), 2);
 }
+
+/// `gnt-cluster modify --ipolicy-bounds-specs/--ipolicy-std-specs`: the
+/// new bounds apply to the next instance, bad specs are refused.
+#[test]
+fn the_instance_policy_bounds_change_with_gnt_cluster_modify() {
+    let vc = VCluster::up("0.24", 2);
+    let err = vc.fails(
+        "gnt-cluster",
+        &[
+            "modify",
+            "--ipolicy-bounds-specs",
+            "min:cpu-count=2,disk-count=1,disk-size=1,memory-size=64,nic-count=0,spindle-use=1/\
+             max:cpu-count=1,disk-count=16,disk-size=1T,memory-size=32g,nic-count=8,spindle-use=12",
+        ],
+    );
+    assert!(
+        err.contains("Invalid specification of min/max values for cpu-count: 2/1"),
+        "{err}"
+    );
+    vc.ok(
+        "gnt-cluster",
+        &[
+            "modify",
+            "--ipolicy-bounds-specs",
+            "min:cpu-count=1,disk-count=1,disk-size=1,memory-size=512,nic-count=0,spindle-use=1/\
+             max:cpu-count=8,disk-count=16,disk-size=1T,memory-size=32g,nic-count=8,spindle-use=12",
+            "--ipolicy-std-specs",
+            "memory-size=1g",
+        ],
+    );
+    let err = vc.fails(
+        "gnt-instance",
+        &[
+            "add",
+            "-t",
+            "diskless",
+            "-o",
+            "tiny",
+            "-n",
+            "node1",
+            "-B",
+            "maxmem=128",
+            "--no-name-check",
+            "--no-ip-check",
+            "small",
+        ],
+    );
+    assert!(err.contains("memory-size"), "{err}");
+}

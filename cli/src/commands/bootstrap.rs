@@ -117,6 +117,46 @@ const ISPECS: [&str; 6] = [
 
 /// `--ipolicy-bounds-specs`: `min:k=v,.../max:k=v,...`, pairs separated by
 /// `//`, each bound with every spec (sizes in MiB, or with a unit).
+/// One instance specification (`key=val,...`; sizes with units) of
+/// `ident` (`min`, `max`, `std`); `complete`: every parameter needed.
+pub fn parse_ispec(
+    opt: &str,
+    ident: &str,
+    specs: &str,
+    complete: bool,
+) -> Result<serde_json::Map<String, Value>, CliError> {
+    let mut spec = serde_json::Map::new();
+    for (k, v) in split_key_val(opt, specs)? {
+        if !ISPECS.contains(&k.as_str()) {
+            return Err(CliError::invalid(format!("Unknown parameter '{k}'")));
+        }
+        let text = crate::pyfmt::py_str(&v);
+        let n = if k == "disk-size" || k == "memory-size" {
+            crate::units::parse_unit(&text).ok()
+        } else {
+            text.parse::<u64>().ok()
+        };
+        let Some(n) = n else {
+            return Err(CliError::invalid(format!(
+                "'{text}' (in {k} of {ident}) is not a valid integer"
+            )));
+        };
+        spec.insert(k, Value::from(n));
+    }
+    let missing: Vec<&str> = ISPECS
+        .iter()
+        .copied()
+        .filter(|k| !spec.contains_key(*k))
+        .collect();
+    if complete && !missing.is_empty() {
+        return Err(CliError::invalid(format!(
+            "Missing parameters in ipolicy spec {ident}: {}",
+            missing.join(", ")
+        )));
+    }
+    Ok(spec)
+}
+
 pub fn parse_bounds_specs(opt: &str, value: &str) -> Result<Value, CliError> {
     let mut pairs = Vec::new();
     for pair in value.split("//") {
@@ -138,35 +178,7 @@ pub fn parse_bounds_specs(opt: &str, value: &str) -> Result<Value, CliError> {
                     "Duplicated parameter '{ident}' in parsing {opt}: {section}"
                 )));
             }
-            let mut spec = serde_json::Map::new();
-            for (k, v) in split_key_val(opt, specs)? {
-                if !ISPECS.contains(&k.as_str()) {
-                    return Err(CliError::invalid(format!("Unknown parameter '{k}'")));
-                }
-                let text = crate::pyfmt::py_str(&v);
-                let n = if k == "disk-size" || k == "memory-size" {
-                    crate::units::parse_unit(&text).ok()
-                } else {
-                    text.parse::<u64>().ok()
-                };
-                let Some(n) = n else {
-                    return Err(CliError::invalid(format!(
-                        "'{text}' (in {k} of {ident}) is not a valid integer"
-                    )));
-                };
-                spec.insert(k, Value::from(n));
-            }
-            let missing: Vec<&str> = ISPECS
-                .iter()
-                .copied()
-                .filter(|k| !spec.contains_key(*k))
-                .collect();
-            if !missing.is_empty() {
-                return Err(CliError::invalid(format!(
-                    "Missing parameters in ipolicy spec {ident}: {}",
-                    missing.join(", ")
-                )));
-            }
+            let spec = parse_ispec(opt, ident, specs, true)?;
             out.insert(ident.to_string(), Value::Object(spec));
         }
         pairs.push(Value::Object(out));

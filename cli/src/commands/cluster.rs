@@ -256,6 +256,12 @@ pub struct ModifyArgs {
     /// Spindle ratio of the instance policy
     #[arg(long = "ipolicy-spindle-ratio")]
     pub ipolicy_spindle_ratio: Option<String>,
+    /// Bounds of the instance policy: min:key=val,.../max:key=val,...[//...]
+    #[arg(long = "ipolicy-bounds-specs")]
+    pub ipolicy_bounds_specs: Option<String>,
+    /// Standard specs of the instance policy: key=val,...
+    #[arg(long = "ipolicy-std-specs")]
+    pub ipolicy_std_specs: Option<String>,
     /// Force the operation
     #[arg(short = 'f', long)]
     pub force: bool,
@@ -720,6 +726,8 @@ fn modify(ctx: &mut Ctx, a: ModifyArgs) -> Result<i32, CliError> {
         && prealloc_wipe_disks.is_none()
         && a.enabled_disk_templates.as_deref().unwrap_or("").is_empty()
         && a.ipolicy_disk_templates.is_none()
+        && a.ipolicy_bounds_specs.is_none()
+        && a.ipolicy_std_specs.is_none()
         && vcpu_ratio.is_none()
         && spindle_ratio.is_none()
         && modify_etc_hosts.is_none()
@@ -784,6 +792,15 @@ fn modify(ctx: &mut Ctx, a: ModifyArgs) -> Result<i32, CliError> {
     }
     if let Some(v) = spindle_ratio {
         ipolicy.insert("spindle-ratio".into(), v);
+    }
+    if let Some(b) = &a.ipolicy_bounds_specs {
+        let minmax = crate::commands::bootstrap::parse_bounds_specs("--ipolicy-bounds-specs", b)?;
+        ipolicy.insert("minmax".into(), minmax);
+    }
+    if let Some(std) = &a.ipolicy_std_specs {
+        let spec =
+            crate::commands::bootstrap::parse_ispec("--ipolicy-std-specs", "std", std, false)?;
+        ipolicy.insert("std".into(), Value::Object(spec));
     }
     let uids = |v: &Option<String>| -> Result<Value, CliError> {
         Ok(match v {

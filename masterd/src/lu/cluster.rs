@@ -4,6 +4,7 @@ use crate::error::Error;
 use luxi::opcodes;
 use objects::enums::{KNOWN_DISK_TEMPLATES, KNOWN_HYPERVISORS};
 use objects::error_chain;
+use objects::params::ParamDict;
 use serde_json::Value;
 
 use super::{inval, Ctx, ExecFuture, LogicalUnit};
@@ -182,6 +183,10 @@ impl LogicalUnit for SetParams {
         self.vg_check_nodes = check_vg_name(cfg, &self.op)?;
         // Ganeti's CheckIpolicyVsDiskTemplates: the policy may allow only
         // enabled templates.
+        if let Some(ip) = &self.op.ipolicy {
+            check_ispecs(&updated_ipolicy(&cfg.cluster.ipolicy, ip))
+                .map_err(|e| inval(format!("Invalid instance policy: {e}")))?;
+        }
         if self.op.ipolicy.is_some() || self.op.enabled_disk_templates.is_some() {
             let enabled = self
                 .op
@@ -283,9 +288,7 @@ impl LogicalUnit for SetParams {
                 c.enabled_disk_templates = v.clone();
             }
             if let Some(ip) = &o.ipolicy {
-                for (k, v) in ip {
-                    c.ipolicy.insert(k.clone(), v.clone());
-                }
+                c.ipolicy = updated_ipolicy(&c.ipolicy, ip);
             }
             if let Some(v) = &o.default_iallocator {
                 c.default_iallocator = v.clone();
@@ -326,8 +329,7 @@ impl LogicalUnit for SetParams {
 }
 
 /// The instance policy keys `gnt-cluster modify` can change, checked as
-/// Ganeti checks them; the min/max and standard specs are refused by
-/// name.
+/// Ganeti checks them.
 fn check_ipolicy_change(ip: &opcodes::Params) -> Result<(), Error> {
     for (k, v) in ip {
         match k.as_str() {
@@ -353,6 +355,44 @@ fn check_ipolicy_change(ip: &opcodes::Params) -> Result<(), Error> {
                     )));
                 }
             }
+            "minmax" | "std" => {
+                let specs: Vec<&Value> = match (k.as_str(), v) {
+                    ("minmax", Value::Array(pairs)) => {
+                        let mut specs = Vec::new();
+                        for pair in pairs {
+                            let Some(p) = pair.as_object() else {
+                                return Err(inval(format!(
+                                    "Invalid instance policy bounds {pair}: expected a dict"
+                                )));
+                            };
+                            specs.extend(p.values());
+                        }
+                        specs
+                    }
+                    ("std", Value::Object(_)) => vec![v],
+                    _ => {
+                        return Err(inval(format!(
+                            "Invalid value for ipolicy parameter '{k}': {v}"
+                        )))
+                    }
+                };
+                for spec in specs {
+                    let Some(spec) = spec.as_object() else {
+                        return Err(inval(format!("Invalid instance specification {spec}")));
+                    };
+                    for (name, n) in spec {
+                        if !ISPECS_PARAMETERS.contains(&name.as_str()) {
+                            return Err(inval(format!("Unknown parameter '{name}'")));
+                        }
+                        if !n.is_u64() {
+                            return Err(inval(format!(
+                                "Invalid value for instance specification '{name}': {n} \
+                                 (a non-negative integer)"
+                            )));
+                        }
+                    }
+                }
+            }
             other => {
                 return Err(inval(format!(
                     "Changing the instance policy's '{other}' is not supported by ganeti-rs \
@@ -360,6 +400,94 @@ fn check_ipolicy_change(ip: &opcodes::Params) -> Result<(), Error> {
                 )))
             }
         }
+    }
+    Ok(())
+}
+
+/// Ganeti's `ISPECS_PARAMETERS`.
+const ISPECS_PARAMETERS: [&str; 6] = [
+    "cpu-count",
+    "disk-count",
+    "disk-size",
+    "memory-size",
+    "nic-count",
+    "spindle-use",
+];
+
+/// The cluster's policy after `change` (Ganeti's `GetUpdatedIPolicy`):
+/// the bounds are replaced, the standard specs updated key by key, the
+/// other keys replaced.
+fn updated_ipolicy(old: &ParamDict, change: &opcodes::Params) -> ParamDict {
+    let mut ip = old.clone();
+    for (k, v) in change {
+        match (k.as_str(), v, ip.get_mut(k)) {
+            ("std", Value::Object(new), Some(Value::Object(cur))) => {
+                for (name, n) in new {
+                    cur.insert(name.clone(), n.clone());
+                }
+            }
+            _ => {
+                ip.insert(k.clone(), v.clone());
+            }
+        }
+    }
+    ip
+}
+
+/// Ganeti's `InstancePolicy.CheckISpecSyntax` (with the standard specs):
+/// complete specs, each minimum at most its maximum, and the standard
+/// specs within one pair of bounds.
+fn check_ispecs(ip: &ParamDict) -> Result<(), String> {
+    let Some(minmax) = ip.get("minmax") else {
+        return Ok(());
+    };
+    let empty = serde_json::Map::new();
+    let std = ip.get("std").and_then(Value::as_object).unwrap_or(&empty);
+    let missing = |spec: &serde_json::Map<String, Value>, key: &str| {
+        let gone: Vec<&str> = ISPECS_PARAMETERS
+            .iter()
+            .copied()
+            .filter(|p| !spec.contains_key(*p))
+            .collect();
+        if gone.is_empty() {
+            Ok(())
+        } else {
+            Err(format!(
+                "Missing instance specs parameters for {key}: {}",
+                gone.join(", ")
+            ))
+        }
+    };
+    missing(std, "std")?;
+    let pairs = minmax.as_array().cloned().unwrap_or_default();
+    if pairs.is_empty() {
+        return Err("Empty minmax specifications".into());
+    }
+    let mut std_is_good = false;
+    for pair in &pairs {
+        let (Some(min), Some(max)) = (
+            pair.get("min").and_then(Value::as_object),
+            pair.get("max").and_then(Value::as_object),
+        ) else {
+            return Err("Missing instance specification: min, max".into());
+        };
+        missing(min, "min")?;
+        missing(max, "max")?;
+        let mut good = true;
+        for p in ISPECS_PARAMETERS {
+            let (lo, hi) = (min[p].as_u64().unwrap_or(0), max[p].as_u64().unwrap_or(0));
+            if lo > hi {
+                return Err(format!(
+                    "Invalid specification of min/max values for {p}: {lo}/{hi}"
+                ));
+            }
+            let s = std.get(p).and_then(Value::as_u64).unwrap_or(lo);
+            good &= lo <= s && s <= hi;
+        }
+        std_is_good |= good;
+    }
+    if !std_is_good {
+        return Err("Invalid std specifications".into());
     }
     Ok(())
 }

@@ -1315,3 +1315,63 @@ async fn a_multi_allocation_with_nodes_given_submits_one_create_job_each() {
         "{r}"
     );
 }
+
+#[tokio::test]
+async fn the_policys_bounds_and_standard_specs_change_and_are_checked() {
+    let e = env(2);
+    let spec = |mem: u64, disk: u64| {
+        json!({"cpu-count": 1, "disk-count": 1, "disk-size": disk, "memory-size": mem,
+               "nic-count": 1, "spindle-use": 1})
+    };
+    let set = |ip: Value| json!({"OP_ID": "OP_CLUSTER_SET_PARAMS", "ipolicy": ip});
+    let refused = |r: (String, Value), what: &str| {
+        assert_eq!(r.0, "error", "{}", r.1);
+        assert!(r.1.to_string().contains(what), "{what}: {}", r.1);
+    };
+    refused(
+        e.run(set(
+            json!({"minmax": [{"min": spec(512, 1024), "max": spec(256, 2048)}]}),
+        ))
+        .await,
+        "Invalid instance policy: Invalid specification of min/max values for memory-size: \
+         512/256",
+    );
+    refused(
+        e.run(set(json!({"minmax": [{"min": spec(128, 1024)}]})))
+            .await,
+        "Missing instance specification",
+    );
+    refused(
+        e.run(set(json!({"std": {"memory-size": 1 << 30}}))).await,
+        "Invalid std specifications",
+    );
+    refused(
+        e.run(set(json!({"std": {"bogus": 1}}))).await,
+        "Unknown parameter 'bogus'",
+    );
+    let before = e.master.config.read().cluster.ipolicy.clone();
+    assert_eq!(
+        e.master.config.read().cluster.ipolicy,
+        before,
+        "nothing changed"
+    );
+    // (This test cluster's policy allows every template: narrowed to the
+    // enabled ones, as Ganeti's init does.)
+    e.must(set(json!({
+        "minmax": [{"min": spec(128, 2048), "max": spec(4096, 8192)}],
+        "std": {"disk-size": 4096},
+        "disk-templates": ["file", "sharedfile", "diskless", "drbd"],
+    })))
+    .await;
+    let ip = e.master.config.read().cluster.ipolicy.clone();
+    assert_eq!(ip["minmax"][0]["min"]["disk-size"], json!(2048));
+    assert_eq!(ip["std"]["disk-size"], json!(4096));
+    assert_eq!(
+        ip["std"]["memory-size"], before["std"]["memory-size"],
+        "the other standard specs stay"
+    );
+    // The new bounds apply: a 1 GiB disk is now too small.
+    let (status, r) = e.run(create("inst1", "node1", "file", 1)).await;
+    assert_eq!(status, "error");
+    assert!(r.to_string().contains("disk-size"), "{r}");
+}
