@@ -83,6 +83,22 @@ pub fn format_response_json(result_json: &str, version: Option<u64>) -> String {
     out
 }
 
+/// Starts a successful response in `out`; the caller appends the result
+/// as JSON text, then calls [`finish_response_json`]. Together they write
+/// what [`format_response_json`] does, without copying the result.
+pub fn start_response_json(out: &mut Vec<u8>) {
+    out.extend_from_slice(br#"{"result":"#);
+}
+
+/// Ends the response that [`start_response_json`] began.
+pub fn finish_response_json(out: &mut Vec<u8>, version: Option<u64>) {
+    out.extend_from_slice(br#","success":true"#);
+    if let Some(v) = version {
+        out.extend_from_slice(format!(r#","version":{v}"#).as_bytes());
+    }
+    out.push(b'}');
+}
+
 /// Parses a response message into the result or the server's error.
 pub fn parse_response(msg: &str) -> Result<Result<Value, GanetiError>, GanetiError> {
     let v: Value = serde_json::from_str(msg)
@@ -117,6 +133,21 @@ mod tests {
             assert_eq!(
                 serde_json::from_str::<Value>(&text).unwrap(),
                 serde_json::from_str::<Value>(&direct).unwrap()
+            );
+        }
+    }
+
+    #[test]
+    fn a_response_written_around_its_result_equals_the_formatted_text() {
+        let result = r#"{"fields":[],"data":[[[0,"inst1"],[2,null]]]}"#;
+        for version in [None, Some(LUXI_VERSION)] {
+            let mut out = Vec::new();
+            start_response_json(&mut out);
+            out.extend_from_slice(result.as_bytes());
+            finish_response_json(&mut out, version);
+            assert_eq!(
+                String::from_utf8(out).unwrap(),
+                format_response_json(result, version)
             );
         }
     }

@@ -110,6 +110,45 @@ impl<'r, R> PreparedQuery<'r, R> {
         })
     }
 
+    /// Like [`PreparedQuery::run`], but appends the response straight to
+    /// `out` as JSON text, each row written as soon as it is read and then
+    /// dropped: the same bytes as `serde_json::to_vec` of the response,
+    /// without holding every cell of thousands of rows at once.
+    pub fn write_json<I>(&self, rows: I, out: &mut Vec<u8>) -> Result<(), QueryError>
+    where
+        I: IntoIterator,
+        I::Item: Borrow<R>,
+    {
+        out.extend_from_slice(b"{\"fields\":");
+        serde_json::to_writer(&mut *out, &self.defs).map_err(json_error)?;
+        out.extend_from_slice(b",\"data\":[");
+        let mut first = true;
+        for r in rows {
+            let r = r.borrow();
+            if !self.matches(r, DataNeeds::ALL)? {
+                continue;
+            }
+            if !first {
+                out.push(b',');
+            }
+            first = false;
+            out.push(b'[');
+            for (j, c) in self.columns.iter().enumerate() {
+                if j > 0 {
+                    out.push(b',');
+                }
+                let cell = match c {
+                    Some(i) => self.registry.by_index(*i).get(r),
+                    None => Cell::unknown(),
+                };
+                serde_json::to_writer(&mut *out, &cell).map_err(json_error)?;
+            }
+            out.push(b']');
+        }
+        out.extend_from_slice(b"]}");
+        Ok(())
+    }
+
     /// The old result format: plain values, `null` where the status is not
     /// normal. Unknown fields fail the whole query, as in Ganeti.
     pub fn run_legacy<I>(&self, rows: I) -> Result<Vec<Vec<Value>>, QueryError>
@@ -125,6 +164,12 @@ impl<'r, R> PreparedQuery<'r, R> {
         }
         legacy_rows(self.run(rows)?)
     }
+}
+
+/// A value that cannot be written as JSON (a map with non-string keys,
+/// which no field gives).
+fn json_error(e: serde_json::Error) -> QueryError {
+    QueryError::Internal(format!("cannot encode the query response: {e}"))
 }
 
 /// Runs `fields` and `filter` over `rows`, every row's data available.

@@ -521,3 +521,27 @@ fn rows_may_borrow_from_the_callers_snapshot() {
     let resp = run_query(&reg, rows, &["name".to_string()], &f).unwrap();
     assert_eq!(resp.data, vec![vec![Cell::normal("b.example.com")]]);
 }
+
+#[test]
+fn json_written_row_by_row_is_the_serialized_response() {
+    let reg = registry();
+    let fields: Vec<String> = ["name", "oper_ram", "tags", "nope", "received_ts"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    for filter in [
+        json!(null),
+        json!(["=", "admin_up", true]),
+        json!(["=", "name", "x"]),
+    ] {
+        let f = Filter::from_json(&filter).unwrap();
+        let q = PreparedQuery::new(&reg, &fields, &f).unwrap();
+        let mut out = Vec::new();
+        q.write_json(rows(), &mut out).unwrap();
+        let direct = serde_json::to_vec(&q.run(rows()).unwrap()).unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            String::from_utf8(direct).unwrap()
+        );
+    }
+}
