@@ -10,6 +10,7 @@ use objects::paths::Paths;
 use crate::config::ConfigStore;
 use crate::jobqueue::JobQueue;
 use crate::locking::LockManager;
+use crate::query::live::LiveCache;
 use crate::rpc::Rpc;
 
 /// Everything the master daemon holds.
@@ -28,6 +29,9 @@ pub struct Master {
     ssconf_sync: std::sync::Mutex<SsconfSync>,
     /// Held while a push runs.
     ssconf_push: tokio::sync::Mutex<()>,
+    /// The nodes' instance lists, reused by instance queries for a moment
+    /// (see [`LiveCache`] for when that is right).
+    pub live_cache: LiveCache,
 }
 
 /// Least time between the starts of two ssconf pushes: a burst of commits
@@ -96,6 +100,7 @@ impl Master {
             ssconf: std::sync::Mutex::new((false, false)),
             ssconf_sync: std::sync::Mutex::new(SsconfSync::default()),
             ssconf_push: tokio::sync::Mutex::new(()),
+            live_cache: LiveCache::default(),
         })
     }
 
@@ -123,6 +128,7 @@ impl Master {
         changes: crate::config::Changes,
     ) -> Result<u64, crate::config::ConfigError> {
         let serial = self.config.commit(changes)?;
+        self.live_cache.invalidate();
         self.schedule_ssconf();
         Ok(serial)
     }

@@ -51,9 +51,11 @@ pub struct ConfigData {
     instance_names: HashMap<String, String>,
     /// NIC MAC addresses in use (lower case), with how many NICs use each.
     macs: HashMap<String, u32>,
-    /// Instance UUIDs in Ganeti's listing order (nicely sorted by name),
-    /// computed on first use after instances were added, renamed or removed.
-    instance_order: OnceLock<Vec<String>>,
+    /// Ganeti's listing order of the instances (nicely sorted by name), as
+    /// positions in `instances`' own order (by UUID), so that listing needs
+    /// no lookup per instance; computed on first use after instances were
+    /// added, renamed or removed (which is when positions change).
+    instance_order: OnceLock<Vec<u32>>,
 }
 
 impl ConfigData {
@@ -165,14 +167,15 @@ impl ConfigData {
     /// The instances nicely sorted by name (`inst2` before `inst10`), as
     /// Ganeti lists them; the order is kept until instances change.
     pub fn instances_by_name(&self) -> impl Iterator<Item = &Instance> {
-        self.instance_order
-            .get_or_init(|| {
-                let mut v: Vec<&Instance> = self.instances.values().collect();
-                luxi::query::nice_sort_by(&mut v, |i| &i.name);
-                v.into_iter().map(|i| i.uuid.clone()).collect()
-            })
+        let order = self.instance_order.get_or_init(|| {
+            let mut v: Vec<(u32, &Instance)> = (0u32..).zip(self.instances.values()).collect();
+            luxi::query::nice_sort_by(&mut v, |(_, i)| &i.name);
+            v.into_iter().map(|(k, _)| k).collect()
+        });
+        let all: Vec<&Instance> = self.instances.values().collect();
+        order
             .iter()
-            .filter_map(|u| self.instances.get(u))
+            .filter_map(move |&k| all.get(k as usize).copied())
     }
 
     /// Whether a NIC of any instance has `mac` (case-insensitive); O(1).

@@ -140,6 +140,9 @@ pub fn for_opcode(op: OpCode) -> Box<dyn LogicalUnit> {
 
 /// Runs one opcode through its logical unit.
 pub async fn run(master: Arc<Master>, op: OpContext, input: Input) -> Result<Value, Error> {
+    // Instance queries reuse no live data from before or during an opcode.
+    let owner = master.clone();
+    let _running = owner.live_cache.op_started();
     let Input { op: opcode, common } = input;
     let mut lu = for_opcode(opcode);
     lu.check_arguments()?;

@@ -244,7 +244,7 @@ async fn query_instances<S: Sink>(
                 None => cfg.nodes.values().cloned().collect(),
             }
         };
-        Some(Live::fetch(master, nodes, false, true).await)
+        Some(Live::instances(master, nodes).await)
     } else {
         None
     };
@@ -265,16 +265,22 @@ async fn query_instances<S: Sink>(
     // others are skipped before their rows are built (the filter still
     // decides for the named ones). Names match as the filter's `==` on a
     // host name does, short names included.
-    let named = only_names(filter);
-    let rows = cfg
-        .instances_by_name()
-        .filter(|i| {
-            named.as_ref().is_none_or(|names| {
-                names
-                    .iter()
-                    .any(|n| luxi::query::match_name_component(&i.name, n))
-            })
-        })
+    let insts: Vec<&objects::Instance> = match only_names(filter) {
+        None => cfg.instances_by_name().collect(),
+        Some(names) => sorted(
+            cfg.instances
+                .values()
+                .filter(|i| {
+                    names
+                        .iter()
+                        .any(|n| luxi::query::match_name_component(&i.name, n))
+                })
+                .collect(),
+            |i| &i.name,
+        ),
+    };
+    let rows = insts
+        .into_iter()
         .map(|i| instance::InstRow::new(&cfg, i, live.as_ref()).with_consoles(consoles.as_ref()));
     let out = sink.run(&q, rows).map_err(qerr)?;
     tracing::debug!(
