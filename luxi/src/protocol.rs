@@ -120,6 +120,23 @@ pub fn parse_response(msg: &str) -> Result<Result<Value, GanetiError>, GanetiErr
     }
 }
 
+/// Parses a response message, leaving a successful result as JSON text
+/// (a slice of `msg`), for callers that read big answers straight into
+/// their own types. `None` when the message is anything but a well-formed
+/// success: [`parse_response`] then tells what it is.
+pub fn success_text(msg: &str) -> Option<&str> {
+    #[derive(serde::Deserialize)]
+    struct Reply<'a> {
+        success: bool,
+        #[serde(borrow)]
+        result: &'a serde_json::value::RawValue,
+    }
+    match serde_json::from_str::<Reply<'_>>(msg) {
+        Ok(r) if r.success => Some(r.result.get()),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -150,6 +167,17 @@ mod tests {
                 format_response_json(result, version)
             );
         }
+    }
+
+    #[test]
+    fn a_success_gives_its_result_as_text_and_anything_else_none() {
+        let result = r#"{"fields": [], "data": [[[0, "inst1"]]]}"#;
+        let msg = format_response_json(result, Some(LUXI_VERSION));
+        assert_eq!(success_text(&msg), Some(result));
+        let failure = format_response(Err(GanetiError::queue_drained()), None);
+        assert_eq!(success_text(&failure), None);
+        assert_eq!(success_text("[1, 2]"), None);
+        assert_eq!(success_text("{not json"), None);
     }
 
     #[test]
