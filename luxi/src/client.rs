@@ -59,7 +59,9 @@ impl Client {
             source,
         })?;
         Ok(Client {
-            reader: BufReader::new(stream),
+            // Big answers (listings of thousands of objects) come in fewer,
+            // larger reads.
+            reader: BufReader::with_capacity(256 * 1024, stream),
             writer,
         })
     }

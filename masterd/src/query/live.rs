@@ -280,3 +280,57 @@ fn default_storage_unit(cluster: &objects::Cluster) -> api::StorageUnit {
         name: None,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn map() -> Arc<RunningMap> {
+        Arc::new(RunningMap::new())
+    }
+
+    #[test]
+    fn a_kept_answer_serves_until_it_is_too_old() {
+        let cache = LiveCache::default();
+        let g = cache.begin().unwrap();
+        cache.put("n1", g, Instant::now(), map());
+        assert!(cache.get("n1", g).is_some());
+        assert!(cache.get("n2", g).is_none());
+        let old = Instant::now().checked_sub(LIVE_TTL).unwrap();
+        cache.put("n1", g, old, map());
+        assert!(cache.get("n1", g).is_none());
+    }
+
+    #[test]
+    fn nothing_kept_serves_during_or_after_an_opcode() {
+        let cache = LiveCache::default();
+        let g = cache.begin().unwrap();
+        cache.put("n1", g, Instant::now(), map());
+        let running = cache.op_started();
+        // Nothing is reused or kept while it runs.
+        assert!(cache.begin().is_none());
+        assert!(cache.get("n1", g).is_none());
+        cache.put("n1", g, Instant::now(), map());
+        drop(running);
+        // Nor after: the answer was asked before the opcode ended.
+        assert!(cache.get("n1", g).is_none());
+        let g2 = cache.begin().unwrap();
+        assert!(cache.get("n1", g2).is_none());
+        // A fetch that began before an opcode that came and went is not kept.
+        drop(cache.op_started());
+        cache.put("n1", g2, Instant::now(), map());
+        let g3 = cache.begin().unwrap();
+        assert!(cache.get("n1", g3).is_none());
+    }
+
+    #[test]
+    fn a_config_change_drops_what_was_kept() {
+        let cache = LiveCache::default();
+        let g = cache.begin().unwrap();
+        cache.put("n1", g, Instant::now(), map());
+        cache.invalidate();
+        let g2 = cache.begin().unwrap();
+        assert!(cache.get("n1", g).is_none());
+        assert!(cache.get("n1", g2).is_none());
+    }
+}
