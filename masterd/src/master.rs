@@ -11,6 +11,7 @@ use crate::config::ConfigStore;
 use crate::jobqueue::JobQueue;
 use crate::locking::LockManager;
 use crate::query::live::LiveCache;
+use crate::query::CellCaches;
 use crate::rpc::Rpc;
 
 /// Everything the master daemon holds.
@@ -32,6 +33,9 @@ pub struct Master {
     /// The nodes' instance lists, reused by instance queries for a moment
     /// (see [`LiveCache`] for when that is right).
     pub live_cache: LiveCache,
+    /// Configuration-only cells of instance queries, kept per version of
+    /// the configuration (see [`CellCaches`]).
+    pub cell_caches: CellCaches,
 }
 
 /// Least time between the starts of two ssconf pushes: a burst of commits
@@ -101,6 +105,7 @@ impl Master {
             ssconf_sync: std::sync::Mutex::new(SsconfSync::default()),
             ssconf_push: tokio::sync::Mutex::new(()),
             live_cache: LiveCache::default(),
+            cell_caches: CellCaches::default(),
         })
     }
 

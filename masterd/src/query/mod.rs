@@ -17,8 +17,8 @@ use std::sync::Arc;
 
 use luxi::error::{ErrorCode, GanetiError};
 use luxi::query::{
-    Cell, DataNeeds, FieldDef, FieldFlags, FieldKind, FieldRegistry, Filter, PreparedQuery,
-    QueryError, QueryFieldsResponse, QueryResponse,
+    Cell, CellCache, DataNeeds, FieldDef, FieldFlags, FieldKind, FieldRegistry, Filter,
+    PreparedQuery, QueryError, QueryFieldsResponse, QueryResponse,
 };
 use serde_json::json;
 
@@ -134,6 +134,86 @@ pub trait Sink {
         I::Item: Borrow<R>;
 }
 
+/// The JSON text of configuration-only cells of instance rows, kept
+/// between queries for a few lists of columns (RAPI's bulk fields, the
+/// CLI's defaults, ...). Always right: cells are kept for one version of
+/// the configuration (the cluster's serial number, which every commit
+/// bumps) and dropped when it changes; cells that read live data are
+/// never kept.
+#[derive(Default)]
+pub struct CellCaches(std::sync::Mutex<Vec<CellCache>>);
+
+/// Lists of columns whose cells are kept at once.
+const CELL_CACHES: usize = 4;
+
+/// Where the rows of a query go (continued): rows that have a stable key,
+/// for sinks that can reuse kept cells.
+pub trait KeyedSink: Sink {
+    fn run_keyed<R, I>(
+        self,
+        q: &PreparedQuery<'_, R>,
+        rows: I,
+        caches: &CellCaches,
+        version: u64,
+        key: impl Fn(&R) -> &str,
+    ) -> Result<Self::Out, QueryError>
+    where
+        I: IntoIterator,
+        I::Item: Borrow<R>;
+}
+
+impl KeyedSink for ToResponse {
+    fn run_keyed<R, I>(
+        self,
+        q: &PreparedQuery<'_, R>,
+        rows: I,
+        _: &CellCaches,
+        _: u64,
+        _: impl Fn(&R) -> &str,
+    ) -> Result<QueryResponse, QueryError>
+    where
+        I: IntoIterator,
+        I::Item: Borrow<R>,
+    {
+        q.run(rows)
+    }
+}
+
+impl KeyedSink for ToJson<'_> {
+    fn run_keyed<R, I>(
+        self,
+        q: &PreparedQuery<'_, R>,
+        rows: I,
+        caches: &CellCaches,
+        version: u64,
+        key: impl Fn(&R) -> &str,
+    ) -> Result<(), QueryError>
+    where
+        I: IntoIterator,
+        I::Item: Borrow<R>,
+    {
+        // A query that finds the cells in use by another goes without.
+        let Ok(mut caches) = caches.0.try_lock() else {
+            return q.write_json(rows, self.0);
+        };
+        let pos = match caches.iter().position(|c| c.is_for(q, version)) {
+            Some(p) => p,
+            None => {
+                if caches.len() >= CELL_CACHES {
+                    caches.remove(0);
+                }
+                caches.push(CellCache::default());
+                caches.len() - 1
+            }
+        };
+        // The most recently used last.
+        let mut cache = caches.remove(pos);
+        let result = q.write_json_cached(rows, self.0, &mut cache, version, key);
+        caches.push(cache);
+        result
+    }
+}
+
 /// Collects the rows into a [`QueryResponse`].
 pub struct ToResponse;
 
@@ -186,7 +266,7 @@ pub async fn query_json(
 }
 
 /// Runs a query, its rows going to `sink`.
-pub async fn query_into<S: Sink>(
+pub async fn query_into<S: KeyedSink>(
     master: &Arc<Master>,
     what: &str,
     fields: &[String],
@@ -211,7 +291,7 @@ pub async fn query_into<S: Sink>(
     }
 }
 
-async fn query_instances<S: Sink>(
+async fn query_instances<S: KeyedSink>(
     master: &Arc<Master>,
     fields: &[String],
     filter: &Filter,
@@ -282,7 +362,15 @@ async fn query_instances<S: Sink>(
     let rows = insts
         .into_iter()
         .map(|i| instance::InstRow::new(&cfg, i, live.as_ref()).with_consoles(consoles.as_ref()));
-    let out = sink.run(&q, rows).map_err(qerr)?;
+    let out = sink
+        .run_keyed(
+            &q,
+            rows,
+            &master.cell_caches,
+            cfg.cluster.serial_no,
+            |r: &instance::InstRow<'_>| r.inst.uuid.as_str(),
+        )
+        .map_err(qerr)?;
     tracing::debug!(
         live_ms = fetched.as_secs_f64() * 1e3,
         total_ms = started.elapsed().as_secs_f64() * 1e3,
