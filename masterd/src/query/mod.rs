@@ -347,17 +347,15 @@ async fn query_instances<S: KeyedSink>(
     // host name does, short names included.
     let insts: Vec<&objects::Instance> = match only_names(filter) {
         None => cfg.instances_by_name().collect(),
-        Some(names) => sorted(
-            cfg.instances
-                .values()
-                .filter(|i| {
-                    names
-                        .iter()
-                        .any(|n| luxi::query::match_name_component(&i.name, n))
-                })
-                .collect(),
-            |i| &i.name,
-        ),
+        Some(names) => {
+            // In UUID order, then nicely sorted by name (stably), as
+            // `instances_by_name` lists them.
+            let mut found: Vec<&objects::Instance> =
+                names.iter().flat_map(|n| cfg.instances_named(n)).collect();
+            found.sort_by(|a, b| a.uuid.cmp(&b.uuid));
+            found.dedup_by(|a, b| a.uuid == b.uuid);
+            sorted(found, |i| &i.name)
+        }
     };
     let rows = insts
         .into_iter()
