@@ -96,6 +96,11 @@ impl Ctx {
         Ok(self.client()?.call(method, args)?)
     }
 
+    /// Calls a LUXI method; its result as JSON text.
+    pub fn call_text(&mut self, method: &str, args: Value) -> Result<String, CliError> {
+        Ok(self.client()?.call_text(method, args)?)
+    }
+
     /// Ganeti's `SetGenericOpcodeOpts`: debug level, dry run, priority and
     /// the reason trail (`gnt:user` reason, then `gnt:client:<binary>`).
     pub fn finish_opcode(&self, op: OpCode, jo: Option<&JobOpts>) -> Value {

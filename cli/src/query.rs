@@ -141,6 +141,45 @@ pub fn parse_query_response(v: &Value) -> Result<QueryResponse, CliError> {
     Ok(QueryResponse { fields, data })
 }
 
+/// Reads a `Query` result from its JSON text straight into a
+/// [`QueryResponse`], without a tree of the whole answer first; an answer
+/// of another shape gets the errors of [`parse_query_response`].
+pub fn parse_query_text(text: &str) -> Result<QueryResponse, CliError> {
+    #[derive(serde::Deserialize)]
+    struct Def {
+        name: String,
+        title: String,
+        kind: String,
+        #[serde(default)]
+        doc: Option<String>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Answer {
+        fields: Vec<Def>,
+        data: Vec<Vec<(i64, Value)>>,
+    }
+    if let Ok(a) = serde_json::from_str::<Answer>(text) {
+        if a.data.iter().all(|row| row.len() == a.fields.len()) {
+            return Ok(QueryResponse {
+                fields: a
+                    .fields
+                    .into_iter()
+                    .map(|d| FieldDef {
+                        name: d.name,
+                        title: d.title,
+                        kind: d.kind,
+                        doc: d.doc.unwrap_or_default(),
+                    })
+                    .collect(),
+                data: a.data,
+            });
+        }
+    }
+    let v: Value =
+        serde_json::from_str(text).map_err(|e| CliError::bad_reply("Query", e.to_string()))?;
+    parse_query_response(&v)
+}
+
 /// Formats one value of a column.
 pub type Formatter = Box<dyn Fn(&Value) -> String>;
 
@@ -307,8 +346,8 @@ pub fn generic_list(ctx: &mut Ctx, req: ListRequest<'_>) -> Result<i32, CliError
         (Some(n), None) => Some(n),
         (Some(n), Some(q)) => Some(json!([qlang::OP_AND, n, q])),
     };
-    let res = ctx.call("Query", json!([req.resource, req.fields, qfilter]))?;
-    let resp = parse_query_response(&res)?;
+    let res = ctx.call_text("Query", json!([req.resource, req.fields, qfilter]))?;
+    let resp = parse_query_text(&res)?;
     let found_unknown = warn_unknown_fields(&resp.fields);
     let (status, lines) = format_query_result(
         &resp,
@@ -389,8 +428,8 @@ pub fn query(
     fields: &[&str],
     qfilter: Option<Value>,
 ) -> Result<QueryResponse, CliError> {
-    let res = ctx.call("Query", json!([resource, fields, qfilter]))?;
-    parse_query_response(&res)
+    let res = ctx.call_text("Query", json!([resource, fields, qfilter]))?;
+    parse_query_text(&res)
 }
 
 #[cfg(test)]
@@ -468,6 +507,31 @@ mod tests {
         let (st, lines) = format_query_result(&r, None, &Overrides::new(), None, true, false);
         assert_eq!(st, ResultStatus::Unknown);
         assert_eq!(lines, vec!["foo", "??"]);
+    }
+
+    #[test]
+    fn text_answers_read_as_the_parsed_value_does() {
+        let v = json!({"fields": [
+            {"name": "name", "title": "Instance", "kind": "text", "doc": "Name"},
+            {"name": "oper_ram", "title": "Memory", "kind": "unit"}],
+            "data": [[[0, "inst1"], [0, 1536]], [[0, "i2"], [2, null]]]});
+        assert_eq!(
+            parse_query_text(&v.to_string()).unwrap(),
+            parse_query_response(&v).unwrap()
+        );
+        for bad in [
+            json!({"fields": []}),
+            json!({"fields": [{"name": "a", "title": "A", "kind": "text"}], "data": [[[0]]]}),
+            json!({"fields": [{"name": "a", "title": "A", "kind": "text"}], "data": [[]]}),
+            json!({"fields": [{"name": "a", "title": "A", "kind": "text", "doc": 1}],
+                   "data": [[[0, 1, 2]]]}),
+        ] {
+            assert_eq!(
+                parse_query_text(&bad.to_string()).unwrap_err().to_string(),
+                parse_query_response(&bad).unwrap_err().to_string(),
+                "{bad}"
+            );
+        }
     }
 
     #[test]

@@ -59,7 +59,9 @@ impl Client {
             source,
         })?;
         Ok(Client {
-            reader: BufReader::new(stream),
+            // Big answers (listings of thousands of objects) come in fewer,
+            // larger reads.
+            reader: BufReader::with_capacity(256 * 1024, stream),
             writer,
         })
     }
@@ -81,6 +83,21 @@ impl Client {
         framing::write_message(&mut self.writer, &msg).map_err(FrameError::Io)?;
         let reply = framing::read_message(&mut self.reader)?;
         Ok(protocol::parse_response(&reply)??)
+    }
+
+    /// Calls `method` like [`Client::call`], but returns a successful
+    /// result as JSON text, for callers that read a big answer (a query
+    /// of thousands of rows) straight into their own types instead of
+    /// through a tree of JSON values.
+    pub fn call_text(&mut self, method: &str, args: Value) -> Result<String, ClientError> {
+        let msg = protocol::format_request(method, &args, Some(LUXI_VERSION));
+        framing::write_message(&mut self.writer, &msg).map_err(FrameError::Io)?;
+        let reply = framing::read_message(&mut self.reader)?;
+        if let Some(text) = protocol::success_text(&reply) {
+            return Ok(text.to_string());
+        }
+        let result = protocol::parse_response(&reply)??;
+        Ok(result.to_string())
     }
 
     /// Submits one job (a list of opcodes) and returns its id.

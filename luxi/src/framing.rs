@@ -102,12 +102,18 @@ pub mod aio {
         String::from_utf8(buf).map_err(|_| FrameError::NotUtf8)
     }
 
-    /// Writes one message followed by ETX.
+    /// Writes one message followed by ETX: a small one in one write, a big
+    /// one (a listing of thousands of objects) without copying it first.
     pub async fn write_message<W: AsyncWrite + Unpin>(w: &mut W, msg: &str) -> std::io::Result<()> {
-        let mut out = Vec::with_capacity(msg.len() + 1);
-        out.extend_from_slice(msg.as_bytes());
-        out.push(ETX);
-        w.write_all(&out).await?;
+        if msg.len() < 64 * 1024 {
+            let mut out = Vec::with_capacity(msg.len() + 1);
+            out.extend_from_slice(msg.as_bytes());
+            out.push(ETX);
+            w.write_all(&out).await?;
+        } else {
+            w.write_all(msg.as_bytes()).await?;
+            w.write_all(&[ETX]).await?;
+        }
         w.flush().await
     }
 }

@@ -83,6 +83,22 @@ pub fn format_response_json(result_json: &str, version: Option<u64>) -> String {
     out
 }
 
+/// Starts a successful response in `out`; the caller appends the result
+/// as JSON text, then calls [`finish_response_json`]. Together they write
+/// what [`format_response_json`] does, without copying the result.
+pub fn start_response_json(out: &mut Vec<u8>) {
+    out.extend_from_slice(br#"{"result":"#);
+}
+
+/// Ends the response that [`start_response_json`] began.
+pub fn finish_response_json(out: &mut Vec<u8>, version: Option<u64>) {
+    out.extend_from_slice(br#","success":true"#);
+    if let Some(v) = version {
+        out.extend_from_slice(format!(r#","version":{v}"#).as_bytes());
+    }
+    out.push(b'}');
+}
+
 /// Parses a response message into the result or the server's error.
 pub fn parse_response(msg: &str) -> Result<Result<Value, GanetiError>, GanetiError> {
     let v: Value = serde_json::from_str(msg)
@@ -104,6 +120,23 @@ pub fn parse_response(msg: &str) -> Result<Result<Value, GanetiError>, GanetiErr
     }
 }
 
+/// Parses a response message, leaving a successful result as JSON text
+/// (a slice of `msg`), for callers that read big answers straight into
+/// their own types. `None` when the message is anything but a well-formed
+/// success: [`parse_response`] then tells what it is.
+pub fn success_text(msg: &str) -> Option<&str> {
+    #[derive(serde::Deserialize)]
+    struct Reply<'a> {
+        success: bool,
+        #[serde(borrow)]
+        result: &'a serde_json::value::RawValue,
+    }
+    match serde_json::from_str::<Reply<'_>>(msg) {
+        Ok(r) if r.success => Some(r.result.get()),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -119,6 +152,32 @@ mod tests {
                 serde_json::from_str::<Value>(&direct).unwrap()
             );
         }
+    }
+
+    #[test]
+    fn a_response_written_around_its_result_equals_the_formatted_text() {
+        let result = r#"{"fields":[],"data":[[[0,"inst1"],[2,null]]]}"#;
+        for version in [None, Some(LUXI_VERSION)] {
+            let mut out = Vec::new();
+            start_response_json(&mut out);
+            out.extend_from_slice(result.as_bytes());
+            finish_response_json(&mut out, version);
+            assert_eq!(
+                String::from_utf8(out).unwrap(),
+                format_response_json(result, version)
+            );
+        }
+    }
+
+    #[test]
+    fn a_success_gives_its_result_as_text_and_anything_else_none() {
+        let result = r#"{"fields": [], "data": [[[0, "inst1"]]]}"#;
+        let msg = format_response_json(result, Some(LUXI_VERSION));
+        assert_eq!(success_text(&msg), Some(result));
+        let failure = format_response(Err(GanetiError::queue_drained()), None);
+        assert_eq!(success_text(&failure), None);
+        assert_eq!(success_text("[1, 2]"), None);
+        assert_eq!(success_text("{not json"), None);
     }
 
     #[test]

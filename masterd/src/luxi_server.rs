@@ -77,17 +77,18 @@ async fn handle(master: Arc<Master>, stream: UnixStream) {
             }
         };
         let started = std::time::Instant::now();
-        let (method, result) =
-            match protocol::parse_request(&msg).and_then(|r| Request::parse(&r.method, &r.args)) {
-                Ok(Request::Query(q)) => ("Query", query_json(&master, &q).await.map(Json::Text)),
-                Ok(req) => (req.method(), dispatch(&master, req).await.map(Json::Value)),
-                Err(e) => ("", Err(e)),
-            };
+        let (method, result) = match protocol::parse_request(&msg)
+            .and_then(|r| Request::parse(&r.method, &r.args))
+        {
+            Ok(Request::Query(q)) => ("Query", query_json(&master, &q).await.map(Json::Message)),
+            Ok(req) => (req.method(), dispatch(&master, req).await.map(Json::Value)),
+            Err(e) => ("", Err(e)),
+        };
         if let Err(e) = &result {
             tracing::debug!("LUXI request failed: {e}");
         }
         let reply = match result {
-            Ok(Json::Text(text)) => protocol::format_response_json(&text, Some(LUXI_VERSION)),
+            Ok(Json::Message(reply)) => reply,
             Ok(Json::Value(v)) => protocol::format_response(Ok(v), Some(LUXI_VERSION)),
             Err(e) => protocol::format_response(Err(e), Some(LUXI_VERSION)),
         };
@@ -103,18 +104,30 @@ async fn handle(master: Arc<Master>, stream: UnixStream) {
     }
 }
 
-/// A method's result, as a JSON value or already as JSON text.
+/// A method's result as a JSON value, or the whole reply message already
+/// written as JSON text.
 enum Json {
     Value(Value),
-    Text(String),
+    Message(String),
 }
 
-/// `Query`, its response serialized straight to JSON text: the rows of
-/// thousands of instances need no intermediate tree of JSON values. The
-/// same answer as [`dispatch`] gives.
+/// `Query`, its whole reply message written straight as JSON text, row by
+/// row: the rows of thousands of instances are never all held as JSON
+/// values, nor copied into an envelope. The same answer as [`dispatch`]
+/// gives.
 async fn query_json(master: &Arc<Master>, req: &QueryRequest) -> Result<String, GanetiError> {
-    let resp = crate::query::query(master, req.what.as_str(), &req.fields, &req.filter).await?;
-    serde_json::to_string(&resp)
+    let mut out = Vec::with_capacity(64 * 1024);
+    protocol::start_response_json(&mut out);
+    crate::query::query_json(
+        master,
+        req.what.as_str(),
+        &req.fields,
+        &req.filter,
+        &mut out,
+    )
+    .await?;
+    protocol::finish_response_json(&mut out, Some(LUXI_VERSION));
+    String::from_utf8(out)
         .map_err(|e| GanetiError::luxi(format!("Cannot encode the query response: {e}")))
 }
 

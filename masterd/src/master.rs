@@ -10,6 +10,8 @@ use objects::paths::Paths;
 use crate::config::ConfigStore;
 use crate::jobqueue::JobQueue;
 use crate::locking::LockManager;
+use crate::query::live::LiveCache;
+use crate::query::CellCaches;
 use crate::rpc::Rpc;
 
 /// Everything the master daemon holds.
@@ -28,6 +30,12 @@ pub struct Master {
     ssconf_sync: std::sync::Mutex<SsconfSync>,
     /// Held while a push runs.
     ssconf_push: tokio::sync::Mutex<()>,
+    /// The nodes' instance lists, reused by instance queries for a moment
+    /// (see [`LiveCache`] for when that is right).
+    pub live_cache: LiveCache,
+    /// Configuration-only cells of instance queries, kept per version of
+    /// the configuration (see [`CellCaches`]).
+    pub cell_caches: CellCaches,
 }
 
 /// Least time between the starts of two ssconf pushes: a burst of commits
@@ -96,6 +104,8 @@ impl Master {
             ssconf: std::sync::Mutex::new((false, false)),
             ssconf_sync: std::sync::Mutex::new(SsconfSync::default()),
             ssconf_push: tokio::sync::Mutex::new(()),
+            live_cache: LiveCache::default(),
+            cell_caches: CellCaches::default(),
         })
     }
 
@@ -123,6 +133,7 @@ impl Master {
         changes: crate::config::Changes,
     ) -> Result<u64, crate::config::ConfigError> {
         let serial = self.config.commit(changes)?;
+        self.live_cache.invalidate();
         self.schedule_ssconf();
         Ok(serial)
     }

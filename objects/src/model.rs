@@ -346,18 +346,18 @@ impl Cluster {
 
     /// The instance's hypervisor parameters with the cluster's filled in.
     pub fn fill_hvparams(&self, inst: &Instance) -> ParamDict {
-        let base = self
-            .hvparams
-            .get(inst.hypervisor.as_str())
-            .cloned()
-            .unwrap_or_default();
-        crate::params::fill(&base, &inst.hvparams)
+        match self.hvparams.get(inst.hypervisor.as_str()) {
+            Some(base) => crate::params::fill(base, &inst.hvparams),
+            None => inst.hvparams.clone(),
+        }
     }
 
     /// The instance's backend parameters with the cluster's filled in.
     pub fn fill_beparams(&self, inst: &Instance) -> ParamDict {
-        let base = self.beparams.get("default").cloned().unwrap_or_default();
-        let mut be = crate::params::fill(&base, &inst.beparams);
+        let mut be = match self.beparams.get("default") {
+            Some(base) => crate::params::fill(base, &inst.beparams),
+            None => inst.beparams.clone(),
+        };
         // `memory` is the old name of maxmem/minmem.
         if let Some(m) = inst.beparams.get(crate::params::be::MEMORY).cloned() {
             be.insert(crate::params::be::MAXMEM.into(), m.clone());
@@ -369,8 +369,10 @@ impl Cluster {
 
     /// The NIC's parameters with the cluster's filled in.
     pub fn fill_nicparams(&self, nic: &Nic) -> ParamDict {
-        let base = self.nicparams.get("default").cloned().unwrap_or_default();
-        crate::params::fill(&base, &nic.nicparams)
+        match self.nicparams.get("default") {
+            Some(base) => crate::params::fill(base, &nic.nicparams),
+            None => nic.nicparams.clone(),
+        }
     }
 }
 

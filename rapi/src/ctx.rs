@@ -139,6 +139,12 @@ impl Ctx {
         Ok(self.state.master.call(req).await?)
     }
 
+    /// Asks the master; its whole reply message (see
+    /// [`crate::master::Master::call_message`]).
+    pub async fn call_message(&self, req: &Request) -> Result<String, ApiError> {
+        Ok(self.state.master.call_message(req).await?)
+    }
+
     /// Asks the master; the result as JSON text.
     pub async fn call_text(&self, req: &Request) -> Result<String, ApiError> {
         Ok(self.state.master.call_text(req).await?)

@@ -23,6 +23,8 @@ use tokio::net::UnixStream;
 
 /// Connections kept open between requests.
 const MAX_IDLE: usize = 32;
+/// The read buffer of a connection.
+const READ_BUFFER: usize = 256 * 1024;
 
 /// What can go wrong asking the master.
 #[derive(Debug, thiserror::Error)]
@@ -112,7 +114,9 @@ impl Master {
                 })?;
         let (r, w) = stream.into_split();
         Ok(Conn {
-            reader: BufReader::new(r),
+            // Big answers (listings of thousands of objects) come in
+            // fewer, larger reads.
+            reader: BufReader::with_capacity(READ_BUFFER, r),
             writer: w,
         })
     }
@@ -130,26 +134,37 @@ impl Master {
         Ok(reply)
     }
 
+    /// Sends `req`; returns the master's whole reply message, for callers
+    /// that read a big answer in one pass (and [`result_of`] otherwise).
+    pub async fn call_message(&self, req: &Request) -> Result<String, MasterError> {
+        let msg = protocol::format_request(req.method(), &req.to_args(), Some(LUXI_VERSION));
+        tokio::time::timeout(self.timeout, self.exchange(&msg))
+            .await
+            .map_err(|_| MasterError::Timeout)?
+    }
+
     /// Sends `req`; returns the result as JSON text.
     pub async fn call_text(&self, req: &Request) -> Result<String, MasterError> {
-        let msg = protocol::format_request(req.method(), &req.to_args(), Some(LUXI_VERSION));
-        let reply = tokio::time::timeout(self.timeout, self.exchange(&msg))
-            .await
-            .map_err(|_| MasterError::Timeout)??;
-        let parsed: Reply<'_> = serde_json::from_str(&reply).map_err(MasterError::Reply)?;
-        if parsed.success {
-            Ok(parsed.result.get().to_string())
-        } else {
-            let err: Value =
-                serde_json::from_str(parsed.result.get()).map_err(MasterError::Reply)?;
-            Err(MasterError::Server(GanetiError::decode(&err)))
-        }
+        let reply = self.call_message(req).await?;
+        Ok(result_of(&reply)?.to_string())
     }
 
     /// Sends `req`; returns the result.
     pub async fn call(&self, req: &Request) -> Result<Value, MasterError> {
         let text = self.call_text(req).await?;
         serde_json::from_str(&text).map_err(MasterError::Reply)
+    }
+}
+
+/// The result of the master's reply message `reply` as JSON text, or the
+/// master's error.
+pub fn result_of(reply: &str) -> Result<&str, MasterError> {
+    let parsed: Reply<'_> = serde_json::from_str(reply).map_err(MasterError::Reply)?;
+    if parsed.success {
+        Ok(parsed.result.get())
+    } else {
+        let err: Value = serde_json::from_str(parsed.result.get()).map_err(MasterError::Reply)?;
+        Err(MasterError::Server(GanetiError::decode(&err)))
     }
 }
 

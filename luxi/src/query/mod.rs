@@ -53,7 +53,7 @@ pub use names::{
 };
 pub use registry::{DataNeeds, Field, FieldFlags, FieldRegistry, Getter};
 pub use request::{ClassicQueryRequest, ItemType, QueryFieldsRequest, QueryRequest};
-pub use run::{classic_filter, legacy_rows, run_query, PreparedQuery};
+pub use run::{classic_filter, legacy_rows, run_query, CellCache, PreparedQuery};
 pub use types::{Cell, FieldDef, FieldKind, QueryFieldsResponse, QueryResponse, ResultStatus};
 
 #[cfg(test)]

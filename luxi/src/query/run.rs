@@ -110,6 +110,122 @@ impl<'r, R> PreparedQuery<'r, R> {
         })
     }
 
+    /// Like [`PreparedQuery::run`], but appends the response straight to
+    /// `out` as JSON text, each row written as soon as it is read and then
+    /// dropped: the same bytes as `serde_json::to_vec` of the response,
+    /// without holding every cell of thousands of rows at once.
+    pub fn write_json<I>(&self, rows: I, out: &mut Vec<u8>) -> Result<(), QueryError>
+    where
+        I: IntoIterator,
+        I::Item: Borrow<R>,
+    {
+        out.extend_from_slice(b"{\"fields\":");
+        serde_json::to_writer(&mut *out, &self.defs).map_err(json_error)?;
+        out.extend_from_slice(b",\"data\":[");
+        let mut first = true;
+        for r in rows {
+            let r = r.borrow();
+            if !self.matches(r, DataNeeds::ALL)? {
+                continue;
+            }
+            if !first {
+                out.push(b',');
+            }
+            first = false;
+            out.push(b'[');
+            for (j, c) in self.columns.iter().enumerate() {
+                if j > 0 {
+                    out.push(b',');
+                }
+                let cell = match c {
+                    Some(i) => self.registry.by_index(*i).get(r),
+                    None => Cell::unknown(),
+                };
+                serde_json::to_writer(&mut *out, &cell).map_err(json_error)?;
+            }
+            out.push(b']');
+        }
+        out.extend_from_slice(b"]}");
+        Ok(())
+    }
+
+    /// Like [`PreparedQuery::write_json`], reusing from `cache` the JSON
+    /// text of the cells that read nothing but the configuration
+    /// ([`DataNeeds::CONFIG`]), by row (`key`). Cells kept for another
+    /// `version` of the configuration, or for other columns, are dropped
+    /// first; cells needing anything else (live data) are always read.
+    pub fn write_json_cached<I>(
+        &self,
+        rows: I,
+        out: &mut Vec<u8>,
+        cache: &mut CellCache,
+        version: u64,
+        key: impl Fn(&R) -> &str,
+    ) -> Result<(), QueryError>
+    where
+        I: IntoIterator,
+        I::Item: Borrow<R>,
+    {
+        if cache.version != version || cache.columns != self.columns {
+            cache.version = version;
+            cache.columns.clone_from(&self.columns);
+            cache.rows.clear();
+        }
+        let kept: Vec<Option<usize>> = self
+            .columns
+            .iter()
+            .map(|c| c.filter(|&i| DataNeeds::CONFIG.contains(self.registry.by_index(i).needs)))
+            .collect();
+        out.extend_from_slice(b"{\"fields\":");
+        serde_json::to_writer(&mut *out, &self.defs).map_err(json_error)?;
+        out.extend_from_slice(b",\"data\":[");
+        let mut first = true;
+        for r in rows {
+            let r = r.borrow();
+            if !self.matches(r, DataNeeds::ALL)? {
+                continue;
+            }
+            if !first {
+                out.push(b',');
+            }
+            first = false;
+            let k = key(r);
+            if !cache.rows.contains_key(k) {
+                let mut texts = Vec::new();
+                for i in kept.iter().flatten() {
+                    let cell = self.registry.by_index(*i).get(r);
+                    texts.push(
+                        serde_json::to_string(&cell)
+                            .map_err(json_error)?
+                            .into_boxed_str(),
+                    );
+                }
+                cache.rows.insert(k.to_string(), texts);
+            }
+            let mut texts = cache.rows.get(k).into_iter().flatten();
+            out.push(b'[');
+            for (j, (c, kept)) in self.columns.iter().zip(&kept).enumerate() {
+                if j > 0 {
+                    out.push(b',');
+                }
+                let text = if kept.is_some() { texts.next() } else { None };
+                match text {
+                    Some(text) => out.extend_from_slice(text.as_bytes()),
+                    None => {
+                        let cell = match c {
+                            Some(i) => self.registry.by_index(*i).get(r),
+                            None => Cell::unknown(),
+                        };
+                        serde_json::to_writer(&mut *out, &cell).map_err(json_error)?;
+                    }
+                }
+            }
+            out.push(b']');
+        }
+        out.extend_from_slice(b"]}");
+        Ok(())
+    }
+
     /// The old result format: plain values, `null` where the status is not
     /// normal. Unknown fields fail the whole query, as in Ganeti.
     pub fn run_legacy<I>(&self, rows: I) -> Result<Vec<Vec<Value>>, QueryError>
@@ -125,6 +241,30 @@ impl<'r, R> PreparedQuery<'r, R> {
         }
         legacy_rows(self.run(rows)?)
     }
+}
+
+/// The JSON text of cells that read only the configuration, kept between
+/// queries by row, for one list of columns and one version of the
+/// configuration (see [`PreparedQuery::write_json_cached`]).
+#[derive(Debug, Default)]
+pub struct CellCache {
+    columns: Vec<Option<usize>>,
+    version: u64,
+    /// Per row key, the text of each configuration-only column, in order.
+    rows: std::collections::HashMap<String, Vec<Box<str>>>,
+}
+
+impl CellCache {
+    /// The columns and configuration version the kept cells are for.
+    pub fn is_for<R>(&self, q: &PreparedQuery<'_, R>, version: u64) -> bool {
+        self.version == version && self.columns == q.columns
+    }
+}
+
+/// A value that cannot be written as JSON (a map with non-string keys,
+/// which no field gives).
+fn json_error(e: serde_json::Error) -> QueryError {
+    QueryError::Internal(format!("cannot encode the query response: {e}"))
 }
 
 /// Runs `fields` and `filter` over `rows`, every row's data available.

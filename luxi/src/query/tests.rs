@@ -521,3 +521,67 @@ fn rows_may_borrow_from_the_callers_snapshot() {
     let resp = run_query(&reg, rows, &["name".to_string()], &f).unwrap();
     assert_eq!(resp.data, vec![vec![Cell::normal("b.example.com")]]);
 }
+
+#[test]
+fn json_written_row_by_row_is_the_serialized_response() {
+    let reg = registry();
+    let fields: Vec<String> = ["name", "oper_ram", "tags", "nope", "received_ts"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    for filter in [
+        json!(null),
+        json!(["?", "admin_up"]),
+        json!(["=", "name", "x"]),
+    ] {
+        let f = Filter::from_json(&filter).unwrap();
+        let q = PreparedQuery::new(&reg, &fields, &f).unwrap();
+        let mut out = Vec::new();
+        q.write_json(rows(), &mut out).unwrap();
+        let direct = serde_json::to_vec(&q.run(rows()).unwrap()).unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            String::from_utf8(direct).unwrap()
+        );
+    }
+}
+
+#[test]
+fn kept_cells_are_those_of_config_fields_for_one_version() {
+    let reg = registry();
+    let fields: Vec<String> = ["name", "be/memory", "oper_ram", "nope"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let q = PreparedQuery::new(&reg, &fields, &Filter::Empty).unwrap();
+    let json = |rows: Vec<Inst>, cache: Option<(&mut CellCache, u64)>| {
+        let mut out = Vec::new();
+        match cache {
+            Some((c, v)) => q.write_json_cached(rows, &mut out, c, v, |i| i.name),
+            None => q.write_json(rows, &mut out),
+        }
+        .unwrap();
+        String::from_utf8(out).unwrap()
+    };
+    let mut cache = CellCache::default();
+    assert_eq!(json(rows(), Some((&mut cache, 1))), json(rows(), None));
+    assert!(cache.is_for(&q, 1));
+    // Same version: the config cell comes from the cache, the live one
+    // is read again.
+    let changed = || {
+        let mut r = rows();
+        r[0].memory = 999;
+        r[0].oper_ram = Some(777);
+        r
+    };
+    let again = json(changed(), Some((&mut cache, 1)));
+    assert!(again.contains("777") && !again.contains("999"), "{again}");
+    // A new version reads every cell again.
+    assert_eq!(
+        json(changed(), Some((&mut cache, 2))),
+        json(changed(), None)
+    );
+    // So does another list of columns.
+    let q2 = PreparedQuery::new(&reg, &fields[..1], &Filter::Empty).unwrap();
+    assert!(!cache.is_for(&q2, 2));
+}

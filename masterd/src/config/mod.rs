@@ -51,9 +51,15 @@ pub struct ConfigData {
     instance_names: HashMap<String, String>,
     /// NIC MAC addresses in use (lower case), with how many NICs use each.
     macs: HashMap<String, u32>,
-    /// Instance UUIDs in Ganeti's listing order (nicely sorted by name),
+    /// Ganeti's listing order of the instances (nicely sorted by name), as
+    /// positions in `instances`' own order (by UUID), so that listing needs
+    /// no lookup per instance; computed on first use after instances were
+    /// added, renamed or removed (which is when positions change).
+    instance_order: OnceLock<Vec<u32>>,
+    /// `(name, UUID)` of every instance, sorted by name (bytes), to find
+    /// the instances a (short) name names without reading every name;
     /// computed on first use after instances were added, renamed or removed.
-    instance_order: OnceLock<Vec<String>>,
+    instance_name_index: OnceLock<Vec<(String, String)>>,
 }
 
 impl ConfigData {
@@ -68,6 +74,7 @@ impl ConfigData {
             instance_names: HashMap::new(),
             macs: HashMap::new(),
             instance_order: OnceLock::new(),
+            instance_name_index: OnceLock::new(),
         }
     }
 
@@ -165,14 +172,41 @@ impl ConfigData {
     /// The instances nicely sorted by name (`inst2` before `inst10`), as
     /// Ganeti lists them; the order is kept until instances change.
     pub fn instances_by_name(&self) -> impl Iterator<Item = &Instance> {
-        self.instance_order
-            .get_or_init(|| {
-                let mut v: Vec<&Instance> = self.instances.values().collect();
-                luxi::query::nice_sort_by(&mut v, |i| &i.name);
-                v.into_iter().map(|i| i.uuid.clone()).collect()
-            })
+        let order = self.instance_order.get_or_init(|| {
+            let mut v: Vec<(u32, &Instance)> = (0u32..).zip(self.instances.values()).collect();
+            luxi::query::nice_sort_by(&mut v, |(_, i)| &i.name);
+            v.into_iter().map(|(k, _)| k).collect()
+        });
+        let all: Vec<&Instance> = self.instances.values().collect();
+        order
             .iter()
-            .filter_map(|u| self.instances.get(u))
+            .filter_map(move |&k| all.get(k as usize).copied())
+    }
+
+    /// The instances that `lookup` names as a query's `name == lookup`
+    /// does: the one of that name, and those whose name starts with
+    /// `lookup` followed by a dot (`inst1` names `inst1.example.com`); in
+    /// UUID order.
+    pub fn instances_named(&self, lookup: &str) -> Vec<&Instance> {
+        let index = self.instance_name_index.get_or_init(|| {
+            let mut v: Vec<(String, String)> = self
+                .instances
+                .values()
+                .map(|i| (i.name.clone(), i.uuid.clone()))
+                .collect();
+            v.sort();
+            v
+        });
+        // Every name that starts with `lookup` sorts from here on.
+        let from = index.partition_point(|(n, _)| n.as_str() < lookup);
+        let mut out: Vec<&Instance> = index[from..]
+            .iter()
+            .take_while(|(n, _)| n.starts_with(lookup))
+            .filter(|(n, _)| luxi::query::match_name_component(n, lookup))
+            .filter_map(|(_, u)| self.instances.get(u))
+            .collect();
+        out.sort_by(|a, b| a.uuid.cmp(&b.uuid));
+        out
     }
 
     /// Whether a NIC of any instance has `mac` (case-insensitive); O(1).
@@ -197,9 +231,13 @@ impl ConfigData {
                 self.forget_macs(&old);
                 if old.name != i.name {
                     self.instance_order = OnceLock::new();
+                    self.instance_name_index = OnceLock::new();
                 }
             }
-            None => self.instance_order = OnceLock::new(),
+            None => {
+                self.instance_order = OnceLock::new();
+                self.instance_name_index = OnceLock::new();
+            }
         }
         self.instance_names.insert(i.name.clone(), i.uuid.clone());
         for n in &i.nics {
@@ -213,6 +251,7 @@ impl ConfigData {
             self.instance_names.remove(&old.name);
             self.forget_macs(&old);
             self.instance_order = OnceLock::new();
+            self.instance_name_index = OnceLock::new();
         }
     }
 

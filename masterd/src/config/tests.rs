@@ -200,6 +200,42 @@ fn instances_by_name_follow_adds_renames_and_removals() {
 }
 
 #[test]
+fn instances_named_are_found_by_full_or_short_name_after_changes() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = fresh(dir.path());
+    let named = |lookup: &str| -> Vec<String> {
+        store
+            .read()
+            .instances_named(lookup)
+            .iter()
+            .map(|i| i.name.clone())
+            .collect()
+    };
+    let commit = |f: &dyn Fn(&mut Changes)| {
+        let mut c = Changes::new();
+        f(&mut c);
+        store.commit(c).unwrap();
+    };
+    commit(&|c| {
+        c.instance(instance("u1", "web1.example.com"));
+        c.instance(instance("u2", "web1"));
+        c.instance(instance("u3", "web10.example.com"));
+        c.instance(instance("u4", "web1-old"));
+    });
+    assert_eq!(named("web1"), ["web1.example.com", "web1"]);
+    assert_eq!(named("web1.example"), ["web1.example.com"]);
+    assert_eq!(named("web10"), ["web10.example.com"]);
+    assert!(named("web").is_empty());
+    assert!(named("nothing").is_empty());
+    commit(&|c| {
+        c.instance(instance("u1", "db1.example.com"));
+        c.remove_instance("u2");
+    });
+    assert!(named("web1").is_empty());
+    assert_eq!(named("db1"), ["db1.example.com"]);
+}
+
+#[test]
 fn replication_ports_are_handed_out_once_and_reused_after_release() {
     let dir = tempfile::tempdir().unwrap();
     let store = fresh(dir.path());

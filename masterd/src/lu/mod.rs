@@ -149,6 +149,10 @@ pub fn for_opcode(op: OpCode) -> Box<dyn LogicalUnit> {
 
 /// Runs one opcode through its logical unit.
 pub async fn run(master: Arc<Master>, op: OpContext, input: Input) -> Result<Value, Error> {
+    // Instance queries reuse no live data from before or during an opcode:
+    // the guard (on a handle of its own to the master) ends with this call.
+    let master_handle = master.clone();
+    let _running = master_handle.live_cache.op_started();
     let Input { op: opcode, common } = input;
     let mut lu = for_opcode(opcode);
     lu.check_arguments()?;

@@ -128,14 +128,12 @@ pub fn registry<'a>() -> FieldRegistry<GroupRow<'a>> {
         c,
         |r| Cell::normal(json!(r.group.diskparams)),
     );
-    common_fields(&mut r, |r: &GroupRow<'a>| {
-        (
-            r.group.uuid.clone(),
-            r.group.serial_no,
-            r.group.ctime,
-            r.group.mtime,
-            r.group.tags.clone(),
-        )
+    common_fields(&mut r, |r: &GroupRow<'a>| super::Common {
+        uuid: &r.group.uuid,
+        serial_no: r.group.serial_no,
+        ctime: r.group.ctime,
+        mtime: r.group.mtime,
+        tags: &r.group.tags,
     });
     r
 }

@@ -1,8 +1,10 @@
 //! The `instance` query resource.
 
 use luxi::query::{Cell, DataNeeds, FieldDef, FieldFlags, FieldKind, FieldRegistry};
+use std::cell::OnceCell;
+
 use objects::params::{be, get_u64};
-use objects::{AdminState, AdminStateSource, Instance};
+use objects::{AdminState, AdminStateSource, Instance, ParamDict};
 use rpc::api::RunningInstance;
 use serde_json::{json, Value};
 
@@ -34,6 +36,17 @@ pub struct InstRow<'a> {
     /// Console descriptions (Ganeti's dicts) by instance UUID, when the
     /// `console` field was asked for.
     pub consoles: Option<&'a std::collections::HashMap<String, Value>>,
+    /// The merged parameters, computed once per row for the several
+    /// fields that read them.
+    filled: Filled,
+}
+
+/// An instance's merged parameters, each computed on first use.
+#[derive(Default)]
+struct Filled {
+    be: OnceCell<ParamDict>,
+    hv: OnceCell<ParamDict>,
+    nics: OnceCell<Vec<ParamDict>>,
 }
 
 /// Data kind of the `console` field: one RPC per running instance.
@@ -104,6 +117,7 @@ impl<'a> InstRow<'a> {
             pnode: cfg.nodes.get(&inst.primary_node),
             live,
             consoles: None,
+            filled: Filled::default(),
         }
     }
 
@@ -166,20 +180,42 @@ impl<'a> InstRow<'a> {
         }
     }
 
-    fn be(&self) -> objects::ParamDict {
-        self.cfg.cluster.fill_beparams(self.inst)
+    /// The backend parameters, the cluster's filled in.
+    fn be(&self) -> &ParamDict {
+        self.filled
+            .be
+            .get_or_init(|| self.cfg.cluster.fill_beparams(self.inst))
+    }
+
+    /// The hypervisor parameters, the cluster's filled in.
+    fn hv(&self) -> &ParamDict {
+        self.filled
+            .hv
+            .get_or_init(|| self.cfg.cluster.fill_hvparams(self.inst))
+    }
+
+    /// Each NIC's parameters, the cluster's filled in.
+    fn nicparams(&self) -> &[ParamDict] {
+        self.filled.nics.get_or_init(|| {
+            self.inst
+                .nics
+                .iter()
+                .map(|n| self.cfg.cluster.fill_nicparams(n))
+                .collect()
+        })
     }
 }
 
 fn nic_values(
     r: &InstRow<'_>,
-    f: impl Fn(&InstRow<'_>, &objects::Nic, &objects::ParamDict) -> Value,
+    f: impl Fn(&InstRow<'_>, &objects::Nic, &ParamDict) -> Value,
 ) -> Cell {
     Cell::normal(Value::Array(
         r.inst
             .nics
             .iter()
-            .map(|n| f(r, n, &r.cfg.cluster.fill_nicparams(n)))
+            .zip(r.nicparams())
+            .map(|(n, p)| f(r, n, p))
             .collect(),
     ))
 }
@@ -392,7 +428,7 @@ pub fn registry<'a>() -> FieldRegistry<InstRow<'a>> {
             "Hypervisor parameters (merged)",
         ),
         c,
-        |r| Cell::normal(json!(r.cfg.cluster.fill_hvparams(r.inst))),
+        |r| Cell::normal(json!(r.hv())),
     )
     .add(
         FieldDef::new(
@@ -698,9 +734,9 @@ pub fn registry<'a>() -> FieldRegistry<InstRow<'a>> {
             ),
             c,
             move |r| {
-                r.inst.nics.get(i).map_or_else(Cell::unavail, |n| {
-                    Cell::normal(json!(r.cfg.cluster.fill_nicparams(n).get("mode")))
-                })
+                r.nicparams()
+                    .get(i)
+                    .map_or_else(Cell::unavail, |p| Cell::normal(json!(p.get("mode"))))
             },
         )
         .add(
@@ -712,9 +748,9 @@ pub fn registry<'a>() -> FieldRegistry<InstRow<'a>> {
             ),
             c,
             move |r| {
-                r.inst.nics.get(i).map_or_else(Cell::unavail, |n| {
-                    Cell::normal(json!(r.cfg.cluster.fill_nicparams(n).get("link")))
-                })
+                r.nicparams()
+                    .get(i)
+                    .map_or_else(Cell::unavail, |p| Cell::normal(json!(p.get("link"))))
             },
         );
     }
@@ -742,7 +778,7 @@ pub fn registry<'a>() -> FieldRegistry<InstRow<'a>> {
                     Bool => be
                         .get(&key)
                         .map_or_else(Cell::unavail, |v| Cell::normal(v.clone())),
-                    _ => get_u64(&be, &key).map_or_else(Cell::unavail, Cell::normal),
+                    _ => get_u64(be, &key).map_or_else(Cell::unavail, Cell::normal),
                 }
             },
         );
@@ -774,22 +810,18 @@ pub fn registry<'a>() -> FieldRegistry<InstRow<'a>> {
             ),
             c,
             move |r| {
-                r.cfg
-                    .cluster
-                    .fill_hvparams(r.inst)
+                r.hv()
                     .get(&key)
                     .map_or_else(Cell::unavail, |v| Cell::normal(v.clone()))
             },
         );
     }
-    common_fields(&mut r, |r: &InstRow<'a>| {
-        (
-            r.inst.uuid.clone(),
-            r.inst.serial_no,
-            r.inst.ctime,
-            r.inst.mtime,
-            r.inst.tags.clone(),
-        )
+    common_fields(&mut r, |r: &InstRow<'a>| super::Common {
+        uuid: &r.inst.uuid,
+        serial_no: r.inst.serial_no,
+        ctime: r.inst.ctime,
+        mtime: r.inst.mtime,
+        tags: &r.inst.tags,
     });
     r
 }

@@ -11,30 +11,40 @@ pub mod node;
 pub mod os;
 pub mod unstored;
 
+use std::borrow::Borrow;
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use luxi::error::{ErrorCode, GanetiError};
 use luxi::query::{
-    Cell, DataNeeds, FieldDef, FieldFlags, FieldKind, FieldRegistry, Filter, PreparedQuery,
-    QueryFieldsResponse, QueryResponse,
+    Cell, CellCache, DataNeeds, FieldDef, FieldFlags, FieldKind, FieldRegistry, Filter,
+    PreparedQuery, QueryError, QueryFieldsResponse, QueryResponse,
 };
 use serde_json::json;
 
 use crate::master::Master;
 use live::Live;
 
+/// The fields every config object has, borrowed from its row.
+pub struct Common<'r> {
+    pub uuid: &'r str,
+    pub serial_no: u64,
+    pub ctime: f64,
+    pub mtime: f64,
+    pub tags: &'r [String],
+}
+
 /// Adds uuid, serial_no, ctime, mtime and tags, common to config objects.
 pub fn common_fields<R, G>(r: &mut FieldRegistry<R>, get: G)
 where
-    G: Fn(&R) -> (String, u64, f64, f64, Vec<String>) + Copy + Send + Sync + 'static,
+    G: Fn(&R) -> Common<'_> + Copy + Send + Sync + 'static,
 {
     use FieldKind::*;
     let c = DataNeeds::CONFIG;
     r.add(
         FieldDef::new("uuid", "UUID", Text, "Object UUID"),
         c,
-        move |x| Cell::normal(get(x).0),
+        move |x| Cell::normal(get(x).uuid),
     )
     .add(
         FieldDef::new(
@@ -44,22 +54,22 @@ where
             "Object serial number, incremented on each modification",
         ),
         c,
-        move |x| Cell::normal(get(x).1),
+        move |x| Cell::normal(get(x).serial_no),
     )
     .add_flagged(
         FieldDef::new("ctime", "CTime", Timestamp, "Creation timestamp"),
         c,
         FieldFlags::Timestamp,
-        move |x| Cell::normal(get(x).2),
+        move |x| Cell::normal(get(x).ctime),
     )
     .add_flagged(
         FieldDef::new("mtime", "MTime", Timestamp, "Modification timestamp"),
         c,
         FieldFlags::Timestamp,
-        move |x| Cell::normal(get(x).3),
+        move |x| Cell::normal(get(x).mtime),
     )
     .add(FieldDef::new("tags", "Tags", Other, "Tags"), c, move |x| {
-        Cell::normal(json!(get(x).4))
+        Cell::normal(json!(get(x).tags))
     });
 }
 
@@ -77,6 +87,23 @@ fn unknown_resource(what: &str) -> GanetiError {
 fn sorted<T>(mut v: Vec<&T>, name: impl Fn(&T) -> &str) -> Vec<&T> {
     luxi::query::nice_sort_by(&mut v, |t| name(t));
     v
+}
+
+/// The names of a filter that is nothing but `name == "..."` alternatives
+/// (`None` for any other filter, the empty one included, and for one that
+/// also compares the name with a number).
+fn only_names(filter: &Filter) -> Option<Vec<String>> {
+    let values = luxi::query::requested_values(filter, "name")?;
+    if values.is_empty() {
+        return None;
+    }
+    values
+        .into_iter()
+        .map(|v| match v {
+            luxi::query::FilterValue::String(s) => Some(s),
+            _ => None,
+        })
+        .collect()
 }
 
 /// Checks that every name the filter asks for exists; Ganeti refuses a
@@ -97,30 +124,179 @@ fn check_names(
     Ok(())
 }
 
-/// Runs a query; `legacy` gives the old row format.
+/// Where the rows of a query go: a [`QueryResponse`] ([`ToResponse`]),
+/// or JSON text written row by row ([`ToJson`]).
+pub trait Sink {
+    type Out;
+    fn run<R, I>(self, q: &PreparedQuery<'_, R>, rows: I) -> Result<Self::Out, QueryError>
+    where
+        I: IntoIterator,
+        I::Item: Borrow<R>;
+}
+
+/// The JSON text of configuration-only cells of instance rows, kept
+/// between queries for a few lists of columns (RAPI's bulk fields, the
+/// CLI's defaults, ...). Always right: cells are kept for one version of
+/// the configuration (the cluster's serial number, which every commit
+/// bumps) and dropped when it changes; cells that read live data are
+/// never kept.
+#[derive(Default)]
+pub struct CellCaches(std::sync::Mutex<Vec<CellCache>>);
+
+/// Lists of columns whose cells are kept at once.
+const CELL_CACHES: usize = 4;
+
+/// Where the rows of a query go (continued): rows that have a stable key,
+/// for sinks that can reuse kept cells.
+pub trait KeyedSink: Sink {
+    fn run_keyed<R, I>(
+        self,
+        q: &PreparedQuery<'_, R>,
+        rows: I,
+        caches: &CellCaches,
+        version: u64,
+        key: impl Fn(&R) -> &str,
+    ) -> Result<Self::Out, QueryError>
+    where
+        I: IntoIterator,
+        I::Item: Borrow<R>;
+}
+
+impl KeyedSink for ToResponse {
+    fn run_keyed<R, I>(
+        self,
+        q: &PreparedQuery<'_, R>,
+        rows: I,
+        _: &CellCaches,
+        _: u64,
+        _: impl Fn(&R) -> &str,
+    ) -> Result<QueryResponse, QueryError>
+    where
+        I: IntoIterator,
+        I::Item: Borrow<R>,
+    {
+        q.run(rows)
+    }
+}
+
+impl KeyedSink for ToJson<'_> {
+    fn run_keyed<R, I>(
+        self,
+        q: &PreparedQuery<'_, R>,
+        rows: I,
+        caches: &CellCaches,
+        version: u64,
+        key: impl Fn(&R) -> &str,
+    ) -> Result<(), QueryError>
+    where
+        I: IntoIterator,
+        I::Item: Borrow<R>,
+    {
+        // A query that finds the cells in use by another goes without.
+        let Ok(mut caches) = caches.0.try_lock() else {
+            return q.write_json(rows, self.0);
+        };
+        let pos = match caches.iter().position(|c| c.is_for(q, version)) {
+            Some(p) => p,
+            None => {
+                if caches.len() >= CELL_CACHES {
+                    caches.remove(0);
+                }
+                caches.push(CellCache::default());
+                caches.len() - 1
+            }
+        };
+        // The most recently used last.
+        let mut cache = caches.remove(pos);
+        let result = q.write_json_cached(rows, self.0, &mut cache, version, key);
+        caches.push(cache);
+        result
+    }
+}
+
+/// Collects the rows into a [`QueryResponse`].
+pub struct ToResponse;
+
+impl Sink for ToResponse {
+    type Out = QueryResponse;
+    fn run<R, I>(self, q: &PreparedQuery<'_, R>, rows: I) -> Result<QueryResponse, QueryError>
+    where
+        I: IntoIterator,
+        I::Item: Borrow<R>,
+    {
+        q.run(rows)
+    }
+}
+
+/// Appends the response as JSON text (the bytes `serde_json` gives for
+/// the [`QueryResponse`]), each row written as it is read: a listing of
+/// thousands of instances never holds all its cells at once.
+pub struct ToJson<'a>(pub &'a mut Vec<u8>);
+
+impl Sink for ToJson<'_> {
+    type Out = ();
+    fn run<R, I>(self, q: &PreparedQuery<'_, R>, rows: I) -> Result<(), QueryError>
+    where
+        I: IntoIterator,
+        I::Item: Borrow<R>,
+    {
+        q.write_json(rows, self.0)
+    }
+}
+
+/// Runs a query.
 pub async fn query(
     master: &Arc<Master>,
     what: &str,
     fields: &[String],
     filter: &Filter,
 ) -> Result<QueryResponse, GanetiError> {
+    query_into(master, what, fields, filter, ToResponse).await
+}
+
+/// Runs a query, its response appended to `out` as JSON text.
+pub async fn query_json(
+    master: &Arc<Master>,
+    what: &str,
+    fields: &[String],
+    filter: &Filter,
+    out: &mut Vec<u8>,
+) -> Result<(), GanetiError> {
+    query_into(master, what, fields, filter, ToJson(out)).await
+}
+
+/// Runs a query, its rows going to `sink`.
+pub async fn query_into<S: KeyedSink>(
+    master: &Arc<Master>,
+    what: &str,
+    fields: &[String],
+    filter: &Filter,
+    sink: S,
+) -> Result<S::Out, GanetiError> {
     match what {
-        "instance" => query_instances(master, fields, filter).await,
-        "node" => query_nodes(master, fields, filter).await,
-        "group" => query_groups(master, fields, filter),
-        "job" => query_jobs(master, fields, filter),
-        "os" => query_os(master, fields, filter).await,
-        "network" => query_unstored(unstored::network_registry(), "Network", fields, filter),
-        "filter" => query_unstored(unstored::filter_registry(), "Filter", fields, filter),
+        "instance" => query_instances(master, fields, filter, sink).await,
+        "node" => query_nodes(master, fields, filter, sink).await,
+        "group" => query_groups(master, fields, filter, sink),
+        "job" => query_jobs(master, fields, filter, sink),
+        "os" => query_os(master, fields, filter, sink).await,
+        "network" => query_unstored(
+            unstored::network_registry(),
+            "Network",
+            fields,
+            filter,
+            sink,
+        ),
+        "filter" => query_unstored(unstored::filter_registry(), "Filter", fields, filter, sink),
         other => Err(unknown_resource(other)),
     }
 }
 
-async fn query_instances(
+async fn query_instances<S: KeyedSink>(
     master: &Arc<Master>,
     fields: &[String],
     filter: &Filter,
-) -> Result<QueryResponse, GanetiError> {
+    sink: S,
+) -> Result<S::Out, GanetiError> {
     let started = std::time::Instant::now();
     let needs = {
         let reg = instance::registry();
@@ -148,7 +324,7 @@ async fn query_instances(
                 None => cfg.nodes.values().cloned().collect(),
             }
         };
-        Some(Live::fetch(master, nodes, false, true).await)
+        Some(Live::instances(master, nodes).await)
     } else {
         None
     };
@@ -165,17 +341,40 @@ async fn query_instances(
         |n| cfg.expand_instance(n).is_some(),
     )?;
     let q = PreparedQuery::new(&reg, fields, filter).map_err(qerr)?;
-    let rows = cfg
-        .instances_by_name()
+    // A filter that only names instances can match no other row: the
+    // others are skipped before their rows are built (the filter still
+    // decides for the named ones). Names match as the filter's `==` on a
+    // host name does, short names included.
+    let insts: Vec<&objects::Instance> = match only_names(filter) {
+        None => cfg.instances_by_name().collect(),
+        Some(names) => {
+            // In UUID order, then nicely sorted by name (stably), as
+            // `instances_by_name` lists them.
+            let mut found: Vec<&objects::Instance> =
+                names.iter().flat_map(|n| cfg.instances_named(n)).collect();
+            found.sort_by(|a, b| a.uuid.cmp(&b.uuid));
+            found.dedup_by(|a, b| a.uuid == b.uuid);
+            sorted(found, |i| &i.name)
+        }
+    };
+    let rows = insts
+        .into_iter()
         .map(|i| instance::InstRow::new(&cfg, i, live.as_ref()).with_consoles(consoles.as_ref()));
-    let resp = q.run(rows).map_err(qerr)?;
+    let out = sink
+        .run_keyed(
+            &q,
+            rows,
+            &master.cell_caches,
+            cfg.cluster.serial_no,
+            |r: &instance::InstRow<'_>| r.inst.uuid.as_str(),
+        )
+        .map_err(qerr)?;
     tracing::debug!(
-        rows = resp.data.len(),
         live_ms = fetched.as_secs_f64() * 1e3,
         total_ms = started.elapsed().as_secs_f64() * 1e3,
         "instance query"
     );
-    Ok(resp)
+    Ok(out)
 }
 
 /// The console descriptions of the instances that run on their primary
@@ -243,11 +442,12 @@ async fn consoles(
     out
 }
 
-async fn query_nodes(
+async fn query_nodes<S: Sink>(
     master: &Arc<Master>,
     fields: &[String],
     filter: &Filter,
-) -> Result<QueryResponse, GanetiError> {
+    sink: S,
+) -> Result<S::Out, GanetiError> {
     let needs = {
         let reg = node::registry();
         PreparedQuery::new(&reg, fields, filter)
@@ -285,14 +485,15 @@ async fn query_nodes(
                 live.as_ref(),
             )
         });
-    q.run(rows).map_err(qerr)
+    sink.run(&q, rows).map_err(qerr)
 }
 
-fn query_groups(
+fn query_groups<S: Sink>(
     master: &Arc<Master>,
     fields: &[String],
     filter: &Filter,
-) -> Result<QueryResponse, GanetiError> {
+    sink: S,
+) -> Result<S::Out, GanetiError> {
     let cfg = master.config.read();
     let reg = group::registry();
     check_names("Group", luxi::query::requested_names(filter, "name"), |n| {
@@ -327,14 +528,15 @@ fn query_groups(
                 instances,
             }
         });
-    q.run(rows).map_err(qerr)
+    sink.run(&q, rows).map_err(qerr)
 }
 
-fn query_jobs(
+fn query_jobs<S: Sink>(
     master: &Arc<Master>,
     fields: &[String],
     filter: &Filter,
-) -> Result<QueryResponse, GanetiError> {
+    sink: S,
+) -> Result<S::Out, GanetiError> {
     let reg = job::registry();
     let q = PreparedQuery::new(&reg, fields, filter).map_err(qerr)?;
     let queue = master.queue();
@@ -351,33 +553,36 @@ fn query_jobs(
         None => queue.job_ids(false),
     };
     let rows = ids.into_iter().map(|id| job::JobRow { id, queue });
-    q.run(rows).map_err(qerr)
+    sink.run(&q, rows).map_err(qerr)
 }
 
 /// A resource ganeti-rs stores no objects of: checks the fields and the
 /// filter, refuses names (none exist) and answers no rows.
-fn query_unstored(
+fn query_unstored<S: Sink>(
     reg: FieldRegistry<unstored::NoRow>,
     kind: &str,
     fields: &[String],
     filter: &Filter,
-) -> Result<QueryResponse, GanetiError> {
+    sink: S,
+) -> Result<S::Out, GanetiError> {
     let q = PreparedQuery::new(&reg, fields, filter).map_err(qerr)?;
     check_names(kind, luxi::query::requested_names(filter, "name"), |_| {
         false
     })?;
-    q.run(std::iter::empty::<unstored::NoRow>()).map_err(qerr)
+    sink.run(&q, std::iter::empty::<unstored::NoRow>())
+        .map_err(qerr)
 }
 
-async fn query_os(
+async fn query_os<S: Sink>(
     master: &Arc<Master>,
     fields: &[String],
     filter: &Filter,
-) -> Result<QueryResponse, GanetiError> {
+    sink: S,
+) -> Result<S::Out, GanetiError> {
     let rows = crate::lu::os::os_rows(master).await;
     let reg = os::registry();
     let q = PreparedQuery::new(&reg, fields, filter).map_err(qerr)?;
-    q.run(rows.iter()).map_err(qerr)
+    sink.run(&q, rows.iter()).map_err(qerr)
 }
 
 /// `QueryFields(what, fields)`.

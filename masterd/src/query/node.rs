@@ -177,14 +177,12 @@ pub fn registry<'a>() -> FieldRegistry<NodeRow<'a>> {
     .add(FieldDef::new("spfree", "SpFree", Number, "Available spindles in volume group"), live, |r| {
         r.with_live(|_| Some(json!(0)))
     });
-    common_fields(&mut r, |r: &NodeRow<'a>| {
-        (
-            r.node.uuid.clone(),
-            r.node.serial_no,
-            r.node.ctime,
-            r.node.mtime,
-            r.node.tags.clone(),
-        )
+    common_fields(&mut r, |r: &NodeRow<'a>| super::Common {
+        uuid: &r.node.uuid,
+        serial_no: r.node.serial_no,
+        ctime: r.node.ctime,
+        mtime: r.node.mtime,
+        tags: &r.node.tags,
     });
     r
 }

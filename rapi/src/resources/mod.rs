@@ -41,8 +41,53 @@ struct Column<'a> {
 struct Rows<'a> {
     #[serde(borrow)]
     fields: Vec<Column<'a>>,
+    /// Each row as JSON text, read into its cells one row at a time.
     #[serde(borrow)]
-    data: Vec<Vec<(i64, &'a RawValue)>>,
+    data: Vec<&'a RawValue>,
+}
+
+/// One cell of a query answer: its status, its value as JSON text.
+type RawCell<'a> = (i64, &'a RawValue);
+
+/// Reads the cells of `row` into `cells`, whose room serves every row.
+fn read_row<'a>(row: &'a RawValue, cells: &mut Vec<RawCell<'a>>) -> Result<(), ApiError> {
+    struct Into<'v, 'a>(&'v mut Vec<RawCell<'a>>);
+    impl<'de, 'v> serde::de::Visitor<'de> for Into<'v, 'de> {
+        type Value = ();
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a row of [status, value] cells")
+        }
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+            while let Some(cell) = seq.next_element::<RawCell<'de>>()? {
+                self.0.push(cell);
+            }
+            Ok(())
+        }
+    }
+    cells.clear();
+    let mut de = serde_json::Deserializer::from_str(row.get());
+    serde::Deserializer::deserialize_seq(&mut de, Into(cells)).map_err(bad_reply)?;
+    de.end().map_err(bad_reply)
+}
+
+/// The master's reply message to a query that succeeded, read in one pass.
+#[derive(Deserialize)]
+struct Answered<'a> {
+    success: bool,
+    #[serde(borrow)]
+    result: Rows<'a>,
+}
+
+/// The rows of the master's reply message `msg`: in one pass when it is a
+/// query answer, else the master's error or a bad reply.
+fn rows_of(msg: &str) -> Result<Rows<'_>, ApiError> {
+    match serde_json::from_str::<Answered<'_>>(msg) {
+        Ok(a) if a.success => Ok(a.result),
+        _ => {
+            let text = crate::master::result_of(msg)?;
+            serde_json::from_str(text).map_err(bad_reply)
+        }
+    }
 }
 
 /// A change made to one field of each object before it is sent (Ganeti
@@ -88,8 +133,8 @@ impl Items<'_> {
         if ctx.locking()? {
             return self.locked(ctx, None).await.map(Reply::Value);
         }
-        let text = ctx.call_text(&self.request(None)).await?;
-        Ok(Reply::Json(self.dicts(&text, false)?))
+        let msg = ctx.call_message(&self.request(None)).await?;
+        Ok(Reply::Json(self.dicts(rows_of(&msg)?, false)?))
     }
 
     /// The object named `name` as a dict; 404 if there is none.
@@ -97,8 +142,8 @@ impl Items<'_> {
         let list = if ctx.locking()? {
             self.locked(ctx, Some(name)).await?
         } else {
-            let text = ctx.call_text(&self.request(Some(name))).await?;
-            serde_json::from_str(&self.dicts(&text, true)?).map_err(bad_reply)?
+            let msg = ctx.call_message(&self.request(Some(name))).await?;
+            serde_json::from_str(&self.dicts(rows_of(&msg)?, true)?).map_err(bad_reply)?
         };
         match list {
             Value::Array(mut v) if !v.is_empty() => match v.swap_remove(0) {
@@ -147,8 +192,7 @@ impl Items<'_> {
     /// from the answer's text. A value the master could not give (offline
     /// node, no data) is `null`, as with Ganeti's old query calls; a field
     /// the master does not know is an error, as there.
-    fn dicts(&self, text: &str, one: bool) -> Result<String, ApiError> {
-        let rows: Rows<'_> = serde_json::from_str(text).map_err(bad_reply)?;
+    fn dicts(&self, rows: Rows<'_>, one: bool) -> Result<String, ApiError> {
         let unknown: Vec<&str> = rows
             .fields
             .iter()
@@ -169,7 +213,8 @@ impl Items<'_> {
         let patched = self
             .fixup
             .and_then(|f| rows.fields.iter().position(|c| c.name == f.field));
-        let mut out = String::with_capacity(text.len());
+        let mut out = String::with_capacity(rows.data.len() * 1024);
+        let mut cells = Vec::with_capacity(keys.len());
         out.push('[');
         for (i, row) in rows.data.iter().enumerate() {
             if one && i > 0 {
@@ -179,7 +224,8 @@ impl Items<'_> {
                 out.push(',');
             }
             out.push('{');
-            for (j, (key, (status, v))) in keys.iter().zip(row).enumerate() {
+            read_row(row, &mut cells)?;
+            for (j, (key, (status, v))) in keys.iter().zip(&cells).enumerate() {
                 if j > 0 {
                     out.push(',');
                 }
@@ -210,14 +256,17 @@ impl Items<'_> {
             fields: vec!["name".into()],
             filter: Filter::Empty,
         });
-        let text = ctx.call_text(&req).await?;
-        let rows: Rows<'_> = serde_json::from_str(&text).map_err(bad_reply)?;
-        rows.data
-            .iter()
-            .filter_map(|row| row.first())
-            .filter(|(status, _)| *status == 0)
-            .map(|(_, v)| serde_json::from_str::<String>(v.get()).map_err(bad_reply))
-            .collect()
+        let msg = ctx.call_message(&req).await?;
+        let rows = rows_of(&msg)?;
+        let mut cells = Vec::with_capacity(1);
+        let mut names = Vec::with_capacity(rows.data.len());
+        for row in &rows.data {
+            read_row(row, &mut cells)?;
+            if let Some((0, v)) = cells.first() {
+                names.push(serde_json::from_str::<String>(v.get()).map_err(bad_reply)?);
+            }
+        }
+        Ok(names)
     }
 }
 
@@ -291,7 +340,8 @@ mod tests {
             fields: &["name", "mfree"],
             fixup: None,
         };
-        let out: Value = serde_json::from_str(&items.dicts(text, false).unwrap()).unwrap();
+        let rows = || serde_json::from_str(text).unwrap();
+        let out: Value = serde_json::from_str(&items.dicts(rows(), false).unwrap()).unwrap();
         assert_eq!(
             out,
             json!([{"name": "node1", "mfree": 1024}, {"name": "node2", "mfree": null}])
@@ -303,8 +353,28 @@ mod tests {
             }),
             ..items
         };
-        let out: Value = serde_json::from_str(&items.dicts(text, true).unwrap()).unwrap();
+        let out: Value = serde_json::from_str(&items.dicts(rows(), true).unwrap()).unwrap();
         assert_eq!(out, json!([{"name": "node1", "mfree": 1025}]));
+    }
+
+    #[test]
+    fn a_reply_message_gives_its_rows_or_the_masters_error() {
+        let result = r#"{"fields": [{"name": "name", "title": "N", "kind": "text", "doc": ""}],
+                         "data": [[[0, "node1"]]]}"#;
+        let msg = luxi::protocol::format_response_json(result, Some(3_000_000));
+        let rows = rows_of(&msg).unwrap();
+        assert_eq!(rows.data[0].get(), r#"[[0, "node1"]]"#);
+        let msg = luxi::protocol::format_response(
+            Err(luxi::GanetiError::prereq(
+                "Instance 'x' not known",
+                luxi::error::ErrorCode::NoEnt,
+            )),
+            None,
+        );
+        let e = rows_of(&msg).err().unwrap();
+        assert_eq!(e.status, StatusCode::NOT_FOUND, "{e:?}");
+        let msg = luxi::protocol::format_response(Ok(json!([1, 2])), None);
+        assert_eq!(rows_of(&msg).err().unwrap().status, StatusCode::BAD_GATEWAY);
     }
 
     #[test]
@@ -316,7 +386,9 @@ mod tests {
             fields: &["bogus"],
             fixup: None,
         };
-        let e = items.dicts(text, false).unwrap_err();
+        let e = items
+            .dicts(serde_json::from_str(text).unwrap(), false)
+            .unwrap_err();
         assert_eq!(e.message.unwrap(), "Unknown output fields: bogus");
     }
 
