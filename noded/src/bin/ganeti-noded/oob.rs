@@ -35,7 +35,7 @@ fn failed(msg: impl Into<String>) -> RpcError {
 fn read_all(mut f: std::fs::File) -> String {
     let mut buf = Vec::new();
     if f.rewind().is_ok() {
-        let _ = f.by_ref().take(MAX_OUTPUT).read_to_end(&mut buf);
+        let _ = (&mut f).take(MAX_OUTPUT).read_to_end(&mut buf);
     }
     String::from_utf8_lossy(&buf).into_owned()
 }
