@@ -52,12 +52,43 @@ fn calls(dir: &Path) -> String {
     std::fs::read_to_string(dir.join("calls.log")).unwrap_or_default()
 }
 
-fn out(o: &Output) -> (Option<i32>, String, String) {
+/// Exit code, standard output and standard error.
+fn raw(o: &Output) -> (Option<i32>, String, String) {
     (
         o.status.code(),
         String::from_utf8_lossy(&o.stdout).into_owned(),
         String::from_utf8_lossy(&o.stderr).into_owned(),
     )
+}
+
+/// Exit code, the table (without its padding at line ends) and the rest:
+/// the job's log lines (which Ganeti's CLI prints on standard output, as
+/// `<time>  - WARNING: ...`) and standard error.
+fn out(o: &Output) -> (Option<i32>, String, String) {
+    let (code, stdout, stderr) = raw(o);
+    let (log, table): (Vec<&str>, Vec<&str>) = stdout
+        .lines()
+        .partition(|l| l.contains("  - WARNING: ") || l.contains("  - INFO: "));
+    let log: String = log.iter().map(|l| format!("{l}\n")).collect();
+    (code, trim_lines(&table.join("\n")), format!("{log}{stderr}"))
+}
+
+/// [`raw`] without the times of the job's log lines.
+fn untimed((code, stdout, stderr): (Option<i32>, String, String)) -> (Option<i32>, String, String) {
+    let stdout = stdout
+        .lines()
+        .map(|l| match l.find("  - ") {
+            Some(i) if l.contains("  - WARNING: ") || l.contains("  - INFO: ") => {
+                format!("<time>{}\n", &l[i..])
+            }
+            _ => format!("{l}\n"),
+        })
+        .collect();
+    (code, stdout, stderr)
+}
+
+fn trim_lines(s: &str) -> String {
+    s.lines().map(|l| format!("{}\n", l.trim_end())).collect()
 }
 
 /// Ganeti's Python tools, unless skipping was asked for.
@@ -148,7 +179,7 @@ fn gnt_node_power_health_and_powercycle_on_the_virtual_cluster() {
     assert!(!calls(d).contains("power-off"), "{}", calls(d));
 
     // Power off marks the node offline first, then clears `powered`.
-    let o = vc.ok("gnt-node", &["power", "off", "-f", "node2"]);
+    let o = trim_lines(&vc.ok("gnt-node", &["power", "off", "-f", "node2"]));
     assert_eq!(o, "Node  Status\nnode2 invoked\n");
     assert!(calls(d).ends_with("power-off node2\n"), "{}", calls(d));
     assert_eq!(
@@ -157,13 +188,13 @@ fn gnt_node_power_health_and_powercycle_on_the_virtual_cluster() {
     );
     let o = vc.gnt("gnt-node", &["power", "status", "node2"]);
     assert_eq!(out(&o).1, "Node  Status\nnode2 unpowered\n");
-    let o = vc.ok("gnt-node", &["power", "on", "node2"]);
+    let o = trim_lines(&vc.ok("gnt-node", &["power", "on", "node2"]));
     assert_eq!(o, "Node  Status\nnode2 invoked\n");
     assert_eq!(
         vc.list("gnt-node", "name,powered", &["node2"]),
         vec![vec!["node2".to_string(), "Y".into()]]
     );
-    vc.ok("gnt-node", &["modify", "-O", "no", "node2"]);
+    vc.ok("gnt-node", &["modify", "-f", "-O", "no", "node2"]);
 
     // A failing program and one past its timeout: no data for the node,
     // and a warning naming the node, the command and why.
@@ -214,11 +245,11 @@ fn gnt_node_power_health_and_powercycle_on_the_virtual_cluster() {
     if let Some(py) = python_tools() {
         for args in [
             &["power", "status"][..],
-            &["power", "status", "--no-headers", "--separator=:", "node2"],
+            &["power", "--no-headers", "--separator=:", "status", "node2"],
             &["health", "node1"],
         ] {
-            let ours = out(&vc.gnt("gnt-node", args));
-            let theirs = out(&python(&vc, &py, "gnt-node", args));
+            let ours = untimed(raw(&vc.gnt("gnt-node", args)));
+            let theirs = untimed(raw(&python(&vc, &py, "gnt-node", args)));
             assert_eq!(
                 (ours.0, &ours.1),
                 (theirs.0, &theirs.1),

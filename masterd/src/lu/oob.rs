@@ -7,6 +7,7 @@ use std::time::Duration;
 use luxi::opcodes;
 use objects::{error_chain, Node};
 use rpc::api;
+use rpc::client::ClientError;
 use serde_json::{json, Value};
 
 use super::common::{expand_node, rpc_error};
@@ -14,6 +15,7 @@ use super::{inval, noent, wrong_state, Ctx, ExecFuture, LogicalUnit};
 use crate::config::{Changes, ConfigData};
 use crate::error::Error;
 use crate::locking::{Level, LockRequest, Mode};
+use crate::rpc::RpcFailure;
 
 /// A query-style result status: a value (Ganeti's `RS_NORMAL`).
 const RS_NORMAL: i64 = 0;
@@ -246,10 +248,19 @@ impl LogicalUnit for OobCommand {
                 let stdout = match ctx.rpc().call_anyway(&master, &req).await {
                     Ok(s) => s,
                     Err(e) => {
+                        // The program's own failure reads as itself; a
+                        // master that did not answer, with the whole chain.
+                        let why = match &e {
+                            RpcFailure::Call(ClientError::Remote { error, .. })
+                                if error.kind == api::ErrorKind::Failed =>
+                            {
+                                error.message.clone()
+                            }
+                            _ => error_chain(&e),
+                        };
                         ctx.log_warning(format!(
-                            "Out-of-band RPC failed on node '{}': {}",
-                            node.name,
-                            error_chain(&e)
+                            "Out-of-band RPC failed on node '{}': {why}",
+                            node.name
                         ));
                         out.push(json!([[RS_NORMAL, node.name], [RS_NODATA, null]]));
                         continue;
