@@ -70,7 +70,11 @@ fn out(o: &Output) -> (Option<i32>, String, String) {
         .lines()
         .partition(|l| l.contains("  - WARNING: ") || l.contains("  - INFO: "));
     let log: String = log.iter().map(|l| format!("{l}\n")).collect();
-    (code, trim_lines(&table.join("\n")), format!("{log}{stderr}"))
+    (
+        code,
+        trim_lines(&table.join("\n")),
+        format!("{log}{stderr}"),
+    )
 }
 
 /// [`raw`] without the times of the job's log lines.
@@ -137,7 +141,11 @@ fn gnt_node_power_health_and_powercycle_on_the_virtual_cluster() {
     let o = vc.gnt("gnt-node", &["power", "status", "node3"]);
     assert_eq!(
         out(&o),
-        (Some(1), "Node  Status\nnode3 (unavail)\n".into(), String::new())
+        (
+            Some(1),
+            "Node  Status\nnode3 (unavail)\n".into(),
+            String::new()
+        )
     );
     for n in ["node1", "node2"] {
         vc.ok("gnt-node", &["modify", "--node-parameters", &nd(&oob), n]);
@@ -200,11 +208,19 @@ fn gnt_node_power_health_and_powercycle_on_the_virtual_cluster() {
     // and a warning naming the node, the command and why.
     vc.ok(
         "gnt-node",
-        &["modify", "--node-parameters", &nd(&fail.display().to_string()), "node3"],
+        &[
+            "modify",
+            "--node-parameters",
+            &nd(&fail.display().to_string()),
+            "node3",
+        ],
     );
     let o = vc.gnt("gnt-node", &["power", "status", "node3"]);
     let (code, stdout, stderr) = out(&o);
-    assert_eq!((code, stdout.as_str()), (Some(1), "Node  Status\nnode3 (nodata)\n"));
+    assert_eq!(
+        (code, stdout.as_str()),
+        (Some(1), "Node  Status\nnode3 (nodata)\n")
+    );
     let want = format!(
         "Out-of-band RPC failed on node 'node3': '{} power-status node3' failed with \
          reason 'exited with code 3'; output: BMC unreachable",
@@ -213,11 +229,19 @@ fn gnt_node_power_health_and_powercycle_on_the_virtual_cluster() {
     assert!(stderr.contains(&want), "{stderr}");
     vc.ok(
         "gnt-node",
-        &["modify", "--node-parameters", &nd(&slow.display().to_string()), "node3"],
+        &[
+            "modify",
+            "--node-parameters",
+            &nd(&slow.display().to_string()),
+            "node3",
+        ],
     );
     let o = vc.gnt("gnt-node", &["health", "--oob-timeout", "1", "node3"]);
     let (code, stdout, stderr) = out(&o);
-    assert_eq!((code, stdout.as_str()), (Some(1), "Node  Status\nnode3 (nodata)\n"));
+    assert_eq!(
+        (code, stdout.as_str()),
+        (Some(1), "Node  Status\nnode3 (nodata)\n")
+    );
     assert!(
         stderr.contains("Out-of-band RPC failed on node 'node3'") && stderr.contains("timed out"),
         "{stderr}"
@@ -241,7 +265,10 @@ fn gnt_node_power_health_and_powercycle_on_the_virtual_cluster() {
     assert!(log.contains("powercycle node3"), "{log}");
 
     // Ganeti's Python gnt-node prints the same.
-    vc.ok("gnt-node", &["modify", "--node-parameters", "oob_program=", "node3"]);
+    vc.ok(
+        "gnt-node",
+        &["modify", "--node-parameters", "oob_program=", "node3"],
+    );
     if let Some(py) = python_tools() {
         for args in [
             &["power", "status"][..],

@@ -987,17 +987,6 @@ fn info(ctx: &mut Ctx, nodes: &[String]) -> Result<i32, CliError> {
     Ok(exit::SUCCESS)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn nice_sort_orders_numbers_numerically() {
-        let v = nice_sort(vec!["node10".into(), "node2".into(), "node1".into()]);
-        assert_eq!(v, vec!["node1", "node2", "node10"]);
-    }
-}
-
 /// The Node/Status table of `gnt-node power` and `health`.
 fn print_oob_table(opts: &OobTableOpts, rows: &[Vec<Value>]) {
     let headers = [("node", "Node"), ("status", "Status")];
@@ -1096,7 +1085,11 @@ fn power(ctx: &mut Ctx, a: PowerArgs) -> Result<i32, CliError> {
         rows.push(vec![json!(name), json!(text)]);
     }
     print_oob_table(&a.opts, &rows);
-    Ok(if errs > 0 { exit::FAILURE } else { exit::SUCCESS })
+    Ok(if errs > 0 {
+        exit::FAILURE
+    } else {
+        exit::SUCCESS
+    })
 }
 
 /// `gnt-node health [nodes]` (Ganeti's `Health`).
@@ -1118,7 +1111,10 @@ fn health(ctx: &mut Ctx, opts: &OobTableOpts, nodes: Vec<String>) -> Result<i32,
         let (name, status, data) = oob_entry(entry)?;
         if status != crate::query::RS_NORMAL {
             errs += 1;
-            rows.push(vec![json!(name), json!(crate::query::format_result_error(status, true))]);
+            rows.push(vec![
+                json!(name),
+                json!(crate::query::format_result_error(status, true)),
+            ]);
             continue;
         }
         let items = data.as_array().cloned().unwrap_or_default();
@@ -1129,5 +1125,20 @@ fn health(ctx: &mut Ctx, opts: &OobTableOpts, nodes: Vec<String>) -> Result<i32,
         }
     }
     print_oob_table(opts, &rows);
-    Ok(if errs > 0 { exit::FAILURE } else { exit::SUCCESS })
+    Ok(if errs > 0 {
+        exit::FAILURE
+    } else {
+        exit::SUCCESS
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nice_sort_orders_numbers_numerically() {
+        let v = nice_sort(vec!["node10".into(), "node2".into(), "node1".into()]);
+        assert_eq!(v, vec!["node1", "node2", "node10"]);
+    }
 }

@@ -269,9 +269,8 @@ impl LogicalUnit for OobCommand {
                 let payload = if stdout.trim().is_empty() {
                     Ok(Value::Null)
                 } else {
-                    serde_json::from_str::<Value>(&stdout).map_err(|e| {
-                        format!("output is not JSON ({e}): {}", stdout.trim_end())
-                    })
+                    serde_json::from_str::<Value>(&stdout)
+                        .map_err(|e| format!("output is not JSON ({e}): {}", stdout.trim_end()))
                 };
                 let checked = payload.and_then(|p| check_payload(&command, &p).map(|()| p));
                 let payload = match checked {

@@ -43,19 +43,28 @@ fn powered(e: &Env, name: &str) -> bool {
 async fn status_and_health_run_the_program_on_the_master_and_answer_per_node() {
     let e = env(3);
     set_oob(&e, None, "/usr/lib/oob");
-    let (status, result) = e.run(oob("power-status", &["node3", "node2"], json!({}))).await;
+    let (status, result) = e
+        .run(oob("power-status", &["node3", "node2"], json!({})))
+        .await;
     assert_eq!(status, "success", "{result}");
     assert_eq!(
         result,
         json!([[[0, "node2"], [0, {"powered": true}]], [[0, "node3"], [0, {"powered": true}]]])
     );
     let calls = e.nodes.calls();
-    assert_eq!(calls, vec!["node1:run_oob", "node1:run_oob"], "the master runs them");
+    assert_eq!(
+        calls,
+        vec!["node1:run_oob", "node1:run_oob"],
+        "the master runs them"
+    );
     let (status, result) = e.run(oob("health", &[], json!({}))).await;
     assert_eq!(status, "success", "{result}");
     let rows = result.as_array().unwrap();
     assert_eq!(rows.len(), 3, "every node, the master too: {result}");
-    assert_eq!(rows[0], json!([[0, "node1"], [0, [["disk0", "OK"], ["fan1", "WARNING"]]]]));
+    assert_eq!(
+        rows[0],
+        json!([[0, "node1"], [0, [["disk0", "OK"], ["fan1", "WARNING"]]]])
+    );
 }
 
 #[tokio::test]
@@ -65,7 +74,9 @@ async fn power_off_needs_an_offline_node_or_ignore_status_and_clears_powered() {
     let (status, result) = e.run(oob("power-off", &["node2"], json!({}))).await;
     assert_eq!(status, "error", "{result}");
     assert!(
-        result.to_string().contains("Cannot power off node node2 because it is not marked offline"),
+        result
+            .to_string()
+            .contains("Cannot power off node node2 because it is not marked offline"),
         "{result}"
     );
     assert!(powered(&e, "node2"));
@@ -127,22 +138,30 @@ async fn unknown_commands_and_nodes_are_refused() {
     let e = env(2);
     let (status, result) = e.run(oob("reboot", &["node2"], json!({}))).await;
     assert_eq!(status, "error", "{result}");
-    assert!(result.to_string().contains("Invalid out-of-band command 'reboot'"), "{result}");
+    assert!(
+        result
+            .to_string()
+            .contains("Invalid out-of-band command 'reboot'"),
+        "{result}"
+    );
     let (status, result) = e.run(oob("health", &["node9"], json!({}))).await;
     assert_eq!(status, "error", "{result}");
-    assert!(result.to_string().contains("Node 'node9' not known"), "{result}");
+    assert!(
+        result.to_string().contains("Node 'node9' not known"),
+        "{result}"
+    );
 }
 
 #[tokio::test]
 async fn powercycle_asks_the_node_and_refuses_the_master_unless_forced() {
     let e = env(2);
-    let op = |node: &str, force: bool| {
-        json!({"OP_ID": "OP_NODE_POWERCYCLE", "node_name": node, "force": force})
-    };
+    let op = |node: &str, force: bool| json!({"OP_ID": "OP_NODE_POWERCYCLE", "node_name": node, "force": force});
     let (status, result) = e.run(op("node1", false)).await;
     assert_eq!(status, "error", "{result}");
     assert!(
-        result.to_string().contains("The node is the master and the force parameter was not set"),
+        result
+            .to_string()
+            .contains("The node is the master and the force parameter was not set"),
         "{result}"
     );
     let (status, result) = e.run(op("node2", false)).await;

@@ -127,7 +127,12 @@ pub fn node_powercycle(s: &State, r: NodePowercycle) -> CallResult<String> {
         .append(true)
         .open(&log)
         .and_then(|mut f| writeln!(f, "{now} powercycle {}", s.node_name))
-        .map_err(|e| failed(format!("cannot record the fake powercycle in {}: {e}", log.display())))?;
+        .map_err(|e| {
+            failed(format!(
+                "cannot record the fake powercycle in {}: {e}",
+                log.display()
+            ))
+        })?;
     info!(log = %log.display(), "fake hypervisor: powercycle recorded, nothing rebooted");
     Ok("Fake powercycle recorded (fake hypervisor: nothing was rebooted)".to_string())
 }
@@ -167,7 +172,10 @@ mod tests {
     #[test]
     fn the_program_gets_command_and_node_and_its_stdout_is_answered() {
         let dir = tempfile::tempdir().unwrap();
-        let p = script(dir.path(), "echo \"{\\\"args\\\": \\\"$1 $2\\\"}\"; echo noise >&2");
+        let p = script(
+            dir.path(),
+            "echo \"{\\\"args\\\": \\\"$1 $2\\\"}\"; echo noise >&2",
+        );
         let out = run_oob(&state(dir.path()), req(p, "power-status", 5)).unwrap();
         assert_eq!(out.trim(), r#"{"args": "power-status node2"}"#);
     }
@@ -178,7 +186,11 @@ mod tests {
         let p = script(dir.path(), "echo broken bmc >&2; exit 3");
         let e = run_oob(&state(dir.path()), req(p.clone(), "power-on", 5)).unwrap_err();
         assert_eq!(e.kind, ErrorKind::Failed);
-        assert!(e.message.contains(&format!("'{p} power-on node2'")), "{}", e.message);
+        assert!(
+            e.message.contains(&format!("'{p} power-on node2'")),
+            "{}",
+            e.message
+        );
         assert!(e.message.contains("exited with code 3"), "{}", e.message);
         assert!(e.message.contains("broken bmc"), "{}", e.message);
     }
