@@ -274,16 +274,15 @@ fn gnt_node_power_health_and_powercycle_on_the_virtual_cluster() {
             &["power", "status"][..],
             &["power", "--no-headers", "--separator=:", "status", "node2"],
             &["health", "node1"],
+            &["power", "-f", "--ignore-status", "off", "node1"],
+            &["power", "off"],
+            &["powercycle", "--yes", "node1"],
         ] {
             let ours = untimed(raw(&vc.gnt("gnt-node", args)));
             let theirs = untimed(raw(&python(&vc, &py, "gnt-node", args)));
             assert_eq!(
-                (ours.0, &ours.1),
-                (theirs.0, &theirs.1),
-                "gnt-node {args:?}: ours (left) and Ganeti's Python (right) differ;\
-                 stderr:\n{}\n{}",
-                ours.2,
-                theirs.2
+                ours, theirs,
+                "gnt-node {args:?}: ours (left) and Ganeti's Python (right) differ"
             );
         }
     }
