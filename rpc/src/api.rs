@@ -1036,6 +1036,35 @@ call!(TestDelay, "test_delay", (), timeouts::URGENT);
 pub struct NodeLeaveCluster {}
 call!(NodeLeaveCluster, "node_leave_cluster", (), timeouts::NORMAL);
 
+// ---------------------------------------------------------------- out of band
+
+/// Runs a node's out-of-band program (`<program> <command> <node>`), on the
+/// master, as Ganeti's `run_oob`; answers its standard output.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RunOob {
+    /// Absolute path of the program.
+    pub program: String,
+    /// One of the OOB API's commands (`power-on`, `health`, ...).
+    pub command: String,
+    /// The node the command is about.
+    pub node: String,
+    /// Seconds after which the program is killed.
+    pub timeout: u64,
+}
+call!(RunOob, "run_oob", String, timeouts::NORMAL);
+
+/// Asks the node to hard-powercycle itself, as Ganeti's `node_powercycle`.
+/// ganeti-noded never powercycles a real machine: it refuses, except with
+/// the fake hypervisor, which only records the request.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct NodePowercycle {
+    /// The cluster's default hypervisor.
+    pub hypervisor: String,
+    #[serde(default)]
+    pub hvparams: HvParams,
+}
+call!(NodePowercycle, "node_powercycle", String, timeouts::NORMAL);
+
 // ---------------------------------------------------------------- test hooks
 
 /// How an injected failure behaves.
@@ -1117,6 +1146,8 @@ pub const CALLS: &[&str] = &[
     RunHooks::NAME,
     TestDelay::NAME,
     TestSetFailure::NAME,
+    RunOob::NAME,
+    NodePowercycle::NAME,
 ];
 
 #[cfg(test)]

@@ -128,6 +128,14 @@ pub enum Cmd {
         job: JobOpts,
         node: String,
     },
+    /// Change power state of node by calling out-of-band helper
+    Power(PowerArgs),
+    /// List health of node(s) using out-of-band
+    Health {
+        #[command(flatten)]
+        opts: OobTableOpts,
+        nodes: Vec<String>,
+    },
     /// List the tags of the given node
     ListTags { node: String },
     /// Add tags to the given node
@@ -144,6 +152,51 @@ pub enum Cmd {
         #[command(flatten)]
         opts: TagOpts,
     },
+}
+
+/// The table options of `gnt-node power` and `health`.
+#[derive(Args, Debug)]
+pub struct OobTableOpts {
+    /// Don't display column headers
+    #[arg(long)]
+    pub no_headers: bool,
+    /// Separator between output fields
+    #[arg(long, allow_hyphen_values = true)]
+    pub separator: Option<String>,
+    /// Maximum time to wait for out-of-band helper
+    #[arg(long = "oob-timeout", default_value_t = 60)]
+    pub oob_timeout: u64,
+    #[arg(long, value_parser = ["low", "normal", "high"])]
+    pub priority: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct PowerArgs {
+    /// on, off, cycle or status
+    #[arg(value_parser = ["on", "off", "cycle", "status"])]
+    pub command: String,
+    pub nodes: Vec<String>,
+    #[command(flatten)]
+    pub opts: OobTableOpts,
+    /// Do not ask for confirmation
+    #[arg(short = 'f', long)]
+    pub force: bool,
+    /// Ignore the offline status of the nodes (power off nodes that are
+    /// not marked offline, without marking them so first)
+    #[arg(long)]
+    pub ignore_status: bool,
+    /// Lock all nodes and auto-promote as needed to MC status
+    #[arg(long)]
+    pub auto_promote: bool,
+    /// Time in seconds to wait between power-ons
+    #[arg(long = "power-delay", default_value_t = 2.0)]
+    pub power_delay: f64,
+    /// Accepted as Ganeti accepts it; the command always waits for its job
+    #[arg(long = "submit")]
+    pub submit_only: bool,
+    /// Additionally print the job id as first line on stdout
+    #[arg(long)]
+    pub print_jobid: bool,
 }
 
 #[derive(Args, Debug)]
@@ -397,6 +450,8 @@ fn dispatch(ctx: &mut Ctx, cmd: Cmd) -> Result<i32, CliError> {
             }
             Ok(exit::SUCCESS)
         }
+        Cmd::Power(a) => power(ctx, a),
+        Cmd::Health { opts, nodes } => health(ctx, &opts, nodes),
         Cmd::ListTags { node } => list_tags(ctx, "node", &node),
         Cmd::AddTags { node, tags, opts } => change_tags(ctx, true, "node", &node, tags, &opts),
         Cmd::RemoveTags { node, tags, opts } => change_tags(ctx, false, "node", &node, tags, &opts),
@@ -930,6 +985,151 @@ fn info(ctx: &mut Ctx, nodes: &[String]) -> Result<i32, CliError> {
     }
     output::out(&format_generic_info(&Info::List(out)));
     Ok(exit::SUCCESS)
+}
+
+/// The Node/Status table of `gnt-node power` and `health`.
+fn print_oob_table(opts: &OobTableOpts, rows: &[Vec<Value>]) {
+    let headers = [("node", "Node"), ("status", "Status")];
+    let fields = ["node".to_string(), "status".to_string()];
+    for line in generate_table(
+        (!opts.no_headers).then_some(&headers[..]),
+        &fields,
+        opts.separator.as_deref(),
+        rows,
+        &[],
+        &[],
+        None,
+    ) {
+        output::out(&line);
+    }
+}
+
+/// One node's entry of an `OP_OOB_COMMAND` result,
+/// `[[status, name], [status, data]]`: the name, the data's status and the
+/// data.
+fn oob_entry(entry: &Value) -> Result<(String, i64, Value), CliError> {
+    let bad = || CliError::bad_reply("OP_OOB_COMMAND", entry.to_string());
+    let [node, data] = entry.as_array().map(Vec::as_slice).ok_or_else(bad)? else {
+        return Err(bad());
+    };
+    let name = node.get(1).map(py_str).ok_or_else(bad)?;
+    let status = data.get(0).and_then(Value::as_i64).ok_or_else(bad)?;
+    Ok((name, status, data.get(1).cloned().unwrap_or(Value::Null)))
+}
+
+/// `gnt-node power on|off|cycle|status [nodes]` (Ganeti's `PowerNode`).
+fn power(ctx: &mut Ctx, a: PowerArgs) -> Result<i32, CliError> {
+    let command = format!("power-{}", a.command);
+    if command == "power-off" || command == "power-cycle" {
+        if a.nodes.is_empty() {
+            output::err("Please provide at least one node for this command");
+            return Ok(exit::FAILURE);
+        }
+        if !a.force
+            && !output::confirm_operation(&a.nodes, "nodes", &format!("power {}", a.command), "")
+        {
+            return Ok(exit::FAILURE);
+        }
+    }
+    let jo = JobOpts {
+        priority: a.opts.priority.clone(),
+        no_dry_run_opt: true,
+        ..JobOpts::default()
+    };
+    let mut ops = Vec::new();
+    // Without --ignore-status, nodes are marked offline before they are
+    // powered off (and stay so if powering off fails, as in Ganeti).
+    if !a.ignore_status && command == "power-off" {
+        for node in &a.nodes {
+            let op = OpCode::new("OP_NODE_SET_PARAMS")
+                .set("node_name", node.as_str())
+                .set("offline", true)
+                .set("auto_promote", a.auto_promote);
+            ops.push(ctx.finish_opcode(op, Some(&jo)));
+        }
+    }
+    let op = OpCode::new("OP_OOB_COMMAND")
+        .set("node_names", json!(a.nodes))
+        .set("command", command.as_str())
+        .set("ignore_status", a.ignore_status)
+        .set("timeout", a.opts.oob_timeout)
+        .set("power_delay", a.power_delay);
+    ops.push(ctx.finish_opcode(op, Some(&jo)));
+    let id = crate::jobs::send_job(ctx, ops)?;
+    if a.print_jobid {
+        output::out(&crate::jobs::job_id_str(&id));
+    }
+    let results = crate::jobs::poll_job(ctx, &id, &mut crate::jobs::StdioReporter::default())?;
+    let result = results
+        .as_array()
+        .and_then(|r| r.last())
+        .cloned()
+        .unwrap_or(Value::Null);
+    let entries = expect_list("OP_OOB_COMMAND", &result)?;
+    let mut errs = 0;
+    let mut rows = Vec::new();
+    for entry in entries {
+        let (name, status, data) = oob_entry(entry)?;
+        let text = if status != crate::query::RS_NORMAL {
+            errs += 1;
+            crate::query::format_result_error(status, true)
+        } else if command == "power-status" {
+            if data.get("powered").and_then(Value::as_bool) == Some(true) {
+                "powered".to_string()
+            } else {
+                "unpowered".to_string()
+            }
+        } else {
+            "invoked".to_string()
+        };
+        rows.push(vec![json!(name), json!(text)]);
+    }
+    print_oob_table(&a.opts, &rows);
+    Ok(if errs > 0 {
+        exit::FAILURE
+    } else {
+        exit::SUCCESS
+    })
+}
+
+/// `gnt-node health [nodes]` (Ganeti's `Health`).
+fn health(ctx: &mut Ctx, opts: &OobTableOpts, nodes: Vec<String>) -> Result<i32, CliError> {
+    let jo = JobOpts {
+        priority: opts.priority.clone(),
+        no_dry_run_opt: true,
+        ..JobOpts::default()
+    };
+    let op = OpCode::new("OP_OOB_COMMAND")
+        .set("node_names", json!(nodes))
+        .set("command", "health")
+        .set("timeout", opts.oob_timeout);
+    let result = submit_opcode(ctx, op, Some(&jo))?;
+    let entries = expect_list("OP_OOB_COMMAND", &result)?;
+    let mut errs = 0;
+    let mut rows = Vec::new();
+    for entry in entries {
+        let (name, status, data) = oob_entry(entry)?;
+        if status != crate::query::RS_NORMAL {
+            errs += 1;
+            rows.push(vec![
+                json!(name),
+                json!(crate::query::format_result_error(status, true)),
+            ]);
+            continue;
+        }
+        let items = data.as_array().cloned().unwrap_or_default();
+        for (i, item) in items.iter().enumerate() {
+            let pair = |k: usize| item.get(k).map(py_str).unwrap_or_default();
+            let who = if i == 0 { name.clone() } else { String::new() };
+            rows.push(vec![json!(who), json!(format!("{}={}", pair(0), pair(1)))]);
+        }
+    }
+    print_oob_table(opts, &rows);
+    Ok(if errs > 0 {
+        exit::FAILURE
+    } else {
+        exit::SUCCESS
+    })
 }
 
 #[cfg(test)]

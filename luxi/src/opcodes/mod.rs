@@ -337,6 +337,47 @@ pub struct NodeEvacuate {
     pub ignore_soft_errors: bool,
 }
 
+/// `OP_OOB_COMMAND`: runs the out-of-band program of nodes (on the
+/// master) with one of the OOB API's commands.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct OobCommand {
+    /// Every node when empty.
+    #[serde(default)]
+    pub node_names: Vec<String>,
+    #[serde(default)]
+    pub node_uuids: Option<Vec<String>>,
+    /// `power-on`, `power-off`, `power-cycle`, `power-status` or `health`.
+    pub command: String,
+    /// Seconds the program may run.
+    #[serde(default = "default_oob_timeout")]
+    pub timeout: u64,
+    /// Power off nodes that are not marked offline.
+    #[serde(default)]
+    pub ignore_status: bool,
+    /// Seconds between powering on one node and the next.
+    #[serde(default = "default_power_delay")]
+    pub power_delay: f64,
+}
+
+fn default_oob_timeout() -> u64 {
+    60
+}
+
+fn default_power_delay() -> f64 {
+    2.0
+}
+
+/// `OP_NODE_POWERCYCLE`: asks a node to hard-powercycle itself.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct NodePowercycle {
+    pub node_name: String,
+    #[serde(default)]
+    pub node_uuid: Option<String>,
+    /// Allowed on the master only with this.
+    #[serde(default)]
+    pub force: bool,
+}
+
 /// `OP_NODE_SET_PARAMS`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct NodeSetParams {
@@ -1073,6 +1114,8 @@ opcodes! {
     NodeQueryStorage(NodeQueryStorage) = "OP_NODE_QUERY_STORAGE";
     NodeModifyStorage(NodeModifyStorage) = "OP_NODE_MODIFY_STORAGE", summary: node_name;
     RepairNodeStorage(RepairNodeStorage) = "OP_REPAIR_NODE_STORAGE", summary: node_name;
+    OobCommand(OobCommand) = "OP_OOB_COMMAND";
+    NodePowercycle(NodePowercycle) = "OP_NODE_POWERCYCLE", summary: node_name;
     OsDiagnose(OsDiagnose) = "OP_OS_DIAGNOSE";
     TagsGet(TagsGet) = "OP_TAGS_GET", summary: kind;
     TagsSet(TagsChange) = "OP_TAGS_SET";

@@ -20,6 +20,7 @@ pub mod instance_storage;
 pub mod ipolicy;
 pub mod node;
 pub mod node_storage;
+pub mod oob;
 pub mod os;
 pub mod query_ops;
 pub mod recreate_disks;
@@ -108,6 +109,8 @@ pub fn for_opcode(op: OpCode) -> Box<dyn LogicalUnit> {
         OpCode::NodeQueryStorage(o) => Box::new(node_storage::QueryStorage::new(o)),
         OpCode::NodeModifyStorage(o) => Box::new(node_storage::ModifyStorage::new(o)),
         OpCode::RepairNodeStorage(o) => Box::new(node_storage::RepairStorage::new(o)),
+        OpCode::OobCommand(o) => Box::new(oob::OobCommand::new(o)),
+        OpCode::NodePowercycle(o) => Box::new(oob::NodePowercycle::new(o)),
         OpCode::GroupAdd(o) => Box::new(group::Add::new(o)),
         OpCode::GroupRemove(o) => Box::new(group::Remove::new(o)),
         OpCode::GroupRename(o) => Box::new(group::Rename::new(o)),

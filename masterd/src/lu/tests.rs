@@ -18,6 +18,8 @@ use crate::master::Master;
 use crate::rpc::fake::{FakeNodes, NodeState, SHARED};
 use crate::rpc::Rpc;
 
+mod oob;
+
 struct Env {
     _dir: tempfile::TempDir,
     master: Arc<Master>,

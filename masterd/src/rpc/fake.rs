@@ -143,6 +143,30 @@ fn answer(
 ) -> Result<Value, RpcError> {
     {
         match call {
+            // An OOB program answers as a healthy, powered machine; one
+            // whose path ends in "fail" fails, one ending in "junk" prints
+            // something that is not JSON.
+            "run_oob" => {
+                let req: api::RunOob = decode(body)?;
+                if req.program.ends_with("fail") {
+                    return Err(RpcError::new(
+                        ErrorKind::Failed,
+                        format!(
+                            "'{} {} {}' failed with reason 'exited with code 1'; output: ",
+                            req.program, req.command, req.node
+                        ),
+                    ));
+                }
+                if req.program.ends_with("junk") {
+                    return ok("not json");
+                }
+                ok(match req.command.as_str() {
+                    "power-status" => r#"{"powered": true}"#,
+                    "health" => r#"[["disk0", "OK"], ["fan1", "WARNING"]]"#,
+                    _ => "",
+                })
+            }
+            "node_powercycle" => ok("Fake powercycle recorded"),
             "version" => ok(api::VersionInfo {
                 protocol: api::PROTOCOL_VERSION,
                 software: crate::VERSION.to_string(),

@@ -5,6 +5,7 @@ mod handlers;
 mod hooks_runner;
 mod logfile;
 mod node_storage;
+mod oob;
 mod os;
 mod process;
 mod server;

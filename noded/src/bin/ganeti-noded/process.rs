@@ -28,6 +28,19 @@ pub fn run(
     timeout: Duration,
 ) -> std::io::Result<Outcome> {
     let err = output.try_clone()?;
+    run_split(program, args, env, cwd, output, err, timeout)
+}
+
+/// [`run`] with standard output and standard error apart.
+pub fn run_split(
+    program: &Path,
+    args: &[&str],
+    env: &BTreeMap<String, String>,
+    cwd: &Path,
+    output: File,
+    err: File,
+    timeout: Duration,
+) -> std::io::Result<Outcome> {
     let mut child = Command::new(program)
         .args(args)
         .env_clear()

@@ -259,6 +259,8 @@ async fn dispatch(state: Arc<State>, call: &str, body: Bytes) -> CallResult<serd
         TestDelay::NAME => run(state, body, h::test_delay).await,
         RunHooks::NAME => run(state, body, h::hooks_runner).await,
         TestSetFailure::NAME => run(state, body, h::test_set_failure).await,
+        RunOob::NAME => run(state, body, crate::oob::run_oob).await,
+        NodePowercycle::NAME => run(state, body, crate::oob::node_powercycle).await,
         other => Err(RpcError::new(
             ErrorKind::UnknownCall,
             format!("unknown call '{other}'"),
