@@ -87,6 +87,18 @@ fn destroy_stops_every_daemon_and_removes_the_files_and_init_starts_again() {
     for k in 1..=2 {
         pids.push(pid(&vc.root(k).join("var/run/ganeti/ganeti-noded.pid")));
     }
+    // Ganeti's checks: not while an instance or another node remains.
+    vc.add_instance("node1", "left", &["-t", "diskless"]);
+    let err = vc.fails("gnt-cluster", &["destroy", "--yes-do-it"]);
+    assert!(err.contains("There are still 1 node(s) in this cluster."), "{err}");
+    vc.ok("gnt-node", &["remove", "node2"]);
+    let err = vc.fails("gnt-cluster", &["destroy", "--yes-do-it"]);
+    assert!(
+        err.contains("There are still 1 instance(s) in this cluster."),
+        "{err}"
+    );
+    assert!(running(vc.masterd_pid()), "a refused destroy stops nothing");
+    vc.ok("gnt-instance", &["remove", "-f", "left"]);
     vc.ok("gnt-cluster", &["destroy", "--yes-do-it"]);
     for p in pids {
         assert!(!running(p), "daemon {p} survived gnt-cluster destroy");

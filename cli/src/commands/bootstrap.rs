@@ -283,7 +283,7 @@ pub fn node_setup(node: &str) -> Result<(), CliError> {
 }
 
 /// `gnt-cluster destroy --yes-do-it`.
-pub fn destroy(yes_do_it: bool) -> Result<i32, CliError> {
+pub fn destroy(ctx: &mut crate::ctx::Ctx, yes_do_it: bool) -> Result<i32, CliError> {
     if !yes_do_it {
         output::err(
             "Destroying a cluster is irreversible. If you really want to destroy this cluster, \
@@ -291,6 +291,9 @@ pub fn destroy(yes_do_it: bool) -> Result<i32, CliError> {
         );
         return Ok(exit::FAILURE);
     }
+    // The master's checks first (no other node, no instance), as Ganeti's
+    // OP_CLUSTER_DESTROY.
+    crate::jobs::submit_opcode(ctx, crate::opcodes::OpCode::new("OP_CLUSTER_DESTROY"), None)?;
     let paths = Paths::from_env();
     setup::destroy::destroy_cluster(&paths, &my_name())
         .map_err(|e| CliError::exec(format!("Cannot remove the cluster files: {e}")))?;

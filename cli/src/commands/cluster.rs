@@ -277,7 +277,7 @@ pub fn main() -> i32 {
 fn dispatch(ctx: &mut Ctx, cmd: Cmd) -> Result<i32, CliError> {
     match cmd {
         Cmd::Init(a) => crate::commands::bootstrap::init(a),
-        Cmd::Destroy { yes_do_it } => crate::commands::bootstrap::destroy(yes_do_it),
+        Cmd::Destroy { yes_do_it } => crate::commands::bootstrap::destroy(ctx, yes_do_it),
         Cmd::Info { .. } => super::cluster_info::info(ctx),
         Cmd::Verify(a) => verify(ctx, a),
         Cmd::Modify(a) => modify(ctx, a),

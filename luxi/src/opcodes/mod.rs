@@ -952,6 +952,11 @@ pub struct ClusterConfigQuery {
     pub output_fields: Vec<String>,
 }
 
+/// `OP_CLUSTER_DESTROY`: the master's last job, before
+/// `gnt-cluster destroy` removes the cluster's files.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ClusterDestroy {}
+
 /// `OP_CLUSTER_REDIST_CONF`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ClusterRedistConf {}
@@ -1108,6 +1113,7 @@ opcodes! {
     ClusterQuery(ClusterQuery) = "OP_CLUSTER_QUERY";
     ClusterConfigQuery(ClusterConfigQuery) = "OP_CLUSTER_CONFIG_QUERY";
     ClusterRedistConf(ClusterRedistConf) = "OP_CLUSTER_REDIST_CONF";
+    ClusterDestroy(ClusterDestroy) = "OP_CLUSTER_DESTROY";
     NodeMigrate(NodeMigrate) = "OP_NODE_MIGRATE", summary: node_name;
     NodeEvacuate(NodeEvacuate) = "OP_NODE_EVACUATE", summary: node_name;
     NodeQueryvols(NodeQueryvols) = "OP_NODE_QUERYVOLS";

@@ -580,3 +580,44 @@ impl LogicalUnit for RedistConf {
         })
     }
 }
+
+/// `OP_CLUSTER_DESTROY`: refused while nodes other than the master or
+/// instances remain (Ganeti's checks); returns the master node's UUID.
+/// `gnt-cluster destroy` then stops the daemons and removes the files.
+pub struct Destroy;
+
+impl Destroy {
+    pub fn new(_op: opcodes::ClusterDestroy) -> Self {
+        Destroy
+    }
+}
+
+impl LogicalUnit for Destroy {
+    fn locks(&mut self, _cfg: &ConfigData) -> Result<LockRequest, Error> {
+        Ok(LockRequest::new().bgl(Mode::Exclusive))
+    }
+
+    fn check_prereq(&mut self, cfg: &ConfigData) -> Result<(), Error> {
+        let master = &cfg.cluster.master_node;
+        let others = cfg.nodes.keys().filter(|u| *u != master).count();
+        if others > 0 || !cfg.nodes.contains_key(master) {
+            return Err(inval(format!(
+                "There are still {others} node(s) in this cluster."
+            )));
+        }
+        if !cfg.instances.is_empty() {
+            return Err(inval(format!(
+                "There are still {} instance(s) in this cluster.",
+                cfg.instances.len()
+            )));
+        }
+        Ok(())
+    }
+
+    fn exec<'a>(&'a mut self, ctx: &'a Ctx) -> ExecFuture<'a> {
+        Box::pin(async move {
+            let master = ctx.config().read().cluster.master_node.clone();
+            Ok(Value::from(master))
+        })
+    }
+}

@@ -142,6 +142,7 @@ pub fn for_opcode(op: OpCode) -> Box<dyn LogicalUnit> {
         OpCode::ClusterQuery(o) => Box::new(query_ops::ReadOp::cluster_query(o)),
         OpCode::ClusterConfigQuery(o) => Box::new(query_ops::ReadOp::config_query(o)),
         OpCode::ClusterRedistConf(o) => Box::new(cluster::RedistConf::new(o)),
+        OpCode::ClusterDestroy(o) => Box::new(cluster::Destroy::new(o)),
         OpCode::OsDiagnose(o) => Box::new(os::Diagnose::new(o)),
         OpCode::TagsGet(o) => Box::new(tags::Get::new(o)),
         OpCode::TagsSet(o) => Box::new(tags::Change::new(o, true)),
