@@ -90,7 +90,10 @@ fn destroy_stops_every_daemon_and_removes_the_files_and_init_starts_again() {
     // Ganeti's checks: not while an instance or another node remains.
     vc.add_instance("node1", "left", &["-t", "diskless"]);
     let err = vc.fails("gnt-cluster", &["destroy", "--yes-do-it"]);
-    assert!(err.contains("There are still 1 node(s) in this cluster."), "{err}");
+    assert!(
+        err.contains("There are still 1 node(s) in this cluster."),
+        "{err}"
+    );
     vc.ok("gnt-node", &["remove", "node2"]);
     let err = vc.fails("gnt-cluster", &["destroy", "--yes-do-it"]);
     assert!(
