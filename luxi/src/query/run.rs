@@ -119,34 +119,9 @@ impl<'r, R> PreparedQuery<'r, R> {
         I: IntoIterator,
         I::Item: Borrow<R>,
     {
-        out.extend_from_slice(b"{\"fields\":");
-        serde_json::to_writer(&mut *out, &self.defs).map_err(json_error)?;
-        out.extend_from_slice(b",\"data\":[");
-        let mut first = true;
-        for r in rows {
-            let r = r.borrow();
-            if !self.matches(r, DataNeeds::ALL)? {
-                continue;
-            }
-            if !first {
-                out.push(b',');
-            }
-            first = false;
-            out.push(b'[');
-            for (j, c) in self.columns.iter().enumerate() {
-                if j > 0 {
-                    out.push(b',');
-                }
-                let cell = match c {
-                    Some(i) => self.registry.by_index(*i).get(r),
-                    None => Cell::unknown(),
-                };
-                serde_json::to_writer(&mut *out, &cell).map_err(json_error)?;
-            }
-            out.push(b']');
-        }
-        out.extend_from_slice(b"]}");
-        Ok(())
+        self.write_envelope(rows, out, |r, out| {
+            self.write_cells(r, out, |_, _| Ok(false))
+        })
     }
 
     /// Like [`PreparedQuery::write_json`], reusing from `cache` the JSON
@@ -176,19 +151,7 @@ impl<'r, R> PreparedQuery<'r, R> {
             .iter()
             .map(|c| c.filter(|&i| DataNeeds::CONFIG.contains(self.registry.by_index(i).needs)))
             .collect();
-        out.extend_from_slice(b"{\"fields\":");
-        serde_json::to_writer(&mut *out, &self.defs).map_err(json_error)?;
-        out.extend_from_slice(b",\"data\":[");
-        let mut first = true;
-        for r in rows {
-            let r = r.borrow();
-            if !self.matches(r, DataNeeds::ALL)? {
-                continue;
-            }
-            if !first {
-                out.push(b',');
-            }
-            first = false;
+        self.write_envelope(rows, out, |r, out| {
             let k = key(r);
             if !cache.rows.contains_key(k) {
                 let mut texts = Vec::new();
@@ -203,26 +166,70 @@ impl<'r, R> PreparedQuery<'r, R> {
                 cache.rows.insert(k.to_string(), texts);
             }
             let mut texts = cache.rows.get(k).into_iter().flatten();
-            out.push(b'[');
-            for (j, (c, kept)) in self.columns.iter().zip(&kept).enumerate() {
-                if j > 0 {
-                    out.push(b',');
+            self.write_cells(r, out, |j, out| match kept[j].and_then(|_| texts.next()) {
+                Some(text) => {
+                    out.extend_from_slice(text.as_bytes());
+                    Ok(true)
                 }
-                let text = if kept.is_some() { texts.next() } else { None };
-                match text {
-                    Some(text) => out.extend_from_slice(text.as_bytes()),
-                    None => {
-                        let cell = match c {
-                            Some(i) => self.registry.by_index(*i).get(r),
-                            None => Cell::unknown(),
-                        };
-                        serde_json::to_writer(&mut *out, &cell).map_err(json_error)?;
-                    }
-                }
+                None => Ok(false),
+            })
+        })
+    }
+
+    /// The response's envelope around the rows that match the filter, each
+    /// written by `row`.
+    fn write_envelope<I>(
+        &self,
+        rows: I,
+        out: &mut Vec<u8>,
+        mut row: impl FnMut(&R, &mut Vec<u8>) -> Result<(), QueryError>,
+    ) -> Result<(), QueryError>
+    where
+        I: IntoIterator,
+        I::Item: Borrow<R>,
+    {
+        out.extend_from_slice(b"{\"fields\":");
+        serde_json::to_writer(&mut *out, &self.defs).map_err(json_error)?;
+        out.extend_from_slice(b",\"data\":[");
+        let mut first = true;
+        for r in rows {
+            let r = r.borrow();
+            if !self.matches(r, DataNeeds::ALL)? {
+                continue;
             }
-            out.push(b']');
+            if !first {
+                out.push(b',');
+            }
+            first = false;
+            row(r, out)?;
         }
         out.extend_from_slice(b"]}");
+        Ok(())
+    }
+
+    /// One row's cells as a JSON list; `reuse(j, out)` may write column
+    /// `j`'s text itself (and says so), else the cell is read.
+    fn write_cells(
+        &self,
+        r: &R,
+        out: &mut Vec<u8>,
+        mut reuse: impl FnMut(usize, &mut Vec<u8>) -> Result<bool, QueryError>,
+    ) -> Result<(), QueryError> {
+        out.push(b'[');
+        for (j, c) in self.columns.iter().enumerate() {
+            if j > 0 {
+                out.push(b',');
+            }
+            if reuse(j, out)? {
+                continue;
+            }
+            let cell = match c {
+                Some(i) => self.registry.by_index(*i).get(r),
+                None => Cell::unknown(),
+            };
+            serde_json::to_writer(&mut *out, &cell).map_err(json_error)?;
+        }
+        out.push(b']');
         Ok(())
     }
 

@@ -46,6 +46,27 @@ fn format_size(mib: u64) -> String {
     }
 }
 
+/// The hypervisor an instance gets: the one asked for, else the
+/// cluster's first; it must be enabled.
+pub(super) fn chosen_hypervisor(
+    cfg: &ConfigData,
+    asked: Option<&str>,
+) -> Result<Hypervisor, Error> {
+    let name = asked
+        .map(str::to_string)
+        .or_else(|| cfg.cluster.enabled_hypervisors.first().cloned())
+        .unwrap_or_else(|| Hypervisor::Fake.to_string());
+    name.parse::<Hypervisor>()
+        .ok()
+        .filter(|_| cfg.cluster.enabled_hypervisors.contains(&name))
+        .ok_or_else(|| {
+            inval(format!(
+                "Selected hypervisor ({name}) not enabled in the cluster ({})",
+                cfg.cluster.enabled_hypervisors.join(",")
+            ))
+        })
+}
+
 /// What the iallocator needs to place the instance `o` would create
 /// (of `template`, on `hypervisor`): Ganeti's `CreateInstanceAllocRequest`.
 pub(super) fn alloc_request(
@@ -297,23 +318,7 @@ impl LogicalUnit for Create {
                  'gnt-cluster modify --vg-name'",
             ));
         }
-        let name = self
-            .op
-            .hypervisor
-            .clone()
-            .or_else(|| cfg.cluster.enabled_hypervisors.first().cloned())
-            .unwrap_or_else(|| Hypervisor::Fake.to_string());
-        let enabled = name
-            .parse::<Hypervisor>()
-            .ok()
-            .filter(|_| cfg.cluster.enabled_hypervisors.contains(&name));
-        let Some(hypervisor) = enabled else {
-            return Err(inval(format!(
-                "Selected hypervisor ({name}) not enabled in the cluster ({})",
-                cfg.cluster.enabled_hypervisors.join(",")
-            )));
-        };
-        self.hypervisor = hypervisor;
+        self.hypervisor = chosen_hypervisor(cfg, self.op.hypervisor.as_deref())?;
         check_hvparams(self.hypervisor.as_str(), &self.op.hvparams)?;
         if !cfg
             .cluster

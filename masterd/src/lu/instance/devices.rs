@@ -226,6 +226,25 @@ fn name_param(v: &Value, kind: Kind) -> Result<Option<String>, Error> {
     }
 }
 
+/// The devices after the changes, checked: no more than Ganeti allows
+/// (`MAX_DISKS`, `MAX_NICS`), and names as [`check_names`] wants them.
+pub fn check_devices<'a>(
+    kind: Kind,
+    devices: impl ExactSizeIterator<Item = (&'a str, Option<&'a str>)>,
+) -> Result<(), Error> {
+    let (max, what) = match kind {
+        Kind::Disk => (MAX_DISKS, "disks"),
+        Kind::Nic => (MAX_NICS, "network interfaces"),
+    };
+    if devices.len() > max {
+        return Err(crate::lu::wrong_state(format!(
+            "Instance has too many {what} ({}), cannot add more",
+            devices.len()
+        )));
+    }
+    check_names(kind, devices)
+}
+
 /// Ganeti's `ValidateDeviceNames`: names unique among the devices (and
 /// not another device's UUID), and not purely numeric.
 pub fn check_names<'a>(

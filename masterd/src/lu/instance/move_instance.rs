@@ -17,10 +17,10 @@ use crate::config::{Changes, ConfigData};
 use crate::error::Error;
 use crate::locking::{Level, LockRequest, Mode};
 use crate::lu::common::{
-    check_target_node, disk_spec, expand_instance, expand_node, get_instance, get_node,
-    replication_ip, rpc_error,
+    check_target_node, expand_instance, expand_node, get_instance, get_node, replication_ip,
+    rpc_error,
 };
-use crate::lu::instance_storage::{create_disks, release_ports, remove_disk};
+use crate::lu::instance_storage::{create_disks, disks_and_nodes, release_ports, remove_disk};
 use crate::lu::ipolicy;
 use crate::lu::undo::Undo;
 use crate::lu::{inval, wrong_state, Ctx, ExecFuture, LogicalUnit};
@@ -168,14 +168,7 @@ impl LogicalUnit for Move {
                     objects::error_chain(&e)
                 ));
             }
-            let specs = {
-                let cfg = ctx.config().read();
-                inst.disks
-                    .iter()
-                    .enumerate()
-                    .map(|(i, d)| disk_spec(&cfg, d, i))
-                    .collect::<Result<Vec<_>, _>>()?
-            };
+            let (specs, _) = disks_and_nodes(&ctx.config().read(), &inst)?;
             let mut undo = Undo::new(ctx);
             if up {
                 // A failed copy leaves the instance where it was, running.

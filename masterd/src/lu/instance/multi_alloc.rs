@@ -4,10 +4,10 @@
 //! created by one job each.
 
 use luxi::opcodes::{self, Input, OpCode};
-use objects::{DiskTemplate, Hypervisor};
+use objects::DiskTemplate;
 use serde_json::{json, Value};
 
-use super::create::alloc_request;
+use super::create::{alloc_request, chosen_hypervisor};
 use crate::config::ConfigData;
 use crate::error::Error;
 use crate::locking::{Level, LockRequest, Mode};
@@ -166,16 +166,8 @@ impl LogicalUnit for MultiAlloc {
                             c.instance_name, c.disk_template
                         ))
                     })?;
-                    let hv = c
-                        .hypervisor
-                        .clone()
-                        .or_else(|| cfg.cluster.enabled_hypervisors.first().cloned())
-                        .unwrap_or_default();
-                    let hv = hv.parse::<Hypervisor>().map_err(|_| {
-                        inval(format!(
-                            "Instance {}: unknown hypervisor '{hv}'",
-                            c.instance_name
-                        ))
+                    let hv = chosen_hypervisor(&cfg, c.hypervisor.as_deref()).map_err(|e| {
+                        inval(format!("Instance {}: {}", c.instance_name, e.message()))
                     })?;
                     reqs.push(alloc_request(&cfg, c, template, hv));
                 }

@@ -262,6 +262,17 @@ impl LogicalUnit for SetParams {
     }
 }
 
+/// The position of the disk `m` is about.
+fn disk_index(inst: &Instance, m: &Mod) -> Result<usize, Error> {
+    devices::existing_index(
+        Kind::Disk,
+        &m.ident,
+        inst.disks
+            .iter()
+            .map(|d| (d.uuid.as_str(), d.name.as_deref())),
+    )
+}
+
 /// The disks' positions renumbered (`disk/<index>`) after a change.
 fn renumber(disks: &mut [Disk]) {
     for (i, d) in disks.iter_mut().enumerate() {
@@ -304,10 +315,12 @@ fn apply_nic_mods(
         if let Some(Some(net)) = &p.network {
             return Err(noent(format!("Network '{net}' not found")));
         }
-        let ids = |nics: &[Nic]| {
-            nics.iter()
-                .map(|n| (n.uuid.clone(), n.name.clone()))
-                .collect::<Vec<_>>()
+        let existing = |nics: &[Nic]| {
+            devices::existing_index(
+                Kind::Nic,
+                &m.ident,
+                nics.iter().map(|n| (n.uuid.as_str(), n.name.as_deref())),
+            )
         };
         match m.action {
             Action::Add => {
@@ -342,22 +355,12 @@ fn apply_nic_mods(
                 nics.insert(idx, nic);
             }
             Action::Remove => {
-                let ids = ids(&nics);
-                let idx = devices::existing_index(
-                    Kind::Nic,
-                    &m.ident,
-                    ids.iter().map(|(u, n)| (u.as_str(), n.as_deref())),
-                )?;
+                let idx = existing(&nics)?;
                 describe(json!([format!("NIC/{idx}"), "remove"]));
                 nics.remove(idx);
             }
             Action::Modify => {
-                let ids = ids(&nics);
-                let idx = devices::existing_index(
-                    Kind::Nic,
-                    &m.ident,
-                    ids.iter().map(|(u, n)| (u.as_str(), n.as_deref())),
-                )?;
+                let idx = existing(&nics)?;
                 let others: Vec<Nic> = nics
                     .iter()
                     .enumerate()
@@ -390,13 +393,7 @@ fn apply_nic_mods(
             }
         }
     }
-    if nics.len() > devices::MAX_NICS {
-        return Err(wrong_state(format!(
-            "Instance has too many network interfaces ({}), cannot add more",
-            nics.len()
-        )));
-    }
-    devices::check_names(
+    devices::check_devices(
         Kind::Nic,
         nics.iter().map(|n| (n.uuid.as_str(), n.name.as_deref())),
     )?;
@@ -468,13 +465,7 @@ impl SetParams {
                 }
             }
         }
-        if disks.len() > devices::MAX_DISKS {
-            return Err(wrong_state(format!(
-                "Instance has too many disks ({}), cannot add more",
-                disks.len()
-            )));
-        }
-        devices::check_names(
+        devices::check_devices(
             Kind::Disk,
             disks.iter().map(|(u, n, _)| (u.as_str(), n.as_deref())),
         )?;
@@ -681,13 +672,7 @@ impl SetParams {
         result: &mut Vec<Value>,
     ) -> Result<Vec<String>, Error> {
         let mut inst = get_instance(ctx, &self.uuid)?;
-        let idx = devices::existing_index(
-            Kind::Disk,
-            &m.ident,
-            inst.disks
-                .iter()
-                .map(|d| (d.uuid.as_str(), d.name.as_deref())),
-        )?;
+        let idx = disk_index(&inst, m)?;
         let pnode = get_node(ctx, &inst.primary_node)?;
         if is_running(ctx, &inst, &pnode).await? {
             return Err(wrong_state(format!(
@@ -741,13 +726,7 @@ impl SetParams {
         result: &mut Vec<Value>,
     ) -> Result<(), Error> {
         let mut inst = get_instance(ctx, &self.uuid)?;
-        let idx = devices::existing_index(
-            Kind::Disk,
-            &m.ident,
-            inst.disks
-                .iter()
-                .map(|d| (d.uuid.as_str(), d.name.as_deref())),
-        )?;
+        let idx = disk_index(&inst, m)?;
         let disk = &mut inst.disks[idx];
         if let Some(mode) = p.mode {
             disk.mode = mode;
