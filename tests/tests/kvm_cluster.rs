@@ -34,7 +34,7 @@ fn qemu_pid(vc: &VCluster, node: usize, name: &str) -> Option<i32> {
 
 #[test]
 fn kvm_instance_boots_reboots_migrates_fails_over_and_stops() {
-    let vc = kvm_cluster("0.50");
+    let vc = kvm_cluster("0.55");
     let t0 = Instant::now();
     let step = |what: &str| eprintln!("[{:>7.2?}] {what}", t0.elapsed());
     add_guest(&vc, "node1", "guest1");
@@ -185,7 +185,7 @@ fn kvm_instance_boots_reboots_migrates_fails_over_and_stops() {
 
 #[test]
 fn a_failed_migration_leaves_the_instance_on_its_source() {
-    let vc = kvm_cluster("0.51");
+    let vc = kvm_cluster("0.56");
     add_guest(&vc, "node1", "stays");
     let mut s = Serial::connect(&serial_socket(&vc, "stays"));
     let before = s.counter();
@@ -244,7 +244,7 @@ fn alive(pid: i32) -> bool {
 
 #[test]
 fn a_guest_that_resets_while_it_migrates_fails_the_job_and_stays_stopped() {
-    let vc = kvm_cluster("0.52");
+    let vc = kvm_cluster("0.57");
     add_guest(&vc, "node1", "resets");
     Serial::connect(&serial_socket(&vc, "resets")).counter();
     // Slow enough (seconds) to reset the guest during the transfer.
