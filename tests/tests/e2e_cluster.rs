@@ -253,9 +253,18 @@ fn drain_flag_refuses_new_jobs() {
             "i1",
         ],
     );
-    assert!(err.contains("marked for drain"), "{err}");
+    // Ganeti 3.0's luxid refuses with a GenericError, one job (SubmitJob)
+    // or several (SubmitManyJobs) alike.
+    assert!(
+        err.contains("Unhandled Ganeti error: Queue drained"),
+        "{err}"
+    );
     vc.ok("gnt-cluster", &["queue", "undrain"]);
     vc.add_instance("node2", "i1", &["-t", "diskless"]);
+    vc.ok("gnt-cluster", &["queue", "drain"]);
+    let err = vc.fails("gnt-instance", &["shutdown", "i1"]);
+    assert_eq!(err.trim(), "Unhandled Ganeti error: Queue drained");
+    vc.ok("gnt-cluster", &["queue", "undrain"]);
 }
 
 #[test]
@@ -319,7 +328,31 @@ fn migrate_and_failover_move_a_running_instance() {
         "gnt-instance",
         &["migrate", "-f", "--target-node", "node3", "mover"],
     );
-    assert!(out.contains("migrating instance to node3"), "{out}");
+    // Ganeti's steps for disks every node reaches, each line after its
+    // ctime(3) date.
+    let steps = |out: &str| -> Vec<String> {
+        out.lines()
+            .map(|l| l.get(25..).unwrap_or(l).to_string())
+            .collect()
+    };
+    assert_eq!(
+        steps(&out),
+        [
+            "Migrating instance mover",
+            "* checking disk consistency between source and target",
+            "* closing instance disks on node node3",
+            "* opening instance disks on node node2 in shared mode",
+            "* opening instance disks on node node3 in shared mode",
+            "* preparing node3 to accept the instance",
+            "* migrating instance to node3",
+            "* starting memory transfer",
+            "* memory transfer complete",
+            "* closing instance disks on node node2",
+            "* opening instance disks on node node3 in exclusive mode",
+            "* done",
+        ],
+        "{out}"
+    );
     assert_eq!(
         vc.list("gnt-instance", "pnode,status", &["mover"]),
         vec![vec!["node3", "running"]]
@@ -333,9 +366,22 @@ fn migrate_and_failover_move_a_running_instance() {
         .root(3)
         .join("var/run/ganeti/fake-hypervisor/mover")
         .exists());
-    vc.ok(
+    let out = vc.ok(
         "gnt-instance",
         &["failover", "-f", "--target-node", "node1", "mover"],
+    );
+    assert_eq!(
+        steps(&out),
+        [
+            "Failover instance mover",
+            "* checking disk consistency between source and target",
+            "* shutting down instance on source node",
+            "* closing instance disks on node node3",
+            "* deactivating the instance's disks on source node",
+            "* activating the instance's disks on target node node1",
+            "* starting the instance on the target node node1",
+        ],
+        "{out}"
     );
     assert_eq!(
         vc.list("gnt-instance", "pnode,status", &["mover"]),
