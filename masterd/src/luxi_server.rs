@@ -140,6 +140,13 @@ pub async fn dispatch(master: &Arc<Master>, req: Request) -> Result<Value, Ganet
         }
         Request::SubmitManyJobs(jobs) => {
             let res = queue.submit_many(jobs).await;
+            // A drained queue refuses the whole call, as Ganeti's luxid.
+            if let Some(Err(e)) = res
+                .iter()
+                .find(|r| matches!(r, Err(e) if e.is_queue_drained()))
+            {
+                return Err(e.clone());
+            }
             Ok(Value::Array(
                 res.into_iter()
                     .map(|r| match r {
