@@ -278,7 +278,10 @@ pub fn cluster_info(master: &Master) -> Value {
         "ipolicy": c.ipolicy,
         "nicparams": c.nicparams,
         "ndparams": c.ndparams,
-        "diskparams": c.diskparams,
+        "diskparams": objects::params::fill_diskparams(
+            &objects::params::default_diskparams(),
+            &c.diskparams
+        ),
         "candidate_pool_size": c.candidate_pool_size,
         "max_running_jobs": 20,
         "max_tracked_jobs": 25,

@@ -19,6 +19,35 @@ fn nodes_and_groups() {
             vec!["node3", "127.0.11.3", "C", "default"],
         ]
     );
+    // Ganeti's defaults: node parameters in its order, every template's
+    // disk parameters.
+    let out = vc.ok("gnt-group", &["list"]);
+    assert!(
+        out.contains(
+            "oob_program=, spindle_count=1, exclusive_storage=False, ovs=False, \
+             ovs_name=switch1, ovs_link=, ssh_port=22, cpu_speed=1"
+        ),
+        "{out}"
+    );
+    // (Ganeti ends a heading's line with a blank; not compared here.)
+    let trimmed =
+        |s: String| -> String { s.lines().map(|l| l.trim_end().to_string() + "\n").collect() };
+    let info = trimmed(vc.ok("gnt-group", &["info", "default"]));
+    for line in [
+        "  Disk parameters:\n    blockdev: default ({})\n    diskless: default ({})\n    drbd:\n      c-delay-target: default (1)\n",
+        "      resync-rate: default (61440)\n    ext:\n      access: default (kernelspace)\n    file: default ({})\n",
+        "      host: default (127.0.0.1)\n",
+        "    plain:\n      stripes: default (1)\n    rbd:\n      access: default (kernelspace)\n      pool: default (rbd)\n    sharedfile: default ({})\n",
+    ] {
+        assert!(info.contains(line), "{line:?} not in:\n{info}");
+    }
+    let info = trimmed(vc.ok("gnt-cluster", &["info"]));
+    assert!(
+        info.contains(
+            "Default disk parameters:\n  blockdev:\n  diskless:\n  drbd:\n    c-delay-target: 1\n"
+        ),
+        "{info}"
+    );
     vc.ok("gnt-group", &["add", "rack2"]);
     let err = vc.fails("gnt-group", &["add", "rack2"]);
     assert!(err.contains("already exists"), "{err}");
