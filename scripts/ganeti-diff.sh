@@ -111,9 +111,11 @@ for r in roots:
     text = re.sub(re.escape(r) + r"/node\d+", "$ROOT", text)
 for r in roots:
     text = text.replace(r, "$ROOT")
-# Ganeti prints a bounds pair in either order from one call to the next.
-text = re.sub(r"(?m)^(\s*)- max/0:\n((?:\1    .*\n)+)\1  min/0:\n((?:\1    .*\n)+)",
+# Ganeti prints a bounds pair, and the two ratios of a policy, in either
+# order from one call to the next (a heading may end with a blank).
+text = re.sub(r"(?m)^([ \t]*)- max/0:[ \t]*\n((?:\1    .*\n)+)\1  min/0:[ \t]*\n((?:\1    .*\n)+)",
               lambda m: m.group(1) + "- min/0:\n" + m.group(3) + m.group(1) + "  max/0:\n" + m.group(2), text)
+text = re.sub(r"(?m)^([ \t]*spindle-ratio:.*\n)([ \t]*vcpu-ratio:.*\n)", r"\2\1", text)
 subs = [
     (r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", "<uuid>"),
     (r"\b(?:[0-9a-f]{2}:){5}[0-9a-f]{2}\b", "<mac>"),

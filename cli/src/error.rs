@@ -235,11 +235,14 @@ mod tests {
     }
 
     #[test]
-    fn drained_queue_has_its_own_message() {
+    fn drained_queue_is_refused_as_ganeti_3_luxid_does() {
         let (code, text) = format_ganeti_error(&GanetiError::queue_drained());
         assert_eq!(code, 1);
+        assert_eq!(text, "Unhandled Ganeti error: Queue drained");
+        // The older class keeps its own message.
+        let old = GanetiError::new("JobQueueDrainError", vec![]);
         assert_eq!(
-            text,
+            format_ganeti_error(&old).1,
             "Failure: the job queue is marked for drain and doesn't accept new requests"
         );
     }

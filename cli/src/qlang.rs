@@ -34,23 +34,70 @@ const GLOB_DETECTION_CHARS: &[char] = &['*', '?'];
 const REGEXP_DELIMS: &[char] = &['/', '#', '^', '|'];
 
 /// A filter that could not be parsed, with the position of the problem.
+/// It reads as the pyparsing exception Ganeti reports: `reason`, then
+/// what was found at `pos` (unless `fatal`), then the position.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("Failed to parse query filter '{text}': {reason} (at char {pos})")]
+#[error("Failed to parse query filter '{text}': {}", self.located())]
 pub struct FilterParseError {
     pub text: String,
     pub reason: String,
     pub pos: usize,
+    /// A refusal that no other reading of the text can avoid (pyparsing's
+    /// `ParseFatalException`): it says nothing of what was found.
+    pub fatal: bool,
 }
 
 impl FilterParseError {
-    /// The lines Ganeti prints under the error: the filter, a caret under
-    /// the problem and the reason.
+    /// The text at `pos` as pyparsing names it: a word of up to 16
+    /// letters and digits, else one character, else the end of the text.
+    fn found(&self) -> String {
+        let rest = &self.text[self.pos.min(self.text.len())..];
+        let word: String = rest
+            .chars()
+            .take_while(char::is_ascii_alphanumeric)
+            .take(16)
+            .collect();
+        match rest.chars().next() {
+            None => "end of text".to_string(),
+            Some(c) if word.is_empty() => format!("'{c}'"),
+            Some(_) => format!("'{word}'"),
+        }
+    }
+
+    /// Line and column (from 1) of `pos`.
+    fn line_col(&self) -> (usize, usize) {
+        let before = &self.text[..self.pos.min(self.text.len())];
+        let line = before.matches('\n').count() + 1;
+        let col = before.rsplit('\n').next().unwrap_or("").chars().count() + 1;
+        (line, col)
+    }
+
+    /// The reason with what was found and where, as pyparsing prints it.
+    pub fn located(&self) -> String {
+        let found = if self.fatal || self.text.is_empty() {
+            String::new()
+        } else {
+            format!(", found {}", self.found())
+        };
+        let (line, col) = self.line_col();
+        format!(
+            "{}{found}  (at char {}), (line:{line}, col:{col})",
+            self.reason, self.pos
+        )
+    }
+
+    /// The lines Ganeti prints under the error: the filter's line, a caret
+    /// under the problem and the reason.
     pub fn details(&self) -> Vec<String> {
-        let col = self.text[..self.pos.min(self.text.len())].chars().count();
+        let (line, col) = self.line_col();
         vec![
-            self.text.clone(),
-            format!("{}^", " ".repeat(col)),
-            format!("{} (at char {})", self.reason, self.pos),
+            self.text
+                .split('\n')
+                .nth(line - 1)
+                .unwrap_or("")
+                .to_string(),
+            format!("{}^", " ".repeat(col - 1)),
+            self.located(),
         ]
     }
 }
@@ -69,6 +116,8 @@ pub enum MakeFilterError {
 struct Parser<'a> {
     text: &'a str,
     pos: usize,
+    /// Set by an error that backtracking must not hide.
+    fatal: bool,
 }
 
 fn is_ident_char(c: char) -> bool {
@@ -90,7 +139,25 @@ impl<'a> Parser<'a> {
             text: self.text.to_string(),
             reason: reason.into(),
             pos: self.pos,
+            fatal: false,
         })
+    }
+
+    /// Runs `f`; when it fails in a way another reading may avoid, puts
+    /// the position back and gives `None` (pyparsing's backtracking).
+    fn attempt<T>(
+        &mut self,
+        f: impl FnOnce(&mut Self) -> Result<T, FilterParseError>,
+    ) -> Result<Option<T>, FilterParseError> {
+        let start = self.pos;
+        match f(self) {
+            Ok(v) => Ok(Some(v)),
+            Err(e) if self.fatal => Err(e),
+            Err(_) => {
+                self.pos = start;
+                Ok(None)
+            }
+        }
     }
 
     /// Consumes `kw` if it is next and not followed by an identifier char.
@@ -117,28 +184,52 @@ impl<'a> Parser<'a> {
         }
     }
 
-    fn parse_or(&mut self) -> Result<Value, FilterParseError> {
-        let mut items = vec![self.parse_and()?];
-        while self.keyword("or") {
-            items.push(self.parse_and()?);
+    /// Operands joined by `kw`; a keyword without a valid operand after
+    /// it is left unread, for the caller to refuse.
+    fn parse_chain(
+        &mut self,
+        kw: &str,
+        op: &str,
+        operand: fn(&mut Self) -> Result<Value, FilterParseError>,
+    ) -> Result<Value, FilterParseError> {
+        let mut items = vec![operand(self)?];
+        loop {
+            let next = self.attempt(|p| {
+                if p.keyword(kw) {
+                    operand(p)
+                } else {
+                    p.err(format!("Expected '{kw}'"))
+                }
+            })?;
+            match next {
+                Some(v) => items.push(v),
+                None => break,
+            }
         }
-        Ok(combine(OP_OR, items))
+        Ok(combine(op, items))
+    }
+
+    fn parse_or(&mut self) -> Result<Value, FilterParseError> {
+        self.parse_chain("or", OP_OR, Self::parse_and)
     }
 
     fn parse_and(&mut self) -> Result<Value, FilterParseError> {
-        let mut items = vec![self.parse_not()?];
-        while self.keyword("and") {
-            items.push(self.parse_not()?);
-        }
-        Ok(combine(OP_AND, items))
+        self.parse_chain("and", OP_AND, Self::parse_not)
     }
 
     fn parse_not(&mut self) -> Result<Value, FilterParseError> {
-        if self.keyword("not") {
-            let inner = self.parse_not()?;
-            return Ok(json!([OP_NOT, inner]));
+        // "not" without an operand is a field's name.
+        let negated = self.attempt(|p| {
+            if p.keyword("not") {
+                p.parse_not()
+            } else {
+                p.err("Expected 'not'")
+            }
+        })?;
+        match negated {
+            Some(inner) => Ok(json!([OP_NOT, inner])),
+            None => self.parse_atom(),
         }
-        self.parse_atom()
     }
 
     fn parse_atom(&mut self) -> Result<Value, FilterParseError> {
@@ -268,7 +359,13 @@ impl<'a> Parser<'a> {
         let unknown: String = flags.chars().filter(|c| !matches!(c, 's' | 'i')).collect();
         if !unknown.is_empty() {
             self.pos = start;
-            return self.err(format!("Unknown regular expression flags: '{unknown}'"));
+            self.fatal = true;
+            return Err(FilterParseError {
+                text: self.text.to_string(),
+                reason: format!("Unknown regular expression flags: '{unknown}'"),
+                pos: start,
+                fatal: true,
+            });
         }
         self.pos += flags.len();
         if flags.is_empty() {
@@ -309,15 +406,25 @@ impl<'a> Parser<'a> {
             (">", OP_GT),
             ("=", OP_EQUAL),
         ];
-        let Some((tok, op)) = OPS.iter().find(|(t, _)| self.rest().starts_with(t)) else {
+        let Some(&(tok, op)) = OPS.iter().find(|(t, _)| self.rest().starts_with(t)) else {
             return Ok(json!([OP_TRUE, field]));
         };
-        self.pos += tok.len();
-        match *op {
+        // An operator without a valid operand leaves the field alone, a
+        // condition of its own (pyparsing tries the longest reading first).
+        let compared = self.attempt(|p| {
+            p.pos += tok.len();
+            p.comparison(&field, op)
+        })?;
+        Ok(compared.unwrap_or_else(|| json!([OP_TRUE, field])))
+    }
+
+    /// The rest of `field <op> operand` after the operator.
+    fn comparison(&mut self, field: &str, op: &str) -> Result<Value, FilterParseError> {
+        match op {
             "re" | "!re" => {
                 let re = self.regexp()?;
                 let cond = json!([OP_REGEXP, field, re]);
-                Ok(if *op == "re" {
+                Ok(if op == "re" {
                     cond
                 } else {
                     json!([OP_NOT, cond])
@@ -328,7 +435,7 @@ impl<'a> Parser<'a> {
                     return self.err("Expected quoted string");
                 };
                 let cond = json!([OP_REGEXP, field, dns_name_glob_pattern(&pattern)]);
-                Ok(if *op == "glob" {
+                Ok(if op == "glob" {
                     cond
                 } else {
                     json!([OP_NOT, cond])
@@ -353,9 +460,25 @@ fn combine(op: &str, mut items: Vec<Value>) -> Value {
 }
 
 /// Parses a filter expression.
+/// Parses a filter expression. A text whose start is no expression is
+/// refused where the parse got furthest, else where the longest
+/// expression at its start ends, in pyparsing's words.
 pub fn parse_filter(text: &str) -> Result<Value, FilterParseError> {
-    let mut p = Parser { text, pos: 0 };
-    let v = p.parse_or()?;
+    let mut p = Parser {
+        text,
+        pos: 0,
+        fatal: false,
+    };
+    let v = match p.parse_or() {
+        Ok(v) => v,
+        Err(e) if e.fatal => return Err(e),
+        Err(e) => {
+            return Err(FilterParseError {
+                reason: "Expected Suppress:('or') term".into(),
+                ..e
+            })
+        }
+    };
     p.skip_ws();
     if p.pos != text.len() {
         return p.err("Expected end of text");
@@ -544,8 +667,91 @@ mod tests {
     #[test]
     fn error_details_point_at_the_problem() {
         let e = parse_filter("a == b").unwrap_err();
-        assert_eq!(e.pos, 5);
-        assert_eq!(e.details()[1], "     ^");
+        assert_eq!(e.pos, 2);
+        assert_eq!(e.details()[1], "  ^");
+    }
+
+    /// What Ganeti 3.0.2's qlang (pyparsing 3.0.9) says of each text.
+    #[test]
+    fn errors_read_as_ganeti_pyparsing() {
+        let term = "Expected Suppress:('or') term";
+        let end = "Expected end of text";
+        for (text, said) in [
+            (
+                "pnode ==",
+                format!("{end}, found '='  (at char 6), (line:1, col:7)"),
+            ),
+            (
+                "pnode == foo",
+                format!("{end}, found '='  (at char 6), (line:1, col:7)"),
+            ),
+            (
+                "(pnode",
+                format!("{term}, found end of text  (at char 6), (line:1, col:7)"),
+            ),
+            (
+                "pnode == \"x\" and",
+                format!("{end}, found 'and'  (at char 13), (line:1, col:14)"),
+            ),
+            (
+                "name =~",
+                format!("{end}, found '='  (at char 5), (line:1, col:6)"),
+            ),
+            (
+                "== a",
+                format!("{term}, found '='  (at char 0), (line:1, col:1)"),
+            ),
+            (
+                "a b",
+                format!("{end}, found 'b'  (at char 2), (line:1, col:3)"),
+            ),
+            (
+                "pnode == \"a\" or == 1",
+                format!("{end}, found 'or'  (at char 13), (line:1, col:14)"),
+            ),
+            (
+                "1 == a",
+                format!("{term}, found '='  (at char 2), (line:1, col:3)"),
+            ),
+            ("", format!("{term}  (at char 0), (line:1, col:1)")),
+            (
+                "name =~ /x/q",
+                "Unknown regular expression flags: 'q'  (at char 8), (line:1, col:9)".to_string(),
+            ),
+            (
+                "\"x\" in",
+                format!("{term}, found end of text  (at char 6), (line:1, col:7)"),
+            ),
+            (
+                "a and",
+                format!("{end}, found 'and'  (at char 2), (line:1, col:3)"),
+            ),
+            (
+                "(a == 1",
+                format!("{term}, found end of text  (at char 7), (line:1, col:8)"),
+            ),
+            (
+                "a == 1)",
+                format!("{end}, found ')'  (at char 6), (line:1, col:7)"),
+            ),
+        ] {
+            let e = parse_filter(text).unwrap_err();
+            assert_eq!(e.located(), said, "filter {text:?}");
+            assert_eq!(
+                e.to_string(),
+                format!("Failed to parse query filter '{text}': {said}")
+            );
+        }
+        assert_eq!(parse_filter("not").unwrap(), json!(["?", "not"]));
+        let e = parse_filter("pnode ==").unwrap_err();
+        assert_eq!(
+            e.details(),
+            [
+                "pnode ==",
+                "      ^",
+                "Expected end of text, found '='  (at char 6), (line:1, col:7)"
+            ]
+        );
     }
 
     #[test]

@@ -102,12 +102,18 @@ impl GanetiError {
         GanetiError::new("ParameterError", vec![json!(msg.into())])
     }
 
-    /// `JobQueueDrainError(msg)`.
+    /// A submission to a drained queue, as Ganeti 3.0's luxid refuses it:
+    /// `GenericError("Queue drained")` (the `JobQueueDrainError` class of
+    /// its Python clients is no longer sent).
     pub fn queue_drained() -> Self {
-        GanetiError::new(
-            "JobQueueDrainError",
-            vec![json!("Job queue is drained, refusing job")],
-        )
+        GanetiError::new("GenericError", vec![json!("Queue drained")])
+    }
+
+    /// Whether this is the refusal of a drained queue, in Ganeti 3.0's
+    /// form or the older `JobQueueDrainError`.
+    pub fn is_queue_drained(&self) -> bool {
+        self.class == "JobQueueDrainError"
+            || (self.class == "GenericError" && self.message() == "Queue drained")
     }
 
     /// `JobQueueFull(msg)`.

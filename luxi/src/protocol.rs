@@ -206,6 +206,6 @@ mod tests {
     fn failure_response_carries_encoded_error() {
         let msg = format_response(Err(GanetiError::queue_drained()), None);
         let r = parse_response(&msg).unwrap().unwrap_err();
-        assert_eq!(r.class, "JobQueueDrainError");
+        assert_eq!(r, GanetiError::queue_drained());
     }
 }

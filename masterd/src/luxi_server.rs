@@ -140,6 +140,13 @@ pub async fn dispatch(master: &Arc<Master>, req: Request) -> Result<Value, Ganet
         }
         Request::SubmitManyJobs(jobs) => {
             let res = queue.submit_many(jobs).await;
+            // A drained queue refuses the whole call, as Ganeti's luxid.
+            if let Some(Err(e)) = res
+                .iter()
+                .find(|r| matches!(r, Err(e) if e.is_queue_drained()))
+            {
+                return Err(e.clone());
+            }
             Ok(Value::Array(
                 res.into_iter()
                     .map(|r| match r {
@@ -271,7 +278,10 @@ pub fn cluster_info(master: &Master) -> Value {
         "ipolicy": c.ipolicy,
         "nicparams": c.nicparams,
         "ndparams": c.ndparams,
-        "diskparams": c.diskparams,
+        "diskparams": objects::params::fill_diskparams(
+            &objects::params::default_diskparams(),
+            &c.diskparams
+        ),
         "candidate_pool_size": c.candidate_pool_size,
         "max_running_jobs": 20,
         "max_tracked_jobs": 25,

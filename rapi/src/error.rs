@@ -182,17 +182,17 @@ impl From<MasterError> for ApiError {
 }
 
 fn from_ganeti(g: &GanetiError) -> ApiError {
+    if g.is_queue_drained() {
+        return ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Job queue is drained, cannot submit",
+        );
+    }
     let status = match g.class.as_str() {
         "JobQueueFull" => {
             return ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "Job queue is full, needs archiving",
-            )
-        }
-        "JobQueueDrainError" => {
-            return ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "Job queue is drained, cannot submit",
             )
         }
         "JobLost" => StatusCode::NOT_FOUND,

@@ -19,6 +19,35 @@ fn nodes_and_groups() {
             vec!["node3", "127.0.11.3", "C", "default"],
         ]
     );
+    // Ganeti's defaults: node parameters in its order, every template's
+    // disk parameters.
+    let out = vc.ok("gnt-group", &["list"]);
+    assert!(
+        out.contains(
+            "oob_program=, spindle_count=1, exclusive_storage=False, ovs=False, \
+             ovs_name=switch1, ovs_link=, ssh_port=22, cpu_speed=1"
+        ),
+        "{out}"
+    );
+    // (Ganeti ends a heading's line with a blank; not compared here.)
+    let trimmed =
+        |s: String| -> String { s.lines().map(|l| l.trim_end().to_string() + "\n").collect() };
+    let info = trimmed(vc.ok("gnt-group", &["info", "default"]));
+    for line in [
+        "  Disk parameters:\n    blockdev: default ({})\n    diskless: default ({})\n    drbd:\n      c-delay-target: default (1)\n",
+        "      resync-rate: default (61440)\n    ext:\n      access: default (kernelspace)\n    file: default ({})\n",
+        "      host: default (127.0.0.1)\n",
+        "    plain:\n      stripes: default (1)\n    rbd:\n      access: default (kernelspace)\n      pool: default (rbd)\n    sharedfile: default ({})\n",
+    ] {
+        assert!(info.contains(line), "{line:?} not in:\n{info}");
+    }
+    let info = trimmed(vc.ok("gnt-cluster", &["info"]));
+    assert!(
+        info.contains(
+            "Default disk parameters:\n  blockdev:\n  diskless:\n  drbd:\n    c-delay-target: 1\n"
+        ),
+        "{info}"
+    );
     vc.ok("gnt-group", &["add", "rack2"]);
     let err = vc.fails("gnt-group", &["add", "rack2"]);
     assert!(err.contains("already exists"), "{err}");
@@ -253,9 +282,18 @@ fn drain_flag_refuses_new_jobs() {
             "i1",
         ],
     );
-    assert!(err.contains("marked for drain"), "{err}");
+    // Ganeti 3.0's luxid refuses with a GenericError, one job (SubmitJob)
+    // or several (SubmitManyJobs) alike.
+    assert!(
+        err.contains("Unhandled Ganeti error: Queue drained"),
+        "{err}"
+    );
     vc.ok("gnt-cluster", &["queue", "undrain"]);
     vc.add_instance("node2", "i1", &["-t", "diskless"]);
+    vc.ok("gnt-cluster", &["queue", "drain"]);
+    let err = vc.fails("gnt-instance", &["shutdown", "i1"]);
+    assert_eq!(err.trim(), "Unhandled Ganeti error: Queue drained");
+    vc.ok("gnt-cluster", &["queue", "undrain"]);
 }
 
 #[test]
@@ -319,7 +357,31 @@ fn migrate_and_failover_move_a_running_instance() {
         "gnt-instance",
         &["migrate", "-f", "--target-node", "node3", "mover"],
     );
-    assert!(out.contains("migrating instance to node3"), "{out}");
+    // Ganeti's steps for disks every node reaches, each line after its
+    // ctime(3) date.
+    let steps = |out: &str| -> Vec<String> {
+        out.lines()
+            .map(|l| l.get(25..).unwrap_or(l).to_string())
+            .collect()
+    };
+    assert_eq!(
+        steps(&out),
+        [
+            "Migrating instance mover",
+            "* checking disk consistency between source and target",
+            "* closing instance disks on node node3",
+            "* opening instance disks on node node2 in shared mode",
+            "* opening instance disks on node node3 in shared mode",
+            "* preparing node3 to accept the instance",
+            "* migrating instance to node3",
+            "* starting memory transfer",
+            "* memory transfer complete",
+            "* closing instance disks on node node2",
+            "* opening instance disks on node node3 in exclusive mode",
+            "* done",
+        ],
+        "{out}"
+    );
     assert_eq!(
         vc.list("gnt-instance", "pnode,status", &["mover"]),
         vec![vec!["node3", "running"]]
@@ -333,9 +395,22 @@ fn migrate_and_failover_move_a_running_instance() {
         .root(3)
         .join("var/run/ganeti/fake-hypervisor/mover")
         .exists());
-    vc.ok(
+    let out = vc.ok(
         "gnt-instance",
         &["failover", "-f", "--target-node", "node1", "mover"],
+    );
+    assert_eq!(
+        steps(&out),
+        [
+            "Failover instance mover",
+            "* checking disk consistency between source and target",
+            "* shutting down instance on source node",
+            "* closing instance disks on node node3",
+            "* deactivating the instance's disks on source node",
+            "* activating the instance's disks on target node node1",
+            "* starting the instance on the target node node1",
+        ],
+        "{out}"
     );
     assert_eq!(
         vc.list("gnt-instance", "pnode,status", &["mover"]),

@@ -77,10 +77,14 @@ pub async fn migrate(
         ctx.commit(ch)?;
         return Ok(Value::Null);
     }
-    ctx.feedback(format!(
-        "* checking target node {} has enough memory",
-        target.name
-    ));
+    ctx.feedback(format!("Migrating instance {}", inst.name));
+    let mirrored = drbd::internally_mirrored(&inst);
+    if mirrored {
+        drbd::check_consistency(ctx, &inst.name, &target, &spec.disks).await?;
+    } else {
+        // Disks every node reaches are consistent by construction.
+        ctx.feedback("* checking disk consistency between source and target");
+    }
     let info =
         info.map_err(|e| rpc_error(&format!("Can't get data from node {}", target.name), e))?;
     let free = info.hypervisors.first().map_or(0, |h| h.info.memory_free);
@@ -97,18 +101,30 @@ pub async fn migrate(
     // Mirrored disks: the target's copy must be whole, and both copies
     // take writes while the guest moves.
     let both = [source.clone(), target.clone()];
-    if drbd::internally_mirrored(&inst) {
-        drbd::check_consistency(ctx, &inst.name, &target, &spec.disks).await?;
-        drbd::attach_net(ctx, &inst.name, &both, &spec.disks, &source, true).await?;
-        drbd::wait_until_sync(ctx, &inst.name, &both, &spec.disks).await?;
-    }
-    ctx.feedback(format!(
-        "* migrating instance to {} ({})",
-        target.name,
-        if live { "live" } else { "non-live" }
-    ));
     let migration_info =
         migration_info.map_err(|e| rpc_error("Failed to gather migration information", e))?;
+    if mirrored {
+        drbd::attach_net(ctx, &inst.name, &both, &spec.disks, &source, true).await?;
+        drbd::wait_until_sync(ctx, &inst.name, &both, &spec.disks).await?;
+    } else {
+        shared_disks_step(
+            ctx,
+            &format!("closing instance disks on node {}", target.name),
+        );
+        for node in &both {
+            shared_disks_step(
+                ctx,
+                &format!(
+                    "opening instance disks on node {} in shared mode",
+                    node.name
+                ),
+            );
+        }
+    }
+    ctx.feedback(format!(
+        "* preparing {} to accept the instance",
+        target.name
+    ));
     ctx.rpc()
         .call(
             &target,
@@ -132,6 +148,8 @@ pub async fn migrate(
         target: target.primary_ip.clone(),
         live,
     };
+    ctx.feedback(format!("* migrating instance to {}", target.name));
+    ctx.feedback("* starting memory transfer");
     let send = ctx.rpc().call(&source, &send_req);
     tokio::pin!(send);
     let mut last_pct = None;
@@ -167,6 +185,7 @@ pub async fn migrate(
             inst.name
         )));
     }
+    ctx.feedback("* memory transfer complete");
     // QEMU's own figures, before the source process goes.
     if let Ok(st) = ctx
         .rpc()
@@ -245,14 +264,36 @@ pub async fn migrate(
             e,
         )
     })?;
-    if drbd::internally_mirrored(&inst) {
+    if mirrored {
         // The new primary's copy is the one a later resync copies from.
         drbd::wait_until_sync(ctx, &inst.name, &both, &spec.disks).await?;
         drbd::attach_net(ctx, &inst.name, &both, &spec.disks, &target, false).await?;
         drbd::wait_until_sync(ctx, &inst.name, &both, &spec.disks).await?;
+    } else {
+        shared_disks_step(
+            ctx,
+            &format!("closing instance disks on node {}", source.name),
+        );
+        shared_disks_step(
+            ctx,
+            &format!(
+                "opening instance disks on node {} in exclusive mode",
+                target.name
+            ),
+        );
     }
     ctx.feedback("* done");
     Ok(Value::Null)
+}
+
+/// Reports a step of Ganeti's that opens or closes the disks of an
+/// instance whose disks every node reaches (`diskless`, `sharedfile`):
+/// for these, opening and closing have nothing to do on the node (Ganeti's
+/// own `blockdev_open`/`blockdev_close` are no-ops for them), so the step
+/// is only the line in the job log, kept so that the log reads as
+/// Ganeti's.
+fn shared_disks_step(ctx: &Ctx, step: &str) {
+    ctx.feedback(format!("* {step}"));
 }
 
 /// The online nodes that run instance `inst` (by name), asked in parallel.
@@ -636,18 +677,20 @@ impl LogicalUnit for Failover {
             let target = get_node(ctx, &to)?;
             let mirrored = drbd::internally_mirrored(&inst);
             let spec = instance_spec(&ctx.config().read(), &inst)?;
-            if mirrored && !self.op.ignore_consistency {
+            ctx.feedback(format!("Failover instance {}", inst.name));
+            if !inst.disks_active {
+                ctx.feedback("* not checking disk consistency as instance is not running");
+            } else if mirrored && !self.op.ignore_consistency {
                 drbd::check_consistency(ctx, &inst.name, &target, &spec.disks).await?;
+            } else {
+                ctx.feedback("* checking disk consistency between source and target");
             }
             if inst.admin_state == AdminState::Up {
                 let needed = be_params(&ctx.config().read(), &inst).min_memory();
                 let reason = format!("failing over instance {}", inst.name);
                 check_free_memory(ctx, &target, inst.hypervisor.as_str(), needed, &reason).await?;
             }
-            ctx.feedback(format!(
-                "* shutting down instance on source node {}",
-                source.name
-            ));
+            ctx.feedback("* shutting down instance on source node");
             if source.offline {
                 if !self.op.ignore_consistency {
                     return Err(wrong_state(format!(
@@ -667,8 +710,15 @@ impl LogicalUnit for Failover {
                 }
                 ctx.feedback(format!("Warning: {}", e.message()));
             }
+            if !mirrored {
+                shared_disks_step(
+                    ctx,
+                    &format!("closing instance disks on node {}", source.name),
+                );
+            }
+            // Disks every node reaches have nothing to deactivate.
+            ctx.feedback("* deactivating the instance's disks on source node");
             if mirrored && !source.offline {
-                ctx.feedback("* deactivating the instance's disks on source node");
                 let strict = !self.op.ignore_consistency;
                 if let Err(e) =
                     drbd::shutdown_disks(ctx, &inst.name, &source, &spec.disks, strict).await
@@ -691,6 +741,11 @@ impl LogicalUnit for Failover {
             ch.instance(inst.clone());
             ctx.commit(ch)?;
             if inst.admin_state == AdminState::Up {
+                // The node assembles the disks as it starts the instance.
+                ctx.feedback(format!(
+                    "* activating the instance's disks on target node {}",
+                    target.name
+                ));
                 ctx.feedback(format!(
                     "* starting the instance on the target node {}",
                     target.name

@@ -116,7 +116,16 @@ pub fn registry<'a>() -> FieldRegistry<GroupRow<'a>> {
             "Disk parameters (merged)",
         ),
         c,
-        |r| Cell::normal(json!(r.group.diskparams)),
+        |r| {
+            let cluster = objects::params::fill_diskparams(
+                &objects::params::default_diskparams(),
+                &r.cfg.cluster.diskparams,
+            );
+            Cell::normal(json!(objects::params::fill_diskparams(
+                &cluster,
+                &r.group.diskparams
+            )))
+        },
     )
     .add(
         FieldDef::new(

@@ -42,6 +42,19 @@ pub fn default_nicparams() -> ParamDict {
     ])
 }
 
+/// The node parameters in the order Ganeti declares them, which is the
+/// order its luxid sends a group's filled `ndparams` in.
+pub const NDPARAMS_ORDER: &[&str] = &[
+    "oob_program",
+    "spindle_count",
+    "exclusive_storage",
+    "ovs",
+    "ovs_name",
+    "ovs_link",
+    "ssh_port",
+    "cpu_speed",
+];
+
 /// Ganeti's default node parameters.
 pub fn default_ndparams() -> ParamDict {
     dict(&[
@@ -55,6 +68,66 @@ pub fn default_ndparams() -> ParamDict {
         // (an integer, as Ganeti writes its default: `cpu_speed: 1`)
         ("cpu_speed", json!(1)),
     ])
+}
+
+/// Ganeti's default disk parameters, by disk template
+/// (`DISK_DT_DEFAULTS`).
+pub fn default_diskparams() -> BTreeMap<String, ParamDict> {
+    let kernelspace = || ("access", json!("kernelspace"));
+    [
+        ("blockdev", dict(&[])),
+        ("diskless", dict(&[])),
+        (
+            "drbd",
+            dict(&[
+                ("c-delay-target", json!(1)),
+                ("c-fill-target", json!(0)),
+                ("c-max-rate", json!(61440)),
+                ("c-min-rate", json!(4096)),
+                ("c-plan-ahead", json!(20)),
+                ("data-stripes", json!(1)),
+                ("disk-barriers", json!("n")),
+                ("disk-custom", json!("")),
+                ("dynamic-resync", json!(false)),
+                ("meta-barriers", json!(false)),
+                ("meta-stripes", json!(1)),
+                ("metavg", json!("xenvg")),
+                ("net-custom", json!("")),
+                ("protocol", json!("C")),
+                ("resync-rate", json!(61440)),
+            ]),
+        ),
+        ("ext", dict(&[kernelspace()])),
+        ("file", dict(&[])),
+        (
+            "gluster",
+            dict(&[
+                kernelspace(),
+                ("host", json!("127.0.0.1")),
+                ("port", json!(24007)),
+                ("volume", json!("gv0")),
+            ]),
+        ),
+        ("plain", dict(&[("stripes", json!(1))])),
+        ("rbd", dict(&[kernelspace(), ("pool", json!("rbd"))])),
+        ("sharedfile", dict(&[])),
+    ]
+    .into_iter()
+    .map(|(t, d)| (t.to_string(), d))
+    .collect()
+}
+
+/// Disk parameters `base` overridden by `overrides`, template by template.
+pub fn fill_diskparams(
+    base: &BTreeMap<String, ParamDict>,
+    overrides: &BTreeMap<String, ParamDict>,
+) -> BTreeMap<String, ParamDict> {
+    let mut out = base.clone();
+    for (t, own) in overrides {
+        let filled = fill(out.get(t).unwrap_or(&ParamDict::new()), own);
+        out.insert(t.clone(), filled);
+    }
+    out
 }
 
 /// Ganeti's default hypervisor parameters for `hv`.

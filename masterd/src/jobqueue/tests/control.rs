@@ -70,7 +70,8 @@ async fn drain_flag_refuses_submits_and_persists() {
     fx.queue.set_drain_flag(true).unwrap();
     assert!(fx.queue.drained());
     let err = fx.queue.submit(vec![noop()]).await.unwrap_err();
-    assert_eq!(err.class, "JobQueueDrainError");
+    assert_eq!(err.class, "GenericError");
+    assert_eq!(err.message(), "Queue drained");
     let reopened = JobQueue::open(&fx.path, QueueOptions::default(), fx.exec.clone()).unwrap();
     assert!(reopened.drained());
     reopened.set_drain_flag(false).unwrap();
