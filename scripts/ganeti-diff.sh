@@ -99,6 +99,7 @@ declare -A known=(
   [010-os-list]="our OS tiny (share/os/tiny) has variants and a parameter; the oracle's has none"
   [011-os-diagnose]="our OS tiny has variants and a parameter; and Ganeti 3.0 names nodes by UUID there, a bug (man/gnt-os.rst)"
   [012-os-info]="our OS tiny has variants and a parameter; the oracle's has none"
+  [008-group-list]="our master sends a group's node parameters sorted by name, Ganeti's luxid in their declaration order; the Python tools print them as sent, and ours agree with them"
   [017-group-list-o]="Ganeti lists a group's nodes in the order of their (random) UUIDs; ours by name"
 )
 

@@ -129,25 +129,14 @@ pub fn main() -> i32 {
     crate::commands::run::<Cmd>("gnt-group", "Ganeti node group administration", dispatch)
 }
 
-/// `k=v, k=v`, or `(empty)` (Ganeti's `_FmtDict`), node parameters in
-/// the order Ganeti sends them, any others after them.
+/// `k=v, k=v`, or `(empty)` (Ganeti's `_FmtDict`).
 fn fmt_dict(v: &Value) -> String {
-    let rank = |k: &str| {
-        objects::params::NDPARAMS_ORDER
-            .iter()
-            .position(|o| *o == k)
-            .unwrap_or(usize::MAX)
-    };
     match v.as_object() {
-        Some(m) if !m.is_empty() => {
-            let mut items: Vec<(&String, &Value)> = m.iter().collect();
-            items.sort_by_key(|(k, _)| rank(k));
-            items
-                .iter()
-                .map(|(k, v)| format!("{k}={}", py_str(v)))
-                .collect::<Vec<_>>()
-                .join(", ")
-        }
+        Some(m) if !m.is_empty() => m
+            .iter()
+            .map(|(k, v)| format!("{k}={}", py_str(v)))
+            .collect::<Vec<_>>()
+            .join(", "),
         _ => "(empty)".into(),
     }
 }
@@ -402,24 +391,4 @@ fn info(ctx: &mut Ctx, groups: &[String]) -> Result<i32, CliError> {
     }
     output::out(&format_generic_info(&Info::List(out)));
     Ok(exit::SUCCESS)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ndparams_list_in_ganeti_order() {
-        let nd = json!({
-            "cpu_speed": 1, "exclusive_storage": false, "oob_program": "", "ovs": false,
-            "ovs_link": "", "ovs_name": "switch1", "spindle_count": 1, "ssh_port": 22,
-            "zz_new": 3
-        });
-        assert_eq!(
-            fmt_dict(&nd),
-            "oob_program=, spindle_count=1, exclusive_storage=False, ovs=False, \
-             ovs_name=switch1, ovs_link=, ssh_port=22, cpu_speed=1, zz_new=3"
-        );
-        assert_eq!(fmt_dict(&json!({})), "(empty)");
-    }
 }

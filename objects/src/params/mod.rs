@@ -42,19 +42,6 @@ pub fn default_nicparams() -> ParamDict {
     ])
 }
 
-/// The node parameters in the order Ganeti declares them, which is the
-/// order its luxid sends a group's filled `ndparams` in.
-pub const NDPARAMS_ORDER: &[&str] = &[
-    "oob_program",
-    "spindle_count",
-    "exclusive_storage",
-    "ovs",
-    "ovs_name",
-    "ovs_link",
-    "ssh_port",
-    "cpu_speed",
-];
-
 /// Ganeti's default node parameters.
 pub fn default_ndparams() -> ParamDict {
     dict(&[
