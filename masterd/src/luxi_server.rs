@@ -194,12 +194,31 @@ pub async fn dispatch(master: &Arc<Master>, req: Request) -> Result<Value, Ganet
                 luxi::query::legacy_rows(resp).map_err(GanetiError::from)?
             ))
         }
-        // No exports and no filters exist yet.
+        // No exports exist yet.
         Request::QueryExports { .. } => Ok(json!({})),
-        Request::QueryFilters { .. } => Ok(json!([])),
-        Request::ReplaceFilter { .. } | Request::DeleteFilter(_) => Err(GanetiError::luxi(
-            "Job filter rules are not supported by ganeti-rs yet",
+        Request::QueryFilters { uuids, fields } => {
+            let filter =
+                luxi::query::make_simple_filter("uuid", uuids.iter().flatten().map(String::as_str));
+            let resp = crate::query::query(master, "filter", &fields, &filter).await?;
+            Ok(json!(
+                luxi::query::legacy_rows(resp).map_err(GanetiError::from)?
+            ))
+        }
+        Request::ReplaceFilter {
+            uuid,
+            priority,
+            predicates,
+            action,
+            reason,
+        } => Ok(json!(
+            queue
+                .replace_filter(uuid, priority, &predicates, &action, &reason)
+                .await?
         )),
+        Request::DeleteFilter(uuid) => {
+            queue.delete_filter(&uuid).await?;
+            Ok(Value::Null)
+        }
         Request::QueryClusterInfo => Ok(cluster_info(master)),
         Request::QueryConfigValues(fields) => config_values(master, &fields),
         Request::QueryTags { kind, name } => {

@@ -158,17 +158,7 @@ impl JobQueue {
             let prio = entry.job.priority();
             match entry.job.status() {
                 JobStatus::Queued => {
-                    entry
-                        .job
-                        .mark_unfinished(OpStatus::Canceled, json!(job::CANCELED_RESULT), now);
-                    entry.job.end = Some(now);
-                    entry.last_write = self.store.write_job(&entry.job);
-                    entry.changed.send_replace(());
-                    let seq = entry.last_write;
-                    if st.queued.remove(&(prio, id)) {
-                        // Not started: the scheduler no longer knows it.
-                        st.unfinished = st.unfinished.saturating_sub(1);
-                    }
+                    let seq = self.cancel_queued(&mut st, id, prio, now);
                     Some((seq, (true, format!("Job {id} canceled"))))
                 }
                 JobStatus::Waiting => {
@@ -210,6 +200,32 @@ impl JobQueue {
             }
             None => Ok((false, format!("Job {id} is no longer waiting in the queue"))),
         }
+    }
+
+    /// Cancels job `id`, which is queued (not started) with priority
+    /// `prio`; returns the sequence number of the write.
+    pub(super) fn cancel_queued(
+        &self,
+        st: &mut State,
+        id: JobId,
+        prio: i32,
+        now: Timestamp,
+    ) -> u64 {
+        let Some(entry) = st.jobs.get_mut(&id) else {
+            return 0;
+        };
+        entry
+            .job
+            .mark_unfinished(OpStatus::Canceled, json!(job::CANCELED_RESULT), now);
+        entry.job.end = Some(now);
+        entry.last_write = self.store.write_job(&entry.job);
+        entry.changed.send_replace(());
+        let seq = entry.last_write;
+        if st.queued.remove(&(prio, id)) {
+            // Not started: the scheduler no longer knows it.
+            st.unfinished = st.unfinished.saturating_sub(1);
+        }
+        seq
     }
 
     /// Changes the priority of a job's pending opcodes.
@@ -353,6 +369,94 @@ impl JobQueue {
         self.store.wait_durable_blocking(seq)
     }
 
+    /// The job filter rules, in evaluation order.
+    pub fn filter_rules(&self) -> Vec<filters::FilterRule> {
+        self.lock().filters.iter().cloned().collect()
+    }
+
+    /// `ReplaceFilter`: adds a rule (`uuid` `None`: a new UUID) or replaces
+    /// the rule with that UUID, with the highest job id so far as its
+    /// watermark; answers with its UUID once it is stored. The scheduler
+    /// then applies it to the queued jobs.
+    pub async fn replace_filter(
+        &self,
+        uuid: Option<String>,
+        priority: i64,
+        predicates: &Value,
+        action: &Value,
+        reason: &Value,
+    ) -> Result<String, GanetiError> {
+        let uuid = match uuid {
+            None => objects::ids::new_uuid(),
+            Some(u) if is_uuid(&u) => u,
+            Some(u) => {
+                return Err(GanetiError::new(
+                    "GenericError",
+                    vec![json!(format!("Unable to parse UUID '{u}'"))],
+                ))
+            }
+        };
+        let mut trail = match reason {
+            Value::Array(r) => r.clone(),
+            Value::Null => Vec::new(),
+            other => {
+                return Err(GanetiError::prereq(
+                    format!("A reason trail must be a list, got {other}"),
+                    ErrorCode::Inval,
+                ))
+            }
+        };
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
+        trail.push(json!([
+            "luxid",
+            "",
+            u64::try_from(nanos).unwrap_or(u64::MAX)
+        ]));
+        let seq = {
+            let mut st = self.lock();
+            let watermark = st.next_id.saturating_sub(1);
+            let rule = filters::FilterRule::new(
+                uuid.clone(),
+                watermark,
+                priority,
+                predicates,
+                action,
+                Value::Array(trail),
+            )?;
+            st.filters.replace(rule);
+            self.store
+                .write_meta(store::META_FILTERS, Some(st.filters.to_stored()))
+        };
+        self.store.wait_durable(seq).await?;
+        tracing::info!(filter = %uuid, "job filter rule set");
+        self.schedule.notify_one();
+        Ok(uuid)
+    }
+
+    /// `DeleteFilter`: removes the rule with that UUID.
+    pub async fn delete_filter(&self, uuid: &str) -> Result<(), GanetiError> {
+        let seq = {
+            let mut st = self.lock();
+            if !st.filters.remove(uuid) {
+                return Err(GanetiError::new(
+                    "GenericError",
+                    vec![json!(format!(
+                        "Filter rule with UUID {uuid} does not exist"
+                    ))],
+                ));
+            }
+            self.store
+                .write_meta(store::META_FILTERS, Some(st.filters.to_stored()))
+        };
+        self.store.wait_durable(seq).await?;
+        tracing::info!(filter = %uuid, "job filter rule removed");
+        self.schedule.notify_one();
+        Ok(())
+    }
+
     pub fn drained(&self) -> bool {
         self.lock().drained
     }
@@ -361,4 +465,14 @@ impl JobQueue {
     pub fn running_jobs(&self) -> usize {
         self.lock().running
     }
+}
+
+/// Whether `s` is a UUID in Ganeti's form (lower-case hex, 8-4-4-4-12).
+fn is_uuid(s: &str) -> bool {
+    let parts: Vec<&str> = s.split('-').collect();
+    parts.len() == 5
+        && parts
+            .iter()
+            .zip([8, 4, 4, 4, 12])
+            .all(|(p, n)| p.len() == n && p.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')))
 }

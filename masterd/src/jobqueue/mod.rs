@@ -16,6 +16,7 @@ mod bench;
 mod context;
 mod control;
 mod executor;
+pub mod filters;
 pub mod job;
 mod store;
 mod submit;
@@ -143,6 +144,8 @@ struct State {
     unfinished: usize,
     next_id: JobId,
     drained: bool,
+    /// The job filter rules.
+    filters: filters::FilterRules,
 }
 
 /// The job queue.
@@ -208,6 +211,38 @@ fn not_found(id: JobId) -> String {
     format!("Job {id} not found")
 }
 
+/// Rate-limiting slots taken: by rule UUID (the `RATE_LIMIT` rule that
+/// applies to a job) and by ad-hoc bucket.
+struct Slots {
+    rules: std::collections::HashMap<String, u64>,
+    buckets: std::collections::HashMap<String, u64>,
+}
+
+impl Slots {
+    /// The slots the started, unfinished jobs take (those the scheduler
+    /// picked, even before their task marked them started).
+    fn running(st: &State) -> Slots {
+        let mut slots = Slots {
+            rules: Default::default(),
+            buckets: Default::default(),
+        };
+        let started = st.jobs.values().filter(|e| {
+            !e.job.is_finalized() && !st.queued.contains(&(e.job.priority(), e.job.id))
+        });
+        for e in started {
+            if let Some(r) = st.filters.applying(&e.job) {
+                if let filters::Action::RateLimit(_) = r.action {
+                    *slots.rules.entry(r.uuid.clone()).or_insert(0) += 1;
+                }
+            }
+            for (b, _) in filters::rate_limit_buckets(&e.job) {
+                *slots.buckets.entry(b).or_insert(0) += 1;
+            }
+        }
+        slots
+    }
+}
+
 impl JobQueue {
     /// Opens (or creates) the queue database at `path` (WAL,
     /// synchronous=FULL) and recovers it: jobs that were running, waiting or
@@ -222,6 +257,11 @@ impl JobQueue {
         let mut state = State {
             next_id: loaded.max_id + 1,
             drained: loaded.drained,
+            filters: loaded
+                .filters
+                .as_deref()
+                .map(filters::FilterRules::from_stored)
+                .unwrap_or_default(),
             ..State::default()
         };
         let now = Timestamp::now();
@@ -304,15 +344,27 @@ impl JobQueue {
         });
     }
 
-    /// Chooses the jobs to start now and counts them as running.
+    /// Chooses the jobs to start now and counts them as running: by
+    /// priority and id, those whose dependencies are done, that fit their
+    /// ad-hoc rate-limit buckets, and that the filter rules let start.
+    /// Queued jobs a `REJECT` rule applies to are canceled.
     fn pick_jobs(&self) -> Vec<JobId> {
         let mut st = self.lock();
+        if st.queued.is_empty() {
+            return Vec::new();
+        }
+        if !st.filters.is_empty() {
+            self.cancel_rejected(&mut st);
+        }
         let free = self.opts.max_running_jobs.saturating_sub(st.running);
-        if free == 0 || st.queued.is_empty() {
+        if free == 0 {
             return Vec::new();
         }
         let mut picked = Vec::new();
         let committed = self.store.committed();
+        // Slots taken in rate-limiting rules and buckets, counted from the
+        // running jobs when first needed.
+        let mut slots: Option<Slots> = None;
         for &(prio, id) in &st.queued {
             if picked.len() >= free {
                 break;
@@ -326,15 +378,60 @@ impl JobQueue {
                 .job
                 .dependencies()
                 .any(|dep| dep != id && st.jobs.get(&dep).is_some_and(|d| d.blocks(committed)));
-            if !blocked {
-                picked.push((prio, id));
+            if blocked {
+                continue;
             }
+            let buckets = filters::rate_limit_buckets(&entry.job);
+            let rule = st.filters.applying(&entry.job);
+            if buckets.is_empty() && rule.is_none() {
+                picked.push((prio, id));
+                continue;
+            }
+            let slots = slots.get_or_insert_with(|| Slots::running(&st));
+            if buckets
+                .iter()
+                .any(|(b, limit)| slots.buckets.get(b).copied().unwrap_or(0) >= *limit)
+            {
+                continue;
+            }
+            match rule.map(|r| (r.action, r.uuid.as_str())) {
+                Some((filters::Action::Pause | filters::Action::Reject, _)) => continue,
+                Some((filters::Action::RateLimit(n), uuid)) => {
+                    let used = slots.rules.entry(uuid.to_string()).or_insert(0);
+                    if *used >= n {
+                        continue;
+                    }
+                    *used += 1;
+                }
+                _ => {}
+            }
+            for (b, _) in buckets {
+                *slots.buckets.entry(b).or_insert(0) += 1;
+            }
+            picked.push((prio, id));
         }
         for key in &picked {
             st.queued.remove(key);
         }
         st.running += picked.len();
         picked.into_iter().map(|(_, id)| id).collect()
+    }
+
+    /// Cancels the queued jobs that a `REJECT` rule applies to.
+    fn cancel_rejected(&self, st: &mut State) {
+        let rejected: Vec<(i32, JobId, String)> = st
+            .queued
+            .iter()
+            .filter_map(|&(prio, id)| {
+                let rule = st.filters.applying(&st.jobs.get(&id)?.job)?;
+                (rule.action == filters::Action::Reject).then(|| (prio, id, rule.uuid.clone()))
+            })
+            .collect();
+        let now = Timestamp::now();
+        for (prio, id, uuid) in rejected {
+            tracing::info!(job = id, filter = %uuid, "canceling job: a REJECT filter rule applies to it");
+            self.cancel_queued(st, id, prio, now);
+        }
     }
 
     /// Applies `f` to an entry, persists and announces the change if `f` says so.

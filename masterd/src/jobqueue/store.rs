@@ -32,6 +32,8 @@ CREATE TABLE IF NOT EXISTS meta (
 
 /// The meta key of the drain flag.
 pub const META_DRAINED: &str = "drained";
+/// The meta key of the job filter rules (a JSON list).
+pub const META_FILTERS: &str = "filters";
 
 /// One pending write.
 enum Write {
@@ -99,6 +101,8 @@ pub struct Loaded {
     pub jobs: Vec<Job>,
     pub max_id: JobId,
     pub drained: bool,
+    /// The stored job filter rules.
+    pub filters: Option<String>,
 }
 
 impl Store {
@@ -302,6 +306,14 @@ fn load(conn: &Connection, path: &Path) -> Result<Loaded, QueueError> {
         .optional()
         .map_err(ctx)?
         .is_some_and(|v| v == "1");
+    let filters = conn
+        .query_row(
+            "SELECT value FROM meta WHERE key = ?1",
+            [META_FILTERS],
+            |r| r.get::<_, String>(0),
+        )
+        .optional()
+        .map_err(ctx)?;
     let mut stmt = conn
         .prepare("SELECT id, data FROM jobs WHERE archived = 0 ORDER BY id")
         .map_err(ctx)?;
@@ -323,6 +335,7 @@ fn load(conn: &Connection, path: &Path) -> Result<Loaded, QueueError> {
         jobs,
         max_id: max_id.unwrap_or(0).max(0) as JobId,
         drained,
+        filters,
     })
 }
 

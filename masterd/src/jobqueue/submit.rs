@@ -126,7 +126,12 @@ impl JobQueue {
             if st.running >= self.opts.max_running_jobs {
                 break;
             }
-            if job.dependencies().next().is_some() {
+            // Jobs filter rules or rate limits may hold back go through
+            // the scheduler.
+            if job.dependencies().next().is_some()
+                || !st.filters.is_empty()
+                || !super::filters::rate_limit_buckets(job).is_empty()
+            {
                 break;
             }
             let key = (job.priority(), job.id);

@@ -3,6 +3,7 @@
 //! per resource (see the submodules); live fields are fetched from the
 //! nodes in parallel only when a requested field or the filter needs them.
 
+pub mod filter_rule;
 pub mod group;
 pub mod instance;
 pub mod job;
@@ -286,7 +287,7 @@ pub async fn query_into<S: KeyedSink>(
             filter,
             sink,
         ),
-        "filter" => query_unstored(unstored::filter_registry(), "Filter", fields, filter, sink),
+        "filter" => query_filter_rules(master, fields, filter, sink),
         other => Err(unknown_resource(other)),
     }
 }
@@ -573,6 +574,25 @@ fn query_unstored<S: Sink>(
         .map_err(qerr)
 }
 
+fn query_filter_rules<S: Sink>(
+    master: &Arc<Master>,
+    fields: &[String],
+    filter: &Filter,
+    sink: S,
+) -> Result<S::Out, GanetiError> {
+    let rules = master.queue().filter_rules();
+    check_names(
+        "Filter",
+        luxi::query::requested_names(filter, "uuid"),
+        |u| rules.iter().any(|r| r.uuid == u),
+    )?;
+    let reg = filter_rule::registry();
+    let q = PreparedQuery::new(&reg, fields, filter).map_err(qerr)?;
+    // Ganeti lists them in the nice order of their UUIDs.
+    let rows = sorted(rules.iter().collect(), |r| &r.uuid);
+    sink.run(&q, rows.into_iter()).map_err(qerr)
+}
+
 async fn query_os<S: Sink>(
     master: &Arc<Master>,
     fields: &[String],
@@ -598,7 +618,7 @@ pub fn query_fields(
         "job" => job::registry().query_fields(&names),
         "os" => os::registry().query_fields(&names),
         "network" => unstored::network_registry().query_fields(&names),
-        "filter" => unstored::filter_registry().query_fields(&names),
+        "filter" => filter_rule::registry().query_fields(&names),
         other => return Err(unknown_resource(other)),
     };
     Ok(resp)

@@ -1,8 +1,7 @@
-//! The `network` and `filter` query resources. ganeti-rs stores no networks
-//! and no job filter rules yet, so these queries always answer with no rows;
-//! the field definitions are Ganeti 3.0's, so `gnt-network list`,
-//! `gnt-filter list` and their `list-fields` work (Ganeti's own Python tools
-//! failed with "Resource type 'network' unknown").
+//! The `network` query resource. ganeti-rs stores no networks yet, so
+//! this query always answers with no rows; the field definitions are
+//! Ganeti 3.0's, so `gnt-network list` and `list-fields` work (Ganeti's own
+//! Python tools failed with "Resource type 'network' unknown").
 
 use luxi::query::{Cell, DataNeeds, FieldDef, FieldFlags, FieldKind, FieldRegistry};
 
@@ -83,19 +82,6 @@ pub fn network_registry() -> FieldRegistry<NoRow> {
     ])
 }
 
-/// The job filter rule fields.
-pub fn filter_registry() -> FieldRegistry<NoRow> {
-    use FieldKind::*;
-    registry(&[
-        ("uuid", "UUID", Text, "Network UUID"),
-        ("watermark", "Watermark", Number, "Watermark"),
-        ("priority", "Priority", Number, "Priority"),
-        ("predicates", "Predicates", Other, "Predicates"),
-        ("action", "Action", Other, "Action"),
-        ("reason_trail", "ReasonTrail", Other, "Reason trail"),
-    ])
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -103,6 +89,5 @@ mod tests {
     #[test]
     fn registries_are_valid() {
         assert!(network_registry().validate().is_empty());
-        assert!(filter_registry().validate().is_empty());
     }
 }

@@ -14,6 +14,7 @@ use super::*;
 
 mod control;
 mod durability;
+mod filters;
 mod scheduling;
 
 /// Opcodes:
