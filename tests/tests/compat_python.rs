@@ -295,3 +295,103 @@ fn python_tools_agree_with_ours() {
         );
     }
 }
+
+/// The job id a `--submit` command printed (`JobID: N`).
+fn submitted(out: &str) -> u64 {
+    out.trim()
+        .strip_prefix("JobID: ")
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no job id in {out:?}"))
+}
+
+/// Job filter rules: added by Ganeti's Python `gnt-filter`, shown alike by
+/// both, acting on jobs (PAUSE holds a job until the rule is deleted,
+/// REJECT cancels one), changed and deleted by ours.
+#[test]
+fn gnt_filter_rules_hold_and_refuse_jobs_and_both_tools_agree() {
+    let Some(py) = python_tools() else {
+        return;
+    };
+    let c = Compat {
+        vc: VCluster::up("0.59", 2),
+        py,
+    };
+    let held = r#"[["opcode", ["=", "group_name", "held"]]]"#;
+    let uuid = c
+        .python_ok(
+            "gnt-filter",
+            &[
+                "add",
+                "--priority=5",
+                "--predicates",
+                held,
+                "--action=PAUSE",
+                "--reason=maintenance",
+            ],
+        )
+        .trim()
+        .to_string();
+    assert_eq!(uuid.len(), 36, "{uuid}");
+    let list = c.same(
+        "gnt-filter",
+        &["list", "-o", "uuid,priority,predicates,action"],
+    );
+    for part in [
+        uuid.as_str(),
+        "[['opcode', ['==', 'group_name', 'held']]]",
+        "PAUSE",
+    ] {
+        assert!(list.stdout.contains(part), "no {part:?} in {}", list.stdout);
+    }
+    let info = c.same("gnt-filter", &["info", &uuid]);
+    assert!(
+        info.stdout
+            .contains("  Reason trail: [['gnt:user', 'maintenance', "),
+        "{}",
+        info.stdout
+    );
+    c.same("gnt-filter", &["list-fields"]);
+    let missing = c.same(
+        "gnt-filter",
+        &["list", "00000000-0000-4000-8000-000000000000"],
+    );
+    assert_ne!(missing.code, Some(0));
+
+    // The rule holds the job it matches; a job it does not match runs.
+    let submit = |name: &str| {
+        let out = c.vc.gnt("gnt-group", &["add", "--submit", name]);
+        assert!(out.status.success(), "{out:?}");
+        // Ganeti prints the job id on standard error.
+        submitted(&String::from_utf8_lossy(&out.stderr))
+    };
+    let job = submit("held");
+    c.vc.ok("gnt-group", &["add", "probe"]);
+    let status = |id: u64| c.vc.list("gnt-job", "status", &[&id.to_string()])[0][0].clone();
+    assert_eq!(status(job), "queued");
+    c.vc.ok("gnt-filter", &["delete", &uuid]);
+    assert_eq!(c.vc.wait_job(job), "success");
+    let err = c.vc.fails("gnt-filter", &["delete", &uuid]);
+    assert!(err.contains("does not exist"), "{err}");
+
+    // REJECT, with the UUID given: the matching job is canceled.
+    let same = c.vc.ok(
+        "gnt-filter",
+        &[
+            "replace",
+            "--predicates",
+            r#"[["opcode", ["=", "group_name", "refused"]]]"#,
+            "--action=REJECT",
+            &uuid,
+        ],
+    );
+    assert_eq!(same.trim(), uuid);
+    let job = submit("refused");
+    assert_eq!(c.vc.wait_job(job), "canceled");
+    assert_eq!(
+        c.vc.list("gnt-group", "name", &[]).len(),
+        3,
+        "default, held, probe"
+    );
+    let bad = c.same("gnt-filter", &["add", "--action=DROP"]);
+    assert!(bad.stderr.contains("malformed FilterAction"), "{bad:?}");
+}

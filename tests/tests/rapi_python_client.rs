@@ -291,6 +291,32 @@ fn ganetis_python_client_drives_a_virtual_cluster() {
         "master-candidate"
     );
 
+    // Job filter rules: added, read, replaced and deleted.
+    let preds = json!([["opcode", ["=", "OP_ID", "OP_INSTANCE_REBOOT"]]]);
+    let uuid = c.ok("AddFilter", json!([10, preds, "PAUSE"]), no());
+    let uuid = uuid
+        .as_str()
+        .expect("AddFilter answers with a UUID")
+        .to_string();
+    assert_eq!(c.ok("GetFilters", json!([]), no()), json!([uuid]));
+    let rule = c.ok("GetFilter", json!([uuid]), no());
+    assert_eq!(rule["priority"], json!(10));
+    assert_eq!(rule["action"], json!("PAUSE"));
+    assert_eq!(
+        rule["predicates"],
+        json!([["opcode", ["==", "OP_ID", "OP_INSTANCE_REBOOT"]]])
+    );
+    assert_eq!(rule["reason_trail"][0][0], json!("gnt:client"));
+    c.ok(
+        "ReplaceFilter",
+        json!([uuid, 1, [], ["RATE_LIMIT", 2]]),
+        no(),
+    );
+    let bulk = c.ok("GetFilters", json!([]), json!({"bulk": true}));
+    assert_eq!(bulk[0]["action"], json!(["RATE_LIMIT", 2]));
+    c.ok("DeleteFilter", json!([uuid]), no());
+    assert_eq!(c.ok("GetFilters", json!([]), no()), json!([]));
+
     // The end of the instance.
     c.job_ok("DeleteInstance", json!(["web2"]), no());
     assert_eq!(c.ok("GetInstances", json!([]), no()), json!([]));
