@@ -240,19 +240,27 @@ fn node_list(name: &str, result: Value) -> Result<Vec<String>, Error> {
     Ok(nodes)
 }
 
-/// Runs plugin `name` on the cluster data plus `request`; the answer's
-/// `result` when it says `success`.
-async fn run(master: &Arc<Master>, name: &str, request: Value) -> Result<Value, Error> {
+/// The whole input a plugin gets for `request`: the cluster's data with
+/// the request (Ganeti's `in_text`).
+pub async fn input_text(master: &Arc<Master>, request: Value) -> String {
+    let mut top = cluster_data(master).await;
+    top.insert("request".into(), request);
+    Value::Object(top).to_string()
+}
+
+/// Runs plugin `name` on `request`; its standard output, unchecked
+/// (Ganeti's `out_text`). Fails when the plugin cannot be found or run or
+/// exits with an error.
+pub async fn run_text(master: &Arc<Master>, name: &str, request: Value) -> Result<String, Error> {
     let plugin = objects::plugins::find_iallocator(master.paths.root(), name).ok_or_else(|| {
         Error::prereq(
             format!("Can't find the iallocator '{name}'"),
             ErrorCode::NoEnt,
         )
     })?;
-    let mut top = cluster_data(master).await;
-    top.insert("request".into(), request);
+    let text = input_text(master, request).await;
     let file = tempfile_in(master)?;
-    std::fs::write(&file, Value::Object(top).to_string())
+    std::fs::write(&file, text)
         .map_err(|e| Error::exec(format!("Cannot write the iallocator request: {e}")))?;
     let out = tokio::process::Command::new(&plugin)
         .arg(&file)
@@ -270,7 +278,14 @@ async fn run(master: &Arc<Master>, name: &str, request: Value) -> Result<Value, 
             String::from_utf8_lossy(&out.stderr).trim()
         )));
     }
-    let mut answer: Value = serde_json::from_slice(&out.stdout)
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// Runs plugin `name` on the cluster data plus `request`; the answer's
+/// `result` when it says `success`.
+async fn run(master: &Arc<Master>, name: &str, request: Value) -> Result<Value, Error> {
+    let out = run_text(master, name, request).await?;
+    let mut answer: Value = serde_json::from_str(&out)
         .map_err(|e| Error::exec(format!("Iallocator '{name}' gave an invalid answer: {e}")))?;
     if answer.get("success").and_then(Value::as_bool) != Some(true) {
         return Err(Error::prereq(

@@ -135,25 +135,16 @@ async fn query_json(master: &Arc<Master>, req: &QueryRequest) -> Result<String, 
 pub async fn dispatch(master: &Arc<Master>, req: Request) -> Result<Value, GanetiError> {
     let queue = master.queue();
     match req {
-        Request::SubmitJob(ops) | Request::SubmitJobToDrainedQueue(ops) => {
-            Ok(json!(queue.submit(ops).await?))
+        Request::SubmitJob(ops) => Ok(json!(queue.submit(ops).await?)),
+        Request::SubmitJobToDrainedQueue(ops) => {
+            Ok(json!(queue.submit_to_drained_queue(ops).await?))
         }
         Request::SubmitManyJobs(jobs) => {
-            let res = queue.submit_many(jobs).await;
-            // A drained queue refuses the whole call, as Ganeti's luxid.
-            if let Some(Err(e)) = res
-                .iter()
-                .find(|r| matches!(r, Err(e) if e.is_queue_drained()))
-            {
-                return Err(e.clone());
-            }
+            // Every job valid, or none submitted (as Ganeti's luxid, which
+            // refuses the whole call); a drained queue refuses it too.
+            let ids = queue.submit_all_or_none(jobs).await?;
             Ok(Value::Array(
-                res.into_iter()
-                    .map(|r| match r {
-                        Ok(id) => json!([true, id]),
-                        Err(e) => json!([false, e.message()]),
-                    })
-                    .collect(),
+                ids.into_iter().map(|id| json!([true, id])).collect(),
             ))
         }
         Request::WaitForJobChange {

@@ -4,6 +4,7 @@
 pub mod bootstrap;
 pub mod cluster;
 mod cluster_info;
+pub mod debug;
 pub mod filter;
 pub mod group;
 pub mod instance;

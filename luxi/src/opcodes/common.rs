@@ -13,6 +13,10 @@ pub const PRIORITY_HIGHEST: i32 = -20;
 pub const PRIORITY_LOWEST: i32 = 19;
 /// The priority of an opcode that does not say.
 pub const PRIORITY_DEFAULT: i32 = 0;
+/// The priorities an opcode may be submitted with (Ganeti's
+/// `OP_PRIO_SUBMIT_VALID`: high, normal, low); the others are for
+/// changes of a queued job's priority.
+pub const SUBMIT_PRIORITIES: [i32; 3] = [-10, 0, 10];
 
 /// Fields every opcode carries.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -35,8 +39,8 @@ pub struct Common {
 
 impl Common {
     /// Reads the common fields of an opcode dict, ignoring the others. A
-    /// `null` field takes its default; the priority must be within
-    /// [`PRIORITY_HIGHEST`]..=[`PRIORITY_LOWEST`].
+    /// `null` field takes its default; the priority must be one of
+    /// [`SUBMIT_PRIORITIES`].
     pub fn from_dict(op_id: &str, obj: &Map<String, Value>) -> Result<Common, GanetiError> {
         let fields: Map<String, Value> = obj
             .iter()
@@ -45,9 +49,9 @@ impl Common {
             .collect();
         let common: Common = serde_json::from_value(Value::Object(fields))
             .map_err(|e| bad_input(format!("Invalid common parameters for {op_id}: {e}")))?;
-        if !(PRIORITY_HIGHEST..=PRIORITY_LOWEST).contains(&common.priority) {
+        if !SUBMIT_PRIORITIES.contains(&common.priority) {
             return Err(bad_input(format!(
-                "Opcode priority {} is invalid, expected an integer from {PRIORITY_HIGHEST} to {PRIORITY_LOWEST}",
+                "Opcode priority {} is invalid, expected one of -10 (high), 0 (normal) or 10 (low)",
                 common.priority
             )));
         }
@@ -139,9 +143,12 @@ mod tests {
 
     #[test]
     fn priority_out_of_range_is_refused_and_null_is_the_default() {
-        let e = common(json!({"priority": 20})).unwrap_err();
-        assert!(e.message().contains("priority 20"), "{e}");
+        for bad in [20, -20, 19, 1, -9, 11] {
+            let e = common(json!({"priority": bad})).unwrap_err();
+            assert!(e.message().contains(&format!("priority {bad} ")), "{e}");
+        }
         assert_eq!(common(json!({"priority": null})).unwrap().priority, 0);
-        assert_eq!(common(json!({"priority": -20})).unwrap().priority, -20);
+        assert_eq!(common(json!({"priority": -10})).unwrap().priority, -10);
+        assert_eq!(common(json!({"priority": 10})).unwrap().priority, 10);
     }
 }

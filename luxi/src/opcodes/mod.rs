@@ -359,6 +359,87 @@ pub struct OobCommand {
     pub power_delay: f64,
 }
 
+/// `OP_TEST_ALLOCATOR`: builds an iallocator request (`direction` `in`:
+/// answers with the plugin's input) or runs a plugin on it (`out`: answers
+/// with the plugin's output, unchecked).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct TestAllocator {
+    /// `in` or `out`.
+    pub direction: String,
+    /// `allocate`, `multi-allocate`, `relocate`, `change-group` or
+    /// `node-evacuate`.
+    pub mode: String,
+    /// The new instance (`allocate`; the name prefix for
+    /// `multi-allocate`) or the instance to relocate.
+    pub name: String,
+    #[serde(default)]
+    pub nics: Option<Vec<Value>>,
+    #[serde(default)]
+    pub disks: Option<Vec<Value>>,
+    #[serde(default)]
+    pub hypervisor: Option<String>,
+    #[serde(default)]
+    pub iallocator: Option<String>,
+    #[serde(default)]
+    pub tags: Vec<String>,
+    #[serde(default)]
+    pub memory: Option<u64>,
+    #[serde(default)]
+    pub vcpus: Option<u64>,
+    #[serde(default)]
+    pub os: Option<String>,
+    #[serde(default)]
+    pub disk_template: Option<String>,
+    #[serde(default)]
+    pub instances: Option<Vec<String>>,
+    #[serde(default)]
+    pub evac_mode: Option<String>,
+    #[serde(default)]
+    pub target_groups: Option<Vec<String>>,
+    #[serde(default = "default_one")]
+    pub spindle_use: u64,
+    #[serde(default = "default_one")]
+    pub count: u64,
+    #[serde(default)]
+    pub group_name: Option<String>,
+}
+
+fn default_one() -> u64 {
+    1
+}
+
+/// `OP_TEST_JQUEUE`: tests the job queue with a client that listens to the
+/// job's log (`gnt-debug test-jobqueue`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct TestJqueue {
+    #[serde(default)]
+    pub notify_waitlock: bool,
+    #[serde(default)]
+    pub notify_exec: bool,
+    #[serde(default)]
+    pub log_messages: Vec<String>,
+    #[serde(default)]
+    pub fail: bool,
+}
+
+/// `OP_TEST_OS_PARAMS`: checks that secret OS parameters reach the master.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct TestOsParams {
+    #[serde(default)]
+    pub osparams_secret: Option<Params>,
+}
+
+/// `OP_TEST_DUMMY`: does what it is told (for tests of the job queue):
+/// logs `messages`, fails when `fail` is true, submits `submit_jobs` and
+/// answers with `result`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct TestDummy {
+    pub result: Value,
+    pub messages: Value,
+    pub fail: Value,
+    pub submit_jobs: Value,
+}
+
 fn default_oob_timeout() -> u64 {
     60
 }
@@ -1121,6 +1202,10 @@ opcodes! {
     NodeModifyStorage(NodeModifyStorage) = "OP_NODE_MODIFY_STORAGE", summary: node_name;
     RepairNodeStorage(RepairNodeStorage) = "OP_REPAIR_NODE_STORAGE", summary: node_name;
     OobCommand(OobCommand) = "OP_OOB_COMMAND";
+    TestAllocator(TestAllocator) = "OP_TEST_ALLOCATOR";
+    TestJqueue(TestJqueue) = "OP_TEST_JQUEUE";
+    TestOsParams(TestOsParams) = "OP_TEST_OS_PARAMS";
+    TestDummy(TestDummy) = "OP_TEST_DUMMY";
     NodePowercycle(NodePowercycle) = "OP_NODE_POWERCYCLE", summary: node_name;
     OsDiagnose(OsDiagnose) = "OP_OS_DIAGNOSE";
     TagsGet(TagsGet) = "OP_TAGS_GET", summary: kind;
@@ -1263,10 +1348,10 @@ mod tests {
     fn parses_startup_with_common_fields() {
         let i = parse(
             &json!({"OP_ID": "OP_INSTANCE_STARTUP", "instance_name": "i1",
-                              "priority": -5, "force": false, "dry_run": false}),
+                              "priority": -10, "force": false, "dry_run": false}),
         )
         .unwrap();
-        assert_eq!(i.common.priority, -5);
+        assert_eq!(i.common.priority, -10);
         match i.op {
             OpCode::InstanceStartup(o) => {
                 assert_eq!(o.instance_name, "i1");
@@ -1326,13 +1411,13 @@ mod tests {
     fn a_typed_opcode_encodes_to_a_dict_that_parses_back_to_it() {
         let input = parse(
             &json!({"OP_ID": "OP_INSTANCE_MIGRATE", "instance_name": "i1",
-            "target_node": "node3", "live": true, "priority": 5, "comment": "why"}),
+            "target_node": "node3", "live": true, "priority": 10, "comment": "why"}),
         )
         .unwrap();
         let dict = input.to_dict().unwrap();
         assert_eq!(dict["OP_ID"], "OP_INSTANCE_MIGRATE");
         assert_eq!(dict["target_node"], "node3");
-        assert_eq!(dict["priority"], 5);
+        assert_eq!(dict["priority"], 10);
         assert_eq!(parse(&dict).unwrap(), input);
     }
 

@@ -28,6 +28,24 @@ fn append_reason(
     }
 }
 
+/// What the queue keeps and shows of a private or secret value.
+pub const REDACTED: &str = "<redacted>";
+
+/// Replaces the values of an opcode's private and secret OS parameters by
+/// `<redacted>` in what the queue stores and shows (job queries, the
+/// database); the parsed opcode, which runs, keeps them. As in Ganeti, a
+/// secret does not survive a restart of the master: a job queued then
+/// runs with `<redacted>` values.
+fn redact_secrets(op: &mut serde_json::Map<String, Value>) {
+    for field in ["osparams_private", "osparams_secret"] {
+        if let Some(Value::Object(params)) = op.get_mut(field) {
+            for v in params.values_mut() {
+                *v = json!(REDACTED);
+            }
+        }
+    }
+}
+
 impl JobQueue {
     /// Submits one job; it is durable when its id is returned.
     pub async fn submit(&self, ops: Vec<Value>) -> Result<JobId, GanetiError> {
@@ -40,10 +58,42 @@ impl JobQueue {
     /// Submits several jobs; relative (negative) job ids in `depends` count
     /// back from each job's own id, so `-1` is the job just before in `jobs`.
     pub async fn submit_many(&self, jobs: Vec<Vec<Value>>) -> Vec<Result<JobId, GanetiError>> {
+        self.submit_jobs(jobs, false, false).await
+    }
+
+    /// Submits several jobs only if every one of them is valid (LUXI's
+    /// `SubmitManyJobs`, as Ganeti's luxid, which refuses the whole call
+    /// when one opcode does not parse): the first error otherwise, and no
+    /// job is submitted.
+    pub async fn submit_all_or_none(
+        &self,
+        jobs: Vec<Vec<Value>>,
+    ) -> Result<Vec<JobId>, GanetiError> {
+        self.submit_jobs(jobs, false, true)
+            .await
+            .into_iter()
+            .collect()
+    }
+
+    /// Submits one job even when the queue is drained (LUXI's
+    /// `SubmitJobToDrainedQueue`, for jobs that must run during a drain).
+    pub async fn submit_to_drained_queue(&self, ops: Vec<Value>) -> Result<JobId, GanetiError> {
+        self.submit_jobs(vec![ops], true, false)
+            .await
+            .pop()
+            .unwrap_or_else(|| Err(GanetiError::programmer("no job submitted")))
+    }
+
+    async fn submit_jobs(
+        &self,
+        jobs: Vec<Vec<Value>>,
+        ignore_drain: bool,
+        all_or_none: bool,
+    ) -> Vec<Result<JobId, GanetiError>> {
         let n = jobs.len();
         let first_id = {
             let mut st = self.lock();
-            if st.drained {
+            if st.drained && !ignore_drain {
                 return (0..n).map(|_| Err(GanetiError::queue_drained())).collect();
             }
             if st.unfinished + n > self.opts.max_queued_jobs {
@@ -70,6 +120,15 @@ impl JobQueue {
             }
         }
         let refused = n - built.len();
+        if all_or_none && refused > 0 {
+            let first = results
+                .iter()
+                .find_map(|r| r.as_ref().err().cloned())
+                .unwrap_or_else(|| GanetiError::programmer("a job was refused"));
+            let mut st = self.lock();
+            st.unfinished = st.unfinished.saturating_sub(n);
+            return (0..n).map(|_| Err(first.clone())).collect();
+        }
         // Jobs that can start at once are written as started: one commit
         // covers their submission and the start of their first opcode.
         let prestarted = self.prestart(&mut built, received);
@@ -185,6 +244,7 @@ impl JobQueue {
                 obj.insert("depends".into(), job::depends_value(&deps));
             }
             append_reason(obj, id, idx, received);
+            redact_secrets(obj);
             qops.push(QueuedOp::new(op, summary, common.priority, deps));
             parsed_ops.push(Some(parsed));
         }

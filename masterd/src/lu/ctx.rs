@@ -95,6 +95,18 @@ impl Ctx {
         self.feedback(format!(" - WARNING: {}", msg.as_ref()));
     }
 
+    /// The master.
+    pub fn master(&self) -> &Arc<Master> {
+        &self.master
+    }
+
+    /// Submits `jobs` (each a list of opcode dicts as submitted over LUXI)
+    /// and returns Ganeti's `ResultWithJobs` value.
+    pub async fn submit_raw_jobs(&self, jobs: Vec<Vec<Value>>) -> Result<Value, Error> {
+        let results = self.master.queue().submit_many(jobs).await;
+        Ok(json!({ "jobs": results_with_jobs(results) }))
+    }
+
     /// Submits `jobs` (each a list of opcodes) and returns Ganeti's
     /// `ResultWithJobs` value: `{"jobs": [[true, id] | [false, error]]}`.
     pub async fn submit_jobs(&self, jobs: Vec<Vec<Input>>) -> Result<Value, Error> {
@@ -103,14 +115,7 @@ impl Ctx {
             .map(|ops| ops.iter().map(Input::to_dict).collect())
             .collect::<Result<Vec<Vec<Value>>, luxi::GanetiError>>()?;
         let results = self.master.queue().submit_many(jobs).await;
-        let ids: Vec<Value> = results
-            .into_iter()
-            .map(|r| match r {
-                Ok(id) => json!([true, id]),
-                Err(e) => json!([false, e.message()]),
-            })
-            .collect();
-        Ok(json!({ "jobs": ids }))
+        Ok(json!({ "jobs": results_with_jobs(results) }))
     }
 
     /// Asks iallocator `plugin` where to put a new instance.
@@ -163,4 +168,15 @@ impl Ctx {
     pub async fn os_rows(&self) -> Vec<OsRow> {
         os::os_rows(&self.master).await
     }
+}
+
+/// `[true, id]` or `[false, error]` for each submitted job.
+fn results_with_jobs(results: Vec<Result<u64, luxi::GanetiError>>) -> Vec<Value> {
+    results
+        .into_iter()
+        .map(|r| match r {
+            Ok(id) => json!([true, id]),
+            Err(e) => json!([false, e.message()]),
+        })
+        .collect()
 }

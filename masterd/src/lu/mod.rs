@@ -65,6 +65,16 @@ pub trait LogicalUnit: Send {
     fn check_prereq(&mut self, cfg: &ConfigData) -> Result<(), Error>;
     /// Does the work.
     fn exec<'a>(&'a mut self, ctx: &'a Ctx) -> ExecFuture<'a>;
+    /// Runs while the opcode waits for its locks (status `waiting`), before
+    /// they are asked for; `None` (the default) for units with nothing to
+    /// do then.
+    fn while_waiting<'a>(
+        &'a mut self,
+        _master: &'a Arc<Master>,
+        _op: &'a OpContext,
+    ) -> Option<ExecFuture<'a>> {
+        None
+    }
     /// Opcode fields the unit settled that the opcode left unset (Ganeti's
     /// units write them back into their opcode, and the job's input shows
     /// them), besides the UUIDs of the instance and node names, which
@@ -93,6 +103,10 @@ fn name_uuids(cfg: &ConfigData, input: &Value) -> Vec<(&'static str, Value)> {
 pub fn for_opcode(op: OpCode) -> Box<dyn LogicalUnit> {
     match op {
         OpCode::TestDelay(o) => Box::new(test::TestDelay::new(o)),
+        OpCode::TestAllocator(o) => Box::new(test::TestAllocator::new(o)),
+        OpCode::TestJqueue(o) => Box::new(test::TestJqueue::new(o)),
+        OpCode::TestOsParams(o) => Box::new(test::TestOsParams::new(o)),
+        OpCode::TestDummy(o) => Box::new(test::TestDummy::new(o)),
         OpCode::ClusterVerify(o) => Box::new(cluster_verify::Verify::new(o)),
         OpCode::ClusterVerifyConfig(o) => Box::new(cluster_verify::VerifyConfig::new(o)),
         OpCode::ClusterVerifyGroup(o) => Box::new(cluster_verify::VerifyGroup::new(o)),
@@ -168,6 +182,11 @@ pub async fn run(master: Arc<Master>, op: OpContext, input: Input) -> Result<Val
             lu.locks(&cfg)?
         };
         op.set_waiting();
+        if attempts == 1 {
+            if let Some(fut) = lu.while_waiting(&master, &op) {
+                fut.await?;
+            }
+        }
         let canceled_op = op.clone();
         let guard = master
             .locks

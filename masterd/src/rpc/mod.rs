@@ -135,6 +135,15 @@ impl Rpc {
         }
     }
 
+    /// The same node RPC, every call giving up after `t` (for calls whose
+    /// time depends on their arguments).
+    pub fn timed(&self, t: Duration) -> Rpc {
+        Rpc {
+            transport: self.transport.clone(),
+            timeout_override: Some(t),
+        }
+    }
+
     /// Every call gives up after `t` (instead of the call's own timeout).
     pub fn with_timeout(mut self, t: Duration) -> Self {
         self.timeout_override = Some(t);

@@ -72,6 +72,13 @@ async fn drain_flag_refuses_submits_and_persists() {
     let err = fx.queue.submit(vec![noop()]).await.unwrap_err();
     assert_eq!(err.class, "GenericError");
     assert_eq!(err.message(), "Queue drained");
+    // SubmitJobToDrainedQueue gets through.
+    let id = fx
+        .queue
+        .submit_to_drained_queue(vec![noop()])
+        .await
+        .unwrap();
+    assert_eq!(wait_final(&fx.queue, id).await, "success");
     let reopened = JobQueue::open(&fx.path, QueueOptions::default(), fx.exec.clone()).unwrap();
     assert!(reopened.drained());
     reopened.set_drain_flag(false).unwrap();

@@ -262,3 +262,26 @@ async fn canceled_dependency_cancels_the_dependent_job() {
     fx.exec.open("block");
     assert_eq!(wait_final(q, dep).await, "canceled");
 }
+
+#[tokio::test]
+async fn private_and_secret_os_parameters_are_stored_and_shown_redacted() {
+    let fx = fixture();
+    let q = &fx.queue;
+    let id = q
+        .submit(vec![json!({"OP_ID": "OP_TEST_NOOP",
+            "osparams_secret": {"password": "s3cr3t-value"},
+            "osparams_private": {"key": "pr1vate-value"}})])
+        .await
+        .unwrap();
+    assert_eq!(wait_final(q, id).await, "success");
+    let ops = field(q, id, "ops");
+    assert_eq!(ops[0]["osparams_secret"], json!({"password": "<redacted>"}));
+    assert_eq!(ops[0]["osparams_private"], json!({"key": "<redacted>"}));
+    for suffix in ["", "-wal"] {
+        let file = format!("{}{suffix}", fx.path.display());
+        let bytes = std::fs::read(&file).unwrap_or_default();
+        let text = String::from_utf8_lossy(&bytes);
+        assert!(!text.contains("s3cr3t-value"), "the secret is in {file}");
+        assert!(!text.contains("pr1vate-value"), "the private value is in {file}");
+    }
+}
