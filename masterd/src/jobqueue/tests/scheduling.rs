@@ -282,6 +282,9 @@ async fn private_and_secret_os_parameters_are_stored_and_shown_redacted() {
         let bytes = std::fs::read(&file).unwrap_or_default();
         let text = String::from_utf8_lossy(&bytes);
         assert!(!text.contains("s3cr3t-value"), "the secret is in {file}");
-        assert!(!text.contains("pr1vate-value"), "the private value is in {file}");
+        assert!(
+            !text.contains("pr1vate-value"),
+            "the private value is in {file}"
+        );
     }
 }
