@@ -21,6 +21,7 @@ pub use move_instance::Move;
 pub use multi_alloc::MultiAlloc;
 pub use operation::{Reboot, Reinstall, Shutdown, Startup};
 pub use query::QueryData;
+pub(crate) use remove::remove_instance;
 pub use remove::Remove;
 pub use rename::Rename;
 pub use set_params::SetParams;
