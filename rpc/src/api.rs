@@ -894,7 +894,8 @@ call!(ExportDiskDump, "export_disk_dump", u64, timeouts::FOUR_HOURS);
 /// Starts serving the file `file` of the export directory `dir`
 /// read-only to the other node of `link` (over NBD with mutual TLS, as
 /// [`DiskExportStart`] serves a disk), for [`ExportFileFetch`] there;
-/// [`DiskExportStop`] with `disk: file` stops it.
+/// [`DiskExportStop`] with `disk: file` stops it. Answers the file's size
+/// in bytes.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ExportFileServe {
@@ -902,7 +903,7 @@ pub struct ExportFileServe {
     pub file: String,
     pub link: DrbdLink,
 }
-call!(ExportFileServe, "export_file_serve", (), timeouts::NORMAL);
+call!(ExportFileServe, "export_file_serve", u64, timeouts::NORMAL);
 
 /// Copies the file `file` (of `size` bytes), served by the other node of
 /// `link` ([`ExportFileServe`]), into the export directory `dir` of this

@@ -57,9 +57,9 @@ fn endpoint(node: &Node) -> DrbdEndpoint {
     }
 }
 
-/// Copies the file `file` (`size` bytes) of the export directory
-/// `src_dir` on `source` into the export directory `dst_dir` on `target`,
-/// over a port of the cluster's pool held for the copy only.
+/// Copies the file `file` of the export directory `src_dir` on `source`
+/// into the export directory `dst_dir` on `target`, over a port of the
+/// cluster's pool held for the copy only.
 pub(crate) async fn copy_dump(
     ctx: &Ctx,
     source: &Node,
@@ -67,7 +67,6 @@ pub(crate) async fn copy_dump(
     src_dir: &str,
     dst_dir: &str,
     file: &str,
-    size: u64,
 ) -> Result<(), Error> {
     let port = ctx.config().allocate_port().map_err(Error::Config)?;
     let link = DrbdLink {
@@ -75,7 +74,8 @@ pub(crate) async fn copy_dump(
         port,
     };
     let copied = async {
-        ctx.rpc()
+        let size = ctx
+            .rpc()
             .call(
                 source,
                 &api::ExportFileServe {
@@ -492,7 +492,6 @@ impl Export {
                     &src_staging,
                     &final_staging,
                     &disk.uuid,
-                    *size,
                 )
                 .await?;
             }

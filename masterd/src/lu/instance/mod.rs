@@ -6,6 +6,7 @@
 mod console;
 mod convert;
 mod create;
+mod import;
 mod devices;
 mod move_instance;
 mod multi_alloc;

@@ -130,19 +130,23 @@ pub fn export_disk_dump(s: &State, r: ExportDiskDump) -> CallResult<u64> {
     Ok(written.len())
 }
 
-pub fn export_file_serve(s: &State, r: ExportFileServe) -> CallResult<()> {
+pub fn export_file_serve(s: &State, r: ExportFileServe) -> CallResult<u64> {
     check_entry("dump", &r.file)?;
     let file = export_path(s, &r.dir)?.join(&r.file);
-    if !file.is_file() {
-        return Err(RpcError::new(
-            ErrorKind::NotFound,
-            format!("no dump '{}' in export '{}'", r.file, r.dir),
-        ));
-    }
+    let size = match std::fs::metadata(&file) {
+        Ok(m) if m.is_file() => m.len(),
+        _ => {
+            return Err(RpcError::new(
+                ErrorKind::NotFound,
+                format!("no dump '{}' in export '{}'", r.file, r.dir),
+            ))
+        }
+    };
     let ctx = s.storage()?;
     storage::drbd::Link::from_ends(&ctx, &r.file, &r.link)
         .and_then(|link| storage::transfer::serve(&ctx, &r.file, &file, &link))
-        .map_err(st_err)
+        .map_err(st_err)?;
+    Ok(size)
 }
 
 pub fn export_file_fetch(s: &State, r: ExportFileFetch) -> CallResult<()> {
