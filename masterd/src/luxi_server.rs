@@ -194,8 +194,23 @@ pub async fn dispatch(master: &Arc<Master>, req: Request) -> Result<Value, Ganet
                 luxi::query::legacy_rows(resp).map_err(GanetiError::from)?
             ))
         }
-        // No exports and no filters exist yet.
-        Request::QueryExports { .. } => Ok(json!({})),
+        // Ganeti 3.0 answers it as the classic query of the export
+        // resource: `[[node, export], ...]` for the nodes named (or all).
+        Request::QueryExports { nodes, use_locking } => {
+            let req = luxi::query::ClassicQueryRequest {
+                names: nodes,
+                fields: vec!["node".into(), "export".into()],
+                use_locking,
+            };
+            req.check_no_locking()?;
+            let what = luxi::query::ItemType::Export;
+            let resp =
+                crate::query::query(master, what.as_str(), &req.fields, &req.filter(what)).await?;
+            Ok(json!(
+                luxi::query::legacy_rows(resp).map_err(GanetiError::from)?
+            ))
+        }
+        // No filters exist yet.
         Request::QueryFilters { .. } => Ok(json!([])),
         Request::ReplaceFilter { .. } | Request::DeleteFilter(_) => Err(GanetiError::luxi(
             "Job filter rules are not supported by ganeti-rs yet",

@@ -371,7 +371,10 @@ impl LogicalUnit for Create {
                 cfg.cluster.enabled_disk_templates.join(",")
             )));
         }
-        if let Some(pnode) = &self.pnode {
+        // An import's specs are known once its export is read (in exec,
+        // which checks them again).
+        let specs_known = self.op.mode != "import" || self.import.is_some();
+        if let (Some(pnode), true) = (&self.pnode, specs_known) {
             self.check_ipolicy(cfg, pnode)?;
         }
         for n in &self.op.nics {
