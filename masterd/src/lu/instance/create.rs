@@ -300,7 +300,7 @@ impl LogicalUnit for Create {
         };
         if self.op.mode == "import" && super::import::src_node_name(&self.op).is_none() {
             // The export is looked for on every node.
-            expand_node(cfg, pn)?;
+            self.pnode = Some(expand_node(cfg, pn)?.uuid.clone());
             return Ok(LockRequest::new()
                 .bgl(Mode::Shared)
                 .some(
