@@ -298,19 +298,6 @@ impl LogicalUnit for Create {
                 .all(Level::Node, Mode::Exclusive)
                 .all(Level::NodeRes, Mode::Exclusive));
         };
-        if self.op.mode == "import" && super::import::src_node_name(&self.op).is_none() {
-            // The export is looked for on every node.
-            self.pnode = Some(expand_node(cfg, pn)?.uuid.clone());
-            return Ok(LockRequest::new()
-                .bgl(Mode::Shared)
-                .some(
-                    Level::Instance,
-                    vec![self.op.instance_name.clone()],
-                    Mode::Exclusive,
-                )
-                .all(Level::Node, Mode::Exclusive)
-                .all(Level::NodeRes, Mode::Exclusive));
-        }
         let pnode = expand_node(cfg, pn)?.uuid.clone();
         self.pnode = Some(pnode.clone());
         let mut nodes = vec![pnode.clone()];
@@ -322,10 +309,26 @@ impl LogicalUnit for Create {
             self.snode = Some(snode.clone());
             nodes.push(snode);
         }
-        if let Some(src) = super::import::src_node_name(&self.op) {
-            let src = expand_node(cfg, src)?.uuid.clone();
-            if !nodes.contains(&src) {
-                nodes.push(src);
+        if self.op.mode == "import" {
+            match super::import::src_node_name(&self.op) {
+                Some(src) => {
+                    let src = expand_node(cfg, src)?.uuid.clone();
+                    if !nodes.contains(&src) {
+                        nodes.push(src);
+                    }
+                }
+                // The export is looked for on every node.
+                None => {
+                    return Ok(LockRequest::new()
+                        .bgl(Mode::Shared)
+                        .some(
+                            Level::Instance,
+                            vec![self.op.instance_name.clone()],
+                            Mode::Exclusive,
+                        )
+                        .all(Level::Node, Mode::Exclusive)
+                        .all(Level::NodeRes, Mode::Exclusive))
+                }
             }
         }
         Ok(LockRequest::new()
