@@ -889,7 +889,12 @@ pub struct ExportDiskDump {
     #[serde(default)]
     pub debug: u32,
 }
-call!(ExportDiskDump, "export_disk_dump", u64, timeouts::FOUR_HOURS);
+call!(
+    ExportDiskDump,
+    "export_disk_dump",
+    u64,
+    timeouts::FOUR_HOURS
+);
 
 /// Starts serving the file `file` of the export directory `dir`
 /// read-only to the other node of `link` (over NBD with mutual TLS, as

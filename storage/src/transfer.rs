@@ -83,7 +83,7 @@ pub fn serve(ctx: &StorageContext, id: &str, path: &std::path::Path, link: &Link
         (
             "--blockdev",
             o(
-                json!({"driver": daemon::driver(&path), "node-name": "file", "filename": path,
+                json!({"driver": daemon::driver(path), "node-name": "file", "filename": path,
                      "read-only": true}),
             ),
         ),

@@ -40,7 +40,11 @@ fn files_below(dir: &Path) -> Vec<PathBuf> {
 /// The one disk file of `instance` on node `k`.
 fn disk_file(vc: &VCluster, k: usize, instance: &str) -> PathBuf {
     let files = files_below(&vc.root(k).join("srv/ganeti/file-storage").join(instance));
-    assert_eq!(files.len(), 1, "disk files of {instance} on node{k}: {files:?}");
+    assert_eq!(
+        files.len(),
+        1,
+        "disk files of {instance} on node{k}: {files:?}"
+    );
     files[0].clone()
 }
 
@@ -132,7 +136,10 @@ fn an_instance_is_exported_removed_and_imported_on_another_node_with_its_data() 
     vc.ok("gnt-instance", &["startup", "inst1"]);
     let err = vc.fails("gnt-backup", &["export", "-n", "node2", "inst1"]);
     assert!(err.contains("--long-sleep option; aborting"), "{err}");
-    let err = vc.fails("gnt-backup", &["export", "--noshutdown", "-n", "node2", "inst1"]);
+    let err = vc.fails(
+        "gnt-backup",
+        &["export", "--noshutdown", "-n", "node2", "inst1"],
+    );
     assert!(err.contains("you requested a live export"), "{err}");
     let status = vc.list("gnt-instance", "status", &["inst1"]);
     assert_eq!(status, [["running"]]);
@@ -183,27 +190,56 @@ fn an_instance_is_exported_removed_and_imported_on_another_node_with_its_data() 
     let err = vc.fails(
         "gnt-backup",
         &[
-            "import", "-t", "file", "-n", "node3", "--src-node", "node1", "--no-name-check",
-            "--no-ip-check", "inst1",
+            "import",
+            "-t",
+            "file",
+            "-n",
+            "node3",
+            "--src-node",
+            "node1",
+            "--no-name-check",
+            "--no-ip-check",
+            "inst1",
         ],
     );
     assert!(err.contains("No export or invalid export found"), "{err}");
     let err = vc.fails(
         "gnt-backup",
         &[
-            "import", "-t", "file", "-n", "node3", "--src-dir", "nosuch", "--no-name-check",
-            "--no-ip-check", "inst1",
+            "import",
+            "-t",
+            "file",
+            "-n",
+            "node3",
+            "--src-dir",
+            "nosuch",
+            "--no-name-check",
+            "--no-ip-check",
+            "inst1",
         ],
     );
-    assert!(err.contains("No export found for relative path nosuch"), "{err}");
+    assert!(
+        err.contains("No export found for relative path nosuch"),
+        "{err}"
+    );
     assert_eq!(vc.ok("gnt-instance", &["list", "--no-headers"]), "");
     assert!(files_below(&vc.root(3).join("srv/ganeti/file-storage")).is_empty());
 
     vc.ok(
         "gnt-backup",
         &[
-            "import", "-t", "file", "-n", "node3", "--src-node", "node2", "--src-dir", "inst1",
-            "--no-name-check", "--no-ip-check", "inst1",
+            "import",
+            "-t",
+            "file",
+            "-n",
+            "node3",
+            "--src-node",
+            "node2",
+            "--src-dir",
+            "inst1",
+            "--no-name-check",
+            "--no-ip-check",
+            "inst1",
         ],
     );
     let row = vc.list("gnt-instance", "pnode,os,status,disk.sizes", &["inst1"]);

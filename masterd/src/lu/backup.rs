@@ -334,7 +334,9 @@ impl LogicalUnit for Export {
                     );
                 }
             }
-            let dumps = match self.dump_and_finalize(ctx, &mut undo, &inst, &source, &target).await
+            let dumps = match self
+                .dump_and_finalize(ctx, &mut undo, &inst, &source, &target)
+                .await
             {
                 Ok(d) => d,
                 Err(e) => return Err(undo.unwind(e).await),
@@ -509,7 +511,10 @@ impl Export {
             .await
             .map_err(|e| {
                 rpc_error(
-                    &format!("Export failed, errors in export finalization on {}", target.name),
+                    &format!(
+                        "Export failed, errors in export finalization on {}",
+                        target.name
+                    ),
                     e,
                 )
             })?;
@@ -591,7 +596,8 @@ impl LogicalUnit for Remove {
                 let inst = cfg.expand_instance(given).map(|i| i.name.clone());
                 let nodes: Vec<Node> = cfg.nodes.values().cloned().collect();
                 (
-                    inst.clone().unwrap_or_else(|| self.op.instance_name.clone()),
+                    inst.clone()
+                        .unwrap_or_else(|| self.op.instance_name.clone()),
                     inst.is_some(),
                     nodes,
                 )
@@ -613,7 +619,7 @@ impl LogicalUnit for Remove {
                         continue;
                     }
                 };
-                if !list.iter().any(|e| *e == name) {
+                if !list.contains(&name) {
                     continue;
                 }
                 found = true;

@@ -199,8 +199,12 @@ fn typed(t: Option<VType>, v: &str) -> Option<Value> {
             "False" | "false" | "0" => Value::Bool(false),
             _ => Value::from(v),
         },
-        Some(VType::Int | VType::Size) => v.parse::<u64>().map_or_else(|_| Value::from(v), Value::from),
-        Some(VType::Float) => v.parse::<f64>().map_or_else(|_| Value::from(v), Value::from),
+        Some(VType::Int | VType::Size) => v
+            .parse::<u64>()
+            .map_or_else(|_| Value::from(v), Value::from),
+        Some(VType::Float) => v
+            .parse::<f64>()
+            .map_or_else(|_| Value::from(v), Value::from),
         _ => Value::from(v),
     })
 }
@@ -494,8 +498,8 @@ minmem = 128\nvcpus = 2\n\n[os]\ngreeting = hello world\n\n[os_private]\n\n";
     #[test]
     fn an_export_reads_back_to_what_was_written_with_typed_parameters() {
         let written = sample();
-        let read = ExportedInstance::from_ini(&Ini::parse(&written.to_ini().to_text()).unwrap())
-            .unwrap();
+        let read =
+            ExportedInstance::from_ini(&Ini::parse(&written.to_ini().to_text()).unwrap()).unwrap();
         let mut expect = written;
         // Cluster-wide hypervisor parameters are not exported.
         expect.hvparams.remove("migration_port");

@@ -365,12 +365,7 @@ fn answer(
                     .find(|d| d.index == req.index)
                     .cloned()
                     .ok_or_else(|| RpcError::new(ErrorKind::BadRequest, "no such disk"))?;
-                present(
-                    st,
-                    shared,
-                    &req.instance.name,
-                    std::slice::from_ref(&disk),
-                )?;
+                present(st, shared, &req.instance.name, std::slice::from_ref(&disk))?;
                 st.exports.entry(req.dir).or_default().insert(
                     disk.uuid.clone(),
                     format!("{}/{}", req.instance.name, disk.index),
@@ -452,12 +447,7 @@ fn answer(
                     .find(|d| d.index == req.index)
                     .cloned()
                     .ok_or_else(|| RpcError::new(ErrorKind::BadRequest, "no such disk"))?;
-                present(
-                    st,
-                    shared,
-                    &req.instance.name,
-                    std::slice::from_ref(&disk),
-                )?;
+                present(st, shared, &req.instance.name, std::slice::from_ref(&disk))?;
                 ok(())
             }
             "instance_os_add" => {

@@ -58,8 +58,7 @@ fn export_name(op: &opcodes::InstanceCreate) -> Result<String, Error> {
 
 /// The opcode's own checks of an import.
 pub fn check_source(op: &opcodes::InstanceCreate) -> Result<(), Error> {
-    if src_node_name(op).is_none() && op.src_path.as_deref().is_some_and(|p| p.starts_with('/'))
-    {
+    if src_node_name(op).is_none() && op.src_path.as_deref().is_some_and(|p| p.starts_with('/')) {
         return Err(inval(
             "Importing an instance from a path requires a source node option",
         ));
@@ -90,9 +89,7 @@ pub async fn read_export(ctx: &Ctx, op: &opcodes::InstanceCreate) -> Result<Sour
                     }
                 }
             }
-            found.ok_or_else(|| {
-                inval(format!("No export found for relative path {export}"))
-            })?
+            found.ok_or_else(|| inval(format!("No export found for relative path {export}")))?
         }
     };
     check_node_online(&node)?;
@@ -205,12 +202,15 @@ pub async fn import_disks<'a>(
     };
     if !same {
         let (node, dir) = (pnode.clone(), dir.clone());
-        undo.push(format!("remove '{dir}' on node {}", node.name), async move {
-            ctx.rpc()
-                .call(&node, &api::ExportRemove { name: dir })
-                .await
-                .map_err(|e| objects::error_chain(&e))
-        });
+        undo.push(
+            format!("remove '{dir}' on node {}", node.name),
+            async move {
+                ctx.rpc()
+                    .call(&node, &api::ExportRemove { name: dir })
+                    .await
+                    .map_err(|e| objects::error_chain(&e))
+            },
+        );
     }
     for (disk, dumped) in spec.disks.iter().zip(&source.info.disks) {
         let Some(dump) = &dumped.dump else { continue };
@@ -221,7 +221,10 @@ pub async fn import_disks<'a>(
             ));
             copy_dump(ctx, &source.node, pnode, &source.export, &dir, dump).await?;
         }
-        ctx.feedback(format!("disk/{}: importing through the OS import script", disk.index));
+        ctx.feedback(format!(
+            "disk/{}: importing through the OS import script",
+            disk.index
+        ));
         ctx.rpc()
             .call(
                 pnode,

@@ -6,8 +6,8 @@
 mod console;
 mod convert;
 mod create;
-mod import;
 mod devices;
+mod import;
 mod move_instance;
 mod multi_alloc;
 mod operation;

@@ -32,11 +32,7 @@ fn refused(r: (String, Value), what: &str) {
 fn exports(e: &Env) -> Vec<String> {
     e.on_nodes()
         .into_iter()
-        .flat_map(|(node, st)| {
-            st.exports
-                .into_keys()
-                .map(move |x| format!("{node}:{x}"))
-        })
+        .flat_map(|(node, st)| st.exports.into_keys().map(move |x| format!("{node}:{x}")))
         .collect()
 }
 
@@ -196,7 +192,10 @@ async fn an_import_of_a_missing_export_changes_nothing() {
     op["src_path"] = json!("/etc/passwd");
     refused(e.run(op.clone()).await, "requires a source node option");
     op["src_node"] = json!("node2");
-    refused(e.run(op).await, "imports only exports in the export directory");
+    refused(
+        e.run(op).await,
+        "imports only exports in the export directory",
+    );
     assert_eq!((e.instances(), e.on_nodes()), start);
 }
 

@@ -299,7 +299,10 @@ mod tests {
     fn an_export_appears_only_when_finalized_and_replaces_the_old_one_whole() {
         let tmp = tempfile::tempdir().unwrap();
         let s = state(tmp.path());
-        assert_eq!(export_list(&s, ExportList {}).unwrap(), Vec::<String>::new());
+        assert_eq!(
+            export_list(&s, ExportList {}).unwrap(),
+            Vec::<String>::new()
+        );
         let staging = s.paths.export_dir().join(".inst1.out");
         std::fs::create_dir_all(&staging).unwrap();
         std::fs::write(staging.join("d0"), b"new").unwrap();
