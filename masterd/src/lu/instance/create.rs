@@ -204,6 +204,17 @@ impl LogicalUnit for Create {
         if importing {
             super::import::check_source(o)?;
         }
+        if o.identify_defaults {
+            return Err(inval(
+                "identify_defaults (resetting parameters equal to the cluster's defaults) is \
+                 not supported by ganeti-rs yet",
+            ));
+        }
+        if let Some(c) = o.compress.as_deref().filter(|c| *c != "none") {
+            return Err(inval(format!(
+                "Compression '{c}' of the import is not supported by ganeti-rs (only 'none')"
+            )));
+        }
         if template == DiskTemplate::Diskless && !o.disks.is_empty() {
             return Err(inval("Diskless instances cannot have disks"));
         }
