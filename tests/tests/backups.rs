@@ -251,6 +251,53 @@ fn an_instance_is_exported_removed_and_imported_on_another_node_with_its_data() 
     assert!(exports_on(&vc, 3).is_empty(), "{:?}", exports_on(&vc, 3));
     vc.ok("gnt-instance", &["startup", "inst1"]);
 
+    // Over RAPI (Ganeti's body: `destination` is the target node), a
+    // running instance with `long_sleep`: the new export is on node1, the
+    // older one on node2 goes, the instance runs again.
+    let users = vc.root(1).join("var/lib/ganeti/rapi/users");
+    std::fs::create_dir_all(users.parent().unwrap()).unwrap();
+    std::fs::write(&users, "admin secret write\n").unwrap();
+    let url = format!("https://{}:5080/2/instances/inst1/export", vc.master_ip());
+    let body = r#"{"mode": "local", "destination": "node1", "long_sleep": true}"#;
+    let mut answer = String::new();
+    // The users file is read again when it changes: until then, 401.
+    for _ in 0..500 {
+        let out = Command::new("curl")
+            .args(["-sk", "-u", "admin:secret", "-X", "PUT", "-H"])
+            .args([
+                "Content-Type: application/json",
+                "-d",
+                body,
+                "-w",
+                "\n%{http_code}",
+            ])
+            .arg(&url)
+            .output()
+            .unwrap();
+        answer = String::from_utf8_lossy(&out.stdout).into_owned();
+        if !answer.ends_with("\n401") {
+            break;
+        }
+        std::thread::yield_now();
+    }
+    let (job, code) = answer.rsplit_once('\n').unwrap();
+    assert_eq!(code, "200", "{answer}");
+    assert_eq!(vc.wait_job(job.trim().parse().unwrap()), "success");
+    assert_eq!(exports_on(&vc, 1), ["inst1"]);
+    assert!(exports_on(&vc, 2).is_empty(), "{:?}", exports_on(&vc, 2));
+    assert_eq!(vc.list("gnt-instance", "status", &["inst1"]), [["running"]]);
+    // QueryExports answers Ganeti 3.0's rows.
+    let rows = vc
+        .luxi()
+        .call("QueryExports", serde_json::json!([[], false]))
+        .unwrap();
+    assert_eq!(rows, serde_json::json!([["node1", "inst1"]]));
+    vc.ok(
+        "gnt-backup",
+        &["export", "-n", "node2", "--long-sleep", "inst1"],
+    );
+    assert!(exports_on(&vc, 1).is_empty());
+
     // Removing: an export that does not exist changes nothing; the real
     // one goes.
     let out = vc.ok("gnt-backup", &["remove", "nosuch"]);
