@@ -2,7 +2,8 @@
 //! data on its disk is exported from node1 to node2 through the `tiny` OS
 //! definition's export script, removed, and imported back on node3 through
 //! its import script, the dump crossing nodes over the node RPC; the data
-//! must come back. `gnt-backup list` must answer as Debian's Python
+//! must come back, also for a kvm guest (the test guest, which keeps a
+//! counter on its disk). `gnt-backup list` must answer as Debian's Python
 //! `gnt-backup` of Ganeti 3.0 does against the same master (skipped with
 //! `GANETI_SKIP_PYTHON_ORACLE=1`), and bad input must change nothing.
 //!
@@ -306,4 +307,68 @@ fn an_instance_is_exported_removed_and_imported_on_another_node_with_its_data() 
     vc.ok("gnt-backup", &["remove", "inst1"]);
     assert!(exports_on(&vc, 2).is_empty());
     assert_eq!(vc.ok("gnt-backup", &["list", "--no-headers"]), "");
+}
+
+fn resumed_from(line: &str) -> Option<u64> {
+    line.split_once("resumed from ")?.1.trim().parse().ok()
+}
+
+/// The test guest keeps its counter on its disk (each value written with
+/// O_DIRECT and O_SYNC before it is printed) and says where it resumes
+/// when it boots: exported from node1 to node2 and imported on node3, it
+/// resumes from at least the last counter it printed.
+#[test]
+fn a_kvm_guest_exported_and_imported_on_another_node_resumes_from_its_disk() {
+    use tests::guest::{kvm_cluster_booting, serial_socket, Serial};
+    let vc = kvm_cluster_booting("0.111", 3, "panic=-1 quiet counter_disk=/dev/vda", "");
+    vc.add_instance(
+        "node1",
+        "g1",
+        &[
+            "-t",
+            "file",
+            "--disk",
+            "0:size=16M",
+            "--no-nics",
+            "-B",
+            "maxmem=128,minmem=128",
+        ],
+    );
+    let mut serial = Serial::connect(&serial_socket(&vc, "g1"));
+    assert_eq!(serial.wait("the resume line", resumed_from), 0);
+    let mut printed = serial.counter();
+    while printed < 10 {
+        printed = serial.counter();
+    }
+    vc.ok("gnt-instance", &["shutdown", "g1"]);
+    vc.ok("gnt-backup", &["export", "-n", "node2", "g1"]);
+    vc.ok("gnt-instance", &["remove", "-f", "g1"]);
+    vc.ok(
+        "gnt-backup",
+        &[
+            "import",
+            "-t",
+            "file",
+            "-n",
+            "node3",
+            "--src-node",
+            "node2",
+            "--no-name-check",
+            "--no-ip-check",
+            "g1",
+        ],
+    );
+    assert_eq!(
+        vc.list("gnt-instance", "pnode,hypervisor,be/maxmem", &["g1"]),
+        [["node3", "kvm", "128"]]
+    );
+    vc.ok("gnt-instance", &["startup", "g1"]);
+    let mut serial = Serial::connect(&serial_socket(&vc, "g1"));
+    let resumed = serial.wait("the resume line", resumed_from);
+    assert!(
+        resumed >= printed,
+        "resumed from {resumed}, printed {printed} before the export"
+    );
+    assert!(serial.counter() > resumed);
+    vc.ok("gnt-instance", &["remove", "-f", "g1"]);
 }
