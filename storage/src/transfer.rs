@@ -1,8 +1,9 @@
 //! Copying a disk from one node to another (`gnt-instance move`, Ganeti's
-//! disk transfers): the source node serves the disk read-only over NBD,
-//! with mutual TLS and only the target node allowed to connect, from a
-//! `qemu-storage-daemon` of its own; the target node copies it into its
-//! own disk with `qemu-img convert`.
+//! disk transfers), and an export's dump likewise (`gnt-backup`): the
+//! source node serves the disk or file read-only over NBD, with mutual
+//! TLS and only the target node allowed to connect, from a
+//! `qemu-storage-daemon` of its own; the target node copies it with
+//! `qemu-img convert`, into its own disk or into a new file.
 //!
 //! The transfer uses the nodes' replication addresses and a port of the
 //! cluster's pool, as `drbd` links do; its runtime files live beside those
