@@ -185,8 +185,22 @@ pub async fn dispatch(master: &Arc<Master>, req: Request) -> Result<Value, Ganet
                 luxi::query::legacy_rows(resp).map_err(GanetiError::from)?
             ))
         }
-        // No exports exist yet.
-        Request::QueryExports { .. } => Ok(json!({})),
+        // Ganeti 3.0 answers it as the classic query of the export
+        // resource: `[[node, export], ...]` for the nodes named (or all).
+        Request::QueryExports { nodes, use_locking } => {
+            let req = luxi::query::ClassicQueryRequest {
+                names: nodes,
+                fields: vec!["node".into(), "export".into()],
+                use_locking,
+            };
+            req.check_no_locking()?;
+            let what = luxi::query::ItemType::Export;
+            let resp =
+                crate::query::query(master, what.as_str(), &req.fields, &req.filter(what)).await?;
+            Ok(json!(
+                luxi::query::legacy_rows(resp).map_err(GanetiError::from)?
+            ))
+        }
         Request::QueryFilters { uuids, fields } => {
             let filter =
                 luxi::query::make_simple_filter("uuid", uuids.iter().flatten().map(String::as_str));

@@ -15,6 +15,9 @@ pub const HOSTNAME_ENV: &str = "GANETI_HOSTNAME";
 pub const NODED_PORT: u16 = 1811;
 /// Default TCP port of the RAPI daemon.
 pub const RAPI_PORT: u16 = 5080;
+/// Ganeti's export directory, as the cluster names it (under each node's
+/// root).
+pub const EXPORT_DIR: &str = "/srv/ganeti/export";
 
 /// The paths of one node's tree.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -163,6 +166,11 @@ impl Paths {
     /// Default directory of `sharedfile` disks.
     pub fn shared_file_storage_dir(&self) -> PathBuf {
         self.join("srv/ganeti/shared-file-storage")
+    }
+
+    /// Instance exports (Ganeti's `EXPORT_DIR`): one directory per export.
+    pub fn export_dir(&self) -> PathBuf {
+        self.join(EXPORT_DIR.trim_start_matches('/'))
     }
 
     /// Where OS definitions are looked up, in order.

@@ -874,6 +874,123 @@ impl Call for StorageRepair {
     type Response = ();
 }
 
+// ---------------------------------------------------------------- exports
+
+/// Runs the OS `export` script of `instance` for its disk `index` (the
+/// disk is assembled first); the script's output becomes the file named
+/// after the disk's UUID in the directory `dir` of the node's export
+/// directory (made if missing). Answers the dump's size in bytes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExportDiskDump {
+    pub instance: InstanceSpec,
+    pub index: usize,
+    pub dir: String,
+    #[serde(default)]
+    pub debug: u32,
+}
+call!(
+    ExportDiskDump,
+    "export_disk_dump",
+    u64,
+    timeouts::FOUR_HOURS
+);
+
+/// Starts serving the file `file` of the export directory `dir`
+/// read-only to the other node of `link` (over NBD with mutual TLS, as
+/// [`DiskExportStart`] serves a disk), for [`ExportFileFetch`] there;
+/// [`DiskExportStop`] with `disk: file` stops it. Answers the file's size
+/// in bytes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExportFileServe {
+    pub dir: String,
+    pub file: String,
+    pub link: DrbdLink,
+}
+call!(ExportFileServe, "export_file_serve", u64, timeouts::NORMAL);
+
+/// Copies the file `file` (of `size` bytes), served by the other node of
+/// `link` ([`ExportFileServe`]), into the export directory `dir` of this
+/// node under the same name.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExportFileFetch {
+    pub dir: String,
+    pub file: String,
+    pub size: u64,
+    pub link: DrbdLink,
+}
+call!(
+    ExportFileFetch,
+    "export_file_fetch",
+    (),
+    timeouts::FOUR_HOURS
+);
+
+/// Writes `config` as `config.ini` into the export directory `dir` and
+/// makes it the export `name`, replacing an older export of that name
+/// only once the new one is whole (Ganeti's `finalize_export`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FinalizeExport {
+    pub dir: String,
+    pub name: String,
+    pub config: String,
+}
+impl Call for FinalizeExport {
+    const NAME: &'static str = "finalize_export";
+    const TIMEOUT: Duration = timeouts::NORMAL;
+    /// The staging directory is gone after the first run.
+    const IDEMPOTENT: bool = false;
+    type Response = ();
+}
+
+/// The `config.ini` of the export `name` (Ganeti's `export_info`); it
+/// must have the `export` and `instance` sections.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExportInfo {
+    pub name: String,
+}
+call!(ExportInfo, "export_info", String, timeouts::FAST);
+
+/// The exports of this node, sorted (Ganeti's `export_list`); none when
+/// the node has no export directory.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExportList {}
+call!(ExportList, "export_list", Vec<String>, timeouts::FAST);
+
+/// Removes the export (or staging directory) `name` and its files.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExportRemove {
+    pub name: String,
+}
+impl Call for ExportRemove {
+    const NAME: &'static str = "export_remove";
+    const TIMEOUT: Duration = timeouts::FAST;
+    /// A second run finds nothing to remove and says so.
+    const IDEMPOTENT: bool = false;
+    type Response = ();
+}
+
+/// Runs the OS `import` script of `instance` for its disk `index` (the
+/// disk is assembled first), its input the file `file` of the export
+/// directory `dir`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImportDiskDump {
+    pub instance: InstanceSpec,
+    pub index: usize,
+    pub dir: String,
+    pub file: String,
+    #[serde(default)]
+    pub debug: u32,
+}
+call!(ImportDiskDump, "import_disk_dump", (), timeouts::FOUR_HOURS);
+
 // ---------------------------------------------------------------- OS
 
 /// Runs the OS `create` script for the instance (disks are assembled
@@ -1121,6 +1238,14 @@ pub const CALLS: &[&str] = &[
     DiskExportStart::NAME,
     DiskExportStop::NAME,
     DiskImport::NAME,
+    ExportDiskDump::NAME,
+    ExportFileServe::NAME,
+    ExportFileFetch::NAME,
+    FinalizeExport::NAME,
+    ExportInfo::NAME,
+    ExportList::NAME,
+    ExportRemove::NAME,
+    ImportDiskDump::NAME,
     BlockdevInfo::NAME,
     BlockdevFind::NAME,
     BlockdevGetMirrorStatus::NAME,

@@ -1,8 +1,9 @@
 //! Copying a disk from one node to another (`gnt-instance move`, Ganeti's
-//! disk transfers): the source node serves the disk read-only over NBD,
-//! with mutual TLS and only the target node allowed to connect, from a
-//! `qemu-storage-daemon` of its own; the target node copies it into its
-//! own disk with `qemu-img convert`.
+//! disk transfers), and an export's dump likewise (`gnt-backup`): the
+//! source node serves the disk or file read-only over NBD, with mutual
+//! TLS and only the target node allowed to connect, from a
+//! `qemu-storage-daemon` of its own; the target node copies it with
+//! `qemu-img convert`, into its own disk or into a new file.
 //!
 //! The transfer uses the nodes' replication addresses and a port of the
 //! cluster's pool, as `drbd` links do; its runtime files live beside those
@@ -49,13 +50,23 @@ pub fn start_export(
     disk: &DiskSpec,
     link: &Link,
 ) -> Result<()> {
-    let name = export_name(&disk.uuid);
-    crate::drbd::layout::check_disk_id(&name)?;
     let path = local_path(ctx, instance, disk)?;
+    serve(ctx, &disk.uuid, &path, link)?;
+    info!(disk = %disk.uuid, instance, peer = %link.peer.node,
+          address = %host_port(&link.local.ip, link.port), "disk exported");
+    Ok(())
+}
+
+/// Starts serving the file or device `path` read-only to the peer of
+/// `link`, as the export of `id` (a disk's UUID, or the name of an export's
+/// dump); [`stop_export`] with the same `id` stops it.
+pub fn serve(ctx: &StorageContext, id: &str, path: &std::path::Path, link: &Link) -> Result<()> {
+    let name = export_name(id);
+    crate::drbd::layout::check_disk_id(&name)?;
     let dirs = DrbdDirs::new(ctx.paths());
     dirs.prepare_for(&name, &[dirs.qmp_socket(&name)])?;
     write_creds(ctx.paths(), &dirs.tls_dir())?;
-    stop_export(ctx, &disk.uuid)?;
+    stop_export(ctx, id)?;
     let o = |v: Value| v.to_string();
     let args: Vec<String> = [
         (
@@ -73,7 +84,7 @@ pub fn start_export(
         (
             "--blockdev",
             o(
-                json!({"driver": daemon::driver(&path), "node-name": "file", "filename": path,
+                json!({"driver": daemon::driver(path), "node-name": "file", "filename": path,
                      "read-only": true}),
             ),
         ),
@@ -118,8 +129,6 @@ pub fn start_export(
         &dirs.pid_file(&name),
         &dirs.qmp_socket(&name),
     )?;
-    info!(disk = %disk.uuid, instance, peer = %link.peer.node,
-          address = %host_port(&link.local.ip, link.port), "disk exported");
     Ok(())
 }
 
@@ -151,14 +160,34 @@ pub fn import(
     link: &Link,
     src: &str,
 ) -> Result<()> {
+    let path = local_path(ctx, instance, dst)?;
+    fetch(ctx, src, link, &path, true)?;
+    info!(disk = %dst.uuid, instance, from = %link.peer.node, "disk imported");
+    Ok(())
+}
+
+/// Copies what the peer of `link` serves as the export of `src` into
+/// `path`: over its data when `existing` (a disk as large), else into a new
+/// raw file (whose size QEMU rounds up to whole 512-byte sectors).
+pub fn fetch(
+    ctx: &StorageContext,
+    src: &str,
+    link: &Link,
+    path: &std::path::Path,
+    existing: bool,
+) -> Result<()> {
     let name = export_name(src);
     crate::drbd::layout::check_disk_id(&name)?;
-    let path = local_path(ctx, instance, dst)?;
     let dirs = DrbdDirs::new(ctx.paths());
     dirs.prepare_for(&name, &[])?;
     write_creds(ctx.paths(), &dirs.tls_dir())?;
-    let out = Command::new("qemu-img")
-        .args(["convert", "-n", "-O", "raw", "--object"])
+    let mut cmd = Command::new("qemu-img");
+    cmd.arg("convert");
+    if existing {
+        cmd.arg("-n");
+    }
+    let out = cmd
+        .args(["-O", "raw", "--object"])
         .arg(format!(
             "tls-creds-x509,id=tls0,dir={},endpoint=client",
             dirs.tls_dir().display()
@@ -169,7 +198,7 @@ pub fn import(
              tls-creds=tls0,tls-hostname={}",
             link.peer.ip, link.port, link.peer.node
         ))
-        .arg(&path)
+        .arg(path)
         .output()
         .map_err(|e| fail(src, format!("cannot run qemu-img: {e}")))?;
     if !out.status.success() {
@@ -183,6 +212,5 @@ pub fn import(
             ),
         ));
     }
-    info!(disk = %dst.uuid, instance, from = %link.peer.node, "disk imported");
     Ok(())
 }

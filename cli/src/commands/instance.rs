@@ -1020,6 +1020,21 @@ fn indexed_dicts(opt: &str, values: &[String], what: &str) -> Result<Vec<Value>,
 }
 
 fn add(ctx: &mut Ctx, a: AddArgs) -> Result<i32, CliError> {
+    let op = create_opcode(&a, false)?;
+    submit_or_send(ctx, op, &a.job)?;
+    Ok(exit::SUCCESS)
+}
+
+/// Ganeti's `GenericInstanceCreate`: the `OP_INSTANCE_CREATE` of `a`, in
+/// `create` mode or (`import`) in `import` mode, whose caller sets the
+/// source; an import takes its disks and NICs from the export unless
+/// given, and is never started.
+pub fn create_opcode(a: &AddArgs, import: bool) -> Result<OpCode, CliError> {
+    if import && a.forthcoming {
+        return Err(CliError::invalid(
+            "forthcoming instances can only be created, not imported",
+        ));
+    }
     if a.forthcoming && a.commit {
         return Err(CliError::invalid(
             "Creating an instance only forthcoming and commiting it are mutally exclusive",
@@ -1049,7 +1064,7 @@ fn add(ctx: &mut Ctx, a: AddArgs) -> Result<i32, CliError> {
     };
     let nics = if !a.nics.is_empty() {
         indexed_dicts("--net", &a.nics, "NIC")?
-    } else if a.no_nics {
+    } else if a.no_nics || import {
         vec![]
     } else {
         vec![json!({})]
@@ -1063,7 +1078,7 @@ fn add(ctx: &mut Ctx, a: AddArgs) -> Result<i32, CliError> {
         }
         vec![]
     } else {
-        if a.disks.is_empty() && a.sd_size.is_none() {
+        if a.disks.is_empty() && a.sd_size.is_none() && !import {
             return Err(CliError::invalid("No disk information specified"));
         }
         if !a.disks.is_empty() && a.sd_size.is_some() {
@@ -1092,6 +1107,11 @@ fn add(ctx: &mut Ctx, a: AddArgs) -> Result<i32, CliError> {
                 })?;
                 d.insert("size".into(), json!(mib));
             } else if d.contains_key("adopt") {
+                if import {
+                    return Err(CliError::invalid(
+                        "Disk adoption not allowed for instance import",
+                    ));
+                }
                 if d.contains_key("spindles") {
                     return Err(CliError::invalid(
                         "spindles is not a valid option when adopting a disk",
@@ -1145,16 +1165,23 @@ fn add(ctx: &mut Ctx, a: AddArgs) -> Result<i32, CliError> {
         .set("osparams", Value::Object(osparams))
         .set("osparams_private", json!({}))
         .set("osparams_secret", json!({}))
-        .set("mode", "create")
+        .set("mode", if import { "import" } else { "create" })
         .set("opportunistic_locking", a.opportunistic_locking)
-        .set("start", !a.no_start)
-        .set("os_type", json!(a.os))
-        .set("force_variant", a.force_variant)
+        .set("start", !a.no_start && !import)
+        .set("os_type", if import { Value::Null } else { json!(a.os) })
+        .set("force_variant", a.force_variant && !import)
         .set("src_node", Value::Null)
         .set("src_path", Value::Null)
         .set("compress", "none")
         .set("tags", json!(tags))
-        .set("no_install", a.no_install)
+        .set(
+            "no_install",
+            if import {
+                Value::Null
+            } else {
+                json!(a.no_install)
+            },
+        )
         .set("identify_defaults", false)
         .set("ignore_ipolicy", a.ignore_ipolicy)
         .set("instance_communication", communication)
@@ -1162,8 +1189,7 @@ fn add(ctx: &mut Ctx, a: AddArgs) -> Result<i32, CliError> {
         .set("commit", a.commit)
         .set("helper_startup_timeout", json!(a.helper_startup_timeout))
         .set("helper_shutdown_timeout", json!(a.helper_shutdown_timeout));
-    submit_or_send(ctx, op, &a.job)?;
-    Ok(exit::SUCCESS)
+    Ok(op)
 }
 
 /// Ganeti's `BatchCreate`: one `OP_INSTANCE_MULTI_ALLOC` with an

@@ -1,6 +1,7 @@
 //! One module per `gnt-*` binary, plus what they share: the program entry
 //! point and the tag commands.
 
+pub mod backup;
 pub mod bootstrap;
 pub mod cluster;
 mod cluster_info;

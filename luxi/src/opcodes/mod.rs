@@ -1005,6 +1005,56 @@ fn default_compress() -> String {
     "none".to_string()
 }
 
+/// `OP_BACKUP_PREPARE`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct BackupPrepare {
+    pub instance_name: String,
+    #[serde(default)]
+    pub instance_uuid: Option<String>,
+    /// `local` or `remote`.
+    pub mode: String,
+}
+
+/// `OP_BACKUP_EXPORT`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct BackupExport {
+    pub instance_name: String,
+    #[serde(default)]
+    pub instance_uuid: Option<String>,
+    /// Only `none`: the dumps are not compressed.
+    #[serde(default = "default_compress")]
+    pub compress: String,
+    #[serde(default = "default_shutdown_timeout")]
+    pub shutdown_timeout: u64,
+    /// The node that receives the export (`local` mode).
+    #[serde(default)]
+    pub target_node: Option<Value>,
+    #[serde(default)]
+    pub target_node_uuid: Option<String>,
+    #[serde(default = "default_true")]
+    pub shutdown: bool,
+    #[serde(default)]
+    pub remove_instance: bool,
+    #[serde(default)]
+    pub ignore_remove_failures: bool,
+    #[serde(default = "default_export_mode")]
+    pub mode: String,
+    #[serde(default)]
+    pub long_sleep: bool,
+}
+
+fn default_export_mode() -> String {
+    "local".to_string()
+}
+
+/// `OP_BACKUP_REMOVE`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct BackupRemove {
+    pub instance_name: String,
+    #[serde(default)]
+    pub instance_uuid: Option<String>,
+}
+
 /// `OP_QUERY`: a query as a job (what the LUXI `Query` call answers).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Query {
@@ -1189,6 +1239,9 @@ opcodes! {
     InstanceMove(InstanceMove) = "OP_INSTANCE_MOVE", summary: instance_name;
     InstanceConsole(InstanceConsole) = "OP_INSTANCE_CONSOLE", summary: instance_name;
     InstanceMultiAlloc(InstanceMultiAlloc) = "OP_INSTANCE_MULTI_ALLOC";
+    BackupPrepare(BackupPrepare) = "OP_BACKUP_PREPARE", summary: instance_name;
+    BackupExport(BackupExport) = "OP_BACKUP_EXPORT", summary: instance_name;
+    BackupRemove(BackupRemove) = "OP_BACKUP_REMOVE", summary: instance_name;
     Query(Query) = "OP_QUERY", summary: what;
     QueryFields(QueryFields) = "OP_QUERY_FIELDS", summary: what;
     ClusterQuery(ClusterQuery) = "OP_CLUSTER_QUERY";

@@ -7,12 +7,14 @@
 //! 4. `check_prereq`: check the config, under the locks.
 //! 5. `exec`: node RPCs and one config commit.
 
+pub mod backup;
 pub mod change_group;
 pub mod cluster;
 pub mod cluster_verify;
 pub mod common;
 mod ctx;
 pub mod drbd;
+pub mod export_config;
 pub mod group;
 pub mod instance;
 pub mod instance_migration;
@@ -151,6 +153,9 @@ pub fn for_opcode(op: OpCode) -> Box<dyn LogicalUnit> {
         OpCode::InstanceMove(o) => Box::new(instance::Move::new(o)),
         OpCode::InstanceConsole(o) => Box::new(instance::Console::new(o)),
         OpCode::InstanceMultiAlloc(o) => Box::new(instance::MultiAlloc::new(o)),
+        OpCode::BackupPrepare(o) => Box::new(backup::Prepare::new(o)),
+        OpCode::BackupExport(o) => Box::new(backup::Export::new(o)),
+        OpCode::BackupRemove(o) => Box::new(backup::Remove::new(o)),
         OpCode::Query(o) => Box::new(query_ops::ReadOp::query(o)),
         OpCode::QueryFields(o) => Box::new(query_ops::ReadOp::query_fields(o)),
         OpCode::ClusterQuery(o) => Box::new(query_ops::ReadOp::cluster_query(o)),

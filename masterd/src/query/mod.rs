@@ -3,6 +3,7 @@
 //! per resource (see the submodules); live fields are fetched from the
 //! nodes in parallel only when a requested field or the filter needs them.
 
+pub mod export;
 pub mod filter_rule;
 pub mod group;
 pub mod instance;
@@ -280,6 +281,7 @@ pub async fn query_into<S: KeyedSink>(
         "group" => query_groups(master, fields, filter, sink),
         "job" => query_jobs(master, fields, filter, sink),
         "os" => query_os(master, fields, filter, sink).await,
+        "export" => query_exports(master, fields, filter, sink).await,
         "network" => query_unstored(
             unstored::network_registry(),
             "Network",
@@ -605,6 +607,24 @@ async fn query_os<S: Sink>(
     sink.run(&q, rows.iter()).map_err(qerr)
 }
 
+async fn query_exports<S: Sink>(
+    master: &Arc<Master>,
+    fields: &[String],
+    filter: &Filter,
+    sink: S,
+) -> Result<S::Out, GanetiError> {
+    let reg = export::registry();
+    let q = PreparedQuery::new(&reg, fields, filter).map_err(qerr)?;
+    {
+        let cfg = master.config.read();
+        check_names("Node", luxi::query::requested_names(filter, "node"), |n| {
+            cfg.expand_node(n).is_some()
+        })?;
+    }
+    let rows = export::rows(master).await;
+    sink.run(&q, rows.iter()).map_err(qerr)
+}
+
 /// `QueryFields(what, fields)`.
 pub fn query_fields(
     what: &str,
@@ -617,6 +637,7 @@ pub fn query_fields(
         "group" => group::registry().query_fields(&names),
         "job" => job::registry().query_fields(&names),
         "os" => os::registry().query_fields(&names),
+        "export" => export::registry().query_fields(&names),
         "network" => unstored::network_registry().query_fields(&names),
         "filter" => filter_rule::registry().query_fields(&names),
         other => return Err(unknown_resource(other)),

@@ -31,6 +31,10 @@ pub struct NodeState {
     pub incoming: BTreeMap<String, (u64, u32)>,
     /// Disks: uuid to the name of the instance they were made for.
     pub disks: BTreeMap<String, String>,
+    /// Exports and their staging directories: name to files (a dump's
+    /// content is the instance and disk it came from; `config.ini`'s is
+    /// the text written).
+    pub exports: BTreeMap<String, BTreeMap<String, String>>,
 }
 
 #[derive(Default)]
@@ -350,6 +354,100 @@ fn answer(
             }
             "blockdev_shutdown" => {
                 let _: api::BlockdevShutdown = decode(body)?;
+                ok(())
+            }
+            "export_disk_dump" => {
+                let req: api::ExportDiskDump = decode(body)?;
+                let disk = req
+                    .instance
+                    .disks
+                    .iter()
+                    .find(|d| d.index == req.index)
+                    .cloned()
+                    .ok_or_else(|| RpcError::new(ErrorKind::BadRequest, "no such disk"))?;
+                present(st, shared, &req.instance.name, std::slice::from_ref(&disk))?;
+                st.exports.entry(req.dir).or_default().insert(
+                    disk.uuid.clone(),
+                    format!("{}/{}", req.instance.name, disk.index),
+                );
+                ok(disk.size * 1024 * 1024)
+            }
+            "export_file_serve" => {
+                let req: api::ExportFileServe = decode(body)?;
+                match st.exports.get(&req.dir).and_then(|d| d.get(&req.file)) {
+                    Some(content) => ok(content.len() as u64),
+                    None => Err(RpcError::new(
+                        ErrorKind::NotFound,
+                        format!("no dump '{}' in export '{}'", req.file, req.dir),
+                    )),
+                }
+            }
+            "export_file_fetch" => {
+                let req: api::ExportFileFetch = decode(body)?;
+                st.exports
+                    .entry(req.dir)
+                    .or_default()
+                    .insert(req.file, "(copied)".into());
+                ok(())
+            }
+            "finalize_export" => {
+                let req: api::FinalizeExport = decode(body)?;
+                let Some(mut files) = st.exports.remove(&req.dir) else {
+                    return Err(RpcError::new(
+                        ErrorKind::NotFound,
+                        format!("no export being made in '{}'", req.dir),
+                    ));
+                };
+                files.insert("config.ini".into(), req.config);
+                st.exports.insert(req.name, files);
+                ok(())
+            }
+            "export_info" => {
+                let req: api::ExportInfo = decode(body)?;
+                match st.exports.get(&req.name).and_then(|d| d.get("config.ini")) {
+                    Some(text) => ok(text.clone()),
+                    None => Err(RpcError::new(
+                        ErrorKind::NotFound,
+                        format!("no export '{}'", req.name),
+                    )),
+                }
+            }
+            "export_list" => ok(st
+                .exports
+                .keys()
+                .filter(|n| !n.starts_with('.'))
+                .cloned()
+                .collect::<Vec<_>>()),
+            "export_remove" => {
+                let req: api::ExportRemove = decode(body)?;
+                match st.exports.remove(&req.name) {
+                    Some(_) => ok(()),
+                    None => Err(RpcError::new(
+                        ErrorKind::NotFound,
+                        format!("no export '{}'", req.name),
+                    )),
+                }
+            }
+            "import_disk_dump" => {
+                let req: api::ImportDiskDump = decode(body)?;
+                if !st
+                    .exports
+                    .get(&req.dir)
+                    .is_some_and(|d| d.contains_key(&req.file))
+                {
+                    return Err(RpcError::new(
+                        ErrorKind::NotFound,
+                        format!("no dump '{}' in '{}'", req.file, req.dir),
+                    ));
+                }
+                let disk = req
+                    .instance
+                    .disks
+                    .iter()
+                    .find(|d| d.index == req.index)
+                    .cloned()
+                    .ok_or_else(|| RpcError::new(ErrorKind::BadRequest, "no such disk"))?;
+                present(st, shared, &req.instance.name, std::slice::from_ref(&disk))?;
                 ok(())
             }
             "instance_os_add" => {

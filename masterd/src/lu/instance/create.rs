@@ -109,6 +109,8 @@ pub struct Create {
     hypervisor: Hypervisor,
     /// The opcode's `disk_template`, checked.
     template: DiskTemplate,
+    /// In `import` mode: where the export is, and what it says.
+    import: Option<super::import::Source>,
 }
 
 impl Create {
@@ -119,6 +121,7 @@ impl Create {
             snode: None,
             hypervisor: Hypervisor::Fake,
             template: DiskTemplate::Diskless,
+            import: None,
         }
     }
 }
@@ -164,12 +167,17 @@ impl LogicalUnit for Create {
     fn check_arguments(&mut self) -> Result<(), Error> {
         let o = &self.op;
         check_host_name("instance", &o.instance_name).map_err(|e| inval(e.to_string()))?;
-        if o.mode != "create" {
-            return Err(inval(format!(
-                "Instance creation mode '{}' is not supported by ganeti-rs yet",
-                o.mode
-            )));
-        }
+        let importing = match o.mode.as_str() {
+            "create" => false,
+            "import" => true,
+            _ => {
+                return Err(inval(format!(
+                    "Instance creation mode '{}' is not supported by ganeti-rs yet \
+                     (supported: create, import)",
+                    o.mode
+                )))
+            }
+        };
         let template = o
             .disk_template
             .parse::<DiskTemplate>()
@@ -182,13 +190,36 @@ impl LogicalUnit for Create {
                     KNOWN_DISK_TEMPLATES.join(", ")
                 ))
             })?;
-        if o.src_node.is_some() || o.src_path.is_some() || o.source_x509_ca.is_some() {
-            return Err(inval("Import parameters (src_node, src_path, source_x509_ca) are only valid in import mode"));
+        if !importing && (o.src_node.is_some() || o.src_path.is_some()) {
+            return Err(inval(
+                "Import parameters (src_node, src_path) are only valid in import mode",
+            ));
+        }
+        if o.source_x509_ca.is_some() {
+            return Err(inval(
+                "source_x509_ca is only valid in remote-import mode, which ganeti-rs does \
+                 not support yet",
+            ));
+        }
+        if importing {
+            super::import::check_source(o)?;
+        }
+        if o.identify_defaults {
+            return Err(inval(
+                "identify_defaults (resetting parameters equal to the cluster's defaults) is \
+                 not supported by ganeti-rs yet",
+            ));
+        }
+        if let Some(c) = o.compress.as_deref().filter(|c| *c != "none") {
+            return Err(inval(format!(
+                "Compression '{c}' of the import is not supported by ganeti-rs (only 'none')"
+            )));
         }
         if template == DiskTemplate::Diskless && !o.disks.is_empty() {
             return Err(inval("Diskless instances cannot have disks"));
         }
-        if template != DiskTemplate::Diskless && o.disks.is_empty() {
+        // An import takes its disks from the export when none are given.
+        if template != DiskTemplate::Diskless && o.disks.is_empty() && !importing {
             return Err(inval(format!(
                 "Disk template '{}' needs at least one disk",
                 o.disk_template
@@ -236,7 +267,7 @@ impl LogicalUnit for Create {
         }
         check_beparams(&o.beparams)?;
         self.template = template;
-        if o.no_install != Some(true) && o.os_type.is_none() {
+        if !importing && o.no_install != Some(true) && o.os_type.is_none() {
             return Err(inval("No guest OS or OS variant specified"));
         }
         if o.pnode.is_some() && o.iallocator.is_some() {
@@ -289,6 +320,28 @@ impl LogicalUnit for Create {
             self.snode = Some(snode.clone());
             nodes.push(snode);
         }
+        if self.op.mode == "import" {
+            match super::import::src_node_name(&self.op) {
+                Some(src) => {
+                    let src = expand_node(cfg, src)?.uuid.clone();
+                    if !nodes.contains(&src) {
+                        nodes.push(src);
+                    }
+                }
+                // The export is looked for on every node.
+                None => {
+                    return Ok(LockRequest::new()
+                        .bgl(Mode::Shared)
+                        .some(
+                            Level::Instance,
+                            vec![self.op.instance_name.clone()],
+                            Mode::Exclusive,
+                        )
+                        .all(Level::Node, Mode::Exclusive)
+                        .all(Level::NodeRes, Mode::Exclusive))
+                }
+            }
+        }
         Ok(LockRequest::new()
             .bgl(Mode::Shared)
             .some(
@@ -332,7 +385,10 @@ impl LogicalUnit for Create {
                 cfg.cluster.enabled_disk_templates.join(",")
             )));
         }
-        if let Some(pnode) = &self.pnode {
+        // An import's specs are known once its export is read (in exec,
+        // which checks them again).
+        let specs_known = self.op.mode != "import" || self.import.is_some();
+        if let (Some(pnode), true) = (&self.pnode, specs_known) {
             self.check_ipolicy(cfg, pnode)?;
         }
         for n in &self.op.nics {
@@ -353,6 +409,15 @@ impl LogicalUnit for Create {
 
     fn exec<'a>(&'a mut self, ctx: &'a Ctx) -> ExecFuture<'a> {
         Box::pin(async move {
+            if self.op.mode == "import" {
+                // What the export says fills what the opcode leaves unset;
+                // the result is checked as a create's would be.
+                let source = super::import::read_export(ctx, &self.op).await?;
+                super::import::fill_opcode(&mut self.op, &source.info);
+                self.import = Some(source);
+                self.check_arguments()?;
+                self.check_prereq(&ctx.config().read())?;
+            }
             let o = &self.op;
             let now = timestamp();
             let pnode_uuid = match self.pnode.clone() {
@@ -568,8 +633,15 @@ impl LogicalUnit for Create {
                     }
                 }
             }
-            // A diskless instance has nothing for the OS scripts to install.
-            if o.no_install != Some(true) && !spec.disks.is_empty() {
+            if let Some(source) = &self.import {
+                if let Err(e) =
+                    super::import::import_disks(ctx, &mut undo, source, &spec, &pnode).await
+                {
+                    return Err(undo.unwind(e).await);
+                }
+            } else if o.no_install != Some(true) && !spec.disks.is_empty() {
+                // A diskless instance has nothing for the OS scripts to
+                // install.
                 ctx.feedback("* running the instance OS create scripts...");
                 let r = ctx
                     .rpc()

@@ -39,58 +39,77 @@ impl LogicalUnit for Remove {
 
     fn exec<'a>(&'a mut self, ctx: &'a Ctx) -> ExecFuture<'a> {
         Box::pin(async move {
-            let inst = get_instance(ctx, &self.uuid)?;
-            let pnode = get_node(ctx, &inst.primary_node)?;
-            // Ganeti logs its steps here without telling the client:
-            // `gnt-instance remove` prints nothing.
-            tracing::info!(
-                "Shutting down instance {} on node {}",
-                inst.name,
-                pnode.name
-            );
-            if let Err(e) = stop_on(ctx, &inst, &pnode, self.op.shutdown_timeout).await {
-                if self.op.ignore_failures {
-                    ctx.feedback(format!("Warning: can't shutdown instance: {}", e.message()));
-                } else {
-                    return Err(Error::exec(format!(
-                        "Could not shutdown instance {} on node {}: {}",
-                        inst.name,
-                        pnode.name,
-                        e.message()
-                    )));
-                }
-            }
-            tracing::info!("Removing block devices for instance {}", inst.name);
-            let spec = instance_spec(&ctx.config().read(), &inst)?;
-            let mut failed = Vec::new();
-            for node_uuid in inst.all_nodes() {
-                let node = get_node(ctx, &node_uuid)?;
-                failed.extend(remove_disks(ctx, &inst.name, &node, &spec.disks).await);
-            }
-            if !failed.is_empty() && !self.op.ignore_failures {
-                // Keep the instance in the config, marked down: its disks
-                // are partly gone and a retry can finish the job.
-                set_admin_state(ctx, &self.uuid, AdminState::Down, AdminStateSource::Admin)?;
-                return Err(Error::exec(format!(
-                    "Can't remove instance's disks: {}",
-                    failed.join("; ")
-                )));
-            }
-            if !failed.is_empty() {
-                ctx.feedback("Warning: can't remove instance's disks");
-            }
-            tracing::info!("Removing instance {} out of cluster config", inst.name);
-            let mut ch = Changes::new();
-            ch.remove_instance(&self.uuid);
-            ctx.commit(ch)?;
-            let ports: Vec<u16> = inst.disks.iter().filter_map(drbd_port).collect();
-            if let Err(e) = ctx.config().release_ports(&ports) {
-                ctx.feedback(format!(
-                    "Warning: could not give back the replication ports {ports:?}: {}",
-                    objects::error_chain(&e)
-                ));
-            }
+            remove_instance(
+                ctx,
+                &self.uuid,
+                self.op.shutdown_timeout,
+                self.op.ignore_failures,
+            )
+            .await?;
             Ok(Value::Null)
         })
     }
+}
+
+/// Shuts the instance down, removes its disks on every node and takes it
+/// out of the configuration (Ganeti's `RemoveInstance`); with
+/// `ignore_failures`, a failed shutdown or disk removal is a warning.
+pub(crate) async fn remove_instance(
+    ctx: &Ctx,
+    uuid: &str,
+    shutdown_timeout: u64,
+    ignore_failures: bool,
+) -> Result<(), Error> {
+    let inst = get_instance(ctx, uuid)?;
+    let pnode = get_node(ctx, &inst.primary_node)?;
+    // Ganeti logs its steps here without telling the client:
+    // `gnt-instance remove` prints nothing.
+    tracing::info!(
+        "Shutting down instance {} on node {}",
+        inst.name,
+        pnode.name
+    );
+    if let Err(e) = stop_on(ctx, &inst, &pnode, shutdown_timeout).await {
+        if ignore_failures {
+            ctx.feedback(format!("Warning: can't shutdown instance: {}", e.message()));
+        } else {
+            return Err(Error::exec(format!(
+                "Could not shutdown instance {} on node {}: {}",
+                inst.name,
+                pnode.name,
+                e.message()
+            )));
+        }
+    }
+    tracing::info!("Removing block devices for instance {}", inst.name);
+    let spec = instance_spec(&ctx.config().read(), &inst)?;
+    let mut failed = Vec::new();
+    for node_uuid in inst.all_nodes() {
+        let node = get_node(ctx, &node_uuid)?;
+        failed.extend(remove_disks(ctx, &inst.name, &node, &spec.disks).await);
+    }
+    if !failed.is_empty() && !ignore_failures {
+        // Keep the instance in the config, marked down: its disks
+        // are partly gone and a retry can finish the job.
+        set_admin_state(ctx, uuid, AdminState::Down, AdminStateSource::Admin)?;
+        return Err(Error::exec(format!(
+            "Can't remove instance's disks: {}",
+            failed.join("; ")
+        )));
+    }
+    if !failed.is_empty() {
+        ctx.feedback("Warning: can't remove instance's disks");
+    }
+    tracing::info!("Removing instance {} out of cluster config", inst.name);
+    let mut ch = Changes::new();
+    ch.remove_instance(uuid);
+    ctx.commit(ch)?;
+    let ports: Vec<u16> = inst.disks.iter().filter_map(drbd_port).collect();
+    if let Err(e) = ctx.config().release_ports(&ports) {
+        ctx.feedback(format!(
+            "Warning: could not give back the replication ports {ports:?}: {}",
+            objects::error_chain(&e)
+        ));
+    }
+    Ok(())
 }

@@ -64,7 +64,7 @@ pub(crate) fn st_err(e: StorageError) -> RpcError {
     RpcError::new(kind, error_chain(&e))
 }
 
-fn os_err(e: OsError) -> RpcError {
+pub(crate) fn os_err(e: OsError) -> RpcError {
     let kind = match &e {
         OsError::NotFound { .. } => ErrorKind::NotFound,
         OsError::InvalidName(_) | OsError::UnknownParameters { .. } => ErrorKind::BadRequest,
@@ -123,7 +123,7 @@ impl State {
     /// The disks of `inst` for its OS scripts, which need paths: assembled
     /// as on the primary; a `drbd` disk gets a FUSE export, served until
     /// the returned guards are dropped.
-    fn os_disks(
+    pub(crate) fn os_disks(
         &self,
         inst: &InstanceSpec,
     ) -> CallResult<(Vec<AttachedDisk>, Vec<storage::drbd::FuseExport>)> {

@@ -1,6 +1,7 @@
 //! `ganeti-noded`: the node daemon. Serves node RPC over HTTPS with client
 //! certificates; every path derives from `GANETI_ROOTDIR`.
 
+mod exports;
 mod handlers;
 mod hooks_runner;
 mod logfile;

@@ -77,13 +77,14 @@ pub struct OsDefinition {
     pub parameters: Vec<(String, String)>,
 }
 
-/// The scripts of an OS definition that the node runs (import and export
-/// are checked to exist but not run yet).
+/// The scripts of an OS definition that the node runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Script {
     Create,
     Rename,
     Verify,
+    Export,
+    Import,
 }
 
 impl Script {
@@ -92,6 +93,8 @@ impl Script {
             Script::Create => "create",
             Script::Rename => "rename",
             Script::Verify => "verify",
+            Script::Export => "export",
+            Script::Import => "import",
         }
     }
 }
@@ -510,6 +513,48 @@ pub fn run_script(
     let out = File::create(log).map_err(|e| io("create", log, e))?;
     let path = os.script(script);
     match process::run(&path, args, env, &os.path, out, timeout).map_err(|e| io("run", &path, e))? {
+        Outcome::Success => Ok(()),
+        Outcome::Failed(reason) => Err(OsError::ScriptFailed {
+            script: script.file_name(),
+            reason,
+            log: log.to_path_buf(),
+            tail: tail(log),
+        }),
+    }
+}
+
+/// Where a script's standard input comes from and its standard output
+/// goes, besides the log (Ganeti's import and export scripts stream a
+/// disk's dump).
+#[derive(Debug, Default)]
+pub struct Streams {
+    pub input: Option<File>,
+    pub output: Option<File>,
+}
+
+/// [`run_script`] with standard input and output from `streams` (standard
+/// error, and standard output when `streams` has none, to `log`).
+pub fn run_script_streams(
+    os: &OsDefinition,
+    script: Script,
+    env: &BTreeMap<String, String>,
+    log: &Path,
+    streams: Streams,
+    timeout: Duration,
+) -> Result<(), OsError> {
+    if let Some(dir) = log.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| io("create", dir, e))?;
+    }
+    let err = File::create(log).map_err(|e| io("create", log, e))?;
+    let out = match streams.output {
+        Some(f) => f,
+        None => err.try_clone().map_err(|e| io("open", log, e))?,
+    };
+    let path = os.script(script);
+    let outcome =
+        process::run_with_input(&path, &[], env, &os.path, streams.input, out, err, timeout)
+            .map_err(|e| io("run", &path, e))?;
+    match outcome {
         Outcome::Success => Ok(()),
         Outcome::Failed(reason) => Err(OsError::ScriptFailed {
             script: script.file_name(),

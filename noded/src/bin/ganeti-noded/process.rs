@@ -41,12 +41,28 @@ pub fn run_split(
     err: File,
     timeout: Duration,
 ) -> std::io::Result<Outcome> {
+    run_with_input(program, args, env, cwd, None, output, err, timeout)
+}
+
+/// [`run_split`] with standard input read from `input` (none when `None`).
+#[allow(clippy::too_many_arguments)]
+pub fn run_with_input(
+    program: &Path,
+    args: &[&str],
+    env: &BTreeMap<String, String>,
+    cwd: &Path,
+    input: Option<File>,
+    output: File,
+    err: File,
+    timeout: Duration,
+) -> std::io::Result<Outcome> {
+    let stdin = input.map_or_else(Stdio::null, Stdio::from);
     let mut child = Command::new(program)
         .args(args)
         .env_clear()
         .envs(env)
         .current_dir(cwd)
-        .stdin(Stdio::null())
+        .stdin(stdin)
         .stdout(output)
         .stderr(err)
         .process_group(0)

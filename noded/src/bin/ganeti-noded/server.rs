@@ -202,6 +202,7 @@ where
 }
 
 async fn dispatch(state: Arc<State>, call: &str, body: Bytes) -> CallResult<serde_json::Value> {
+    use crate::exports;
     use crate::node_storage;
     use handlers as h;
     match call {
@@ -234,6 +235,14 @@ async fn dispatch(state: Arc<State>, call: &str, body: Bytes) -> CallResult<serd
         DiskExportStart::NAME => run(state, body, h::disk_export_start).await,
         DiskExportStop::NAME => run(state, body, h::disk_export_stop).await,
         DiskImport::NAME => run(state, body, h::disk_import).await,
+        ExportDiskDump::NAME => run(state, body, exports::export_disk_dump).await,
+        ExportFileServe::NAME => run(state, body, exports::export_file_serve).await,
+        ExportFileFetch::NAME => run(state, body, exports::export_file_fetch).await,
+        FinalizeExport::NAME => run(state, body, exports::finalize_export).await,
+        ExportInfo::NAME => run(state, body, exports::export_info).await,
+        ExportList::NAME => run(state, body, exports::export_list).await,
+        ExportRemove::NAME => run(state, body, exports::export_remove).await,
+        ImportDiskDump::NAME => run(state, body, exports::import_disk_dump).await,
         BlockdevInfo::NAME => run(state, body, h::blockdev_info).await,
         BlockdevFind::NAME => run(state, body, h::blockdev_find).await,
         BlockdevGetMirrorStatus::NAME => run(state, body, h::blockdev_getmirrorstatus).await,
