@@ -407,7 +407,9 @@ impl Changes {
         self.ips.push((net_uuid.to_string(), ip.to_string(), true));
         self
     }
-    /// Gives `ip` back to network `net_uuid`'s pool.
+    /// Gives `ip` back to network `net_uuid`'s pool; an address the pool
+    /// does not hold as used (or a network that is gone) is left alone, so
+    /// that giving back never blocks a removal.
     pub fn release_ip(&mut self, net_uuid: &str, ip: &str) -> &mut Self {
         self.ips.push((net_uuid.to_string(), ip.to_string(), false));
         self
@@ -432,15 +434,18 @@ impl Changes {
         for (net_uuid, ip, take) in std::mem::take(&mut self.ips) {
             let pos = match self.networks.iter().position(|n| n.uuid == net_uuid) {
                 Some(p) => p,
-                None => {
-                    let n = data.networks.get(&net_uuid).cloned().ok_or_else(|| {
-                        ConfigError::NoNetwork {
+                None => match data.networks.get(&net_uuid) {
+                    Some(n) => {
+                        self.networks.push(n.clone());
+                        self.networks.len() - 1
+                    }
+                    None if !take => continue,
+                    None => {
+                        return Err(ConfigError::NoNetwork {
                             network: net_uuid.clone(),
-                        }
-                    })?;
-                    self.networks.push(n);
-                    self.networks.len() - 1
-                }
+                        })
+                    }
+                },
             };
             let net = &mut self.networks[pos];
             let pool_err = |source| ConfigError::Pool {
@@ -451,7 +456,7 @@ impl Changes {
             let addr = parse_ipv4(&ip).map_err(pool_err)?;
             if take {
                 pool.reserve(addr, Owner::Instance).map_err(pool_err)?;
-            } else {
+            } else if pool.is_reserved(addr, Owner::Instance) == Ok(true) {
                 pool.release(addr, Owner::Instance).map_err(pool_err)?;
             }
             pool.store(net);

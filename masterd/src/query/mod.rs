@@ -9,6 +9,7 @@ pub mod job;
 pub mod live;
 pub mod node;
 pub mod os;
+pub mod network;
 pub mod unstored;
 
 use std::borrow::Borrow;
@@ -279,13 +280,7 @@ pub async fn query_into<S: KeyedSink>(
         "group" => query_groups(master, fields, filter, sink),
         "job" => query_jobs(master, fields, filter, sink),
         "os" => query_os(master, fields, filter, sink).await,
-        "network" => query_unstored(
-            unstored::network_registry(),
-            "Network",
-            fields,
-            filter,
-            sink,
-        ),
+        "network" => query_networks(master, fields, filter, sink),
         "filter" => query_unstored(unstored::filter_registry(), "Filter", fields, filter, sink),
         other => Err(unknown_resource(other)),
     }
@@ -531,6 +526,24 @@ fn query_groups<S: Sink>(
     sink.run(&q, rows).map_err(qerr)
 }
 
+fn query_networks<S: Sink>(
+    master: &Arc<Master>,
+    fields: &[String],
+    filter: &Filter,
+    sink: S,
+) -> Result<S::Out, GanetiError> {
+    let cfg = master.config.read();
+    let reg = network::registry();
+    check_names("Network", luxi::query::requested_names(filter, "name"), |n| {
+        cfg.expand_network(n).is_some()
+    })?;
+    let q = PreparedQuery::new(&reg, fields, filter).map_err(qerr)?;
+    let rows = sorted(cfg.networks.values().collect(), |n| &n.name)
+        .into_iter()
+        .map(|n| network::NetworkRow::new(&cfg, n));
+    sink.run(&q, rows).map_err(qerr)
+}
+
 fn query_jobs<S: Sink>(
     master: &Arc<Master>,
     fields: &[String],
@@ -597,7 +610,7 @@ pub fn query_fields(
         "group" => group::registry().query_fields(&names),
         "job" => job::registry().query_fields(&names),
         "os" => os::registry().query_fields(&names),
-        "network" => unstored::network_registry().query_fields(&names),
+        "network" => network::registry().query_fields(&names),
         "filter" => unstored::filter_registry().query_fields(&names),
         other => return Err(unknown_resource(other)),
     };

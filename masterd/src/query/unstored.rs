@@ -1,8 +1,7 @@
-//! The `network` and `filter` query resources. ganeti-rs stores no networks
-//! and no job filter rules yet, so these queries always answer with no rows;
-//! the field definitions are Ganeti 3.0's, so `gnt-network list`,
-//! `gnt-filter list` and their `list-fields` work (Ganeti's own Python tools
-//! failed with "Resource type 'network' unknown").
+//! The `filter` query resource. ganeti-rs stores no job filter rules yet,
+//! so this query always answers with no rows; the field definitions are
+//! Ganeti 3.0's, so `gnt-filter list` and `list-fields` work (Ganeti's own
+//! Python tools failed with "Resource type 'filter' unknown").
 
 use luxi::query::{Cell, DataNeeds, FieldDef, FieldFlags, FieldKind, FieldRegistry};
 
@@ -32,57 +31,6 @@ fn registry(fields: &[(&str, &str, FieldKind, &str)]) -> FieldRegistry<NoRow> {
     r
 }
 
-/// The network fields.
-pub fn network_registry() -> FieldRegistry<NoRow> {
-    use FieldKind::*;
-    registry(&[
-        ("name", "Network", Text, "Name"),
-        ("network", "Subnet", Text, "IPv4 subnet"),
-        ("gateway", "Gateway", Other, "IPv4 gateway"),
-        ("network6", "IPv6Subnet", Other, "IPv6 subnet"),
-        ("gateway6", "IPv6Gateway", Other, "IPv6 gateway"),
-        ("mac_prefix", "MacPrefix", Other, "MAC address prefix"),
-        (
-            "free_count",
-            "FreeCount",
-            Number,
-            "Number of available addresses",
-        ),
-        (
-            "reserved_count",
-            "ReservedCount",
-            Number,
-            "Number of reserved addresses",
-        ),
-        ("map", "Map", Text, "Actual mapping"),
-        (
-            "external_reservations",
-            "ExternalReservations",
-            Text,
-            "External reservations",
-        ),
-        (
-            "group_list",
-            "GroupList",
-            Other,
-            "List of nodegroups (group name, NIC mode, NIC link)",
-        ),
-        ("group_cnt", "NodeGroups", Number, "Number of nodegroups"),
-        ("inst_list", "InstanceList", Other, "List of instances"),
-        ("inst_cnt", "Instances", Number, "Number of instances"),
-        ("uuid", "UUID", Text, "Network UUID"),
-        (
-            "serial_no",
-            "SerialNo",
-            Number,
-            "Network object serial number, incremented on each modification",
-        ),
-        ("ctime", "CTime", Timestamp, "Creation timestamp"),
-        ("mtime", "MTime", Timestamp, "Modification timestamp"),
-        ("tags", "Tags", Other, "Tags"),
-    ])
-}
-
 /// The job filter rule fields.
 pub fn filter_registry() -> FieldRegistry<NoRow> {
     use FieldKind::*;
@@ -102,7 +50,6 @@ mod tests {
 
     #[test]
     fn registries_are_valid() {
-        assert!(network_registry().validate().is_empty());
         assert!(filter_registry().validate().is_empty());
     }
 }
