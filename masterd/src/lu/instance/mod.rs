@@ -218,10 +218,6 @@ pub(crate) fn set_admin_state(
     Ok(())
 }
 
-pub(crate) fn random_mac(cfg: &ConfigData) -> String {
-    random_mac_for(cfg, None)
-}
-
 /// A free MAC address for a NIC in network `network` (a UUID): with the
 /// network's MAC prefix if it has one, else the cluster's.
 pub(crate) fn random_mac_for(cfg: &ConfigData, network: Option<&str>) -> String {

@@ -47,6 +47,16 @@ impl Pools {
             .ok_or_else(|| Error::programmer("pool vanished"))
     }
 
+    /// Gives `ip` back in network `net_uuid` (for the NICs changed after).
+    pub fn release(&mut self, cfg: &ConfigData, net_uuid: &str, ip: &str) {
+        let Some(net) = cfg.networks.get(net_uuid) else {
+            return;
+        };
+        if let (Ok(pool), Ok(addr)) = (self.pool(net), parse_ipv4(ip)) {
+            let _ = pool.release(addr, Owner::Instance);
+        }
+    }
+
     /// Takes the first free address of `net`.
     pub fn take_free(&mut self, net: &Network) -> Option<String> {
         self.pool(net).ok()?.take_free().ok().map(|a| a.to_string())
