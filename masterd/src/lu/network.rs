@@ -469,6 +469,7 @@ pub struct Connect {
     group_uuid: String,
     instances: Vec<String>,
     already: bool,
+    group_name: String,
 }
 
 impl Connect {
@@ -479,6 +480,7 @@ impl Connect {
             group_uuid: String::new(),
             instances: Vec::new(),
             already: false,
+            group_name: String::new(),
         }
     }
 
@@ -531,6 +533,7 @@ impl LogicalUnit for Connect {
             .groups
             .get(&self.group_uuid)
             .ok_or_else(|| Error::programmer("group vanished while locked"))?;
+        self.group_name = group.name.clone();
         self.already = group.networks.contains_key(&self.net_uuid);
         if self.already || !self.op.conflicts_check {
             return Ok(());
@@ -559,7 +562,7 @@ impl LogicalUnit for Connect {
             if self.already {
                 ctx.log_warning(format!(
                     "Network '{}' is already mapped to group '{}'",
-                    self.op.network_name, self.op.group_name
+                    self.op.network_name, self.group_name
                 ));
                 return Ok(Value::Null);
             }
@@ -588,6 +591,7 @@ pub struct Disconnect {
     group_uuid: String,
     instances: Vec<String>,
     connected: bool,
+    group_name: String,
 }
 
 impl Disconnect {
@@ -598,6 +602,7 @@ impl Disconnect {
             group_uuid: String::new(),
             instances: Vec::new(),
             connected: false,
+            group_name: String::new(),
         }
     }
 }
@@ -622,6 +627,7 @@ impl LogicalUnit for Disconnect {
             .groups
             .get(&self.group_uuid)
             .ok_or_else(|| Error::programmer("group vanished while locked"))?;
+        self.group_name = group.name.clone();
         self.connected = group.networks.contains_key(&self.net_uuid);
         if !self.connected {
             return Ok(());
@@ -641,7 +647,7 @@ impl LogicalUnit for Disconnect {
             if !self.connected {
                 ctx.log_warning(format!(
                     "Network '{}' is not mapped to group '{}'",
-                    self.op.network_name, self.op.group_name
+                    self.op.network_name, self.group_name
                 ));
                 return Ok(Value::Null);
             }
