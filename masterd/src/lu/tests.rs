@@ -18,6 +18,7 @@ use crate::master::Master;
 use crate::rpc::fake::{FakeNodes, NodeState, SHARED};
 use crate::rpc::Rpc;
 
+mod network;
 mod oob;
 
 struct Env {
