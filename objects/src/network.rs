@@ -154,8 +154,7 @@ fn mask(prefix: u8) -> u32 {
 
 /// Parses an IPv4 address.
 pub fn parse_ipv4(s: &str) -> Result<Ipv4Addr, PoolError> {
-    s.parse()
-        .map_err(|_| PoolError::BadAddress(s.to_string()))
+    s.parse().map_err(|_| PoolError::BadAddress(s.to_string()))
 }
 
 /// Which bitmap an operation is about.
@@ -444,14 +443,18 @@ mod tests {
         let mut p = AddressPool::initialize(net("10.0.0.0/30"), None).unwrap();
         assert_eq!(p.take_free().unwrap(), ip("10.0.0.1"));
         assert_eq!(p.take_free().unwrap(), ip("10.0.0.2"));
-        assert_eq!(p.take_free().unwrap_err().to_string(), "10.0.0.0/30 is full");
+        assert_eq!(
+            p.take_free().unwrap_err().to_string(),
+            "10.0.0.0/30 is full"
+        );
         p.release(ip("10.0.0.1"), Owner::Instance).unwrap();
         assert_eq!(p.take_free().unwrap(), ip("10.0.0.1"));
     }
 
     #[test]
     fn a_pool_round_trips_through_its_network_object() {
-        let mut p = AddressPool::initialize(net("192.168.0.0/28"), Some(ip("192.168.0.1"))).unwrap();
+        let mut p =
+            AddressPool::initialize(net("192.168.0.0/28"), Some(ip("192.168.0.1"))).unwrap();
         p.reserve(ip("192.168.0.5"), Owner::Instance).unwrap();
         let mut n = Network {
             uuid: "u".into(),

@@ -322,7 +322,12 @@ fn python_gnt_network_and_rapi_client_agree_with_ours() {
     );
     c.vc.ok(
         "gnt-network",
-        &["add", "--network=192.0.2.0/29", "--mac-prefix=aa:00:02", "onet"],
+        &[
+            "add",
+            "--network=192.0.2.0/29",
+            "--mac-prefix=aa:00:02",
+            "onet",
+        ],
     );
     c.python_ok("gnt-network", &["connect", "-N", "link=brp", "pnet"]);
     c.vc.ok(
@@ -333,14 +338,34 @@ fn python_gnt_network_and_rapi_client_agree_with_ours() {
     c.python_ok(
         "gnt-instance",
         &[
-            "add", "-t", "diskless", "-o", "tiny", "-n", "node2", "--no-name-check",
-            "--no-ip-check", "--no-start", "--net", "0:network=pnet,ip=pool", "--net",
-            "1:network=onet,ip=192.0.2.3", "inst1",
+            "add",
+            "-t",
+            "diskless",
+            "-o",
+            "tiny",
+            "-n",
+            "node2",
+            "--no-name-check",
+            "--no-ip-check",
+            "--no-start",
+            "--net",
+            "0:network=pnet,ip=pool",
+            "--net",
+            "1:network=onet,ip=192.0.2.3",
+            "inst1",
         ],
     );
     assert_eq!(
-        c.vc.list("gnt-instance", "nic.ips,nic.networks.names,nic.modes", &["inst1"]),
-        vec![vec!["127.0.101.3,192.0.2.3", "['pnet', 'onet']", "bridged,routed"]]
+        c.vc.list(
+            "gnt-instance",
+            "nic.ips,nic.networks.names,nic.modes",
+            &["inst1"]
+        ),
+        vec![vec![
+            "127.0.101.3,192.0.2.3",
+            "['pnet', 'onet']",
+            "bridged,routed"
+        ]]
     );
 
     // Lists, details, fields and tags read the same.
@@ -365,7 +390,11 @@ fn python_gnt_network_and_rapi_client_agree_with_ours() {
         "    inst1: 1:192.0.2.3",
         "    default (mode:routed link:rt0 vlan:)",
     ] {
-        assert!(info.stdout.contains(line), "no {line:?} in:\n{}", info.stdout);
+        assert!(
+            info.stdout.contains(line),
+            "no {line:?} in:\n{}",
+            info.stdout
+        );
     }
     c.same("gnt-network", &["list-fields"]);
     c.same("gnt-network", &["list-tags", "pnet"]);
@@ -378,7 +407,12 @@ fn python_gnt_network_and_rapi_client_agree_with_ours() {
         &["add", "nonet"],
         &["add", "--network=127.0.101.0/28", "pnet"],
         &["modify", "pnet"],
-        &["modify", "--gateway=127.0.101.1", "--add-reserved-ips=127.0.101.9", "pnet"],
+        &[
+            "modify",
+            "--gateway=127.0.101.1",
+            "--add-reserved-ips=127.0.101.9",
+            "pnet",
+        ],
     ] {
         let a = c.same("gnt-network", args);
         assert_ne!(a.code, Some(0), "{args:?}");
@@ -387,7 +421,12 @@ fn python_gnt_network_and_rapi_client_agree_with_ours() {
     // Ganeti's tool changes what ours then reads.
     c.python_ok(
         "gnt-network",
-        &["modify", "--add-reserved-ips=127.0.101.11", "--mac-prefix=aa:00:03", "pnet"],
+        &[
+            "modify",
+            "--add-reserved-ips=127.0.101.11",
+            "--mac-prefix=aa:00:03",
+            "pnet",
+        ],
     );
     c.python_ok("gnt-network", &["add-tags", "pnet", "t3"]);
     assert_eq!(
@@ -419,9 +458,17 @@ fn python_gnt_network_and_rapi_client_agree_with_ours() {
         json!(["rnet", "default", "bridged", "br9"]),
         json!({}),
     );
-    r.job_ok("ModifyNetwork", json!(["rnet"]), json!({"add_reserved_ips": ["10.20.0.9"]}));
+    r.job_ok(
+        "ModifyNetwork",
+        json!(["rnet"]),
+        json!({"add_reserved_ips": ["10.20.0.9"]}),
+    );
     assert_eq!(
-        c.vc.list("gnt-network", "gateway,group_list,tags,free_count", &["rnet"]),
+        c.vc.list(
+            "gnt-network",
+            "gateway,group_list,tags,free_count",
+            &["rnet"]
+        ),
         vec![vec!["10.20.0.1", "default (bridged, br9, )", "r", "252"]]
     );
     r.job_ok("DisconnectNetwork", json!(["rnet", "default"]), json!({}));

@@ -49,8 +49,19 @@ fn networks_hand_out_addresses_to_instances_and_refuse_bad_input() {
         "{out}"
     );
     assert_eq!(
-        vc.list("gnt-network", "name,network,gateway,mac_prefix,group_list,tags", &[]),
-        vec![vec!["net1", "127.0.100.0/28", "127.0.100.14", "-", "", "a,b"]]
+        vc.list(
+            "gnt-network",
+            "name,network,gateway,mac_prefix,group_list,tags",
+            &[]
+        ),
+        vec![vec![
+            "net1",
+            "127.0.100.0/28",
+            "127.0.100.14",
+            "-",
+            "",
+            "a,b"
+        ]]
     );
     assert_eq!(
         usage(&vc, "net1"),
@@ -71,10 +82,7 @@ fn networks_hand_out_addresses_to_instances_and_refuse_bad_input() {
     let e = vc.fails("gnt-network", &["add", "--network=10.1.0.1/24", "bad"]);
     assert!(e.contains("host bits set"), "{e}");
     let e = vc.fails("gnt-network", &["add", "--network=10.0.0.0/8", "bad"]);
-    assert!(
-        e.contains("please specify at most a /16 network"),
-        "{e}"
-    );
+    assert!(e.contains("please specify at most a /16 network"), "{e}");
     let e = vc.fails("gnt-network", &["add", "bad"]);
     assert!(e.contains("The --network option must be given"), "{e}");
     assert_eq!(vc.list("gnt-network", "name", &[]), vec![vec!["net1"]]);
@@ -83,8 +91,18 @@ fn networks_hand_out_addresses_to_instances_and_refuse_bad_input() {
     let e = vc.fails(
         "gnt-instance",
         &[
-            "add", "-o", "tiny", "-n", "node1", "--no-name-check", "--no-ip-check", "-t",
-            "diskless", "--net", "0:network=net1,ip=pool", "inst1",
+            "add",
+            "-o",
+            "tiny",
+            "-n",
+            "node1",
+            "--no-name-check",
+            "--no-ip-check",
+            "-t",
+            "diskless",
+            "--net",
+            "0:network=net1,ip=pool",
+            "inst1",
         ],
     );
     assert!(
@@ -93,12 +111,19 @@ fn networks_hand_out_addresses_to_instances_and_refuse_bad_input() {
     );
 
     // Connected to the default group: NICs take its mode and link.
-    vc.ok("gnt-network", &["connect", "-N", "mode=bridged,link=br100", "net1"]);
+    vc.ok(
+        "gnt-network",
+        &["connect", "-N", "mode=bridged,link=br100", "net1"],
+    );
     assert_eq!(
         vc.list("gnt-network", "group_list", &["net1"]),
         vec![vec!["default (bridged, br100, )"]]
     );
-    vc.add_instance("node1", "inst1", &["-t", "diskless", "--net", "0:network=net1,ip=pool"]);
+    vc.add_instance(
+        "node1",
+        "inst1",
+        &["-t", "diskless", "--net", "0:network=net1,ip=pool"],
+    );
     vc.add_instance(
         "node2",
         "inst2",
@@ -111,8 +136,22 @@ fn networks_hand_out_addresses_to_instances_and_refuse_bad_input() {
             &[]
         ),
         vec![
-            vec!["inst1", "127.0.100.3", "['net1']", "bridged", "br100", "net1"],
-            vec!["inst2", "127.0.100.7", "['net1']", "bridged", "br100", "net1"],
+            vec![
+                "inst1",
+                "127.0.100.3",
+                "['net1']",
+                "bridged",
+                "br100",
+                "net1"
+            ],
+            vec![
+                "inst2",
+                "127.0.100.7",
+                "['net1']",
+                "bridged",
+                "br100",
+                "net1"
+            ],
         ]
     );
     assert_eq!(
@@ -126,8 +165,18 @@ fn networks_hand_out_addresses_to_instances_and_refuse_bad_input() {
         let e = vc.fails(
             "gnt-instance",
             &[
-                "add", "-o", "tiny", "-n", "node1", "--no-name-check", "--no-ip-check", "-t",
-                "diskless", "--net", &format!("0:network={net},ip={ip}"), "inst3",
+                "add",
+                "-o",
+                "tiny",
+                "-n",
+                "node1",
+                "--no-name-check",
+                "--no-ip-check",
+                "-t",
+                "diskless",
+                "--net",
+                &format!("0:network={net},ip={ip}"),
+                "inst3",
             ],
         );
         assert!(
@@ -140,8 +189,18 @@ fn networks_hand_out_addresses_to_instances_and_refuse_bad_input() {
     let e = vc.fails(
         "gnt-instance",
         &[
-            "add", "-o", "tiny", "-n", "node1", "--no-name-check", "--no-ip-check", "-t",
-            "diskless", "--net", "0:ip=127.0.100.9", "inst3",
+            "add",
+            "-o",
+            "tiny",
+            "-n",
+            "node1",
+            "--no-name-check",
+            "--no-ip-check",
+            "-t",
+            "diskless",
+            "--net",
+            "0:ip=127.0.100.9",
+            "inst3",
         ],
     );
     assert!(
@@ -154,18 +213,34 @@ fn networks_hand_out_addresses_to_instances_and_refuse_bad_input() {
     let e = vc.fails(
         "gnt-instance",
         &[
-            "add", "-o", "tiny", "-n", "node1", "--no-name-check", "--no-ip-check", "-t",
-            "diskless", "--net", "0:ip=pool", "inst3",
+            "add",
+            "-o",
+            "tiny",
+            "-n",
+            "node1",
+            "--no-name-check",
+            "--no-ip-check",
+            "-t",
+            "diskless",
+            "--net",
+            "0:ip=pool",
+            "inst3",
         ],
     );
-    assert!(e.contains("ip=pool, parameter network must be passed"), "{e}");
+    assert!(
+        e.contains("ip=pool, parameter network must be passed"),
+        "{e}"
+    );
     // The failed creates took no address.
     assert_eq!(usage(&vc, "net1")[1], "8");
 
     // An overlapping network may be added (as in Ganeti), but connecting it
     // to a group whose instances use addresses in its range is refused.
     vc.ok("gnt-network", &["add", "--network=127.0.100.0/29", "net2"]);
-    let e = vc.fails("gnt-network", &["connect", "-N", "link=br2", "net2", "default"]);
+    let e = vc.fails(
+        "gnt-network",
+        &["connect", "-N", "link=br2", "net2", "default"],
+    );
     assert!(
         e.contains("Conflicting IP addresses found")
             && e.contains("inst1: nic0/127.0.100.3")
@@ -184,14 +259,22 @@ fn networks_hand_out_addresses_to_instances_and_refuse_bad_input() {
     vc.ok(
         "gnt-instance",
         &[
-            "modify", "--net", "add:network=net1,ip=pool", "--net", "0:ip=127.0.100.5", "inst1",
+            "modify",
+            "--net",
+            "add:network=net1,ip=pool",
+            "--net",
+            "0:ip=127.0.100.5",
+            "inst1",
         ],
     );
     assert_eq!(
         vc.list("gnt-instance", "nic.ips", &["inst1"]),
         vec![vec!["127.0.100.5,127.0.100.4"]]
     );
-    let e = vc.fails("gnt-instance", &["modify", "--net", "1:ip=127.0.100.7", "inst1"]);
+    let e = vc.fails(
+        "gnt-instance",
+        &["modify", "--net", "1:ip=127.0.100.7", "inst1"],
+    );
     assert!(
         e.contains("IP 127.0.100.7 not available in network net1"),
         "{e}"
@@ -223,14 +306,22 @@ fn networks_hand_out_addresses_to_instances_and_refuse_bad_input() {
     );
     let e = vc.fails(
         "gnt-network",
-        &["modify", "--gateway=127.0.100.1", "--add-reserved-ips=127.0.100.9", "net1"],
+        &[
+            "modify",
+            "--gateway=127.0.100.1",
+            "--add-reserved-ips=127.0.100.9",
+            "net1",
+        ],
     );
     assert!(
         e.contains("Cannot modify gateway and reserved ips at once"),
         "{e}"
     );
     // NICs added now take the network's MAC prefix.
-    vc.ok("gnt-instance", &["modify", "--net", "add:network=net1", "inst2"]);
+    vc.ok(
+        "gnt-instance",
+        &["modify", "--net", "add:network=net1", "inst2"],
+    );
     let macs = vc.list("gnt-instance", "nic.mac/1", &["inst2"]);
     assert!(macs[0][0].starts_with("aa:00:01:"), "{macs:?}");
 

@@ -539,7 +539,10 @@ mod tests {
 
     #[test]
     fn group_lists_show_mode_link_and_vlan() {
-        let v = json!([["default", "bridged", "br0", ""], ["g2", "routed", "rt", "5"]]);
+        let v = json!([
+            ["default", "bridged", "br0", ""],
+            ["g2", "routed", "rt", "5"]
+        ]);
         assert_eq!(
             fmt_group_list(&v),
             "default (bridged, br0, ), g2 (routed, rt, 5)"

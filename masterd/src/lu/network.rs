@@ -4,9 +4,7 @@
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 use luxi::opcodes;
-use objects::network::{
-    normalize_mac_prefix, parse_ipv4, AddressPool, Ipv4Net, Owner, PoolError,
-};
+use objects::network::{normalize_mac_prefix, parse_ipv4, AddressPool, Ipv4Net, Owner, PoolError};
 use objects::{Instance, Network, ParamDict};
 use serde_json::{json, Value};
 
@@ -28,9 +26,9 @@ fn pool_inval(e: PoolError) -> Error {
 }
 
 fn check_subnet6(s: &str) -> Result<(), Error> {
-    let ok = s
-        .split_once('/')
-        .is_some_and(|(a, n)| a.parse::<Ipv6Addr>().is_ok() && n.parse::<u8>().is_ok_and(|n| n <= 128));
+    let ok = s.split_once('/').is_some_and(|(a, n)| {
+        a.parse::<Ipv6Addr>().is_ok() && n.parse::<u8>().is_ok_and(|n| n <= 128)
+    });
     if ok {
         Ok(())
     } else {
@@ -142,9 +140,9 @@ impl LogicalUnit for Add {
                             continue;
                         }
                         match pool.reserve(addr, Owner::External) {
-                            Ok(()) => ctx.log_info(format!(
-                                "Reserved IP address of node '{name}' ({ip})"
-                            )),
+                            Ok(()) => {
+                                ctx.log_info(format!("Reserved IP address of node '{name}' ({ip})"))
+                            }
                             Err(e) => ctx.log_warning(format!(
                                 "Cannot reserve IP address '{ip}' of node '{name}': {e}"
                             )),
@@ -263,10 +261,7 @@ impl LogicalUnit for Remove {
 }
 
 /// Names of the instances with a NIC in network `uuid`.
-fn users_of<'a>(
-    uuid: &str,
-    instances: impl Iterator<Item = &'a Instance>,
-) -> Vec<String> {
+fn users_of<'a>(uuid: &str, instances: impl Iterator<Item = &'a Instance>) -> Vec<String> {
     let mut out: Vec<String> = instances
         .filter(|i| i.nics.iter().any(|n| n.network.as_deref() == Some(uuid)))
         .map(|i| i.name.clone())

@@ -766,9 +766,7 @@ pub fn registry<'a>() -> FieldRegistry<InstRow<'a>> {
                 &format!("Network of {} network interface", ordinal(i)),
             ),
             c,
-            move |r| {
-                Cell::normal_or_unavail(r.inst.nics.get(i).and_then(|n| n.network.clone()))
-            },
+            move |r| Cell::normal_or_unavail(r.inst.nics.get(i).and_then(|n| n.network.clone())),
         )
         .add(
             FieldDef::new(

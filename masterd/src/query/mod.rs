@@ -7,9 +7,9 @@ pub mod group;
 pub mod instance;
 pub mod job;
 pub mod live;
+pub mod network;
 pub mod node;
 pub mod os;
-pub mod network;
 pub mod unstored;
 
 use std::borrow::Borrow;
@@ -534,9 +534,11 @@ fn query_networks<S: Sink>(
 ) -> Result<S::Out, GanetiError> {
     let cfg = master.config.read();
     let reg = network::registry();
-    check_names("Network", luxi::query::requested_names(filter, "name"), |n| {
-        cfg.expand_network(n).is_some()
-    })?;
+    check_names(
+        "Network",
+        luxi::query::requested_names(filter, "name"),
+        |n| cfg.expand_network(n).is_some(),
+    )?;
     let q = PreparedQuery::new(&reg, fields, filter).map_err(qerr)?;
     let rows = sorted(cfg.networks.values().collect(), |n| &n.name)
         .into_iter()

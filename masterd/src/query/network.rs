@@ -122,9 +122,11 @@ pub fn registry<'a>() -> FieldRegistry<NetworkRow<'a>> {
         c,
         |r| pool_cell(r, |p| json!(p.reserved_count())),
     )
-    .add(FieldDef::new("map", "Map", Text, "Actual mapping"), c, |r| {
-        pool_cell(r, |p| json!(p.map()))
-    })
+    .add(
+        FieldDef::new("map", "Map", Text, "Actual mapping"),
+        c,
+        |r| pool_cell(r, |p| json!(p.map())),
+    )
     .add(
         FieldDef::new(
             "external_reservations",
@@ -169,9 +171,11 @@ pub fn registry<'a>() -> FieldRegistry<NetworkRow<'a>> {
         c,
         |r| Cell::normal(r.instances().len()),
     )
-    .add(FieldDef::new("uuid", "UUID", Text, "Network UUID"), c, |r| {
-        Cell::normal(r.net.uuid.as_str())
-    })
+    .add(
+        FieldDef::new("uuid", "UUID", Text, "Network UUID"),
+        c,
+        |r| Cell::normal(r.net.uuid.as_str()),
+    )
     .add(
         FieldDef::new(
             "serial_no",

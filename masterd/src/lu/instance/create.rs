@@ -14,8 +14,8 @@ use rpc::api;
 use serde_json::json;
 
 use super::nic_network::{
-    address_for_new_nic, check_conflicting_ip, check_ip_value, connect_nic, is_pool,
-    unless_none, NetNic, Pools,
+    address_for_new_nic, check_conflicting_ip, check_ip_value, connect_nic, is_pool, unless_none,
+    NetNic, Pools,
 };
 use super::*;
 use crate::config::{new_uuid, timestamp, Changes, ConfigData};
@@ -155,17 +155,14 @@ impl Create {
                 .filter_map(|k| net.netparams.get(*k))
                 .map(|v| format!("'{}'", v.as_str().unwrap_or_default()))
                 .collect();
-            info.push(format!("NIC/{i} inherits netparams [{}]", values.join(", ")));
+            info.push(format!(
+                "NIC/{i} inherits netparams [{}]",
+                values.join(", ")
+            ));
             let addr = match ip {
                 Some(ip) => {
-                    let a = address_for_new_nic(
-                        cfg,
-                        &mut pools,
-                        i,
-                        &net,
-                        ip,
-                        self.op.conflicts_check,
-                    )?;
+                    let a =
+                        address_for_new_nic(cfg, &mut pools, i, &net, ip, self.op.conflicts_check)?;
                     if is_pool(ip) {
                         info.push(format!("Chose IP {a} from network {}", net.network_name));
                     }
@@ -554,7 +551,9 @@ impl LogicalUnit for Create {
                     .map(|(n, (net, ip))| {
                         let net_uuid = net.as_ref().map(|n| n.network.as_str());
                         let mac = match n.mac.as_deref() {
-                            None | Some("auto") | Some("generate") => random_mac_for(&cfg, net_uuid),
+                            None | Some("auto") | Some("generate") => {
+                                random_mac_for(&cfg, net_uuid)
+                            }
                             Some(m) => m.to_ascii_lowercase(),
                         };
                         if let Some(net) = net {

@@ -38,7 +38,10 @@ impl Pools {
     fn pool<'a>(&'a mut self, net: &Network) -> Result<&'a mut AddressPool, Error> {
         if !self.pools.contains_key(&net.uuid) {
             let p = AddressPool::of(net).map_err(|e| {
-                Error::exec(format!("Network '{}' has a broken address pool: {e}", net.name))
+                Error::exec(format!(
+                    "Network '{}' has a broken address pool: {e}",
+                    net.name
+                ))
             })?;
             self.pools.insert(net.uuid.clone(), p);
         }

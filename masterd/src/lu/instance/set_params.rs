@@ -335,22 +335,23 @@ fn apply_nic_mods(
     };
     let pnode = inst.primary_node.as_str();
     let py = |v: &Option<String>| v.clone().unwrap_or_else(|| "None".to_string());
-    let mac_for = |p: &NicParams, nics: &[Nic], net: Option<&str>| -> Result<Option<String>, Error> {
-        match p.mac.as_deref() {
-            None => Ok(None),
-            Some("generate") => Ok(Some(random_mac_for(cfg, net))),
-            Some(mac) => {
-                let owner = cfg.mac_owner(mac).filter(|o| o.uuid != inst.uuid);
-                if owner.is_some() || nics.iter().any(|n| n.mac == mac) {
-                    return Err(Error::prereq(
-                        format!("MAC address '{mac}' already in use in cluster"),
-                        luxi::ErrorCode::NotUnique,
-                    ));
+    let mac_for =
+        |p: &NicParams, nics: &[Nic], net: Option<&str>| -> Result<Option<String>, Error> {
+            match p.mac.as_deref() {
+                None => Ok(None),
+                Some("generate") => Ok(Some(random_mac_for(cfg, net))),
+                Some(mac) => {
+                    let owner = cfg.mac_owner(mac).filter(|o| o.uuid != inst.uuid);
+                    if owner.is_some() || nics.iter().any(|n| n.mac == mac) {
+                        return Err(Error::prereq(
+                            format!("MAC address '{mac}' already in use in cluster"),
+                            luxi::ErrorCode::NotUnique,
+                        ));
+                    }
+                    Ok(Some(mac.to_string()))
                 }
-                Ok(Some(mac.to_string()))
             }
-        }
-    };
+        };
     for (m, p) in mods {
         let existing = |nics: &[Nic]| {
             devices::existing_index(
@@ -367,7 +368,10 @@ fn apply_nic_mods(
             };
             name.map(|n| {
                 connect_nic(cfg, n, pnode).map_err(|e| match e {
-                    Error::Prereq { code, .. } if code == luxi::ErrorCode::Inval => inval(format!(
+                    Error::Prereq {
+                        code: luxi::ErrorCode::Inval,
+                        ..
+                    } => inval(format!(
                         "No netparams found for the network {}, probably not connected",
                         cfg.expand_network(n).map_or(n, |x| x.name.as_str())
                     )),
@@ -420,9 +424,14 @@ fn apply_nic_mods(
                 let idx = devices::add_index(Kind::Nic, &m.ident, nics.len())?;
                 let net = settle(None)?;
                 let net_uuid = net.as_ref().map(|n| n.network.as_str());
-                let mac = mac_for(p, &nics, net_uuid)?
-                    .unwrap_or_else(|| random_mac_for(cfg, net_uuid));
-                let ip = address(p.ip.clone().flatten().as_deref(), net.as_ref(), &mut pools, &mut ops)?;
+                let mac =
+                    mac_for(p, &nics, net_uuid)?.unwrap_or_else(|| random_mac_for(cfg, net_uuid));
+                let ip = address(
+                    p.ip.clone().flatten().as_deref(),
+                    net.as_ref(),
+                    &mut pools,
+                    &mut ops,
+                )?;
                 let nic = Nic {
                     uuid: objects::ids::new_uuid(),
                     name: p.name.clone().flatten(),

@@ -46,30 +46,57 @@ async fn a_new_network_reserves_its_edges_gateway_and_the_nodes_addresses() {
         .await;
     // 0 and 7 (edges), 1 and 2 (the nodes), 6 (the gateway).
     assert_eq!(map(&e, "net1"), "XXX...XX");
-    e.must(add("quiet", "127.0.0.0/29", json!({"conflicts_check": false})))
-        .await;
-    assert_eq!(map(&e, "quiet"), "X......X", "overlapping networks are allowed");
+    e.must(add(
+        "quiet",
+        "127.0.0.0/29",
+        json!({"conflicts_check": false}),
+    ))
+    .await;
+    assert_eq!(
+        map(&e, "quiet"),
+        "X......X",
+        "overlapping networks are allowed"
+    );
 }
 
 #[tokio::test]
 async fn bad_networks_are_refused_with_ganetis_words() {
     let e = env(1);
     e.must(add("net1", "10.0.0.0/24", json!({}))).await;
-    fails_with(&e, add("net1", "10.1.0.0/24", json!({})), "already exists as a network").await;
+    fails_with(
+        &e,
+        add("net1", "10.1.0.0/24", json!({})),
+        "already exists as a network",
+    )
+    .await;
     fails_with(
         &e,
         add("n2", "10.0.0.0/24", json!({"gateway": "10.0.1.1"})),
         "10.0.0.0/24 does not contain 10.0.1.1",
     )
     .await;
-    fails_with(&e, add("n2", "10.0.0.0/31", json!({})), "please specify at least a /30").await;
     fails_with(
         &e,
-        add("n2", "10.0.0.0/24", json!({"add_reserved_ips": ["10.0.9.9"]})),
+        add("n2", "10.0.0.0/31", json!({})),
+        "please specify at least a /30",
+    )
+    .await;
+    fails_with(
+        &e,
+        add(
+            "n2",
+            "10.0.0.0/24",
+            json!({"add_reserved_ips": ["10.0.9.9"]}),
+        ),
         "Cannot reserve IP address '10.0.9.9'",
     )
     .await;
-    fails_with(&e, add("n2", "10.0.0.0/24", json!({"mac_prefix": "aa:bb"})), "Invalid MAC address prefix").await;
+    fails_with(
+        &e,
+        add("n2", "10.0.0.0/24", json!({"mac_prefix": "aa:bb"})),
+        "Invalid MAC address prefix",
+    )
+    .await;
     assert_eq!(e.master.config.read().networks.len(), 1);
 }
 
@@ -77,7 +104,12 @@ async fn bad_networks_are_refused_with_ganetis_words() {
 async fn pool_addresses_are_taken_by_creates_and_given_back_by_removes() {
     let e = env(1);
     e.must(add("net1", "192.0.2.0/29", json!({}))).await;
-    fails_with(&e, create_in("i1", "net1", "pool"), "No netparams found for network net1").await;
+    fails_with(
+        &e,
+        create_in("i1", "net1", "pool"),
+        "No netparams found for network net1",
+    )
+    .await;
     e.must(connect("net1")).await;
     e.must(create_in("i1", "net1", "pool")).await;
     e.must(create_in("i2", "net1", "192.0.2.5")).await;
@@ -85,13 +117,29 @@ async fn pool_addresses_are_taken_by_creates_and_given_back_by_removes() {
     let inst = &e.instances()["i1"];
     assert_eq!(inst["nics"][0]["ip"], "192.0.2.1");
     assert_eq!(inst["nics"][0]["nicparams"]["link"], "br0");
-    fails_with(&e, create_in("i3", "net1", "192.0.2.5"), "IP address 192.0.2.5 already in use or does not belong to network net1").await;
-    fails_with(&e, create_in("i3", "net1", "10.0.0.1"), "does not belong to network net1").await;
+    fails_with(
+        &e,
+        create_in("i3", "net1", "192.0.2.5"),
+        "IP address 192.0.2.5 already in use or does not belong to network net1",
+    )
+    .await;
+    fails_with(
+        &e,
+        create_in("i3", "net1", "10.0.0.1"),
+        "does not belong to network net1",
+    )
+    .await;
     let mut op = create("i3", "node1", "diskless", 0);
     op["nics"] = json!([{"ip": "192.0.2.3"}]);
-    fails_with(&e, op, "belongs to network net1, but the target NIC does not").await;
+    fails_with(
+        &e,
+        op,
+        "belongs to network net1, but the target NIC does not",
+    )
+    .await;
     assert_eq!(map(&e, "net1"), "XX...X.X", "failed creates took nothing");
-    e.must(json!({"OP_ID": "OP_INSTANCE_REMOVE", "instance_name": "i1"})).await;
+    e.must(json!({"OP_ID": "OP_INSTANCE_REMOVE", "instance_name": "i1"}))
+        .await;
     assert_eq!(map(&e, "net1"), "X....X.X");
 }
 
@@ -127,7 +175,10 @@ async fn a_create_that_fails_on_a_node_gives_its_address_back() {
             assert_eq!(map(&e, "net1"), "XX.....X", "failing call {k}: {result}");
         }
     }
-    assert!(undone > 0, "no failed call undid the create ({calls} calls)");
+    assert!(
+        undone > 0,
+        "no failed call undid the create ({calls} calls)"
+    );
 }
 
 #[tokio::test]
@@ -143,11 +194,17 @@ async fn connected_or_used_networks_cannot_be_disconnected_or_removed() {
     fails_with(&e, disconnect.clone(), "Conflicting IP addresses found").await;
     // An overlapping network cannot join the group that uses its range.
     e.must(add("net2", "192.0.2.0/30", json!({}))).await;
-    fails_with(&e, connect("net2"), "inst: nic0/192.0.2.1".replace("inst", "i1").as_str()).await;
+    fails_with(
+        &e,
+        connect("net2"),
+        "inst: nic0/192.0.2.1".replace("inst", "i1").as_str(),
+    )
+    .await;
     let mut quiet = connect("net2");
     quiet["conflicts_check"] = json!(false);
     e.must(quiet).await;
-    e.must(json!({"OP_ID": "OP_INSTANCE_REMOVE", "instance_name": "i1"})).await;
+    e.must(json!({"OP_ID": "OP_INSTANCE_REMOVE", "instance_name": "i1"}))
+        .await;
     e.must(disconnect).await;
     e.must(remove).await;
     assert!(e.master.config.read().network_by_name("net1").is_none());
@@ -166,7 +223,12 @@ async fn a_gateway_used_by_an_instance_is_refused() {
         }
         op
     };
-    fails_with(&e, set(json!({"gateway": "192.0.2.4"})), "Gateway IP address '192.0.2.4' is already reserved").await;
+    fails_with(
+        &e,
+        set(json!({"gateway": "192.0.2.4"})),
+        "Gateway IP address '192.0.2.4' is already reserved",
+    )
+    .await;
     fails_with(
         &e,
         set(json!({"gateway": "192.0.2.1", "add_reserved_ips": ["192.0.2.2"]})),
@@ -175,7 +237,8 @@ async fn a_gateway_used_by_an_instance_is_refused() {
     .await;
     e.must(set(json!({"gateway": "192.0.2.1"}))).await;
     assert_eq!(map(&e, "net1"), "XX..X..X");
-    e.must(set(json!({"gateway": "none", "add_reserved_ips": null}))).await;
+    e.must(set(json!({"gateway": "none", "add_reserved_ips": null})))
+        .await;
     assert_eq!(map(&e, "net1"), "X...X..X");
 }
 
@@ -185,15 +248,25 @@ async fn nic_changes_take_and_give_back_addresses() {
     e.must(add("net1", "192.0.2.0/29", json!({}))).await;
     e.must(connect("net1")).await;
     e.must(create_in("i1", "net1", "pool")).await;
-    let modify = |nics: Value| {
-        json!({"OP_ID": "OP_INSTANCE_SET_PARAMS", "instance_name": "i1", "nics": nics})
-    };
-    e.must(modify(json!([["add", {"network": "net1", "ip": "pool"}]]))).await;
+    let modify = |nics: Value| json!({"OP_ID": "OP_INSTANCE_SET_PARAMS", "instance_name": "i1", "nics": nics});
+    e.must(modify(json!([["add", {"network": "net1", "ip": "pool"}]])))
+        .await;
     assert_eq!(map(&e, "net1"), "XXX....X");
-    e.must(modify(json!([["modify", 0, {"ip": "192.0.2.6"}]]))).await;
+    e.must(modify(json!([["modify", 0, {"ip": "192.0.2.6"}]])))
+        .await;
     assert_eq!(map(&e, "net1"), "X.X...XX");
-    fails_with(&e, modify(json!([["modify", 1, {"ip": "192.0.2.6"}]])), "IP 192.0.2.6 not available in network net1").await;
-    fails_with(&e, modify(json!([["modify", 1, {"link": "br9"}]])), "Not allowed to change link or mode").await;
+    fails_with(
+        &e,
+        modify(json!([["modify", 1, {"ip": "192.0.2.6"}]])),
+        "IP 192.0.2.6 not available in network net1",
+    )
+    .await;
+    fails_with(
+        &e,
+        modify(json!([["modify", 1, {"link": "br9"}]])),
+        "Not allowed to change link or mode",
+    )
+    .await;
     e.must(modify(json!([["remove", 1, {}]]))).await;
     assert_eq!(map(&e, "net1"), "X.....XX");
 }
