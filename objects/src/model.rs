@@ -76,6 +76,10 @@ pub struct NodeGroup {
     pub ndparams: ParamDict,
     pub diskparams: BTreeMap<String, ParamDict>,
     pub ipolicy: ParamDict,
+    /// The networks connected to the group, by network UUID: the
+    /// connection's `mode`, `link` and `vlan` (Ganeti's netparams).
+    #[serde(default)]
+    pub networks: BTreeMap<String, ParamDict>,
     pub tags: Vec<String>,
     pub serial_no: u64,
     pub ctime: Timestamp,
@@ -246,6 +250,7 @@ impl NodeGroup {
             ndparams: Default::default(),
             diskparams: Default::default(),
             ipolicy: Default::default(),
+            networks: BTreeMap::new(),
             tags: Vec::new(),
             serial_no: 1,
             ctime: now,

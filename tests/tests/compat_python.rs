@@ -18,6 +18,8 @@
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
+use serde_json::json;
+use tests::rapi_client::RapiClient;
 use tests::{repo_root, VCluster};
 
 /// Seconds a Python command may take before it counts as hung.
@@ -232,7 +234,7 @@ fn python_tools_agree_with_ours() {
     c.same("gnt-os", &["list"]);
     c.same("gnt-os", &["diagnose"]);
 
-    // Resources ganeti-rs has no objects of yet: empty lists, not errors.
+    // No networks and no job filters on this cluster: empty lists.
     assert_eq!(
         c.python_ok("gnt-network", &["list"]),
         "Network Subnet Gateway MacPrefix GroupList Tags\n"
@@ -485,4 +487,193 @@ fn gnt_debug_runs_the_test_opcodes_and_ganetis_job_queue_test_passes() {
         "the secret shows in gnt-job info"
     );
     assert!(jobs.contains("pw: <redacted>"), "{jobs}");
+}
+
+#[test]
+fn python_gnt_network_and_rapi_client_agree_with_ours() {
+    let Some(py) = python_tools() else {
+        return;
+    };
+    let c = Compat {
+        vc: VCluster::up("0.101", 2),
+        py,
+    };
+
+    // One network added by Ganeti's tool, one by ours; both connected.
+    c.python_ok(
+        "gnt-network",
+        &[
+            "add",
+            "--network=127.0.101.0/28",
+            "--gateway=127.0.101.14",
+            "--add-reserved-ips=127.0.101.10",
+            "--tags=t1,t2",
+            "pnet",
+        ],
+    );
+    c.vc.ok(
+        "gnt-network",
+        &[
+            "add",
+            "--network=192.0.2.0/29",
+            "--mac-prefix=aa:00:02",
+            "onet",
+        ],
+    );
+    c.python_ok("gnt-network", &["connect", "-N", "link=brp", "pnet"]);
+    c.vc.ok(
+        "gnt-network",
+        &["connect", "-N", "mode=routed,link=rt0", "onet", "default"],
+    );
+    // An instance with a NIC from each pool, made by Ganeti's tool.
+    c.python_ok(
+        "gnt-instance",
+        &[
+            "add",
+            "-t",
+            "diskless",
+            "-o",
+            "tiny",
+            "-n",
+            "node2",
+            "--no-name-check",
+            "--no-ip-check",
+            "--no-start",
+            "--net",
+            "0:network=pnet,ip=pool",
+            "--net",
+            "1:network=onet,ip=192.0.2.3",
+            "inst1",
+        ],
+    );
+    assert_eq!(
+        c.vc.list(
+            "gnt-instance",
+            "nic.ips,nic.networks.names,nic.modes",
+            &["inst1"]
+        ),
+        vec![vec![
+            "127.0.101.3,192.0.2.3",
+            "['pnet', 'onet']",
+            "bridged,routed"
+        ]]
+    );
+
+    // Lists, details, fields and tags read the same.
+    c.same("gnt-network", &["list"]);
+    c.same(
+        "gnt-network",
+        &[
+            "list",
+            "-o",
+            "name,network,gateway,network6,gateway6,mac_prefix,free_count,reserved_count,\
+             map,group_list,group_cnt,inst_list,inst_cnt,external_reservations,tags,serial_no",
+            "--separator=|",
+        ],
+    );
+    let info = c.same("gnt-network", &["info"]);
+    for line in [
+        "Network name: onet",
+        "Network name: pnet",
+        "  Free: 9 (56.25%)",
+        "  Free: 5 (62.50%)",
+        "    inst1: 0:127.0.101.3",
+        "    inst1: 1:192.0.2.3",
+        "    default (mode:routed link:rt0 vlan:)",
+    ] {
+        assert!(
+            info.stdout.contains(line),
+            "no {line:?} in:\n{}",
+            info.stdout
+        );
+    }
+    c.same("gnt-network", &["list-fields"]);
+    c.same("gnt-network", &["list-tags", "pnet"]);
+    c.same("gnt-instance", &["info", "--static", "inst1"]);
+
+    // Errors: same message, same exit code.
+    for args in [
+        &["remove", "pnet"][..],
+        &["disconnect", "pnet"],
+        &["add", "nonet"],
+        &["add", "--network=127.0.101.0/28", "pnet"],
+        &["modify", "pnet"],
+        &[
+            "modify",
+            "--gateway=127.0.101.1",
+            "--add-reserved-ips=127.0.101.9",
+            "pnet",
+        ],
+    ] {
+        let a = c.same("gnt-network", args);
+        assert_ne!(a.code, Some(0), "{args:?}");
+    }
+
+    // Ganeti's tool changes what ours then reads.
+    c.python_ok(
+        "gnt-network",
+        &[
+            "modify",
+            "--add-reserved-ips=127.0.101.11",
+            "--mac-prefix=aa:00:03",
+            "pnet",
+        ],
+    );
+    c.python_ok("gnt-network", &["add-tags", "pnet", "t3"]);
+    assert_eq!(
+        c.vc.list("gnt-network", "mac_prefix,tags,free_count", &["pnet"]),
+        vec![vec!["aa:00:03", "t1,t2,t3", "8"]]
+    );
+
+    // Ganeti's RAPI client: read, create, connect, disconnect, remove.
+    std::fs::write(c.vc.paths().rapi_users(), "admin adminpw write\n").unwrap();
+    let mut r = RapiClient::start(&c.py, &c.vc.master_ip(), 5080);
+    r.as_user("admin", "adminpw");
+    let nets = r.ok("GetNetworks", json!([]), json!({}));
+    assert_eq!(nets, json!(["onet", "pnet"]));
+    let pnet = r.ok("GetNetwork", json!(["pnet"]), json!({}));
+    assert_eq!(pnet["network"], "127.0.101.0/28");
+    assert_eq!(pnet["gateway"], "127.0.101.14");
+    assert_eq!(pnet["inst_list"], json!(["inst1"]));
+    assert_eq!(
+        pnet["group_list"],
+        json!([["default", "bridged", "brp", ""]])
+    );
+    r.job_ok(
+        "CreateNetwork",
+        json!(["rnet", "10.20.0.0/24"]),
+        json!({"gateway": "10.20.0.1", "tags": "r"}),
+    );
+    r.job_ok(
+        "ConnectNetwork",
+        json!(["rnet", "default", "bridged", "br9"]),
+        json!({}),
+    );
+    r.job_ok(
+        "ModifyNetwork",
+        json!(["rnet"]),
+        json!({"add_reserved_ips": ["10.20.0.9"]}),
+    );
+    assert_eq!(
+        c.vc.list(
+            "gnt-network",
+            "gateway,group_list,tags,free_count",
+            &["rnet"]
+        ),
+        vec![vec!["10.20.0.1", "default (bridged, br9, )", "r", "252"]]
+    );
+    r.job_ok("DisconnectNetwork", json!(["rnet", "default"]), json!({}));
+    r.job_ok("DeleteNetwork", json!(["rnet"]), json!({}));
+    assert_eq!(
+        c.vc.list("gnt-network", "name", &[]),
+        vec![vec!["onet"], vec!["pnet"]]
+    );
+
+    // Removing the instance frees its addresses; then the networks go.
+    c.python_ok("gnt-instance", &["remove", "-f", "inst1"]);
+    c.python_ok("gnt-network", &["disconnect", "pnet"]);
+    c.python_ok("gnt-network", &["remove", "pnet"]);
+    c.vc.ok("gnt-network", &["disconnect", "onet"]);
+    c.vc.ok("gnt-network", &["remove", "onet"]);
+    c.same("gnt-network", &["list"]);
 }

@@ -200,8 +200,8 @@ fn ganetis_python_client_drives_a_virtual_cluster() {
         c.ok("GetInstance", json!(["web2"]), no())["tags"],
         json!(["t1"])
     );
-    // ganeti-rs keeps no networks yet: tagging one is a job the master
-    // fails, as from the command line.
+    // No network of that name: tagging it is a job the master fails
+    // ("Network 'net1' not found"), as from the command line.
     let id = c.ok("AddNetworkTags", json!(["net1", ["n"]]), no());
     assert_eq!(c.wait_job(&id), "error");
 

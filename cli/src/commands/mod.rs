@@ -11,6 +11,7 @@ pub mod group;
 pub mod instance;
 mod instance_info;
 pub mod job;
+pub mod network;
 pub mod node;
 pub mod os;
 pub mod rapi_token;
@@ -261,6 +262,7 @@ mod tests {
         Top::<group::Cmd>::command().debug_assert();
         Top::<instance::Cmd>::command().debug_assert();
         Top::<job::Cmd>::command().debug_assert();
+        Top::<network::Cmd>::command().debug_assert();
         Top::<node::Cmd>::command().debug_assert();
         Top::<os::Cmd>::command().debug_assert();
     }

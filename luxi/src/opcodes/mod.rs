@@ -1125,6 +1125,77 @@ pub struct OsDiagnose {
     pub names: Vec<String>,
 }
 
+/// `OP_NETWORK_ADD`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct NetworkAdd {
+    pub network_name: String,
+    /// The IPv4 subnet (`a.b.c.d/n`); Ganeti requires it.
+    #[serde(default)]
+    pub network: Option<String>,
+    #[serde(default)]
+    pub gateway: Option<String>,
+    #[serde(default)]
+    pub network6: Option<String>,
+    #[serde(default)]
+    pub gateway6: Option<String>,
+    #[serde(default)]
+    pub mac_prefix: Option<String>,
+    #[serde(default)]
+    pub add_reserved_ips: Option<Vec<String>>,
+    #[serde(default = "default_true")]
+    pub conflicts_check: bool,
+    #[serde(default)]
+    pub tags: Vec<String>,
+}
+
+/// `OP_NETWORK_SET_PARAMS`. A value of `none` unsets the gateway,
+/// IPv6 fields or MAC prefix.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct NetworkSetParams {
+    pub network_name: String,
+    #[serde(default)]
+    pub gateway: Option<String>,
+    #[serde(default)]
+    pub network6: Option<String>,
+    #[serde(default)]
+    pub gateway6: Option<String>,
+    #[serde(default)]
+    pub mac_prefix: Option<String>,
+    #[serde(default)]
+    pub add_reserved_ips: Option<Vec<String>>,
+    #[serde(default)]
+    pub remove_reserved_ips: Option<Vec<String>>,
+}
+
+/// `OP_NETWORK_REMOVE`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct NetworkRemove {
+    pub network_name: String,
+    #[serde(default)]
+    pub force: bool,
+}
+
+/// `OP_NETWORK_CONNECT`: a network joins a node group with a NIC mode
+/// and link.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct NetworkConnect {
+    pub group_name: String,
+    pub network_name: String,
+    pub network_mode: String,
+    pub network_link: String,
+    #[serde(default)]
+    pub network_vlan: String,
+    #[serde(default = "default_true")]
+    pub conflicts_check: bool,
+}
+
+/// `OP_NETWORK_DISCONNECT`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct NetworkDisconnect {
+    pub group_name: String,
+    pub network_name: String,
+}
+
 /// `OP_TAGS_GET`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct TagsGet {
@@ -1265,6 +1336,11 @@ opcodes! {
     TagsSet(TagsChange) = "OP_TAGS_SET";
     TagsDel(TagsChange) = "OP_TAGS_DEL";
     TagsSearch(TagsSearch) = "OP_TAGS_SEARCH", summary: pattern;
+    NetworkAdd(NetworkAdd) = "OP_NETWORK_ADD", summary: network_name;
+    NetworkSetParams(NetworkSetParams) = "OP_NETWORK_SET_PARAMS", summary: network_name;
+    NetworkRemove(NetworkRemove) = "OP_NETWORK_REMOVE", summary: network_name;
+    NetworkConnect(NetworkConnect) = "OP_NETWORK_CONNECT", summary: network_name;
+    NetworkDisconnect(NetworkDisconnect) = "OP_NETWORK_DISCONNECT", summary: network_name;
 }
 
 /// An opcode with its common fields.

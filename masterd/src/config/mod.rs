@@ -8,7 +8,8 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock, RwLock, RwLockReadGuard};
 
 pub use objects::ids::{new_uuid, timestamp};
-use objects::{Cluster, Instance, Node, NodeGroup};
+use objects::network::{parse_ipv4, AddressPool, Owner, PoolError};
+use objects::{Cluster, Instance, Network, Node, NodeGroup};
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -37,6 +38,14 @@ pub enum ConfigError {
     AlreadyInitialized,
     #[error("no replication port is free (all of {first} to {last} are in use)")]
     NoFreePort { first: u16, last: u16 },
+    #[error("network '{network}' is not in the configuration")]
+    NoNetwork { network: String },
+    #[error("address pool of network '{network}'")]
+    Pool {
+        network: String,
+        #[source]
+        source: PoolError,
+    },
 }
 
 /// The whole configuration, in memory.
@@ -46,7 +55,9 @@ pub struct ConfigData {
     pub nodes: BTreeMap<String, Node>,
     pub groups: BTreeMap<String, NodeGroup>,
     pub instances: BTreeMap<String, Instance>,
+    pub networks: BTreeMap<String, Network>,
     node_names: HashMap<String, String>,
+    network_names: HashMap<String, String>,
     group_names: HashMap<String, String>,
     instance_names: HashMap<String, String>,
     /// NIC MAC addresses in use (lower case), with how many NICs use each.
@@ -69,7 +80,9 @@ impl ConfigData {
             nodes: BTreeMap::new(),
             groups: BTreeMap::new(),
             instances: BTreeMap::new(),
+            networks: BTreeMap::new(),
             node_names: HashMap::new(),
+            network_names: HashMap::new(),
             group_names: HashMap::new(),
             instance_names: HashMap::new(),
             macs: HashMap::new(),
@@ -86,6 +99,51 @@ impl ConfigData {
     /// A node group by name.
     pub fn group_by_name(&self, name: &str) -> Option<&NodeGroup> {
         self.group_names.get(name).and_then(|u| self.groups.get(u))
+    }
+
+    /// A network by name.
+    pub fn network_by_name(&self, name: &str) -> Option<&Network> {
+        self.network_names
+            .get(name)
+            .and_then(|u| self.networks.get(u))
+    }
+
+    /// Resolves a network name or UUID.
+    pub fn expand_network(&self, name: &str) -> Option<&Network> {
+        self.network_by_name(name)
+            .or_else(|| self.networks.get(name))
+    }
+
+    /// The connection (`mode`, `link`, `vlan`) of network `net_uuid` in
+    /// the group of node `node_uuid`, if the network is connected there.
+    pub fn group_netparams(&self, net_uuid: &str, node_uuid: &str) -> Option<&objects::ParamDict> {
+        let node = self.nodes.get(node_uuid)?;
+        self.groups.get(&node.group)?.networks.get(net_uuid)
+    }
+
+    /// The network connected to the group of node `node_uuid` whose subnet
+    /// holds `ip` (Ganeti's `CheckIPInNodeGroup`).
+    pub fn network_of_ip_in_group(&self, ip: &str, node_uuid: &str) -> Option<&Network> {
+        let addr = parse_ipv4(ip).ok()?;
+        let node = self.nodes.get(node_uuid)?;
+        let group = self.groups.get(&node.group)?;
+        group
+            .networks
+            .keys()
+            .filter_map(|u| self.networks.get(u))
+            .find(|n| {
+                objects::network::Ipv4Net::parse(&n.network)
+                    .map(|net| net.contains(addr))
+                    .unwrap_or(false)
+            })
+    }
+
+    fn put_network(&mut self, n: Network) {
+        if let Some(old) = self.networks.get(&n.uuid) {
+            self.network_names.remove(&old.name);
+        }
+        self.network_names.insert(n.name.clone(), n.uuid.clone());
+        self.networks.insert(n.uuid.clone(), n);
     }
 
     /// An instance by name.
@@ -293,9 +351,14 @@ pub struct Changes {
     nodes: Vec<Node>,
     groups: Vec<NodeGroup>,
     instances: Vec<Instance>,
+    networks: Vec<Network>,
     removed_nodes: Vec<String>,
     removed_groups: Vec<String>,
     removed_instances: Vec<String>,
+    removed_networks: Vec<String>,
+    /// Instance addresses taken (`true`) or given back (`false`) in a
+    /// network's pool, applied to the network as it is at commit time.
+    ips: Vec<(String, String, bool)>,
 }
 
 impl Changes {
@@ -330,14 +393,75 @@ impl Changes {
         self.removed_instances.push(uuid.to_string());
         self
     }
+    pub fn network(&mut self, n: Network) -> &mut Self {
+        self.networks.push(n);
+        self
+    }
+    pub fn remove_network(&mut self, uuid: &str) -> &mut Self {
+        self.removed_networks.push(uuid.to_string());
+        self
+    }
+    /// Takes `ip` for an instance in network `net_uuid`'s pool; the commit
+    /// fails if another took it first.
+    pub fn reserve_ip(&mut self, net_uuid: &str, ip: &str) -> &mut Self {
+        self.ips.push((net_uuid.to_string(), ip.to_string(), true));
+        self
+    }
+    /// Gives `ip` back to network `net_uuid`'s pool; an address the pool
+    /// does not hold as used (or a network that is gone) is left alone, so
+    /// that giving back never blocks a removal.
+    pub fn release_ip(&mut self, net_uuid: &str, ip: &str) -> &mut Self {
+        self.ips.push((net_uuid.to_string(), ip.to_string(), false));
+        self
+    }
     pub fn is_empty(&self) -> bool {
         self.cluster.is_none()
             && self.nodes.is_empty()
             && self.groups.is_empty()
             && self.instances.is_empty()
+            && self.networks.is_empty()
             && self.removed_nodes.is_empty()
             && self.removed_groups.is_empty()
             && self.removed_instances.is_empty()
+            && self.removed_networks.is_empty()
+            && self.ips.is_empty()
+    }
+
+    /// Applies the address changes to the networks they name (those of
+    /// this change set first, else the stored ones), adding the changed
+    /// networks to the set.
+    fn apply_ips(&mut self, data: &ConfigData) -> Result<(), ConfigError> {
+        for (net_uuid, ip, take) in std::mem::take(&mut self.ips) {
+            let pos = match self.networks.iter().position(|n| n.uuid == net_uuid) {
+                Some(p) => p,
+                None => match data.networks.get(&net_uuid) {
+                    Some(n) => {
+                        self.networks.push(n.clone());
+                        self.networks.len() - 1
+                    }
+                    None if !take => continue,
+                    None => {
+                        return Err(ConfigError::NoNetwork {
+                            network: net_uuid.clone(),
+                        })
+                    }
+                },
+            };
+            let net = &mut self.networks[pos];
+            let pool_err = |source| ConfigError::Pool {
+                network: net_uuid.clone(),
+                source,
+            };
+            let mut pool = AddressPool::of(net).map_err(pool_err)?;
+            let addr = parse_ipv4(&ip).map_err(pool_err)?;
+            if take {
+                pool.reserve(addr, Owner::Instance).map_err(pool_err)?;
+            } else if pool.is_reserved(addr, Owner::Instance) == Ok(true) {
+                pool.release(addr, Owner::Instance).map_err(pool_err)?;
+            }
+            pool.store(net);
+        }
+        Ok(())
     }
 }
 
@@ -355,6 +479,7 @@ CREATE TABLE IF NOT EXISTS cluster (id INTEGER PRIMARY KEY CHECK (id = 0), data 
 CREATE TABLE IF NOT EXISTS nodes (uuid TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, data TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS nodegroups (uuid TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, data TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS instances (uuid TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, data TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS networks (uuid TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, data TEXT NOT NULL);
 ";
 
 fn open_db(path: &Path) -> Result<Connection, ConfigError> {
@@ -445,6 +570,9 @@ impl ConfigStore {
         for (key, json) in rows(&conn, "SELECT uuid, data FROM instances")? {
             data.put_instance(decode("instance", &key, &json)?);
         }
+        for (key, json) in rows(&conn, "SELECT uuid, data FROM networks")? {
+            data.put_network(decode("network", &key, &json)?);
+        }
         Ok(ConfigStore {
             db: Mutex::new(conn),
             data: RwLock::new(data),
@@ -510,6 +638,7 @@ impl ConfigStore {
         let db = self.db.lock().unwrap_or_else(|e| e.into_inner());
         let mut data = self.data.write().unwrap_or_else(|e| e.into_inner());
         let t = timestamp();
+        changes.apply_ips(&data)?;
         let mut cluster = changes
             .cluster
             .take()
@@ -528,6 +657,10 @@ impl ConfigStore {
             i.serial_no = data.instances.get(&i.uuid).map_or(1, |o| o.serial_no + 1);
             i.mtime = t;
         }
+        for n in &mut changes.networks {
+            n.serial_no = data.networks.get(&n.uuid).map_or(1, |o| o.serial_no + 1);
+            n.mtime = t;
+        }
         {
             // rusqlite's transaction needs &mut; the guard gives it.
             let mut db = db;
@@ -544,6 +677,16 @@ impl ConfigStore {
             }
             for u in &changes.removed_groups {
                 tx.execute("DELETE FROM nodegroups WHERE uuid = ?1", params![u])?;
+            }
+            for u in &changes.removed_networks {
+                tx.execute("DELETE FROM networks WHERE uuid = ?1", params![u])?;
+            }
+            for n in &changes.networks {
+                tx.execute(
+                    "INSERT INTO networks (uuid, name, data) VALUES (?1, ?2, ?3) \
+                     ON CONFLICT(uuid) DO UPDATE SET name = excluded.name, data = excluded.data",
+                    params![n.uuid, n.name, encode(n)],
+                )?;
             }
             for g in &changes.groups {
                 tx.execute(
@@ -581,6 +724,14 @@ impl ConfigStore {
             if let Some(old) = data.groups.remove(u) {
                 data.group_names.remove(&old.name);
             }
+        }
+        for u in &changes.removed_networks {
+            if let Some(old) = data.networks.remove(u) {
+                data.network_names.remove(&old.name);
+            }
+        }
+        for n in changes.networks {
+            data.put_network(n);
         }
         for g in changes.groups {
             data.put_group(g);

@@ -272,3 +272,86 @@ fn replication_ports_are_handed_out_once_and_reused_after_release() {
     unique.dedup();
     assert_eq!(unique.len(), ports.len(), "{ports:?}");
 }
+
+fn network(uuid: &str, name: &str, subnet: &str) -> Network {
+    let mut n = Network {
+        uuid: uuid.into(),
+        name: name.into(),
+        network: subnet.into(),
+        gateway: None,
+        network6: None,
+        gateway6: None,
+        mac_prefix: None,
+        reservations: String::new(),
+        ext_reservations: String::new(),
+        tags: vec![],
+        serial_no: 0,
+        ctime: 1.0,
+        mtime: 1.0,
+    };
+    let net = objects::network::Ipv4Net::parse(subnet).unwrap();
+    AddressPool::initialize(net, None).unwrap().store(&mut n);
+    n
+}
+
+#[test]
+fn networks_survive_reopen_and_are_found_by_name_or_uuid() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = fresh(dir.path());
+    let mut ch = Changes::new();
+    ch.network(network("net-uuid", "net1", "10.0.0.0/29"));
+    store.commit(ch).unwrap();
+    drop(store);
+    let store = ConfigStore::open(&dir.path().join("config.db")).unwrap();
+    let data = store.read();
+    assert_eq!(data.expand_network("net1").unwrap().uuid, "net-uuid");
+    assert_eq!(data.expand_network("net-uuid").unwrap().name, "net1");
+    assert_eq!(data.networks["net-uuid"].serial_no, 1);
+    assert!(data.expand_network("net2").is_none());
+}
+
+#[test]
+fn an_address_taken_twice_fails_the_second_commit_and_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = fresh(dir.path());
+    let mut ch = Changes::new();
+    ch.network(network("net-uuid", "net1", "10.0.0.0/29"));
+    store.commit(ch).unwrap();
+    let mut ch = Changes::new();
+    ch.reserve_ip("net-uuid", "10.0.0.3");
+    store.commit(ch).unwrap();
+    assert_eq!(store.read().networks["net-uuid"].reservations, "00010000");
+    let serial = store.cluster().serial_no;
+    let mut ch = Changes::new();
+    ch.instance(instance("i1-uuid", "inst1"))
+        .reserve_ip("net-uuid", "10.0.0.3");
+    let e = store.commit(ch).unwrap_err();
+    assert!(
+        objects::error_chain(&e).contains("IP 10.0.0.3 is already used by an instance"),
+        "{}",
+        objects::error_chain(&e)
+    );
+    assert_eq!(store.cluster().serial_no, serial);
+    assert!(store.read().instance_by_name("inst1").is_none());
+    // Given back, it can be taken again.
+    let mut ch = Changes::new();
+    ch.release_ip("net-uuid", "10.0.0.3");
+    store.commit(ch).unwrap();
+    assert_eq!(store.read().networks["net-uuid"].reservations, "00000000");
+}
+
+#[test]
+fn removing_a_network_forgets_its_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = fresh(dir.path());
+    let mut ch = Changes::new();
+    ch.network(network("net-uuid", "net1", "10.0.0.0/29"));
+    store.commit(ch).unwrap();
+    let mut ch = Changes::new();
+    ch.remove_network("net-uuid");
+    store.commit(ch).unwrap();
+    assert!(store.read().network_by_name("net1").is_none());
+    drop(store);
+    let store = ConfigStore::open(&dir.path().join("config.db")).unwrap();
+    assert!(store.read().networks.is_empty());
+}

@@ -52,6 +52,12 @@ pub fn expand_group<'a>(cfg: &'a ConfigData, name: &str) -> Result<&'a NodeGroup
         .ok_or_else(|| noent(format!("Group '{name}' not found")))
 }
 
+/// A network by name or UUID.
+pub fn expand_network<'a>(cfg: &'a ConfigData, name: &str) -> Result<&'a objects::Network, Error> {
+    cfg.expand_network(name)
+        .ok_or_else(|| noent(format!("Network '{name}' not found")))
+}
+
 /// Refuses an offline node.
 pub fn check_node_online(node: &Node) -> Result<(), Error> {
     if node.offline {

@@ -20,6 +20,7 @@ pub mod instance;
 pub mod instance_migration;
 pub mod instance_storage;
 pub mod ipolicy;
+pub mod network;
 pub mod node;
 pub mod node_storage;
 pub mod oob;
@@ -167,6 +168,11 @@ pub fn for_opcode(op: OpCode) -> Box<dyn LogicalUnit> {
         OpCode::TagsSet(o) => Box::new(tags::Change::new(o, true)),
         OpCode::TagsDel(o) => Box::new(tags::Change::new(o, false)),
         OpCode::TagsSearch(o) => Box::new(tags::Search::new(o)),
+        OpCode::NetworkAdd(o) => Box::new(network::Add::new(o)),
+        OpCode::NetworkSetParams(o) => Box::new(network::SetParams::new(o)),
+        OpCode::NetworkRemove(o) => Box::new(network::Remove::new(o)),
+        OpCode::NetworkConnect(o) => Box::new(network::Connect::new(o)),
+        OpCode::NetworkDisconnect(o) => Box::new(network::Disconnect::new(o)),
     }
 }
 

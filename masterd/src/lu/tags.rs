@@ -1,10 +1,10 @@
-//! Tags of the cluster, node groups, nodes and instances.
+//! Tags of the cluster, node groups, nodes, instances and networks.
 
 use crate::error::Error;
 use luxi::opcodes;
 use serde_json::{json, Value};
 
-use super::common::{expand_group, expand_instance, expand_node};
+use super::common::{expand_group, expand_instance, expand_network, expand_node};
 use super::{inval, Ctx, ExecFuture, LogicalUnit};
 use crate::config::{Changes, ConfigData};
 use crate::locking::{Level, LockRequest, Mode};
@@ -41,6 +41,7 @@ enum Target {
     Node(String),
     Group(String),
     Instance(String),
+    Network(String),
 }
 
 fn resolve(cfg: &ConfigData, kind: &str, name: Option<&str>) -> Result<Target, Error> {
@@ -50,9 +51,11 @@ fn resolve(cfg: &ConfigData, kind: &str, name: Option<&str>) -> Result<Target, E
         "node" => Target::Node(expand_node(cfg, need_name()?)?.uuid.clone()),
         "nodegroup" => Target::Group(expand_group(cfg, need_name()?)?.uuid.clone()),
         "instance" => Target::Instance(expand_instance(cfg, need_name()?)?.uuid.clone()),
+        "network" => Target::Network(expand_network(cfg, need_name()?)?.uuid.clone()),
         other => {
             return Err(inval(format!(
-                "Invalid tag kind '{other}': expected cluster, node, nodegroup or instance"
+                "Invalid tag kind '{other}': expected cluster, node, nodegroup, instance \
+                 or network"
             )))
         }
     })
@@ -76,6 +79,11 @@ fn lock_for(t: &Target, mode: Mode) -> LockRequest {
                 .bgl(Mode::Shared)
                 .some(Level::Instance, vec![u.clone()], mode)
         }
+        Target::Network(u) => {
+            LockRequest::new()
+                .bgl(Mode::Shared)
+                .some(Level::Network, vec![u.clone()], mode)
+        }
     }
 }
 
@@ -92,6 +100,11 @@ fn tags_of(cfg: &ConfigData, t: &Target) -> Vec<String> {
             .instances
             .get(u)
             .map(|i| i.tags.clone())
+            .unwrap_or_default(),
+        Target::Network(u) => cfg
+            .networks
+            .get(u)
+            .map(|n| n.tags.clone())
             .unwrap_or_default(),
     }
 }
@@ -268,6 +281,15 @@ impl LogicalUnit for Change {
                         apply(&mut i.tags);
                         ch.instance(i);
                     }
+                    Target::Network(u) => {
+                        let mut n = cfg
+                            .networks
+                            .get(u)
+                            .cloned()
+                            .ok_or_else(|| Error::exec("Network vanished while locked"))?;
+                        apply(&mut n.tags);
+                        ch.network(n);
+                    }
                 }
                 ch
             };
@@ -330,6 +352,9 @@ impl LogicalUnit for Search {
             }
             for g in cfg.groups.values() {
                 add(format!("/nodegroup/{}", g.name), &g.tags);
+            }
+            for n in cfg.networks.values() {
+                add(format!("/network/{}", n.name), &n.tags);
             }
             Ok(Value::Array(out))
         })

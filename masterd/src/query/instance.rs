@@ -206,6 +206,12 @@ impl<'a> InstRow<'a> {
     }
 }
 
+/// The name of the network of NIC `n`, if it is in one.
+fn network_name<'a>(r: &InstRow<'a>, n: &objects::Nic) -> Option<&'a str> {
+    let uuid = n.network.as_deref()?;
+    r.cfg.networks.get(uuid).map(|net| net.name.as_str())
+}
+
 fn nic_values(
     r: &InstRow<'_>,
     f: impl Fn(&InstRow<'_>, &objects::Nic, &ParamDict) -> Value,
@@ -676,8 +682,7 @@ pub fn registry<'a>() -> FieldRegistry<InstRow<'a>> {
             "List containing each interface's network",
         ),
         c,
-        // No networks are stored yet: no interface names one.
-        |r| nic_values(r, |_, _, _| Value::Null),
+        |r| nic_values(r, |r, n, _| json!(network_name(r, n))),
     );
     for i in 0..MAX_INDEXED {
         r.add(
@@ -752,6 +757,34 @@ pub fn registry<'a>() -> FieldRegistry<InstRow<'a>> {
                     .get(i)
                     .map_or_else(Cell::unavail, |p| Cell::normal(json!(p.get("link"))))
             },
+        )
+        .add(
+            FieldDef::new(
+                &format!("nic.network/{i}"),
+                &format!("NicNetwork/{i}"),
+                Text,
+                &format!("Network of {} network interface", ordinal(i)),
+            ),
+            c,
+            move |r| Cell::normal_or_unavail(r.inst.nics.get(i).and_then(|n| n.network.clone())),
+        )
+        .add(
+            FieldDef::new(
+                &format!("nic.network.name/{i}"),
+                &format!("NicNetworkName/{i}"),
+                Text,
+                &format!("Network name of {} network interface", ordinal(i)),
+            ),
+            c,
+            move |r| {
+                Cell::normal_or_unavail(
+                    r.inst
+                        .nics
+                        .get(i)
+                        .and_then(|n| network_name(r, n))
+                        .map(str::to_string),
+                )
+            },
         );
     }
     // Backend parameters, Ganeti's titles.
@@ -791,6 +824,7 @@ pub fn registry<'a>() -> FieldRegistry<InstRow<'a>> {
     r.alias("mac", "nic.mac/0");
     r.alias("nic_mode", "nic.mode/0");
     r.alias("nic_link", "nic.link/0");
+    r.alias("nic_network", "nic.network/0");
     // Hypervisor parameters of the hypervisors ganeti-rs knows.
     let mut hv_names: Vec<String> = objects::params::default_hvparams("kvm")
         .keys()

@@ -9,9 +9,9 @@ pub mod group;
 pub mod instance;
 pub mod job;
 pub mod live;
+pub mod network;
 pub mod node;
 pub mod os;
-pub mod unstored;
 
 use std::borrow::Borrow;
 use std::collections::HashMap;
@@ -282,13 +282,7 @@ pub async fn query_into<S: KeyedSink>(
         "job" => query_jobs(master, fields, filter, sink),
         "os" => query_os(master, fields, filter, sink).await,
         "export" => query_exports(master, fields, filter, sink).await,
-        "network" => query_unstored(
-            unstored::network_registry(),
-            "Network",
-            fields,
-            filter,
-            sink,
-        ),
+        "network" => query_networks(master, fields, filter, sink),
         "filter" => query_filter_rules(master, fields, filter, sink),
         other => Err(unknown_resource(other)),
     }
@@ -534,6 +528,26 @@ fn query_groups<S: Sink>(
     sink.run(&q, rows).map_err(qerr)
 }
 
+fn query_networks<S: Sink>(
+    master: &Arc<Master>,
+    fields: &[String],
+    filter: &Filter,
+    sink: S,
+) -> Result<S::Out, GanetiError> {
+    let cfg = master.config.read();
+    let reg = network::registry();
+    check_names(
+        "Network",
+        luxi::query::requested_names(filter, "name"),
+        |n| cfg.expand_network(n).is_some(),
+    )?;
+    let q = PreparedQuery::new(&reg, fields, filter).map_err(qerr)?;
+    let rows = sorted(cfg.networks.values().collect(), |n| &n.name)
+        .into_iter()
+        .map(|n| network::NetworkRow::new(&cfg, n));
+    sink.run(&q, rows).map_err(qerr)
+}
+
 fn query_jobs<S: Sink>(
     master: &Arc<Master>,
     fields: &[String],
@@ -561,21 +575,6 @@ fn query_jobs<S: Sink>(
 
 /// A resource ganeti-rs stores no objects of: checks the fields and the
 /// filter, refuses names (none exist) and answers no rows.
-fn query_unstored<S: Sink>(
-    reg: FieldRegistry<unstored::NoRow>,
-    kind: &str,
-    fields: &[String],
-    filter: &Filter,
-    sink: S,
-) -> Result<S::Out, GanetiError> {
-    let q = PreparedQuery::new(&reg, fields, filter).map_err(qerr)?;
-    check_names(kind, luxi::query::requested_names(filter, "name"), |_| {
-        false
-    })?;
-    sink.run(&q, std::iter::empty::<unstored::NoRow>())
-        .map_err(qerr)
-}
-
 fn query_filter_rules<S: Sink>(
     master: &Arc<Master>,
     fields: &[String],
@@ -638,7 +637,7 @@ pub fn query_fields(
         "job" => job::registry().query_fields(&names),
         "os" => os::registry().query_fields(&names),
         "export" => export::registry().query_fields(&names),
-        "network" => unstored::network_registry().query_fields(&names),
+        "network" => network::registry().query_fields(&names),
         "filter" => filter_rule::registry().query_fields(&names),
         other => return Err(unknown_resource(other)),
     };

@@ -13,6 +13,10 @@ use objects::{
 use rpc::api;
 use serde_json::json;
 
+use super::nic_network::{
+    address_for_new_nic, check_conflicting_ip, check_ip_value, connect_nic, is_pool, unless_none,
+    NetNic, Pools,
+};
 use super::*;
 use crate::config::{new_uuid, timestamp, Changes, ConfigData};
 use crate::locking::{Level, LockRequest, Mode};
@@ -127,6 +131,53 @@ impl Create {
 }
 
 impl Create {
+    /// Each NIC's network connection (`None` outside networks) and
+    /// address for primary node `pnode`, with the lines Ganeti logs about
+    /// them; no address is taken yet.
+    #[allow(clippy::type_complexity)]
+    fn plan_nics(
+        &self,
+        cfg: &ConfigData,
+        pnode: &str,
+    ) -> Result<(Vec<(Option<NetNic>, Option<String>)>, Vec<String>), Error> {
+        let mut pools = Pools::default();
+        let mut out = Vec::new();
+        let mut info = Vec::new();
+        for (i, n) in self.op.nics.iter().enumerate() {
+            let ip = unless_none(n.ip.as_deref());
+            let Some(name) = unless_none(n.network.as_deref()) else {
+                if let Some(ip) = ip.filter(|_| self.op.conflicts_check) {
+                    check_conflicting_ip(cfg, ip, pnode)?;
+                }
+                out.push((None, ip.map(str::to_string)));
+                continue;
+            };
+            let net = connect_nic(cfg, name, pnode)?;
+            let values: Vec<String> = ["mode", "link", "vlan"]
+                .iter()
+                .filter_map(|k| net.netparams.get(*k))
+                .map(|v| format!("'{}'", v.as_str().unwrap_or_default()))
+                .collect();
+            info.push(format!(
+                "NIC/{i} inherits netparams [{}]",
+                values.join(", ")
+            ));
+            let addr = match ip {
+                Some(ip) => {
+                    let a =
+                        address_for_new_nic(cfg, &mut pools, i, &net, ip, self.op.conflicts_check)?;
+                    if is_pool(ip) {
+                        info.push(format!("Chose IP {a} from network {}", net.network_name));
+                    }
+                    Some(a)
+                }
+                None => None,
+            };
+            out.push((Some(net), addr));
+        }
+        Ok((out, info))
+    }
+
     /// Refuses (unless `ignore_ipolicy`) an instance whose specs break the
     /// policy of the primary node's group.
     fn check_ipolicy(&self, cfg: &ConfigData, pnode: &str) -> Result<(), Error> {
@@ -264,6 +315,13 @@ impl LogicalUnit for Create {
                     return Err(inval(format!("NIC {i}: invalid mode '{mode}'")));
                 }
             }
+            if unless_none(n.network.as_deref()).is_some() && (n.mode.is_some() || n.link.is_some())
+            {
+                return Err(inval(
+                    "If network is given, no mode or link is allowed to be passed",
+                ));
+            }
+            check_ip_value(n.ip.as_deref(), n.network.as_deref())?;
         }
         check_beparams(&o.beparams)?;
         self.template = template;
@@ -390,6 +448,7 @@ impl LogicalUnit for Create {
         let specs_known = self.op.mode != "import" || self.import.is_some();
         if let (Some(pnode), true) = (&self.pnode, specs_known) {
             self.check_ipolicy(cfg, pnode)?;
+            self.plan_nics(cfg, pnode)?;
         }
         for n in &self.op.nics {
             if let Some(mac) = &n.mac {
@@ -486,6 +545,38 @@ impl LogicalUnit for Create {
                 Ok(p) => p,
                 Err(e) => return Err(undo.unwind(e).await),
             };
+            // The NICs' addresses are taken now, given back if the create
+            // fails (Ganeti's reservations for the job).
+            let plan = self.plan_nics(&ctx.config().read(), &pnode.uuid);
+            let (planned, info) = match plan {
+                Ok(p) => p,
+                Err(e) => return Err(undo.unwind(e).await),
+            };
+            for line in info {
+                ctx.log_info(line);
+            }
+            let taken: Vec<(String, String)> = planned
+                .iter()
+                .filter_map(|(net, ip)| Some((net.as_ref()?.network.clone(), ip.clone()?)))
+                .collect();
+            if !taken.is_empty() {
+                let mut ch = Changes::new();
+                for (net, ip) in &taken {
+                    ch.reserve_ip(net, ip);
+                }
+                if let Err(e) = ctx.commit(ch) {
+                    return Err(undo.unwind(e).await);
+                }
+                undo.push("give back the NICs' addresses".to_string(), async move {
+                    let mut ch = Changes::new();
+                    for (net, ip) in &taken {
+                        ch.release_ip(net, ip);
+                    }
+                    ctx.commit(ch)
+                        .map(|_| ())
+                        .map_err(|e| objects::error_chain(&e))
+                });
+            }
             let uuid = new_uuid();
             let (disks, nics) = {
                 let cfg = ctx.config().read();
@@ -521,11 +612,25 @@ impl LogicalUnit for Create {
                 let nics: Vec<Nic> = o
                     .nics
                     .iter()
-                    .map(|n| {
+                    .zip(&planned)
+                    .map(|(n, (net, ip))| {
+                        let net_uuid = net.as_ref().map(|n| n.network.as_str());
                         let mac = match n.mac.as_deref() {
-                            None | Some("auto") | Some("generate") => random_mac(&cfg),
+                            None | Some("auto") | Some("generate") => {
+                                random_mac_for(&cfg, net_uuid)
+                            }
                             Some(m) => m.to_ascii_lowercase(),
                         };
+                        if let Some(net) = net {
+                            return Nic {
+                                uuid: new_uuid(),
+                                name: n.name.clone(),
+                                mac,
+                                ip: ip.clone(),
+                                network: Some(net.network.clone()),
+                                nicparams: net.netparams.clone(),
+                            };
+                        }
                         let mut p = ParamDict::new();
                         if let Some(m) = &n.mode {
                             p.insert("mode".into(), json!(m));
@@ -540,8 +645,8 @@ impl LogicalUnit for Create {
                             uuid: new_uuid(),
                             name: n.name.clone(),
                             mac,
-                            ip: n.ip.clone().filter(|ip| ip != "none"),
-                            network: n.network.clone(),
+                            ip: ip.clone(),
+                            network: None,
                             nicparams: p,
                         }
                     })

@@ -398,9 +398,7 @@ pub fn nic_params(action: Action, p: &Map<String, Value>) -> Result<NicParams, E
                 out.ip = Some(match v {
                     Value::Null => None,
                     Value::String(s) if s.eq_ignore_ascii_case("none") => None,
-                    Value::String(s) if s.eq_ignore_ascii_case("pool") => {
-                        return Err(inval("ip=pool, but no network found"))
-                    }
+                    Value::String(s) if s.eq_ignore_ascii_case("pool") => Some("pool".to_string()),
                     Value::String(s) if s.parse::<IpAddr>().is_ok() => Some(s.clone()),
                     other => {
                         return Err(inval(format!(
@@ -439,6 +437,12 @@ pub fn nic_params(action: Action, p: &Map<String, Value>) -> Result<NicParams, E
         if out.nicparams.contains_key("mode") || out.nicparams.contains_key("link") {
             return Err(inval("If network is given mode or link should not"));
         }
+    }
+    if action == Action::Add
+        && matches!(&out.ip, Some(Some(ip)) if ip == "pool")
+        && !matches!(&out.network, Some(Some(_)))
+    {
+        return Err(inval("If ip=pool, parameter network cannot be none"));
     }
     if action == Action::Add && out.mac.is_none() {
         out.mac = Some("generate".to_string());

@@ -10,6 +10,7 @@ mod devices;
 mod import;
 mod move_instance;
 mod multi_alloc;
+mod nic_network;
 mod operation;
 mod query;
 mod remove;
@@ -219,13 +220,16 @@ pub(crate) fn set_admin_state(
     Ok(())
 }
 
-pub(crate) fn random_mac(cfg: &ConfigData) -> String {
+/// A free MAC address for a NIC in network `network` (a UUID): with the
+/// network's MAC prefix if it has one, else the cluster's.
+pub(crate) fn random_mac_for(cfg: &ConfigData, network: Option<&str>) -> String {
+    let prefix = network
+        .and_then(|u| cfg.networks.get(u))
+        .and_then(|n| n.mac_prefix.as_deref())
+        .unwrap_or(&cfg.cluster.mac_prefix);
     loop {
         let b: [u8; 3] = rand::random();
-        let mac = format!(
-            "{}:{:02x}:{:02x}:{:02x}",
-            cfg.cluster.mac_prefix, b[0], b[1], b[2]
-        );
+        let mac = format!("{prefix}:{:02x}:{:02x}:{:02x}", b[0], b[1], b[2]);
         if !cfg.mac_in_use(&mac) {
             return mac;
         }

@@ -99,7 +99,10 @@ impl LogicalUnit for QueryData {
                                 p.get("link"),
                                 p.get("vlan"),
                                 n.network,
-                                Value::Null
+                                n.network
+                                    .as_deref()
+                                    .and_then(|u| cfg.networks.get(u))
+                                    .map_or(Value::Null, |net| json!(net))
                             ])
                         })
                         .collect();

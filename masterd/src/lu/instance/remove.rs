@@ -103,6 +103,12 @@ pub(crate) async fn remove_instance(
     tracing::info!("Removing instance {} out of cluster config", inst.name);
     let mut ch = Changes::new();
     ch.remove_instance(uuid);
+    // The NICs' addresses go back to their networks' pools.
+    for nic in &inst.nics {
+        if let (Some(net), Some(ip)) = (&nic.network, &nic.ip) {
+            ch.release_ip(net, ip);
+        }
+    }
     ctx.commit(ch)?;
     let ports: Vec<u16> = inst.disks.iter().filter_map(drbd_port).collect();
     if let Err(e) = ctx.config().release_ports(&ports) {

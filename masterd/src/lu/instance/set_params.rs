@@ -9,6 +9,7 @@ use serde_json::{json, Value};
 
 use super::convert::{self, Conversion};
 use super::devices::{self, Action, DiskParams, Kind, Mod, NicParams};
+use super::nic_network::{check_conflicting_ip, connect_nic, is_pool, NetNic, Pools};
 use super::*;
 use crate::config::{timestamp, Changes, ConfigData};
 use crate::locking::{Level, LockRequest, Mode};
@@ -21,7 +22,7 @@ use crate::lu::instance_storage::{
 };
 use crate::lu::ipolicy;
 use crate::lu::undo::Undo;
-use crate::lu::{inval, noent, wrong_state, Ctx, ExecFuture, LogicalUnit};
+use crate::lu::{inval, wrong_state, Ctx, ExecFuture, LogicalUnit};
 
 /// `OP_INSTANCE_SET_PARAMS`.
 pub struct SetParams {
@@ -216,9 +217,25 @@ impl LogicalUnit for SetParams {
                 result.push(convert::convert(ctx, &self.uuid, conv).await?);
             }
             let mut inst = get_instance(ctx, &self.uuid)?;
+            let mut pool_ops = Vec::new();
             if !self.nic_mods.is_empty() {
-                let cfg = ctx.config().read();
-                inst.nics = apply_nic_mods(&cfg, &inst, &self.nic_mods, Some(&mut result))?;
+                let mut info = Vec::new();
+                let (nics, ops) = {
+                    let cfg = ctx.config().read();
+                    apply_nic_mods(
+                        &cfg,
+                        &inst,
+                        &self.nic_mods,
+                        self.op.conflicts_check,
+                        Some(&mut result),
+                        Some(&mut info),
+                    )?
+                };
+                for line in info {
+                    ctx.log_info(line);
+                }
+                inst.nics = nics;
+                pool_ops = ops;
             }
             if !self.op.beparams.is_empty() {
                 inst.beparams =
@@ -253,6 +270,13 @@ impl LogicalUnit for SetParams {
             }
             let mut ch = Changes::new();
             ch.instance(inst);
+            for (net, ip, take) in &pool_ops {
+                if *take {
+                    ch.reserve_ip(net, ip);
+                } else {
+                    ch.release_ip(net, ip);
+                }
+            }
             ctx.commit(ch)?;
             if !leftovers.is_empty() {
                 return Err(Error::exec(leftovers.join("; ")));
@@ -280,41 +304,55 @@ fn renumber(disks: &mut [Disk]) {
     }
 }
 
+/// An address taken (`true`) or given back (`false`) in a network's pool
+/// by NIC changes: `(network UUID, address, take)`.
+pub(super) type PoolOp = (String, String, bool);
+
 /// The NICs of `inst` after `mods` (Ganeti's `ApplyContainerMods` with its
-/// NIC callbacks); the change descriptions go to `result` when given.
+/// NIC callbacks), and the addresses they take from and give back to
+/// networks' pools; the change descriptions go to `result` and Ganeti's
+/// info lines to `info` when given.
 fn apply_nic_mods(
     cfg: &ConfigData,
     inst: &Instance,
     mods: &[(Mod, NicParams)],
+    conflicts_check: bool,
     mut result: Option<&mut Vec<Value>>,
-) -> Result<Vec<Nic>, Error> {
+    mut info: Option<&mut Vec<String>>,
+) -> Result<(Vec<Nic>, Vec<PoolOp>), Error> {
     let mut nics = inst.nics.clone();
+    let mut pools = Pools::default();
+    let mut ops: Vec<PoolOp> = Vec::new();
     let mut describe = |v: Value| {
         if let Some(r) = result.as_deref_mut() {
             r.push(v);
         }
     };
-    let py = |v: &Option<String>| v.clone().unwrap_or_else(|| "None".to_string());
-    let mac_for = |p: &NicParams, nics: &[Nic]| -> Result<Option<String>, Error> {
-        match p.mac.as_deref() {
-            None => Ok(None),
-            Some("generate") => Ok(Some(random_mac(cfg))),
-            Some(mac) => {
-                let owner = cfg.mac_owner(mac).filter(|o| o.uuid != inst.uuid);
-                if owner.is_some() || nics.iter().any(|n| n.mac == mac) {
-                    return Err(Error::prereq(
-                        format!("MAC address '{mac}' already in use in cluster"),
-                        luxi::ErrorCode::NotUnique,
-                    ));
-                }
-                Ok(Some(mac.to_string()))
-            }
+    let mut say = |s: String| {
+        if let Some(i) = info.as_deref_mut() {
+            i.push(s);
         }
     };
+    let pnode = inst.primary_node.as_str();
+    let py = |v: &Option<String>| v.clone().unwrap_or_else(|| "None".to_string());
+    let mac_for =
+        |p: &NicParams, nics: &[Nic], net: Option<&str>| -> Result<Option<String>, Error> {
+            match p.mac.as_deref() {
+                None => Ok(None),
+                Some("generate") => Ok(Some(random_mac_for(cfg, net))),
+                Some(mac) => {
+                    let owner = cfg.mac_owner(mac).filter(|o| o.uuid != inst.uuid);
+                    if owner.is_some() || nics.iter().any(|n| n.mac == mac) {
+                        return Err(Error::prereq(
+                            format!("MAC address '{mac}' already in use in cluster"),
+                            luxi::ErrorCode::NotUnique,
+                        ));
+                    }
+                    Ok(Some(mac.to_string()))
+                }
+            }
+        };
     for (m, p) in mods {
-        if let Some(Some(net)) = &p.network {
-            return Err(noent(format!("Network '{net}' not found")));
-        }
         let existing = |nics: &[Nic]| {
             devices::existing_index(
                 Kind::Nic,
@@ -322,17 +360,88 @@ fn apply_nic_mods(
                 nics.iter().map(|n| (n.uuid.as_str(), n.name.as_deref())),
             )
         };
+        // The NIC's network after the change, and its connection.
+        let settle = |old: Option<&str>| -> Result<Option<NetNic>, Error> {
+            let name = match &p.network {
+                Some(n) => n.as_deref(),
+                None => old,
+            };
+            name.map(|n| {
+                connect_nic(cfg, n, pnode).map_err(|e| match e {
+                    Error::Prereq {
+                        code: luxi::ErrorCode::Inval,
+                        ..
+                    } => inval(format!(
+                        "No netparams found for the network {}, probably not connected",
+                        cfg.expand_network(n).map_or(n, |x| x.name.as_str())
+                    )),
+                    other => other,
+                })
+            })
+            .transpose()
+        };
+        // The address after the change: taken from the pool or checked.
+        let mut address = |new_ip: Option<&str>,
+                           net: Option<&NetNic>,
+                           pools: &mut Pools,
+                           ops: &mut Vec<PoolOp>|
+         -> Result<Option<String>, Error> {
+            let Some(ip) = new_ip else { return Ok(None) };
+            let Some(net) = net else {
+                if is_pool(ip) {
+                    return Err(inval("ip=pool, but no network found"));
+                }
+                if conflicts_check {
+                    check_conflicting_ip(cfg, ip, pnode)?;
+                }
+                return Ok(Some(ip.to_string()));
+            };
+            let obj = cfg
+                .networks
+                .get(&net.network)
+                .ok_or_else(|| Error::programmer("network vanished"))?;
+            let addr = if is_pool(ip) {
+                let a = pools
+                    .take_free(obj)
+                    .ok_or_else(|| wrong_state("Unable to get a free IP from the address pool"))?;
+                say(format!("Chose IP {a} from network {}", net.network_name));
+                a
+            } else {
+                if !pools.take(obj, ip, conflicts_check) {
+                    return Err(Error::prereq(
+                        format!("IP {ip} not available in network {}", net.network_name),
+                        luxi::ErrorCode::NotUnique,
+                    ));
+                }
+                say(format!("Reserving IP {ip} in network {}", net.network_name));
+                ip.to_string()
+            };
+            ops.push((net.network.clone(), addr.clone(), true));
+            Ok(Some(addr))
+        };
         match m.action {
             Action::Add => {
                 let idx = devices::add_index(Kind::Nic, &m.ident, nics.len())?;
-                let mac = mac_for(p, &nics)?.unwrap_or_else(|| random_mac(cfg));
+                let net = settle(None)?;
+                let net_uuid = net.as_ref().map(|n| n.network.as_str());
+                let mac =
+                    mac_for(p, &nics, net_uuid)?.unwrap_or_else(|| random_mac_for(cfg, net_uuid));
+                let ip = address(
+                    p.ip.clone().flatten().as_deref(),
+                    net.as_ref(),
+                    &mut pools,
+                    &mut ops,
+                )?;
                 let nic = Nic {
                     uuid: objects::ids::new_uuid(),
                     name: p.name.clone().flatten(),
                     mac: mac.clone(),
-                    ip: p.ip.clone().flatten(),
-                    network: None,
-                    nicparams: p.nicparams.clone().into_iter().collect(),
+                    ip,
+                    network: net.as_ref().map(|n| n.network.clone()),
+                    nicparams: match &net {
+                        Some(n) => n.netparams.clone(),
+                        None => p.nicparams.clone().into_iter().collect(),
+                    },
                 };
                 let filled = cfg.cluster.fill_nicparams(&nic);
                 check_routed_ip(&filled, &nic)?;
@@ -346,10 +455,11 @@ fn apply_nic_mods(
                 describe(json!([
                     format!("nic.{idx}"),
                     format!(
-                        "add:mac={mac},ip={},mode={},link={},network=None",
+                        "add:mac={mac},ip={},mode={},link={},network={}",
                         py(&nic.ip),
                         text("mode"),
-                        text("link")
+                        text("link"),
+                        py(&p.network.clone().flatten())
                     )
                 ]));
                 nics.insert(idx, nic);
@@ -357,7 +467,11 @@ fn apply_nic_mods(
             Action::Remove => {
                 let idx = existing(&nics)?;
                 describe(json!([format!("NIC/{idx}"), "remove"]));
-                nics.remove(idx);
+                let old = nics.remove(idx);
+                if let (Some(net), Some(ip)) = (old.network, old.ip) {
+                    pools.release(cfg, &net, &ip);
+                    ops.push((net, ip, false));
+                }
             }
             Action::Modify => {
                 let idx = existing(&nics)?;
@@ -367,26 +481,74 @@ fn apply_nic_mods(
                     .filter(|(i, _)| *i != idx)
                     .map(|(_, n)| n.clone())
                     .collect();
-                let mac = mac_for(p, &others)?;
+                let old = nics[idx].clone();
+                let net = settle(old.network.as_deref())?;
+                let net_uuid = net.as_ref().map(|n| n.network.clone());
+                let net_changed = net_uuid != old.network;
+                let mut mac = mac_for(p, &others, net_uuid.as_deref())?;
+                if mac.is_none() && net_changed {
+                    let prefix = |u: Option<&str>| {
+                        u.and_then(|u| cfg.networks.get(u))
+                            .and_then(|n| n.mac_prefix.clone())
+                    };
+                    if prefix(old.network.as_deref()) != prefix(net_uuid.as_deref()) {
+                        mac = Some(random_mac_for(cfg, net_uuid.as_deref()));
+                    }
+                }
+                let new_ip = match &p.ip {
+                    Some(ip) => ip.clone(),
+                    None => old.ip.clone(),
+                };
+                let ip = if (&new_ip, &net_uuid) != (&old.ip, &old.network) {
+                    if let (Some(net), Some(ip)) = (&old.network, &old.ip) {
+                        pools.release(cfg, net, ip);
+                        ops.push((net.clone(), ip.clone(), false));
+                    }
+                    address(new_ip.as_deref(), net.as_ref(), &mut pools, &mut ops)?
+                } else {
+                    if old.network.is_some()
+                        && (p.nicparams.contains_key("mode") || p.nicparams.contains_key("link"))
+                    {
+                        return Err(inval(
+                            "Not allowed to change link or mode of a NIC that is connected to \
+                             a network",
+                        ));
+                    }
+                    new_ip
+                };
                 let nic = &mut nics[idx];
                 if let Some(mac) = mac {
                     describe(json!([format!("nic.mac/{idx}"), mac]));
                     nic.mac = mac;
                 }
-                if let Some(ip) = &p.ip {
+                if p.ip.is_some() || ip != nic.ip {
                     describe(json!([format!("nic.ip/{idx}"), ip]));
-                    nic.ip = ip.clone();
                 }
+                nic.ip = ip;
                 if let Some(name) = &p.name {
                     describe(json!([format!("nic.name/{idx}"), name]));
                     nic.name = name.clone();
                 }
-                if !p.nicparams.is_empty() {
-                    let own: ParamDict = p.nicparams.clone().into_iter().collect();
-                    nic.nicparams = objects::params::update(&nic.nicparams, &own);
-                    let filled = cfg.cluster.fill_nicparams(nic);
-                    for (k, v) in &filled {
-                        describe(json!([format!("nic.{k}/{idx}"), v]));
+                if let Some(n) = &p.network {
+                    describe(json!([format!("nic.network/{idx}"), n]));
+                }
+                nic.network = net_uuid;
+                let own = match &net {
+                    Some(n) => Some(n.netparams.clone()),
+                    None if !p.nicparams.is_empty() => {
+                        let own: ParamDict = p.nicparams.clone().into_iter().collect();
+                        Some(objects::params::update(&nic.nicparams, &own))
+                    }
+                    None if net_changed => Some(ParamDict::new()),
+                    None => None,
+                };
+                if let Some(own) = own {
+                    let changed = own != nic.nicparams || !p.nicparams.is_empty();
+                    nic.nicparams = own;
+                    if changed {
+                        for (k, v) in &cfg.cluster.fill_nicparams(nic) {
+                            describe(json!([format!("nic.{k}/{idx}"), v]));
+                        }
                     }
                 }
                 check_routed_ip(&cfg.cluster.fill_nicparams(nic), nic)?;
@@ -397,13 +559,16 @@ fn apply_nic_mods(
         Kind::Nic,
         nics.iter().map(|n| (n.uuid.as_str(), n.name.as_deref())),
     )?;
-    Ok(nics)
+    Ok((nics, ops))
 }
 
-/// A routed NIC needs an address (Ganeti's check, for NICs without a
-/// network).
+/// A routed NIC needs an address unless it is in a network (Ganeti's
+/// check).
 fn check_routed_ip(filled: &ParamDict, nic: &Nic) -> Result<(), Error> {
-    if filled.get("mode").and_then(Value::as_str) == Some("routed") && nic.ip.is_none() {
+    if filled.get("mode").and_then(Value::as_str) == Some("routed")
+        && nic.ip.is_none()
+        && nic.network.is_none()
+    {
         return Err(inval(
             "Cannot set the NIC IP address to None on a routed NIC if not attached to a network",
         ));
@@ -546,7 +711,15 @@ impl SetParams {
         if self.nic_mods.is_empty() {
             return Ok(inst.nics.len());
         }
-        apply_nic_mods(cfg, inst, &self.nic_mods, None).map(|n| n.len())
+        apply_nic_mods(
+            cfg,
+            inst,
+            &self.nic_mods,
+            self.op.conflicts_check,
+            None,
+            None,
+        )
+        .map(|(n, _)| n.len())
     }
 
     /// `--disk add`: makes the disk on the instance's nodes (the
