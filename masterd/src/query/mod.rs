@@ -591,7 +591,7 @@ fn query_filter_rules<S: Sink>(
     let q = PreparedQuery::new(&reg, fields, filter).map_err(qerr)?;
     // Ganeti lists them in the nice order of their UUIDs.
     let rows = sorted(rules.iter().collect(), |r| &r.uuid);
-    sink.run(&q, rows.into_iter()).map_err(qerr)
+    sink.run(&q, rows).map_err(qerr)
 }
 
 async fn query_os<S: Sink>(
