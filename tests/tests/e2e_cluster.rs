@@ -19,13 +19,13 @@ fn nodes_and_groups() {
             vec!["node3", "127.0.11.3", "C", "default"],
         ]
     );
-    // Ganeti's defaults: node parameters in its order, every template's
-    // disk parameters.
+    // Ganeti's defaults (sorted by name, as the master sends them), every
+    // template's disk parameters.
     let out = vc.ok("gnt-group", &["list"]);
     assert!(
         out.contains(
-            "oob_program=, spindle_count=1, exclusive_storage=False, ovs=False, \
-             ovs_name=switch1, ovs_link=, ssh_port=22, cpu_speed=1"
+            "cpu_speed=1, exclusive_storage=False, oob_program=, ovs=False, \
+             ovs_link=, ovs_name=switch1, spindle_count=1, ssh_port=22"
         ),
         "{out}"
     );
@@ -232,7 +232,8 @@ fn jobs_list_info_watch_cancel_and_depend() {
     );
     assert_eq!(vc.wait_job(blocked), "canceled");
     let watch = vc.ok("gnt-job", &["watch", &long.to_string()]);
-    assert!(watch.contains("Test delay iteration 1/1"), "{watch}");
+    // Ganeti's words: iterations count from 0 to repeat - 1.
+    assert!(watch.contains(" - INFO: Test delay iteration 0/0"), "{watch}");
     assert_eq!(vc.wait_job(long), "success");
     assert_eq!(vc.wait_job(after), "success");
     // A job that depends on a failed one fails too, naming it.
