@@ -288,7 +288,12 @@ pub fn main() -> i32 {
 
 fn dispatch(ctx: &mut Ctx, cmd: Cmd) -> Result<i32, CliError> {
     match cmd {
-        Cmd::Init(a) => crate::commands::bootstrap::init(a),
+        Cmd::Init(a) => {
+            crate::commands::bootstrap::init(a)?;
+            // As Ganeti's init: the cluster-init post hooks, on the master.
+            submit_bare(ctx, OpCode::new("OP_CLUSTER_POST_INIT"))?;
+            Ok(exit::SUCCESS)
+        }
         Cmd::Destroy { yes_do_it } => crate::commands::bootstrap::destroy(ctx, yes_do_it),
         Cmd::Info { .. } => super::cluster_info::info(ctx),
         Cmd::Verify(a) => verify(ctx, a),
