@@ -20,6 +20,7 @@ use crate::rpc::Rpc;
 
 mod backup;
 mod network;
+mod cluster_ops;
 mod oob;
 
 struct Env {
