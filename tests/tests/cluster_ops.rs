@@ -19,6 +19,50 @@ use std::time::Duration;
 use serde_json::json;
 use tests::VCluster;
 
+/// Runs Ganeti 3.0's Python `cmd` (Debian's package, unpacked by
+/// `scripts/python-ganeti.sh`) against the cluster's master; `None` when
+/// `GANETI_SKIP_PYTHON_ORACLE=1` asks not to.
+fn python(vc: &VCluster, cmd: &str, args: &[&str]) -> Option<std::process::Output> {
+    if std::env::var("GANETI_SKIP_PYTHON_ORACLE").as_deref() == Ok("1") {
+        return None;
+    }
+    let out = std::process::Command::new(tests::repo_root().join("scripts/python-ganeti.sh"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "scripts/python-ganeti.sh failed (set GANETI_SKIP_PYTHON_ORACLE=1 to skip): {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let py = std::path::PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+    Some(
+        std::process::Command::new("timeout")
+            .arg("120")
+            .arg("/usr/bin/python3")
+            .arg(py.join(cmd))
+            .args(args)
+            .env("PYTHONPATH", &py)
+            .env("PYTHONDONTWRITEBYTECODE", "1")
+            .env("PYTHONHASHSEED", "0")
+            .env("GANETI_ROOTDIR", vc.root(1))
+            .env("GANETI_HOSTNAME", "node1")
+            .output()
+            .unwrap(),
+    )
+}
+
+/// Ganeti's Python `cmd args` prints exactly what ours printed (`ours`).
+fn python_agrees(vc: &VCluster, cmd: &str, args: &[&str], ours: &str) {
+    if let Some(out) = python(vc, cmd, args) {
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            ours,
+            "Python {cmd} {args:?} (stderr: {})",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
 fn read(p: &Path) -> String {
     std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
 }
@@ -29,7 +73,8 @@ fn answers_with(tls: Arc<rustls::ClientConfig>, name: &str, addr: SocketAddr) ->
     let server = rustls::pki_types::ServerName::try_from(name.to_string()).unwrap();
     let mut conn = rustls::ClientConnection::new(tls, server).unwrap();
     let mut sock = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).unwrap();
-    sock.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
     let mut stream = rustls::Stream::new(&mut conn, &mut sock);
     let req = format!(
         "POST /version HTTP/1.1\r\nHost: {name}\r\nContent-Length: 2\r\n\
@@ -58,7 +103,10 @@ fn renew_crypto_gives_every_node_a_new_ca_and_the_cluster_keeps_working() {
     assert!(answers_with(old_tls.clone(), "node2", node_addr(2)));
 
     // Options ganeti-rs does not implement are refused by name.
-    let err = vc.fails("gnt-cluster", &["renew-crypto", "-f", "--new-rapi-certificate"]);
+    let err = vc.fails(
+        "gnt-cluster",
+        &["renew-crypto", "-f", "--new-rapi-certificate"],
+    );
     assert!(
         err.contains("--new-rapi-certificate is not supported by ganeti-rs yet"),
         "{err}"
@@ -68,7 +116,10 @@ fn renew_crypto_gives_every_node_a_new_ca_and_the_cluster_keeps_working() {
         "gnt-cluster",
         &["renew-crypto", "-f", "--new-cluster-certificate"],
     );
-    assert!(out.contains("All requested certificates and keys have been replaced"), "{out}");
+    assert!(
+        out.contains("All requested certificates and keys have been replaced"),
+        "{out}"
+    );
 
     let new_ca = read(&paths.cluster_ca_cert());
     assert_ne!(new_ca, old_ca);
@@ -83,12 +134,32 @@ fn renew_crypto_gives_every_node_a_new_ca_and_the_cluster_keeps_working() {
     // (and reads its certificates from the files again).
     vc.ok(
         "gnt-debug",
-        &["delay", "--no-master", "-n", "node1", "-n", "node2", "-n", "node3", "0.1"],
+        &[
+            "delay",
+            "--no-master",
+            "-n",
+            "node1",
+            "-n",
+            "node2",
+            "-n",
+            "node3",
+            "0.1",
+        ],
     );
     vc.restart_masterd();
     vc.ok(
         "gnt-debug",
-        &["delay", "--no-master", "-n", "node1", "-n", "node2", "-n", "node3", "0.1"],
+        &[
+            "delay",
+            "--no-master",
+            "-n",
+            "node1",
+            "-n",
+            "node2",
+            "-n",
+            "node3",
+            "0.1",
+        ],
     );
     let live = vc.list("gnt-node", "name,mfree", &[]);
     assert!(
@@ -100,7 +171,10 @@ fn renew_crypto_gives_every_node_a_new_ca_and_the_cluster_keeps_working() {
     let new_tls = rpc::tls::client_config(&paths).unwrap();
     for k in 2..=3 {
         let name = format!("node{k}");
-        assert!(!answers_with(old_tls.clone(), &name, node_addr(k)), "{name}");
+        assert!(
+            !answers_with(old_tls.clone(), &name, node_addr(k)),
+            "{name}"
+        );
         assert!(answers_with(new_tls.clone(), &name, node_addr(k)), "{name}");
     }
 }
@@ -167,7 +241,11 @@ fn restricted_commands_run_only_what_the_node_allows() {
     let vc = VCluster::up("0.142", 3);
     for k in 2..=3 {
         let dir = objects::paths::Paths::new(vc.root(k)).restricted_commands_dir();
-        script(&dir.join("hello"), &format!("echo hello from node{k}"), 0o755);
+        script(
+            &dir.join("hello"),
+            &format!("echo hello from node{k}"),
+            0o755,
+        );
         std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
     }
     let out = vc.ok(
@@ -179,10 +257,22 @@ fn restricted_commands_run_only_what_the_node_allows() {
         "------------------------------------------------\nnode2: hello from node2\n\
          ------------------------------------------------\nnode3: hello from node3\n"
     );
+    python_agrees(
+        &vc,
+        "gnt-node",
+        &["restricted-command", "-M", "hello", "node2", "node3"],
+        &out,
+    );
     let out = vc.ok("gnt-node", &["restricted-command", "hello", "node3"]);
     assert_eq!(
         out,
         "------------------------------------------------\nNode: node3\nhello from node3\n\n"
+    );
+    python_agrees(
+        &vc,
+        "gnt-node",
+        &["restricted-command", "hello", "node3"],
+        &out,
     );
 
     // A name with a path in it, a command the node does not have, and a
@@ -265,12 +355,19 @@ fn storage_diagnose_lists_providers_and_flags_an_invalid_one() {
         r2 = root2.display(),
     );
     assert_eq!(out, expected);
+    python_agrees(&vc, "gnt-storage", &["diagnose"], &out);
     let out = vc.ok("gnt-storage", &["info", "good", "broken", "missing"]);
     assert_eq!(
         out,
         "broken:\n  - Invalid for all nodegroups\n\n\
          good:\n  - Valid for nodegroups:\n      default\n  - Supported parameters:\n      \
          pool: The pool to use\n\nmissing: Not Found\n\n"
+    );
+    python_agrees(
+        &vc,
+        "gnt-storage",
+        &["info", "good", "broken", "missing"],
+        &out,
     );
 }
 
@@ -308,7 +405,10 @@ fn post_init_runs_the_cluster_init_post_hooks_on_the_master() {
     );
     let jobs = vc.ok("gnt-job", &["list", "--no-headers", "-o", "summary,status"]);
     assert!(
-        jobs.lines().filter(|l| l.contains("CLUSTER_POST_INIT")).count() >= 2,
+        jobs.lines()
+            .filter(|l| l.contains("CLUSTER_POST_INIT"))
+            .count()
+            >= 2,
         "{jobs}"
     );
 }

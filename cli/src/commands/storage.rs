@@ -29,7 +29,11 @@ pub enum Cmd {
 
 /// Entry point of `gnt-storage`.
 pub fn main() -> i32 {
-    crate::commands::run::<Cmd>("gnt-storage", "ExtStorage provider administration", dispatch)
+    crate::commands::run::<Cmd>(
+        "gnt-storage",
+        "ExtStorage provider administration",
+        dispatch,
+    )
 }
 
 fn dispatch(ctx: &mut Ctx, cmd: Cmd) -> Result<i32, CliError> {
@@ -69,11 +73,7 @@ fn groups(v: &Value) -> Vec<(String, bool)> {
         .unwrap_or_default()
 }
 
-fn info(
-    ctx: &mut Ctx,
-    priority: Option<String>,
-    mut wanted: Vec<String>,
-) -> Result<i32, CliError> {
+fn info(ctx: &mut Ctx, priority: Option<String>, mut wanted: Vec<String>) -> Result<i32, CliError> {
     let Some(rows) = run_diagnose(ctx, priority, &["name", "nodegroup_status", "parameters"])?
     else {
         output::err("Can't get the ExtStorage providers list");
@@ -203,7 +203,12 @@ mod tests {
     #[test]
     fn node_lines_read_as_ganetis() {
         assert_eq!(
-            node_line(&json!([["/srv/ganeti/extstorage/a", true, "", [["pool", "doc"], ["x", ""]]]])),
+            node_line(&json!([[
+                "/srv/ganeti/extstorage/a",
+                true,
+                "",
+                [["pool", "doc"], ["x", ""]]
+            ]])),
             (
                 true,
                 "valid (path: /srv/ganeti/extstorage/a) [parameters: pool, x]".to_string()

@@ -127,18 +127,18 @@ fn merge(
         BTreeMap::new();
     for (_, list) in answered {
         for p in list {
-            by_provider.entry(p.name.clone()).or_insert_with(|| {
-                answered
-                    .iter()
-                    .map(|(n, _)| (n.clone(), None))
-                    .collect()
-            });
+            by_provider
+                .entry(p.name.clone())
+                .or_insert_with(|| answered.iter().map(|(n, _)| (n.clone(), None)).collect());
         }
     }
     for (node, list) in answered {
         for p in list {
             if let Some(per_node) = by_provider.get_mut(&p.name) {
-                per_node.entry(node.clone()).or_insert(None).get_or_insert(p);
+                per_node
+                    .entry(node.clone())
+                    .or_insert(None)
+                    .get_or_insert(p);
             }
         }
     }
@@ -205,7 +205,11 @@ mod tests {
             name: name.into(),
             path: format!("/srv/ganeti/extstorage/{name}"),
             valid,
-            diagnose: if valid { String::new() } else { "broken".into() },
+            diagnose: if valid {
+                String::new()
+            } else {
+                "broken".into()
+            },
             parameters: params
                 .iter()
                 .map(|p| (p.to_string(), format!("{p} doc")))
@@ -218,21 +222,33 @@ mod tests {
         let answered = vec![
             (
                 "node1".to_string(),
-                vec![provider("a", true, &["pool", "size"]), provider("b", true, &[])],
+                vec![
+                    provider("a", true, &["pool", "size"]),
+                    provider("b", true, &[]),
+                ],
             ),
             ("node2".to_string(), vec![provider("a", true, &["pool"])]),
             ("node3".to_string(), vec![provider("a", false, &[])]),
         ];
         let groups = vec![
-            ("g1".to_string(), vec!["node1".to_string(), "node2".to_string()]),
+            (
+                "g1".to_string(),
+                vec!["node1".to_string(), "node2".to_string()],
+            ),
             ("g2".to_string(), vec!["node3".to_string()]),
             ("empty".to_string(), vec![]),
         ];
         let rows = merge(&answered, &groups);
-        assert_eq!(rows["a"]["nodegroup_status"], json!({"g1": true, "g2": false, "empty": true}));
+        assert_eq!(
+            rows["a"]["nodegroup_status"],
+            json!({"g1": true, "g2": false, "empty": true})
+        );
         // node1 and node2 agree on `pool`; node3's invalid copy stops there.
         assert_eq!(rows["a"]["parameters"], json!([["pool", "pool doc"]]));
-        assert_eq!(rows["b"]["nodegroup_status"], json!({"g1": false, "g2": false, "empty": true}));
+        assert_eq!(
+            rows["b"]["nodegroup_status"],
+            json!({"g1": false, "g2": false, "empty": true})
+        );
         assert_eq!(rows["b"]["parameters"], json!([]));
         assert_eq!(rows["b"]["node_status"]["node2"], json!([]));
         assert_eq!(

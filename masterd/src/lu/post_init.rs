@@ -34,11 +34,7 @@ impl PostInit {
 }
 
 /// The environment of the `cluster-init` post hooks.
-pub fn hooks_env(
-    data_dir: &str,
-    cluster: &str,
-    master: &str,
-) -> BTreeMap<String, String> {
+pub fn hooks_env(data_dir: &str, cluster: &str, master: &str) -> BTreeMap<String, String> {
     [
         ("PATH", HOOKS_PATH_ENV),
         ("GANETI_HOOKS_VERSION", HOOKS_VERSION),

@@ -120,8 +120,8 @@ impl LogicalUnit for RenewCrypto {
             let nodes: Vec<&Node> = self.others.iter().chain([&master]).collect();
             let mut pems = Vec::new();
             for node in &nodes {
-                let pem = rpc::tls::create_node_cert(&ca, &node.name, node_ip(node)?)
-                    .map_err(|e| {
+                let pem =
+                    rpc::tls::create_node_cert(&ca, &node.name, node_ip(node)?).map_err(|e| {
                         tls_error(&format!("Cannot create a certificate for {}", node.name), e)
                     })?;
                 pems.push(pem);

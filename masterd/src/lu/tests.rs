@@ -19,8 +19,8 @@ use crate::rpc::fake::{FakeNodes, NodeState, SHARED};
 use crate::rpc::Rpc;
 
 mod backup;
-mod network;
 mod cluster_ops;
+mod network;
 mod oob;
 
 struct Env {

@@ -77,7 +77,13 @@ async fn renew_crypto_skips_offline_nodes_and_does_nothing_unasked() {
     master_certs(&e);
     e.must(json!({"OP_ID": "OP_CLUSTER_RENEW_CRYPTO"})).await;
     assert!(e.nodes.calls().is_empty());
-    let mut n2 = e.master.config.read().node_by_name("node2").unwrap().clone();
+    let mut n2 = e
+        .master
+        .config
+        .read()
+        .node_by_name("node2")
+        .unwrap()
+        .clone();
     n2.offline = true;
     let mut ch = crate::config::Changes::new();
     ch.node(n2);
@@ -108,7 +114,10 @@ async fn restricted_command_answers_per_node_in_the_order_named() {
         .await;
     assert_eq!(
         result,
-        json!([[false, "Command 'other' on node 'node2' failed: Executing command 'other' failed"]])
+        json!([[
+            false,
+            "Command 'other' on node 'node2' failed: Executing command 'other' failed"
+        ]])
     );
     let (status, result) = e
         .run(json!({"OP_ID": "OP_RESTRICTED_COMMAND", "command": "hello",
@@ -137,7 +146,9 @@ async fn extstorage_diagnose_merges_the_nodes_answers() {
         .run(json!({"OP_ID": "OP_EXT_STORAGE_DIAGNOSE", "output_fields": ["bogus"]}))
         .await;
     assert_eq!(status, "error");
-    assert!(result.to_string().contains("Unknown output fields selected: bogus"));
+    assert!(result
+        .to_string()
+        .contains("Unknown output fields selected: bogus"));
 }
 
 #[tokio::test]
@@ -145,13 +156,19 @@ async fn rename_resolves_the_new_name_and_updates_the_cluster() {
     let e = env(2);
     let hosts = e.master.paths.root().join("etc/hosts");
     std::fs::create_dir_all(hosts.parent().unwrap()).unwrap();
-    std::fs::write(&hosts, "127.0.0.1 cluster.example.com\n127.1.2.3 new.example.com\n").unwrap();
+    std::fs::write(
+        &hosts,
+        "127.0.0.1 cluster.example.com\n127.1.2.3 new.example.com\n",
+    )
+    .unwrap();
     let (status, result) = e
         .run(json!({"OP_ID": "OP_CLUSTER_RENAME", "name": "cluster.example.com"}))
         .await;
     assert_eq!(status, "error");
     assert!(
-        result.to_string().contains("Neither the name nor the IP address"),
+        result
+            .to_string()
+            .contains("Neither the name nor the IP address"),
         "{result}"
     );
     let (status, result) = e

@@ -109,12 +109,7 @@ pub fn crypto_abort(s: &State, _r: CryptoAbort) -> CallResult<()> {
         match std::fs::remove_file(&path) {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => {
-                return Err(failed(format!(
-                    "cannot remove '{}': {e}",
-                    path.display()
-                )))
-            }
+            Err(e) => return Err(failed(format!("cannot remove '{}': {e}", path.display()))),
         }
     }
     let config = rpc::tls::server_config(&s.paths).map_err(|e| failed(error_chain(&e)))?;

@@ -181,8 +181,7 @@ mod tests {
     fn a_script_that_cannot_be_executed_makes_the_provider_invalid() {
         let dir = tempfile::tempdir().unwrap();
         let p = provider(dir.path(), "noexec", &[]);
-        std::fs::set_permissions(p.join("verify"), std::fs::Permissions::from_mode(0o644))
-            .unwrap();
+        std::fs::set_permissions(p.join("verify"), std::fs::Permissions::from_mode(0o644)).unwrap();
         let e = check_provider("noexec", &p).unwrap_err();
         assert!(e.ends_with("is not executable"), "{e}");
     }

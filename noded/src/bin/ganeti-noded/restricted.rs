@@ -145,7 +145,8 @@ fn expected_owner() -> (u32, u32) {
 
 /// The checks common to the directory and the commands.
 fn check_common(path: &Path) -> Result<std::fs::Metadata, String> {
-    let st = std::fs::metadata(path).map_err(|e| format!("Can't stat(2) '{}': {e}", path.display()))?;
+    let st =
+        std::fs::metadata(path).map_err(|e| format!("Can't stat(2) '{}': {e}", path.display()))?;
     if st.permissions().mode() & 0o7777 & !MAX_MODE != 0 {
         return Err(format!(
             "Permissions on '{}' are too permissive",
@@ -154,10 +155,7 @@ fn check_common(path: &Path) -> Result<std::fs::Metadata, String> {
     }
     let (uid, gid) = expected_owner();
     if (st.uid(), st.gid()) != (uid, gid) {
-        return Err(format!(
-            "'{}' is not owned by {uid}:{gid}",
-            path.display()
-        ));
+        return Err(format!("'{}' is not owned by {uid}:{gid}", path.display()));
     }
     Ok(st)
 }
@@ -222,7 +220,12 @@ mod tests {
     fn an_allowed_command_runs_with_an_empty_environment() {
         let dir = tempfile::tempdir().unwrap();
         let paths = setup(dir.path());
-        script(&paths, "hello", "echo hello; echo \"home=$HOME\" >&2", 0o755);
+        script(
+            &paths,
+            "hello",
+            "echo hello; echo \"home=$HOME\" >&2",
+            0o755,
+        );
         let out = run(&paths, "hello", Duration::ZERO).unwrap();
         assert_eq!(out, "hello\nhome=\n");
     }
@@ -274,11 +277,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let paths = setup(dir.path());
         script(&paths, "hello", "echo hello", 0o755);
-        std::fs::set_permissions(
-            commands_dir(&paths),
-            std::fs::Permissions::from_mode(0o777),
-        )
-        .unwrap();
+        std::fs::set_permissions(commands_dir(&paths), std::fs::Permissions::from_mode(0o777))
+            .unwrap();
         assert!(run(&paths, "hello", Duration::ZERO).is_err());
     }
 }
