@@ -1166,17 +1166,6 @@ fn health(ctx: &mut Ctx, opts: &OobTableOpts, nodes: Vec<String>) -> Result<i32,
     })
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn nice_sort_orders_numbers_numerically() {
-        let v = nice_sort(vec!["node10".into(), "node2".into(), "node1".into()]);
-        assert_eq!(v, vec!["node1", "node2", "node10"]);
-    }
-}
-
 /// `gnt-node restricted-command COMMAND NODE...`: the command's output per
 /// node, as Ganeti prints it; exit code 1 when it failed on any node.
 fn restricted_command(
@@ -1261,4 +1250,15 @@ fn restricted_command(
         }
     }
     Ok(code)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nice_sort_orders_numbers_numerically() {
+        let v = nice_sort(vec!["node10".into(), "node2".into(), "node1".into()]);
+        assert_eq!(v, vec!["node1", "node2", "node10"]);
+    }
 }
