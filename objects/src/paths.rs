@@ -113,6 +113,23 @@ impl Paths {
         self.conf_dir().join("hooks")
     }
 
+    /// Ganeti's `RESTRICTED_COMMANDS_DIR`: the only executables
+    /// `gnt-node restricted-command` runs.
+    pub fn restricted_commands_dir(&self) -> PathBuf {
+        self.conf_dir().join("restricted-commands")
+    }
+
+    /// `var/lock`: lock files (Ganeti's `LOCK_DIR`).
+    pub fn lock_dir(&self) -> PathBuf {
+        self.join("var/lock")
+    }
+
+    /// Where ExtStorage providers are looked up (Ganeti's
+    /// `ES_SEARCH_PATH`).
+    pub fn extstorage_search_path(&self) -> Vec<PathBuf> {
+        vec![self.join("srv/ganeti/extstorage")]
+    }
+
     /// `var/run/ganeti`: runtime state.
     pub fn run_dir(&self) -> PathBuf {
         self.join("var/run/ganeti")

@@ -1182,6 +1182,83 @@ pub struct NodePowercycle {
 }
 call!(NodePowercycle, "node_powercycle", String, timeouts::NORMAL);
 
+// ---------------------------------------------------------------- restricted commands
+
+/// Runs command `command` of the node's restricted-commands directory
+/// (`etc/ganeti/restricted-commands`) with an empty environment, under
+/// Ganeti's checks (name, owner, permissions, one at a time); answers its
+/// output. Any refusal answers only "Executing command '<c>' failed",
+/// after a delay, as in Ganeti.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RestrictedCommand {
+    pub command: String,
+}
+impl Call for RestrictedCommand {
+    const NAME: &'static str = "restricted_command";
+    const TIMEOUT: Duration = timeouts::SLOW;
+    const IDEMPOTENT: bool = false;
+    type Response = String;
+}
+
+// ---------------------------------------------------------------- extstorage
+
+/// Lists the ExtStorage providers of the node's search path, each with
+/// its validity, as Ganeti's `extstorage_diagnose`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExtStorageDiagnose {}
+
+/// One (potential) ExtStorage provider found on a node.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ExtStorageProvider {
+    pub name: String,
+    /// Its directory.
+    pub path: String,
+    pub valid: bool,
+    /// Why it is invalid; empty when valid.
+    pub diagnose: String,
+    /// `(name, documentation)` from its `parameters.list`.
+    pub parameters: Vec<(String, String)>,
+}
+call!(
+    ExtStorageDiagnose,
+    "extstorage_diagnose",
+    Vec<ExtStorageProvider>,
+    timeouts::FAST
+);
+
+// ---------------------------------------------------------------- crypto renewal
+
+/// First step of a certificate renewal: the node keeps its files but
+/// stores the new CA certificate and its new certificate aside, and from
+/// now on accepts clients signed by either CA (the master switches to its
+/// new certificate between the two steps).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CryptoStage {
+    /// The new cluster CA certificate (PEM, without its key).
+    pub ca_cert: String,
+    /// The node's new certificate and key (PEM), signed by the new CA.
+    pub node_pem: String,
+}
+call!(CryptoStage, "crypto_stage", (), timeouts::URGENT);
+
+/// Second step: the staged files replace the node's certificate and CA,
+/// and new connections are served with them (only clients signed by the
+/// new CA are accepted then). The answer still travels on the old session.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CryptoActivate {}
+call!(CryptoActivate, "crypto_activate", (), timeouts::URGENT);
+
+/// Undoes [`CryptoStage`]: the staged files are dropped and only the
+/// current CA is trusted again.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CryptoAbort {}
+call!(CryptoAbort, "crypto_abort", (), timeouts::URGENT);
+
 // ---------------------------------------------------------------- test hooks
 
 /// How an injected failure behaves.
@@ -1273,6 +1350,11 @@ pub const CALLS: &[&str] = &[
     TestSetFailure::NAME,
     RunOob::NAME,
     NodePowercycle::NAME,
+    RestrictedCommand::NAME,
+    ExtStorageDiagnose::NAME,
+    CryptoStage::NAME,
+    CryptoActivate::NAME,
+    CryptoAbort::NAME,
 ];
 
 #[cfg(test)]

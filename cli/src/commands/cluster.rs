@@ -83,6 +83,18 @@ pub enum Cmd {
         #[command(flatten)]
         job: JobOpts,
     },
+    /// Renames the cluster
+    Rename {
+        /// Do not ask for confirmation
+        #[arg(short = 'f', long)]
+        force: bool,
+        #[command(flatten)]
+        job: JobOpts,
+        /// The new name of the cluster
+        new_name: String,
+    },
+    /// Renews cluster certificates, keys and secrets
+    RenewCrypto(RenewCryptoArgs),
     /// Make, revoke and list RAPI API tokens (add, remove, list)
     RapiToken {
         #[command(subcommand)]
@@ -276,7 +288,12 @@ pub fn main() -> i32 {
 
 fn dispatch(ctx: &mut Ctx, cmd: Cmd) -> Result<i32, CliError> {
     match cmd {
-        Cmd::Init(a) => crate::commands::bootstrap::init(a),
+        Cmd::Init(a) => {
+            crate::commands::bootstrap::init(a)?;
+            // As Ganeti's init: the cluster-init post hooks, on the master.
+            submit_bare(ctx, OpCode::new("OP_CLUSTER_POST_INIT"))?;
+            Ok(exit::SUCCESS)
+        }
         Cmd::Destroy { yes_do_it } => crate::commands::bootstrap::destroy(ctx, yes_do_it),
         Cmd::Info { .. } => super::cluster_info::info(ctx),
         Cmd::Verify(a) => verify(ctx, a),
@@ -323,11 +340,148 @@ fn dispatch(ctx: &mut Ctx, cmd: Cmd) -> Result<i32, CliError> {
             submit_or_send(ctx, OpCode::new("OP_CLUSTER_REDIST_CONF"), &job)?;
             Ok(exit::SUCCESS)
         }
+        Cmd::Rename {
+            force,
+            job,
+            new_name,
+        } => rename(ctx, force, &job, &new_name),
+        Cmd::RenewCrypto(a) => renew_crypto(ctx, &a),
         Cmd::SearchTags { priority, pattern } => search_tags(ctx, priority, &pattern),
         Cmd::ListTags => list_tags(ctx, "cluster", ""),
         Cmd::AddTags { tags, opts } => change_tags(ctx, true, "cluster", "", tags, &opts),
         Cmd::RemoveTags { tags, opts } => change_tags(ctx, false, "cluster", "", tags, &opts),
     }
+}
+
+/// The options of `gnt-cluster renew-crypto`. In ganeti-rs the cluster
+/// certificate is the CA that signs the node certificates, so either of
+/// `--new-cluster-certificate` and `--new-node-certificates` renews both.
+#[derive(Args, Debug)]
+pub struct RenewCryptoArgs {
+    /// Generate a new cluster certificate (a new cluster CA)
+    #[arg(long = "new-cluster-certificate")]
+    pub new_cluster_cert: bool,
+    /// Generate new node certificates
+    #[arg(long = "new-node-certificates")]
+    pub new_node_cert: bool,
+    /// Generate a new RAPI certificate (not supported by ganeti-rs yet)
+    #[arg(long = "new-rapi-certificate")]
+    pub new_rapi_cert: bool,
+    /// File with the new RAPI certificate (not supported by ganeti-rs yet)
+    #[arg(long = "rapi-certificate")]
+    pub rapi_cert: Option<String>,
+    /// Generate a new SPICE certificate (not supported by ganeti-rs yet)
+    #[arg(long = "new-spice-certificate")]
+    pub new_spice_cert: bool,
+    /// File with the new SPICE certificate (not supported by ganeti-rs yet)
+    #[arg(long = "spice-certificate")]
+    pub spice_cert: Option<String>,
+    /// File with the CA of the SPICE certificate (not supported by ganeti-rs yet)
+    #[arg(long = "spice-ca-certificate")]
+    pub spice_cacert: Option<String>,
+    /// Create a new HMAC key (not supported by ganeti-rs yet)
+    #[arg(long = "new-confd-hmac-key")]
+    pub new_confd_hmac_key: bool,
+    /// Create a new cluster domain secret (not supported by ganeti-rs yet)
+    #[arg(long = "new-cluster-domain-secret")]
+    pub new_cds: bool,
+    /// File with the new cluster domain secret (not supported by ganeti-rs yet)
+    #[arg(long = "cluster-domain-secret")]
+    pub cds: Option<String>,
+    /// Renew the nodes' SSH keys (not supported by ganeti-rs yet)
+    #[arg(long = "new-ssh-keys")]
+    pub new_ssh_keys: bool,
+    /// Type of the new SSH keys (not supported by ganeti-rs yet)
+    #[arg(long = "ssh-key-type")]
+    pub ssh_key_type: Option<String>,
+    /// Length of the new SSH keys (not supported by ganeti-rs yet)
+    #[arg(long = "ssh-key-bits")]
+    pub ssh_key_bits: Option<String>,
+    /// Skip the SSH host key check (accepted; ganeti-rs uses no SSH here)
+    #[arg(long = "no-ssh-key-check")]
+    pub no_ssh_key_check: bool,
+    /// Do not ask for confirmation
+    #[arg(short = 'f', long)]
+    pub force: bool,
+    /// Show more output
+    #[arg(short = 'v', long)]
+    pub verbose: bool,
+    /// Show debug output
+    #[arg(short = 'd', long, action = clap::ArgAction::Count)]
+    pub debug: u8,
+}
+
+/// `gnt-cluster rename NEW_NAME`.
+fn rename(ctx: &mut Ctx, force: bool, jo: &JobOpts, new_name: &str) -> Result<i32, CliError> {
+    let old = ctx.call("QueryConfigValues", json!([["cluster_name"]]))?;
+    let old = old
+        .as_array()
+        .and_then(|a| a.first())
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+    if !force
+        && !crate::output::ask_user(&format!(
+            "This will rename the cluster from '{old}' to '{new_name}'. If you are \
+             connected over the network to the cluster name, the operation is very \
+             dangerous as the IP address will be removed from the node and the change \
+             may not go through. Continue?"
+        ))
+    {
+        return Ok(exit::FAILURE);
+    }
+    let op = OpCode::new("OP_CLUSTER_RENAME").set("name", json!(new_name));
+    let result = submit_or_send(ctx, op, jo)?;
+    if let Some(name) = result.as_str().filter(|n| !n.is_empty()) {
+        output::out(&format!("Cluster renamed from '{old}' to '{name}'"));
+    }
+    Ok(exit::SUCCESS)
+}
+
+/// `gnt-cluster renew-crypto`.
+fn renew_crypto(ctx: &mut Ctx, a: &RenewCryptoArgs) -> Result<i32, CliError> {
+    let unsupported = [
+        ("--new-rapi-certificate", a.new_rapi_cert),
+        ("--rapi-certificate", a.rapi_cert.is_some()),
+        ("--new-spice-certificate", a.new_spice_cert),
+        ("--spice-certificate", a.spice_cert.is_some()),
+        ("--spice-ca-certificate", a.spice_cacert.is_some()),
+        ("--new-confd-hmac-key", a.new_confd_hmac_key),
+        ("--new-cluster-domain-secret", a.new_cds),
+        ("--cluster-domain-secret", a.cds.is_some()),
+        ("--new-ssh-keys", a.new_ssh_keys),
+        ("--ssh-key-type", a.ssh_key_type.is_some()),
+        ("--ssh-key-bits", a.ssh_key_bits.is_some()),
+    ];
+    if let Some((opt, _)) = unsupported.iter().find(|(_, set)| *set) {
+        return Err(CliError::invalid(format!(
+            "gnt-cluster renew-crypto {opt} is not supported by ganeti-rs yet"
+        )));
+    }
+    output::out(
+        "Updating certificates now. Running \"gnt-cluster verify\"  is recommended after \
+         this operation.",
+    );
+    if !a.force
+        && !crate::output::ask_user(
+            "This requires all daemons on all nodes to be restarted and may take some time. \
+             Continue?",
+        )
+    {
+        return Ok(exit::FAILURE);
+    }
+    if a.new_cluster_cert || a.new_node_cert {
+        let op = OpCode::new("OP_CLUSTER_RENEW_CRYPTO")
+            .set("node_certificates", json!(true))
+            .set("verbose", json!(a.verbose))
+            .set("debug", json!(a.debug > 0));
+        submit_opcode(ctx, op, None)?;
+    }
+    output::out(
+        "All requested certificates and keys have been replaced. Running \
+         \"gnt-cluster verify\" now is recommended.",
+    );
+    Ok(exit::SUCCESS)
 }
 
 fn getmaster() -> Result<i32, CliError> {

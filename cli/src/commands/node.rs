@@ -117,6 +117,24 @@ pub enum Cmd {
         name: String,
     },
     /// Tries to forcefully powercycle a node
+    /// Executes a restricted command on node(s)
+    RestrictedCommand {
+        #[command(flatten)]
+        job: JobOpts,
+        /// Take the node locks exclusively (the default shares them)
+        #[arg(long = "sync")]
+        sync: bool,
+        /// Prefix each output line with the node's name
+        #[arg(short = 'M')]
+        show_machine_names: bool,
+        /// Run on every online node of this group
+        #[arg(short = 'g', long = "node-group")]
+        nodegroup: Option<String>,
+        /// The command (a file of the nodes' restricted-commands directory)
+        command: String,
+        /// The nodes to run it on
+        nodes: Vec<String>,
+    },
     Powercycle {
         /// Force the operation (even on the master)
         #[arg(short = 'f', long)]
@@ -451,6 +469,22 @@ fn dispatch(ctx: &mut Ctx, cmd: Cmd) -> Result<i32, CliError> {
             Ok(exit::SUCCESS)
         }
         Cmd::Power(a) => power(ctx, a),
+        Cmd::RestrictedCommand {
+            job,
+            sync,
+            show_machine_names,
+            nodegroup,
+            command,
+            nodes,
+        } => restricted_command(
+            ctx,
+            &job,
+            sync,
+            show_machine_names,
+            nodegroup,
+            &command,
+            nodes,
+        ),
         Cmd::Health { opts, nodes } => health(ctx, &opts, nodes),
         Cmd::ListTags { node } => list_tags(ctx, "node", &node),
         Cmd::AddTags { node, tags, opts } => change_tags(ctx, true, "node", &node, tags, &opts),
@@ -1130,6 +1164,92 @@ fn health(ctx: &mut Ctx, opts: &OobTableOpts, nodes: Vec<String>) -> Result<i32,
     } else {
         exit::SUCCESS
     })
+}
+
+/// `gnt-node restricted-command COMMAND NODE...`: the command's output per
+/// node, as Ganeti prints it; exit code 1 when it failed on any node.
+fn restricted_command(
+    ctx: &mut Ctx,
+    job: &JobOpts,
+    sync: bool,
+    show_machine_names: bool,
+    nodegroup: Option<String>,
+    command: &str,
+    names: Vec<String>,
+) -> Result<i32, CliError> {
+    if names.is_empty() && nodegroup.is_none() {
+        return Err(CliError::invalid("Node group or node names must be given"));
+    }
+    // The online ones of the named nodes (or of the group), in order.
+    let mut filter = Vec::new();
+    if !names.is_empty() {
+        let mut or = vec![json!("|")];
+        or.extend(names.iter().map(|n| json!(["=", "name", n])));
+        filter.push(Value::Array(or));
+    }
+    if let Some(g) = &nodegroup {
+        filter.push(json!(["|", ["=", "group", g], ["=", "group.uuid", g]]));
+    }
+    let qfilter = if filter.len() == 1 {
+        filter.pop()
+    } else {
+        let mut and = vec![json!("&")];
+        and.extend(filter);
+        Some(Value::Array(and))
+    };
+    let resp = crate::query::query(ctx, "node", &["name", "offline"], qfilter)?;
+    let mut online = Vec::new();
+    let mut offline = Vec::new();
+    for row in &resp.data {
+        let name = row.first().and_then(|c| c.1.as_str()).unwrap_or_default();
+        if row.get(1).and_then(|c| c.1.as_bool()) == Some(true) {
+            offline.push(name.to_string());
+        } else {
+            online.push(name.to_string());
+        }
+    }
+    for n in &names {
+        if !online.contains(n) && !offline.contains(n) {
+            return Err(CliError::prereq(
+                format!("Node '{n}' not known"),
+                luxi::ErrorCode::NoEnt,
+            ));
+        }
+    }
+    if !names.is_empty() {
+        online.sort_by_key(|n| names.iter().position(|m| m == n));
+    }
+    if !offline.is_empty() {
+        output::err(&format!(
+            "Note: skipping offline node(s): {}",
+            offline.join(", ")
+        ));
+    }
+    let op = OpCode::new("OP_RESTRICTED_COMMAND")
+        .set("command", command)
+        .set("nodes", json!(online))
+        .set("use_locking", sync);
+    let result = submit_or_send(ctx, op, job)?;
+    let mut code = exit::SUCCESS;
+    for (node, r) in online.iter().zip(result.as_array().into_iter().flatten()) {
+        let ok = r.get(0).and_then(Value::as_bool).unwrap_or(false);
+        let text = r.get(1).and_then(Value::as_str).unwrap_or_default();
+        output::out("------------------------------------------------");
+        if ok {
+            if show_machine_names {
+                for line in text.lines() {
+                    output::out(&format!("{node}: {line}"));
+                }
+            } else {
+                output::out(&format!("Node: {node}"));
+                output::out(text);
+            }
+        } else {
+            code = exit::FAILURE;
+            output::out(text);
+        }
+    }
+    Ok(code)
 }
 
 #[cfg(test)]

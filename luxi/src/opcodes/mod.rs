@@ -1092,6 +1092,53 @@ pub struct ClusterDestroy {}
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ClusterRedistConf {}
 
+/// `OP_CLUSTER_RENAME`: a new name (and with it, possibly, a new master
+/// IP) for the cluster.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ClusterRename {
+    pub name: String,
+}
+
+/// `OP_CLUSTER_RENEW_CRYPTO`. In ganeti-rs the cluster certificate is the
+/// CA that signs every node's certificate: `node_certificates` renews both
+/// (a new CA, then a new certificate for every online node).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ClusterRenewCrypto {
+    #[serde(default)]
+    pub node_certificates: bool,
+    #[serde(default)]
+    pub verbose: bool,
+    #[serde(default)]
+    pub debug: bool,
+}
+
+/// `OP_CLUSTER_POST_INIT`: runs the `cluster-init` post hooks on the
+/// master after `gnt-cluster init`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ClusterPostInit {}
+
+/// `OP_RESTRICTED_COMMAND`: runs one of the commands of each node's
+/// restricted-commands directory.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RestrictedCommand {
+    #[serde(default)]
+    pub use_locking: bool,
+    pub nodes: Vec<String>,
+    #[serde(default)]
+    pub node_uuids: Option<Vec<String>>,
+    pub command: String,
+}
+
+/// `OP_EXT_STORAGE_DIAGNOSE`: the ExtStorage providers found on the
+/// nodes, as an old-style query (one row of `output_fields` per provider).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ExtStorageDiagnose {
+    #[serde(default)]
+    pub output_fields: Vec<String>,
+    #[serde(default)]
+    pub names: Vec<String>,
+}
+
 /// `OP_INSTANCE_CONSOLE`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct InstanceConsole {
@@ -1319,6 +1366,11 @@ opcodes! {
     ClusterConfigQuery(ClusterConfigQuery) = "OP_CLUSTER_CONFIG_QUERY";
     ClusterRedistConf(ClusterRedistConf) = "OP_CLUSTER_REDIST_CONF";
     ClusterDestroy(ClusterDestroy) = "OP_CLUSTER_DESTROY";
+    ClusterRename(ClusterRename) = "OP_CLUSTER_RENAME", summary: name;
+    ClusterRenewCrypto(ClusterRenewCrypto) = "OP_CLUSTER_RENEW_CRYPTO";
+    ClusterPostInit(ClusterPostInit) = "OP_CLUSTER_POST_INIT";
+    RestrictedCommand(RestrictedCommand) = "OP_RESTRICTED_COMMAND";
+    ExtStorageDiagnose(ExtStorageDiagnose) = "OP_EXT_STORAGE_DIAGNOSE";
     NodeMigrate(NodeMigrate) = "OP_NODE_MIGRATE", summary: node_name;
     NodeEvacuate(NodeEvacuate) = "OP_NODE_EVACUATE", summary: node_name;
     NodeQueryvols(NodeQueryvols) = "OP_NODE_QUERYVOLS";

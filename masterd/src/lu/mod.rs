@@ -10,11 +10,13 @@
 pub mod backup;
 pub mod change_group;
 pub mod cluster;
+pub mod cluster_rename;
 pub mod cluster_verify;
 pub mod common;
 mod ctx;
 pub mod drbd;
 pub mod export_config;
+pub mod extstorage;
 pub mod group;
 pub mod instance;
 pub mod instance_migration;
@@ -25,10 +27,13 @@ pub mod node;
 pub mod node_storage;
 pub mod oob;
 pub mod os;
+pub mod post_init;
 pub mod query_ops;
 pub mod recreate_disks;
+pub mod renew_crypto;
 pub mod repair_disk_sizes;
 pub mod replace_disks;
+pub mod restricted_command;
 pub mod tags;
 pub mod test;
 #[cfg(test)]
@@ -163,6 +168,11 @@ pub fn for_opcode(op: OpCode) -> Box<dyn LogicalUnit> {
         OpCode::ClusterConfigQuery(o) => Box::new(query_ops::ReadOp::config_query(o)),
         OpCode::ClusterRedistConf(o) => Box::new(cluster::RedistConf::new(o)),
         OpCode::ClusterDestroy(o) => Box::new(cluster::Destroy::new(o)),
+        OpCode::ClusterRename(o) => Box::new(cluster_rename::Rename::new(o)),
+        OpCode::ClusterRenewCrypto(o) => Box::new(renew_crypto::RenewCrypto::new(o)),
+        OpCode::ClusterPostInit(o) => Box::new(post_init::PostInit::new(o)),
+        OpCode::RestrictedCommand(o) => Box::new(restricted_command::RestrictedCommand::new(o)),
+        OpCode::ExtStorageDiagnose(o) => Box::new(extstorage::Diagnose::new(o)),
         OpCode::OsDiagnose(o) => Box::new(os::Diagnose::new(o)),
         OpCode::TagsGet(o) => Box::new(tags::Get::new(o)),
         OpCode::TagsSet(o) => Box::new(tags::Change::new(o, true)),

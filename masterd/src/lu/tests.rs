@@ -19,6 +19,7 @@ use crate::rpc::fake::{FakeNodes, NodeState, SHARED};
 use crate::rpc::Rpc;
 
 mod backup;
+mod cluster_ops;
 mod network;
 mod oob;
 

@@ -505,6 +505,19 @@ fn answer(
                 ok(())
             }
             "write_ssconf_files" | "upload_file" | "node_leave_cluster" => ok(()),
+            "crypto_stage" | "crypto_activate" | "crypto_abort" => ok(()),
+            "restricted_command" => {
+                let req: api::RestrictedCommand = decode(body)?;
+                if req.command == "hello" {
+                    ok(format!("hello from {node}\n"))
+                } else {
+                    Err(RpcError::new(
+                        ErrorKind::Failed,
+                        format!("Executing command '{}' failed", req.command),
+                    ))
+                }
+            }
+            "extstorage_diagnose" => ok(fake_extstorage(node)),
             "hooks_runner" => ok(Vec::<api::HookResult>::new()),
             other => Err(RpcError::new(
                 ErrorKind::UnknownCall,
@@ -512,6 +525,27 @@ fn answer(
             )),
         }
     }
+}
+
+/// The ExtStorage providers of a fake node: `good` everywhere, valid with
+/// one parameter; `flaky`, valid on `node1` only.
+fn fake_extstorage(node: &str) -> Vec<api::ExtStorageProvider> {
+    let provider = |name: &str, valid: bool| api::ExtStorageProvider {
+        name: name.to_string(),
+        path: format!("/srv/ganeti/extstorage/{name}"),
+        valid,
+        diagnose: if valid {
+            String::new()
+        } else {
+            format!("File 'verify' under path '/srv/ganeti/extstorage/{name}' is missing (ENOENT)")
+        },
+        parameters: if valid {
+            vec![("pool".to_string(), "The pool".to_string())]
+        } else {
+            Vec::new()
+        },
+    };
+    vec![provider("flaky", node == "node1"), provider("good", true)]
 }
 
 /// `Err` as a node answers when one of `disks` of `instance` is not there.

@@ -57,6 +57,12 @@ pub trait Transport: Send + Sync + 'static {
         timeout: Duration,
         idempotent: bool,
     ) -> CallFuture<'a>;
+
+    /// Makes new connections use `tls` (a certificate renewal in
+    /// progress), or again the certificate files when `None`. Connections
+    /// kept open are dropped. Fake nodes have no TLS: the default does
+    /// nothing.
+    fn set_client_tls(&self, _tls: Option<Arc<rustls::ClientConfig>>) {}
 }
 
 /// Node RPC over HTTPS.
@@ -65,6 +71,9 @@ pub struct Https {
     port: u16,
     /// Clients by node, keeping their connections (created on first use).
     clients: Mutex<Option<Arc<NodeClients>>>,
+    /// The TLS configuration to use instead of the files (during a
+    /// certificate renewal).
+    tls_override: Mutex<Option<Arc<rustls::ClientConfig>>>,
 }
 
 impl Https {
@@ -73,8 +82,16 @@ impl Https {
         if let Some(c) = g.as_ref() {
             return Ok(c.clone());
         }
-        let tls = rpc::tls::client_config(&self.paths)
-            .map_err(|e| RpcFailure::Tls(ClientError::from(e)))?;
+        let over = self
+            .tls_override
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        let tls = match over {
+            Some(tls) => tls,
+            None => rpc::tls::client_config(&self.paths)
+                .map_err(|e| RpcFailure::Tls(ClientError::from(e)))?,
+        };
         let c = Arc::new(NodeClients::new(tls));
         *g = Some(c.clone());
         Ok(c)
@@ -108,6 +125,14 @@ impl Transport for Https {
             Ok(client.call_json(call, body, timeout, idempotent).await?)
         })
     }
+
+    fn set_client_tls(&self, tls: Option<Arc<rustls::ClientConfig>>) {
+        // Both under the clients' lock, so that no client is made from
+        // the old configuration after the switch.
+        let mut clients = self.clients.lock().unwrap_or_else(|e| e.into_inner());
+        *self.tls_override.lock().unwrap_or_else(|e| e.into_inner()) = tls;
+        *clients = None;
+    }
 }
 
 /// Node RPC for the master.
@@ -124,6 +149,7 @@ impl Rpc {
             paths,
             port,
             clients: Mutex::new(None),
+            tls_override: Mutex::new(None),
         }))
     }
 
@@ -142,6 +168,12 @@ impl Rpc {
             transport: self.transport.clone(),
             timeout_override: Some(t),
         }
+    }
+
+    /// New connections use `tls` instead of the certificate files, or the
+    /// files again when `None` (see [`Transport::set_client_tls`]).
+    pub fn set_client_tls(&self, tls: Option<Arc<rustls::ClientConfig>>) {
+        self.transport.set_client_tls(tls)
     }
 
     /// Every call gives up after `t` (instead of the call's own timeout).

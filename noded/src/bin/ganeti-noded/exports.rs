@@ -284,13 +284,7 @@ mod tests {
 
     fn state(dir: &Path) -> State {
         let paths = objects::paths::Paths::new(dir);
-        State {
-            registry: hypervisors::Registry::new(&paths),
-            paths,
-            node_name: "node1".into(),
-            hooks: None,
-            left: tokio::sync::Notify::new(),
-        }
+        State::new(paths, "node1".into(), None)
     }
 
     const INI: &str = "[export]\nversion = 0\n\n[instance]\nname = inst1\n";

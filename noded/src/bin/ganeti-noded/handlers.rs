@@ -29,6 +29,8 @@ pub struct State {
     pub hooks: Option<TestHooks>,
     /// Signalled when the node has left the cluster.
     pub left: tokio::sync::Notify,
+    /// The TLS configuration new connections are served with.
+    pub tls: crate::crypto::ServingTls,
 }
 
 pub type CallResult<T> = Result<T, RpcError>;
@@ -83,6 +85,18 @@ fn bad(msg: impl Into<String>) -> RpcError {
 }
 
 impl State {
+    /// The state of node `node_name` whose tree is `paths`.
+    pub fn new(paths: Paths, node_name: String, hooks: Option<TestHooks>) -> State {
+        State {
+            registry: Registry::new(&paths),
+            paths,
+            node_name,
+            hooks,
+            left: tokio::sync::Notify::new(),
+            tls: Default::default(),
+        }
+    }
+
     fn hv(&self, name: &str) -> CallResult<Arc<dyn Hypervisor>> {
         self.registry.get(name).map_err(hv_err)
     }

@@ -1,7 +1,9 @@
 //! `ganeti-noded`: the node daemon. Serves node RPC over HTTPS with client
 //! certificates; every path derives from `GANETI_ROOTDIR`.
 
+mod crypto;
 mod exports;
+mod extstorage;
 mod handlers;
 mod hooks_runner;
 mod logfile;
@@ -9,6 +11,7 @@ mod node_storage;
 mod oob;
 mod os;
 mod process;
+mod restricted;
 mod server;
 mod test_hooks;
 
@@ -19,7 +22,6 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::Parser;
-use hypervisors::Registry;
 use objects::paths::{Paths, HOSTNAME_ENV, NODED_PORT};
 use tokio::net::TcpListener;
 use tracing::{error, info, warn};
@@ -311,13 +313,11 @@ async fn run(args: Args, paths: Paths) -> Result<()> {
     if args.enable_test_hooks {
         warn!("test hooks are enabled: failures can be injected over RPC");
     }
-    let state = Arc::new(State {
-        registry: Registry::new(&paths),
-        paths: paths.clone(),
+    let state = Arc::new(State::new(
+        paths.clone(),
         node_name,
-        hooks: args.enable_test_hooks.then(TestHooks::default),
-        left: tokio::sync::Notify::new(),
-    });
+        args.enable_test_hooks.then(TestHooks::default),
+    ));
 
     start_drbd_supervisor(state.clone());
 
@@ -330,8 +330,9 @@ async fn run(args: Args, paths: Paths) -> Result<()> {
             .await
             .with_context(|| format!("binding {}:{}", args.bind, args.port))?;
         info!("listening on {}:{}", args.bind, args.port);
+        state.tls.set(tls);
         tokio::select! {
-            _ = server::serve(listener, tls, state.clone()) => {}
+            _ = server::serve(listener, state.clone()) => {}
             _ = state.left.notified() => {
                 // Calls in progress finish on their own connections.
                 info!("stopped listening after leaving the cluster");

@@ -33,9 +33,10 @@ const HANG: Duration = Duration::from_secs(24 * 3600);
 
 /// Serves `listener` until this future is dropped; then every connection
 /// finishes the call it is running and closes (a node that left the
-/// cluster keeps no authenticated connection).
-pub async fn serve(listener: TcpListener, tls: Arc<rustls::ServerConfig>, state: Arc<State>) {
-    let acceptor = TlsAcceptor::from(tls);
+/// cluster keeps no authenticated connection). Each connection gets the
+/// TLS configuration of `state.tls` as it is when it arrives (a renewal
+/// of the certificates changes it).
+pub async fn serve(listener: TcpListener, state: Arc<State>) {
     // Dropped with this future, which tells the connections to close.
     let (_alive, alive_rx) = tokio::sync::watch::channel(());
     loop {
@@ -49,7 +50,11 @@ pub async fn serve(listener: TcpListener, tls: Arc<rustls::ServerConfig>, state:
             }
         };
         let _ = tcp.set_nodelay(true);
-        let acceptor = acceptor.clone();
+        let Some(tls) = state.tls.get() else {
+            warn!(%peer, "no TLS configuration yet: connection closed");
+            continue;
+        };
+        let acceptor = TlsAcceptor::from(tls);
         let state = state.clone();
         let mut alive = alive_rx.clone();
         tokio::spawn(async move {
@@ -270,6 +275,11 @@ async fn dispatch(state: Arc<State>, call: &str, body: Bytes) -> CallResult<serd
         TestSetFailure::NAME => run(state, body, h::test_set_failure).await,
         RunOob::NAME => run(state, body, crate::oob::run_oob).await,
         NodePowercycle::NAME => run(state, body, crate::oob::node_powercycle).await,
+        RestrictedCommand::NAME => run(state, body, crate::restricted::restricted_command).await,
+        ExtStorageDiagnose::NAME => run(state, body, crate::extstorage::diagnose).await,
+        CryptoStage::NAME => run(state, body, crate::crypto::crypto_stage).await,
+        CryptoActivate::NAME => run(state, body, crate::crypto::crypto_activate).await,
+        CryptoAbort::NAME => run(state, body, crate::crypto::crypto_abort).await,
         other => Err(RpcError::new(
             ErrorKind::UnknownCall,
             format!("unknown call '{other}'"),
@@ -287,13 +297,7 @@ mod tests {
     async fn every_listed_call_is_dispatched() {
         let dir = tempfile::tempdir().unwrap();
         let paths = objects::paths::Paths::new(dir.path());
-        let state = Arc::new(State {
-            registry: hypervisors::Registry::new(&paths),
-            paths,
-            node_name: "node1".into(),
-            hooks: None,
-            left: tokio::sync::Notify::new(),
-        });
+        let state = Arc::new(State::new(paths, "node1".into(), None));
         for call in CALLS {
             // `null` is no call's request, so nothing acts: the answer
             // is a bad request, never "unknown call".
