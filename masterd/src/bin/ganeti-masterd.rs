@@ -115,6 +115,12 @@ async fn run(args: Args, paths: Paths) -> anyhow::Result<()> {
     );
     let m = master.clone();
     tokio::spawn(async move { m.distribute_ssconf().await });
+    match masterd::watcher::Options::from_env().context("reading the watcher's settings")? {
+        Some(opts) => {
+            masterd::watcher::start(&master, opts);
+        }
+        None => tracing::info!("the watcher is off (GANETI_WATCHER=off)"),
+    }
     let server = tokio::spawn(masterd::luxi_server::serve(master.clone(), listener));
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     tokio::select! {
