@@ -287,6 +287,7 @@ impl Watcher {
     pub async fn pass(self: &Arc<Self>, full: bool) {
         if self.paused() {
             tracing::debug!("watcher paused, skipping a pass");
+            self.end_pass();
             return;
         }
         let queue = self.queue().clone();
@@ -307,6 +308,11 @@ impl Watcher {
                 Err(e) => tracing::warn!("watcher could not archive old jobs: {}", e.message()),
             }
         }
+        self.end_pass();
+    }
+
+    /// Counts the pass (paused ones too) and saves the notepad.
+    fn end_pass(&self) {
         let snapshot = {
             let mut pad = self.pad();
             pad.passes += 1;
