@@ -245,3 +245,46 @@ fn old_jobs_are_archived_by_the_full_pass() {
         "{archived}"
     );
 }
+
+/// The pid in the kvm hypervisor's pid file of instance `name` on node
+/// `node`, if that process lives.
+fn qemu_pid(vc: &VCluster, node: usize, name: &str) -> Option<i32> {
+    let pid: i32 = std::fs::read_to_string(
+        vc.root(node)
+            .join("var/run/ganeti/kvm-hypervisor/pid")
+            .join(name),
+    )
+    .ok()?
+    .trim()
+    .parse()
+    .ok()?;
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let (_, rest) = stat.rsplit_once(')')?;
+    (!rest.trim_start().starts_with('Z')).then_some(pid)
+}
+
+#[test]
+fn a_killed_qemu_is_restarted_by_the_watcher() {
+    // Real QEMU (TCG) and the default watcher settings.
+    let vc = tests::guest::kvm_cluster_env(
+        "0.124",
+        1,
+        "panic=-1 quiet",
+        "",
+        &[("GANETI_WATCHER", "on")],
+    );
+    tests::guest::add_guest(&vc, "node1", "guest1");
+    let pid = qemu_pid(&vc, 1, "guest1").expect("QEMU runs");
+    wait_passes(&vc, 1);
+    let killed = Instant::now();
+    let st = std::process::Command::new("kill")
+        .args(["-9", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    wait_restarts(&vc, 1, Duration::from_secs(10));
+    eprintln!("QEMU restarted {:?} after the kill", killed.elapsed());
+    let new = qemu_pid(&vc, 1, "guest1").expect("a new QEMU runs");
+    assert_ne!(new, pid);
+    assert_eq!(status(&vc, "guest1"), "running");
+}
