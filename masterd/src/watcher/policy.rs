@@ -264,10 +264,13 @@ impl Notepad {
     /// When a pass should next look, for the earliest backoff to end or
     /// the rate window to free a slot (`None`: no timer needed).
     pub fn next_wakeup(&self, limits: &Limits) -> Option<f64> {
-        let backoffs = self.instance.values().filter_map(|r| {
-            (r.job.is_none() && r.restart_count > 0 && r.restart_count < limits.max_tries)
-                .then(|| r.restart_when + limits.backoff_after(r.restart_count))
-        });
+        let backoffs = self
+            .instance
+            .values()
+            .filter(|r| {
+                r.job.is_none() && r.restart_count > 0 && r.restart_count < limits.max_tries
+            })
+            .map(|r| r.restart_when + limits.backoff_after(r.restart_count));
         let rate = (self.repairs.len() >= limits.max_repairs_per_minute)
             .then(|| self.repairs.front().map(|t| t + RATE_WINDOW))
             .flatten();
