@@ -130,6 +130,14 @@ fn a_killed_instance_is_restarted_within_10s_by_a_watcher_job() {
     // Running again, it is left alone.
     wait_passes(&vc, 1);
     assert_eq!(restart_jobs(&vc).len(), 1);
+    // Ganeti's cron command checks on the master's watcher.
+    let out = vc.gnt("ganeti-watcher", &["-d", "--job-age", "6h"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains("The master's watcher made its last pass"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -198,6 +206,9 @@ fn a_paused_watcher_restarts_nothing_until_it_continues() {
     assert!(file.trim().parse::<i64>().is_ok(), "{file}");
     let out = vc.ok("gnt-cluster", &["watcher", "info"]);
     assert!(out.contains("paused until"), "{out}");
+    let out = vc.gnt("ganeti-watcher", &["-d"]);
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("Pause has been set until"));
     kill(&vc, 2, "calm");
     wait_passes(&vc, 5);
     assert_eq!(status(&vc, "calm"), "ERROR_down");

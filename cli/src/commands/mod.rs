@@ -15,6 +15,7 @@ pub mod network;
 pub mod node;
 pub mod os;
 pub mod rapi_token;
+pub mod watcher;
 
 use clap::{Parser, Subcommand};
 use serde_json::{json, Value};
