@@ -374,6 +374,11 @@ impl Watcher {
     async fn restart(&self, seen: &[Seen]) -> HashSet<String> {
         let limits = &self.opts.limits;
         let mut started = HashSet::new();
+        if self.queue().drained() {
+            // The operator stopped new jobs; decide nothing meanwhile.
+            tracing::debug!("the job queue is drained, the watcher restarts nothing");
+            return started;
+        }
         for s in seen {
             let verdict = self.pad().observe(limits, &s.name, &s.status, pause::now());
             match verdict {
