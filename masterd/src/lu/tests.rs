@@ -21,6 +21,7 @@ use crate::rpc::Rpc;
 mod backup;
 mod network;
 mod oob;
+mod watcher;
 
 struct Env {
     _dir: tempfile::TempDir,

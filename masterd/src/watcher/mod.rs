@@ -170,13 +170,7 @@ pub struct Watcher {
 
 /// Starts the watcher of `master` (whose queue is attached) as a task.
 pub fn start(master: &Arc<Master>, opts: Options) -> Arc<Watcher> {
-    let pad = load(master);
-    let w = Arc::new(Watcher {
-        master: master.clone(),
-        opts,
-        pad: Mutex::new(pad),
-        verifying: AtomicBool::new(false),
-    });
+    let w = Watcher::new(master, opts);
     tracing::info!(
         poll = ?w.opts.poll,
         interval = ?w.opts.interval,
@@ -237,6 +231,22 @@ struct Seen {
 }
 
 impl Watcher {
+    /// The watcher of `master`, with what it remembered before; it makes
+    /// passes when [`start`]ed or when told ([`Watcher::pass`]).
+    pub fn new(master: &Arc<Master>, opts: Options) -> Arc<Watcher> {
+        Arc::new(Watcher {
+            master: master.clone(),
+            pad: Mutex::new(load(master)),
+            opts,
+            verifying: AtomicBool::new(false),
+        })
+    }
+
+    /// What it remembers now.
+    pub fn notepad(&self) -> Notepad {
+        self.pad().clone()
+    }
+
     fn pad(&self) -> MutexGuard<'_, Notepad> {
         self.pad.lock().unwrap_or_else(|e| e.into_inner())
     }
