@@ -16,6 +16,7 @@ pub mod luxi_server;
 pub mod master;
 pub mod query;
 pub mod rpc;
+pub mod watcher;
 
 /// The software version reported to clients.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -259,10 +259,8 @@ pub async fn dispatch(master: &Arc<Master>, req: Request) -> Result<Value, Ganet
             Ok(json!(true))
         }
         Request::SetWatcherPause(until) => {
-            *master
-                .watcher_pause
-                .lock()
-                .unwrap_or_else(|e| e.into_inner()) = until;
+            crate::watcher::pause::set(&master.paths, until)
+                .map_err(|e| GanetiError::exec(objects::error_chain(&e)))?;
             Ok(json!(until))
         }
     }
@@ -361,10 +359,10 @@ fn config_values(master: &Master, fields: &[String]) -> Result<Value, GanetiErro
                 "cluster_name" => json!(cfg.cluster.cluster_name),
                 "master_node" => json!(cfg.master_node().map(|n| n.name.clone())),
                 "drain_flag" => json!(queue.drained()),
-                "watcher_pause" => json!(*master
-                    .watcher_pause
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())),
+                "watcher_pause" => json!(crate::watcher::pause::until(
+                    &master.paths,
+                    crate::watcher::pause::now()
+                )),
                 "volume_group_name" => json!(cfg.cluster.volume_group_name),
                 "default_hypervisor" => json!(cfg.cluster.enabled_hypervisors.first()),
                 "max_running_jobs" => json!(20),

@@ -21,8 +21,6 @@ pub struct Master {
     pub locks: Arc<LockManager>,
     pub rpc: Arc<Rpc>,
     queue: OnceLock<Arc<JobQueue>>,
-    /// Watcher pause, as Ganeti's `SetWatcherPause` sets it.
-    pub watcher_pause: std::sync::Mutex<Option<f64>>,
     /// ssconf distribution: `.0` a change is waiting to be pushed, `.1` a
     /// push is running (bursts of commits coalesce into few pushes).
     ssconf: std::sync::Mutex<(bool, bool)>,
@@ -100,7 +98,6 @@ impl Master {
             locks: LockManager::new(),
             rpc: Arc::new(rpc),
             queue: OnceLock::new(),
-            watcher_pause: std::sync::Mutex::new(None),
             ssconf: std::sync::Mutex::new((false, false)),
             ssconf_sync: std::sync::Mutex::new(SsconfSync::default()),
             ssconf_push: tokio::sync::Mutex::new(()),

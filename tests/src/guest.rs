@@ -26,6 +26,18 @@ pub fn kvm_cluster_with(net: &str, nodes: usize, extra: &str) -> VCluster {
 /// `kernel_args` (e.g. without `quiet`, to see every kernel message in the
 /// serial logs).
 pub fn kvm_cluster_booting(net: &str, nodes: usize, kernel_args: &str, extra: &str) -> VCluster {
+    kvm_cluster_env(net, nodes, kernel_args, extra, &[])
+}
+
+/// [`kvm_cluster_booting`] with more environment for the cluster's daemons
+/// (e.g. `GANETI_WATCHER=on`).
+pub fn kvm_cluster_env(
+    net: &str,
+    nodes: usize,
+    kernel_args: &str,
+    extra: &str,
+    env: &[(&str, &str)],
+) -> VCluster {
     let (kernel, initrd) = test_guest();
     let mut hv = format!(
         "kvm:kvm_flag=disabled,kernel_path={},initrd_path={},serial_console=true,\
@@ -37,14 +49,12 @@ pub fn kvm_cluster_booting(net: &str, nodes: usize, kernel_args: &str, extra: &s
         hv.push(',');
         hv.push_str(extra);
     }
-    VCluster::up_with(
-        net,
-        nodes,
-        &[
-            ("GANETI_VCLUSTER_HV", "kvm"),
-            ("GANETI_VCLUSTER_HVPARAMS", &hv),
-        ],
-    )
+    let mut all = vec![
+        ("GANETI_VCLUSTER_HV", "kvm"),
+        ("GANETI_VCLUSTER_HVPARAMS", hv.as_str()),
+    ];
+    all.extend_from_slice(env);
+    VCluster::up_with(net, nodes, &all)
 }
 
 /// An instance's serial socket, from `gnt-instance console --show-cmd`

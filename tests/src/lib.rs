@@ -67,6 +67,11 @@ pub struct VCluster {
     pub net: String,
     pub nodes: usize,
     bin: PathBuf,
+    /// `GANETI_WATCHER` for the daemons this cluster starts: "off" unless
+    /// the test asks for the watcher (`up_with` and `GANETI_WATCHER=on`),
+    /// so that tests that stop instances behind the master's back see
+    /// them stay stopped.
+    watcher: String,
 }
 
 impl VCluster {
@@ -84,11 +89,17 @@ impl VCluster {
             .tempdir()
             .expect("temporary directory");
         let bin = bin_dir();
+        let watcher = env
+            .iter()
+            .find(|(k, _)| *k == "GANETI_WATCHER")
+            .map_or("off", |(_, v)| *v)
+            .to_string();
         let vc = VCluster {
             dir,
             net: format!("127.{net}"),
             nodes,
             bin,
+            watcher,
         };
         let out = vc.script_env(&["up", &nodes.to_string()], env);
         assert!(
@@ -114,6 +125,7 @@ impl VCluster {
             .env("GANETI_VCLUSTER", self.base())
             .env("GANETI_BIN", &self.bin)
             .env("GANETI_VCLUSTER_NET", &self.net)
+            .env("GANETI_WATCHER", &self.watcher)
             .envs(env.iter().copied())
             .output()
             .expect("running scripts/vcluster.sh")
@@ -140,6 +152,7 @@ impl VCluster {
             .args(args)
             .env("GANETI_ROOTDIR", self.root(1))
             .env("GANETI_HOSTNAME", "node1")
+            .env("GANETI_WATCHER", &self.watcher)
             .output()
             .unwrap_or_else(|e| panic!("running {cmd}: {e}"))
     }
@@ -226,6 +239,7 @@ impl VCluster {
         let status = Command::new(self.bin.join("ganeti-masterd"))
             .env("GANETI_ROOTDIR", self.root(1))
             .env("GANETI_HOSTNAME", "node1")
+            .env("GANETI_WATCHER", &self.watcher)
             .status()
             .expect("starting ganeti-masterd");
         assert!(status.success(), "ganeti-masterd did not start");

@@ -16,6 +16,7 @@ pub mod node;
 pub mod os;
 pub mod rapi_token;
 pub mod storage;
+pub mod watcher;
 
 use clap::{Parser, Subcommand};
 use serde_json::{json, Value};

@@ -37,6 +37,9 @@ fn main() -> anyhow::Result<()> {
     if args.init {
         init(&paths);
     }
+    // Bad settings are reported before the daemon leaves the terminal.
+    let watcher =
+        masterd::watcher::Options::from_env().context("reading the watcher's settings")?;
     std::fs::create_dir_all(paths.log_dir()).context("creating the log directory")?;
     if !args.foreground {
         nix::unistd::daemon(true, false).context("detaching from the terminal")?;
@@ -65,7 +68,7 @@ fn main() -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("starting the runtime")?;
-    rt.block_on(run(args, paths))
+    rt.block_on(run(args, paths, watcher))
 }
 
 /// `--init`: stores the first configuration and exits, 0 on success,
@@ -80,7 +83,11 @@ fn init(paths: &Paths) -> ! {
     }
 }
 
-async fn run(args: Args, paths: Paths) -> anyhow::Result<()> {
+async fn run(
+    args: Args,
+    paths: Paths,
+    watcher: Option<masterd::watcher::Options>,
+) -> anyhow::Result<()> {
     let config = ConfigStore::open(&paths.config_db())
         .with_context(|| format!("opening the configuration {}", paths.config_db().display()))?;
     let listener = masterd::luxi_server::bind(&paths.luxi_socket())
@@ -115,6 +122,12 @@ async fn run(args: Args, paths: Paths) -> anyhow::Result<()> {
     );
     let m = master.clone();
     tokio::spawn(async move { m.distribute_ssconf().await });
+    match watcher {
+        Some(opts) => {
+            masterd::watcher::start(&master, opts);
+        }
+        None => tracing::info!("the watcher is off (GANETI_WATCHER=off)"),
+    }
     let server = tokio::spawn(masterd::luxi_server::serve(master.clone(), listener));
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     tokio::select! {

@@ -156,6 +156,9 @@ pub struct JobQueue {
     state: Mutex<State>,
     schedule: Notify,
     started: AtomicBool,
+    /// Counts the jobs that ended (for the watcher, which looks at the
+    /// cluster after each).
+    finished: watch::Sender<u64>,
     /// The queue itself, to spawn job tasks from `&self` methods.
     me: Weak<JobQueue>,
 }
@@ -312,6 +315,7 @@ impl JobQueue {
             state: Mutex::new(state),
             schedule: Notify::new(),
             started: AtomicBool::new(false),
+            finished: watch::Sender::new(0),
         }))
     }
 
@@ -716,5 +720,11 @@ impl JobQueue {
             tracing::error!(job = id, error = %e, "final job status not committed");
         }
         self.schedule.notify_one();
+        self.finished.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
+    /// Changes whenever a job that ran ends (its final status committed).
+    pub fn finished_jobs(&self) -> watch::Receiver<u64> {
+        self.finished.subscribe()
     }
 }

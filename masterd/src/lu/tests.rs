@@ -22,6 +22,7 @@ mod backup;
 mod cluster_ops;
 mod network;
 mod oob;
+mod watcher;
 
 struct Env {
     _dir: tempfile::TempDir,

@@ -71,6 +71,7 @@ pub fn registry<'a>() -> FieldRegistry<JobRow<'a>> {
         ),
         ("start_ts", "Start", Other, "Timestamp of job start"),
         ("end_ts", "End", Other, "Timestamp of job end"),
+        ("archived", "Archived", Bool, "Whether job is archived"),
     ] {
         let flags = if name.ends_with("_ts") {
             FieldFlags::Timestamp

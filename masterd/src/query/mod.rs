@@ -567,7 +567,8 @@ fn query_jobs<S: Sink>(
                     .or_else(|| v.to_json().as_str().and_then(|s| s.parse().ok()))
             })
             .collect(),
-        None => queue.job_ids(false),
+        // As Ganeti's: archived jobs are listed when their field is asked.
+        None => queue.job_ids(fields.iter().any(|f| f == "archived")),
     };
     let rows = ids.into_iter().map(|id| job::JobRow { id, queue });
     sink.run(&q, rows).map_err(qerr)

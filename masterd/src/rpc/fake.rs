@@ -86,6 +86,14 @@ impl FakeNodes {
             .collect()
     }
 
+    /// Stops instance `name` on node `node` behind the master's back, as a
+    /// crash would.
+    pub fn kill(&self, node: &str, name: &str) {
+        if let Some(st) = self.lock().nodes.get_mut(node) {
+            st.running.remove(name);
+        }
+    }
+
     /// Loses every disk of node `node`, as a broken disk would.
     pub fn lose_disks(&self, node: &str) {
         if let Some(st) = self.lock().nodes.get_mut(node) {
