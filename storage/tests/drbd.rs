@@ -363,8 +363,21 @@ fn a_sync_reports_its_progress_and_a_clean_restart_needs_none() {
     // start connects without a sync (the peer's copy stays consistent).
     a.dev(&disk).shutdown().unwrap();
     a.dev(&disk).assemble(true).unwrap();
-    let s = a.status(&disk);
-    assert!(in_sync(&s), "{s:?}");
+    // The mirror needs a moment to report itself ready; until then no
+    // byte may be left to sync.
+    supervise_until("the reconnection", [&a, &b], || {
+        let s = a.status(&disk);
+        assert!(
+            s.sync_percent.is_none(),
+            "a sync after a clean restart: {s:?}"
+        );
+        assert_eq!(
+            s.drbd.as_ref().map(|d| d.out_of_sync_bytes),
+            Some(0),
+            "{s:?}"
+        );
+        in_sync(&s)
+    });
     assert_eq!(b.status(&disk).ldisk_status, LocalDiskStatus::Okay);
 
     // A primary daemon that dies does not know what its peer has: its next

@@ -233,7 +233,10 @@ fn jobs_list_info_watch_cancel_and_depend() {
     assert_eq!(vc.wait_job(blocked), "canceled");
     let watch = vc.ok("gnt-job", &["watch", &long.to_string()]);
     // Ganeti's words: iterations count from 0 to repeat - 1.
-    assert!(watch.contains(" - INFO: Test delay iteration 0/0"), "{watch}");
+    assert!(
+        watch.contains(" - INFO: Test delay iteration 0/0"),
+        "{watch}"
+    );
     assert_eq!(vc.wait_job(long), "success");
     assert_eq!(vc.wait_job(after), "success");
     // A job that depends on a failed one fails too, naming it.
