@@ -1091,6 +1091,78 @@ pub const UPLOADABLE_FILES: &[&str] = &[
 ];
 call!(UploadFile, "upload_file", (), timeouts::NORMAL);
 
+// ---------------------------------------------------------------- master role
+
+/// Stores the master's configuration as this candidate's copy, unless the
+/// copy already holds a newer one (`serial_no` only grows, so pushes that
+/// arrive out of order, or from a master that was failed over, never
+/// replace a newer copy). Answers the `serial_no` the copy holds after.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WriteConfig {
+    /// The cluster's `serial_no` of `data`.
+    pub serial_no: u64,
+    /// The whole configuration, JSON.
+    pub data: String,
+}
+call!(WriteConfig, "write_config", u64, timeouts::FAST);
+
+/// One job of the master's queue, as a candidate keeps it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReplicatedJob {
+    pub id: u64,
+    pub archived: bool,
+    /// The whole job, JSON, as the master's queue stores it.
+    pub data: String,
+}
+
+/// Stores jobs of the master's queue in this candidate's copy (Ganeti's
+/// `jobqueue_update`); each replaces the node's copy of that job.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct JobqueueUpdate {
+    pub jobs: Vec<ReplicatedJob>,
+}
+call!(JobqueueUpdate, "jobqueue_update", (), timeouts::FAST);
+
+/// Who this node thinks the master is: its `ssconf_master_node`, or
+/// `None` when it has none (Ganeti's `master_node_name`, the vote of
+/// `gnt-cluster master-failover`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct MasterNodeName {}
+call!(MasterNodeName, "master_node_name", Option<String>, timeouts::URGENT);
+
+/// Stops the master daemons of this node (`ganeti-masterd`, then
+/// `ganeti-rapi`), as Ganeti's `node_stop_master`; the master daemon
+/// pushes its last changes to the candidates before it exits. Answers the
+/// programs that were running and were stopped.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct NodeStopMaster {}
+call!(NodeStopMaster, "node_stop_master", Vec<String>, timeouts::FAST);
+
+/// The master IP's parameters (Ganeti's `MasterNetworkParameters`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MasterNetworkParams {
+    pub ip: String,
+    pub netmask: u32,
+    pub netdev: String,
+}
+
+/// Brings the master IP up on this node (Ganeti's
+/// `node_activate_master_ip`). A loopback address on `lo` is already
+/// served by the loopback device: the node only records that it holds it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct NodeActivateMasterIp {
+    pub params: MasterNetworkParams,
+}
+call!(NodeActivateMasterIp, "node_activate_master_ip", (), timeouts::FAST);
+
+/// Takes the master IP down on this node (Ganeti's
+/// `node_deactivate_master_ip`); see [`NodeActivateMasterIp`].
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct NodeDeactivateMasterIp {
+    pub params: MasterNetworkParams,
+}
+call!(NodeDeactivateMasterIp, "node_deactivate_master_ip", (), timeouts::FAST);
+
 // ---------------------------------------------------------------- hooks
 
 /// When a hook runs: before or after the operation.
@@ -1267,6 +1339,12 @@ pub const CALLS: &[&str] = &[
     OsValidate::NAME,
     WriteSsconfFiles::NAME,
     UploadFile::NAME,
+    WriteConfig::NAME,
+    JobqueueUpdate::NAME,
+    MasterNodeName::NAME,
+    NodeStopMaster::NAME,
+    NodeActivateMasterIp::NAME,
+    NodeDeactivateMasterIp::NAME,
     NodeLeaveCluster::NAME,
     RunHooks::NAME,
     TestDelay::NAME,

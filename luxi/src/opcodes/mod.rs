@@ -1092,6 +1092,14 @@ pub struct ClusterDestroy {}
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ClusterRedistConf {}
 
+/// `OP_CLUSTER_ACTIVATE_MASTER_IP`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ClusterActivateMasterIp {}
+
+/// `OP_CLUSTER_DEACTIVATE_MASTER_IP`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ClusterDeactivateMasterIp {}
+
 /// `OP_INSTANCE_CONSOLE`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct InstanceConsole {
@@ -1318,6 +1326,8 @@ opcodes! {
     ClusterQuery(ClusterQuery) = "OP_CLUSTER_QUERY";
     ClusterConfigQuery(ClusterConfigQuery) = "OP_CLUSTER_CONFIG_QUERY";
     ClusterRedistConf(ClusterRedistConf) = "OP_CLUSTER_REDIST_CONF";
+    ClusterActivateMasterIp(ClusterActivateMasterIp) = "OP_CLUSTER_ACTIVATE_MASTER_IP";
+    ClusterDeactivateMasterIp(ClusterDeactivateMasterIp) = "OP_CLUSTER_DEACTIVATE_MASTER_IP";
     ClusterDestroy(ClusterDestroy) = "OP_CLUSTER_DESTROY";
     NodeMigrate(NodeMigrate) = "OP_NODE_MIGRATE", summary: node_name;
     NodeEvacuate(NodeEvacuate) = "OP_NODE_EVACUATE", summary: node_name;

@@ -47,6 +47,42 @@ enum Write {
     Meta { key: String, value: Option<String> },
 }
 
+/// The jobs committed since the replicator last took them, newest state
+/// of each, for the master candidates' copies of the queue. Filled only
+/// once enabled (a queue without candidates to feed keeps nothing).
+#[derive(Default)]
+pub struct Outbox {
+    enabled: std::sync::atomic::AtomicBool,
+    jobs: Mutex<BTreeMap<JobId, (bool, String)>>,
+    /// Signalled after a commit that added jobs.
+    pub notify: tokio::sync::Notify,
+}
+
+impl Outbox {
+    /// Starts keeping committed jobs.
+    pub fn enable(&self) {
+        self.enabled
+            .store(true, std::sync::atomic::Ordering::Release);
+    }
+
+    /// Takes the jobs kept so far (by id: archived flag, JSON).
+    pub fn take(&self) -> BTreeMap<JobId, (bool, String)> {
+        std::mem::take(&mut *self.jobs.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    fn add(&self, jobs: &HashMap<JobId, (bool, String)>) {
+        if jobs.is_empty() || !self.enabled.load(std::sync::atomic::Ordering::Acquire) {
+            return;
+        }
+        let mut kept = self.jobs.lock().unwrap_or_else(PoisonError::into_inner);
+        for (id, v) in jobs {
+            kept.insert(*id, v.clone());
+        }
+        drop(kept);
+        self.notify.notify_one();
+    }
+}
+
 struct Sender {
     next_seq: u64,
     tx: mpsc::Sender<(u64, Write)>,
@@ -64,6 +100,8 @@ pub struct Store {
     /// The committed sequence number for blocking waiters, and whether the
     /// writer has stopped.
     blocking: Arc<Blocking>,
+    /// Committed jobs for the candidates' copies.
+    pub outbox: Arc<Outbox>,
 }
 
 /// What blocking (non-async) waiters for a commit wait on.
@@ -136,6 +174,8 @@ impl Store {
         let blocking = Arc::new(Blocking::default());
         let thread_blocking = Arc::clone(&blocking);
         let thread_path = path.to_path_buf();
+        let outbox = Arc::new(Outbox::default());
+        let thread_outbox = Arc::clone(&outbox);
         thread::Builder::new()
             .name("jobqueue-writer".into())
             .spawn(move || {
@@ -147,6 +187,7 @@ impl Store {
                     thread_failures,
                     &thread_blocking,
                     ckpt_tx,
+                    &thread_outbox,
                 )
             })
             .map_err(|e| QueueError::Thread { source: e })?;
@@ -158,6 +199,7 @@ impl Store {
                 failures,
                 reader: Mutex::new(reader),
                 blocking,
+                outbox,
             },
             loaded,
         ))
@@ -289,6 +331,23 @@ impl Store {
     }
 }
 
+/// Upserts `jobs` (id, archived, JSON) into the database at `path`, in
+/// one transaction; returns how many.
+pub fn import(path: &Path, jobs: &[(JobId, bool, String)]) -> Result<usize, QueueError> {
+    let ctx = |e| QueueError::Sqlite {
+        path: path.to_path_buf(),
+        source: e,
+    };
+    let mut conn = open_conn(path)?;
+    conn.execute_batch(SCHEMA).map_err(ctx)?;
+    let map: HashMap<JobId, (bool, String)> = jobs
+        .iter()
+        .map(|(id, a, d)| (*id, (*a, d.clone())))
+        .collect();
+    commit_batch(&mut conn, &map, &[]).map_err(ctx)?;
+    Ok(map.len())
+}
+
 fn load(conn: &Connection, path: &Path) -> Result<Loaded, QueueError> {
     let ctx = |e| QueueError::Sqlite {
         path: path.to_path_buf(),
@@ -347,6 +406,7 @@ fn writer_loop(
     failures: Arc<Mutex<BTreeMap<u64, (u64, String)>>>,
     blocking: &Blocking,
     checkpoint: mpsc::SyncSender<()>,
+    outbox: &Outbox,
 ) {
     let mut until_checkpoint = CHECKPOINT_EVERY;
     while let Ok(first) = rx.recv() {
@@ -356,7 +416,8 @@ fn writer_loop(
         }
         let lo = batch.first().map_or(0, |w| w.0);
         let hi = batch.last().map_or(0, |w| w.0);
-        if let Err(e) = commit_batch(&mut conn, batch) {
+        let (jobs, metas) = newest(batch);
+        if let Err(e) = commit_batch(&mut conn, &jobs, &metas) {
             tracing::error!(path = %path.display(), error = %e, first_seq = lo, last_seq = hi,
                 "committing job queue writes failed");
             let mut f = failures.lock().unwrap_or_else(PoisonError::into_inner);
@@ -364,6 +425,8 @@ fn writer_loop(
             while f.len() > 1024 {
                 f.pop_first();
             }
+        } else {
+            outbox.add(&jobs);
         }
         committed.send_replace(hi);
         blocking.set(hi, false);
@@ -395,8 +458,10 @@ fn checkpoint_loop(conn: Connection, path: &Path, rx: mpsc::Receiver<()>) {
     }
 }
 
-fn commit_batch(conn: &mut Connection, batch: Vec<(u64, Write)>) -> rusqlite::Result<()> {
-    // Keep the newest state of each job only; meta writes are few.
+/// The newest state of each job of `batch`, and its meta writes (few).
+type Batch = (HashMap<JobId, (bool, String)>, Vec<(String, Option<String>)>);
+
+fn newest(batch: Vec<(u64, Write)>) -> Batch {
     let mut jobs: HashMap<JobId, (bool, String)> = HashMap::new();
     let mut metas: Vec<(String, Option<String>)> = Vec::new();
     for (_, w) in batch {
@@ -407,16 +472,24 @@ fn commit_batch(conn: &mut Connection, batch: Vec<(u64, Write)>) -> rusqlite::Re
             Write::Meta { key, value } => metas.push((key, value)),
         }
     }
+    (jobs, metas)
+}
+
+fn commit_batch(
+    conn: &mut Connection,
+    jobs: &HashMap<JobId, (bool, String)>,
+    metas: &[(String, Option<String>)],
+) -> rusqlite::Result<()> {
     let tx = conn.transaction()?;
     {
         let mut stmt = tx.prepare_cached(
             "INSERT INTO jobs (id, archived, data) VALUES (?1, ?2, ?3)
              ON CONFLICT(id) DO UPDATE SET archived = excluded.archived, data = excluded.data",
         )?;
-        for (id, (archived, data)) in &jobs {
+        for (id, (archived, data)) in jobs {
             stmt.execute(params![*id as i64, i64::from(*archived), data])?;
         }
-        for (key, value) in &metas {
+        for (key, value) in metas {
             match value {
                 Some(v) => tx.execute(
                     "INSERT INTO meta (key, value) VALUES (?1, ?2)

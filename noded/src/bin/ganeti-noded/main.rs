@@ -5,6 +5,7 @@ mod exports;
 mod handlers;
 mod hooks_runner;
 mod logfile;
+mod master_role;
 mod node_storage;
 mod oob;
 mod os;
