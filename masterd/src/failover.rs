@@ -79,10 +79,8 @@ pub fn count_votes(answers: &[(String, Option<String>)]) -> Vec<(String, usize)>
             *votes.entry(m.as_str()).or_insert(0) += 1;
         }
     }
-    let mut list: Vec<(String, usize)> = votes
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v))
-        .collect();
+    let mut list: Vec<(String, usize)> =
+        votes.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
     // Stable: equal counts stay in name order.
     list.sort_by(|a, b| b.1.cmp(&a.1));
     list
@@ -315,10 +313,18 @@ fn take_over(paths: &Paths, me: &str, old_master: &str) -> Result<(), FailoverEr
         "Setting master to {me}, old master: {old_master} (configuration serial {})",
         dump.cluster.serial_no
     );
-    ConfigStore::restore(&paths.config_db(), &dump)
-        .map_err(|e| conf_err(format!("Cannot store the configuration: {}", error_chain(&e))))?;
-    let store = ConfigStore::open(&paths.config_db())
-        .map_err(|e| conf_err(format!("Cannot open the configuration: {}", error_chain(&e))))?;
+    ConfigStore::restore(&paths.config_db(), &dump).map_err(|e| {
+        conf_err(format!(
+            "Cannot store the configuration: {}",
+            error_chain(&e)
+        ))
+    })?;
+    let store = ConfigStore::open(&paths.config_db()).map_err(|e| {
+        conf_err(format!(
+            "Cannot open the configuration: {}",
+            error_chain(&e)
+        ))
+    })?;
     let mut cluster = store.cluster();
     cluster.master_node = new_master.uuid.clone();
     new_master.master_candidate = true;
@@ -326,9 +332,12 @@ fn take_over(paths: &Paths, me: &str, old_master: &str) -> Result<(), FailoverEr
     new_master.drained = false;
     let mut ch = Changes::new();
     ch.cluster(cluster).node(new_master);
-    store
-        .commit(ch)
-        .map_err(|e| conf_err(format!("Cannot update the configuration: {}", error_chain(&e))))?;
+    store.commit(ch).map_err(|e| {
+        conf_err(format!(
+            "Cannot update the configuration: {}",
+            error_chain(&e)
+        ))
+    })?;
     drop(store);
     // The queue copy: every job as the old master last pushed it.
     let dir = paths.queue_copy_dir();
@@ -343,7 +352,11 @@ fn take_over(paths: &Paths, me: &str, old_master: &str) -> Result<(), FailoverEr
                 continue;
             };
             if let (Some(id), Some(data)) = (v["id"].as_u64(), v["data"].as_str()) {
-                jobs.push((id, v["archived"].as_bool().unwrap_or(false), data.to_string()));
+                jobs.push((
+                    id,
+                    v["archived"].as_bool().unwrap_or(false),
+                    data.to_string(),
+                ));
             }
         }
     }
@@ -406,7 +419,42 @@ pub async fn master_failover(
         )),
     }
     take_over(paths, me, &old)?;
+    // Every node learns the new master now, as Ganeti's configuration
+    // update rewrites the ssconf files; the new master daemon sends the
+    // rest when it starts.
+    announce(paths, &ss, me, port).await;
     Ok(out)
+}
+
+/// Writes `ssconf_master_node` = `me` here and on every node that
+/// answers (a node that does not is logged; the new master daemon sends
+/// it again).
+async fn announce(paths: &Paths, ss: &Ssconf, me: &str, port: u16) {
+    let values: BTreeMap<String, String> = [("master_node".to_string(), me.to_string())].into();
+    if let Err(e) = crate::master::write_ssconf_local(paths, &values) {
+        tracing::warn!("cannot write the local ssconf files: {e}");
+    }
+    let mut tasks = tokio::task::JoinSet::new();
+    for n in ss.nodes.iter().filter(|n| *n != me) {
+        let c = client(paths, ss, n, port);
+        let req = rpc::api::WriteSsconfFiles {
+            values: values.clone(),
+        };
+        let n = n.clone();
+        tasks.spawn(async move {
+            let r = match c {
+                Ok(c) => c
+                    .call_with_timeout(&req, VOTE_TIMEOUT)
+                    .await
+                    .map_err(|e| error_chain(&e)),
+                Err(e) => Err(e),
+            };
+            if let Err(e) = r {
+                tracing::warn!("cannot tell node {n} the new master: {e}");
+            }
+        });
+    }
+    while tasks.join_next().await.is_some() {}
 }
 
 #[cfg(test)]
@@ -441,11 +489,8 @@ mod tests {
             ("c", Some("a")),
         ]));
         assert!(majority_healthy(3, &three_of_three));
-        let two_of_three = count_votes(&answers(&[
-            ("a", Some("a")),
-            ("b", Some("a")),
-            ("c", None),
-        ]));
+        let two_of_three =
+            count_votes(&answers(&[("a", Some("a")), ("b", Some("a")), ("c", None)]));
         assert!(majority_healthy(3, &two_of_three));
         let one_of_three = count_votes(&answers(&[("a", Some("a")), ("b", None), ("c", None)]));
         assert!(!majority_healthy(3, &one_of_three));

@@ -8,6 +8,8 @@
 //!   than the copy's, so copies only ever move forward.
 //! - Every job the master's queue has committed (`jobqueue_update`), one
 //!   file per job, newest state.
+//! - The cluster files a master needs (RAPI certificate and users, ...),
+//!   sent when the node becomes a candidate, as `redist-conf` sends them.
 //!
 //! # When
 //!
@@ -164,6 +166,9 @@ impl Master {
         } else {
             self.queue().snapshot()
         };
+        for n in &unsynced {
+            self.upload_cluster_files(n).await;
+        }
         for (nodes, is_synced) in [(synced, true), (unsynced, false)] {
             if nodes.is_empty() {
                 continue;
@@ -197,6 +202,29 @@ impl Master {
                 } else {
                     set.remove(&n.uuid);
                 }
+            }
+        }
+    }
+
+    /// Sends a new candidate the cluster files a master needs (the RAPI
+    /// certificate and users, ...), as `redist-conf` does.
+    async fn upload_cluster_files(self: &Arc<Self>, node: &objects::Node) {
+        use crate::lu::cluster::{FILES_ALL, FILES_CANDIDATES};
+        for rel in FILES_ALL.iter().chain(FILES_CANDIDATES) {
+            let Ok(content) = std::fs::read_to_string(self.paths.root().join(rel)) else {
+                continue;
+            };
+            let req = rpc::api::UploadFile {
+                path: format!("/{rel}"),
+                content,
+                mode: 0o600,
+            };
+            if let Err(e) = self.rpc.call(node, &req).await {
+                tracing::warn!(
+                    "cannot copy /{rel} to candidate {}: {}",
+                    node.name,
+                    error_chain(&e)
+                );
             }
         }
     }

@@ -1128,7 +1128,12 @@ call!(JobqueueUpdate, "jobqueue_update", (), timeouts::FAST);
 /// `gnt-cluster master-failover`).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct MasterNodeName {}
-call!(MasterNodeName, "master_node_name", Option<String>, timeouts::URGENT);
+call!(
+    MasterNodeName,
+    "master_node_name",
+    Option<String>,
+    timeouts::URGENT
+);
 
 /// Stops the master daemons of this node (`ganeti-masterd`, then
 /// `ganeti-rapi`), as Ganeti's `node_stop_master`; the master daemon
@@ -1136,7 +1141,12 @@ call!(MasterNodeName, "master_node_name", Option<String>, timeouts::URGENT);
 /// programs that were running and were stopped.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct NodeStopMaster {}
-call!(NodeStopMaster, "node_stop_master", Vec<String>, timeouts::FAST);
+call!(
+    NodeStopMaster,
+    "node_stop_master",
+    Vec<String>,
+    timeouts::FAST
+);
 
 /// The master IP's parameters (Ganeti's `MasterNetworkParameters`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -1153,7 +1163,12 @@ pub struct MasterNetworkParams {
 pub struct NodeActivateMasterIp {
     pub params: MasterNetworkParams,
 }
-call!(NodeActivateMasterIp, "node_activate_master_ip", (), timeouts::FAST);
+call!(
+    NodeActivateMasterIp,
+    "node_activate_master_ip",
+    (),
+    timeouts::FAST
+);
 
 /// Takes the master IP down on this node (Ganeti's
 /// `node_deactivate_master_ip`); see [`NodeActivateMasterIp`].
@@ -1161,7 +1176,12 @@ call!(NodeActivateMasterIp, "node_activate_master_ip", (), timeouts::FAST);
 pub struct NodeDeactivateMasterIp {
     pub params: MasterNetworkParams,
 }
-call!(NodeDeactivateMasterIp, "node_deactivate_master_ip", (), timeouts::FAST);
+call!(
+    NodeDeactivateMasterIp,
+    "node_deactivate_master_ip",
+    (),
+    timeouts::FAST
+);
 
 // ---------------------------------------------------------------- hooks
 

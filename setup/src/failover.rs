@@ -99,7 +99,10 @@ pub fn master_failover(paths: &Paths, me: &str, opts: Options) -> Result<Outcome
                     .collect()
             })
             .unwrap_or_default(),
-        old_master: answer["old_master"].as_str().unwrap_or_default().to_string(),
+        old_master: answer["old_master"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string(),
     };
     let rapi = answer["rapi"].as_bool().unwrap_or(false);
     if let Err(e) = start_master_daemons(paths, me, rapi) {

@@ -128,7 +128,9 @@ fn master_failover(args: &Args, paths: &Paths) -> ! {
     let result = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
-        .map_err(|e| masterd::failover::FailoverError::Ganeti(luxi::GanetiError::exec(e.to_string())))
+        .map_err(|e| {
+            masterd::failover::FailoverError::Ganeti(luxi::GanetiError::exec(e.to_string()))
+        })
         .and_then(|rt| {
             rt.block_on(masterd::failover::master_failover(
                 paths,

@@ -459,7 +459,10 @@ fn checkpoint_loop(conn: Connection, path: &Path, rx: mpsc::Receiver<()>) {
 }
 
 /// The newest state of each job of `batch`, and its meta writes (few).
-type Batch = (HashMap<JobId, (bool, String)>, Vec<(String, Option<String>)>);
+type Batch = (
+    HashMap<JobId, (bool, String)>,
+    Vec<(String, Option<String>)>,
+);
 
 fn newest(batch: Vec<(u64, Write)>) -> Batch {
     let mut jobs: HashMap<JobId, (bool, String)> = HashMap::new();

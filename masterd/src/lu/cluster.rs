@@ -507,7 +507,7 @@ impl RedistConf {
 
 /// The cluster files every node gets, and those only master candidates
 /// get (paths below the root, as `upload_file` takes them).
-const FILES_ALL: &[&str] = &[
+pub(crate) const FILES_ALL: &[&str] = &[
     "var/lib/ganeti/known_hosts",
     "var/lib/ganeti/rapi.pem",
     "var/lib/ganeti/cluster-domain-secret",
@@ -516,7 +516,7 @@ const FILES_ALL: &[&str] = &[
     "var/lib/ganeti/spice-ca.pem",
     "var/lib/ganeti/vnc-cluster-password",
 ];
-const FILES_CANDIDATES: &[&str] = &["var/lib/ganeti/rapi/users"];
+pub(crate) const FILES_CANDIDATES: &[&str] = &["var/lib/ganeti/rapi/users"];
 
 impl LogicalUnit for RedistConf {
     fn locks(&mut self, _cfg: &ConfigData) -> Result<LockRequest, Error> {
@@ -608,8 +608,8 @@ impl LogicalUnit for MasterIp {
     fn exec<'a>(&'a mut self, ctx: &'a Ctx) -> ExecFuture<'a> {
         Box::pin(async move {
             let master = ctx.config().read().master_node().cloned();
-            let master = master
-                .ok_or_else(|| Error::exec("The configuration names no master node"))?;
+            let master =
+                master.ok_or_else(|| Error::exec("The configuration names no master node"))?;
             let params = ctx.master().master_network_params();
             let (result, what) = if self.activate {
                 let req = rpc::api::NodeActivateMasterIp { params };

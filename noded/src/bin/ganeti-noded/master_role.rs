@@ -140,10 +140,9 @@ pub fn node_stop_master(s: &State, _r: NodeStopMaster) -> CallResult<Vec<String>
 }
 
 fn check_params(p: &MasterNetworkParams) -> CallResult<std::net::IpAddr> {
-    let ip: std::net::IpAddr = p
-        .ip
-        .parse()
-        .map_err(|_| bad(format!("invalid master IP '{}'", p.ip)))?;
+    let ip: std::net::IpAddr =
+        p.ip.parse()
+            .map_err(|_| bad(format!("invalid master IP '{}'", p.ip)))?;
     let max = if ip.is_ipv4() { 32 } else { 128 };
     if p.netmask == 0 || p.netmask > max {
         return Err(bad(format!("invalid master netmask {}", p.netmask)));
@@ -187,9 +186,7 @@ pub fn node_activate_master_ip(s: &State, r: NodeActivateMasterIp) -> CallResult
     if !on_loopback(ip, p) {
         let cidr = format!("{}/{}", p.ip, p.netmask);
         let label = format!("{}:0", p.netdev);
-        run_ip(&[
-            "address", "add", &cidr, "dev", &p.netdev, "label", &label,
-        ])?;
+        run_ip(&["address", "add", &cidr, "dev", &p.netdev, "label", &label])?;
     }
     write(
         &s.paths.master_ip_state(),
@@ -293,8 +290,20 @@ mod tests {
             archived: false,
             data: data.into(),
         };
-        jobqueue_update(&s, JobqueueUpdate { jobs: vec![job("queued")] }).unwrap();
-        jobqueue_update(&s, JobqueueUpdate { jobs: vec![job("success")] }).unwrap();
+        jobqueue_update(
+            &s,
+            JobqueueUpdate {
+                jobs: vec![job("queued")],
+            },
+        )
+        .unwrap();
+        jobqueue_update(
+            &s,
+            JobqueueUpdate {
+                jobs: vec![job("success")],
+            },
+        )
+        .unwrap();
         let v: serde_json::Value =
             serde_json::from_slice(&std::fs::read(s.paths.queue_copy_dir().join("job-4")).unwrap())
                 .unwrap();
@@ -324,7 +333,13 @@ mod tests {
             netmask: 32,
             netdev: "lo".into(),
         };
-        node_activate_master_ip(&s, NodeActivateMasterIp { params: params.clone() }).unwrap();
+        node_activate_master_ip(
+            &s,
+            NodeActivateMasterIp {
+                params: params.clone(),
+            },
+        )
+        .unwrap();
         assert_eq!(
             std::fs::read_to_string(s.paths.master_ip_state()).unwrap(),
             "127.0.130.1/32 lo\n"
