@@ -220,6 +220,10 @@ pub struct NodeVerifyResult {
     pub os: Vec<OsInfo>,
     /// Problems with the file storage directories (when asked).
     pub file_storage: Vec<String>,
+    /// The `serial_no` of the node's copy of the configuration (0: none),
+    /// which a master candidate's must keep up with the master's.
+    #[serde(default)]
+    pub config_serial: u64,
 }
 call!(
     NodeVerify,

@@ -143,6 +143,19 @@ fn planned_failover_to_a_candidate_and_back_keeps_every_acknowledged_change() {
         "{err}"
     );
 
+    // The RAPI daemon moved with the master role, to the master IP.
+    let rapi_pid = |k: usize| -> Option<i32> {
+        std::fs::read_to_string(Paths::new(vc.root(k)).rapi_pid())
+            .ok()
+            .and_then(|p| p.trim().parse().ok())
+    };
+    assert!(rapi_pid(1).is_none_or(|p| !pid_alive(p)));
+    assert!(
+        rapi_pid(2).is_some_and(pid_alive),
+        "no RAPI daemon on node2"
+    );
+    std::net::TcpStream::connect((vc.master_ip().as_str(), 5080)).expect("RAPI on the master IP");
+
     // Everything acknowledged is on the new master.
     assert_eq!(instances(&vc, 2), vec!["inst1", "inst2"]);
     let after = jobs(&vc, 2);
@@ -228,6 +241,24 @@ fn failover_is_refused_on_the_master_on_a_non_candidate_and_without_a_majority()
         ),
         "{err}"
     );
+
+    // A candidate whose copy cannot be written lags; verify says so.
+    let copy = Paths::new(vc.root(2)).config_copy();
+    std::fs::remove_file(&copy).unwrap();
+    std::fs::create_dir_all(copy.join("in-the-way")).unwrap();
+    vc.ok("gnt-cluster", &["add-tags", "lagging"]);
+    let out = vc.gnt("gnt-cluster", &["verify"]);
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{text}");
+    assert!(
+        text.contains("ERROR: cluster: Master candidate node2 holds configuration serial"),
+        "{text}"
+    );
+    assert!(text.contains("its copy lags"), "{text}");
+    std::fs::remove_dir_all(&copy).unwrap();
+    let text = vc.ok("gnt-cluster", &["verify"]);
+    assert!(!text.contains("lags"), "{text}");
 
     // Two of three node daemons down: no majority.
     vc.kill_noded(1);

@@ -293,6 +293,7 @@ pub fn node_verify(s: &State, r: NodeVerify) -> CallResult<NodeVerifyResult> {
         hypervisors: hvs,
         os: os_list,
         file_storage,
+        config_serial: crate::master_role::copy_serial(&s.paths),
     })
 }
 
