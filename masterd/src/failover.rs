@@ -82,7 +82,7 @@ pub fn count_votes(answers: &[(String, Option<String>)]) -> Vec<(String, usize)>
     let mut list: Vec<(String, usize)> =
         votes.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
     // Stable: equal counts stay in name order.
-    list.sort_by(|a, b| b.1.cmp(&a.1));
+    list.sort_by_key(|v| std::cmp::Reverse(v.1));
     list
 }
 
