@@ -261,8 +261,11 @@ async fn check(
     Ok(())
 }
 
-/// The newest configuration this node holds: its copy (as a candidate)
-/// or its own database (from when it was the master).
+/// The newest configuration this node holds: its copy, else its own
+/// database. A node's copy is removed when it becomes the master, so a
+/// copy it holds was pushed after it last was: it is newer than the own
+/// database even where its serial is lower (an old master that died with
+/// changes it had not pushed, which the cluster went on without).
 fn latest_config(paths: &Paths) -> Result<ConfigDump, FailoverError> {
     let conf_err = |m: String| FailoverError::Ganeti(GanetiError::configuration(m));
     let copy: Option<ConfigDump> = match std::fs::read(paths.config_copy()) {
@@ -274,6 +277,9 @@ fn latest_config(paths: &Paths) -> Result<ConfigDump, FailoverError> {
         })?),
         Err(_) => None,
     };
+    if let Some(c) = copy {
+        return Ok(c);
+    }
     let own: Option<ConfigDump> = if paths.config_db().exists() {
         ConfigStore::open(&paths.config_db())
             .ok()
@@ -281,21 +287,63 @@ fn latest_config(paths: &Paths) -> Result<ConfigDump, FailoverError> {
     } else {
         None
     };
-    match (copy, own) {
-        (Some(c), Some(o)) if o.cluster.serial_no > c.cluster.serial_no => Ok(o),
-        (Some(c), _) => Ok(c),
-        (None, Some(o)) => Ok(o),
-        (None, None) => Err(conf_err(
+    match own {
+        Some(o) => Ok(o),
+        None => Err(conf_err(
             "This node holds no copy of the configuration (it was never pushed one as a master candidate)".into(),
         )),
     }
 }
 
+/// The serials of the other nodes' configuration copies, by node (those
+/// that answer).
+async fn copy_serials(paths: &Paths, ss: &Ssconf, me: &str, port: u16) -> Vec<(String, u64)> {
+    let mut tasks = tokio::task::JoinSet::new();
+    for n in ss.nodes.iter().filter(|n| *n != me) {
+        let c = client(paths, ss, n, port);
+        let n = n.clone();
+        tasks.spawn(async move {
+            let c = c.ok()?;
+            let req = rpc::api::NodeVerify::default();
+            let r = c.call_with_timeout(&req, VOTE_TIMEOUT).await.ok()?;
+            Some((n, r.config_serial))
+        });
+    }
+    let mut out = Vec::new();
+    while let Some(r) = tasks.join_next().await {
+        if let Ok(Some(v)) = r {
+            out.push(v);
+        }
+    }
+    out.sort();
+    out
+}
+
 /// Makes this node's configuration and queue databases from its copies,
-/// with this node as the master.
-fn take_over(paths: &Paths, me: &str, old_master: &str) -> Result<(), FailoverError> {
+/// with this node as the master. `others` are the other nodes' copy
+/// serials: the new master's serial goes above every one of them, so that
+/// every candidate takes its pushes (a candidate whose copy was newer than
+/// this node's, which only a master that died before pushing to all can
+/// leave, loses those changes: a warning says so).
+fn take_over(
+    paths: &Paths,
+    me: &str,
+    old_master: &str,
+    others: &[(String, u64)],
+    warnings: &mut Vec<String>,
+) -> Result<(), FailoverError> {
     let conf_err = |m: String| FailoverError::Ganeti(GanetiError::configuration(m));
-    let dump = latest_config(paths)?;
+    let mut dump = latest_config(paths)?;
+    for (n, serial) in others {
+        if *serial > dump.cluster.serial_no {
+            warnings.push(format!(
+                "Node {n} holds configuration serial {serial}, newer than this node's {}; the changes only it holds are lost",
+                dump.cluster.serial_no
+            ));
+        }
+    }
+    let top = others.iter().map(|(_, s)| *s).max().unwrap_or(0);
+    dump.cluster.serial_no = dump.cluster.serial_no.max(top);
     let by_name = |n: &str| dump.nodes.iter().find(|x| x.name == n).cloned();
     if by_name(old_master).is_none() {
         return Err(FailoverError::Ganeti(GanetiError::prereq(
@@ -351,7 +399,10 @@ fn take_over(paths: &Paths, me: &str, old_master: &str) -> Result<(), FailoverEr
                 tracing::warn!("skipping unreadable job copy {}", e.path().display());
                 continue;
             };
-            if let (Some(id), Some(data)) = (v["id"].as_u64(), v["data"].as_str()) {
+            if let (Some(id), Some(data)) = (
+                v.get("id").and_then(|i| i.as_u64()),
+                v.get("data").and_then(|d| d.as_str()),
+            ) {
                 jobs.push((
                     id,
                     v["archived"].as_bool().unwrap_or(false),
@@ -361,18 +412,25 @@ fn take_over(paths: &Paths, me: &str, old_master: &str) -> Result<(), FailoverEr
         }
     }
     jobs.sort_by_key(|j| j.0);
-    let n = JobQueue::import(&paths.queue_db(), &jobs).map_err(|e| {
+    let last_id = std::fs::read_to_string(dir.join("serial"))
+        .ok()
+        .and_then(|s| s.trim().parse::<u64>().ok())
+        .unwrap_or(0)
+        .max(jobs.last().map_or(0, |j| j.0));
+    let n = JobQueue::import(&paths.queue_db(), &jobs, last_id).map_err(|e| {
         conf_err(format!(
             "Cannot store the job queue copy: {}",
             error_chain(&e)
         ))
     })?;
     tracing::info!("imported {n} jobs from the queue copy");
-    // The queue database holds them now; a stale copy must never be
-    // imported over newer states later.
+    // The databases hold them now; a stale copy must never be taken
+    // over newer states later (see `latest_config`).
     for e in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
         let _ = std::fs::remove_file(e.path());
     }
+    let _ = std::fs::remove_file(paths.config_copy());
+    let _ = std::fs::remove_file(paths.config_copy_serial());
     Ok(())
 }
 
@@ -418,7 +476,8 @@ pub async fn master_failover(
             "Could not disable the master role on the old master {old}, please disable manually: {e}"
         )),
     }
-    take_over(paths, me, &old)?;
+    let others = copy_serials(paths, &ss, me, port).await;
+    take_over(paths, me, &old, &others, &mut out.warnings)?;
     // Every node learns the new master now, as Ganeti's configuration
     // update rewrites the ssconf files; the new master daemon sends the
     // rest when it starts.
@@ -509,7 +568,7 @@ mod tests {
     }
 
     #[test]
-    fn the_newest_configuration_is_taken() {
+    fn the_copy_pushed_since_the_node_was_master_is_taken() {
         let dir = tempfile::tempdir().unwrap();
         let paths = Paths::new(dir.path());
         std::fs::create_dir_all(paths.data_dir()).unwrap();
@@ -525,14 +584,12 @@ mod tests {
         drop(store);
         // No copy: the own database.
         assert_eq!(latest_config(&paths).unwrap().nodes.len(), 2);
-        // A newer copy wins.
-        copy.cluster.serial_no += 5;
+        // A copy was pushed after this node last was the master: it wins,
+        // even with a lower serial (the own database may hold changes of
+        // a master that died before pushing them).
+        copy.cluster.serial_no = 1;
         copy.nodes.pop();
         std::fs::write(paths.config_copy(), serde_json::to_vec(&copy).unwrap()).unwrap();
         assert_eq!(latest_config(&paths).unwrap().nodes.len(), 1);
-        // An older copy loses.
-        copy.cluster.serial_no = 0;
-        std::fs::write(paths.config_copy(), serde_json::to_vec(&copy).unwrap()).unwrap();
-        assert_eq!(latest_config(&paths).unwrap().nodes.len(), 2);
     }
 }

@@ -174,10 +174,21 @@ impl Master {
                 continue;
             }
             let jobs = jobs_for(is_synced, &outbox, &snapshot);
+            if jobs.is_empty() && is_synced {
+                continue;
+            }
+            let last_id = self.queue().last_id();
             let mut ok: Vec<bool> = vec![true; nodes.len()];
-            for chunk in jobs.chunks(JOBS_PER_CALL) {
+            // At least one call, so that a new candidate learns `last_id`.
+            let chunks: Vec<&[ReplicatedJob]> = if jobs.is_empty() {
+                vec![&[]]
+            } else {
+                jobs.chunks(JOBS_PER_CALL).collect()
+            };
+            for chunk in chunks {
                 let req = JobqueueUpdate {
                     jobs: chunk.to_vec(),
+                    last_id,
                 };
                 let results = self.rpc.call_many(&nodes, &req).await;
                 for (i, r) in results.into_iter().enumerate() {

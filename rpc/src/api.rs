@@ -1124,6 +1124,11 @@ pub struct ReplicatedJob {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct JobqueueUpdate {
     pub jobs: Vec<ReplicatedJob>,
+    /// The highest job id the master has handed out (Ganeti's queue
+    /// `serial` file), so that a new master never hands out one again,
+    /// even of a job archived before this node held a copy.
+    #[serde(default)]
+    pub last_id: u64,
 }
 call!(JobqueueUpdate, "jobqueue_update", (), timeouts::FAST);
 

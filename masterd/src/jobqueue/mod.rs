@@ -347,18 +347,28 @@ impl JobQueue {
             .collect()
     }
 
+    /// The highest job id handed out.
+    pub fn last_id(&self) -> JobId {
+        self.lock().next_id.saturating_sub(1)
+    }
+
     /// Stores the jobs of a candidate's copy of the queue in the queue
     /// database at `path` (created if needed), each replacing the row of
-    /// the same id: what `master-failover` does before the new master
-    /// opens its queue. Rows that do not decode as jobs are refused.
-    pub fn import(path: &Path, jobs: &[(JobId, bool, String)]) -> Result<usize, QueueError> {
+    /// the same id, and `last_id` as the highest id handed out: what
+    /// `master-failover` does before the new master opens its queue. Rows
+    /// that do not decode as jobs are refused.
+    pub fn import(
+        path: &Path,
+        jobs: &[(JobId, bool, String)],
+        last_id: JobId,
+    ) -> Result<usize, QueueError> {
         for (id, _, data) in jobs {
             serde_json::from_str::<Job>(data).map_err(|e| QueueError::Corrupt {
                 id: *id,
                 message: e.to_string(),
             })?;
         }
-        store::import(path, jobs)
+        store::import(path, jobs, last_id)
     }
 
     /// Starts the scheduler task (call once from within a tokio runtime).

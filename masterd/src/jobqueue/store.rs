@@ -32,6 +32,9 @@ CREATE TABLE IF NOT EXISTS meta (
 
 /// The meta key of the drain flag.
 pub const META_DRAINED: &str = "drained";
+/// The meta key of the highest job id handed out, when a master's queue
+/// copy says more than the jobs kept here (archived ones it had before).
+pub const META_LAST_ID: &str = "last_job_id";
 /// The meta key of the job filter rules (a JSON list).
 pub const META_FILTERS: &str = "filters";
 
@@ -331,9 +334,14 @@ impl Store {
     }
 }
 
-/// Upserts `jobs` (id, archived, JSON) into the database at `path`, in
-/// one transaction; returns how many.
-pub fn import(path: &Path, jobs: &[(JobId, bool, String)]) -> Result<usize, QueueError> {
+/// Upserts `jobs` (id, archived, JSON) into the database at `path`, and
+/// `last_id` as the highest id handed out, in one transaction; returns
+/// how many jobs.
+pub fn import(
+    path: &Path,
+    jobs: &[(JobId, bool, String)],
+    last_id: JobId,
+) -> Result<usize, QueueError> {
     let ctx = |e| QueueError::Sqlite {
         path: path.to_path_buf(),
         source: e,
@@ -344,7 +352,8 @@ pub fn import(path: &Path, jobs: &[(JobId, bool, String)]) -> Result<usize, Queu
         .iter()
         .map(|(id, a, d)| (*id, (*a, d.clone())))
         .collect();
-    commit_batch(&mut conn, &map, &[]).map_err(ctx)?;
+    let metas = [(META_LAST_ID.to_string(), Some(last_id.to_string()))];
+    commit_batch(&mut conn, &map, &metas).map_err(ctx)?;
     Ok(map.len())
 }
 
@@ -365,6 +374,16 @@ fn load(conn: &Connection, path: &Path) -> Result<Loaded, QueueError> {
         .optional()
         .map_err(ctx)?
         .is_some_and(|v| v == "1");
+    let last_id = conn
+        .query_row(
+            "SELECT value FROM meta WHERE key = ?1",
+            [META_LAST_ID],
+            |r| r.get::<_, String>(0),
+        )
+        .optional()
+        .map_err(ctx)?
+        .and_then(|v| v.parse::<i64>().ok())
+        .unwrap_or(0);
     let filters = conn
         .query_row(
             "SELECT value FROM meta WHERE key = ?1",
@@ -392,7 +411,7 @@ fn load(conn: &Connection, path: &Path) -> Result<Loaded, QueueError> {
     }
     Ok(Loaded {
         jobs,
-        max_id: max_id.unwrap_or(0).max(0) as JobId,
+        max_id: max_id.unwrap_or(0).max(last_id).max(0) as JobId,
         drained,
         filters,
     })

@@ -72,8 +72,22 @@ pub fn write_config(s: &State, r: WriteConfig) -> CallResult<u64> {
     Ok(r.serial_no)
 }
 
+/// The highest job id recorded in the queue copy (0: none).
+fn copy_last_id(dir: &Path) -> u64 {
+    std::fs::read_to_string(dir.join("serial"))
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(0)
+}
+
 pub fn jobqueue_update(s: &State, r: JobqueueUpdate) -> CallResult<()> {
     let dir = s.paths.queue_copy_dir();
+    {
+        let _guard = CONFIG_COPY.lock().unwrap_or_else(|e| e.into_inner());
+        if r.last_id > copy_last_id(&dir) {
+            write(&dir.join("serial"), format!("{}\n", r.last_id).as_bytes())?;
+        }
+    }
     for job in &r.jobs {
         let text = serde_json::json!({
             "id": job.id,
@@ -290,20 +304,15 @@ mod tests {
             archived: false,
             data: data.into(),
         };
-        jobqueue_update(
-            &s,
-            JobqueueUpdate {
-                jobs: vec![job("queued")],
-            },
-        )
-        .unwrap();
-        jobqueue_update(
-            &s,
-            JobqueueUpdate {
-                jobs: vec![job("success")],
-            },
-        )
-        .unwrap();
+        let update = |data: &str, last_id: u64| JobqueueUpdate {
+            jobs: vec![job(data)],
+            last_id,
+        };
+        jobqueue_update(&s, update("queued", 4)).unwrap();
+        jobqueue_update(&s, update("success", 9)).unwrap();
+        // A late push never lowers the highest id handed out.
+        jobqueue_update(&s, update("success", 5)).unwrap();
+        assert_eq!(copy_last_id(&s.paths.queue_copy_dir()), 9);
         let v: serde_json::Value =
             serde_json::from_slice(&std::fs::read(s.paths.queue_copy_dir().join("job-4")).unwrap())
                 .unwrap();
