@@ -1083,6 +1083,9 @@ fn default_mode() -> u32 {
 /// Files that `upload_file` accepts, relative to the node's root.
 pub const UPLOADABLE_FILES: &[&str] = &[
     "var/lib/ganeti/cluster-ca.pem",
+    // The CA's key, which master candidates hold so that a new master can
+    // sign the certificates of the nodes it adds.
+    "var/lib/ganeti/cluster-ca.key",
     "var/lib/ganeti/known_hosts",
     "var/lib/ganeti/rapi.pem",
     "var/lib/ganeti/rapi/users",

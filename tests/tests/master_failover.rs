@@ -172,7 +172,16 @@ fn planned_failover_to_a_candidate_and_back_keeps_every_acknowledged_change() {
     let info = vc.ok_on(2, "gnt-job", &["info", &running.to_string()]);
     assert!(info.contains("master daemon stopped"), "{info}");
 
-    // The new master works: an instance and a job through it.
+    // The new master works: it adds a node (signing its certificate with
+    // the CA key it got as a candidate), and an instance there.
+    vc.ok_on(2, "gnt-node", &["remove", "node3"]);
+    vc.ok_on(2, "gnt-node", &["add", "node3"]);
+    let roles = vc.ok_on(
+        2,
+        "gnt-node",
+        &["list", "--no-headers", "--separator=|", "-o", "name,role"],
+    );
+    assert_eq!(roles, "node1|C\nnode2|M\nnode3|C\n");
     vc.ok_on(
         2,
         "gnt-instance",

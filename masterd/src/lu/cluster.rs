@@ -516,7 +516,8 @@ pub(crate) const FILES_ALL: &[&str] = &[
     "var/lib/ganeti/spice-ca.pem",
     "var/lib/ganeti/vnc-cluster-password",
 ];
-pub(crate) const FILES_CANDIDATES: &[&str] = &["var/lib/ganeti/rapi/users"];
+pub(crate) const FILES_CANDIDATES: &[&str] =
+    &["var/lib/ganeti/rapi/users", "var/lib/ganeti/cluster-ca.key"];
 
 impl LogicalUnit for RedistConf {
     fn locks(&mut self, _cfg: &ConfigData) -> Result<LockRequest, Error> {
