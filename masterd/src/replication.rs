@@ -154,11 +154,14 @@ impl Master {
             }
         }
         let (synced, unsynced): (Vec<objects::Node>, Vec<objects::Node>) = {
-            let set = self
+            let mut set = self
                 .replication
                 .queue_synced
                 .lock()
                 .unwrap_or_else(|e| e.into_inner());
+            // A node that stopped being a candidate (or left) missed jobs
+            // meanwhile: when it is one again, it gets the whole queue.
+            set.retain(|u| candidates.iter().any(|n| n.uuid == *u));
             candidates.into_iter().partition(|n| set.contains(&n.uuid))
         };
         let snapshot = if unsynced.is_empty() {

@@ -928,6 +928,13 @@ pub fn node_leave_cluster(s: &State, _r: NodeLeaveCluster) -> CallResult<()> {
             }
         }
     }
+    // The copy of the job queue a master candidate kept.
+    let queue = s.paths.queue_copy_dir();
+    if let Err(e) = std::fs::remove_dir_all(&queue) {
+        if e.kind() != std::io::ErrorKind::NotFound {
+            problems.push(format!("{}: {e}", queue.display()));
+        }
+    }
     if !problems.is_empty() {
         return Err(failed(format!(
             "cannot remove cluster files: {}",
