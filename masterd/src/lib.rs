@@ -8,6 +8,7 @@ pub mod bootstrap;
 pub mod config;
 pub mod error;
 pub mod executor;
+pub mod failover;
 pub mod iallocator;
 pub mod jobqueue;
 pub mod locking;
@@ -15,6 +16,7 @@ pub mod lu;
 pub mod luxi_server;
 pub mod master;
 pub mod query;
+pub mod replication;
 pub mod rpc;
 pub mod watcher;
 

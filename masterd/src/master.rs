@@ -34,6 +34,8 @@ pub struct Master {
     /// Configuration-only cells of instance queries, kept per version of
     /// the configuration (see [`CellCaches`]).
     pub cell_caches: CellCaches,
+    /// The master candidates' copies (see [`crate::replication`]).
+    pub replication: crate::replication::Replication,
 }
 
 /// Least time between the starts of two ssconf pushes: a burst of commits
@@ -103,6 +105,7 @@ impl Master {
             ssconf_push: tokio::sync::Mutex::new(()),
             live_cache: LiveCache::default(),
             cell_caches: CellCaches::default(),
+            replication: Default::default(),
         })
     }
 
@@ -124,7 +127,7 @@ impl Master {
 
 impl Master {
     /// Commits config changes, then pushes the ssconf files to the nodes
-    /// in the background.
+    /// and the configuration to the master candidates in the background.
     pub fn commit(
         self: &Arc<Self>,
         changes: crate::config::Changes,
@@ -132,6 +135,7 @@ impl Master {
         let serial = self.config.commit(changes)?;
         self.live_cache.invalidate();
         self.schedule_ssconf();
+        self.schedule_replication();
         Ok(serial)
     }
 
@@ -336,6 +340,34 @@ impl Master {
                     ),
                 }
             }
+        }
+    }
+
+    /// The master IP's parameters, from the configuration.
+    pub fn master_network_params(&self) -> rpc::api::MasterNetworkParams {
+        let cfg = self.config.read();
+        rpc::api::MasterNetworkParams {
+            ip: cfg.cluster.master_ip.clone(),
+            netmask: cfg.cluster.master_netmask,
+            netdev: cfg.cluster.master_netdev.clone(),
+        }
+    }
+
+    /// Brings the master IP up on this node, as a starting master daemon
+    /// does; a failure is logged (the cluster works through the node's
+    /// own address meanwhile).
+    pub async fn activate_master_ip(self: &Arc<Self>) {
+        let node = self.config.read().master_node().cloned();
+        let Some(node) = node else { return };
+        let req = rpc::api::NodeActivateMasterIp {
+            params: self.master_network_params(),
+        };
+        if let Err(e) = self.rpc.call(&node, &req).await {
+            tracing::warn!(
+                "cannot activate the master IP {}: {}",
+                req.params.ip,
+                objects::error_chain(&e)
+            );
         }
     }
 

@@ -65,6 +65,30 @@ impl Paths {
         self.data_dir().join("queue.db")
     }
 
+    /// A master candidate's copy of the configuration (JSON, as the
+    /// master pushes it with `write_config`).
+    pub fn config_copy(&self) -> PathBuf {
+        self.data_dir().join("config.data")
+    }
+
+    /// The `serial_no` of [`Self::config_copy`], kept apart so that a push
+    /// is compared without reading the whole copy.
+    pub fn config_copy_serial(&self) -> PathBuf {
+        self.data_dir().join("config.data.serial")
+    }
+
+    /// A master candidate's copy of the job queue: one `job-<id>` file per
+    /// job, as the master pushes them with `jobqueue_update`.
+    pub fn queue_copy_dir(&self) -> PathBuf {
+        self.data_dir().join("queue")
+    }
+
+    /// Where the node records the master IP it holds (`ip/netmask dev`),
+    /// written by `node_activate_master_ip`, removed by its opposite.
+    pub fn master_ip_state(&self) -> PathBuf {
+        self.run_dir().join("master-ip")
+    }
+
     /// The cluster CA certificate (PEM), present on every node.
     pub fn cluster_ca_cert(&self) -> PathBuf {
         self.data_dir().join("cluster-ca.pem")

@@ -220,6 +220,10 @@ pub struct NodeVerifyResult {
     pub os: Vec<OsInfo>,
     /// Problems with the file storage directories (when asked).
     pub file_storage: Vec<String>,
+    /// The `serial_no` of the node's copy of the configuration (0: none),
+    /// which a master candidate's must keep up with the master's.
+    #[serde(default)]
+    pub config_serial: u64,
 }
 call!(
     NodeVerify,
@@ -1079,6 +1083,9 @@ fn default_mode() -> u32 {
 /// Files that `upload_file` accepts, relative to the node's root.
 pub const UPLOADABLE_FILES: &[&str] = &[
     "var/lib/ganeti/cluster-ca.pem",
+    // The CA's key, which master candidates hold so that a new master can
+    // sign the certificates of the nodes it adds.
+    "var/lib/ganeti/cluster-ca.key",
     "var/lib/ganeti/known_hosts",
     "var/lib/ganeti/rapi.pem",
     "var/lib/ganeti/rapi/users",
@@ -1090,6 +1097,103 @@ pub const UPLOADABLE_FILES: &[&str] = &[
     "etc/hosts",
 ];
 call!(UploadFile, "upload_file", (), timeouts::NORMAL);
+
+// ---------------------------------------------------------------- master role
+
+/// Stores the master's configuration as this candidate's copy, unless the
+/// copy already holds a newer one (`serial_no` only grows, so pushes that
+/// arrive out of order, or from a master that was failed over, never
+/// replace a newer copy). Answers the `serial_no` the copy holds after.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WriteConfig {
+    /// The cluster's `serial_no` of `data`.
+    pub serial_no: u64,
+    /// The whole configuration, JSON.
+    pub data: String,
+}
+call!(WriteConfig, "write_config", u64, timeouts::FAST);
+
+/// One job of the master's queue, as a candidate keeps it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReplicatedJob {
+    pub id: u64,
+    pub archived: bool,
+    /// The whole job, JSON, as the master's queue stores it.
+    pub data: String,
+}
+
+/// Stores jobs of the master's queue in this candidate's copy (Ganeti's
+/// `jobqueue_update`); each replaces the node's copy of that job.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct JobqueueUpdate {
+    pub jobs: Vec<ReplicatedJob>,
+    /// The highest job id the master has handed out (Ganeti's queue
+    /// `serial` file), so that a new master never hands out one again,
+    /// even of a job archived before this node held a copy.
+    #[serde(default)]
+    pub last_id: u64,
+}
+call!(JobqueueUpdate, "jobqueue_update", (), timeouts::FAST);
+
+/// Who this node thinks the master is: its `ssconf_master_node`, or
+/// `None` when it has none (Ganeti's `master_node_name`, the vote of
+/// `gnt-cluster master-failover`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct MasterNodeName {}
+call!(
+    MasterNodeName,
+    "master_node_name",
+    Option<String>,
+    timeouts::URGENT
+);
+
+/// Stops the master daemons of this node (`ganeti-masterd`, then
+/// `ganeti-rapi`), as Ganeti's `node_stop_master`; the master daemon
+/// pushes its last changes to the candidates before it exits. Answers the
+/// programs that were running and were stopped.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct NodeStopMaster {}
+call!(
+    NodeStopMaster,
+    "node_stop_master",
+    Vec<String>,
+    timeouts::FAST
+);
+
+/// The master IP's parameters (Ganeti's `MasterNetworkParameters`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MasterNetworkParams {
+    pub ip: String,
+    pub netmask: u32,
+    pub netdev: String,
+}
+
+/// Brings the master IP up on this node (Ganeti's
+/// `node_activate_master_ip`). A loopback address on `lo` is already
+/// served by the loopback device: the node only records that it holds it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct NodeActivateMasterIp {
+    pub params: MasterNetworkParams,
+}
+call!(
+    NodeActivateMasterIp,
+    "node_activate_master_ip",
+    (),
+    timeouts::FAST
+);
+
+/// Takes the master IP down on this node (Ganeti's
+/// `node_deactivate_master_ip`); see [`NodeActivateMasterIp`].
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct NodeDeactivateMasterIp {
+    pub params: MasterNetworkParams,
+}
+call!(
+    NodeDeactivateMasterIp,
+    "node_deactivate_master_ip",
+    (),
+    timeouts::FAST
+);
 
 // ---------------------------------------------------------------- hooks
 
@@ -1344,6 +1448,12 @@ pub const CALLS: &[&str] = &[
     OsValidate::NAME,
     WriteSsconfFiles::NAME,
     UploadFile::NAME,
+    WriteConfig::NAME,
+    JobqueueUpdate::NAME,
+    MasterNodeName::NAME,
+    NodeStopMaster::NAME,
+    NodeActivateMasterIp::NAME,
+    NodeDeactivateMasterIp::NAME,
     NodeLeaveCluster::NAME,
     RunHooks::NAME,
     TestDelay::NAME,

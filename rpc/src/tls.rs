@@ -1,7 +1,7 @@
 //! The cluster's certificates and the TLS configurations of node RPC.
 //!
 //! One CA per cluster (`cluster-ca.pem` on every node, its key
-//! `cluster-ca.key` on the master only) signs one certificate per node
+//! `cluster-ca.key` on the master and the master candidates) signs one certificate per node
 //! (`server.pem`, certificate and key in one file). A node daemon serves
 //! with its certificate and accepts only clients presenting a certificate
 //! signed by the CA; a client presents its own node's certificate and

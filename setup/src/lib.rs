@@ -10,6 +10,9 @@
 //!   cluster (Ganeti does this over SSH).
 //! - [`destroy`]: stopping the daemons and removing the cluster's files
 //!   (configuration, queue, certificates, ssconf files).
+//! - [`failover`]: `gnt-cluster master-failover` on the new master's
+//!   node (the configuration part runs as `ganeti-masterd
+//!   --master-failover`, as the first configuration does with `--init`).
 //! - [`daemons`]: finding, starting and stopping `ganeti-masterd` and
 //!   `ganeti-noded`, as Ganeti's `daemon-util` does.
 //! - [`tree`]: a node's directories and the cluster's files in them.
@@ -33,6 +36,7 @@
 
 pub mod daemons;
 pub mod destroy;
+pub mod failover;
 pub mod init;
 pub mod join;
 pub mod lvm;

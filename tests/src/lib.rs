@@ -146,15 +146,97 @@ impl VCluster {
         objects::paths::Paths::new(self.root(1))
     }
 
-    /// Runs a command of ours (`gnt-instance`, ...) on the master.
+    /// Runs a command of ours (`gnt-instance`, ...) on node1, the first
+    /// master.
     pub fn gnt(&self, cmd: &str, args: &[&str]) -> Output {
+        self.gnt_on(1, cmd, args)
+    }
+
+    /// Runs a command of ours on node `k`, as an operator logged in
+    /// there: with that node's tree and name.
+    pub fn gnt_on(&self, k: usize, cmd: &str, args: &[&str]) -> Output {
         Command::new(self.bin.join(cmd))
             .args(args)
-            .env("GANETI_ROOTDIR", self.root(1))
-            .env("GANETI_HOSTNAME", "node1")
+            .env("GANETI_ROOTDIR", self.root(k))
+            .env("GANETI_HOSTNAME", format!("node{k}"))
             .env("GANETI_WATCHER", &self.watcher)
+            .stdin(std::process::Stdio::null())
             .output()
-            .unwrap_or_else(|e| panic!("running {cmd}: {e}"))
+            .unwrap_or_else(|e| panic!("running {cmd} on node{k}: {e}"))
+    }
+
+    /// Runs a command that must succeed on node `k`; returns its standard
+    /// output.
+    pub fn ok_on(&self, k: usize, cmd: &str, args: &[&str]) -> String {
+        let out = self.gnt_on(k, cmd, args);
+        assert!(
+            out.status.success(),
+            "{cmd} {args:?} on node{k} failed ({}):\n{}\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).to_string()
+    }
+
+    /// Runs a command that must fail on node `k`; returns stdout and
+    /// stderr together.
+    pub fn fails_on(&self, k: usize, cmd: &str, args: &[&str]) -> String {
+        let out = self.gnt_on(k, cmd, args);
+        assert!(
+            !out.status.success(),
+            "{cmd} {args:?} on node{k} unexpectedly succeeded:\n{}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    }
+
+    /// A LUXI connection to the master daemon of node `k`.
+    pub fn luxi_on(&self, k: usize) -> Client {
+        let paths = objects::paths::Paths::new(self.root(k));
+        Client::connect(&paths.luxi_socket())
+            .unwrap_or_else(|e| panic!("connecting to the master on node{k}: {e}"))
+    }
+
+    /// Stops the node daemon of node `k` (SIGKILL, as a node that dies)
+    /// and waits until it is gone.
+    pub fn kill_noded(&self, k: usize) {
+        let paths = objects::paths::Paths::new(self.root(k));
+        kill_daemon(&paths.noded_pid());
+    }
+
+    /// Stops the master daemon of node `k` (SIGKILL, as a master that
+    /// dies) and waits until it is gone.
+    pub fn kill_masterd(&self, k: usize) {
+        let paths = objects::paths::Paths::new(self.root(k));
+        kill_daemon(&paths.masterd_pid());
+    }
+
+    /// Starts the node daemon of node `k` again and waits until it
+    /// accepts connections.
+    pub fn start_noded(&self, k: usize) {
+        let ip = format!("{}.{k}", self.net);
+        let port = objects::paths::NODED_PORT.to_string();
+        let status = Command::new(self.bin.join("ganeti-noded"))
+            .args(["--bind", &ip, "--port", &port])
+            .env("GANETI_ROOTDIR", self.root(k))
+            .env("GANETI_HOSTNAME", format!("node{k}"))
+            .status()
+            .expect("starting ganeti-noded");
+        assert!(status.success(), "ganeti-noded of node{k} did not start");
+        let addr: std::net::SocketAddr = format!("{ip}:{port}").parse().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(1)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "ganeti-noded of node{k} does not listen"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     /// Adds instance `name` on `node` with the shipped `tiny` OS and no
@@ -269,6 +351,27 @@ impl VCluster {
             .map(|l| l.split('|').map(str::to_string).collect())
             .collect()
     }
+}
+
+/// Kills the daemon of `pidfile` and waits until it is gone.
+fn kill_daemon(pidfile: &Path) {
+    let pid: i32 = std::fs::read_to_string(pidfile)
+        .unwrap_or_else(|e| panic!("{}: {e}", pidfile.display()))
+        .trim()
+        .parse()
+        .expect("pid");
+    let pid = nix::unistd::Pid::from_raw(pid);
+    let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while nix::sys::signal::kill(pid, None).is_ok() {
+        assert!(
+            Instant::now() < deadline,
+            "{} did not die",
+            pidfile.display()
+        );
+        std::thread::yield_now();
+    }
+    let _ = std::fs::remove_file(pidfile);
 }
 
 impl Drop for VCluster {

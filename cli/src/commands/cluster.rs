@@ -44,6 +44,19 @@ pub enum Cmd {
         #[arg(long, value_parser = ["low", "normal", "high"])]
         priority: Option<String>,
     },
+    /// Makes the current node the master
+    #[command(alias = "masterfailover")]
+    MasterFailover {
+        /// Skip node agreement check (dangerous)
+        #[arg(long = "no-voting")]
+        no_voting: bool,
+        /// Do not ask for confirmation of --no-voting
+        #[arg(long = "yes-do-it")]
+        yes_do_it: bool,
+        /// Ignore offline nodes in the vote
+        #[arg(long = "ignore-offline-nodes")]
+        ignore_offline_nodes: bool,
+    },
     /// Show the master node of the cluster
     Getmaster,
     /// Check whether the master daemon answers (exit code 0 or 1)
@@ -303,6 +316,11 @@ fn dispatch(ctx: &mut Ctx, cmd: Cmd) -> Result<i32, CliError> {
             priority,
         } => verify_disks(ctx, nodegroup, priority),
         Cmd::Getmaster => getmaster(),
+        Cmd::MasterFailover {
+            no_voting,
+            yes_do_it,
+            ignore_offline_nodes,
+        } => master_failover(no_voting, yes_do_it, ignore_offline_nodes),
         Cmd::RapiToken { cmd } => crate::commands::rapi_token::run(cmd),
         Cmd::MasterPing => Ok(match ctx.call("QueryClusterInfo", json!([])) {
             Ok(_) => exit::SUCCESS,
@@ -482,6 +500,43 @@ fn renew_crypto(ctx: &mut Ctx, a: &RenewCryptoArgs) -> Result<i32, CliError> {
          \"gnt-cluster verify\" now is recommended.",
     );
     Ok(exit::SUCCESS)
+}
+
+/// `gnt-cluster master-failover`: run on the node that is to become the
+/// master (see `setup::failover`).
+fn master_failover(
+    no_voting: bool,
+    yes_do_it: bool,
+    ignore_offline_nodes: bool,
+) -> Result<i32, CliError> {
+    if no_voting
+        && !yes_do_it
+        && !output::ask_user(
+            "This will perform the failover even if most other nodes are down, or if this node is outdated. This is dangerous as it can lead to a non-consistent cluster. Check the gnt-cluster(8) man page before proceeding. Continue?",
+        )
+    {
+        return Ok(exit::FAILURE);
+    }
+    let paths = objects::paths::Paths::from_env();
+    let me = crate::ctx::my_hostname();
+    let opts = setup::failover::Options {
+        no_voting,
+        ignore_offline_nodes,
+    };
+    match setup::failover::master_failover(&paths, &me, opts) {
+        Ok(o) => {
+            for w in &o.warnings {
+                output::err(w);
+            }
+            Ok(o.rcode)
+        }
+        Err(setup::failover::FailoverError::Ganeti(g)) => Err(CliError::Ganeti(g)),
+        Err(setup::failover::FailoverError::Refused(m)) => {
+            output::err(&m);
+            Ok(exit::FAILURE)
+        }
+        Err(e) => Err(CliError::exec(objects::error_chain(&e))),
+    }
 }
 
 fn getmaster() -> Result<i32, CliError> {

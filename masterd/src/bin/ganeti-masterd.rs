@@ -29,6 +29,18 @@ struct Args {
     /// input (gnt-cluster init runs this), and exit.
     #[arg(long)]
     init: bool,
+    /// Make this node the master (gnt-cluster master-failover runs this
+    /// on the new master's node): vote, stop the old master, make this
+    /// node's configuration and queue from its copies; prints the outcome
+    /// as JSON and exits. The daemons are started afterwards.
+    #[arg(long)]
+    master_failover: bool,
+    /// With --master-failover: skip the vote.
+    #[arg(long, requires = "master_failover")]
+    no_voting: bool,
+    /// With --master-failover: ask only the online nodes.
+    #[arg(long, requires = "master_failover")]
+    ignore_offline_nodes: bool,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -41,6 +53,9 @@ fn main() -> anyhow::Result<()> {
     let watcher =
         masterd::watcher::Options::from_env().context("reading the watcher's settings")?;
     std::fs::create_dir_all(paths.log_dir()).context("creating the log directory")?;
+    if args.master_failover {
+        master_failover(&args, &paths);
+    }
     if !args.foreground {
         nix::unistd::daemon(true, false).context("detaching from the terminal")?;
     }
@@ -83,6 +98,73 @@ fn init(paths: &Paths) -> ! {
     }
 }
 
+/// This node's name: `GANETI_HOSTNAME` (virtual cluster) or the kernel's.
+fn my_hostname() -> String {
+    match std::env::var(objects::paths::HOSTNAME_ENV) {
+        Ok(h) if !h.is_empty() => h,
+        _ => std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .map(|s| s.trim().to_string())
+            .unwrap_or_default(),
+    }
+}
+
+/// `--master-failover`: logs to the master daemon's log, prints the
+/// outcome as one JSON object and exits, 0 when the configuration and
+/// queue were taken over, 1 otherwise.
+fn master_failover(args: &Args, paths: &Paths) -> ! {
+    if let Ok(log) = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(paths.log_dir().join("master-daemon.log"))
+    {
+        tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new("info"))
+            .with_ansi(false)
+            .with_writer(std::sync::Mutex::new(log))
+            .init();
+    }
+    let me = my_hostname();
+    let opts = masterd::failover::Options {
+        no_voting: args.no_voting,
+        ignore_offline_nodes: args.ignore_offline_nodes,
+    };
+    let result = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| {
+            masterd::failover::FailoverError::Ganeti(luxi::GanetiError::exec(e.to_string()))
+        })
+        .and_then(|rt| {
+            rt.block_on(masterd::failover::master_failover(
+                paths,
+                &me,
+                opts,
+                args.noded_port,
+            ))
+        });
+    let (json, code) = match result {
+        Ok(o) => (
+            serde_json::json!({
+                "rcode": o.rcode,
+                "warnings": o.warnings,
+                "rapi": o.rapi,
+                "old_master": o.old_master,
+            }),
+            0,
+        ),
+        Err(masterd::failover::FailoverError::Ganeti(g)) => {
+            tracing::error!("master-failover refused: {}", g.message());
+            (serde_json::json!({ "error": g.encode() }), 1)
+        }
+        Err(e) => {
+            tracing::error!("master-failover refused: {e}");
+            (serde_json::json!({ "message": e.to_string() }), 1)
+        }
+    };
+    println!("{json}");
+    std::process::exit(code)
+}
+
 async fn run(
     args: Args,
     paths: Paths,
@@ -121,7 +203,11 @@ async fn run(
         paths.luxi_socket().display()
     );
     let m = master.clone();
-    tokio::spawn(async move { m.distribute_ssconf().await });
+    tokio::spawn(async move {
+        m.activate_master_ip().await;
+        m.distribute_ssconf().await
+    });
+    master.start_replication();
     match watcher {
         Some(opts) => {
             masterd::watcher::start(&master, opts);
@@ -135,9 +221,12 @@ async fn run(
         _ = tokio::signal::ctrl_c() => tracing::info!("terminating on SIGINT"),
         _ = server => {},
     }
-    // Running opcodes are abandoned here; their jobs are marked error at the
-    // next start.
+    // No more clients; the candidates get the last changes (a planned
+    // failover starts the new master from them). Running opcodes are
+    // abandoned here; their jobs are marked error at the next start, here
+    // or on the new master.
     let _ = std::fs::remove_file(paths.luxi_socket());
+    master.flush_replication().await;
     let _ = std::fs::remove_file(paths.masterd_pid());
     Ok(())
 }

@@ -73,7 +73,31 @@ pub struct ConfigData {
     instance_name_index: OnceLock<Vec<(String, String)>>,
 }
 
+/// The whole configuration as one document: what the master pushes to
+/// the master candidates (`write_config`) and what `master-failover`
+/// makes the new master's configuration from.
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+pub struct ConfigDump {
+    pub cluster: Cluster,
+    pub nodes: Vec<Node>,
+    pub nodegroups: Vec<NodeGroup>,
+    pub instances: Vec<Instance>,
+    #[serde(default)]
+    pub networks: Vec<Network>,
+}
+
 impl ConfigData {
+    /// The whole configuration as one document.
+    pub fn dump(&self) -> ConfigDump {
+        ConfigDump {
+            cluster: self.cluster.clone(),
+            nodes: self.nodes.values().cloned().collect(),
+            nodegroups: self.groups.values().cloned().collect(),
+            instances: self.instances.values().cloned().collect(),
+            networks: self.networks.values().cloned().collect(),
+        }
+    }
+
     fn new(cluster: Cluster) -> Self {
         ConfigData {
             cluster,
@@ -578,6 +602,55 @@ impl ConfigStore {
             data: RwLock::new(data),
             ports: Mutex::new(()),
         })
+    }
+
+    /// Replaces the whole configuration database at `path` (created if
+    /// needed) with `dump`, in one transaction, keeping its serial
+    /// numbers: the new master's configuration after `master-failover`.
+    pub fn restore(path: &Path, dump: &ConfigDump) -> Result<(), ConfigError> {
+        let mut conn = open_db(path)?;
+        let tx = conn.transaction()?;
+        for table in ["cluster", "nodes", "nodegroups", "instances", "networks"] {
+            tx.execute(&format!("DELETE FROM {table}"), [])?;
+        }
+        tx.execute(
+            "INSERT INTO cluster (id, data) VALUES (0, ?1)",
+            params![encode(&dump.cluster)],
+        )?;
+        for g in &dump.nodegroups {
+            tx.execute(
+                "INSERT INTO nodegroups (uuid, name, data) VALUES (?1, ?2, ?3)",
+                params![g.uuid, g.name, encode(g)],
+            )?;
+        }
+        for n in &dump.nodes {
+            tx.execute(
+                "INSERT INTO nodes (uuid, name, data) VALUES (?1, ?2, ?3)",
+                params![n.uuid, n.name, encode(n)],
+            )?;
+        }
+        for i in &dump.instances {
+            tx.execute(
+                "INSERT INTO instances (uuid, name, data) VALUES (?1, ?2, ?3)",
+                params![i.uuid, i.name, encode(i)],
+            )?;
+        }
+        for n in &dump.networks {
+            tx.execute(
+                "INSERT INTO networks (uuid, name, data) VALUES (?1, ?2, ?3)",
+                params![n.uuid, n.name, encode(n)],
+            )?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// The cluster's `serial_no` and the whole configuration as JSON, read
+    /// at one moment.
+    pub fn snapshot_json(&self) -> (u64, String) {
+        let cfg = self.read();
+        let dump = cfg.dump();
+        (cfg.cluster.serial_no, encode(&dump))
     }
 
     /// Read access to the configuration.

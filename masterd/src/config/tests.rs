@@ -355,3 +355,32 @@ fn removing_a_network_forgets_its_name() {
     let store = ConfigStore::open(&dir.path().join("config.db")).unwrap();
     assert!(store.read().networks.is_empty());
 }
+
+/// What a candidate receives (`snapshot_json`) restores, over another
+/// database, to the same configuration with the same serial.
+#[test]
+fn a_pushed_snapshot_restores_the_whole_configuration_with_its_serial() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = fresh(dir.path());
+    let mut ch = Changes::new();
+    ch.instance(instance("i1-uuid", "inst1"));
+    store.commit(ch).unwrap();
+    let (serial, json) = store.snapshot_json();
+    assert_eq!(serial, store.cluster().serial_no);
+    let dump: ConfigDump = serde_json::from_str(&json).unwrap();
+    // Over a database that holds something else.
+    let other = tempfile::tempdir().unwrap();
+    let stale = fresh(other.path());
+    let mut ch = Changes::new();
+    ch.instance(instance("i2-uuid", "stale"));
+    stale.commit(ch).unwrap();
+    drop(stale);
+    let db = other.path().join("config.db");
+    ConfigStore::restore(&db, &dump).unwrap();
+    let restored = ConfigStore::open(&db).unwrap();
+    let cfg = restored.read();
+    assert_eq!(cfg.cluster.serial_no, serial);
+    let names: Vec<&str> = cfg.instances.values().map(|i| i.name.as_str()).collect();
+    assert_eq!(names, vec!["inst1"]);
+    assert_eq!(cfg.master_node().map(|n| n.name.as_str()), Some("node1"));
+}

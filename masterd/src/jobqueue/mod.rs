@@ -38,6 +38,7 @@ pub use context::OpContext;
 use executor::{AnyOp, DynExecutor, Erased, Parsed};
 pub use executor::{OpExecutor, OpFuture, QueueOp};
 use job::{Dependency, Job, JobStatus, OpStatus, QueuedOp, Timestamp};
+pub use store::Outbox;
 use store::Store;
 
 pub type JobId = u64;
@@ -327,6 +328,51 @@ impl JobQueue {
         // Every change under this lock leaves the state whole before code
         // that could panic runs, so a poisoned lock still holds it.
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The jobs committed since last taken, for the master candidates'
+    /// copies of the queue (enable it first).
+    pub fn outbox(&self) -> Arc<Outbox> {
+        Arc::clone(&self.store.outbox)
+    }
+
+    /// Every job the queue holds in memory (all but the archived ones), as
+    /// stored: `(id, archived, JSON)`; what a new candidate's copy starts
+    /// from.
+    pub fn snapshot(&self) -> Vec<(JobId, bool, String)> {
+        let st = self.lock();
+        st.jobs
+            .values()
+            .filter_map(|e| {
+                serde_json::to_string(&e.job)
+                    .ok()
+                    .map(|d| (e.job.id, e.job.archived, d))
+            })
+            .collect()
+    }
+
+    /// The highest job id handed out.
+    pub fn last_id(&self) -> JobId {
+        self.lock().next_id.saturating_sub(1)
+    }
+
+    /// Stores the jobs of a candidate's copy of the queue in the queue
+    /// database at `path` (created if needed), each replacing the row of
+    /// the same id, and `last_id` as the highest id handed out: what
+    /// `master-failover` does before the new master opens its queue. Rows
+    /// that do not decode as jobs are refused.
+    pub fn import(
+        path: &Path,
+        jobs: &[(JobId, bool, String)],
+        last_id: JobId,
+    ) -> Result<usize, QueueError> {
+        for (id, _, data) in jobs {
+            serde_json::from_str::<Job>(data).map_err(|e| QueueError::Corrupt {
+                id: *id,
+                message: e.to_string(),
+            })?;
+        }
+        store::import(path, jobs, last_id)
     }
 
     /// Starts the scheduler task (call once from within a tokio runtime).

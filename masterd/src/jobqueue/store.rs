@@ -32,6 +32,9 @@ CREATE TABLE IF NOT EXISTS meta (
 
 /// The meta key of the drain flag.
 pub const META_DRAINED: &str = "drained";
+/// The meta key of the highest job id handed out, when a master's queue
+/// copy says more than the jobs kept here (archived ones it had before).
+pub const META_LAST_ID: &str = "last_job_id";
 /// The meta key of the job filter rules (a JSON list).
 pub const META_FILTERS: &str = "filters";
 
@@ -45,6 +48,42 @@ enum Write {
     },
     /// A meta value; `None` deletes it.
     Meta { key: String, value: Option<String> },
+}
+
+/// The jobs committed since the replicator last took them, newest state
+/// of each, for the master candidates' copies of the queue. Filled only
+/// once enabled (a queue without candidates to feed keeps nothing).
+#[derive(Default)]
+pub struct Outbox {
+    enabled: std::sync::atomic::AtomicBool,
+    jobs: Mutex<BTreeMap<JobId, (bool, String)>>,
+    /// Signalled after a commit that added jobs.
+    pub notify: tokio::sync::Notify,
+}
+
+impl Outbox {
+    /// Starts keeping committed jobs.
+    pub fn enable(&self) {
+        self.enabled
+            .store(true, std::sync::atomic::Ordering::Release);
+    }
+
+    /// Takes the jobs kept so far (by id: archived flag, JSON).
+    pub fn take(&self) -> BTreeMap<JobId, (bool, String)> {
+        std::mem::take(&mut *self.jobs.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    fn add(&self, jobs: &HashMap<JobId, (bool, String)>) {
+        if jobs.is_empty() || !self.enabled.load(std::sync::atomic::Ordering::Acquire) {
+            return;
+        }
+        let mut kept = self.jobs.lock().unwrap_or_else(PoisonError::into_inner);
+        for (id, v) in jobs {
+            kept.insert(*id, v.clone());
+        }
+        drop(kept);
+        self.notify.notify_one();
+    }
 }
 
 struct Sender {
@@ -64,6 +103,8 @@ pub struct Store {
     /// The committed sequence number for blocking waiters, and whether the
     /// writer has stopped.
     blocking: Arc<Blocking>,
+    /// Committed jobs for the candidates' copies.
+    pub outbox: Arc<Outbox>,
 }
 
 /// What blocking (non-async) waiters for a commit wait on.
@@ -136,6 +177,8 @@ impl Store {
         let blocking = Arc::new(Blocking::default());
         let thread_blocking = Arc::clone(&blocking);
         let thread_path = path.to_path_buf();
+        let outbox = Arc::new(Outbox::default());
+        let thread_outbox = Arc::clone(&outbox);
         thread::Builder::new()
             .name("jobqueue-writer".into())
             .spawn(move || {
@@ -147,6 +190,7 @@ impl Store {
                     thread_failures,
                     &thread_blocking,
                     ckpt_tx,
+                    &thread_outbox,
                 )
             })
             .map_err(|e| QueueError::Thread { source: e })?;
@@ -158,6 +202,7 @@ impl Store {
                 failures,
                 reader: Mutex::new(reader),
                 blocking,
+                outbox,
             },
             loaded,
         ))
@@ -289,6 +334,29 @@ impl Store {
     }
 }
 
+/// Upserts `jobs` (id, archived, JSON) into the database at `path`, and
+/// `last_id` as the highest id handed out, in one transaction; returns
+/// how many jobs.
+pub fn import(
+    path: &Path,
+    jobs: &[(JobId, bool, String)],
+    last_id: JobId,
+) -> Result<usize, QueueError> {
+    let ctx = |e| QueueError::Sqlite {
+        path: path.to_path_buf(),
+        source: e,
+    };
+    let mut conn = open_conn(path)?;
+    conn.execute_batch(SCHEMA).map_err(ctx)?;
+    let map: HashMap<JobId, (bool, String)> = jobs
+        .iter()
+        .map(|(id, a, d)| (*id, (*a, d.clone())))
+        .collect();
+    let metas = [(META_LAST_ID.to_string(), Some(last_id.to_string()))];
+    commit_batch(&mut conn, &map, &metas).map_err(ctx)?;
+    Ok(map.len())
+}
+
 fn load(conn: &Connection, path: &Path) -> Result<Loaded, QueueError> {
     let ctx = |e| QueueError::Sqlite {
         path: path.to_path_buf(),
@@ -306,6 +374,16 @@ fn load(conn: &Connection, path: &Path) -> Result<Loaded, QueueError> {
         .optional()
         .map_err(ctx)?
         .is_some_and(|v| v == "1");
+    let last_id = conn
+        .query_row(
+            "SELECT value FROM meta WHERE key = ?1",
+            [META_LAST_ID],
+            |r| r.get::<_, String>(0),
+        )
+        .optional()
+        .map_err(ctx)?
+        .and_then(|v| v.parse::<i64>().ok())
+        .unwrap_or(0);
     let filters = conn
         .query_row(
             "SELECT value FROM meta WHERE key = ?1",
@@ -333,7 +411,7 @@ fn load(conn: &Connection, path: &Path) -> Result<Loaded, QueueError> {
     }
     Ok(Loaded {
         jobs,
-        max_id: max_id.unwrap_or(0).max(0) as JobId,
+        max_id: max_id.unwrap_or(0).max(last_id).max(0) as JobId,
         drained,
         filters,
     })
@@ -347,6 +425,7 @@ fn writer_loop(
     failures: Arc<Mutex<BTreeMap<u64, (u64, String)>>>,
     blocking: &Blocking,
     checkpoint: mpsc::SyncSender<()>,
+    outbox: &Outbox,
 ) {
     let mut until_checkpoint = CHECKPOINT_EVERY;
     while let Ok(first) = rx.recv() {
@@ -356,7 +435,8 @@ fn writer_loop(
         }
         let lo = batch.first().map_or(0, |w| w.0);
         let hi = batch.last().map_or(0, |w| w.0);
-        if let Err(e) = commit_batch(&mut conn, batch) {
+        let (jobs, metas) = newest(batch);
+        if let Err(e) = commit_batch(&mut conn, &jobs, &metas) {
             tracing::error!(path = %path.display(), error = %e, first_seq = lo, last_seq = hi,
                 "committing job queue writes failed");
             let mut f = failures.lock().unwrap_or_else(PoisonError::into_inner);
@@ -364,6 +444,8 @@ fn writer_loop(
             while f.len() > 1024 {
                 f.pop_first();
             }
+        } else {
+            outbox.add(&jobs);
         }
         committed.send_replace(hi);
         blocking.set(hi, false);
@@ -395,8 +477,13 @@ fn checkpoint_loop(conn: Connection, path: &Path, rx: mpsc::Receiver<()>) {
     }
 }
 
-fn commit_batch(conn: &mut Connection, batch: Vec<(u64, Write)>) -> rusqlite::Result<()> {
-    // Keep the newest state of each job only; meta writes are few.
+/// The newest state of each job of `batch`, and its meta writes (few).
+type Batch = (
+    HashMap<JobId, (bool, String)>,
+    Vec<(String, Option<String>)>,
+);
+
+fn newest(batch: Vec<(u64, Write)>) -> Batch {
     let mut jobs: HashMap<JobId, (bool, String)> = HashMap::new();
     let mut metas: Vec<(String, Option<String>)> = Vec::new();
     for (_, w) in batch {
@@ -407,16 +494,24 @@ fn commit_batch(conn: &mut Connection, batch: Vec<(u64, Write)>) -> rusqlite::Re
             Write::Meta { key, value } => metas.push((key, value)),
         }
     }
+    (jobs, metas)
+}
+
+fn commit_batch(
+    conn: &mut Connection,
+    jobs: &HashMap<JobId, (bool, String)>,
+    metas: &[(String, Option<String>)],
+) -> rusqlite::Result<()> {
     let tx = conn.transaction()?;
     {
         let mut stmt = tx.prepare_cached(
             "INSERT INTO jobs (id, archived, data) VALUES (?1, ?2, ?3)
              ON CONFLICT(id) DO UPDATE SET archived = excluded.archived, data = excluded.data",
         )?;
-        for (id, (archived, data)) in &jobs {
+        for (id, (archived, data)) in jobs {
             stmt.execute(params![*id as i64, i64::from(*archived), data])?;
         }
-        for (key, value) in &metas {
+        for (key, value) in metas {
             match value {
                 Some(v) => tx.execute(
                     "INSERT INTO meta (key, value) VALUES (?1, ?2)

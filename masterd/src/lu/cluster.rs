@@ -507,7 +507,7 @@ impl RedistConf {
 
 /// The cluster files every node gets, and those only master candidates
 /// get (paths below the root, as `upload_file` takes them).
-const FILES_ALL: &[&str] = &[
+pub(crate) const FILES_ALL: &[&str] = &[
     "var/lib/ganeti/known_hosts",
     "var/lib/ganeti/rapi.pem",
     "var/lib/ganeti/cluster-domain-secret",
@@ -516,7 +516,8 @@ const FILES_ALL: &[&str] = &[
     "var/lib/ganeti/spice-ca.pem",
     "var/lib/ganeti/vnc-cluster-password",
 ];
-const FILES_CANDIDATES: &[&str] = &["var/lib/ganeti/rapi/users"];
+pub(crate) const FILES_CANDIDATES: &[&str] =
+    &["var/lib/ganeti/rapi/users", "var/lib/ganeti/cluster-ca.key"];
 
 impl LogicalUnit for RedistConf {
     fn locks(&mut self, _cfg: &ConfigData) -> Result<LockRequest, Error> {
@@ -576,6 +577,54 @@ impl LogicalUnit for RedistConf {
                     }
                 }
             }
+            // The master candidates' copies of the configuration and queue.
+            ctx.master().flush_replication().await;
+            Ok(Value::Null)
+        })
+    }
+}
+
+/// `OP_CLUSTER_ACTIVATE_MASTER_IP` and `OP_CLUSTER_DEACTIVATE_MASTER_IP`:
+/// the master node's `node_(de)activate_master_ip` with the cluster's
+/// master IP, netmask and netdev.
+pub struct MasterIp {
+    activate: bool,
+}
+
+impl MasterIp {
+    pub fn new(activate: bool) -> Self {
+        MasterIp { activate }
+    }
+}
+
+impl LogicalUnit for MasterIp {
+    fn locks(&mut self, _cfg: &ConfigData) -> Result<LockRequest, Error> {
+        Ok(LockRequest::new())
+    }
+
+    fn check_prereq(&mut self, _cfg: &ConfigData) -> Result<(), Error> {
+        Ok(())
+    }
+
+    fn exec<'a>(&'a mut self, ctx: &'a Ctx) -> ExecFuture<'a> {
+        Box::pin(async move {
+            let master = ctx.config().read().master_node().cloned();
+            let master =
+                master.ok_or_else(|| Error::exec("The configuration names no master node"))?;
+            let params = ctx.master().master_network_params();
+            let (result, what) = if self.activate {
+                let req = rpc::api::NodeActivateMasterIp { params };
+                (ctx.rpc().call(&master, &req).await, "activate")
+            } else {
+                let req = rpc::api::NodeDeactivateMasterIp { params };
+                (ctx.rpc().call(&master, &req).await, "deactivate")
+            };
+            result.map_err(|e| {
+                Error::exec(format!(
+                    "Could not {what} the master IP: {}",
+                    error_chain(&e)
+                ))
+            })?;
             Ok(Value::Null)
         })
     }
@@ -616,6 +665,18 @@ impl LogicalUnit for Destroy {
 
     fn exec<'a>(&'a mut self, ctx: &'a Ctx) -> ExecFuture<'a> {
         Box::pin(async move {
+            let node = ctx.config().read().master_node().cloned();
+            if let Some(node) = &node {
+                let req = rpc::api::NodeDeactivateMasterIp {
+                    params: ctx.master().master_network_params(),
+                };
+                if let Err(e) = ctx.rpc().call(node, &req).await {
+                    ctx.log_warning(format!(
+                        "Error disabling the master IP address: {}",
+                        error_chain(&e)
+                    ));
+                }
+            }
             let master = ctx.config().read().cluster.master_node.clone();
             Ok(Value::from(master))
         })

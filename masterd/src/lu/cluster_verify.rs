@@ -42,7 +42,7 @@ impl<'a> Report<'a> {
         let line = if self.error_codes {
             format!("  - {level}:{code}:{obj_type}:{obj}:{msg}")
         } else {
-            format!("  - {level}: {obj_type} {obj}: {msg}")
+            format!("  - {level}: {obj_type}{}: {msg}", item(obj))
         };
         self.ctx.op.log("message-list", json!([line]));
     }
@@ -52,9 +52,19 @@ impl<'a> Report<'a> {
         let line = if self.error_codes {
             format!("  - WARNING:{code}:{obj_type}:{obj}:{msg}")
         } else {
-            format!("  - WARNING: {obj_type} {obj}: {msg}")
+            format!("  - WARNING: {obj_type}{}: {msg}", item(obj))
         };
         self.ctx.op.log("message-list", json!([line]));
+    }
+}
+
+/// The object's name as Ganeti writes it after its type: `" name"`, or
+/// nothing for the cluster.
+fn item(obj: &str) -> String {
+    if obj.is_empty() {
+        String::new()
+    } else {
+        format!(" {obj}")
     }
 }
 
@@ -343,6 +353,30 @@ impl LogicalUnit for Verify {
     }
 }
 
+/// The problem with a master candidate's copy of the configuration, if it
+/// is older than `serial` (the master's before the last push).
+pub fn candidate_lag(
+    node: &objects::Node,
+    master_uuid: &str,
+    serial: u64,
+    res: &rpc::api::NodeVerifyResult,
+) -> Option<String> {
+    if !node.master_candidate || node.uuid == master_uuid || res.config_serial >= serial {
+        return None;
+    }
+    Some(if res.config_serial == 0 {
+        format!(
+            "Master candidate {} holds no copy of the configuration (the master's is at serial {serial})",
+            node.name
+        )
+    } else {
+        format!(
+            "Master candidate {} holds configuration serial {}, the master's is {serial}: its copy lags",
+            node.name, res.config_serial
+        )
+    })
+}
+
 /// `OP_CLUSTER_VERIFY_CONFIG`: consistency of the configuration itself.
 pub struct VerifyConfig {
     op: opcodes::ClusterVerifyConfig,
@@ -533,6 +567,13 @@ impl LogicalUnit for VerifyGroup {
             let mut report = Report::new(ctx, self.op.error_codes, &self.op.ignore_errors);
             ctx.feedback(format!("* Gathering data ({} nodes)", nodes.len()));
             let online: Vec<objects::Node> = nodes.iter().filter(|n| !n.offline).cloned().collect();
+            // The candidates' copies of the configuration: pushed once
+            // more, then any copy older than this is lagging.
+            let (master_uuid, serial) = {
+                let cfg = ctx.config().read();
+                (cfg.cluster.master_node.clone(), cfg.cluster.serial_no)
+            };
+            ctx.master().flush_replication().await;
             let verify = rpc::api::NodeVerify {
                 hypervisors: hv_params.clone(),
                 os: false,
@@ -572,6 +613,9 @@ impl LogicalUnit for VerifyGroup {
                         }
                         for problem in &res.file_storage {
                             report.error("ENODEFILESTORAGEPATHS", "node", &node.name, problem);
+                        }
+                        if let Some(msg) = candidate_lag(node, &master_uuid, serial, &res) {
+                            report.error("ECLUSTERFILECHECK", "cluster", "", &msg);
                         }
                     }
                 }

@@ -167,6 +167,8 @@ pub fn for_opcode(op: OpCode) -> Box<dyn LogicalUnit> {
         OpCode::ClusterQuery(o) => Box::new(query_ops::ReadOp::cluster_query(o)),
         OpCode::ClusterConfigQuery(o) => Box::new(query_ops::ReadOp::config_query(o)),
         OpCode::ClusterRedistConf(o) => Box::new(cluster::RedistConf::new(o)),
+        OpCode::ClusterActivateMasterIp(_) => Box::new(cluster::MasterIp::new(true)),
+        OpCode::ClusterDeactivateMasterIp(_) => Box::new(cluster::MasterIp::new(false)),
         OpCode::ClusterDestroy(o) => Box::new(cluster::Destroy::new(o)),
         OpCode::ClusterRename(o) => Box::new(cluster_rename::Rename::new(o)),
         OpCode::ClusterRenewCrypto(o) => Box::new(renew_crypto::RenewCrypto::new(o)),

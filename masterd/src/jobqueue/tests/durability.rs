@@ -290,3 +290,41 @@ fn kill_9_mid_run_loses_no_job_and_runs_none_twice() {
         seen.len()
     );
 }
+
+/// A new master's queue made from a candidate's copy: the jobs as the old
+/// master last pushed them (a running one then fails as interrupted), and
+/// ids above every id the old master handed out, archived jobs included.
+#[test]
+fn a_queue_made_from_a_copy_fails_running_jobs_and_never_reuses_an_id() {
+    let dir = tempfile::tempdir().unwrap();
+    let old = dir.path().join("old.db");
+    let exec = Arc::new(TestExec::default());
+    let (copy, running, last_id) = {
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        let q = JobQueue::open(&old, QueueOptions::default(), exec.clone()).unwrap();
+        rt.block_on(async {
+            q.start();
+            let done = q.submit(vec![noop()]).await.unwrap();
+            wait_final(&q, done).await;
+            let running = q.submit(vec![gate("never")]).await.unwrap();
+            wait_status(&q, running, |s| s == "running").await;
+            (q.snapshot(), running, q.last_id())
+        })
+    };
+    // The copy lacks the old master's later (archived) jobs.
+    let last_id = last_id + 5;
+    let new = dir.path().join("new.db");
+    assert_eq!(JobQueue::import(&new, &copy, last_id).unwrap(), copy.len());
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let q = JobQueue::open(&new, QueueOptions::default(), Arc::new(TestExec::default())).unwrap();
+    rt.block_on(async {
+        q.start();
+        assert_eq!(field(&q, running, "status"), json!("error"));
+        let next = q.submit(vec![noop()]).await.unwrap();
+        assert_eq!(next, last_id + 1);
+        wait_final(&q, next).await;
+    });
+    // A copy that is not a job is refused.
+    let bad = vec![(99, false, "{\"not\": \"a job\"}".to_string())];
+    assert!(JobQueue::import(&dir.path().join("bad.db"), &bad, 99).is_err());
+}

@@ -307,6 +307,7 @@ pub fn node_verify(s: &State, r: NodeVerify) -> CallResult<NodeVerifyResult> {
         hypervisors: hvs,
         os: os_list,
         file_storage,
+        config_serial: crate::master_role::copy_serial(&s.paths),
     })
 }
 
@@ -939,6 +940,13 @@ pub fn node_leave_cluster(s: &State, _r: NodeLeaveCluster) -> CallResult<()> {
             if let Err(e) = std::fs::remove_file(&path) {
                 problems.push(format!("{}: {e}", path.display()));
             }
+        }
+    }
+    // The copy of the job queue a master candidate kept.
+    let queue = s.paths.queue_copy_dir();
+    if let Err(e) = std::fs::remove_dir_all(&queue) {
+        if e.kind() != std::io::ErrorKind::NotFound {
+            problems.push(format!("{}: {e}", queue.display()));
         }
     }
     if !problems.is_empty() {

@@ -7,6 +7,7 @@ mod extstorage;
 mod handlers;
 mod hooks_runner;
 mod logfile;
+mod master_role;
 mod node_storage;
 mod oob;
 mod os;

@@ -269,6 +269,16 @@ async fn dispatch(state: Arc<State>, call: &str, body: Bytes) -> CallResult<serd
         OsValidate::NAME => run(state, body, h::os_validate).await,
         WriteSsconfFiles::NAME => run(state, body, h::write_ssconf_files).await,
         UploadFile::NAME => run(state, body, h::upload_file).await,
+        WriteConfig::NAME => run(state, body, crate::master_role::write_config).await,
+        JobqueueUpdate::NAME => run(state, body, crate::master_role::jobqueue_update).await,
+        MasterNodeName::NAME => run(state, body, crate::master_role::master_node_name).await,
+        NodeStopMaster::NAME => run(state, body, crate::master_role::node_stop_master).await,
+        NodeActivateMasterIp::NAME => {
+            run(state, body, crate::master_role::node_activate_master_ip).await
+        }
+        NodeDeactivateMasterIp::NAME => {
+            run(state, body, crate::master_role::node_deactivate_master_ip).await
+        }
         NodeLeaveCluster::NAME => run(state, body, h::node_leave_cluster).await,
         TestDelay::NAME => run(state, body, h::test_delay).await,
         RunHooks::NAME => run(state, body, h::hooks_runner).await,
