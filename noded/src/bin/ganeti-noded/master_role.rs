@@ -232,14 +232,7 @@ mod tests {
     use super::*;
 
     fn state(dir: &Path) -> State {
-        let paths = objects::paths::Paths::new(dir);
-        State {
-            registry: hypervisors::Registry::new(&paths),
-            paths,
-            node_name: "node2".into(),
-            hooks: None,
-            left: tokio::sync::Notify::new(),
-        }
+        State::new(objects::paths::Paths::new(dir), "node2".into(), None)
     }
 
     fn config(serial: u64, marker: &str) -> WriteConfig {
