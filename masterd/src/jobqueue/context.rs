@@ -75,18 +75,27 @@ impl OpContext {
     }
 
     /// Appends a message to the job log (`msg_type` such as `"message"`) and
-    /// wakes the clients waiting for changes of the job.
+    /// wakes the clients waiting for changes of the job. A
+    /// `"message-list"` becomes one `"message"` entry per item, in one
+    /// update (as Ganeti's job queue does).
     pub fn log(&self, msg_type: &str, msg: Value) {
+        let (kind, msgs) = match (msg_type, msg) {
+            ("message-list", Value::Array(items)) => ("message", items),
+            (_, msg) => (msg_type, vec![msg]),
+        };
         self.queue
             .update_op(self.job_id, self.op_index, |entry, idx| {
-                entry.log_serial += 1;
-                let serial = entry.log_serial;
-                entry.job.ops[idx].log.push(LogEntry {
-                    serial,
-                    ts: Timestamp::now(),
-                    kind: msg_type.to_string(),
-                    msg,
-                });
+                let ts = Timestamp::now();
+                for msg in msgs {
+                    entry.log_serial += 1;
+                    let serial = entry.log_serial;
+                    entry.job.ops[idx].log.push(LogEntry {
+                        serial,
+                        ts,
+                        kind: kind.to_string(),
+                        msg,
+                    });
+                }
                 true
             });
     }

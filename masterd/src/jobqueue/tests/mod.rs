@@ -21,6 +21,7 @@ mod scheduling;
 /// - `OP_TEST_NOOP`: succeeds at once with `true`.
 /// - `OP_TEST_FAIL`: fails with `OpExecError("boom")`.
 /// - `OP_TEST_PANIC`: panics.
+/// - `OP_TEST_LOGLIST`: logs a `message-list` of two lines, then a message.
 /// - `OP_TEST_GATE {"gate"}`: running; logs "started"; succeeds with the gate
 ///   name once the test opens the gate.
 /// - `OP_TEST_LOCKWAIT {"gate"}`: stays "waiting" until the gate opens (then
@@ -81,7 +82,7 @@ impl OpExecutor for TestExec {
         let id = match op.get("OP_ID").and_then(Value::as_str) {
             Some(
                 id @ ("OP_TEST_NOOP" | "OP_TEST_FAIL" | "OP_TEST_GATE" | "OP_TEST_LOCKWAIT"
-                | "OP_TEST_PANIC"),
+                | "OP_TEST_PANIC" | "OP_TEST_LOGLIST"),
             ) => id.to_string(),
             other => {
                 return Err(GanetiError::opcode_unknown(format!(
@@ -109,6 +110,12 @@ impl OpExecutor for TestExec {
                     Ok(json!(true))
                 }
                 "OP_TEST_PANIC" => panic!("test executor panics on purpose"),
+                "OP_TEST_LOGLIST" => {
+                    ctx.set_running();
+                    ctx.log("message-list", json!(["first", "second"]));
+                    ctx.log("message", json!("third"));
+                    Ok(json!(true))
+                }
                 "OP_TEST_FAIL" => {
                     ctx.set_running();
                     Err(GanetiError::exec("boom"))

@@ -288,3 +288,29 @@ async fn private_and_secret_os_parameters_are_stored_and_shown_redacted() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_message_list_becomes_one_message_per_line() {
+    let fx = fixture();
+    let q = &fx.queue;
+    let id = q
+        .submit(vec![json!({"OP_ID": "OP_TEST_LOGLIST"})])
+        .await
+        .unwrap();
+    assert_eq!(wait_final(q, id).await, "success");
+    let log = field(q, id, "oplog");
+    let entries: Vec<(Value, Value, Value)> = log[0]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e[0].clone(), e[2].clone(), e[3].clone()))
+        .collect();
+    assert_eq!(
+        entries,
+        vec![
+            (json!(1), json!("message"), json!("first")),
+            (json!(2), json!("message"), json!("second")),
+            (json!(3), json!("message"), json!("third")),
+        ]
+    );
+}
