@@ -210,6 +210,9 @@ fn rename_changes_the_name_and_master_ip_everywhere() {
     );
     let info = vc.ok("gnt-cluster", &["info"]);
     assert!(info.contains("Cluster name: renamed.example.com"), "{info}");
+    // The master IP went down and came up again with the new address.
+    let record = read(&vc.paths().master_ip_state());
+    assert!(record.starts_with(&format!("{}.100/", vc.net)), "{record}");
     for k in 1..=2 {
         let node = objects::paths::Paths::new(vc.root(k));
         assert_eq!(

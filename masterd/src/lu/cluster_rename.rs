@@ -76,13 +76,44 @@ impl LogicalUnit for Rename {
                     ErrorCode::NotUnique,
                 ));
             }
+            // As Ganeti: the master IP goes down, the name and address
+            // change, and the master IP comes up again with the new
+            // address (a failure then is a warning).
+            let master = ctx
+                .config()
+                .read()
+                .master_node()
+                .cloned()
+                .ok_or_else(|| Error::exec("The configuration names no master node"))?;
+            let down = rpc::api::NodeDeactivateMasterIp {
+                params: ctx.master().master_network_params(),
+            };
+            ctx.rpc().call(&master, &down).await.map_err(|e| {
+                Error::exec(format!(
+                    "Could not disable the master role: {}",
+                    objects::error_chain(&e)
+                ))
+            })?;
             cluster.cluster_name = new_name.clone();
             cluster.master_ip = new_ip.to_string();
             let mut changes = Changes::new();
             changes.cluster(cluster);
-            ctx.commit(changes)?;
-            // Every online node has the new name when the job ends.
-            ctx.master().distribute_ssconf().await;
+            let committed = ctx.commit(changes);
+            if committed.is_ok() {
+                // Every online node has the new name when the job ends.
+                ctx.master().distribute_ssconf().await;
+            }
+            let up = rpc::api::NodeActivateMasterIp {
+                params: ctx.master().master_network_params(),
+            };
+            if let Err(e) = ctx.rpc().call(&master, &up).await {
+                ctx.log_warning(format!(
+                    "Could not re-enable the master role on the master, please restart \
+                     manually: {}",
+                    objects::error_chain(&e)
+                ));
+            }
+            committed?;
             Ok(Value::from(new_name))
         })
     }

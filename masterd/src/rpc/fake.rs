@@ -179,6 +179,9 @@ fn answer(
                 })
             }
             "node_powercycle" => ok("Fake powercycle recorded"),
+            // The master IP: nothing to bring up or down on a fake node
+            // (the call is recorded like every call).
+            "node_activate_master_ip" | "node_deactivate_master_ip" => ok(()),
             "version" => ok(api::VersionInfo {
                 protocol: api::PROTOCOL_VERSION,
                 software: crate::VERSION.to_string(),

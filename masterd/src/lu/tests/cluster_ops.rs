@@ -176,6 +176,20 @@ async fn rename_resolves_the_new_name_and_updates_the_cluster() {
         .await;
     assert_eq!(status, "success", "{result}");
     assert_eq!(result, json!("new.example.com"));
+    // The master IP went down before the change and up after it.
+    let ip_calls: Vec<String> = e
+        .nodes
+        .calls()
+        .into_iter()
+        .filter(|c| c.contains("master_ip"))
+        .collect();
+    assert_eq!(
+        ip_calls,
+        [
+            "node1:node_deactivate_master_ip",
+            "node1:node_activate_master_ip"
+        ]
+    );
     let c = e.master.config.read().cluster.clone();
     assert_eq!(
         (c.cluster_name.as_str(), c.master_ip.as_str()),
