@@ -346,6 +346,12 @@ fn nics(a: &mut Args, launch: &LaunchSpec, p: &KvmParams, taps: &[String]) -> Re
         }
         other => other,
     };
+    if launch.nics.is_empty() {
+        // Else QEMU makes a NIC of its own (user networking), which also
+        // takes a PCI slot a NIC hotplugged later would not have on a
+        // migration target.
+        a.push(["-net", "none"]);
+    }
     for (i, (nic, tap)) in launch.nics.iter().zip(taps).enumerate() {
         if nic.mode == NicMode::Openvswitch {
             return Err(HypervisorError::Failed(format!(
