@@ -1052,6 +1052,53 @@ async fn hotplug_adds_and_removes_disks_and_nics_of_a_running_kvm_instance() {
 }
 
 #[tokio::test]
+async fn a_disk_that_cannot_be_unplugged_is_kept_and_a_nic_change_goes_on() {
+    let remove = modify(json!({"hotplug": true, "disks": [["remove", 0, {}]]}));
+    // Which call is the hotplug, in a run that succeeds.
+    let e = kvm_instance().await;
+    let start = e.nodes.call_count();
+    e.must(remove.clone()).await;
+    let n = e.nodes.calls()[start..]
+        .iter()
+        .position(|c| c == "node1:hotplug_device")
+        .unwrap()
+        + 1;
+
+    let e = kvm_instance().await;
+    e.nodes.fail_call(n);
+    let (status, result) = e.run(remove).await;
+    assert_eq!(status, "error");
+    assert!(
+        result
+            .to_string()
+            .contains("Disk 0 of instance inst1 is kept"),
+        "{result}"
+    );
+    assert_eq!(disks_of(&e).len(), 1);
+    assert_eq!(e.orphans(), Vec::<String>::new());
+
+    // A NIC whose hotplug fails is changed for the next start, as Ganeti's.
+    let start = e.nodes.call_count();
+    e.must(modify(json!({"hotplug": true, "nics": [["add", -1, {}]]})))
+        .await;
+    let n = e.nodes.calls()[start..]
+        .iter()
+        .position(|c| c == "node1:hotplug_device")
+        .unwrap()
+        + 1;
+    e.nodes.fail_call(n);
+    let (status, result) = e
+        .run(modify(json!({"hotplug": true, "nics": [["add", -1, {}]]})))
+        .await;
+    assert_eq!(status, "success", "{result}");
+    assert_eq!(result[1], json!(["nic.2", "hotplug:failed"]), "{result}");
+    assert!(e
+        .last_log()
+        .iter()
+        .any(|l| l.starts_with(" - WARNING: Could not hotplug device: ")));
+}
+
+#[tokio::test]
 async fn hotplug_is_refused_or_skipped_where_it_is_not_possible() {
     // A hypervisor without hotplug: refused with --hotplug...
     let e = with_instance("file").await;

@@ -915,6 +915,15 @@ impl SetParams {
                 attached: None,
             };
             let msg = hotplug_device(ctx, &inst, api::HotplugAction::Remove, device, idx).await?;
+            if msg == HOTPLUG_FAILED {
+                // Ganeti removes it anyway, under a guest that still
+                // writes to it; ganeti-rs keeps it.
+                return Err(Error::exec(format!(
+                    "Disk {idx} of instance {} is kept: it could not be unplugged from the \
+                     running instance",
+                    inst.name
+                )));
+            }
             shutdown_disks(ctx, &inst.name, &pnode, std::slice::from_ref(&spec)).await;
             Some(msg)
         } else {
@@ -1054,10 +1063,13 @@ async fn hotplug_device(
         Err(e) => {
             ctx.log_warning(format!("Could not hotplug device: {}", failure_message(&e)));
             ctx.log_info("Continuing execution..");
-            Ok("hotplug:failed")
+            Ok(HOTPLUG_FAILED)
         }
     }
 }
+
+/// The change description of a hotplug that failed.
+const HOTPLUG_FAILED: &str = "hotplug:failed";
 
 /// What a node said when a call failed (its own message, without ours).
 fn failure_message(e: &crate::rpc::RpcFailure) -> String {
