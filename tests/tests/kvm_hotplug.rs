@@ -2,7 +2,7 @@
 //! --hotplug` adds a disk and a NIC to the running guest, a live
 //! migration carries them to the target's QEMU at the same PCI slots, and
 //! removing them unplugs them with nothing left behind (no tap, no
-//! drive).
+//! drive); a stopped instance is not hotplugged into.
 
 // An integration test: a failed unwrap or expect is a failed test.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -184,6 +184,38 @@ fn disks_and_nics_are_hotplugged_migrated_and_unplugged() {
     );
     assert_eq!(after.len(), before.len(), "{before:?} / {after:?}");
     serial2.counter();
+
+    // A stopped instance: --hotplug is refused, --hotplug-if-possible
+    // changes it for the next start.
+    vc.ok("gnt-instance", &["shutdown", "guest1"]);
+    let err = vc.fails(
+        "gnt-instance",
+        &["modify", "--hotplug", "--disk", "add:size=8M", "guest1"],
+    );
+    assert!(
+        err.contains(
+            "Hotplug is not possible: Hotplug is not supported: Instance is probably down"
+        ),
+        "{err}"
+    );
+    let out = vc.ok(
+        "gnt-instance",
+        &[
+            "modify",
+            "--hotplug-if-possible",
+            "--disk",
+            "add:size=8M",
+            "guest1",
+        ],
+    );
+    assert!(
+        out.contains("Modification will take place without hotplugging."),
+        "{out}"
+    );
+    assert_eq!(
+        vc.list("gnt-instance", "disk.count", &["guest1"]),
+        vec![vec!["2"]]
+    );
 
     vc.ok("gnt-instance", &["remove", "-f", "guest1"]);
     drop(bridge);
