@@ -220,3 +220,55 @@ fn disks_and_nics_are_hotplugged_migrated_and_unplugged() {
     vc.ok("gnt-instance", &["remove", "-f", "guest1"]);
     drop(bridge);
 }
+
+#[test]
+fn devices_of_the_start_keep_their_slots_after_one_is_unplugged() {
+    let bridge = Bridge::new("gnthp151");
+    let vc = kvm_cluster_with("0.151", 2, "");
+    vc.add_instance(
+        "node1",
+        "guest1",
+        &[
+            "-t",
+            "sharedfile",
+            "--disk",
+            "0:size=8M",
+            "--disk",
+            "1:size=8M",
+            "--net",
+            "0:link=gnthp151",
+            "-B",
+            "maxmem=128,minmem=128",
+        ],
+    );
+    let mut serial = Serial::connect(&serial_socket(&vc, "guest1"));
+    serial.counter();
+    let booted = pci_ids(&vc, 1, "guest1");
+    assert!(booted.contains_key("disk0-dev") && booted.contains_key("nic0"));
+
+    // The first disk goes: the second and the NIC stay where they are,
+    // here and on a migration target (which has one device fewer before
+    // them on its command line).
+    let out = vc.ok(
+        "gnt-instance",
+        &["modify", "--hotplug", "--disk", "0:remove", "guest1"],
+    );
+    assert!(out.contains("disk/0 -> hotplug:done"), "{out}");
+    let mut left = booted.clone();
+    left.remove("disk0-dev");
+    assert_eq!(pci_ids(&vc, 1, "guest1"), left);
+    vc.ok(
+        "gnt-instance",
+        &["migrate", "-f", "--target-node", "node2", "guest1"],
+    );
+    assert_eq!(pci_ids(&vc, 2, "guest1"), left);
+    let mut serial2 = Serial::connect(&serial_socket(&vc, "guest1"));
+    serial2.counter();
+    assert!(!serial2.seen.iter().any(|l| l == BOOT_LINE), "rebooted");
+    drop(serial);
+
+    let tap = taps(&vc, 2, "guest1").pop().unwrap();
+    vc.ok("gnt-instance", &["remove", "-f", "guest1"]);
+    assert!(!link_exists(&tap), "tap {tap} is left");
+    drop(bridge);
+}
