@@ -50,6 +50,10 @@ pub enum HypervisorError {
     #[error("migration of instance '{instance}' failed: {reason}")]
     Migration { instance: String, reason: String },
 
+    /// Ganeti's `HotplugError`, as its node daemon words it.
+    #[error("Hotplug is not supported: {0}")]
+    Hotplug(String),
+
     #[error("cannot read node resources: {0}")]
     NodeInfo(String),
 

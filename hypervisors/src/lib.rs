@@ -19,7 +19,8 @@ pub use error::{HypervisorError, Result};
 pub use objects::NicMode;
 pub use registry::Registry;
 pub use rpc::hypervisor::{
-    ConsoleInfo, HvNodeInfo, InstanceRuntimeInfo, InstanceState, MigrationStatus,
+    ConsoleInfo, HotplugAction, HotplugDevice, HvNodeInfo, InstanceRuntimeInfo, InstanceState,
+    MigrationStatus,
 };
 pub use rpc::instance::{AttachedDisk, BeParams, DiskTls, HvParams, InstanceSpec, NicSpec};
 
@@ -85,6 +86,28 @@ pub trait Hypervisor: Send + Sync {
     /// `size_mib` MiB, so that the guest sees it.
     fn resize_disk(&self, _instance: &InstanceSpec, _index: usize, _size_mib: u64) -> Result<()> {
         Err(self.unsupported("disk resize of a running instance"))
+    }
+
+    /// Checks that devices can be hotplugged into the running `instance`
+    /// (Ganeti's `HotplugSupported`).
+    fn hotplug_supported(&self, _instance: &InstanceSpec) -> Result<()> {
+        Err(HypervisorError::Hotplug(
+            "Hotplug is not supported by this hypervisor".into(),
+        ))
+    }
+
+    /// Adds, removes or re-plugs `device` of the running `instance`;
+    /// `seq` is the device's position among the instance's disks or NICs.
+    fn hotplug_device(
+        &self,
+        _instance: &InstanceSpec,
+        _action: HotplugAction,
+        _device: &HotplugDevice,
+        _seq: usize,
+    ) -> Result<()> {
+        Err(HypervisorError::Hotplug(
+            "Hotplug is not supported by this hypervisor".into(),
+        ))
     }
 
     /// How to reach the console of `instance`.

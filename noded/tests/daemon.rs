@@ -357,6 +357,38 @@ async fn an_instance_goes_through_its_life_cycle_on_the_fake_hypervisor() {
         .await
         .unwrap();
     assert_eq!(all["inst1"].info.memory, 300);
+    // The fake hypervisor cannot hotplug: Ganeti's message.
+    let err = c
+        .call(&HotplugSupported {
+            instance: inst.clone(),
+        })
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("Hotplug is not supported: Hotplug is not supported by this hypervisor"),
+        "{err}"
+    );
+    let err = c
+        .call(&HotplugDeviceCall {
+            instance: inst.clone(),
+            action: HotplugAction::Add,
+            device: HotplugDevice::Nic(inst.nics.first().cloned().unwrap_or(NicSpec {
+                mac: "aa:00:00:00:00:09".into(),
+                ip: None,
+                mode: NicMode::Bridged,
+                link: String::new(),
+                network: None,
+                uuid: None,
+                name: None,
+                vlan: None,
+            })),
+            seq: 0,
+        })
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("Hotplug is not supported"), "{err}");
     let console = c
         .call(&InstanceConsole {
             instance: inst.clone(),

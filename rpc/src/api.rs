@@ -14,7 +14,8 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 pub use crate::hypervisor::{
-    ConsoleInfo, HvNodeInfo, InstanceRuntimeInfo, InstanceState, MigrationStatus,
+    ConsoleInfo, HotplugAction, HotplugDevice, HvNodeInfo, InstanceRuntimeInfo, InstanceState,
+    MigrationStatus,
 };
 pub use crate::instance::{AttachedDisk, BeParams, DiskTls, HvParams, InstanceSpec, NicSpec};
 pub use crate::storage::{
@@ -394,6 +395,26 @@ call!(
     (),
     timeouts::NORMAL
 );
+
+/// Checks that devices can be hotplugged into the running instance
+/// (Ganeti's `hotplug_supported`); the error says why not.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HotplugSupported {
+    pub instance: InstanceSpec,
+}
+call!(HotplugSupported, "hotplug_supported", (), timeouts::URGENT);
+
+/// Adds, removes or re-plugs a device of the running instance
+/// (Ganeti's `hotplug_device`); `seq` is the device's position in the
+/// instance (for an addition: the position it takes).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HotplugDeviceCall {
+    pub instance: InstanceSpec,
+    pub action: HotplugAction,
+    pub device: HotplugDevice,
+    pub seq: usize,
+}
+call!(HotplugDeviceCall, "hotplug_device", (), timeouts::NORMAL);
 
 /// Tells a running instance that one of its disks grew (a ganeti-rs
 /// call: Ganeti leaves the guest to find out at its next start).
@@ -1403,6 +1424,8 @@ pub const CALLS: &[&str] = &[
     AllInstancesInfo::NAME,
     InstanceBalloonMemory::NAME,
     InstanceDiskResized::NAME,
+    HotplugSupported::NAME,
+    HotplugDeviceCall::NAME,
     InstanceConsole::NAME,
     MigrationInfo::NAME,
     AcceptInstance::NAME,

@@ -84,3 +84,48 @@ pub struct MigrationStatus {
     #[serde(default)]
     pub downtime_ms: Option<u64>,
 }
+
+/// What a hotplug does (Ganeti's `hotadd`, `hotdel`, `hotmod`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum HotplugAction {
+    #[serde(rename = "hotadd")]
+    Add,
+    #[serde(rename = "hotdel")]
+    Remove,
+    #[serde(rename = "hotmod")]
+    Modify,
+}
+
+impl HotplugAction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HotplugAction::Add => "hotadd",
+            HotplugAction::Remove => "hotdel",
+            HotplugAction::Modify => "hotmod",
+        }
+    }
+}
+
+/// The device a hotplug is about.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+pub enum HotplugDevice {
+    /// Disk `uuid`; for an addition, the disk as assembled on the node.
+    Disk {
+        uuid: String,
+        #[serde(default)]
+        attached: Option<crate::instance::AttachedDisk>,
+    },
+    /// A NIC (for a removal, as it was; otherwise as it is to be).
+    Nic(crate::instance::NicSpec),
+}
+
+impl HotplugDevice {
+    /// Ganeti's name of the device kind (`disk`, `nic`).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            HotplugDevice::Disk { .. } => "disk",
+            HotplugDevice::Nic(_) => "nic",
+        }
+    }
+}

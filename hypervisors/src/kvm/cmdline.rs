@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use crate::error::{HypervisorError, Result};
 use crate::kvm::params::{KvmFlag, KvmParams};
 use crate::kvm::process::qmp_arg;
-use crate::kvm::runtime::LaunchSpec;
+use crate::kvm::runtime::{DevSlot, LaunchSpec};
 use crate::NicMode;
 
 /// Where the node keeps this QEMU's files.
@@ -249,7 +249,9 @@ fn disks(a: &mut Args, launch: &LaunchSpec, p: &KvmParams) -> Result<()> {
         if disk.mode == objects::DiskMode::Ro {
             drive.push_str(",readonly=on");
         }
-        let id = format!("disk{}", disk.index);
+        let dev = launch.disk_dev(boot_index);
+        let id = format!("disk{}", dev.suffix);
+        let addr = pci_addr(&dev);
         let boot = if boot_index == 0 && p.boot_order == "disk" && p.kernel_path.is_empty() {
             ",bootindex=0"
         } else {
@@ -260,7 +262,7 @@ fn disks(a: &mut Args, launch: &LaunchSpec, p: &KvmParams) -> Result<()> {
                 a.push(["-drive", &format!("{drive},if=none,id={id}")]);
                 a.push([
                     "-device",
-                    &format!("virtio-blk-pci,drive={id},id={id}-dev{boot}"),
+                    &format!("virtio-blk-pci,drive={id},id={id}-dev{addr}{boot}"),
                 ]);
             }
             "scsi" => {
@@ -344,6 +346,12 @@ fn nics(a: &mut Args, launch: &LaunchSpec, p: &KvmParams, taps: &[String]) -> Re
         }
         other => other,
     };
+    if launch.nics.is_empty() {
+        // Else QEMU makes a NIC of its own (user networking), which also
+        // takes a PCI slot a NIC hotplugged later would not have on a
+        // migration target.
+        a.push(["-net", "none"]);
+    }
     for (i, (nic, tap)) in launch.nics.iter().zip(taps).enumerate() {
         if nic.mode == NicMode::Openvswitch {
             return Err(HypervisorError::Failed(format!(
@@ -351,16 +359,25 @@ fn nics(a: &mut Args, launch: &LaunchSpec, p: &KvmParams, taps: &[String]) -> Re
                 launch.name
             )));
         }
+        let dev = launch.nic_dev(i);
+        let (s, addr) = (&dev.suffix, pci_addr(&dev));
         a.push([
             "-netdev",
-            &format!("tap,id=net{i},ifname={tap},script=no,downscript=no"),
+            &format!("tap,id=net{s},ifname={tap},script=no,downscript=no"),
         ]);
         a.push([
             "-device",
-            &format!("{model},netdev=net{i},mac={},id=nic{i}", nic.mac),
+            &format!("{model},netdev=net{s},mac={},id=nic{s}{addr}", nic.mac),
         ]);
     }
     Ok(())
+}
+
+/// The `-device` options placing `dev` at its pinned PCI slot, if any.
+fn pci_addr(dev: &DevSlot) -> String {
+    dev.addr
+        .map(|a| format!(",bus=pci.0,addr=0x{a:x}"))
+        .unwrap_or_default()
 }
 
 /// Splits `s` into words as a POSIX shell would: whitespace separates,
@@ -446,6 +463,8 @@ mod tests {
                 disks: vec![],
                 nics: vec![],
                 ram_pad_kib: 0,
+                disk_devs: vec![],
+                nic_devs: vec![],
             },
             params,
         )
@@ -570,6 +589,71 @@ mod tests {
         assert!(!args.contains(&"-kernel".to_string()));
         // One tap per NIC, or an error.
         assert!(build(&l, &p, &node(), &[], &mode).is_err());
+    }
+
+    #[test]
+    fn pinned_devices_keep_their_ids_and_pci_slots() {
+        let (mut l, p) = launch(&[]);
+        let disk = |index| AttachedDisk {
+            index,
+            path: Some(format!("/d{index}").into()),
+            uri: None,
+            mode: objects::DiskMode::Rw,
+            tls: None,
+        };
+        l.disks = vec![disk(0), disk(1)];
+        l.nics = vec![NicSpec {
+            mac: "aa:00:00:00:00:02".into(),
+            ip: None,
+            mode: NicMode::Bridged,
+            link: "br0".into(),
+            network: None,
+            uuid: None,
+            name: None,
+            vlan: None,
+        }];
+        let slot = |suffix: &str, addr| DevSlot {
+            suffix: suffix.into(),
+            addr: Some(addr),
+            blockdev: false,
+        };
+        l.disk_devs = vec![slot("0", 4), slot("-932df160-7a22-4067", 0x10)];
+        l.nic_devs = vec![slot("-1b2c3d4e-5f60-7182", 0x11)];
+        let args = build(&l, &p, &node(), &["gnt0".into()], &LaunchMode::default()).unwrap();
+        for seq in [
+            &[
+                "-device",
+                "virtio-blk-pci,drive=disk0,id=disk0-dev,bus=pci.0,addr=0x4",
+            ][..],
+            &[
+                "-drive",
+                "file=/d1,format=raw,if=none,id=disk-932df160-7a22-4067",
+            ],
+            &[
+                "-device",
+                "virtio-blk-pci,drive=disk-932df160-7a22-4067,id=disk-932df160-7a22-4067-dev,\
+                 bus=pci.0,addr=0x10",
+            ],
+            &[
+                "-netdev",
+                "tap,id=net-1b2c3d4e-5f60-7182,ifname=gnt0,script=no,downscript=no",
+            ],
+            &[
+                "-device",
+                "virtio-net-pci,netdev=net-1b2c3d4e-5f60-7182,mac=aa:00:00:00:00:02,\
+                 id=nic-1b2c3d4e-5f60-7182,bus=pci.0,addr=0x11",
+            ],
+        ] {
+            assert!(has(&args, seq), "{seq:?} missing in {args:?}");
+        }
+    }
+
+    #[test]
+    fn hotplugged_ids_are_ganetis_uuid_prefixes() {
+        assert_eq!(
+            DevSlot::hotplugged("932df160-7a22-4067-a566-7e0ca8386133").suffix,
+            "-932df160-7a22-4067"
+        );
     }
 
     #[test]

@@ -10,6 +10,7 @@
 //! from QMP.
 
 pub mod cmdline;
+mod hotplug;
 mod migration;
 pub mod nics;
 pub mod params;
@@ -33,8 +34,8 @@ use crate::error::{HypervisorError, Result};
 use crate::linux::host_node_info;
 use crate::qmp::Qmp;
 use crate::{
-    AttachedDisk, ConsoleInfo, HvNodeInfo, HvParams, Hypervisor, InstanceRuntimeInfo, InstanceSpec,
-    InstanceState, MigrationStatus, StopOptions,
+    AttachedDisk, ConsoleInfo, HotplugAction, HotplugDevice, HvNodeInfo, HvParams, Hypervisor,
+    InstanceRuntimeInfo, InstanceSpec, InstanceState, MigrationStatus, StopOptions,
 };
 
 use cmdline::{LaunchMode, NodeFiles};
@@ -222,6 +223,12 @@ impl KvmHypervisor {
     /// On failure nothing is left (no process, taps or runtime files).
     fn launch(&self, launch: &LaunchSpec, mode: &LaunchMode, memory: u64) -> Result<KvmRuntime> {
         let name = &launch.name;
+        // This QEMU makes every drive with `-drive`, hotplugged or not.
+        let mut launch = launch.clone();
+        for d in &mut launch.disk_devs {
+            d.blockdev = false;
+        }
+        let launch = &launch;
         let params = KvmParams::parse(&launch.hvparams)?;
         let binary = Self::kvm_binary(&params)?;
         self.dirs.prepare(name)?;
@@ -266,6 +273,19 @@ impl KvmHypervisor {
 
     fn write_nic_files(&self, name: &str, taps: &[String]) -> Result<()> {
         let dir = self.dirs.nic_dir(name);
+        if let Ok(entries) = fs::read_dir(&dir) {
+            // Files of NICs unplugged since.
+            for e in entries.flatten() {
+                let stale = e
+                    .file_name()
+                    .to_str()
+                    .and_then(|n| n.parse::<usize>().ok())
+                    .is_none_or(|i| i >= taps.len());
+                if stale {
+                    runtime::remove_file(&e.path())?;
+                }
+            }
+        }
         if taps.is_empty() {
             return Ok(());
         }
@@ -734,12 +754,34 @@ impl Hypervisor for KvmHypervisor {
                 params.disk_type
             )));
         }
-        self.qmp_command(
-            name,
-            "block_resize",
-            Some(json!({"device": format!("disk{index}"), "size": size_mib << 20})),
-        )?;
+        // A hotplugged disk has an id of its own, its drive maybe a node.
+        let dev = KvmRuntime::load(&self.dirs, name)?.and_then(|rt| {
+            let pos = rt.launch.disks.iter().position(|d| d.index == index)?;
+            Some(rt.launch.disk_dev(pos))
+        });
+        let drive = match dev {
+            Some(d) if d.blockdev => json!({"node-name": format!("disk{}", d.suffix)}),
+            Some(d) => json!({"device": format!("disk{}", d.suffix)}),
+            None => json!({"device": format!("disk{index}")}),
+        };
+        let mut args = drive;
+        args["size"] = json!(size_mib << 20);
+        self.qmp_command(name, "block_resize", Some(args))?;
         Ok(())
+    }
+
+    fn hotplug_supported(&self, instance: &InstanceSpec) -> Result<()> {
+        self.hotplug_supported_impl(instance)
+    }
+
+    fn hotplug_device(
+        &self,
+        instance: &InstanceSpec,
+        action: HotplugAction,
+        device: &HotplugDevice,
+        seq: usize,
+    ) -> Result<()> {
+        self.hotplug_device_impl(instance, action, device, seq)
     }
 
     fn console(&self, instance: &InstanceSpec, primary_node: &str) -> Result<ConsoleInfo> {

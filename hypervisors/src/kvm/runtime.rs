@@ -166,6 +166,52 @@ pub struct LaunchSpec {
     /// [`crate::kvm::qemu::TCG_RAM_PAD_KIB`].
     #[serde(default)]
     pub ram_pad_kib: u64,
+    /// The QEMU device of each disk, in disk order, once the devices are
+    /// pinned (by the instance's first hotplug); empty: by position.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub disk_devs: Vec<DevSlot>,
+    /// The same for the NICs.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub nic_devs: Vec<DevSlot>,
+}
+
+/// The QEMU device of one disk or NIC: its ids and PCI slot, kept so that
+/// a migration target creates the same devices at the same addresses
+/// after hotplugs changed them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DevSlot {
+    /// What follows `disk`, `nic` or `net` in the device's ids: the
+    /// position at boot (`0`) or `-<uuid prefix>` for a hotplugged one
+    /// (Ganeti's `disk-932df160-7a22-4067`).
+    pub suffix: String,
+    /// Its slot on bus `pci.0`, when it is a PCI device.
+    #[serde(default)]
+    pub addr: Option<u8>,
+    /// Its drive was made by `blockdev-add` (and goes by `blockdev-del`),
+    /// not by `-drive`.
+    #[serde(default)]
+    pub blockdev: bool,
+}
+
+impl DevSlot {
+    /// The id of a hotplugged device's kind (`disk`, `nic`) and `uuid`.
+    pub fn hotplugged(uuid: &str) -> Self {
+        // The UUID up to its third '-': QEMU ids are kept short.
+        let prefix = uuid.rsplitn(3, '-').last().unwrap_or(uuid);
+        DevSlot {
+            suffix: format!("-{prefix}"),
+            addr: None,
+            blockdev: false,
+        }
+    }
+
+    fn by_position(pos: usize) -> Self {
+        DevSlot {
+            suffix: pos.to_string(),
+            addr: None,
+            blockdev: false,
+        }
+    }
 }
 
 impl LaunchSpec {
@@ -181,7 +227,25 @@ impl LaunchSpec {
             disks,
             nics: instance.nics.clone(),
             ram_pad_kib: 0,
+            disk_devs: Vec::new(),
+            nic_devs: Vec::new(),
         }
+    }
+
+    /// The device of the disk at position `pos`.
+    pub fn disk_dev(&self, pos: usize) -> DevSlot {
+        self.disk_devs
+            .get(pos)
+            .cloned()
+            .unwrap_or_else(|| DevSlot::by_position(self.disks.get(pos).map_or(pos, |d| d.index)))
+    }
+
+    /// The device of the NIC at position `pos`.
+    pub fn nic_dev(&self, pos: usize) -> DevSlot {
+        self.nic_devs
+            .get(pos)
+            .cloned()
+            .unwrap_or_else(|| DevSlot::by_position(pos))
     }
 }
 

@@ -185,6 +185,26 @@ pub fn be_params(cfg: &ConfigData, inst: &Instance) -> BeParams {
 }
 
 /// Everything a node needs to run the instance.
+/// The node's view of one NIC, its parameters filled.
+pub fn nic_spec(cfg: &ConfigData, n: &objects::Nic) -> NicSpec {
+    let p = cfg.cluster.fill_nicparams(n);
+    let text = |k: &str| p.get(k).and_then(Value::as_str).unwrap_or("").to_string();
+    NicSpec {
+        mac: n.mac.clone(),
+        ip: n.ip.clone(),
+        mode: match text("mode").as_str() {
+            "routed" => NicMode::Routed,
+            "openvswitch" => NicMode::Openvswitch,
+            _ => NicMode::Bridged,
+        },
+        link: text("link"),
+        network: n.network.clone(),
+        uuid: Some(n.uuid.clone()),
+        name: n.name.clone(),
+        vlan: Some(text("vlan")).filter(|v| !v.is_empty()),
+    }
+}
+
 pub fn instance_spec(cfg: &ConfigData, inst: &Instance) -> Result<InstanceSpec, Error> {
     let disks = inst
         .disks
@@ -192,28 +212,7 @@ pub fn instance_spec(cfg: &ConfigData, inst: &Instance) -> Result<InstanceSpec, 
         .enumerate()
         .map(|(i, d)| disk_spec(cfg, d, i))
         .collect::<Result<Vec<_>, _>>()?;
-    let nics = inst
-        .nics
-        .iter()
-        .map(|n| {
-            let p = cfg.cluster.fill_nicparams(n);
-            let text = |k: &str| p.get(k).and_then(Value::as_str).unwrap_or("").to_string();
-            NicSpec {
-                mac: n.mac.clone(),
-                ip: n.ip.clone(),
-                mode: match text("mode").as_str() {
-                    "routed" => NicMode::Routed,
-                    "openvswitch" => NicMode::Openvswitch,
-                    _ => NicMode::Bridged,
-                },
-                link: text("link"),
-                network: n.network.clone(),
-                uuid: Some(n.uuid.clone()),
-                name: n.name.clone(),
-                vlan: Some(text("vlan")).filter(|v| !v.is_empty()),
-            }
-        })
-        .collect();
+    let nics = inst.nics.iter().map(|n| nic_spec(cfg, n)).collect();
     let osparams: BTreeMap<String, String> = cfg
         .cluster
         .osparams

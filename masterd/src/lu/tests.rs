@@ -945,6 +945,215 @@ async fn disk_changes_refuse_what_ganeti_refuses() {
     );
 }
 
+/// `inst1` (file disks, running) made a kvm instance.
+async fn kvm_instance() -> Env {
+    let e = with_instance("file").await;
+    let mut inst = e
+        .master
+        .config
+        .read()
+        .instance_by_name("inst1")
+        .unwrap()
+        .clone();
+    inst.hypervisor = objects::Hypervisor::Kvm;
+    let mut ch = Changes::new();
+    ch.instance(inst);
+    e.master.config.commit(ch).unwrap();
+    e
+}
+
+impl Env {
+    /// The log messages of the last job.
+    fn last_log(&self) -> Vec<String> {
+        let jobs = self
+            .queue
+            .query_jobs(None, &["id".to_string(), "oplog".to_string()])
+            .unwrap();
+        let last = jobs
+            .into_iter()
+            .flatten()
+            .max_by_key(|j| j[0].as_u64())
+            .unwrap();
+        last[1][0]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| l[3].as_str().unwrap_or_default().to_string())
+            .collect()
+    }
+
+    fn hotplugs(&self, node: &str) -> Vec<String> {
+        self.on_nodes()
+            .get(node)
+            .map(|s| s.hotplugs.clone())
+            .unwrap_or_default()
+    }
+}
+
+#[tokio::test]
+async fn hotplug_adds_and_removes_disks_and_nics_of_a_running_kvm_instance() {
+    let e = kvm_instance().await;
+    let (status, result) = e
+        .run(modify(
+            json!({"hotplug": true, "disks": [["add", -1, {"size": 1024}]]}),
+        ))
+        .await;
+    assert_eq!(status, "success", "{result}");
+    assert_eq!(
+        result,
+        json!([
+            ["disk/1", "add:size=1024,mode=rw"],
+            ["disk/1", "hotplug:done"]
+        ])
+    );
+    assert_eq!(
+        e.last_log(),
+        [
+            " - INFO: Trying to hotplug device...",
+            " - INFO: Hotplug done."
+        ]
+    );
+    assert_eq!(e.hotplugs("node1"), vec!["hotadd disk 1 inst1"]);
+
+    // Removing a disk of a running instance is allowed with hotplug.
+    let (status, result) = e
+        .run(modify(
+            json!({"hotplug": true, "disks": [["remove", 1, {}]]}),
+        ))
+        .await;
+    assert_eq!(status, "success", "{result}");
+    assert_eq!(
+        result,
+        json!([["disk/1", "remove"], ["disk/1", "hotplug:done"]])
+    );
+    assert_eq!(disks_of(&e).len(), 1);
+
+    for op in [
+        json!(["add", -1, {"mac": "aa:00:00:11:22:33"}]),
+        json!(["modify", 1, {"link": "br1"}]),
+        json!(["remove", 1, {}]),
+    ] {
+        let (status, result) = e.run(modify(json!({"hotplug": true, "nics": [op]}))).await;
+        assert_eq!(status, "success", "{op}: {result}");
+        let last = result.as_array().unwrap().last().unwrap().clone();
+        assert_eq!(last[1], "hotplug:done", "{op}: {result}");
+    }
+    assert_eq!(
+        e.hotplugs("node1"),
+        vec![
+            "hotadd disk 1 inst1",
+            "hotdel disk 1 inst1",
+            "hotadd nic 1 inst1",
+            "hotmod nic 1 inst1",
+            "hotdel nic 1 inst1"
+        ]
+    );
+    assert_eq!(e.orphans(), Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn a_disk_that_cannot_be_unplugged_is_kept_and_a_nic_change_goes_on() {
+    let remove = modify(json!({"hotplug": true, "disks": [["remove", 0, {}]]}));
+    // Which call is the hotplug, in a run that succeeds.
+    let e = kvm_instance().await;
+    let start = e.nodes.call_count();
+    e.must(remove.clone()).await;
+    let n = e.nodes.calls()[start..]
+        .iter()
+        .position(|c| c == "node1:hotplug_device")
+        .unwrap()
+        + 1;
+
+    let e = kvm_instance().await;
+    e.nodes.fail_call(n);
+    let (status, result) = e.run(remove).await;
+    assert_eq!(status, "error");
+    assert!(
+        result
+            .to_string()
+            .contains("Disk 0 of instance inst1 is kept"),
+        "{result}"
+    );
+    assert_eq!(disks_of(&e).len(), 1);
+    assert_eq!(e.orphans(), Vec::<String>::new());
+
+    // A NIC whose hotplug fails is changed for the next start, as Ganeti's.
+    let start = e.nodes.call_count();
+    e.must(modify(json!({"hotplug": true, "nics": [["add", -1, {}]]})))
+        .await;
+    let n = e.nodes.calls()[start..]
+        .iter()
+        .position(|c| c == "node1:hotplug_device")
+        .unwrap()
+        + 1;
+    e.nodes.fail_call(n);
+    let (status, result) = e
+        .run(modify(json!({"hotplug": true, "nics": [["add", -1, {}]]})))
+        .await;
+    assert_eq!(status, "success", "{result}");
+    assert_eq!(result[1], json!(["nic.2", "hotplug:failed"]), "{result}");
+    assert!(e
+        .last_log()
+        .iter()
+        .any(|l| l.starts_with(" - WARNING: Could not hotplug device: ")));
+}
+
+#[tokio::test]
+async fn hotplug_is_refused_or_skipped_where_it_is_not_possible() {
+    // A hypervisor without hotplug: refused with --hotplug...
+    let e = with_instance("file").await;
+    let (status, result) = e
+        .run(modify(json!({"hotplug": true, "nics": [["add", -1, {}]]})))
+        .await;
+    assert_eq!(status, "error");
+    assert!(
+        result.to_string().contains(
+            "Hotplug is not possible: Hotplug is not supported: Hotplug is not supported by \
+             this hypervisor"
+        ),
+        "{result}"
+    );
+    // ... made at the next start with --hotplug-if-possible.
+    let (status, result) = e
+        .run(modify(
+            json!({"hotplug_if_possible": true, "nics": [["add", -1, {}]]}),
+        ))
+        .await;
+    assert_eq!(status, "success", "{result}");
+    assert_eq!(
+        e.last_log(),
+        [
+            " - WARNING: Hotplug is not supported: Hotplug is not supported by this hypervisor",
+            " - INFO: Modification will take place without hotplugging."
+        ]
+    );
+    assert!(e.hotplugs("node1").is_empty());
+
+    // A stopped kvm instance.
+    let e = kvm_instance().await;
+    e.must(json!({"OP_ID": "OP_INSTANCE_SHUTDOWN", "instance_name": "inst1"}))
+        .await;
+    let (status, result) = e
+        .run(modify(
+            json!({"hotplug": true, "disks": [["add", -1, {"size": 1024}]]}),
+        ))
+        .await;
+    assert_eq!(status, "error");
+    assert!(
+        result.to_string().contains("Instance is probably down"),
+        "{result}"
+    );
+    assert_eq!(disks_of(&e).len(), 1, "nothing was added");
+    let (status, result) = e
+        .run(modify(
+            json!({"hotplug_if_possible": true, "disks": [["remove", 0, {}]]}),
+        ))
+        .await;
+    assert_eq!(status, "success", "{result}");
+    assert_eq!(result, json!([["disk/0", "remove"]]));
+    assert!(e.hotplugs("node1").is_empty());
+}
+
 #[tokio::test]
 async fn nics_are_added_changed_and_removed_with_ganetis_change_descriptions() {
     let e = with_instance("file").await;

@@ -35,6 +35,9 @@ pub struct NodeState {
     /// content is the instance and disk it came from; `config.ini`'s is
     /// the text written).
     pub exports: BTreeMap<String, BTreeMap<String, String>>,
+    /// Hotplugs done, in order: `<action> <disk|nic> <seq> <instance>`
+    /// (hotplug works on running instances of the kvm hypervisor).
+    pub hotplugs: Vec<String>,
 }
 
 #[derive(Default)]
@@ -262,6 +265,23 @@ fn answer(
                     }
                     None => Err(not_found(&req.instance.name)),
                 }
+            }
+            "hotplug_supported" => {
+                let req: api::HotplugSupported = decode(body)?;
+                hotplug_check(st, &req.instance)?;
+                ok(())
+            }
+            "hotplug_device" => {
+                let req: api::HotplugDeviceCall = decode(body)?;
+                hotplug_check(st, &req.instance)?;
+                st.hotplugs.push(format!(
+                    "{} {} {} {}",
+                    req.action.as_str(),
+                    req.device.kind(),
+                    req.seq,
+                    req.instance.name
+                ));
+                ok(())
             }
             "blockdev_create" => {
                 let req: api::BlockdevCreate = decode(body)?;
@@ -636,4 +656,20 @@ impl Transport for FakeNodes {
         });
         Box::pin(async move { result })
     }
+}
+
+/// Whether devices can be hotplugged into `instance` here: it runs here,
+/// under kvm (Ganeti's messages otherwise).
+fn hotplug_check(st: &NodeState, instance: &api::InstanceSpec) -> Result<(), RpcError> {
+    let why = if instance.hypervisor != "kvm" {
+        "Hotplug is not supported by this hypervisor"
+    } else if !st.running.contains_key(&instance.name) {
+        "Instance is probably down"
+    } else {
+        return Ok(());
+    };
+    Err(RpcError::new(
+        ErrorKind::Failed,
+        format!("Hotplug is not supported: {why}"),
+    ))
 }

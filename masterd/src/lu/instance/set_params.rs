@@ -3,7 +3,7 @@
 use crate::error::Error;
 use luxi::opcodes;
 use objects::params::{be, get_u64, ParamDict};
-use objects::{AdminState, Disk, DiskTemplate, Hypervisor, Instance, Nic};
+use objects::{AdminState, Disk, DiskTemplate, Instance, Nic};
 use rpc::api;
 use serde_json::{json, Value};
 
@@ -14,7 +14,7 @@ use super::*;
 use crate::config::{timestamp, Changes, ConfigData};
 use crate::locking::{Level, LockRequest, Mode};
 use crate::lu::common::{
-    disk_spec, expand_instance, get_instance, get_node, instance_spec, rpc_error,
+    disk_spec, expand_instance, get_instance, get_node, instance_spec, nic_spec, rpc_error,
 };
 use crate::lu::instance_storage::{
     allocate_ports, check_vg_space, create_disks, drbd_port, new_disk, release_ports, remove_disk,
@@ -32,6 +32,9 @@ pub struct SetParams {
     nic_mods: Vec<(Mod, NicParams)>,
     /// `-t TEMPLATE`: the disk template conversion asked for.
     conversion: Option<Conversion>,
+    /// Whether disk and NIC changes are hotplugged into the running
+    /// instance (`--hotplug`, or `--hotplug-if-possible` where it is).
+    hotplug: bool,
 }
 
 impl SetParams {
@@ -42,6 +45,7 @@ impl SetParams {
             disk_mods: Vec::new(),
             nic_mods: Vec::new(),
             conversion: None,
+            hotplug: false,
         }
     }
 }
@@ -87,13 +91,6 @@ impl LogicalUnit for SetParams {
             return Err(inval(
                 "The secondary node, file driver and file storage directory are only used by \
                  a disk template conversion (disk_template)",
-            ));
-        }
-        if o.hotplug && !(o.disks.is_empty() && o.nics.is_empty()) {
-            return Err(wrong_state(
-                "Hotplug is not possible: hotplugging disks and NICs is not supported by \
-                 ganeti-rs yet; change them while the instance is stopped, or without \
-                 --hotplug to have them at the next start",
             ));
         }
         Ok(())
@@ -178,15 +175,7 @@ impl LogicalUnit for SetParams {
 
     fn exec<'a>(&'a mut self, ctx: &'a Ctx) -> ExecFuture<'a> {
         Box::pin(async move {
-            if self.op.hotplug_if_possible {
-                let inst = get_instance(ctx, &self.uuid)?;
-                ctx.log_warning(if inst.hypervisor == Hypervisor::Fake {
-                    "Hotplug is not supported by this hypervisor"
-                } else {
-                    "Hotplug is not supported by ganeti-rs yet"
-                });
-                ctx.log_info("Modification will take place without hotplugging.");
-            }
+            self.check_hotplug(ctx).await?;
             let mut result = Vec::new();
             if let Some(mem) = self.op.runtime_mem {
                 // Before anything changes: a refused balloon changes nothing.
@@ -220,6 +209,7 @@ impl LogicalUnit for SetParams {
             let mut pool_ops = Vec::new();
             if !self.nic_mods.is_empty() {
                 let mut info = Vec::new();
+                let mut applied = Vec::new();
                 let (nics, ops) = {
                     let cfg = ctx.config().read();
                     apply_nic_mods(
@@ -229,10 +219,30 @@ impl LogicalUnit for SetParams {
                         self.op.conflicts_check,
                         Some(&mut result),
                         Some(&mut info),
+                        Some(&mut applied),
                     )?
                 };
                 for line in info {
                     ctx.log_info(line);
+                }
+                if self.hotplug {
+                    for (action, idx, nic) in applied {
+                        let (hv_action, key) = match action {
+                            Action::Add => (api::HotplugAction::Add, format!("nic.{idx}")),
+                            Action::Modify => (api::HotplugAction::Modify, format!("nic/{idx}")),
+                            Action::Remove => (api::HotplugAction::Remove, format!("NIC/{idx}")),
+                        };
+                        let spec = nic_spec(&ctx.config().read(), &nic);
+                        let msg = hotplug_device(
+                            ctx,
+                            &inst,
+                            hv_action,
+                            api::HotplugDevice::Nic(spec),
+                            idx,
+                        )
+                        .await?;
+                        result.push(json!([key, msg]));
+                    }
                 }
                 inst.nics = nics;
                 pool_ops = ops;
@@ -319,6 +329,7 @@ fn apply_nic_mods(
     conflicts_check: bool,
     mut result: Option<&mut Vec<Value>>,
     mut info: Option<&mut Vec<String>>,
+    mut applied: Option<&mut Vec<(Action, usize, Nic)>>,
 ) -> Result<(Vec<Nic>, Vec<PoolOp>), Error> {
     let mut nics = inst.nics.clone();
     let mut pools = Pools::default();
@@ -462,12 +473,18 @@ fn apply_nic_mods(
                         py(&p.network.clone().flatten())
                     )
                 ]));
+                if let Some(a) = applied.as_deref_mut() {
+                    a.push((Action::Add, idx, nic.clone()));
+                }
                 nics.insert(idx, nic);
             }
             Action::Remove => {
                 let idx = existing(&nics)?;
                 describe(json!([format!("NIC/{idx}"), "remove"]));
                 let old = nics.remove(idx);
+                if let Some(a) = applied.as_deref_mut() {
+                    a.push((Action::Remove, idx, old.clone()));
+                }
                 if let (Some(net), Some(ip)) = (old.network, old.ip) {
                     pools.release(cfg, &net, &ip);
                     ops.push((net, ip, false));
@@ -552,6 +569,9 @@ fn apply_nic_mods(
                     }
                 }
                 check_routed_ip(&cfg.cluster.fill_nicparams(nic), nic)?;
+                if let Some(a) = applied.as_deref_mut() {
+                    a.push((Action::Modify, idx, nic.clone()));
+                }
             }
         }
     }
@@ -610,7 +630,9 @@ impl SetParams {
                 }
                 Action::Remove => {
                     let idx = devices::existing_index(Kind::Disk, &m.ident, ids())?;
-                    if inst.admin_state == AdminState::Up {
+                    if inst.admin_state == AdminState::Up
+                        && !(self.op.hotplug || self.op.hotplug_if_possible)
+                    {
                         return Err(wrong_state(format!(
                             "Instance '{}' is marked to be up, can't remove volume from a \
                              running instance without using hotplug",
@@ -718,6 +740,7 @@ impl SetParams {
             self.op.conflicts_check,
             None,
             None,
+            None,
         )
         .map(|(n, _)| n.len())
     }
@@ -806,6 +829,37 @@ impl SetParams {
             format!("disk/{idx}"),
             format!("add:size={size},mode={}", mode.as_str())
         ]));
+        if self.hotplug {
+            let assembled = ctx
+                .rpc()
+                .call(
+                    &pnode,
+                    &api::BlockdevAssemble {
+                        instance_name: inst.name.clone(),
+                        disk: spec.clone(),
+                        on_primary: true,
+                    },
+                )
+                .await;
+            match assembled {
+                Err(e) => {
+                    result.push(json!([format!("disk/{idx}"), "assemble:failed"]));
+                    ctx.log_warning(format!(
+                        "Can't assemble newly created disk {idx}: {}",
+                        failure_message(&e)
+                    ));
+                }
+                Ok(attached) => {
+                    let device = api::HotplugDevice::Disk {
+                        uuid: inst.disks[idx].uuid.clone(),
+                        attached: Some(attached),
+                    };
+                    let msg =
+                        hotplug_device(ctx, &inst, api::HotplugAction::Add, device, idx).await?;
+                    result.push(json!([format!("disk/{idx}"), msg]));
+                }
+            }
+        }
         if template == DiskTemplate::Drbd {
             if self.op.wait_for_sync {
                 wait_for_sync(
@@ -847,7 +901,7 @@ impl SetParams {
         let mut inst = get_instance(ctx, &self.uuid)?;
         let idx = disk_index(&inst, m)?;
         let pnode = get_node(ctx, &inst.primary_node)?;
-        if is_running(ctx, &inst, &pnode).await? {
+        if !self.hotplug && is_running(ctx, &inst, &pnode).await? {
             return Err(wrong_state(format!(
                 "Instance {} is running, can't remove volume from a running instance without \
                  using hotplug",
@@ -855,6 +909,26 @@ impl SetParams {
             )));
         }
         let spec = disk_spec(&ctx.config().read(), &inst.disks[idx], idx)?;
+        let hotmsg = if self.hotplug {
+            let device = api::HotplugDevice::Disk {
+                uuid: inst.disks[idx].uuid.clone(),
+                attached: None,
+            };
+            let msg = hotplug_device(ctx, &inst, api::HotplugAction::Remove, device, idx).await?;
+            if msg == HOTPLUG_FAILED {
+                // Ganeti removes it anyway, under a guest that still
+                // writes to it; ganeti-rs keeps it.
+                return Err(Error::exec(format!(
+                    "Disk {idx} of instance {} is kept: it could not be unplugged from the \
+                     running instance",
+                    inst.name
+                )));
+            }
+            shutdown_disks(ctx, &inst.name, &pnode, std::slice::from_ref(&spec)).await;
+            Some(msg)
+        } else {
+            None
+        };
         let disk = inst.disks.remove(idx);
         renumber(&mut inst.disks);
         if inst.disks.is_empty() {
@@ -864,6 +938,9 @@ impl SetParams {
         ch.instance(inst.clone());
         ctx.commit(ch)?;
         result.push(json!([format!("disk/{idx}"), "remove"]));
+        if let Some(msg) = hotmsg {
+            result.push(json!([format!("disk/{idx}"), msg]));
+        }
         let mut nodes = vec![pnode];
         for u in &disk.nodes {
             if *u != inst.primary_node {
@@ -914,6 +991,93 @@ impl SetParams {
         ch.instance(inst);
         ctx.commit(ch)?;
         Ok(())
+    }
+}
+
+impl SetParams {
+    /// Ganeti's `_CheckHotplug`: with `--hotplug` the primary must be
+    /// able to hotplug into the instance; with `--hotplug-if-possible` the
+    /// changes are hotplugged where it can.
+    async fn check_hotplug(&mut self, ctx: &Ctx) -> Result<(), Error> {
+        if !(self.op.hotplug || self.op.hotplug_if_possible) {
+            return Ok(());
+        }
+        let inst = get_instance(ctx, &self.uuid)?;
+        let (node, spec) = {
+            let cfg = ctx.config().read();
+            (
+                get_node(ctx, &inst.primary_node)?,
+                instance_spec(&cfg, &inst)?,
+            )
+        };
+        let supported = ctx
+            .rpc()
+            .call(&node, &api::HotplugSupported { instance: spec })
+            .await;
+        match supported {
+            Ok(()) => self.hotplug = true,
+            Err(e) if self.op.hotplug => {
+                return Err(wrong_state(format!(
+                    "Hotplug is not possible: {}",
+                    failure_message(&e)
+                )))
+            }
+            Err(e) => {
+                ctx.log_warning(failure_message(&e));
+                ctx.log_info("Modification will take place without hotplugging.");
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Ganeti's `_HotplugDevice`: asks the primary node to hotplug `device`
+/// of `inst`; a failure is a warning. Returns the change's description
+/// (`hotplug:done` or `hotplug:failed`).
+async fn hotplug_device(
+    ctx: &Ctx,
+    inst: &Instance,
+    action: api::HotplugAction,
+    device: api::HotplugDevice,
+    seq: usize,
+) -> Result<&'static str, Error> {
+    ctx.log_info("Trying to hotplug device...");
+    let (node, spec) = {
+        let cfg = ctx.config().read();
+        (
+            get_node(ctx, &inst.primary_node)?,
+            instance_spec(&cfg, inst)?,
+        )
+    };
+    let call = api::HotplugDeviceCall {
+        instance: spec,
+        action,
+        device,
+        seq,
+    };
+    match ctx.rpc().call(&node, &call).await {
+        Ok(()) => {
+            ctx.log_info("Hotplug done.");
+            Ok("hotplug:done")
+        }
+        Err(e) => {
+            ctx.log_warning(format!("Could not hotplug device: {}", failure_message(&e)));
+            ctx.log_info("Continuing execution..");
+            Ok(HOTPLUG_FAILED)
+        }
+    }
+}
+
+/// The change description of a hotplug that failed.
+const HOTPLUG_FAILED: &str = "hotplug:failed";
+
+/// What a node said when a call failed (its own message, without ours).
+fn failure_message(e: &crate::rpc::RpcFailure) -> String {
+    match e {
+        crate::rpc::RpcFailure::Call(rpc::client::ClientError::Remote { error, .. }) => {
+            error.message.clone()
+        }
+        other => objects::error_chain(other),
     }
 }
 

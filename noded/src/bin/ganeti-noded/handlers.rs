@@ -514,6 +514,18 @@ pub fn instance_disk_resized(s: &State, r: InstanceDiskResized) -> CallResult<()
         .map_err(hv_err)
 }
 
+pub fn hotplug_supported(s: &State, r: HotplugSupported) -> CallResult<()> {
+    s.hv(&r.instance.hypervisor)?
+        .hotplug_supported(&r.instance)
+        .map_err(hv_err)
+}
+
+pub fn hotplug_device(s: &State, r: HotplugDeviceCall) -> CallResult<()> {
+    s.hv(&r.instance.hypervisor)?
+        .hotplug_device(&r.instance, r.action, &r.device, r.seq)
+        .map_err(hv_err)
+}
+
 pub fn instance_console(s: &State, r: InstanceConsole) -> CallResult<ConsoleInfo> {
     s.hv(&r.instance.hypervisor)?
         .console(&r.instance, &r.instance.primary_node)

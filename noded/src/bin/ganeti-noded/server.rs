@@ -225,6 +225,8 @@ async fn dispatch(state: Arc<State>, call: &str, body: Bytes) -> CallResult<serd
         InstanceBalloonMemory::NAME => run(state, body, h::instance_balloon_memory).await,
         InstanceDiskResized::NAME => run(state, body, h::instance_disk_resized).await,
         InstanceConsole::NAME => run(state, body, h::instance_console).await,
+        HotplugSupported::NAME => run(state, body, h::hotplug_supported).await,
+        HotplugDeviceCall::NAME => run(state, body, h::hotplug_device).await,
         MigrationInfo::NAME => run(state, body, h::migration_info).await,
         AcceptInstance::NAME => run(state, body, h::accept_instance).await,
         MigrateInstance::NAME => run(state, body, h::migrate_instance).await,
