@@ -573,7 +573,17 @@ fn redist_conf_sends_the_nodes_their_files_again() {
     std::fs::create_dir_all(users.parent().unwrap()).unwrap();
     std::fs::write(&users, "jack abc123 write\n").unwrap();
     let ssconf = vc.root(2).join("var/lib/ganeti/ssconf_cluster_name");
-    assert!(ssconf.exists(), "{}", ssconf.display());
+    // The master sends a new node its ssconf files in the background:
+    // wait for them before taking one away.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !ssconf.exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{} never came",
+            ssconf.display()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
     std::fs::remove_file(&ssconf).unwrap();
     vc.ok("gnt-cluster", &["redist-conf"]);
     assert!(ssconf.exists(), "the ssconf file is back");
