@@ -152,7 +152,7 @@ impl Predicate {
             PredicateKind::OpCode => job
                 .ops
                 .iter()
-                .any(|op| eval_json(&self.filter, &op.input) == Some(true)),
+                .any(|op| eval_leaves(&self.filter, &mut |leaf| json_leaf(leaf, &op.input))),
             PredicateKind::Reason => job.ops.iter().any(|op| {
                 reasons(&op.input).any(|(source, reason, ts)| {
                     eval_leaves(&self.filter, &mut |leaf| {
@@ -282,29 +282,11 @@ fn dotted<'a>(v: &'a Value, path: &str) -> Option<&'a Value> {
         .try_fold(v, |cur, key| cur.as_object()?.get(key))
 }
 
-/// Evaluates a filter against an opcode's JSON (Ganeti's
-/// `evaluateFilterJSON`): `None` when a field is missing or a value does not
-/// suit its operator, which makes the opcode not match.
-fn eval_json(filter: &Filter, op: &Value) -> Option<bool> {
-    Some(match filter {
-        Filter::Empty => true,
-        Filter::And(fs) => {
-            for f in fs {
-                if !eval_json(f, op)? {
-                    return Some(false);
-                }
-            }
-            true
-        }
-        Filter::Or(fs) => {
-            for f in fs {
-                if eval_json(f, op)? {
-                    return Some(true);
-                }
-            }
-            false
-        }
-        Filter::Not(f) => !eval_json(f, op)?,
+/// Judges one leaf of a filter against an opcode's JSON (Ganeti's
+/// `evaluateFilterJSON`): `None` when the field is missing or its value
+/// does not suit the operator, which makes the opcode not match.
+fn json_leaf(leaf: &Filter, op: &Value) -> Option<bool> {
+    Some(match leaf {
         Filter::True(field) => dotted(op, field)?.as_bool()?,
         Filter::Compare(c, field, value) => c.holds(cmp_json(dotted(op, field)?, &value.to_json())),
         Filter::Regex(field, re) => re.is_match(dotted(op, field)?.as_str()?),
@@ -318,6 +300,8 @@ fn eval_json(filter: &Filter, op: &Value) -> Option<bool> {
             }
             list.iter().any(|v| cmp_json(v, &want) == Ordering::Equal)
         }
+        // `eval_leaves` handles the connectives itself.
+        Filter::Empty | Filter::And(_) | Filter::Or(_) | Filter::Not(_) => return None,
     })
 }
 

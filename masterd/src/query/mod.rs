@@ -574,8 +574,7 @@ fn query_jobs<S: Sink>(
     sink.run(&q, rows).map_err(qerr)
 }
 
-/// A resource ganeti-rs stores no objects of: checks the fields and the
-/// filter, refuses names (none exist) and answers no rows.
+/// The job queue's filter rules, named by UUID.
 fn query_filter_rules<S: Sink>(
     master: &Arc<Master>,
     fields: &[String],
